@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The one ABI between Myelin's BPF programs and its C++ agent: every map
+ * key and value, every event struct, every enum both sides read, and the
+ * names maps are pinned under. Included by BPF C (after vmlinux.h) and by
+ * C++ (with <linux/types.h>). Fixed-width types, explicit padding, and a
+ * size assertion on each struct so a layout change fails the build on both
+ * sides; tests/datapath/abi_btf_test.cpp also checks offsets against the
+ * BTF of the built object.
+ *
+ * Addresses are 16 bytes plus a family tag everywhere, so IPv6 needs no ABI
+ * change: an IPv4 address lives in w[0] (network byte order), w[1..3] = 0.
+ */
+#ifndef MYELIN_ABI_H
+#define MYELIN_ABI_H
+
+#if defined(__bpf__)
+/* vmlinux.h already provides __u8.. __u64, __be16, __be32. */
+#else
+#include <linux/types.h>
+#endif
+
+#ifdef __cplusplus
+#define MYELIN_ASSERT_SIZE(type, size) \
+	static_assert(sizeof(struct type) == (size), #type " changed size: the ABI moved")
+#else
+#define MYELIN_ASSERT_SIZE(type, size) \
+	_Static_assert(sizeof(struct type) == (size), #type " changed size: the ABI moved")
+#endif
+
+/* ---- Pinned map names (under <bpffs-root>/, LIBBPF_PIN_BY_NAME) ---- */
+#define MYELIN_MAP_ENDPOINTS "myelin_ep"
+#define MYELIN_MAP_CT        "myelin_ct"
+#define MYELIN_MAP_FRAG      "myelin_frag"
+#define MYELIN_MAP_METRICS   "myelin_metrics"
+#define MYELIN_MAP_STATS     "myelin_stats"
+#define MYELIN_MAP_EVENTS    "myelin_events"
+
+#define MYELIN_ENDPOINTS_MAX 65536
+#define MYELIN_CT_MAX        262144
+#define MYELIN_FRAG_MAX      8192
+#define MYELIN_METRICS_MAX   1024
+#define MYELIN_EVENTS_BYTES  (4u << 20)
+
+enum myelin_family {
+	MYELIN_FAMILY_NONE = 0,
+	MYELIN_FAMILY_IPV4 = 4,
+	MYELIN_FAMILY_IPV6 = 6,
+};
+
+struct myelin_addr {
+	__u32 w[4];
+};
+MYELIN_ASSERT_SIZE(myelin_addr, 16);
+
+/* ---- Endpoints: pod IP -> where and who it is ---- */
+struct myelin_ep_key {
+	struct myelin_addr addr;
+	__u8 family;            /* enum myelin_family */
+	__u8 pad[3];
+};
+MYELIN_ASSERT_SIZE(myelin_ep_key, 20);
+
+#define MYELIN_EP_F_READY 0x1
+
+struct myelin_ep_info {
+	__u32 ifindex;          /* host-side veth, in the node's namespace */
+	__u32 ep_id;            /* endpoint id (Hubble's Endpoint.ID) */
+	__u32 identity;         /* security identity */
+	__u32 flags;            /* MYELIN_EP_F_* */
+	__u8 mac[6];            /* the pod's interface MAC */
+	__u8 node_mac[6];       /* the host-side veth MAC: the pod's gateway */
+	__u32 pad;
+};
+MYELIN_ASSERT_SIZE(myelin_ep_info, 32);
+
+/* ---- Conntrack ---- */
+/* Key is the tuple as first seen (the originating direction). A reply is
+ * found by looking up the reversed tuple. ICMP echo keeps the echo id in
+ * sport and 0 in dport. */
+struct myelin_ct_key {
+	struct myelin_addr saddr;
+	struct myelin_addr daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;             /* IPPROTO_* */
+	__u8 family;
+	__u8 pad[2];
+};
+MYELIN_ASSERT_SIZE(myelin_ct_key, 40);
+
+enum myelin_ct_state {
+	MYELIN_CT_NONE = 0,
+	MYELIN_CT_SYN_SENT = 1,     /* TCP: SYN seen from the originator */
+	MYELIN_CT_SYN_RECV = 2,     /* TCP: SYN-ACK seen from the responder */
+	MYELIN_CT_ESTABLISHED = 3,  /* TCP: handshake done; UDP/ICMP: reply seen */
+	MYELIN_CT_FIN_WAIT = 4,     /* TCP: one side sent FIN */
+	MYELIN_CT_CLOSING = 5,      /* TCP: both sides sent FIN */
+	MYELIN_CT_CLOSED = 6,       /* TCP: RST seen, or FIN-ACK exchange done */
+	MYELIN_CT_NEW = 7,          /* UDP/ICMP/other: only the first direction seen */
+	MYELIN_CT_STATE_MAX = 8,
+};
+
+/* tcp_seen bits */
+#define MYELIN_CT_SEEN_SYN      0x01
+#define MYELIN_CT_SEEN_SYNACK   0x02
+#define MYELIN_CT_SEEN_FIN_FWD  0x04
+#define MYELIN_CT_SEEN_FIN_REV  0x08
+#define MYELIN_CT_SEEN_RST      0x10
+
+struct myelin_ct_entry {
+	__u64 created_ns;       /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u64 last_seen_ns;
+	__u64 packets_fwd;
+	__u64 bytes_fwd;
+	__u64 packets_rev;
+	__u64 bytes_rev;
+	__u32 src_ep;           /* endpoint id of the originator, 0 if none */
+	__u32 dst_ep;
+	__u8 state;             /* enum myelin_ct_state */
+	__u8 tcp_seen;          /* MYELIN_CT_SEEN_* */
+	__u8 pad[6];
+};
+MYELIN_ASSERT_SIZE(myelin_ct_entry, 64);
+
+/* ---- IPv4 fragments: first fragment's ports, for the ones after it ---- */
+struct myelin_frag_key {
+	struct myelin_addr saddr;
+	struct myelin_addr daddr;
+	__u32 id;               /* IP identification (host order) */
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+MYELIN_ASSERT_SIZE(myelin_frag_key, 40);
+
+struct myelin_frag_ports {
+	__be16 sport;
+	__be16 dport;
+};
+MYELIN_ASSERT_SIZE(myelin_frag_ports, 4);
+
+/* ---- Hubble-compatible enums (values are Hubble's flow.proto numbers) ---- */
+enum myelin_verdict {
+	MYELIN_VERDICT_UNKNOWN = 0,
+	MYELIN_VERDICT_FORWARDED = 1,
+	MYELIN_VERDICT_DROPPED = 2,
+	MYELIN_VERDICT_ERROR = 3,
+	MYELIN_VERDICT_AUDIT = 4,
+};
+
+enum myelin_direction {
+	MYELIN_DIR_UNKNOWN = 0,
+	MYELIN_DIR_INGRESS = 1,     /* towards the endpoint (to-container) */
+	MYELIN_DIR_EGRESS = 2,      /* from the endpoint (from-container) */
+};
+
+/* Drop reasons. One exit path in BPF, `return drop(ctx, reason, dir)`,
+ * counts {reason, dir} and emits a drop event; the numbers are Hubble's
+ * DropReason values so drop_reason_desc is the enum name. Keep in sync
+ * with api/flow.proto (tests/unit/abi_enum_test.cpp checks). */
+enum myelin_drop_reason {
+	MYELIN_DROP_NONE = 0,
+	MYELIN_DROP_INVALID_SOURCE_MAC = 130,
+	MYELIN_DROP_INVALID_SOURCE_IP = 132,
+	MYELIN_DROP_POLICY_DENIED = 133,
+	MYELIN_DROP_INVALID_PACKET = 134,
+	MYELIN_DROP_CT_TRUNCATED_OR_INVALID_HEADER = 135,
+	MYELIN_DROP_CT_UNKNOWN_L4_PROTOCOL = 137,
+	MYELIN_DROP_UNSUPPORTED_L3_PROTOCOL = 139,
+	MYELIN_DROP_ERROR_WRITING_TO_PACKET = 141,
+	MYELIN_DROP_UNKNOWN_L3_TARGET_ADDRESS = 150,
+	MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER = 152,
+	MYELIN_DROP_CT_MAP_INSERTION_FAILED = 155,
+	MYELIN_DROP_FRAG_NOT_SUPPORTED = 157,
+	MYELIN_DROP_FIRST_FRAGMENT_NOT_FOUND = 175,
+	MYELIN_DROP_POLICY_DENY = 181,
+};
+
+/* Hubble's TraceObservationPoint values. */
+enum myelin_obs_point {
+	MYELIN_OBS_UNKNOWN = 0,
+	MYELIN_OBS_TO_HOST = 2,
+	MYELIN_OBS_TO_STACK = 3,
+	MYELIN_OBS_FROM_ENDPOINT = 5,
+	MYELIN_OBS_FROM_STACK = 8,
+	MYELIN_OBS_TO_ENDPOINT = 101,
+};
+
+/* Hubble's TraceReason values. */
+enum myelin_trace_reason {
+	MYELIN_TRACE_REASON_UNKNOWN = 0,
+	MYELIN_TRACE_REASON_NEW = 1,
+	MYELIN_TRACE_REASON_ESTABLISHED = 2,
+	MYELIN_TRACE_REASON_REPLY = 3,
+	MYELIN_TRACE_REASON_RELATED = 4,
+};
+
+/* Cilium monitor message types (Hubble's event_type.type). */
+enum myelin_event_type {
+	MYELIN_EVENT_DROP = 1,
+	MYELIN_EVENT_TRACE = 4,
+};
+
+/* Why a trace event was emitted (the event's subtype). */
+enum myelin_trace_cause {
+	MYELIN_TRACE_CT_NEW = 1,        /* first packet of a connection */
+	MYELIN_TRACE_CT_STATE = 2,      /* a TCP state change */
+	MYELIN_TRACE_UNTRACKED = 3,     /* forwarded without conntrack (e.g. ICMP errors) */
+};
+
+/* TCP flag bits as on the wire (byte 13 of the TCP header). */
+#define MYELIN_TCP_FIN 0x01
+#define MYELIN_TCP_SYN 0x02
+#define MYELIN_TCP_RST 0x04
+#define MYELIN_TCP_PSH 0x08
+#define MYELIN_TCP_ACK 0x10
+#define MYELIN_TCP_URG 0x20
+#define MYELIN_TCP_ECE 0x40
+#define MYELIN_TCP_CWR 0x80
+
+/* ---- Flow events on the ring buffer ---- */
+struct myelin_flow_event {
+	__u64 ts_ns;            /* bpf_ktime_get_ns() */
+	__u8 type;              /* enum myelin_event_type */
+	__u8 subtype;           /* enum myelin_trace_cause, or the drop reason */
+	__u8 verdict;           /* enum myelin_verdict */
+	__u8 direction;         /* enum myelin_direction */
+	__u8 drop_reason;       /* enum myelin_drop_reason (0 unless dropped) */
+	__u8 obs_point;         /* enum myelin_obs_point */
+	__u8 trace_reason;      /* enum myelin_trace_reason */
+	__u8 tcp_flags;         /* MYELIN_TCP_* of this packet */
+	__u8 ct_state;          /* enum myelin_ct_state after this packet */
+	__u8 is_reply;
+	__u8 family;            /* enum myelin_family; NONE if not IP */
+	__u8 proto;             /* IPPROTO_* */
+	__u32 ifindex;          /* where the packet was seen */
+	__u32 src_ep;
+	__u32 dst_ep;
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u32 len;              /* packet length */
+	__u16 eth_proto;        /* host order */
+	__be16 sport;           /* ICMP: echo id */
+	__be16 dport;
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 eth_src[6];
+	__u8 eth_dst[6];
+	__u32 pad;
+	struct myelin_addr saddr;
+	struct myelin_addr daddr;
+};
+MYELIN_ASSERT_SIZE(myelin_flow_event, 104);
+
+/* ---- Counters ---- */
+/* Per-CPU {reason, dir} -> packets/bytes. reason 0 = forwarded. */
+struct myelin_metrics_key {
+	__u8 reason;            /* enum myelin_drop_reason, 0 for forward */
+	__u8 dir;               /* enum myelin_direction */
+	__u8 pad[2];
+};
+MYELIN_ASSERT_SIZE(myelin_metrics_key, 4);
+
+struct myelin_metrics_val {
+	__u64 packets;
+	__u64 bytes;
+};
+MYELIN_ASSERT_SIZE(myelin_metrics_val, 16);
+
+/* Per-CPU datapath health counters, one array slot. Named fields, no
+ * magic offsets; summed over CPUs in user space. */
+struct myelin_stats {
+	__u64 events_lost;      /* ring buffer reservation failed */
+	__u64 ct_insert_failed;
+	__u64 arp_replies;
+	__u64 metrics_update_failed;
+	__u64 frag_tracked;
+	__u64 redirect_peer;
+	__u64 redirect;
+	__u64 to_stack;
+};
+MYELIN_ASSERT_SIZE(myelin_stats, 64);
+
+/* The pods' default gateway: link-local, answered by the host side. */
+#define MYELIN_GATEWAY_IPV4 "169.254.1.1"
+
+#endif /* MYELIN_ABI_H */

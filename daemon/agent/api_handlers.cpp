@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "api_handlers.hpp"
+
+#include "flow.pb.h"
+#include "myelin/log.hpp"
+
+namespace myelin::agent {
+namespace {
+
+api::Response fail(api::ErrorCode code, const std::string& message) {
+  api::Response r;
+  r.mutable_error()->set_code(code);
+  r.mutable_error()->set_message(message);
+  return r;
+}
+
+api::ErrorCode code_of(const Error& e, api::ErrorCode fallback) {
+  return (e.code > 0 && e.code <= api::ALREADY_EXISTS) ? static_cast<api::ErrorCode>(e.code) : fallback;
+}
+
+std::string direction_name(uint8_t d) {
+  return d == MYELIN_DIR_INGRESS ? "INGRESS" : d == MYELIN_DIR_EGRESS ? "EGRESS" : "UNKNOWN";
+}
+
+}  // namespace
+
+ApiHandlers::ApiHandlers(const AgentInfo& info, EndpointManager& endpoints, endpoints::EndpointStore& store,
+                         ipam::Ipam& ipam, flows::FlowStore& flows, datapath::Datapath& dp, const EventPump& pump,
+                         const ConntrackGc& ct_gc)
+    : info_(info), endpoints_(endpoints), store_(store), ipam_(ipam), flows_(flows), dp_(dp), pump_(pump), ct_gc_(ct_gc) {}
+
+void ApiHandlers::handle(const api::Request& req, const Reply& reply, const std::atomic<bool>& cancelled) {
+  if (req.kind_case() != api::Request::kStatus && !ready_) {
+    reply(fail(api::NOT_READY, "agent is starting: datapath not ready yet"));
+    return;
+  }
+  switch (req.kind_case()) {
+    case api::Request::kStatus: reply(status()); return;
+    case api::Request::kIpamAllocate: reply(ipam_allocate(req.ipam_allocate())); return;
+    case api::Request::kIpamRelease: reply(ipam_release(req.ipam_release())); return;
+    case api::Request::kEndpointAdd: reply(endpoint_add(req.endpoint_add())); return;
+    case api::Request::kEndpointDel: reply(endpoint_del(req.endpoint_del())); return;
+    case api::Request::kEndpointGet: reply(endpoint_get(req.endpoint_get())); return;
+    case api::Request::kEndpointList: reply(endpoint_list()); return;
+    case api::Request::kObserve: observe(req.observe(), reply, cancelled); return;
+    case api::Request::kGc: reply(gc(req.gc())); return;
+    case api::Request::KIND_NOT_SET: break;
+  }
+  reply(fail(api::INVALID_ARGUMENT, "empty or unknown request (client newer than the agent?)"));
+}
+
+api::Response ApiHandlers::status() const {
+  api::Response r;
+  auto* s = r.mutable_status();
+  s->set_node_name(info_.node_name);
+  s->set_version(info_.version);
+  s->set_ready(ready_);
+  *s->mutable_started() = info_.started;
+  s->set_pod_cidr(info_.pod_cidr.str());
+  s->set_gateway(MYELIN_GATEWAY_IPV4);
+  s->set_bpffs_root(info_.bpffs_root);
+  s->set_adopted(info_.adopted);
+  s->set_endpoints(static_cast<uint32_t>(store_.list().size()));
+  s->set_ipam_used(ipam_.used());
+  s->set_ipam_capacity(ipam_.capacity());
+  s->set_flows_stored(flows_.stored());
+  s->set_flows_capacity(flows_.capacity());
+  s->set_flows_seen(flows_.seen());
+  s->set_events_lost_datapath(dp_.stats().events_lost);
+  s->set_events_lost_store(flows_.evicted());
+  for (const auto& [key, val] : dp_.metrics()) {
+    if (key.reason == MYELIN_DROP_NONE) {
+      if (key.dir == MYELIN_DIR_INGRESS) s->set_forward_packets_ingress(s->forward_packets_ingress() + val.packets);
+      else s->set_forward_packets_egress(s->forward_packets_egress() + val.packets);
+      continue;
+    }
+    auto* d = s->add_drops();
+    d->set_reason(flow::DropReason_Name(static_cast<flow::DropReason>(key.reason)));
+    if (d->reason().empty()) d->set_reason("DROP_REASON_" + std::to_string(key.reason));
+    d->set_direction(direction_name(key.dir));
+    d->set_packets(val.packets);
+    d->set_bytes(val.bytes);
+  }
+  for (const auto& f : info_.features) {
+    auto* p = s->add_features();
+    p->set_name(f.name);
+    p->set_available(f.available);
+    p->set_detail(f.detail);
+  }
+  s->set_conntrack_entries(dp_.ct_count());
+  s->set_conntrack_gc_runs(ct_gc_.runs());
+  return r;
+}
+
+api::Response ApiHandlers::ipam_allocate(const api::IpamAllocateRequest& req) {
+  if (req.owner().empty()) return fail(api::INVALID_ARGUMENT, "IPAM allocate needs an owner");
+  auto ip = ipam_.allocate(req.owner());
+  if (!ip) {
+    if (ip.error().code == ENOSPC)
+      return fail(api::EXHAUSTED, "no free address in pod CIDR " + info_.pod_cidr.str() + " (" +
+                                      std::to_string(ipam_.used()) + " of " + std::to_string(ipam_.capacity()) + " in use)");
+    return fail(api::INTERNAL, ip.error().message);
+  }
+  api::Response r;
+  auto* a = r.mutable_ipam_allocate();
+  a->set_ip(ip->str());
+  a->set_prefix_len(32);
+  a->set_gateway(MYELIN_GATEWAY_IPV4);
+  a->set_pod_cidr(info_.pod_cidr.str());
+  return r;
+}
+
+api::Response ApiHandlers::ipam_release(const api::IpamReleaseRequest& req) {
+  if (auto s = ipam_.release(req.owner()); !s) return fail(api::INTERNAL, s.error().message);
+  api::Response r;
+  r.mutable_empty();
+  return r;
+}
+
+api::Response ApiHandlers::endpoint_add(const api::EndpointAddRequest& req) {
+  auto ep = endpoints_.add(req.endpoint());
+  if (!ep) return fail(code_of(ep.error(), api::INTERNAL), ep.error().message);
+  api::Response r;
+  *r.mutable_endpoint() = *ep;
+  return r;
+}
+
+api::Response ApiHandlers::endpoint_del(const api::EndpointDelRequest& req) {
+  if (req.container_id().empty() || req.ifname().empty())
+    return fail(api::INVALID_ARGUMENT, "endpoint delete needs container_id and ifname");
+  if (auto s = endpoints_.remove(req.container_id(), req.ifname()); !s) return fail(api::INTERNAL, s.error().message);
+  api::Response r;
+  r.mutable_empty();
+  return r;
+}
+
+api::Response ApiHandlers::endpoint_get(const api::EndpointGetRequest& req) const {
+  std::optional<api::Endpoint> ep =
+      req.id() != 0 ? store_.get_by_id(req.id()) : store_.get(req.container_id(), req.ifname());
+  if (!ep) {
+    std::string which = req.id() != 0 ? "id " + std::to_string(req.id()) : req.container_id() + "/" + req.ifname();
+    return fail(api::NOT_FOUND, "no endpoint " + which);
+  }
+  api::Response r;
+  *r.mutable_endpoint() = *ep;
+  return r;
+}
+
+api::Response ApiHandlers::endpoint_list() const {
+  api::Response r;
+  for (auto& ep : store_.list()) *r.mutable_endpoints()->add_endpoints() = ep;
+  return r;
+}
+
+api::Response ApiHandlers::gc(const api::GcRequest& req) {
+  std::vector<api::Attachment> valid(req.valid().begin(), req.valid().end());
+  auto removed = endpoints_.gc(valid);
+  if (!removed) return fail(api::INTERNAL, removed.error().message);
+  api::Response r;
+  for (auto& a : *removed) *r.mutable_gc()->add_removed() = a;
+  return r;
+}
+
+void ApiHandlers::observe(const api::ObserveRequest& req, const Reply& reply, const std::atomic<bool>& cancelled) {
+  auto filters = flows::FilterSet::compile(req.whitelist(), req.blacklist());
+  if (!filters) {
+    reply(fail(api::INVALID_ARGUMENT, filters.error().message));
+    return;
+  }
+  auto cursor = flows_.tail_cursor();  // taken before the snapshot: nothing falls between
+  auto snapshot = flows_.query(req, info_.node_name);
+  if (!snapshot) {
+    reply(fail(api::INVALID_ARGUMENT, snapshot.error().message));
+    return;
+  }
+  for (auto& f : *snapshot) {
+    api::Response r;
+    *r.mutable_flow() = std::move(f);
+    if (!reply(r)) return;
+  }
+  if (!req.follow()) return;
+  while (!cancelled) {
+    auto batch = flows_.wait_next(cursor, *filters, std::chrono::milliseconds(250), info_.node_name);
+    for (auto& f : batch) {
+      api::Response r;
+      *r.mutable_flow() = std::move(f);
+      if (!reply(r)) return;
+    }
+  }
+}
+
+}  // namespace myelin::agent

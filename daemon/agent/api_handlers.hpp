@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+// ApiHandlers: what each local API request means, as a table from request
+// kind to handler. It reads the agent's components; it owns none of them.
+#pragma once
+
+#include <google/protobuf/timestamp.pb.h>
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "../server/api_server.hpp"
+#include "endpoint_manager.hpp"
+#include "event_pump.hpp"
+#include "conntrack_gc.hpp"
+#include "myelin/datapath/datapath.hpp"
+#include "myelin/flows/flow_store.hpp"
+
+namespace myelin::agent {
+
+struct AgentInfo {
+  std::string node_name;
+  std::string version;
+  std::string bpffs_root;
+  net::Cidr4 pod_cidr;
+  google::protobuf::Timestamp started;
+  bool adopted = false;
+  std::vector<datapath::Feature> features;
+};
+
+class ApiHandlers : public server::Dispatcher {
+ public:
+  ApiHandlers(const AgentInfo& info, EndpointManager& endpoints, endpoints::EndpointStore& store, ipam::Ipam& ipam,
+              flows::FlowStore& flows, datapath::Datapath& dp, const EventPump& pump, const ConntrackGc& ct_gc);
+
+  void set_ready(bool ready) { ready_ = ready; }
+  void handle(const api::Request& req, const Reply& reply, const std::atomic<bool>& cancelled) override;
+
+ private:
+  api::Response status() const;
+  api::Response ipam_allocate(const api::IpamAllocateRequest& r);
+  api::Response ipam_release(const api::IpamReleaseRequest& r);
+  api::Response endpoint_add(const api::EndpointAddRequest& r);
+  api::Response endpoint_del(const api::EndpointDelRequest& r);
+  api::Response endpoint_get(const api::EndpointGetRequest& r) const;
+  api::Response endpoint_list() const;
+  api::Response gc(const api::GcRequest& r);
+  void observe(const api::ObserveRequest& r, const Reply& reply, const std::atomic<bool>& cancelled);
+
+  const AgentInfo& info_;
+  EndpointManager& endpoints_;
+  endpoints::EndpointStore& store_;
+  ipam::Ipam& ipam_;
+  flows::FlowStore& flows_;
+  datapath::Datapath& dp_;
+  const EventPump& pump_;
+  const ConntrackGc& ct_gc_;
+  std::atomic<bool> ready_{false};
+};
+
+}  // namespace myelin::agent

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "event_pump.hpp"
+
+#include "myelin/log.hpp"
+
+namespace myelin::agent {
+
+EventPump::EventPump(datapath::Datapath& dp, flows::FlowDecoder& decoder, flows::FlowStore& store)
+    : dp_(dp), decoder_(decoder), store_(store) {}
+
+EventPump::~EventPump() { stop(); }
+
+Status EventPump::start() {
+  auto reader = datapath::EventReader::open(dp_.events_fd(), [this](const myelin_flow_event& ev) {
+    store_.push(decoder_.decode(ev));
+    ++events_;
+  });
+  if (!reader) return reader.error();
+  reader_ = std::move(*reader);
+  // Losses from before this start (a previous run) are history, not news.
+  lost_seen_ = dp_.stats().events_lost;
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
+
+void EventPump::stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void EventPump::account_losses() {
+  uint64_t lost = dp_.stats().events_lost;
+  if (lost > lost_seen_) {
+    store_.push_lost(flow::PERF_EVENT_RING_BUFFER, lost - lost_seen_);
+    log::warn("events", std::to_string(lost - lost_seen_) + " datapath events lost: ring buffer full");
+    lost_seen_ = lost;
+  }
+}
+
+void EventPump::run() {
+  auto last_check = std::chrono::steady_clock::now();
+  while (!stop_) {
+    int n = reader_->poll(100);
+    if (n < 0 && n != -EINTR) {
+      log::error("events", "ring buffer poll failed: " + std::string(strerror(-n)));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_check >= std::chrono::milliseconds(500)) {
+      account_losses();
+      last_check = now;
+    }
+  }
+}
+
+}  // namespace myelin::agent

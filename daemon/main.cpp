@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: Apache-2.0
+// myelind: the node agent. main() only parses flags and wires the small
+// components together; each of them owns one job (see daemon/*/).
+//
+//   flags -> bpffs -> feature probe -> Datapath (pinned maps adopted)
+//         -> IPAM / endpoint store / identities (state dir)
+//         -> EndpointManager::restore (re-attach by atomic replace)
+//         -> EventPump (ring buffer -> FlowStore), ConntrackGc, ApiServer
+//
+// Stopping the agent (any signal, even SIGKILL) leaves programs attached and
+// maps pinned: pods keep talking while it is away.
+#include <google/protobuf/util/time_util.h>
+#include <net/if.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "agent/api_handlers.hpp"
+#include "agent/conntrack_gc.hpp"
+#include "agent/endpoint_manager.hpp"
+#include "agent/event_pump.hpp"
+#include "myelin/flags.hpp"
+#include "myelin/log.hpp"
+#include "server/api_server.hpp"
+
+#ifndef MYELIN_VERSION
+#define MYELIN_VERSION "0.0.0"
+#endif
+
+namespace {
+
+using namespace myelin;
+
+int fail(const std::string& what) {
+  log::error("myelind", what);
+  return 1;
+}
+
+std::string hostname() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+Flags make_flags() {
+  Flags f(
+      "myelind: Myelin's node agent (eBPF pod networking and flow observability).\n"
+      "Runs in the network namespace it is started in: that namespace is the node.\n\n"
+      "Usage: myelind --pod-cidr CIDR [flags]");
+  f.add("node-name", "name of this node", hostname());
+  f.add("pod-cidr", "IPv4 CIDR pod addresses are allocated from, e.g. 10.244.1.0/24");
+  f.add("api-socket", "Unix socket for the CLI and the CNI plugin", "/var/run/myelin/myelin.sock");
+  f.add("bpffs-root", "directory under bpffs where maps are pinned", "/sys/fs/bpf/myelin/<node-name>");
+  f.add("state-dir", "directory for IPAM, endpoint and identity state", "/var/lib/myelin/<node-name>");
+  f.add("flow-store-size", "flows kept in memory for `myelin observe`", "16384");
+  f.add("ct-gc-interval", "seconds between conntrack garbage collections", "30");
+  f.add("redirect-peer", "deliver locally with bpf_redirect_peer: auto, true or false", "auto");
+  f.add("log-level", "debug, info, warn or error", "info");
+  return f;
+}
+
+std::string expand(std::string v, const std::string& node) {
+  auto p = v.find("<node-name>");
+  if (p != std::string::npos) v.replace(p, 11, node);
+  return v;
+}
+
+Status make_dirs(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Error{"cannot create " + dir + ": " + ec.message()};
+  return {};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags = make_flags();
+  if (auto s = flags.parse(argc, argv); !s) {
+    std::cerr << "myelind: " << s.error().message << "\n";
+    return 2;
+  }
+  if (flags.help_requested()) {
+    std::cout << flags.help();
+    return 0;
+  }
+  const std::string level = flags.get("log-level");
+  if (level == "debug") log::set_level(log::Level::debug);
+  else if (level == "warn") log::set_level(log::Level::warn);
+  else if (level == "error") log::set_level(log::Level::error);
+  else if (level != "info") {
+    std::cerr << "myelind: --log-level must be debug, info, warn or error, not '" << level << "'\n";
+    return 2;
+  }
+  if (!flags.is_set("pod-cidr")) {
+    std::cerr << "myelind: --pod-cidr is required (e.g. --pod-cidr 10.244.1.0/24)\n";
+    return 2;
+  }
+  auto cidr = net::parse_cidr4(flags.get("pod-cidr"));
+  if (!cidr) {
+    std::cerr << "myelind: --pod-cidr: " << cidr.error().message << "\n";
+    return 2;
+  }
+  if (cidr->prefix > 30) {
+    std::cerr << "myelind: --pod-cidr " << cidr->str() << " leaves no usable pod addresses (need /30 or larger)\n";
+    return 2;
+  }
+  auto store_size = flags.get_int("flow-store-size");
+  auto gc_interval = flags.get_int("ct-gc-interval");
+  if (!store_size || *store_size < 1) return std::cerr << "myelind: --flow-store-size must be a positive number\n", 2;
+  if (!gc_interval || *gc_interval < 1) return std::cerr << "myelind: --ct-gc-interval must be a positive number\n", 2;
+  const std::string rp = flags.get("redirect-peer");
+  if (rp != "auto" && rp != "true" && rp != "false")
+    return std::cerr << "myelind: --redirect-peer must be auto, true or false\n", 2;
+
+  // Signals are taken synchronously by main (sigwait), never by worker threads.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  agent::AgentInfo info;
+  info.node_name = flags.get("node-name");
+  info.version = MYELIN_VERSION;
+  info.pod_cidr = *cidr;
+  info.bpffs_root = expand(flags.get("bpffs-root"), info.node_name);
+  info.started = google::protobuf::util::TimeUtil::GetCurrentTime();
+  const std::string state_dir = expand(flags.get("state-dir"), info.node_name);
+  const std::string socket_path = flags.get("api-socket");
+
+  if (auto s = make_dirs(state_dir); !s) return fail(s.error().message);
+  if (auto s = make_dirs(std::filesystem::path(socket_path).parent_path().string()); !s) return fail(s.error().message);
+  if (auto s = datapath::ensure_bpffs(info.bpffs_root); !s) return fail("bpffs: " + s.error().message);
+
+  info.features = datapath::probe_features();
+  bool redirect_peer = rp == "auto" ? datapath::has_redirect_peer() : rp == "true";
+  for (const auto& f : info.features)
+    log::info("features", f.name + ": " + (f.available ? "yes" : "no") + (f.detail.empty() ? "" : " (" + f.detail + ")"));
+
+  auto dp = datapath::Datapath::load({info.bpffs_root, redirect_peer});
+  if (!dp) return fail("loading the datapath: " + dp.error().message);
+  info.adopted = (*dp)->adopted();
+  log::info("myelind", std::string(info.adopted ? "adopted pinned datapath state in " : "pinned new datapath maps in ") +
+                           info.bpffs_root);
+
+  auto ipam = ipam::Ipam::open(*cidr, state_dir + "/ipam.json");
+  if (!ipam) return fail("IPAM: " + ipam.error().message);
+  auto store = endpoints::EndpointStore::open(state_dir + "/endpoints.json");
+  if (!store) return fail("endpoint store: " + store.error().message);
+  auto identities = identity::IdentityAllocator::open(state_dir + "/identities.json");
+  if (!identities) return fail("identities: " + identities.error().message);
+
+  agent::EndpointManager endpoints(**dp, **ipam, **store, **identities);
+  auto restored = endpoints.restore();
+  if (!restored) return fail("restoring endpoints: " + restored.error().message);
+  log::info("myelind", "restored " + std::to_string(*restored) + " endpoints");
+
+  flows::FlowStore flow_store(static_cast<size_t>(*store_size));
+  auto* store_ptr = store->get();
+  auto* ids_ptr = identities->get();
+  flows::FlowDecoder decoder(
+      info.node_name,
+      [store_ptr, ids_ptr](uint32_t id) -> std::optional<flows::FlowDecoder::EndpointView> {
+        auto ep = store_ptr->get_by_id(id);
+        if (!ep) return std::nullopt;
+        flows::FlowDecoder::EndpointView v;
+        v.id = ep->id();
+        v.identity = ep->identity();
+        v.ns = ep->pod_namespace();
+        v.pod_name = ep->pod_name();
+        if (auto labels = ids_ptr->labels(ep->identity())) v.labels = *labels;
+        return v;
+      },
+      [](uint32_t ifindex) {
+        char name[IF_NAMESIZE] = {};
+        return std::string(if_indextoname(ifindex, name) ? name : "");
+      });
+
+  agent::EventPump pump(**dp, decoder, flow_store);
+  if (auto s = pump.start(); !s) return fail("ring buffer: " + s.error().message);
+  agent::ConntrackGc ct_gc(**dp, datapath::CtTimeouts{}, std::chrono::seconds(*gc_interval));
+  ct_gc.start();
+
+  agent::ApiHandlers handlers(info, endpoints, **store, **ipam, flow_store, **dp, pump, ct_gc);
+  server::ApiServer server(socket_path, handlers);
+  if (auto s = server.start(); !s) return fail("API socket: " + s.error().message);
+  handlers.set_ready(true);
+  log::info("myelind", "ready: node " + info.node_name + ", pod CIDR " + cidr->str() + ", API on " + socket_path);
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  log::info("myelind", std::string("stopping on ") + strsignal(sig) + "; programs stay attached, maps stay pinned");
+  handlers.set_ready(false);
+  flow_store.shutdown();
+  server.stop();
+  pump.stop();
+  ct_gc.stop();
+  return 0;
+}

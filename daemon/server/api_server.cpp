@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "api_server.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include "myelin/log.hpp"
+#include "myelin/wire.hpp"
+
+namespace myelin::server {
+
+ApiServer::ApiServer(std::string socket_path, Dispatcher& dispatcher, size_t max_clients)
+    : path_(std::move(socket_path)), dispatcher_(dispatcher), max_clients_(max_clients) {}
+
+ApiServer::~ApiServer() { stop(); }
+
+Status ApiServer::start() {
+  auto fd = wire::listen_unix(path_);
+  if (!fd) return fd.error();
+  listen_fd_ = std::move(*fd);
+  wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_fd_) return Error::from_errno("eventfd");
+  acceptor_ = std::thread([this] { accept_loop(); });
+  return {};
+}
+
+void ApiServer::stop() {
+  if (stopping_.exchange(true)) return;
+  if (wake_fd_) {
+    uint64_t one = 1;
+    ssize_t ignored = ::write(wake_fd_.get(), &one, sizeof one);
+    (void)ignored;
+  }
+  if (acceptor_.joinable()) acceptor_.join();
+  std::unique_lock lk(mu_);
+  idle_.wait(lk, [this] { return active_ == 0; });
+  listen_fd_.reset();
+}
+
+void ApiServer::accept_loop() {
+  while (!stopping_) {
+    pollfd fds[2] = {{listen_fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      log::error("api", "poll: " + std::string(strerror(errno)));
+      return;
+    }
+    if (fds[1].revents) return;
+    if (!(fds[0].revents & POLLIN)) continue;
+    UniqueFd client(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!client) continue;
+    {
+      std::lock_guard lk(mu_);
+      if (active_ >= max_clients_) {
+        api::Response r;
+        r.mutable_error()->set_code(api::NOT_READY);
+        r.mutable_error()->set_message("agent is busy: too many API clients (" + std::to_string(max_clients_) + ")");
+        r.set_end_of_stream(true);
+        (void)wire::send(client.get(), r);
+        continue;
+      }
+      ++active_;
+    }
+    std::thread([this, c = std::move(client)]() mutable { serve(std::move(c)); }).detach();
+  }
+}
+
+void ApiServer::serve(UniqueFd client) {
+  std::atomic<bool> cancelled{false};
+  // Watches for the client hanging up (or the server stopping) while a
+  // long-running handler (observe --follow) is streaming.
+  std::thread watcher;
+  api::Request req;
+  auto rs = wire::recv(client.get(), req);
+  if (rs) {
+    watcher = std::thread([&] {
+      while (!cancelled) {
+        pollfd p[2] = {{client.get(), POLLRDHUP, 0}, {wake_fd_.get(), POLLIN, 0}};
+        int n = ::poll(p, 2, 200);
+        if (n > 0 && ((p[0].revents & (POLLRDHUP | POLLHUP | POLLERR)) || p[1].revents)) cancelled = true;
+        if (stopping_) cancelled = true;
+      }
+    });
+    bool alive = true;
+    auto reply = [&](const api::Response& r) {
+      if (!alive) return false;
+      if (auto s = wire::send(client.get(), r); !s) alive = false;
+      return alive;
+    };
+    dispatcher_.handle(req, reply, cancelled);
+    api::Response end;
+    end.set_end_of_stream(true);
+    reply(end);
+    cancelled = true;
+    watcher.join();
+  } else if (rs.error().message != "closed") {
+    log::warn("api", "bad request: " + rs.error().message);
+  }
+  client.reset();
+  std::lock_guard lk(mu_);
+  --active_;
+  idle_.notify_all();
+}
+
+}  // namespace myelin::server

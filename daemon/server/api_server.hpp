@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+// ApiServer: the agent's local API on a Unix socket. It owns the listening
+// socket and one thread per client connection; what a request means is the
+// Dispatcher's business, so the server stays a thin transport.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "myelin.pb.h"
+#include "myelin/fd.hpp"
+#include "myelin/result.hpp"
+
+namespace myelin::server {
+
+// Answers one request. `reply` may be called several times (a stream); the
+// server closes the stream with end_of_stream after handle() returns.
+// `cancelled` turns true when the client went away or the server stops.
+class Dispatcher {
+ public:
+  virtual ~Dispatcher() = default;
+  using Reply = std::function<bool(const api::Response&)>;  // false once the client is gone
+  virtual void handle(const api::Request& req, const Reply& reply, const std::atomic<bool>& cancelled) = 0;
+};
+
+class ApiServer {
+ public:
+  ApiServer(std::string socket_path, Dispatcher& dispatcher, size_t max_clients = 128);
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  Status start();  // binds and starts accepting
+  void stop();     // stops accepting, cancels clients, waits for their threads
+
+ private:
+  void accept_loop();
+  void serve(UniqueFd client);
+
+  std::string path_;
+  Dispatcher& dispatcher_;
+  size_t max_clients_;
+  UniqueFd listen_fd_;
+  UniqueFd wake_fd_;  // eventfd: wakes the accept loop on stop()
+  std::thread acceptor_;
+  std::atomic<bool> stopping_{false};
+  std::mutex mu_;
+  std::condition_variable idle_;
+  size_t active_ = 0;
+};
+
+}  // namespace myelin::server

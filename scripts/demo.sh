@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Myelin on this one machine, no Kubernetes: a node and three pods as network
+# namespaces wired by the real CNI plugin, the agent, real ICMP/TCP/UDP
+# traffic, one spoofed packet dropped with its reason, then what the CLI
+# shows. Everything is removed on exit, on failure and on Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "demo: run as root (it creates network namespaces and loads BPF)" >&2; exit 1; }
+scripts/install-deps.sh
+[ -x build/bin/myelind ] && [ -x build/bin/myelin-cni ] && [ -x build/bin/myelin ] || scripts/build.sh
+
+source scripts/lib/cluster.sh
+mln_init
+MLN_NODE_NAME=demo-node
+step() { printf '\n\033[1;32m### %s\033[0m\n' "$*"; }
+
+step "Starting myelind in node namespace $MLN_NODE (pod CIDR 10.210.0.0/24)"
+mln_node_up 10.210.0.0/24
+mln_myelin status
+
+step "Creating pods with the CNI plugin: shop/frontend, shop/backend, data/db"
+mln_pod_add frontend shop
+mln_pod_add backend shop
+mln_pod_add db data
+FE=${MLN_POD_IP[frontend]} BE=${MLN_POD_IP[backend]} DB=${MLN_POD_IP[db]}
+mln_myelin endpoint list
+
+step "ICMP: frontend pings backend"
+mln_pod frontend ping -c 3 -i 0.2 "$BE"
+
+step "TCP: frontend -> backend:8080"
+mln_pod_bg backend timeout 15 nc -l -p 8080
+mln_wait_listen backend 8080 tcp
+echo "GET /orders" | mln_pod frontend timeout 5 nc -N "$BE" 8080
+
+step "UDP: backend -> db:5353"
+mln_pod_bg db timeout 15 nc -u -l -p 5353
+mln_wait_listen db 5353 udp
+echo "query" | mln_pod backend timeout 3 nc -u -w 1 "$DB" 5353 || true
+
+step "A spoofed source address from frontend (dropped by the datapath)"
+mln_pod frontend ip addr add 10.66.66.66/32 dev eth0
+mln_pod frontend ping -c 1 -W 1 -I 10.66.66.66 "$BE" || true
+
+step "myelin observe --last 25"
+mln_myelin observe --last 25
+step "myelin observe --verdict DROPPED -o json --last 1"
+mln_myelin observe --verdict DROPPED -o json --last 1
+step "myelin status"
+mln_myelin status
+
+if [ -t 0 ] && [ -z "${CI:-}" ]; then
+  step "Pods stay up: try 'sudo $MLN_BIN/myelin --socket $MLN_SOCK observe -f' in another terminal. Enter to clean up."
+  read -r _ || true
+fi
+step "Cleaning up"

@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
+# A one-node "cluster" made of network namespaces, for the demo, the
+# integration tests and the benchmarks. Source it, then:
+#   mln_init                      # unique ids, temp dir, cleanup trap
+#   mln_node_up 10.210.0.0/24     # node namespace + myelind, waits until ready
+#   mln_pod_add web default       # pod namespace via the real CNI plugin; sets MLN_POD_IP[web]
+#   mln_pod web ping -c1 ...      # run a command inside a pod
+#   mln_myelin observe -o json    # the CLI against this node's agent
+# Everything created is removed on exit, on failure and on Ctrl-C.
+#
+# myelind runs with `nsenter --net` (not `ip netns exec`, which would give it
+# a private mount namespace and so a private bpffs: pins must outlive it).
+
+MLN_ROOT=${MLN_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+MLN_BIN=${MLN_BIN:-$MLN_ROOT/build/bin}
+declare -A MLN_POD_IP=() MLN_POD_NETNS=() MLN_POD_CID=()
+MLN_PODS=()
+MLN_PIDS=()
+MLN_AGENT_PID=""
+declare -p MLN_AGENT_ARGS >/dev/null 2>&1 || MLN_AGENT_ARGS=()
+
+mln_log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+mln_die() { printf '\033[1;31mFAIL:\033[0m %s\n' "$*" >&2; exit 1; }
+
+mln_init() {
+  MLN_ID=${MLN_ID:-$$}
+  MLN_TMP=$(mktemp -d "/tmp/myelin-$MLN_ID.XXXXXX")
+  MLN_NODE="mln-node-$MLN_ID"
+  MLN_SOCK="$MLN_TMP/myelin.sock"
+  MLN_STATE="$MLN_TMP/state"
+  MLN_BPFFS="/sys/fs/bpf/myelin/$MLN_ID"
+  MLN_AGENT_LOG="$MLN_TMP/myelind.log"
+  MLN_CNI_CONF="$MLN_TMP/cni.conf"
+  printf '{"cniVersion":"1.1.0","name":"myelin","type":"myelin-cni","socket":"%s"}\n' "$MLN_SOCK" >"$MLN_CNI_CONF"
+  trap mln_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  for b in myelind myelin-cni myelin; do
+    [ -x "$MLN_BIN/$b" ] || mln_die "$MLN_BIN/$b is missing: build first (scripts/build.sh)"
+  done
+}
+
+# Runs a command in the node namespace (network only).
+mln_node() { nsenter --net="/var/run/netns/$MLN_NODE" -- "$@"; }
+
+mln_agent_start() {
+  nsenter --net="/var/run/netns/$MLN_NODE" -- "$MLN_BIN/myelind" \
+    --node-name "${MLN_NODE_NAME:-demo-node}" --pod-cidr "$MLN_CIDR" \
+    --api-socket "$MLN_SOCK" --bpffs-root "$MLN_BPFFS" --state-dir "$MLN_STATE" \
+    "${MLN_AGENT_ARGS[@]}" >>"$MLN_AGENT_LOG" 2>&1 &
+  MLN_AGENT_PID=$!
+  MLN_PIDS+=("$MLN_AGENT_PID")
+  mln_wait_ready
+}
+
+# Waits (bounded) until the agent answers `status` as ready.
+mln_wait_ready() {
+  local i
+  for i in $(seq 1 300); do
+    if "$MLN_BIN/myelin" --socket "$MLN_SOCK" status -o json 2>/dev/null | jq -e '.ready == true' >/dev/null 2>&1; then
+      return 0
+    fi
+    if [ -n "$MLN_AGENT_PID" ] && ! kill -0 "$MLN_AGENT_PID" 2>/dev/null; then
+      cat "$MLN_AGENT_LOG" >&2
+      mln_die "myelind exited during start-up"
+    fi
+    sleep 0.1
+  done
+  cat "$MLN_AGENT_LOG" >&2
+  mln_die "myelind not ready after 30s"
+}
+
+mln_agent_kill() {  # $1 = signal (default TERM)
+  [ -n "$MLN_AGENT_PID" ] || return 0
+  kill "-${1:-TERM}" "$MLN_AGENT_PID" 2>/dev/null || true
+  wait "$MLN_AGENT_PID" 2>/dev/null || true
+  MLN_AGENT_PID=""
+}
+
+mln_node_up() {  # $1 = pod CIDR
+  MLN_CIDR=$1
+  ip netns add "$MLN_NODE"
+  mln_node ip link set lo up
+  mln_agent_start
+}
+
+mln_cni() {  # $1 = command, $2 = container id, $3 = netns path, rest: env
+  local cmd=$1 cid=$2 netns=$3; shift 3
+  mln_node env CNI_COMMAND="$cmd" CNI_CONTAINERID="$cid" CNI_NETNS="$netns" CNI_IFNAME=eth0 \
+    CNI_PATH="$MLN_BIN" "$@" "$MLN_BIN/myelin-cni" <"$MLN_CNI_CONF"
+}
+
+mln_pod_add() {  # $1 = pod name, $2 = namespace (default "default")
+  local pod=$1 ns=${2:-default} netns="mln-$MLN_ID-$1" cid result
+  cid="cid-$MLN_ID-$pod"
+  ip netns add "$netns"
+  ip netns exec "$netns" ip link set lo up
+  MLN_PODS+=("$pod")
+  MLN_POD_NETNS[$pod]=$netns
+  MLN_POD_CID[$pod]=$cid
+  result=$(mln_cni ADD "$cid" "/var/run/netns/$netns" CNI_ARGS="K8S_POD_NAMESPACE=$ns;K8S_POD_NAME=$pod") ||
+    mln_die "CNI ADD for $ns/$pod failed: $result"
+  MLN_POD_IP[$pod]=$(jq -r '.ips[0].address' <<<"$result" | cut -d/ -f1)
+}
+
+mln_pod() { local pod=$1; shift; ip netns exec "${MLN_POD_NETNS[$pod]}" "$@"; }
+
+# Starts a command inside a pod in the background; it is ended on cleanup.
+mln_pod_bg() { local pod=$1; shift; ip netns exec "${MLN_POD_NETNS[$pod]}" "$@" & MLN_PIDS+=("$!"); MLN_LAST_PID=$!; }
+
+# Waits (bounded) until something listens on $2 ($3 = tcp|udp) inside pod $1.
+mln_wait_listen() {
+  local pod=$1 port=$2 proto=${3:-tcp} flag=-ltn i
+  [ "$proto" = udp ] && flag=-lun
+  for i in $(seq 1 100); do
+    mln_pod "$pod" ss -H "$flag" "sport = :$port" 2>/dev/null | grep -q . && return 0
+    sleep 0.05
+  done
+  mln_die "nothing listens on $proto/$port in pod $pod"
+}
+
+# Polls a command until it succeeds (bounded): mln_retry 50 0.1 cmd args...
+mln_retry() {
+  local n=$1 delay=$2 i; shift 2
+  for i in $(seq 1 "$n"); do "$@" && return 0; sleep "$delay"; done
+  return 1
+}
+
+mln_myelin() { "$MLN_BIN/myelin" --socket "$MLN_SOCK" "$@"; }
+
+mln_cleanup() {
+  local rc=$? pod pid
+  trap - EXIT INT TERM
+  for pod in "${MLN_PODS[@]}"; do
+    if [ -n "$MLN_AGENT_PID" ]; then
+      mln_cni DEL "${MLN_POD_CID[$pod]}" "/var/run/netns/${MLN_POD_NETNS[$pod]}" >/dev/null 2>&1 || true
+    fi
+    ip netns del "${MLN_POD_NETNS[$pod]}" 2>/dev/null || true
+  done
+  for pid in "${MLN_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${MLN_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [ -n "${MLN_NODE:-}" ] && ip netns del "$MLN_NODE" 2>/dev/null || true
+  [ -n "${MLN_BPFFS:-}" ] && rm -rf "$MLN_BPFFS" 2>/dev/null || true
+  rmdir /sys/fs/bpf/myelin 2>/dev/null || true
+  if [ "$rc" -ne 0 ] && [ -f "${MLN_AGENT_LOG:-/nonexistent}" ]; then
+    echo "---- myelind log (last 40 lines) ----" >&2
+    tail -n 40 "$MLN_AGENT_LOG" >&2
+  fi
+  [ -n "${MLN_TMP:-}" ] && rm -rf "$MLN_TMP"
+  exit "$rc"
+}

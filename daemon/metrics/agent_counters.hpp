@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+// AgentCounters: the numbers only the agent knows (flows decoded, map
+// operations it issued, endpoint regeneration times). Components record into
+// it; the metrics exporter reads it at scrape time. Label sets are bounded by
+// construction: map names, operations, outcomes and flow kinds are enums of
+// the code, never pod names or addresses.
+#pragma once
+
+#include <array>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace myelin::metrics {
+
+class AgentCounters {
+ public:
+  // Buckets for myelin_endpoint_regeneration_seconds (upper bounds, seconds).
+  static constexpr std::array<double, 10> kRegenBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
+
+  void flow_processed(const std::string& type, const std::string& subtype, const std::string& verdict);
+  void map_op(const std::string& map_name, const std::string& operation, bool ok);
+  void endpoint_regenerated(double seconds, bool ok);
+  void k8s_event(const std::string& resource, const std::string& action);
+
+  struct Histogram {
+    std::array<uint64_t, kRegenBuckets.size()> buckets{};  // non-cumulative
+    uint64_t count = 0;
+    double sum = 0;
+  };
+  using Key3 = std::tuple<std::string, std::string, std::string>;
+  std::map<Key3, uint64_t> flows() const;
+  std::map<Key3, uint64_t> map_ops() const;
+  std::map<std::pair<std::string, std::string>, uint64_t> k8s_events() const;
+  std::map<std::string, Histogram> regenerations() const;  // by outcome
+
+ private:
+  mutable std::mutex mu_;
+  std::map<Key3, uint64_t> flows_;
+  std::map<Key3, uint64_t> map_ops_;
+  std::map<std::pair<std::string, std::string>, uint64_t> k8s_;
+  std::map<std::string, Histogram> regen_;
+};
+
+}  // namespace myelin::metrics

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "exporter.hpp"
+
+#include "../agent/conntrack_gc.hpp"
+#include "flow.pb.h"
+#include "myelin/datapath/datapath.hpp"
+#include "myelin/endpoints/endpoint_store.hpp"
+#include "myelin/flows/flow_store.hpp"
+#include "myelin/identity/identity_allocator.hpp"
+
+namespace myelin::metrics {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily family(const std::string& name, const std::string& help, MetricType type) {
+  MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = type;
+  return f;
+}
+
+ClientMetric sample(std::vector<ClientMetric::Label> labels, double value, MetricType type) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (type == MetricType::Counter) m.counter.value = value;
+  else m.gauge.value = value;
+  return m;
+}
+
+std::string direction(uint8_t d) {
+  return d == MYELIN_DIR_INGRESS ? "INGRESS" : d == MYELIN_DIR_EGRESS ? "EGRESS" : "UNKNOWN";
+}
+
+std::string reason(uint8_t r) {
+  const std::string& n = flow::DropReason_Name(static_cast<flow::DropReason>(r));
+  return n.empty() ? "DROP_REASON_" + std::to_string(r) : n;
+}
+
+const char* ct_state_name(size_t s) {
+  static const char* names[] = {"none", "syn_sent", "syn_recv", "established", "fin_wait", "closing", "closed", "new"};
+  return s < sizeof names / sizeof *names ? names[s] : "unknown";
+}
+
+}  // namespace
+
+std::vector<MetricFamily> Collector::Collect() const {
+  std::vector<MetricFamily> out;
+  const auto counters = s_.datapath.metrics();
+  const auto stats = s_.datapath.stats();
+
+  auto fwd_count = family("myelin_forward_count_total", "Packets forwarded by the datapath", MetricType::Counter);
+  auto fwd_bytes = family("myelin_forward_bytes_total", "Bytes forwarded by the datapath", MetricType::Counter);
+  auto drop_count = family("myelin_drop_count_total", "Packets dropped by the datapath, by reason", MetricType::Counter);
+  auto drop_bytes = family("myelin_drop_bytes_total", "Bytes dropped by the datapath, by reason", MetricType::Counter);
+  std::map<std::string, std::pair<uint64_t, uint64_t>> fwd{{"INGRESS", {0, 0}}, {"EGRESS", {0, 0}}};
+  for (const auto& [k, v] : counters) {
+    if (k.reason == MYELIN_DROP_NONE) {
+      auto& f = fwd[direction(k.dir)];
+      f.first += v.packets;
+      f.second += v.bytes;
+    } else {
+      std::vector<ClientMetric::Label> l{{"direction", direction(k.dir)}, {"reason", reason(k.reason)}};
+      drop_count.metric.push_back(sample(l, static_cast<double>(v.packets), MetricType::Counter));
+      drop_bytes.metric.push_back(sample(l, static_cast<double>(v.bytes), MetricType::Counter));
+    }
+  }
+  for (const auto& [dir, v] : fwd) {
+    fwd_count.metric.push_back(sample({{"direction", dir}}, static_cast<double>(v.first), MetricType::Counter));
+    fwd_bytes.metric.push_back(sample({{"direction", dir}}, static_cast<double>(v.second), MetricType::Counter));
+  }
+  out.push_back(std::move(fwd_count));
+  out.push_back(std::move(fwd_bytes));
+  out.push_back(std::move(drop_count));
+  out.push_back(std::move(drop_bytes));
+
+  auto eps = family("myelin_endpoint", "Endpoints on this node, by state", MetricType::Gauge);
+  std::map<std::string, uint64_t> by_state{{"ready", 0}, {"not-ready", 0}};
+  for (const auto& ep : s_.endpoints.list()) ++by_state[ep.state().empty() ? "not-ready" : ep.state()];
+  for (const auto& [state, n] : by_state) eps.metric.push_back(sample({{"state", state}}, static_cast<double>(n), MetricType::Gauge));
+  out.push_back(std::move(eps));
+
+  auto regen = family("myelin_endpoint_regeneration_seconds", "Time to program an endpoint into the datapath",
+                      MetricType::Histogram);
+  auto regens = s_.counters.regenerations();
+  for (const char* outcome : {"success", "failure"}) {
+    AgentCounters::Histogram h = regens[outcome];
+    ClientMetric m;
+    m.label = {{"outcome", outcome}};
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < AgentCounters::kRegenBuckets.size(); ++i) {
+      cumulative += h.buckets[i];
+      m.histogram.bucket.push_back({cumulative, AgentCounters::kRegenBuckets[i]});
+    }
+    m.histogram.bucket.push_back({h.count, std::numeric_limits<double>::infinity()});
+    m.histogram.sample_count = h.count;
+    m.histogram.sample_sum = h.sum;
+    regen.metric.push_back(std::move(m));
+  }
+  out.push_back(std::move(regen));
+
+  auto policy = family("myelin_policy", "Network policies in force on this node", MetricType::Gauge);
+  policy.metric.push_back(sample({}, 0, MetricType::Gauge));  // the policy engine is not built yet
+  out.push_back(std::move(policy));
+  auto policy_changes = family("myelin_policy_change_total", "Policy changes applied, by outcome", MetricType::Counter);
+  for (const char* o : {"success", "failure"}) policy_changes.metric.push_back(sample({{"outcome", o}}, 0, MetricType::Counter));
+  out.push_back(std::move(policy_changes));
+
+  auto ids = family("myelin_identity", "Security identities allocated on this node", MetricType::Gauge);
+  ids.metric.push_back(sample({}, static_cast<double>(s_.identities.list().size()), MetricType::Gauge));
+  out.push_back(std::move(ids));
+
+  auto pressure = family("myelin_bpf_map_pressure", "Fill level of BPF maps (entries / capacity)", MetricType::Gauge);
+  pressure.metric.push_back(sample({{"map_name", MYELIN_MAP_ENDPOINTS}},
+                                   static_cast<double>(s_.datapath.endpoints().size()) / MYELIN_ENDPOINTS_MAX,
+                                   MetricType::Gauge));
+  pressure.metric.push_back(sample({{"map_name", MYELIN_MAP_CT}},
+                                   static_cast<double>(s_.datapath.ct_count()) / MYELIN_CT_MAX, MetricType::Gauge));
+  out.push_back(std::move(pressure));
+
+  auto ops = family("myelin_bpf_map_ops_total", "BPF map operations issued by the agent", MetricType::Counter);
+  for (const auto& [k, n] : s_.counters.map_ops())
+    ops.metric.push_back(sample({{"map_name", std::get<0>(k)}, {"operation", std::get<1>(k)}, {"outcome", std::get<2>(k)}},
+                                static_cast<double>(n), MetricType::Counter));
+  out.push_back(std::move(ops));
+
+  auto gc_runs = family("myelin_conntrack_gc_runs_total", "Conntrack garbage collection runs", MetricType::Counter);
+  gc_runs.metric.push_back(sample({}, static_cast<double>(s_.ct_gc.runs()), MetricType::Counter));
+  out.push_back(std::move(gc_runs));
+  auto gc_entries = family("myelin_conntrack_gc_entries", "Conntrack entries alive after the last GC, by state",
+                           MetricType::Gauge);
+  const auto last = s_.ct_gc.last();
+  for (size_t st = 1; st < last.alive_by_state.size(); ++st)
+    gc_entries.metric.push_back(sample({{"state", ct_state_name(st)}}, static_cast<double>(last.alive_by_state[st]), MetricType::Gauge));
+  out.push_back(std::move(gc_entries));
+
+  auto flows = family("myelin_flows_processed_total", "Flows decoded from the datapath", MetricType::Counter);
+  for (const auto& [k, n] : s_.counters.flows())
+    flows.metric.push_back(sample({{"subtype", std::get<1>(k)}, {"type", std::get<0>(k)}, {"verdict", std::get<2>(k)}},
+                                  static_cast<double>(n), MetricType::Counter));
+  out.push_back(std::move(flows));
+
+  auto lost = family("myelin_lost_events_total", "Events lost before a reader saw them, by where", MetricType::Counter);
+  lost.metric.push_back(sample({{"source", "datapath_ringbuf"}}, static_cast<double>(stats.events_lost), MetricType::Counter));
+  lost.metric.push_back(sample({{"source", "flow_store"}}, static_cast<double>(s_.flows.evicted()), MetricType::Counter));
+  out.push_back(std::move(lost));
+
+  auto k8s = family("myelin_k8s_events_total", "Kubernetes object events received", MetricType::Counter);
+  for (const auto& [k, n] : s_.counters.k8s_events())
+    k8s.metric.push_back(sample({{"action", k.second}, {"resource", k.first}}, static_cast<double>(n), MetricType::Counter));
+  out.push_back(std::move(k8s));
+
+  auto build = family("myelin_build_info", "Build information", MetricType::Gauge);
+  build.metric.push_back(sample({{"version", s_.version}}, 1, MetricType::Gauge));
+  out.push_back(std::move(build));
+  return out;
+}
+
+Result<std::unique_ptr<MetricsExporter>> MetricsExporter::start(const std::string& addr, Sources sources) {
+  auto e = std::unique_ptr<MetricsExporter>(new MetricsExporter());
+  std::string bind = addr;
+  if (!bind.empty() && bind[0] == ':') bind = "0.0.0.0" + bind;
+  try {
+    e->exposer_ = std::make_unique<prometheus::Exposer>(bind, 2);
+  } catch (const std::exception& ex) {
+    return Error{"cannot serve metrics on " + addr + ": " + ex.what()};
+  }
+  e->collector_ = std::make_shared<Collector>(std::move(sources));
+  e->exposer_->RegisterCollectable(e->collector_);
+  return e;
+}
+
+std::vector<int> MetricsExporter::ports() const { return exposer_->GetListeningPorts(); }
+
+}  // namespace myelin::metrics

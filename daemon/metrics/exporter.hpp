@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: Apache-2.0
+// MetricsExporter: Prometheus metrics at --metrics-addr (/metrics). Values are
+// read when scraped: datapath counters are summed over CPUs from the per-CPU
+// BPF maps at that moment, so nothing is cached or double-counted.
+#pragma once
+
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+
+#include <memory>
+#include <string>
+
+#include "agent_counters.hpp"
+#include "myelin/result.hpp"
+
+namespace myelin::datapath { class Datapath; }
+namespace myelin::endpoints { class EndpointStore; }
+namespace myelin::identity { class IdentityAllocator; }
+namespace myelin::flows { class FlowStore; }
+namespace myelin::agent { class ConntrackGc; }
+
+namespace myelin::metrics {
+
+struct Sources {
+  const datapath::Datapath& datapath;
+  const endpoints::EndpointStore& endpoints;
+  const identity::IdentityAllocator& identities;
+  const flows::FlowStore& flows;
+  const agent::ConntrackGc& ct_gc;
+  const AgentCounters& counters;
+  std::string version;
+};
+
+// Builds every metric family from the sources (also used by tests).
+class Collector : public prometheus::Collectable {
+ public:
+  explicit Collector(Sources s) : s_(std::move(s)) {}
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  Sources s_;
+};
+
+class MetricsExporter {
+ public:
+  // addr like ":9962" or "127.0.0.1:9962"; an empty addr disables the exporter.
+  static Result<std::unique_ptr<MetricsExporter>> start(const std::string& addr, Sources sources);
+  std::vector<int> ports() const;
+
+ private:
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::shared_ptr<Collector> collector_;
+};
+
+}  // namespace myelin::metrics

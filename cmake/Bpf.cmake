@@ -26,7 +26,7 @@ function(myelin_bpf_object)
     COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror
             -I${MYELIN_BPF_DIR} -I${PROJECT_SOURCE_DIR}/datapath/include -I${PROJECT_SOURCE_DIR}/datapath
             -MD -MF ${obj}.d -c ${src} -o ${obj}
-    DEPENDS ${src} ${MYELIN_VMLINUX_H}
+    DEPENDS ${src}
     DEPFILE ${obj}.d
     COMMENT "BPF ${ARG_NAME}"
     VERBATIM)
@@ -37,6 +37,7 @@ function(myelin_bpf_object)
     COMMENT "Skeleton ${ARG_NAME}"
     VERBATIM)
   add_custom_target(bpf_${ARG_NAME}_gen DEPENDS ${skel})
+  add_dependencies(bpf_${ARG_NAME}_gen vmlinux_h)  # generated in another directory
   add_library(bpf_${ARG_NAME} INTERFACE)
   add_dependencies(bpf_${ARG_NAME} bpf_${ARG_NAME}_gen)
   target_include_directories(bpf_${ARG_NAME} INTERFACE ${MYELIN_BPF_DIR} ${PROJECT_SOURCE_DIR}/datapath/include)

@@ -282,6 +282,11 @@ struct myelin_stats {
 };
 MYELIN_ASSERT_SIZE(myelin_stats, 64);
 
+/* skb->mark bits: a packet from_container already redirected with plain
+ * bpf_redirect (no peer form), so to_container lets it pass untouched. */
+#define MYELIN_MARK_MASK  0xffff0000u
+#define MYELIN_MARK_LOCAL 0x4d4c0000u
+
 /* The pods' default gateway: link-local, answered by the host side. */
 #define MYELIN_GATEWAY_IPV4 "169.254.1.1"
 

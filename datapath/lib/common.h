@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* What every datapath header needs: the parsed view of one packet (struct
+ * pkt), filled once by parse.h and read by conntrack, delivery and events. */
+#pragma once
+
+#ifndef TC_ACT_OK
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+#define TC_ACT_REDIRECT 7
+#endif
+#define ETH_HLEN_ 14
+#define ETH_P_IP_ 0x0800
+#define ETH_P_ARP_ 0x0806
+#define ETH_P_IPV6_ 0x86DD
+#define IPPROTO_ICMP_ 1
+#define IPPROTO_TCP_ 6
+#define IPPROTO_UDP_ 17
+#define IP_MF_ 0x2000
+#define IP_OFFSET_ 0x1fff
+#define ICMP_ECHOREPLY_ 0
+#define ICMP_DEST_UNREACH_ 3
+#define ICMP_ECHO_ 8
+#define ICMP_TIME_EXCEEDED_ 11
+
+/* Load-time settings (set by the agent between open and load). */
+const volatile __u8 cfg_redirect_peer = 1;
+
+struct pkt {
+	__u32 len;              /* skb->len */
+	__u32 ifindex;
+	__u16 eth_proto;        /* host order */
+	__u8 eth_src[6];
+	__u8 eth_dst[6];
+	__u32 l4_off;
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;           /* ICMP echo: the id */
+	__be16 dport;
+	__u8 proto;
+	__u8 tcp_flags;
+	__u8 icmp_type;
+	__u8 icmp_code;
+	/* Filled along the way, reported in events. */
+	__u8 dir;               /* traffic_direction of the connection (Hubble semantics) */
+	__u8 is_reply;
+	__u8 ct_state;
+	__u8 trace_reason;
+	__u8 obs_point;
+	__u8 family;
+	__u32 src_ep, dst_ep, src_identity, dst_identity;
+};
+
+/* Identity of addresses that are not endpoints of this node. */
+#define MYELIN_IDENTITY_WORLD 2

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Per-CPU counters: {reason, direction} packets/bytes, and the named health
+ * counters of struct myelin_stats. */
+#pragma once
+
+static __always_inline struct myelin_stats *stats_get(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&myelin_stats, &zero);
+}
+
+#define STATS_INC(field)                                   \
+	do {                                               \
+		struct myelin_stats *__s = stats_get();    \
+		if (__s)                                   \
+			__s->field++;                      \
+	} while (0)
+
+static __always_inline void metrics_count(__u8 reason, __u8 dir, __u32 bytes)
+{
+	struct myelin_metrics_key key = {.reason = reason, .dir = dir};
+	struct myelin_metrics_val *val = bpf_map_lookup_elem(&myelin_metrics, &key);
+
+	if (val) {
+		val->packets++;
+		val->bytes += bytes;
+		return;
+	}
+	struct myelin_metrics_val init = {.packets = 1, .bytes = bytes};
+	if (bpf_map_update_elem(&myelin_metrics, &key, &init, BPF_NOEXIST) != 0) {
+		/* Another CPU may have created it meanwhile (per-CPU value: retry once). */
+		val = bpf_map_lookup_elem(&myelin_metrics, &key);
+		if (val) {
+			val->packets++;
+			val->bytes += bytes;
+		} else {
+			STATS_INC(metrics_update_failed);
+		}
+	}
+}

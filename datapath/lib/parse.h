@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Header parsing. Reads go through bpf_skb_load_bytes, so a header split
+ * across fragments of a non-linear skb parses the same as a linear one, and
+ * every read is bounds-checked by the helper. Each function returns 0 or the
+ * drop reason that the caller passes to drop(). */
+#pragma once
+
+struct ipv4_hdr {
+	__u8 ver_ihl;
+	__u8 tos;
+	__be16 tot_len;
+	__be16 id;
+	__be16 frag_off;
+	__u8 ttl;
+	__u8 protocol;
+	__sum16 check;
+	__be32 saddr;
+	__be32 daddr;
+};
+
+static __always_inline int parse_eth(struct __sk_buff *skb, struct pkt *p)
+{
+	struct {
+		__u8 dst[6];
+		__u8 src[6];
+		__be16 proto;
+	} eth;
+
+	p->len = skb->len;
+	p->ifindex = skb->ifindex;
+	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0)
+		return MYELIN_DROP_INVALID_PACKET;
+	__builtin_memcpy(p->eth_dst, eth.dst, 6);
+	__builtin_memcpy(p->eth_src, eth.src, 6);
+	p->eth_proto = bpf_ntohs(eth.proto);
+	return 0;
+}
+
+/* First fragment: remember its ports for the fragments after it. A later
+ * fragment takes them from there; one whose first fragment was never seen
+ * cannot be attributed to a connection. */
+static __always_inline int frag_ports(struct pkt *p, const struct ipv4_hdr *ip, bool first)
+{
+	struct myelin_frag_key key = {};
+
+	key.saddr.w[0] = ip->saddr;
+	key.daddr.w[0] = ip->daddr;
+	key.id = bpf_ntohs(ip->id);
+	key.proto = ip->protocol;
+	key.family = MYELIN_FAMILY_IPV4;
+	if (first) {
+		struct myelin_frag_ports ports = {.sport = p->sport, .dport = p->dport};
+		bpf_map_update_elem(&myelin_frag, &key, &ports, BPF_ANY);
+		STATS_INC(frag_tracked);
+		return 0;
+	}
+	struct myelin_frag_ports *ports = bpf_map_lookup_elem(&myelin_frag, &key);
+	if (!ports)
+		return MYELIN_DROP_FIRST_FRAGMENT_NOT_FOUND;
+	p->sport = ports->sport;
+	p->dport = ports->dport;
+	return 0;
+}
+
+static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p, __u32 l4_end)
+{
+	__u32 off = p->l4_off;
+
+	if (p->proto == IPPROTO_TCP_) {
+		struct {
+			__be16 sport;
+			__be16 dport;
+			__be32 seq;
+			__be32 ack;
+			__u8 doff_res;
+			__u8 flags;
+			__be16 window;
+			__sum16 check;
+			__be16 urg;
+		} tcp;
+		if (off + sizeof(tcp) > l4_end || bpf_skb_load_bytes(skb, off, &tcp, sizeof(tcp)) < 0)
+			return MYELIN_DROP_CT_TRUNCATED_OR_INVALID_HEADER;
+		if ((tcp.doff_res >> 4) < 5)
+			return MYELIN_DROP_CT_TRUNCATED_OR_INVALID_HEADER;
+		p->sport = tcp.sport;
+		p->dport = tcp.dport;
+		p->tcp_flags = tcp.flags;
+	} else if (p->proto == IPPROTO_UDP_) {
+		struct {
+			__be16 sport;
+			__be16 dport;
+			__be16 len;
+			__sum16 check;
+		} udp;
+		if (off + sizeof(udp) > l4_end || bpf_skb_load_bytes(skb, off, &udp, sizeof(udp)) < 0)
+			return MYELIN_DROP_CT_TRUNCATED_OR_INVALID_HEADER;
+		p->sport = udp.sport;
+		p->dport = udp.dport;
+	} else if (p->proto == IPPROTO_ICMP_) {
+		struct {
+			__u8 type;
+			__u8 code;
+			__sum16 check;
+			__be16 id;
+			__be16 seq;
+		} icmp;
+		if (off + sizeof(icmp) > l4_end || bpf_skb_load_bytes(skb, off, &icmp, sizeof(icmp)) < 0)
+			return MYELIN_DROP_CT_TRUNCATED_OR_INVALID_HEADER;
+		p->icmp_type = icmp.type;
+		p->icmp_code = icmp.code;
+		if (icmp.type == ICMP_ECHO_ || icmp.type == ICMP_ECHOREPLY_)
+			p->sport = icmp.id;
+	}
+	/* Other protocols are tracked by addresses only (ports 0). */
+	return 0;
+}
+
+static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
+{
+	struct ipv4_hdr ip;
+
+	if (bpf_skb_load_bytes(skb, ETH_HLEN_, &ip, sizeof(ip)) < 0)
+		return MYELIN_DROP_INVALID_PACKET;
+	__u32 ihl = ip.ver_ihl & 0x0f;
+	if ((ip.ver_ihl >> 4) != 4 || ihl < 5)
+		return MYELIN_DROP_INVALID_PACKET;
+	__u32 hlen = ihl * 4;
+	__u32 tot = bpf_ntohs(ip.tot_len);
+	if (tot < hlen || ETH_HLEN_ + tot > p->len)
+		return MYELIN_DROP_INVALID_PACKET;
+
+	p->family = MYELIN_FAMILY_IPV4;
+	p->saddr = ip.saddr;
+	p->daddr = ip.daddr;
+	p->proto = ip.protocol;
+	p->l4_off = ETH_HLEN_ + hlen; /* IP options are skipped, not refused */
+
+	__u16 frag = bpf_ntohs(ip.frag_off);
+	if (frag & IP_OFFSET_)
+		return frag_ports(p, &ip, false);
+	int err = parse_l4(skb, p, ETH_HLEN_ + tot);
+	if (err)
+		return err;
+	if (frag & IP_MF_)
+		return frag_ports(p, &ip, true);
+	return 0;
+}

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: Apache-2.0
+// The C++ side of the pod datapath: loads the `lxc` BPF object through its
+// bpftool skeleton with maps pinned (and reused) under the agent's bpffs
+// root, attaches the programs to pods' host-side veths, and gives typed
+// access to the maps. Programs stay attached when this object is destroyed:
+// pod traffic must not depend on the agent being alive.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "myelin/abi.h"
+#include "myelin/result.hpp"
+
+struct lxc;  // the bpftool skeleton
+struct ring_buffer;
+
+namespace myelin::datapath {
+
+// Mounts bpffs on /sys/fs/bpf if it is not one yet, then creates pin_dir.
+Status ensure_bpffs(const std::string& pin_dir);
+
+struct Feature {
+  std::string name;
+  bool available = false;
+  std::string detail;
+};
+// Probes the running kernel once: program types, helpers, map types the datapath relies on.
+std::vector<Feature> probe_features();
+bool has_redirect_peer();
+
+struct CtTimeouts {
+  std::chrono::seconds tcp_syn{60}, tcp_established{21600}, tcp_closing{10}, udp{60}, icmp{30}, other{60};
+};
+struct CtGcResult {
+  uint64_t scanned = 0, deleted = 0;
+  std::array<uint64_t, MYELIN_CT_STATE_MAX> alive_by_state{};
+};
+// The lifetime of an entry in `state` for `proto` (pure: unit-tested).
+std::chrono::seconds ct_timeout(const CtTimeouts& t, uint8_t proto, uint8_t state);
+
+class Datapath {
+ public:
+  struct Options {
+    std::string pin_dir;
+    bool redirect_peer = true;
+  };
+  static Result<std::unique_ptr<Datapath>> load(const Options& o);
+  ~Datapath();
+  Datapath(const Datapath&) = delete;
+  Datapath& operator=(const Datapath&) = delete;
+
+  bool adopted() const { return adopted_; }
+  int from_container_fd() const;
+  int to_container_fd() const;
+  int endpoints_fd() const;
+  int ct_fd() const;
+  int frag_fd() const;
+  int metrics_fd() const;
+  int stats_fd() const;
+  int events_fd() const;
+
+  Status endpoint_upsert(const myelin_ep_key& k, const myelin_ep_info& v);
+  Status endpoint_delete(const myelin_ep_key& k);
+  std::vector<std::pair<myelin_ep_key, myelin_ep_info>> endpoints() const;
+  myelin_stats stats() const;
+  std::vector<std::pair<myelin_metrics_key, myelin_metrics_val>> metrics() const;
+  uint64_t ct_count() const;
+  std::vector<std::pair<myelin_ct_key, myelin_ct_entry>> ct_entries() const;
+  Result<CtGcResult> ct_gc(const CtTimeouts& t, uint64_t now_mono_ns);
+
+  Status attach(int ifindex);
+  Status detach(int ifindex);
+  bool attached(int ifindex) const;
+  static Status unpin_all(const std::string& pin_dir);
+
+ private:
+  Datapath() = default;
+  lxc* skel_ = nullptr;
+  bool adopted_ = false;
+  int ncpus_ = 1;
+};
+
+// Reads flow events from the ring buffer and hands each to a callback.
+class EventReader {
+ public:
+  using Callback = std::function<void(const myelin_flow_event&)>;
+  static Result<std::unique_ptr<EventReader>> open(int events_fd, Callback cb);
+  ~EventReader();
+  EventReader(const EventReader&) = delete;
+  EventReader& operator=(const EventReader&) = delete;
+  int poll(int timeout_ms);  // events consumed, or -errno
+  int epoll_fd() const;
+
+ private:
+  EventReader() = default;
+  static int on_sample(void* ctx, void* data, size_t size);
+  ring_buffer* rb_ = nullptr;
+  Callback cb_;
+  uint64_t malformed_ = 0;
+};
+
+}  // namespace myelin::datapath

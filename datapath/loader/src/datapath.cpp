@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "myelin/datapath/datapath.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <filesystem>
+
+#include "lxc.skel.h"
+#include "myelin/log.hpp"
+
+namespace myelin::datapath {
+namespace {
+
+// tc filter identity of Myelin's programs on a pod veth: fixed, so a new
+// agent replaces the old program in place (BPF_TC_F_REPLACE) with no gap.
+constexpr uint32_t kTcHandle = 0x4d4c;
+constexpr uint32_t kTcPriority = 1;
+
+int libbpf_to_log(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG && log::level() > log::Level::debug) return 0;
+  char buf[2048];
+  int n = vsnprintf(buf, sizeof buf, fmt, args);
+  std::string line(buf);
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  if (!line.empty()) log::write(level == LIBBPF_WARN ? log::Level::warn : log::Level::debug, "libbpf", line);
+  return n;
+}
+
+template <typename K>
+std::vector<K> map_keys(int fd) {
+  std::vector<K> keys;
+  K cur{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    keys.push_back(next);
+    cur = next;
+    prev = &cur;
+  }
+  return keys;
+}
+
+Status tc_filter(int ifindex, bpf_tc_attach_point point, int prog_fd) {
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE, .handle = kTcHandle,
+              .priority = kTcPriority);
+  int err = bpf_tc_attach(&hook, &opts);
+  if (err) return Error::from_errno(std::string("tc attach ") + (point == BPF_TC_INGRESS ? "ingress" : "egress") +
+                                        " on ifindex " + std::to_string(ifindex), -err);
+  return {};
+}
+
+}  // namespace
+
+Status ensure_bpffs(const std::string& pin_dir) {
+  struct statfs st{};
+  if (statfs("/sys/fs/bpf", &st) != 0 || st.f_type != BPF_FS_MAGIC) {
+    std::error_code ec;
+    std::filesystem::create_directories("/sys/fs/bpf", ec);
+    if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0)
+      return Error::from_errno("mount bpffs on /sys/fs/bpf");
+    log::info("datapath", "mounted bpffs on /sys/fs/bpf");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(pin_dir, ec);
+  if (ec) return Error{"create " + pin_dir + ": " + ec.message()};
+  return {};
+}
+
+std::chrono::seconds ct_timeout(const CtTimeouts& t, uint8_t proto, uint8_t state) {
+  if (proto == 6) {
+    switch (state) {
+      case MYELIN_CT_SYN_SENT:
+      case MYELIN_CT_SYN_RECV: return t.tcp_syn;
+      case MYELIN_CT_ESTABLISHED: return t.tcp_established;
+      default: return t.tcp_closing;  // FIN_WAIT, CLOSING, CLOSED
+    }
+  }
+  if (proto == 17) return t.udp;
+  if (proto == 1) return t.icmp;
+  return t.other;
+}
+
+Result<std::unique_ptr<Datapath>> Datapath::load(const Options& o) {
+  libbpf_set_print(libbpf_to_log);
+  auto dp = std::unique_ptr<Datapath>(new Datapath());
+  dp->adopted_ = ::access((o.pin_dir + "/" MYELIN_MAP_ENDPOINTS).c_str(), F_OK) == 0;
+  dp->ncpus_ = libbpf_num_possible_cpus();
+  if (dp->ncpus_ <= 0) return Error{"cannot count possible CPUs"};
+
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = o.pin_dir.c_str());
+  dp->skel_ = lxc__open_opts(&opts);
+  if (!dp->skel_) return Error::from_errno("open BPF object lxc");
+  dp->skel_->rodata->cfg_redirect_peer = o.redirect_peer ? 1 : 0;
+  if (int err = lxc__load(dp->skel_); err)
+    return Error::from_errno("load BPF object lxc (maps pinned in " + o.pin_dir +
+                                 "; a pinned map of another layout is refused: remove it to start fresh)",
+                             -err);
+  return dp;
+}
+
+Datapath::~Datapath() {
+  if (skel_) lxc__destroy(skel_);  // links are tc filters owned by the kernel: they stay
+}
+
+int Datapath::from_container_fd() const { return bpf_program__fd(skel_->progs.from_container); }
+int Datapath::to_container_fd() const { return bpf_program__fd(skel_->progs.to_container); }
+int Datapath::endpoints_fd() const { return bpf_map__fd(skel_->maps.myelin_ep); }
+int Datapath::ct_fd() const { return bpf_map__fd(skel_->maps.myelin_ct); }
+int Datapath::frag_fd() const { return bpf_map__fd(skel_->maps.myelin_frag); }
+int Datapath::metrics_fd() const { return bpf_map__fd(skel_->maps.myelin_metrics); }
+int Datapath::stats_fd() const { return bpf_map__fd(skel_->maps.myelin_stats); }
+int Datapath::events_fd() const { return bpf_map__fd(skel_->maps.myelin_events); }
+
+Status Datapath::endpoint_upsert(const myelin_ep_key& k, const myelin_ep_info& v) {
+  if (bpf_map_update_elem(endpoints_fd(), &k, &v, BPF_ANY) != 0)
+    return Error::from_errno("update " MYELIN_MAP_ENDPOINTS);
+  return {};
+}
+
+Status Datapath::endpoint_delete(const myelin_ep_key& k) {
+  if (bpf_map_delete_elem(endpoints_fd(), &k) != 0 && errno != ENOENT)
+    return Error::from_errno("delete from " MYELIN_MAP_ENDPOINTS);
+  return {};
+}
+
+std::vector<std::pair<myelin_ep_key, myelin_ep_info>> Datapath::endpoints() const {
+  std::vector<std::pair<myelin_ep_key, myelin_ep_info>> out;
+  for (const auto& k : map_keys<myelin_ep_key>(endpoints_fd())) {
+    myelin_ep_info v{};
+    if (bpf_map_lookup_elem(endpoints_fd(), &k, &v) == 0) out.emplace_back(k, v);
+  }
+  return out;
+}
+
+myelin_stats Datapath::stats() const {
+  std::vector<myelin_stats> percpu(static_cast<size_t>(ncpus_));
+  myelin_stats sum{};
+  uint32_t zero = 0;
+  if (bpf_map_lookup_elem(stats_fd(), &zero, percpu.data()) != 0) return sum;
+  for (const auto& s : percpu) {
+    sum.events_lost += s.events_lost;
+    sum.ct_insert_failed += s.ct_insert_failed;
+    sum.arp_replies += s.arp_replies;
+    sum.metrics_update_failed += s.metrics_update_failed;
+    sum.frag_tracked += s.frag_tracked;
+    sum.redirect_peer += s.redirect_peer;
+    sum.redirect += s.redirect;
+    sum.to_stack += s.to_stack;
+  }
+  return sum;
+}
+
+std::vector<std::pair<myelin_metrics_key, myelin_metrics_val>> Datapath::metrics() const {
+  std::vector<std::pair<myelin_metrics_key, myelin_metrics_val>> out;
+  std::vector<myelin_metrics_val> percpu(static_cast<size_t>(ncpus_));
+  for (const auto& k : map_keys<myelin_metrics_key>(metrics_fd())) {
+    if (bpf_map_lookup_elem(metrics_fd(), &k, percpu.data()) != 0) continue;
+    myelin_metrics_val sum{};
+    for (const auto& v : percpu) {
+      sum.packets += v.packets;
+      sum.bytes += v.bytes;
+    }
+    out.emplace_back(k, sum);
+  }
+  return out;
+}
+
+uint64_t Datapath::ct_count() const { return map_keys<myelin_ct_key>(ct_fd()).size(); }
+
+std::vector<std::pair<myelin_ct_key, myelin_ct_entry>> Datapath::ct_entries() const {
+  std::vector<std::pair<myelin_ct_key, myelin_ct_entry>> out;
+  for (const auto& k : map_keys<myelin_ct_key>(ct_fd())) {
+    myelin_ct_entry e{};
+    if (bpf_map_lookup_elem(ct_fd(), &k, &e) == 0) out.emplace_back(k, e);
+  }
+  return out;
+}
+
+Result<CtGcResult> Datapath::ct_gc(const CtTimeouts& t, uint64_t now) {
+  CtGcResult r;
+  // Keys are collected first: deleting while walking get_next_key restarts the walk.
+  for (const auto& [k, e] : ct_entries()) {
+    ++r.scanned;
+    uint64_t ttl_ns = static_cast<uint64_t>(ct_timeout(t, k.proto, e.state).count()) * 1000000000ull;
+    if (now > e.last_seen_ns && now - e.last_seen_ns > ttl_ns) {
+      if (bpf_map_delete_elem(ct_fd(), &k) == 0 || errno == ENOENT) {
+        ++r.deleted;
+        continue;
+      }
+      return Error::from_errno("delete from " MYELIN_MAP_CT);
+    }
+    if (e.state < r.alive_by_state.size()) ++r.alive_by_state[e.state];
+  }
+  return r;
+}
+
+Status Datapath::attach(int ifindex) {
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
+  int err = bpf_tc_hook_create(&hook);  // clsact qdisc
+  if (err && err != -EEXIST) return Error::from_errno("create clsact on ifindex " + std::to_string(ifindex), -err);
+  if (auto s = tc_filter(ifindex, BPF_TC_INGRESS, from_container_fd()); !s) return s;
+  return tc_filter(ifindex, BPF_TC_EGRESS, to_container_fd());
+}
+
+Status Datapath::detach(int ifindex) {
+  for (auto point : {BPF_TC_INGRESS, BPF_TC_EGRESS}) {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
+    int err = bpf_tc_detach(&hook, &opts);
+    if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL)
+      return Error::from_errno("tc detach on ifindex " + std::to_string(ifindex), -err);
+  }
+  return {};
+}
+
+bool Datapath::attached(int ifindex) const {
+  for (auto point : {BPF_TC_INGRESS, BPF_TC_EGRESS}) {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
+    if (bpf_tc_query(&hook, &opts) != 0) return false;
+  }
+  return true;
+}
+
+Status Datapath::unpin_all(const std::string& pin_dir) {
+  std::error_code ec;
+  std::filesystem::remove_all(pin_dir, ec);
+  if (ec) return Error{"remove " + pin_dir + ": " + ec.message()};
+  return {};
+}
+
+}  // namespace myelin::datapath

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The pod's host-side veth: from_container (tc ingress, what the pod sends)
+ * and to_container (tc egress, what the node's stack sends to the pod). */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "myelin/abi.h"
+#include "lib/common.h"
+#include "lib/maps.h"
+#include "lib/metrics.h"
+#include "lib/trace.h"
+#include "lib/drop.h"
+#include "lib/parse.h"
+#include "lib/endpoints.h"
+#include "lib/arp.h"
+#include "lib/conntrack.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Emits the trace event a conntrack result calls for. */
+static __always_inline void trace_ct(const struct pkt *p, int ct)
+{
+	if (ct == CT_NEW)
+		trace(p, MYELIN_TRACE_CT_NEW);
+	else if (ct == CT_CHANGED)
+		trace(p, MYELIN_TRACE_CT_STATE);
+	else if (ct == CT_UNTRACKED)
+		trace(p, MYELIN_TRACE_UNTRACKED);
+}
+
+/*
+ * from_container:
+ *   parse Ethernet            (short -> DROP INVALID_PACKET)
+ *   ARP request               -> answer with the gateway MAC, back to the pod
+ *   not IPv4                  -> DROP UNSUPPORTED_L3_PROTOCOL
+ *   parse IPv4 + L4           (malformed -> DROP with the reason)
+ *   source is not this pod    -> DROP INVALID_SOURCE_IP
+ *   conntrack                 (new / state change -> trace event)
+ *   destination is a local pod -> rewrite MACs, redirect into its namespace
+ *   otherwise                 -> the node's stack
+ */
+SEC("tc")
+int from_container(struct __sk_buff *skb)
+{
+	struct pkt p = {};
+	struct myelin_ep_info *src, *dst;
+	int err, ct;
+
+	err = parse_eth(skb, &p);
+	if (err)
+		return drop(&p, err, MYELIN_DIR_EGRESS);
+	if (p.eth_proto == ETH_P_ARP_) {
+		int verdict = arp_respond(skb, &p);
+		return verdict >= 0 ? verdict : TC_ACT_OK;
+	}
+	if (p.eth_proto != ETH_P_IP_)
+		return drop(&p, MYELIN_DROP_UNSUPPORTED_L3_PROTOCOL, MYELIN_DIR_EGRESS);
+	err = parse_ipv4(skb, &p);
+	if (err)
+		return drop(&p, err, MYELIN_DIR_EGRESS);
+
+	ep_resolve(&p, &src, &dst);
+	if (!src || src->ifindex != skb->ifindex)
+		return drop(&p, MYELIN_DROP_INVALID_SOURCE_IP, MYELIN_DIR_EGRESS);
+
+	ct = ct_process(&p);
+	if (ct == CT_FAILED)
+		return drop(&p, MYELIN_DROP_CT_MAP_INSERTION_FAILED, MYELIN_DIR_EGRESS);
+	p.dir = p.is_reply ? MYELIN_DIR_INGRESS : MYELIN_DIR_EGRESS;
+
+	if (dst) {
+		p.obs_point = MYELIN_OBS_TO_ENDPOINT;
+		trace_ct(&p, ct);
+		int verdict = deliver_local(skb, dst);
+		if (verdict < 0)
+			return drop(&p, MYELIN_DROP_ERROR_WRITING_TO_PACKET, MYELIN_DIR_EGRESS);
+		return forward(&p, MYELIN_DIR_EGRESS, verdict);
+	}
+	p.obs_point = MYELIN_OBS_TO_STACK;
+	trace_ct(&p, ct);
+	STATS_INC(to_stack);
+	return forward(&p, MYELIN_DIR_EGRESS, TC_ACT_OK);
+}
+
+/*
+ * to_container:
+ *   already handled by from_container (mark) -> pass
+ *   ARP                        -> pass
+ *   not IPv4                   -> DROP UNSUPPORTED_L3_PROTOCOL
+ *   parse IPv4 + L4, conntrack -> trace event on new / state change -> pass
+ */
+SEC("tc")
+int to_container(struct __sk_buff *skb)
+{
+	struct pkt p = {};
+	struct myelin_ep_info *src, *dst;
+	int err, ct;
+
+	if ((skb->mark & MYELIN_MARK_MASK) == MYELIN_MARK_LOCAL) {
+		skb->mark &= ~MYELIN_MARK_MASK;
+		return TC_ACT_OK;
+	}
+	err = parse_eth(skb, &p);
+	if (err)
+		return drop(&p, err, MYELIN_DIR_INGRESS);
+	if (p.eth_proto == ETH_P_ARP_)
+		return TC_ACT_OK;
+	if (p.eth_proto != ETH_P_IP_)
+		return drop(&p, MYELIN_DROP_UNSUPPORTED_L3_PROTOCOL, MYELIN_DIR_INGRESS);
+	err = parse_ipv4(skb, &p);
+	if (err)
+		return drop(&p, err, MYELIN_DIR_INGRESS);
+
+	ep_resolve(&p, &src, &dst);
+	ct = ct_process(&p);
+	if (ct == CT_FAILED)
+		return drop(&p, MYELIN_DROP_CT_MAP_INSERTION_FAILED, MYELIN_DIR_INGRESS);
+	p.dir = p.is_reply ? MYELIN_DIR_EGRESS : MYELIN_DIR_INGRESS;
+	p.obs_point = MYELIN_OBS_TO_ENDPOINT;
+	trace_ct(&p, ct);
+	return forward(&p, MYELIN_DIR_INGRESS, TC_ACT_OK);
+}

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+// EndpointStore: the agent's record of each pod interface it programmed,
+// keyed by "<container id>/<ifname>", persisted so a restarted agent knows
+// what it owns. Ids are unique, never 0, and never reused.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "myelin.pb.h"
+#include "myelin/result.hpp"
+
+namespace myelin::endpoints {
+
+class EndpointStore {
+ public:
+  static Result<std::unique_ptr<EndpointStore>> open(const std::string& state_file);
+  uint32_t next_id();
+  Status upsert(const api::Endpoint& ep);
+  Status remove(const std::string& container_id, const std::string& ifname);
+  std::optional<api::Endpoint> get(const std::string& container_id, const std::string& ifname) const;
+  std::optional<api::Endpoint> get_by_id(uint32_t id) const;
+  std::optional<api::Endpoint> get_by_ip(const std::string& ip) const;
+  std::optional<api::Endpoint> get_by_ifindex(uint32_t host_ifindex) const;
+  std::vector<api::Endpoint> list() const;  // by id
+
+ private:
+  explicit EndpointStore(std::string file) : file_(std::move(file)) {}
+  Status save() const;
+  template <typename Pred>
+  std::optional<api::Endpoint> find(Pred p) const;
+
+  std::string file_;
+  mutable std::mutex mu_;
+  std::map<std::string, api::Endpoint> eps_;
+  std::map<uint32_t, std::string> by_id_;  // the per-event lookup (flow decoding) stays O(log n)
+  uint32_t next_id_ = 1;
+};
+
+}  // namespace myelin::endpoints

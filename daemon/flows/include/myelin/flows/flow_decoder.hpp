@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: Apache-2.0
+// FlowDecoder: turns a datapath event (abi.h) into a Hubble flow, adding
+// what only the agent knows: wall-clock time, a uuid, endpoint names and
+// labels, interface names, the node name.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "flow.pb.h"
+#include "myelin/abi.h"
+
+namespace myelin::flows {
+
+class FlowDecoder {
+ public:
+  struct EndpointView {
+    uint32_t id = 0, identity = 0;
+    std::string ns, pod_name;
+    std::vector<std::string> labels;  // "source:key=value"
+  };
+  using EndpointLookup = std::function<std::optional<EndpointView>(uint32_t ep_id)>;
+  using IfnameLookup = std::function<std::string(uint32_t ifindex)>;
+
+  FlowDecoder(std::string node_name, EndpointLookup eps, IfnameLookup ifnames);
+  flow::Flow decode(const myelin_flow_event& ev) const;
+
+ private:
+  void fill_endpoint(flow::Endpoint* out, uint32_t ep_id, uint32_t identity) const;
+
+  std::string node_name_;
+  EndpointLookup eps_;
+  IfnameLookup ifnames_;
+  int64_t mono_to_wall_ns_;  // CLOCK_REALTIME - CLOCK_MONOTONIC, measured once
+};
+
+// Human summary as Hubble writes it ("TCP Flags: SYN, ACK", "ICMPv4 EchoRequest").
+std::string flow_summary(const flow::Flow& f);
+
+}  // namespace myelin::flows

@@ -167,8 +167,8 @@ void ApiHandlers::observe(const api::ObserveRequest& req, const Reply& reply, co
     reply(fail(api::INVALID_ARGUMENT, filters.error().message));
     return;
   }
-  auto cursor = flows_.tail_cursor();  // taken before the snapshot: nothing falls between
-  auto snapshot = flows_.query(req, info_.node_name);
+  flows::FlowStore::Cursor cursor;
+  auto snapshot = flows_.query(req, info_.node_name, &cursor);
   if (!snapshot) {
     reply(fail(api::INVALID_ARGUMENT, snapshot.error().message));
     return;

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: Apache-2.0
+// rtnetlink over libmnl for what Myelin changes on a node and in a pod:
+// veth pairs, links, addresses, routes, neighbours. Every call works in the
+// calling thread's current network namespace; NetnsGuard switches it.
+#pragma once
+
+#include <optional>
+#include <vector>
+#include <string>
+
+#include "myelin/fd.hpp"
+#include "myelin/net.hpp"
+#include "myelin/result.hpp"
+
+namespace myelin::netlink {
+
+struct LinkInfo {
+  int index = 0;
+  std::string name;
+  net::Mac mac{};
+  unsigned mtu = 0;
+  bool up = false;
+};
+
+Result<LinkInfo> link_get(const std::string& name);  // absent: Error code ENODEV
+Result<LinkInfo> link_get(int index);
+// A veth pair: `name` here, `peer_name` created directly in the namespace peer_netns_fd.
+Status veth_create(const std::string& name, const std::string& peer_name, int peer_netns_fd, unsigned mtu);
+Status link_set_up(int index);
+Status link_delete(const std::string& name);  // absent is fine
+Status addr_add(int index, net::Ipv4 ip, uint8_t prefix);  // already there is fine
+Status route_replace(net::Cidr4 dst, int oif, std::optional<net::Ipv4> gw, bool scope_link);
+Status route_delete(net::Cidr4 dst, int oif);  // absent is fine
+Status neigh_replace(int index, net::Ipv4 ip, const net::Mac& mac);  // permanent entry
+// The IPv4 addresses on a link (for CHECK).
+Result<std::vector<std::pair<net::Ipv4, uint8_t>>> addr_list(int index);
+
+// Enters a network namespace (setns on the calling thread) and returns to
+// the original one when destroyed.
+class NetnsGuard {
+ public:
+  static Result<NetnsGuard> enter(const std::string& netns_path);
+  ~NetnsGuard();
+  NetnsGuard(NetnsGuard&&) noexcept = default;
+  NetnsGuard& operator=(NetnsGuard&&) = delete;
+  NetnsGuard(const NetnsGuard&) = delete;
+
+ private:
+  NetnsGuard() = default;
+  UniqueFd original_;
+};
+
+}  // namespace myelin::netlink

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "format.hpp"
+
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+#include <ctime>
+#include <sstream>
+
+namespace myelin::cli {
+namespace {
+
+std::string short_time(const google::protobuf::Timestamp& ts) {
+  std::time_t t = ts.seconds();
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%b %e %H:%M:%S", &tm);
+  char out[80];
+  std::snprintf(out, sizeof out, "%s.%03d", buf, ts.nanos() / 1000000);
+  return out;
+}
+
+uint32_t port(const flow::Flow& f, bool source) {
+  if (f.l4().has_tcp()) return source ? f.l4().tcp().source_port() : f.l4().tcp().destination_port();
+  if (f.l4().has_udp()) return source ? f.l4().udp().source_port() : f.l4().udp().destination_port();
+  if (f.l4().has_sctp()) return source ? f.l4().sctp().source_port() : f.l4().sctp().destination_port();
+  return 0;
+}
+
+// "ns/pod:port (ID:identity)" or "ip:port (world)".
+std::string endpoint_text(const flow::Flow& f, bool source) {
+  const flow::Endpoint& ep = source ? f.source() : f.destination();
+  std::string who = !ep.pod_name().empty() ? ep.namespace_() + "/" + ep.pod_name()
+                                           : (source ? f.ip().source() : f.ip().destination());
+  uint32_t p = port(f, source);
+  if (p) who += ":" + std::to_string(p);
+  std::string id;
+  if (ep.identity() == 1) id = "host";
+  else if (ep.identity() == 2) id = "world";
+  else if (ep.identity()) id = "ID:" + std::to_string(ep.identity());
+  return id.empty() ? who : who + " (" + id + ")";
+}
+
+std::string obs_point_text(flow::TraceObservationPoint p) {
+  std::string n = flow::TraceObservationPoint_Name(p);
+  std::transform(n.begin(), n.end(), n.begin(), [](char c) { return c == '_' ? '-' : static_cast<char>(::tolower(c)); });
+  return n;
+}
+
+std::string lost_text(const flow::LostEvent& l) {
+  return "EVENTS LOST: " + flow::LostEventSource_Name(l.source()) + " " + std::to_string(l.num_events_lost());
+}
+
+}  // namespace
+
+std::string to_json(const google::protobuf::Message& m) {
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
+  return out;
+}
+
+std::string flow_compact(const flow::GetFlowsResponse& r) {
+  if (r.has_lost_events()) return short_time(r.time()) + ": " + lost_text(r.lost_events());
+  const flow::Flow& f = r.flow();
+  const bool reply = f.has_is_reply() && f.is_reply().value();
+  // Replies read right to left, as hubble prints them: the client stays on the left.
+  std::string left = endpoint_text(f, !reply), right = endpoint_text(f, reply);
+  std::string line = short_time(f.time()) + ": " + left + (reply ? " <- " : " -> ") + right;
+  if (f.verdict() == flow::DROPPED) {
+    line += " DROPPED (" + f.summary() + ", " + flow::DropReason_Name(f.drop_reason_desc()) + ")";
+  } else {
+    if (f.trace_observation_point() != flow::UNKNOWN_POINT) line += " " + obs_point_text(f.trace_observation_point());
+    line += " " + flow::Verdict_Name(f.verdict()) + " (" + f.summary() + ")";
+  }
+  return line;
+}
+
+std::string flow_dict(const flow::GetFlowsResponse& r) {
+  std::ostringstream o;
+  o << "------------\n";
+  if (r.has_lost_events()) {
+    o << "         TIMESTAMP: " << google::protobuf::util::TimeUtil::ToString(r.time()) << "\n"
+      << "       EVENTS LOST: " << r.lost_events().num_events_lost() << "\n"
+      << "            SOURCE: " << flow::LostEventSource_Name(r.lost_events().source()) << "\n";
+    return o.str();
+  }
+  const flow::Flow& f = r.flow();
+  o << "         TIMESTAMP: " << google::protobuf::util::TimeUtil::ToString(f.time()) << "\n"
+    << "            SOURCE: " << endpoint_text(f, true) << "\n"
+    << "       DESTINATION: " << endpoint_text(f, false) << "\n"
+    << "              TYPE: " << (f.event_type().type() == 1 ? "drop" : obs_point_text(f.trace_observation_point())) << "\n"
+    << "           VERDICT: " << flow::Verdict_Name(f.verdict()) << "\n";
+  if (f.verdict() == flow::DROPPED) o << "       DROP REASON: " << flow::DropReason_Name(f.drop_reason_desc()) << "\n";
+  o << "         DIRECTION: " << flow::TrafficDirection_Name(f.traffic_direction()) << "\n"
+    << "           SUMMARY: " << f.summary() << "\n"
+    << "              NODE: " << f.node_name() << "\n";
+  return o.str();
+}
+
+std::string flow_table_header() {
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "%-24s %-36s %-36s %-13s %-10s %s", "TIMESTAMP", "SOURCE", "DESTINATION", "TYPE",
+                "VERDICT", "SUMMARY");
+  return buf;
+}
+
+std::string flow_table_row(const flow::GetFlowsResponse& r) {
+  char buf[512];
+  if (r.has_lost_events()) {
+    std::snprintf(buf, sizeof buf, "%-24s %s", short_time(r.time()).c_str(), lost_text(r.lost_events()).c_str());
+    return buf;
+  }
+  const flow::Flow& f = r.flow();
+  std::string type = f.event_type().type() == 1 ? "drop" : obs_point_text(f.trace_observation_point());
+  std::string summary = f.summary();
+  if (f.verdict() == flow::DROPPED) summary += " (" + flow::DropReason_Name(f.drop_reason_desc()) + ")";
+  std::snprintf(buf, sizeof buf, "%-24s %-36s %-36s %-13s %-10s %s", short_time(f.time()).c_str(),
+                endpoint_text(f, true).c_str(), endpoint_text(f, false).c_str(), type.c_str(),
+                flow::Verdict_Name(f.verdict()).c_str(), summary.c_str());
+  return buf;
+}
+
+std::string render_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w;
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (w.size() <= i) w.push_back(0);
+      w[i] = std::max(w[i], r[i].size());
+    }
+  std::ostringstream o;
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size(); ++i) {
+      o << r[i];
+      if (i + 1 < r.size()) o << std::string(w[i] - r[i].size() + 2, ' ');
+    }
+    o << "\n";
+  }
+  return o.str();
+}
+
+std::string status_table(const api::StatusResponse& s) {
+  std::ostringstream o;
+  auto row = [&](const std::string& k, const std::string& v) { o << k << std::string(k.size() < 22 ? 22 - k.size() : 1, ' ') << v << "\n"; };
+  row("Node:", s.node_name());
+  row("Version:", s.version());
+  row("Ready:", s.ready() ? "yes" : "no");
+  row("Started:", google::protobuf::util::TimeUtil::ToString(s.started()));
+  row("State:", s.adopted() ? "adopted pinned datapath from a previous run" : "fresh datapath");
+  row("BPF pins:", s.bpffs_root());
+  row("Pod CIDR:", s.pod_cidr() + " (gateway " + s.gateway() + ")");
+  row("IPAM:", std::to_string(s.ipam_used()) + "/" + std::to_string(s.ipam_capacity()) + " addresses in use");
+  row("Endpoints:", std::to_string(s.endpoints()));
+  row("Flows:", std::to_string(s.flows_stored()) + "/" + std::to_string(s.flows_capacity()) + " stored, " +
+                    std::to_string(s.flows_seen()) + " seen");
+  row("Lost events:", std::to_string(s.events_lost_datapath()) + " in the datapath ring buffer, " +
+                          std::to_string(s.events_lost_store()) + " evicted from the flow store");
+  row("Forwarded packets:", std::to_string(s.forward_packets_egress()) + " egress, " +
+                                std::to_string(s.forward_packets_ingress()) + " ingress");
+  row("Conntrack:", std::to_string(s.conntrack_entries()) + " entries, " + std::to_string(s.conntrack_gc_runs()) +
+                        " GC runs");
+  if (s.drops_size()) {
+    o << "Drops:\n";
+    std::vector<std::vector<std::string>> rows{{"  REASON", "DIRECTION", "PACKETS", "BYTES"}};
+    for (const auto& d : s.drops())
+      rows.push_back({"  " + d.reason(), d.direction(), std::to_string(d.packets()), std::to_string(d.bytes())});
+    o << render_table(rows);
+  } else {
+    row("Drops:", "none");
+  }
+  o << "Kernel features:\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& f : s.features()) rows.push_back({"  " + f.name(), f.available() ? "yes" : "no", f.detail()});
+  o << render_table(rows);
+  return o.str();
+}
+
+std::string endpoints_table(const api::EndpointList& l) {
+  std::vector<std::vector<std::string>> rows{{"ID", "IDENTITY", "NAMESPACE/POD", "IP", "MAC", "HOST-IF", "STATE"}};
+  for (const auto& e : l.endpoints())
+    rows.push_back({std::to_string(e.id()), std::to_string(e.identity()), e.pod_namespace() + "/" + e.pod_name(), e.ip(),
+                    e.mac(), e.host_ifname(), e.state()});
+  return render_table(rows);
+}
+
+std::string endpoint_detail(const api::Endpoint& e) {
+  std::vector<std::vector<std::string>> rows{
+      {"ID:", std::to_string(e.id())},
+      {"Identity:", std::to_string(e.identity())},
+      {"Pod:", e.pod_namespace() + "/" + e.pod_name()},
+      {"Container:", e.container_id() + " (" + e.ifname() + ")"},
+      {"Network namespace:", e.netns()},
+      {"IP:", e.ip()},
+      {"MAC:", e.mac()},
+      {"Host interface:", e.host_ifname() + " (ifindex " + std::to_string(e.host_ifindex()) + ", " + e.host_mac() + ")"},
+      {"State:", e.state()},
+      {"Created:", google::protobuf::util::TimeUtil::ToString(e.created())},
+  };
+  std::string labels;
+  for (const auto& l : e.labels()) labels += (labels.empty() ? "" : ", ") + l;
+  rows.push_back({"Labels:", labels.empty() ? "(none)" : labels});
+  return render_table(rows);
+}
+
+}  // namespace myelin::cli

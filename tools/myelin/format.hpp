@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: Apache-2.0
+// How the CLI prints things. Pure functions from messages to text, so the
+// output shapes are unit-tested: json is Hubble's (proto field names kept),
+// compact/dict/table are for people.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "flow.pb.h"
+#include "myelin.pb.h"
+
+namespace myelin::cli {
+
+std::string to_json(const google::protobuf::Message& m);  // one line, proto field names
+std::string flow_compact(const flow::GetFlowsResponse& r);
+std::string flow_dict(const flow::GetFlowsResponse& r);
+std::string flow_table_header();
+std::string flow_table_row(const flow::GetFlowsResponse& r);
+std::string status_table(const api::StatusResponse& s);
+std::string endpoints_table(const api::EndpointList& l);
+std::string endpoint_detail(const api::Endpoint& e);
+
+// Aligns rows of cells into columns (first row is the header).
+std::string render_table(const std::vector<std::vector<std::string>>& rows);
+
+}  // namespace myelin::cli

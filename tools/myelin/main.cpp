@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: Apache-2.0
+// myelin: the command-line client of myelind. Commands are a table of
+// {words, help, handler}; each handler sends one request and prints the
+// answer in the chosen output format.
+#include <signal.h>
+
+#include <chrono>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "format.hpp"
+#include "myelin/wire.hpp"
+#include "observe_request.hpp"
+
+namespace {
+
+using namespace myelin;
+using namespace myelin::cli;
+
+struct Global {
+  std::string socket = "/var/run/myelin/myelin.sock";
+  std::string output;
+  bool help = false;
+};
+
+// Sends a request and hands each response to `on` until the stream ends.
+// Returns the process exit code.
+int call(const Global& g, const api::Request& req, const std::function<void(const api::Response&)>& on) {
+  auto fd = wire::connect_unix(g.socket);
+  if (!fd) {
+    std::cerr << "myelin: " << fd.error().message << "\n";
+    return 1;
+  }
+  if (auto s = wire::send(fd->get(), req); !s) {
+    std::cerr << "myelin: " << s.error().message << "\n";
+    return 1;
+  }
+  for (;;) {
+    api::Response r;
+    auto s = wire::recv(fd->get(), r);
+    if (!s) {
+      if (s.error().message == "closed") return 0;
+      std::cerr << "myelin: " << s.error().message << "\n";
+      return 1;
+    }
+    if (r.has_error() && r.error().code() != api::OK) {
+      std::cerr << "myelin: " << r.error().message() << "\n";
+      return 1;
+    }
+    if (r.end_of_stream() && r.kind_case() == api::Response::KIND_NOT_SET) return 0;
+    on(r);
+    if (r.end_of_stream()) return 0;
+  }
+}
+
+int bad_output(const std::string& o, const std::string& allowed) {
+  std::cerr << "myelin: -o " << o << " is not one of " << allowed << "\n";
+  return 2;
+}
+
+int cmd_status(const Global& g, const std::vector<std::string>& args) {
+  if (g.help) return std::cout << "Usage: myelin status [-o table|json]\n\nAgent health, datapath counters and kernel features.\n", 0;
+  if (!args.empty()) return std::cerr << "myelin status: unexpected argument '" << args[0] << "'\n", 2;
+  const std::string o = g.output.empty() ? "table" : g.output;
+  if (o != "table" && o != "json") return bad_output(o, "table, json");
+  api::Request req;
+  req.mutable_status();
+  return call(g, req, [&](const api::Response& r) {
+    std::cout << (o == "json" ? to_json(r.status()) + "\n" : status_table(r.status()));
+  });
+}
+
+int cmd_endpoint_list(const Global& g, const std::vector<std::string>& args) {
+  if (g.help) return std::cout << "Usage: myelin endpoint list [-o table|json]\n", 0;
+  if (!args.empty()) return std::cerr << "myelin endpoint list: unexpected argument '" << args[0] << "'\n", 2;
+  const std::string o = g.output.empty() ? "table" : g.output;
+  if (o != "table" && o != "json") return bad_output(o, "table, json");
+  api::Request req;
+  req.mutable_endpoint_list();
+  return call(g, req, [&](const api::Response& r) {
+    std::cout << (o == "json" ? to_json(r.endpoints()) + "\n" : endpoints_table(r.endpoints()));
+  });
+}
+
+int cmd_endpoint_get(const Global& g, const std::vector<std::string>& args) {
+  if (g.help || args.empty())
+    return std::cout << "Usage: myelin endpoint get ID [-o table|json]\n       myelin endpoint get --container-id ID --ifname IF\n",
+           g.help ? 0 : 2;
+  const std::string o = g.output.empty() ? "table" : g.output;
+  if (o != "table" && o != "json") return bad_output(o, "table, json");
+  api::Request req;
+  auto* get = req.mutable_endpoint_get();
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--container-id" && i + 1 < args.size()) get->set_container_id(args[++i]);
+    else if (args[i] == "--ifname" && i + 1 < args.size()) get->set_ifname(args[++i]);
+    else if (args[i].find_first_not_of("0123456789") == std::string::npos) get->set_id(static_cast<uint32_t>(std::stoul(args[i])));
+    else return std::cerr << "myelin endpoint get: '" << args[i] << "' is not an endpoint id\n", 2;
+  }
+  if (get->id() == 0 && get->ifname().empty()) get->set_ifname("eth0");
+  return call(g, req, [&](const api::Response& r) {
+    std::cout << (o == "json" ? to_json(r.endpoint()) + "\n" : endpoint_detail(r.endpoint()));
+  });
+}
+
+int cmd_observe(const Global& g, const std::vector<std::string>& args) {
+  if (g.help) return std::cout << cli::observe_help(), 0;
+  const std::string o = g.output.empty() ? "compact" : g.output;
+  if (o != "compact" && o != "json" && o != "jsonpb" && o != "dict" && o != "table")
+    return bad_output(o, "compact, json, dict, table");
+  auto req = cli::build_observe_request(args, std::chrono::system_clock::now());
+  if (!req) return std::cerr << "myelin observe: " << req.error().message << "\n", 2;
+  api::Request r;
+  *r.mutable_observe() = *req;
+  if (o == "table") std::cout << cli::flow_table_header() << "\n";
+  return call(g, r, [&](const api::Response& resp) {
+    if (!resp.has_flow()) return;
+    const auto& f = resp.flow();
+    if (o == "json" || o == "jsonpb") std::cout << cli::to_json(f) << "\n";
+    else if (o == "dict") std::cout << cli::flow_dict(f);
+    else if (o == "table") std::cout << cli::flow_table_row(f) << "\n";
+    else std::cout << cli::flow_compact(f) << "\n";
+    std::cout.flush();
+  });
+}
+
+struct Command {
+  std::vector<std::string> words;
+  std::string help;
+  int (*run)(const Global&, const std::vector<std::string>&);
+};
+
+const std::vector<Command> kCommands = {
+    {{"status"}, "agent health, datapath counters, kernel features", cmd_status},
+    {{"endpoint", "list"}, "endpoints (pods) on this node", cmd_endpoint_list},
+    {{"endpoint", "get"}, "one endpoint", cmd_endpoint_get},
+    {{"observe"}, "flows: recorded and live, filtered in the agent", cmd_observe},
+};
+
+void usage(std::ostream& o) {
+  o << "myelin: the Myelin command-line client\n\nUsage: myelin [--socket PATH] COMMAND [flags] [-o FORMAT]\n\nCommands:\n";
+  for (const auto& c : kCommands) {
+    std::string words;
+    for (const auto& w : c.words) words += (words.empty() ? "" : " ") + w;
+    o << "  " << words << std::string(words.size() < 16 ? 16 - words.size() : 1, ' ') << c.help << "\n";
+  }
+  o << "\nGlobal flags:\n  --socket PATH   agent socket (default /var/run/myelin/myelin.sock)\n"
+       "  -o, --output    output format (per command)\n  --help          help (also after a command)\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  Global g;
+  std::vector<std::string> words;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const std::string& flag) -> std::optional<std::string> {
+      if (a.rfind(flag + "=", 0) == 0) return a.substr(flag.size() + 1);
+      if (a == flag) {
+        if (i + 1 >= argc) return std::nullopt;
+        return std::string(argv[++i]);
+      }
+      return std::nullopt;
+    };
+    if (a == "--socket" || a.rfind("--socket=", 0) == 0) {
+      auto v = value("--socket");
+      if (!v) return std::cerr << "myelin: --socket needs a path\n", 2;
+      g.socket = *v;
+    } else if (a == "-o" || a == "--output" || a.rfind("--output=", 0) == 0 || a.rfind("-o=", 0) == 0) {
+      auto v = a[1] == 'o' ? value("-o") : value("--output");
+      if (!v) return std::cerr << "myelin: " << a << " needs a format\n", 2;
+      g.output = *v;
+    } else if (a == "--help" || a == "-h") {
+      g.help = true;
+    } else {
+      words.push_back(a);
+    }
+  }
+  for (const auto& c : kCommands) {
+    if (words.size() < c.words.size() || !std::equal(c.words.begin(), c.words.end(), words.begin())) continue;
+    return c.run(g, std::vector<std::string>(words.begin() + static_cast<long>(c.words.size()), words.end()));
+  }
+  if (words.empty() || g.help) {
+    usage(std::cout);
+    return words.empty() && !g.help ? 2 : 0;
+  }
+  std::cerr << "myelin: unknown command '" << words[0] << "'\n\n";
+  usage(std::cerr);
+  return 2;
+}

@@ -27,8 +27,8 @@ t_jq "three endpoints are ready" '(.endpoints // []) | map(select(.state == "rea
 before=$(mln_myelin status -o json | jq '(.forward_packets_egress // 0 | tonumber)')
 
 echo "-- ICMP"
-t_check "a pings b" mln_pod a ping -c 3 -i 0.2 -W 2 "$B"
-t_check "c pings a" mln_pod c ping -c 2 -i 0.2 -W 2 "$A"
+t_check "a pings b" mln_pod a ping -q -c 3 -i 0.2 -W 2 "$B"
+t_check "c pings a" mln_pod c ping -q -c 2 -i 0.2 -W 2 "$A"
 
 echo "-- TCP"
 mln_pod_bg b timeout 20 nc -l -p 8080 >"$MLN_TMP/tcp.out"

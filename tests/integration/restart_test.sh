@@ -19,7 +19,7 @@ mln_myelin status -o json | jq -e '.adopted != true' >/dev/null && t_ok "first s
 
 # Long-running traffic: a TCP stream (iperf3, rate-limited so the 2-core
 # machine stays responsive) and a ping every 20 ms.
-mln_pod_bg b iperf3 -s -1 -p 5201
+mln_pod_bg b iperf3 -s -1 -p 5201 >"$MLN_TMP/iperf-server.out" 2>&1
 mln_wait_listen b 5201 tcp
 mln_pod_bg a iperf3 -c "$B" -p 5201 -t 8 -b 200M -J --logfile "$MLN_TMP/iperf.json"
 IPERF_PID=$MLN_LAST_PID

@@ -18,6 +18,11 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* Event structs only live in ring buffer records, which BTF does not see;
+ * this read-only instance puts their layout in the object's BTF, where
+ * tests/datapath/abi_btf_test.cpp compares it with the C++ side. */
+const volatile struct myelin_flow_event abi_flow_event_layout = {};
+
 /* Emits the trace event a conntrack result calls for. */
 static __always_inline void trace_ct(const struct pkt *p, int ct)
 {
@@ -98,7 +103,9 @@ int to_container(struct __sk_buff *skb)
 	int err, ct;
 
 	if ((skb->mark & MYELIN_MARK_MASK) == MYELIN_MARK_LOCAL) {
-		skb->mark &= ~MYELIN_MARK_MASK;
+		__u32 mark = skb->mark & ~MYELIN_MARK_MASK;
+		asm volatile("" : "+r"(mark)); /* a full 32-bit store (see deliver_local) */
+		skb->mark = mark;
 		return TC_ACT_OK;
 	}
 	err = parse_eth(skb, &p);

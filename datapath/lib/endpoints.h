@@ -39,7 +39,11 @@ static __always_inline int deliver_local(struct __sk_buff *skb, const struct mye
 		STATS_INC(redirect_peer);
 		return bpf_redirect_peer(dst->ifindex, 0);
 	}
-	skb->mark = (skb->mark & ~MYELIN_MARK_MASK) | MYELIN_MARK_LOCAL;
+	/* Build the new mark in a register: clang would otherwise store only the
+	 * upper half, and the verifier refuses narrow stores into the context. */
+	__u32 mark = (skb->mark & ~MYELIN_MARK_MASK) | MYELIN_MARK_LOCAL;
+	asm volatile("" : "+r"(mark));
+	skb->mark = mark;
 	STATS_INC(redirect);
 	return bpf_redirect(dst->ifindex, 0);
 }

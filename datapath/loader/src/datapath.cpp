@@ -25,9 +25,11 @@ constexpr uint32_t kTcPriority = 1;
 
 int libbpf_to_log(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG && log::level() > log::Level::debug) return 0;
-  char buf[2048];
-  int n = vsnprintf(buf, sizeof buf, fmt, args);
-  std::string line(buf);
+  char* text = nullptr;
+  int n = vasprintf(&text, fmt, args);  // verifier logs run to many KiB: no fixed buffer
+  if (n < 0 || !text) return n;
+  std::string line(text);
+  free(text);
   while (!line.empty() && line.back() == '\n') line.pop_back();
   if (!line.empty()) log::write(level == LIBBPF_WARN ? log::Level::warn : log::Level::debug, "libbpf", line);
   return n;

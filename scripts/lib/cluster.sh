@@ -140,7 +140,12 @@ mln_cleanup() {
   done
   for pid in "${MLN_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${MLN_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  [ -n "${MLN_NODE:-}" ] && ip netns del "$MLN_NODE" 2>/dev/null || true
+  # Every namespace this run made carries its id, also ones made in subshells.
+  if [ -n "${MLN_ID:-}" ]; then
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^mln-(node-)?$MLN_ID(-|$)"); do
+      ip netns del "$ns" 2>/dev/null || true
+    done
+  fi
   [ -n "${MLN_BPFFS:-}" ] && rm -rf "$MLN_BPFFS" 2>/dev/null || true
   rmdir /sys/fs/bpf/myelin 2>/dev/null || true
   if [ "$rc" -ne 0 ] && [ -f "${MLN_AGENT_LOG:-/nonexistent}" ]; then

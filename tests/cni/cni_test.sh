@@ -14,9 +14,6 @@ mln_init
 MLN_NODE_NAME=cni-node
 mln_node_up 10.213.0.0/24
 CONF=$(cat "$MLN_CNI_CONF")
-EXTRA_NS=()
-cleanup_extra() { local n; for n in "${EXTRA_NS[@]}"; do ip netns del "$n" 2>/dev/null || true; done; }
-trap 'cleanup_extra; mln_cleanup' EXIT
 
 # cni COMMAND CONTAINERID NETNS [VAR=VALUE...] <<< config ; prints stdout, returns the exit code
 cni() {
@@ -24,7 +21,8 @@ cni() {
   mln_node env -i PATH="$PATH" CNI_COMMAND="$cmd" CNI_CONTAINERID="$cid" CNI_NETNS="$netns" CNI_IFNAME=eth0 \
     CNI_PATH="$MLN_BIN" "$@" "$MLN_BIN/myelin-cni"
 }
-new_netns() { local n="mln-$MLN_ID-c$1"; ip netns add "$n"; EXTRA_NS+=("$n"); echo "/var/run/netns/$n"; }
+# A pod namespace; named with the run's id so the cluster cleanup removes it.
+new_netns() { local n="mln-$MLN_ID-c$1"; ip netns add "$n"; echo "/var/run/netns/$n"; }
 ipam_used() { mln_myelin status -o json | jq -r '.ipam_used // 0'; }
 host_links() { mln_node ip -o link show type veth | wc -l; }
 expect_code() {  # description, expected code, output

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: Apache-2.0
+// Shared utilities: flags, addresses, the socket framing, atomic files.
+#include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "myelin.pb.h"
+#include "myelin/atomic_file.hpp"
+#include "myelin/flags.hpp"
+#include "myelin/net.hpp"
+#include "myelin/wire.hpp"
+
+namespace myelin {
+namespace {
+
+TEST(Flags, ValuesBoolsRepeatsAndErrors) {
+  Flags f("usage");
+  f.add("name", "n", "dflt").add("tag", "t", "", true).add_bool("verbose", "v");
+  ASSERT_TRUE(f.parse({"--name=x", "--tag", "a", "--tag", "b", "--verbose", "pos"}));
+  EXPECT_EQ(f.get("name"), "x");
+  EXPECT_EQ(f.get_all("tag"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(f.get_bool("verbose"));
+  EXPECT_EQ(f.positional(), std::vector<std::string>{"pos"});
+  Flags g("usage");
+  g.add("name", "n", "dflt").add("count", "c", "3");
+  ASSERT_TRUE(g.parse({}));
+  EXPECT_EQ(g.get("name"), "dflt");
+  EXPECT_EQ(*g.get_int("count"), 3);
+  Flags h("usage");
+  h.add("count", "c");
+  EXPECT_FALSE(h.parse({"--nope"}));
+  Flags k("usage");
+  k.add("count", "c");
+  EXPECT_FALSE(k.parse({"--count"})) << "missing value";
+  ASSERT_TRUE(k.parse({"--count", "x1"}));
+  EXPECT_FALSE(k.get_int("count"));
+  EXPECT_NE(k.help().find("--count"), std::string::npos);
+}
+
+TEST(Net, ParseFormatContain) {
+  EXPECT_EQ(net::parse_ipv4("10.1.2.3")->str(), "10.1.2.3");
+  EXPECT_FALSE(net::parse_ipv4("10.1.2"));
+  auto c = net::parse_cidr4("10.244.1.0/24");
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->contains(*net::parse_ipv4("10.244.1.77")));
+  EXPECT_FALSE(c->contains(*net::parse_ipv4("10.244.2.1")));
+  EXPECT_EQ(c->size(), 256u);
+  auto bad = net::parse_cidr4("10.244.1.5/24");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("10.244.1.0/24"), std::string::npos) << "suggests the network address";
+  EXPECT_FALSE(net::parse_cidr4("10.0.0.0/33"));
+  uint8_t m[6] = {0x02, 0xab, 0, 1, 2, 3};
+  EXPECT_EQ(net::mac_str(m), "02:ab:00:01:02:03");
+  EXPECT_EQ((*net::parse_mac("02:ab:00:01:02:03"))[1], 0xab);
+  EXPECT_FALSE(net::parse_mac("02:ab:00"));
+  auto a = net::to_addr(*net::parse_ipv4("192.168.1.9"));
+  EXPECT_EQ(net::addr_str(a, MYELIN_FAMILY_IPV4), "192.168.1.9");
+  EXPECT_EQ(a.w[1] | a.w[2] | a.w[3], 0u);
+}
+
+TEST(Wire, FramesRoundTripAndCloseIsDistinct) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  UniqueFd a(sv[0]), b(sv[1]);
+  api::Request req;
+  req.mutable_ipam_allocate()->set_owner(std::string(100000, 'x'));  // larger than one socket buffer write
+  std::thread t([&] { EXPECT_TRUE(wire::send(a.get(), req)); });
+  api::Request got;
+  ASSERT_TRUE(wire::recv(b.get(), got));
+  t.join();
+  EXPECT_EQ(got.ipam_allocate().owner().size(), 100000u);
+  a.reset();
+  auto closed = wire::recv(b.get(), got);
+  ASSERT_FALSE(closed);
+  EXPECT_EQ(closed.error().message, "closed");
+}
+
+TEST(Wire, OversizedFrameIsRefused) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  UniqueFd a(sv[0]), b(sv[1]);
+  uint32_t huge = htonl(64u << 20);
+  ASSERT_EQ(::write(a.get(), &huge, 4), 4);
+  api::Request got;
+  auto r = wire::recv(b.get(), got);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("limit"), std::string::npos);
+}
+
+TEST(Wire, ConnectToMissingSocketSaysSo) {
+  auto r = wire::connect_unix("/tmp/myelin-no-such-socket-" + std::to_string(getpid()));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("is myelind running?"), std::string::npos);
+}
+
+TEST(AtomicFile, ReplacesWholeAndReadsBack) {
+  std::string path = "/tmp/myelin-atomic-" + std::to_string(getpid());
+  EXPECT_FALSE(*read_file(path)) << "absent file reads as nullopt";
+  ASSERT_TRUE(write_file_atomic(path, "one"));
+  ASSERT_TRUE(write_file_atomic(path, "two"));
+  EXPECT_EQ(**read_file(path), "two");
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp." + std::to_string(getpid()))) << "no temp file left";
+  EXPECT_FALSE(write_file_atomic("/nonexistent-dir/x", "y"));
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace myelin

@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: Apache-2.0
+// Flows: Hubble filter semantics, the bounded store with its followers and
+// loss records, and the decoding of datapath events into Hubble's JSON.
+#include <arpa/inet.h>
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "myelin/flows/flow_decoder.hpp"
+#include "myelin/flows/flow_filter.hpp"
+#include "myelin/flows/flow_store.hpp"
+
+namespace myelin::flows {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+flow::Flow tcp_flow(const std::string& src, const std::string& dst, uint32_t dport, flow::Verdict v = flow::FORWARDED) {
+  flow::Flow f;
+  f.mutable_ip()->set_source(src);
+  f.mutable_ip()->set_destination(dst);
+  f.mutable_ip()->set_ipversion(flow::IPv4);
+  f.mutable_l4()->mutable_tcp()->set_source_port(40000);
+  f.mutable_l4()->mutable_tcp()->set_destination_port(dport);
+  f.mutable_l4()->mutable_tcp()->mutable_flags()->set_syn(true);
+  f.set_verdict(v);
+  f.mutable_source()->set_namespace_("shop");
+  f.mutable_source()->set_pod_name("frontend-7d9");
+  f.mutable_source()->add_labels("k8s:app=frontend");
+  f.mutable_source()->add_labels("k8s:tier=web");
+  f.mutable_destination()->set_namespace_("data");
+  f.mutable_destination()->set_pod_name("db-0");
+  f.mutable_destination()->set_identity(300);
+  f.set_traffic_direction(flow::EGRESS);
+  f.mutable_is_reply()->set_value(false);
+  f.set_node_name("node-1");
+  return f;
+}
+
+bool match(const flow::FlowFilter& ff, const flow::Flow& f) {
+  auto c = FlowFilter::compile(ff);
+  EXPECT_TRUE(c) << c.error().message;
+  return c && c->matches(f);
+}
+
+TEST(FlowFilter, EachFieldKind) {
+  auto f = tcp_flow("10.0.0.1", "10.0.1.5", 5432);
+  flow::FlowFilter ff;
+  ff.add_source_ip("10.0.0.1");
+  EXPECT_TRUE(match(ff, f));
+  ff.Clear(); ff.add_destination_ip("10.0.1.0/24");
+  EXPECT_TRUE(match(ff, f));
+  ff.Clear(); ff.add_destination_ip("10.0.2.0/24");
+  EXPECT_FALSE(match(ff, f));
+  ff.Clear(); ff.add_source_pod("shop/front");
+  EXPECT_TRUE(match(ff, f));
+  ff.Clear(); ff.add_source_pod("shop/");
+  EXPECT_TRUE(match(ff, f));
+  ff.Clear(); ff.add_source_pod("frontend");  // no namespace: "default"
+  EXPECT_FALSE(match(ff, f));
+  ff.Clear(); ff.add_source_label("app=frontend,tier");
+  EXPECT_TRUE(match(ff, f));
+  ff.Clear(); ff.add_source_label("k8s:app=frontend");
+  EXPECT_TRUE(match(ff, f));
+  ff.Clear(); ff.add_source_label("app=backend");
+  EXPECT_FALSE(match(ff, f));
+  ff.Clear(); ff.add_protocol("TCP");
+  EXPECT_TRUE(match(ff, f));
+  ff.Clear(); ff.add_protocol("udp");
+  EXPECT_FALSE(match(ff, f));
+  ff.Clear(); ff.add_destination_port("5432");
+  EXPECT_TRUE(match(ff, f));
+  ff.Clear(); ff.add_source_port("5432");
+  EXPECT_FALSE(match(ff, f));
+  ff.Clear(); ff.add_verdict(flow::DROPPED); ff.add_verdict(flow::FORWARDED);
+  EXPECT_TRUE(match(ff, f)) << "values of one field OR";
+  ff.Clear(); ff.add_tcp_flags()->set_syn(true);
+  EXPECT_TRUE(match(ff, f));
+  ff.Clear(); auto* fl = ff.add_tcp_flags(); fl->set_syn(true); fl->set_ack(true);
+  EXPECT_FALSE(match(ff, f)) << "all flags of one entry must be set";
+  ff.Clear(); ff.add_traffic_direction(flow::INGRESS);
+  EXPECT_FALSE(match(ff, f));
+  ff.Clear(); ff.add_reply(false);
+  EXPECT_TRUE(match(ff, f));
+  ff.Clear(); ff.add_destination_identity(300);
+  EXPECT_TRUE(match(ff, f));
+  ff.Clear(); ff.add_node_name("node-*");
+  EXPECT_TRUE(match(ff, f));
+  ff.Clear(); ff.add_source_ip("10.0.0.1"); ff.add_destination_port("80");
+  EXPECT_FALSE(match(ff, f)) << "fields AND";
+  auto d = tcp_flow("10.0.0.1", "10.0.1.5", 5432, flow::DROPPED);
+  d.set_drop_reason_desc(flow::INVALID_SOURCE_IP);
+  ff.Clear(); ff.add_drop_reason_desc(flow::INVALID_SOURCE_IP);
+  EXPECT_TRUE(match(ff, d));
+  EXPECT_FALSE(match(ff, f));
+}
+
+TEST(FlowFilter, BadValuesAreErrorsNamingTheField) {
+  flow::FlowFilter ff;
+  ff.add_source_ip("10.0.0.300");
+  auto c = FlowFilter::compile(ff);
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("source_ip"), std::string::npos);
+  ff.Clear(); ff.add_destination_port("70000");
+  EXPECT_FALSE(FlowFilter::compile(ff));
+  ff.Clear(); ff.add_protocol("carrier-pigeon");
+  EXPECT_FALSE(FlowFilter::compile(ff));
+}
+
+TEST(FilterSet, WhitelistOrBlacklistNone) {
+  google::protobuf::RepeatedPtrField<flow::FlowFilter> white, black;
+  white.Add()->add_destination_port("80");
+  white.Add()->add_destination_port("5432");
+  black.Add()->add_source_pod("shop/frontend");
+  auto s = FilterSet::compile(white, black);
+  ASSERT_TRUE(s);
+  EXPECT_FALSE(s->matches(tcp_flow("10.0.0.1", "10.0.1.5", 5432))) << "blacklisted source";
+  auto other = tcp_flow("10.0.0.1", "10.0.1.5", 5432);
+  other.mutable_source()->set_pod_name("batch-1");
+  EXPECT_TRUE(s->matches(other));
+  EXPECT_FALSE(s->matches(tcp_flow("10.0.0.1", "10.0.1.5", 22)));
+}
+
+api::ObserveRequest last(uint64_t n) {
+  api::ObserveRequest r;
+  r.set_number(n);
+  return r;
+}
+
+TEST(FlowStore, EvictsOldestAndAnswersNumberFirstAll) {
+  FlowStore store(5);
+  for (uint32_t p = 1; p <= 8; ++p) store.push(tcp_flow("10.0.0.1", "10.0.0.2", p));
+  EXPECT_EQ(store.stored(), 5u);
+  EXPECT_EQ(store.seen(), 8u);
+  EXPECT_EQ(store.evicted(), 3u);
+  auto r = *store.query(last(2), "n");
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].flow().l4().tcp().destination_port(), 7u);
+  EXPECT_EQ(r[1].flow().l4().tcp().destination_port(), 8u);
+  auto first = last(2);
+  first.set_first(true);
+  r = *store.query(first, "n");
+  EXPECT_EQ(r[0].flow().l4().tcp().destination_port(), 4u);
+  api::ObserveRequest all;
+  all.set_all(true);
+  EXPECT_EQ(store.query(all, "n")->size(), 5u);
+  auto filtered = all;
+  filtered.add_whitelist()->add_destination_port("6");
+  EXPECT_EQ(store.query(filtered, "n")->size(), 1u);
+}
+
+TEST(FlowStore, SinceUntil) {
+  FlowStore store(10);
+  for (int s = 100; s <= 104; ++s) {
+    auto f = tcp_flow("10.0.0.1", "10.0.0.2", static_cast<uint32_t>(s));
+    *f.mutable_time() = TimeUtil::SecondsToTimestamp(s);
+    store.push(f);
+  }
+  api::ObserveRequest r;
+  r.set_all(true);
+  *r.mutable_since() = TimeUtil::SecondsToTimestamp(101);
+  *r.mutable_until() = TimeUtil::SecondsToTimestamp(103);
+  auto got = *store.query(r, "n");
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got.front().flow().l4().tcp().destination_port(), 101u);
+  EXPECT_EQ(got.back().flow().l4().tcp().destination_port(), 103u);
+}
+
+TEST(FlowStore, FollowGetsOnlyNewerFlowsWithoutDuplicates) {
+  FlowStore store(100);
+  store.push(tcp_flow("10.0.0.1", "10.0.0.2", 1));
+  FlowStore::Cursor c;
+  api::ObserveRequest r;
+  r.set_all(true);
+  EXPECT_EQ(store.query(r, "n", &c)->size(), 1u);
+  FilterSet none = *FilterSet::compile({}, {});
+  EXPECT_TRUE(store.wait_next(c, none, std::chrono::milliseconds(1), "n").empty());
+  store.push(tcp_flow("10.0.0.1", "10.0.0.2", 2));
+  store.push(tcp_flow("10.0.0.1", "10.0.0.2", 3));
+  auto next = store.wait_next(c, none, std::chrono::milliseconds(1000), "n");
+  ASSERT_EQ(next.size(), 2u);
+  EXPECT_EQ(next[0].flow().l4().tcp().destination_port(), 2u);
+  EXPECT_EQ(next[0].node_name(), "node-1");
+  EXPECT_TRUE(store.wait_next(c, none, std::chrono::milliseconds(1), "n").empty());
+}
+
+TEST(FlowStore, SlowFollowerIsToldExactlyWhatItMissed) {
+  FlowStore store(3);
+  auto c = store.tail_cursor();
+  for (uint32_t p = 1; p <= 10; ++p) store.push(tcp_flow("10.0.0.1", "10.0.0.2", p));
+  FilterSet none = *FilterSet::compile({}, {});
+  auto got = store.wait_next(c, none, std::chrono::milliseconds(1), "n");
+  ASSERT_EQ(got.size(), 4u);
+  ASSERT_TRUE(got[0].has_lost_events());
+  EXPECT_EQ(got[0].lost_events().source(), flow::HUBBLE_RING_BUFFER);
+  EXPECT_EQ(got[0].lost_events().num_events_lost(), 7u);
+  EXPECT_EQ(got[1].flow().l4().tcp().destination_port(), 8u);
+}
+
+TEST(FlowStore, DatapathLossesAppearInTheStreamAndShutdownWakesFollowers) {
+  FlowStore store(10);
+  auto c = store.tail_cursor();
+  store.push_lost(flow::PERF_EVENT_RING_BUFFER, 42);
+  FilterSet only80;
+  google::protobuf::RepeatedPtrField<flow::FlowFilter> w;
+  w.Add()->add_destination_port("80");
+  only80 = *FilterSet::compile(w, {});
+  auto got = store.wait_next(c, only80, std::chrono::milliseconds(1), "n");
+  ASSERT_EQ(got.size(), 1u) << "losses pass every filter";
+  EXPECT_EQ(got[0].lost_events().num_events_lost(), 42u);
+  store.shutdown();
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(store.wait_next(c, only80, std::chrono::seconds(5), "n").empty());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(4));
+}
+
+myelin_flow_event event(uint8_t proto, uint8_t type, uint8_t verdict) {
+  myelin_flow_event e{};
+  e.ts_ns = 1000;
+  e.type = type;
+  e.subtype = type == MYELIN_EVENT_TRACE ? uint8_t{MYELIN_TRACE_CT_NEW} : uint8_t{MYELIN_DROP_INVALID_SOURCE_IP};
+  e.verdict = verdict;
+  e.direction = MYELIN_DIR_EGRESS;
+  e.obs_point = MYELIN_OBS_TO_ENDPOINT;
+  e.trace_reason = type == MYELIN_EVENT_TRACE ? MYELIN_TRACE_REASON_NEW : 0;
+  e.family = MYELIN_FAMILY_IPV4;
+  e.proto = proto;
+  e.ifindex = 7;
+  e.src_ep = 11;
+  e.dst_ep = 0;
+  e.src_identity = 256;
+  e.dst_identity = 2;
+  e.saddr.w[0] = inet_addr("10.0.0.1");
+  e.daddr.w[0] = inet_addr("8.8.8.8");
+  e.sport = htons(40000);
+  e.dport = htons(53);
+  e.tcp_flags = MYELIN_TCP_SYN;
+  e.icmp_type = 8;
+  if (verdict == MYELIN_VERDICT_DROPPED) e.drop_reason = MYELIN_DROP_INVALID_SOURCE_IP;
+  return e;
+}
+
+nlohmann::json decode_json(const myelin_flow_event& ev) {
+  FlowDecoder d(
+      "node-1",
+      [](uint32_t id) -> std::optional<FlowDecoder::EndpointView> {
+        if (id != 11) return std::nullopt;
+        return FlowDecoder::EndpointView{11, 256, "shop", "frontend", {"k8s:app=frontend"}};
+      },
+      [](uint32_t) { return std::string("lxc123"); });
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.preserve_proto_field_names = true;
+  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(d.decode(ev), &out, o).ok());
+  return nlohmann::json::parse(out);
+}
+
+TEST(FlowDecoder, TcpTraceHasHubblesShape) {
+  auto j = decode_json(event(6, MYELIN_EVENT_TRACE, MYELIN_VERDICT_FORWARDED));
+  EXPECT_EQ(j["verdict"], "FORWARDED");
+  EXPECT_EQ(j["IP"]["source"], "10.0.0.1");
+  EXPECT_EQ(j["IP"]["destination"], "8.8.8.8");
+  EXPECT_EQ(j["IP"]["ipVersion"], "IPv4");
+  EXPECT_EQ(j["l4"]["TCP"]["source_port"], 40000);
+  EXPECT_EQ(j["l4"]["TCP"]["destination_port"], 53);
+  EXPECT_EQ(j["l4"]["TCP"]["flags"]["SYN"], true);
+  EXPECT_EQ(j["source"]["ID"], 11);
+  EXPECT_EQ(j["source"]["identity"], 256);
+  EXPECT_EQ(j["source"]["namespace"], "shop");
+  EXPECT_EQ(j["source"]["pod_name"], "frontend");
+  EXPECT_EQ(j["source"]["labels"][0], "k8s:app=frontend");
+  EXPECT_EQ(j["destination"]["identity"], 2);
+  EXPECT_EQ(j["Type"], "L3_L4");
+  EXPECT_EQ(j["node_name"], "node-1");
+  EXPECT_EQ(j["event_type"]["type"], 4);
+  EXPECT_EQ(j["traffic_direction"], "EGRESS");
+  EXPECT_EQ(j["trace_observation_point"], "TO_ENDPOINT");
+  EXPECT_EQ(j["trace_reason"], "NEW");
+  EXPECT_EQ(j["is_reply"], false);
+  EXPECT_EQ(j["interface"]["index"], 7);
+  EXPECT_EQ(j["interface"]["name"], "lxc123");
+  EXPECT_EQ(j["Summary"], "TCP Flags: SYN");
+  EXPECT_EQ(j["uuid"].get<std::string>().size(), 36u);
+  EXPECT_TRUE(j["time"].is_string());
+}
+
+TEST(FlowDecoder, UdpIcmpAndDrop) {
+  auto u = decode_json(event(17, MYELIN_EVENT_TRACE, MYELIN_VERDICT_FORWARDED));
+  EXPECT_EQ(u["l4"]["UDP"]["destination_port"], 53);
+  EXPECT_EQ(u["Summary"], "UDP");
+  auto i = decode_json(event(1, MYELIN_EVENT_TRACE, MYELIN_VERDICT_FORWARDED));
+  EXPECT_EQ(i["l4"]["ICMPv4"]["type"], 8);
+  EXPECT_EQ(i["Summary"], "ICMPv4 EchoRequest");
+  auto d = decode_json(event(6, MYELIN_EVENT_DROP, MYELIN_VERDICT_DROPPED));
+  EXPECT_EQ(d["verdict"], "DROPPED");
+  EXPECT_EQ(d["drop_reason"], 132);
+  EXPECT_EQ(d["drop_reason_desc"], "INVALID_SOURCE_IP");
+  EXPECT_EQ(d["event_type"]["type"], 1);
+  EXPECT_EQ(d["is_reply"], false);
+  EXPECT_FALSE(d.contains("trace_observation_point")) << "only trace events carry an observation point";
+}
+
+}  // namespace
+}  // namespace myelin::flows

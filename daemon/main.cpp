@@ -9,6 +9,7 @@
 //
 // Stopping the agent (any signal, even SIGKILL) leaves programs attached and
 // maps pinned: pods keep talking while it is away.
+#include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 #include <net/if.h>
 #include <signal.h>
@@ -22,6 +23,9 @@
 #include "agent/conntrack_gc.hpp"
 #include "agent/endpoint_manager.hpp"
 #include "agent/event_pump.hpp"
+#include "flowlog/flow_log.hpp"
+#include "metrics/agent_counters.hpp"
+#include "metrics/exporter.hpp"
 #include "myelin/flags.hpp"
 #include "myelin/log.hpp"
 #include "server/api_server.hpp"
@@ -58,6 +62,12 @@ Flags make_flags() {
   f.add("flow-store-size", "flows kept in memory for `myelin observe`", "16384");
   f.add("ct-gc-interval", "seconds between conntrack garbage collections", "30");
   f.add("redirect-peer", "deliver locally with bpf_redirect_peer: auto, true or false", "auto");
+  f.add("metrics-addr", "Prometheus metrics listen address (/metrics); empty disables", ":9962");
+  f.add("flow-log", "write flows as JSON lines (hubble observe -o json shape) to this file");
+  f.add("flow-log-max-size", "rotate the flow log at this size: MiB, or with a K/M/G suffix", "100");
+  f.add("flow-log-max-backups", "rotated flow logs kept", "3");
+  f.add("flow-log-allow", "only log flows matching this Hubble FlowFilter (JSON)", "", true);
+  f.add("flow-log-deny", "never log flows matching this Hubble FlowFilter (JSON)", "", true);
   f.add("log-level", "debug, info, warn or error", "info");
   return f;
 }
@@ -66,6 +76,20 @@ std::string expand(std::string v, const std::string& node) {
   auto p = v.find("<node-name>");
   if (p != std::string::npos) v.replace(p, 11, node);
   return v;
+}
+
+// "100" (MiB), "512K", "10M", "2G" -> bytes.
+std::optional<uint64_t> parse_size(const std::string& v) {
+  if (v.empty()) return std::nullopt;
+  uint64_t mult = 1ull << 20;
+  std::string num = v;
+  switch (v.back()) {
+    case 'K': case 'k': mult = 1ull << 10; num.pop_back(); break;
+    case 'M': case 'm': mult = 1ull << 20; num.pop_back(); break;
+    case 'G': case 'g': mult = 1ull << 30; num.pop_back(); break;
+  }
+  if (num.empty() || num.size() > 9 || num.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  return std::stoull(num) * mult;
 }
 
 Status make_dirs(const std::string& dir) {
@@ -156,7 +180,8 @@ int main(int argc, char** argv) {
   auto identities = identity::IdentityAllocator::open(state_dir + "/identities.json");
   if (!identities) return fail("identities: " + identities.error().message);
 
-  agent::EndpointManager endpoints(**dp, **ipam, **store, **identities);
+  metrics::AgentCounters counters;
+  agent::EndpointManager endpoints(**dp, **ipam, **store, **identities, counters);
   auto restored = endpoints.restore();
   if (!restored) return fail("restoring endpoints: " + restored.error().message);
   log::info("myelind", "restored " + std::to_string(*restored) + " endpoints");
@@ -182,10 +207,38 @@ int main(int argc, char** argv) {
         return std::string(if_indextoname(ifindex, name) ? name : "");
       });
 
-  agent::EventPump pump(**dp, decoder, flow_store);
+  agent::EventPump pump(**dp, decoder, flow_store, counters);
   if (auto s = pump.start(); !s) return fail("ring buffer: " + s.error().message);
   agent::ConntrackGc ct_gc(**dp, datapath::CtTimeouts{}, std::chrono::seconds(*gc_interval));
   ct_gc.start();
+
+  std::unique_ptr<flowlog::FlowLog> flow_log;
+  if (flags.is_set("flow-log")) {
+    google::protobuf::RepeatedPtrField<flow::FlowFilter> allow, deny;
+    for (auto [list, name] : {std::pair{&allow, "flow-log-allow"}, std::pair{&deny, "flow-log-deny"}})
+      for (const auto& json : flags.get_all(name))
+        if (!google::protobuf::util::JsonStringToMessage(json, list->Add()).ok())
+          return std::cerr << "myelind: --" << name << ": not a Hubble FlowFilter in JSON: " << json << "\n", 2;
+    auto filters = flows::FilterSet::compile(allow, deny);
+    if (!filters) return std::cerr << "myelind: flow log filter: " << filters.error().message << "\n", 2;
+    auto max_size = parse_size(flags.get("flow-log-max-size"));
+    auto backups = flags.get_int("flow-log-max-backups");
+    if (!max_size || *max_size < 1024 || !backups || *backups < 0)
+      return std::cerr << "myelind: --flow-log-max-size must be at least 1K (e.g. 100, 512K, 2G) and "
+                          "--flow-log-max-backups >= 0\n", 2;
+    flowlog::Options o{flags.get("flow-log"), *max_size, static_cast<unsigned>(*backups), info.node_name};
+    flow_log = std::make_unique<flowlog::FlowLog>(o, flow_store, std::move(*filters));
+    if (auto s = flow_log->start(); !s) return fail("flow log: " + s.error().message);
+  }
+
+  std::unique_ptr<metrics::MetricsExporter> exporter;
+  if (!flags.get("metrics-addr").empty()) {
+    auto e = metrics::MetricsExporter::start(
+        flags.get("metrics-addr"), metrics::Sources{**dp, **store, **identities, flow_store, ct_gc, counters, info.version});
+    if (!e) return fail(e.error().message);
+    exporter = std::move(*e);
+    log::info("metrics", "serving Prometheus metrics on " + flags.get("metrics-addr") + "/metrics");
+  }
 
   agent::ApiHandlers handlers(info, endpoints, **store, **ipam, flow_store, **dp, pump, ct_gc);
   server::ApiServer server(socket_path, handlers);
@@ -199,6 +252,7 @@ int main(int argc, char** argv) {
   handlers.set_ready(false);
   flow_store.shutdown();
   server.stop();
+  if (flow_log) flow_log->stop();
   pump.stop();
   ct_gc.stop();
   return 0;

@@ -3,6 +3,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <chrono>
 #include <set>
 
 #include "myelin/log.hpp"
@@ -37,8 +38,8 @@ class Rollback {
 }  // namespace
 
 EndpointManager::EndpointManager(datapath::Datapath& dp, ipam::Ipam& ipam, endpoints::EndpointStore& store,
-                                 identity::IdentityAllocator& identities)
-    : dp_(dp), ipam_(ipam), store_(store), identities_(identities) {}
+                                 identity::IdentityAllocator& identities, metrics::AgentCounters& counters)
+    : dp_(dp), ipam_(ipam), store_(store), identities_(identities), counters_(counters) {}
 
 std::vector<std::string> EndpointManager::identity_labels(const api::Endpoint& ep) {
   std::vector<std::string> labels;
@@ -110,6 +111,15 @@ Result<api::Endpoint> EndpointManager::add(const api::Endpoint& req) {
     return Error{"address " + req.ip() + " is not allocated to " + who + " (ask IPAM first)", api::INVALID_ARGUMENT};
 
   std::lock_guard lk(mu_);
+  auto started = std::chrono::steady_clock::now();
+  auto r = add_locked(req);
+  counters_.endpoint_regenerated(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), r.ok());
+  return r;
+}
+
+Result<api::Endpoint> EndpointManager::add_locked(const api::Endpoint& req) {
+  auto ip = net::parse_ipv4(req.ip());
+  auto mac = net::parse_mac(req.mac());
   auto link = netlink::link_get(req.host_ifname());
   if (!link) return Error{"host interface " + req.host_ifname() + ": " + link.error().message, api::NOT_FOUND};
 
@@ -139,8 +149,9 @@ Result<api::Endpoint> EndpointManager::add(const api::Endpoint& req) {
   std::copy(mac->begin(), mac->end(), info.mac);
   std::copy(link->mac.begin(), link->mac.end(), info.node_mac);
   const myelin_ep_key key = ep_key(*ip);
-  if (auto s = dp_.endpoint_upsert(key, info); !s)
-    return Error{"endpoint map: " + s.error().message, api::EXHAUSTED};
+  auto upserted = dp_.endpoint_upsert(key, info);
+  counters_.map_op(MYELIN_MAP_ENDPOINTS, "update", upserted.ok());
+  if (!upserted) return Error{"endpoint map: " + upserted.error().message, api::EXHAUSTED};
   if (!existing) undo.push([this, key] { (void)dp_.endpoint_delete(key); });
 
   if (auto s = dp_.attach(link->index); !s) return Error{"attach to " + req.host_ifname() + ": " + s.error().message, api::INTERNAL};
@@ -164,7 +175,9 @@ Result<api::Endpoint> EndpointManager::add(const api::Endpoint& req) {
 Status EndpointManager::remove_locked(const api::Endpoint& ep, bool delete_link) {
   Status result;
   if (auto ip = net::parse_ipv4(ep.ip())) {
-    if (auto s = dp_.endpoint_delete(ep_key(*ip)); !s) result = s;
+    auto deleted = dp_.endpoint_delete(ep_key(*ip));
+    counters_.map_op(MYELIN_MAP_ENDPOINTS, "delete", deleted.ok());
+    if (!deleted) result = deleted;
     auto link = netlink::link_get(ep.host_ifname());
     if (link && static_cast<uint32_t>(link->index) == ep.host_ifindex()) {
       (void)netlink::route_delete(net::Cidr4{*ip, 32}, link->index);

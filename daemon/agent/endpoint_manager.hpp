@@ -16,13 +16,14 @@
 #include "myelin/identity/identity_allocator.hpp"
 #include "myelin/ipam/ipam.hpp"
 #include "myelin/result.hpp"
+#include "../metrics/agent_counters.hpp"
 
 namespace myelin::agent {
 
 class EndpointManager {
  public:
   EndpointManager(datapath::Datapath& dp, ipam::Ipam& ipam, endpoints::EndpointStore& store,
-                  identity::IdentityAllocator& identities);
+                  identity::IdentityAllocator& identities, metrics::AgentCounters& counters);
 
   // Re-applies every stored endpoint to the datapath (map entry, tc attach by
   // atomic replace, host route) and drops the ones whose interface is gone.
@@ -40,11 +41,13 @@ class EndpointManager {
 
  private:
   Status remove_locked(const api::Endpoint& ep, bool delete_link);
+  Result<api::Endpoint> add_locked(const api::Endpoint& request);
 
   datapath::Datapath& dp_;
   ipam::Ipam& ipam_;
   endpoints::EndpointStore& store_;
   identity::IdentityAllocator& identities_;
+  metrics::AgentCounters& counters_;
   std::mutex mu_;  // endpoint changes are serialized: they touch several stores
 };
 

@@ -5,14 +5,22 @@
 
 namespace myelin::agent {
 
-EventPump::EventPump(datapath::Datapath& dp, flows::FlowDecoder& decoder, flows::FlowStore& store)
-    : dp_(dp), decoder_(decoder), store_(store) {}
+EventPump::EventPump(datapath::Datapath& dp, flows::FlowDecoder& decoder, flows::FlowStore& store,
+                     metrics::AgentCounters& counters)
+    : dp_(dp), decoder_(decoder), store_(store), counters_(counters) {}
 
 EventPump::~EventPump() { stop(); }
 
 Status EventPump::start() {
   auto reader = datapath::EventReader::open(dp_.events_fd(), [this](const myelin_flow_event& ev) {
-    store_.push(decoder_.decode(ev));
+    flow::Flow f = decoder_.decode(ev);
+    // Bounded labels: event kinds, observation points and drop reasons are enums.
+    if (f.verdict() == flow::DROPPED)
+      counters_.flow_processed("Drop", flow::DropReason_Name(f.drop_reason_desc()), "DROPPED");
+    else
+      counters_.flow_processed("Trace", flow::TraceObservationPoint_Name(f.trace_observation_point()),
+                               flow::Verdict_Name(f.verdict()));
+    store_.push(std::move(f));
     ++events_;
   });
   if (!reader) return reader.error();

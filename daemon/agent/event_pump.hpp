@@ -11,12 +11,14 @@
 #include "myelin/datapath/datapath.hpp"
 #include "myelin/flows/flow_decoder.hpp"
 #include "myelin/flows/flow_store.hpp"
+#include "../metrics/agent_counters.hpp"
 
 namespace myelin::agent {
 
 class EventPump {
  public:
-  EventPump(datapath::Datapath& dp, flows::FlowDecoder& decoder, flows::FlowStore& store);
+  EventPump(datapath::Datapath& dp, flows::FlowDecoder& decoder, flows::FlowStore& store,
+            metrics::AgentCounters& counters);
   ~EventPump();
   EventPump(const EventPump&) = delete;
   EventPump& operator=(const EventPump&) = delete;
@@ -32,6 +34,7 @@ class EventPump {
   datapath::Datapath& dp_;
   flows::FlowDecoder& decoder_;
   flows::FlowStore& store_;
+  metrics::AgentCounters& counters_;
   std::unique_ptr<datapath::EventReader> reader_;
   std::thread thread_;
   std::atomic<bool> stop_{false};

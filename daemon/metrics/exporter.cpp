@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "exporter.hpp"
 
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/metric_type.h>
+
+#include <limits>
+
 #include "../agent/conntrack_gc.hpp"
 #include "flow.pb.h"
 #include "myelin/datapath/datapath.hpp"

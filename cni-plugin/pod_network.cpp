@@ -16,6 +16,9 @@ Result<PodLink> setup_pod_link(const std::string& netns, const std::string& ifna
   if (auto s = netlink::veth_create(host_if, ifname, ns.get(), mtu); !s) return s.error();
   auto host = netlink::link_get(host_if);
   if (!host) return host.error();
+  // Both ends speak IPv4 only (the datapath drops IPv6 today): without this
+  // the host end would send MLD/RS/DAD into the pod, each one a drop.
+  std::ofstream(std::string("/proc/sys/net/ipv6/conf/") + host_if + "/disable_ipv6") << "1";
   if (auto s = netlink::link_set_up(host->index); !s) return s.error();
 
   PodLink out;

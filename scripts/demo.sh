@@ -13,6 +13,7 @@ scripts/install-deps.sh
 source scripts/lib/cluster.sh
 mln_init
 MLN_NODE_NAME=demo-node
+MLN_AGENT_ARGS=(--metrics-addr 127.0.0.1:9962)
 step() { printf '\n\033[1;32m### %s\033[0m\n' "$*"; }
 
 step "Starting myelind in node namespace $MLN_NODE (pod CIDR 10.210.0.0/24)"
@@ -49,6 +50,9 @@ step "myelin observe --verdict DROPPED -o json --last 1"
 mln_myelin observe --verdict DROPPED -o json --last 1
 step "myelin status"
 mln_myelin status
+
+step "Prometheus metrics (curl http://127.0.0.1:9962/metrics in the node namespace, excerpt)"
+mln_node curl -s http://127.0.0.1:9962/metrics | grep -E '^myelin_(forward_count_total|drop_count_total|endpoint\{|flows_processed_total|lost_events_total|build_info)'
 
 if [ -t 0 ] && [ -z "${CI:-}" ]; then
   step "Pods stay up: try 'sudo $MLN_BIN/myelin --socket $MLN_SOCK observe -f' in another terminal. Enter to clean up."

@@ -32,6 +32,8 @@ uint32_t port(const flow::Flow& f, bool source) {
 // "ns/pod:port (ID:identity)" or "ip:port (world)".
 std::string endpoint_text(const flow::Flow& f, bool source) {
   const flow::Endpoint& ep = source ? f.source() : f.destination();
+  if (f.ip().source().empty())  // not IP: the link-layer addresses are all there is
+    return source ? f.ethernet().source() : f.ethernet().destination();
   std::string who = !ep.pod_name().empty() ? ep.namespace_() + "/" + ep.pod_name()
                                            : (source ? f.ip().source() : f.ip().destination());
   uint32_t p = port(f, source);

@@ -61,6 +61,7 @@ Flags make_flags() {
   f.add("state-dir", "directory for IPAM, endpoint and identity state", "/var/lib/myelin/<node-name>");
   f.add("flow-store-size", "flows kept in memory for `myelin observe`", "16384");
   f.add("ct-gc-interval", "seconds between conntrack garbage collections", "30");
+  f.add("events-ring-size", "bytes of the datapath's event ring buffer (power of two)", "4194304");
   f.add("redirect-peer", "deliver locally with bpf_redirect_peer: auto, true or false", "auto");
   f.add("metrics-addr", "Prometheus metrics listen address (/metrics); empty disables", ":9962");
   f.add("flow-log", "write flows as JSON lines (hubble observe -o json shape) to this file");
@@ -167,7 +168,10 @@ int main(int argc, char** argv) {
   for (const auto& f : info.features)
     log::info("features", f.name + ": " + (f.available ? "yes" : "no") + (f.detail.empty() ? "" : " (" + f.detail + ")"));
 
-  auto dp = datapath::Datapath::load({info.bpffs_root, redirect_peer});
+  auto ring = flags.get_int("events-ring-size");
+  if (!ring || *ring < 4096 || *ring > (1ll << 30) || (*ring & (*ring - 1)))
+    return std::cerr << "myelind: --events-ring-size must be a power of two from 4096 to 1G\n", 2;
+  auto dp = datapath::Datapath::load({info.bpffs_root, redirect_peer, static_cast<uint32_t>(*ring)});
   if (!dp) return fail("loading the datapath: " + dp.error().message);
   info.adopted = (*dp)->adopted();
   log::info("myelind", std::string(info.adopted ? "adopted pinned datapath state in " : "pinned new datapath maps in ") +

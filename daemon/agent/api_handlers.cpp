@@ -66,7 +66,10 @@ api::Response ApiHandlers::status() const {
   s->set_flows_stored(flows_.stored());
   s->set_flows_capacity(flows_.capacity());
   s->set_flows_seen(flows_.seen());
-  s->set_events_lost_datapath(dp_.stats().events_lost);
+  const auto stats = dp_.stats();
+  s->set_events_lost_datapath(stats.events_lost);
+  s->set_events_sent_datapath(stats.events_sent);
+  s->set_events_processed(pump_.events());
   s->set_events_lost_store(flows_.evicted());
   for (const auto& [key, val] : dp_.metrics()) {
     if (key.reason == MYELIN_DROP_NONE) {

@@ -41,6 +41,7 @@ static __always_inline void emit_event(const struct pkt *p, __u8 type, __u8 subt
 	ev->saddr.w[0] = p->saddr;
 	ev->daddr.w[0] = p->daddr;
 	bpf_ringbuf_submit(ev, 0);
+	STATS_INC(events_sent); /* sent + lost = every event the datapath meant to report */
 }
 
 static __always_inline void trace(const struct pkt *p, __u8 cause)

@@ -42,7 +42,7 @@ const std::vector<StructAbi> kStructs = {
     {"myelin_metrics_key", sizeof(myelin_metrics_key), {M(myelin_metrics_key, reason), M(myelin_metrics_key, dir)}},
     {"myelin_metrics_val", sizeof(myelin_metrics_val), {M(myelin_metrics_val, packets), M(myelin_metrics_val, bytes)}},
     {"myelin_stats", sizeof(myelin_stats),
-     {M(myelin_stats, events_lost), M(myelin_stats, ct_insert_failed), M(myelin_stats, arp_replies),
+     {M(myelin_stats, events_sent), M(myelin_stats, events_lost), M(myelin_stats, ct_insert_failed), M(myelin_stats, arp_replies),
       M(myelin_stats, metrics_update_failed), M(myelin_stats, frag_tracked), M(myelin_stats, redirect_peer),
       M(myelin_stats, redirect), M(myelin_stats, to_stack)}},
     {"myelin_flow_event", sizeof(myelin_flow_event),

@@ -192,6 +192,7 @@ TEST_F(DatapathTest, RingBufferFailuresAreCounted) {
   }
   got = events_.size();
   EXPECT_EQ(got + lost, static_cast<uint64_t>(n)) << "every event is either delivered or counted as lost";
+  EXPECT_EQ(dp_->stats().events_sent, got);
   EXPECT_EQ(counter(MYELIN_DROP_INVALID_SOURCE_IP, MYELIN_DIR_EGRESS), static_cast<uint64_t>(n));
 }
 

@@ -271,6 +271,7 @@ MYELIN_ASSERT_SIZE(myelin_metrics_val, 16);
 /* Per-CPU datapath health counters, one array slot. Named fields, no
  * magic offsets; summed over CPUs in user space. */
 struct myelin_stats {
+	__u64 events_sent;      /* events submitted to the ring buffer */
 	__u64 events_lost;      /* ring buffer reservation failed */
 	__u64 ct_insert_failed;
 	__u64 arp_replies;
@@ -280,7 +281,7 @@ struct myelin_stats {
 	__u64 redirect;
 	__u64 to_stack;
 };
-MYELIN_ASSERT_SIZE(myelin_stats, 64);
+MYELIN_ASSERT_SIZE(myelin_stats, 72);
 
 /* skb->mark bits: a packet from_container already redirected with plain
  * bpf_redirect (no peer form), so to_container lets it pass untouched. */

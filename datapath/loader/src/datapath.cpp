@@ -100,6 +100,13 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const Options& o) {
   dp->skel_ = lxc__open_opts(&opts);
   if (!dp->skel_) return Error::from_errno("open BPF object lxc");
   dp->skel_->rodata->cfg_redirect_peer = o.redirect_peer ? 1 : 0;
+  if (o.events_bytes) {
+    // A power of two of at least one page; a pinned ring of another size is refused at load.
+    if (o.events_bytes < 4096 || (o.events_bytes & (o.events_bytes - 1)))
+      return Error{"ring buffer size must be a power of two of at least 4096 bytes, not " + std::to_string(o.events_bytes)};
+    if (int err = bpf_map__set_max_entries(dp->skel_->maps.myelin_events, o.events_bytes); err)
+      return Error::from_errno("set ring buffer size", -err);
+  }
   if (int err = lxc__load(dp->skel_); err)
     return Error::from_errno("load BPF object lxc (maps pinned in " + o.pin_dir +
                                  "; a pinned map of another layout is refused: remove it to start fresh)",
@@ -147,6 +154,7 @@ myelin_stats Datapath::stats() const {
   uint32_t zero = 0;
   if (bpf_map_lookup_elem(stats_fd(), &zero, percpu.data()) != 0) return sum;
   for (const auto& s : percpu) {
+    sum.events_sent += s.events_sent;
     sum.events_lost += s.events_lost;
     sum.ct_insert_failed += s.ct_insert_failed;
     sum.arp_replies += s.arp_replies;

@@ -49,6 +49,7 @@ class Datapath {
   struct Options {
     std::string pin_dir;
     bool redirect_peer = true;
+    uint32_t events_bytes = 0;  // ring buffer size; 0 = MYELIN_EVENTS_BYTES
   };
   static Result<std::unique_ptr<Datapath>> load(const Options& o);
   ~Datapath();

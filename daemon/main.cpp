@@ -213,7 +213,7 @@ int main(int argc, char** argv) {
 
   agent::EventPump pump(**dp, decoder, flow_store, counters);
   if (auto s = pump.start(); !s) return fail("ring buffer: " + s.error().message);
-  agent::ConntrackGc ct_gc(**dp, datapath::CtTimeouts{}, std::chrono::seconds(*gc_interval));
+  agent::ConntrackGc ct_gc(**dp, datapath::CtTimeouts{}, std::chrono::seconds(*gc_interval), counters);
   ct_gc.start();
 
   std::unique_ptr<flowlog::FlowLog> flow_log;
@@ -238,7 +238,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<metrics::MetricsExporter> exporter;
   if (!flags.get("metrics-addr").empty()) {
     auto e = metrics::MetricsExporter::start(
-        flags.get("metrics-addr"), metrics::Sources{**dp, **store, **identities, flow_store, ct_gc, counters, info.version});
+        flags.get("metrics-addr"), metrics::Sources{**dp, **store, **identities, flow_store, ct_gc, counters, info.version, flow_log.get()});
     if (!e) return fail(e.error().message);
     exporter = std::move(*e);
     log::info("metrics", "serving Prometheus metrics on " + flags.get("metrics-addr") + "/metrics");

@@ -7,8 +7,9 @@
 
 namespace myelin::agent {
 
-ConntrackGc::ConntrackGc(datapath::Datapath& dp, datapath::CtTimeouts timeouts, std::chrono::seconds interval)
-    : dp_(dp), timeouts_(timeouts), interval_(interval) {}
+ConntrackGc::ConntrackGc(datapath::Datapath& dp, datapath::CtTimeouts timeouts, std::chrono::seconds interval,
+                         metrics::AgentCounters& counters)
+    : dp_(dp), timeouts_(timeouts), counters_(counters), interval_(interval) {}
 
 ConntrackGc::~ConntrackGc() { stop(); }
 
@@ -38,7 +39,11 @@ Result<datapath::CtGcResult> ConntrackGc::run_once() {
   clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock bpf_ktime_get_ns() reads
   uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
   auto r = dp_.ct_gc(timeouts_, now);
-  if (!r) return r;
+  if (!r) {
+    counters_.map_op(MYELIN_MAP_CT, "delete", false);
+    return r;
+  }
+  if (r->deleted) counters_.map_op(MYELIN_MAP_CT, "delete", true, r->deleted);
   ++runs_;
   std::lock_guard lk(mu_);
   last_ = *r;

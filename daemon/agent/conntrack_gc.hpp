@@ -9,12 +9,14 @@
 #include <thread>
 
 #include "myelin/datapath/datapath.hpp"
+#include "../metrics/agent_counters.hpp"
 
 namespace myelin::agent {
 
 class ConntrackGc {
  public:
-  ConntrackGc(datapath::Datapath& dp, datapath::CtTimeouts timeouts, std::chrono::seconds interval);
+  ConntrackGc(datapath::Datapath& dp, datapath::CtTimeouts timeouts, std::chrono::seconds interval,
+              metrics::AgentCounters& counters);
   ~ConntrackGc();
   ConntrackGc(const ConntrackGc&) = delete;
   ConntrackGc& operator=(const ConntrackGc&) = delete;
@@ -28,6 +30,7 @@ class ConntrackGc {
  private:
   datapath::Datapath& dp_;
   datapath::CtTimeouts timeouts_;
+  metrics::AgentCounters& counters_;
   std::chrono::seconds interval_;
   std::thread thread_;
   mutable std::mutex mu_;

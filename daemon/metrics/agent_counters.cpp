@@ -8,9 +8,9 @@ void AgentCounters::flow_processed(const std::string& type, const std::string& s
   ++flows_[{type, subtype, verdict}];
 }
 
-void AgentCounters::map_op(const std::string& map_name, const std::string& operation, bool ok) {
+void AgentCounters::map_op(const std::string& map_name, const std::string& operation, bool ok, uint64_t n) {
   std::lock_guard lk(mu_);
-  ++map_ops_[{map_name, operation, ok ? "success" : "fail"}];
+  map_ops_[{map_name, operation, ok ? "success" : "fail"}] += n;
 }
 
 void AgentCounters::endpoint_regenerated(double seconds, bool ok) {

@@ -21,7 +21,7 @@ class AgentCounters {
   static constexpr std::array<double, 10> kRegenBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
 
   void flow_processed(const std::string& type, const std::string& subtype, const std::string& verdict);
-  void map_op(const std::string& map_name, const std::string& operation, bool ok);
+  void map_op(const std::string& map_name, const std::string& operation, bool ok, uint64_t n = 1);
   void endpoint_regenerated(double seconds, bool ok);
   void k8s_event(const std::string& resource, const std::string& action);
 

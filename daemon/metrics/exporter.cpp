@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "../agent/conntrack_gc.hpp"
+#include "../flowlog/flow_log.hpp"
 #include "flow.pb.h"
 #include "myelin/datapath/datapath.hpp"
 #include "myelin/endpoints/endpoint_store.hpp"
@@ -153,6 +154,19 @@ std::vector<MetricFamily> Collector::Collect() const {
   lost.metric.push_back(sample({{"source", "datapath_ringbuf"}}, static_cast<double>(stats.events_lost), MetricType::Counter));
   lost.metric.push_back(sample({{"source", "flow_store"}}, static_cast<double>(s_.flows.evicted()), MetricType::Counter));
   out.push_back(std::move(lost));
+
+  if (s_.flow_log) {
+    auto written = family("myelin_flow_log_written_total", "Flows written to the flow log", MetricType::Counter);
+    written.metric.push_back(sample({}, static_cast<double>(s_.flow_log->written()), MetricType::Counter));
+    out.push_back(std::move(written));
+    auto errors = family("myelin_flow_log_errors_total", "Flows the flow log could not write (full disk, unwritable file)",
+                         MetricType::Counter);
+    errors.metric.push_back(sample({}, static_cast<double>(s_.flow_log->write_errors()), MetricType::Counter));
+    out.push_back(std::move(errors));
+    auto rot = family("myelin_flow_log_rotations_total", "Flow log rotations", MetricType::Counter);
+    rot.metric.push_back(sample({}, static_cast<double>(s_.flow_log->rotations()), MetricType::Counter));
+    out.push_back(std::move(rot));
+  }
 
   auto k8s = family("myelin_k8s_events_total", "Kubernetes object events received", MetricType::Counter);
   for (const auto& [k, n] : s_.counters.k8s_events())

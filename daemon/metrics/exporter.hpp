@@ -18,6 +18,7 @@ namespace myelin::endpoints { class EndpointStore; }
 namespace myelin::identity { class IdentityAllocator; }
 namespace myelin::flows { class FlowStore; }
 namespace myelin::agent { class ConntrackGc; }
+namespace myelin::flowlog { class FlowLog; }
 
 namespace myelin::metrics {
 
@@ -29,6 +30,7 @@ struct Sources {
   const agent::ConntrackGc& ct_gc;
   const AgentCounters& counters;
   std::string version;
+  const flowlog::FlowLog* flow_log = nullptr;  // optional
 };
 
 // Builds every metric family from the sources (also used by tests).

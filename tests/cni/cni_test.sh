@@ -4,11 +4,7 @@
 # (CNI_* environment, config on stdin): every command, idempotent DEL,
 # 20 concurrent ADDs, and each bad input giving the spec's error code while
 # changing nothing.
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-source "$here/../../scripts/lib/cluster.sh"
-source "$here/../integration/lib_assert.sh"
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (network namespaces, BPF)"; exit 0; }
+source "$(dirname "$0")/../integration/common.sh"
 
 mln_init
 MLN_NODE_NAME=cni-node

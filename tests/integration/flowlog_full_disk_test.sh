@@ -2,11 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # A flow log that cannot be written (here /dev/full: every write is ENOSPC)
 # is reported and counted, and never slows or stops pod traffic.
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-source "$here/../../scripts/lib/cluster.sh"
-source "$here/lib_assert.sh"
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (network namespaces, BPF)"; exit 0; }
+source "$(dirname "$0")/common.sh"
 
 mln_init
 MLN_NODE_NAME=fulldisk-node

@@ -3,11 +3,7 @@
 # Metrics and flow logs from a live agent: a Prometheus scrape that
 # `promtool check metrics` accepts, with forward/drop counters that follow
 # real traffic; and a JSON-lines flow log that rotates by size.
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-source "$here/../../scripts/lib/cluster.sh"
-source "$here/lib_assert.sh"
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (network namespaces, BPF)"; exit 0; }
+source "$(dirname "$0")/common.sh"
 command -v promtool >/dev/null || { echo "FAIL: promtool missing (apt-get install prometheus)"; exit 1; }
 
 mln_init

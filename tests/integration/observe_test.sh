@@ -3,11 +3,7 @@
 # `myelin observe` end to end: allowed and dropped traffic between pods,
 # then every filter flag and every output format against the live agent
 # (filtering happens in the agent), --follow, and clear errors for bad input.
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-source "$here/../../scripts/lib/cluster.sh"
-source "$here/lib_assert.sh"
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (network namespaces, BPF)"; exit 0; }
+source "$(dirname "$0")/common.sh"
 
 mln_init
 MLN_NODE_NAME=observe-node

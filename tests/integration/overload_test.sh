@@ -5,11 +5,7 @@
 # event it could not deliver, the agent must put exactly that many into the
 # flow stream as lost-event records and into metrics, and nothing may go
 # unaccounted: events sent = events processed, and sent + lost = all.
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-source "$here/../../scripts/lib/cluster.sh"
-source "$here/lib_assert.sh"
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (network namespaces, BPF)"; exit 0; }
+source "$(dirname "$0")/common.sh"
 
 mln_init
 MLN_NODE_NAME=overload-node

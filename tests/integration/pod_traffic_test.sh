@@ -5,11 +5,7 @@
 # conntrack entries and flows), and the flows are what `myelin observe -o json`
 # shows with the right addresses, ports, verdict and direction. A spoofed
 # source address is dropped with a reason.
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-source "$here/../../scripts/lib/cluster.sh"
-source "$here/lib_assert.sh"
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (network namespaces, BPF)"; exit 0; }
+source "$(dirname "$0")/common.sh"
 
 mln_init
 MLN_NODE_NAME=itest-node

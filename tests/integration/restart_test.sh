@@ -3,11 +3,7 @@
 # Restart safety: a TCP stream and a ping between two pods keep running while
 # myelind is killed with SIGKILL and started again, with no lost packet. The
 # new agent adopts the pinned maps, the attached programs and its state dir.
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-source "$here/../../scripts/lib/cluster.sh"
-source "$here/lib_assert.sh"
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (network namespaces, BPF)"; exit 0; }
+source "$(dirname "$0")/common.sh"
 
 mln_init
 MLN_NODE_NAME=restart-node

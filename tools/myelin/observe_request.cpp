@@ -104,52 +104,40 @@ struct SidedField {
   Adder source, destination;
 };
 
+Status no_check(const std::string&, const std::string&) { return {}; }
+Status check_u32(const std::string& flag, const std::string& v) {
+  auto n = parse_u32(flag, v);
+  return n ? Status{} : Status{n.error()};
+}
+
+// A filter with a source and a destination form: the value is checked once,
+// then added by `src` or `dst`.
+template <typename Src, typename Dst>
+SidedField sided(const std::string& flag, Status (*check)(const std::string&, const std::string&), Src src, Dst dst) {
+  auto make = [flag, check](auto add) {
+    return Adder([flag, check, add](flow::FlowFilter& f, const std::string& v) {
+      if (auto s = check(flag, v); !s) return s;
+      add(f, v);
+      return Status{};
+    });
+  };
+  return {make(src), make(dst)};
+}
+
 const std::map<std::string, SidedField>& sided_fields() {
+  using F = flow::FlowFilter;
+  using S = const std::string;
   static const std::map<std::string, SidedField> m = {
-      {"pod",
-       {[](flow::FlowFilter& f, const std::string& v) { f.add_source_pod(v); return Status{}; },
-        [](flow::FlowFilter& f, const std::string& v) { f.add_destination_pod(v); return Status{}; }}},
-      {"namespace",
-       {[](flow::FlowFilter& f, const std::string& v) { f.add_source_pod(v + "/"); return Status{}; },
-        [](flow::FlowFilter& f, const std::string& v) { f.add_destination_pod(v + "/"); return Status{}; }}},
-      {"ip",
-       {[](flow::FlowFilter& f, const std::string& v) {
-          if (auto s = check_ip("--ip", v); !s) return s;
-          f.add_source_ip(v);
-          return Status{};
-        },
-        [](flow::FlowFilter& f, const std::string& v) {
-          if (auto s = check_ip("--ip", v); !s) return s;
-          f.add_destination_ip(v);
-          return Status{};
-        }}},
-      {"label",
-       {[](flow::FlowFilter& f, const std::string& v) { f.add_source_label(v); return Status{}; },
-        [](flow::FlowFilter& f, const std::string& v) { f.add_destination_label(v); return Status{}; }}},
-      {"identity",
-       {[](flow::FlowFilter& f, const std::string& v) {
-          auto n = parse_u32("--identity", v);
-          if (!n) return Status{n.error()};
-          f.add_source_identity(*n);
-          return Status{};
-        },
-        [](flow::FlowFilter& f, const std::string& v) {
-          auto n = parse_u32("--identity", v);
-          if (!n) return Status{n.error()};
-          f.add_destination_identity(*n);
-          return Status{};
-        }}},
-      {"port",
-       {[](flow::FlowFilter& f, const std::string& v) {
-          if (auto s = check_port("--port", v); !s) return s;
-          f.add_source_port(v);
-          return Status{};
-        },
-        [](flow::FlowFilter& f, const std::string& v) {
-          if (auto s = check_port("--port", v); !s) return s;
-          f.add_destination_port(v);
-          return Status{};
-        }}},
+      {"pod", sided("--pod", no_check, [](F& f, S& v) { f.add_source_pod(v); }, [](F& f, S& v) { f.add_destination_pod(v); })},
+      {"namespace", sided("--namespace", no_check, [](F& f, S& v) { f.add_source_pod(v + "/"); },
+                          [](F& f, S& v) { f.add_destination_pod(v + "/"); })},
+      {"ip", sided("--ip", check_ip, [](F& f, S& v) { f.add_source_ip(v); }, [](F& f, S& v) { f.add_destination_ip(v); })},
+      {"label", sided("--label", no_check, [](F& f, S& v) { f.add_source_label(v); },
+                      [](F& f, S& v) { f.add_destination_label(v); })},
+      {"identity", sided("--identity", check_u32, [](F& f, S& v) { f.add_source_identity(std::stoul(v)); },
+                         [](F& f, S& v) { f.add_destination_identity(std::stoul(v)); })},
+      {"port", sided("--port", check_port, [](F& f, S& v) { f.add_source_port(v); },
+                     [](F& f, S& v) { f.add_destination_port(v); })},
   };
   return m;
 }

@@ -70,6 +70,7 @@ Flags make_flags() {
   f.add("flow-log-allow", "only log flows matching this Hubble FlowFilter (JSON)", "", true);
   f.add("flow-log-deny", "never log flows matching this Hubble FlowFilter (JSON)", "", true);
   f.add("log-level", "debug, info, warn or error", "info");
+  f.add_bool("probe", "print what this kernel supports (the start-up feature report) and exit");
   return f;
 }
 
@@ -119,6 +120,11 @@ int main(int argc, char** argv) {
   else if (level != "info") {
     std::cerr << "myelind: --log-level must be debug, info, warn or error, not '" << level << "'\n";
     return 2;
+  }
+  if (flags.get_bool("probe")) {
+    for (const auto& f : datapath::probe_features())
+      std::cout << f.name << ": " << (f.available ? "yes" : "no") << (f.detail.empty() ? "" : " (" + f.detail + ")") << "\n";
+    return 0;
   }
   if (!flags.is_set("pod-cidr")) {
     std::cerr << "myelind: --pod-cidr is required (e.g. --pod-cidr 10.244.1.0/24)\n";

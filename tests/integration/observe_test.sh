@@ -77,7 +77,8 @@ echo "-- counts"
 [ "$(mln_myelin observe --last 3 -o json | wc -l)" -eq 3 ] && t_ok "--last 3" || t_bad "--last 3"
 first=$(mln_myelin observe --first 1 -o json | jq -r .flow.time)
 last=$(mln_myelin observe --last 1 -o json | jq -r .flow.time)
-[[ "$first" < "$last" ]] && t_ok "--first 1 is older than --last 1" || t_bad "--first/--last order" "$first vs $last"
+[ "$(date -d "$first" +%s%N)" -lt "$(date -d "$last" +%s%N)" ] && t_ok "--first 1 is older than --last 1" ||
+  t_bad "--first/--last order" "$first vs $last"
 [ "$(mln_myelin observe --all -o json | wc -l)" -ge "$total" ] && t_ok "--all returns everything" || t_bad "--all"
 
 echo "-- outputs"

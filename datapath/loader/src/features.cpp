@@ -2,7 +2,9 @@
 // One probe of the running kernel at start; the agent prints the report and
 // `myelin status` shows it, so what the datapath can do here is never a guess.
 #include <bpf/libbpf.h>
+#include <sys/mount.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -16,6 +18,9 @@ bool map_type(bpf_map_type t) { return libbpf_probe_bpf_map_type(t, nullptr) == 
 bool helper(bpf_prog_type t, bpf_func_id h) { return libbpf_probe_bpf_helper(t, h, nullptr) == 1; }
 
 std::string active_lsms() {
+  // securityfs is unmounted on a fresh machine; mount it to read the truth.
+  if (::access("/sys/kernel/security/lsm", R_OK) != 0)
+    (void)::mount("securityfs", "/sys/kernel/security", "securityfs", 0, nullptr);
   std::ifstream f("/sys/kernel/security/lsm");
   std::string s;
   std::getline(f, s);
@@ -41,9 +46,14 @@ std::vector<Feature> probe_features() {
   out.push_back({"cgroup-sock-addr", prog_type(BPF_PROG_TYPE_CGROUP_SOCK_ADDR), ""});
   out.push_back({"tracepoint", prog_type(BPF_PROG_TYPE_TRACEPOINT), ""});
   std::string lsms = active_lsms();
-  bool bpf_lsm = lsms.find("bpf") != std::string::npos && prog_type(BPF_PROG_TYPE_LSM);
-  out.push_back({"bpf-lsm", bpf_lsm,
-                 lsms.empty() ? "securityfs not mounted or no LSM list" : "active LSMs: " + lsms});
+  const bool listed = lsms.find("bpf") != std::string::npos, loads = prog_type(BPF_PROG_TYPE_LSM);
+  std::string why = lsms.empty() ? "no LSM list in securityfs"
+                    : !listed   ? "bpf is not among the active LSMs (" + lsms + "): boot with lsm=...,bpf"
+                    : !loads    ? "LSM programs do not load here (kernel built without BPF LSM support)"
+                                : "active LSMs: " + lsms;
+  out.push_back({"bpf-lsm", listed && loads, why});
+  bool kprobes = ::access("/sys/bus/event_source/devices/kprobe/type", R_OK) == 0;
+  out.push_back({"kprobe", kprobes, kprobes ? "" : "no kprobe PMU: kernel built without kprobes"});
   return out;
 }
 

@@ -15,6 +15,7 @@
 #include "lib/endpoints.h"
 #include "lib/arp.h"
 #include "lib/conntrack.h"
+#include "lib/policy.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -42,6 +43,9 @@ static __always_inline void trace_ct(const struct pkt *p, int ct)
  *   parse IPv4 + L4           (malformed -> DROP with the reason)
  *   source is not this pod    -> DROP INVALID_SOURCE_IP
  *   conntrack                 (new / state change -> trace event)
+ *   new connection            -> egress policy of the source pod, and ingress
+ *                                policy of a local destination pod (DROP
+ *                                POLICY_DENY / POLICY_DENIED, or AUDIT)
  *   destination is a local pod -> rewrite MACs, redirect into its namespace
  *   otherwise                 -> the node's stack
  */
@@ -74,6 +78,24 @@ int from_container(struct __sk_buff *skb)
 		return drop(&p, MYELIN_DROP_CT_MAP_INSERTION_FAILED, MYELIN_DIR_EGRESS);
 	p.dir = p.is_reply ? MYELIN_DIR_INGRESS : MYELIN_DIR_EGRESS;
 
+	if (ct == CT_NEW) {
+		err = policy_check(&p, src, MYELIN_DIR_EGRESS, p.dst_identity);
+		if (err) {
+			ct_forget(&p);
+			return drop(&p, err, MYELIN_DIR_EGRESS);
+		}
+		/* With redirect_peer the destination's veth hooks never see the
+		 * packet: its ingress policy is enforced here. */
+		if (dst) {
+			err = policy_check(&p, dst, MYELIN_DIR_INGRESS, p.src_identity);
+			if (err) {
+				ct_forget(&p);
+				p.dir = MYELIN_DIR_INGRESS;
+				return drop(&p, err, MYELIN_DIR_INGRESS);
+			}
+		}
+	}
+
 	if (dst) {
 		p.obs_point = MYELIN_OBS_TO_ENDPOINT;
 		trace_ct(&p, ct);
@@ -93,7 +115,8 @@ int from_container(struct __sk_buff *skb)
  *   already handled by from_container (mark) -> pass
  *   ARP                        -> pass
  *   not IPv4                   -> DROP UNSUPPORTED_L3_PROTOCOL
- *   parse IPv4 + L4, conntrack -> trace event on new / state change -> pass
+ *   parse IPv4 + L4, conntrack -> trace event on new / state change
+ *   new connection             -> ingress policy of the pod -> pass or DROP
  */
 SEC("tc")
 int to_container(struct __sk_buff *skb)
@@ -124,6 +147,13 @@ int to_container(struct __sk_buff *skb)
 	if (ct == CT_FAILED)
 		return drop(&p, MYELIN_DROP_CT_MAP_INSERTION_FAILED, MYELIN_DIR_INGRESS);
 	p.dir = p.is_reply ? MYELIN_DIR_EGRESS : MYELIN_DIR_INGRESS;
+	if (ct == CT_NEW && dst) {
+		err = policy_check(&p, dst, MYELIN_DIR_INGRESS, p.src_identity);
+		if (err) {
+			ct_forget(&p);
+			return drop(&p, err, MYELIN_DIR_INGRESS);
+		}
+	}
 	p.obs_point = MYELIN_OBS_TO_ENDPOINT;
 	trace_ct(&p, ct);
 	return forward(&p, MYELIN_DIR_INGRESS, TC_ACT_OK);

@@ -48,6 +48,7 @@ struct pkt {
 	__u8 obs_point;
 	__u8 family;
 	__u32 src_ep, dst_ep, src_identity, dst_identity;
+	__u32 policy_id;        /* the rule that decided, for events */
 };
 
 /* Identity of addresses that are not endpoints of this node. */

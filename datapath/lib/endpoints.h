@@ -11,15 +11,28 @@ static __always_inline struct myelin_ep_info *ep_lookup_v4(__be32 addr)
 	return bpf_map_lookup_elem(&myelin_ep, &key);
 }
 
+/* The identity of an address that is not an endpoint here: the longest
+ * ipcache prefix that holds it (a CIDR, the host, ...), else world. */
+static __always_inline __u32 ipcache_identity_v4(__be32 addr)
+{
+	struct myelin_ipcache_key key = {};
+
+	key.prefixlen = 32 + 32;
+	key.family = MYELIN_FAMILY_IPV4;
+	key.addr.w[0] = addr;
+	struct myelin_ipcache_val *v = bpf_map_lookup_elem(&myelin_ipcache, &key);
+	return v ? v->identity : MYELIN_IDENTITY_WORLD;
+}
+
 /* Fills the source/destination endpoint ids and identities of the packet. */
 static __always_inline void ep_resolve(struct pkt *p, struct myelin_ep_info **src, struct myelin_ep_info **dst)
 {
 	*src = ep_lookup_v4(p->saddr);
 	*dst = ep_lookup_v4(p->daddr);
 	p->src_ep = *src ? (*src)->ep_id : 0;
-	p->src_identity = *src ? (*src)->identity : MYELIN_IDENTITY_WORLD;
+	p->src_identity = *src ? (*src)->identity : ipcache_identity_v4(p->saddr);
 	p->dst_ep = *dst ? (*dst)->ep_id : 0;
-	p->dst_identity = *dst ? (*dst)->identity : MYELIN_IDENTITY_WORLD;
+	p->dst_identity = *dst ? (*dst)->identity : ipcache_identity_v4(p->daddr);
 }
 
 /* Hands the packet to a pod of this node: the pod's gateway MAC as source,

@@ -48,3 +48,30 @@ struct {
 	__uint(max_entries, MYELIN_EVENTS_BYTES);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } myelin_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MYELIN_IPCACHE_MAX);
+	__type(key, struct myelin_ipcache_key);
+	__type(value, struct myelin_ipcache_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} myelin_ipcache SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MYELIN_POLICY_MAX);
+	__type(key, struct myelin_policy_key);
+	__type(value, struct myelin_policy_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} myelin_pol_allow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MYELIN_POLICY_MAX);
+	__type(key, struct myelin_policy_key);
+	__type(value, struct myelin_policy_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} myelin_pol_deny SEC(".maps");

@@ -38,6 +38,13 @@ const std::vector<StructAbi> kStructs = {
     {"myelin_frag_key", sizeof(myelin_frag_key),
      {M(myelin_frag_key, saddr), M(myelin_frag_key, daddr), M(myelin_frag_key, id), M(myelin_frag_key, proto),
       M(myelin_frag_key, family)}},
+    {"myelin_ipcache_key", sizeof(myelin_ipcache_key),
+     {M(myelin_ipcache_key, prefixlen), M(myelin_ipcache_key, family), M(myelin_ipcache_key, addr)}},
+    {"myelin_ipcache_val", sizeof(myelin_ipcache_val), {M(myelin_ipcache_val, identity), M(myelin_ipcache_val, flags)}},
+    {"myelin_policy_key", sizeof(myelin_policy_key),
+     {M(myelin_policy_key, prefixlen), M(myelin_policy_key, ep_id), M(myelin_policy_key, dir), M(myelin_policy_key, proto),
+      M(myelin_policy_key, identity), M(myelin_policy_key, dport)}},
+    {"myelin_policy_val", sizeof(myelin_policy_val), {M(myelin_policy_val, policy_id), M(myelin_policy_val, flags)}},
     {"myelin_frag_ports", sizeof(myelin_frag_ports), {M(myelin_frag_ports, sport), M(myelin_frag_ports, dport)}},
     {"myelin_metrics_key", sizeof(myelin_metrics_key), {M(myelin_metrics_key, reason), M(myelin_metrics_key, dir)}},
     {"myelin_metrics_val", sizeof(myelin_metrics_val), {M(myelin_metrics_val, packets), M(myelin_metrics_val, bytes)}},
@@ -54,7 +61,8 @@ const std::vector<StructAbi> kStructs = {
       M(myelin_flow_event, dst_ep), M(myelin_flow_event, src_identity), M(myelin_flow_event, dst_identity),
       M(myelin_flow_event, len), M(myelin_flow_event, eth_proto), M(myelin_flow_event, sport),
       M(myelin_flow_event, dport), M(myelin_flow_event, icmp_type), M(myelin_flow_event, icmp_code),
-      M(myelin_flow_event, eth_src), M(myelin_flow_event, eth_dst), M(myelin_flow_event, saddr),
+      M(myelin_flow_event, eth_src), M(myelin_flow_event, eth_dst), M(myelin_flow_event, policy_id),
+      M(myelin_flow_event, saddr),
       M(myelin_flow_event, daddr)}},
 };
 

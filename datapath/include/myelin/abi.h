@@ -35,12 +35,17 @@
 #define MYELIN_MAP_METRICS   "myelin_metrics"
 #define MYELIN_MAP_STATS     "myelin_stats"
 #define MYELIN_MAP_EVENTS    "myelin_events"
+#define MYELIN_MAP_IPCACHE   "myelin_ipcache"
+#define MYELIN_MAP_POL_ALLOW "myelin_pol_allow"
+#define MYELIN_MAP_POL_DENY  "myelin_pol_deny"
 
 #define MYELIN_ENDPOINTS_MAX 65536
 #define MYELIN_CT_MAX        262144
 #define MYELIN_FRAG_MAX      8192
 #define MYELIN_METRICS_MAX   1024
 #define MYELIN_EVENTS_BYTES  (4u << 20)
+#define MYELIN_IPCACHE_MAX   262144
+#define MYELIN_POLICY_MAX    262144
 
 enum myelin_family {
 	MYELIN_FAMILY_NONE = 0,
@@ -62,6 +67,14 @@ struct myelin_ep_key {
 MYELIN_ASSERT_SIZE(myelin_ep_key, 20);
 
 #define MYELIN_EP_F_READY 0x1
+/* Some policy selects this endpoint in that direction: what no rule allows is dropped. */
+#define MYELIN_EP_F_INGRESS_ENFORCED 0x2
+#define MYELIN_EP_F_EGRESS_ENFORCED  0x4
+/* Policy verdicts are reported (AUDIT) but never drop. */
+#define MYELIN_EP_F_AUDIT            0x8
+/* The agent could not install this endpoint's policy (e.g. a full map):
+ * every new connection is dropped until it can, never allowed. */
+#define MYELIN_EP_F_POLICY_FAILED    0x10
 
 struct myelin_ep_info {
 	__u32 ifindex;          /* host-side veth, in the node's namespace */
@@ -123,6 +136,51 @@ struct myelin_ct_entry {
 };
 MYELIN_ASSERT_SIZE(myelin_ct_entry, 64);
 
+/* ---- ipcache: address or CIDR -> security identity (LPM) ---- */
+struct myelin_ipcache_key {
+	__u32 prefixlen;        /* LPM: bits of what follows; 32 + address bits */
+	__u8 family;
+	__u8 pad[3];
+	struct myelin_addr addr;
+};
+MYELIN_ASSERT_SIZE(myelin_ipcache_key, 24);
+
+struct myelin_ipcache_val {
+	__u32 identity;
+	__u32 flags;
+};
+MYELIN_ASSERT_SIZE(myelin_ipcache_val, 8);
+
+/* ---- Policy: two LPM maps (allow, deny) of the same key ----
+ * A rule for (endpoint, direction, protocol, remote identity, port range)
+ * becomes one entry per port prefix of the range. The datapath looks up both
+ * maps with the identity and with 0 ("any identity"), with the protocol and
+ * with 0 ("any protocol"); any deny match drops, else any allow match
+ * passes, else an enforced direction drops (default deny). Eight LPM
+ * lookups on a connection's first packet, whatever the number of rules. */
+#define MYELIN_POLICY_PREFIX_FULL 112  /* every bit up to and including the port */
+#define MYELIN_POLICY_PREFIX_NOPORT 96 /* port wildcard */
+
+struct myelin_policy_key {
+	__u32 prefixlen;
+	__u32 ep_id;
+	__u8 dir;               /* enum myelin_direction, of the endpoint */
+	__u8 proto;             /* IPPROTO_*, 0 = any */
+	__u16 pad;
+	__u32 identity;         /* remote identity, 0 = any */
+	__be16 dport;           /* destination port, matched by prefix */
+	__u16 pad2;
+};
+MYELIN_ASSERT_SIZE(myelin_policy_key, 20);
+
+#define MYELIN_POLICY_F_AUDIT 0x1
+
+struct myelin_policy_val {
+	__u32 policy_id;        /* the rule that decided (the agent maps it to a policy name) */
+	__u32 flags;            /* MYELIN_POLICY_F_* */
+};
+MYELIN_ASSERT_SIZE(myelin_policy_val, 8);
+
 /* ---- IPv4 fragments: first fragment's ports, for the ones after it ---- */
 struct myelin_frag_key {
 	struct myelin_addr saddr;
@@ -172,6 +230,7 @@ enum myelin_drop_reason {
 	MYELIN_DROP_UNKNOWN_L3_TARGET_ADDRESS = 150,
 	MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER = 152,
 	MYELIN_DROP_CT_MAP_INSERTION_FAILED = 155,
+	MYELIN_DROP_NO_POLICY_CONFIG = 165,     /* NO_CONFIGURATION_AVAILABLE_TO_PERFORM_POLICY_DECISION */
 	MYELIN_DROP_FRAG_NOT_SUPPORTED = 157,
 	MYELIN_DROP_FIRST_FRAGMENT_NOT_FOUND = 175,
 	MYELIN_DROP_POLICY_DENY = 181,
@@ -200,6 +259,7 @@ enum myelin_trace_reason {
 enum myelin_event_type {
 	MYELIN_EVENT_DROP = 1,
 	MYELIN_EVENT_TRACE = 4,
+	MYELIN_EVENT_POLICY_VERDICT = 5,
 };
 
 /* Why a trace event was emitted (the event's subtype). */
@@ -247,7 +307,7 @@ struct myelin_flow_event {
 	__u8 icmp_code;
 	__u8 eth_src[6];
 	__u8 eth_dst[6];
-	__u32 pad;
+	__u32 policy_id;        /* rule that allowed/denied (policy verdicts), 0 = none */
 	struct myelin_addr saddr;
 	struct myelin_addr daddr;
 };

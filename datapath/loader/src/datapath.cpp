@@ -3,6 +3,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <arpa/inet.h>
 #include <linux/magic.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -87,6 +88,34 @@ std::chrono::seconds ct_timeout(const CtTimeouts& t, uint8_t proto, uint8_t stat
   if (proto == 17) return t.udp;
   if (proto == 1) return t.icmp;
   return t.other;
+}
+
+std::vector<std::pair<uint16_t, uint8_t>> port_range_prefixes(uint16_t lo, uint16_t hi) {
+  std::vector<std::pair<uint16_t, uint8_t>> out;
+  if (lo > hi) return out;
+  uint32_t start = lo;
+  while (start <= hi) {
+    // The largest aligned block starting at `start` that stays within hi.
+    uint32_t size = start == 0 ? 0x10000 : (start & -start);
+    while (start + size - 1 > hi) size >>= 1;
+    uint8_t bits = 16;
+    for (uint32_t s = size; s > 1; s >>= 1) --bits;
+    out.emplace_back(static_cast<uint16_t>(start), bits);
+    start += size;
+  }
+  return out;
+}
+
+myelin_policy_key policy_key(uint32_t ep_id, uint8_t dir, uint8_t proto, uint32_t identity, uint16_t port,
+                             uint8_t port_bits) {
+  myelin_policy_key k{};
+  k.prefixlen = MYELIN_POLICY_PREFIX_NOPORT + port_bits;
+  k.ep_id = ep_id;
+  k.dir = dir;
+  k.proto = proto;
+  k.identity = identity;
+  k.dport = htons(port);
+  return k;
 }
 
 Result<std::unique_ptr<Datapath>> Datapath::load(const Options& o) {
@@ -180,6 +209,34 @@ std::vector<std::pair<myelin_metrics_key, myelin_metrics_val>> Datapath::metrics
     out.emplace_back(k, sum);
   }
   return out;
+}
+
+int Datapath::policy_allow_fd() const { return bpf_map__fd(skel_->maps.myelin_pol_allow); }
+int Datapath::policy_deny_fd() const { return bpf_map__fd(skel_->maps.myelin_pol_deny); }
+int Datapath::ipcache_fd() const { return bpf_map__fd(skel_->maps.myelin_ipcache); }
+
+Status Datapath::ipcache_upsert(const myelin_ipcache_key& k, const myelin_ipcache_val& v) {
+  if (bpf_map_update_elem(ipcache_fd(), &k, &v, BPF_ANY) != 0) return Error::from_errno("update " MYELIN_MAP_IPCACHE);
+  return {};
+}
+
+Status Datapath::ipcache_delete(const myelin_ipcache_key& k) {
+  if (bpf_map_delete_elem(ipcache_fd(), &k) != 0 && errno != ENOENT) return Error::from_errno("delete from " MYELIN_MAP_IPCACHE);
+  return {};
+}
+
+Status Datapath::policy_upsert(bool deny, const myelin_policy_key& k, const myelin_policy_val& v) {
+  // A full map is an error the caller must report; the datapath never
+  // allows what it could not store (the entry is simply absent: default deny).
+  if (bpf_map_update_elem(deny ? policy_deny_fd() : policy_allow_fd(), &k, &v, BPF_ANY) != 0)
+    return Error::from_errno(std::string("update ") + (deny ? MYELIN_MAP_POL_DENY : MYELIN_MAP_POL_ALLOW));
+  return {};
+}
+
+Status Datapath::policy_delete(bool deny, const myelin_policy_key& k) {
+  if (bpf_map_delete_elem(deny ? policy_deny_fd() : policy_allow_fd(), &k) != 0 && errno != ENOENT)
+    return Error::from_errno(std::string("delete from ") + (deny ? MYELIN_MAP_POL_DENY : MYELIN_MAP_POL_ALLOW));
+  return {};
 }
 
 uint64_t Datapath::ct_count() const { return map_keys<myelin_ct_key>(ct_fd()).size(); }

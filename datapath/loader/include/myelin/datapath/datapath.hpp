@@ -44,6 +44,14 @@ struct CtGcResult {
 // The lifetime of an entry in `state` for `proto` (pure: unit-tested).
 std::chrono::seconds ct_timeout(const CtTimeouts& t, uint8_t proto, uint8_t state);
 
+// A port range as the fewest (port, prefix bits) blocks that cover it exactly,
+// for the policy LPM maps: 80-80 -> {80/16}; 0-65535 -> {0/0}; 8000-8099 -> 5 blocks.
+std::vector<std::pair<uint16_t, uint8_t>> port_range_prefixes(uint16_t lo, uint16_t hi);
+
+// A policy rule's key for one port block (prefixlen set from the block's bits).
+myelin_policy_key policy_key(uint32_t ep_id, uint8_t dir, uint8_t proto, uint32_t identity, uint16_t port,
+                             uint8_t port_bits);
+
 class Datapath {
  public:
   struct Options {
@@ -72,6 +80,15 @@ class Datapath {
   myelin_stats stats() const;
   std::vector<std::pair<myelin_metrics_key, myelin_metrics_val>> metrics() const;
   uint64_t ct_count() const;
+  // ipcache: prefix -> identity (addresses that are not endpoints here).
+  Status ipcache_upsert(const myelin_ipcache_key& k, const myelin_ipcache_val& v);
+  Status ipcache_delete(const myelin_ipcache_key& k);
+  // Policy entries; `deny` picks the map.
+  Status policy_upsert(bool deny, const myelin_policy_key& k, const myelin_policy_val& v);
+  Status policy_delete(bool deny, const myelin_policy_key& k);
+  int policy_allow_fd() const;
+  int policy_deny_fd() const;
+  int ipcache_fd() const;
   std::vector<std::pair<myelin_ct_key, myelin_ct_entry>> ct_entries() const;
   Result<CtGcResult> ct_gc(const CtTimeouts& t, uint64_t now_mono_ns);
 

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Identity-based policy on a connection's first packet (replies and later
+ * packets ride on conntrack). Deny wins over allow; an enforced direction
+ * with no matching allow is a default-deny drop; audit reports and passes. */
+#pragma once
+
+enum policy_match {
+	POLICY_NO_MATCH = 0,
+	POLICY_ALLOW = 1,
+	POLICY_DENY = 2,
+};
+
+/* One map, the four (identity | any) x (protocol | any) keys. */
+static __always_inline struct myelin_policy_val *policy_find(void *map, __u32 ep_id, __u8 dir, __u8 proto,
+							      __u32 identity, __be16 dport)
+{
+	struct myelin_policy_key k = {};
+	struct myelin_policy_val *v;
+
+	k.prefixlen = MYELIN_POLICY_PREFIX_FULL;
+	k.ep_id = ep_id;
+	k.dir = dir;
+	k.dport = dport;
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		k.identity = (i & 1) ? 0 : identity;
+		k.proto = (i & 2) ? 0 : proto;
+		v = bpf_map_lookup_elem(map, &k);
+		if (v)
+			return v;
+	}
+	return 0;
+}
+
+static __always_inline int policy_match(__u32 ep_id, __u8 dir, __u8 proto, __u32 identity, __be16 dport,
+					 __u32 *policy_id, __u32 *flags)
+{
+	struct myelin_policy_val *v = policy_find(&myelin_pol_deny, ep_id, dir, proto, identity, dport);
+
+	if (v) {
+		*policy_id = v->policy_id;
+		*flags = v->flags;
+		return POLICY_DENY;
+	}
+	v = policy_find(&myelin_pol_allow, ep_id, dir, proto, identity, dport);
+	if (v) {
+		*policy_id = v->policy_id;
+		*flags = v->flags;
+		return POLICY_ALLOW;
+	}
+	return POLICY_NO_MATCH;
+}
+
+/* Returns 0 to let the connection through, or the drop reason. `ep` is the
+ * local endpoint the direction is seen from, `remote` the peer's identity. */
+static __always_inline int policy_check(struct pkt *p, const struct myelin_ep_info *ep, __u8 dir, __u32 remote)
+{
+	__u32 enforced = dir == MYELIN_DIR_INGRESS ? MYELIN_EP_F_INGRESS_ENFORCED : MYELIN_EP_F_EGRESS_ENFORCED;
+	__u32 id = 0, flags = 0;
+	int reason;
+
+	if (ep->flags & MYELIN_EP_F_POLICY_FAILED)
+		return MYELIN_DROP_NO_POLICY_CONFIG; /* fail closed, even in audit mode */
+	switch (policy_match(ep->ep_id, dir, p->proto, remote, p->dport, &id, &flags)) {
+	case POLICY_ALLOW:
+		p->policy_id = id;
+		return 0;
+	case POLICY_DENY:
+		reason = MYELIN_DROP_POLICY_DENY;
+		break;
+	default:
+		if (!(ep->flags & enforced))
+			return 0;
+		reason = MYELIN_DROP_POLICY_DENIED;
+	}
+	p->policy_id = id;
+	if ((ep->flags & MYELIN_EP_F_AUDIT) || (flags & MYELIN_POLICY_F_AUDIT)) {
+		__u8 saved = p->dir;
+		p->dir = dir;
+		emit_event(p, MYELIN_EVENT_POLICY_VERDICT, reason, MYELIN_VERDICT_AUDIT, reason);
+		p->dir = saved;
+		return 0;
+	}
+	return reason;
+}
+
+/* A denied first packet must not leave a connection behind. */
+static __always_inline void ct_forget(const struct pkt *p)
+{
+	struct myelin_ct_key key;
+
+	ct_fill_key(&key, p, false);
+	bpf_map_delete_elem(&myelin_ct, &key);
+}

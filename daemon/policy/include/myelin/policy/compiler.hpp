@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+// PolicyCompiler: from policies, namespaces and the node's endpoints to the
+// datapath's per-endpoint entries. Peers are resolved to security identities
+// (pods by labels, CIDRs by CIDR identities whose labels name every
+// referenced CIDR that contains them, entities by reserved identities), so
+// the datapath never matches labels or addresses itself. Pure: no I/O.
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "myelin/policy/model.hpp"
+
+namespace myelin::policy {
+
+// What the compiler may select: one security identity and what it stands for.
+struct IdentityView {
+  uint32_t id = 0;
+  enum class Kind { pod, cidr, reserved } kind = Kind::pod;
+  std::string ns;                   // pod identities
+  Labels labels;                    // pod labels
+  Labels ns_labels;                 // the namespace's labels
+  std::vector<NamedPort> ports;     // named ports of the pods with this identity
+  std::set<std::string> cidrs;      // cidr identities: every referenced CIDR containing this prefix
+  std::string reserved;             // host, world, remote-node, ...
+};
+
+struct LocalEndpoint {
+  uint32_t ep_id = 0;
+  uint32_t identity = 0;
+  std::string ns;
+  Labels labels;
+  std::vector<NamedPort> ports;
+};
+
+struct Entry {
+  bool deny = false;
+  uint8_t dir = 0;          // MYELIN_DIR_INGRESS / EGRESS
+  uint8_t proto = 0;        // 0 = any
+  uint16_t lo = 0, hi = 65535;
+  uint32_t identity = 0;    // 0 = any
+  uint32_t policy = 0;      // index into the policy list + 1
+  bool audit = false;
+  bool operator<(const Entry& o) const {
+    return std::tie(deny, dir, proto, lo, hi, identity, policy, audit) <
+           std::tie(o.deny, o.dir, o.proto, o.lo, o.hi, o.identity, o.policy, o.audit);
+  }
+  bool operator==(const Entry& o) const = default;
+};
+
+struct EndpointPolicy {
+  bool ingress_enforced = false, egress_enforced = false, audit = false;
+  std::vector<Entry> entries;          // sorted, unique
+  std::vector<uint32_t> selected_by;   // policies (index + 1) that select this endpoint
+};
+
+// Every CIDR (cidr and except) the policies reference, normalised ("10.0.0.0/8").
+std::set<std::string> referenced_cidrs(const std::vector<NetworkPolicy>& policies);
+
+EndpointPolicy compile(const LocalEndpoint& ep, const std::vector<NetworkPolicy>& policies,
+                       const std::vector<IdentityView>& identities, const std::map<std::string, Namespace>& namespaces,
+                       bool audit_all = false);
+
+}  // namespace myelin::policy

@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: Apache-2.0
+// Kubernetes objects from YAML (manifests) into the policy model. Errors name
+// the file, the line and the field, and an unsupported field is an error
+// that names it: a policy is never silently weakened.
+#pragma once
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "myelin/policy/model.hpp"
+#include "myelin/result.hpp"
+
+namespace myelin::policy {
+
+struct Other {  // a kind policy does not use (Service, TracingPolicy, ...): ignored here
+  std::string kind, ns, name;
+};
+using Object = std::variant<Namespace, Pod, NetworkPolicy, Other>;
+
+// Every document of a (multi-document) YAML text. `file` is only for messages.
+Result<std::vector<Object>> decode_yaml(const std::string& text, const std::string& file);
+
+}  // namespace myelin::policy

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: Apache-2.0
+// The Kubernetes objects policy is computed from, as plain values: label
+// selectors, namespaces, pods (their labels and named ports), and network
+// policies in one normalised form that NetworkPolicy, CiliumNetworkPolicy
+// and CiliumClusterwideNetworkPolicy all decode into.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace myelin::policy {
+
+using Labels = std::map<std::string, std::string>;
+
+// matchLabels + matchExpressions (In, NotIn, Exists, DoesNotExist). An empty
+// selector matches everything.
+struct Selector {
+  struct Expr {
+    std::string key;
+    enum class Op { In, NotIn, Exists, DoesNotExist } op = Op::In;
+    std::vector<std::string> values;
+  };
+  std::map<std::string, std::string> match_labels;
+  std::vector<Expr> exprs;
+  bool matches(const Labels& labels) const;
+  bool empty() const { return match_labels.empty() && exprs.empty(); }
+};
+
+struct Namespace {
+  std::string name;
+  Labels labels;  // kubernetes.io/metadata.name is added by the decoder
+};
+
+struct NamedPort {
+  std::string name;
+  uint16_t port = 0;
+  uint8_t proto = 6;
+};
+
+struct Pod {
+  std::string ns, name;
+  Labels labels;
+  std::vector<NamedPort> ports;
+};
+
+struct PortRule {
+  uint8_t proto = 0;          // 0 = any protocol
+  uint16_t port = 0;          // 0 with no name = every port
+  uint16_t end_port = 0;      // range end (inclusive), 0 = single port
+  std::string name;           // named port, resolved against the pod that owns it
+};
+
+struct Cidr {
+  std::string cidr;
+  std::vector<std::string> except;
+};
+
+// One peer: pods selected by (namespace selector AND pod selector), or CIDRs,
+// or entities. NetworkPolicy's "from: [...]" is a list of peers (OR).
+struct Peer {
+  std::optional<Selector> pods;          // unset with namespaces set: every pod of those namespaces
+  std::optional<Selector> namespaces;    // unset: the policy's own namespace (NetworkPolicy, CNP)
+  bool any_namespace = false;            // CCNP / CNP selectors that name no namespace, or namespaceSelector {}
+  std::vector<Cidr> cidrs;
+  std::vector<std::string> entities;     // host, world, cluster, all, remote-node
+};
+
+struct Rule {
+  bool deny = false;
+  bool all_peers = false;                // no from/to: everyone
+  std::vector<Peer> peers;
+  std::vector<PortRule> ports;           // empty: every port and protocol
+};
+
+struct NetworkPolicy {
+  std::string kind;                      // NetworkPolicy, CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy
+  std::string ns, name;                  // ns empty for cluster-wide
+  Selector subject;                      // podSelector / endpointSelector
+  bool ingress_type = false, egress_type = false;  // which directions it enforces
+  std::vector<Rule> ingress, egress;
+  bool audit = false;                    // annotation myelin.io/audit-mode: "true"
+  std::string source;                    // file:line it came from, for messages
+};
+
+}  // namespace myelin::policy

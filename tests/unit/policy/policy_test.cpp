@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: Apache-2.0
+// Policy from YAML to datapath entries: selectors, decoding errors that name
+// file/line/field, and the compiler's Kubernetes and Cilium semantics.
+#include <gtest/gtest.h>
+
+#include "myelin/abi.h"
+#include "myelin/policy/compiler.hpp"
+#include "myelin/policy/decode.hpp"
+#include "myelin/net.hpp"
+
+namespace myelin::policy {
+namespace {
+
+std::vector<NetworkPolicy> policies(const std::string& yaml) {
+  auto objs = decode_yaml(yaml, "test.yaml");
+  EXPECT_TRUE(objs) << objs.error().message;
+  std::vector<NetworkPolicy> out;
+  if (objs)
+    for (auto& o : *objs)
+      if (auto* p = std::get_if<NetworkPolicy>(&o)) out.push_back(*p);
+  return out;
+}
+
+std::string error_of(const std::string& yaml) {
+  auto objs = decode_yaml(yaml, "bad.yaml");
+  return objs ? "" : objs.error().message;
+}
+
+TEST(Selector, LabelsAndExpressions) {
+  Selector s;
+  s.match_labels["app"] = "web";
+  s.exprs.push_back({"tier", Selector::Expr::Op::In, {"front", "edge"}});
+  s.exprs.push_back({"canary", Selector::Expr::Op::DoesNotExist, {}});
+  EXPECT_TRUE(s.matches({{"app", "web"}, {"tier", "edge"}}));
+  EXPECT_FALSE(s.matches({{"app", "web"}, {"tier", "back"}}));
+  EXPECT_FALSE(s.matches({{"app", "web"}, {"tier", "edge"}, {"canary", "1"}}));
+  Selector n;
+  n.exprs.push_back({"env", Selector::Expr::Op::NotIn, {"prod"}});
+  n.exprs.push_back({"team", Selector::Expr::Op::Exists, {}});
+  EXPECT_TRUE(n.matches({{"team", "a"}}));
+  EXPECT_FALSE(n.matches({{"team", "a"}, {"env", "prod"}}));
+  EXPECT_TRUE(Selector{}.matches({}));
+}
+
+TEST(Decode, ErrorsNameFileLineAndField) {
+  EXPECT_EQ(error_of("kind: NetworkPolicy\napiVersion: networking.k8s.io/v1\nmetadata: {name: x}\nspec:\n  podSelector: {}\n  ingress:\n  - from:\n    - podSelektor: {}\n"),
+            "bad.yaml:8: spec.ingress[0].from[0].podSelektor: is not supported by Myelin (supported here: ipBlock, namespaceSelector, podSelector)");
+  EXPECT_NE(error_of("a: [1, 2\n").find("bad.yaml:2: invalid YAML"), std::string::npos);
+  EXPECT_NE(error_of("kind: NetworkPolicy\napiVersion: networking.k8s.io/v1\nmetadata: {name: x}\nspec:\n  podSelector: {}\n  ingress:\n  - ports:\n    - port: 99999\n").find("bad.yaml:8: spec.ingress[0].ports[0].port: must be a port number"),
+            std::string::npos);
+  EXPECT_NE(error_of("kind: CiliumNetworkPolicy\napiVersion: cilium.io/v2\nmetadata: {name: x}\nspec:\n  endpointSelector: {}\n  ingress:\n  - fromFQDNs: []\n").find("spec.ingress[0].fromFQDNs: is not supported"),
+            std::string::npos);
+  EXPECT_NE(error_of("kind: NetworkPolicy\napiVersion: v1\nmetadata: {name: x}\nspec: {podSelector: {}}\n").find("apiVersion: NetworkPolicy must be networking.k8s.io/v1"),
+            std::string::npos);
+  EXPECT_NE(error_of("kind: Pod\napiVersion: v1\nmetadata: {}\n").find("metadata.name: is required"), std::string::npos);
+}
+
+TEST(Decode, PolicyTypesDefaultsAndOtherKinds) {
+  auto p = policies(R"(
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress: [{}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: b, namespace: x}
+spec:
+  podSelector: {}
+  egress: []
+---
+apiVersion: v1
+kind: Service
+metadata: {name: s}
+)");
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_TRUE(p[0].ingress_type);
+  EXPECT_FALSE(p[0].egress_type) << "no egress section: Egress not enforced by default";
+  EXPECT_TRUE(p[0].ingress[0].all_peers);
+  EXPECT_TRUE(p[1].egress_type) << "an egress section, even empty, enforces Egress";
+  EXPECT_EQ(p[0].source, "test.yaml:2");
+}
+
+// A small world: namespaces x (ns=x) and y (ns=y), pods a,b in each.
+struct World {
+  std::map<std::string, Namespace> namespaces{{"x", {"x", {{"ns", "x"}, {"kubernetes.io/metadata.name", "x"}}}},
+                                              {"y", {"y", {{"ns", "y"}, {"kubernetes.io/metadata.name", "y"}}}}};
+  std::vector<IdentityView> ids;
+  World() {
+    uint32_t id = 300;
+    for (std::string ns : {"x", "y"})
+      for (std::string pod : {"a", "b"}) {
+        IdentityView v;
+        v.id = id++;
+        v.ns = ns;
+        v.labels = {{"pod", pod}};
+        v.ns_labels = namespaces[ns].labels;
+        v.ports = {{"serve-80-tcp", 80, 6}, {"serve-81-udp", 81, 17}};
+        ids.push_back(v);
+      }
+    ids.push_back({2, IdentityView::Kind::reserved, "", {}, {}, {}, {}, "world"});
+    ids.push_back({1, IdentityView::Kind::reserved, "", {}, {}, {}, {}, "host"});
+  }
+  uint32_t id(const std::string& ns, const std::string& pod) const {
+    for (const auto& v : ids)
+      if (v.ns == ns && v.labels.count("pod") && v.labels.at("pod") == pod) return v.id;
+    return 0;
+  }
+  LocalEndpoint ep(const std::string& ns, const std::string& pod) const {
+    return {1, id(ns, pod), ns, {{"pod", pod}}, {{"serve-80-tcp", 80, 6}, {"serve-81-udp", 81, 17}}};
+  }
+  EndpointPolicy compile(const std::string& ns, const std::string& pod, const std::string& yaml) {
+    auto p = policies(yaml);
+    for (const auto& c : referenced_cidrs(p)) {  // a CIDR identity per referenced prefix
+      IdentityView v;
+      v.id = 20000 + static_cast<uint32_t>(ids.size());
+      v.kind = IdentityView::Kind::cidr;
+      for (const auto& other : referenced_cidrs(p)) {
+        auto a = *net::parse_cidr4(c), b = *net::parse_cidr4(other);
+        if (b.prefix <= a.prefix && b.contains(a.base)) v.cidrs.insert(other);
+      }
+      ids.push_back(v);
+    }
+    return policy::compile(ep(ns, pod), p, ids, namespaces);
+  }
+};
+
+bool allows(const EndpointPolicy& ep, uint8_t dir, uint32_t identity, uint8_t proto, uint16_t port) {
+  bool deny = false, allow = false;
+  for (const auto& e : ep.entries) {
+    if (e.dir != dir || (e.identity && e.identity != identity) || (e.proto && e.proto != proto) || port < e.lo || port > e.hi) continue;
+    (e.deny ? deny : allow) = true;
+  }
+  if (deny) return false;
+  if (allow) return true;
+  return !(dir == MYELIN_DIR_INGRESS ? ep.ingress_enforced : ep.egress_enforced);
+}
+
+constexpr uint8_t IN = MYELIN_DIR_INGRESS, OUT = MYELIN_DIR_EGRESS;
+
+TEST(Compiler, PodAndNamespaceSelectorsAndVersusOr) {
+  World w;
+  const std::string head = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec:\n  podSelector: {matchLabels: {pod: a}}\n";
+  auto same_ns = w.compile("x", "a", head + "  ingress:\n  - from:\n    - podSelector: {matchLabels: {pod: b}}\n");
+  EXPECT_TRUE(allows(same_ns, IN, w.id("x", "b"), 6, 80));
+  EXPECT_FALSE(allows(same_ns, IN, w.id("y", "b"), 6, 80)) << "a podSelector alone means the policy's namespace";
+  auto and_peer = w.compile("x", "a", head + "  ingress:\n  - from:\n    - namespaceSelector: {matchLabels: {ns: y}}\n      podSelector: {matchLabels: {pod: b}}\n");
+  EXPECT_TRUE(allows(and_peer, IN, w.id("y", "b"), 6, 80));
+  EXPECT_FALSE(allows(and_peer, IN, w.id("y", "a"), 6, 80));
+  EXPECT_FALSE(allows(and_peer, IN, w.id("x", "b"), 6, 80));
+  auto or_peers = w.compile("x", "a", head + "  ingress:\n  - from:\n    - namespaceSelector: {matchLabels: {ns: y}}\n    - podSelector: {matchLabels: {pod: b}}\n");
+  EXPECT_TRUE(allows(or_peers, IN, w.id("y", "a"), 6, 80));
+  EXPECT_TRUE(allows(or_peers, IN, w.id("x", "b"), 6, 80));
+  EXPECT_FALSE(allows(or_peers, IN, w.id("x", "a"), 6, 80));
+  auto all_ns = w.compile("x", "a", head + "  ingress:\n  - from:\n    - namespaceSelector: {}\n");
+  EXPECT_TRUE(allows(all_ns, IN, w.id("y", "a"), 6, 80));
+  EXPECT_FALSE(allows(all_ns, IN, 2, 6, 80)) << "namespaceSelector {} is every pod, not the world";
+  auto other_pod = w.compile("x", "b", head + "  ingress: []\n");
+  EXPECT_TRUE(other_pod.selected_by.empty());
+  EXPECT_TRUE(allows(other_pod, IN, w.id("y", "a"), 6, 80)) << "not selected: not enforced";
+}
+
+TEST(Compiler, PortsNamedPortsRangesProtocols) {
+  World w;
+  const std::string head = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec:\n  podSelector: {}\n  ingress:\n  - ports:\n";
+  auto p = w.compile("x", "a", head + "    - port: 80\n    - port: serve-81-udp\n      protocol: UDP\n    - port: 9000\n      endPort: 9010\n      protocol: SCTP\n");
+  uint32_t any = w.id("y", "b");
+  EXPECT_TRUE(allows(p, IN, any, 6, 80));
+  EXPECT_FALSE(allows(p, IN, any, 17, 80)) << "protocol defaults to TCP";
+  EXPECT_TRUE(allows(p, IN, any, 17, 81)) << "named port resolved on the pod";
+  EXPECT_TRUE(allows(p, IN, any, 132, 9005));
+  EXPECT_FALSE(allows(p, IN, any, 132, 9011));
+  auto unknown = w.compile("x", "a", head + "    - port: no-such-port\n");
+  EXPECT_FALSE(allows(unknown, IN, any, 6, 80)) << "an unknown named port matches nothing";
+  EXPECT_TRUE(unknown.ingress_enforced);
+}
+
+TEST(Compiler, DefaultDenyAndAddingUp) {
+  World w;
+  const std::string deny_all = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: x}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress, Egress]\n";
+  auto p = w.compile("x", "a", deny_all);
+  EXPECT_TRUE(p.ingress_enforced && p.egress_enforced);
+  EXPECT_FALSE(allows(p, IN, w.id("x", "b"), 6, 80));
+  EXPECT_FALSE(allows(p, OUT, w.id("x", "b"), 6, 80));
+  auto both = w.compile("x", "a", deny_all + "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow, namespace: x}\nspec:\n  podSelector: {matchLabels: {pod: a}}\n  egress:\n  - to:\n    - podSelector: {matchLabels: {pod: b}}\n    ports:\n    - port: 81\n      protocol: UDP\n");
+  EXPECT_TRUE(allows(both, OUT, w.id("x", "b"), 17, 81)) << "policies add up";
+  EXPECT_FALSE(allows(both, OUT, w.id("x", "b"), 6, 80));
+  EXPECT_EQ(both.selected_by.size(), 2u);
+}
+
+TEST(Compiler, IpBlockWithExcept) {
+  World w;
+  auto p = w.compile("x", "a", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}\n");
+  uint32_t wide = 0, hole = 0;
+  for (const auto& v : w.ids)
+    if (v.kind == IdentityView::Kind::cidr) (v.cidrs.count("10.1.0.0/16") ? hole : wide) = v.id;
+  ASSERT_TRUE(wide && hole);
+  EXPECT_TRUE(allows(p, OUT, wide, 6, 443));
+  EXPECT_FALSE(allows(p, OUT, hole, 6, 443)) << "except carves a hole";
+  EXPECT_FALSE(allows(p, OUT, 2, 6, 443)) << "the rest of the world is not allowed";
+}
+
+TEST(Compiler, CiliumEndpointsEntitiesCidrsAndDenyWins) {
+  World w;
+  auto p = w.compile("x", "a", R"(
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: c, namespace: x}
+spec:
+  endpointSelector: {matchLabels: {"k8s:pod": a}}
+  ingress:
+  - fromEndpoints:
+    - matchLabels: {"k8s:io.kubernetes.pod.namespace": y}
+    toPorts:
+    - ports: [{port: "80", protocol: TCP}]
+  - fromEntities: [host]
+  ingressDeny:
+  - fromEndpoints:
+    - matchLabels: {"k8s:io.kubernetes.pod.namespace": y, pod: b}
+  egress:
+  - toCIDRSet: [{cidr: 192.168.0.0/16, except: [192.168.1.0/24]}]
+)");
+  EXPECT_TRUE(allows(p, IN, w.id("y", "a"), 6, 80));
+  EXPECT_FALSE(allows(p, IN, w.id("y", "b"), 6, 80)) << "a deny always wins over an allow";
+  EXPECT_FALSE(allows(p, IN, w.id("x", "b"), 6, 80)) << "namespace label limits fromEndpoints";
+  EXPECT_TRUE(allows(p, IN, 1, 6, 22)) << "fromEntities host";
+  EXPECT_TRUE(p.egress_enforced);
+  auto cw = w.compile("y", "b", R"(
+apiVersion: cilium.io/v2
+kind: CiliumClusterwideNetworkPolicy
+metadata: {name: cw}
+spec:
+  endpointSelector: {}
+  ingress:
+  - fromEndpoints: [{matchLabels: {pod: a}}]
+)");
+  EXPECT_TRUE(allows(cw, IN, w.id("x", "a"), 6, 80)) << "cluster-wide selectors span namespaces";
+  EXPECT_FALSE(allows(cw, IN, w.id("x", "b"), 6, 80));
+}
+
+}  // namespace
+}  // namespace myelin::policy

@@ -23,6 +23,8 @@
 #include "agent/conntrack_gc.hpp"
 #include "agent/endpoint_manager.hpp"
 #include "agent/event_pump.hpp"
+#include "agent/policy_manager.hpp"
+#include "sources/manifest_source.hpp"
 #include "flowlog/flow_log.hpp"
 #include "metrics/agent_counters.hpp"
 #include "metrics/exporter.hpp"
@@ -63,6 +65,8 @@ Flags make_flags() {
   f.add("ct-gc-interval", "seconds between conntrack garbage collections", "30");
   f.add("events-ring-size", "bytes of the datapath's event ring buffer (power of two)", "4194304");
   f.add("redirect-peer", "deliver locally with bpf_redirect_peer: auto, true or false", "auto");
+  f.add("manifests", "directory of Kubernetes YAML (Namespace, Pod, NetworkPolicy, CiliumNetworkPolicy, ...), watched live");
+  f.add_bool("policy-audit-mode", "report policy verdicts as AUDIT and never drop for policy");
   f.add("metrics-addr", "Prometheus metrics listen address (/metrics); empty disables", ":9962");
   f.add("flow-log", "write flows as JSON lines (hubble observe -o json shape) to this file");
   f.add("flow-log-max-size", "rotate the flow log at this size: MiB, or with a K/M/G suffix", "100");
@@ -192,6 +196,10 @@ int main(int argc, char** argv) {
 
   metrics::AgentCounters counters;
   agent::EndpointManager endpoints(**dp, **ipam, **store, **identities, counters);
+  agent::PolicyManager policies(**dp, endpoints, **store, **identities, counters, flags.get_bool("policy-audit-mode"));
+  endpoints.set_label_source([&policies](const std::string& ns, const std::string& pod) {
+    return policies.identity_labels(ns, pod);
+  });
   auto restored = endpoints.restore();
   if (!restored) return fail("restoring endpoints: " + restored.error().message);
   log::info("myelind", "restored " + std::to_string(*restored) + " endpoints");
@@ -215,7 +223,8 @@ int main(int argc, char** argv) {
       [](uint32_t ifindex) {
         char name[IF_NAMESIZE] = {};
         return std::string(if_indextoname(ifindex, name) ? name : "");
-      });
+      },
+      [&policies](const myelin_flow_event& ev, flow::Flow& f) { agent::annotate_policy(policies, ev, f); });
 
   agent::EventPump pump(**dp, decoder, flow_store, counters);
   if (auto s = pump.start(); !s) return fail("ring buffer: " + s.error().message);
@@ -244,13 +253,28 @@ int main(int argc, char** argv) {
   std::unique_ptr<metrics::MetricsExporter> exporter;
   if (!flags.get("metrics-addr").empty()) {
     auto e = metrics::MetricsExporter::start(
-        flags.get("metrics-addr"), metrics::Sources{**dp, **store, **identities, flow_store, ct_gc, counters, info.version, flow_log.get()});
+        flags.get("metrics-addr"), metrics::Sources{**dp, **store, **identities, flow_store, ct_gc, counters, info.version, flow_log.get(),
+                         [&policies] { return static_cast<uint64_t>(policies.policies().size()); }});
     if (!e) return fail(e.error().message);
     exporter = std::move(*e);
     log::info("metrics", "serving Prometheus metrics on " + flags.get("metrics-addr") + "/metrics");
   }
 
-  agent::ApiHandlers handlers(info, endpoints, **store, **ipam, flow_store, **dp, pump, ct_gc);
+  std::unique_ptr<sources::ManifestSource> manifests;
+  if (flags.is_set("manifests")) {
+    manifests = std::make_unique<sources::ManifestSource>(
+        flags.get("manifests"),
+        sources::ManifestSource::Sink{
+            [&](const std::string& f, std::vector<policy::Object> o) { policies.apply_file(f, std::move(o)); },
+            [&](const std::string& f, const std::string& e) { policies.refuse_file(f, e); },
+            [&](const std::string& f) { policies.remove_file(f); },
+            [&] { (void)policies.regenerate(); }});
+    if (auto s = manifests->start(); !s) return fail(s.error().message);
+  } else {
+    (void)policies.regenerate();
+  }
+
+  agent::ApiHandlers handlers(info, endpoints, **store, **ipam, flow_store, **dp, pump, ct_gc, policies);
   server::ApiServer server(socket_path, handlers);
   if (auto s = server.start(); !s) return fail("API socket: " + s.error().message);
   handlers.set_ready(true);
@@ -262,6 +286,7 @@ int main(int argc, char** argv) {
   handlers.set_ready(false);
   flow_store.shutdown();
   server.stop();
+  if (manifests) manifests->stop();
   if (flow_log) flow_log->stop();
   pump.stop();
   ct_gc.stop();

@@ -26,8 +26,9 @@ std::string direction_name(uint8_t d) {
 
 ApiHandlers::ApiHandlers(const AgentInfo& info, EndpointManager& endpoints, endpoints::EndpointStore& store,
                          ipam::Ipam& ipam, flows::FlowStore& flows, datapath::Datapath& dp, const EventPump& pump,
-                         const ConntrackGc& ct_gc)
-    : info_(info), endpoints_(endpoints), store_(store), ipam_(ipam), flows_(flows), dp_(dp), pump_(pump), ct_gc_(ct_gc) {}
+                         const ConntrackGc& ct_gc, PolicyManager& policies)
+    : info_(info), endpoints_(endpoints), store_(store), ipam_(ipam), flows_(flows), dp_(dp), pump_(pump), ct_gc_(ct_gc),
+      policies_(policies) {}
 
 void ApiHandlers::handle(const api::Request& req, const Reply& reply, const std::atomic<bool>& cancelled) {
   if (req.kind_case() != api::Request::kStatus && !ready_) {
@@ -123,8 +124,11 @@ api::Response ApiHandlers::ipam_release(const api::IpamReleaseRequest& req) {
 api::Response ApiHandlers::endpoint_add(const api::EndpointAddRequest& req) {
   auto ep = endpoints_.add(req.endpoint());
   if (!ep) return fail(code_of(ep.error(), api::INTERNAL), ep.error().message);
+  // The pod's policy is in place before CNI ADD returns, so before its
+  // container runs: a failure leaves the endpoint failing closed, and says so.
+  if (auto s = policies_.regenerate(); !s) log::error("policy", s.error().message);
   api::Response r;
-  *r.mutable_endpoint() = *ep;
+  *r.mutable_endpoint() = *store_.get(ep->container_id(), ep->ifname());
   return r;
 }
 
@@ -132,6 +136,7 @@ api::Response ApiHandlers::endpoint_del(const api::EndpointDelRequest& req) {
   if (req.container_id().empty() || req.ifname().empty())
     return fail(api::INVALID_ARGUMENT, "endpoint delete needs container_id and ifname");
   if (auto s = endpoints_.remove(req.container_id(), req.ifname()); !s) return fail(api::INTERNAL, s.error().message);
+  (void)policies_.regenerate();
   api::Response r;
   r.mutable_empty();
   return r;
@@ -159,6 +164,7 @@ api::Response ApiHandlers::gc(const api::GcRequest& req) {
   std::vector<api::Attachment> valid(req.valid().begin(), req.valid().end());
   auto removed = endpoints_.gc(valid);
   if (!removed) return fail(api::INTERNAL, removed.error().message);
+  (void)policies_.regenerate();
   api::Response r;
   for (auto& a : *removed) *r.mutable_gc()->add_removed() = a;
   return r;

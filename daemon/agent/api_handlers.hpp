@@ -11,6 +11,7 @@
 
 #include "../server/api_server.hpp"
 #include "endpoint_manager.hpp"
+#include "policy_manager.hpp"
 #include "event_pump.hpp"
 #include "conntrack_gc.hpp"
 #include "myelin/datapath/datapath.hpp"
@@ -31,7 +32,8 @@ struct AgentInfo {
 class ApiHandlers : public server::Dispatcher {
  public:
   ApiHandlers(const AgentInfo& info, EndpointManager& endpoints, endpoints::EndpointStore& store, ipam::Ipam& ipam,
-              flows::FlowStore& flows, datapath::Datapath& dp, const EventPump& pump, const ConntrackGc& ct_gc);
+              flows::FlowStore& flows, datapath::Datapath& dp, const EventPump& pump, const ConntrackGc& ct_gc,
+              PolicyManager& policies);
 
   void set_ready(bool ready) { ready_ = ready; }
   void handle(const api::Request& req, const Reply& reply, const std::atomic<bool>& cancelled) override;
@@ -55,6 +57,7 @@ class ApiHandlers : public server::Dispatcher {
   datapath::Datapath& dp_;
   const EventPump& pump_;
   const ConntrackGc& ct_gc_;
+  PolicyManager& policies_;
   std::atomic<bool> ready_{false};
 };
 

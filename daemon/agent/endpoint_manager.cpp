@@ -3,6 +3,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -49,6 +50,69 @@ std::vector<std::string> EndpointManager::identity_labels(const api::Endpoint& e
   return labels;
 }
 
+void EndpointManager::set_label_source(LabelSource s) {
+  std::lock_guard lk(mu_);
+  label_source_ = std::move(s);
+}
+
+std::vector<std::string> EndpointManager::labels_for(const api::Endpoint& ep) const {
+  if (label_source_) return label_source_(ep.pod_namespace().empty() ? "default" : ep.pod_namespace(), ep.pod_name());
+  return identity_labels(ep);
+}
+
+Result<size_t> EndpointManager::relabel_all() {
+  std::lock_guard lk(mu_);
+  size_t changed = 0;
+  for (auto ep : store_.list()) {
+    auto labels = labels_for(ep);
+    std::vector<std::string> sorted = labels;
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<std::string> current(ep.labels().begin(), ep.labels().end());
+    std::sort(current.begin(), current.end());
+    if (sorted == current) continue;
+    auto id = identities_.acquire(sorted);
+    if (!id) return id.error();
+    auto ip = net::parse_ipv4(ep.ip());
+    if (!ip) continue;
+    if (auto found = dp_.endpoint_get(ep_key(*ip))) {
+      myelin_ep_info info = *found;
+      info.identity = *id;
+      auto s = dp_.endpoint_upsert(ep_key(*ip), info);
+      counters_.map_op(MYELIN_MAP_ENDPOINTS, "update", s.ok());
+      if (!s) return s.error();
+    }
+    uint32_t old = ep.identity();
+    ep.set_identity(*id);
+    ep.clear_labels();
+    for (const auto& l : sorted) ep.add_labels(l);
+    if (auto s = store_.upsert(ep); !s) return s.error();
+    if (old) (void)identities_.release(old);
+    log::info("endpoints", "endpoint " + std::to_string(ep.id()) + " " + ep.pod_namespace() + "/" + ep.pod_name() +
+                               " now has identity " + std::to_string(*id) + " (labels changed)");
+    ++changed;
+  }
+  return changed;
+}
+
+Status EndpointManager::set_policy_flags(uint32_t ep_id, uint32_t flags) {
+  std::lock_guard lk(mu_);
+  auto ep = store_.get_by_id(ep_id);
+  if (!ep) return Error{"no endpoint " + std::to_string(ep_id)};
+  auto ip = net::parse_ipv4(ep->ip());
+  if (!ip) return Error{"endpoint " + std::to_string(ep_id) + " has no address"};
+  auto found = dp_.endpoint_get(ep_key(*ip));
+  if (!found) return Error{"endpoint " + std::to_string(ep_id) + " is not in the datapath"};
+  myelin_ep_info info = *found;
+  constexpr uint32_t policy_bits = MYELIN_EP_F_INGRESS_ENFORCED | MYELIN_EP_F_EGRESS_ENFORCED | MYELIN_EP_F_AUDIT |
+                                   MYELIN_EP_F_POLICY_FAILED;
+  uint32_t next = (info.flags & ~policy_bits) | (flags & policy_bits);
+  if (next == info.flags) return {};
+  info.flags = next;
+  auto s = dp_.endpoint_upsert(ep_key(*ip), info);
+  counters_.map_op(MYELIN_MAP_ENDPOINTS, "update", s.ok());
+  return s;
+}
+
 Result<size_t> EndpointManager::restore() {
   std::lock_guard lk(mu_);
   size_t restored = 0;
@@ -68,6 +132,8 @@ Result<size_t> EndpointManager::restore() {
     info.ep_id = ep.id();
     info.identity = ep.identity();
     info.flags = MYELIN_EP_F_READY;
+    if (auto pinned = dp_.endpoint_get(ep_key(*ip)))
+      info.flags |= pinned->flags;  // keep policy enforcement across the restart: no fail-open window
     if (mac) std::copy(mac->begin(), mac->end(), info.mac);
     std::copy(link->mac.begin(), link->mac.end(), info.node_mac);
     if (auto s = dp_.endpoint_upsert(ep_key(*ip), info); !s) return s.error();
@@ -132,7 +198,11 @@ Result<api::Endpoint> EndpointManager::add_locked(const api::Endpoint& req) {
     *ep.mutable_created() = existing->created();
   } else {
     ep.set_id(store_.next_id());
-    auto id = identities_.acquire(identity_labels(ep));
+    auto labels = labels_for(ep);
+    std::sort(labels.begin(), labels.end());
+    ep.clear_labels();
+    for (const auto& l : labels) ep.add_labels(l);
+    auto id = identities_.acquire(labels);
     if (!id) return Error{"identity: " + id.error().message, api::INTERNAL};
     ep.set_identity(*id);
     undo.push([this, id = *id] { (void)identities_.release(id); });

@@ -6,6 +6,7 @@
 // (pinned maps, attached programs, state files) instead of recreating it.
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -39,6 +40,15 @@ class EndpointManager {
   }
   static std::vector<std::string> identity_labels(const api::Endpoint& ep);
 
+  // Where a pod's identity labels come from (the Pod and Namespace objects);
+  // without one, an endpoint is identified by its namespace alone.
+  using LabelSource = std::function<std::vector<std::string>(const std::string& ns, const std::string& pod)>;
+  void set_label_source(LabelSource s);
+  // Re-identifies endpoints whose labels changed; returns how many changed.
+  Result<size_t> relabel_all();
+  // Policy flags (MYELIN_EP_F_*ENFORCED, AUDIT, POLICY_FAILED) of an endpoint's map entry.
+  Status set_policy_flags(uint32_t ep_id, uint32_t flags);
+
  private:
   Status remove_locked(const api::Endpoint& ep, bool delete_link);
   Result<api::Endpoint> add_locked(const api::Endpoint& request);
@@ -48,6 +58,8 @@ class EndpointManager {
   endpoints::EndpointStore& store_;
   identity::IdentityAllocator& identities_;
   metrics::AgentCounters& counters_;
+  std::vector<std::string> labels_for(const api::Endpoint& ep) const;
+  LabelSource label_source_;
   std::mutex mu_;  // endpoint changes are serialized: they touch several stores
 };
 

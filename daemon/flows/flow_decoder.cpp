@@ -44,10 +44,11 @@ const char* icmp_name(uint32_t type) {
 
 }  // namespace
 
-FlowDecoder::FlowDecoder(std::string node_name, EndpointLookup eps, IfnameLookup ifnames)
+FlowDecoder::FlowDecoder(std::string node_name, EndpointLookup eps, IfnameLookup ifnames, Annotator annotate)
     : node_name_(std::move(node_name)),
       eps_(std::move(eps)),
       ifnames_(std::move(ifnames)),
+      annotate_(std::move(annotate)),
       mono_to_wall_ns_(now_ns(CLOCK_REALTIME) - now_ns(CLOCK_MONOTONIC)) {}
 
 void FlowDecoder::fill_endpoint(flow::Endpoint* out, uint32_t ep_id, uint32_t identity) const {
@@ -131,7 +132,12 @@ flow::Flow FlowDecoder::decode(const myelin_flow_event& ev) const {
     f.mutable_is_reply()->set_value(false);
   f.mutable_interface()->set_index(ev.ifindex);
   if (ifnames_) f.mutable_interface()->set_name(ifnames_(ev.ifindex));
+  if (ev.verdict == MYELIN_VERDICT_AUDIT) {
+    f.set_drop_reason_desc(flow::DropReason_IsValid(ev.drop_reason) ? static_cast<flow::DropReason>(ev.drop_reason)
+                                                                     : flow::DROP_REASON_UNKNOWN);
+  }
   f.set_summary(flow_summary(f));
+  if (annotate_) annotate_(ev, f);
   return f;
 }
 

@@ -28,6 +28,16 @@ void AgentCounters::k8s_event(const std::string& resource, const std::string& ac
   ++k8s_[{resource, action}];
 }
 
+void AgentCounters::policy_change(bool ok) {
+  std::lock_guard lk(mu_);
+  ++(ok ? policy_ok_ : policy_failed_);
+}
+
+std::pair<uint64_t, uint64_t> AgentCounters::policy_changes() const {
+  std::lock_guard lk(mu_);
+  return {policy_ok_, policy_failed_};
+}
+
 std::map<AgentCounters::Key3, uint64_t> AgentCounters::flows() const {
   std::lock_guard lk(mu_);
   return flows_;

@@ -24,6 +24,8 @@ class AgentCounters {
   void map_op(const std::string& map_name, const std::string& operation, bool ok, uint64_t n = 1);
   void endpoint_regenerated(double seconds, bool ok);
   void k8s_event(const std::string& resource, const std::string& action);
+  void policy_change(bool ok);
+  std::pair<uint64_t, uint64_t> policy_changes() const;  // (success, failure)
 
   struct Histogram {
     std::array<uint64_t, kRegenBuckets.size()> buckets{};  // non-cumulative
@@ -42,6 +44,7 @@ class AgentCounters {
   std::map<Key3, uint64_t> map_ops_;
   std::map<std::pair<std::string, std::string>, uint64_t> k8s_;
   std::map<std::string, Histogram> regen_;
+  uint64_t policy_ok_ = 0, policy_failed_ = 0;
 };
 
 }  // namespace myelin::metrics

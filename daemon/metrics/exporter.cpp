@@ -110,10 +110,12 @@ std::vector<MetricFamily> Collector::Collect() const {
   out.push_back(std::move(regen));
 
   auto policy = family("myelin_policy", "Network policies in force on this node", MetricType::Gauge);
-  policy.metric.push_back(sample({}, 0, MetricType::Gauge));  // the policy engine is not built yet
+  policy.metric.push_back(sample({}, s_.policy_count ? static_cast<double>(s_.policy_count()) : 0, MetricType::Gauge));
   out.push_back(std::move(policy));
-  auto policy_changes = family("myelin_policy_change_total", "Policy changes applied, by outcome", MetricType::Counter);
-  for (const char* o : {"success", "failure"}) policy_changes.metric.push_back(sample({{"outcome", o}}, 0, MetricType::Counter));
+  auto policy_changes = family("myelin_policy_change_total", "Policy regenerations, by outcome", MetricType::Counter);
+  auto [ok, failed] = s_.counters.policy_changes();
+  policy_changes.metric.push_back(sample({{"outcome", "success"}}, static_cast<double>(ok), MetricType::Counter));
+  policy_changes.metric.push_back(sample({{"outcome", "failure"}}, static_cast<double>(failed), MetricType::Counter));
   out.push_back(std::move(policy_changes));
 
   auto ids = family("myelin_identity", "Security identities allocated on this node", MetricType::Gauge);

@@ -7,6 +7,7 @@
 #include <prometheus/collectable.h>
 #include <prometheus/exposer.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -31,6 +32,7 @@ struct Sources {
   const AgentCounters& counters;
   std::string version;
   const flowlog::FlowLog* flow_log = nullptr;  // optional
+  std::function<uint64_t()> policy_count;       // optional
 };
 
 // Builds every metric family from the sources (also used by tests).

@@ -168,6 +168,12 @@ Status Datapath::endpoint_delete(const myelin_ep_key& k) {
   return {};
 }
 
+std::optional<myelin_ep_info> Datapath::endpoint_get(const myelin_ep_key& k) const {
+  myelin_ep_info v{};
+  if (bpf_map_lookup_elem(endpoints_fd(), &k, &v) != 0) return std::nullopt;
+  return v;
+}
+
 std::vector<std::pair<myelin_ep_key, myelin_ep_info>> Datapath::endpoints() const {
   std::vector<std::pair<myelin_ep_key, myelin_ep_info>> out;
   for (const auto& k : map_keys<myelin_ep_key>(endpoints_fd())) {

@@ -24,7 +24,9 @@ class FlowDecoder {
   using EndpointLookup = std::function<std::optional<EndpointView>(uint32_t ep_id)>;
   using IfnameLookup = std::function<std::string(uint32_t ifindex)>;
 
-  FlowDecoder(std::string node_name, EndpointLookup eps, IfnameLookup ifnames);
+  // Adds what other components know (e.g. which policy decided) to a decoded flow.
+  using Annotator = std::function<void(const myelin_flow_event& ev, flow::Flow& f)>;
+  FlowDecoder(std::string node_name, EndpointLookup eps, IfnameLookup ifnames, Annotator annotate = {});
   flow::Flow decode(const myelin_flow_event& ev) const;
 
  private:
@@ -33,6 +35,7 @@ class FlowDecoder {
   std::string node_name_;
   EndpointLookup eps_;
   IfnameLookup ifnames_;
+  Annotator annotate_;
   int64_t mono_to_wall_ns_;  // CLOCK_REALTIME - CLOCK_MONOTONIC, measured once
 };
 

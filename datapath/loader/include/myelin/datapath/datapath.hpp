@@ -10,6 +10,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -76,6 +77,7 @@ class Datapath {
 
   Status endpoint_upsert(const myelin_ep_key& k, const myelin_ep_info& v);
   Status endpoint_delete(const myelin_ep_key& k);
+  std::optional<myelin_ep_info> endpoint_get(const myelin_ep_key& k) const;
   std::vector<std::pair<myelin_ep_key, myelin_ep_info>> endpoints() const;
   myelin_stats stats() const;
   std::vector<std::pair<myelin_metrics_key, myelin_metrics_val>> metrics() const;

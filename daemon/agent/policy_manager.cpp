@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "policy_manager.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "myelin/log.hpp"
+#include "myelin/net.hpp"
+
+namespace myelin::agent {
+namespace {
+
+constexpr const char* kNsLabel = "k8s:io.kubernetes.pod.namespace=";
+constexpr const char* kNsLabelsPrefix = "k8s:io.cilium.k8s.namespace.labels.";
+
+myelin_ipcache_key ipcache_key(const net::Cidr4& c) {
+  myelin_ipcache_key k{};
+  k.prefixlen = 32 + c.prefix;
+  k.family = MYELIN_FAMILY_IPV4;
+  k.addr.w[0] = c.base.network_order();
+  return k;
+}
+
+}  // namespace
+
+bool PolicyManager::KeyLess::operator()(const InstalledKey& a, const InstalledKey& b) const {
+  if (a.first != b.first) return a.first < b.first;
+  return std::memcmp(&a.second, &b.second, sizeof(myelin_policy_key)) < 0;
+}
+
+PolicyManager::PolicyManager(datapath::Datapath& dp, EndpointManager& endpoints, endpoints::EndpointStore& store,
+                             identity::IdentityAllocator& identities, metrics::AgentCounters& counters, bool audit_all)
+    : dp_(dp), endpoints_(endpoints), store_(store), identities_(identities), counters_(counters), audit_all_(audit_all) {}
+
+void PolicyManager::rebuild_label_index_locked() {
+  std::map<std::pair<std::string, std::string>, std::vector<std::string>> pods;
+  std::map<std::string, std::vector<std::string>> nss;
+  for (const auto& [file, objs] : files_)
+    for (const auto& o : objs) {
+      if (const auto* p = std::get_if<policy::Pod>(&o)) {
+        auto& l = pods[{p->ns, p->name}];
+        l.clear();
+        for (const auto& [k, v] : p->labels) l.push_back("k8s:" + k + "=" + v);
+      }
+      if (const auto* n = std::get_if<policy::Namespace>(&o)) {
+        auto& l = nss[n->name];
+        l.clear();
+        for (const auto& [k, v] : n->labels) l.push_back(kNsLabelsPrefix + k + "=" + v);
+      }
+    }
+  std::lock_guard lk(labels_mu_);
+  pod_labels_ = std::move(pods);
+  ns_labels_ = std::move(nss);
+}
+
+void PolicyManager::apply_file(const std::string& file, std::vector<policy::Object> objects) {
+  std::lock_guard lk(mu_);
+  states_[file] = SourceState{file, true, "", objects.size()};
+  files_[file] = std::move(objects);
+  rebuild_label_index_locked();
+}
+
+void PolicyManager::refuse_file(const std::string& file, const std::string& error) {
+  std::lock_guard lk(mu_);
+  auto& st = states_[file];
+  st.file = file;
+  st.ok = false;
+  st.error = error;
+  st.objects = files_.count(file) ? files_[file].size() : 0;
+  log::error("policy", error + (files_.count(file) ? " (the last good version of " + file + " stays in force)" : ""));
+}
+
+void PolicyManager::remove_file(const std::string& file) {
+  std::lock_guard lk(mu_);
+  files_.erase(file);
+  states_.erase(file);
+  rebuild_label_index_locked();
+}
+
+std::vector<std::string> PolicyManager::identity_labels(const std::string& ns, const std::string& pod) const {
+  std::lock_guard lk(labels_mu_);
+  std::vector<std::string> out{kNsLabel + ns};
+  if (auto it = pod_labels_.find({ns, pod}); it != pod_labels_.end()) out.insert(out.end(), it->second.begin(), it->second.end());
+  if (auto it = ns_labels_.find(ns); it != ns_labels_.end()) out.insert(out.end(), it->second.begin(), it->second.end());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::vector<policy::IdentityView> PolicyManager::identity_views() const {
+  std::vector<policy::IdentityView> out;
+  // Named ports of the pods behind each identity (egress rules with port names).
+  std::map<uint32_t, std::vector<policy::NamedPort>> ports;
+  for (const auto& ep : store_.list())
+    for (const auto& [file, objs] : files_)
+      for (const auto& o : objs)
+        if (const auto* p = std::get_if<policy::Pod>(&o); p && p->ns == ep.pod_namespace() && p->name == ep.pod_name())
+          ports[ep.identity()].insert(ports[ep.identity()].end(), p->ports.begin(), p->ports.end());
+  for (const auto& [id, labels] : identities_.list()) {
+    policy::IdentityView v;
+    v.id = id;
+    for (const auto& l : labels) {
+      if (l.rfind("cidr:", 0) == 0) {
+        v.kind = policy::IdentityView::Kind::cidr;
+        v.cidrs.insert(l.substr(5));
+      } else if (l.rfind(kNsLabel, 0) == 0) {
+        v.ns = l.substr(std::strlen(kNsLabel));
+      } else if (l.rfind(kNsLabelsPrefix, 0) == 0) {
+        auto kv = l.substr(std::strlen(kNsLabelsPrefix));
+        auto eq = kv.find('=');
+        if (eq != std::string::npos) v.ns_labels[kv.substr(0, eq)] = kv.substr(eq + 1);
+      } else if (l.rfind("k8s:", 0) == 0) {
+        auto kv = l.substr(4);
+        auto eq = kv.find('=');
+        if (eq != std::string::npos) v.labels[kv.substr(0, eq)] = kv.substr(eq + 1);
+      }
+    }
+    v.ports = ports[id];
+    out.push_back(std::move(v));
+  }
+  for (uint32_t r : {uint32_t{identity::kHost}, uint32_t{identity::kWorld}, uint32_t{identity::kRemoteNode}}) {
+    policy::IdentityView v;
+    v.id = r;
+    v.kind = policy::IdentityView::Kind::reserved;
+    v.reserved = identity::IdentityAllocator::reserved_name(r);
+    out.push_back(v);
+  }
+  return out;
+}
+
+Status PolicyManager::sync_cidrs(const std::vector<policy::NetworkPolicy>& all) {
+  const auto wanted = policy::referenced_cidrs(all);
+  std::map<std::string, std::pair<uint32_t, myelin_ipcache_key>> next;
+  for (const auto& c : wanted) {
+    auto cidr = net::parse_cidr4(c);
+    if (!cidr) continue;
+    // The identity of a prefix names every referenced CIDR that contains it,
+    // so one LPM lookup answers for all of them (and their excepts).
+    std::vector<std::string> labels{"reserved:world"};
+    for (const auto& other : wanted) {
+      auto o = net::parse_cidr4(other);
+      if (o && o->prefix <= cidr->prefix && o->contains(cidr->base)) labels.push_back("cidr:" + other);
+    }
+    auto id = identities_.acquire(labels);
+    if (!id) return id.error();
+    auto key = ipcache_key(*cidr);
+    myelin_ipcache_val val{*id, 0};
+    auto s = dp_.ipcache_upsert(key, val);
+    counters_.map_op(MYELIN_MAP_IPCACHE, "update", s.ok());
+    if (!s) return s;
+    next[c] = {*id, key};
+  }
+  for (const auto& [c, old] : cidr_ids_) {
+    if (!next.count(c)) {
+      auto s = dp_.ipcache_delete(old.second);
+      counters_.map_op(MYELIN_MAP_IPCACHE, "delete", s.ok());
+    }
+    (void)identities_.release(old.first);  // the new acquire holds its own reference
+  }
+  cidr_ids_ = std::move(next);
+  return {};
+}
+
+uint32_t PolicyManager::policy_id_locked(const policy::NetworkPolicy& p) {
+  auto key = std::make_tuple(p.kind, p.ns, p.name);
+  auto it = policy_ids_.find(key);
+  if (it != policy_ids_.end()) return it->second;
+  uint32_t id = static_cast<uint32_t>(policy_ids_.size() + 1);
+  policy_ids_[key] = id;
+  policy_refs_[id] = PolicyRef{p.kind, p.ns, p.name};
+  return id;
+}
+
+Status PolicyManager::regenerate() {
+  std::lock_guard lk(mu_);
+  auto s = regenerate_locked();
+  counters_.policy_change(s.ok());
+  return s;
+}
+
+Status PolicyManager::regenerate_locked() {
+  std::map<std::string, policy::Namespace> namespaces;
+  std::vector<policy::NetworkPolicy> all;
+  for (const auto& [file, objs] : files_)
+    for (const auto& o : objs) {
+      if (const auto* n = std::get_if<policy::Namespace>(&o)) namespaces[n->name] = *n;
+      if (const auto* p = std::get_if<policy::NetworkPolicy>(&o)) all.push_back(*p);
+    }
+  compiled_policies_.clear();
+  std::vector<uint32_t> ids;
+  for (const auto& p : all) {
+    ids.push_back(policy_id_locked(p));
+    compiled_policies_.emplace_back(ids.back(), p);
+  }
+  if (auto r = endpoints_.relabel_all(); !r) return r.error();
+  if (auto s = sync_cidrs(all); !s) return s;
+  const auto views = identity_views();
+
+  Status result;
+  std::set<uint32_t> live;
+  for (const auto& ep : store_.list()) {
+    live.insert(ep.id());
+    policy::LocalEndpoint local{ep.id(), ep.identity(), ep.pod_namespace().empty() ? "default" : ep.pod_namespace(), {}, {}};
+    for (const auto& [file, objs] : files_)
+      for (const auto& o : objs)
+        if (const auto* p = std::get_if<policy::Pod>(&o); p && p->ns == local.ns && p->name == ep.pod_name()) {
+          local.labels = p->labels;
+          local.ports = p->ports;
+        }
+    auto compiled = policy::compile(local, all, views, namespaces, audit_all_);
+    Installed want;
+    for (const auto& e : compiled.entries)
+      for (auto [port, bits] : datapath::port_range_prefixes(e.lo, e.hi))
+        want[{e.deny, datapath::policy_key(ep.id(), e.dir, e.proto, e.identity, port, bits)}] =
+            myelin_policy_val{ids[e.policy - 1], e.audit ? uint32_t{MYELIN_POLICY_F_AUDIT} : 0u};
+    Installed& have = installed_[ep.id()];
+    bool failed = false;
+    for (const auto& [k, v] : want) {  // add first, remove after: no transient default-deny gap
+      auto it = have.find(k);
+      if (it != have.end() && std::memcmp(&it->second, &v, sizeof v) == 0) continue;
+      auto s = dp_.policy_upsert(k.first, k.second, v);
+      counters_.map_op(k.first ? MYELIN_MAP_POL_DENY : MYELIN_MAP_POL_ALLOW, "update", s.ok());
+      if (!s) {
+        failed = true;
+        result = Error{"endpoint " + std::to_string(ep.id()) + " (" + local.ns + "/" + ep.pod_name() +
+                       "): policy map full or unavailable (" + s.error().message + "): new connections are dropped"};
+        break;
+      }
+      have[k] = v;
+    }
+    for (auto it = have.begin(); it != have.end();) {
+      if (want.count(it->first)) {
+        ++it;
+        continue;
+      }
+      auto s = dp_.policy_delete(it->first.first, it->first.second);
+      counters_.map_op(it->first.first ? MYELIN_MAP_POL_DENY : MYELIN_MAP_POL_ALLOW, "delete", s.ok());
+      it = have.erase(it);
+    }
+    uint32_t flags = (compiled.ingress_enforced ? MYELIN_EP_F_INGRESS_ENFORCED : 0) |
+                     (compiled.egress_enforced ? MYELIN_EP_F_EGRESS_ENFORCED : 0) | (compiled.audit ? MYELIN_EP_F_AUDIT : 0) |
+                     (failed ? MYELIN_EP_F_POLICY_FAILED : 0);
+    if (auto s = endpoints_.set_policy_flags(ep.id(), flags); !s) result = s;
+    for (auto& pid : compiled.selected_by) pid = ids[pid - 1];
+    for (auto& e : compiled.entries) e.policy = ids[e.policy - 1];
+    endpoint_policies_[ep.id()] = std::move(compiled);
+  }
+  for (auto it = installed_.begin(); it != installed_.end();) {  // endpoints that went away
+    if (live.count(it->first)) {
+      ++it;
+      continue;
+    }
+    for (const auto& [k, v] : it->second) (void)dp_.policy_delete(k.first, k.second);
+    endpoint_policies_.erase(it->first);
+    it = installed_.erase(it);
+  }
+  if (!result) log::error("policy", result.error().message);
+  return result;
+}
+
+std::vector<std::pair<uint32_t, policy::NetworkPolicy>> PolicyManager::policies() const {
+  std::lock_guard lk(mu_);
+  return compiled_policies_;
+}
+
+std::optional<PolicyRef> PolicyManager::policy(uint32_t id) const {
+  std::lock_guard lk(mu_);
+  auto it = policy_refs_.find(id);
+  if (it == policy_refs_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<PolicyRef> PolicyManager::selecting(uint32_t ep_id) const {
+  std::lock_guard lk(mu_);
+  std::vector<PolicyRef> out;
+  auto it = endpoint_policies_.find(ep_id);
+  if (it == endpoint_policies_.end()) return out;
+  for (uint32_t id : it->second.selected_by)
+    if (auto r = policy_refs_.find(id); r != policy_refs_.end()) out.push_back(r->second);
+  return out;
+}
+
+std::optional<policy::EndpointPolicy> PolicyManager::endpoint_policy(uint32_t ep_id) const {
+  std::lock_guard lk(mu_);
+  auto it = endpoint_policies_.find(ep_id);
+  if (it == endpoint_policies_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<SourceState> PolicyManager::sources() const {
+  std::lock_guard lk(mu_);
+  std::vector<SourceState> out;
+  for (const auto& [f, s] : states_) out.push_back(s);
+  return out;
+}
+
+uint64_t PolicyManager::installed_entries() const {
+  std::lock_guard lk(mu_);
+  uint64_t n = 0;
+  for (const auto& [ep, m] : installed_) n += m.size();
+  return n;
+}
+
+}  // namespace myelin::agent
+
+namespace myelin::agent {
+
+void annotate_policy(const PolicyManager& pm, const myelin_flow_event& ev, flow::Flow& f) {
+  const bool ingress = ev.direction == MYELIN_DIR_INGRESS;
+  auto add = [&](const PolicyRef& r, bool denied) {
+    flow::Policy* p = denied ? (ingress ? f.add_ingress_denied_by() : f.add_egress_denied_by())
+                             : (ingress ? f.add_ingress_allowed_by() : f.add_egress_allowed_by());
+    p->set_name(r.name);
+    p->set_namespace_(r.ns);
+    p->set_kind(r.kind);
+  };
+  const bool policy_drop = ev.drop_reason == MYELIN_DROP_POLICY_DENY || ev.drop_reason == MYELIN_DROP_POLICY_DENIED;
+  if (ev.verdict == MYELIN_VERDICT_FORWARDED && ev.policy_id) {
+    if (auto r = pm.policy(ev.policy_id)) add(*r, false);
+  } else if ((ev.verdict == MYELIN_VERDICT_DROPPED || ev.verdict == MYELIN_VERDICT_AUDIT) && policy_drop) {
+    if (ev.drop_reason == MYELIN_DROP_POLICY_DENY && ev.policy_id) {
+      if (auto r = pm.policy(ev.policy_id)) add(*r, true);
+    } else {
+      for (const auto& r : pm.selecting(ingress ? ev.dst_ep : ev.src_ep)) add(r, true);
+    }
+  }
+}
+
+}  // namespace myelin::agent

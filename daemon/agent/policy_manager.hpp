@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: Apache-2.0
+// PolicyManager: keeps the node's policy in the datapath. It holds the
+// Namespace, Pod and policy objects the sources deliver (per source file, so
+// a file that fails to parse keeps its last good version in force), gives
+// endpoints their identity labels, allocates CIDR identities and ipcache
+// entries, compiles every local endpoint's policy and installs the
+// difference into the policy maps. A failure to install is reported and the
+// endpoint fails closed (MYELIN_EP_F_POLICY_FAILED), never open.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "endpoint_manager.hpp"
+#include "myelin/datapath/datapath.hpp"
+#include "myelin/endpoints/endpoint_store.hpp"
+#include "myelin/identity/identity_allocator.hpp"
+#include "myelin/policy/compiler.hpp"
+#include "myelin/policy/decode.hpp"
+#include "flow.pb.h"
+
+namespace myelin::agent {
+
+struct PolicyRef {
+  std::string kind, ns, name;
+};
+
+struct SourceState {
+  std::string file;
+  bool ok = true;
+  std::string error;   // why the last change of this file was refused
+  size_t objects = 0;
+};
+
+class PolicyManager {
+ public:
+  PolicyManager(datapath::Datapath& dp, EndpointManager& endpoints, endpoints::EndpointStore& store,
+                identity::IdentityAllocator& identities, metrics::AgentCounters& counters, bool audit_all);
+
+  // Source callbacks. A refused file keeps its previous objects in force.
+  void apply_file(const std::string& file, std::vector<policy::Object> objects);
+  void refuse_file(const std::string& file, const std::string& error);
+  void remove_file(const std::string& file);
+
+  // Recomputes identities and policy and installs the difference.
+  Status regenerate();
+
+  // Identity labels of a pod (EndpointManager's label source).
+  std::vector<std::string> identity_labels(const std::string& ns, const std::string& pod) const;
+
+  std::vector<std::pair<uint32_t, policy::NetworkPolicy>> policies() const;   // with their ids
+  std::optional<PolicyRef> policy(uint32_t id) const;
+  std::vector<PolicyRef> selecting(uint32_t ep_id) const;                     // for default-deny attribution
+  std::optional<policy::EndpointPolicy> endpoint_policy(uint32_t ep_id) const;
+  std::vector<SourceState> sources() const;
+  uint64_t installed_entries() const;
+
+ private:
+  using InstalledKey = std::pair<bool, myelin_policy_key>;  // (deny map?, key)
+  struct KeyLess {
+    bool operator()(const InstalledKey& a, const InstalledKey& b) const;
+  };
+  using Installed = std::map<InstalledKey, myelin_policy_val, KeyLess>;
+
+  Status regenerate_locked();
+  std::vector<policy::IdentityView> identity_views() const;
+  Status sync_cidrs(const std::vector<policy::NetworkPolicy>& all);
+  uint32_t policy_id_locked(const policy::NetworkPolicy& p);
+
+  datapath::Datapath& dp_;
+  EndpointManager& endpoints_;
+  endpoints::EndpointStore& store_;
+  identity::IdentityAllocator& identities_;
+  metrics::AgentCounters& counters_;
+  const bool audit_all_;
+
+  void rebuild_label_index_locked();
+
+  // Lock order: mu_, then EndpointManager's lock, then labels_mu_. The label
+  // index has its own lock because EndpointManager asks for labels while it
+  // holds its lock (an ADD racing a regeneration must not deadlock).
+  mutable std::recursive_mutex mu_;
+  mutable std::mutex labels_mu_;
+  std::map<std::pair<std::string, std::string>, std::vector<std::string>> pod_labels_;  // (ns, pod) -> identity labels
+  std::map<std::string, std::vector<std::string>> ns_labels_;                           // ns -> its namespace labels
+  std::map<std::string, std::vector<policy::Object>> files_;  // last good objects per file
+  std::map<std::string, SourceState> states_;
+  std::map<std::tuple<std::string, std::string, std::string>, uint32_t> policy_ids_;  // (kind, ns, name) -> id
+  std::map<uint32_t, PolicyRef> policy_refs_;
+  std::vector<std::pair<uint32_t, policy::NetworkPolicy>> compiled_policies_;
+  std::map<std::string, std::pair<uint32_t, myelin_ipcache_key>> cidr_ids_;  // cidr -> identity, ipcache key
+  std::map<uint32_t, Installed> installed_;                                   // per endpoint id
+  std::map<uint32_t, policy::EndpointPolicy> endpoint_policies_;
+};
+
+// Fills Hubble's egress/ingress_allowed_by / _denied_by of a decoded flow:
+// the rule that decided, or, for a default-deny drop, every policy that
+// selects the endpoint.
+void annotate_policy(const PolicyManager& pm, const myelin_flow_event& ev, flow::Flow& f);
+
+}  // namespace myelin::agent

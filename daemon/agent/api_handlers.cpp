@@ -91,6 +91,11 @@ api::Response ApiHandlers::status() const {
     p->set_available(f.available);
     p->set_detail(f.detail);
   }
+  s->set_policy_revision(policies_.revision());
+  s->set_policies(static_cast<uint32_t>(policies_.policies().size()));
+  s->set_policy_entries(policies_.installed_entries());
+  for (const auto& src : policies_.sources())
+    if (!src.ok) s->add_policy_errors(src.error);
   s->set_conntrack_entries(dp_.ct_count());
   s->set_conntrack_gc_runs(ct_gc_.runs());
   return r;

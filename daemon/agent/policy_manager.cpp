@@ -175,6 +175,7 @@ Status PolicyManager::regenerate() {
   std::lock_guard lk(mu_);
   auto s = regenerate_locked();
   counters_.policy_change(s.ok());
+  ++revision_;
   return s;
 }
 
@@ -315,11 +316,27 @@ void annotate_policy(const PolicyManager& pm, const myelin_flow_event& ev, flow:
     p->set_kind(r.kind);
   };
   const bool policy_drop = ev.drop_reason == MYELIN_DROP_POLICY_DENY || ev.drop_reason == MYELIN_DROP_POLICY_DENIED;
-  if (ev.verdict == MYELIN_VERDICT_FORWARDED && ev.policy_id) {
-    if (auto r = pm.policy(ev.policy_id)) add(*r, false);
+  if (ev.verdict == MYELIN_VERDICT_FORWARDED) {
+    // A connection between two local pods passes both the source's egress
+    // and the destination's ingress policy: both are named.
+    if (ev.egress_policy_id)
+      if (auto r = pm.policy(ev.egress_policy_id)) {
+        auto* p = f.add_egress_allowed_by();
+        p->set_name(r->name);
+        p->set_namespace_(r->ns);
+        p->set_kind(r->kind);
+      }
+    if (ev.ingress_policy_id)
+      if (auto r = pm.policy(ev.ingress_policy_id)) {
+        auto* p = f.add_ingress_allowed_by();
+        p->set_name(r->name);
+        p->set_namespace_(r->ns);
+        p->set_kind(r->kind);
+      }
   } else if ((ev.verdict == MYELIN_VERDICT_DROPPED || ev.verdict == MYELIN_VERDICT_AUDIT) && policy_drop) {
-    if (ev.drop_reason == MYELIN_DROP_POLICY_DENY && ev.policy_id) {
-      if (auto r = pm.policy(ev.policy_id)) add(*r, true);
+    const uint32_t id = ingress ? ev.ingress_policy_id : ev.egress_policy_id;
+    if (ev.drop_reason == MYELIN_DROP_POLICY_DENY && id) {
+      if (auto r = pm.policy(id)) add(*r, true);
     } else {
       for (const auto& r : pm.selecting(ingress ? ev.dst_ep : ev.src_ep)) add(r, true);
     }

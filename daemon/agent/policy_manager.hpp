@@ -8,6 +8,7 @@
 // endpoint fails closed (MYELIN_EP_F_POLICY_FAILED), never open.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -58,6 +59,7 @@ class PolicyManager {
   std::optional<policy::EndpointPolicy> endpoint_policy(uint32_t ep_id) const;
   std::vector<SourceState> sources() const;
   uint64_t installed_entries() const;
+  uint64_t revision() const { return revision_; }
 
  private:
   using InstalledKey = std::pair<bool, myelin_policy_key>;  // (deny map?, key)
@@ -77,6 +79,7 @@ class PolicyManager {
   identity::IdentityAllocator& identities_;
   metrics::AgentCounters& counters_;
   const bool audit_all_;
+  std::atomic<uint64_t> revision_{0};
 
   void rebuild_label_index_locked();
 

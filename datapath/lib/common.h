@@ -48,7 +48,8 @@ struct pkt {
 	__u8 obs_point;
 	__u8 family;
 	__u32 src_ep, dst_ep, src_identity, dst_identity;
-	__u32 policy_id;        /* the rule that decided, for events */
+	__u32 egress_policy_id; /* the rules that decided, for events */
+	__u32 ingress_policy_id;
 };
 
 /* Identity of addresses that are not endpoints of this node. */

@@ -61,9 +61,11 @@ static __always_inline int policy_check(struct pkt *p, const struct myelin_ep_in
 
 	if (ep->flags & MYELIN_EP_F_POLICY_FAILED)
 		return MYELIN_DROP_NO_POLICY_CONFIG; /* fail closed, even in audit mode */
+	__u32 *decided = dir == MYELIN_DIR_INGRESS ? &p->ingress_policy_id : &p->egress_policy_id;
+
 	switch (policy_match(ep->ep_id, dir, p->proto, remote, p->dport, &id, &flags)) {
 	case POLICY_ALLOW:
-		p->policy_id = id;
+		*decided = id;
 		return 0;
 	case POLICY_DENY:
 		reason = MYELIN_DROP_POLICY_DENY;
@@ -73,7 +75,7 @@ static __always_inline int policy_check(struct pkt *p, const struct myelin_ep_in
 			return 0;
 		reason = MYELIN_DROP_POLICY_DENIED;
 	}
-	p->policy_id = id;
+	*decided = id;
 	if ((ep->flags & MYELIN_EP_F_AUDIT) || (flags & MYELIN_POLICY_F_AUDIT)) {
 		__u8 saved = p->dir;
 		p->dir = dir;

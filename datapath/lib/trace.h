@@ -38,7 +38,8 @@ static __always_inline void emit_event(const struct pkt *p, __u8 type, __u8 subt
 	ev->icmp_code = p->icmp_code;
 	__builtin_memcpy(ev->eth_src, p->eth_src, 6);
 	__builtin_memcpy(ev->eth_dst, p->eth_dst, 6);
-	ev->policy_id = p->policy_id;
+	ev->egress_policy_id = p->egress_policy_id;
+	ev->ingress_policy_id = p->ingress_policy_id;
 	ev->saddr.w[0] = p->saddr;
 	ev->daddr.w[0] = p->daddr;
 	bpf_ringbuf_submit(ev, 0);

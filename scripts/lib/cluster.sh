@@ -91,15 +91,15 @@ mln_cni() {  # $1 = command, $2 = container id, $3 = netns path, rest: env
     CNI_PATH="$MLN_BIN" "$@" "$MLN_BIN/myelin-cni" <"$MLN_CNI_CONF"
 }
 
-mln_pod_add() {  # $1 = pod name, $2 = namespace (default "default")
-  local pod=$1 ns=${2:-default} netns="mln-$MLN_ID-$1" cid result
+mln_pod_add() {  # $1 = pod key (unique here), $2 = namespace (default "default"), $3 = pod name (default: the key)
+  local pod=$1 ns=${2:-default} k8sname=${3:-$1} netns="mln-$MLN_ID-$1" cid result
   cid="cid-$MLN_ID-$pod"
   ip netns add "$netns"
   ip netns exec "$netns" ip link set lo up
   MLN_PODS+=("$pod")
   MLN_POD_NETNS[$pod]=$netns
   MLN_POD_CID[$pod]=$cid
-  result=$(mln_cni ADD "$cid" "/var/run/netns/$netns" CNI_ARGS="K8S_POD_NAMESPACE=$ns;K8S_POD_NAME=$pod") ||
+  result=$(mln_cni ADD "$cid" "/var/run/netns/$netns" CNI_ARGS="K8S_POD_NAMESPACE=$ns;K8S_POD_NAME=$k8sname") ||
     mln_die "CNI ADD for $ns/$pod failed: $result"
   MLN_POD_IP[$pod]=$(jq -r '.ips[0].address' <<<"$result" | cut -d/ -f1)
 }

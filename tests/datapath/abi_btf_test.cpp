@@ -61,8 +61,8 @@ const std::vector<StructAbi> kStructs = {
       M(myelin_flow_event, dst_ep), M(myelin_flow_event, src_identity), M(myelin_flow_event, dst_identity),
       M(myelin_flow_event, len), M(myelin_flow_event, eth_proto), M(myelin_flow_event, sport),
       M(myelin_flow_event, dport), M(myelin_flow_event, icmp_type), M(myelin_flow_event, icmp_code),
-      M(myelin_flow_event, eth_src), M(myelin_flow_event, eth_dst), M(myelin_flow_event, policy_id),
-      M(myelin_flow_event, saddr),
+      M(myelin_flow_event, eth_src), M(myelin_flow_event, eth_dst), M(myelin_flow_event, egress_policy_id),
+      M(myelin_flow_event, saddr), M(myelin_flow_event, ingress_policy_id),
       M(myelin_flow_event, daddr)}},
 };
 

@@ -111,7 +111,7 @@ TEST_P(Policy, FirstPacketVerdict) {
   } else {
     EXPECT_TRUE(ct("10.0.0.1", "10.0.0.2", 40000, c.dport, 6));
   }
-  EXPECT_EQ(last.policy_id, c.policy_id) << "attribution";
+  EXPECT_EQ(egress_case ? last.egress_policy_id : last.ingress_policy_id, c.policy_id) << "attribution";
   if (c.b_flags & MYELIN_EP_F_AUDIT && c.verdict != SHOT) {
     bool audited = false;
     for (const auto& e : ev) audited |= e.type == MYELIN_EVENT_POLICY_VERDICT && e.verdict == MYELIN_VERDICT_AUDIT;

@@ -162,6 +162,9 @@ std::string status_table(const api::StatusResponse& s) {
                           std::to_string(s.events_lost_store()) + " evicted from the flow store");
   row("Forwarded packets:", std::to_string(s.forward_packets_egress()) + " egress, " +
                                 std::to_string(s.forward_packets_ingress()) + " ingress");
+  row("Policy:", std::to_string(s.policies()) + " policies, " + std::to_string(s.policy_entries()) +
+                     " datapath entries, revision " + std::to_string(s.policy_revision()));
+  for (const auto& e : s.policy_errors()) row("  refused:", e);
   row("Conntrack:", std::to_string(s.conntrack_entries()) + " entries, " + std::to_string(s.conntrack_gc_runs()) +
                         " GC runs");
   if (s.drops_size()) {

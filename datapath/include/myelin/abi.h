@@ -307,9 +307,10 @@ struct myelin_flow_event {
 	__u8 icmp_code;
 	__u8 eth_src[6];
 	__u8 eth_dst[6];
-	__u32 policy_id;        /* rule that allowed/denied (policy verdicts), 0 = none */
+	__u32 egress_policy_id; /* rule of the source's egress policy that decided, 0 = none */
 	struct myelin_addr saddr;
 	struct myelin_addr daddr;
+	__u32 ingress_policy_id;/* rule of the destination's ingress policy that decided, 0 = none */
 };
 MYELIN_ASSERT_SIZE(myelin_flow_event, 104);
 

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Network policy end to end, on the model of the upstream Kubernetes
+# network-policy e2e tests: namespaces x, y, z (labelled ns=<name>), pods a,
+# b, c (labelled pod=<name>) in each, TCP servers on 80 and 81. For each
+# scenario the policy is applied through the manifests directory, every
+# (from pod, to pod, port) is probed with real connections, and the whole
+# reachability matrix is compared with the expected one; mismatches print as
+# a grid. Live edits must take effect within a second.
+source "$(dirname "$0")/common.sh"
+
+mln_init
+MANIFESTS="$MLN_TMP/manifests"
+mkdir -p "$MANIFESTS"
+NSS=(x y z) PODS=(a b c) PORTS=(80 81)
+{
+  for ns in "${NSS[@]}"; do
+    printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n  labels: {ns: %s}\n---\n' "$ns" "$ns"
+    for pod in "${PODS[@]}"; do
+      printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  namespace: %s\n  labels: {pod: %s}\nspec:\n  containers:\n  - name: srv\n    ports:\n    - {name: serve-80-tcp, containerPort: 80}\n    - {name: serve-81-tcp, containerPort: 81}\n---\n' "$pod" "$ns" "$pod"
+    done
+  done
+} >"$MANIFESTS/00-cluster.yaml"
+MLN_NODE_NAME=policy-node
+MLN_AGENT_ARGS=(--manifests "$MANIFESTS")
+mln_node_up 10.220.0.0/24
+for ns in "${NSS[@]}"; do for pod in "${PODS[@]}"; do
+  mln_pod_add "$ns$pod" "$ns" "$pod"
+  for port in "${PORTS[@]}"; do mln_pod_bg "$ns$pod" timeout 600 nc -lk -p "$port" >/dev/null 2>&1; done
+done; done
+for ns in "${NSS[@]}"; do for pod in "${PODS[@]}"; do for port in "${PORTS[@]}"; do mln_wait_listen "$ns$pod" "$port"; done; done; done
+
+revision() { mln_myelin status -o json | jq -r '.policy_revision // 0 | tonumber'; }
+# apply FILE-CONTENT: writes the scenario's policy and waits (bounded) until the agent regenerated.
+apply() {
+  local before; before=$(revision)
+  printf '%s\n' "$1" >"$MANIFESTS/.scenario.tmp"
+  mv "$MANIFESTS/.scenario.tmp" "$MANIFESTS/10-scenario.yaml"   # atomic, as kubectl apply would be
+  changed() { [ "$(revision)" -gt "$before" ]; }
+  mln_retry 100 0.01 changed || mln_die "agent did not pick up the policy within a second"
+}
+# probe every (from, to, port) in parallel; prints "from to port 0|1"
+probe_all() {
+  local jobs=() f t p
+  for f in "${NSS[@]/%/}"; do :; done
+  for fns in "${NSS[@]}"; do for fp in "${PODS[@]}"; do for tns in "${NSS[@]}"; do for tp in "${PODS[@]}"; do for p in "${PORTS[@]}"; do
+    ( if mln_pod "$fns$fp" timeout 3 nc -z -w 1 "${MLN_POD_IP[$tns$tp]}" "$p" 2>/dev/null; then r=1; else r=0; fi
+      echo "$fns/$fp $tns/$tp $p $r" ) &
+    jobs+=($!)
+    if [ ${#jobs[@]} -ge 48 ]; then wait "${jobs[@]}"; jobs=(); fi
+  done; done; done; done; done
+  wait "${jobs[@]}" 2>/dev/null || true
+}
+# check NAME EXPECT-FUNCTION: compares the probed matrix with expect FROM TO PORT (prints 1 or 0).
+check() {
+  local name=$1 fn=$2 bad=0 out grid=""
+  out=$(probe_all | sort)
+  while read -r from to port got; do
+    # A pod reaching itself never leaves its namespace: always allowed, as
+    # the upstream tests' AllowLoopback says.
+    if [ "$from" = "$to" ]; then want=1; else want=$($fn "$from" "$to" "$port"); fi
+    if [ "$want" != "$got" ]; then bad=$((bad + 1)); grid+="    $from -> $to:$port expected $([ "$want" = 1 ] && echo allowed || echo denied), got $([ "$got" = 1 ] && echo allowed || echo denied)\n"; fi
+  done <<<"$out"
+  if [ "$bad" -eq 0 ]; then t_ok "$name (162 probes)"; else t_bad "$name" "$bad of 162 probes differ:"; printf "%b" "$grid" | head -40 >&2; fi
+}
+ns_of() { echo "${1%%/*}"; }
+pod_of() { echo "${1##*/}"; }
+
+all_allowed() { echo 1; }
+check "no policy: everything reachable" all_allowed
+
+apply 'apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-all-ingress, namespace: x}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress]'
+deny_x() { [ "$(ns_of "$2")" = x ] && echo 0 || echo 1; }
+check "default deny ingress in x" deny_x
+
+apply 'apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a-from-b, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - podSelector: {matchLabels: {pod: b}}'
+a_from_b() { if [ "$2" = x/a ]; then [ "$1" = x/b ] && echo 1 || echo 0; else echo 1; fi; }
+check "podSelector: only x/b reaches x/a" a_from_b
+
+apply 'apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a-from-ns-y, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {ns: y}}'
+a_from_y() { if [ "$2" = x/a ]; then [ "$(ns_of "$1")" = y ] && echo 1 || echo 0; else echo 1; fi; }
+check "namespaceSelector: only namespace y reaches x/a" a_from_y
+
+apply 'apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a-from-y-c, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {ns: y}}
+      podSelector: {matchLabels: {pod: c}}'
+a_from_yc() { if [ "$2" = x/a ]; then [ "$1" = y/c ] && echo 1 || echo 0; else echo 1; fi; }
+check "namespaceSelector AND podSelector in one peer: only y/c" a_from_yc
+
+apply 'apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a-from-y-or-c, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {ns: y}}
+    - podSelector: {matchLabels: {pod: c}}'
+a_from_y_or_c() { if [ "$2" = x/a ]; then { [ "$(ns_of "$1")" = y ] || [ "$1" = x/c ]; } && echo 1 || echo 0; else echo 1; fi; }
+check "separate peers OR: namespace y or x/c" a_from_y_or_c
+
+apply 'apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a-port-80, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - ports:
+    - port: serve-80-tcp'
+a_port80() { if [ "$2" = x/a ]; then [ "$3" = 80 ] && echo 1 || echo 0; else echo 1; fi; }
+check "named port: only 80 on x/a, from anyone" a_port80
+
+apply 'apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: y-no-egress, namespace: y}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]'
+y_no_egress() { [ "$(ns_of "$1")" = y ] && echo 0 || echo 1; }
+check "default deny egress in y (replies to y still flow)" y_no_egress
+
+apply 'apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: b-deny-z, namespace: x}
+spec:
+  endpointSelector: {matchLabels: {pod: b}}
+  ingress:
+  - fromEndpoints: [{}]
+  - fromEndpoints: [{matchLabels: {"k8s:io.kubernetes.pod.namespace": z}}]
+  ingressDeny:
+  - fromEndpoints: [{matchLabels: {"k8s:io.kubernetes.pod.namespace": z, pod: a}}]'
+b_deny_za() {
+  if [ "$2" != x/b ]; then echo 1
+  elif [ "$1" = z/a ]; then echo 0
+  elif [ "$(ns_of "$1")" = x ] || [ "$(ns_of "$1")" = z ]; then echo 1
+  else echo 0; fi
+}
+check "CiliumNetworkPolicy: deny from z/a wins over the allow of z" b_deny_za
+
+echo "-- live edit and attribution"
+apply 'apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: live, namespace: z}
+spec:
+  podSelector: {matchLabels: {pod: c}}
+  ingress: []'
+mln_pod xa timeout 3 nc -z -w 1 "${MLN_POD_IP[zc]}" 80 && t_bad "live deny took effect" || t_ok "live deny took effect"
+mln_myelin observe --all -o json --verdict DROPPED --to-ip "${MLN_POD_IP[zc]}" >"$MLN_TMP/drops.json"
+t_jq "default-deny drop names the selecting policy" '.flow.drop_reason_desc == "POLICY_DENIED" and (.flow.ingress_denied_by // [] | map(.name) | index("live") != null)' "$MLN_TMP/drops.json"
+apply 'apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: live, namespace: z}
+spec:
+  podSelector: {matchLabels: {pod: c}}
+  ingress: [{}]'
+mln_pod xa timeout 3 nc -z -w 1 "${MLN_POD_IP[zc]}" 80 && t_ok "edit to allow-all took effect" || t_bad "edit to allow-all took effect"
+mln_myelin observe --all -o json --to-ip "${MLN_POD_IP[zc]}" --verdict FORWARDED >"$MLN_TMP/fwd.json"
+t_jq "allowed flow names the allowing policy" '(.flow.ingress_allowed_by // [] | map(.name) | index("live") != null)' "$MLN_TMP/fwd.json"
+
+echo "-- bad input keeps the last good version"
+printf 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: live, namespace: z}\nspec:\n  podSelector: {}\n  ingress:\n  - frm: []\n' >"$MANIFESTS/10-scenario.yaml.tmp"
+mv "$MANIFESTS/10-scenario.yaml.tmp" "$MANIFESTS/10-scenario.yaml"
+refused() { mln_myelin status -o json | jq -e '.policy_errors // [] | any(test("10-scenario.yaml:7: spec.ingress\\[0\\].frm: is not supported"))' >/dev/null; }
+mln_retry 100 0.02 refused && t_ok "a bad file is refused with file:line:field" || t_bad "bad file refused" "$(mln_myelin status -o json | jq -c .policy_errors)"
+mln_pod xa timeout 3 nc -z -w 1 "${MLN_POD_IP[zc]}" 80 && t_ok "the last good version stays in force" || t_bad "last good version in force"
+
+t_summary

@@ -4,6 +4,8 @@
 #include "flow.pb.h"
 #include "myelin/log.hpp"
 
+#include <algorithm>
+
 namespace myelin::agent {
 namespace {
 
@@ -45,6 +47,9 @@ void ApiHandlers::handle(const api::Request& req, const Reply& reply, const std:
     case api::Request::kEndpointList: reply(endpoint_list()); return;
     case api::Request::kObserve: observe(req.observe(), reply, cancelled); return;
     case api::Request::kGc: reply(gc(req.gc())); return;
+    case api::Request::kPolicyList: reply(policy_list(req.policy_list())); return;
+    case api::Request::kIdentityList: reply(identity_list()); return;
+    case api::Request::kPolicyTrace: reply(policy_trace(req.policy_trace())); return;
     case api::Request::KIND_NOT_SET: break;
   }
   reply(fail(api::INVALID_ARGUMENT, "empty or unknown request (client newer than the agent?)"));
@@ -156,6 +161,135 @@ api::Response ApiHandlers::endpoint_get(const api::EndpointGetRequest& req) cons
   }
   api::Response r;
   *r.mutable_endpoint() = *ep;
+  fill_policy(*r.mutable_endpoint());
+  return r;
+}
+
+namespace {
+std::string proto_name(uint8_t p) {
+  switch (p) {
+    case 0: return "any";
+    case 1: return "icmp";
+    case 6: return "tcp";
+    case 17: return "udp";
+    case 132: return "sctp";
+  }
+  return std::to_string(p);
+}
+std::string ref_text(const std::optional<PolicyRef>& r) {
+  if (!r) return "?";
+  return r->kind + " " + (r->ns.empty() ? "" : r->ns + "/") + r->name;
+}
+std::string entry_text(const policy::Entry& e, const PolicyManager& pm) {
+  std::string ports = e.lo == 0 && e.hi == 65535 ? "any port" : e.lo == e.hi ? std::to_string(e.lo) : std::to_string(e.lo) + "-" + std::to_string(e.hi);
+  std::string who = e.identity == 0 ? "any identity" : "identity " + std::to_string(e.identity);
+  return std::string(e.dir == MYELIN_DIR_INGRESS ? "ingress " : "egress ") + (e.deny ? "deny " : "allow ") +
+         proto_name(e.proto) + "/" + ports + (e.dir == MYELIN_DIR_INGRESS ? " from " : " to ") + who + " (" +
+         ref_text(pm.policy(e.policy)) + ")" + (e.audit ? " [audit]" : "");
+}
+}  // namespace
+
+void ApiHandlers::fill_policy(api::Endpoint& ep) const {
+  auto p = policies_.endpoint_policy(ep.id());
+  if (!p) return;
+  auto* out = ep.mutable_policy();
+  out->set_ingress_enforced(p->ingress_enforced);
+  out->set_egress_enforced(p->egress_enforced);
+  out->set_audit(p->audit);
+  for (uint32_t id : p->selected_by) out->add_selected_by(ref_text(policies_.policy(id)));
+  for (const auto& e : p->entries) out->add_rules(entry_text(e, policies_));
+}
+
+api::Response ApiHandlers::policy_list(const api::PolicyListRequest& req) const {
+  api::Response r;
+  auto* list = r.mutable_policies();
+  std::map<uint32_t, std::vector<uint32_t>> selected;
+  for (const auto& ep : store_.list())
+    if (auto p = policies_.endpoint_policy(ep.id()))
+      for (uint32_t id : p->selected_by) selected[id].push_back(ep.id());
+  for (const auto& [id, p] : policies_.policies()) {
+    if (!req.namespace_().empty() && p.ns != req.namespace_()) continue;
+    if (!req.name().empty() && p.name != req.name()) continue;
+    auto* info = list->add_policies();
+    info->set_kind(p.kind);
+    info->set_namespace_(p.ns);
+    info->set_name(p.name);
+    info->set_id(id);
+    info->set_source(p.source);
+    info->set_audit(p.audit);
+    info->set_ingress(p.ingress_type);
+    info->set_egress(p.egress_type);
+    info->set_ingress_rules(static_cast<uint32_t>(p.ingress.size()));
+    info->set_egress_rules(static_cast<uint32_t>(p.egress.size()));
+    for (uint32_t ep : selected[id]) info->add_endpoints(ep);
+  }
+  for (const auto& src : policies_.sources())
+    if (!src.ok) list->add_errors(src.error);
+  if (!req.name().empty() && list->policies_size() == 0)
+    return fail(api::NOT_FOUND, "no policy " + (req.namespace_().empty() ? "" : req.namespace_() + "/") + req.name());
+  return r;
+}
+
+api::Response ApiHandlers::identity_list() const {
+  api::Response r;
+  for (uint32_t id : {1u, 2u, 3u, 4u, 5u, 6u, 7u}) {
+    auto* i = r.mutable_identities()->add_identities();
+    i->set_id(id);
+    i->set_kind("reserved");
+    i->add_labels("reserved:" + identity::IdentityAllocator::reserved_name(id));
+  }
+  for (const auto& [id, labels] : policies_.identities()) {
+    auto* i = r.mutable_identities()->add_identities();
+    i->set_id(id);
+    bool cidr = std::any_of(labels.begin(), labels.end(), [](const std::string& l) { return l.rfind("cidr:", 0) == 0; });
+    i->set_kind(cidr ? "cidr" : "pod");
+    for (const auto& l : labels) i->add_labels(l);
+  }
+  return r;
+}
+
+api::Response ApiHandlers::policy_trace(const api::PolicyTraceRequest& req) const {
+  auto find = [&](const std::string& who) -> std::optional<api::Endpoint> {
+    auto slash = who.find('/');
+    std::string ns = slash == std::string::npos ? "default" : who.substr(0, slash);
+    std::string pod = slash == std::string::npos ? who : who.substr(slash + 1);
+    for (const auto& ep : store_.list())
+      if ((ep.pod_namespace().empty() ? "default" : ep.pod_namespace()) == ns && ep.pod_name() == pod) return ep;
+    return std::nullopt;
+  };
+  auto from = find(req.from()), to = find(req.to());
+  if (!from) return fail(api::NOT_FOUND, "no endpoint " + req.from() + " on this node");
+  if (!to) return fail(api::NOT_FOUND, "no endpoint " + req.to() + " on this node");
+  static const std::map<std::string, uint8_t> protos = {{"tcp", 6}, {"udp", 17}, {"sctp", 132}, {"icmp", 1}};
+  auto proto = protos.find(req.protocol().empty() ? "tcp" : req.protocol());
+  if (proto == protos.end()) return fail(api::INVALID_ARGUMENT, "protocol must be tcp, udp, sctp or icmp");
+  if (req.port() > 65535) return fail(api::INVALID_ARGUMENT, "port must be 0-65535");
+  auto explain = [&](const api::Endpoint& ep, uint8_t dir, uint32_t remote) {
+    auto p = policies_.endpoint_policy(ep.id());
+    policy::EndpointPolicy none;
+    auto d = policy::evaluate(p ? *p : none, dir, remote, proto->second, static_cast<uint16_t>(req.port()));
+    std::string who = (dir == MYELIN_DIR_INGRESS ? "ingress of " : "egress of ") + ep.pod_namespace() + "/" + ep.pod_name();
+    switch (d.kind) {
+      case policy::Decision::Kind::allowed_by_rule: return std::pair{true, who + ": allowed by " + entry_text(*d.entry, policies_)};
+      case policy::Decision::Kind::allowed_not_enforced: return std::pair{true, who + ": allowed (no policy selects it in this direction)"};
+      case policy::Decision::Kind::denied_by_rule: return std::pair{false, who + ": denied by " + entry_text(*d.entry, policies_)};
+      case policy::Decision::Kind::denied_by_default: {
+        std::string sel;
+        for (uint32_t id : p->selected_by) sel += (sel.empty() ? "" : ", ") + ref_text(policies_.policy(id));
+        return std::pair{false, who + ": denied by default: selected by " + sel + " and no rule allows it"};
+      }
+    }
+    return std::pair{false, who + ": ?"};
+  };
+  auto [eg_ok, eg] = explain(*from, MYELIN_DIR_EGRESS, to->identity());
+  auto [in_ok, in] = explain(*to, MYELIN_DIR_INGRESS, from->identity());
+  api::Response r;
+  auto* t = r.mutable_policy_trace();
+  bool audit = false;
+  if (auto p = policies_.endpoint_policy(eg_ok ? to->id() : from->id())) audit = p->audit;
+  t->set_verdict(eg_ok && in_ok ? "ALLOWED" : audit ? "AUDIT" : "DENIED");
+  t->set_egress(eg);
+  t->set_ingress(in);
   return r;
 }
 

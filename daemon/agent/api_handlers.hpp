@@ -47,6 +47,10 @@ class ApiHandlers : public server::Dispatcher {
   api::Response endpoint_get(const api::EndpointGetRequest& r) const;
   api::Response endpoint_list() const;
   api::Response gc(const api::GcRequest& r);
+  api::Response policy_list(const api::PolicyListRequest& r) const;
+  api::Response identity_list() const;
+  api::Response policy_trace(const api::PolicyTraceRequest& r) const;
+  void fill_policy(api::Endpoint& ep) const;
   void observe(const api::ObserveRequest& r, const Reply& reply, const std::atomic<bool>& cancelled);
 
   const AgentInfo& info_;

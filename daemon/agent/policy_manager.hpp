@@ -60,6 +60,7 @@ class PolicyManager {
   std::vector<SourceState> sources() const;
   uint64_t installed_entries() const;
   uint64_t revision() const { return revision_; }
+  std::map<uint32_t, std::vector<std::string>> identities() const { return identities_.list(); }
 
  private:
   using InstalledKey = std::pair<bool, myelin_policy_key>;  // (deny map?, key)

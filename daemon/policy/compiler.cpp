@@ -89,6 +89,19 @@ bool Selector::matches(const Labels& labels) const {
   return true;
 }
 
+Decision evaluate(const EndpointPolicy& ep, uint8_t dir, uint32_t remote, uint8_t proto, uint16_t port) {
+  const Entry* allow = nullptr;
+  for (const auto& e : ep.entries) {
+    if (e.dir != dir || (e.identity && e.identity != remote) || (e.proto && e.proto != proto) || port < e.lo || port > e.hi)
+      continue;
+    if (e.deny) return {Decision::Kind::denied_by_rule, &e};  // deny wins
+    if (!allow) allow = &e;
+  }
+  if (allow) return {Decision::Kind::allowed_by_rule, allow};
+  const bool enforced = dir == MYELIN_DIR_INGRESS ? ep.ingress_enforced : ep.egress_enforced;
+  return {enforced ? Decision::Kind::denied_by_default : Decision::Kind::allowed_not_enforced, nullptr};
+}
+
 std::set<std::string> referenced_cidrs(const std::vector<NetworkPolicy>& policies) {
   std::set<std::string> out;
   for (const auto& p : policies)

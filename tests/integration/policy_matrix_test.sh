@@ -162,6 +162,20 @@ b_deny_za() {
 }
 check "CiliumNetworkPolicy: deny from z/a wins over the allow of z" b_deny_za
 
+echo "-- CLI: policy list/get/trace, identity list, endpoint get"
+mln_myelin policy list -o json | jq -e '.policies[] | select(.name == "b-deny-z" and .kind == "CiliumNetworkPolicy" and (.endpoints | length) == 1)' >/dev/null &&
+  t_ok "policy list shows the policy and the endpoint it selects" || t_bad "policy list"
+mln_myelin policy get b-deny-z --namespace x | grep -q "Source:.*10-scenario.yaml:1" && t_ok "policy get names its source file:line" || t_bad "policy get"
+tr=$(mln_myelin policy trace --from z/a --to x/b --port 80/tcp)
+grep -q "Verdict: DENIED" <<<"$tr" && grep -q "ingress of x/b: denied by ingress deny" <<<"$tr" && t_ok "policy trace z/a -> x/b: denied, by the deny rule" || t_bad "trace deny" "$tr"
+tr=$(mln_myelin policy trace --from x/a --to x/b --port 81)
+grep -q "Verdict: ALLOWED" <<<"$tr" && grep -q "allowed by ingress allow any/any port from identity" <<<"$tr" && t_ok "policy trace x/a -> x/b: allowed, with the rule" || t_bad "trace allow" "$tr"
+mln_myelin policy trace --from x/a --to nowhere/q --port 80 >/dev/null 2>&1 && t_bad "trace of an unknown pod fails" || t_ok "trace of an unknown pod fails"
+mln_myelin identity list -o json | jq -e '[.identities[] | select(.kind == "pod" and (.labels | index("k8s:pod=a")) and (.labels | index("k8s:io.kubernetes.pod.namespace=z")))] | length == 1' >/dev/null &&
+  t_ok "identity list: pod identities carry pod and namespace labels" || t_bad "identity list"
+XB=$(mln_myelin endpoint list -o json | jq -r '.endpoints[] | select(.pod_namespace == "x" and .pod_name == "b") | .id')
+mln_myelin endpoint get "$XB" | grep -q "ingress enforced" && t_ok "endpoint get shows its effective policy" || t_bad "endpoint get policy"
+
 echo "-- live edit and attribution"
 apply 'apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy

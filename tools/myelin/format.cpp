@@ -207,7 +207,57 @@ std::string endpoint_detail(const api::Endpoint& e) {
   std::string labels;
   for (const auto& l : e.labels()) labels += (labels.empty() ? "" : ", ") + l;
   rows.push_back({"Labels:", labels.empty() ? "(none)" : labels});
+  std::string out = render_table(rows);
+  if (e.has_policy()) {
+    const auto& p = e.policy();
+    out += "Policy:\n  ingress " + std::string(p.ingress_enforced() ? "enforced" : "not enforced") + ", egress " +
+           (p.egress_enforced() ? "enforced" : "not enforced") + (p.audit() ? ", audit mode" : "") + "\n";
+    for (const auto& s : p.selected_by()) out += "  selected by " + s + "\n";
+    for (const auto& r : p.rules()) out += "  " + r + "\n";
+  }
+  return out;
+}
+
+std::string policies_table(const api::PolicyList& l) {
+  std::vector<std::vector<std::string>> rows{{"KIND", "NAMESPACE", "NAME", "ENFORCES", "RULES (IN/OUT)", "ENDPOINTS", "SOURCE"}};
+  for (const auto& p : l.policies()) {
+    std::string enf = std::string(p.ingress() ? "ingress" : "") + (p.ingress() && p.egress() ? "," : "") + (p.egress() ? "egress" : "");
+    if (p.audit()) enf += " (audit)";
+    std::string eps;
+    for (uint32_t e : p.endpoints()) eps += (eps.empty() ? "" : ",") + std::to_string(e);
+    rows.push_back({p.kind(), p.namespace_().empty() ? "-" : p.namespace_(), p.name(), enf.empty() ? "-" : enf,
+                    std::to_string(p.ingress_rules()) + "/" + std::to_string(p.egress_rules()), eps.empty() ? "-" : eps,
+                    p.source()});
+  }
+  std::string out = render_table(rows);
+  for (const auto& e : l.errors()) out += "REFUSED: " + e + "\n";
+  return out;
+}
+
+std::string policy_detail(const api::PolicyInfo& p) {
+  std::string eps;
+  for (uint32_t e : p.endpoints()) eps += (eps.empty() ? "" : ", ") + std::to_string(e);
+  return render_table({{"Kind:", p.kind()},
+                       {"Name:", (p.namespace_().empty() ? "" : p.namespace_() + "/") + p.name()},
+                       {"Source:", p.source()},
+                       {"Enforces:", std::string(p.ingress() ? "ingress " : "") + (p.egress() ? "egress" : "")},
+                       {"Audit:", p.audit() ? "yes" : "no"},
+                       {"Rules:", std::to_string(p.ingress_rules()) + " ingress, " + std::to_string(p.egress_rules()) + " egress"},
+                       {"Endpoints:", eps.empty() ? "(none selected here)" : eps}});
+}
+
+std::string identities_table(const api::IdentityList& l) {
+  std::vector<std::vector<std::string>> rows{{"ID", "KIND", "LABELS"}};
+  for (const auto& i : l.identities()) {
+    std::string labels;
+    for (const auto& s : i.labels()) labels += (labels.empty() ? "" : " ") + s;
+    rows.push_back({std::to_string(i.id()), i.kind(), labels});
+  }
   return render_table(rows);
+}
+
+std::string trace_text(const api::PolicyTraceResponse& t) {
+  return "Verdict: " + t.verdict() + "\n  " + t.egress() + "\n  " + t.ingress() + "\n";
 }
 
 }  // namespace myelin::cli

@@ -20,6 +20,10 @@ std::string flow_table_row(const flow::GetFlowsResponse& r);
 std::string status_table(const api::StatusResponse& s);
 std::string endpoints_table(const api::EndpointList& l);
 std::string endpoint_detail(const api::Endpoint& e);
+std::string policies_table(const api::PolicyList& l);
+std::string policy_detail(const api::PolicyInfo& p);
+std::string identities_table(const api::IdentityList& l);
+std::string trace_text(const api::PolicyTraceResponse& t);
 
 // Aligns rows of cells into columns (first row is the header).
 std::string render_table(const std::vector<std::vector<std::string>>& rows);

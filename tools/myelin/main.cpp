@@ -4,6 +4,7 @@
 // answer in the chosen output format.
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <iostream>
@@ -126,6 +127,87 @@ int cmd_observe(const Global& g, const std::vector<std::string>& args) {
   });
 }
 
+// Flags of the form --name VALUE from a command's words; anything else is an error.
+bool take_flags(const std::vector<std::string>& args, std::map<std::string, std::string>& out, std::vector<std::string>& pos,
+                const std::vector<std::string>& allowed, const char* cmd) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i].rfind("--", 0) != 0) {
+      pos.push_back(args[i]);
+      continue;
+    }
+    std::string name = args[i].substr(2), value;
+    if (auto eq = name.find('='); eq != std::string::npos) value = name.substr(eq + 1), name = name.substr(0, eq);
+    else if (i + 1 < args.size()) value = args[++i];
+    else return std::cerr << "myelin " << cmd << ": --" << name << " needs a value\n", false;
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
+      return std::cerr << "myelin " << cmd << ": unknown flag --" << name << " (see --help)\n", false;
+    out[name] = value;
+  }
+  return true;
+}
+
+int cmd_policy_list(const Global& g, const std::vector<std::string>& args) {
+  if (g.help) return std::cout << "Usage: myelin policy list [--namespace NS] [-o table|json]\n\nPolicies in force, what they enforce and the endpoints they select; refused manifests last.\n", 0;
+  std::map<std::string, std::string> f;
+  std::vector<std::string> pos;
+  if (!take_flags(args, f, pos, {"namespace"}, "policy list") || !pos.empty()) return 2;
+  const std::string o = g.output.empty() ? "table" : g.output;
+  if (o != "table" && o != "json") return bad_output(o, "table, json");
+  api::Request req;
+  req.mutable_policy_list()->set_namespace_(f["namespace"]);
+  return call(g, req, [&](const api::Response& r) { std::cout << (o == "json" ? to_json(r.policies()) + "\n" : policies_table(r.policies())); });
+}
+
+int cmd_policy_get(const Global& g, const std::vector<std::string>& args) {
+  if (g.help) return std::cout << "Usage: myelin policy get NAME [--namespace NS] [-o table|json]\n", 0;
+  std::map<std::string, std::string> f;
+  std::vector<std::string> pos;
+  if (!take_flags(args, f, pos, {"namespace"}, "policy get") || pos.size() != 1)
+    return std::cerr << "myelin policy get: give one policy name (see --help)\n", 2;
+  const std::string o = g.output.empty() ? "table" : g.output;
+  if (o != "table" && o != "json") return bad_output(o, "table, json");
+  api::Request req;
+  req.mutable_policy_list()->set_namespace_(f["namespace"]);
+  req.mutable_policy_list()->set_name(pos[0]);
+  return call(g, req, [&](const api::Response& r) {
+    for (const auto& p : r.policies().policies()) std::cout << (o == "json" ? to_json(p) + "\n" : policy_detail(p));
+  });
+}
+
+int cmd_policy_trace(const Global& g, const std::vector<std::string>& args) {
+  if (g.help)
+    return std::cout << "Usage: myelin policy trace --from NS/POD --to NS/POD --port PORT[/tcp|udp|sctp] [-o table|json]\n\n"
+                        "Shows the verdict the datapath would give a new connection, the deciding rules and why, without sending traffic.\n", 0;
+  std::map<std::string, std::string> f;
+  std::vector<std::string> pos;
+  if (!take_flags(args, f, pos, {"from", "to", "port"}, "policy trace") || !pos.empty()) return 2;
+  if (f["from"].empty() || f["to"].empty() || f["port"].empty())
+    return std::cerr << "myelin policy trace: --from, --to and --port are required\n", 2;
+  std::string port = f["port"], proto = "tcp";
+  if (auto slash = port.find('/'); slash != std::string::npos) proto = port.substr(slash + 1), port = port.substr(0, slash);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535)
+    return std::cerr << "myelin policy trace: --port '" << f["port"] << "' is not PORT[/PROTOCOL]\n", 2;
+  const std::string o = g.output.empty() ? "table" : g.output;
+  if (o != "table" && o != "json") return bad_output(o, "table, json");
+  api::Request req;
+  auto* t = req.mutable_policy_trace();
+  t->set_from(f["from"]);
+  t->set_to(f["to"]);
+  t->set_port(static_cast<uint32_t>(std::stoul(port)));
+  t->set_protocol(proto);
+  return call(g, req, [&](const api::Response& r) { std::cout << (o == "json" ? to_json(r.policy_trace()) + "\n" : trace_text(r.policy_trace())); });
+}
+
+int cmd_identity_list(const Global& g, const std::vector<std::string>& args) {
+  if (g.help) return std::cout << "Usage: myelin identity list [-o table|json]\n", 0;
+  if (!args.empty()) return std::cerr << "myelin identity list: unexpected argument '" << args[0] << "'\n", 2;
+  const std::string o = g.output.empty() ? "table" : g.output;
+  if (o != "table" && o != "json") return bad_output(o, "table, json");
+  api::Request req;
+  req.mutable_identity_list();
+  return call(g, req, [&](const api::Response& r) { std::cout << (o == "json" ? to_json(r.identities()) + "\n" : identities_table(r.identities())); });
+}
+
 struct Command {
   std::vector<std::string> words;
   std::string help;
@@ -137,6 +219,10 @@ const std::vector<Command> kCommands = {
     {{"endpoint", "list"}, "endpoints (pods) on this node", cmd_endpoint_list},
     {{"endpoint", "get"}, "one endpoint", cmd_endpoint_get},
     {{"observe"}, "flows: recorded and live, filtered in the agent", cmd_observe},
+    {{"policy", "list"}, "policies in force and refused manifests", cmd_policy_list},
+    {{"policy", "get"}, "one policy", cmd_policy_get},
+    {{"policy", "trace"}, "the verdict for a connection, and why, without traffic", cmd_policy_trace},
+    {{"identity", "list"}, "security identities and their labels", cmd_identity_list},
 };
 
 void usage(std::ostream& o) {

@@ -58,6 +58,14 @@ struct EndpointPolicy {
 // Every CIDR (cidr and except) the policies reference, normalised ("10.0.0.0/8").
 std::set<std::string> referenced_cidrs(const std::vector<NetworkPolicy>& policies);
 
+// What the datapath decides for one first packet, with the deciding entry.
+struct Decision {
+  enum class Kind { allowed_by_rule, allowed_not_enforced, denied_by_rule, denied_by_default } kind;
+  const Entry* entry = nullptr;
+  bool allowed() const { return kind == Kind::allowed_by_rule || kind == Kind::allowed_not_enforced; }
+};
+Decision evaluate(const EndpointPolicy& ep, uint8_t dir, uint32_t remote_identity, uint8_t proto, uint16_t port);
+
 EndpointPolicy compile(const LocalEndpoint& ep, const std::vector<NetworkPolicy>& policies,
                        const std::vector<IdentityView>& identities, const std::map<std::string, Namespace>& namespaces,
                        bool audit_all = false);

@@ -348,7 +348,8 @@ Object decode_doc(const Ctx& c, const YAML::Node& doc) {
   if (kind == "Pod") {
     check_api("v1");
     Pod p{ns, name, labels_of(c, meta["labels"], "metadata.labels", false), {}};
-    if (const auto& containers = doc["spec"]["containers"])
+    const auto& spec = doc["spec"];  // a Pod without spec or ports is fine
+    if (const auto& containers = spec ? spec["containers"] : YAML::Node())
       for (const auto& ct : containers)
         if (const auto& ports = ct["ports"])
           for (const auto& port : ports)

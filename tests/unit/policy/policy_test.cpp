@@ -55,6 +55,22 @@ TEST(Decode, ErrorsNameFileLineAndField) {
   EXPECT_NE(error_of("kind: Pod\napiVersion: v1\nmetadata: {}\n").find("metadata.name: is required"), std::string::npos);
 }
 
+TEST(Decode, PodsWithAndWithoutPorts) {
+  auto objs = decode_yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: x, labels: {pod: c}}\n---\n"
+                          "apiVersion: v1\nkind: Pod\nmetadata: {name: d}\nspec:\n  containers:\n  - name: s\n    ports:\n"
+                          "    - {name: http, containerPort: 8080}\n    - {name: dns, containerPort: 53, protocol: UDP}\n",
+                          "pods.yaml");
+  ASSERT_TRUE(objs) << objs.error().message;
+  ASSERT_EQ(objs->size(), 2u);
+  const auto& c = std::get<Pod>((*objs)[0]);
+  EXPECT_EQ(c.labels.at("pod"), "c");
+  EXPECT_TRUE(c.ports.empty());
+  const auto& d = std::get<Pod>((*objs)[1]);
+  EXPECT_EQ(d.ns, "default");
+  ASSERT_EQ(d.ports.size(), 2u);
+  EXPECT_EQ(d.ports[1].proto, 17);
+}
+
 TEST(Decode, PolicyTypesDefaultsAndOtherKinds) {
   auto p = policies(R"(
 apiVersion: networking.k8s.io/v1

@@ -9,7 +9,7 @@ PACKAGES=(
   clang-14 llvm-14 libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev
   protobuf-compiler libprotobuf-dev prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev
   libgtest-dev googletest
-  iproute2 iputils-ping netcat-openbsd util-linux jq iperf3 sockperf
+  iproute2 iputils-ping netcat-openbsd socat util-linux jq curl bc iperf3 sockperf
   containernetworking-plugins prometheus
   qemu-system-x86 cpio busybox-static kmod
 )

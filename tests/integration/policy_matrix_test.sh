@@ -26,7 +26,8 @@ MLN_AGENT_ARGS=(--manifests "$MANIFESTS")
 mln_node_up 10.220.0.0/24
 for ns in "${NSS[@]}"; do for pod in "${PODS[@]}"; do
   mln_pod_add "$ns$pod" "$ns" "$pod"
-  for port in "${PORTS[@]}"; do mln_pod_bg "$ns$pod" timeout 600 nc -lk -p "$port" >/dev/null 2>&1; done
+  # socat forks per connection with a deep backlog: concurrent probes never queue behind each other.
+  for port in "${PORTS[@]}"; do mln_pod_bg "$ns$pod" timeout 900 socat "TCP-LISTEN:$port,fork,reuseaddr,backlog=256" SYSTEM:true >/dev/null 2>&1; done
 done; done
 for ns in "${NSS[@]}"; do for pod in "${PODS[@]}"; do for port in "${PORTS[@]}"; do mln_wait_listen "$ns$pod" "$port"; done; done; done
 

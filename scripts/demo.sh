@@ -13,7 +13,34 @@ scripts/install-deps.sh
 source scripts/lib/cluster.sh
 mln_init
 MLN_NODE_NAME=demo-node
-MLN_AGENT_ARGS=(--metrics-addr 127.0.0.1:9962)
+MANIFESTS="$MLN_TMP/manifests"
+mkdir -p "$MANIFESTS"
+cat >"$MANIFESTS/00-workloads.yaml" <<'YAML'
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {team: shop}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: data, labels: {team: data}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: frontend, namespace: shop, labels: {app: frontend}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: backend, namespace: shop, labels: {app: backend}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db, namespace: data, labels: {app: db}}
+spec:
+  containers:
+  - name: db
+    ports: [{name: dns, containerPort: 5353, protocol: UDP}]
+YAML
+MLN_AGENT_ARGS=(--metrics-addr 127.0.0.1:9962 --manifests "$MANIFESTS")
 step() { printf '\n\033[1;32m### %s\033[0m\n' "$*"; }
 
 step "Starting myelind in node namespace $MLN_NODE (pod CIDR 10.210.0.0/24)"
@@ -44,10 +71,33 @@ step "A spoofed source address from frontend (dropped by the datapath)"
 mln_pod frontend ip addr add 10.66.66.66/32 dev eth0
 mln_pod frontend ping -c 1 -W 1 -I 10.66.66.66 "$BE" || true
 
+step "Policy: only shop/backend may reach data/db (a NetworkPolicy dropped into the manifests directory)"
+cat >"$MANIFESTS/10-db-policy.yaml" <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: db-from-backend, namespace: data}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {team: shop}}
+      podSelector: {matchLabels: {app: backend}}
+    ports:
+    - {port: dns, protocol: UDP}
+YAML
+rev() { mln_myelin status -o json | jq -r '.policy_revision // 0 | tonumber'; }
+r0=$(rev); applied() { [ "$(rev)" -gt "$r0" ]; }; mln_retry 100 0.02 applied || true
+mln_myelin policy list
+mln_myelin policy trace --from shop/frontend --to data/db --port 5353/udp
+mln_myelin policy trace --from shop/backend --to data/db --port 5353/udp
+mln_pod_bg db timeout 15 nc -u -l -p 5353
+mln_wait_listen db 5353 udp
+echo "from frontend" | mln_pod frontend timeout 3 nc -u -w 1 "$DB" 5353 || true
+
 step "myelin observe --last 25"
 mln_myelin observe --last 25
-step "myelin observe --verdict DROPPED -o json --last 1"
-mln_myelin observe --verdict DROPPED -o json --last 1
+step "myelin observe --verdict DROPPED --drop-reason-desc POLICY_DENIED -o json --last 1 (note ingress_denied_by)"
+mln_myelin observe --verdict DROPPED --drop-reason-desc POLICY_DENIED -o json --last 1
 step "myelin status"
 mln_myelin status
 

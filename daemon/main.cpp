@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
   auto* ids_ptr = identities->get();
   flows::FlowDecoder decoder(
       info.node_name,
-      [store_ptr, ids_ptr](uint32_t id) -> std::optional<flows::FlowDecoder::EndpointView> {
+      [store_ptr, ids_ptr, &policies](uint32_t id) -> std::optional<flows::FlowDecoder::EndpointView> {
         auto ep = store_ptr->get_by_id(id);
         if (!ep) return std::nullopt;
         flows::FlowDecoder::EndpointView v;
@@ -218,6 +218,7 @@ int main(int argc, char** argv) {
         v.ns = ep->pod_namespace();
         v.pod_name = ep->pod_name();
         if (auto labels = ids_ptr->labels(ep->identity())) v.labels = *labels;
+        for (const auto& w : policies.workloads(v.ns.empty() ? "default" : v.ns, v.pod_name)) v.workloads.emplace_back(w.kind, w.name);
         return v;
       },
       [](uint32_t ifindex) {

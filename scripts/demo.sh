@@ -26,7 +26,11 @@ metadata: {name: data, labels: {team: data}}
 ---
 apiVersion: v1
 kind: Pod
-metadata: {name: frontend, namespace: shop, labels: {app: frontend}}
+metadata:
+  name: frontend
+  namespace: shop
+  labels: {app: frontend}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: frontend-6f7d9c, uid: demo}]
 ---
 apiVersion: v1
 kind: Pod

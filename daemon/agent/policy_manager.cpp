@@ -34,6 +34,7 @@ PolicyManager::PolicyManager(datapath::Datapath& dp, EndpointManager& endpoints,
 
 void PolicyManager::rebuild_label_index_locked() {
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> pods;
+  std::map<std::pair<std::string, std::string>, std::vector<policy::Workload>> workloads;
   std::map<std::string, std::vector<std::string>> nss;
   for (const auto& [file, objs] : files_)
     for (const auto& o : objs) {
@@ -41,6 +42,7 @@ void PolicyManager::rebuild_label_index_locked() {
         auto& l = pods[{p->ns, p->name}];
         l.clear();
         for (const auto& [k, v] : p->labels) l.push_back("k8s:" + k + "=" + v);
+        workloads[{p->ns, p->name}] = p->workloads;
       }
       if (const auto* n = std::get_if<policy::Namespace>(&o)) {
         auto& l = nss[n->name];
@@ -51,6 +53,13 @@ void PolicyManager::rebuild_label_index_locked() {
   std::lock_guard lk(labels_mu_);
   pod_labels_ = std::move(pods);
   ns_labels_ = std::move(nss);
+  pod_workloads_ = std::move(workloads);
+}
+
+std::vector<policy::Workload> PolicyManager::workloads(const std::string& ns, const std::string& pod) const {
+  std::lock_guard lk(labels_mu_);
+  auto it = pod_workloads_.find({ns, pod});
+  return it == pod_workloads_.end() ? std::vector<policy::Workload>{} : it->second;
 }
 
 void PolicyManager::apply_file(const std::string& file, std::vector<policy::Object> objects) {

@@ -61,6 +61,7 @@ class PolicyManager {
   uint64_t installed_entries() const;
   uint64_t revision() const { return revision_; }
   std::map<uint32_t, std::vector<std::string>> identities() const { return identities_.list(); }
+  std::vector<policy::Workload> workloads(const std::string& ns, const std::string& pod) const;
 
  private:
   using InstalledKey = std::pair<bool, myelin_policy_key>;  // (deny map?, key)
@@ -91,6 +92,7 @@ class PolicyManager {
   mutable std::mutex labels_mu_;
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> pod_labels_;  // (ns, pod) -> identity labels
   std::map<std::string, std::vector<std::string>> ns_labels_;                           // ns -> its namespace labels
+  std::map<std::pair<std::string, std::string>, std::vector<policy::Workload>> pod_workloads_;
   std::map<std::string, std::vector<policy::Object>> files_;  // last good objects per file
   std::map<std::string, SourceState> states_;
   std::map<std::tuple<std::string, std::string, std::string>, uint32_t> policy_ids_;  // (kind, ns, name) -> id

@@ -64,6 +64,11 @@ void FlowDecoder::fill_endpoint(flow::Endpoint* out, uint32_t ep_id, uint32_t id
   out->set_namespace_(ep->ns);
   out->set_pod_name(ep->pod_name);
   for (const auto& l : ep->labels) out->add_labels(l);
+  for (const auto& [kind, name] : ep->workloads) {
+    auto* w = out->add_workloads();
+    w->set_kind(kind);
+    w->set_name(name);
+  }
 }
 
 flow::Flow FlowDecoder::decode(const myelin_flow_event& ev) const {

@@ -347,7 +347,19 @@ Object decode_doc(const Ctx& c, const YAML::Node& doc) {
   }
   if (kind == "Pod") {
     check_api("v1");
-    Pod p{ns, name, labels_of(c, meta["labels"], "metadata.labels", false), {}};
+    Pod p{ns, name, labels_of(c, meta["labels"], "metadata.labels", false), {}, {}};
+    if (const auto& owners = meta["ownerReferences"])
+      for (const auto& o : owners) {
+        if (!o["kind"] || !o["name"]) continue;
+        Workload w{o["kind"].as<std::string>(), o["name"].as<std::string>()};
+        // Deployments own pods through ReplicaSets named <deployment>-<pod-template-hash>.
+        auto dash = w.name.rfind('-');
+        if (w.kind == "ReplicaSet" && dash != std::string::npos && dash + 1 < w.name.size()) {
+          w.kind = "Deployment";
+          w.name = w.name.substr(0, dash);
+        }
+        p.workloads.push_back(w);
+      }
     const auto& spec = doc["spec"];  // a Pod without spec or ports is fine
     if (const auto& containers = spec ? spec["containers"] : YAML::Node())
       for (const auto& ct : containers)

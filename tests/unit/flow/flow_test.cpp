@@ -250,7 +250,7 @@ nlohmann::json decode_json(const myelin_flow_event& ev) {
       "node-1",
       [](uint32_t id) -> std::optional<FlowDecoder::EndpointView> {
         if (id != 11) return std::nullopt;
-        return FlowDecoder::EndpointView{11, 256, "shop", "frontend", {"k8s:app=frontend"}};
+        return FlowDecoder::EndpointView{11, 256, "shop", "frontend", {"k8s:app=frontend"}, {{"Deployment", "frontend"}}};
       },
       [](uint32_t) { return std::string("lxc123"); });
   std::string out;
@@ -274,6 +274,8 @@ TEST(FlowDecoder, TcpTraceHasHubblesShape) {
   EXPECT_EQ(j["source"]["namespace"], "shop");
   EXPECT_EQ(j["source"]["pod_name"], "frontend");
   EXPECT_EQ(j["source"]["labels"][0], "k8s:app=frontend");
+  EXPECT_EQ(j["source"]["workloads"][0]["kind"], "Deployment");
+  EXPECT_EQ(j["source"]["workloads"][0]["name"], "frontend");
   EXPECT_EQ(j["destination"]["identity"], 2);
   EXPECT_EQ(j["Type"], "L3_L4");
   EXPECT_EQ(j["node_name"], "node-1");

@@ -71,6 +71,22 @@ TEST(Decode, PodsWithAndWithoutPorts) {
   EXPECT_EQ(d.ports[1].proto, 17);
 }
 
+TEST(Decode, WorkloadsFromOwnerReferences) {
+  auto objs = decode_yaml("apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-7d9c8-abcde\n  ownerReferences:\n"
+                          "  - {apiVersion: apps/v1, kind: ReplicaSet, name: web-7d9c8, uid: u1}\n---\n"
+                          "apiVersion: v1\nkind: Pod\nmetadata:\n  name: db-0\n  ownerReferences:\n"
+                          "  - {apiVersion: apps/v1, kind: StatefulSet, name: db, uid: u2}\n",
+                          "owners.yaml");
+  ASSERT_TRUE(objs) << objs.error().message;
+  const auto& web = std::get<Pod>((*objs)[0]);
+  ASSERT_EQ(web.workloads.size(), 1u);
+  EXPECT_EQ(web.workloads[0].kind, "Deployment") << "a ReplicaSet owner is reported as its Deployment, as Hubble does";
+  EXPECT_EQ(web.workloads[0].name, "web");
+  const auto& db = std::get<Pod>((*objs)[1]);
+  EXPECT_EQ(db.workloads[0].kind, "StatefulSet");
+  EXPECT_EQ(db.workloads[0].name, "db");
+}
+
 TEST(Decode, PolicyTypesDefaultsAndOtherKinds) {
   auto p = policies(R"(
 apiVersion: networking.k8s.io/v1

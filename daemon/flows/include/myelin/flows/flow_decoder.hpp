@@ -20,6 +20,7 @@ class FlowDecoder {
     uint32_t id = 0, identity = 0;
     std::string ns, pod_name;
     std::vector<std::string> labels;  // "source:key=value"
+    std::vector<std::pair<std::string, std::string>> workloads;  // (kind, name)
   };
   using EndpointLookup = std::function<std::optional<EndpointView>(uint32_t ep_id)>;
   using IfnameLookup = std::function<std::string(uint32_t ifindex)>;

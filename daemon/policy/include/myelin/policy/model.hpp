@@ -40,10 +40,15 @@ struct NamedPort {
   uint8_t proto = 6;
 };
 
+struct Workload {
+  std::string kind, name;  // e.g. Deployment frontend (a ReplicaSet owner is reported as its Deployment)
+};
+
 struct Pod {
   std::string ns, name;
   Labels labels;
   std::vector<NamedPort> ports;
+  std::vector<Workload> workloads;  // from metadata.ownerReferences
 };
 
 struct PortRule {

@@ -7,7 +7,7 @@
 
 enum ct_result {
 	CT_ESTABLISHED = 0,     /* existing entry, no state change */
-	CT_NEW = 1,             /* entry created by this packet */
+	CT_NEW = 1,             /* a new connection: entry created (or reset by a SYN) */
 	CT_CHANGED = 2,         /* existing entry, TCP state changed */
 	CT_UNTRACKED = 3,       /* forwarded without an entry */
 	CT_FAILED = 4,          /* could not create the entry */
@@ -39,10 +39,6 @@ static __always_inline __u8 tcp_next_state(__u8 state, __u8 *seen, __u8 flags, b
 	if (flags & MYELIN_TCP_RST) {
 		*seen |= MYELIN_CT_SEEN_RST;
 		return MYELIN_CT_CLOSED;
-	}
-	if (syn && !ack && !reply && (state == MYELIN_CT_CLOSED || state == MYELIN_CT_CLOSING)) {
-		*seen = MYELIN_CT_SEEN_SYN; /* the tuple is reused by a new connection */
-		return MYELIN_CT_SYN_SENT;
 	}
 	if (flags & MYELIN_TCP_FIN) {
 		*seen |= reply ? MYELIN_CT_SEEN_FIN_REV : MYELIN_CT_SEEN_FIN_FWD;
@@ -129,6 +125,26 @@ static __always_inline int ct_process(struct pkt *p)
 	}
 
 	e->last_seen_ns = now;
+	/* A pure SYN from the opening side on an existing entry is a new
+	 * connection attempt: the tuple was reused after a close (or a SYN was
+	 * retransmitted, or a close was never seen). It goes through policy
+	 * again like a first packet; otherwise a tuple that was allowed once
+	 * would stay allowed after the policy changed. */
+	if (p->proto == IPPROTO_TCP_ && !p->is_reply &&
+	    (p->tcp_flags & (MYELIN_TCP_SYN | MYELIN_TCP_ACK | MYELIN_TCP_RST)) == MYELIN_TCP_SYN) {
+		e->state = MYELIN_CT_SYN_SENT;
+		e->tcp_seen = MYELIN_CT_SEEN_SYN;
+		e->created_ns = now;
+		e->packets_fwd = 1;
+		e->bytes_fwd = p->len;
+		e->packets_rev = 0;
+		e->bytes_rev = 0;
+		e->src_ep = p->src_ep;
+		e->dst_ep = p->dst_ep;
+		p->ct_state = MYELIN_CT_SYN_SENT;
+		p->trace_reason = MYELIN_TRACE_REASON_NEW;
+		return CT_NEW;
+	}
 	if (p->is_reply) {
 		__sync_fetch_and_add(&e->packets_rev, 1);
 		__sync_fetch_and_add(&e->bytes_rev, p->len);
@@ -148,12 +164,7 @@ static __always_inline int ct_process(struct pkt *p)
 	}
 	e->state = next;
 	p->ct_state = next;
-	if (next != old && p->proto == IPPROTO_TCP_) {
-		if (next == MYELIN_CT_SYN_SENT) {
-			p->trace_reason = MYELIN_TRACE_REASON_NEW;
-			p->is_reply = 0;
-		}
+	if (next != old && p->proto == IPPROTO_TCP_)
 		return CT_CHANGED;
-	}
 	return CT_ESTABLISHED;
 }

@@ -133,6 +133,27 @@ TEST_F(Policy, RepliesOfAnAllowedConnectionRideOnConntrack) {
   EXPECT_EQ(counter(MYELIN_DROP_POLICY_DENIED, MYELIN_DIR_INGRESS), 0u);
 }
 
+TEST_F(Policy, ANewSynOnAKnownTupleIsCheckedAgain) {
+  pods(0, IN);
+  install(allowB80);
+  ASSERT_EQ(from_container(syn(80)).retval, REDIRECT);
+  ASSERT_EQ(from_container(syn(80, true)).retval, REDIRECT);
+  // The allow goes away (policy edited) while the tuple's entry is still there.
+  for (auto [port, bits] : datapath::port_range_prefixes(80, 80))
+    ASSERT_TRUE(dp_->policy_delete(false, datapath::policy_key(12, MYELIN_DIR_INGRESS, 6, kIdA, port, bits)));
+  EXPECT_EQ(from_container(syn(80)).retval, SHOT) << "a retransmitted or reused SYN meets the new policy";
+  EXPECT_FALSE(ct("10.0.0.1", "10.0.0.2", 40000, 80, 6)) << "and leaves no entry behind";
+  EXPECT_EQ(counter(MYELIN_DROP_POLICY_DENIED, MYELIN_DIR_INGRESS), 1u);
+  install(allowB80);
+  EXPECT_EQ(from_container(syn(80)).retval, REDIRECT);
+  Packet rst;
+  rst.tcp_flags = MYELIN_TCP_RST;
+  EXPECT_EQ(from_container(rst.build()).retval, REDIRECT) << "the RST closes the entry";
+  EXPECT_EQ(ct("10.0.0.1", "10.0.0.2", 40000, 80, 6)->state, MYELIN_CT_CLOSED);
+  EXPECT_EQ(from_container(syn(80)).retval, REDIRECT) << "reuse of a closed tuple, still allowed";
+  EXPECT_EQ(ct("10.0.0.1", "10.0.0.2", 40000, 80, 6)->state, MYELIN_CT_SYN_SENT);
+}
+
 TEST_F(Policy, FromTheStackUsesIpcacheIdentities) {
   pods(0, IN);
   myelin_ipcache_key k{};

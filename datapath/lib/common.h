@@ -15,6 +15,7 @@
 #define IPPROTO_ICMP_ 1
 #define IPPROTO_TCP_ 6
 #define IPPROTO_UDP_ 17
+#define IPPROTO_SCTP_ 132
 #define IP_MF_ 0x2000
 #define IP_OFFSET_ 0x1fff
 #define ICMP_ECHOREPLY_ 0

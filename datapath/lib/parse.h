@@ -96,6 +96,19 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p, __u32 
 			return MYELIN_DROP_CT_TRUNCATED_OR_INVALID_HEADER;
 		p->sport = udp.sport;
 		p->dport = udp.dport;
+	} else if (p->proto == IPPROTO_SCTP_) {
+		/* The SCTP common header: policy matches its ports like UDP's;
+		 * conntrack treats an association like a UDP flow. */
+		struct {
+			__be16 sport;
+			__be16 dport;
+			__be32 vtag;
+			__le32 check;
+		} sctp;
+		if (off + sizeof(sctp) > l4_end || bpf_skb_load_bytes(skb, off, &sctp, sizeof(sctp)) < 0)
+			return MYELIN_DROP_CT_TRUNCATED_OR_INVALID_HEADER;
+		p->sport = sctp.sport;
+		p->dport = sctp.dport;
 	} else if (p->proto == IPPROTO_ICMP_) {
 		struct {
 			__u8 type;

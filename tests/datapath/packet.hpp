@@ -47,8 +47,8 @@ struct Packet {
       std::memcpy(&b[2], &dp, 2);
       b[12] = static_cast<uint8_t>(tcp_doff << 4);
       b[13] = tcp_flags;
-    } else if (proto == 17) {
-      b.resize(8 + payload);
+    } else if (proto == 17 || proto == 132) {  // UDP, or SCTP's 12-byte common header
+      b.resize((proto == 17 ? 8 : 12) + payload);
       uint16_t sp = htons(sport), dp = htons(dport), len = htons(static_cast<uint16_t>(8 + payload));
       std::memcpy(&b[0], &sp, 2);
       std::memcpy(&b[2], &dp, 2);

@@ -154,6 +154,31 @@ TEST_F(Policy, ANewSynOnAKnownTupleIsCheckedAgain) {
   EXPECT_EQ(ct("10.0.0.1", "10.0.0.2", 40000, 80, 6)->state, MYELIN_CT_SYN_SENT);
 }
 
+TEST_F(Policy, SctpPortsMatchLikeTcpAndUdp) {
+  pods(0, IN);
+  install({false, 12, kIdA, MYELIN_DIR_INGRESS, 132, 80, 80, 40});
+  install({false, 12, kIdA, MYELIN_DIR_INGRESS, 6, 81, 81, 41});
+  Packet p;
+  p.proto = 132;
+  p.dport = 80;
+  drain_events().clear();
+  EXPECT_EQ(from_container(p.build()).retval, REDIRECT) << "SCTP to 80 is allowed by the SCTP rule";
+  EXPECT_EQ(drain_events().back().ingress_policy_id, 40u);
+  EXPECT_TRUE(ct("10.0.0.1", "10.0.0.2", 40000, 80, 132));
+  p.dport = 81;
+  EXPECT_EQ(from_container(p.build()).retval, SHOT) << "a TCP rule on 81 does not allow SCTP to 81";
+  p.dport = 80;
+  p.proto = 17;
+  EXPECT_EQ(from_container(p.build()).retval, SHOT) << "nor does the SCTP rule allow UDP";
+  Packet reply;
+  reply.proto = 132;
+  std::swap(reply.saddr, reply.daddr);
+  reply.sport = 80;
+  reply.dport = 40000;
+  EXPECT_EQ(from_container(reply.build()).retval, REDIRECT) << "the association's replies ride on conntrack";
+  EXPECT_EQ(ct("10.0.0.1", "10.0.0.2", 40000, 80, 132)->state, MYELIN_CT_ESTABLISHED);
+}
+
 TEST_F(Policy, FromTheStackUsesIpcacheIdentities) {
   pods(0, IN);
   myelin_ipcache_key k{};

@@ -7,7 +7,8 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config git
   clang-14 llvm-14 libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev
-  protobuf-compiler libprotobuf-dev prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev
+  protobuf-compiler libprotobuf-dev prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev
+  python3 openssl
   libgtest-dev googletest
   iproute2 iputils-ping netcat-openbsd socat util-linux jq curl bc iperf3 sockperf
   containernetworking-plugins prometheus

@@ -24,6 +24,7 @@
 #include "agent/endpoint_manager.hpp"
 #include "agent/event_pump.hpp"
 #include "agent/policy_manager.hpp"
+#include "sources/kube_source.hpp"
 #include "sources/manifest_source.hpp"
 #include "flowlog/flow_log.hpp"
 #include "metrics/agent_counters.hpp"
@@ -66,6 +67,8 @@ Flags make_flags() {
   f.add("events-ring-size", "bytes of the datapath's event ring buffer (power of two)", "4194304");
   f.add("redirect-peer", "deliver locally with bpf_redirect_peer: auto, true or false", "auto");
   f.add("manifests", "directory of Kubernetes YAML (Namespace, Pod, NetworkPolicy, CiliumNetworkPolicy, ...), watched live");
+  f.add("kubeconfig", "watch the Kubernetes API server of this kubeconfig (in a pod, the service account is used without it)");
+  f.add("k8s-sync-timeout", "seconds to wait for the first list of every resource before serving", "60");
   f.add_bool("policy-audit-mode", "report policy verdicts as AUDIT and never drop for policy");
   f.add("metrics-addr", "Prometheus metrics listen address (/metrics); empty disables", ":9962");
   f.add("flow-log", "write flows as JSON lines (hubble observe -o json shape) to this file");
@@ -271,9 +274,26 @@ int main(int argc, char** argv) {
             [&](const std::string& f) { policies.remove_file(f); },
             [&] { (void)policies.regenerate(); }});
     if (auto s = manifests->start(); !s) return fail(s.error().message);
-  } else {
-    (void)policies.regenerate();
   }
+  // The API server: from --kubeconfig, or in-cluster when running in a pod.
+  std::unique_ptr<sources::KubeSource> kube_source;
+  if (flags.is_set("kubeconfig") || (!flags.is_set("manifests") && std::getenv("KUBERNETES_SERVICE_HOST"))) {
+    auto cluster = flags.is_set("kubeconfig") ? kube::load_kubeconfig(flags.get("kubeconfig")) : kube::load_in_cluster();
+    if (!cluster) return fail(cluster.error().message);
+    kube_source = std::make_unique<sources::KubeSource>(
+        *cluster,
+        sources::ManifestSource::Sink{
+            [&](const std::string& f, std::vector<policy::Object> o) { policies.apply_file(f, std::move(o)); },
+            [&](const std::string& f, const std::string& e) { policies.refuse_file(f, e); },
+            [&](const std::string& f) { policies.remove_file(f); },
+            [&] { (void)policies.regenerate(); }},
+        [&counters](const std::string& r, const std::string& a) { counters.k8s_event(r, a); });
+    int timeout = std::atoi(flags.get("k8s-sync-timeout").c_str());
+    // Until every resource is listed, restored endpoints keep the policy they had.
+    if (auto s = kube_source->start(std::chrono::seconds(timeout > 0 ? timeout : 60)); !s)
+      log::warn("k8s", s.error().message + "; serving anyway, endpoints keep their last policy until the lists complete");
+  }
+  if (!manifests && !kube_source) (void)policies.regenerate();
 
   agent::ApiHandlers handlers(info, endpoints, **store, **ipam, flow_store, **dp, pump, ct_gc, policies);
   server::ApiServer server(socket_path, handlers);
@@ -288,6 +308,7 @@ int main(int argc, char** argv) {
   flow_store.shutdown();
   server.stop();
   if (manifests) manifests->stop();
+  if (kube_source) kube_source->stop();
   if (flow_log) flow_log->stop();
   pump.stop();
   ct_gc.stop();

@@ -275,7 +275,11 @@ Result<size_t> HttpStream::read_raw(char* buf, size_t len, std::chrono::millisec
     if (n > 0) return static_cast<size_t>(n);
     int err = SSL_get_error(ssl, n);
     if (err == SSL_ERROR_ZERO_RETURN) return size_t{0};
-    if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) return size_t{0};  // closed without close_notify
+    if ((err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) ||
+        (err == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
+      ERR_clear_error();
+      return size_t{0};  // closed without close_notify: the caller knows whether the body was complete
+    }
     return Error{"TLS read: " + ssl_errors()};
   }
   long n = ::recv(impl_->fd.get(), buf, len, 0);

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: Apache-2.0
+// KubeSource: the same Kubernetes objects as ManifestSource, from the API
+// server. One reflector per resource (namespaces, pods, networkpolicies,
+// ciliumnetworkpolicies, ciliumclusterwidenetworkpolicies) feeds the object
+// pipeline; each object is a source named "k8s:<resource>/<ns>/<name>".
+// Policy is first computed once every resource has been listed (or found not
+// served): a half-synced cache must never replace enforced policy with less.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "myelin/kube/reflector.hpp"
+#include "sources/manifest_source.hpp"
+
+namespace myelin::sources {
+
+class KubeSource {
+ public:
+  using Sink = ManifestSource::Sink;
+  using EventCounter = std::function<void(const std::string& resource, const std::string& action)>;
+
+  KubeSource(kube::ClusterConfig cluster, Sink sink, EventCounter count, kube::ReflectorOptions options = {});
+  ~KubeSource();
+  KubeSource(const KubeSource&) = delete;
+  KubeSource& operator=(const KubeSource&) = delete;
+
+  // Starts every reflector and waits up to `initial_sync` for all of them to
+  // list once; returns an error naming those that did not (they keep trying).
+  Status start(std::chrono::seconds initial_sync);
+  void stop();
+
+ private:
+  void on_upsert(const kube::Resource& r, const nlohmann::json& obj);
+  void on_remove(const kube::Resource& r, const nlohmann::json& obj);
+  void on_synced(size_t index);
+  void on_error(size_t index, const std::string& message);
+
+  kube::ClusterConfig cluster_;
+  Sink sink_;
+  EventCounter count_;
+  kube::ReflectorOptions options_;
+  std::vector<std::unique_ptr<kube::Reflector>> reflectors_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<int> state_;                 // per reflector: 0 waiting, 1 listed, 2 not served (404)
+  std::vector<std::string> last_error_;    // logged once until it changes
+  bool all_synced_ = false;
+};
+
+}  // namespace myelin::sources

@@ -70,6 +70,7 @@ Flags make_flags() {
   f.add("kubeconfig", "watch the Kubernetes API server of this kubeconfig (in a pod, the service account is used without it)");
   f.add("k8s-sync-timeout", "seconds to wait for the first list of every resource before serving", "60");
   f.add_bool("policy-audit-mode", "report policy verdicts as AUDIT and never drop for policy");
+  f.add("allow-localhost", "always: the node (kubelet probes) reaches its pods whatever their ingress policy; policy: only where policy allows the host entity", "always");
   f.add("metrics-addr", "Prometheus metrics listen address (/metrics); empty disables", ":9962");
   f.add("flow-log", "write flows as JSON lines (hubble observe -o json shape) to this file");
   f.add("flow-log-max-size", "rotate the flow log at this size: MiB, or with a K/M/G suffix", "100");
@@ -153,6 +154,8 @@ int main(int argc, char** argv) {
   const std::string rp = flags.get("redirect-peer");
   if (rp != "auto" && rp != "true" && rp != "false")
     return std::cerr << "myelind: --redirect-peer must be auto, true or false\n", 2;
+  if (flags.get("allow-localhost") != "always" && flags.get("allow-localhost") != "policy")
+    return std::cerr << "myelind: --allow-localhost must be always or policy\n", 2;
 
   // Signals are taken synchronously by main (sigwait), never by worker threads.
   sigset_t sigs;
@@ -199,7 +202,8 @@ int main(int argc, char** argv) {
 
   metrics::AgentCounters counters;
   agent::EndpointManager endpoints(**dp, **ipam, **store, **identities, counters);
-  agent::PolicyManager policies(**dp, endpoints, **store, **identities, counters, flags.get_bool("policy-audit-mode"));
+  agent::PolicyManager policies(**dp, endpoints, **store, **identities, counters, flags.get_bool("policy-audit-mode"),
+                                flags.get("allow-localhost") == "always");
   endpoints.set_label_source([&policies](const std::string& ns, const std::string& pod) {
     return policies.identity_labels(ns, pod);
   });

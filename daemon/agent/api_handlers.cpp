@@ -185,7 +185,7 @@ std::string entry_text(const policy::Entry& e, const PolicyManager& pm) {
   std::string who = e.identity == 0 ? "any identity" : "identity " + std::to_string(e.identity);
   return std::string(e.dir == MYELIN_DIR_INGRESS ? "ingress " : "egress ") + (e.deny ? "deny " : "allow ") +
          proto_name(e.proto) + "/" + ports + (e.dir == MYELIN_DIR_INGRESS ? " from " : " to ") + who + " (" +
-         ref_text(pm.policy(e.policy)) + ")" + (e.audit ? " [audit]" : "");
+         (e.policy ? ref_text(pm.policy(e.policy)) : "allow-localhost: the node reaches its pods") + ")" + (e.audit ? " [audit]" : "");
 }
 }  // namespace
 

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "policy_manager.hpp"
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -29,8 +32,10 @@ bool PolicyManager::KeyLess::operator()(const InstalledKey& a, const InstalledKe
 }
 
 PolicyManager::PolicyManager(datapath::Datapath& dp, EndpointManager& endpoints, endpoints::EndpointStore& store,
-                             identity::IdentityAllocator& identities, metrics::AgentCounters& counters, bool audit_all)
-    : dp_(dp), endpoints_(endpoints), store_(store), identities_(identities), counters_(counters), audit_all_(audit_all) {}
+                             identity::IdentityAllocator& identities, metrics::AgentCounters& counters, bool audit_all,
+                             bool allow_localhost)
+    : dp_(dp), endpoints_(endpoints), store_(store), identities_(identities), counters_(counters), audit_all_(audit_all),
+      allow_localhost_(allow_localhost) {}
 
 void PolicyManager::rebuild_label_index_locked() {
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> pods;
@@ -170,6 +175,36 @@ Status PolicyManager::sync_cidrs(const std::vector<policy::NetworkPolicy>& all) 
   return {};
 }
 
+// The node's own addresses are the "host" identity (entity host; the
+// source of kubelet probes). Read from the node's namespace at every
+// regeneration: addresses come and go rarely, and a stale one only errs
+// towards "world".
+Status PolicyManager::sync_host_addresses() {
+  ifaddrs* ifa = nullptr;
+  if (getifaddrs(&ifa) != 0) return Error::from_errno("getifaddrs");
+  std::map<uint32_t, myelin_ipcache_key> next;
+  for (ifaddrs* i = ifa; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+    uint32_t a = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr;
+    if ((ntohl(a) >> 24) == 127) continue;  // loopback never reaches a pod
+    next[a] = ipcache_key(net::Cidr4{net::Ipv4{ntohl(a)}, 32});
+  }
+  freeifaddrs(ifa);
+  for (const auto& [a, key] : next) {
+    if (host_addrs_.count(a)) continue;
+    auto s = dp_.ipcache_upsert(key, myelin_ipcache_val{identity::kHost, 0});
+    counters_.map_op(MYELIN_MAP_IPCACHE, "update", s.ok());
+    if (!s) return s;
+  }
+  for (const auto& [a, key] : host_addrs_)
+    if (!next.count(a)) {
+      auto s = dp_.ipcache_delete(key);
+      counters_.map_op(MYELIN_MAP_IPCACHE, "delete", s.ok());
+    }
+  host_addrs_ = std::move(next);
+  return {};
+}
+
 uint32_t PolicyManager::policy_id_locked(const policy::NetworkPolicy& p) {
   auto key = std::make_tuple(p.kind, p.ns, p.name);
   auto it = policy_ids_.find(key);
@@ -204,6 +239,7 @@ Status PolicyManager::regenerate_locked() {
   }
   if (auto r = endpoints_.relabel_all(); !r) return r.error();
   if (auto s = sync_cidrs(all); !s) return s;
+  if (auto s = sync_host_addresses(); !s) log::warn("policy", "node addresses as the host identity: " + s.error().message);
   const auto views = identity_views();
 
   Status result;
@@ -218,11 +254,19 @@ Status PolicyManager::regenerate_locked() {
           local.ports = p->ports;
         }
     auto compiled = policy::compile(local, all, views, namespaces, audit_all_);
+    if (allow_localhost_ && compiled.ingress_enforced) {
+      // As Cilium's allow-localhost: the node (kubelet probes) always reaches
+      // its pods. Policy id 0: no policy decided it.
+      policy::Entry host;
+      host.dir = MYELIN_DIR_INGRESS;
+      host.identity = identity::kHost;
+      compiled.entries.push_back(host);
+    }
     Installed want;
     for (const auto& e : compiled.entries)
       for (auto [port, bits] : datapath::port_range_prefixes(e.lo, e.hi))
         want[{e.deny, datapath::policy_key(ep.id(), e.dir, e.proto, e.identity, port, bits)}] =
-            myelin_policy_val{ids[e.policy - 1], e.audit ? uint32_t{MYELIN_POLICY_F_AUDIT} : 0u};
+            myelin_policy_val{e.policy ? ids[e.policy - 1] : 0u, e.audit ? uint32_t{MYELIN_POLICY_F_AUDIT} : 0u};
     Installed& have = installed_[ep.id()];
     bool failed = false;
     for (const auto& [k, v] : want) {  // add first, remove after: no transient default-deny gap
@@ -252,7 +296,7 @@ Status PolicyManager::regenerate_locked() {
                      (failed ? MYELIN_EP_F_POLICY_FAILED : 0);
     if (auto s = endpoints_.set_policy_flags(ep.id(), flags); !s) result = s;
     for (auto& pid : compiled.selected_by) pid = ids[pid - 1];
-    for (auto& e : compiled.entries) e.policy = ids[e.policy - 1];
+    for (auto& e : compiled.entries) e.policy = e.policy ? ids[e.policy - 1] : 0;
     endpoint_policies_[ep.id()] = std::move(compiled);
   }
   for (auto it = installed_.begin(); it != installed_.end();) {  // endpoints that went away

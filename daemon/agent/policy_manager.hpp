@@ -40,7 +40,8 @@ struct SourceState {
 class PolicyManager {
  public:
   PolicyManager(datapath::Datapath& dp, EndpointManager& endpoints, endpoints::EndpointStore& store,
-                identity::IdentityAllocator& identities, metrics::AgentCounters& counters, bool audit_all);
+                identity::IdentityAllocator& identities, metrics::AgentCounters& counters, bool audit_all,
+                bool allow_localhost = true);
 
   // Source callbacks. A refused file keeps its previous objects in force.
   void apply_file(const std::string& file, std::vector<policy::Object> objects);
@@ -73,6 +74,7 @@ class PolicyManager {
   Status regenerate_locked();
   std::vector<policy::IdentityView> identity_views() const;
   Status sync_cidrs(const std::vector<policy::NetworkPolicy>& all);
+  Status sync_host_addresses();
   uint32_t policy_id_locked(const policy::NetworkPolicy& p);
 
   datapath::Datapath& dp_;
@@ -81,6 +83,8 @@ class PolicyManager {
   identity::IdentityAllocator& identities_;
   metrics::AgentCounters& counters_;
   const bool audit_all_;
+  const bool allow_localhost_;  // the node reaches its pods whatever their ingress policy (kubelet probes)
+  std::map<uint32_t, myelin_ipcache_key> host_addrs_;  // node addresses in the ipcache as "host"
   std::atomic<uint64_t> revision_{0};
 
   void rebuild_label_index_locked();

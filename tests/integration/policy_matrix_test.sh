@@ -37,6 +37,32 @@ done; done
 for ns in "${NSS[@]}"; do for pod in "${PODS[@]}"; do for port in "${PORTS[@]}"; do
   mln_wait_listen "$ns$pod" "$port" tcp; mln_wait_listen "$ns$pod" "$port" udp
 done; done; done
+# "world": a namespace behind the node (192.168.77.0/24, addresses .10 and
+# .20), routed through the node namespace, for ipBlock, CIDR and entity rules.
+WORLD="mln-$MLN_ID-world"
+ip netns add "$WORLD"
+ip link add "mlw$MLN_ID" netns "$MLN_NODE" type veth peer name eth0 netns "$WORLD"
+mln_node ip addr add 192.168.77.1/24 dev "mlw$MLN_ID"
+mln_node ip link set "mlw$MLN_ID" up
+mln_node sysctl -qw net.ipv4.ip_forward=1
+ip netns exec "$WORLD" sh -c 'ip link set lo up && ip link set eth0 up &&
+  ip addr add 192.168.77.10/24 dev eth0 && ip addr add 192.168.77.20/24 dev eth0 &&
+  ip route add 10.220.0.0/24 via 192.168.77.1'
+for port in 80 81; do
+  ip netns exec "$WORLD" timeout 900 socat "TCP-LISTEN:$port,fork,reuseaddr,backlog=64" SYSTEM:true >/dev/null 2>&1 &
+  MLN_PIDS+=("$!")
+done
+world_listens() { ip netns exec "$WORLD" ss -H -ltn "sport = :81" | grep -q .; }
+mln_retry 100 0.05 world_listens || mln_die "nothing listens in the world namespace"
+# world_probe FROM-ADDR POD-KEY PORT / pod_world FROM-POD ADDR PORT / host_probe POD-KEY PORT: 1 or 0, retried once.
+world_probe() { for _ in 1 2; do ip netns exec "$WORLD" timeout 4 nc -z -w 1 -s "$1" "${MLN_POD_IP[$2]}" "$3" 2>/dev/null && { echo 1; return; }; done; echo 0; }
+pod_world() { for _ in 1 2; do mln_pod "$1" timeout 4 nc -z -w 1 "$2" "$3" 2>/dev/null && { echo 1; return; }; done; echo 0; }
+host_probe() { for _ in 1 2; do mln_node timeout 4 nc -z -w 1 "${MLN_POD_IP[$1]}" "$2" 2>/dev/null && { echo 1; return; }; done; echo 0; }
+# expect_outside NAME WANT GOT: one probe across the node.
+expect_outside() { [ "$2" = "$3" ] && t_ok "$1" || t_bad "$1" "expected $([ "$2" = 1 ] && echo allowed || echo denied), got $([ "$3" = 1 ] && echo allowed || echo denied)"; }
+expect_outside "no policy: a pod reaches the world namespace" 1 "$(pod_world xa 192.168.77.10 80)"
+expect_outside "no policy: the world reaches a pod" 1 "$(world_probe 192.168.77.10 xa 80)"
+
 # probe FROM-KEY IP PORT PROTO: 1 when a connection (TCP) or an answered datagram (UDP) gets through.
 probe() {
   if [ "$4" = tcp ]; then mln_pod "$1" timeout 4 nc -z -w 1 "$2" "$3" 2>/dev/null
@@ -324,6 +350,55 @@ spec:
       protocol: UDP'
 z_all_ns() { if [ "$(ns_of "$2")" = z ]; then { [ "$3$4" = 80tcp ] || [ "$3$4" = 81udp ]; } && echo 1 || echo 0; else echo 1; fi; }
 check "namespaceSelector {} (every namespace) with a list of ports" z_all_ns
+
+apply 'apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a-egress-world-only, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Egress]
+  egress:
+  - to:
+    - ipBlock: {cidr: 192.168.77.0/24, except: [192.168.77.20/32]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: b-from-outside-only, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: b}}
+  ingress:
+  - from:
+    - ipBlock: {cidr: 192.168.0.0/16, except: [192.168.77.16/28]}'
+ipblocks() { if [ "$1" = x/a ] || [ "$2" = x/b ]; then echo 0; else echo 1; fi; }
+check "ipBlock with except, egress and ingress: pods are not in the blocks" ipblocks
+expect_outside "ipBlock egress: x/a reaches 192.168.77.10" 1 "$(pod_world xa 192.168.77.10 80)"
+expect_outside "ipBlock egress except: x/a does not reach 192.168.77.20" 0 "$(pod_world xa 192.168.77.20 80)"
+expect_outside "x/b's egress is not limited: it reaches 192.168.77.20" 1 "$(pod_world xb 192.168.77.20 81)"
+expect_outside "ipBlock ingress: 192.168.77.10 reaches x/b" 1 "$(world_probe 192.168.77.10 xb 80)"
+expect_outside "ipBlock ingress except: 192.168.77.20 does not reach x/b" 0 "$(world_probe 192.168.77.20 xb 80)"
+
+apply 'apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: z-entities, namespace: z}
+spec:
+  endpointSelector: {}
+  ingress:
+  - fromEntities: [cluster]
+    toPorts: [{ports: [{port: "80", protocol: TCP}]}]
+  - fromEntities: [world]
+    toPorts: [{ports: [{port: "81", protocol: TCP}]}]
+  egress:
+  - toEntities: [world]'
+entities() { if [ "$(ns_of "$1")" = z ]; then echo 0; elif [ "$(ns_of "$2")" = z ]; then [ "$3$4" = 80tcp ] && echo 1 || echo 0; else echo 1; fi; }
+check "CNP entities: cluster in on 80, world in on 81, egress to world only" entities
+expect_outside "fromEntities world: 192.168.77.20 reaches z/a on 81" 1 "$(world_probe 192.168.77.20 za 81)"
+expect_outside "the world is not the cluster: 192.168.77.20 does not reach z/a on 80" 0 "$(world_probe 192.168.77.20 za 80)"
+expect_outside "toEntities world: z/b reaches 192.168.77.10" 1 "$(pod_world zb 192.168.77.10 80)"
+expect_outside "allow-localhost: the node reaches z/c on 81 (kubelet probes)" 1 "$(host_probe zc 81)"
+mln_myelin observe --all -o json --from-ip 192.168.77.20 --to-pod z/a --verdict DROPPED >"$MLN_TMP/world.json"
+t_jq "the world's dropped flow carries the world identity" '.flow.source.identity == 2 and (.flow.source.labels | index("reserved:world"))' "$MLN_TMP/world.json"
+mln_myelin observe --all -o json --to-pod z/c --from-identity 1 >"$MLN_TMP/host.json"
+t_jq "the node's flow carries the host identity" '.flow.source.identity == 1 and .flow.verdict == "FORWARDED"' "$MLN_TMP/host.json"
 
 rm -f "$MANIFESTS/10-scenario.yaml"
 gone() { [ "$(mln_myelin status -o json | jq -r '.policies // 0')" = 0 ]; }

@@ -53,7 +53,13 @@ FlowDecoder::FlowDecoder(std::string node_name, EndpointLookup eps, IfnameLookup
 
 void FlowDecoder::fill_endpoint(flow::Endpoint* out, uint32_t ep_id, uint32_t identity) const {
   out->set_identity(identity);
-  if (ep_id == 0 || !eps_) return;
+  if (ep_id == 0) {
+    // Reserved identities carry their label, as in Hubble's flows.
+    static const char* const kReserved[] = {nullptr, "host", "world", "unmanaged", "health", "init", "remote-node", "kube-apiserver"};
+    if (identity > 0 && identity < std::size(kReserved)) out->add_labels(std::string("reserved:") + kReserved[identity]);
+    return;
+  }
+  if (!eps_) return;
   auto ep = eps_(ep_id);
   if (!ep) {
     out->set_id(ep_id);

@@ -24,6 +24,8 @@
 #include "agent/endpoint_manager.hpp"
 #include "agent/event_pump.hpp"
 #include "agent/policy_manager.hpp"
+#include "runtime/netns_index.hpp"
+#include "runtime/runtime_monitor.hpp"
 #include "sources/kube_source.hpp"
 #include "sources/manifest_source.hpp"
 #include "flowlog/flow_log.hpp"
@@ -77,6 +79,8 @@ Flags make_flags() {
   f.add("flow-log-max-backups", "rotated flow logs kept", "3");
   f.add("flow-log-allow", "only log flows matching this Hubble FlowFilter (JSON)", "", true);
   f.add("flow-log-deny", "never log flows matching this Hubble FlowFilter (JSON)", "", true);
+  f.add("runtime-events", "record process exec/exit events (`myelin events`): true or false", "true");
+  f.add("runtime-event-store-size", "runtime events kept in memory", "16384");
   f.add("log-level", "debug, info, warn or error", "info");
   f.add_bool("probe", "print what this kernel supports (the start-up feature report) and exit");
   return f;
@@ -154,6 +158,8 @@ int main(int argc, char** argv) {
   const std::string rp = flags.get("redirect-peer");
   if (rp != "auto" && rp != "true" && rp != "false")
     return std::cerr << "myelind: --redirect-peer must be auto, true or false\n", 2;
+  if (flags.get("runtime-events") != "true" && flags.get("runtime-events") != "false")
+    return std::cerr << "myelind: --runtime-events must be true or false\n", 2;
   if (flags.get("allow-localhost") != "always" && flags.get("allow-localhost") != "policy")
     return std::cerr << "myelind: --allow-localhost must be always or policy\n", 2;
 
@@ -258,11 +264,27 @@ int main(int argc, char** argv) {
     if (auto s = flow_log->start(); !s) return fail("flow log: " + s.error().message);
   }
 
+  // Runtime: process lifecycle, attributed to pods by network namespace.
+  std::unique_ptr<runtime::RuntimeMonitor> runtime_monitor;
+  std::string runtime_error;
+  if (flags.get("runtime-events") == "true") {
+    auto pods = [&store = **store, cache = std::make_shared<runtime::NetnsIndex>()](uint32_t netns) -> std::optional<runtime::PodRef> {
+      return cache->lookup(store, netns);
+    };
+    long size = std::atol(flags.get("runtime-event-store-size").c_str());
+    runtime_monitor = std::make_unique<runtime::RuntimeMonitor>(info.node_name, pods, size > 0 ? static_cast<size_t>(size) : 16384);
+    if (auto s = runtime_monitor->start(); !s) {
+      runtime_error = s.error().message;
+      log::warn("runtime", "process events are off: " + runtime_error);
+      runtime_monitor.reset();
+    }
+  }
+
   std::unique_ptr<metrics::MetricsExporter> exporter;
   if (!flags.get("metrics-addr").empty()) {
     auto e = metrics::MetricsExporter::start(
         flags.get("metrics-addr"), metrics::Sources{**dp, **store, **identities, flow_store, ct_gc, counters, info.version, flow_log.get(),
-                         [&policies] { return static_cast<uint64_t>(policies.policies().size()); }});
+                         [&policies] { return static_cast<uint64_t>(policies.policies().size()); }, runtime_monitor.get()});
     if (!e) return fail(e.error().message);
     exporter = std::move(*e);
     log::info("metrics", "serving Prometheus metrics on " + flags.get("metrics-addr") + "/metrics");
@@ -299,7 +321,8 @@ int main(int argc, char** argv) {
   }
   if (!manifests && !kube_source) (void)policies.regenerate();
 
-  agent::ApiHandlers handlers(info, endpoints, **store, **ipam, flow_store, **dp, pump, ct_gc, policies);
+  agent::ApiHandlers handlers(info, endpoints, **store, **ipam, flow_store, **dp, pump, ct_gc, policies, runtime_monitor.get(),
+                             runtime_error);
   server::ApiServer server(socket_path, handlers);
   if (auto s = server.start(); !s) return fail("API socket: " + s.error().message);
   handlers.set_ready(true);
@@ -313,6 +336,7 @@ int main(int argc, char** argv) {
   server.stop();
   if (manifests) manifests->stop();
   if (kube_source) kube_source->stop();
+  if (runtime_monitor) runtime_monitor->stop();
   if (flow_log) flow_log->stop();
   pump.stop();
   ct_gc.stop();

@@ -28,9 +28,10 @@ std::string direction_name(uint8_t d) {
 
 ApiHandlers::ApiHandlers(const AgentInfo& info, EndpointManager& endpoints, endpoints::EndpointStore& store,
                          ipam::Ipam& ipam, flows::FlowStore& flows, datapath::Datapath& dp, const EventPump& pump,
-                         const ConntrackGc& ct_gc, PolicyManager& policies)
+                         const ConntrackGc& ct_gc, PolicyManager& policies, const runtime::RuntimeMonitor* runtime,
+                         std::string runtime_error)
     : info_(info), endpoints_(endpoints), store_(store), ipam_(ipam), flows_(flows), dp_(dp), pump_(pump), ct_gc_(ct_gc),
-      policies_(policies) {}
+      policies_(policies), runtime_(runtime), runtime_error_(std::move(runtime_error)) {}
 
 void ApiHandlers::handle(const api::Request& req, const Reply& reply, const std::atomic<bool>& cancelled) {
   if (req.kind_case() != api::Request::kStatus && !ready_) {
@@ -50,6 +51,7 @@ void ApiHandlers::handle(const api::Request& req, const Reply& reply, const std:
     case api::Request::kPolicyList: reply(policy_list(req.policy_list())); return;
     case api::Request::kIdentityList: reply(identity_list()); return;
     case api::Request::kPolicyTrace: reply(policy_trace(req.policy_trace())); return;
+    case api::Request::kEvents: events(req.events(), reply, cancelled); return;
     case api::Request::KIND_NOT_SET: break;
   }
   reply(fail(api::INVALID_ARGUMENT, "empty or unknown request (client newer than the agent?)"));
@@ -97,6 +99,14 @@ api::Response ApiHandlers::status() const {
     p->set_detail(f.detail);
   }
   s->set_policy_revision(policies_.revision());
+  s->set_runtime_enabled(runtime_ != nullptr);
+  s->set_runtime_error(runtime_error_);
+  if (runtime_) {
+    auto rs = runtime_->stats();
+    for (const auto& [type, n] : rs.events) (*s->mutable_runtime_events())[type] = n;
+    s->set_runtime_lost(rs.lost);
+    s->set_runtime_processes(rs.processes);
+  }
   s->set_policies(static_cast<uint32_t>(policies_.policies().size()));
   s->set_policy_entries(policies_.installed_entries());
   for (const auto& src : policies_.sources())
@@ -335,6 +345,29 @@ void ApiHandlers::observe(const api::ObserveRequest& req, const Reply& reply, co
       if (!reply(r)) return;
     }
   }
+}
+
+void ApiHandlers::events(const api::EventsRequest& req, const Reply& reply, const std::atomic<bool>& cancelled) {
+  if (!runtime_) {
+    reply(fail(api::NOT_READY, "runtime events are off on this agent: " +
+                                     (runtime_error_.empty() ? std::string("started with --runtime-events=false") : runtime_error_)));
+    return;
+  }
+  runtime::EventFilter f{{req.types().begin(), req.types().end()}, req.pod(), req.namespace_(), req.binary()};
+  auto send = [&](const runtime::Event& e) {
+    api::Response r;
+    auto* out = r.mutable_runtime_event();
+    out->set_json(runtime::to_json(e, runtime_->node_name(), runtime_->mono_to_wall_ns()).dump());
+    out->set_compact(runtime::to_compact(e));
+    return reply(r);
+  };
+  uint64_t next = 0;
+  for (const auto& e : runtime_->store().snapshot(f, req.last(), &next))
+    if (!send(e)) return;
+  if (!req.follow()) return;
+  while (!cancelled)
+    for (const auto& e : runtime_->store().wait_next(f, &next, std::chrono::milliseconds(250)))
+      if (!send(e)) return;
 }
 
 }  // namespace myelin::agent

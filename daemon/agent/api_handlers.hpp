@@ -16,6 +16,7 @@
 #include "conntrack_gc.hpp"
 #include "myelin/datapath/datapath.hpp"
 #include "myelin/flows/flow_store.hpp"
+#include "runtime/runtime_monitor.hpp"
 
 namespace myelin::agent {
 
@@ -33,7 +34,7 @@ class ApiHandlers : public server::Dispatcher {
  public:
   ApiHandlers(const AgentInfo& info, EndpointManager& endpoints, endpoints::EndpointStore& store, ipam::Ipam& ipam,
               flows::FlowStore& flows, datapath::Datapath& dp, const EventPump& pump, const ConntrackGc& ct_gc,
-              PolicyManager& policies);
+              PolicyManager& policies, const runtime::RuntimeMonitor* runtime = nullptr, std::string runtime_error = "");
 
   void set_ready(bool ready) { ready_ = ready; }
   void handle(const api::Request& req, const Reply& reply, const std::atomic<bool>& cancelled) override;
@@ -52,6 +53,7 @@ class ApiHandlers : public server::Dispatcher {
   api::Response policy_trace(const api::PolicyTraceRequest& r) const;
   void fill_policy(api::Endpoint& ep) const;
   void observe(const api::ObserveRequest& r, const Reply& reply, const std::atomic<bool>& cancelled);
+  void events(const api::EventsRequest& r, const Reply& reply, const std::atomic<bool>& cancelled);
 
   const AgentInfo& info_;
   EndpointManager& endpoints_;
@@ -62,6 +64,8 @@ class ApiHandlers : public server::Dispatcher {
   const EventPump& pump_;
   const ConntrackGc& ct_gc_;
   PolicyManager& policies_;
+  const runtime::RuntimeMonitor* runtime_;
+  std::string runtime_error_;
   std::atomic<bool> ready_{false};
 };
 

@@ -175,6 +175,23 @@ std::vector<MetricFamily> Collector::Collect() const {
     k8s.metric.push_back(sample({{"action", k.second}, {"resource", k.first}}, static_cast<double>(n), MetricType::Counter));
   out.push_back(std::move(k8s));
 
+  if (s_.runtime) {
+    const auto rs = s_.runtime->stats();
+    auto ev = family("myelin_runtime_events_total", "Runtime events recorded, by type and by the policy that produced them",
+                     MetricType::Counter);
+    for (const auto& [type, n] : rs.events)
+      ev.metric.push_back(sample({{"policy", ""}, {"type", type}}, static_cast<double>(n), MetricType::Counter));
+    out.push_back(std::move(ev));
+    auto lost = family("myelin_runtime_lost_events_total", "Runtime events lost: ring buffer full in the kernel, or pushed out of the agent's store unread",
+                       MetricType::Counter);
+    lost.metric.push_back(sample({{"source", "ring_buffer"}}, static_cast<double>(rs.lost), MetricType::Counter));
+    lost.metric.push_back(sample({{"source", "event_store"}}, static_cast<double>(rs.overwritten), MetricType::Counter));
+    out.push_back(std::move(lost));
+    auto procs = family("myelin_runtime_processes", "Live processes the agent tracks", MetricType::Gauge);
+    procs.metric.push_back(sample({}, static_cast<double>(rs.processes), MetricType::Gauge));
+    out.push_back(std::move(procs));
+  }
+
   auto build = family("myelin_build_info", "Build information", MetricType::Gauge);
   build.metric.push_back(sample({{"version", s_.version}}, 1, MetricType::Gauge));
   out.push_back(std::move(build));

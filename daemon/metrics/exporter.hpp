@@ -12,6 +12,7 @@
 #include <string>
 
 #include "agent_counters.hpp"
+#include "runtime/runtime_monitor.hpp"
 #include "myelin/result.hpp"
 
 namespace myelin::datapath { class Datapath; }
@@ -33,6 +34,7 @@ struct Sources {
   std::string version;
   const flowlog::FlowLog* flow_log = nullptr;  // optional
   std::function<uint64_t()> policy_count;       // optional
+  const runtime::RuntimeMonitor* runtime = nullptr;  // optional: process events
 };
 
 // Builds every metric family from the sources (also used by tests).

@@ -208,6 +208,60 @@ int cmd_identity_list(const Global& g, const std::vector<std::string>& args) {
   return call(g, req, [&](const api::Response& r) { std::cout << (o == "json" ? to_json(r.identities()) + "\n" : identities_table(r.identities())); });
 }
 
+int cmd_events(const Global& g, const std::vector<std::string>& args) {
+  if (g.help)
+    return std::cout << "Usage: myelin events [--follow] [--last N] [--type TYPE]... [--pod [NS/]POD] [--namespace NS]\n"
+                        "                     [--binary TEXT] [-o compact|json]\n\n"
+                        "Runtime events of the node's processes (exec and exit), with their pod and parent,\n"
+                        "as `tetra getevents` prints them. Filtering happens in the agent.\n\n"
+                        "  --follow          keep printing new events\n"
+                        "  --last N          only the last N stored events (default: all)\n"
+                        "  --type TYPE       process_exec or process_exit (repeatable)\n"
+                        "  --pod [NS/]POD    pod name prefix (any namespace without NS/)\n"
+                        "  --namespace NS    pods of this namespace\n"
+                        "  --binary TEXT     binary path contains TEXT\n",
+           0;
+  const std::string o = g.output.empty() ? "compact" : g.output;
+  if (o != "compact" && o != "json") return bad_output(o, "compact, json");
+  api::Request req;
+  auto* e = req.mutable_events();
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> std::optional<std::string> {
+      if (i + 1 >= args.size()) return std::nullopt;
+      return args[++i];
+    };
+    std::optional<std::string> v;
+    if (a == "--follow" || a == "-f") {
+      e->set_follow(true);
+      continue;
+    }
+    if (a != "--last" && a != "--type" && a != "--pod" && a != "--namespace" && a != "--binary")
+      return std::cerr << "myelin events: unknown argument '" << a << "' (see --help)\n", 2;
+    if (!(v = value())) return std::cerr << "myelin events: " << a << " needs a value\n", 2;
+    if (a == "--last") {
+      if (v->empty() || v->find_first_not_of("0123456789") != std::string::npos || v->size() > 9)
+        return std::cerr << "myelin events: --last needs a number, not '" << *v << "'\n", 2;
+      e->set_last(static_cast<uint32_t>(std::stoul(*v)));
+    } else if (a == "--type") {
+      if (*v != "process_exec" && *v != "process_exit")
+        return std::cerr << "myelin events: --type " << *v << " is not one of process_exec, process_exit\n", 2;
+      e->add_types(*v);
+    } else if (a == "--pod") {
+      e->set_pod(*v);
+    } else if (a == "--namespace") {
+      e->set_namespace_(*v);
+    } else {
+      e->set_binary(*v);
+    }
+  }
+  return call(g, req, [&](const api::Response& r) {
+    if (!r.has_runtime_event()) return;
+    std::cout << (o == "json" ? r.runtime_event().json() : r.runtime_event().compact()) << "\n";
+    std::cout.flush();
+  });
+}
+
 struct Command {
   std::vector<std::string> words;
   std::string help;
@@ -223,6 +277,7 @@ const std::vector<Command> kCommands = {
     {{"policy", "get"}, "one policy", cmd_policy_get},
     {{"policy", "trace"}, "the verdict for a connection, and why, without traffic", cmd_policy_trace},
     {{"identity", "list"}, "security identities and their labels", cmd_identity_list},
+    {{"events"}, "runtime events: process exec and exit, with pod and parent", cmd_events},
 };
 
 void usage(std::ostream& o) {

@@ -352,4 +352,49 @@ MYELIN_ASSERT_SIZE(myelin_stats, 72);
 /* The pods' default gateway: link-local, answered by the host side. */
 #define MYELIN_GATEWAY_IPV4 "169.254.1.1"
 
+/* ---- Runtime: process lifecycle (process.bpf.c) ---- */
+enum myelin_proc_event_type {
+	MYELIN_PROC_EXEC = 1,
+	MYELIN_PROC_EXIT = 2,
+	MYELIN_PROC_FORK = 3,   /* a new process (not a thread): keeps the parent chain */
+};
+
+#define MYELIN_PROC_F_ARGS_TRUNCATED   0x1  /* the arguments did not fit */
+#define MYELIN_PROC_F_ARGS_UNREADABLE  0x2  /* the new image's argv page was not readable */
+#define MYELIN_PROC_F_BINARY_TRUNCATED 0x4
+
+#define MYELIN_PROC_BINARY_MAX 256
+#define MYELIN_PROC_ARGS_MAX   1024
+#define MYELIN_PROC_EVENTS_BYTES (8u << 20)
+
+/* One fixed-size record per exec, exit or fork. Arguments are the raw
+ * NUL-separated argv block, args_len bytes of it valid. */
+struct myelin_process_event {
+	__u8  type;             /* enum myelin_proc_event_type */
+	__u8  flags;            /* MYELIN_PROC_F_* */
+	__u16 args_len;
+	__u32 pid;              /* thread group id (the process) */
+	__u32 tid;
+	__u32 ppid;             /* real parent's tgid */
+	__u32 uid;
+	__u32 auid;             /* loginuid; 0xffffffff when unset */
+	__u32 netns;            /* network namespace inode: pod attribution */
+	__u32 exit_code;        /* exit: wait status (code << 8 | signal) */
+	__u64 ktime_ns;         /* CLOCK_MONOTONIC of the event */
+	__u64 start_ns;         /* the process's start (task->start_time, monotonic) */
+	__u64 parent_start_ns;
+	__u64 cgroup_id;
+	char  comm[16];
+	char  binary[MYELIN_PROC_BINARY_MAX];
+	char  args[MYELIN_PROC_ARGS_MAX];
+};
+MYELIN_ASSERT_SIZE(myelin_process_event, 1360);
+
+/* Per-CPU counters of the process probes, one array slot. */
+struct myelin_proc_stats {
+	__u64 events_sent;
+	__u64 events_lost;      /* ring buffer reservation failed */
+};
+MYELIN_ASSERT_SIZE(myelin_proc_stats, 16);
+
 #endif /* MYELIN_ABI_H */

@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "event_store.hpp"
+
+#include <signal.h>
+#include <string.h>
+
+#include <ctime>
+
+namespace myelin::runtime {
+namespace {
+
+std::string rfc3339(int64_t ns) {
+  time_t s = static_cast<time_t>(ns / 1000000000);
+  tm t{};
+  gmtime_r(&s, &t);
+  char buf[64];
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
+  snprintf(buf + n, sizeof buf - n, ".%09lldZ", static_cast<long long>(ns % 1000000000));
+  return buf;
+}
+
+nlohmann::json process_json(const Process& p, int64_t mono_to_wall_ns) {
+  nlohmann::json j{{"exec_id", p.exec_id},
+                   {"pid", p.pid},
+                   {"uid", p.uid},
+                   {"cwd", p.cwd},
+                   {"binary", p.binary},
+                   {"arguments", p.arguments},
+                   {"flags", p.flags},
+                   {"start_time", rfc3339(static_cast<int64_t>(p.start_mono_ns) + mono_to_wall_ns)},
+                   {"auid", p.auid},
+                   {"parent_exec_id", p.parent_exec_id},
+                   {"tid", p.tid ? p.tid : p.pid}};
+  if (p.pod) j["pod"] = {{"namespace", p.pod->ns}, {"name", p.pod->name}, {"endpoint_id", p.pod->endpoint_id}};
+  return j;
+}
+
+}  // namespace
+
+nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mono_to_wall_ns) {
+  nlohmann::json body{{"process", process_json(e.process, mono_to_wall_ns)}};
+  if (e.parent) body["parent"] = process_json(*e.parent, mono_to_wall_ns);
+  if (e.type == Event::Type::exit) {
+    if (!e.signal.empty()) body["signal"] = e.signal;
+    body["status"] = e.status;
+    body["time"] = rfc3339(e.time_ns);
+  }
+  return {{e.type_name(), body}, {"node_name", node_name}, {"time", rfc3339(e.time_ns)}};
+}
+
+std::string to_compact(const Event& e) {
+  std::string where = e.process.pod ? e.process.pod->ns + "/" + e.process.pod->name : "host";
+  std::string cmd = e.process.binary + (e.process.arguments.empty() ? "" : " " + e.process.arguments);
+  if (e.type == Event::Type::exec) return "🚀 process " + where + " " + cmd;
+  return "💥 exit    " + where + " " + cmd + " " + (e.signal.empty() ? std::to_string(e.status) : e.signal);
+}
+
+bool EventFilter::matches(const Event& e) const {
+  if (!types.empty() && std::find(types.begin(), types.end(), e.type_name()) == types.end()) return false;
+  const auto& pod = e.process.pod;
+  if (!ns.empty() && (!pod || pod->ns != ns)) return false;
+  if (!this->pod.empty()) {
+    if (!pod) return false;
+    auto slash = this->pod.find('/');
+    if (slash == std::string::npos) {
+      if (pod->name.rfind(this->pod, 0) != 0) return false;
+    } else if (pod->ns != this->pod.substr(0, slash) || pod->name.rfind(this->pod.substr(slash + 1), 0) != 0) {
+      return false;
+    }
+  }
+  if (!binary.empty() && e.process.binary.find(binary) == std::string::npos) return false;
+  return true;
+}
+
+EventStore::EventStore(size_t capacity) : capacity_(capacity ? capacity : 1) {}
+
+void EventStore::push(Event e) {
+  {
+    std::lock_guard lk(mu_);
+    e.seq = next_seq_++;
+    events_.push_back(std::move(e));
+    if (events_.size() > capacity_) {
+      events_.pop_front();
+      ++overwritten_;
+    }
+  }
+  cv_.notify_all();
+}
+
+std::vector<Event> EventStore::snapshot(const EventFilter& f, size_t last, uint64_t* next_seq) const {
+  std::lock_guard lk(mu_);
+  std::vector<Event> out;
+  for (const auto& e : events_)
+    if (f.matches(e)) out.push_back(e);
+  if (last && out.size() > last) out.erase(out.begin(), out.end() - static_cast<long>(last));
+  if (next_seq) *next_seq = next_seq_;
+  return out;
+}
+
+std::vector<Event> EventStore::wait_next(const EventFilter& f, uint64_t* next_seq, std::chrono::milliseconds wait) const {
+  std::unique_lock lk(mu_);
+  cv_.wait_for(lk, wait, [&] { return next_seq_ > *next_seq; });
+  std::vector<Event> out;
+  for (const auto& e : events_)
+    if (e.seq >= *next_seq && f.matches(e)) out.push_back(e);
+  *next_seq = next_seq_;
+  return out;
+}
+
+uint64_t EventStore::total() const {
+  std::lock_guard lk(mu_);
+  return next_seq_ - 1;
+}
+
+uint64_t EventStore::overwritten() const {
+  std::lock_guard lk(mu_);
+  return overwritten_;
+}
+
+}  // namespace myelin::runtime

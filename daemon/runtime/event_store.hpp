@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: Apache-2.0
+// Runtime events (process_exec, process_exit) in Tetragon's JSON shape, a
+// bounded in-memory store of them with sequence numbers for `--follow`, and
+// the filters `myelin events` applies in the agent.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "process_cache.hpp"
+
+namespace myelin::runtime {
+
+struct Event {
+  enum class Type { exec, exit } type = Type::exec;
+  int64_t time_ns = 0;  // wall clock
+  Process process;
+  std::optional<Process> parent;
+  uint32_t status = 0;  // exit: the exit code, or 0 when killed by a signal
+  std::string signal;   // exit: "SIGKILL", ... when a signal ended it
+  uint64_t seq = 0;
+  std::string type_name() const { return type == Type::exec ? "process_exec" : "process_exit"; }
+};
+
+// One line of `myelin events -o json` / `tetra getevents -o json`.
+nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mono_to_wall_ns);
+// One line of `-o compact`, as `tetra getevents -o compact` prints it.
+std::string to_compact(const Event& e);
+
+struct EventFilter {
+  std::vector<std::string> types;  // process_exec, process_exit; empty: all
+  std::string pod;                 // NS/POD prefix, or POD prefix in any namespace
+  std::string ns;
+  std::string binary;              // substring of the binary path
+  bool matches(const Event& e) const;
+};
+
+class EventStore {
+ public:
+  explicit EventStore(size_t capacity);
+  void push(Event e);
+  // The last `last` matching events (0: all stored), and the sequence to follow from.
+  std::vector<Event> snapshot(const EventFilter& f, size_t last, uint64_t* next_seq) const;
+  // Matching events after *next_seq, waiting up to `wait` for one.
+  std::vector<Event> wait_next(const EventFilter& f, uint64_t* next_seq, std::chrono::milliseconds wait) const;
+  uint64_t total() const;
+  uint64_t overwritten() const;  // pushed out of the store before anyone could read them
+
+ private:
+  size_t capacity_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  std::deque<Event> events_;
+  uint64_t next_seq_ = 1, overwritten_ = 0;
+};
+
+}  // namespace myelin::runtime

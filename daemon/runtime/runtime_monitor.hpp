@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+// RuntimeMonitor: process lifecycle events of the node. It loads the process
+// probes, discovers what already runs from /proc, turns each record into a
+// Tetragon-shaped event (with exec ids, the parent and the pod) and keeps
+// them in an EventStore for `myelin events`. One thread; nothing is dropped
+// silently: ring-buffer losses and store overwrites are counted.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "event_store.hpp"
+#include "myelin/datapath/runtime_probes.hpp"
+
+namespace myelin::runtime {
+
+class RuntimeMonitor {
+ public:
+  struct Stats {
+    std::map<std::string, uint64_t> events;  // by type
+    uint64_t lost = 0;                       // ring buffer reservations that failed
+    uint64_t overwritten = 0;                // left the store before anyone read them
+    size_t processes = 0;                    // live processes known
+  };
+  RuntimeMonitor(std::string node_name, ProcessCache::PodResolver pods, size_t store_size);
+  ~RuntimeMonitor();
+  RuntimeMonitor(const RuntimeMonitor&) = delete;
+  RuntimeMonitor& operator=(const RuntimeMonitor&) = delete;
+
+  Status start();
+  void stop();
+  const EventStore& store() const { return store_; }
+  const std::string& node_name() const { return node_; }
+  int64_t mono_to_wall_ns() const { return mono_to_wall_ns_; }
+  Stats stats() const;
+
+ private:
+  void handle(const myelin_process_event& e);
+  void add(Event ev);
+
+  std::string node_;
+  ProcessCache cache_;
+  EventStore store_;
+  int64_t mono_to_wall_ns_;
+  std::unique_ptr<datapath::RuntimeProbes> probes_;
+  std::atomic<bool> running_{false};
+  std::thread thread_;
+  mutable std::mutex stats_mu_;
+  std::map<std::string, uint64_t> counts_;
+};
+
+}  // namespace myelin::runtime

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: Apache-2.0
+// RuntimeProbes: the process-lifecycle programs (process.bpf.c) loaded from
+// their skeleton and attached to the scheduler's BTF tracepoints, with their
+// ring buffer read into callbacks. Unlike the pod datapath nothing is pinned:
+// these programs observe, and detach with the agent that reads them.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "myelin/abi.h"
+#include "myelin/result.hpp"
+
+struct process;
+struct ring_buffer;
+
+namespace myelin::datapath {
+
+class RuntimeProbes {
+ public:
+  using Callback = std::function<void(const myelin_process_event&)>;
+  static Result<std::unique_ptr<RuntimeProbes>> start(Callback cb);
+  ~RuntimeProbes();
+  RuntimeProbes(const RuntimeProbes&) = delete;
+  RuntimeProbes& operator=(const RuntimeProbes&) = delete;
+
+  int poll(int timeout_ms);  // records consumed, or -errno
+  myelin_proc_stats stats() const;  // summed over CPUs
+
+ private:
+  RuntimeProbes() = default;
+  static int on_sample(void* ctx, void* data, size_t size);
+  process* skel_ = nullptr;
+  ring_buffer* rb_ = nullptr;
+  Callback cb_;
+};
+
+}  // namespace myelin::datapath

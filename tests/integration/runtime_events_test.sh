@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Process lifecycle end to end: myelind's tp_btf probes see exec and exit of
+# processes inside a pod's network namespace and attribute them to the pod;
+# a process that ran before the agent is discovered from /proc; arguments,
+# exit status, a kill signal, the parent, truncation of long arguments; the
+# `myelin events` filters and outputs; metrics.
+source "$(dirname "$0")/common.sh"
+
+mln_init
+MARK="myelin-rt-$MLN_ID"
+MLN_CIDR=10.231.0.0/24
+ip netns add "$MLN_NODE"
+mln_node ip link set lo up
+# Running before the agent starts: must come from /proc.
+nsenter --net="/var/run/netns/$MLN_NODE" -- sleep "300.$MLN_ID" &
+MLN_PIDS+=("$!")
+EARLY=$!
+MLN_AGENT_ARGS=(--metrics-addr 127.0.0.1:9965)
+mln_agent_start
+mln_pod_add client web client
+
+events() { mln_myelin events "$@"; }
+# has FILTER ARGS...: some event (json) satisfies the jq filter; retried (events arrive asynchronously).
+has() {
+  local filter=$1; shift
+  check() { events -o json "$@" | jq -e -s "map(select($filter)) | length > 0" >/dev/null 2>&1; }
+  mln_retry 50 0.1 check "$@"
+}
+
+mln_myelin status -o json | jq -e '.runtime_enabled == true' >/dev/null && t_ok "status: runtime events enabled" ||
+  t_bad "status runtime" "$(mln_myelin status -o json | jq -c '{runtime_enabled, runtime_error}')"
+
+has ".process_exec.process.pid == $EARLY and (.process_exec.process.flags // \"\" | contains(\"procFS\")) and .process_exec.process.arguments == \"300.$MLN_ID\"" --binary sleep &&
+  t_ok "a process started before the agent is discovered from /proc (procFS)" || t_bad "procFS discovery"
+
+mln_pod client bash -c 'exit 7' "$MARK-exit" || true
+has ".process_exec.process.pod.namespace == \"web\" and .process_exec.process.pod.name == \"client\" and (.process_exec.process.arguments // \"\" | contains(\"$MARK-exit\"))" &&
+  t_ok "exec inside the pod: attributed to web/client, with its arguments" || t_bad "exec in pod" "$(events -o json --pod web/client | tail -3)"
+EXEC_ID=$(events -o json --pod web/client | jq -r "select(.process_exec.process.arguments // \"\" | contains(\"$MARK-exit\")) | .process_exec.process.exec_id" | head -1)
+has ".process_exit.process.exec_id == \"$EXEC_ID\" and .process_exit.status == 7" --type process_exit &&
+  t_ok "its exit: same exec_id, status 7" || t_bad "exit status" "$(events -o json --type process_exit --pod web/client | tail -2)"
+has ".process_exec.process.exec_id == \"$EXEC_ID\" and (.process_exec.parent.binary // \"\" | length > 0) and .process_exec.process.parent_exec_id == .process_exec.parent.exec_id" &&
+  t_ok "the exec names its parent (exec_id and binary)" || t_bad "parent"
+
+mln_pod client bash -c 'kill -9 $$' "$MARK-kill" || true
+has ".process_exit.signal == \"SIGKILL\" and (.process_exit.process.arguments // \"\" | contains(\"$MARK-kill\"))" --type process_exit &&
+  t_ok "a process killed by SIGKILL: the exit says SIGKILL" || t_bad "signal"
+
+LONG=$(head -c 3000 /dev/zero | tr '\0' x)
+mln_pod client /bin/true "$MARK-long" "$LONG"
+has "(.process_exec.process.flags // \"\" | contains(\"truncArgs\")) and (.process_exec.process.arguments // \"\" | startswith(\"$MARK-long\"))" --pod client &&
+  t_ok "arguments beyond 1 KiB are truncated and flagged (truncArgs)" || t_bad "truncation"
+
+# Filters run in the agent.
+n_other=$(events -o json --pod web/client | jq -s '[.[] | (.process_exec // .process_exit).process.pod.name // "host"] | map(select(. != "client")) | length')
+[ "$n_other" = 0 ] && t_ok "--pod web/client: only that pod's events" || t_bad "--pod filter" "$n_other others"
+n_exec=$(events -o json --type process_exit --namespace web | jq -s 'map(select(.process_exec)) | length')
+[ "$n_exec" = 0 ] && t_ok "--type process_exit --namespace web: no exec events" || t_bad "--type filter"
+events --pod web/client --last 50 | grep -q "^🚀 process web/client /usr/bin/bash -c exit 7 $MARK-exit\|^🚀 process web/client /bin/bash -c exit 7 $MARK-exit" &&
+  t_ok "compact output, as tetra getevents -o compact" || t_bad "compact" "$(events --pod web/client --last 5)"
+events --type process_fork >/dev/null 2>&1 && t_bad "a bad --type is refused" || t_ok "a bad --type is refused"
+
+# --follow sees new events as they happen.
+events --follow --pod web/client -o json >"$MLN_TMP/follow.json" 2>&1 &
+FOLLOW=$!
+MLN_PIDS+=("$FOLLOW")
+following() { grep -q "$MARK-follow" "$MLN_TMP/follow.json"; }
+sleep_until_started() { [ -s "$MLN_TMP/follow.json" ]; }
+mln_retry 50 0.1 sleep_until_started || true  # the snapshot arrives first
+mln_pod client /bin/true "$MARK-follow"
+mln_retry 50 0.1 following && t_ok "--follow streams a new exec" || t_bad "--follow"
+kill "$FOLLOW" 2>/dev/null || true
+
+scrape=$(mln_node curl -sf --max-time 5 http://127.0.0.1:9965/metrics)
+grep -qE '^myelin_runtime_events_total\{policy="",type="process_exec"\} [1-9]' <<<"$scrape" &&
+  grep -qE '^myelin_runtime_lost_events_total\{source="ring_buffer"\} 0' <<<"$scrape" &&
+  t_ok "metrics: runtime events counted, none lost" || t_bad "runtime metrics" "$(grep runtime <<<"$scrape")"
+promtool check metrics <<<"$scrape" >/dev/null 2>&1 && t_ok "promtool check metrics passes" || t_bad "promtool" "$(promtool check metrics <<<"$scrape" 2>&1 | head -5)"
+
+t_summary

@@ -78,7 +78,7 @@ int from_container(struct __sk_buff *skb)
 		return drop(&p, MYELIN_DROP_CT_MAP_INSERTION_FAILED, MYELIN_DIR_EGRESS);
 	p.dir = p.is_reply ? MYELIN_DIR_INGRESS : MYELIN_DIR_EGRESS;
 
-	if (ct == CT_NEW) {
+	if (ct == CT_NEW || ct == CT_REVALIDATE) {
 		err = policy_check(&p, src, MYELIN_DIR_EGRESS, p.dst_identity);
 		if (err) {
 			ct_forget(&p);
@@ -147,7 +147,7 @@ int to_container(struct __sk_buff *skb)
 	if (ct == CT_FAILED)
 		return drop(&p, MYELIN_DROP_CT_MAP_INSERTION_FAILED, MYELIN_DIR_INGRESS);
 	p.dir = p.is_reply ? MYELIN_DIR_EGRESS : MYELIN_DIR_INGRESS;
-	if (ct == CT_NEW && dst) {
+	if ((ct == CT_NEW || ct == CT_REVALIDATE) && dst) {
 		err = policy_check(&p, dst, MYELIN_DIR_INGRESS, p.src_identity);
 		if (err) {
 			ct_forget(&p);

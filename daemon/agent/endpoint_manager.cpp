@@ -94,7 +94,7 @@ Result<size_t> EndpointManager::relabel_all() {
   return changed;
 }
 
-Status EndpointManager::set_policy_flags(uint32_t ep_id, uint32_t flags) {
+Status EndpointManager::set_policy_flags(uint32_t ep_id, uint32_t flags, bool policy_changed) {
   std::lock_guard lk(mu_);
   auto ep = store_.get_by_id(ep_id);
   if (!ep) return Error{"no endpoint " + std::to_string(ep_id)};
@@ -106,7 +106,10 @@ Status EndpointManager::set_policy_flags(uint32_t ep_id, uint32_t flags) {
   constexpr uint32_t policy_bits = MYELIN_EP_F_INGRESS_ENFORCED | MYELIN_EP_F_EGRESS_ENFORCED | MYELIN_EP_F_AUDIT |
                                    MYELIN_EP_F_POLICY_FAILED;
   uint32_t next = (info.flags & ~policy_bits) | (flags & policy_bits);
-  if (next == info.flags) return {};
+  if (next == info.flags && !policy_changed) return {};
+  // A new revision makes the datapath check established connections of this
+  // endpoint against the new policy on their next packet.
+  info.policy_rev += 1;
   info.flags = next;
   auto s = dp_.endpoint_upsert(ep_key(*ip), info);
   counters_.map_op(MYELIN_MAP_ENDPOINTS, "update", s.ok());

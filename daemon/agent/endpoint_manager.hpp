@@ -47,7 +47,7 @@ class EndpointManager {
   // Re-identifies endpoints whose labels changed; returns how many changed.
   Result<size_t> relabel_all();
   // Policy flags (MYELIN_EP_F_*ENFORCED, AUDIT, POLICY_FAILED) of an endpoint's map entry.
-  Status set_policy_flags(uint32_t ep_id, uint32_t flags);
+  Status set_policy_flags(uint32_t ep_id, uint32_t flags, bool policy_changed = false);
 
  private:
   Status remove_locked(const api::Endpoint& ep, bool delete_link);

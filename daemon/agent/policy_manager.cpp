@@ -268,10 +268,11 @@ Status PolicyManager::regenerate_locked() {
         want[{e.deny, datapath::policy_key(ep.id(), e.dir, e.proto, e.identity, port, bits)}] =
             myelin_policy_val{e.policy ? ids[e.policy - 1] : 0u, e.audit ? uint32_t{MYELIN_POLICY_F_AUDIT} : 0u};
     Installed& have = installed_[ep.id()];
-    bool failed = false;
+    bool failed = false, changed = false;
     for (const auto& [k, v] : want) {  // add first, remove after: no transient default-deny gap
       auto it = have.find(k);
       if (it != have.end() && std::memcmp(&it->second, &v, sizeof v) == 0) continue;
+      changed = true;
       auto s = dp_.policy_upsert(k.first, k.second, v);
       counters_.map_op(k.first ? MYELIN_MAP_POL_DENY : MYELIN_MAP_POL_ALLOW, "update", s.ok());
       if (!s) {
@@ -287,6 +288,7 @@ Status PolicyManager::regenerate_locked() {
         ++it;
         continue;
       }
+      changed = true;
       auto s = dp_.policy_delete(it->first.first, it->first.second);
       counters_.map_op(it->first.first ? MYELIN_MAP_POL_DENY : MYELIN_MAP_POL_ALLOW, "delete", s.ok());
       it = have.erase(it);
@@ -294,7 +296,7 @@ Status PolicyManager::regenerate_locked() {
     uint32_t flags = (compiled.ingress_enforced ? MYELIN_EP_F_INGRESS_ENFORCED : 0) |
                      (compiled.egress_enforced ? MYELIN_EP_F_EGRESS_ENFORCED : 0) | (compiled.audit ? MYELIN_EP_F_AUDIT : 0) |
                      (failed ? MYELIN_EP_F_POLICY_FAILED : 0);
-    if (auto s = endpoints_.set_policy_flags(ep.id(), flags); !s) result = s;
+    if (auto s = endpoints_.set_policy_flags(ep.id(), flags, changed); !s) result = s;
     for (auto& pid : compiled.selected_by) pid = ids[pid - 1];
     for (auto& e : compiled.entries) e.policy = e.policy ? ids[e.policy - 1] : 0;
     endpoint_policies_[ep.id()] = std::move(compiled);

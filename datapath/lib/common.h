@@ -51,6 +51,7 @@ struct pkt {
 	__u32 src_ep, dst_ep, src_identity, dst_identity;
 	__u32 egress_policy_id; /* the rules that decided, for events */
 	__u32 ingress_policy_id;
+	__u32 policy_rev;       /* sum of the endpoints' policy_rev (see conntrack) */
 };
 
 /* Identity of addresses that are not endpoints of this node. */

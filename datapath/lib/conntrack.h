@@ -11,6 +11,8 @@ enum ct_result {
 	CT_CHANGED = 2,         /* existing entry, TCP state changed */
 	CT_UNTRACKED = 3,       /* forwarded without an entry */
 	CT_FAILED = 4,          /* could not create the entry */
+	CT_REVALIDATE = 5,      /* existing connection, but an endpoint's policy changed since
+	                         * it was allowed: check policy again (revocation) */
 };
 
 static __always_inline void ct_fill_key(struct myelin_ct_key *k, const struct pkt *p, bool reverse)
@@ -109,6 +111,7 @@ static __always_inline int ct_process(struct pkt *p)
 		n.bytes_fwd = p->len;
 		n.src_ep = p->src_ep;
 		n.dst_ep = p->dst_ep;
+		n.policy_rev = (__u16)p->policy_rev;
 		ct_fill_key(&key, p, false);
 		if (bpf_map_update_elem(&myelin_ct, &key, &n, BPF_NOEXIST) != 0) {
 			/* Lost a race with another CPU creating the same entry? */
@@ -141,6 +144,7 @@ static __always_inline int ct_process(struct pkt *p)
 		e->bytes_rev = 0;
 		e->src_ep = p->src_ep;
 		e->dst_ep = p->dst_ep;
+		e->policy_rev = (__u16)p->policy_rev;
 		p->ct_state = MYELIN_CT_SYN_SENT;
 		p->trace_reason = MYELIN_TRACE_REASON_NEW;
 		return CT_NEW;
@@ -164,6 +168,14 @@ static __always_inline int ct_process(struct pkt *p)
 	}
 	e->state = next;
 	p->ct_state = next;
+	/* Policy is checked on a connection's first packet; when either
+	 * endpoint's policy changed since, the next packet of the opening side
+	 * is checked again, so a revoked allow stops the flow (replies never
+	 * are: they follow the opening side). */
+	if (!p->is_reply && e->policy_rev != (__u16)p->policy_rev) {
+		e->policy_rev = (__u16)p->policy_rev;
+		return CT_REVALIDATE;
+	}
 	if (next != old && p->proto == IPPROTO_TCP_)
 		return CT_CHANGED;
 	return CT_ESTABLISHED;

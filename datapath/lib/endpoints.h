@@ -33,6 +33,7 @@ static __always_inline void ep_resolve(struct pkt *p, struct myelin_ep_info **sr
 	p->src_identity = *src ? (*src)->identity : ipcache_identity_v4(p->saddr);
 	p->dst_ep = *dst ? (*dst)->ep_id : 0;
 	p->dst_identity = *dst ? (*dst)->identity : ipcache_identity_v4(p->daddr);
+	p->policy_rev = (*src ? (*src)->policy_rev : 0) + (*dst ? (*dst)->policy_rev : 0);
 }
 
 /* Hands the packet to a pod of this node: the pod's gateway MAC as source,

@@ -27,14 +27,15 @@ const std::vector<StructAbi> kStructs = {
     {"myelin_ep_key", sizeof(myelin_ep_key), {M(myelin_ep_key, addr), M(myelin_ep_key, family), M(myelin_ep_key, pad)}},
     {"myelin_ep_info", sizeof(myelin_ep_info),
      {M(myelin_ep_info, ifindex), M(myelin_ep_info, ep_id), M(myelin_ep_info, identity), M(myelin_ep_info, flags),
-      M(myelin_ep_info, mac), M(myelin_ep_info, node_mac), M(myelin_ep_info, pad)}},
+      M(myelin_ep_info, mac), M(myelin_ep_info, node_mac), M(myelin_ep_info, policy_rev)}},
     {"myelin_ct_key", sizeof(myelin_ct_key),
      {M(myelin_ct_key, saddr), M(myelin_ct_key, daddr), M(myelin_ct_key, sport), M(myelin_ct_key, dport),
       M(myelin_ct_key, proto), M(myelin_ct_key, family)}},
     {"myelin_ct_entry", sizeof(myelin_ct_entry),
      {M(myelin_ct_entry, created_ns), M(myelin_ct_entry, last_seen_ns), M(myelin_ct_entry, packets_fwd),
       M(myelin_ct_entry, bytes_fwd), M(myelin_ct_entry, packets_rev), M(myelin_ct_entry, bytes_rev),
-      M(myelin_ct_entry, src_ep), M(myelin_ct_entry, dst_ep), M(myelin_ct_entry, state), M(myelin_ct_entry, tcp_seen)}},
+      M(myelin_ct_entry, src_ep), M(myelin_ct_entry, dst_ep), M(myelin_ct_entry, state), M(myelin_ct_entry, tcp_seen),
+      M(myelin_ct_entry, policy_rev)}},
     {"myelin_frag_key", sizeof(myelin_frag_key),
      {M(myelin_frag_key, saddr), M(myelin_frag_key, daddr), M(myelin_frag_key, id), M(myelin_frag_key, proto),
       M(myelin_frag_key, family)}},
@@ -66,10 +67,21 @@ const std::vector<StructAbi> kStructs = {
       M(myelin_flow_event, daddr)}},
 };
 
-TEST(AbiBtf, EveryStructMatchesTheBpfObject) {
-  btf* b = btf__parse(MYELIN_LXC_BPF_OBJECT, nullptr);
-  ASSERT_NE(b, nullptr) << "cannot read BTF from " << MYELIN_LXC_BPF_OBJECT;
-  for (const auto& s : kStructs) {
+const std::vector<StructAbi> kProcessStructs = {
+    {"myelin_process_event", sizeof(myelin_process_event),
+     {M(myelin_process_event, type), M(myelin_process_event, flags), M(myelin_process_event, args_len),
+      M(myelin_process_event, pid), M(myelin_process_event, tid), M(myelin_process_event, ppid), M(myelin_process_event, uid),
+      M(myelin_process_event, auid), M(myelin_process_event, netns), M(myelin_process_event, exit_code),
+      M(myelin_process_event, ktime_ns), M(myelin_process_event, start_ns), M(myelin_process_event, parent_start_ns),
+      M(myelin_process_event, cgroup_id), M(myelin_process_event, comm), M(myelin_process_event, binary),
+      M(myelin_process_event, args)}},
+    {"myelin_proc_stats", sizeof(myelin_proc_stats), {M(myelin_proc_stats, events_sent), M(myelin_proc_stats, events_lost)}},
+};
+
+void check_object(const char* object, const std::vector<StructAbi>& structs) {
+  btf* b = btf__parse(object, nullptr);
+  ASSERT_NE(b, nullptr) << "cannot read BTF from " << object;
+  for (const auto& s : structs) {
     SCOPED_TRACE(s.name);
     int id = btf__find_by_name_kind(b, s.name, BTF_KIND_STRUCT);
     ASSERT_GT(id, 0) << s.name << " is not in the BPF object's BTF: the BPF side no longer uses it?";
@@ -89,5 +101,8 @@ TEST(AbiBtf, EveryStructMatchesTheBpfObject) {
   }
   btf__free(b);
 }
+
+TEST(AbiBtf, EveryStructMatchesTheBpfObject) { check_object(MYELIN_LXC_BPF_OBJECT, kStructs); }
+TEST(AbiBtf, ProcessEventsMatchTheProcessObject) { check_object(MYELIN_PROCESS_BPF_OBJECT, kProcessStructs); }
 
 }  // namespace

@@ -179,6 +179,41 @@ TEST_F(Policy, SctpPortsMatchLikeTcpAndUdp) {
   EXPECT_EQ(ct("10.0.0.1", "10.0.0.2", 40000, 80, 132)->state, MYELIN_CT_ESTABLISHED);
 }
 
+TEST_F(Policy, APolicyChangeRevokesEstablishedFlowsOnTheirNextPacket) {
+  pods(0, IN);
+  install({false, 12, kIdA, MYELIN_DIR_INGRESS, 17, 53, 53, 50});
+  Packet q;
+  q.proto = 17;
+  q.dport = 53;
+  ASSERT_EQ(from_container(q.build()).retval, REDIRECT);
+  Packet a = q;
+  std::swap(a.saddr, a.daddr);
+  std::swap(a.sport, a.dport);
+  ASSERT_EQ(from_container(a.build()).retval, REDIRECT);
+  for (auto [port, bits] : datapath::port_range_prefixes(53, 53))
+    ASSERT_TRUE(dp_->policy_delete(false, datapath::policy_key(12, MYELIN_DIR_INGRESS, 17, kIdA, port, bits)));
+  EXPECT_EQ(from_container(q.build()).retval, REDIRECT)
+      << "the map changed but the endpoint's revision did not: conntrack carries the flow (first-packet policy)";
+  // The agent bumps the revision with every policy change of an endpoint.
+  myelin_ep_key k{};
+  k.addr.w[0] = ip4("10.0.0.2");
+  k.family = MYELIN_FAMILY_IPV4;
+  myelin_ep_info v{};
+  ASSERT_EQ(bpf_map_lookup_elem(dp_->endpoints_fd(), &k, &v), 0);
+  v.policy_rev += 1;
+  ASSERT_TRUE(dp_->endpoint_upsert(k, v));
+  drain_events().clear();
+  EXPECT_EQ(from_container(q.build()).retval, SHOT) << "revoked: the next packet of the opening side is dropped";
+  EXPECT_EQ(drain_events().back().drop_reason, MYELIN_DROP_POLICY_DENIED);
+  EXPECT_FALSE(ct("10.0.0.1", "10.0.0.2", 40000, 53, 17)) << "and the connection is forgotten";
+  install({false, 12, kIdA, MYELIN_DIR_INGRESS, 17, 53, 53, 50});
+  EXPECT_EQ(from_container(q.build()).retval, REDIRECT);
+  v.policy_rev += 1;
+  ASSERT_TRUE(dp_->endpoint_upsert(k, v));
+  EXPECT_EQ(from_container(q.build()).retval, REDIRECT) << "still allowed after another change: it flows on";
+  EXPECT_EQ(from_container(a.build()).retval, REDIRECT);
+}
+
 TEST_F(Policy, FromTheStackUsesIpcacheIdentities) {
   pods(0, IN);
   myelin_ipcache_key k{};

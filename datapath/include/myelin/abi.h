@@ -83,7 +83,7 @@ struct myelin_ep_info {
 	__u32 flags;            /* MYELIN_EP_F_* */
 	__u8 mac[6];            /* the pod's interface MAC */
 	__u8 node_mac[6];       /* the host-side veth MAC: the pod's gateway */
-	__u32 pad;
+	__u32 policy_rev;       /* bumped by the agent whenever this endpoint's policy changes */
 };
 MYELIN_ASSERT_SIZE(myelin_ep_info, 32);
 
@@ -132,7 +132,8 @@ struct myelin_ct_entry {
 	__u32 dst_ep;
 	__u8 state;             /* enum myelin_ct_state */
 	__u8 tcp_seen;          /* MYELIN_CT_SEEN_* */
-	__u8 pad[6];
+	__u16 policy_rev;       /* src + dst endpoints' policy_rev when policy last allowed it */
+	__u8 pad[4];
 };
 MYELIN_ASSERT_SIZE(myelin_ct_entry, 64);
 

@@ -13,6 +13,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <net/if.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include "agent/event_pump.hpp"
 #include "agent/policy_manager.hpp"
 #include "runtime/netns_index.hpp"
+#include "tracing/tracing_manager.hpp"
 #include "runtime/runtime_monitor.hpp"
 #include "sources/kube_source.hpp"
 #include "sources/manifest_source.hpp"
@@ -84,6 +86,16 @@ Flags make_flags() {
   f.add("log-level", "debug, info, warn or error", "info");
   f.add_bool("probe", "print what this kernel supports (the start-up feature report) and exit");
   return f;
+}
+
+// tracefs, mounted at /sys/kernel/tracing when the machine has not (a fresh
+// machine here has not): TracingPolicy tracepoints read their formats there.
+Result<std::string> ensure_tracefs() {
+  const std::string dir = "/sys/kernel/tracing";
+  if (access((dir + "/events").c_str(), R_OK) == 0) return dir;
+  if (access("/sys/kernel/debug/tracing/events", R_OK) == 0) return std::string("/sys/kernel/debug/tracing");
+  if (mount("tracefs", dir.c_str(), "tracefs", 0, nullptr) != 0) return Error::from_errno("mount tracefs on " + dir);
+  return dir;
 }
 
 std::string expand(std::string v, const std::string& node) {
@@ -280,6 +292,21 @@ int main(int argc, char** argv) {
     }
   }
 
+  // TracingPolicies (from the manifests directory) on top of the process probes.
+  std::unique_ptr<tracing::TracingManager> tracing_manager;
+  if (runtime_monitor) {
+    auto tracefs = ensure_tracefs();
+    if (!tracefs) {
+      log::warn("tracing", "TracingPolicies are off: " + tracefs.error().message);
+    } else {
+      tracing_manager = std::make_unique<tracing::TracingManager>(*runtime_monitor, info.features, *tracefs);
+      if (auto s = tracing_manager->start(); !s) {
+        log::warn("tracing", "TracingPolicies are off: " + s.error().message);
+        tracing_manager.reset();
+      }
+    }
+  }
+
   std::unique_ptr<metrics::MetricsExporter> exporter;
   if (!flags.get("metrics-addr").empty()) {
     auto e = metrics::MetricsExporter::start(
@@ -298,7 +325,10 @@ int main(int argc, char** argv) {
             [&](const std::string& f, std::vector<policy::Object> o) { policies.apply_file(f, std::move(o)); },
             [&](const std::string& f, const std::string& e) { policies.refuse_file(f, e); },
             [&](const std::string& f) { policies.remove_file(f); },
-            [&] { (void)policies.regenerate(); }});
+            [&] { (void)policies.regenerate(); },
+            [&](const std::string& f, const std::string* text) {
+              if (tracing_manager) tracing_manager->apply_text(f, text);
+            }});
     if (auto s = manifests->start(); !s) return fail(s.error().message);
   }
   // The API server: from --kubeconfig, or in-cluster when running in a pod.
@@ -322,7 +352,7 @@ int main(int argc, char** argv) {
   if (!manifests && !kube_source) (void)policies.regenerate();
 
   agent::ApiHandlers handlers(info, endpoints, **store, **ipam, flow_store, **dp, pump, ct_gc, policies, runtime_monitor.get(),
-                             runtime_error);
+                             runtime_error, tracing_manager.get());
   server::ApiServer server(socket_path, handlers);
   if (auto s = server.start(); !s) return fail("API socket: " + s.error().message);
   handlers.set_ready(true);
@@ -336,6 +366,7 @@ int main(int argc, char** argv) {
   server.stop();
   if (manifests) manifests->stop();
   if (kube_source) kube_source->stop();
+  if (tracing_manager) tracing_manager->stop();
   if (runtime_monitor) runtime_monitor->stop();
   if (flow_log) flow_log->stop();
   pump.stop();

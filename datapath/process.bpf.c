@@ -27,6 +27,34 @@ struct {
 	__type(value, struct myelin_proc_stats);
 } myelin_proc_stats SEC(".maps");
 
+/* Binaries that TracingPolicy selectors name (matchBinaries), path -> id,
+ * written by the agent; and the id of the binary each process runs, kept
+ * here at exec and fork for the tracing programs to read in the kernel. */
+struct myelin_binary_key {
+	char path[MYELIN_BINARY_PATH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct myelin_binary_key);
+	__type(value, __u32);
+} myelin_binaries SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);      /* tgid */
+	__type(value, __u32);    /* binary id */
+} myelin_exec_binary SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct myelin_binary_key);
+} myelin_binary_scratch SEC(".maps");
+
 /* Keeps the record type in the object's BTF (the ABI test reads it there). */
 const struct myelin_process_event *unused_process_event __attribute__((unused));
 
@@ -103,7 +131,19 @@ int BPF_PROG(myelin_proc_exec, struct task_struct *t, pid_t old_pid, struct linu
 		else
 			e->flags |= MYELIN_PROC_F_ARGS_UNREADABLE;
 	}
+	/* The binary's id, if a selector names it. */
+	__u32 zero = 0, tgid = e->pid;
+	struct myelin_binary_key *key = bpf_map_lookup_elem(&myelin_binary_scratch, &zero);
 	submit(e);
+	if (key) {
+		__builtin_memset(key->path, 0, sizeof(key->path));
+		bpf_probe_read_kernel_str(key->path, sizeof(key->path), BPF_CORE_READ(bprm, filename));
+		__u32 *id = bpf_map_lookup_elem(&myelin_binaries, key);
+		if (id)
+			bpf_map_update_elem(&myelin_exec_binary, &tgid, id, BPF_ANY);
+		else
+			bpf_map_delete_elem(&myelin_exec_binary, &tgid);
+	}
 	return 0;
 }
 
@@ -117,7 +157,9 @@ int BPF_PROG(myelin_proc_exit, struct task_struct *t)
 	if (!e)
 		return 0;
 	e->exit_code = BPF_CORE_READ(t, exit_code);
+	__u32 tgid = e->pid;
 	submit(e);
+	bpf_map_delete_elem(&myelin_exec_binary, &tgid);
 	return 0;
 }
 
@@ -131,6 +173,12 @@ int BPF_PROG(myelin_proc_fork, struct task_struct *parent, struct task_struct *c
 	if (!e)
 		return 0;
 	BPF_CORE_READ_STR_INTO(&e->binary, parent, comm);
+	__u32 ptgid = e->ppid, ctgid = e->pid;
 	submit(e);
+	__u32 *id = bpf_map_lookup_elem(&myelin_exec_binary, &ptgid);  /* same image until it execs */
+	if (id) {
+		__u32 v = *id;
+		bpf_map_update_elem(&myelin_exec_binary, &ctgid, &v, BPF_ANY);
+	}
 	return 0;
 }

@@ -29,9 +29,9 @@ std::string direction_name(uint8_t d) {
 ApiHandlers::ApiHandlers(const AgentInfo& info, EndpointManager& endpoints, endpoints::EndpointStore& store,
                          ipam::Ipam& ipam, flows::FlowStore& flows, datapath::Datapath& dp, const EventPump& pump,
                          const ConntrackGc& ct_gc, PolicyManager& policies, const runtime::RuntimeMonitor* runtime,
-                         std::string runtime_error)
+                         std::string runtime_error, const tracing::TracingManager* tracing)
     : info_(info), endpoints_(endpoints), store_(store), ipam_(ipam), flows_(flows), dp_(dp), pump_(pump), ct_gc_(ct_gc),
-      policies_(policies), runtime_(runtime), runtime_error_(std::move(runtime_error)) {}
+      policies_(policies), runtime_(runtime), runtime_error_(std::move(runtime_error)), tracing_(tracing) {}
 
 void ApiHandlers::handle(const api::Request& req, const Reply& reply, const std::atomic<bool>& cancelled) {
   if (req.kind_case() != api::Request::kStatus && !ready_) {
@@ -52,6 +52,7 @@ void ApiHandlers::handle(const api::Request& req, const Reply& reply, const std:
     case api::Request::kIdentityList: reply(identity_list()); return;
     case api::Request::kPolicyTrace: reply(policy_trace(req.policy_trace())); return;
     case api::Request::kEvents: events(req.events(), reply, cancelled); return;
+    case api::Request::kTracingPolicyList: reply(tracing_policy_list()); return;
     case api::Request::KIND_NOT_SET: break;
   }
   reply(fail(api::INVALID_ARGUMENT, "empty or unknown request (client newer than the agent?)"));
@@ -103,7 +104,7 @@ api::Response ApiHandlers::status() const {
   s->set_runtime_error(runtime_error_);
   if (runtime_) {
     auto rs = runtime_->stats();
-    for (const auto& [type, n] : rs.events) (*s->mutable_runtime_events())[type] = n;
+    for (const auto& [k, n] : rs.events) (*s->mutable_runtime_events())[k.first] += n;
     s->set_runtime_lost(rs.lost);
     s->set_runtime_processes(rs.processes);
   }
@@ -353,7 +354,7 @@ void ApiHandlers::events(const api::EventsRequest& req, const Reply& reply, cons
                                      (runtime_error_.empty() ? std::string("started with --runtime-events=false") : runtime_error_)));
     return;
   }
-  runtime::EventFilter f{{req.types().begin(), req.types().end()}, req.pod(), req.namespace_(), req.binary()};
+  runtime::EventFilter f{{req.types().begin(), req.types().end()}, req.policy(), req.pod(), req.namespace_(), req.binary()};
   auto send = [&](const runtime::Event& e) {
     api::Response r;
     auto* out = r.mutable_runtime_event();
@@ -368,6 +369,28 @@ void ApiHandlers::events(const api::EventsRequest& req, const Reply& reply, cons
   while (!cancelled)
     for (const auto& e : runtime_->store().wait_next(f, &next, std::chrono::milliseconds(250)))
       if (!send(e)) return;
+}
+
+api::Response ApiHandlers::tracing_policy_list() const {
+  if (!tracing_) return fail(api::NOT_READY, "TracingPolicies are off on this agent (runtime events disabled or tracefs unavailable)");
+  api::Response r;
+  auto* out = r.mutable_tracing_policies();
+  const auto rs = runtime_ ? runtime_->stats() : runtime::RuntimeMonitor::Stats{};
+  for (const auto& p : tracing_->list()) {
+    auto* i = out->add_policies();
+    i->set_kind(p.kind);
+    i->set_namespace_(p.ns);
+    i->set_name(p.name);
+    i->set_source(p.source);
+    i->set_state(p.enabled ? "enabled" : "error");
+    i->set_error(p.error);
+    i->set_hooks(static_cast<uint32_t>(p.hooks));
+    for (const auto& [k, n] : rs.events)
+      if (k.second == p.name && k.first == "process_tracepoint") i->set_events(n);
+    for (const auto& [k, n] : rs.actions)
+      if (k.second == p.name) (*i->mutable_actions())[k.first] = n;
+  }
+  return r;
 }
 
 }  // namespace myelin::agent

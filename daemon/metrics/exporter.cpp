@@ -179,9 +179,13 @@ std::vector<MetricFamily> Collector::Collect() const {
     const auto rs = s_.runtime->stats();
     auto ev = family("myelin_runtime_events_total", "Runtime events recorded, by type and by the policy that produced them",
                      MetricType::Counter);
-    for (const auto& [type, n] : rs.events)
-      ev.metric.push_back(sample({{"policy", ""}, {"type", type}}, static_cast<double>(n), MetricType::Counter));
+    for (const auto& [k, n] : rs.events)
+      ev.metric.push_back(sample({{"policy", k.second}, {"type", k.first}}, static_cast<double>(n), MetricType::Counter));
     out.push_back(std::move(ev));
+    auto act = family("myelin_runtime_actions_total", "Actions TracingPolicies took (post, sigkill, signal)", MetricType::Counter);
+    for (const auto& [k, n] : rs.actions)
+      act.metric.push_back(sample({{"action", k.first}, {"policy", k.second}}, static_cast<double>(n), MetricType::Counter));
+    out.push_back(std::move(act));
     auto lost = family("myelin_runtime_lost_events_total", "Runtime events lost: ring buffer full in the kernel, or pushed out of the agent's store unread",
                        MetricType::Counter);
     lost.metric.push_back(sample({{"source", "ring_buffer"}}, static_cast<double>(rs.lost), MetricType::Counter));

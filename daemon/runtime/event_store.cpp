@@ -40,6 +40,13 @@ nlohmann::json process_json(const Process& p, int64_t mono_to_wall_ns) {
 nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mono_to_wall_ns) {
   nlohmann::json body{{"process", process_json(e.process, mono_to_wall_ns)}};
   if (e.parent) body["parent"] = process_json(*e.parent, mono_to_wall_ns);
+  if (e.type == Event::Type::tracepoint) {
+    body["subsys"] = e.subsys;
+    body["event"] = e.event;
+    body["args"] = e.args;
+    body["policy_name"] = e.policy;
+    body["action"] = e.action;
+  }
   if (e.type == Event::Type::exit) {
     if (!e.signal.empty()) body["signal"] = e.signal;
     body["status"] = e.status;
@@ -52,11 +59,19 @@ std::string to_compact(const Event& e) {
   std::string where = e.process.pod ? e.process.pod->ns + "/" + e.process.pod->name : "host";
   std::string cmd = e.process.binary + (e.process.arguments.empty() ? "" : " " + e.process.arguments);
   if (e.type == Event::Type::exec) return "🚀 process " + where + " " + cmd;
+  if (e.type == Event::Type::tracepoint) {
+    std::string args;
+    for (const auto& a : e.args)
+      for (const auto& [k, v] : a.items()) args += " " + (v.is_string() ? v.get<std::string>() : v.dump());
+    return std::string(e.action == "KPROBE_ACTION_SIGKILL" ? "💀 killed  " : "🔌 syscall ") + where + " " + e.process.binary + " " +
+           e.subsys + "/" + e.event + args + " (" + e.policy + ")";
+  }
   return "💥 exit    " + where + " " + cmd + " " + (e.signal.empty() ? std::to_string(e.status) : e.signal);
 }
 
 bool EventFilter::matches(const Event& e) const {
   if (!types.empty() && std::find(types.begin(), types.end(), e.type_name()) == types.end()) return false;
+  if (!policy.empty() && e.policy != policy) return false;
   const auto& pod = e.process.pod;
   if (!ns.empty() && (!pod || pod->ns != ns)) return false;
   if (!this->pod.empty()) {

@@ -17,14 +17,20 @@
 namespace myelin::runtime {
 
 struct Event {
-  enum class Type { exec, exit } type = Type::exec;
+  enum class Type { exec, exit, tracepoint } type = Type::exec;
   int64_t time_ns = 0;  // wall clock
   Process process;
   std::optional<Process> parent;
   uint32_t status = 0;  // exit: the exit code, or 0 when killed by a signal
   std::string signal;   // exit: "SIGKILL", ... when a signal ended it
   uint64_t seq = 0;
-  std::string type_name() const { return type == Type::exec ? "process_exec" : "process_exit"; }
+  // tracepoint: what a TracingPolicy hook saw and did
+  std::string policy, subsys, event;
+  nlohmann::json args = nlohmann::json::array();
+  std::string action;  // KPROBE_ACTION_POST, KPROBE_ACTION_SIGKILL, ... (Tetragon's names)
+  std::string type_name() const {
+    return type == Type::exec ? "process_exec" : type == Type::exit ? "process_exit" : "process_tracepoint";
+  }
 };
 
 // One line of `myelin events -o json` / `tetra getevents -o json`.
@@ -33,7 +39,8 @@ nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mon
 std::string to_compact(const Event& e);
 
 struct EventFilter {
-  std::vector<std::string> types;  // process_exec, process_exit; empty: all
+  std::vector<std::string> types;  // process_exec, process_exit, process_tracepoint; empty: all
+  std::string policy;              // tracepoint events of this TracingPolicy
   std::string pod;                 // NS/POD prefix, or POD prefix in any namespace
   std::string ns;
   std::string binary;              // substring of the binary path

@@ -26,7 +26,8 @@ RuntimeMonitor::~RuntimeMonitor() { stop(); }
 void RuntimeMonitor::add(Event ev) {
   {
     std::lock_guard lk(stats_mu_);
-    ++counts_[ev.type_name()];
+    ++counts_[{ev.type_name(), ev.policy}];
+    if (!ev.action.empty()) ++actions_[{ev.action, ev.policy}];
   }
   store_.push(std::move(ev));
 }
@@ -98,6 +99,7 @@ RuntimeMonitor::Stats RuntimeMonitor::stats() const {
   {
     std::lock_guard lk(stats_mu_);
     s.events = counts_;
+    s.actions = actions_;
   }
   if (probes_) s.lost = probes_->stats().events_lost;
   s.overwritten = store_.overwritten();

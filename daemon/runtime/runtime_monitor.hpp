@@ -19,7 +19,8 @@ namespace myelin::runtime {
 class RuntimeMonitor {
  public:
   struct Stats {
-    std::map<std::string, uint64_t> events;  // by type
+    std::map<std::pair<std::string, std::string>, uint64_t> events;   // by (type, policy)
+    std::map<std::pair<std::string, std::string>, uint64_t> actions;  // by (action, policy)
     uint64_t lost = 0;                       // ring buffer reservations that failed
     uint64_t overwritten = 0;                // left the store before anyone read them
     size_t processes = 0;                    // live processes known
@@ -36,6 +37,12 @@ class RuntimeMonitor {
   int64_t mono_to_wall_ns() const { return mono_to_wall_ns_; }
   Stats stats() const;
 
+  // For TracingPolicy hooks: the process maps, the process cache, publishing.
+  int exec_binary_fd() const { return probes_ ? probes_->exec_binary_fd() : -1; }
+  int binaries_fd() const { return probes_ ? probes_->binaries_fd() : -1; }
+  std::optional<Process> process(uint32_t pid) const { return cache_.get(pid); }
+  void publish(Event ev) { add(std::move(ev)); }
+
  private:
   void handle(const myelin_process_event& e);
   void add(Event ev);
@@ -48,7 +55,7 @@ class RuntimeMonitor {
   std::atomic<bool> running_{false};
   std::thread thread_;
   mutable std::mutex stats_mu_;
-  std::map<std::string, uint64_t> counts_;
+  std::map<std::pair<std::string, std::string>, uint64_t> counts_, actions_;
 };
 
 }  // namespace myelin::runtime

@@ -29,7 +29,11 @@ void ManifestSource::load(const std::string& name) {
   const std::string path = dir_ + "/" + name;
   auto text = read_file(path);
   if (!text) return sink_.refuse(path, text.error().message);
-  if (!*text) return sink_.remove(path);
+  if (!*text) {
+    if (sink_.text) sink_.text(path, nullptr);
+    return sink_.remove(path);
+  }
+  if (sink_.text) sink_.text(path, &**text);
   auto objs = policy::decode_yaml(**text, path);
   if (!objs) return sink_.refuse(path, objs.error().message);
   log::info("manifests", "applied " + path + " (" + std::to_string(objs->size()) + " objects)");
@@ -82,6 +86,7 @@ void ManifestSource::run() {
         if (is_manifest(name)) {
           if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
             log::info("manifests", "removed " + dir_ + "/" + name);
+            if (sink_.text) sink_.text(dir_ + "/" + name, nullptr);
             sink_.remove(dir_ + "/" + name);
           } else {
             load(name);

@@ -24,6 +24,9 @@ class ManifestSource {
     std::function<void(const std::string& file, const std::string& error)> refuse;
     std::function<void(const std::string& file)> remove;
     std::function<void()> changed;  // after a batch of file events: time to regenerate
+    // Optional: every file's text as read (null when it was removed), for
+    // consumers of kinds the network decoder passes over (TracingPolicy).
+    std::function<void(const std::string& file, const std::string* text)> text;
   };
   ManifestSource(std::string dir, Sink sink);
   ~ManifestSource();

@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <chrono>
 #include <functional>
 #include <iostream>
@@ -216,7 +217,8 @@ int cmd_events(const Global& g, const std::vector<std::string>& args) {
                         "as `tetra getevents` prints them. Filtering happens in the agent.\n\n"
                         "  --follow          keep printing new events\n"
                         "  --last N          only the last N stored events (default: all)\n"
-                        "  --type TYPE       process_exec or process_exit (repeatable)\n"
+                        "  --type TYPE       process_exec, process_exit or process_tracepoint (repeatable)\n"
+                        "  --policy NAME     events of this TracingPolicy\n"
                         "  --pod [NS/]POD    pod name prefix (any namespace without NS/)\n"
                         "  --namespace NS    pods of this namespace\n"
                         "  --binary TEXT     binary path contains TEXT\n",
@@ -236,7 +238,7 @@ int cmd_events(const Global& g, const std::vector<std::string>& args) {
       e->set_follow(true);
       continue;
     }
-    if (a != "--last" && a != "--type" && a != "--pod" && a != "--namespace" && a != "--binary")
+    if (a != "--last" && a != "--type" && a != "--pod" && a != "--namespace" && a != "--binary" && a != "--policy")
       return std::cerr << "myelin events: unknown argument '" << a << "' (see --help)\n", 2;
     if (!(v = value())) return std::cerr << "myelin events: " << a << " needs a value\n", 2;
     if (a == "--last") {
@@ -244,13 +246,15 @@ int cmd_events(const Global& g, const std::vector<std::string>& args) {
         return std::cerr << "myelin events: --last needs a number, not '" << *v << "'\n", 2;
       e->set_last(static_cast<uint32_t>(std::stoul(*v)));
     } else if (a == "--type") {
-      if (*v != "process_exec" && *v != "process_exit")
-        return std::cerr << "myelin events: --type " << *v << " is not one of process_exec, process_exit\n", 2;
+      if (*v != "process_exec" && *v != "process_exit" && *v != "process_tracepoint")
+        return std::cerr << "myelin events: --type " << *v << " is not one of process_exec, process_exit, process_tracepoint\n", 2;
       e->add_types(*v);
     } else if (a == "--pod") {
       e->set_pod(*v);
     } else if (a == "--namespace") {
       e->set_namespace_(*v);
+    } else if (a == "--policy") {
+      e->set_policy(*v);
     } else {
       e->set_binary(*v);
     }
@@ -259,6 +263,32 @@ int cmd_events(const Global& g, const std::vector<std::string>& args) {
     if (!r.has_runtime_event()) return;
     std::cout << (o == "json" ? r.runtime_event().json() : r.runtime_event().compact()) << "\n";
     std::cout.flush();
+  });
+}
+
+int cmd_tracingpolicy_list(const Global& g, const std::vector<std::string>& args) {
+  if (g.help)
+    return std::cout << "Usage: myelin tracingpolicy list [-o table|json]\n\nTracingPolicies: state (enabled, or the error that "
+                        "kept all of it out), hooks, events posted and actions taken.\n",
+           0;
+  if (!args.empty()) return std::cerr << "myelin tracingpolicy list: unexpected argument '" << args[0] << "'\n", 2;
+  const std::string o = g.output.empty() ? "table" : g.output;
+  if (o != "table" && o != "json") return bad_output(o, "table, json");
+  api::Request req;
+  req.mutable_tracing_policy_list();
+  return call(g, req, [&](const api::Response& r) {
+    if (o == "json") {
+      std::cout << to_json(r.tracing_policies()) << "\n";
+      return;
+    }
+    std::printf("%-28s %-8s %-6s %-8s %-24s %s\n", "NAME", "STATE", "HOOKS", "EVENTS", "ACTIONS", "SOURCE / ERROR");
+    for (const auto& p : r.tracing_policies().policies()) {
+      std::string acts;
+      for (const auto& [a, n] : p.actions()) acts += (acts.empty() ? "" : ",") + a.substr(a.rfind('_') + 1) + "=" + std::to_string(n);
+      std::printf("%-28s %-8s %-6u %-8lu %-24s %s\n", ((p.namespace_().empty() ? "" : p.namespace_() + "/") + p.name()).c_str(),
+                  p.state().c_str(), p.hooks(), static_cast<unsigned long>(p.events()), acts.empty() ? "-" : acts.c_str(),
+                  (p.error().empty() ? p.source() : p.error()).c_str());
+    }
   });
 }
 
@@ -277,7 +307,8 @@ const std::vector<Command> kCommands = {
     {{"policy", "get"}, "one policy", cmd_policy_get},
     {{"policy", "trace"}, "the verdict for a connection, and why, without traffic", cmd_policy_trace},
     {{"identity", "list"}, "security identities and their labels", cmd_identity_list},
-    {{"events"}, "runtime events: process exec and exit, with pod and parent", cmd_events},
+    {{"events"}, "runtime events: process exec/exit and TracingPolicy events, with pod and parent", cmd_events},
+    {{"tracingpolicy", "list"}, "TracingPolicies: state, hooks, events, actions", cmd_tracingpolicy_list},
 };
 
 void usage(std::ostream& o) {

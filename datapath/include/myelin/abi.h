@@ -398,4 +398,94 @@ struct myelin_proc_stats {
 };
 MYELIN_ASSERT_SIZE(myelin_proc_stats, 16);
 
+/* ---- Runtime: TracingPolicy tracepoints (tracepoint.bpf.c) ----
+ * One program instance per (policy, tracepoint). The agent compiles the
+ * policy's args and selectors into one config value; the program captures
+ * the args from the tracepoint record, evaluates the selectors in the
+ * kernel and posts and/or acts only on a match. */
+#define MYELIN_TP_MAX_ARGS      4
+#define MYELIN_TP_MAX_SELECTORS 4
+#define MYELIN_TP_MAX_CONDS     4
+#define MYELIN_TP_MAX_BINARIES  4
+#define MYELIN_TP_STR_MAX       128
+#define MYELIN_BINARY_PATH_MAX  256
+
+enum myelin_tp_arg_type {
+	MYELIN_TP_ARG_NONE = 0,
+	MYELIN_TP_ARG_INT = 1,      /* signed integer field (int, long, pid_t, ...) */
+	MYELIN_TP_ARG_UINT = 2,     /* unsigned integer field (size_t, u32, u64, ...) */
+	MYELIN_TP_ARG_STRING = 3,   /* pointer to a user-space string (a path argument) */
+};
+
+enum myelin_tp_op {
+	MYELIN_TP_OP_EQ = 1,
+	MYELIN_TP_OP_NE = 2,
+	MYELIN_TP_OP_GT = 3,
+	MYELIN_TP_OP_LT = 4,
+	MYELIN_TP_OP_MASK = 5,      /* any bit of value set */
+	MYELIN_TP_OP_PREFIX = 6,    /* strings */
+};
+
+enum myelin_tp_action {
+	MYELIN_TP_ACT_POST = 1,
+	MYELIN_TP_ACT_NOPOST = 2,
+	MYELIN_TP_ACT_SIGKILL = 3,  /* posts too */
+	MYELIN_TP_ACT_SIGNAL = 4,   /* posts too; the signal in `signal` */
+};
+
+struct myelin_tp_arg {
+	__u16 offset;               /* in the tracepoint record */
+	__u8 size;                  /* 1, 2, 4 or 8 */
+	__u8 type;                  /* enum myelin_tp_arg_type */
+};
+MYELIN_ASSERT_SIZE(myelin_tp_arg, 4);
+
+struct myelin_tp_cond {
+	__u8 arg;                   /* index into args[] */
+	__u8 op;                    /* enum myelin_tp_op */
+	__u8 str_len;               /* PREFIX / EQ on strings: bytes of str to compare */
+	__u8 pad[5];
+	__u64 value;                /* integers */
+	char str[MYELIN_TP_STR_MAX];
+};
+MYELIN_ASSERT_SIZE(myelin_tp_cond, 144);
+
+struct myelin_tp_selector {
+	__u8 nconds;
+	__u8 binary_op;             /* 0 any, 1 In, 2 NotIn */
+	__u8 nbinaries;
+	__u8 action;                /* enum myelin_tp_action */
+	__u32 signal;
+	__u32 binaries[MYELIN_TP_MAX_BINARIES];   /* ids from myelin_binaries */
+	struct myelin_tp_cond conds[MYELIN_TP_MAX_CONDS];
+};
+MYELIN_ASSERT_SIZE(myelin_tp_selector, 600);
+
+struct myelin_tp_config {
+	__u32 policy_id;
+	__u32 hook_id;
+	__u8 nargs;
+	__u8 nselectors;            /* 0: post every hit */
+	__u8 pad[6];
+	struct myelin_tp_arg args[MYELIN_TP_MAX_ARGS];
+	struct myelin_tp_selector selectors[MYELIN_TP_MAX_SELECTORS];
+};
+MYELIN_ASSERT_SIZE(myelin_tp_config, 2432);
+
+struct myelin_tp_event {
+	__u32 policy_id;
+	__u32 hook_id;
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u32 netns;
+	__u8 action;                /* what was done: enum myelin_tp_action */
+	__u8 selector;              /* which selector matched (0-based) */
+	__u8 pad[6];
+	__u64 ktime_ns;
+	__u64 ints[MYELIN_TP_MAX_ARGS];
+	char strs[MYELIN_TP_MAX_ARGS][MYELIN_TP_STR_MAX];
+};
+MYELIN_ASSERT_SIZE(myelin_tp_event, 584);
+
 #endif /* MYELIN_ABI_H */

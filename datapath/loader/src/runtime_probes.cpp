@@ -37,6 +37,9 @@ RuntimeProbes::~RuntimeProbes() {
 
 int RuntimeProbes::poll(int timeout_ms) { return ring_buffer__poll(rb_, timeout_ms); }
 
+int RuntimeProbes::exec_binary_fd() const { return bpf_map__fd(skel_->maps.myelin_exec_binary); }
+int RuntimeProbes::binaries_fd() const { return bpf_map__fd(skel_->maps.myelin_binaries); }
+
 myelin_proc_stats RuntimeProbes::stats() const {
   myelin_proc_stats sum{};
   int ncpu = libbpf_num_possible_cpus();

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: Apache-2.0
+// TracingManager: TracingPolicies from the manifests directory, compiled and
+// attached as in-kernel filters (TracingHooks), their events published with
+// the process and pod they concern. A policy is loaded whole or not at all:
+// a hook the running kernel lacks (kprobes, BPF-LSM here) or any hook that
+// fails to attach rejects the policy with a message naming it; an edit that
+// does not decode keeps the last good version of that file in force.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "myelin/datapath/datapath.hpp"
+#include "myelin/datapath/tracing_hooks.hpp"
+#include "runtime/runtime_monitor.hpp"
+#include "tracing_policy.hpp"
+
+namespace myelin::tracing {
+
+struct PolicyState {
+  std::string kind, ns, name, source;
+  bool enabled = false;
+  std::string error;      // why it is not enabled
+  size_t hooks = 0;
+};
+
+class TracingManager {
+ public:
+  TracingManager(runtime::RuntimeMonitor& runtime, std::vector<datapath::Feature> features, std::string tracefs);
+  ~TracingManager();
+  TracingManager(const TracingManager&) = delete;
+  TracingManager& operator=(const TracingManager&) = delete;
+
+  Status start();
+  void stop();
+  // A manifest file's text (null: removed).
+  void apply_text(const std::string& file, const std::string* text);
+  std::vector<PolicyState> list() const;
+
+ private:
+  struct Loaded {
+    TracingPolicy policy;
+    uint32_t id = 0;
+    std::vector<uint32_t> hooks;  // TracingHooks ids
+    PolicyState state;
+  };
+  void load_locked(Loaded& l);
+  void unload_locked(Loaded& l);
+  uint32_t binary_id_locked(const std::string& path);
+  void on_event(const myelin_tp_event& e);
+
+  runtime::RuntimeMonitor& runtime_;
+  std::vector<datapath::Feature> features_;
+  std::string tracefs_;
+  std::unique_ptr<datapath::TracingHooks> hooks_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::vector<std::shared_ptr<Loaded>>> files_;
+  std::map<uint32_t, std::shared_ptr<Loaded>> by_id_;
+  std::map<uint32_t, std::pair<uint32_t, size_t>> hook_of_;  // hook id in config -> (policy id, tracepoint index)
+  std::map<std::string, uint32_t> binary_ids_;
+  uint32_t next_policy_ = 1, next_hook_ = 1;
+  std::atomic<bool> running_{false};
+  std::thread thread_;
+};
+
+}  // namespace myelin::tracing

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: Apache-2.0
+// TracingPolicy (cilium.io/v1alpha1, Tetragon's format): the model, the
+// YAML decoder (errors name file:line:field; every field Myelin does not
+// implement is an error that names it, never ignored) and the compiler of a
+// tracepoint hook into the in-kernel config (myelin_tp_config), using the
+// tracepoint's format from tracefs.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "myelin/abi.h"
+#include "myelin/result.hpp"
+
+namespace myelin::tracing {
+
+struct TpArg {
+  int index = 0;        // field of the tracepoint record (its format, common fields included)
+  std::string type;     // int, int32, int64, long, uint32, uint64, size_t, string
+};
+struct MatchArg {
+  int index = 0;        // position in the hook's args list
+  std::string op;       // Equal, NotEqual, GT, LT, Mask, Prefix
+  std::string value;
+};
+struct Selector {
+  std::vector<MatchArg> args;
+  std::string binaries_op;              // "", In, NotIn
+  std::vector<std::string> binaries;
+  std::string action = "Post";          // Post, NoPost, Sigkill, Signal
+  int signal = 0;
+};
+struct TracepointHook {
+  std::string subsystem, event;
+  std::vector<TpArg> args;
+  std::vector<Selector> selectors;
+};
+
+struct TracingPolicy {
+  std::string kind, ns, name, source;   // source: file:line
+  std::vector<TracepointHook> tracepoints;
+  std::vector<std::string> other_hooks; // "kprobes", "lsmhooks", "uprobes": need kernel support Myelin checks at load
+};
+
+Result<std::vector<TracingPolicy>> decode_tracing_yaml(const std::string& text, const std::string& file);
+
+// Field layout of one tracepoint, from <tracefs>/events/<subsystem>/<event>/format.
+struct TpField {
+  std::string decl, name;
+  uint16_t offset = 0;
+  uint8_t size = 0;
+  bool is_signed = false;
+};
+Result<std::vector<TpField>> tracepoint_format(const std::string& tracefs, const std::string& subsystem, const std::string& event);
+
+// binary_id: the id a matchBinaries path gets (the agent writes it to the map).
+Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vector<TpField>& format, uint32_t policy_id,
+                                      uint32_t hook_id, const std::function<uint32_t(const std::string&)>& binary_id);
+
+}  // namespace myelin::tracing

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+// TracingHooks: TracingPolicy tracepoint programs (tracepoint.bpf.c). Each
+// hook is its own instance of the program with its own config map (the
+// compiled selectors); all share one ring buffer, one counter map and the
+// process probes' tgid -> binary-id map. Hooks attach and detach with their
+// policy; nothing is pinned.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "myelin/abi.h"
+#include "myelin/fd.hpp"
+#include "myelin/result.hpp"
+
+struct tracepoint;
+struct ring_buffer;
+
+namespace myelin::datapath {
+
+class TracingHooks {
+ public:
+  using Callback = std::function<void(const myelin_tp_event&)>;
+  // exec_binary_fd: the process probes' myelin_exec_binary map.
+  static Result<std::unique_ptr<TracingHooks>> create(int exec_binary_fd, Callback cb);
+  ~TracingHooks();
+  TracingHooks(const TracingHooks&) = delete;
+  TracingHooks& operator=(const TracingHooks&) = delete;
+
+  // Loads one instance with `config` and attaches it to subsystem:event.
+  Result<uint32_t> attach(const std::string& subsystem, const std::string& event, const myelin_tp_config& config);
+  void detach(uint32_t hook);
+  int poll(int timeout_ms);
+  myelin_proc_stats stats() const;  // summed over CPUs
+
+ private:
+  TracingHooks() = default;
+  static int on_sample(void* ctx, void* data, size_t size);
+  struct Hook;
+  int exec_binary_fd_ = -1;
+  UniqueFd events_, stats_;
+  ring_buffer* rb_ = nullptr;
+  Callback cb_;
+  std::map<uint32_t, std::unique_ptr<Hook>> hooks_;
+  uint32_t next_ = 1;
+};
+
+}  // namespace myelin::datapath

@@ -101,6 +101,15 @@ api::Response ApiHandlers::status() const {
   }
   s->set_policy_revision(policies_.revision());
   s->set_runtime_enabled(runtime_ != nullptr);
+  // What each TracingPolicy action can guarantee on the running kernel.
+  bool lsm = false;
+  std::string lsm_detail;
+  for (const auto& f : info_.features)
+    if (f.name == "bpf-lsm") lsm = f.available, lsm_detail = f.detail;
+  s->add_runtime_enforcement(lsm ? "Override on lsmhooks (unlink, rename, exec, open): preventive, the operation fails before it happens (BPF-LSM)"
+                                 : "Override on lsmhooks: unavailable here (bpf-lsm: " + lsm_detail + ")");
+  s->add_runtime_enforcement("Sigkill/Signal on tracepoints: kill-after, the process dies on its way back to user space; the call may have completed");
+  s->add_runtime_enforcement("Override on syscalls and kprobes (fmod_ret, override_return): not built yet");
   s->set_runtime_error(runtime_error_);
   if (runtime_) {
     auto rs = runtime_->stats();

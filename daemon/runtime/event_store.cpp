@@ -47,6 +47,13 @@ nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mon
     body["policy_name"] = e.policy;
     body["action"] = e.action;
   }
+  if (e.type == Event::Type::lsm) {
+    body["function_name"] = e.event;
+    body["args"] = e.args;
+    body["policy_name"] = e.policy;
+    body["action"] = e.action;
+    body["return_value"] = e.return_value;  // -1 (EPERM): the operation did not happen
+  }
   if (e.type == Event::Type::exit) {
     if (!e.signal.empty()) body["signal"] = e.signal;
     body["status"] = e.status;
@@ -59,6 +66,11 @@ std::string to_compact(const Event& e) {
   std::string where = e.process.pod ? e.process.pod->ns + "/" + e.process.pod->name : "host";
   std::string cmd = e.process.binary + (e.process.arguments.empty() ? "" : " " + e.process.arguments);
   if (e.type == Event::Type::exec) return "🚀 process " + where + " " + cmd;
+  if (e.type == Event::Type::lsm) {
+    std::string path = e.args.empty() ? "" : e.args[0]["path_arg"].value("path", "");
+    return std::string(e.return_value ? "🔒 denied  " : e.action == "KPROBE_ACTION_SIGKILL" ? "💀 killed  " : "🔐 lsm     ") + where +
+           " " + e.process.binary + " " + e.event + " " + path + " (" + e.policy + ")";
+  }
   if (e.type == Event::Type::tracepoint) {
     std::string args;
     for (const auto& a : e.args)

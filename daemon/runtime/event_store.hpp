@@ -17,7 +17,7 @@
 namespace myelin::runtime {
 
 struct Event {
-  enum class Type { exec, exit, tracepoint } type = Type::exec;
+  enum class Type { exec, exit, tracepoint, lsm } type = Type::exec;
   int64_t time_ns = 0;  // wall clock
   Process process;
   std::optional<Process> parent;
@@ -28,8 +28,9 @@ struct Event {
   std::string policy, subsys, event;
   nlohmann::json args = nlohmann::json::array();
   std::string action;  // KPROBE_ACTION_POST, KPROBE_ACTION_SIGKILL, ... (Tetragon's names)
+  int32_t return_value = 0;  // lsm: what the hook returned (a negative errno: the operation was refused)
   std::string type_name() const {
-    return type == Type::exec ? "process_exec" : type == Type::exit ? "process_exit" : "process_tracepoint";
+    return type == Type::exec ? "process_exec" : type == Type::exit ? "process_exit" : type == Type::lsm ? "process_lsm" : "process_tracepoint";
   }
 };
 

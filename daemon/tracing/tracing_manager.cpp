@@ -3,6 +3,8 @@
 
 #include <bpf/bpf.h>
 #include <dirent.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,8 +20,21 @@ const char* action_name(uint8_t a) {
     case MYELIN_TP_ACT_SIGKILL: return "KPROBE_ACTION_SIGKILL";
     case MYELIN_TP_ACT_SIGNAL: return "KPROBE_ACTION_SIGNAL";
     case MYELIN_TP_ACT_NOPOST: return "KPROBE_ACTION_NOPOST";
+    case MYELIN_LSM_ACT_OVERRIDE: return "KPROBE_ACTION_OVERRIDE";
     default: return "KPROBE_ACTION_POST";
   }
+}
+
+// A process the cache does not know yet (its exec record is on the other
+// ring buffer, not read yet): what /proc says while it still runs.
+void fill_unknown(runtime::Process& p, uint32_t pid, uint32_t uid, uint32_t netns) {
+  p.pid = pid;
+  p.uid = uid;
+  p.netns = netns;
+  char exe[4096];
+  ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), exe, sizeof exe - 1);
+  if (n > 0) p.binary.assign(exe, static_cast<size_t>(n));
+  p.flags = "procFS";
 }
 
 bool feature(const std::vector<datapath::Feature>& fs, const std::string& name, std::string* detail) {
@@ -46,11 +61,17 @@ Status TracingManager::start() {
   running_ = true;
   thread_ = std::thread([this] {
     while (running_) {
-      int n = hooks_->poll(200);
+      int n = hooks_->poll(100);
       if (n < 0 && n != -EINTR) {
         log::error("tracing", std::string("tracing events: ") + strerror(-n));
         break;
       }
+      datapath::LsmHooks* lsm = nullptr;
+      {
+        std::lock_guard lk(mu_);
+        lsm = lsm_.get();  // loaded once, never replaced while running
+      }
+      if (lsm) lsm->poll(100);
     }
   });
   return {};
@@ -94,13 +115,20 @@ void TracingManager::load_locked(Loaded& l) {
   // Whole or nothing: first what this kernel cannot do at all.
   for (const auto& other : p.other_hooks) {
     std::string detail;
-    std::string need = other == "lsmhooks" ? "bpf-lsm" : "kprobe";
-    bool have = feature(features_, need, &detail);
+    std::string need = other == "uprobes" ? "uprobe" : "kprobe";
+    bool have = other == "uprobes" || feature(features_, need, &detail);
     l.state.error = "spec." + other + ": " +
-                    (have ? std::string("not implemented by Myelin yet (only spec.tracepoints is)")
+                    (have ? std::string("not implemented by Myelin yet (spec.tracepoints and spec.lsmhooks are)")
                           : "this kernel cannot run it: " + need + " unavailable (" + detail + ")") +
                     "; nothing of the policy was loaded";
     return;
+  }
+  if (!p.lsmhooks.empty()) {
+    std::string detail;
+    if (!feature(features_, "bpf-lsm", &detail)) {
+      l.state.error = "spec.lsmhooks: this kernel cannot run it: bpf-lsm unavailable (" + detail + "); nothing of the policy was loaded";
+      return;
+    }
   }
   if (!hooks_) {
     l.state.error = "runtime events are off: tracing hooks need the process probes";
@@ -122,14 +150,81 @@ void TracingManager::load_locked(Loaded& l) {
     attached.push_back(*hook);
   }
   l.hooks = attached;
+  if (auto s = load_lsm_locked(l); !s) {
+    for (auto h : attached) hooks_->detach(h);
+    l.hooks.clear();
+    l.state.error = s.error().message + "; nothing of the policy was loaded";
+    return;
+  }
   l.state.enabled = true;
-  l.state.hooks = attached.size();
+  l.state.hooks = attached.size() + l.lsm_hooks.size();
+}
+
+// lsmhooks: paths resolved to (dev, inode) now; the programs attached once.
+Status TracingManager::load_lsm_locked(Loaded& l) {
+  const auto& p = l.policy;
+  if (p.lsmhooks.empty()) return {};
+  if (!lsm_) {
+    auto h = datapath::LsmHooks::load([this](const myelin_lsm_event& e) { on_lsm_event(e); });
+    if (!h) return Error{"spec.lsmhooks: " + h.error().message};
+    lsm_ = std::move(*h);
+  }
+  auto undo = [&] {
+    for (const auto& k : l.lsm_keys) lsm_->remove_rule(k);
+    for (auto h : l.lsm_hooks) lsm_->release(h);
+    l.lsm_keys.clear();
+    l.lsm_hooks.clear();
+  };
+  for (size_t i = 0; i < p.lsmhooks.size(); ++i) {
+    const auto& hook = p.lsmhooks[i];
+    const uint32_t id = lsm_hook_id(hook.hook);
+    const std::string where = "spec.lsmhooks[" + std::to_string(i) + "] (" + hook.hook + ")";
+    for (const auto& sel : hook.selectors)
+      for (const auto& path : sel.paths) {
+        struct stat st {};
+        if (stat(path.c_str(), &st) != 0) {
+          undo();
+          return Error{where + ": " + path + " does not exist (lsmhooks protect files and directories that exist when the policy loads)"};
+        }
+        myelin_lsm_key k{};
+        k.hook = id;
+        k.dev = (static_cast<uint64_t>(major(st.st_dev)) << 20) | minor(st.st_dev);  // the kernel's internal dev_t
+        k.ino = st.st_ino;
+        myelin_lsm_rule r{};
+        r.policy_id = l.id;
+        r.rule_id = next_rule_++;
+        r.action = sel.action == "Override" ? MYELIN_LSM_ACT_OVERRIDE
+                   : sel.action == "Sigkill" ? MYELIN_TP_ACT_SIGKILL
+                   : sel.action == "NoPost"  ? MYELIN_TP_ACT_NOPOST
+                                             : MYELIN_TP_ACT_POST;
+        r.prefix = sel.op == "Prefix";
+        r.error = sel.error;
+        if (auto s = lsm_->add_rule(k, r); !s) {
+          undo();
+          return Error{where + ": " + s.error().message};
+        }
+        lsm_rules_[r.rule_id] = {hook.hook, path};
+        l.lsm_keys.push_back(k);
+      }
+    if (auto s = lsm_->use(id); !s) {
+      undo();
+      return Error{where + ": " + s.error().message};
+    }
+    l.lsm_hooks.push_back(id);
+  }
+  return {};
 }
 
 void TracingManager::unload_locked(Loaded& l) {
   if (hooks_)
     for (auto h : l.hooks) hooks_->detach(h);
   l.hooks.clear();
+  if (lsm_) {
+    for (const auto& k : l.lsm_keys) lsm_->remove_rule(k);
+    for (auto h : l.lsm_hooks) lsm_->release(h);
+  }
+  l.lsm_keys.clear();
+  l.lsm_hooks.clear();
   l.state.enabled = false;
 }
 
@@ -207,10 +302,36 @@ void TracingManager::on_event(const myelin_tp_event& e) {
     ev.process = *proc;
     ev.parent = runtime_.process(proc->ppid);
   } else {
-    ev.process.pid = e.pid;
-    ev.process.tid = e.tid;
-    ev.process.uid = e.uid;
-    ev.process.netns = e.netns;
+    fill_unknown(ev.process, e.pid, e.uid, e.netns);
+  }
+  ev.process.tid = e.tid;
+  runtime_.publish(std::move(ev));
+}
+
+void TracingManager::on_lsm_event(const myelin_lsm_event& e) {
+  runtime::Event ev;
+  ev.type = runtime::Event::Type::lsm;
+  ev.time_ns = static_cast<int64_t>(e.ktime_ns) + runtime_.mono_to_wall_ns();
+  ev.action = action_name(e.action);
+  {
+    std::lock_guard lk(mu_);
+    auto p = by_id_.find(e.policy_id);
+    auto r = lsm_rules_.find(e.rule_id);
+    if (p == by_id_.end() || r == lsm_rules_.end()) return;
+    ev.policy = p->second->policy.name;
+    ev.event = r->second.first;  // the hook
+    std::string name(e.name, strnlen(e.name, sizeof e.name));
+    std::string path = e.depth == 0 ? r->second.second
+                       : e.depth == 1 ? r->second.second + (r->second.second.back() == '/' ? "" : "/") + name
+                                      : r->second.second + (r->second.second.back() == '/' ? "" : "/") + ".../" + name;
+    ev.args.push_back({{"path_arg", {{"path", path}}}});
+    ev.return_value = e.ret;
+  }
+  if (auto proc = runtime_.process(e.pid)) {
+    ev.process = *proc;
+    ev.parent = runtime_.process(proc->ppid);
+  } else {
+    fill_unknown(ev.process, e.pid, e.uid, e.netns);
   }
   ev.process.tid = e.tid;
   runtime_.publish(std::move(ev));

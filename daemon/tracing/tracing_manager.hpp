@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "myelin/datapath/datapath.hpp"
+#include "myelin/datapath/lsm_hooks.hpp"
 #include "myelin/datapath/tracing_hooks.hpp"
 #include "runtime/runtime_monitor.hpp"
 #include "tracing_policy.hpp"
@@ -46,23 +47,29 @@ class TracingManager {
     TracingPolicy policy;
     uint32_t id = 0;
     std::vector<uint32_t> hooks;  // TracingHooks ids
+    std::vector<uint32_t> lsm_hooks;             // LSM hooks it attached
+    std::vector<myelin_lsm_key> lsm_keys;        // rules it wrote
     PolicyState state;
   };
   void load_locked(Loaded& l);
   void unload_locked(Loaded& l);
   uint32_t binary_id_locked(const std::string& path);
   void on_event(const myelin_tp_event& e);
+  void on_lsm_event(const myelin_lsm_event& e);
+  Status load_lsm_locked(Loaded& l);
 
   runtime::RuntimeMonitor& runtime_;
   std::vector<datapath::Feature> features_;
   std::string tracefs_;
   std::unique_ptr<datapath::TracingHooks> hooks_;
+  std::unique_ptr<datapath::LsmHooks> lsm_;    // loaded on first use, where BPF-LSM runs
+  std::map<uint32_t, std::pair<std::string, std::string>> lsm_rules_;  // rule id -> (hook, path)
   mutable std::mutex mu_;
   std::map<std::string, std::vector<std::shared_ptr<Loaded>>> files_;
   std::map<uint32_t, std::shared_ptr<Loaded>> by_id_;
   std::map<uint32_t, std::pair<uint32_t, size_t>> hook_of_;  // hook id in config -> (policy id, tracepoint index)
   std::map<std::string, uint32_t> binary_ids_;
-  uint32_t next_policy_ = 1, next_hook_ = 1;
+  uint32_t next_policy_ = 1, next_hook_ = 1, next_rule_ = 1;
   std::atomic<bool> running_{false};
   std::thread thread_;
 };

@@ -113,8 +113,60 @@ TracingPolicy policy(const Ctx& c, const YAML::Node& doc, const std::string& kin
   const auto& spec = doc["spec"];
   if (!spec || !spec.IsMap()) c.fail(doc, "spec", "is required");
   only(c, spec, "spec", {"tracepoints", "kprobes", "lsmhooks", "uprobes"});
-  for (const char* other : {"kprobes", "lsmhooks", "uprobes"})
+  for (const char* other : {"kprobes", "uprobes"})
     if (spec[other]) p.other_hooks.push_back(other);
+  if (const auto& hooks = spec["lsmhooks"]) {
+    if (!hooks.IsSequence()) c.fail(hooks, "spec.lsmhooks", "must be a list");
+    for (size_t i = 0; i < hooks.size(); ++i) {
+      const std::string f = "spec.lsmhooks[" + std::to_string(i) + "]";
+      only(c, hooks[i], f, {"hook", "args", "selectors"});
+      LsmHook h;
+      h.hook = str(c, hooks[i]["hook"], f + ".hook");
+      if (!lsm_hook_id(h.hook))
+        c.fail(hooks[i]["hook"], f + ".hook", "'" + h.hook + "' is not supported by Myelin yet (inode_unlink, inode_rename, path_unlink, bprm_check_security, file_open)");
+      if (const auto& args = hooks[i]["args"]) {
+        // The hook's object is what Myelin matches; one arg names it.
+        if (!args.IsSequence() || args.size() != 1) c.fail(args, f + ".args", "one arg: the hook's object (file, path, dentry or linux_binprm)");
+        only(c, args[0], f + ".args[0]", {"index", "type"});
+        static const std::set<std::string> types{"file", "path", "dentry", "linux_binprm"};
+        auto t = str(c, args[0]["type"], f + ".args[0].type");
+        if (!types.count(t)) c.fail(args[0]["type"], f + ".args[0].type", "'" + t + "' is not supported here (file, path, dentry, linux_binprm)");
+      }
+      const auto& sels = hooks[i]["selectors"];
+      if (!sels || !sels.IsSequence() || sels.size() == 0) c.fail(hooks[i], f + ".selectors", "at least one selector naming paths");
+      for (size_t j = 0; j < sels.size(); ++j) {
+        const std::string sf = f + ".selectors[" + std::to_string(j) + "]";
+        only(c, sels[j], sf, {"matchArgs", "matchActions"});
+        LsmSelector s;
+        const auto& ma = sels[j]["matchArgs"];
+        if (!ma || !ma.IsSequence() || ma.size() != 1) c.fail(sels[j], sf + ".matchArgs", "one matchArgs entry on the hook's object (index 0)");
+        only(c, ma[0], sf + ".matchArgs[0]", {"index", "operator", "values"});
+        if (ma[0]["index"] && integer(c, ma[0]["index"], sf + ".matchArgs[0].index") != 0)
+          c.fail(ma[0]["index"], sf + ".matchArgs[0].index", "must be 0 (the hook's object)");
+        s.op = str(c, ma[0]["operator"], sf + ".matchArgs[0].operator");
+        if (s.op != "Equal" && s.op != "Prefix")
+          c.fail(ma[0]["operator"], sf + ".matchArgs[0].operator", "'" + s.op + "' is not supported on lsmhooks (Equal, Prefix)");
+        const auto& vals = ma[0]["values"];
+        if (!vals || !vals.IsSequence() || vals.size() == 0) c.fail(ma[0], sf + ".matchArgs[0].values", "at least one absolute path");
+        for (size_t k = 0; k < vals.size(); ++k) {
+          auto v = str(c, vals[k], sf + ".matchArgs[0].values[" + std::to_string(k) + "]");
+          if (v.empty() || v[0] != '/') c.fail(vals[k], sf + ".matchArgs[0].values", "'" + v + "' is not an absolute path");
+          s.paths.push_back(v);
+        }
+        if (const auto& acts = sels[j]["matchActions"]) {
+          if (!acts.IsSequence() || acts.size() != 1) c.fail(acts, sf + ".matchActions", "one action per selector is supported");
+          only(c, acts[0], sf + ".matchActions[0]", {"action", "argError"});
+          s.action = str(c, acts[0]["action"], sf + ".matchActions[0].action");
+          if (s.action != "Post" && s.action != "NoPost" && s.action != "Sigkill" && s.action != "Override")
+            c.fail(acts[0]["action"], sf + ".matchActions[0].action", "'" + s.action + "' is not supported on lsmhooks (Post, NoPost, Sigkill, Override)");
+          if (acts[0]["argError"]) s.error = integer(c, acts[0]["argError"], sf + ".matchActions[0].argError");
+          if (s.error >= 0 || s.error < -4095) c.fail(acts[0]["argError"], sf + ".matchActions[0].argError", "must be a negative errno (-1 is EPERM)");
+        }
+        h.selectors.push_back(std::move(s));
+      }
+      p.lsmhooks.push_back(std::move(h));
+    }
+  }
   if (const auto& tps = spec["tracepoints"]) {
     if (!tps.IsSequence()) c.fail(tps, "spec.tracepoints", "must be a list");
     for (size_t i = 0; i < tps.size(); ++i) {
@@ -146,11 +198,20 @@ TracingPolicy policy(const Ctx& c, const YAML::Node& doc, const std::string& kin
       p.tracepoints.push_back(std::move(h));
     }
   }
-  if (p.tracepoints.empty() && p.other_hooks.empty()) c.fail(spec, "spec", "names no hook (tracepoints, kprobes, lsmhooks, uprobes)");
+  if (p.tracepoints.empty() && p.lsmhooks.empty() && p.other_hooks.empty()) c.fail(spec, "spec", "names no hook (tracepoints, kprobes, lsmhooks, uprobes)");
   return p;
 }
 
 }  // namespace
+
+uint32_t lsm_hook_id(const std::string& name) {
+  if (name == "inode_unlink") return MYELIN_LSM_INODE_UNLINK;
+  if (name == "inode_rename") return MYELIN_LSM_INODE_RENAME;
+  if (name == "path_unlink") return MYELIN_LSM_PATH_UNLINK;
+  if (name == "bprm_check_security") return MYELIN_LSM_BPRM_CHECK;
+  if (name == "file_open") return MYELIN_LSM_FILE_OPEN;
+  return 0;
+}
 
 Result<std::vector<TracingPolicy>> decode_tracing_yaml(const std::string& text, const std::string& file) {
   Ctx c{file};

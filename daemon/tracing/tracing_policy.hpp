@@ -38,11 +38,29 @@ struct TracepointHook {
   std::vector<Selector> selectors;
 };
 
+// spec.lsmhooks: the hook's object (the file unlinked or renamed, the
+// binary executed, the file opened) matched by path: Equal (that file) or
+// Prefix (a directory and everything under it), resolved to inodes at load.
+struct LsmSelector {
+  std::string op;                  // Equal, Prefix
+  std::vector<std::string> paths;
+  std::string action = "Post";     // Post, NoPost, Sigkill, Override
+  int error = -1;                  // Override: argError (-1 = EPERM)
+};
+struct LsmHook {
+  std::string hook;                // inode_unlink, inode_rename, path_unlink, bprm_check_security, file_open
+  std::vector<LsmSelector> selectors;
+};
+
 struct TracingPolicy {
   std::string kind, ns, name, source;   // source: file:line
   std::vector<TracepointHook> tracepoints;
-  std::vector<std::string> other_hooks; // "kprobes", "lsmhooks", "uprobes": need kernel support Myelin checks at load
+  std::vector<LsmHook> lsmhooks;
+  std::vector<std::string> other_hooks; // "kprobes", "uprobes": need kernel support Myelin checks at load
 };
+
+// The hook id (enum myelin_lsm_hook) of a hook name, 0 if Myelin has no program for it.
+uint32_t lsm_hook_id(const std::string& name);
 
 Result<std::vector<TracingPolicy>> decode_tracing_yaml(const std::string& text, const std::string& file);
 

@@ -57,6 +57,17 @@ spec:
   - call: security_file_open
     syscall: false
 YAML
+cat >"$MANIFESTS/lsm.yaml" <<YAML
+apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: needs-bpf-lsm-$MLN_ID}
+spec:
+  lsmhooks:
+  - hook: inode_unlink
+    selectors:
+    - matchArgs: [{index: 0, operator: Prefix, values: ["$SECRET"]}]
+      matchActions: [{action: Override, argError: -1}]
+YAML
 MLN_AGENT_ARGS=(--manifests "$MANIFESTS" --metrics-addr 127.0.0.1:9966)
 mln_node_up 10.232.0.0/24
 
@@ -65,6 +76,15 @@ enabled() { list | jq -e ".policies[] | select(.name == \"$POLICY\" and .state =
 mln_retry 50 0.1 enabled && t_ok "the tracepoint policy is enabled (1 hook, filters in the kernel)" || t_bad "enabled" "$(list)"
 list | jq -e ".policies[] | select(.name == \"needs-kprobes-$MLN_ID\" and .state == \"error\" and (.error | test(\"kprobe unavailable\")) and (.hooks // 0) == 0)" >/dev/null &&
   t_ok "a kprobes policy is rejected whole, naming the missing kernel feature" || t_bad "kprobes rejected" "$(list)"
+
+if mln_myelin status -o json | jq -e '.features[] | select(.name == "bpf-lsm" and .available == true)' >/dev/null; then
+  list | jq -e ".policies[] | select(.name == \"needs-bpf-lsm-$MLN_ID\" and .state == \"enabled\")" >/dev/null &&
+    t_ok "BPF-LSM runs here: the lsmhooks policy is enabled" || t_bad "lsmhooks enabled" "$(list)"
+else
+  list | jq -e ".policies[] | select(.name == \"needs-bpf-lsm-$MLN_ID\" and .state == \"error\" and (.error | test(\"bpf-lsm unavailable\")))" >/dev/null &&
+    t_ok "no BPF-LSM here: the lsmhooks policy is rejected whole, naming bpf-lsm (tests/vm enforces it)" || t_bad "lsmhooks rejected" "$(list)"
+fi
+rm -f "$MANIFESTS/lsm.yaml"
 
 rc=0; cat "$SECRET/key" >/dev/null 2>&1 || rc=$?
 [ "$rc" = 137 ] && t_ok "cat opening the protected path is killed (SIGKILL, exit 137)" || t_bad "cat killed" "rc=$rc"

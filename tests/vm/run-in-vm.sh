@@ -50,7 +50,8 @@ cp "$BUSYBOX" "$ROOT/bin/busybox"
 
 copy_with_libs() {  # $1 = host path, $2 = path in the guest
   install -D -m 0755 "$1" "$ROOT$2"
-  ldd "$1" 2>/dev/null | grep -oE '/[^ ]+' | while read -r lib; do
+  # A script has no libraries: ldd fails, and that is fine.
+  { ldd "$1" 2>/dev/null || true; } | { grep -oE '/[^ ]+' || true; } | while read -r lib; do
     [ -e "$ROOT$lib" ] || install -D -m 0755 "$lib" "$ROOT$lib"
   done
 }

@@ -167,6 +167,18 @@ std::string status_table(const api::StatusResponse& s) {
   for (const auto& e : s.policy_errors()) row("  refused:", e);
   row("Conntrack:", std::to_string(s.conntrack_entries()) + " entries, " + std::to_string(s.conntrack_gc_runs()) +
                         " GC runs");
+  if (s.runtime_enabled()) {
+    uint64_t total = 0;
+    for (const auto& [type, n] : s.runtime_events()) total += n;
+    row("Runtime:", std::to_string(total) + " events, " + std::to_string(s.runtime_processes()) + " processes, " +
+                        std::to_string(s.runtime_lost()) + " lost");
+  } else {
+    row("Runtime:", "off" + (s.runtime_error().empty() ? std::string() : ": " + s.runtime_error()));
+  }
+  if (s.runtime_enforcement_size()) {
+    o << "Enforcement on this kernel:\n";
+    for (const auto& e : s.runtime_enforcement()) o << "  " << e << "\n";
+  }
   if (s.drops_size()) {
     o << "Drops:\n";
     std::vector<std::vector<std::string>> rows{{"  REASON", "DIRECTION", "PACKETS", "BYTES"}};

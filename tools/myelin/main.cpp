@@ -246,8 +246,8 @@ int cmd_events(const Global& g, const std::vector<std::string>& args) {
         return std::cerr << "myelin events: --last needs a number, not '" << *v << "'\n", 2;
       e->set_last(static_cast<uint32_t>(std::stoul(*v)));
     } else if (a == "--type") {
-      if (*v != "process_exec" && *v != "process_exit" && *v != "process_tracepoint")
-        return std::cerr << "myelin events: --type " << *v << " is not one of process_exec, process_exit, process_tracepoint\n", 2;
+      if (*v != "process_exec" && *v != "process_exit" && *v != "process_tracepoint" && *v != "process_lsm")
+        return std::cerr << "myelin events: --type " << *v << " is not one of process_exec, process_exit, process_tracepoint, process_lsm\n", 2;
       e->add_types(*v);
     } else if (a == "--pod") {
       e->set_pod(*v);

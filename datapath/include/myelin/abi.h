@@ -488,4 +488,57 @@ struct myelin_tp_event {
 };
 MYELIN_ASSERT_SIZE(myelin_tp_event, 584);
 
+/* ---- Runtime: TracingPolicy BPF-LSM hooks (lsm.bpf.c) ----
+ * A rule protects one inode (a file: Equal; a directory and everything
+ * under it: Prefix) for one hook. The agent resolves the policy's paths to
+ * (device, inode) when it loads the policy; the programs walk from the
+ * object's dentry up its parents and look each inode up. */
+enum myelin_lsm_hook {
+	MYELIN_LSM_INODE_UNLINK = 1,
+	MYELIN_LSM_INODE_RENAME = 2,
+	MYELIN_LSM_PATH_UNLINK = 3,
+	MYELIN_LSM_BPRM_CHECK = 4,
+	MYELIN_LSM_FILE_OPEN = 5,
+};
+
+#define MYELIN_LSM_MAX_DEPTH 16
+#define MYELIN_LSM_NAME_MAX  64
+
+struct myelin_lsm_key {
+	__u32 hook;             /* enum myelin_lsm_hook */
+	__u32 pad;
+	__u64 dev;              /* the kernel's dev_t of the inode's super block */
+	__u64 ino;
+};
+MYELIN_ASSERT_SIZE(myelin_lsm_key, 24);
+
+struct myelin_lsm_rule {
+	__u32 policy_id;
+	__u32 rule_id;          /* the agent's: which policy value this inode came from */
+	__u8 action;            /* enum myelin_tp_action, or MYELIN_LSM_ACT_OVERRIDE */
+	__u8 prefix;            /* 1: the inode and everything under it; 0: the inode only */
+	__u16 pad;
+	__s32 error;            /* Override: the return value (a negative errno) */
+};
+MYELIN_ASSERT_SIZE(myelin_lsm_rule, 16);
+
+#define MYELIN_LSM_ACT_OVERRIDE 5   /* the hook returns rule.error: the operation fails */
+
+struct myelin_lsm_event {
+	__u32 policy_id;
+	__u32 rule_id;
+	__u32 hook;
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u32 netns;
+	__s32 ret;              /* what the hook returned (0: allowed) */
+	__u8 action;
+	__u8 depth;             /* 0: the protected inode itself; n: n levels below it */
+	__u8 pad[6];
+	__u64 ktime_ns;
+	char name[MYELIN_LSM_NAME_MAX];   /* the object's own name (dentry) */
+};
+MYELIN_ASSERT_SIZE(myelin_lsm_event, 112);
+
 #endif /* MYELIN_ABI_H */

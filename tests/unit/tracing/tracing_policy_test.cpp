@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: Apache-2.0
+// TracingPolicy decoding (Tetragon's YAML; every unsupported field is an
+// error naming file:line:field) and compilation of a tracepoint hook against
+// a tracepoint format, as tracefs describes it.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "tracing_policy.hpp"
+
+namespace myelin::tracing {
+namespace {
+
+const char* kGood = R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: big-writes
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args:
+    - index: 5
+      type: int
+    - index: 6
+      type: string
+    selectors:
+    - matchArgs:
+      - index: 1
+        operator: Prefix
+        values: ["/etc/"]
+      - index: 0
+        operator: Equal
+        values: ["-100"]
+      matchBinaries:
+      - operator: In
+        values: ["/usr/bin/cat"]
+      matchActions:
+      - action: Sigkill
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: ignored}
+)";
+
+// The fields of syscalls/sys_enter_openat (common fields first), as tracefs lists them.
+std::vector<TpField> openat_format() {
+  return {{"unsigned short common_type", "common_type", 0, 2, false},
+          {"unsigned char common_flags", "common_flags", 2, 1, false},
+          {"unsigned char common_preempt_count", "common_preempt_count", 3, 1, false},
+          {"int common_pid", "common_pid", 4, 4, true},
+          {"int __syscall_nr", "__syscall_nr", 8, 4, true},
+          {"int dfd", "dfd", 16, 8, false},
+          {"const char * filename", "filename", 24, 8, false},
+          {"int flags", "flags", 32, 8, false},
+          {"umode_t mode", "mode", 40, 8, false}};
+}
+
+TEST(TracingPolicyDecode, TetragonShapeDecodes) {
+  auto r = decode_tracing_yaml(kGood, "p.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->size(), 1u) << "other kinds are not TracingPolicies";
+  const auto& p = (*r)[0];
+  EXPECT_EQ(p.name, "big-writes");
+  EXPECT_EQ(p.source, "p.yaml:1");
+  ASSERT_EQ(p.tracepoints.size(), 1u);
+  const auto& h = p.tracepoints[0];
+  EXPECT_EQ(h.event, "sys_enter_openat");
+  ASSERT_EQ(h.selectors.size(), 1u);
+  EXPECT_EQ(h.selectors[0].action, "Sigkill");
+  EXPECT_EQ(h.selectors[0].binaries, std::vector<std::string>{"/usr/bin/cat"});
+}
+
+TEST(TracingPolicyDecode, UnsupportedFieldsAreErrorsWithFileLineField) {
+  struct Case {
+    const char* replace;
+    const char* with;
+    const char* want;
+  } cases[] = {
+      {"operator: Prefix", "operator: Postfix", "p.yaml:17: spec.tracepoints[0].selectors[0].matchArgs[0].operator: 'Postfix' is not supported"},
+      {"action: Sigkill", "action: Override", "p.yaml:26: spec.tracepoints[0].selectors[0].matchActions[0].action: Override needs"},
+      {"matchBinaries:", "matchPIDs:", "p.yaml:22: spec.tracepoints[0].selectors[0].matchPIDs: is not supported by Myelin yet"},
+      {"type: string", "type: sock", "p.yaml:13: spec.tracepoints[0].args[1].type: 'sock' is not supported"},
+      {"index: 1\n", "index: 7\n", "p.yaml:16: spec.tracepoints[0].selectors[0].matchArgs[0].index: names no argument"},
+      {"apiVersion: cilium.io/v1alpha1", "apiVersion: cilium.io/v2", "p.yaml:1: apiVersion: must be cilium.io/v1alpha1"},
+  };
+  for (const auto& c : cases) {
+    std::string text = kGood;
+    auto at = text.find(c.replace);
+    ASSERT_NE(at, std::string::npos) << c.replace;
+    text.replace(at, std::strlen(c.replace), c.with);
+    auto r = decode_tracing_yaml(text, "p.yaml");
+    ASSERT_FALSE(r) << c.with;
+    EXPECT_NE(r.error().message.find(c.want), std::string::npos) << r.error().message;
+  }
+}
+
+TEST(TracingPolicyDecode, LsmhooksAndOtherHooks) {
+  auto r = decode_tracing_yaml(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: protect}
+spec:
+  kprobes:
+  - call: fd_install
+  lsmhooks:
+  - hook: bprm_check_security
+    args: [{index: 0, type: linux_binprm}]
+    selectors:
+    - matchArgs: [{index: 0, operator: Prefix, values: ["/tmp", "/dev/shm"]}]
+      matchActions: [{action: Override, argError: -1}]
+)",
+                               "l.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& p = (*r)[0];
+  EXPECT_EQ(p.other_hooks, std::vector<std::string>{"kprobes"}) << "checked against the kernel when loading";
+  ASSERT_EQ(p.lsmhooks.size(), 1u);
+  EXPECT_EQ(lsm_hook_id(p.lsmhooks[0].hook), uint32_t{MYELIN_LSM_BPRM_CHECK});
+  EXPECT_EQ(p.lsmhooks[0].selectors[0].paths.size(), 2u);
+  EXPECT_EQ(p.lsmhooks[0].selectors[0].error, -1);
+  auto bad = decode_tracing_yaml("apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: x}\nspec:\n  lsmhooks:\n  - hook: socket_connect\n    selectors: []\n",
+                                 "l.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("l.yaml:6: spec.lsmhooks[0].hook: 'socket_connect' is not supported"), std::string::npos)
+      << bad.error().message;
+}
+
+TEST(TracingPolicyCompile, ArgsFromTheFormatAndSelectorsIntoTheConfig) {
+  auto r = decode_tracing_yaml(kGood, "p.yaml");
+  ASSERT_TRUE(r);
+  auto cfg = compile_hook((*r)[0].tracepoints[0], openat_format(), 7, 3, [](const std::string& b) { return b == "/usr/bin/cat" ? 42u : 0u; });
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->policy_id, 7u);
+  EXPECT_EQ(cfg->hook_id, 3u);
+  ASSERT_EQ(cfg->nargs, 2);
+  EXPECT_EQ(cfg->args[0].offset, 16);
+  EXPECT_EQ(cfg->args[0].type, MYELIN_TP_ARG_INT);
+  EXPECT_EQ(cfg->args[1].offset, 24);
+  EXPECT_EQ(cfg->args[1].type, MYELIN_TP_ARG_STRING);
+  ASSERT_EQ(cfg->nselectors, 1);
+  const auto& s = cfg->selectors[0];
+  EXPECT_EQ(s.action, MYELIN_TP_ACT_SIGKILL);
+  EXPECT_EQ(s.binary_op, 1);
+  EXPECT_EQ(s.binaries[0], 42u);
+  ASSERT_EQ(s.nconds, 2);
+  EXPECT_EQ(s.conds[0].op, MYELIN_TP_OP_PREFIX);
+  EXPECT_EQ(std::string(s.conds[0].str, s.conds[0].str_len), "/etc/");
+  EXPECT_EQ(s.conds[1].op, MYELIN_TP_OP_EQ);
+  EXPECT_EQ(static_cast<int64_t>(s.conds[1].value), -100);
+}
+
+TEST(TracingPolicyCompile, MismatchesWithTheKernelAreErrors) {
+  auto r = decode_tracing_yaml(kGood, "p.yaml");
+  ASSERT_TRUE(r);
+  auto hook = (*r)[0].tracepoints[0];
+  auto bin = [](const std::string&) { return 1u; };
+  hook.args[1].index = 12;
+  auto e = compile_hook(hook, openat_format(), 1, 1, bin);
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message.find("the tracepoint has 9 fields"), std::string::npos) << e.error().message;
+  hook.args[1].index = 4;  // __syscall_nr: an int, not a string pointer
+  e = compile_hook(hook, openat_format(), 1, 1, bin);
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message.find("is not a pointer to a string"), std::string::npos) << e.error().message;
+  hook = (*r)[0].tracepoints[0];
+  hook.selectors[0].args[0].index = 0;  // Prefix on the int dfd
+  e = compile_hook(hook, openat_format(), 1, 1, bin);
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message.find("Prefix applies to strings only"), std::string::npos) << e.error().message;
+}
+
+}  // namespace
+}  // namespace myelin::tracing

@@ -1,0 +1,95 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Runs inside the VM (tests/vm/run-in-vm.sh, Debian's kernel booted with
+# lsm=...,bpf): myelind loads a TracingPolicy with lsmhooks and the kernel
+# refuses, before they happen, the unlink and rename of a protected file and
+# the exec of a binary from a forbidden directory; the events say so.
+# Exit status: the number of failed checks.
+fails=0
+ok() { echo "  ok   $1"; }
+bad() { echo "  FAIL $1"; fails=$((fails + 1)); }
+
+mkdir -p /tmp/protected /tmp/forbidden /tmp/manifests /tmp/state
+echo secret >/tmp/protected/key
+echo scratch >/tmp/unprotected
+cp /bin/busybox /tmp/forbidden/tool
+cat >/tmp/manifests/protect.yaml <<'YAML'
+apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: protect-files
+spec:
+  lsmhooks:
+  - hook: inode_unlink
+    args:
+    - index: 0
+      type: dentry
+    selectors:
+    - matchArgs:
+      - index: 0
+        operator: Prefix
+        values: ["/tmp/protected"]
+      matchActions:
+      - action: Override
+        argError: -1
+  - hook: inode_rename
+    selectors:
+    - matchArgs:
+      - index: 0
+        operator: Prefix
+        values: ["/tmp/protected"]
+      matchActions:
+      - action: Override
+        argError: -1
+  - hook: bprm_check_security
+    args:
+    - index: 0
+      type: linux_binprm
+    selectors:
+    - matchArgs:
+      - index: 0
+        operator: Prefix
+        values: ["/tmp/forbidden"]
+      matchActions:
+      - action: Override
+        argError: -1
+YAML
+
+/work/myelind --node-name vm --pod-cidr 10.99.0.0/24 --api-socket /tmp/myelin.sock --bpffs-root /sys/fs/bpf/myelin/vm \
+  --state-dir /tmp/state --manifests /tmp/manifests --metrics-addr "" >/tmp/myelind.log 2>&1 &
+M="/work/myelin --socket /tmp/myelin.sock"
+i=0
+until $M tracingpolicy list -o json 2>/dev/null | grep -q '"state":"enabled"'; do
+  i=$((i + 1))
+  if [ $i -gt 600 ]; then
+    echo "myelind did not enable the policy:"; cat /tmp/myelind.log; $M tracingpolicy list 2>&1
+    exit 99
+  fi
+  sleep 0.2
+done
+ok "TracingPolicy with lsmhooks enabled: $($M tracingpolicy list | tail -1 | cut -c1-60)"
+
+rm -f /tmp/protected/key 2>/tmp/rm.err
+if [ -f /tmp/protected/key ] && grep -q "not permitted" /tmp/rm.err; then ok "rm of the protected file: EPERM, the file survives"; else bad "rm: $(cat /tmp/rm.err)"; fi
+mv /tmp/protected/key /tmp/stolen 2>/tmp/mv.err
+if [ -f /tmp/protected/key ] && [ ! -e /tmp/stolen ]; then ok "mv of the protected file refused ($(cut -c1-60 /tmp/mv.err))"; else bad "mv"; fi
+[ "$(cat /tmp/protected/key)" = secret ] && ok "its content is intact" || bad "content"
+rm /tmp/unprotected && [ ! -e /tmp/unprotected ] && ok "rm elsewhere works" || bad "rm elsewhere"
+/tmp/forbidden/tool true 2>/tmp/exec.err
+rc=$?
+if [ $rc -ne 0 ] && grep -qi "not permitted\|denied" /tmp/exec.err; then ok "exec from the forbidden directory fails (rc $rc: $(cut -c1-50 /tmp/exec.err))"; else bad "exec: rc $rc $(cat /tmp/exec.err)"; fi
+/bin/busybox true && ok "exec elsewhere works" || bad "exec elsewhere"
+
+i=0
+until $M events --type process_lsm -o json | grep -q bprm_check_security; do
+  i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
+done
+ev=$($M events --type process_lsm -o json)
+echo "$ev" | grep '"function_name":"inode_unlink"' | grep '"path":"/tmp/protected/key"' | grep -q '"return_value":-1' &&
+  ok "the unlink is a process_lsm event: path, action Override, return -1" || bad "unlink event: $ev"
+echo "$ev" | grep -q '"function_name":"inode_rename"' && ok "the rename is an event" || bad "rename event"
+echo "$ev" | grep '"function_name":"bprm_check_security"' | grep -q '"action":"KPROBE_ACTION_OVERRIDE"' &&
+  ok "the refused exec is an event" || bad "exec event"
+$M events --type process_lsm | head -3
+echo "$fails failed"
+exit $fails

@@ -203,8 +203,7 @@ std::pair<Process, std::optional<Process>> ProcessCache::on_exit(const myelin_pr
 
 std::optional<Process> ProcessCache::get(uint32_t pid) const {
   std::lock_guard lk(mu_);
-  if (auto it = live_.find(pid); it != live_.end()) return it->second;
-  return std::nullopt;
+  return parent_locked(pid);  // live, or exited recently (its last records may still be in flight)
 }
 
 size_t ProcessCache::size() const {

@@ -46,7 +46,7 @@ class ProcessCache {
   // The process that exited (from the cache, or built from the record), and its parent.
   std::pair<Process, std::optional<Process>> on_exit(const myelin_process_event& e);
 
-  std::optional<Process> get(uint32_t pid) const;
+  std::optional<Process> get(uint32_t pid) const;  // live or recently exited
   size_t size() const;
 
  private:

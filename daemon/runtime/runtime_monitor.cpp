@@ -78,11 +78,13 @@ Status RuntimeMonitor::start() {
   running_ = true;
   thread_ = std::thread([this] {
     while (running_) {
-      int n = probes_->poll(200);
+      int n = probes_->poll(50);
       if (n < 0 && n != -EINTR) {
         log::error("runtime", std::string("process events: ") + strerror(-n));
         break;
       }
+      std::lock_guard lk(poller_mu_);
+      if (poller_) poller_();
     }
   });
   return {};
@@ -92,6 +94,15 @@ void RuntimeMonitor::stop() {
   running_ = false;
   if (thread_.joinable()) thread_.join();
   probes_.reset();
+}
+
+void RuntimeMonitor::set_poller(std::function<void()> consume) {
+  std::lock_guard lk(poller_mu_);  // once this returns, the old poller no longer runs
+  poller_ = std::move(consume);
+}
+
+void RuntimeMonitor::catch_up() {
+  if (probes_) probes_->poll(0);
 }
 
 RuntimeMonitor::Stats RuntimeMonitor::stats() const {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <thread>
@@ -42,6 +43,12 @@ class RuntimeMonitor {
   int binaries_fd() const { return probes_ ? probes_->binaries_fd() : -1; }
   std::optional<Process> process(uint32_t pid) const { return cache_.get(pid); }
   void publish(Event ev) { add(std::move(ev)); }
+  // Other ring buffers (TracingPolicy hooks) are consumed on this monitor's
+  // thread, right after the process ring: their records then find the exec
+  // of their process already known. catch_up() reads process records now; it
+  // is for those consumers' callbacks (same thread) only.
+  void set_poller(std::function<void()> consume);
+  void catch_up();
 
  private:
   void handle(const myelin_process_event& e);
@@ -54,6 +61,8 @@ class RuntimeMonitor {
   std::unique_ptr<datapath::RuntimeProbes> probes_;
   std::atomic<bool> running_{false};
   std::thread thread_;
+  std::mutex poller_mu_;
+  std::function<void()> poller_;
   mutable std::mutex stats_mu_;
   std::map<std::pair<std::string, std::string>, uint64_t> counts_, actions_;
 };

@@ -58,31 +58,26 @@ Status TracingManager::start() {
   auto h = datapath::TracingHooks::create(runtime_.exec_binary_fd(), [this](const myelin_tp_event& e) { on_event(e); });
   if (!h) return h.error();
   hooks_ = std::move(*h);
-  running_ = true;
-  thread_ = std::thread([this] {
-    while (running_) {
-      int n = hooks_->poll(100);
-      if (n < 0 && n != -EINTR) {
-        log::error("tracing", std::string("tracing events: ") + strerror(-n));
-        break;
-      }
-      datapath::LsmHooks* lsm = nullptr;
-      {
-        std::lock_guard lk(mu_);
-        lsm = lsm_.get();  // loaded once, never replaced while running
-      }
-      if (lsm) lsm->poll(100);
+  // Consumed on the runtime monitor's thread, after the process records.
+  runtime_.set_poller([this] {
+    hooks_->poll(0);
+    datapath::LsmHooks* lsm = nullptr;
+    {
+      std::lock_guard lk(mu_);
+      lsm = lsm_.get();  // loaded once, never replaced while the poller is set
     }
+    if (lsm) lsm->poll(0);
   });
+  running_ = true;
   return {};
 }
 
 void TracingManager::stop() {
-  running_ = false;
-  if (thread_.joinable()) thread_.join();
+  if (running_.exchange(false)) runtime_.set_poller(nullptr);
   std::lock_guard lk(mu_);
   for (auto& [file, list] : files_)
     for (auto& l : list) unload_locked(*l);
+  lsm_.reset();
   hooks_.reset();
 }
 
@@ -298,6 +293,7 @@ void TracingManager::on_event(const myelin_tp_event& e) {
         ev.args.push_back({{"int_arg", static_cast<int64_t>(e.ints[i])}});
     }
   }
+  if (!runtime_.process(e.pid)) runtime_.catch_up();  // its exec record may be waiting in the process ring
   if (auto proc = runtime_.process(e.pid)) {
     ev.process = *proc;
     ev.parent = runtime_.process(proc->ppid);
@@ -327,6 +323,7 @@ void TracingManager::on_lsm_event(const myelin_lsm_event& e) {
     ev.args.push_back({{"path_arg", {{"path", path}}}});
     ev.return_value = e.ret;
   }
+  if (!runtime_.process(e.pid)) runtime_.catch_up();  // its exec record may be waiting in the process ring
   if (auto proc = runtime_.process(e.pid)) {
     ev.process = *proc;
     ev.parent = runtime_.process(proc->ppid);

@@ -71,7 +71,6 @@ class TracingManager {
   std::map<std::string, uint32_t> binary_ids_;
   uint32_t next_policy_ = 1, next_hook_ = 1, next_rule_ = 1;
   std::atomic<bool> running_{false};
-  std::thread thread_;
 };
 
 }  // namespace myelin::tracing

@@ -286,6 +286,10 @@ Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vec
       if (f.size != 1 && f.size != 2 && f.size != 4 && f.size != 8)
         return Error{where + ": args[" + std::to_string(i) + "]: field '" + f.decl + "' is not an integer"};
       out.type = (a.type == "uint32" || a.type == "uint64" || a.type == "size_t") ? MYELIN_TP_ARG_UINT : MYELIN_TP_ARG_INT;
+      // Syscall tracepoints keep every argument in a 64-bit slot; a 32-bit
+      // type is its low half (x86-64 and arm64 are little-endian), sign-
+      // extended for int: AT_FDCWD is -100, not 4294967196.
+      if ((a.type == "int" || a.type == "int32" || a.type == "uint32") && f.size == 8) out.size = 4;
     }
   }
   cfg.nargs = static_cast<uint8_t>(hook.args.size());

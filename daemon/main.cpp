@@ -25,6 +25,7 @@
 #include "agent/endpoint_manager.hpp"
 #include "agent/event_pump.hpp"
 #include "agent/policy_manager.hpp"
+#include "runtime/events_log.hpp"
 #include "runtime/netns_index.hpp"
 #include "tracing/tracing_manager.hpp"
 #include "runtime/runtime_monitor.hpp"
@@ -83,6 +84,9 @@ Flags make_flags() {
   f.add("flow-log-deny", "never log flows matching this Hubble FlowFilter (JSON)", "", true);
   f.add("runtime-events", "record process exec/exit events (`myelin events`): true or false", "true");
   f.add("runtime-event-store-size", "runtime events kept in memory", "16384");
+  f.add("events-log", "write runtime events as JSON lines (tetra getevents -o json shape) to this file");
+  f.add("events-log-max-size", "rotate the events log at this size: MiB, or with a K/M/G suffix", "100");
+  f.add("events-log-max-backups", "rotated events logs kept", "3");
   f.add("log-level", "debug, info, warn or error", "info");
   f.add_bool("probe", "print what this kernel supports (the start-up feature report) and exit");
   return f;
@@ -292,6 +296,17 @@ int main(int argc, char** argv) {
     }
   }
 
+  std::unique_ptr<runtime::EventsLog> events_log;
+  if (flags.is_set("events-log")) {
+    if (!runtime_monitor) return fail("--events-log needs runtime events: " + (runtime_error.empty() ? "--runtime-events=false" : runtime_error));
+    auto size = parse_size(flags.get("events-log-max-size"));
+    if (!size) return fail("--events-log-max-size: '" + flags.get("events-log-max-size") + "' is not a size (e.g. 100, 512K, 10M)");
+    events_log = std::make_unique<runtime::EventsLog>(
+        *runtime_monitor, RotatingFile::Options{flags.get("events-log"), *size,
+                                                static_cast<unsigned>(std::atoi(flags.get("events-log-max-backups").c_str())), "eventslog"});
+    if (auto s = events_log->start(); !s) return fail("events log: " + s.error().message);
+  }
+
   // TracingPolicies (from the manifests directory) on top of the process probes.
   std::unique_ptr<tracing::TracingManager> tracing_manager;
   if (runtime_monitor) {
@@ -366,6 +381,7 @@ int main(int argc, char** argv) {
   server.stop();
   if (manifests) manifests->stop();
   if (kube_source) kube_source->stop();
+  if (events_log) events_log->stop();
   if (tracing_manager) tracing_manager->stop();
   if (runtime_monitor) runtime_monitor->stop();
   if (flow_log) flow_log->stop();

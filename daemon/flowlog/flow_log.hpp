@@ -14,6 +14,7 @@
 
 #include "myelin/flows/flow_store.hpp"
 #include "myelin/result.hpp"
+#include "myelin/rotating_file.hpp"
 
 namespace myelin::flowlog {
 
@@ -34,25 +35,20 @@ class FlowLog {
   Status start();  // opens the file now so a bad path fails start-up loudly
   void stop();
 
-  uint64_t written() const { return written_; }
-  uint64_t write_errors() const { return errors_; }
-  uint64_t rotations() const { return rotations_; }
+  uint64_t written() const { return file_.written(); }
+  uint64_t write_errors() const { return file_.errors() + encode_errors_; }
+  uint64_t rotations() const { return file_.rotations(); }
 
  private:
   void run();
-  Status open_file();
-  Status rotate();
-  void write_line(const std::string& line);
 
   Options o_;
   flows::FlowStore& store_;
   flows::FilterSet filters_;
-  std::FILE* file_ = nullptr;
-  uint64_t size_ = 0;
+  RotatingFile file_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> written_{0}, errors_{0}, rotations_{0};
-  std::chrono::steady_clock::time_point last_error_log_{};
+  std::atomic<uint64_t> encode_errors_{0};
 };
 
 }  // namespace myelin::flowlog

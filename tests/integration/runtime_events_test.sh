@@ -16,7 +16,7 @@ mln_node ip link set lo up
 nsenter --net="/var/run/netns/$MLN_NODE" -- sleep "300.$MLN_ID" &
 MLN_PIDS+=("$!")
 EARLY=$!
-MLN_AGENT_ARGS=(--metrics-addr 127.0.0.1:9965)
+MLN_AGENT_ARGS=(--metrics-addr 127.0.0.1:9965 --events-log "$MLN_TMP/events.log" --events-log-max-size 64K --events-log-max-backups 2)
 mln_agent_start
 mln_pod_add client web client
 
@@ -43,6 +43,8 @@ has ".process_exec.process.pod.namespace == \"web\" and .process_exec.process.po
 EXEC_ID=$(events -o json --pod web/client | jq -r "select(.process_exec.process.arguments // \"\" | contains(\"$MARK-exit\")) | .process_exec.process.exec_id" | head -1)
 has ".process_exit.process.exec_id == \"$EXEC_ID\" and .process_exit.status == 7" --type process_exit &&
   t_ok "its exit: same exec_id, status 7" || t_bad "exit status" "$(events -o json --type process_exit --pod web/client | tail -2)"
+logged() { cat "$MLN_TMP"/events.log* 2>/dev/null | jq -e -s "map(select(.process_exit.process.exec_id == \"$EXEC_ID\" and .process_exit.status == 7)) | length == 1" >/dev/null 2>&1; }
+mln_retry 50 0.1 logged && t_ok "--events-log writes the events as JSON lines" || t_bad "events log" "$(ls -la "$MLN_TMP"/events.log*)"
 has ".process_exec.process.exec_id == \"$EXEC_ID\" and (.process_exec.parent.binary // \"\" | length > 0) and .process_exec.process.parent_exec_id == .process_exec.parent.exec_id" &&
   t_ok "the exec names its parent (exec_id and binary)" || t_bad "parent"
 
@@ -74,6 +76,9 @@ mln_retry 50 0.1 sleep_until_started || true  # the snapshot arrives first
 mln_pod client /bin/true "$MARK-follow"
 mln_retry 50 0.1 following && t_ok "--follow streams a new exec" || t_bad "--follow"
 kill "$FOLLOW" 2>/dev/null || true
+
+[ -f "$MLN_TMP/events.log.1" ] && [ ! -e "$MLN_TMP/events.log.3" ] && [ "$(stat -c %s "$MLN_TMP/events.log")" -le 65536 ] &&
+  t_ok "the events log rotates at its size and keeps 2 backups" || t_bad "rotation" "$(ls -la "$MLN_TMP"/events.log*)"
 
 scrape=$(mln_node curl -sf --max-time 5 http://127.0.0.1:9965/metrics)
 grep -qE '^myelin_runtime_events_total\{policy="",type="process_exec"\} [1-9]' <<<"$scrape" &&

@@ -84,6 +84,7 @@ Flags make_flags() {
   f.add("flow-log-deny", "never log flows matching this Hubble FlowFilter (JSON)", "", true);
   f.add("runtime-events", "record process exec/exit events (`myelin events`): true or false", "true");
   f.add("runtime-event-store-size", "runtime events kept in memory", "16384");
+  f.add("gpu-libs", "CUDA libraries to probe (comma-separated paths), auto (where CUDA installs them) or none", "auto");
   f.add("events-log", "write runtime events as JSON lines (tetra getevents -o json shape) to this file");
   f.add("events-log-max-size", "rotate the events log at this size: MiB, or with a K/M/G suffix", "100");
   f.add("events-log-max-backups", "rotated events logs kept", "3");
@@ -281,18 +282,33 @@ int main(int argc, char** argv) {
   }
 
   // Runtime: process lifecycle, attributed to pods by network namespace.
+  auto pod_of_netns = [&store = **store, cache = std::make_shared<runtime::NetnsIndex>()](uint32_t netns) -> std::optional<runtime::PodRef> {
+    return cache->lookup(store, netns);
+  };
   std::unique_ptr<runtime::RuntimeMonitor> runtime_monitor;
   std::string runtime_error;
   if (flags.get("runtime-events") == "true") {
-    auto pods = [&store = **store, cache = std::make_shared<runtime::NetnsIndex>()](uint32_t netns) -> std::optional<runtime::PodRef> {
-      return cache->lookup(store, netns);
-    };
+    auto pods = pod_of_netns;
     long size = std::atol(flags.get("runtime-event-store-size").c_str());
     runtime_monitor = std::make_unique<runtime::RuntimeMonitor>(info.node_name, pods, size > 0 ? static_cast<size_t>(size) : 16384);
     if (auto s = runtime_monitor->start(); !s) {
       runtime_error = s.error().message;
       log::warn("runtime", "process events are off: " + runtime_error);
       runtime_monitor.reset();
+    }
+  }
+
+  // GPU: uprobes on the CUDA libraries, when there are any.
+  std::unique_ptr<runtime::GpuMonitor> gpu_monitor;
+  if (flags.get("gpu-libs") != "none") {
+    auto libs = runtime::GpuMonitor::find_libraries(flags.get("gpu-libs"));
+    if (libs.empty()) {
+      log::info("gpu", "no CUDA library found: GPU probes off (--gpu-libs PATH,... to give them)");
+    } else if (auto g = datapath::GpuProbes::attach(libs); !g) {
+      log::warn("gpu", "GPU probes off: " + g.error().message);
+    } else {
+      log::info("gpu", std::to_string((*g)->attached().size()) + " CUDA entry points probed in " + std::to_string(libs.size()) + " libraries");
+      gpu_monitor = std::make_unique<runtime::GpuMonitor>(std::move(*g), runtime_monitor.get(), pod_of_netns);
     }
   }
 
@@ -326,7 +342,7 @@ int main(int argc, char** argv) {
   if (!flags.get("metrics-addr").empty()) {
     auto e = metrics::MetricsExporter::start(
         flags.get("metrics-addr"), metrics::Sources{**dp, **store, **identities, flow_store, ct_gc, counters, info.version, flow_log.get(),
-                         [&policies] { return static_cast<uint64_t>(policies.policies().size()); }, runtime_monitor.get()});
+                         [&policies] { return static_cast<uint64_t>(policies.policies().size()); }, runtime_monitor.get(), gpu_monitor.get()});
     if (!e) return fail(e.error().message);
     exporter = std::move(*e);
     log::info("metrics", "serving Prometheus metrics on " + flags.get("metrics-addr") + "/metrics");
@@ -367,7 +383,7 @@ int main(int argc, char** argv) {
   if (!manifests && !kube_source) (void)policies.regenerate();
 
   agent::ApiHandlers handlers(info, endpoints, **store, **ipam, flow_store, **dp, pump, ct_gc, policies, runtime_monitor.get(),
-                             runtime_error, tracing_manager.get());
+                             runtime_error, tracing_manager.get(), gpu_monitor.get());
   server::ApiServer server(socket_path, handlers);
   if (auto s = server.start(); !s) return fail("API socket: " + s.error().message);
   handlers.set_ready(true);

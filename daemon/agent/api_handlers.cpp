@@ -29,9 +29,9 @@ std::string direction_name(uint8_t d) {
 ApiHandlers::ApiHandlers(const AgentInfo& info, EndpointManager& endpoints, endpoints::EndpointStore& store,
                          ipam::Ipam& ipam, flows::FlowStore& flows, datapath::Datapath& dp, const EventPump& pump,
                          const ConntrackGc& ct_gc, PolicyManager& policies, const runtime::RuntimeMonitor* runtime,
-                         std::string runtime_error, const tracing::TracingManager* tracing)
+                         std::string runtime_error, const tracing::TracingManager* tracing, const runtime::GpuMonitor* gpu)
     : info_(info), endpoints_(endpoints), store_(store), ipam_(ipam), flows_(flows), dp_(dp), pump_(pump), ct_gc_(ct_gc),
-      policies_(policies), runtime_(runtime), runtime_error_(std::move(runtime_error)), tracing_(tracing) {}
+      policies_(policies), runtime_(runtime), runtime_error_(std::move(runtime_error)), tracing_(tracing), gpu_(gpu) {}
 
 void ApiHandlers::handle(const api::Request& req, const Reply& reply, const std::atomic<bool>& cancelled) {
   if (req.kind_case() != api::Request::kStatus && !ready_) {
@@ -53,6 +53,7 @@ void ApiHandlers::handle(const api::Request& req, const Reply& reply, const std:
     case api::Request::kPolicyTrace: reply(policy_trace(req.policy_trace())); return;
     case api::Request::kEvents: events(req.events(), reply, cancelled); return;
     case api::Request::kTracingPolicyList: reply(tracing_policy_list()); return;
+    case api::Request::kGpuList: reply(gpu_list()); return;
     case api::Request::KIND_NOT_SET: break;
   }
   reply(fail(api::INVALID_ARGUMENT, "empty or unknown request (client newer than the agent?)"));
@@ -398,6 +399,28 @@ api::Response ApiHandlers::tracing_policy_list() const {
       if (k.second == p.name && k.first == "process_tracepoint") i->set_events(n);
     for (const auto& [k, n] : rs.actions)
       if (k.second == p.name) (*i->mutable_actions())[k.first] = n;
+  }
+  return r;
+}
+
+api::Response ApiHandlers::gpu_list() const {
+  if (!gpu_) return fail(api::NOT_READY, "GPU probes are off: no CUDA library found or given (myelind --gpu-libs PATH,...)");
+  api::Response r;
+  auto* out = r.mutable_gpu();
+  for (const auto& a : gpu_->attached()) out->add_attached(a);
+  for (const auto& g : gpu_->processes()) {
+    auto* p = out->add_processes();
+    p->set_pid(g.pid);
+    p->set_binary(g.binary);
+    if (g.pod) {
+      p->set_pod_namespace(g.pod->ns);
+      p->set_pod_name(g.pod->name);
+    }
+    for (uint32_t fn = 0; fn < MYELIN_GPU_FN_MAX; ++fn)
+      if (g.stats.calls[fn]) (*p->mutable_calls())[datapath::gpu_function_name(fn)] = g.stats.calls[fn];
+    p->set_bytes_allocated(g.stats.bytes_allocated);
+    p->set_bytes_copied(g.stats.bytes_copied);
+    p->set_kernel_launches(g.stats.kernel_launches);
   }
   return r;
 }

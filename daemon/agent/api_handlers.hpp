@@ -17,6 +17,7 @@
 #include "myelin/datapath/datapath.hpp"
 #include "myelin/flows/flow_store.hpp"
 #include "runtime/runtime_monitor.hpp"
+#include "runtime/gpu_monitor.hpp"
 #include "tracing/tracing_manager.hpp"
 
 namespace myelin::agent {
@@ -36,7 +37,7 @@ class ApiHandlers : public server::Dispatcher {
   ApiHandlers(const AgentInfo& info, EndpointManager& endpoints, endpoints::EndpointStore& store, ipam::Ipam& ipam,
               flows::FlowStore& flows, datapath::Datapath& dp, const EventPump& pump, const ConntrackGc& ct_gc,
               PolicyManager& policies, const runtime::RuntimeMonitor* runtime = nullptr, std::string runtime_error = "",
-              const tracing::TracingManager* tracing = nullptr);
+              const tracing::TracingManager* tracing = nullptr, const runtime::GpuMonitor* gpu = nullptr);
 
   void set_ready(bool ready) { ready_ = ready; }
   void handle(const api::Request& req, const Reply& reply, const std::atomic<bool>& cancelled) override;
@@ -57,6 +58,7 @@ class ApiHandlers : public server::Dispatcher {
   void observe(const api::ObserveRequest& r, const Reply& reply, const std::atomic<bool>& cancelled);
   void events(const api::EventsRequest& r, const Reply& reply, const std::atomic<bool>& cancelled);
   api::Response tracing_policy_list() const;
+  api::Response gpu_list() const;
 
   const AgentInfo& info_;
   EndpointManager& endpoints_;
@@ -70,6 +72,7 @@ class ApiHandlers : public server::Dispatcher {
   const runtime::RuntimeMonitor* runtime_;
   std::string runtime_error_;
   const tracing::TracingManager* tracing_;
+  const runtime::GpuMonitor* gpu_;
   std::atomic<bool> ready_{false};
 };
 

@@ -196,6 +196,28 @@ std::vector<MetricFamily> Collector::Collect() const {
     out.push_back(std::move(procs));
   }
 
+  if (s_.gpu) {
+    // Node totals (per-process figures: `myelin gpu list`); summed from the per-process LRU map.
+    uint64_t calls[MYELIN_GPU_FN_MAX] = {}, alloc = 0, copied = 0, launches = 0;
+    for (const auto& g : s_.gpu->processes()) {
+      for (uint32_t fn = 0; fn < MYELIN_GPU_FN_MAX; ++fn) calls[fn] += g.stats.calls[fn];
+      alloc += g.stats.bytes_allocated;
+      copied += g.stats.bytes_copied;
+      launches += g.stats.kernel_launches;
+    }
+    auto c = family("myelin_gpu_calls_total", "CUDA runtime and driver calls seen by the uprobes", MetricType::Counter);
+    for (uint32_t fn = 0; fn < MYELIN_GPU_FN_MAX; ++fn)
+      c.metric.push_back(sample({{"function", datapath::gpu_function_name(fn)}}, static_cast<double>(calls[fn]), MetricType::Counter));
+    out.push_back(std::move(c));
+    for (auto [name, help, v] : {std::tuple{"myelin_gpu_bytes_allocated_total", "Bytes requested from cudaMalloc/cuMemAlloc", alloc},
+                                 std::tuple{"myelin_gpu_bytes_copied_total", "Bytes passed to cudaMemcpy*/cuMemcpy*", copied},
+                                 std::tuple{"myelin_gpu_kernel_launches_total", "cudaLaunchKernel and cuLaunchKernel calls", launches}}) {
+      auto f = family(name, help, MetricType::Counter);
+      f.metric.push_back(sample({}, static_cast<double>(v), MetricType::Counter));
+      out.push_back(std::move(f));
+    }
+  }
+
   auto build = family("myelin_build_info", "Build information", MetricType::Gauge);
   build.metric.push_back(sample({{"version", s_.version}}, 1, MetricType::Gauge));
   out.push_back(std::move(build));

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "agent_counters.hpp"
+#include "runtime/gpu_monitor.hpp"
 #include "runtime/runtime_monitor.hpp"
 #include "myelin/result.hpp"
 
@@ -35,6 +36,7 @@ struct Sources {
   const flowlog::FlowLog* flow_log = nullptr;  // optional
   std::function<uint64_t()> policy_count;       // optional
   const runtime::RuntimeMonitor* runtime = nullptr;  // optional: process events
+  const runtime::GpuMonitor* gpu = nullptr;          // optional: CUDA uprobes
 };
 
 // Builds every metric family from the sources (also used by tests).

@@ -292,6 +292,34 @@ int cmd_tracingpolicy_list(const Global& g, const std::vector<std::string>& args
   });
 }
 
+int cmd_gpu_list(const Global& g, const std::vector<std::string>& args) {
+  if (g.help)
+    return std::cout << "Usage: myelin gpu list [-o table|json]\n\nPer process (and pod): CUDA calls, bytes allocated and copied, "
+                        "kernel launches, from uprobes on the CUDA libraries.\n",
+           0;
+  if (!args.empty()) return std::cerr << "myelin gpu list: unexpected argument '" << args[0] << "'\n", 2;
+  const std::string o = g.output.empty() ? "table" : g.output;
+  if (o != "table" && o != "json") return bad_output(o, "table, json");
+  api::Request req;
+  req.mutable_gpu_list();
+  return call(g, req, [&](const api::Response& r) {
+    if (o == "json") {
+      std::cout << to_json(r.gpu()) << "\n";
+      return;
+    }
+    std::printf("%-8s %-24s %-22s %10s %14s %14s %9s\n", "PID", "BINARY", "POD", "CALLS", "ALLOCATED", "COPIED", "LAUNCHES");
+    for (const auto& p : r.gpu().processes()) {
+      uint64_t calls = 0;
+      for (const auto& [fn, n] : p.calls()) calls += n;
+      std::string pod = p.pod_name().empty() ? "host" : p.pod_namespace() + "/" + p.pod_name();
+      std::string bin = p.binary().size() > 24 ? "..." + p.binary().substr(p.binary().size() - 21) : p.binary();
+      std::printf("%-8u %-24s %-22s %10lu %14lu %14lu %9lu\n", p.pid(), bin.c_str(), pod.c_str(), static_cast<unsigned long>(calls),
+                  static_cast<unsigned long>(p.bytes_allocated()), static_cast<unsigned long>(p.bytes_copied()),
+                  static_cast<unsigned long>(p.kernel_launches()));
+    }
+  });
+}
+
 struct Command {
   std::vector<std::string> words;
   std::string help;
@@ -309,6 +337,7 @@ const std::vector<Command> kCommands = {
     {{"identity", "list"}, "security identities and their labels", cmd_identity_list},
     {{"events"}, "runtime events: process exec/exit and TracingPolicy events, with pod and parent", cmd_events},
     {{"tracingpolicy", "list"}, "TracingPolicies: state, hooks, events, actions", cmd_tracingpolicy_list},
+    {{"gpu", "list"}, "GPU use per process and pod (CUDA uprobes)", cmd_gpu_list},
 };
 
 void usage(std::ostream& o) {

@@ -541,4 +541,32 @@ struct myelin_lsm_event {
 };
 MYELIN_ASSERT_SIZE(myelin_lsm_event, 112);
 
+/* ---- Runtime: GPU (CUDA runtime and driver uprobes, gpu.bpf.c) ---- */
+enum myelin_gpu_fn {
+	MYELIN_GPU_CUDA_MALLOC = 0,        /* cudaMalloc(void **, size_t) */
+	MYELIN_GPU_CUDA_FREE = 1,          /* cudaFree(void *) */
+	MYELIN_GPU_CUDA_MEMCPY = 2,        /* cudaMemcpy(dst, src, size_t, kind) */
+	MYELIN_GPU_CUDA_MEMCPY_ASYNC = 3,  /* cudaMemcpyAsync(dst, src, size_t, kind, stream) */
+	MYELIN_GPU_CUDA_LAUNCH_KERNEL = 4, /* cudaLaunchKernel(func, grid, block, args, shmem, stream) */
+	MYELIN_GPU_CU_LAUNCH_KERNEL = 5,   /* cuLaunchKernel(f, ...) */
+	MYELIN_GPU_CU_MEM_ALLOC = 6,       /* cuMemAlloc_v2(CUdeviceptr *, size_t) */
+	MYELIN_GPU_CU_MEMCPY_HTOD = 7,     /* cuMemcpyHtoD_v2(dst, src, size_t) */
+	MYELIN_GPU_CU_MEMCPY_DTOH = 8,     /* cuMemcpyDtoH_v2(dst, src, size_t) */
+	MYELIN_GPU_FN_MAX = 9,
+};
+
+/* Per process (tgid), kept after it exits until the LRU map needs room. */
+struct myelin_gpu_stats {
+	__u64 calls[MYELIN_GPU_FN_MAX + 1];
+	__u64 bytes_allocated;
+	__u64 bytes_copied;
+	__u64 kernel_launches;
+	__u64 first_ns;
+	__u64 last_ns;
+	__u32 netns;
+	__u32 pad;
+	char comm[16];
+};
+MYELIN_ASSERT_SIZE(myelin_gpu_stats, 144);
+
 #endif /* MYELIN_ABI_H */

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+// GpuProbes: uprobes of gpu.bpf.c on CUDA runtime/driver libraries. Each
+// program is attached to every given library file that exports its symbol
+// (a library without it is skipped and said so); per-process counters are
+// read from the LRU map.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "myelin/abi.h"
+#include "myelin/result.hpp"
+
+struct gpu;
+struct bpf_link;
+
+namespace myelin::datapath {
+
+const char* gpu_function_name(uint32_t fn);  // "cudaMalloc", ...
+
+class GpuProbes {
+ public:
+  // libraries: paths of libcudart.so* / libcuda.so* files.
+  static Result<std::unique_ptr<GpuProbes>> attach(const std::vector<std::string>& libraries);
+  ~GpuProbes();
+  GpuProbes(const GpuProbes&) = delete;
+  GpuProbes& operator=(const GpuProbes&) = delete;
+
+  const std::vector<std::string>& attached() const { return attached_; }  // "lib: symbol"
+  std::map<uint32_t, myelin_gpu_stats> stats() const;                     // by tgid
+
+ private:
+  GpuProbes() = default;
+  gpu* skel_ = nullptr;
+  std::vector<bpf_link*> links_;
+  std::vector<std::string> attached_;
+};
+
+}  // namespace myelin::datapath

@@ -115,7 +115,7 @@ api::Response ApiHandlers::status() const {
   if (runtime_) {
     auto rs = runtime_->stats();
     for (const auto& [k, n] : rs.events) (*s->mutable_runtime_events())[k.first] += n;
-    s->set_runtime_lost(rs.lost);
+    s->set_runtime_lost(rs.lost + (tracing_ ? tracing_->ring_stats().events_lost : 0));
     s->set_runtime_processes(rs.processes);
   }
   s->set_policies(static_cast<uint32_t>(policies_.policies().size()));

@@ -259,6 +259,11 @@ void TracingManager::apply_text(const std::string& file, const std::string* text
   if (list.empty()) files_.erase(file);
 }
 
+myelin_proc_stats TracingManager::ring_stats() const {
+  std::lock_guard lk(mu_);
+  return hooks_ ? hooks_->stats() : myelin_proc_stats{};
+}
+
 std::vector<PolicyState> TracingManager::list() const {
   std::lock_guard lk(mu_);
   std::vector<PolicyState> out;

@@ -41,6 +41,7 @@ class TracingManager {
   // A manifest file's text (null: removed).
   void apply_text(const std::string& file, const std::string* text);
   std::vector<PolicyState> list() const;
+  myelin_proc_stats ring_stats() const;  // tracepoint events sent / lost in the kernel
 
  private:
   struct Loaded {

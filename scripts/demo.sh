@@ -102,11 +102,43 @@ step "myelin observe --last 25"
 mln_myelin observe --last 25
 step "myelin observe --verdict DROPPED --drop-reason-desc POLICY_DENIED -o json --last 1 (note ingress_denied_by)"
 mln_myelin observe --verdict DROPPED --drop-reason-desc POLICY_DENIED -o json --last 1
+step "Runtime: processes in pods, seen from the kernel (myelin events --pod shop/ --last 4)"
+mln_pod frontend sh -c 'echo hello >/dev/null; exit 3' demo-marker || true
+exited() { mln_myelin events --pod shop/ --type process_exit | grep -q demo-marker; }
+mln_retry 50 0.1 exited || true
+mln_myelin events --pod shop/ --last 4
+
+step "TracingPolicy: kill cat reading the demo's secret (a Sigkill selector, filtered in the kernel)"
+SECRET="$MLN_TMP/secret"
+mkdir -p "$SECRET" && echo "s3cr3t" >"$SECRET/token"
+cat >"$MANIFESTS/20-protect-secret.yaml" <<YAML
+apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: protect-secret}
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args: [{index: 6, type: string}]
+    selectors:
+    - matchArgs: [{index: 0, operator: Prefix, values: ["$SECRET/"]}]
+      matchBinaries: [{operator: In, values: ["/usr/bin/cat"]}]
+      matchActions: [{action: Sigkill}]
+YAML
+enabled() { mln_myelin tracingpolicy list -o json | jq -e '.policies[] | select(.name == "protect-secret" and .state == "enabled")' >/dev/null; }
+mln_retry 50 0.1 enabled || true
+mln_myelin tracingpolicy list
+rc=0; cat "$SECRET/token" 2>/dev/null || rc=$?; echo "cat exited with $rc (137 = SIGKILL)"
+head -c 6 "$SECRET/token"; echo " <- head may read it (no selector acts on it)"
+killed() { mln_myelin events --type process_tracepoint --policy protect-secret | grep -q killed; }
+mln_retry 50 0.1 killed || true
+mln_myelin events --type process_tracepoint --policy protect-secret
+
 step "myelin status"
 mln_myelin status
 
 step "Prometheus metrics (curl http://127.0.0.1:9962/metrics in the node namespace, excerpt)"
-mln_node curl -s http://127.0.0.1:9962/metrics | grep -E '^myelin_(forward_count_total|drop_count_total|endpoint\{|flows_processed_total|lost_events_total|build_info)'
+mln_node curl -s http://127.0.0.1:9962/metrics | grep -E '^myelin_(forward_count_total|drop_count_total|endpoint\{|flows_processed_total|lost_events_total|runtime_events_total|runtime_actions_total|build_info)'
 
 if [ -t 0 ] && [ -z "${CI:-}" ]; then
   step "Pods stay up: try 'sudo $MLN_BIN/myelin --socket $MLN_SOCK observe -f' in another terminal. Enter to clean up."

@@ -107,6 +107,13 @@ uint32_t TracingManager::binary_id_locked(const std::string& path) {
 void TracingManager::load_locked(Loaded& l) {
   const auto& p = l.policy;
   l.state = PolicyState{p.kind, p.ns, p.name, p.source, false, "", 0};
+  if (p.kind == "TracingPolicyNamespaced") {
+    // Acting on every process of the node instead of the namespace's pods
+    // would be wrong (a Sigkill could hit anyone): not loaded until scoped.
+    l.state.error = "TracingPolicyNamespaced: scoping to the namespace's pods is not built yet, and loading it node-wide "
+                    "would act beyond its namespace; nothing of the policy was loaded (use a TracingPolicy)";
+    return;
+  }
   // Whole or nothing: first what this kernel cannot do at all.
   for (const auto& other : p.other_hooks) {
     std::string detail;

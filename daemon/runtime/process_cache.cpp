@@ -124,14 +124,19 @@ std::vector<Process> ProcessCache::scan_proc(const std::string& proc) {
   return found;
 }
 
-std::pair<Process, std::optional<Process>> ProcessCache::on_exec(const myelin_process_event& e) {
-  Process p;
+// The ids every record carries.
+static void set_ids(Process& p, const myelin_process_event& e) {
   p.pid = e.pid;
   p.tid = e.tid;
   p.ppid = e.ppid;
   p.uid = e.uid;
   p.auid = e.auid;
   p.netns = e.netns;
+}
+
+std::pair<Process, std::optional<Process>> ProcessCache::on_exec(const myelin_process_event& e) {
+  Process p;
+  set_ids(p, e);
   p.cgroup_id = e.cgroup_id;
   p.start_mono_ns = e.ktime_ns;  // a new image: its exec time names it
   p.binary.assign(e.binary, strnlen(e.binary, sizeof e.binary));
@@ -161,12 +166,7 @@ void ProcessCache::on_fork(const myelin_process_event& e) {
   } else {
     p.binary.assign(e.binary, strnlen(e.binary, sizeof e.binary));  // the parent's comm: all we know
   }
-  p.pid = e.pid;
-  p.tid = e.tid;
-  p.ppid = e.ppid;
-  p.uid = e.uid;
-  p.auid = e.auid;
-  p.netns = e.netns;
+  set_ids(p, e);
   p.start_mono_ns = e.start_ns;
   p.flags = "clone";
   p.exec_id = exec_id(e.start_ns, e.pid);
@@ -181,11 +181,7 @@ std::pair<Process, std::optional<Process>> ProcessCache::on_exit(const myelin_pr
     p = std::move(it->second);
     live_.erase(it);
   } else {  // started before we watched and missed by the scan: what the record says
-    p.pid = p.tid = e.pid;
-    p.ppid = e.ppid;
-    p.uid = e.uid;
-    p.auid = e.auid;
-    p.netns = e.netns;
+    set_ids(p, e);
     p.start_mono_ns = e.start_ns;
     p.binary.assign(e.comm, strnlen(e.comm, sizeof e.comm));
     p.exec_id = exec_id(e.start_ns, e.pid);

@@ -279,6 +279,19 @@ std::vector<PolicyState> TracingManager::list() const {
   return out;
 }
 
+// With the process and its parent, as the process cache knows them.
+void TracingManager::publish(runtime::Event ev, uint32_t pid, uint32_t tid, uint32_t uid, uint32_t netns) {
+  if (!runtime_.process(pid)) runtime_.catch_up();  // its exec record may be waiting in the process ring
+  if (auto proc = runtime_.process(pid)) {
+    ev.process = *proc;
+    ev.parent = runtime_.process(proc->ppid);
+  } else {
+    fill_unknown(ev.process, pid, uid, netns);
+  }
+  ev.process.tid = tid;
+  runtime_.publish(std::move(ev));
+}
+
 void TracingManager::on_event(const myelin_tp_event& e) {
   runtime::Event ev;
   ev.type = runtime::Event::Type::tracepoint;
@@ -305,15 +318,7 @@ void TracingManager::on_event(const myelin_tp_event& e) {
         ev.args.push_back({{"int_arg", static_cast<int64_t>(e.ints[i])}});
     }
   }
-  if (!runtime_.process(e.pid)) runtime_.catch_up();  // its exec record may be waiting in the process ring
-  if (auto proc = runtime_.process(e.pid)) {
-    ev.process = *proc;
-    ev.parent = runtime_.process(proc->ppid);
-  } else {
-    fill_unknown(ev.process, e.pid, e.uid, e.netns);
-  }
-  ev.process.tid = e.tid;
-  runtime_.publish(std::move(ev));
+  publish(std::move(ev), e.pid, e.tid, e.uid, e.netns);
 }
 
 void TracingManager::on_lsm_event(const myelin_lsm_event& e) {
@@ -335,15 +340,7 @@ void TracingManager::on_lsm_event(const myelin_lsm_event& e) {
     ev.args.push_back({{"path_arg", {{"path", path}}}});
     ev.return_value = e.ret;
   }
-  if (!runtime_.process(e.pid)) runtime_.catch_up();  // its exec record may be waiting in the process ring
-  if (auto proc = runtime_.process(e.pid)) {
-    ev.process = *proc;
-    ev.parent = runtime_.process(proc->ppid);
-  } else {
-    fill_unknown(ev.process, e.pid, e.uid, e.netns);
-  }
-  ev.process.tid = e.tid;
-  runtime_.publish(std::move(ev));
+  publish(std::move(ev), e.pid, e.tid, e.uid, e.netns);
 }
 
 }  // namespace myelin::tracing

@@ -57,6 +57,7 @@ class TracingManager {
   uint32_t binary_id_locked(const std::string& path);
   void on_event(const myelin_tp_event& e);
   void on_lsm_event(const myelin_lsm_event& e);
+  void publish(runtime::Event ev, uint32_t pid, uint32_t tid, uint32_t uid, uint32_t netns);
   Status load_lsm_locked(Loaded& l);
 
   runtime::RuntimeMonitor& runtime_;

@@ -19,7 +19,9 @@ mln_myelin gpu list -o json | jq -e '(.attached | length) == 9' >/dev/null &&
 
 # The workload runs in the pod and waits on stdin while we read its counters.
 coproc APP { mln_pod trainer "$GPU/gpu_app"; }
-MLN_PIDS+=("$APP_PID")
+APP_RUNNING=$APP_PID  # bash unsets APP_PID once the coprocess ends
+APP_IN=${APP[1]}
+MLN_PIDS+=("$APP_RUNNING")
 read -r -t 20 line <&"${APP[0]}" || true
 [ "$line" = done ] || mln_die "the workload did not run: '$line'"
 mine() { mln_myelin gpu list -o json | jq -c '.processes[] | select(.binary | endswith("gpu_app"))'; }
@@ -31,8 +33,8 @@ jq -e '.calls.cudaMalloc == "3" and .calls.cudaFree == "3" and .calls.cudaMemcpy
   t_ok "every call counted exactly, per function" || t_bad "calls" "$got"
 jq -e '.bytes_allocated == "3211264" and .bytes_copied == "9060" and .kernel_launches == "7"' <<<"$got" >/dev/null &&
   t_ok "bytes allocated (3 MiB + 64 KiB), copied (8192 + 100 + 512 + 256) and launches (7)" || t_bad "bytes" "$got"
-echo >&"${APP[1]}"
-wait "$APP_PID" 2>/dev/null || true
+echo >&"$APP_IN" 2>/dev/null || true
+wait "$APP_RUNNING" 2>/dev/null || true
 mln_myelin gpu list | grep -q "gpu_app .*ml/trainer" && t_ok "table output names the pod (also after the process exited)" || t_bad "table" "$(mln_myelin gpu list)"
 scrape=$(mln_node curl -sf --max-time 5 http://127.0.0.1:9967/metrics)
 grep -qE '^myelin_gpu_kernel_launches_total 7' <<<"$scrape" && grep -qE '^myelin_gpu_calls_total\{function="cudaMalloc"\} 3' <<<"$scrape" &&

@@ -40,18 +40,20 @@ int RuntimeProbes::poll(int timeout_ms) { return ring_buffer__poll(rb_, timeout_
 int RuntimeProbes::exec_binary_fd() const { return bpf_map__fd(skel_->maps.myelin_exec_binary); }
 int RuntimeProbes::binaries_fd() const { return bpf_map__fd(skel_->maps.myelin_binaries); }
 
-myelin_proc_stats RuntimeProbes::stats() const {
+myelin_proc_stats sum_proc_stats(int fd) {
   myelin_proc_stats sum{};
   int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return sum;
   std::vector<myelin_proc_stats> per(static_cast<size_t>(ncpu));
   uint32_t zero = 0;
-  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.myelin_proc_stats), &zero, per.data()) != 0) return sum;
+  if (bpf_map_lookup_elem(fd, &zero, per.data()) != 0) return sum;
   for (const auto& s : per) {
     sum.events_sent += s.events_sent;
     sum.events_lost += s.events_lost;
   }
   return sum;
 }
+
+myelin_proc_stats RuntimeProbes::stats() const { return sum_proc_stats(bpf_map__fd(skel_->maps.myelin_proc_stats)); }
 
 }  // namespace myelin::datapath

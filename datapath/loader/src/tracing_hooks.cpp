@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "myelin/datapath/runtime_probes.hpp"
 #include "tracepoint.skel.h"
 
 namespace myelin::datapath {
@@ -69,18 +70,6 @@ void TracingHooks::detach(uint32_t hook) { hooks_.erase(hook); }
 
 int TracingHooks::poll(int timeout_ms) { return ring_buffer__poll(rb_, timeout_ms); }
 
-myelin_proc_stats TracingHooks::stats() const {
-  myelin_proc_stats sum{};
-  int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return sum;
-  std::vector<myelin_proc_stats> per(static_cast<size_t>(ncpu));
-  uint32_t zero = 0;
-  if (bpf_map_lookup_elem(stats_.get(), &zero, per.data()) != 0) return sum;
-  for (const auto& x : per) {
-    sum.events_sent += x.events_sent;
-    sum.events_lost += x.events_lost;
-  }
-  return sum;
-}
+myelin_proc_stats TracingHooks::stats() const { return sum_proc_stats(stats_.get()); }
 
 }  // namespace myelin::datapath

@@ -16,6 +16,9 @@ struct ring_buffer;
 
 namespace myelin::datapath {
 
+// The per-CPU counters of a runtime program's one-slot stats map, summed.
+myelin_proc_stats sum_proc_stats(int percpu_map_fd);
+
 class RuntimeProbes {
  public:
   using Callback = std::function<void(const myelin_process_event&)>;

@@ -52,7 +52,7 @@ spec:
         values: ["/tmp/forbidden"]
       matchActions:
       - action: Override
-        argError: -1
+        argError: -13
 YAML
 
 /work/myelind --node-name vm --pod-cidr 10.99.0.0/24 --api-socket /tmp/myelin.sock --bpffs-root /sys/fs/bpf/myelin/vm \
@@ -77,7 +77,7 @@ if [ -f /tmp/protected/key ] && [ ! -e /tmp/stolen ]; then ok "mv of the protect
 rm /tmp/unprotected && [ ! -e /tmp/unprotected ] && ok "rm elsewhere works" || bad "rm elsewhere"
 /tmp/forbidden/tool true 2>/tmp/exec.err
 rc=$?
-if [ $rc -ne 0 ] && grep -qi "not permitted\|denied" /tmp/exec.err; then ok "exec from the forbidden directory fails (rc $rc: $(cut -c1-50 /tmp/exec.err))"; else bad "exec: rc $rc $(cat /tmp/exec.err)"; fi
+if [ $rc -ne 0 ] && grep -q "Permission denied" /tmp/exec.err; then ok "exec from the forbidden directory fails with the chosen errno, EACCES (rc $rc: $(cut -c1-50 /tmp/exec.err))"; else bad "exec: rc $rc $(cat /tmp/exec.err)"; fi
 /bin/busybox true && ok "exec elsewhere works" || bad "exec elsewhere"
 
 i=0
@@ -88,8 +88,8 @@ ev=$($M events --type process_lsm -o json)
 echo "$ev" | grep '"function_name":"inode_unlink"' | grep '"path":"/tmp/protected/key"' | grep -q '"return_value":-1' &&
   ok "the unlink is a process_lsm event: path, action Override, return -1" || bad "unlink event: $ev"
 echo "$ev" | grep -q '"function_name":"inode_rename"' && ok "the rename is an event" || bad "rename event"
-echo "$ev" | grep '"function_name":"bprm_check_security"' | grep -q '"action":"KPROBE_ACTION_OVERRIDE"' &&
-  ok "the refused exec is an event" || bad "exec event"
+echo "$ev" | grep '"function_name":"bprm_check_security"' | grep '"action":"KPROBE_ACTION_OVERRIDE"' | grep -q '"return_value":-13' &&
+  ok "the refused exec is an event (return -13)" || bad "exec event"
 $M events --type process_lsm | head -3
 echo "$fails failed"
 exit $fails

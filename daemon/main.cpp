@@ -84,6 +84,7 @@ Flags make_flags() {
   f.add("flow-log-deny", "never log flows matching this Hubble FlowFilter (JSON)", "", true);
   f.add("runtime-events", "record process exec/exit events (`myelin events`): true or false", "true");
   f.add("runtime-event-store-size", "runtime events kept in memory", "16384");
+  f.add("storage-events", "count block I/O per device and process with latency histograms: true or false", "true");
   f.add("gpu-libs", "CUDA libraries to probe (comma-separated paths), auto (where CUDA installs them) or none", "auto");
   f.add("events-log", "write runtime events as JSON lines (tetra getevents -o json shape) to this file");
   f.add("events-log-max-size", "rotate the events log at this size: MiB, or with a K/M/G suffix", "100");
@@ -175,6 +176,8 @@ int main(int argc, char** argv) {
   const std::string rp = flags.get("redirect-peer");
   if (rp != "auto" && rp != "true" && rp != "false")
     return std::cerr << "myelind: --redirect-peer must be auto, true or false\n", 2;
+  if (flags.get("storage-events") != "true" && flags.get("storage-events") != "false")
+    return std::cerr << "myelind: --storage-events must be true or false\n", 2;
   if (flags.get("runtime-events") != "true" && flags.get("runtime-events") != "false")
     return std::cerr << "myelind: --runtime-events must be true or false\n", 2;
   if (flags.get("allow-localhost") != "always" && flags.get("allow-localhost") != "policy")
@@ -312,6 +315,15 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Storage: block I/O per device and process.
+  std::unique_ptr<runtime::StorageMonitor> storage_monitor;
+  if (flags.get("storage-events") == "true") {
+    if (auto p = datapath::StorageProbes::start(); !p)
+      log::warn("storage", "block I/O probes off: " + p.error().message);
+    else
+      storage_monitor = std::make_unique<runtime::StorageMonitor>(std::move(*p), runtime_monitor.get(), pod_of_netns);
+  }
+
   std::unique_ptr<runtime::EventsLog> events_log;
   if (flags.is_set("events-log")) {
     if (!runtime_monitor) return fail("--events-log needs runtime events: " + (runtime_error.empty() ? "--runtime-events=false" : runtime_error));
@@ -342,7 +354,8 @@ int main(int argc, char** argv) {
   if (!flags.get("metrics-addr").empty()) {
     auto e = metrics::MetricsExporter::start(
         flags.get("metrics-addr"), metrics::Sources{**dp, **store, **identities, flow_store, ct_gc, counters, info.version, flow_log.get(),
-                         [&policies] { return static_cast<uint64_t>(policies.policies().size()); }, runtime_monitor.get(), gpu_monitor.get()});
+                         [&policies] { return static_cast<uint64_t>(policies.policies().size()); }, runtime_monitor.get(), gpu_monitor.get(),
+                         storage_monitor.get()});
     if (!e) return fail(e.error().message);
     exporter = std::move(*e);
     log::info("metrics", "serving Prometheus metrics on " + flags.get("metrics-addr") + "/metrics");
@@ -383,7 +396,7 @@ int main(int argc, char** argv) {
   if (!manifests && !kube_source) (void)policies.regenerate();
 
   agent::ApiHandlers handlers(info, endpoints, **store, **ipam, flow_store, **dp, pump, ct_gc, policies, runtime_monitor.get(),
-                             runtime_error, tracing_manager.get(), gpu_monitor.get());
+                             runtime_error, tracing_manager.get(), gpu_monitor.get(), storage_monitor.get());
   server::ApiServer server(socket_path, handlers);
   if (auto s = server.start(); !s) return fail("API socket: " + s.error().message);
   handlers.set_ready(true);

@@ -29,9 +29,10 @@ std::string direction_name(uint8_t d) {
 ApiHandlers::ApiHandlers(const AgentInfo& info, EndpointManager& endpoints, endpoints::EndpointStore& store,
                          ipam::Ipam& ipam, flows::FlowStore& flows, datapath::Datapath& dp, const EventPump& pump,
                          const ConntrackGc& ct_gc, PolicyManager& policies, const runtime::RuntimeMonitor* runtime,
-                         std::string runtime_error, const tracing::TracingManager* tracing, const runtime::GpuMonitor* gpu)
+                         std::string runtime_error, const tracing::TracingManager* tracing, const runtime::GpuMonitor* gpu,
+                         const runtime::StorageMonitor* storage)
     : info_(info), endpoints_(endpoints), store_(store), ipam_(ipam), flows_(flows), dp_(dp), pump_(pump), ct_gc_(ct_gc),
-      policies_(policies), runtime_(runtime), runtime_error_(std::move(runtime_error)), tracing_(tracing), gpu_(gpu) {}
+      policies_(policies), runtime_(runtime), runtime_error_(std::move(runtime_error)), tracing_(tracing), gpu_(gpu), storage_(storage) {}
 
 void ApiHandlers::handle(const api::Request& req, const Reply& reply, const std::atomic<bool>& cancelled) {
   if (req.kind_case() != api::Request::kStatus && !ready_) {
@@ -54,6 +55,7 @@ void ApiHandlers::handle(const api::Request& req, const Reply& reply, const std:
     case api::Request::kEvents: events(req.events(), reply, cancelled); return;
     case api::Request::kTracingPolicyList: reply(tracing_policy_list()); return;
     case api::Request::kGpuList: reply(gpu_list()); return;
+    case api::Request::kStorageList: reply(storage_list()); return;
     case api::Request::KIND_NOT_SET: break;
   }
   reply(fail(api::INVALID_ARGUMENT, "empty or unknown request (client newer than the agent?)"));
@@ -421,6 +423,30 @@ api::Response ApiHandlers::gpu_list() const {
     p->set_bytes_allocated(g.stats.bytes_allocated);
     p->set_bytes_copied(g.stats.bytes_copied);
     p->set_kernel_launches(g.stats.kernel_launches);
+  }
+  return r;
+}
+
+api::Response ApiHandlers::storage_list() const {
+  if (!storage_) return fail(api::NOT_READY, "block I/O probes are off on this agent (--storage-events=false, or they did not load: see its log)");
+  api::Response r;
+  auto* out = r.mutable_storage();
+  for (const auto& e : storage_->entries()) {
+    auto* x = out->add_entries();
+    x->set_device(e.device);
+    x->set_pid(e.pid);
+    x->set_binary(e.binary);
+    if (e.pod) {
+      x->set_pod_namespace(e.pod->ns);
+      x->set_pod_name(e.pod->name);
+    }
+    x->set_ios(e.stats.ios);
+    x->set_bytes(e.stats.bytes);
+    x->set_reads(e.stats.reads);
+    x->set_writes(e.stats.writes);
+    x->set_latency_avg_us(e.stats.ios ? e.stats.latency_sum_ns / e.stats.ios / 1000 : 0);
+    x->set_latency_p50_us(runtime::histogram_quantile_us(e.stats, 0.5));
+    x->set_latency_p99_us(runtime::histogram_quantile_us(e.stats, 0.99));
   }
   return r;
 }

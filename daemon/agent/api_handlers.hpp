@@ -18,6 +18,7 @@
 #include "myelin/flows/flow_store.hpp"
 #include "runtime/runtime_monitor.hpp"
 #include "runtime/gpu_monitor.hpp"
+#include "runtime/storage_monitor.hpp"
 #include "tracing/tracing_manager.hpp"
 
 namespace myelin::agent {
@@ -37,7 +38,8 @@ class ApiHandlers : public server::Dispatcher {
   ApiHandlers(const AgentInfo& info, EndpointManager& endpoints, endpoints::EndpointStore& store, ipam::Ipam& ipam,
               flows::FlowStore& flows, datapath::Datapath& dp, const EventPump& pump, const ConntrackGc& ct_gc,
               PolicyManager& policies, const runtime::RuntimeMonitor* runtime = nullptr, std::string runtime_error = "",
-              const tracing::TracingManager* tracing = nullptr, const runtime::GpuMonitor* gpu = nullptr);
+              const tracing::TracingManager* tracing = nullptr, const runtime::GpuMonitor* gpu = nullptr,
+              const runtime::StorageMonitor* storage = nullptr);
 
   void set_ready(bool ready) { ready_ = ready; }
   void handle(const api::Request& req, const Reply& reply, const std::atomic<bool>& cancelled) override;
@@ -59,6 +61,7 @@ class ApiHandlers : public server::Dispatcher {
   void events(const api::EventsRequest& r, const Reply& reply, const std::atomic<bool>& cancelled);
   api::Response tracing_policy_list() const;
   api::Response gpu_list() const;
+  api::Response storage_list() const;
 
   const AgentInfo& info_;
   EndpointManager& endpoints_;
@@ -73,6 +76,7 @@ class ApiHandlers : public server::Dispatcher {
   std::string runtime_error_;
   const tracing::TracingManager* tracing_;
   const runtime::GpuMonitor* gpu_;
+  const runtime::StorageMonitor* storage_;
   std::atomic<bool> ready_{false};
 };
 

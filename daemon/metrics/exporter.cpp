@@ -218,6 +218,36 @@ std::vector<MetricFamily> Collector::Collect() const {
     }
   }
 
+  if (s_.storage) {
+    // Per device (bounded); per process and pod: `myelin storage list`.
+    std::map<std::string, myelin_block_stats> by_dev;
+    for (const auto& e : s_.storage->entries()) {
+      auto& d = by_dev[e.device];
+      d.ios += e.stats.ios;
+      d.bytes += e.stats.bytes;
+      d.latency_sum_ns += e.stats.latency_sum_ns;
+      for (int i = 0; i < MYELIN_BLOCK_LAT_BUCKETS; ++i) d.latency_hist[i] += e.stats.latency_hist[i];
+    }
+    auto lat = family("myelin_block_io_latency_seconds", "Block request latency, issue to completion", MetricType::Histogram);
+    auto bytes = family("myelin_block_io_bytes_total", "Bytes of completed block requests", MetricType::Counter);
+    for (const auto& [dev, d] : by_dev) {
+      ClientMetric m;
+      m.label = {{"device", dev}};
+      uint64_t cumulative = 0;
+      for (int i = 0; i < MYELIN_BLOCK_LAT_BUCKETS; ++i) {
+        cumulative += d.latency_hist[i];
+        m.histogram.bucket.push_back({cumulative, static_cast<double>(1ull << i) / 1e6});
+      }
+      m.histogram.bucket.push_back({d.ios, std::numeric_limits<double>::infinity()});
+      m.histogram.sample_count = d.ios;
+      m.histogram.sample_sum = static_cast<double>(d.latency_sum_ns) / 1e9;
+      lat.metric.push_back(std::move(m));
+      bytes.metric.push_back(sample({{"device", dev}}, static_cast<double>(d.bytes), MetricType::Counter));
+    }
+    out.push_back(std::move(lat));
+    out.push_back(std::move(bytes));
+  }
+
   auto build = family("myelin_build_info", "Build information", MetricType::Gauge);
   build.metric.push_back(sample({{"version", s_.version}}, 1, MetricType::Gauge));
   out.push_back(std::move(build));

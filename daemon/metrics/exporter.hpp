@@ -13,6 +13,7 @@
 
 #include "agent_counters.hpp"
 #include "runtime/gpu_monitor.hpp"
+#include "runtime/storage_monitor.hpp"
 #include "runtime/runtime_monitor.hpp"
 #include "myelin/result.hpp"
 
@@ -37,6 +38,7 @@ struct Sources {
   std::function<uint64_t()> policy_count;       // optional
   const runtime::RuntimeMonitor* runtime = nullptr;  // optional: process events
   const runtime::GpuMonitor* gpu = nullptr;          // optional: CUDA uprobes
+  const runtime::StorageMonitor* storage = nullptr;  // optional: block I/O
 };
 
 // Builds every metric family from the sources (also used by tests).

@@ -320,6 +320,34 @@ int cmd_gpu_list(const Global& g, const std::vector<std::string>& args) {
   });
 }
 
+int cmd_storage_list(const Global& g, const std::vector<std::string>& args) {
+  if (g.help)
+    return std::cout << "Usage: myelin storage list [-o table|json]\n\nBlock I/O per device and issuing process (and pod): "
+                        "requests, bytes, latency (average, p50 and p99 as log2 bucket bounds).\n",
+           0;
+  if (!args.empty()) return std::cerr << "myelin storage list: unexpected argument '" << args[0] << "'\n", 2;
+  const std::string o = g.output.empty() ? "table" : g.output;
+  if (o != "table" && o != "json") return bad_output(o, "table, json");
+  api::Request req;
+  req.mutable_storage_list();
+  return call(g, req, [&](const api::Response& r) {
+    if (o == "json") {
+      std::cout << to_json(r.storage()) << "\n";
+      return;
+    }
+    std::printf("%-10s %-8s %-20s %-20s %8s %12s %9s %9s %9s\n", "DEVICE", "PID", "BINARY", "POD", "IOS", "BYTES", "AVG(us)", "P50(us)",
+                "P99(us)");
+    for (const auto& e : r.storage().entries()) {
+      std::string pod = e.pod_name().empty() ? "host" : e.pod_namespace() + "/" + e.pod_name();
+      std::string bin = e.binary().size() > 20 ? "..." + e.binary().substr(e.binary().size() - 17) : e.binary();
+      std::printf("%-10s %-8u %-20s %-20s %8lu %12lu %9lu %9lu %9lu\n", e.device().c_str(), e.pid(), bin.c_str(), pod.c_str(),
+                  static_cast<unsigned long>(e.ios()), static_cast<unsigned long>(e.bytes()),
+                  static_cast<unsigned long>(e.latency_avg_us()), static_cast<unsigned long>(e.latency_p50_us()),
+                  static_cast<unsigned long>(e.latency_p99_us()));
+    }
+  });
+}
+
 struct Command {
   std::vector<std::string> words;
   std::string help;
@@ -338,6 +366,7 @@ const std::vector<Command> kCommands = {
     {{"events"}, "runtime events: process exec/exit and TracingPolicy events, with pod and parent", cmd_events},
     {{"tracingpolicy", "list"}, "TracingPolicies: state, hooks, events, actions", cmd_tracingpolicy_list},
     {{"gpu", "list"}, "GPU use per process and pod (CUDA uprobes)", cmd_gpu_list},
+    {{"storage", "list"}, "block I/O per device and process: requests, bytes, latency", cmd_storage_list},
 };
 
 void usage(std::ostream& o) {

@@ -569,4 +569,26 @@ struct myelin_gpu_stats {
 };
 MYELIN_ASSERT_SIZE(myelin_gpu_stats, 144);
 
+/* ---- Runtime: storage (block I/O, block.bpf.c) ---- */
+#define MYELIN_BLOCK_LAT_BUCKETS 32   /* bucket i: latency < 2^i microseconds */
+
+struct myelin_block_key {
+	__u32 dev;              /* the kernel's dev_t: major << 20 | minor */
+	__u32 tgid;             /* the process that issued the request */
+};
+MYELIN_ASSERT_SIZE(myelin_block_key, 8);
+
+struct myelin_block_stats {
+	__u64 ios;
+	__u64 bytes;
+	__u64 reads;
+	__u64 writes;
+	__u64 latency_sum_ns;
+	__u64 latency_hist[MYELIN_BLOCK_LAT_BUCKETS];
+	__u32 netns;
+	__u32 pad;
+	char comm[16];
+};
+MYELIN_ASSERT_SIZE(myelin_block_stats, 320);
+
 #endif /* MYELIN_ABI_H */

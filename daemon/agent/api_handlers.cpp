@@ -110,7 +110,8 @@ api::Response ApiHandlers::status() const {
   for (const auto& f : info_.features)
     if (f.name == "bpf-lsm") lsm = f.available, lsm_detail = f.detail;
   s->add_runtime_enforcement(lsm ? "Override on lsmhooks (unlink, rename, exec, open): preventive, the operation fails before it happens (BPF-LSM)"
-                                 : "Override on lsmhooks: unavailable here (bpf-lsm: " + lsm_detail + ")");
+                                 : "Override on lsmhooks: kill-after here, no BPF-LSM (" + lsm_detail +
+                                       "): Sigkill at syscall entry, the call may have completed");
   s->add_runtime_enforcement("Sigkill/Signal on tracepoints: kill-after, the process dies on its way back to user space; the call may have completed");
   s->add_runtime_enforcement("Override on syscalls and kprobes (fmod_ret, override_return): not built yet");
   s->set_runtime_error(runtime_error_);
@@ -396,6 +397,7 @@ api::Response ApiHandlers::tracing_policy_list() const {
     i->set_source(p.source);
     i->set_state(p.enabled ? "enabled" : "error");
     i->set_error(p.error);
+    i->set_mode(p.mode);
     i->set_hooks(static_cast<uint32_t>(p.hooks));
     for (const auto& [k, n] : rs.events)
       if (k.second == p.name && k.first == "process_tracepoint") i->set_events(n);

@@ -75,8 +75,9 @@ std::string to_compact(const Event& e) {
     std::string args;
     for (const auto& a : e.args)
       for (const auto& [k, v] : a.items()) args += " " + (v.is_string() ? v.get<std::string>() : v.dump());
-    return std::string(e.action == "KPROBE_ACTION_SIGKILL" ? "💀 killed  " : "🔌 syscall ") + where + " " + e.process.binary + " " +
-           e.subsys + "/" + e.event + args + " (" + e.policy + ")";
+    const bool killed = e.action == "KPROBE_ACTION_SIGKILL";
+    return std::string(killed ? "💀 killed  " : "🔌 syscall ") + where + " " + e.process.binary + " " + e.subsys + "/" + e.event + args +
+           " (" + e.policy + (killed ? "; killed, the call may have completed)" : ")");
   }
   return "💥 exit    " + where + " " + cmd + " " + (e.signal.empty() ? std::to_string(e.status) : e.signal);
 }

@@ -106,7 +106,7 @@ uint32_t TracingManager::binary_id_locked(const std::string& path) {
 
 void TracingManager::load_locked(Loaded& l) {
   const auto& p = l.policy;
-  l.state = PolicyState{p.kind, p.ns, p.name, p.source, false, "", 0};
+  l.state = PolicyState{p.kind, p.ns, p.name, p.source, false, "", "", 0};
   if (p.kind == "TracingPolicyNamespaced") {
     // Acting on every process of the node instead of the namespace's pods
     // would be wrong (a Sigkill could hit anyone): not loaded until scoped.
@@ -125,11 +125,23 @@ void TracingManager::load_locked(Loaded& l) {
                     "; nothing of the policy was loaded";
     return;
   }
+  l.tracepoints = p.tracepoints;
+  bool lsm_fallback_mode = false;
   if (!p.lsmhooks.empty()) {
     std::string detail;
     if (!feature(features_, "bpf-lsm", &detail)) {
-      l.state.error = "spec.lsmhooks: this kernel cannot run it: bpf-lsm unavailable (" + detail + "); nothing of the policy was loaded";
-      return;
+      // No BPF-LSM: the syscalls that reach the hooks, Sigkill at their entry.
+      auto fb = lsm_fallback(p, [this](const std::string& ev) { return tracepoint_format(tracefs_, "syscalls", ev); });
+      if (!fb) {
+        l.state.error = "spec.lsmhooks: bpf-lsm unavailable (" + detail + ") and no fallback: " + fb.error().message +
+                        "; nothing of the policy was loaded";
+        return;
+      }
+      l.tracepoints.insert(l.tracepoints.end(), fb->begin(), fb->end());
+      lsm_fallback_mode = true;
+      l.state.mode = "kill-after: no BPF-LSM here (" + detail +
+                     "), so lsmhooks run as Sigkill at syscall entry, matching paths as passed (relative paths are not seen); "
+                     "the call may have completed";
     }
   }
   if (!hooks_) {
@@ -137,21 +149,28 @@ void TracingManager::load_locked(Loaded& l) {
     return;
   }
   std::vector<uint32_t> attached;
-  for (size_t i = 0; i < p.tracepoints.size(); ++i) {
-    const auto& tp = p.tracepoints[i];
+  for (size_t i = 0; i < l.tracepoints.size(); ++i) {
+    const auto& tp = l.tracepoints[i];
     auto fmt = tracepoint_format(tracefs_, tp.subsystem, tp.event);
     Result<myelin_tp_config> cfg = fmt ? compile_hook(tp, *fmt, l.id, next_hook_, [this](const std::string& b) { return binary_id_locked(b); })
                                        : Result<myelin_tp_config>(fmt.error());
     Result<uint32_t> hook = cfg ? hooks_->attach(tp.subsystem, tp.event, *cfg) : Result<uint32_t>(cfg.error());
     if (!hook) {
       for (auto h : attached) hooks_->detach(h);
-      l.state.error = "spec.tracepoints[" + std::to_string(i) + "]: " + hook.error().message + "; nothing of the policy was loaded";
+      const std::string what = i < p.tracepoints.size() ? "spec.tracepoints[" + std::to_string(i) + "]"
+                                                         : "spec.lsmhooks fallback on syscalls/" + tp.event;
+      l.state.error = what + ": " + hook.error().message + "; nothing of the policy was loaded";
       return;
     }
     hook_of_[next_hook_++] = {l.id, i};
     attached.push_back(*hook);
   }
   l.hooks = attached;
+  if (lsm_fallback_mode) {
+    l.state.enabled = true;
+    l.state.hooks = attached.size();
+    return;
+  }
   if (auto s = load_lsm_locked(l); !s) {
     for (auto h : attached) hooks_->detach(h);
     l.hooks.clear();
@@ -160,6 +179,7 @@ void TracingManager::load_locked(Loaded& l) {
   }
   l.state.enabled = true;
   l.state.hooks = attached.size() + l.lsm_hooks.size();
+  if (!l.lsm_hooks.empty()) l.state.mode = "preventive: lsmhooks run on BPF-LSM, an Override fails the operation before it happens";
 }
 
 // lsmhooks: paths resolved to (dev, inode) now; the programs attached once.
@@ -302,7 +322,7 @@ void TracingManager::on_event(const myelin_tp_event& e) {
     auto h = hook_of_.find(e.hook_id);
     auto p = by_id_.find(e.policy_id);
     if (h == hook_of_.end() || p == by_id_.end()) return;  // a policy removed meanwhile
-    const auto& tp = p->second->policy.tracepoints[h->second.second];
+    const auto& tp = p->second->tracepoints[h->second.second];
     ev.policy = p->second->policy.name;
     ev.subsys = tp.subsystem;
     ev.event = tp.event;

@@ -26,6 +26,7 @@ struct PolicyState {
   std::string kind, ns, name, source;
   bool enabled = false;
   std::string error;      // why it is not enabled
+  std::string mode;       // what its actions guarantee here (e.g. the kill-after fallback of lsmhooks)
   size_t hooks = 0;
 };
 
@@ -46,6 +47,7 @@ class TracingManager {
  private:
   struct Loaded {
     TracingPolicy policy;
+    std::vector<TracepointHook> tracepoints;   // what is attached: spec.tracepoints, plus lsmhooks' fallback
     uint32_t id = 0;
     std::vector<uint32_t> hooks;  // TracingHooks ids
     std::vector<uint32_t> lsm_hooks;             // LSM hooks it attached

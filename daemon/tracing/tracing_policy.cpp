@@ -213,6 +213,45 @@ uint32_t lsm_hook_id(const std::string& name) {
   return 0;
 }
 
+std::vector<std::pair<std::string, std::string>> lsm_fallback_syscalls(const std::string& hook) {
+  if (hook == "inode_unlink" || hook == "path_unlink") return {{"sys_enter_unlinkat", "pathname"}, {"sys_enter_unlink", "pathname"}};
+  if (hook == "inode_rename")
+    return {{"sys_enter_renameat2", "oldname"}, {"sys_enter_renameat", "oldname"}, {"sys_enter_rename", "oldname"}};
+  if (hook == "bprm_check_security") return {{"sys_enter_execve", "filename"}, {"sys_enter_execveat", "filename"}};
+  if (hook == "file_open") return {{"sys_enter_openat", "filename"}, {"sys_enter_openat2", "filename"}, {"sys_enter_open", "filename"}};
+  return {};
+}
+
+Result<std::vector<TracepointHook>> lsm_fallback(const TracingPolicy& p,
+                                                 const std::function<Result<std::vector<TpField>>(const std::string& event)>& format) {
+  std::vector<TracepointHook> out;
+  for (const auto& lh : p.lsmhooks)
+    for (const auto& [event, field] : lsm_fallback_syscalls(lh.hook)) {
+      auto fmt = format(event);
+      if (!fmt) continue;  // this architecture has no such syscall (e.g. unlink on arm64)
+      int index = -1;
+      for (size_t i = 0; i < fmt->size(); ++i)
+        if ((*fmt)[i].name == field) index = static_cast<int>(i);
+      if (index < 0) return Error{"syscalls/" + event + " has no field '" + field + "'"};
+      TracepointHook h;
+      h.subsystem = "syscalls";
+      h.event = event;
+      h.args.push_back({index, "string"});
+      for (const auto& sel : lh.selectors)
+        for (const auto& path : sel.paths) {
+          if (h.selectors.size() == MYELIN_TP_MAX_SELECTORS)
+            return Error{"spec.lsmhooks (" + lh.hook + "): more than " + std::to_string(MYELIN_TP_MAX_SELECTORS) +
+                         " paths cannot be enforced without BPF-LSM"};
+          Selector s;
+          s.args.push_back({0, sel.op, path});
+          s.action = sel.action == "Override" ? "Sigkill" : sel.action;
+          h.selectors.push_back(std::move(s));
+        }
+      out.push_back(std::move(h));
+    }
+  return out;
+}
+
 Result<std::vector<TracingPolicy>> decode_tracing_yaml(const std::string& text, const std::string& file) {
   Ctx c{file};
   std::vector<TracingPolicy> out;

@@ -62,6 +62,12 @@ struct TracingPolicy {
 // The hook id (enum myelin_lsm_hook) of a hook name, 0 if Myelin has no program for it.
 uint32_t lsm_hook_id(const std::string& name);
 
+// Where the kernel has no BPF-LSM, an lsmhook becomes tracepoints on the
+// syscalls that reach it, matching the path argument as a string, with
+// Sigkill for Override: the process dies, but the call may have completed.
+// (syscalls/<event>, the name of its path field) per hook.
+std::vector<std::pair<std::string, std::string>> lsm_fallback_syscalls(const std::string& hook);
+
 Result<std::vector<TracingPolicy>> decode_tracing_yaml(const std::string& text, const std::string& file);
 
 // Field layout of one tracepoint, from <tracefs>/events/<subsystem>/<event>/format.
@@ -76,5 +82,9 @@ Result<std::vector<TpField>> tracepoint_format(const std::string& tracefs, const
 // binary_id: the id a matchBinaries path gets (the agent writes it to the map).
 Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vector<TpField>& format, uint32_t policy_id,
                                       uint32_t hook_id, const std::function<uint32_t(const std::string&)>& binary_id);
+
+// The fallback hooks of `p`'s lsmhooks, given the format of each syscall tracepoint.
+Result<std::vector<TracepointHook>> lsm_fallback(const TracingPolicy& p,
+                                                 const std::function<Result<std::vector<TpField>>(const std::string& event)>& format);
 
 }  // namespace myelin::tracing

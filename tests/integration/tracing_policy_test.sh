@@ -14,7 +14,10 @@ MANIFESTS="$MLN_TMP/manifests"
 SECRET="/tmp/myelin-secret-$MLN_ID"
 mkdir -p "$MANIFESTS" "$SECRET"
 echo "the key" >"$SECRET/key"
-trap 'rm -rf "$SECRET"; mln_cleanup' EXIT
+mkdir -p "$SECRET-lsm" && echo guarded >"$SECRET-lsm/file"
+# The agent goes first: its policies would kill an rm under the secret paths.
+cleanup() { local rc=$?; mln_agent_kill; rm -rf "$SECRET" "$SECRET-lsm"; (exit "$rc"); mln_cleanup; }
+trap cleanup EXIT
 POLICY="protect-secret-$MLN_ID"
 good_policy() {
   cat <<YAML
@@ -65,7 +68,7 @@ spec:
   lsmhooks:
   - hook: inode_unlink
     selectors:
-    - matchArgs: [{index: 0, operator: Prefix, values: ["$SECRET"]}]
+    - matchArgs: [{index: 0, operator: Prefix, values: ["$SECRET-lsm/"]}]
       matchActions: [{action: Override, argError: -1}]
 YAML
 MLN_AGENT_ARGS=(--manifests "$MANIFESTS" --metrics-addr 127.0.0.1:9966)
@@ -78,13 +81,20 @@ list | jq -e ".policies[] | select(.name == \"needs-kprobes-$MLN_ID\" and .state
   t_ok "a kprobes policy is rejected whole, naming the missing kernel feature" || t_bad "kprobes rejected" "$(list)"
 
 if mln_myelin status -o json | jq -e '.features[] | select(.name == "bpf-lsm" and .available == true)' >/dev/null; then
-  list | jq -e ".policies[] | select(.name == \"needs-bpf-lsm-$MLN_ID\" and .state == \"enabled\")" >/dev/null &&
-    t_ok "BPF-LSM runs here: the lsmhooks policy is enabled" || t_bad "lsmhooks enabled" "$(list)"
+  list | jq -e ".policies[] | select(.name == \"needs-bpf-lsm-$MLN_ID\" and .state == \"enabled\" and (.mode | test(\"preventive\")))" >/dev/null &&
+    t_ok "BPF-LSM runs here: the lsmhooks policy is enabled, preventive" || t_bad "lsmhooks enabled" "$(list)"
 else
-  list | jq -e ".policies[] | select(.name == \"needs-bpf-lsm-$MLN_ID\" and .state == \"error\" and (.error | test(\"bpf-lsm unavailable\")))" >/dev/null &&
-    t_ok "no BPF-LSM here: the lsmhooks policy is rejected whole, naming bpf-lsm (tests/vm enforces it)" || t_bad "lsmhooks rejected" "$(list)"
+  list | jq -e ".policies[] | select(.name == \"needs-bpf-lsm-$MLN_ID\" and .state == \"enabled\" and (.mode | test(\"kill-after\")))" >/dev/null &&
+    t_ok "no BPF-LSM here: the lsmhooks policy runs as its kill-after fallback, and says so" || t_bad "lsmhooks fallback" "$(list)"
+  rc=0; rm "$SECRET-lsm/file" 2>/dev/null || rc=$?
+  [ "$rc" = 137 ] && t_ok "rm of a guarded file is killed at syscall entry (SIGKILL)" || t_bad "rm killed" "rc=$rc"
+  fallback_event() { mln_myelin events --type process_tracepoint --policy "needs-bpf-lsm-$MLN_ID" | grep -q "killed  host /usr/bin/rm syscalls/sys_enter_unlinkat $SECRET-lsm/file (needs-bpf-lsm-$MLN_ID; killed, the call may have completed)"; }
+  mln_retry 50 0.1 fallback_event && t_ok "the event says killed, the call may have completed" ||
+    t_bad "fallback event" "$(mln_myelin events --type process_tracepoint --policy "needs-bpf-lsm-$MLN_ID")"
 fi
 rm -f "$MANIFESTS/lsm.yaml"
+lsm_gone() { ! list | jq -e ".policies[] | select(.name == \"needs-bpf-lsm-$MLN_ID\")" >/dev/null; }
+mln_retry 50 0.1 lsm_gone || t_bad "lsm policy removed"
 
 rc=0; cat "$SECRET/key" >/dev/null 2>&1 || rc=$?
 [ "$rc" = 137 ] && t_ok "cat opening the protected path is killed (SIGKILL, exit 137)" || t_bad "cat killed" "rc=$rc"

@@ -288,6 +288,7 @@ int cmd_tracingpolicy_list(const Global& g, const std::vector<std::string>& args
       std::printf("%-28s %-8s %-6u %-8lu %-24s %s\n", ((p.namespace_().empty() ? "" : p.namespace_() + "/") + p.name()).c_str(),
                   p.state().c_str(), p.hooks(), static_cast<unsigned long>(p.events()), acts.empty() ? "-" : acts.c_str(),
                   (p.error().empty() ? p.source() : p.error()).c_str());
+      if (!p.mode().empty()) std::printf("%-28s %s\n", "", p.mode().c_str());
     }
   });
 }

@@ -168,5 +168,39 @@ TEST(TracingPolicyCompile, MismatchesWithTheKernelAreErrors) {
   EXPECT_NE(e.error().message.find("Prefix applies to strings only"), std::string::npos) << e.error().message;
 }
 
+TEST(TracingPolicyFallback, LsmhooksBecomeSigkillAtSyscallEntryWithoutBpfLsm) {
+  auto r = decode_tracing_yaml(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: protect}
+spec:
+  lsmhooks:
+  - hook: inode_unlink
+    selectors:
+    - matchArgs: [{index: 0, operator: Prefix, values: ["/data/", "/etc/"]}]
+      matchActions: [{action: Override, argError: -1}]
+)",
+                               "f.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  // unlinkat exists here, unlink does not (as on arm64): it is skipped.
+  auto format = [](const std::string& ev) -> Result<std::vector<TpField>> {
+    if (ev != "sys_enter_unlinkat") return Error{"no such tracepoint"};
+    return std::vector<TpField>{{"", "common_type", 0, 2, false}, {"", "common_flags", 2, 1, false},
+                                {"", "common_preempt_count", 3, 1, false}, {"", "common_pid", 4, 4, true},
+                                {"", "__syscall_nr", 8, 4, true}, {"int dfd", "dfd", 16, 8, false},
+                                {"const char * pathname", "pathname", 24, 8, false}, {"int flag", "flag", 32, 8, false}};
+  };
+  auto hooks = lsm_fallback((*r)[0], format);
+  ASSERT_TRUE(hooks) << hooks.error().message;
+  ASSERT_EQ(hooks->size(), 1u);
+  const auto& h = (*hooks)[0];
+  EXPECT_EQ(h.event, "sys_enter_unlinkat");
+  ASSERT_EQ(h.args.size(), 1u);
+  EXPECT_EQ(h.args[0].index, 6) << "the pathname field, found by name";
+  ASSERT_EQ(h.selectors.size(), 2u) << "one selector per path";
+  EXPECT_EQ(h.selectors[0].action, "Sigkill") << "Override cannot be honoured: kill instead";
+  EXPECT_EQ(h.selectors[1].args[0].value, "/etc/");
+  EXPECT_EQ(h.selectors[1].args[0].op, "Prefix");
+}
+
 }  // namespace
 }  // namespace myelin::tracing

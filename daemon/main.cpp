@@ -386,7 +386,10 @@ int main(int argc, char** argv) {
             [&](const std::string& f, std::vector<policy::Object> o) { policies.apply_file(f, std::move(o)); },
             [&](const std::string& f, const std::string& e) { policies.refuse_file(f, e); },
             [&](const std::string& f) { policies.remove_file(f); },
-            [&] { (void)policies.regenerate(); }},
+            [&] { (void)policies.regenerate(); },
+            [&](const std::string& f, const std::string* text) {
+              if (tracing_manager) tracing_manager->apply_text(f, text);
+            }},
         [&counters](const std::string& r, const std::string& a) { counters.k8s_event(r, a); });
     int timeout = std::atoi(flags.get("k8s-sync-timeout").c_str());
     // Until every resource is listed, restored endpoints keep the policy they had.

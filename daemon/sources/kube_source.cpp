@@ -16,6 +16,7 @@ const std::vector<kube::Resource>& resources() {
       {"ciliumnetworkpolicies", "/apis/cilium.io/v2/ciliumnetworkpolicies", "CiliumNetworkPolicy", "cilium.io/v2"},
       {"ciliumclusterwidenetworkpolicies", "/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies",
        "CiliumClusterwideNetworkPolicy", "cilium.io/v2"},
+      {"tracingpolicies", "/apis/cilium.io/v1alpha1/tracingpolicies", "TracingPolicy", "cilium.io/v1alpha1"},
   };
   return r;
 }
@@ -35,6 +36,11 @@ KubeSource::~KubeSource() { stop(); }
 
 void KubeSource::on_upsert(const kube::Resource& r, const nlohmann::json& obj) {
   const auto name = source_name(r, obj);
+  if (r.kind == "TracingPolicy") {  // not a network object: to the tracing consumer, as text
+    const std::string text = obj.dump(2);
+    if (sink_.text) sink_.text(name, &text);
+    return;
+  }
   // JSON is YAML: the same decoder as the manifests, with the same strictness.
   // Lines in its messages count in this pretty-printed form of the object.
   auto objects = policy::decode_yaml(obj.dump(2), name);
@@ -45,7 +51,13 @@ void KubeSource::on_upsert(const kube::Resource& r, const nlohmann::json& obj) {
   sink_.apply(name, std::move(*objects));
 }
 
-void KubeSource::on_remove(const kube::Resource& r, const nlohmann::json& obj) { sink_.remove(source_name(r, obj)); }
+void KubeSource::on_remove(const kube::Resource& r, const nlohmann::json& obj) {
+  if (r.kind == "TracingPolicy") {
+    if (sink_.text) sink_.text(source_name(r, obj), nullptr);
+    return;
+  }
+  sink_.remove(source_name(r, obj));
+}
 
 void KubeSource::on_synced(size_t index) {
   bool regenerate;

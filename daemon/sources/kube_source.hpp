@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // KubeSource: the same Kubernetes objects as ManifestSource, from the API
 // server. One reflector per resource (namespaces, pods, networkpolicies,
-// ciliumnetworkpolicies, ciliumclusterwidenetworkpolicies) feeds the object
-// pipeline; each object is a source named "k8s:<resource>/<ns>/<name>".
+// ciliumnetworkpolicies, ciliumclusterwidenetworkpolicies, tracingpolicies)
+// feeds the object pipeline (TracingPolicies go to the sink's text consumer); each object is a source named "k8s:<resource>/<ns>/<name>".
 // Policy is first computed once every resource has been listed (or found not
 // served): a half-synced cache must never replace enforced policy with less.
 #pragma once

@@ -107,6 +107,15 @@ grep -q "listed networkpolicies" "$MLN_AGENT_LOG" && scrape=$(mln_node curl -sf 
   grep -qE 'myelin_k8s_events_total\{.*action="list".*resource="networkpolicies".*\} [2-9]' <<<"$scrape" &&
   t_ok "metrics count two lists of networkpolicies" || t_bad "k8s event metrics" "$(grep k8s_events <<<"${scrape:-}")"
 
+# A TracingPolicy from the API: loaded, listed with the API object as its source, unloaded on delete.
+tp='{"apiVersion":"cilium.io/v1alpha1","kind":"TracingPolicy","metadata":{"name":"watch-etc-writes"},"spec":{"tracepoints":[{"subsystem":"syscalls","event":"sys_enter_openat","args":[{"index":6,"type":"string"},{"index":7,"type":"int"}],"selectors":[{"matchArgs":[{"index":0,"operator":"Prefix","values":["/etc/myelin-never-"]},{"index":1,"operator":"Mask","values":["0x243"]}]}]}]}}'
+ctl apply "$tp"
+tp_on() { mln_myelin tracingpolicy list -o json | jq -e '.policies[] | select(.name == "watch-etc-writes" and .state == "enabled" and (.source | startswith("k8s:tracingpolicies/watch-etc-writes")))' >/dev/null; }
+mln_retry 50 0.1 tp_on && t_ok "a TracingPolicy created through the API is enabled" || t_bad "TracingPolicy via API" "$(mln_myelin tracingpolicy list -o json)"
+ctl delete '{"kind":"TracingPolicy","name":"watch-etc-writes"}'
+tp_off() { ! mln_myelin tracingpolicy list -o json | jq -e '.policies[] | select(.name == "watch-etc-writes")' >/dev/null; }
+mln_retry 50 0.1 tp_off && t_ok "deleted through the API: unloaded" || t_bad "TracingPolicy delete"
+
 # A policy the agent cannot enforce exactly is refused by name; the last good version stays.
 bad='{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"pg-from-clients","namespace":"db"},"spec":{"podSelector":{},"ingress":[{"frm":[]}]}}'
 ctl apply "$bad"

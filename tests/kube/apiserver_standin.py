@@ -46,6 +46,7 @@ KINDS = {
     "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
     "CiliumNetworkPolicy": ("/apis/cilium.io/v2", "ciliumnetworkpolicies", True),
     "CiliumClusterwideNetworkPolicy": ("/apis/cilium.io/v2", "ciliumclusterwidenetworkpolicies", False),
+    "TracingPolicy": ("/apis/cilium.io/v1alpha1", "tracingpolicies", False),
 }
 BY_RESOURCE = {(v[0], v[1]): k for k, v in KINDS.items()}
 

@@ -375,7 +375,7 @@ void usage(std::ostream& o) {
   for (const auto& c : kCommands) {
     std::string words;
     for (const auto& w : c.words) words += (words.empty() ? "" : " ") + w;
-    o << "  " << words << std::string(words.size() < 16 ? 16 - words.size() : 1, ' ') << c.help << "\n";
+    o << "  " << words << std::string(words.size() < 20 ? 20 - words.size() : 1, ' ') << c.help << "\n";
   }
   o << "\nGlobal flags:\n  --socket PATH   agent socket (default /var/run/myelin/myelin.sock)\n"
        "  -o, --output    output format (per command)\n  --help          help (also after a command)\n";

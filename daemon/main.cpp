@@ -361,18 +361,21 @@ int main(int argc, char** argv) {
     log::info("metrics", "serving Prometheus metrics on " + flags.get("metrics-addr") + "/metrics");
   }
 
+  // Where both object sources (files, API) deliver: network objects to the
+  // policy manager, TracingPolicies (as text) to the tracing manager.
+  const sources::ManifestSource::Sink object_sink{
+      [&](const std::string& f, std::vector<policy::Object> o) { policies.apply_file(f, std::move(o)); },
+      [&](const std::string& f, const std::string& e) { policies.refuse_file(f, e); },
+      [&](const std::string& f) { policies.remove_file(f); },
+      [&] { (void)policies.regenerate(); },
+      [&](const std::string& f, const std::string* text) {
+        if (tracing_manager) tracing_manager->apply_text(f, text);
+      }};
   std::unique_ptr<sources::ManifestSource> manifests;
   if (flags.is_set("manifests")) {
     manifests = std::make_unique<sources::ManifestSource>(
         flags.get("manifests"),
-        sources::ManifestSource::Sink{
-            [&](const std::string& f, std::vector<policy::Object> o) { policies.apply_file(f, std::move(o)); },
-            [&](const std::string& f, const std::string& e) { policies.refuse_file(f, e); },
-            [&](const std::string& f) { policies.remove_file(f); },
-            [&] { (void)policies.regenerate(); },
-            [&](const std::string& f, const std::string* text) {
-              if (tracing_manager) tracing_manager->apply_text(f, text);
-            }});
+        object_sink);
     if (auto s = manifests->start(); !s) return fail(s.error().message);
   }
   // The API server: from --kubeconfig, or in-cluster when running in a pod.
@@ -382,14 +385,7 @@ int main(int argc, char** argv) {
     if (!cluster) return fail(cluster.error().message);
     kube_source = std::make_unique<sources::KubeSource>(
         *cluster,
-        sources::ManifestSource::Sink{
-            [&](const std::string& f, std::vector<policy::Object> o) { policies.apply_file(f, std::move(o)); },
-            [&](const std::string& f, const std::string& e) { policies.refuse_file(f, e); },
-            [&](const std::string& f) { policies.remove_file(f); },
-            [&] { (void)policies.regenerate(); },
-            [&](const std::string& f, const std::string* text) {
-              if (tracing_manager) tracing_manager->apply_text(f, text);
-            }},
+        object_sink,
         [&counters](const std::string& r, const std::string& a) { counters.k8s_event(r, a); });
     int timeout = std::atoi(flags.get("k8s-sync-timeout").c_str());
     // Until every resource is listed, restored endpoints keep the policy they had.

@@ -59,6 +59,7 @@ uint32_t EndpointStore::next_id() {
 
 Status EndpointStore::upsert(const api::Endpoint& ep) {
   std::lock_guard lk(mu_);
+  ++generation_;
   const std::string k = key(ep.container_id(), ep.ifname());
   auto old = eps_.find(k);
   std::optional<api::Endpoint> prev;
@@ -84,6 +85,7 @@ Status EndpointStore::upsert(const api::Endpoint& ep) {
 
 Status EndpointStore::remove(const std::string& container_id, const std::string& ifname) {
   std::lock_guard lk(mu_);
+  ++generation_;
   auto it = eps_.find(key(container_id, ifname));
   if (it == eps_.end()) return {};
   by_id_.erase(it->second.id());

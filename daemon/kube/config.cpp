@@ -1,23 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "myelin/kube/config.hpp"
 
+#include "myelin/atomic_file.hpp"
+
 #include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 namespace myelin::kube {
 namespace {
 
+// A file the config names must exist: missing is an error here.
 Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error::from_errno("read " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  auto r = myelin::read_file(path);
+  if (!r) return r.error();
+  if (!*r) return Error{"read " + path + ": No such file or directory"};
+  return **r;
 }
 
 Result<std::string> base64(const std::string& in, const std::string& what) {

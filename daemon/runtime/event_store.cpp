@@ -4,19 +4,13 @@
 #include <signal.h>
 #include <string.h>
 
-#include <ctime>
+#include <google/protobuf/util/time_util.h>
 
 namespace myelin::runtime {
 namespace {
 
 std::string rfc3339(int64_t ns) {
-  time_t s = static_cast<time_t>(ns / 1000000000);
-  tm t{};
-  gmtime_r(&s, &t);
-  char buf[64];
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-  snprintf(buf + n, sizeof buf - n, ".%09lldZ", static_cast<long long>(ns % 1000000000));
-  return buf;
+  return google::protobuf::util::TimeUtil::ToString(google::protobuf::util::TimeUtil::NanosecondsToTimestamp(ns));
 }
 
 nlohmann::json process_json(const Process& p, int64_t mono_to_wall_ns) {
@@ -129,8 +123,10 @@ std::vector<Event> EventStore::wait_next(const EventFilter& f, uint64_t* next_se
   std::unique_lock lk(mu_);
   cv_.wait_for(lk, wait, [&] { return next_seq_ > *next_seq; });
   std::vector<Event> out;
-  for (const auto& e : events_)
-    if (e.seq >= *next_seq && f.matches(e)) out.push_back(e);
+  // Sequence numbers are contiguous: start where the reader left off, not at the front.
+  size_t from = events_.empty() || *next_seq <= events_.front().seq ? 0 : static_cast<size_t>(*next_seq - events_.front().seq);
+  for (size_t i = from; i < events_.size(); ++i)
+    if (f.matches(events_[i])) out.push_back(events_[i]);
   *next_seq = next_seq_;
   return out;
 }

@@ -2,8 +2,10 @@
 // NetnsIndex: which pod a network namespace belongs to. Every endpoint was
 // added with its netns path (CNI_NETNS); the inode of that path is the
 // namespace's id, the same number the process probes read from the task.
-// Looked up on every process event: a miss lists the endpoints again and
-// stats only the ones not indexed yet, so a pod is known from its first exec.
+// Looked up on every process event: the index is rebuilt only when the
+// endpoint store changed (its generation), so the host's processes (always
+// a miss) cost one map lookup; a pod is known from its first exec because
+// its endpoint is stored before its processes start.
 #pragma once
 
 #include <sys/stat.h>
@@ -21,7 +23,16 @@ class NetnsIndex {
  public:
   std::optional<PodRef> lookup(const endpoints::EndpointStore& store, uint32_t netns) {
     std::lock_guard lk(mu_);
+    if (auto gen = store.generation(); gen != generation_) {
+      rebuild(store);
+      generation_ = gen;
+    }
     if (auto it = by_netns_.find(netns); it != by_netns_.end()) return it->second;
+    return std::nullopt;
+  }
+
+ private:
+  void rebuild(const endpoints::EndpointStore& store) {
     std::map<uint32_t, uint32_t> seen;  // endpoint id -> inode
     by_netns_.clear();
     for (const auto& ep : store.list()) {
@@ -38,12 +49,10 @@ class NetnsIndex {
       by_netns_[ino] = PodRef{ep.pod_namespace(), ep.pod_name(), ep.id()};
     }
     inode_ = std::move(seen);
-    if (auto it = by_netns_.find(netns); it != by_netns_.end()) return it->second;
-    return std::nullopt;
   }
 
- private:
   std::mutex mu_;
+  uint64_t generation_ = ~0ull;
   std::map<uint32_t, PodRef> by_netns_;
   std::map<uint32_t, uint32_t> inode_;
 };

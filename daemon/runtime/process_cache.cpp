@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "process_cache.hpp"
 
+#include "myelin/atomic_file.hpp"
+
 #include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -40,11 +42,9 @@ std::string read_link(const std::string& path) {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
 }
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+std::string read_all(const std::string& path) {  // "" when gone: a process may exit while we read it
+  auto r = read_file(path);
+  return r && *r ? **r : std::string();
 }
 
 uint32_t netns_of(const std::string& pid_dir) {

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
 
 #include "myelin/datapath/storage_probes.hpp"
 #include "runtime_monitor.hpp"
@@ -37,7 +38,14 @@ class StorageMonitor {
   StorageMonitor(std::unique_ptr<datapath::StorageProbes> probes, const RuntimeMonitor* runtime, ProcessCache::PodResolver pods)
       : probes_(std::move(probes)), runtime_(runtime), pods_(std::move(pods)) {}
 
-  static std::string device_name(uint32_t kdev) {
+  // Cached: metrics scrapes ask for every entry.
+  std::string device_name(uint32_t kdev) const {
+    std::lock_guard lk(names_mu_);
+    auto [it, fresh] = names_.try_emplace(kdev);
+    if (fresh) it->second = read_device_name(kdev);
+    return it->second;
+  }
+  static std::string read_device_name(uint32_t kdev) {
     const std::string majmin = std::to_string(kdev >> 20) + ":" + std::to_string(kdev & 0xfffff);
     std::ifstream in("/sys/dev/block/" + majmin + "/uevent");
     for (std::string line; std::getline(in, line);)
@@ -64,6 +72,8 @@ class StorageMonitor {
   std::unique_ptr<datapath::StorageProbes> probes_;
   const RuntimeMonitor* runtime_;
   ProcessCache::PodResolver pods_;
+  mutable std::mutex names_mu_;
+  mutable std::map<uint32_t, std::string> names_;
 };
 
 }  // namespace myelin::runtime

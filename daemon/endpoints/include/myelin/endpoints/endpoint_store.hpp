@@ -4,6 +4,7 @@
 // what it owns. Ids are unique, never 0, and never reused.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -27,6 +28,9 @@ class EndpointStore {
   std::optional<api::Endpoint> get_by_ip(const std::string& ip) const;
   std::optional<api::Endpoint> get_by_ifindex(uint32_t host_ifindex) const;
   std::vector<api::Endpoint> list() const;  // by id
+  // Bumped by every change: readers that cache a view of the store (the
+  // runtime's netns index) rebuild only when it moved.
+  uint64_t generation() const { return generation_; }
 
  private:
   explicit EndpointStore(std::string file) : file_(std::move(file)) {}
@@ -39,6 +43,7 @@ class EndpointStore {
   std::map<std::string, api::Endpoint> eps_;
   std::map<uint32_t, std::string> by_id_;  // the per-event lookup (flow decoding) stays O(log n)
   uint32_t next_id_ = 1;
+  std::atomic<uint64_t> generation_{0};
 };
 
 }  // namespace myelin::endpoints

@@ -72,7 +72,7 @@ std::string ProcessCache::exec_id(uint64_t start_ns, uint32_t pid) const {
   return base64(node_ + ":" + std::to_string(start_ns) + ":" + std::to_string(pid));
 }
 
-std::optional<Process> ProcessCache::parent_locked(uint32_t ppid) const {
+std::optional<Process> ProcessCache::known_locked(uint32_t ppid) const {
   if (auto it = live_.find(ppid); it != live_.end()) return it->second;
   if (auto it = exited_.find(ppid); it != exited_.end()) return it->second;
   return std::nullopt;
@@ -118,7 +118,7 @@ std::vector<Process> ProcessCache::scan_proc(const std::string& proc) {
   std::sort(found.begin(), found.end(), [](const Process& a, const Process& b) { return a.start_mono_ns < b.start_mono_ns; });
   std::lock_guard lk(mu_);
   for (auto& p : found) {
-    if (auto parent = parent_locked(p.ppid)) p.parent_exec_id = parent->exec_id;
+    if (auto parent = known_locked(p.ppid)) p.parent_exec_id = parent->exec_id;
     live_[p.pid] = p;
   }
   return found;
@@ -151,7 +151,7 @@ std::pair<Process, std::optional<Process>> ProcessCache::on_exec(const myelin_pr
   p.exec_id = exec_id(e.ktime_ns, e.pid);
   if (pods_) p.pod = pods_(e.netns);
   std::lock_guard lk(mu_);
-  auto parent = parent_locked(e.ppid);
+  auto parent = known_locked(e.ppid);
   if (parent) p.parent_exec_id = parent->exec_id;
   live_[p.pid] = p;
   return {p, parent};
@@ -160,7 +160,7 @@ std::pair<Process, std::optional<Process>> ProcessCache::on_exec(const myelin_pr
 void ProcessCache::on_fork(const myelin_process_event& e) {
   std::lock_guard lk(mu_);
   Process p;
-  if (auto parent = parent_locked(e.ppid)) {
+  if (auto parent = known_locked(e.ppid)) {
     p = *parent;  // same image until it execs
     p.parent_exec_id = parent->exec_id;
   } else {
@@ -187,7 +187,7 @@ std::pair<Process, std::optional<Process>> ProcessCache::on_exit(const myelin_pr
     p.exec_id = exec_id(e.start_ns, e.pid);
     if (pods_) p.pod = pods_(e.netns);
   }
-  auto parent = parent_locked(p.ppid);
+  auto parent = known_locked(p.ppid);
   exited_[p.pid] = p;
   exited_order_.push_back(p.pid);
   while (exited_order_.size() > kExitedKept) {
@@ -199,7 +199,7 @@ std::pair<Process, std::optional<Process>> ProcessCache::on_exit(const myelin_pr
 
 std::optional<Process> ProcessCache::get(uint32_t pid) const {
   std::lock_guard lk(mu_);
-  return parent_locked(pid);  // live, or exited recently (its last records may still be in flight)
+  return known_locked(pid);  // live, or exited recently (its last records may still be in flight)
 }
 
 size_t ProcessCache::size() const {

@@ -51,7 +51,7 @@ class ProcessCache {
 
  private:
   std::string exec_id(uint64_t start_ns, uint32_t pid) const;
-  std::optional<Process> parent_locked(uint32_t ppid) const;
+  std::optional<Process> known_locked(uint32_t pid) const;  // live, else recently exited
 
   std::string node_;
   PodResolver pods_;

@@ -342,7 +342,7 @@ int main(int argc, char** argv) {
     if (!tracefs) {
       log::warn("tracing", "TracingPolicies are off: " + tracefs.error().message);
     } else {
-      tracing_manager = std::make_unique<tracing::TracingManager>(*runtime_monitor, info.features, *tracefs);
+      tracing_manager = std::make_unique<tracing::TracingManager>(*runtime_monitor, info.features, *tracefs, &**store);
       if (auto s = tracing_manager->start(); !s) {
         log::warn("tracing", "TracingPolicies are off: " + s.error().message);
         tracing_manager.reset();

@@ -1,18 +1,21 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * A TracingPolicy tracepoint hook. One instance is loaded per (policy,
- * tracepoint); its config map holds the compiled policy: which record fields
- * to capture (offsets from the tracepoint's format) and the selectors. The
- * filtering happens here, in the kernel: nothing reaches user space unless a
- * selector matches (or the policy has none). Actions: post an event, not
- * post, or send SIGKILL / a signal to the process (it is killed on its way
- * back to user space: the call itself may have completed).
+ * A TracingPolicy hook: a tracepoint or a uprobe. One instance is loaded per
+ * (policy, hook); its config map holds the compiled policy: which args to
+ * capture (tracepoint: offsets from the tracepoint's format; uprobe: the
+ * argument registers) and the selectors. The filtering happens here, in the
+ * kernel: nothing reaches user space unless a selector matches (or the
+ * policy has none). Actions: post an event, not post, or send SIGKILL / a
+ * signal to the process (it is killed on its way back to user space: the
+ * call itself may have completed).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 
 #include "myelin/abi.h"
+#include "../lib/task.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -51,28 +54,59 @@ struct {
 	__type(value, struct myelin_tp_event);
 } myelin_tp_scratch SEC(".maps");
 
+/* Scoped policies (TracingPolicyNamespaced, podSelector): shared by every instance. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct myelin_tp_scope_key);
+	__type(value, __u8);
+} myelin_tp_scope SEC(".maps");
+
+/* Where fd paths are built backwards (twice the string size). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct myelin_path_scratch);
+} myelin_tp_path_scratch SEC(".maps");
+
 const struct myelin_tp_event *unused_tp_event __attribute__((unused));
+
+static __always_inline bool str_matches(const struct myelin_tp_cond *c, const char *s, __u32 len)
+{
+	const __u32 M = MYELIN_TP_STR_MAX - 1;
+	if (c->op == MYELIN_TP_OP_POSTFIX) {
+		if (c->str_len > len)
+			return false;
+		__u32 base = len - c->str_len;
+		for (int k = 0; k < MYELIN_TP_STR_MAX - 1; k++) {
+			if (k >= c->str_len)
+				break;
+			if (s[(base + k) & M] != c->str[k])
+				return false;
+		}
+		return true;
+	}
+	bool same = true;
+	for (int k = 0; k < MYELIN_TP_STR_MAX - 1; k++) {
+		if (k >= c->str_len)
+			break;
+		if (s[k] != c->str[k]) {
+			same = false;
+			break;
+		}
+	}
+	if (same && c->op != MYELIN_TP_OP_PREFIX)
+		same = s[c->str_len & M] == 0;
+	return c->op == MYELIN_TP_OP_NE ? !same : same;
+}
 
 static __always_inline bool cond_matches(const struct myelin_tp_config *cfg, const struct myelin_tp_cond *c,
 					 const struct myelin_tp_event *e)
 {
 	__u32 a = c->arg & (MYELIN_TP_MAX_ARGS - 1);
-	if (cfg->args[a].type == MYELIN_TP_ARG_STRING) {
-		if (c->op != MYELIN_TP_OP_PREFIX && c->op != MYELIN_TP_OP_EQ && c->op != MYELIN_TP_OP_NE)
-			return false;
-		bool same = true;
-		for (int k = 0; k < MYELIN_TP_STR_MAX - 1; k++) {
-			if (k >= c->str_len)
-				break;
-			if (e->strs[a][k] != c->str[k]) {
-				same = false;
-				break;
-			}
-		}
-		if (same && c->op != MYELIN_TP_OP_PREFIX && (c->str_len & (MYELIN_TP_STR_MAX - 1)) < MYELIN_TP_STR_MAX)
-			same = e->strs[a][c->str_len & (MYELIN_TP_STR_MAX - 1)] == 0;
-		return c->op == MYELIN_TP_OP_NE ? !same : same;
-	}
+	if (cfg->args[a].type == MYELIN_TP_ARG_STRING || cfg->args[a].type == MYELIN_TP_ARG_FD)
+		return str_matches(c, e->strs[a], e->str_lens[a]);
 	__u64 v = e->ints[a];
 	switch (c->op) {
 	case MYELIN_TP_OP_EQ: return v == c->value;
@@ -86,8 +120,47 @@ static __always_inline bool cond_matches(const struct myelin_tp_config *cfg, con
 	return false;
 }
 
+static __always_inline bool pid_listed(const struct myelin_tp_selector *s, __u32 pid)
+{
+	for (int j = 0; j < MYELIN_TP_MAX_PIDS; j++)
+		if (j < s->npids && s->pids[j] == pid)
+			return true;
+	return false;
+}
+
+/* matchPIDs: the process (or, with followForks, one of its ancestors) is listed. */
+static __always_inline bool pids_match(const struct myelin_tp_selector *s, struct task_struct *t)
+{
+	bool found = false;
+	for (int depth = 0; depth <= MYELIN_TP_ANCESTORS; depth++) {
+		if (!t)
+			break;
+		__u32 pid = BPF_CORE_READ(t, tgid);
+		if (s->pid_flags & MYELIN_TP_PID_NAMESPACED)
+			task_pid_ns(BPF_CORE_READ(t, group_leader), &pid);
+		if (pid_listed(s, pid)) {
+			found = true;
+			break;
+		}
+		if (!(s->pid_flags & MYELIN_TP_PID_FOLLOW_FORKS) || pid <= 1)
+			break;
+		t = BPF_CORE_READ(t, real_parent);
+	}
+	return found == (s->pid_op == 1);
+}
+
+static __always_inline bool ns_matches(const struct myelin_tp_ns_match *m, struct task_struct *t)
+{
+	__u32 inum = task_ns_inum(t, m->ns);
+	bool found = false;
+	for (int j = 0; j < MYELIN_TP_NS_VALUES; j++)
+		if (j < m->nvalues && m->values[j] == inum)
+			found = true;
+	return found == (m->op == 1);
+}
+
 static __always_inline bool selector_matches(const struct myelin_tp_config *cfg, const struct myelin_tp_selector *s,
-					     const struct myelin_tp_event *e, __u32 binary)
+					     const struct myelin_tp_event *e, __u32 binary, struct task_struct *t)
 {
 	if (s->binary_op) {
 		bool found = false;
@@ -95,6 +168,19 @@ static __always_inline bool selector_matches(const struct myelin_tp_config *cfg,
 			if (j < s->nbinaries && binary && s->binaries[j] == binary)
 				found = true;
 		if (found != (s->binary_op == 1))
+			return false;
+	}
+	if (s->pid_op && !pids_match(s, t))
+		return false;
+	if (s->cap_op) {
+		bool any = (task_caps(t, s->cap_set) & s->caps) != 0;
+		if (any != (s->cap_op == 1))
+			return false;
+	}
+	for (int n = 0; n < MYELIN_TP_MAX_NS; n++) {
+		if (n >= s->nns)
+			break;
+		if (!ns_matches(&s->ns[n], t))
 			return false;
 	}
 	for (int c = 0; c < MYELIN_TP_MAX_CONDS; c++) {
@@ -118,37 +204,88 @@ static __always_inline void count(bool sent)
 		st->events_lost++;
 }
 
-SEC("tracepoint")
-int myelin_tracepoint(void *ctx)
+/* An integer argument of `size` bytes at `field` (kernel memory), widened. */
+static __always_inline __u64 read_int(const void *field, __u8 size, bool is_signed)
+{
+	switch (size) {
+	case 1: { __s8 x = 0; bpf_probe_read_kernel(&x, 1, field); return is_signed ? (__u64)(__s64)x : (__u8)x; }
+	case 2: { __s16 x = 0; bpf_probe_read_kernel(&x, 2, field); return is_signed ? (__u64)(__s64)x : (__u16)x; }
+	case 4: { __s32 x = 0; bpf_probe_read_kernel(&x, 4, field); return is_signed ? (__u64)(__s64)x : (__u32)x; }
+	}
+	__u64 v = 0;
+	bpf_probe_read_kernel(&v, 8, field);
+	return v;
+}
+
+static __always_inline __u64 narrow(__u64 v, __u8 size, bool is_signed)
+{
+	switch (size) {
+	case 1: return is_signed ? (__u64)(__s64)(__s8)v : (__u8)v;
+	case 2: return is_signed ? (__u64)(__s64)(__s16)v : (__u16)v;
+	case 4: return is_signed ? (__u64)(__s64)(__s32)v : (__u32)v;
+	}
+	return v;
+}
+
+/* The hook's args: from the tracepoint record, or a uprobe's argument registers (offset = index). */
+static __always_inline void capture(void *ctx, bool uprobe, const struct myelin_tp_config *cfg,
+				    struct myelin_tp_event *e, struct task_struct *t)
+{
+	__u32 zero = 0;
+	struct myelin_path_scratch *scratch = bpf_map_lookup_elem(&myelin_tp_path_scratch, &zero);
+	for (int i = 0; i < MYELIN_TP_MAX_ARGS; i++) {
+		e->ints[i] = 0;
+		e->strs[i][0] = 0;
+		e->str_lens[i] = 0;
+		if (i >= cfg->nargs)
+			continue;
+		const struct myelin_tp_arg *a = &cfg->args[i];
+		const bool is_signed = a->type == MYELIN_TP_ARG_INT || a->type == MYELIN_TP_ARG_FD;
+		__u64 v = 0;
+		if (uprobe) {
+			struct pt_regs *regs = ctx;
+			switch (a->offset) {
+			case 0: v = PT_REGS_PARM1_CORE(regs); break;
+			case 1: v = PT_REGS_PARM2_CORE(regs); break;
+			case 2: v = PT_REGS_PARM3_CORE(regs); break;
+			case 3: v = PT_REGS_PARM4_CORE(regs); break;
+			default: v = PT_REGS_PARM5_CORE(regs); break;
+			}
+			if (a->type != MYELIN_TP_ARG_STRING)
+				v = narrow(v, a->size, is_signed);
+		} else {
+			void *field = (char *)ctx + a->offset;
+			v = read_int(field, a->type == MYELIN_TP_ARG_STRING ? 8 : a->size, is_signed);
+		}
+		if (a->type == MYELIN_TP_ARG_STRING) {
+			long n = bpf_probe_read_user_str(e->strs[i], MYELIN_TP_STR_MAX, (void *)v);
+			e->str_lens[i] = n > 0 ? n - 1 : 0;
+			continue;
+		}
+		e->ints[i] = v;
+	}
+	/* One fd per hook is resolved to its path (the walk is the costly part). */
+	if (cfg->fd_arg && scratch) {
+		__u32 i = (cfg->fd_arg - 1) & (MYELIN_TP_MAX_ARGS - 1);
+		e->str_lens[i] = file_path(task_fd_file(t, (long)e->ints[i]), scratch, e->strs[i]);
+	}
+}
+
+static __always_inline int run_hook(void *ctx, bool uprobe)
 {
 	__u32 zero = 0;
 	const struct myelin_tp_config *cfg = bpf_map_lookup_elem(&myelin_tp_config, &zero);
 	struct myelin_tp_event *e = bpf_map_lookup_elem(&myelin_tp_scratch, &zero);
 	if (!cfg || !e)
 		return 0;
-
-	for (int i = 0; i < MYELIN_TP_MAX_ARGS; i++) {
-		e->ints[i] = 0;
-		e->strs[i][0] = 0;
-		if (i >= cfg->nargs)
-			continue;
-		const struct myelin_tp_arg *a = &cfg->args[i];
-		void *field = (char *)ctx + a->offset;
-		if (a->type == MYELIN_TP_ARG_STRING) {
-			__u64 ptr = 0;
-			bpf_probe_read_kernel(&ptr, sizeof(ptr), field);
-			bpf_probe_read_user_str(e->strs[i], MYELIN_TP_STR_MAX, (void *)ptr);
-			continue;
-		}
-		__u64 v = 0;
-		switch (a->size) {
-		case 1: { __s8 x = 0; bpf_probe_read_kernel(&x, 1, field); v = a->type == MYELIN_TP_ARG_INT ? (__u64)(__s64)x : (__u8)x; break; }
-		case 2: { __s16 x = 0; bpf_probe_read_kernel(&x, 2, field); v = a->type == MYELIN_TP_ARG_INT ? (__u64)(__s64)x : (__u16)x; break; }
-		case 4: { __s32 x = 0; bpf_probe_read_kernel(&x, 4, field); v = a->type == MYELIN_TP_ARG_INT ? (__u64)(__s64)x : (__u32)x; break; }
-		default: bpf_probe_read_kernel(&v, 8, field); break;
-		}
-		e->ints[i] = v;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	__u32 netns = BPF_CORE_READ(t, nsproxy, net_ns, ns.inum);
+	if (cfg->scoped) {
+		struct myelin_tp_scope_key k = { .policy_id = cfg->policy_id, .netns = netns };
+		if (!bpf_map_lookup_elem(&myelin_tp_scope, &k))
+			return 0;
 	}
+	capture(ctx, uprobe, cfg, e, t);
 
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
@@ -163,7 +300,7 @@ int myelin_tracepoint(void *ctx)
 	for (int s = 0; s < MYELIN_TP_MAX_SELECTORS; s++) {
 		if (matched >= 0 || s >= cfg->nselectors)
 			break;
-		if (selector_matches(cfg, &cfg->selectors[s], e, binary)) {
+		if (selector_matches(cfg, &cfg->selectors[s], e, binary, t)) {
 			matched = s;
 			action = cfg->selectors[s].action;
 			sig = cfg->selectors[s].signal;
@@ -179,16 +316,27 @@ int myelin_tracepoint(void *ctx)
 	if (action == MYELIN_TP_ACT_NOPOST)
 		return 0;
 
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	e->policy_id = cfg->policy_id;
 	e->hook_id = cfg->hook_id;
 	e->pid = tgid;
 	e->tid = (__u32)pid_tgid;
 	e->uid = (__u32)bpf_get_current_uid_gid();
-	e->netns = BPF_CORE_READ(t, nsproxy, net_ns, ns.inum);
+	e->netns = netns;
 	e->action = action;
 	e->selector = matched;
 	e->ktime_ns = bpf_ktime_get_ns();
 	count(bpf_ringbuf_output(&myelin_tp_events, e, sizeof(*e), 0) == 0);
 	return 0;
+}
+
+SEC("tracepoint")
+int myelin_tracepoint(void *ctx)
+{
+	return run_hook(ctx, false);
+}
+
+SEC("uprobe")
+int myelin_uprobe(struct pt_regs *ctx)
+{
+	return run_hook(ctx, true);
 }

@@ -400,7 +400,7 @@ api::Response ApiHandlers::tracing_policy_list() const {
     i->set_mode(p.mode);
     i->set_hooks(static_cast<uint32_t>(p.hooks));
     for (const auto& [k, n] : rs.events)
-      if (k.second == p.name && k.first == "process_tracepoint") i->set_events(n);
+      if (k.second == p.name && k.first != "process_exec" && k.first != "process_exit") i->set_events(i->events() + n);
     for (const auto& [k, n] : rs.actions)
       if (k.second == p.name) (*i->mutable_actions())[k.first] = n;
   }

@@ -411,3 +411,15 @@ Result<std::vector<Object>> decode_yaml(const std::string& text, const std::stri
 }
 
 }  // namespace myelin::policy
+
+namespace myelin::policy {
+
+Result<Selector> decode_label_selector(const YAML::Node& n, const std::string& file, const std::string& field) {
+  try {
+    return selector_of(Ctx(file), n, field, false);
+  } catch (const DecodeError& e) {
+    return Error{file + ":" + std::to_string(e.line) + ": " + e.field + ": " + e.what};
+  }
+}
+
+}  // namespace myelin::policy

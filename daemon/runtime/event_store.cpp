@@ -41,6 +41,13 @@ nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mon
     body["policy_name"] = e.policy;
     body["action"] = e.action;
   }
+  if (e.type == Event::Type::uprobe) {
+    body["path"] = e.subsys;
+    body["symbol"] = e.event;
+    body["args"] = e.args;
+    body["policy_name"] = e.policy;
+    body["action"] = e.action;
+  }
   if (e.type == Event::Type::lsm) {
     body["function_name"] = e.event;
     body["args"] = e.args;
@@ -65,13 +72,17 @@ std::string to_compact(const Event& e) {
     return std::string(e.return_value ? "🔒 denied  " : e.action == "KPROBE_ACTION_SIGKILL" ? "💀 killed  " : "🔐 lsm     ") + where +
            " " + e.process.binary + " " + e.event + " " + path + " (" + e.policy + ")";
   }
-  if (e.type == Event::Type::tracepoint) {
+  if (e.type == Event::Type::tracepoint || e.type == Event::Type::uprobe) {
     std::string args;
     for (const auto& a : e.args)
-      for (const auto& [k, v] : a.items()) args += " " + (v.is_string() ? v.get<std::string>() : v.dump());
+      for (const auto& [k, v] : a.items()) {
+        const auto& shown = v.is_object() && v.contains("path") ? v["path"] : v;
+        args += " " + (shown.is_string() ? shown.get<std::string>() : shown.dump());
+      }
     const bool killed = e.action == "KPROBE_ACTION_SIGKILL";
-    return std::string(killed ? "💀 killed  " : "🔌 syscall ") + where + " " + e.process.binary + " " + e.subsys + "/" + e.event + args +
-           " (" + e.policy + (killed ? "; killed, the call may have completed)" : ")");
+    const std::string hook = e.type == Event::Type::uprobe ? e.subsys + ":" + e.event : e.subsys + "/" + e.event;
+    return std::string(killed ? "💀 killed  " : e.type == Event::Type::uprobe ? "🔍 uprobe  " : "🔌 syscall ") + where + " " +
+           e.process.binary + " " + hook + args + " (" + e.policy + (killed ? "; killed, the call may have completed)" : ")");
   }
   return "💥 exit    " + where + " " + cmd + " " + (e.signal.empty() ? std::to_string(e.status) : e.signal);
 }

@@ -17,20 +17,28 @@
 namespace myelin::runtime {
 
 struct Event {
-  enum class Type { exec, exit, tracepoint, lsm } type = Type::exec;
+  enum class Type { exec, exit, tracepoint, lsm, uprobe } type = Type::exec;
   int64_t time_ns = 0;  // wall clock
   Process process;
   std::optional<Process> parent;
   uint32_t status = 0;  // exit: the exit code, or 0 when killed by a signal
   std::string signal;   // exit: "SIGKILL", ... when a signal ended it
   uint64_t seq = 0;
-  // tracepoint: what a TracingPolicy hook saw and did
+  // tracepoint, uprobe, lsm: what a TracingPolicy hook saw and did
+  // (tracepoint: subsys/event; uprobe: subsys is the file, event the symbol; lsm: event is the hook)
   std::string policy, subsys, event;
   nlohmann::json args = nlohmann::json::array();
   std::string action;  // KPROBE_ACTION_POST, KPROBE_ACTION_SIGKILL, ... (Tetragon's names)
   int32_t return_value = 0;  // lsm: what the hook returned (a negative errno: the operation was refused)
   std::string type_name() const {
-    return type == Type::exec ? "process_exec" : type == Type::exit ? "process_exit" : type == Type::lsm ? "process_lsm" : "process_tracepoint";
+    switch (type) {
+      case Type::exec: return "process_exec";
+      case Type::exit: return "process_exit";
+      case Type::lsm: return "process_lsm";
+      case Type::uprobe: return "process_uprobe";
+      case Type::tracepoint: break;
+    }
+    return "process_tracepoint";
   }
 };
 
@@ -40,7 +48,7 @@ nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mon
 std::string to_compact(const Event& e);
 
 struct EventFilter {
-  std::vector<std::string> types;  // process_exec, process_exit, process_tracepoint; empty: all
+  std::vector<std::string> types;  // process_exec, process_exit, process_tracepoint, process_lsm, process_uprobe; empty: all
   std::string policy;              // tracepoint events of this TracingPolicy
   std::string pod;                 // NS/POD prefix, or POD prefix in any namespace
   std::string ns;

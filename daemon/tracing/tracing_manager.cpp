@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "myelin/log.hpp"
+#include "myelin/policy/model.hpp"
 
 namespace myelin::tracing {
 namespace {
@@ -27,6 +28,30 @@ const char* action_name(uint8_t a) {
 
 // A process the cache does not know yet (its exec record is on the other
 // ring buffer, not read yet): what /proc says while it still runs.
+// The inode of pid 1's namespace of a type (what matchNamespaces' host_ns means).
+uint32_t host_namespace(uint8_t type) {
+  static const std::map<uint8_t, const char*> files{
+      {MYELIN_NS_UTS, "uts"}, {MYELIN_NS_IPC, "ipc"}, {MYELIN_NS_MNT, "mnt"}, {MYELIN_NS_PID, "pid"},
+      {MYELIN_NS_PID_FOR_CHILDREN, "pid_for_children"}, {MYELIN_NS_NET, "net"}, {MYELIN_NS_TIME, "time"},
+      {MYELIN_NS_TIME_FOR_CHILDREN, "time_for_children"}, {MYELIN_NS_CGROUP, "cgroup"}, {MYELIN_NS_USER, "user"}};
+  auto f = files.find(type);
+  struct stat st {};
+  if (f == files.end() || stat((std::string("/proc/1/ns/") + f->second).c_str(), &st) != 0) return 0;
+  return static_cast<uint32_t>(st.st_ino);
+}
+
+// An endpoint's labels ("key=value", maybe "k8s:"-prefixed) as a map.
+policy::Labels labels_of(const api::Endpoint& ep) {
+  policy::Labels out;
+  for (const auto& kv : ep.labels()) {
+    auto eq = kv.find('=');
+    std::string k = kv.substr(0, eq);
+    if (k.rfind("k8s:", 0) == 0) k = k.substr(4);
+    out[k] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+  }
+  return out;
+}
+
 void fill_unknown(runtime::Process& p, uint32_t pid, uint32_t uid, uint32_t netns) {
   p.pid = pid;
   p.uid = uid;
@@ -49,8 +74,9 @@ bool feature(const std::vector<datapath::Feature>& fs, const std::string& name, 
 
 }  // namespace
 
-TracingManager::TracingManager(runtime::RuntimeMonitor& runtime, std::vector<datapath::Feature> features, std::string tracefs)
-    : runtime_(runtime), features_(std::move(features)), tracefs_(std::move(tracefs)) {}
+TracingManager::TracingManager(runtime::RuntimeMonitor& runtime, std::vector<datapath::Feature> features, std::string tracefs,
+                               const endpoints::EndpointStore* endpoints)
+    : runtime_(runtime), features_(std::move(features)), tracefs_(std::move(tracefs)), endpoints_(endpoints) {}
 
 TracingManager::~TracingManager() { stop(); }
 
@@ -60,6 +86,7 @@ Status TracingManager::start() {
   hooks_ = std::move(*h);
   // Consumed on the runtime monitor's thread, after the process records.
   runtime_.set_poller([this] {
+    refresh_scopes();
     hooks_->poll(0);
     datapath::LsmHooks* lsm = nullptr;
     {
@@ -107,21 +134,13 @@ uint32_t TracingManager::binary_id_locked(const std::string& path) {
 void TracingManager::load_locked(Loaded& l) {
   const auto& p = l.policy;
   l.state = PolicyState{p.kind, p.ns, p.name, p.source, false, "", "", 0};
-  if (p.kind == "TracingPolicyNamespaced") {
-    // Acting on every process of the node instead of the namespace's pods
-    // would be wrong (a Sigkill could hit anyone): not loaded until scoped.
-    l.state.error = "TracingPolicyNamespaced: scoping to the namespace's pods is not built yet, and loading it node-wide "
-                    "would act beyond its namespace; nothing of the policy was loaded (use a TracingPolicy)";
-    return;
-  }
   // Whole or nothing: first what this kernel cannot do at all.
   for (const auto& other : p.other_hooks) {
     std::string detail;
-    std::string need = other == "uprobes" ? "uprobe" : "kprobe";
-    bool have = other == "uprobes" || feature(features_, need, &detail);
+    bool have = feature(features_, "kprobe", &detail);
     l.state.error = "spec." + other + ": " +
-                    (have ? std::string("not implemented by Myelin yet (spec.tracepoints and spec.lsmhooks are)")
-                          : "this kernel cannot run it: " + need + " unavailable (" + detail + ")") +
+                    (have ? std::string("not implemented by Myelin yet (spec.tracepoints, spec.uprobes and spec.lsmhooks are)")
+                          : "this kernel cannot run it: kprobe unavailable (" + detail + ")") +
                     "; nothing of the policy was loaded";
     return;
   }
@@ -148,22 +167,45 @@ void TracingManager::load_locked(Loaded& l) {
     l.state.error = "runtime events are off: tracing hooks need the process probes";
     return;
   }
+  // A scoped policy acts only where its pods are: the scope is written
+  // before any hook attaches (an empty scope acts nowhere).
+  if (p.scoped()) {
+    if (auto s = hooks_->set_scope(l.id, scope_of(p)); !s) {
+      l.state.error = s.error().message + "; nothing of the policy was loaded";
+      return;
+    }
+    l.state.mode = std::string("scoped to ") + (p.kind == "TracingPolicyNamespaced" ? "namespace " + p.ns : "all namespaces") +
+                   (p.pod_selector ? ", pods matching spec.podSelector" : "") + " (by network namespace)";
+  }
+  const BinaryIds bin = [this](const std::string& b) { return binary_id_locked(b); };
   std::vector<uint32_t> attached;
+  auto fail = [&](const std::string& what, const std::string& why) {
+    for (auto h : attached) hooks_->detach(h);
+    hooks_->drop_scope(l.id);
+    l.state.error = what + ": " + why + "; nothing of the policy was loaded";
+  };
   for (size_t i = 0; i < l.tracepoints.size(); ++i) {
     const auto& tp = l.tracepoints[i];
     auto fmt = tracepoint_format(tracefs_, tp.subsystem, tp.event);
-    Result<myelin_tp_config> cfg = fmt ? compile_hook(tp, *fmt, l.id, next_hook_, [this](const std::string& b) { return binary_id_locked(b); })
-                                       : Result<myelin_tp_config>(fmt.error());
+    Result<myelin_tp_config> cfg = fmt ? compile_hook(tp, *fmt, l.id, next_hook_, bin, host_namespace) : Result<myelin_tp_config>(fmt.error());
+    if (cfg) cfg->scoped = p.scoped();
     Result<uint32_t> hook = cfg ? hooks_->attach(tp.subsystem, tp.event, *cfg) : Result<uint32_t>(cfg.error());
-    if (!hook) {
-      for (auto h : attached) hooks_->detach(h);
-      const std::string what = i < p.tracepoints.size() ? "spec.tracepoints[" + std::to_string(i) + "]"
-                                                         : "spec.lsmhooks fallback on syscalls/" + tp.event;
-      l.state.error = what + ": " + hook.error().message + "; nothing of the policy was loaded";
-      return;
-    }
-    hook_of_[next_hook_++] = {l.id, i};
+    if (!hook)
+      return fail(i < p.tracepoints.size() ? "spec.tracepoints[" + std::to_string(i) + "]" : "spec.lsmhooks fallback on syscalls/" + tp.event,
+                  hook.error().message);
+    hook_of_[next_hook_++] = {l.id, false, i, ""};
     attached.push_back(*hook);
+  }
+  for (size_t i = 0; i < p.uprobes.size(); ++i) {
+    const auto& up = p.uprobes[i];
+    for (const auto& sym : up.symbols) {
+      auto cfg = compile_uprobe(up, l.id, next_hook_, bin, host_namespace);
+      if (cfg) cfg->scoped = p.scoped();
+      Result<uint32_t> hook = cfg ? hooks_->attach_uprobe(up.path, sym, *cfg) : Result<uint32_t>(cfg.error());
+      if (!hook) return fail("spec.uprobes[" + std::to_string(i) + "] (" + up.path + ":" + sym + ")", hook.error().message);
+      hook_of_[next_hook_++] = {l.id, true, i, sym};
+      attached.push_back(*hook);
+    }
   }
   l.hooks = attached;
   if (lsm_fallback_mode) {
@@ -238,8 +280,10 @@ Status TracingManager::load_lsm_locked(Loaded& l) {
 }
 
 void TracingManager::unload_locked(Loaded& l) {
-  if (hooks_)
+  if (hooks_) {
     for (auto h : l.hooks) hooks_->detach(h);
+    hooks_->drop_scope(l.id);
+  }
   l.hooks.clear();
   if (lsm_) {
     for (const auto& k : l.lsm_keys) lsm_->remove_rule(k);
@@ -248,6 +292,28 @@ void TracingManager::unload_locked(Loaded& l) {
   l.lsm_keys.clear();
   l.lsm_hooks.clear();
   l.state.enabled = false;
+}
+
+std::set<uint32_t> TracingManager::scope_of(const TracingPolicy& p) const {
+  std::set<uint32_t> out;
+  if (!endpoints_) return out;
+  for (const auto& ep : endpoints_->list()) {
+    if (p.kind == "TracingPolicyNamespaced" && ep.pod_namespace() != p.ns) continue;
+    if (p.pod_selector && !p.pod_selector->matches(labels_of(ep))) continue;
+    struct stat st {};
+    if (!ep.netns().empty() && stat(ep.netns().c_str(), &st) == 0) out.insert(static_cast<uint32_t>(st.st_ino));
+  }
+  return out;
+}
+
+// On the runtime thread: when the endpoints changed, each scoped policy's pods again.
+void TracingManager::refresh_scopes() {
+  if (!endpoints_ || endpoints_->generation() == endpoints_generation_) return;
+  std::lock_guard lk(mu_);
+  endpoints_generation_ = endpoints_->generation();
+  for (auto& [id, l] : by_id_)
+    if (l->state.enabled && l->policy.scoped())
+      if (auto s = hooks_->set_scope(id, scope_of(l->policy)); !s) log::error("tracing", l->policy.name + ": " + s.error().message);
 }
 
 void TracingManager::apply_text(const std::string& file, const std::string* text) {
@@ -322,14 +388,28 @@ void TracingManager::on_event(const myelin_tp_event& e) {
     auto h = hook_of_.find(e.hook_id);
     auto p = by_id_.find(e.policy_id);
     if (h == hook_of_.end() || p == by_id_.end()) return;  // a policy removed meanwhile
-    const auto& tp = p->second->tracepoints[h->second.second];
-    ev.policy = p->second->policy.name;
-    ev.subsys = tp.subsystem;
-    ev.event = tp.event;
-    for (size_t i = 0; i < tp.args.size() && i < MYELIN_TP_MAX_ARGS; ++i) {
-      const auto& t = tp.args[i].type;
+    const auto& l = *p->second;
+    const std::vector<TpArg>* args = nullptr;
+    if (h->second.uprobe) {
+      const auto& up = l.policy.uprobes[h->second.index];
+      ev.type = runtime::Event::Type::uprobe;
+      ev.subsys = up.path;
+      ev.event = h->second.symbol;
+      args = &up.args;
+    } else {
+      const auto& tp = l.tracepoints[h->second.index];
+      ev.subsys = tp.subsystem;
+      ev.event = tp.event;
+      args = &tp.args;
+    }
+    ev.policy = l.policy.name;
+    for (size_t i = 0; i < args->size() && i < MYELIN_TP_MAX_ARGS; ++i) {
+      const auto& t = (*args)[i].type;
+      const std::string str(e.strs[i], std::min<size_t>(e.str_lens[i], MYELIN_TP_STR_MAX - 1));
       if (t == "string" || t == "filename")
-        ev.args.push_back({{"string_arg", std::string(e.strs[i], strnlen(e.strs[i], MYELIN_TP_STR_MAX))}});
+        ev.args.push_back({{"string_arg", str}});
+      else if (t == "fd")
+        ev.args.push_back({{"file_arg", {{"path", str}, {"fd", static_cast<int64_t>(e.ints[i])}}}});
       else if (t == "uint32" || t == "uint64" || t == "size_t")
         ev.args.push_back({{"size_arg", std::to_string(e.ints[i])}});
       else if (t == "int64" || t == "long")

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // TracingManager: TracingPolicies from the manifests directory, compiled and
 // attached as in-kernel filters (TracingHooks), their events published with
-// the process and pod they concern. A policy is loaded whole or not at all:
+// the process and pod they concern. Scoped policies (TracingPolicyNamespaced,
+// podSelector) act only in their pods' network namespaces, kept in step with
+// the endpoints. A policy is loaded whole or not at all:
 // a hook the running kernel lacks (kprobes, BPF-LSM here) or any hook that
 // fails to attach rejects the policy with a message naming it; an edit that
 // does not decode keeps the last good version of that file in force.
@@ -11,12 +13,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
 #include "myelin/datapath/datapath.hpp"
 #include "myelin/datapath/lsm_hooks.hpp"
 #include "myelin/datapath/tracing_hooks.hpp"
+#include "myelin/endpoints/endpoint_store.hpp"
 #include "runtime/runtime_monitor.hpp"
 #include "tracing_policy.hpp"
 
@@ -32,7 +36,9 @@ struct PolicyState {
 
 class TracingManager {
  public:
-  TracingManager(runtime::RuntimeMonitor& runtime, std::vector<datapath::Feature> features, std::string tracefs);
+  // endpoints: the pods scoped policies select from (null: scoped policies act nowhere).
+  TracingManager(runtime::RuntimeMonitor& runtime, std::vector<datapath::Feature> features, std::string tracefs,
+                 const endpoints::EndpointStore* endpoints = nullptr);
   ~TracingManager();
   TracingManager(const TracingManager&) = delete;
   TracingManager& operator=(const TracingManager&) = delete;
@@ -49,7 +55,7 @@ class TracingManager {
     TracingPolicy policy;
     std::vector<TracepointHook> tracepoints;   // what is attached: spec.tracepoints, plus lsmhooks' fallback
     uint32_t id = 0;
-    std::vector<uint32_t> hooks;  // TracingHooks ids
+    std::vector<uint32_t> hooks;  // TracingHooks ids (tracepoints, then uprobes)
     std::vector<uint32_t> lsm_hooks;             // LSM hooks it attached
     std::vector<myelin_lsm_key> lsm_keys;        // rules it wrote
     PolicyState state;
@@ -61,17 +67,28 @@ class TracingManager {
   void on_lsm_event(const myelin_lsm_event& e);
   void publish(runtime::Event ev, uint32_t pid, uint32_t tid, uint32_t uid, uint32_t netns);
   Status load_lsm_locked(Loaded& l);
+  std::set<uint32_t> scope_of(const TracingPolicy& p) const;  // the netns of its pods
+  void refresh_scopes();
+  // Where an event came from: a tracepoint (index in Loaded::tracepoints) or a uprobe (index in policy.uprobes, symbol).
+  struct HookRef {
+    uint32_t policy = 0;
+    bool uprobe = false;
+    size_t index = 0;
+    std::string symbol;
+  };
 
   runtime::RuntimeMonitor& runtime_;
   std::vector<datapath::Feature> features_;
   std::string tracefs_;
+  const endpoints::EndpointStore* endpoints_;
+  uint64_t endpoints_generation_ = ~0ull;
   std::unique_ptr<datapath::TracingHooks> hooks_;
   std::unique_ptr<datapath::LsmHooks> lsm_;    // loaded on first use, where BPF-LSM runs
   std::map<uint32_t, std::pair<std::string, std::string>> lsm_rules_;  // rule id -> (hook, path)
   mutable std::mutex mu_;
   std::map<std::string, std::vector<std::shared_ptr<Loaded>>> files_;
   std::map<uint32_t, std::shared_ptr<Loaded>> by_id_;
-  std::map<uint32_t, std::pair<uint32_t, size_t>> hook_of_;  // hook id in config -> (policy id, tracepoint index)
+  std::map<uint32_t, HookRef> hook_of_;  // hook id in the config -> where it came from
   std::map<std::string, uint32_t> binary_ids_;
   uint32_t next_policy_ = 1, next_hook_ = 1, next_rule_ = 1;
   std::atomic<bool> running_{false};

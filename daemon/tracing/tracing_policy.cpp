@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 
+#include "myelin/policy/decode.hpp"
+
 namespace myelin::tracing {
 namespace {
 
@@ -45,8 +47,42 @@ int integer(const Ctx& c, const YAML::Node& n, const std::string& field) {
   }
 }
 
+// Linux capability numbers by Tetragon's (and the kernel's) names.
+int capability(const std::string& name) {
+  static const char* names[] = {"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+                                "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+                                "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
+                                "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
+                                "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+                                "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
+                                "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+                                "CAP_CHECKPOINT_RESTORE"};
+  for (int i = 0; i < static_cast<int>(std::size(names)); ++i)
+    if (name == names[i]) return i;
+  return -1;
+}
+
+bool boolean(const Ctx& c, const YAML::Node& n, const std::string& field) {
+  if (!n) return false;
+  try {
+    return n.as<bool>();
+  } catch (const YAML::Exception&) {
+    c.fail(n, field, "must be true or false");
+  }
+}
+
+// One In/NotIn list entry (matchPIDs, matchNamespaces, matchCapabilities): its operator, checked.
+std::string in_not_in(const Ctx& c, const YAML::Node& n, const std::string& f) {
+  auto op = str(c, n["operator"], f + ".operator");
+  if (op != "In" && op != "NotIn") c.fail(n["operator"], f + ".operator", "must be In or NotIn, not '" + op + "'");
+  return op;
+}
+
 Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_t nargs) {
-  only(c, n, f, {"matchArgs", "matchBinaries", "matchActions"});
+  if (n["matchReturnArgs"])
+    c.fail(n["matchReturnArgs"], f + ".matchReturnArgs",
+           "needs a return probe (kretprobe/fexit, uretprobe), which Myelin does not attach yet; nothing of the policy was loaded");
+  only(c, n, f, {"matchArgs", "matchBinaries", "matchActions", "matchPIDs", "matchNamespaces", "matchCapabilities"});
   Selector s;
   if (const auto& ma = n["matchArgs"]) {
     if (!ma.IsSequence()) c.fail(ma, f + ".matchArgs", "must be a list");
@@ -59,13 +95,72 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
       if (m.index < 0 || static_cast<size_t>(m.index) >= nargs)
         c.fail(ma[i]["index"], af + ".index", "names no argument: the hook has " + std::to_string(nargs) + " args (index is the position in args)");
       m.op = str(c, ma[i]["operator"], af + ".operator");
-      static const std::set<std::string> ops{"Equal", "NotEqual", "GT", "LT", "GreaterThan", "LessThan", "Mask", "Prefix"};
-      if (!ops.count(m.op)) c.fail(ma[i]["operator"], af + ".operator", "'" + m.op + "' is not supported by Myelin yet (Equal, NotEqual, GT, LT, Mask, Prefix)");
+      static const std::set<std::string> ops{"Equal", "NotEqual", "GT", "LT", "GreaterThan", "LessThan", "Mask", "Prefix", "Postfix"};
+      if (!ops.count(m.op)) c.fail(ma[i]["operator"], af + ".operator", "'" + m.op + "' is not supported by Myelin yet (Equal, NotEqual, GT, LT, Mask, Prefix, Postfix)");
       const auto& vals = ma[i]["values"];
-      if (!vals || !vals.IsSequence() || vals.size() != 1)
-        c.fail(vals, af + ".values", "one value per matchArgs entry is supported (use one selector per value)");
-      m.value = str(c, vals[0], af + ".values[0]");
+      if (!vals || !vals.IsSequence() || vals.size() == 0) c.fail(vals, af + ".values", "a list of at least one value");
+      if (m.op == "NotEqual" && vals.size() > 1)
+        c.fail(vals, af + ".values", "NotEqual takes one value here (use several matchArgs entries on the same index, AND-ed)");
+      for (size_t k = 0; k < vals.size(); ++k) m.values.push_back(str(c, vals[k], af + ".values[" + std::to_string(k) + "]"));
       s.args.push_back(m);
+    }
+  }
+  if (const auto& mp = n["matchPIDs"]) {
+    if (!mp.IsSequence() || mp.size() != 1) c.fail(mp, f + ".matchPIDs", "one matchPIDs entry per selector is supported");
+    const std::string pf = f + ".matchPIDs[0]";
+    only(c, mp[0], pf, {"operator", "values", "followForks", "isNamespacePID"});
+    s.pids_op = in_not_in(c, mp[0], pf);
+    s.follow_forks = boolean(c, mp[0]["followForks"], pf + ".followForks");
+    s.namespace_pids = boolean(c, mp[0]["isNamespacePID"], pf + ".isNamespacePID");
+    const auto& vals = mp[0]["values"];
+    if (!vals || !vals.IsSequence() || vals.size() == 0 || vals.size() > MYELIN_TP_MAX_PIDS)
+      c.fail(vals, pf + ".values", "1 to " + std::to_string(MYELIN_TP_MAX_PIDS) + " pids");
+    for (size_t i = 0; i < vals.size(); ++i) {
+      int pid = integer(c, vals[i], pf + ".values[" + std::to_string(i) + "]");
+      if (pid < 0) c.fail(vals[i], pf + ".values", "a pid is not negative");
+      s.pids.push_back(static_cast<uint32_t>(pid));
+    }
+  }
+  if (const auto& mn = n["matchNamespaces"]) {
+    if (!mn.IsSequence() || mn.size() == 0 || mn.size() > MYELIN_TP_MAX_NS)
+      c.fail(mn, f + ".matchNamespaces", "1 to " + std::to_string(MYELIN_TP_MAX_NS) + " entries");
+    for (size_t i = 0; i < mn.size(); ++i) {
+      const std::string nf = f + ".matchNamespaces[" + std::to_string(i) + "]";
+      only(c, mn[i], nf, {"namespace", "operator", "values"});
+      NamespaceMatch m;
+      m.ns = str(c, mn[i]["namespace"], nf + ".namespace");
+      if (!namespace_type(m.ns))
+        c.fail(mn[i]["namespace"], nf + ".namespace", "'" + m.ns + "' is not a namespace (Uts, Ipc, Mnt, Pid, PidForChildren, Net, Time, TimeForChildren, Cgroup, User)");
+      m.op = in_not_in(c, mn[i], nf);
+      const auto& vals = mn[i]["values"];
+      if (!vals || !vals.IsSequence() || vals.size() == 0 || vals.size() > MYELIN_TP_NS_VALUES)
+        c.fail(vals, nf + ".values", "1 to " + std::to_string(MYELIN_TP_NS_VALUES) + " namespace inode numbers or host_ns");
+      for (size_t k = 0; k < vals.size(); ++k) {
+        auto v = str(c, vals[k], nf + ".values[" + std::to_string(k) + "]");
+        if (v != "host_ns" && (v.empty() || v.find_first_not_of("0123456789") != std::string::npos))
+          c.fail(vals[k], nf + ".values", "'" + v + "' is neither a namespace inode number nor host_ns");
+        m.values.push_back(v);
+      }
+      s.namespaces.push_back(std::move(m));
+    }
+  }
+  if (const auto& mc = n["matchCapabilities"]) {
+    if (!mc.IsSequence() || mc.size() != 1) c.fail(mc, f + ".matchCapabilities", "one matchCapabilities entry per selector is supported");
+    const std::string cf = f + ".matchCapabilities[0]";
+    only(c, mc[0], cf, {"type", "operator", "values", "isNamespaceCapability"});
+    if (boolean(c, mc[0]["isNamespaceCapability"], cf + ".isNamespaceCapability"))
+      c.fail(mc[0]["isNamespaceCapability"], cf + ".isNamespaceCapability", "true is not supported by Myelin yet (capabilities are matched in any user namespace)");
+    s.caps_type = mc[0]["type"] ? str(c, mc[0]["type"], cf + ".type") : "Effective";
+    if (s.caps_type != "Effective" && s.caps_type != "Inheritable" && s.caps_type != "Permitted")
+      c.fail(mc[0]["type"], cf + ".type", "must be Effective, Inheritable or Permitted");
+    s.caps_op = in_not_in(c, mc[0], cf);
+    const auto& vals = mc[0]["values"];
+    if (!vals || !vals.IsSequence() || vals.size() == 0) c.fail(vals, cf + ".values", "at least one capability (CAP_...)");
+    for (size_t k = 0; k < vals.size(); ++k) {
+      auto v = str(c, vals[k], cf + ".values[" + std::to_string(k) + "]");
+      int cap = capability(v);
+      if (cap < 0) c.fail(vals[k], cf + ".values", "'" + v + "' is not a capability name (CAP_SYS_ADMIN, ...)");
+      s.caps |= 1ull << cap;
     }
   }
   if (const auto& mb = n["matchBinaries"]) {
@@ -102,6 +197,26 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
   return s;
 }
 
+std::vector<TpArg> hook_args(const Ctx& c, const YAML::Node& args, const std::string& f) {
+  std::vector<TpArg> out;
+  if (!args) return out;
+  if (!args.IsSequence() || args.size() > MYELIN_TP_MAX_ARGS)
+    c.fail(args, f, "a list of at most " + std::to_string(MYELIN_TP_MAX_ARGS) + " args");
+  for (size_t j = 0; j < args.size(); ++j) {
+    const std::string af = f + "[" + std::to_string(j) + "]";
+    only(c, args[j], af, {"index", "type"});
+    TpArg a{integer(c, args[j]["index"], af + ".index"), str(c, args[j]["type"], af + ".type")};
+    static const std::set<std::string> types{"int", "int32", "int64", "long", "uint32", "uint64", "size_t", "string", "filename", "fd"};
+    if (a.type == "file" || a.type == "path" || a.type == "sock" || a.type == "char_buf" || a.type == "char_iovec")
+      c.fail(args[j]["type"], af + ".type",
+             "'" + a.type + "' is a kernel object or buffer argument, which needs a kprobe (not built yet); on tracepoints and uprobes use fd (resolved to the file's path)");
+    if (!types.count(a.type))
+      c.fail(args[j]["type"], af + ".type", "'" + a.type + "' is not supported by Myelin yet (int, int32, int64, long, uint32, uint64, size_t, string, fd)");
+    out.push_back(a);
+  }
+  return out;
+}
+
 TracingPolicy policy(const Ctx& c, const YAML::Node& doc, const std::string& kind) {
   TracingPolicy p;
   p.kind = kind;
@@ -112,9 +227,35 @@ TracingPolicy policy(const Ctx& c, const YAML::Node& doc, const std::string& kin
   p.source = c.file + ":" + std::to_string(doc.Mark().line + 1);
   const auto& spec = doc["spec"];
   if (!spec || !spec.IsMap()) c.fail(doc, "spec", "is required");
-  only(c, spec, "spec", {"tracepoints", "kprobes", "lsmhooks", "uprobes"});
-  for (const char* other : {"kprobes", "uprobes"})
-    if (spec[other]) p.other_hooks.push_back(other);
+  only(c, spec, "spec", {"tracepoints", "kprobes", "lsmhooks", "uprobes", "podSelector"});
+  if (spec["kprobes"]) p.other_hooks.push_back("kprobes");
+  if (const auto& ps = spec["podSelector"]) {
+    auto sel = policy::decode_label_selector(ps, c.file, "spec.podSelector");
+    if (!sel) throw std::runtime_error(sel.error().message);
+    p.pod_selector = *sel;
+  }
+  if (const auto& ups = spec["uprobes"]) {
+    if (!ups.IsSequence()) c.fail(ups, "spec.uprobes", "must be a list");
+    for (size_t i = 0; i < ups.size(); ++i) {
+      const std::string f = "spec.uprobes[" + std::to_string(i) + "]";
+      only(c, ups[i], f, {"path", "symbols", "args", "selectors", "message"});
+      UprobeHook h;
+      h.path = str(c, ups[i]["path"], f + ".path");
+      if (h.path.empty() || h.path[0] != '/') c.fail(ups[i]["path"], f + ".path", "'" + h.path + "' is not an absolute path");
+      const auto& syms = ups[i]["symbols"];
+      if (!syms || !syms.IsSequence() || syms.size() == 0) c.fail(ups[i], f + ".symbols", "a list of at least one symbol");
+      for (size_t k = 0; k < syms.size(); ++k) h.symbols.push_back(str(c, syms[k], f + ".symbols[" + std::to_string(k) + "]"));
+      h.args = hook_args(c, ups[i]["args"], f + ".args");
+      for (size_t j = 0; j < h.args.size(); ++j)
+        if (h.args[j].index < 0 || h.args[j].index > 4)
+          c.fail(ups[i]["args"][j]["index"], f + ".args[" + std::to_string(j) + "].index", "a uprobe reads the function's arguments 0-4");
+      if (const auto& sels = ups[i]["selectors"]) {
+        if (!sels.IsSequence()) c.fail(sels, f + ".selectors", "must be a list");
+        for (size_t j = 0; j < sels.size(); ++j) h.selectors.push_back(selector(c, sels[j], f + ".selectors[" + std::to_string(j) + "]", h.args.size()));
+      }
+      p.uprobes.push_back(std::move(h));
+    }
+  }
   if (const auto& hooks = spec["lsmhooks"]) {
     if (!hooks.IsSequence()) c.fail(hooks, "spec.lsmhooks", "must be a list");
     for (size_t i = 0; i < hooks.size(); ++i) {
@@ -177,28 +318,18 @@ TracingPolicy policy(const Ctx& c, const YAML::Node& doc, const std::string& kin
       h.event = str(c, tps[i]["event"], f + ".event");
       for (const auto& name : {h.subsystem, h.event})
         if (name.empty() || name.find_first_of("/. ") != std::string::npos) c.fail(tps[i], f, "'" + name + "' is not a tracepoint name");
-      if (const auto& args = tps[i]["args"]) {
-        if (!args.IsSequence() || args.size() > MYELIN_TP_MAX_ARGS)
-          c.fail(args, f + ".args", "a list of at most " + std::to_string(MYELIN_TP_MAX_ARGS) + " args");
-        for (size_t j = 0; j < args.size(); ++j) {
-          const std::string af = f + ".args[" + std::to_string(j) + "]";
-          only(c, args[j], af, {"index", "type"});
-          TpArg a{integer(c, args[j]["index"], af + ".index"), str(c, args[j]["type"], af + ".type")};
-          static const std::set<std::string> types{"int", "int32", "int64", "long", "uint32", "uint64", "size_t", "string", "filename"};
-          if (!types.count(a.type))
-            c.fail(args[j]["type"], af + ".type", "'" + a.type + "' is not supported by Myelin yet (int, int32, int64, long, uint32, uint64, size_t, string)");
-          h.args.push_back(a);
-        }
-      }
+      h.args = hook_args(c, tps[i]["args"], f + ".args");
       if (const auto& sels = tps[i]["selectors"]) {
-        if (!sels.IsSequence() || sels.size() > MYELIN_TP_MAX_SELECTORS)
-          c.fail(sels, f + ".selectors", "a list of at most " + std::to_string(MYELIN_TP_MAX_SELECTORS) + " selectors");
+        if (!sels.IsSequence()) c.fail(sels, f + ".selectors", "must be a list");
         for (size_t j = 0; j < sels.size(); ++j) h.selectors.push_back(selector(c, sels[j], f + ".selectors[" + std::to_string(j) + "]", h.args.size()));
       }
       p.tracepoints.push_back(std::move(h));
     }
   }
-  if (p.tracepoints.empty() && p.lsmhooks.empty() && p.other_hooks.empty()) c.fail(spec, "spec", "names no hook (tracepoints, kprobes, lsmhooks, uprobes)");
+  if (p.scoped() && !p.lsmhooks.empty())
+    c.fail(spec["lsmhooks"], "spec.lsmhooks",
+           "cannot be scoped to pods yet (TracingPolicyNamespaced or podSelector): its rules would act on every process of the node; use a TracingPolicy without podSelector");
+  if (p.tracepoints.empty() && p.uprobes.empty() && p.lsmhooks.empty() && p.other_hooks.empty()) c.fail(spec, "spec", "names no hook (tracepoints, kprobes, lsmhooks, uprobes)");
   return p;
 }
 
@@ -243,7 +374,7 @@ Result<std::vector<TracepointHook>> lsm_fallback(const TracingPolicy& p,
             return Error{"spec.lsmhooks (" + lh.hook + "): more than " + std::to_string(MYELIN_TP_MAX_SELECTORS) +
                          " paths cannot be enforced without BPF-LSM"};
           Selector s;
-          s.args.push_back({0, sel.op, path});
+          s.args.push_back({0, sel.op, {path}});
           s.action = sel.action == "Override" ? "Sigkill" : sel.action;
           h.selectors.push_back(std::move(s));
         }
@@ -302,8 +433,144 @@ Result<std::vector<TpField>> tracepoint_format(const std::string& tracefs, const
   return out;
 }
 
+namespace {
+
+// Several values in one matchArgs entry mean any of them: the selector is
+// repeated once per combination, each with single values (selectors are OR-ed).
+Result<std::vector<Selector>> expand(const std::vector<Selector>& in, const std::string& where) {
+  std::vector<Selector> out;
+  for (const auto& sel : in) {
+    std::vector<Selector> partial{sel};
+    for (size_t c = 0; c < sel.args.size(); ++c) {
+      std::vector<Selector> next;
+      for (const auto& p : partial)
+        for (const auto& v : sel.args[c].values) {
+          Selector q = p;
+          q.args[c].values = {v};
+          next.push_back(std::move(q));
+        }
+      partial = std::move(next);
+    }
+    out.insert(out.end(), partial.begin(), partial.end());
+  }
+  if (out.size() > MYELIN_TP_MAX_SELECTORS)
+    return Error{where + ": " + std::to_string(out.size()) + " selectors once each matchArgs value is its own (at most " +
+                 std::to_string(MYELIN_TP_MAX_SELECTORS) + " per hook: split the hook or use Prefix)"};
+  return out;
+}
+
+uint8_t action_code(const std::string& a) {
+  return a == "NoPost" ? MYELIN_TP_ACT_NOPOST : a == "Sigkill" ? MYELIN_TP_ACT_SIGKILL : a == "Signal" ? MYELIN_TP_ACT_SIGNAL : MYELIN_TP_ACT_POST;
+}
+
+Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& selectors, const std::string& where,
+                         const BinaryIds& binary_id, const HostNamespaces& host_ns) {
+  auto expanded = expand(selectors, where);
+  if (!expanded) return expanded.error();
+  for (size_t s = 0; s < expanded->size(); ++s) {
+    const auto& in = (*expanded)[s];
+    auto& out = cfg.selectors[s];
+    const std::string sctx = where + ": selectors[" + std::to_string(s) + "]";
+    out.action = action_code(in.action);
+    out.signal = static_cast<uint32_t>(in.signal);
+    out.binary_op = in.binaries_op == "In" ? 1 : in.binaries_op == "NotIn" ? 2 : 0;
+    out.nbinaries = static_cast<uint8_t>(in.binaries.size());
+    for (size_t b = 0; b < in.binaries.size(); ++b) out.binaries[b] = binary_id(in.binaries[b]);
+    out.pid_op = in.pids_op == "In" ? 1 : in.pids_op == "NotIn" ? 2 : 0;
+    out.npids = static_cast<uint8_t>(in.pids.size());
+    for (size_t i = 0; i < in.pids.size(); ++i) out.pids[i] = in.pids[i];
+    out.pid_flags = (in.follow_forks ? MYELIN_TP_PID_FOLLOW_FORKS : 0) | (in.namespace_pids ? MYELIN_TP_PID_NAMESPACED : 0);
+    out.cap_op = in.caps_op == "In" ? 1 : in.caps_op == "NotIn" ? 2 : 0;
+    out.cap_set = in.caps_type == "Inheritable" ? MYELIN_TP_CAP_INHERITABLE
+                  : in.caps_type == "Permitted" ? MYELIN_TP_CAP_PERMITTED
+                                                : MYELIN_TP_CAP_EFFECTIVE;
+    out.caps = in.caps;
+    out.nns = static_cast<uint8_t>(in.namespaces.size());
+    for (size_t n = 0; n < in.namespaces.size(); ++n) {
+      const auto& m = in.namespaces[n];
+      auto& o = out.ns[n];
+      o.ns = namespace_type(m.ns);
+      o.op = m.op == "In" ? 1 : 2;
+      o.nvalues = static_cast<uint8_t>(m.values.size());
+      for (size_t k = 0; k < m.values.size(); ++k) {
+        if (m.values[k] != "host_ns") {
+          o.values[k] = static_cast<uint32_t>(std::stoul(m.values[k]));
+          continue;
+        }
+        uint32_t inum = host_ns ? host_ns(o.ns) : 0;
+        if (!inum) return Error{sctx + ".matchNamespaces[" + std::to_string(n) + "]: cannot read the host's " + m.ns + " namespace (pid 1)"};
+        o.values[k] = inum;
+      }
+    }
+    out.nconds = static_cast<uint8_t>(in.args.size());
+    for (size_t c = 0; c < in.args.size(); ++c) {
+      const auto& m = in.args[c];
+      const std::string& value = m.values.at(0);
+      auto& cond = out.conds[c];
+      cond.arg = static_cast<uint8_t>(m.index);
+      const bool is_str = cfg.args[m.index].type == MYELIN_TP_ARG_STRING || cfg.args[m.index].type == MYELIN_TP_ARG_FD;
+      const std::string ctx = sctx + ".matchArgs[" + std::to_string(c) + "]";
+      if (m.op == "Equal") cond.op = MYELIN_TP_OP_EQ;
+      else if (m.op == "NotEqual") cond.op = MYELIN_TP_OP_NE;
+      else if (m.op == "GT" || m.op == "GreaterThan") cond.op = MYELIN_TP_OP_GT;
+      else if (m.op == "LT" || m.op == "LessThan") cond.op = MYELIN_TP_OP_LT;
+      else if (m.op == "Mask") cond.op = MYELIN_TP_OP_MASK;
+      else if (m.op == "Postfix") cond.op = MYELIN_TP_OP_POSTFIX;
+      else cond.op = MYELIN_TP_OP_PREFIX;
+      if (is_str) {
+        if (cond.op != MYELIN_TP_OP_EQ && cond.op != MYELIN_TP_OP_NE && cond.op != MYELIN_TP_OP_PREFIX && cond.op != MYELIN_TP_OP_POSTFIX)
+          return Error{ctx + ": " + m.op + " does not apply to a string argument"};
+        if (value.size() >= MYELIN_TP_STR_MAX - 1) return Error{ctx + ": the value is longer than " + std::to_string(MYELIN_TP_STR_MAX - 2) + " bytes"};
+        std::memcpy(cond.str, value.data(), value.size());
+        cond.str_len = static_cast<uint8_t>(value.size());
+      } else {
+        if (cond.op == MYELIN_TP_OP_PREFIX || cond.op == MYELIN_TP_OP_POSTFIX) return Error{ctx + ": " + m.op + " applies to strings only"};
+        try {
+          size_t used = 0;
+          long long v = std::stoll(value, &used, 0);
+          if (used != value.size()) throw std::invalid_argument("trailing");
+          cond.value = static_cast<uint64_t>(v);
+        } catch (const std::exception&) {
+          return Error{ctx + ": '" + value + "' is not an integer"};
+        }
+      }
+    }
+  }
+  cfg.nselectors = static_cast<uint8_t>(expanded->size());
+  return {};
+}
+
+uint8_t arg_kind(const std::string& type) {
+  if (type == "string" || type == "filename") return MYELIN_TP_ARG_STRING;
+  if (type == "fd") return MYELIN_TP_ARG_FD;
+  if (type == "uint32" || type == "uint64" || type == "size_t") return MYELIN_TP_ARG_UINT;
+  return MYELIN_TP_ARG_INT;
+}
+
+// The kernel resolves one fd per hook to its path (a bounded dentry walk).
+Status mark_fd_arg(myelin_tp_config& cfg, const std::string& where) {
+  for (uint8_t i = 0; i < cfg.nargs; ++i) {
+    if (cfg.args[i].type != MYELIN_TP_ARG_FD) continue;
+    if (cfg.fd_arg) return Error{where + ": args[" + std::to_string(i) + "]: one fd argument per hook is resolved to a path"};
+    cfg.fd_arg = static_cast<uint8_t>(i + 1);
+  }
+  return {};
+}
+
+}  // namespace
+
+uint8_t namespace_type(const std::string& name) {
+  static const std::pair<const char*, uint8_t> names[] = {
+      {"Uts", MYELIN_NS_UTS}, {"Ipc", MYELIN_NS_IPC}, {"Mnt", MYELIN_NS_MNT}, {"Pid", MYELIN_NS_PID},
+      {"PidForChildren", MYELIN_NS_PID_FOR_CHILDREN}, {"Net", MYELIN_NS_NET}, {"Time", MYELIN_NS_TIME},
+      {"TimeForChildren", MYELIN_NS_TIME_FOR_CHILDREN}, {"Cgroup", MYELIN_NS_CGROUP}, {"User", MYELIN_NS_USER}};
+  for (const auto& [n, t] : names)
+    if (name == n) return t;
+  return 0;
+}
+
 Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vector<TpField>& format, uint32_t policy_id,
-                                      uint32_t hook_id, const std::function<uint32_t(const std::string&)>& binary_id) {
+                                      uint32_t hook_id, const BinaryIds& binary_id, const HostNamespaces& host_ns) {
   myelin_tp_config cfg{};
   cfg.policy_id = policy_id;
   cfg.hook_id = hook_id;
@@ -317,65 +584,42 @@ Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vec
     auto& out = cfg.args[i];
     out.offset = f.offset;
     out.size = f.size;
-    if (a.type == "string" || a.type == "filename") {
+    out.type = arg_kind(a.type);
+    if (out.type == MYELIN_TP_ARG_STRING) {
       if (f.size != 8 || f.decl.find('*') == std::string::npos)
         return Error{where + ": args[" + std::to_string(i) + "]: field '" + f.decl + "' is not a pointer to a string"};
-      out.type = MYELIN_TP_ARG_STRING;
     } else {
       if (f.size != 1 && f.size != 2 && f.size != 4 && f.size != 8)
         return Error{where + ": args[" + std::to_string(i) + "]: field '" + f.decl + "' is not an integer"};
-      out.type = (a.type == "uint32" || a.type == "uint64" || a.type == "size_t") ? MYELIN_TP_ARG_UINT : MYELIN_TP_ARG_INT;
+      if (out.type == MYELIN_TP_ARG_FD && f.decl.find('*') != std::string::npos)
+        return Error{where + ": args[" + std::to_string(i) + "]: field '" + f.decl + "' is a pointer, not a file descriptor"};
       // Syscall tracepoints keep every argument in a 64-bit slot; a 32-bit
       // type is its low half (x86-64 and arm64 are little-endian), sign-
       // extended for int: AT_FDCWD is -100, not 4294967196.
-      if ((a.type == "int" || a.type == "int32" || a.type == "uint32") && f.size == 8) out.size = 4;
+      if ((a.type == "int" || a.type == "int32" || a.type == "uint32" || a.type == "fd") && f.size == 8) out.size = 4;
     }
   }
   cfg.nargs = static_cast<uint8_t>(hook.args.size());
-  for (size_t s = 0; s < hook.selectors.size(); ++s) {
-    const auto& in = hook.selectors[s];
-    auto& out = cfg.selectors[s];
-    out.action = in.action == "NoPost" ? MYELIN_TP_ACT_NOPOST
-                 : in.action == "Sigkill" ? MYELIN_TP_ACT_SIGKILL
-                 : in.action == "Signal"  ? MYELIN_TP_ACT_SIGNAL
-                                          : MYELIN_TP_ACT_POST;
-    out.signal = static_cast<uint32_t>(in.signal);
-    out.binary_op = in.binaries_op == "In" ? 1 : in.binaries_op == "NotIn" ? 2 : 0;
-    out.nbinaries = static_cast<uint8_t>(in.binaries.size());
-    for (size_t b = 0; b < in.binaries.size(); ++b) out.binaries[b] = binary_id(in.binaries[b]);
-    out.nconds = static_cast<uint8_t>(in.args.size());
-    for (size_t c = 0; c < in.args.size(); ++c) {
-      const auto& m = in.args[c];
-      auto& cond = out.conds[c];
-      cond.arg = static_cast<uint8_t>(m.index);
-      const bool is_str = cfg.args[m.index].type == MYELIN_TP_ARG_STRING;
-      const std::string ctx = where + ": selectors[" + std::to_string(s) + "].matchArgs[" + std::to_string(c) + "]";
-      if (m.op == "Equal") cond.op = MYELIN_TP_OP_EQ;
-      else if (m.op == "NotEqual") cond.op = MYELIN_TP_OP_NE;
-      else if (m.op == "GT" || m.op == "GreaterThan") cond.op = MYELIN_TP_OP_GT;
-      else if (m.op == "LT" || m.op == "LessThan") cond.op = MYELIN_TP_OP_LT;
-      else if (m.op == "Mask") cond.op = MYELIN_TP_OP_MASK;
-      else cond.op = MYELIN_TP_OP_PREFIX;
-      if (is_str) {
-        if (cond.op != MYELIN_TP_OP_EQ && cond.op != MYELIN_TP_OP_NE && cond.op != MYELIN_TP_OP_PREFIX)
-          return Error{ctx + ": " + m.op + " does not apply to a string argument"};
-        if (m.value.size() >= MYELIN_TP_STR_MAX - 1) return Error{ctx + ": the value is longer than " + std::to_string(MYELIN_TP_STR_MAX - 2) + " bytes"};
-        std::memcpy(cond.str, m.value.data(), m.value.size());
-        cond.str_len = static_cast<uint8_t>(m.value.size());
-      } else {
-        if (cond.op == MYELIN_TP_OP_PREFIX) return Error{ctx + ": Prefix applies to strings only"};
-        try {
-          size_t used = 0;
-          long long v = std::stoll(m.value, &used, 0);
-          if (used != m.value.size()) throw std::invalid_argument("trailing");
-          cond.value = static_cast<uint64_t>(v);
-        } catch (const std::exception&) {
-          return Error{ctx + ": '" + m.value + "' is not an integer"};
-        }
-      }
-    }
+  if (auto s = mark_fd_arg(cfg, where); !s) return s.error();
+  if (auto s = compile_selectors(cfg, hook.selectors, where, binary_id, host_ns); !s) return s.error();
+  return cfg;
+}
+
+Result<myelin_tp_config> compile_uprobe(const UprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
+                                        const HostNamespaces& host_ns) {
+  myelin_tp_config cfg{};
+  cfg.policy_id = policy_id;
+  cfg.hook_id = hook_id;
+  for (size_t i = 0; i < hook.args.size(); ++i) {
+    const auto& a = hook.args[i];
+    auto& out = cfg.args[i];
+    out.offset = static_cast<uint16_t>(a.index);  // the argument register
+    out.type = arg_kind(a.type);
+    out.size = (a.type == "int" || a.type == "int32" || a.type == "uint32" || a.type == "fd") ? 4 : 8;
   }
-  cfg.nselectors = static_cast<uint8_t>(hook.selectors.size());
+  cfg.nargs = static_cast<uint8_t>(hook.args.size());
+  if (auto s = mark_fd_arg(cfg, hook.path); !s) return s.error();
+  if (auto s = compile_selectors(cfg, hook.selectors, hook.path, binary_id, host_ns); !s) return s.error();
   return cfg;
 }
 

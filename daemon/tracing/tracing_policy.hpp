@@ -12,23 +12,35 @@
 #include <vector>
 
 #include "myelin/abi.h"
+#include "myelin/policy/model.hpp"
 #include "myelin/result.hpp"
 
 namespace myelin::tracing {
 
 struct TpArg {
-  int index = 0;        // field of the tracepoint record (its format, common fields included)
-  std::string type;     // int, int32, int64, long, uint32, uint64, size_t, string
+  int index = 0;        // tracepoint: field of the record (its format, common fields included); uprobe: the function's argument
+  std::string type;     // int, int32, int64, long, uint32, uint64, size_t, string, fd
 };
 struct MatchArg {
   int index = 0;        // position in the hook's args list
-  std::string op;       // Equal, NotEqual, GT, LT, Mask, Prefix
-  std::string value;
+  std::string op;       // Equal, NotEqual, GT, LT, Mask, Prefix, Postfix
+  std::vector<std::string> values;  // any of them (the compiler expands several into selectors)
+};
+struct NamespaceMatch {
+  std::string ns;       // Uts, Ipc, Mnt, Pid, PidForChildren, Net, Time, TimeForChildren, Cgroup, User
+  std::string op;       // In, NotIn
+  std::vector<std::string> values;  // inode numbers or host_ns
 };
 struct Selector {
   std::vector<MatchArg> args;
   std::string binaries_op;              // "", In, NotIn
   std::vector<std::string> binaries;
+  std::string pids_op;                  // "", In, NotIn
+  std::vector<uint32_t> pids;
+  bool follow_forks = false, namespace_pids = false;
+  std::string caps_op, caps_type;       // In/NotIn; Effective, Inheritable, Permitted
+  uint64_t caps = 0;
+  std::vector<NamespaceMatch> namespaces;
   std::string action = "Post";          // Post, NoPost, Sigkill, Signal
   int signal = 0;
 };
@@ -52,12 +64,27 @@ struct LsmHook {
   std::vector<LsmSelector> selectors;
 };
 
+// spec.uprobes: a function of a binary or library, by symbol; args are the
+// function's arguments by position (0-4).
+struct UprobeHook {
+  std::string path;
+  std::vector<std::string> symbols;
+  std::vector<TpArg> args;
+  std::vector<Selector> selectors;
+};
+
 struct TracingPolicy {
   std::string kind, ns, name, source;   // source: file:line
   std::vector<TracepointHook> tracepoints;
+  std::vector<UprobeHook> uprobes;
   std::vector<LsmHook> lsmhooks;
-  std::vector<std::string> other_hooks; // "kprobes", "uprobes": need kernel support Myelin checks at load
+  std::vector<std::string> other_hooks; // "kprobes": need kernel support Myelin checks at load
+  std::optional<policy::Selector> pod_selector;  // spec.podSelector
+  bool scoped() const { return kind == "TracingPolicyNamespaced" || pod_selector.has_value(); }
 };
+
+// The namespace type (enum myelin_tp_ns_type) of a matchNamespaces name, 0 if unknown.
+uint8_t namespace_type(const std::string& name);
 
 // The hook id (enum myelin_lsm_hook) of a hook name, 0 if Myelin has no program for it.
 uint32_t lsm_hook_id(const std::string& name);
@@ -79,9 +106,16 @@ struct TpField {
 };
 Result<std::vector<TpField>> tracepoint_format(const std::string& tracefs, const std::string& subsystem, const std::string& event);
 
-// binary_id: the id a matchBinaries path gets (the agent writes it to the map).
+// What the compiler asks the agent: the id a matchBinaries path gets (the
+// agent writes it to the map) and the inode of a host namespace (host_ns).
+using BinaryIds = std::function<uint32_t(const std::string&)>;
+using HostNamespaces = std::function<uint32_t(uint8_t ns_type)>;
+
 Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vector<TpField>& format, uint32_t policy_id,
-                                      uint32_t hook_id, const std::function<uint32_t(const std::string&)>& binary_id);
+                                      uint32_t hook_id, const BinaryIds& binary_id, const HostNamespaces& host_ns = {});
+// A uprobe's config: args read from the argument registers.
+Result<myelin_tp_config> compile_uprobe(const UprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
+                                        const HostNamespaces& host_ns = {});
 
 // The fallback hooks of `p`'s lsmhooks, given the format of each syscall tracepoint.
 Result<std::vector<TracepointHook>> lsm_fallback(const TracingPolicy& p,

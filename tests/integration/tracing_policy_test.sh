@@ -118,8 +118,8 @@ grep -qE "^myelin_runtime_actions_total\{action=\"KPROBE_ACTION_SIGKILL\",policy
   t_ok "myelin_runtime_actions_total counts the kill" || t_bad "actions metric" "$(grep runtime_actions <<<"$scrape")"
 
 # A bad edit: refused with file:line:field, the loaded version stays.
-sed -i 's/operator: Prefix/operator: Postfix/' "$MANIFESTS/tracing.yaml"
-refused() { grep -q "tracing.yaml:[0-9]*: spec.tracepoints\[0\].selectors\[0\].matchArgs\[0\].operator: 'Postfix' is not supported" "$MLN_AGENT_LOG"; }
+sed -i 's/operator: Prefix/operator: Suffix/' "$MANIFESTS/tracing.yaml"
+refused() { grep -q "tracing.yaml:[0-9]*: spec.tracepoints\[0\].selectors\[0\].matchArgs\[0\].operator: 'Suffix' is not supported" "$MLN_AGENT_LOG"; }
 mln_retry 50 0.1 refused && t_ok "a bad edit is refused with file:line:field" || t_bad "bad edit" "$(grep tracing "$MLN_AGENT_LOG" | tail -3)"
 rc=0; cat "$SECRET/key" >/dev/null 2>&1 || rc=$?
 [ "$rc" = 137 ] && t_ok "the last good version still enforces" || t_bad "last good version" "rc=$rc"

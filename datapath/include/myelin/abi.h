@@ -415,6 +415,7 @@ enum myelin_tp_arg_type {
 	MYELIN_TP_ARG_INT = 1,      /* signed integer field (int, long, pid_t, ...) */
 	MYELIN_TP_ARG_UINT = 2,     /* unsigned integer field (size_t, u32, u64, ...) */
 	MYELIN_TP_ARG_STRING = 3,   /* pointer to a user-space string (a path argument) */
+	MYELIN_TP_ARG_FD = 4,       /* a file descriptor: the open file's path is captured as the string */
 };
 
 enum myelin_tp_op {
@@ -424,6 +425,7 @@ enum myelin_tp_op {
 	MYELIN_TP_OP_LT = 4,
 	MYELIN_TP_OP_MASK = 5,      /* any bit of value set */
 	MYELIN_TP_OP_PREFIX = 6,    /* strings */
+	MYELIN_TP_OP_POSTFIX = 7,   /* strings */
 };
 
 enum myelin_tp_action {
@@ -450,6 +452,34 @@ struct myelin_tp_cond {
 };
 MYELIN_ASSERT_SIZE(myelin_tp_cond, 144);
 
+#define MYELIN_TP_MAX_PIDS      4
+#define MYELIN_TP_MAX_NS        2
+#define MYELIN_TP_NS_VALUES     4
+#define MYELIN_TP_PID_FOLLOW_FORKS 1   /* the listed processes' descendants too (ancestors walked) */
+#define MYELIN_TP_PID_NAMESPACED   2   /* pids as seen in the process's own pid namespace */
+#define MYELIN_TP_ANCESTORS        8   /* how far followForks looks up */
+
+enum myelin_tp_cap_set {
+	MYELIN_TP_CAP_EFFECTIVE = 0,
+	MYELIN_TP_CAP_INHERITABLE = 1,
+	MYELIN_TP_CAP_PERMITTED = 2,
+};
+
+/* Namespaces a selector can match (Tetragon's names). */
+enum myelin_tp_ns_type {
+	MYELIN_NS_UTS = 1, MYELIN_NS_IPC, MYELIN_NS_MNT, MYELIN_NS_PID, MYELIN_NS_PID_FOR_CHILDREN,
+	MYELIN_NS_NET, MYELIN_NS_TIME, MYELIN_NS_TIME_FOR_CHILDREN, MYELIN_NS_CGROUP, MYELIN_NS_USER,
+};
+
+struct myelin_tp_ns_match {
+	__u8 ns;                    /* enum myelin_tp_ns_type */
+	__u8 op;                    /* 1 In, 2 NotIn */
+	__u8 nvalues;
+	__u8 pad;
+	__u32 values[MYELIN_TP_NS_VALUES];  /* namespace inode numbers (host_ns: pid 1's) */
+};
+MYELIN_ASSERT_SIZE(myelin_tp_ns_match, 20);
+
 struct myelin_tp_selector {
 	__u8 nconds;
 	__u8 binary_op;             /* 0 any, 1 In, 2 NotIn */
@@ -458,19 +488,41 @@ struct myelin_tp_selector {
 	__u32 signal;
 	__u32 binaries[MYELIN_TP_MAX_BINARIES];   /* ids from myelin_binaries */
 	struct myelin_tp_cond conds[MYELIN_TP_MAX_CONDS];
+	/* matchPIDs: tgids (or pids in the process's own pid namespace) */
+	__u8 pid_op;                /* 0 any, 1 In, 2 NotIn */
+	__u8 npids;
+	__u8 pid_flags;             /* MYELIN_TP_PID_* */
+	/* matchCapabilities: the process has any (In) / none (NotIn) of `caps` */
+	__u8 cap_op;                /* 0 any, 1 In, 2 NotIn */
+	__u8 cap_set;               /* enum myelin_tp_cap_set */
+	__u8 nns;                   /* matchNamespaces entries */
+	__u8 pad2[2];
+	__u32 pids[MYELIN_TP_MAX_PIDS];
+	__u64 caps;
+	struct myelin_tp_ns_match ns[MYELIN_TP_MAX_NS];
 };
-MYELIN_ASSERT_SIZE(myelin_tp_selector, 600);
+MYELIN_ASSERT_SIZE(myelin_tp_selector, 672);
 
 struct myelin_tp_config {
 	__u32 policy_id;
 	__u32 hook_id;
 	__u8 nargs;
 	__u8 nselectors;            /* 0: post every hit */
-	__u8 pad[6];
+	__u8 scoped;                /* 1: only tasks whose netns is in myelin_tp_scope for this policy */
+	__u8 fd_arg;                /* 1 + the index of the one MYELIN_TP_ARG_FD arg, 0 if none */
+	__u8 pad[4];
 	struct myelin_tp_arg args[MYELIN_TP_MAX_ARGS];
 	struct myelin_tp_selector selectors[MYELIN_TP_MAX_SELECTORS];
 };
-MYELIN_ASSERT_SIZE(myelin_tp_config, 2432);
+MYELIN_ASSERT_SIZE(myelin_tp_config, 2720);
+
+/* TracingPolicyNamespaced and podSelector: the network namespaces of the
+ * pods a policy applies to (the agent follows the endpoints). */
+struct myelin_tp_scope_key {
+	__u32 policy_id;
+	__u32 netns;
+};
+MYELIN_ASSERT_SIZE(myelin_tp_scope_key, 8);
 
 struct myelin_tp_event {
 	__u32 policy_id;
@@ -481,7 +533,8 @@ struct myelin_tp_event {
 	__u32 netns;
 	__u8 action;                /* what was done: enum myelin_tp_action */
 	__u8 selector;              /* which selector matched (0-based) */
-	__u8 pad[6];
+	__u8 str_lens[MYELIN_TP_MAX_ARGS];  /* bytes in strs[i] (no NUL); a path that did not fit starts with "..." */
+	__u8 pad[2];
 	__u64 ktime_ns;
 	__u64 ints[MYELIN_TP_MAX_ARGS];
 	char strs[MYELIN_TP_MAX_ARGS][MYELIN_TP_STR_MAX];

@@ -34,6 +34,8 @@ Result<std::unique_ptr<TracingHooks>> TracingHooks::create(int exec_binary_fd, C
   if (!h->events_) return Error::from_errno("create the tracing events ring buffer");
   h->stats_.reset(bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "myelin_tp_stats", sizeof(uint32_t), sizeof(myelin_proc_stats), 1, nullptr));
   if (!h->stats_) return Error::from_errno("create the tracing counters");
+  h->scope_.reset(bpf_map_create(BPF_MAP_TYPE_HASH, "myelin_tp_scope", sizeof(myelin_tp_scope_key), 1, 16384, nullptr));
+  if (!h->scope_) return Error::from_errno("create the tracing scope map");
   h->rb_ = ring_buffer__new(h->events_.get(), &TracingHooks::on_sample, h.get(), nullptr);
   if (!h->rb_) return Error::from_errno("open the tracing events ring buffer");
   return h;
@@ -44,26 +46,64 @@ TracingHooks::~TracingHooks() {
   if (rb_) ring_buffer__free(rb_);
 }
 
-Result<uint32_t> TracingHooks::attach(const std::string& subsystem, const std::string& event, const myelin_tp_config& config) {
+Result<std::unique_ptr<TracingHooks::Hook>> TracingHooks::open_hook(const myelin_tp_config& config, bool uprobe, const std::string& what) {
   auto hook = std::make_unique<Hook>();
   hook->skel = tracepoint__open();
-  if (!hook->skel) return Error::from_errno("open the tracepoint program");
+  if (!hook->skel) return Error::from_errno("open the tracing program");
   auto* s = hook->skel;
+  bpf_program__set_autoload(s->progs.myelin_tracepoint, !uprobe);
+  bpf_program__set_autoload(s->progs.myelin_uprobe, uprobe);
   if (bpf_map__reuse_fd(s->maps.myelin_tp_events, events_.get()) || bpf_map__reuse_fd(s->maps.myelin_tp_stats, stats_.get()) ||
-      bpf_map__reuse_fd(s->maps.myelin_exec_binary, exec_binary_fd_))
+      bpf_map__reuse_fd(s->maps.myelin_exec_binary, exec_binary_fd_) || bpf_map__reuse_fd(s->maps.myelin_tp_scope, scope_.get()))
     return Error::from_errno("share the tracing maps");
-  if (tracepoint__load(s) != 0) return Error::from_errno("load the tracepoint program for " + subsystem + "/" + event);
+  if (tracepoint__load(s) != 0) return Error::from_errno("load the tracing program for " + what);
   uint32_t zero = 0;
   if (bpf_map_update_elem(bpf_map__fd(s->maps.myelin_tp_config), &zero, &config, BPF_ANY) != 0)
     return Error::from_errno("write the compiled policy");
-  hook->link = bpf_program__attach_tracepoint(s->progs.myelin_tracepoint, subsystem.c_str(), event.c_str());
-  if (!hook->link) {
-    hook->link = nullptr;
-    return Error::from_errno("attach to tracepoint " + subsystem + "/" + event);
-  }
+  return hook;
+}
+
+Result<uint32_t> TracingHooks::attach(const std::string& subsystem, const std::string& event, const myelin_tp_config& config) {
+  auto hook = open_hook(config, false, subsystem + "/" + event);
+  if (!hook) return hook.error();
+  (*hook)->link = bpf_program__attach_tracepoint((*hook)->skel->progs.myelin_tracepoint, subsystem.c_str(), event.c_str());
+  if (!(*hook)->link) return Error::from_errno("attach to tracepoint " + subsystem + "/" + event);
   uint32_t id = next_++;
-  hooks_[id] = std::move(hook);
+  hooks_[id] = std::move(*hook);
   return id;
+}
+
+Result<uint32_t> TracingHooks::attach_uprobe(const std::string& path, const std::string& symbol, const myelin_tp_config& config) {
+  auto hook = open_hook(config, true, path + ":" + symbol);
+  if (!hook) return hook.error();
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = symbol.c_str());
+  (*hook)->link = bpf_program__attach_uprobe_opts((*hook)->skel->progs.myelin_uprobe, -1, path.c_str(), 0, &opts);
+  if (!(*hook)->link) return Error::from_errno("attach a uprobe to " + symbol + " in " + path + " (is the symbol exported by that file?)");
+  uint32_t id = next_++;
+  hooks_[id] = std::move(*hook);
+  return id;
+}
+
+Status TracingHooks::set_scope(uint32_t policy_id, const std::set<uint32_t>& netns) {
+  auto& cur = scopes_[policy_id];
+  const uint8_t one = 1;
+  for (uint32_t ns : netns)
+    if (!cur.count(ns)) {
+      myelin_tp_scope_key k{policy_id, ns};
+      if (bpf_map_update_elem(scope_.get(), &k, &one, BPF_ANY) != 0) return Error::from_errno("add a pod to a policy's scope");
+    }
+  for (uint32_t ns : cur)
+    if (!netns.count(ns)) {
+      myelin_tp_scope_key k{policy_id, ns};
+      bpf_map_delete_elem(scope_.get(), &k);
+    }
+  cur = netns;
+  return {};
+}
+
+void TracingHooks::drop_scope(uint32_t policy_id) {
+  (void)set_scope(policy_id, {});
+  scopes_.erase(policy_id);
 }
 
 void TracingHooks::detach(uint32_t hook) { hooks_.erase(hook); }

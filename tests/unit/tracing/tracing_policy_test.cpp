@@ -77,10 +77,12 @@ TEST(TracingPolicyDecode, UnsupportedFieldsAreErrorsWithFileLineField) {
     const char* with;
     const char* want;
   } cases[] = {
-      {"operator: Prefix", "operator: Postfix", "p.yaml:17: spec.tracepoints[0].selectors[0].matchArgs[0].operator: 'Postfix' is not supported"},
+      {"operator: Prefix", "operator: Suffix", "p.yaml:17: spec.tracepoints[0].selectors[0].matchArgs[0].operator: 'Suffix' is not supported"},
       {"action: Sigkill", "action: Override", "p.yaml:26: spec.tracepoints[0].selectors[0].matchActions[0].action: Override needs"},
-      {"matchBinaries:", "matchPIDs:", "p.yaml:22: spec.tracepoints[0].selectors[0].matchPIDs: is not supported by Myelin yet"},
-      {"type: string", "type: sock", "p.yaml:13: spec.tracepoints[0].args[1].type: 'sock' is not supported"},
+      {"matchBinaries:", "matchReturnArgs:", "p.yaml:23: spec.tracepoints[0].selectors[0].matchReturnArgs: needs a return probe"},
+      {"matchBinaries:", "matchCapabilityChanges:", "p.yaml:22: spec.tracepoints[0].selectors[0].matchCapabilityChanges: is not supported by Myelin yet"},
+      {"type: string", "type: sock", "p.yaml:13: spec.tracepoints[0].args[1].type: 'sock' is a kernel object"},
+      {"type: string", "type: blob", "p.yaml:13: spec.tracepoints[0].args[1].type: 'blob' is not supported"},
       {"index: 1\n", "index: 7\n", "p.yaml:16: spec.tracepoints[0].selectors[0].matchArgs[0].index: names no argument"},
       {"apiVersion: cilium.io/v1alpha1", "apiVersion: cilium.io/v2", "p.yaml:1: apiVersion: must be cilium.io/v1alpha1"},
   };
@@ -198,8 +200,122 @@ spec:
   EXPECT_EQ(h.args[0].index, 6) << "the pathname field, found by name";
   ASSERT_EQ(h.selectors.size(), 2u) << "one selector per path";
   EXPECT_EQ(h.selectors[0].action, "Sigkill") << "Override cannot be honoured: kill instead";
-  EXPECT_EQ(h.selectors[1].args[0].value, "/etc/");
+  EXPECT_EQ(h.selectors[1].args[0].values.at(0), "/etc/");
   EXPECT_EQ(h.selectors[1].args[0].op, "Prefix");
+}
+
+const char* kSelectors = R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicyNamespaced
+metadata: {name: scoped, namespace: shop}
+spec:
+  podSelector:
+    matchLabels: {app: cart}
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_write
+    args: [{index: 5, type: fd}, {index: 7, type: size_t}]
+    selectors:
+    - matchArgs:
+      - {index: 0, operator: Prefix, values: ["/etc/", "/usr/"]}
+      - {index: 1, operator: GT, values: ["4096"]}
+      matchPIDs: [{operator: NotIn, followForks: true, isNamespacePID: true, values: [1]}]
+      matchNamespaces: [{namespace: Mnt, operator: NotIn, values: [host_ns]}]
+      matchCapabilities: [{type: Effective, operator: In, values: [CAP_SYS_ADMIN, CAP_NET_RAW]}]
+      matchActions: [{action: Sigkill}]
+    - matchArgs: [{index: 0, operator: Postfix, values: [".key"]}]
+  uprobes:
+  - path: /usr/lib/libssl.so.3
+    symbols: [SSL_write]
+    args: [{index: 2, type: int}]
+    selectors:
+    - matchArgs: [{index: 0, operator: GT, values: ["65536"]}]
+      matchActions: [{action: Signal, argSig: 19}]
+)";
+
+// sys_enter_write as tracefs lists it.
+std::vector<TpField> write_format() {
+  return {{"unsigned short common_type", "common_type", 0, 2, false}, {"unsigned char common_flags", "common_flags", 2, 1, false},
+          {"unsigned char common_preempt_count", "common_preempt_count", 3, 1, false}, {"int common_pid", "common_pid", 4, 4, true},
+          {"int __syscall_nr", "__syscall_nr", 8, 4, true}, {"unsigned int fd", "fd", 16, 8, false},
+          {"const char * buf", "buf", 24, 8, false}, {"size_t count", "count", 32, 8, false}};
+}
+
+TEST(TracingPolicyDecode, ScopeProcessSelectorsAndUprobes) {
+  auto r = decode_tracing_yaml(kSelectors, "s.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& p = (*r)[0];
+  EXPECT_EQ(p.ns, "shop");
+  EXPECT_TRUE(p.scoped());
+  ASSERT_TRUE(p.pod_selector);
+  EXPECT_TRUE(p.pod_selector->matches({{"app", "cart"}}));
+  EXPECT_FALSE(p.pod_selector->matches({{"app", "web"}}));
+  const auto& sel = p.tracepoints[0].selectors[0];
+  EXPECT_EQ(sel.pids_op, "NotIn");
+  EXPECT_TRUE(sel.follow_forks);
+  EXPECT_TRUE(sel.namespace_pids);
+  EXPECT_EQ(sel.caps, (1ull << 21) | (1ull << 13)) << "CAP_SYS_ADMIN is 21, CAP_NET_RAW 13";
+  ASSERT_EQ(sel.namespaces.size(), 1u);
+  EXPECT_EQ(sel.namespaces[0].values, std::vector<std::string>{"host_ns"});
+  ASSERT_EQ(p.uprobes.size(), 1u);
+  EXPECT_EQ(p.uprobes[0].symbols, std::vector<std::string>{"SSL_write"});
+
+  // A namespaced policy cannot carry node-wide LSM rules; kprobe-only types name what they need.
+  std::string lsm = std::string(kSelectors) + "  lsmhooks:\n  - hook: file_open\n    selectors: [{matchArgs: [{index: 0, operator: Prefix, values: [/etc]}]}]\n";
+  auto bad = decode_tracing_yaml(lsm, "s.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("spec.lsmhooks: cannot be scoped to pods yet"), std::string::npos) << bad.error().message;
+  std::string caps = kSelectors;
+  caps.replace(caps.find("CAP_NET_RAW"), 11, "CAP_NET_RAWR");
+  bad = decode_tracing_yaml(caps, "s.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("s.yaml:17: spec.tracepoints[0].selectors[0].matchCapabilities[0].values: 'CAP_NET_RAWR' is not a capability"),
+            std::string::npos)
+      << bad.error().message;
+}
+
+TEST(TracingPolicyCompile, ProcessSelectorsFdArgsAndValueExpansion) {
+  auto r = decode_tracing_yaml(kSelectors, "s.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  auto bin = [](const std::string&) { return 1u; };
+  auto host = [](uint8_t ns) { return ns == MYELIN_NS_MNT ? 4026531841u : 0u; };
+  auto cfg = compile_hook((*r)[0].tracepoints[0], write_format(), 3, 4, bin, host);
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->args[0].type, MYELIN_TP_ARG_FD);
+  EXPECT_EQ(cfg->args[0].size, 4) << "the fd is the low half of its slot";
+  EXPECT_EQ(cfg->fd_arg, 1) << "the kernel resolves args[0] to a path";
+  ASSERT_EQ(cfg->nselectors, 3) << "two Prefix values are two selectors, then the Postfix one";
+  for (int i = 0; i < 2; ++i) {
+    const auto& s = cfg->selectors[i];
+    EXPECT_EQ(s.action, MYELIN_TP_ACT_SIGKILL);
+    EXPECT_EQ(s.pid_op, 2);
+    EXPECT_EQ(s.pid_flags, MYELIN_TP_PID_FOLLOW_FORKS | MYELIN_TP_PID_NAMESPACED);
+    EXPECT_EQ(s.pids[0], 1u);
+    EXPECT_EQ(s.cap_op, 1);
+    EXPECT_EQ(s.ns[0].ns, MYELIN_NS_MNT);
+    EXPECT_EQ(s.ns[0].values[0], 4026531841u) << "host_ns is pid 1's namespace";
+    EXPECT_EQ(s.conds[1].value, 4096u);
+  }
+  EXPECT_EQ(std::string(cfg->selectors[0].conds[0].str), "/etc/");
+  EXPECT_EQ(std::string(cfg->selectors[1].conds[0].str), "/usr/");
+  EXPECT_EQ(cfg->selectors[2].conds[0].op, MYELIN_TP_OP_POSTFIX);
+  EXPECT_EQ(cfg->selectors[2].action, MYELIN_TP_ACT_POST);
+
+  // Too many combinations for one hook is an error, never a silently dropped value.
+  auto hook = (*r)[0].tracepoints[0];
+  hook.selectors[1].args[0].values = {"a", "b", "c"};
+  auto e = compile_hook(hook, write_format(), 3, 4, bin, host);
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message.find("5 selectors once each matchArgs value is its own"), std::string::npos) << e.error().message;
+  // host_ns that cannot be read is an error too.
+  e = compile_hook((*r)[0].tracepoints[0], write_format(), 3, 4, bin, {});
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message.find("cannot read the host's Mnt namespace"), std::string::npos) << e.error().message;
+
+  auto up = compile_uprobe((*r)[0].uprobes[0], 3, 5, bin, host);
+  ASSERT_TRUE(up) << up.error().message;
+  EXPECT_EQ(up->args[0].offset, 2) << "the third argument register";
+  EXPECT_EQ(up->selectors[0].action, MYELIN_TP_ACT_SIGNAL);
+  EXPECT_EQ(up->selectors[0].signal, 19u);
 }
 
 }  // namespace

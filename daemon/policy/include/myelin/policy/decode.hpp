@@ -11,6 +11,10 @@
 #include "myelin/policy/model.hpp"
 #include "myelin/result.hpp"
 
+namespace YAML {
+class Node;
+}
+
 namespace myelin::policy {
 
 struct Other {  // a kind policy does not use (Service, TracingPolicy, ...): ignored here
@@ -20,5 +24,9 @@ using Object = std::variant<Namespace, Pod, NetworkPolicy, Other>;
 
 // Every document of a (multi-document) YAML text. `file` is only for messages.
 Result<std::vector<Object>> decode_yaml(const std::string& text, const std::string& file);
+
+// One label selector (matchLabels, matchExpressions), for other decoders
+// (TracingPolicy's podSelector); the error names file:line: field.
+Result<Selector> decode_label_selector(const YAML::Node& n, const std::string& file, const std::string& field);
 
 }  // namespace myelin::policy

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-// TracingHooks: TracingPolicy tracepoint programs (tracepoint.bpf.c). Each
-// hook is its own instance of the program with its own config map (the
-// compiled selectors); all share one ring buffer, one counter map and the
-// process probes' tgid -> binary-id map. Hooks attach and detach with their
-// policy; nothing is pinned.
+// TracingHooks: TracingPolicy tracepoint and uprobe programs
+// (tracepoint.bpf.c). Each hook is its own instance of the program with its
+// own config map (the compiled selectors); all share one ring buffer, one
+// counter map, the pod scope of scoped policies and the process probes'
+// tgid -> binary-id map. Hooks attach and detach with their policy; nothing
+// is pinned.
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "myelin/abi.h"
@@ -31,7 +33,12 @@ class TracingHooks {
 
   // Loads one instance with `config` and attaches it to subsystem:event.
   Result<uint32_t> attach(const std::string& subsystem, const std::string& event, const myelin_tp_config& config);
+  // ... or to the entry of `symbol` in the ELF file `path` (every process mapping it).
+  Result<uint32_t> attach_uprobe(const std::string& path, const std::string& symbol, const myelin_tp_config& config);
   void detach(uint32_t hook);
+  // The network namespaces a scoped policy applies to (config.scoped).
+  Status set_scope(uint32_t policy_id, const std::set<uint32_t>& netns);
+  void drop_scope(uint32_t policy_id);
   int poll(int timeout_ms);
   myelin_proc_stats stats() const;  // summed over CPUs
 
@@ -39,8 +46,10 @@ class TracingHooks {
   TracingHooks() = default;
   static int on_sample(void* ctx, void* data, size_t size);
   struct Hook;
+  Result<std::unique_ptr<Hook>> open_hook(const myelin_tp_config& config, bool uprobe, const std::string& what);
   int exec_binary_fd_ = -1;
-  UniqueFd events_, stats_;
+  UniqueFd events_, stats_, scope_;
+  std::map<uint32_t, std::set<uint32_t>> scopes_;
   ring_buffer* rb_ = nullptr;
   Callback cb_;
   std::map<uint32_t, std::unique_ptr<Hook>> hooks_;

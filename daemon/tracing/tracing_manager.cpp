@@ -10,6 +10,7 @@
 
 #include <cstring>
 
+#include "myelin/atomic_file.hpp"
 #include "myelin/log.hpp"
 #include "myelin/policy/model.hpp"
 
@@ -28,16 +29,24 @@ const char* action_name(uint8_t a) {
 
 // A process the cache does not know yet (its exec record is on the other
 // ring buffer, not read yet): what /proc says while it still runs.
-// The inode of pid 1's namespace of a type (what matchNamespaces' host_ns means).
+// The inode of the host's namespace of a type (what matchNamespaces' host_ns
+// means): the kernel's initial namespaces, which kthreadd (pid 2) runs in; or
+// pid 1's where kthreadd is not visible. Read with stat, so it works from any
+// network namespace the agent was started in.
 uint32_t host_namespace(uint8_t type) {
   static const std::map<uint8_t, const char*> files{
       {MYELIN_NS_UTS, "uts"}, {MYELIN_NS_IPC, "ipc"}, {MYELIN_NS_MNT, "mnt"}, {MYELIN_NS_PID, "pid"},
       {MYELIN_NS_PID_FOR_CHILDREN, "pid_for_children"}, {MYELIN_NS_NET, "net"}, {MYELIN_NS_TIME, "time"},
       {MYELIN_NS_TIME_FOR_CHILDREN, "time_for_children"}, {MYELIN_NS_CGROUP, "cgroup"}, {MYELIN_NS_USER, "user"}};
   auto f = files.find(type);
-  struct stat st {};
-  if (f == files.end() || stat((std::string("/proc/1/ns/") + f->second).c_str(), &st) != 0) return 0;
-  return static_cast<uint32_t>(st.st_ino);
+  if (f == files.end()) return 0;
+  auto comm = read_file("/proc/2/comm");
+  const bool kthreadd = comm && *comm && (*comm)->rfind("kthreadd", 0) == 0;
+  for (const char* pid : {kthreadd ? "2" : "1", "1"}) {
+    struct stat st {};
+    if (stat((std::string("/proc/") + pid + "/ns/" + f->second).c_str(), &st) == 0) return static_cast<uint32_t>(st.st_ino);
+  }
+  return 0;
 }
 
 // An endpoint's labels ("key=value", maybe "k8s:"-prefixed) as a map.

@@ -498,7 +498,7 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
           continue;
         }
         uint32_t inum = host_ns ? host_ns(o.ns) : 0;
-        if (!inum) return Error{sctx + ".matchNamespaces[" + std::to_string(n) + "]: cannot read the host's " + m.ns + " namespace (pid 1)"};
+        if (!inum) return Error{sctx + ".matchNamespaces[" + std::to_string(n) + "]: cannot read the host's " + m.ns + " namespace (/proc/2/ns or /proc/1/ns)"};
         o.values[k] = inum;
       }
     }

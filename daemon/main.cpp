@@ -29,6 +29,7 @@
 #include "runtime/netns_index.hpp"
 #include "tracing/tracing_manager.hpp"
 #include "runtime/runtime_monitor.hpp"
+#include "runtime/socket_monitor.hpp"
 #include "sources/kube_source.hpp"
 #include "sources/manifest_source.hpp"
 #include "flowlog/flow_log.hpp"
@@ -85,6 +86,7 @@ Flags make_flags() {
   f.add("runtime-events", "record process exec/exit events (`myelin events`): true or false", "true");
   f.add("runtime-event-store-size", "runtime events kept in memory", "16384");
   f.add("storage-events", "count block I/O per device and process with latency histograms: true or false", "true");
+  f.add("network-events", "report each process's TCP connect, accept and close (process_kprobe events): true or false", "false");
   f.add("gpu-libs", "CUDA libraries to probe (comma-separated paths), auto (where CUDA installs them) or none", "auto");
   f.add("events-log", "write runtime events as JSON lines (tetra getevents -o json shape) to this file");
   f.add("events-log-max-size", "rotate the events log at this size: MiB, or with a K/M/G suffix", "100");
@@ -176,8 +178,8 @@ int main(int argc, char** argv) {
   const std::string rp = flags.get("redirect-peer");
   if (rp != "auto" && rp != "true" && rp != "false")
     return std::cerr << "myelind: --redirect-peer must be auto, true or false\n", 2;
-  if (flags.get("storage-events") != "true" && flags.get("storage-events") != "false")
-    return std::cerr << "myelind: --storage-events must be true or false\n", 2;
+  for (const char* b : {"storage-events", "network-events"})
+    if (flags.get(b) != "true" && flags.get(b) != "false") return std::cerr << "myelind: --" << b << " must be true or false\n", 2;
   if (flags.get("runtime-events") != "true" && flags.get("runtime-events") != "false")
     return std::cerr << "myelind: --runtime-events must be true or false\n", 2;
   if (flags.get("allow-localhost") != "always" && flags.get("allow-localhost") != "policy")
@@ -324,6 +326,15 @@ int main(int argc, char** argv) {
       storage_monitor = std::make_unique<runtime::StorageMonitor>(std::move(*p), runtime_monitor.get(), pod_of_netns);
   }
 
+  // Network per process: TCP connect/accept/close with the process and pod.
+  std::unique_ptr<runtime::SocketMonitor> socket_monitor;
+  if (flags.get("network-events") == "true") {
+    if (!runtime_monitor) return fail("--network-events needs runtime events: " + (runtime_error.empty() ? "--runtime-events=false" : runtime_error));
+    auto m = runtime::SocketMonitor::start(*runtime_monitor);
+    if (!m) return fail("--network-events: " + m.error().message);
+    socket_monitor = std::move(*m);
+  }
+
   std::unique_ptr<runtime::EventsLog> events_log;
   if (flags.is_set("events-log")) {
     if (!runtime_monitor) return fail("--events-log needs runtime events: " + (runtime_error.empty() ? "--runtime-events=false" : runtime_error));
@@ -355,7 +366,7 @@ int main(int argc, char** argv) {
     auto e = metrics::MetricsExporter::start(
         flags.get("metrics-addr"), metrics::Sources{**dp, **store, **identities, flow_store, ct_gc, counters, info.version, flow_log.get(),
                          [&policies] { return static_cast<uint64_t>(policies.policies().size()); }, runtime_monitor.get(), gpu_monitor.get(),
-                         storage_monitor.get()});
+                         storage_monitor.get(), socket_monitor.get()});
     if (!e) return fail(e.error().message);
     exporter = std::move(*e);
     log::info("metrics", "serving Prometheus metrics on " + flags.get("metrics-addr") + "/metrics");

@@ -13,6 +13,7 @@
 
 #include "agent_counters.hpp"
 #include "runtime/gpu_monitor.hpp"
+#include "runtime/socket_monitor.hpp"
 #include "runtime/storage_monitor.hpp"
 #include "runtime/runtime_monitor.hpp"
 #include "myelin/result.hpp"
@@ -39,6 +40,7 @@ struct Sources {
   const runtime::RuntimeMonitor* runtime = nullptr;  // optional: process events
   const runtime::GpuMonitor* gpu = nullptr;          // optional: CUDA uprobes
   const runtime::StorageMonitor* storage = nullptr;  // optional: block I/O
+  const runtime::SocketMonitor* sockets = nullptr;   // optional: the TCP sensor
 };
 
 // Builds every metric family from the sources (also used by tests).

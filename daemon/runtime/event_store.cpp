@@ -48,6 +48,13 @@ nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mon
     body["policy_name"] = e.policy;
     body["action"] = e.action;
   }
+  if (e.type == Event::Type::kprobe) {
+    body["function_name"] = e.event;
+    body["args"] = e.args;
+    if (!e.policy.empty()) body["policy_name"] = e.policy;
+    body["action"] = e.action;
+    if (e.event == "tcp_connect") body["return"] = {{"int_arg", e.return_value}};  // connect(2)'s result: 0, -115 (in progress), -111 (refused)
+  }
   if (e.type == Event::Type::lsm) {
     body["function_name"] = e.event;
     body["args"] = e.args;
@@ -71,6 +78,17 @@ std::string to_compact(const Event& e) {
     std::string path = e.args.empty() ? "" : e.args[0]["path_arg"].value("path", "");
     return std::string(e.return_value ? "🔒 denied  " : e.action == "KPROBE_ACTION_SIGKILL" ? "💀 killed  " : "🔐 lsm     ") + where +
            " " + e.process.binary + " " + e.event + " " + path + " (" + e.policy + ")";
+  }
+  if (e.type == Event::Type::kprobe && !e.args.empty() && e.args[0].contains("sock_arg")) {
+    const auto& s = e.args[0]["sock_arg"];
+    auto ep = [](const nlohmann::json& addr, const nlohmann::json& port) {
+      const std::string a = addr.get<std::string>();
+      return (a.find(':') != std::string::npos ? "[" + a + "]" : a) + ":" + std::to_string(port.get<int>());
+    };
+    const std::string conn = "tcp " + ep(s["saddr"], s["sport"]) + " -> " + ep(s["daddr"], s["dport"]);
+    const std::string head = e.event == "tcp_connect" ? "🔌 connect " : e.event == "inet_csk_accept" ? "📥 accept  " : "🧹 close   ";
+    return head + where + " " + e.process.binary + " " + conn +
+           (e.event == "tcp_connect" && e.return_value && e.return_value != -115 ? " (failed: " + std::to_string(e.return_value) + ")" : "");
   }
   if (e.type == Event::Type::tracepoint || e.type == Event::Type::uprobe) {
     std::string args;

@@ -17,7 +17,7 @@
 namespace myelin::runtime {
 
 struct Event {
-  enum class Type { exec, exit, tracepoint, lsm, uprobe } type = Type::exec;
+  enum class Type { exec, exit, tracepoint, lsm, uprobe, kprobe } type = Type::exec;
   int64_t time_ns = 0;  // wall clock
   Process process;
   std::optional<Process> parent;
@@ -25,7 +25,8 @@ struct Event {
   std::string signal;   // exit: "SIGKILL", ... when a signal ended it
   uint64_t seq = 0;
   // tracepoint, uprobe, lsm: what a TracingPolicy hook saw and did
-  // (tracepoint: subsys/event; uprobe: subsys is the file, event the symbol; lsm: event is the hook)
+  // (tracepoint: subsys/event; uprobe: subsys is the file, event the symbol;
+  // lsm: event is the hook; kprobe: event is the kernel function, e.g. the TCP sensor's tcp_connect)
   std::string policy, subsys, event;
   nlohmann::json args = nlohmann::json::array();
   std::string action;  // KPROBE_ACTION_POST, KPROBE_ACTION_SIGKILL, ... (Tetragon's names)
@@ -36,6 +37,7 @@ struct Event {
       case Type::exit: return "process_exit";
       case Type::lsm: return "process_lsm";
       case Type::uprobe: return "process_uprobe";
+      case Type::kprobe: return "process_kprobe";
       case Type::tracepoint: break;
     }
     return "process_tracepoint";
@@ -48,7 +50,7 @@ nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mon
 std::string to_compact(const Event& e);
 
 struct EventFilter {
-  std::vector<std::string> types;  // process_exec, process_exit, process_tracepoint, process_lsm, process_uprobe; empty: all
+  std::vector<std::string> types;  // process_exec, process_exit, process_tracepoint, process_lsm, process_uprobe, process_kprobe; empty: all
   std::string policy;              // tracepoint events of this TracingPolicy
   std::string pod;                 // NS/POD prefix, or POD prefix in any namespace
   std::string ns;

@@ -3,6 +3,7 @@
 
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "myelin/log.hpp"
 
@@ -84,7 +85,7 @@ Status RuntimeMonitor::start() {
         break;
       }
       std::lock_guard lk(poller_mu_);
-      if (poller_) poller_();
+      for (auto& [id, poll] : pollers_) poll();
     }
   });
   return {};
@@ -96,9 +97,43 @@ void RuntimeMonitor::stop() {
   probes_.reset();
 }
 
-void RuntimeMonitor::set_poller(std::function<void()> consume) {
-  std::lock_guard lk(poller_mu_);  // once this returns, the old poller no longer runs
-  poller_ = std::move(consume);
+int RuntimeMonitor::add_poller(std::function<void()> consume) {
+  std::lock_guard lk(poller_mu_);
+  pollers_[next_poller_] = std::move(consume);
+  return next_poller_++;
+}
+
+void RuntimeMonitor::remove_poller(int id) {
+  std::lock_guard lk(poller_mu_);  // once this returns, the poller no longer runs
+  pollers_.erase(id);
+}
+
+namespace {
+
+// A process the cache does not know yet (its exec record is on the other
+// ring buffer, not read yet): what /proc says while it still runs.
+void fill_unknown(Process& p, uint32_t pid, uint32_t uid, uint32_t netns) {
+  p.pid = pid;
+  p.uid = uid;
+  p.netns = netns;
+  char exe[4096];
+  ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), exe, sizeof exe - 1);
+  if (n > 0) p.binary.assign(exe, static_cast<size_t>(n));
+  p.flags = "procFS";
+}
+
+}  // namespace
+
+void RuntimeMonitor::publish_for(Event ev, uint32_t pid, uint32_t tid, uint32_t uid, uint32_t netns) {
+  if (!process(pid)) catch_up();  // its exec record may be waiting in the process ring
+  if (auto proc = process(pid)) {
+    ev.process = *proc;
+    ev.parent = process(proc->ppid);
+  } else {
+    fill_unknown(ev.process, pid, uid, netns);
+  }
+  ev.process.tid = tid;
+  add(std::move(ev));
 }
 
 void RuntimeMonitor::catch_up() {

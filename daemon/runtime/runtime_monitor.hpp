@@ -43,11 +43,17 @@ class RuntimeMonitor {
   int binaries_fd() const { return probes_ ? probes_->binaries_fd() : -1; }
   std::optional<Process> process(uint32_t pid) const { return cache_.get(pid); }
   void publish(Event ev) { add(std::move(ev)); }
-  // Other ring buffers (TracingPolicy hooks) are consumed on this monitor's
-  // thread, right after the process ring: their records then find the exec
-  // of their process already known. catch_up() reads process records now; it
-  // is for those consumers' callbacks (same thread) only.
-  void set_poller(std::function<void()> consume);
+  // An event of process `pid` (a hook's record): with the process and its
+  // parent as the cache knows them, or what /proc says while it still runs.
+  // On this monitor's thread only (a poller's callback).
+  void publish_for(Event ev, uint32_t pid, uint32_t tid, uint32_t uid, uint32_t netns);
+  // Other ring buffers (TracingPolicy hooks, the TCP sensor) are consumed on
+  // this monitor's thread, right after the process ring: their records then
+  // find the exec of their process already known. catch_up() reads process
+  // records now; it is for those consumers' callbacks (same thread) only.
+  // Once remove_poller returns, that poller no longer runs.
+  int add_poller(std::function<void()> consume);
+  void remove_poller(int id);
   void catch_up();
 
  private:
@@ -62,7 +68,8 @@ class RuntimeMonitor {
   std::atomic<bool> running_{false};
   std::thread thread_;
   std::mutex poller_mu_;
-  std::function<void()> poller_;
+  std::map<int, std::function<void()>> pollers_;
+  int next_poller_ = 1;
   mutable std::mutex stats_mu_;
   std::map<std::pair<std::string, std::string>, uint64_t> counts_, actions_;
 };

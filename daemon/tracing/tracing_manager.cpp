@@ -27,8 +27,6 @@ const char* action_name(uint8_t a) {
   }
 }
 
-// A process the cache does not know yet (its exec record is on the other
-// ring buffer, not read yet): what /proc says while it still runs.
 // The inode of the host's namespace of a type (what matchNamespaces' host_ns
 // means): the kernel's initial namespaces, which kthreadd (pid 2) runs in; or
 // pid 1's where kthreadd is not visible. Read with stat, so it works from any
@@ -61,16 +59,6 @@ policy::Labels labels_of(const api::Endpoint& ep) {
   return out;
 }
 
-void fill_unknown(runtime::Process& p, uint32_t pid, uint32_t uid, uint32_t netns) {
-  p.pid = pid;
-  p.uid = uid;
-  p.netns = netns;
-  char exe[4096];
-  ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), exe, sizeof exe - 1);
-  if (n > 0) p.binary.assign(exe, static_cast<size_t>(n));
-  p.flags = "procFS";
-}
-
 bool feature(const std::vector<datapath::Feature>& fs, const std::string& name, std::string* detail) {
   for (const auto& f : fs)
     if (f.name == name) {
@@ -94,7 +82,7 @@ Status TracingManager::start() {
   if (!h) return h.error();
   hooks_ = std::move(*h);
   // Consumed on the runtime monitor's thread, after the process records.
-  runtime_.set_poller([this] {
+  poller_ = runtime_.add_poller([this] {
     refresh_scopes();
     hooks_->poll(0);
     datapath::LsmHooks* lsm = nullptr;
@@ -109,7 +97,7 @@ Status TracingManager::start() {
 }
 
 void TracingManager::stop() {
-  if (running_.exchange(false)) runtime_.set_poller(nullptr);
+  if (running_.exchange(false)) runtime_.remove_poller(poller_);
   std::lock_guard lk(mu_);
   for (auto& [file, list] : files_)
     for (auto& l : list) unload_locked(*l);
@@ -374,19 +362,6 @@ std::vector<PolicyState> TracingManager::list() const {
   return out;
 }
 
-// With the process and its parent, as the process cache knows them.
-void TracingManager::publish(runtime::Event ev, uint32_t pid, uint32_t tid, uint32_t uid, uint32_t netns) {
-  if (!runtime_.process(pid)) runtime_.catch_up();  // its exec record may be waiting in the process ring
-  if (auto proc = runtime_.process(pid)) {
-    ev.process = *proc;
-    ev.parent = runtime_.process(proc->ppid);
-  } else {
-    fill_unknown(ev.process, pid, uid, netns);
-  }
-  ev.process.tid = tid;
-  runtime_.publish(std::move(ev));
-}
-
 void TracingManager::on_event(const myelin_tp_event& e) {
   runtime::Event ev;
   ev.type = runtime::Event::Type::tracepoint;
@@ -427,7 +402,7 @@ void TracingManager::on_event(const myelin_tp_event& e) {
         ev.args.push_back({{"int_arg", static_cast<int64_t>(e.ints[i])}});
     }
   }
-  publish(std::move(ev), e.pid, e.tid, e.uid, e.netns);
+  runtime_.publish_for(std::move(ev), e.pid, e.tid, e.uid, e.netns);
 }
 
 void TracingManager::on_lsm_event(const myelin_lsm_event& e) {
@@ -449,7 +424,7 @@ void TracingManager::on_lsm_event(const myelin_lsm_event& e) {
     ev.args.push_back({{"path_arg", {{"path", path}}}});
     ev.return_value = e.ret;
   }
-  publish(std::move(ev), e.pid, e.tid, e.uid, e.netns);
+  runtime_.publish_for(std::move(ev), e.pid, e.tid, e.uid, e.netns);
 }
 
 }  // namespace myelin::tracing

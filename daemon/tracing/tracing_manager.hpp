@@ -65,7 +65,6 @@ class TracingManager {
   uint32_t binary_id_locked(const std::string& path);
   void on_event(const myelin_tp_event& e);
   void on_lsm_event(const myelin_lsm_event& e);
-  void publish(runtime::Event ev, uint32_t pid, uint32_t tid, uint32_t uid, uint32_t netns);
   Status load_lsm_locked(Loaded& l);
   std::set<uint32_t> scope_of(const TracingPolicy& p) const;  // the netns of its pods
   void refresh_scopes();
@@ -92,6 +91,7 @@ class TracingManager {
   std::map<std::string, uint32_t> binary_ids_;
   uint32_t next_policy_ = 1, next_hook_ = 1, next_rule_ = 1;
   std::atomic<bool> running_{false};
+  int poller_ = 0;
 };
 
 }  // namespace myelin::tracing

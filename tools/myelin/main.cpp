@@ -11,6 +11,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "format.hpp"
@@ -217,7 +218,8 @@ int cmd_events(const Global& g, const std::vector<std::string>& args) {
                         "as `tetra getevents` prints them. Filtering happens in the agent.\n\n"
                         "  --follow          keep printing new events\n"
                         "  --last N          only the last N stored events (default: all)\n"
-                        "  --type TYPE       process_exec, process_exit, process_tracepoint, process_lsm or process_uprobe (repeatable)\n"
+                        "  --type TYPE       process_exec, process_exit, process_tracepoint, process_lsm, process_uprobe\n"
+                        "                    or process_kprobe (the TCP sensor: tcp_connect, inet_csk_accept, tcp_close) (repeatable)\n"
                         "  --policy NAME     events of this TracingPolicy\n"
                         "  --pod [NS/]POD    pod name prefix (any namespace without NS/)\n"
                         "  --namespace NS    pods of this namespace\n"
@@ -246,8 +248,10 @@ int cmd_events(const Global& g, const std::vector<std::string>& args) {
         return std::cerr << "myelin events: --last needs a number, not '" << *v << "'\n", 2;
       e->set_last(static_cast<uint32_t>(std::stoul(*v)));
     } else if (a == "--type") {
-      if (*v != "process_exec" && *v != "process_exit" && *v != "process_tracepoint" && *v != "process_lsm" && *v != "process_uprobe")
-        return std::cerr << "myelin events: --type " << *v << " is not one of process_exec, process_exit, process_tracepoint, process_lsm, process_uprobe\n", 2;
+      static const std::set<std::string> types{"process_exec", "process_exit", "process_tracepoint", "process_lsm", "process_uprobe", "process_kprobe"};
+      if (!types.count(*v))
+        return std::cerr << "myelin events: --type " << *v
+                         << " is not one of process_exec, process_exit, process_tracepoint, process_lsm, process_uprobe, process_kprobe\n", 2;
       e->add_types(*v);
     } else if (a == "--pod") {
       e->set_pod(*v);

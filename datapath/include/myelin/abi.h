@@ -541,6 +541,36 @@ struct myelin_tp_event {
 };
 MYELIN_ASSERT_SIZE(myelin_tp_event, 584);
 
+/* ---- Runtime: per-process TCP sensor (sockets.bpf.c) ----
+ * connect (at its return, ports assigned), accept (the new fd at return)
+ * and close (the process starts closing its end: close(), shutdown() or its
+ * exit) of TCP sockets, where the process that did it is the current task. */
+enum myelin_sock_event_type {
+	MYELIN_SOCK_CONNECT = 1,
+	MYELIN_SOCK_ACCEPT = 2,
+	MYELIN_SOCK_CLOSE = 3,
+};
+
+struct myelin_sock_event {
+	__u8 type;              /* enum myelin_sock_event_type */
+	__u8 family;            /* AF_INET, AF_INET6 */
+	__u8 protocol;          /* IPPROTO_TCP */
+	__u8 state;             /* the kernel's TCP state (TCP_ESTABLISHED = 1, ...) */
+	__u16 sport;            /* host order */
+	__u16 dport;
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u32 netns;
+	__s32 ret;              /* connect: what the syscall returned (0, -EINPROGRESS, -ECONNREFUSED, ...) */
+	__u32 pad;
+	__u64 ktime_ns;
+	__u64 cookie;           /* the socket's kernel address: pairs a connection's events */
+	__u8 saddr[16];         /* IPv4 in the first 4 bytes */
+	__u8 daddr[16];
+};
+MYELIN_ASSERT_SIZE(myelin_sock_event, 80);
+
 /* ---- Runtime: TracingPolicy BPF-LSM hooks (lsm.bpf.c) ----
  * A rule protects one inode (a file: Equal; a directory and everything
  * under it: Prefix) for one hook. The agent resolves the policy's paths to

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * A TracingPolicy hook: a tracepoint or a uprobe. One instance is loaded per
- * (policy, hook); its config map holds the compiled policy: which args to
- * capture (tracepoint: offsets from the tracepoint's format; uprobe: the
- * argument registers) and the selectors. The filtering happens here, in the
+ * A TracingPolicy hook: a tracepoint, a uprobe or a kprobe (fentry, or
+ * fmod_ret when a selector overrides). One instance is loaded per (policy,
+ * hook); its config map holds the compiled policy: which args to capture
+ * (tracepoint: offsets from the tracepoint's format; uprobe: the argument
+ * registers; kprobe: the function's arguments, or a syscall's registers)
+ * and the selectors. The filtering happens here, in the
  * kernel: nothing reaches user space unless a selector matches (or the
  * policy has none). Actions: post an event, not post, or send SIGKILL / a
  * signal to the process (it is killed on its way back to user space: the
- * call itself may have completed).
+ * call itself may have completed), or, on fmod_ret, Override: the function
+ * is not run and returns the chosen errno.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -227,8 +230,31 @@ static __always_inline __u64 narrow(__u64 v, __u8 size, bool is_signed)
 	return v;
 }
 
-/* The hook's args: from the tracepoint record, or a uprobe's argument registers (offset = index). */
-static __always_inline void capture(void *ctx, bool uprobe, const struct myelin_tp_config *cfg,
+enum hook_flavor { TRACEPOINT, UPROBE, FENTRY, FENTRY_SYSCALL };
+
+/* A function argument (fentry/fmod_ret: bounded by the function's arity at run time). */
+static __always_inline __u64 func_arg(void *ctx, enum hook_flavor flavor, __u16 index)
+{
+	__u64 v = 0;
+	if (flavor == FENTRY) {
+		bpf_get_func_arg(ctx, index, &v);
+		return v;
+	}
+	/* FENTRY_SYSCALL: __x64_sys_*(const struct pt_regs *regs) */
+	__u64 r = 0;
+	bpf_get_func_arg(ctx, 0, &r);
+	struct pt_regs *regs = (struct pt_regs *)r;
+	switch (index) {
+	case 0: return PT_REGS_PARM1_CORE_SYSCALL(regs);
+	case 1: return PT_REGS_PARM2_CORE_SYSCALL(regs);
+	case 2: return PT_REGS_PARM3_CORE_SYSCALL(regs);
+	case 3: return PT_REGS_PARM4_CORE_SYSCALL(regs);
+	default: return PT_REGS_PARM5_CORE_SYSCALL(regs);
+	}
+}
+
+/* The hook's args: from the tracepoint record, a uprobe's argument registers or a function's arguments (offset = index). */
+static __always_inline void capture(void *ctx, enum hook_flavor flavor, const struct myelin_tp_config *cfg,
 				    struct myelin_tp_event *e, struct task_struct *t)
 {
 	__u32 zero = 0;
@@ -242,7 +268,11 @@ static __always_inline void capture(void *ctx, bool uprobe, const struct myelin_
 		const struct myelin_tp_arg *a = &cfg->args[i];
 		const bool is_signed = a->type == MYELIN_TP_ARG_INT || a->type == MYELIN_TP_ARG_FD;
 		__u64 v = 0;
-		if (uprobe) {
+		if (flavor == FENTRY || flavor == FENTRY_SYSCALL) {
+			v = func_arg(ctx, flavor, a->offset);
+			if (a->type != MYELIN_TP_ARG_STRING && a->type != MYELIN_TP_ARG_FILE && a->type != MYELIN_TP_ARG_PATH)
+				v = narrow(v, a->size, is_signed);
+		} else if (flavor == UPROBE) {
 			struct pt_regs *regs = ctx;
 			switch (a->offset) {
 			case 0: v = PT_REGS_PARM1_CORE(regs); break;
@@ -258,20 +288,29 @@ static __always_inline void capture(void *ctx, bool uprobe, const struct myelin_
 			v = read_int(field, a->type == MYELIN_TP_ARG_STRING ? 8 : a->size, is_signed);
 		}
 		if (a->type == MYELIN_TP_ARG_STRING) {
-			long n = bpf_probe_read_user_str(e->strs[i], MYELIN_TP_STR_MAX, (void *)v);
+			long n = cfg->flags & MYELIN_TP_CFG_KERNEL_STRINGS ? bpf_probe_read_kernel_str(e->strs[i], MYELIN_TP_STR_MAX, (void *)v)
+									   : bpf_probe_read_user_str(e->strs[i], MYELIN_TP_STR_MAX, (void *)v);
 			e->str_lens[i] = n > 0 ? n - 1 : 0;
 			continue;
 		}
 		e->ints[i] = v;
 	}
-	/* One fd per hook is resolved to its path (the walk is the costly part). */
-	if (cfg->fd_arg && scratch) {
-		__u32 i = (cfg->fd_arg - 1) & (MYELIN_TP_MAX_ARGS - 1);
-		e->str_lens[i] = file_path(task_fd_file(t, (long)e->ints[i]), scratch, e->strs[i]);
+	/* One fd / file / path per hook is resolved to its path (the walk is the costly part). */
+	if (cfg->path_arg && scratch) {
+		__u32 i = (cfg->path_arg - 1) & (MYELIN_TP_MAX_ARGS - 1);
+		__u8 type = cfg->args[i].type;
+		if (type == MYELIN_TP_ARG_PATH) {
+			struct path *p = (struct path *)e->ints[i];
+			e->str_lens[i] = dentry_path(BPF_CORE_READ(p, dentry), BPF_CORE_READ(p, mnt), scratch, e->strs[i]);
+		} else {
+			struct file *f = type == MYELIN_TP_ARG_FILE ? (struct file *)e->ints[i] : task_fd_file(t, (long)e->ints[i]);
+			e->str_lens[i] = file_path(f, scratch, e->strs[i]);
+		}
 	}
 }
 
-static __always_inline int run_hook(void *ctx, bool uprobe)
+/* Returns what an fmod_ret program returns: 0 (run the function) or the Override errno. */
+static __always_inline int run_hook(void *ctx, enum hook_flavor flavor)
 {
 	__u32 zero = 0;
 	const struct myelin_tp_config *cfg = bpf_map_lookup_elem(&myelin_tp_config, &zero);
@@ -285,7 +324,7 @@ static __always_inline int run_hook(void *ctx, bool uprobe)
 		if (!bpf_map_lookup_elem(&myelin_tp_scope, &k))
 			return 0;
 	}
-	capture(ctx, uprobe, cfg, e, t);
+	capture(ctx, flavor, cfg, e, t);
 
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
@@ -294,7 +333,7 @@ static __always_inline int run_hook(void *ctx, bool uprobe)
 
 	int matched = -1;
 	__u8 action = MYELIN_TP_ACT_POST;
-	__u32 sig = 0;
+	__s32 arg = 0;
 	if (cfg->nselectors == 0)
 		matched = 0;
 	for (int s = 0; s < MYELIN_TP_MAX_SELECTORS; s++) {
@@ -303,7 +342,7 @@ static __always_inline int run_hook(void *ctx, bool uprobe)
 		if (selector_matches(cfg, &cfg->selectors[s], e, binary, t)) {
 			matched = s;
 			action = cfg->selectors[s].action;
-			sig = cfg->selectors[s].signal;
+			arg = cfg->selectors[s].action_arg;
 		}
 	}
 	if (matched < 0)
@@ -311,10 +350,11 @@ static __always_inline int run_hook(void *ctx, bool uprobe)
 
 	if (action == MYELIN_TP_ACT_SIGKILL)
 		bpf_send_signal(9);
-	else if (action == MYELIN_TP_ACT_SIGNAL && sig > 0 && sig < 65)
-		bpf_send_signal(sig);
+	else if (action == MYELIN_TP_ACT_SIGNAL && arg > 0 && arg < 65)
+		bpf_send_signal(arg);
+	int ret = action == MYELIN_TP_ACT_OVERRIDE ? arg : 0;
 	if (action == MYELIN_TP_ACT_NOPOST)
-		return 0;
+		return ret;
 
 	e->policy_id = cfg->policy_id;
 	e->hook_id = cfg->hook_id;
@@ -324,19 +364,49 @@ static __always_inline int run_hook(void *ctx, bool uprobe)
 	e->netns = netns;
 	e->action = action;
 	e->selector = matched;
+	e->ret = ret;
 	e->ktime_ns = bpf_ktime_get_ns();
 	count(bpf_ringbuf_output(&myelin_tp_events, e, sizeof(*e), 0) == 0);
-	return 0;
+	return ret;
 }
 
 SEC("tracepoint")
 int myelin_tracepoint(void *ctx)
 {
-	return run_hook(ctx, false);
+	run_hook(ctx, TRACEPOINT);
+	return 0;
 }
 
 SEC("uprobe")
 int myelin_uprobe(struct pt_regs *ctx)
 {
-	return run_hook(ctx, true);
+	run_hook(ctx, UPROBE);
+	return 0;
+}
+
+/* kprobes: the loader sets the attach target (and loads only one of these). */
+SEC("fentry")
+int myelin_fentry(void *ctx)
+{
+	run_hook(ctx, FENTRY);
+	return 0;
+}
+
+SEC("fentry")
+int myelin_fentry_syscall(void *ctx)
+{
+	run_hook(ctx, FENTRY_SYSCALL);
+	return 0;
+}
+
+SEC("fmod_ret")
+int myelin_fmod_ret(void *ctx)
+{
+	return run_hook(ctx, FENTRY);
+}
+
+SEC("fmod_ret")
+int myelin_fmod_ret_syscall(void *ctx)
+{
+	return run_hook(ctx, FENTRY_SYSCALL);
 }

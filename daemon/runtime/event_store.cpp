@@ -53,7 +53,8 @@ nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mon
     body["args"] = e.args;
     if (!e.policy.empty()) body["policy_name"] = e.policy;
     body["action"] = e.action;
-    if (e.event == "tcp_connect") body["return"] = {{"int_arg", e.return_value}};  // connect(2)'s result: 0, -115 (in progress), -111 (refused)
+    // connect(2)'s result (0, -115 in progress, -111 refused), or what an Override made the function return.
+    if (e.event == "tcp_connect" || e.action == "KPROBE_ACTION_OVERRIDE") body["return"] = {{"int_arg", e.return_value}};
   }
   if (e.type == Event::Type::lsm) {
     body["function_name"] = e.event;

@@ -132,14 +132,20 @@ void TracingManager::load_locked(Loaded& l) {
   const auto& p = l.policy;
   l.state = PolicyState{p.kind, p.ns, p.name, p.source, false, "", "", 0};
   // Whole or nothing: first what this kernel cannot do at all.
-  for (const auto& other : p.other_hooks) {
+  if (!p.kprobes.empty()) {
     std::string detail;
-    bool have = feature(features_, "kprobe", &detail);
-    l.state.error = "spec." + other + ": " +
-                    (have ? std::string("not implemented by Myelin yet (spec.tracepoints, spec.uprobes and spec.lsmhooks are)")
-                          : "this kernel cannot run it: kprobe unavailable (" + detail + ")") +
-                    "; nothing of the policy was loaded";
-    return;
+    bool overrides = false;
+    for (const auto& k : p.kprobes) overrides |= k.overrides();
+    if (!feature(features_, "fentry", &detail)) {
+      l.state.error = "spec.kprobes: this kernel cannot attach them: fentry unavailable (" + detail +
+                      "); Myelin attaches kprobes as fentry (attaching through the kprobe PMU is not built); nothing of the policy was loaded";
+      return;
+    }
+    if (overrides && !feature(features_, "fmod_ret", &detail)) {
+      l.state.error = "spec.kprobes: Override needs fmod_ret, unavailable on this kernel (" + detail +
+                      "); use Sigkill (kill-after) instead; nothing of the policy was loaded";
+      return;
+    }
   }
   l.tracepoints = p.tracepoints;
   bool lsm_fallback_mode = false;
@@ -190,7 +196,7 @@ void TracingManager::load_locked(Loaded& l) {
     if (!hook)
       return fail(i < p.tracepoints.size() ? "spec.tracepoints[" + std::to_string(i) + "]" : "spec.lsmhooks fallback on syscalls/" + tp.event,
                   hook.error().message);
-    hook_of_[next_hook_++] = {l.id, false, i, ""};
+    hook_of_[next_hook_++] = {l.id, HookRef::Kind::tracepoint, i, ""};
     attached.push_back(*hook);
   }
   for (size_t i = 0; i < p.uprobes.size(); ++i) {
@@ -200,10 +206,23 @@ void TracingManager::load_locked(Loaded& l) {
       if (cfg) cfg->scoped = p.scoped();
       Result<uint32_t> hook = cfg ? hooks_->attach_uprobe(up.path, sym, *cfg) : Result<uint32_t>(cfg.error());
       if (!hook) return fail("spec.uprobes[" + std::to_string(i) + "] (" + up.path + ":" + sym + ")", hook.error().message);
-      hook_of_[next_hook_++] = {l.id, true, i, sym};
+      hook_of_[next_hook_++] = {l.id, HookRef::Kind::uprobe, i, sym};
       attached.push_back(*hook);
     }
   }
+  for (size_t i = 0; i < p.kprobes.size(); ++i) {
+    const auto& kp = p.kprobes[i];
+    const std::string fn = kp.function(datapath::kernel_syscall_function);
+    auto cfg = compile_kprobe(kp, l.id, next_hook_, bin, host_namespace);
+    if (cfg) cfg->scoped = p.scoped();
+    Result<uint32_t> hook = cfg ? hooks_->attach_kprobe(fn, kp.syscall, kp.overrides(), *cfg) : Result<uint32_t>(cfg.error());
+    if (!hook) return fail("spec.kprobes[" + std::to_string(i) + "] (" + fn + ")", hook.error().message);
+    hook_of_[next_hook_++] = {l.id, HookRef::Kind::kprobe, i, fn};
+    attached.push_back(*hook);
+  }
+  bool overrides = false;
+  for (const auto& k : p.kprobes) overrides |= k.overrides();
+  if (overrides) l.state.mode += std::string(l.state.mode.empty() ? "" : "; ") + "preventive: Override makes the function return the errno without running (fmod_ret)";
   l.hooks = attached;
   if (lsm_fallback_mode) {
     l.state.enabled = true;
@@ -374,12 +393,17 @@ void TracingManager::on_event(const myelin_tp_event& e) {
     if (h == hook_of_.end() || p == by_id_.end()) return;  // a policy removed meanwhile
     const auto& l = *p->second;
     const std::vector<TpArg>* args = nullptr;
-    if (h->second.uprobe) {
+    if (h->second.kind == HookRef::Kind::uprobe) {
       const auto& up = l.policy.uprobes[h->second.index];
       ev.type = runtime::Event::Type::uprobe;
       ev.subsys = up.path;
       ev.event = h->second.symbol;
       args = &up.args;
+    } else if (h->second.kind == HookRef::Kind::kprobe) {
+      ev.type = runtime::Event::Type::kprobe;
+      ev.event = h->second.symbol;
+      ev.return_value = e.ret;
+      args = &l.policy.kprobes[h->second.index].args;
     } else {
       const auto& tp = l.tracepoints[h->second.index];
       ev.subsys = tp.subsystem;
@@ -394,6 +418,10 @@ void TracingManager::on_event(const myelin_tp_event& e) {
         ev.args.push_back({{"string_arg", str}});
       else if (t == "fd")
         ev.args.push_back({{"file_arg", {{"path", str}, {"fd", static_cast<int64_t>(e.ints[i])}}}});
+      else if (t == "file")
+        ev.args.push_back({{"file_arg", {{"path", str}}}});
+      else if (t == "path")
+        ev.args.push_back({{"path_arg", {{"path", str}}}});
       else if (t == "uint32" || t == "uint64" || t == "size_t")
         ev.args.push_back({{"size_arg", std::to_string(e.ints[i])}});
       else if (t == "int64" || t == "long")

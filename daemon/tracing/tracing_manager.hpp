@@ -68,10 +68,12 @@ class TracingManager {
   Status load_lsm_locked(Loaded& l);
   std::set<uint32_t> scope_of(const TracingPolicy& p) const;  // the netns of its pods
   void refresh_scopes();
-  // Where an event came from: a tracepoint (index in Loaded::tracepoints) or a uprobe (index in policy.uprobes, symbol).
+  // Where an event came from: a tracepoint (index in Loaded::tracepoints), a
+  // uprobe (index in policy.uprobes, the symbol) or a kprobe (index in
+  // policy.kprobes, the kernel function).
   struct HookRef {
     uint32_t policy = 0;
-    bool uprobe = false;
+    enum class Kind { tracepoint, uprobe, kprobe } kind = Kind::tracepoint;
     size_t index = 0;
     std::string symbol;
   };

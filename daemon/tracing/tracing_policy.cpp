@@ -78,7 +78,7 @@ std::string in_not_in(const Ctx& c, const YAML::Node& n, const std::string& f) {
   return op;
 }
 
-Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_t nargs) {
+Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_t nargs, bool kprobe = false) {
   if (n["matchReturnArgs"])
     c.fail(n["matchReturnArgs"], f + ".matchReturnArgs",
            "needs a return probe (kretprobe/fexit, uretprobe), which Myelin does not attach yet; nothing of the policy was loaded");
@@ -182,13 +182,18 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
   if (const auto& acts = n["matchActions"]) {
     if (!acts.IsSequence() || acts.size() != 1) c.fail(acts, f + ".matchActions", "one action per selector is supported");
     const std::string xf = f + ".matchActions[0]";
-    only(c, acts[0], xf, {"action", "argSig"});
+    only(c, acts[0], xf, {"action", "argSig", "argError"});
     s.action = str(c, acts[0]["action"], xf + ".action");
-    if (s.action == "Override")
+    if (s.action == "Override" && !kprobe)
       c.fail(acts[0]["action"], xf + ".action",
-             "Override needs an fmod_ret/kprobe override hook, which a tracepoint cannot do (use Sigkill here; Override is not built yet)");
-    if (s.action != "Post" && s.action != "NoPost" && s.action != "Sigkill" && s.action != "Signal")
-      c.fail(acts[0]["action"], xf + ".action", "'" + s.action + "' is not supported by Myelin yet (Post, NoPost, Sigkill, Signal)");
+             "Override needs a kprobe (attached as fmod_ret): a tracepoint or uprobe cannot change what a function returns (use Sigkill here)");
+    if (s.action != "Post" && s.action != "NoPost" && s.action != "Sigkill" && s.action != "Signal" && s.action != "Override")
+      c.fail(acts[0]["action"], xf + ".action", "'" + s.action + "' is not supported by Myelin yet (Post, NoPost, Sigkill, Signal, Override)");
+    if (s.action == "Override") {
+      if (!acts[0]["argError"]) c.fail(acts[0], xf + ".argError", "Override needs argError (a negative errno, e.g. -1 for EPERM)");
+      s.error = integer(c, acts[0]["argError"], xf + ".argError");
+      if (s.error >= 0 || s.error < -4095) c.fail(acts[0]["argError"], xf + ".argError", "must be a negative errno (-1 is EPERM)");
+    }
     if (s.action == "Signal") {
       s.signal = integer(c, acts[0]["argSig"], xf + ".argSig");
       if (s.signal < 1 || s.signal > 64) c.fail(acts[0]["argSig"], xf + ".argSig", "must be a signal number 1-64");
@@ -197,7 +202,8 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
   return s;
 }
 
-std::vector<TpArg> hook_args(const Ctx& c, const YAML::Node& args, const std::string& f) {
+// kernel_objects: kprobes on kernel functions, whose args can be struct file * / struct path *.
+std::vector<TpArg> hook_args(const Ctx& c, const YAML::Node& args, const std::string& f, bool kernel_objects = false) {
   std::vector<TpArg> out;
   if (!args) return out;
   if (!args.IsSequence() || args.size() > MYELIN_TP_MAX_ARGS)
@@ -207,11 +213,12 @@ std::vector<TpArg> hook_args(const Ctx& c, const YAML::Node& args, const std::st
     only(c, args[j], af, {"index", "type"});
     TpArg a{integer(c, args[j]["index"], af + ".index"), str(c, args[j]["type"], af + ".type")};
     static const std::set<std::string> types{"int", "int32", "int64", "long", "uint32", "uint64", "size_t", "string", "filename", "fd"};
-    if (a.type == "file" || a.type == "path" || a.type == "sock" || a.type == "char_buf" || a.type == "char_iovec")
+    if ((a.type == "file" || a.type == "path") && !kernel_objects)
       c.fail(args[j]["type"], af + ".type",
-             "'" + a.type + "' is a kernel object or buffer argument, which needs a kprobe (not built yet); on tracepoints and uprobes use fd (resolved to the file's path)");
-    if (!types.count(a.type))
-      c.fail(args[j]["type"], af + ".type", "'" + a.type + "' is not supported by Myelin yet (int, int32, int64, long, uint32, uint64, size_t, string, fd)");
+             "'" + a.type + "' is a kernel object, which only a kprobe on a kernel function (not a syscall) receives; here use fd (resolved to the file's path)");
+    if (!types.count(a.type) && a.type != "file" && a.type != "path")
+      c.fail(args[j]["type"], af + ".type", "'" + a.type + "' is not supported by Myelin yet (int, int32, int64, long, uint32, uint64, size_t, string, fd" +
+                                                 std::string(kernel_objects ? ", file, path" : "") + ")");
     out.push_back(a);
   }
   return out;
@@ -228,7 +235,30 @@ TracingPolicy policy(const Ctx& c, const YAML::Node& doc, const std::string& kin
   const auto& spec = doc["spec"];
   if (!spec || !spec.IsMap()) c.fail(doc, "spec", "is required");
   only(c, spec, "spec", {"tracepoints", "kprobes", "lsmhooks", "uprobes", "podSelector"});
-  if (spec["kprobes"]) p.other_hooks.push_back("kprobes");
+  if (const auto& kps = spec["kprobes"]) {
+    if (!kps.IsSequence()) c.fail(kps, "spec.kprobes", "must be a list");
+    for (size_t i = 0; i < kps.size(); ++i) {
+      const std::string f = "spec.kprobes[" + std::to_string(i) + "]";
+      if (kps[i]["returnArg"] || (kps[i]["return"] && kps[i]["return"].as<std::string>() == "true"))
+        c.fail(kps[i]["returnArg"] ? kps[i]["returnArg"] : kps[i]["return"], f + (kps[i]["returnArg"] ? ".returnArg" : ".return"),
+               "return probes (fexit) are not built by Myelin yet; nothing of the policy was loaded");
+      only(c, kps[i], f, {"call", "syscall", "args", "selectors", "message", "return", "tags"});
+      KprobeHook h;
+      h.call = str(c, kps[i]["call"], f + ".call");
+      if (h.call.empty() || h.call.find_first_of("/ .") != std::string::npos) c.fail(kps[i]["call"], f + ".call", "'" + h.call + "' is not a function name");
+      h.syscall = boolean(c, kps[i]["syscall"], f + ".syscall");
+      h.args = hook_args(c, kps[i]["args"], f + ".args", !h.syscall);
+      for (size_t j = 0; j < h.args.size(); ++j)
+        if (h.args[j].index < 0 || h.args[j].index > 4)
+          c.fail(kps[i]["args"][j]["index"], f + ".args[" + std::to_string(j) + "].index", "a kprobe reads the function's arguments 0-4");
+      if (const auto& sels = kps[i]["selectors"]) {
+        if (!sels.IsSequence()) c.fail(sels, f + ".selectors", "must be a list");
+        for (size_t j = 0; j < sels.size(); ++j)
+          h.selectors.push_back(selector(c, sels[j], f + ".selectors[" + std::to_string(j) + "]", h.args.size(), true));
+      }
+      p.kprobes.push_back(std::move(h));
+    }
+  }
   if (const auto& ps = spec["podSelector"]) {
     auto sel = policy::decode_label_selector(ps, c.file, "spec.podSelector");
     if (!sel) throw std::runtime_error(sel.error().message);
@@ -329,7 +359,7 @@ TracingPolicy policy(const Ctx& c, const YAML::Node& doc, const std::string& kin
   if (p.scoped() && !p.lsmhooks.empty())
     c.fail(spec["lsmhooks"], "spec.lsmhooks",
            "cannot be scoped to pods yet (TracingPolicyNamespaced or podSelector): its rules would act on every process of the node; use a TracingPolicy without podSelector");
-  if (p.tracepoints.empty() && p.uprobes.empty() && p.lsmhooks.empty() && p.other_hooks.empty()) c.fail(spec, "spec", "names no hook (tracepoints, kprobes, lsmhooks, uprobes)");
+  if (p.tracepoints.empty() && p.uprobes.empty() && p.kprobes.empty() && p.lsmhooks.empty()) c.fail(spec, "spec", "names no hook (tracepoints, kprobes, lsmhooks, uprobes)");
   return p;
 }
 
@@ -460,7 +490,11 @@ Result<std::vector<Selector>> expand(const std::vector<Selector>& in, const std:
 }
 
 uint8_t action_code(const std::string& a) {
-  return a == "NoPost" ? MYELIN_TP_ACT_NOPOST : a == "Sigkill" ? MYELIN_TP_ACT_SIGKILL : a == "Signal" ? MYELIN_TP_ACT_SIGNAL : MYELIN_TP_ACT_POST;
+  return a == "NoPost"     ? MYELIN_TP_ACT_NOPOST
+         : a == "Sigkill"  ? MYELIN_TP_ACT_SIGKILL
+         : a == "Signal"   ? MYELIN_TP_ACT_SIGNAL
+         : a == "Override" ? MYELIN_TP_ACT_OVERRIDE
+                           : MYELIN_TP_ACT_POST;
 }
 
 Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& selectors, const std::string& where,
@@ -472,7 +506,7 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
     auto& out = cfg.selectors[s];
     const std::string sctx = where + ": selectors[" + std::to_string(s) + "]";
     out.action = action_code(in.action);
-    out.signal = static_cast<uint32_t>(in.signal);
+    out.action_arg = in.action == "Override" ? in.error : in.signal;
     out.binary_op = in.binaries_op == "In" ? 1 : in.binaries_op == "NotIn" ? 2 : 0;
     out.nbinaries = static_cast<uint8_t>(in.binaries.size());
     for (size_t b = 0; b < in.binaries.size(); ++b) out.binaries[b] = binary_id(in.binaries[b]);
@@ -508,7 +542,8 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
       const std::string& value = m.values.at(0);
       auto& cond = out.conds[c];
       cond.arg = static_cast<uint8_t>(m.index);
-      const bool is_str = cfg.args[m.index].type == MYELIN_TP_ARG_STRING || cfg.args[m.index].type == MYELIN_TP_ARG_FD;
+      const uint8_t t = cfg.args[m.index].type;
+      const bool is_str = t == MYELIN_TP_ARG_STRING || t == MYELIN_TP_ARG_FD || t == MYELIN_TP_ARG_FILE || t == MYELIN_TP_ARG_PATH;
       const std::string ctx = sctx + ".matchArgs[" + std::to_string(c) + "]";
       if (m.op == "Equal") cond.op = MYELIN_TP_OP_EQ;
       else if (m.op == "NotEqual") cond.op = MYELIN_TP_OP_NE;
@@ -543,18 +578,33 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
 uint8_t arg_kind(const std::string& type) {
   if (type == "string" || type == "filename") return MYELIN_TP_ARG_STRING;
   if (type == "fd") return MYELIN_TP_ARG_FD;
+  if (type == "file") return MYELIN_TP_ARG_FILE;
+  if (type == "path") return MYELIN_TP_ARG_PATH;
   if (type == "uint32" || type == "uint64" || type == "size_t") return MYELIN_TP_ARG_UINT;
   return MYELIN_TP_ARG_INT;
 }
 
-// The kernel resolves one fd per hook to its path (a bounded dentry walk).
-Status mark_fd_arg(myelin_tp_config& cfg, const std::string& where) {
+// The kernel resolves one fd / file / path per hook to its path (a bounded dentry walk).
+Status mark_path_arg(myelin_tp_config& cfg, const std::string& where) {
   for (uint8_t i = 0; i < cfg.nargs; ++i) {
-    if (cfg.args[i].type != MYELIN_TP_ARG_FD) continue;
-    if (cfg.fd_arg) return Error{where + ": args[" + std::to_string(i) + "]: one fd argument per hook is resolved to a path"};
-    cfg.fd_arg = static_cast<uint8_t>(i + 1);
+    const uint8_t t = cfg.args[i].type;
+    if (t != MYELIN_TP_ARG_FD && t != MYELIN_TP_ARG_FILE && t != MYELIN_TP_ARG_PATH) continue;
+    if (cfg.path_arg) return Error{where + ": args[" + std::to_string(i) + "]: one fd, file or path argument per hook is resolved to a path"};
+    cfg.path_arg = static_cast<uint8_t>(i + 1);
   }
   return {};
+}
+
+// Args of a function call (uprobe, kprobe): offset is the argument's position.
+void call_args(myelin_tp_config& cfg, const std::vector<TpArg>& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    auto& out = cfg.args[i];
+    out.offset = static_cast<uint16_t>(a.index);
+    out.type = arg_kind(a.type);
+    out.size = (a.type == "int" || a.type == "int32" || a.type == "uint32" || a.type == "fd") ? 4 : 8;
+  }
+  cfg.nargs = static_cast<uint8_t>(args.size());
 }
 
 }  // namespace
@@ -600,7 +650,7 @@ Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vec
     }
   }
   cfg.nargs = static_cast<uint8_t>(hook.args.size());
-  if (auto s = mark_fd_arg(cfg, where); !s) return s.error();
+  if (auto s = mark_path_arg(cfg, where); !s) return s.error();
   if (auto s = compile_selectors(cfg, hook.selectors, where, binary_id, host_ns); !s) return s.error();
   return cfg;
 }
@@ -610,17 +660,35 @@ Result<myelin_tp_config> compile_uprobe(const UprobeHook& hook, uint32_t policy_
   myelin_tp_config cfg{};
   cfg.policy_id = policy_id;
   cfg.hook_id = hook_id;
-  for (size_t i = 0; i < hook.args.size(); ++i) {
-    const auto& a = hook.args[i];
-    auto& out = cfg.args[i];
-    out.offset = static_cast<uint16_t>(a.index);  // the argument register
-    out.type = arg_kind(a.type);
-    out.size = (a.type == "int" || a.type == "int32" || a.type == "uint32" || a.type == "fd") ? 4 : 8;
-  }
-  cfg.nargs = static_cast<uint8_t>(hook.args.size());
-  if (auto s = mark_fd_arg(cfg, hook.path); !s) return s.error();
+  call_args(cfg, hook.args);
+  if (auto s = mark_path_arg(cfg, hook.path); !s) return s.error();
   if (auto s = compile_selectors(cfg, hook.selectors, hook.path, binary_id, host_ns); !s) return s.error();
   return cfg;
+}
+
+Result<myelin_tp_config> compile_kprobe(const KprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
+                                        const HostNamespaces& host_ns) {
+  myelin_tp_config cfg{};
+  cfg.policy_id = policy_id;
+  cfg.hook_id = hook_id;
+  call_args(cfg, hook.args);
+  if (!hook.syscall) cfg.flags |= MYELIN_TP_CFG_KERNEL_STRINGS;
+  if (auto s = mark_path_arg(cfg, hook.call); !s) return s.error();
+  if (auto s = compile_selectors(cfg, hook.selectors, hook.call, binary_id, host_ns); !s) return s.error();
+  return cfg;
+}
+
+bool KprobeHook::overrides() const {
+  for (const auto& s : selectors)
+    if (s.action == "Override") return true;
+  return false;
+}
+
+std::string KprobeHook::function(const std::function<std::string(const std::string&)>& syscall_function) const {
+  if (!syscall) return call;
+  for (const char* prefix : {"__x64_sys_", "__arm64_sys_", "__ia32_sys_"})
+    if (call.rfind(prefix, 0) == 0) return call;
+  return syscall_function(call.rfind("sys_", 0) == 0 ? call.substr(4) : call);
 }
 
 }  // namespace myelin::tracing

@@ -41,8 +41,9 @@ struct Selector {
   std::string caps_op, caps_type;       // In/NotIn; Effective, Inheritable, Permitted
   uint64_t caps = 0;
   std::vector<NamespaceMatch> namespaces;
-  std::string action = "Post";          // Post, NoPost, Sigkill, Signal
+  std::string action = "Post";          // Post, NoPost, Sigkill, Signal, Override (kprobes)
   int signal = 0;
+  int error = -1;                       // Override: argError (a negative errno; -1 is EPERM)
 };
 struct TracepointHook {
   std::string subsystem, event;
@@ -73,12 +74,25 @@ struct UprobeHook {
   std::vector<Selector> selectors;
 };
 
+// spec.kprobes: a kernel function by name, attached as fentry (fmod_ret when
+// a selector overrides); syscall: true for a syscall ("sys_write"), whose
+// args are the syscall's. args index the function's arguments (0-4).
+struct KprobeHook {
+  std::string call;
+  bool syscall = false;
+  std::vector<TpArg> args;
+  std::vector<Selector> selectors;
+  bool overrides() const;
+  // The kernel function attached: a syscall's is this architecture's wrapper.
+  std::string function(const std::function<std::string(const std::string&)>& syscall_function) const;
+};
+
 struct TracingPolicy {
   std::string kind, ns, name, source;   // source: file:line
   std::vector<TracepointHook> tracepoints;
   std::vector<UprobeHook> uprobes;
+  std::vector<KprobeHook> kprobes;
   std::vector<LsmHook> lsmhooks;
-  std::vector<std::string> other_hooks; // "kprobes": need kernel support Myelin checks at load
   std::optional<policy::Selector> pod_selector;  // spec.podSelector
   bool scoped() const { return kind == "TracingPolicyNamespaced" || pod_selector.has_value(); }
 };
@@ -113,6 +127,9 @@ using HostNamespaces = std::function<uint32_t(uint8_t ns_type)>;
 
 Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vector<TpField>& format, uint32_t policy_id,
                                       uint32_t hook_id, const BinaryIds& binary_id, const HostNamespaces& host_ns = {});
+// A kprobe's config: args read from the function's arguments (or the syscall's registers).
+Result<myelin_tp_config> compile_kprobe(const KprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
+                                        const HostNamespaces& host_ns = {});
 // A uprobe's config: args read from the argument registers.
 Result<myelin_tp_config> compile_uprobe(const UprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
                                         const HostNamespaces& host_ns = {});

@@ -77,7 +77,7 @@ mln_node_up 10.232.0.0/24
 list() { mln_myelin tracingpolicy list -o json; }
 enabled() { list | jq -e ".policies[] | select(.name == \"$POLICY\" and .state == \"enabled\" and .hooks == 1)" >/dev/null; }
 mln_retry 50 0.1 enabled && t_ok "the tracepoint policy is enabled (1 hook, filters in the kernel)" || t_bad "enabled" "$(list)"
-list | jq -e ".policies[] | select(.name == \"needs-kprobes-$MLN_ID\" and .state == \"error\" and (.error | test(\"kprobe unavailable\")) and (.hooks // 0) == 0)" >/dev/null &&
+list | jq -e ".policies[] | select(.name == \"needs-kprobes-$MLN_ID\" and .state == \"error\" and (.error | test(\"fentry unavailable \\\\(a tracing program does not load\")) and (.hooks // 0) == 0)" >/dev/null &&
   t_ok "a kprobes policy is rejected whole, naming the missing kernel feature" || t_bad "kprobes rejected" "$(list)"
 
 if mln_myelin status -o json | jq -e '.features[] | select(.name == "bpf-lsm" and .available == true)' >/dev/null; then

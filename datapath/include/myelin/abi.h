@@ -398,11 +398,12 @@ struct myelin_proc_stats {
 };
 MYELIN_ASSERT_SIZE(myelin_proc_stats, 16);
 
-/* ---- Runtime: TracingPolicy tracepoints (tracepoint.bpf.c) ----
- * One program instance per (policy, tracepoint). The agent compiles the
- * policy's args and selectors into one config value; the program captures
- * the args from the tracepoint record, evaluates the selectors in the
- * kernel and posts and/or acts only on a match. */
+/* ---- Runtime: TracingPolicy hooks (tracepoint.bpf.c) ----
+ * One program instance per (policy, hook): a tracepoint, a uprobe, or a
+ * kprobe attached as fentry (fmod_ret where a selector overrides the
+ * return). The agent compiles the policy's args and selectors into one
+ * config value; the program captures the args, evaluates the selectors in
+ * the kernel and posts and/or acts only on a match. */
 #define MYELIN_TP_MAX_ARGS      4
 #define MYELIN_TP_MAX_SELECTORS 4
 #define MYELIN_TP_MAX_CONDS     4
@@ -416,6 +417,8 @@ enum myelin_tp_arg_type {
 	MYELIN_TP_ARG_UINT = 2,     /* unsigned integer field (size_t, u32, u64, ...) */
 	MYELIN_TP_ARG_STRING = 3,   /* pointer to a user-space string (a path argument) */
 	MYELIN_TP_ARG_FD = 4,       /* a file descriptor: the open file's path is captured as the string */
+	MYELIN_TP_ARG_FILE = 5,     /* struct file * (kprobes): its path */
+	MYELIN_TP_ARG_PATH = 6,     /* struct path * (kprobes): the path */
 };
 
 enum myelin_tp_op {
@@ -432,7 +435,8 @@ enum myelin_tp_action {
 	MYELIN_TP_ACT_POST = 1,
 	MYELIN_TP_ACT_NOPOST = 2,
 	MYELIN_TP_ACT_SIGKILL = 3,  /* posts too */
-	MYELIN_TP_ACT_SIGNAL = 4,   /* posts too; the signal in `signal` */
+	MYELIN_TP_ACT_SIGNAL = 4,   /* posts too; the signal in `action_arg` */
+	MYELIN_TP_ACT_OVERRIDE = 5, /* fmod_ret only: the function is not run, returns `action_arg` (a negative errno) */
 };
 
 struct myelin_tp_arg {
@@ -485,7 +489,7 @@ struct myelin_tp_selector {
 	__u8 binary_op;             /* 0 any, 1 In, 2 NotIn */
 	__u8 nbinaries;
 	__u8 action;                /* enum myelin_tp_action */
-	__u32 signal;
+	__s32 action_arg;           /* Signal: the signal; Override: the errno returned (negative) */
 	__u32 binaries[MYELIN_TP_MAX_BINARIES];   /* ids from myelin_binaries */
 	struct myelin_tp_cond conds[MYELIN_TP_MAX_CONDS];
 	/* matchPIDs: tgids (or pids in the process's own pid namespace) */
@@ -509,12 +513,15 @@ struct myelin_tp_config {
 	__u8 nargs;
 	__u8 nselectors;            /* 0: post every hit */
 	__u8 scoped;                /* 1: only tasks whose netns is in myelin_tp_scope for this policy */
-	__u8 fd_arg;                /* 1 + the index of the one MYELIN_TP_ARG_FD arg, 0 if none */
-	__u8 pad[4];
+	__u8 path_arg;              /* 1 + the index of the one fd/file/path arg resolved to a path, 0 if none */
+	__u8 flags;                 /* MYELIN_TP_CFG_* */
+	__u8 pad[3];
 	struct myelin_tp_arg args[MYELIN_TP_MAX_ARGS];
 	struct myelin_tp_selector selectors[MYELIN_TP_MAX_SELECTORS];
 };
 MYELIN_ASSERT_SIZE(myelin_tp_config, 2720);
+
+#define MYELIN_TP_CFG_KERNEL_STRINGS 1  /* kprobes on kernel functions: string args point into the kernel */
 
 /* TracingPolicyNamespaced and podSelector: the network namespaces of the
  * pods a policy applies to (the agent follows the endpoints). */
@@ -535,11 +542,13 @@ struct myelin_tp_event {
 	__u8 selector;              /* which selector matched (0-based) */
 	__u8 str_lens[MYELIN_TP_MAX_ARGS];  /* bytes in strs[i] (no NUL); a path that did not fit starts with "..." */
 	__u8 pad[2];
+	__s32 ret;                  /* Override: what the function returned instead of running */
+	__u32 pad2;
 	__u64 ktime_ns;
 	__u64 ints[MYELIN_TP_MAX_ARGS];
 	char strs[MYELIN_TP_MAX_ARGS][MYELIN_TP_STR_MAX];
 };
-MYELIN_ASSERT_SIZE(myelin_tp_event, 584);
+MYELIN_ASSERT_SIZE(myelin_tp_event, 592);
 
 /* ---- Runtime: per-process TCP sensor (sockets.bpf.c) ----
  * connect (at its return, ports assigned), accept (the new fd at return)

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // One probe of the running kernel at start; the agent prints the report and
 // `myelin status` shows it, so what the datapath can do here is never a guess.
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <sys/mount.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 
 #include "myelin/datapath/datapath.hpp"
@@ -27,7 +31,40 @@ std::string active_lsms() {
   return s;
 }
 
+// The syscall entry function of this architecture (the kernel's wrapper name).
+std::string syscall_function(const std::string& name) {
+  utsname u{};
+  uname(&u);
+  const std::string m = u.machine;
+  return (m == "aarch64" ? "__arm64_sys_" : m == "x86_64" ? "__x64_sys_" : "sys_") + name;
+}
+
+// Loads `return 0` as a tracing program of `type` on `func` and attaches it
+// for a moment: the only honest test of trampolines (fentry) and of return
+// overrides (fmod_ret) on this kernel.
+bool tracing_attach(bpf_attach_type type, const std::string& func, std::string* why) {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return *why = "no kernel BTF", false;
+  int id = btf__find_by_name_kind(vmlinux, func.c_str(), BTF_KIND_FUNC);
+  btf__free(vmlinux);
+  if (id < 0) return *why = func + " is not in the kernel's BTF", false;
+  bpf_insn insns[2] = {};
+  insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;  // r0 = 0
+  insns[1].code = BPF_JMP | BPF_EXIT;
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = type, .attach_btf_id = static_cast<__u32>(id));
+  int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "myelin_probe", "GPL", insns, 2, &opts);
+  if (fd < 0) return *why = std::string("a tracing program does not load: ") + std::strerror(errno), false;
+  int link = bpf_link_create(fd, 0, type, nullptr);
+  const int err = errno;
+  close(fd);
+  if (link < 0) return *why = std::string("it does not attach: ") + std::strerror(err), false;
+  close(link);
+  return true;
+}
+
 }  // namespace
+
+std::string kernel_syscall_function(const std::string& name) { return syscall_function(name); }
 
 bool has_redirect_peer() { return helper(BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_redirect_peer); }
 
@@ -54,6 +91,22 @@ std::vector<Feature> probe_features() {
   out.push_back({"bpf-lsm", listed && loads, why});
   bool kprobes = ::access("/sys/bus/event_source/devices/kprobe/type", R_OK) == 0;
   out.push_back({"kprobe", kprobes, kprobes ? "" : "no kprobe PMU: kernel built without kprobes"});
+  // A syscall entry the kernel's BTF lists (some are folded away); the
+  // probe program returns 0, so even the fmod_ret one changes nothing.
+  std::string probe_fn = syscall_function("write");
+  if (btf* vmlinux = btf__load_vmlinux_btf()) {
+    for (const char* name : {"getppid", "getpid", "write"})
+      if (btf__find_by_name_kind(vmlinux, syscall_function(name).c_str(), BTF_KIND_FUNC) >= 0) {
+        probe_fn = syscall_function(name);
+        break;
+      }
+    btf__free(vmlinux);
+  }
+  std::string no_fentry, no_fmod_ret;
+  bool fentry = tracing_attach(BPF_TRACE_FENTRY, probe_fn, &no_fentry);
+  out.push_back({"fentry", fentry, fentry ? "TracingPolicy kprobes attach as fentry" : no_fentry});
+  bool fmod_ret = tracing_attach(BPF_MODIFY_RETURN, probe_fn, &no_fmod_ret);
+  out.push_back({"fmod_ret", fmod_ret, fmod_ret ? "Override on kprobes: the function returns the errno without running" : no_fmod_ret});
   return out;
 }
 

@@ -13,6 +13,7 @@ namespace myelin::datapath {
 
 struct TracingHooks::Hook {
   tracepoint* skel = nullptr;
+  bpf_program* prog = nullptr;
   bpf_link* link = nullptr;
   ~Hook() {
     if (link) bpf_link__destroy(link);
@@ -46,13 +47,26 @@ TracingHooks::~TracingHooks() {
   if (rb_) ring_buffer__free(rb_);
 }
 
-Result<std::unique_ptr<TracingHooks::Hook>> TracingHooks::open_hook(const myelin_tp_config& config, bool uprobe, const std::string& what) {
+namespace {
+
+bpf_program* program_of(tracepoint* s, int which) {
+  bpf_program* progs[] = {s->progs.myelin_tracepoint, s->progs.myelin_uprobe, s->progs.myelin_fentry,
+                          s->progs.myelin_fentry_syscall, s->progs.myelin_fmod_ret, s->progs.myelin_fmod_ret_syscall};
+  return progs[which];
+}
+
+}  // namespace
+
+Result<std::unique_ptr<TracingHooks::Hook>> TracingHooks::open_hook(const myelin_tp_config& config, Program program, const std::string& what,
+                                                                    const std::string& attach_target) {
   auto hook = std::make_unique<Hook>();
   hook->skel = tracepoint__open();
   if (!hook->skel) return Error::from_errno("open the tracing program");
   auto* s = hook->skel;
-  bpf_program__set_autoload(s->progs.myelin_tracepoint, !uprobe);
-  bpf_program__set_autoload(s->progs.myelin_uprobe, uprobe);
+  for (int i = 0; i < 6; ++i) bpf_program__set_autoload(program_of(s, i), i == static_cast<int>(program));
+  hook->prog = program_of(s, static_cast<int>(program));
+  if (!attach_target.empty() && bpf_program__set_attach_target(hook->prog, 0, attach_target.c_str()) != 0)
+    return Error::from_errno("find kernel function " + attach_target + " in the kernel's BTF");
   if (bpf_map__reuse_fd(s->maps.myelin_tp_events, events_.get()) || bpf_map__reuse_fd(s->maps.myelin_tp_stats, stats_.get()) ||
       bpf_map__reuse_fd(s->maps.myelin_exec_binary, exec_binary_fd_) || bpf_map__reuse_fd(s->maps.myelin_tp_scope, scope_.get()))
     return Error::from_errno("share the tracing maps");
@@ -64,7 +78,7 @@ Result<std::unique_ptr<TracingHooks::Hook>> TracingHooks::open_hook(const myelin
 }
 
 Result<uint32_t> TracingHooks::attach(const std::string& subsystem, const std::string& event, const myelin_tp_config& config) {
-  auto hook = open_hook(config, false, subsystem + "/" + event);
+  auto hook = open_hook(config, Program::tracepoint, subsystem + "/" + event);
   if (!hook) return hook.error();
   (*hook)->link = bpf_program__attach_tracepoint((*hook)->skel->progs.myelin_tracepoint, subsystem.c_str(), event.c_str());
   if (!(*hook)->link) return Error::from_errno("attach to tracepoint " + subsystem + "/" + event);
@@ -74,11 +88,22 @@ Result<uint32_t> TracingHooks::attach(const std::string& subsystem, const std::s
 }
 
 Result<uint32_t> TracingHooks::attach_uprobe(const std::string& path, const std::string& symbol, const myelin_tp_config& config) {
-  auto hook = open_hook(config, true, path + ":" + symbol);
+  auto hook = open_hook(config, Program::uprobe, path + ":" + symbol);
   if (!hook) return hook.error();
   LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = symbol.c_str());
   (*hook)->link = bpf_program__attach_uprobe_opts((*hook)->skel->progs.myelin_uprobe, -1, path.c_str(), 0, &opts);
   if (!(*hook)->link) return Error::from_errno("attach a uprobe to " + symbol + " in " + path + " (is the symbol exported by that file?)");
+  uint32_t id = next_++;
+  hooks_[id] = std::move(*hook);
+  return id;
+}
+
+Result<uint32_t> TracingHooks::attach_kprobe(const std::string& function, bool syscall, bool override, const myelin_tp_config& config) {
+  const Program program = override ? (syscall ? Program::fmod_ret_syscall : Program::fmod_ret) : (syscall ? Program::fentry_syscall : Program::fentry);
+  auto hook = open_hook(config, program, std::string(override ? "fmod_ret/" : "fentry/") + function, function);
+  if (!hook) return hook.error();
+  (*hook)->link = bpf_program__attach_trace((*hook)->prog);
+  if (!(*hook)->link) return Error::from_errno(std::string("attach ") + (override ? "fmod_ret" : "fentry") + " to " + function);
   uint32_t id = next_++;
   hooks_[id] = std::move(*hook);
   return id;

@@ -78,10 +78,10 @@ TEST(TracingPolicyDecode, UnsupportedFieldsAreErrorsWithFileLineField) {
     const char* want;
   } cases[] = {
       {"operator: Prefix", "operator: Suffix", "p.yaml:17: spec.tracepoints[0].selectors[0].matchArgs[0].operator: 'Suffix' is not supported"},
-      {"action: Sigkill", "action: Override", "p.yaml:26: spec.tracepoints[0].selectors[0].matchActions[0].action: Override needs"},
+      {"action: Sigkill", "action: Override", "p.yaml:26: spec.tracepoints[0].selectors[0].matchActions[0].action: Override needs a kprobe"},
       {"matchBinaries:", "matchReturnArgs:", "p.yaml:23: spec.tracepoints[0].selectors[0].matchReturnArgs: needs a return probe"},
       {"matchBinaries:", "matchCapabilityChanges:", "p.yaml:22: spec.tracepoints[0].selectors[0].matchCapabilityChanges: is not supported by Myelin yet"},
-      {"type: string", "type: sock", "p.yaml:13: spec.tracepoints[0].args[1].type: 'sock' is a kernel object"},
+      {"type: string", "type: sock", "p.yaml:13: spec.tracepoints[0].args[1].type: 'sock' is not supported by Myelin yet"},
       {"type: string", "type: blob", "p.yaml:13: spec.tracepoints[0].args[1].type: 'blob' is not supported"},
       {"index: 1\n", "index: 7\n", "p.yaml:16: spec.tracepoints[0].selectors[0].matchArgs[0].index: names no argument"},
       {"apiVersion: cilium.io/v1alpha1", "apiVersion: cilium.io/v2", "p.yaml:1: apiVersion: must be cilium.io/v1alpha1"},
@@ -114,7 +114,8 @@ spec:
                                "l.yaml");
   ASSERT_TRUE(r) << r.error().message;
   const auto& p = (*r)[0];
-  EXPECT_EQ(p.other_hooks, std::vector<std::string>{"kprobes"}) << "checked against the kernel when loading";
+  ASSERT_EQ(p.kprobes.size(), 1u) << "checked against the kernel when loading";
+  EXPECT_EQ(p.kprobes[0].call, "fd_install");
   ASSERT_EQ(p.lsmhooks.size(), 1u);
   EXPECT_EQ(lsm_hook_id(p.lsmhooks[0].hook), uint32_t{MYELIN_LSM_BPRM_CHECK});
   EXPECT_EQ(p.lsmhooks[0].selectors[0].paths.size(), 2u);
@@ -282,7 +283,7 @@ TEST(TracingPolicyCompile, ProcessSelectorsFdArgsAndValueExpansion) {
   ASSERT_TRUE(cfg) << cfg.error().message;
   EXPECT_EQ(cfg->args[0].type, MYELIN_TP_ARG_FD);
   EXPECT_EQ(cfg->args[0].size, 4) << "the fd is the low half of its slot";
-  EXPECT_EQ(cfg->fd_arg, 1) << "the kernel resolves args[0] to a path";
+  EXPECT_EQ(cfg->path_arg, 1) << "the kernel resolves args[0] to a path";
   ASSERT_EQ(cfg->nselectors, 3) << "two Prefix values are two selectors, then the Postfix one";
   for (int i = 0; i < 2; ++i) {
     const auto& s = cfg->selectors[i];
@@ -315,7 +316,64 @@ TEST(TracingPolicyCompile, ProcessSelectorsFdArgsAndValueExpansion) {
   ASSERT_TRUE(up) << up.error().message;
   EXPECT_EQ(up->args[0].offset, 2) << "the third argument register";
   EXPECT_EQ(up->selectors[0].action, MYELIN_TP_ACT_SIGNAL);
-  EXPECT_EQ(up->selectors[0].signal, 19u);
+  EXPECT_EQ(up->selectors[0].action_arg, 19);
+}
+
+TEST(TracingPolicyKprobes, SyscallAndKernelFunctionsOverrideAndErrors) {
+  auto r = decode_tracing_yaml(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: live-patch}
+spec:
+  kprobes:
+  - call: sys_write
+    syscall: true
+    args: [{index: 0, type: fd}, {index: 2, type: size_t}]
+    selectors:
+    - matchArgs: [{index: 1, operator: GT, values: ["4096"]}]
+      matchBinaries: [{operator: In, values: [/usr/bin/dd]}]
+      matchActions: [{action: Override, argError: -27}]
+  - call: security_file_permission
+    syscall: false
+    args: [{index: 0, type: file}, {index: 1, type: int}]
+    selectors:
+    - matchArgs: [{index: 0, operator: Prefix, values: [/etc/]}]
+)",
+                               "k.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& p = (*r)[0];
+  ASSERT_EQ(p.kprobes.size(), 2u);
+  auto x86 = [](const std::string& n) { return "__x64_sys_" + n; };
+  EXPECT_EQ(p.kprobes[0].function(x86), "__x64_sys_write") << "a syscall attaches to this architecture's wrapper";
+  EXPECT_EQ(p.kprobes[1].function(x86), "security_file_permission");
+  EXPECT_TRUE(p.kprobes[0].overrides());
+  EXPECT_FALSE(p.kprobes[1].overrides());
+  auto bin = [](const std::string&) { return 9u; };
+  auto w = compile_kprobe(p.kprobes[0], 1, 2, bin);
+  ASSERT_TRUE(w) << w.error().message;
+  EXPECT_EQ(w->flags & MYELIN_TP_CFG_KERNEL_STRINGS, 0) << "a syscall's strings are in user memory";
+  EXPECT_EQ(w->args[1].offset, 2) << "the syscall's third argument";
+  EXPECT_EQ(w->selectors[0].action, MYELIN_TP_ACT_OVERRIDE);
+  EXPECT_EQ(w->selectors[0].action_arg, -27);
+  auto f = compile_kprobe(p.kprobes[1], 1, 3, bin);
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(f->args[0].type, MYELIN_TP_ARG_FILE);
+  EXPECT_EQ(f->path_arg, 1);
+  EXPECT_EQ(f->flags & MYELIN_TP_CFG_KERNEL_STRINGS, MYELIN_TP_CFG_KERNEL_STRINGS);
+
+  struct Case {
+    const char* text;
+    const char* want;
+  } cases[] = {
+      {"  - call: tcp_connect\n    return: true\n", "k.yaml:7: spec.kprobes[0].return: return probes (fexit) are not built"},
+      {"  - call: sys_openat\n    syscall: true\n    args: [{index: 0, type: file}]\n",
+       "k.yaml:8: spec.kprobes[0].args[0].type: 'file' is a kernel object, which only a kprobe on a kernel function"},
+      {"  - call: fd_install\n    selectors: [{matchActions: [{action: Override}]}]\n", "spec.kprobes[0].selectors[0].matchActions[0].argError: Override needs argError"},
+  };
+  for (const auto& c : cases) {
+    auto bad = decode_tracing_yaml(std::string("apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: x}\nspec:\n  kprobes:\n") + c.text, "k.yaml");
+    ASSERT_FALSE(bad) << c.text;
+    EXPECT_NE(bad.error().message.find(c.want), std::string::npos) << bad.error().message;
+  }
 }
 
 }  // namespace

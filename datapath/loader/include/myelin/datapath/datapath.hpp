@@ -33,6 +33,8 @@ struct Feature {
 };
 // Probes the running kernel once: program types, helpers, map types the datapath relies on.
 std::vector<Feature> probe_features();
+// The kernel function of a syscall on this architecture ("write" -> "__x64_sys_write").
+std::string kernel_syscall_function(const std::string& name);
 bool has_redirect_peer();
 
 struct CtTimeouts {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// TracingHooks: TracingPolicy tracepoint and uprobe programs
-// (tracepoint.bpf.c). Each hook is its own instance of the program with its
+// TracingHooks: TracingPolicy tracepoint, uprobe and kprobe (fentry /
+// fmod_ret) programs (tracepoint.bpf.c). Each hook is its own instance of the program with its
 // own config map (the compiled selectors); all share one ring buffer, one
 // counter map, the pod scope of scoped policies and the process probes'
 // tgid -> binary-id map. Hooks attach and detach with their policy; nothing
@@ -35,6 +35,10 @@ class TracingHooks {
   Result<uint32_t> attach(const std::string& subsystem, const std::string& event, const myelin_tp_config& config);
   // ... or to the entry of `symbol` in the ELF file `path` (every process mapping it).
   Result<uint32_t> attach_uprobe(const std::string& path, const std::string& symbol, const myelin_tp_config& config);
+  // ... or to the kernel function `function` (BTF): fentry, or fmod_ret when
+  // `override` (it can make the function return an errno without running).
+  // syscall: the function is a syscall entry (__x64_sys_*), args are in its pt_regs.
+  Result<uint32_t> attach_kprobe(const std::string& function, bool syscall, bool override, const myelin_tp_config& config);
   void detach(uint32_t hook);
   // The network namespaces a scoped policy applies to (config.scoped).
   Status set_scope(uint32_t policy_id, const std::set<uint32_t>& netns);
@@ -46,7 +50,9 @@ class TracingHooks {
   TracingHooks() = default;
   static int on_sample(void* ctx, void* data, size_t size);
   struct Hook;
-  Result<std::unique_ptr<Hook>> open_hook(const myelin_tp_config& config, bool uprobe, const std::string& what);
+  enum class Program { tracepoint, uprobe, fentry, fentry_syscall, fmod_ret, fmod_ret_syscall };
+  Result<std::unique_ptr<Hook>> open_hook(const myelin_tp_config& config, Program program, const std::string& what,
+                                          const std::string& attach_target = "");
   int exec_binary_fd_ = -1;
   UniqueFd events_, stats_, scope_;
   std::map<uint32_t, std::set<uint32_t>> scopes_;

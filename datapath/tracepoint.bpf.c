@@ -108,7 +108,8 @@ static __always_inline bool cond_matches(const struct myelin_tp_config *cfg, con
 					 const struct myelin_tp_event *e)
 {
 	__u32 a = c->arg & (MYELIN_TP_MAX_ARGS - 1);
-	if (cfg->args[a].type == MYELIN_TP_ARG_STRING || cfg->args[a].type == MYELIN_TP_ARG_FD)
+	const __u8 type = cfg->args[a].type;
+	if (type == MYELIN_TP_ARG_STRING || type == MYELIN_TP_ARG_FD || type == MYELIN_TP_ARG_FILE || type == MYELIN_TP_ARG_PATH)
 		return str_matches(c, e->strs[a], e->str_lens[a]);
 	__u64 v = e->ints[a];
 	switch (c->op) {

@@ -105,19 +105,23 @@ api::Response ApiHandlers::status() const {
   s->set_policy_revision(policies_.revision());
   s->set_runtime_enabled(runtime_ != nullptr);
   // What each TracingPolicy action can guarantee on the running kernel.
-  bool lsm = false, fentry = false, fmod_ret = false;
-  std::string lsm_detail, fentry_detail, fmod_ret_detail;
+  bool lsm = false, fentry = false, fmod_ret = false, syscall_override = false;
+  std::string lsm_detail, fentry_detail, fmod_ret_detail, syscall_override_detail;
   for (const auto& f : info_.features) {
     if (f.name == "bpf-lsm") lsm = f.available, lsm_detail = f.detail;
     if (f.name == "fentry") fentry = f.available, fentry_detail = f.detail;
     if (f.name == "fmod_ret") fmod_ret = f.available, fmod_ret_detail = f.detail;
+    if (f.name == "fmod_ret-syscalls") syscall_override = f.available, syscall_override_detail = f.detail;
   }
   s->add_runtime_enforcement(lsm ? "Override on lsmhooks (unlink, rename, exec, open): preventive, the operation fails before it happens (BPF-LSM)"
                                  : "Override on lsmhooks: kill-after here, no BPF-LSM (" + lsm_detail +
                                        "): Sigkill at syscall entry, the call may have completed");
   s->add_runtime_enforcement("Sigkill/Signal on tracepoints, uprobes and kprobes: kill-after, the process dies on its way back to user space; the call may have completed");
-  s->add_runtime_enforcement(fmod_ret ? "Override on kprobes (syscalls and error-injectable functions): preventive, the function returns the errno without running (fmod_ret)"
-                                      : "Override on kprobes: unavailable here (fmod_ret: " + fmod_ret_detail + "); such policies are refused, use Sigkill");
+  s->add_runtime_enforcement(fmod_ret ? "Override on security_* kprobes: preventive, the function returns the errno without running (fmod_ret)"
+                                      : "Override on security_* kprobes: kill-after here, runs as Sigkill (fmod_ret: " + fmod_ret_detail + ")");
+  s->add_runtime_enforcement(syscall_override
+                                 ? "Override on syscall kprobes: preventive, the syscall returns the errno without running (fmod_ret)"
+                                 : "Override on syscall kprobes: kill-after here, runs as Sigkill (fmod_ret-syscalls: " + syscall_override_detail + ")");
   if (!fentry) s->add_runtime_enforcement("kprobes: not attachable here (fentry: " + fentry_detail + "); kprobe policies are refused whole");
   s->set_runtime_error(runtime_error_);
   if (runtime_) {

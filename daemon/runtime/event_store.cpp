@@ -91,7 +91,7 @@ std::string to_compact(const Event& e) {
     return head + where + " " + e.process.binary + " " + conn +
            (e.event == "tcp_connect" && e.return_value && e.return_value != -115 ? " (failed: " + std::to_string(e.return_value) + ")" : "");
   }
-  if (e.type == Event::Type::tracepoint || e.type == Event::Type::uprobe) {
+  if (e.type == Event::Type::tracepoint || e.type == Event::Type::uprobe || e.type == Event::Type::kprobe) {
     std::string args;
     for (const auto& a : e.args)
       for (const auto& [k, v] : a.items()) {
@@ -99,9 +99,17 @@ std::string to_compact(const Event& e) {
         args += " " + (shown.is_string() ? shown.get<std::string>() : shown.dump());
       }
     const bool killed = e.action == "KPROBE_ACTION_SIGKILL";
-    const std::string hook = e.type == Event::Type::uprobe ? e.subsys + ":" + e.event : e.subsys + "/" + e.event;
-    return std::string(killed ? "💀 killed  " : e.type == Event::Type::uprobe ? "🔍 uprobe  " : "🔌 syscall ") + where + " " +
-           e.process.binary + " " + hook + args + " (" + e.policy + (killed ? "; killed, the call may have completed)" : ")");
+    const bool denied = e.action == "KPROBE_ACTION_OVERRIDE";
+    const std::string hook = e.type == Event::Type::uprobe   ? e.subsys + ":" + e.event
+                             : e.type == Event::Type::kprobe ? e.event
+                                                             : e.subsys + "/" + e.event;
+    const char* head = killed                           ? "💀 killed  "
+                       : denied                         ? "🔒 denied  "
+                       : e.type == Event::Type::uprobe  ? "🔍 uprobe  "
+                       : e.type == Event::Type::kprobe  ? "🔧 kprobe  "
+                                                        : "🔌 syscall ";
+    return head + where + " " + e.process.binary + " " + hook + args + " (" + e.policy +
+           (killed ? "; killed, the call may have completed)" : denied ? "; returned " + std::to_string(e.return_value) + ")" : ")");
   }
   return "💥 exit    " + where + " " + cmd + " " + (e.signal.empty() ? std::to_string(e.status) : e.signal);
 }

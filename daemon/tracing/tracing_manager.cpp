@@ -134,18 +134,25 @@ void TracingManager::load_locked(Loaded& l) {
   // Whole or nothing: first what this kernel cannot do at all.
   if (!p.kprobes.empty()) {
     std::string detail;
-    bool overrides = false;
-    for (const auto& k : p.kprobes) overrides |= k.overrides();
     if (!feature(features_, "fentry", &detail)) {
       l.state.error = "spec.kprobes: this kernel cannot attach them: fentry unavailable (" + detail +
                       "); Myelin attaches kprobes as fentry (attaching through the kprobe PMU is not built); nothing of the policy was loaded";
       return;
     }
-    if (overrides && !feature(features_, "fmod_ret", &detail)) {
-      l.state.error = "spec.kprobes: Override needs fmod_ret, unavailable on this kernel (" + detail +
-                      "); use Sigkill (kill-after) instead; nothing of the policy was loaded";
-      return;
-    }
+  }
+  // An Override the kernel cannot honour on that function becomes Sigkill
+  // (kill-after), and the policy's mode says so.
+  l.kprobes = p.kprobes;
+  for (auto& kp : l.kprobes) {
+    if (!kp.overrides()) continue;
+    const std::string fn = kp.function(datapath::kernel_syscall_function);
+    const std::string need = fn.rfind("security_", 0) == 0 ? "fmod_ret" : "fmod_ret-syscalls";
+    std::string detail;
+    if (feature(features_, need, &detail)) continue;
+    for (auto& s : kp.selectors)
+      if (s.action == "Override") s.action = "Sigkill";
+    l.state.mode += std::string(l.state.mode.empty() ? "" : "; ") + "kill-after on " + fn + ": its return cannot be overridden here (" +
+                    need + ": " + detail + "), so Override runs as Sigkill; the call may have completed";
   }
   l.tracepoints = p.tracepoints;
   bool lsm_fallback_mode = false;
@@ -210,8 +217,8 @@ void TracingManager::load_locked(Loaded& l) {
       attached.push_back(*hook);
     }
   }
-  for (size_t i = 0; i < p.kprobes.size(); ++i) {
-    const auto& kp = p.kprobes[i];
+  for (size_t i = 0; i < l.kprobes.size(); ++i) {
+    const auto& kp = l.kprobes[i];
     const std::string fn = kp.function(datapath::kernel_syscall_function);
     auto cfg = compile_kprobe(kp, l.id, next_hook_, bin, host_namespace);
     if (cfg) cfg->scoped = p.scoped();
@@ -221,7 +228,7 @@ void TracingManager::load_locked(Loaded& l) {
     attached.push_back(*hook);
   }
   bool overrides = false;
-  for (const auto& k : p.kprobes) overrides |= k.overrides();
+  for (const auto& k : l.kprobes) overrides |= k.overrides();
   if (overrides) l.state.mode += std::string(l.state.mode.empty() ? "" : "; ") + "preventive: Override makes the function return the errno without running (fmod_ret)";
   l.hooks = attached;
   if (lsm_fallback_mode) {
@@ -403,7 +410,7 @@ void TracingManager::on_event(const myelin_tp_event& e) {
       ev.type = runtime::Event::Type::kprobe;
       ev.event = h->second.symbol;
       ev.return_value = e.ret;
-      args = &l.policy.kprobes[h->second.index].args;
+      args = &l.kprobes[h->second.index].args;
     } else {
       const auto& tp = l.tracepoints[h->second.index];
       ev.subsys = tp.subsystem;

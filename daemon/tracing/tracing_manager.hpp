@@ -54,6 +54,7 @@ class TracingManager {
   struct Loaded {
     TracingPolicy policy;
     std::vector<TracepointHook> tracepoints;   // what is attached: spec.tracepoints, plus lsmhooks' fallback
+    std::vector<KprobeHook> kprobes;           // spec.kprobes as attached (an Override the kernel refuses is Sigkill)
     uint32_t id = 0;
     std::vector<uint32_t> hooks;  // TracingHooks ids (tracepoints, then uprobes)
     std::vector<uint32_t> lsm_hooks;             // LSM hooks it attached

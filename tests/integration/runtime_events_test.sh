@@ -31,7 +31,7 @@ has() {
 mln_myelin status -o json | jq -e '.runtime_enabled == true' >/dev/null && t_ok "status: runtime events enabled" ||
   t_bad "status runtime" "$(mln_myelin status -o json | jq -c '{runtime_enabled, runtime_error}')"
 
-mln_myelin status | grep -q "Sigkill/Signal on tracepoints, uprobes and kprobes: kill-after" && mln_myelin status | grep -q "Override on kprobes: unavailable here (fmod_ret: " &&
+mln_myelin status | grep -q "Sigkill/Signal on tracepoints, uprobes and kprobes: kill-after" && mln_myelin status | grep -q "Override on syscall kprobes: kill-after here, runs as Sigkill (fmod_ret-syscalls: " &&
   t_ok "status says which actions are preventive here and which are kill-after" || t_bad "status enforcement" "$(mln_myelin status | grep -A4 Enforcement)"
 
 has ".process_exec.process.pid == $EARLY and (.process_exec.process.flags // \"\" | contains(\"procFS\")) and .process_exec.process.arguments == \"300.$MLN_ID\"" --binary sleep &&

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 
 #include "myelin/datapath/datapath.hpp"
 
@@ -51,9 +52,20 @@ bool tracing_attach(bpf_attach_type type, const std::string& func, std::string* 
   bpf_insn insns[2] = {};
   insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;  // r0 = 0
   insns[1].code = BPF_JMP | BPF_EXIT;
-  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = type, .attach_btf_id = static_cast<__u32>(id));
+  char log[4096] = {};
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = type, .attach_btf_id = static_cast<__u32>(id), .log_level = 1,
+              .log_size = sizeof log, .log_buf = log);
   int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "myelin_probe", "GPL", insns, 2, &opts);
-  if (fd < 0) return *why = std::string("a tracing program does not load: ") + std::strerror(errno), false;
+  if (fd < 0) {
+    *why = std::string("a tracing program does not load on ") + func + ": " + std::strerror(errno);
+    // The verifier's reason: its last line that is not the instruction count.
+    std::istringstream lines(log);
+    std::string line, reason;
+    while (std::getline(lines, line))
+      if (!line.empty() && line.rfind("processed ", 0) != 0) reason = line;
+    if (!reason.empty()) *why += " (" + reason + ")";
+    return false;
+  }
   int link = bpf_link_create(fd, 0, type, nullptr);
   const int err = errno;
   close(fd);
@@ -92,21 +104,28 @@ std::vector<Feature> probe_features() {
   bool kprobes = ::access("/sys/bus/event_source/devices/kprobe/type", R_OK) == 0;
   out.push_back({"kprobe", kprobes, kprobes ? "" : "no kprobe PMU: kernel built without kprobes"});
   // A syscall entry the kernel's BTF lists (some are folded away); the
-  // probe program returns 0, so even the fmod_ret one changes nothing.
-  std::string probe_fn = syscall_function("write");
+  // probe programs return 0, so even the fmod_ret ones change nothing.
+  std::string syscall_fn = syscall_function("write");
   if (btf* vmlinux = btf__load_vmlinux_btf()) {
     for (const char* name : {"getppid", "getpid", "write"})
       if (btf__find_by_name_kind(vmlinux, syscall_function(name).c_str(), BTF_KIND_FUNC) >= 0) {
-        probe_fn = syscall_function(name);
+        syscall_fn = syscall_function(name);
         break;
       }
     btf__free(vmlinux);
   }
-  std::string no_fentry, no_fmod_ret;
-  bool fentry = tracing_attach(BPF_TRACE_FENTRY, probe_fn, &no_fentry);
+  std::string no_fentry, no_fmod_ret, no_syscall_override;
+  bool fentry = tracing_attach(BPF_TRACE_FENTRY, syscall_fn, &no_fentry);
   out.push_back({"fentry", fentry, fentry ? "TracingPolicy kprobes attach as fentry" : no_fentry});
-  bool fmod_ret = tracing_attach(BPF_MODIFY_RETURN, probe_fn, &no_fmod_ret);
-  out.push_back({"fmod_ret", fmod_ret, fmod_ret ? "Override on kprobes: the function returns the errno without running" : no_fmod_ret});
+  // The kernel lets fmod_ret change the return of security_* functions, and
+  // of others only when they are on the error-injection list
+  // (CONFIG_FUNCTION_ERROR_INJECTION), which is where syscalls are.
+  bool fmod_ret = tracing_attach(BPF_MODIFY_RETURN, "security_file_permission", &no_fmod_ret);
+  out.push_back({"fmod_ret", fmod_ret, fmod_ret ? "Override on security_* kprobes: the function returns the errno without running" : no_fmod_ret});
+  bool syscall_override = tracing_attach(BPF_MODIFY_RETURN, syscall_fn, &no_syscall_override);
+  out.push_back({"fmod_ret-syscalls", syscall_override,
+                 syscall_override ? "Override on syscall kprobes: the syscall returns the errno without running"
+                                  : no_syscall_override + "; kernels without CONFIG_FUNCTION_ERROR_INJECTION refuse it"});
   return out;
 }
 

@@ -108,6 +108,17 @@ static __always_inline bool cond_matches(const struct myelin_tp_config *cfg, con
 					 const struct myelin_tp_event *e)
 {
 	__u32 a = c->arg & (MYELIN_TP_MAX_ARGS - 1);
+	if (c->arg == MYELIN_TP_RET_ARG) {  /* matchReturnArgs: the return value, signed */
+		__s64 r = e->ret;
+		switch (c->op) {
+		case MYELIN_TP_OP_EQ: return r == (__s64)c->value;
+		case MYELIN_TP_OP_NE: return r != (__s64)c->value;
+		case MYELIN_TP_OP_GT: return r > (__s64)c->value;
+		case MYELIN_TP_OP_LT: return r < (__s64)c->value;
+		case MYELIN_TP_OP_MASK: return (r & c->value) != 0;
+		}
+		return false;
+	}
 	const __u8 type = cfg->args[a].type;
 	if (type == MYELIN_TP_ARG_STRING || type == MYELIN_TP_ARG_FD || type == MYELIN_TP_ARG_FILE || type == MYELIN_TP_ARG_PATH)
 		return str_matches(c, e->strs[a], e->str_lens[a]);
@@ -231,13 +242,13 @@ static __always_inline __u64 narrow(__u64 v, __u8 size, bool is_signed)
 	return v;
 }
 
-enum hook_flavor { TRACEPOINT, UPROBE, FENTRY, FENTRY_SYSCALL };
+enum hook_flavor { TRACEPOINT, UPROBE, FENTRY, FENTRY_SYSCALL, FEXIT, FEXIT_SYSCALL };
 
 /* A function argument (fentry/fmod_ret: bounded by the function's arity at run time). */
 static __always_inline __u64 func_arg(void *ctx, enum hook_flavor flavor, __u16 index)
 {
 	__u64 v = 0;
-	if (flavor == FENTRY) {
+	if (flavor == FENTRY || flavor == FEXIT) {
 		bpf_get_func_arg(ctx, index, &v);
 		return v;
 	}
@@ -269,7 +280,7 @@ static __always_inline void capture(void *ctx, enum hook_flavor flavor, const st
 		const struct myelin_tp_arg *a = &cfg->args[i];
 		const bool is_signed = a->type == MYELIN_TP_ARG_INT || a->type == MYELIN_TP_ARG_FD;
 		__u64 v = 0;
-		if (flavor == FENTRY || flavor == FENTRY_SYSCALL) {
+		if (flavor >= FENTRY) {
 			v = func_arg(ctx, flavor, a->offset);
 			if (a->type != MYELIN_TP_ARG_STRING && a->type != MYELIN_TP_ARG_FILE && a->type != MYELIN_TP_ARG_PATH)
 				v = narrow(v, a->size, is_signed);
@@ -295,6 +306,12 @@ static __always_inline void capture(void *ctx, enum hook_flavor flavor, const st
 			continue;
 		}
 		e->ints[i] = v;
+	}
+	e->ret = 0;
+	if (flavor == FEXIT || flavor == FEXIT_SYSCALL) {
+		__u64 rv = 0;
+		bpf_get_func_ret(ctx, &rv);
+		e->ret = (__s64)rv;
 	}
 	/* One fd / file / path per hook is resolved to its path (the walk is the costly part). */
 	if (cfg->path_arg && scratch) {
@@ -365,7 +382,8 @@ static __always_inline int run_hook(void *ctx, enum hook_flavor flavor)
 	e->netns = netns;
 	e->action = action;
 	e->selector = matched;
-	e->ret = ret;
+	if (action == MYELIN_TP_ACT_OVERRIDE)
+		e->ret = ret;
 	e->ktime_ns = bpf_ktime_get_ns();
 	count(bpf_ringbuf_output(&myelin_tp_events, e, sizeof(*e), 0) == 0);
 	return ret;
@@ -397,6 +415,21 @@ SEC("fentry")
 int myelin_fentry_syscall(void *ctx)
 {
 	run_hook(ctx, FENTRY_SYSCALL);
+	return 0;
+}
+
+/* Return probes: the args (as they are at return) and the return value. */
+SEC("fexit")
+int myelin_fexit(void *ctx)
+{
+	run_hook(ctx, FEXIT);
+	return 0;
+}
+
+SEC("fexit")
+int myelin_fexit_syscall(void *ctx)
+{
+	run_hook(ctx, FEXIT_SYSCALL);
 	return 0;
 }
 

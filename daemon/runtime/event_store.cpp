@@ -53,8 +53,8 @@ nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mon
     body["args"] = e.args;
     if (!e.policy.empty()) body["policy_name"] = e.policy;
     body["action"] = e.action;
-    // connect(2)'s result (0, -115 in progress, -111 refused), or what an Override made the function return.
-    if (e.event == "tcp_connect" || e.action == "KPROBE_ACTION_OVERRIDE") body["return"] = {{"int_arg", e.return_value}};
+    // connect(2)'s result (0, -115 in progress, -111 refused), what an Override made the function return, or a return probe's value.
+    if (e.has_return) body["return"] = {{"int_arg", e.return_value}};
   }
   if (e.type == Event::Type::lsm) {
     body["function_name"] = e.event;
@@ -108,8 +108,8 @@ std::string to_compact(const Event& e) {
                        : e.type == Event::Type::uprobe  ? "🔍 uprobe  "
                        : e.type == Event::Type::kprobe  ? "🔧 kprobe  "
                                                         : "🔌 syscall ";
-    return head + where + " " + e.process.binary + " " + hook + args + " (" + e.policy +
-           (killed ? "; killed, the call may have completed)" : denied ? "; returned " + std::to_string(e.return_value) + ")" : ")");
+    return head + where + " " + e.process.binary + " " + hook + args + (e.has_return && !denied ? " = " + std::to_string(e.return_value) : "") +
+           " (" + e.policy + (killed ? "; killed, the call may have completed)" : denied ? "; returned " + std::to_string(e.return_value) + ")" : ")");
   }
   return "💥 exit    " + where + " " + cmd + " " + (e.signal.empty() ? std::to_string(e.status) : e.signal);
 }

@@ -30,7 +30,8 @@ struct Event {
   std::string policy, subsys, event;
   nlohmann::json args = nlohmann::json::array();
   std::string action;  // KPROBE_ACTION_POST, KPROBE_ACTION_SIGKILL, ... (Tetragon's names)
-  int32_t return_value = 0;  // lsm: what the hook returned (a negative errno: the operation was refused)
+  int64_t return_value = 0;  // lsm: what the hook returned (a negative errno: the operation was refused); kprobe: see has_return
+  bool has_return = false;   // kprobe: return_value is what the function returned (return probe, Override, connect(2))
   std::string type_name() const {
     switch (type) {
       case Type::exec: return "process_exec";

@@ -53,6 +53,7 @@ class SocketMonitor {
     ev.action = "KPROBE_ACTION_POST";
     ev.args = nlohmann::json::array({{{"sock_arg", sock_arg(e)}}});
     ev.return_value = e.ret;
+    ev.has_return = e.type == MYELIN_SOCK_CONNECT;
     runtime_.publish_for(std::move(ev), e.pid, e.tid, e.uid, e.netns);
   }
 

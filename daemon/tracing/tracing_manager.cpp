@@ -222,7 +222,9 @@ void TracingManager::load_locked(Loaded& l) {
     const std::string fn = kp.function(datapath::kernel_syscall_function);
     auto cfg = compile_kprobe(kp, l.id, next_hook_, bin, host_namespace);
     if (cfg) cfg->scoped = p.scoped();
-    Result<uint32_t> hook = cfg ? hooks_->attach_kprobe(fn, kp.syscall, kp.overrides(), *cfg) : Result<uint32_t>(cfg.error());
+    using Mode = datapath::TracingHooks::KprobeMode;
+    const Mode mode = kp.overrides() ? Mode::override : kp.ret ? Mode::exit : Mode::entry;
+    Result<uint32_t> hook = cfg ? hooks_->attach_kprobe(fn, kp.syscall, mode, *cfg) : Result<uint32_t>(cfg.error());
     if (!hook) return fail("spec.kprobes[" + std::to_string(i) + "] (" + fn + ")", hook.error().message);
     hook_of_[next_hook_++] = {l.id, HookRef::Kind::kprobe, i, fn};
     attached.push_back(*hook);
@@ -407,10 +409,12 @@ void TracingManager::on_event(const myelin_tp_event& e) {
       ev.event = h->second.symbol;
       args = &up.args;
     } else if (h->second.kind == HookRef::Kind::kprobe) {
+      const auto& kp = l.kprobes[h->second.index];
       ev.type = runtime::Event::Type::kprobe;
       ev.event = h->second.symbol;
       ev.return_value = e.ret;
-      args = &l.kprobes[h->second.index].args;
+      ev.has_return = kp.ret || e.action == MYELIN_TP_ACT_OVERRIDE;
+      args = &kp.args;
     } else {
       const auto& tp = l.tracepoints[h->second.index];
       ev.subsys = tp.subsystem;

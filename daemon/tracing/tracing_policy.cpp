@@ -78,33 +78,45 @@ std::string in_not_in(const Ctx& c, const YAML::Node& n, const std::string& f) {
   return op;
 }
 
-Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_t nargs, bool kprobe = false) {
-  if (n["matchReturnArgs"])
+// One matchArgs / matchReturnArgs entry.
+MatchArg match_arg(const Ctx& c, const YAML::Node& n, const std::string& af, size_t nargs, bool ret) {
+  only(c, n, af, {"index", "operator", "values"});
+  MatchArg m;
+  m.index = n["index"] ? integer(c, n["index"], af + ".index") : 0;
+  if (ret && m.index != 0) c.fail(n["index"], af + ".index", "must be 0 (the return value)");
+  if (!ret && (m.index < 0 || static_cast<size_t>(m.index) >= nargs))
+    c.fail(n["index"], af + ".index", "names no argument: the hook has " + std::to_string(nargs) + " args (index is the position in args)");
+  m.op = str(c, n["operator"], af + ".operator");
+  static const std::set<std::string> ops{"Equal", "NotEqual", "GT", "LT", "GreaterThan", "LessThan", "Mask", "Prefix", "Postfix"};
+  if (!ops.count(m.op) || (ret && (m.op == "Prefix" || m.op == "Postfix")))
+    c.fail(n["operator"], af + ".operator",
+           "'" + m.op + "' is not supported by Myelin yet (" + (ret ? "Equal, NotEqual, GT, LT, Mask" : "Equal, NotEqual, GT, LT, Mask, Prefix, Postfix") + ")");
+  const auto& vals = n["values"];
+  if (!vals || !vals.IsSequence() || vals.size() == 0) c.fail(vals, af + ".values", "a list of at least one value");
+  if (m.op == "NotEqual" && vals.size() > 1)
+    c.fail(vals, af + ".values", "NotEqual takes one value here (use several matchArgs entries on the same index, AND-ed)");
+  for (size_t k = 0; k < vals.size(); ++k) m.values.push_back(str(c, vals[k], af + ".values[" + std::to_string(k) + "]"));
+  return m;
+}
+
+// ret_probe: the hook is a return probe (kprobe with return: true), where matchReturnArgs applies.
+Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_t nargs, bool kprobe = false, bool ret_probe = false) {
+  if (n["matchReturnArgs"] && !ret_probe)
     c.fail(n["matchReturnArgs"], f + ".matchReturnArgs",
-           "needs a return probe (kretprobe/fexit, uretprobe), which Myelin does not attach yet; nothing of the policy was loaded");
-  only(c, n, f, {"matchArgs", "matchBinaries", "matchActions", "matchPIDs", "matchNamespaces", "matchCapabilities"});
+           kprobe ? "needs a return probe: set return: true and returnArg on the kprobe"
+                  : "needs a return probe (kprobe with return: true); tracepoints and uprobes here have none");
+  only(c, n, f, {"matchArgs", "matchReturnArgs", "matchBinaries", "matchActions", "matchPIDs", "matchNamespaces", "matchCapabilities"});
   Selector s;
+  if (const auto& mr = n["matchReturnArgs"]) {
+    if (!mr.IsSequence()) c.fail(mr, f + ".matchReturnArgs", "must be a list");
+    for (size_t i = 0; i < mr.size(); ++i) s.return_args.push_back(match_arg(c, mr[i], f + ".matchReturnArgs[" + std::to_string(i) + "]", 1, true));
+  }
   if (const auto& ma = n["matchArgs"]) {
     if (!ma.IsSequence()) c.fail(ma, f + ".matchArgs", "must be a list");
-    if (ma.size() > MYELIN_TP_MAX_CONDS) c.fail(ma, f + ".matchArgs", "at most " + std::to_string(MYELIN_TP_MAX_CONDS) + " per selector");
-    for (size_t i = 0; i < ma.size(); ++i) {
-      const std::string af = f + ".matchArgs[" + std::to_string(i) + "]";
-      only(c, ma[i], af, {"index", "operator", "values"});
-      MatchArg m;
-      m.index = integer(c, ma[i]["index"], af + ".index");
-      if (m.index < 0 || static_cast<size_t>(m.index) >= nargs)
-        c.fail(ma[i]["index"], af + ".index", "names no argument: the hook has " + std::to_string(nargs) + " args (index is the position in args)");
-      m.op = str(c, ma[i]["operator"], af + ".operator");
-      static const std::set<std::string> ops{"Equal", "NotEqual", "GT", "LT", "GreaterThan", "LessThan", "Mask", "Prefix", "Postfix"};
-      if (!ops.count(m.op)) c.fail(ma[i]["operator"], af + ".operator", "'" + m.op + "' is not supported by Myelin yet (Equal, NotEqual, GT, LT, Mask, Prefix, Postfix)");
-      const auto& vals = ma[i]["values"];
-      if (!vals || !vals.IsSequence() || vals.size() == 0) c.fail(vals, af + ".values", "a list of at least one value");
-      if (m.op == "NotEqual" && vals.size() > 1)
-        c.fail(vals, af + ".values", "NotEqual takes one value here (use several matchArgs entries on the same index, AND-ed)");
-      for (size_t k = 0; k < vals.size(); ++k) m.values.push_back(str(c, vals[k], af + ".values[" + std::to_string(k) + "]"));
-      s.args.push_back(m);
-    }
+    for (size_t i = 0; i < ma.size(); ++i) s.args.push_back(match_arg(c, ma[i], f + ".matchArgs[" + std::to_string(i) + "]", nargs, false));
   }
+  if (s.args.size() + s.return_args.size() > MYELIN_TP_MAX_CONDS)
+    c.fail(n, f, "at most " + std::to_string(MYELIN_TP_MAX_CONDS) + " matchArgs and matchReturnArgs entries per selector");
   if (const auto& mp = n["matchPIDs"]) {
     if (!mp.IsSequence() || mp.size() != 1) c.fail(mp, f + ".matchPIDs", "one matchPIDs entry per selector is supported");
     const std::string pf = f + ".matchPIDs[0]";
@@ -239,14 +251,19 @@ TracingPolicy policy(const Ctx& c, const YAML::Node& doc, const std::string& kin
     if (!kps.IsSequence()) c.fail(kps, "spec.kprobes", "must be a list");
     for (size_t i = 0; i < kps.size(); ++i) {
       const std::string f = "spec.kprobes[" + std::to_string(i) + "]";
-      if (kps[i]["returnArg"] || (kps[i]["return"] && kps[i]["return"].as<std::string>() == "true"))
-        c.fail(kps[i]["returnArg"] ? kps[i]["returnArg"] : kps[i]["return"], f + (kps[i]["returnArg"] ? ".returnArg" : ".return"),
-               "return probes (fexit) are not built by Myelin yet; nothing of the policy was loaded");
-      only(c, kps[i], f, {"call", "syscall", "args", "selectors", "message", "return", "tags"});
+      only(c, kps[i], f, {"call", "syscall", "args", "selectors", "message", "return", "returnArg", "tags"});
       KprobeHook h;
       h.call = str(c, kps[i]["call"], f + ".call");
       if (h.call.empty() || h.call.find_first_of("/ .") != std::string::npos) c.fail(kps[i]["call"], f + ".call", "'" + h.call + "' is not a function name");
       h.syscall = boolean(c, kps[i]["syscall"], f + ".syscall");
+      h.ret = boolean(c, kps[i]["return"], f + ".return");
+      if (const auto& ra = kps[i]["returnArg"]) {
+        if (!h.ret) c.fail(ra, f + ".returnArg", "needs return: true");
+        only(c, ra, f + ".returnArg", {"index", "type"});
+        static const std::set<std::string> rtypes{"int", "int32", "int64", "long", "size_t", "uint32", "uint64"};
+        auto t = str(c, ra["type"], f + ".returnArg.type");
+        if (!rtypes.count(t)) c.fail(ra["type"], f + ".returnArg.type", "'" + t + "' is not supported here (an integer: int, long, size_t, ...)");
+      }
       h.args = hook_args(c, kps[i]["args"], f + ".args", !h.syscall);
       for (size_t j = 0; j < h.args.size(); ++j)
         if (h.args[j].index < 0 || h.args[j].index > 4)
@@ -254,7 +271,9 @@ TracingPolicy policy(const Ctx& c, const YAML::Node& doc, const std::string& kin
       if (const auto& sels = kps[i]["selectors"]) {
         if (!sels.IsSequence()) c.fail(sels, f + ".selectors", "must be a list");
         for (size_t j = 0; j < sels.size(); ++j)
-          h.selectors.push_back(selector(c, sels[j], f + ".selectors[" + std::to_string(j) + "]", h.args.size(), true));
+          h.selectors.push_back(selector(c, sels[j], f + ".selectors[" + std::to_string(j) + "]", h.args.size(), true, h.ret));
+      if (h.ret && h.overrides())
+        c.fail(kps[i]["return"], f + ".return", "a return probe cannot Override: the function has already run (Override on an entry probe)");
       }
       p.kprobes.push_back(std::move(h));
     }
@@ -471,16 +490,17 @@ Result<std::vector<Selector>> expand(const std::vector<Selector>& in, const std:
   std::vector<Selector> out;
   for (const auto& sel : in) {
     std::vector<Selector> partial{sel};
-    for (size_t c = 0; c < sel.args.size(); ++c) {
-      std::vector<Selector> next;
-      for (const auto& p : partial)
-        for (const auto& v : sel.args[c].values) {
-          Selector q = p;
-          q.args[c].values = {v};
-          next.push_back(std::move(q));
-        }
-      partial = std::move(next);
-    }
+    for (auto list : {&Selector::args, &Selector::return_args})
+      for (size_t c = 0; c < (sel.*list).size(); ++c) {
+        std::vector<Selector> next;
+        for (const auto& p : partial)
+          for (const auto& v : (sel.*list)[c].values) {
+            Selector q = p;
+            (q.*list)[c].values = {v};
+            next.push_back(std::move(q));
+          }
+        partial = std::move(next);
+      }
     out.insert(out.end(), partial.begin(), partial.end());
   }
   if (out.size() > MYELIN_TP_MAX_SELECTORS)
@@ -572,6 +592,23 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
     }
   }
   cfg.nselectors = static_cast<uint8_t>(expanded->size());
+  // matchReturnArgs: after the arg conditions, on the return value (signed).
+  for (size_t s = 0; s < expanded->size(); ++s) {
+    auto& out = cfg.selectors[s];
+    for (const auto& m : (*expanded)[s].return_args) {
+      auto& cond = out.conds[out.nconds++];
+      cond.arg = MYELIN_TP_RET_ARG;
+      cond.op = m.op == "Equal" ? MYELIN_TP_OP_EQ : m.op == "NotEqual" ? MYELIN_TP_OP_NE : m.op == "Mask" ? MYELIN_TP_OP_MASK
+                : (m.op == "GT" || m.op == "GreaterThan") ? MYELIN_TP_OP_GT : MYELIN_TP_OP_LT;
+      try {
+        size_t used = 0;
+        cond.value = static_cast<uint64_t>(std::stoll(m.values.at(0), &used, 0));
+        if (used != m.values[0].size()) throw std::invalid_argument("trailing");
+      } catch (const std::exception&) {
+        return Error{where + ": selectors[" + std::to_string(s) + "].matchReturnArgs: '" + m.values[0] + "' is not an integer"};
+      }
+    }
+  }
   return {};
 }
 

@@ -33,6 +33,7 @@ struct NamespaceMatch {
 };
 struct Selector {
   std::vector<MatchArg> args;
+  std::vector<MatchArg> return_args;    // matchReturnArgs (return probes): index 0, the return value
   std::string binaries_op;              // "", In, NotIn
   std::vector<std::string> binaries;
   std::string pids_op;                  // "", In, NotIn
@@ -80,6 +81,7 @@ struct UprobeHook {
 struct KprobeHook {
   std::string call;
   bool syscall = false;
+  bool ret = false;                // return: true, attached as fexit; returnArg is an integer
   std::vector<TpArg> args;
   std::vector<Selector> selectors;
   bool overrides() const;

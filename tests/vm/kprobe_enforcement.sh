@@ -8,7 +8,9 @@
 # - live patch of write(2) above 4096 bytes for one binary: Debian's kernel
 #   has no CONFIG_FUNCTION_ERROR_INJECTION, so a syscall's return cannot be
 #   overridden there; the policy runs its Override as Sigkill and says
-#   kill-after; smaller writes and other binaries are untouched.
+#   kill-after; smaller writes and other binaries are untouched;
+# - a return probe (fexit) on openat with matchReturnArgs: only failed opens
+#   under a prefix are posted, each with the errno it returned.
 # Exit status: the number of failed checks.
 fails=0
 ok() { echo "  ok   $1"; }
@@ -69,21 +71,46 @@ spec:
       - index: 0
         operator: Prefix
         values: ["/tmp/watched/"]
+---
+apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: failed-opens
+spec:
+  kprobes:
+  - call: sys_openat
+    syscall: true
+    return: true
+    args:
+    - index: 1
+      type: string
+    returnArg:
+      index: 0
+      type: int
+    selectors:
+    - matchArgs:
+      - index: 0
+        operator: Prefix
+        values: ["/tmp/watched/"]
+      matchReturnArgs:
+      - index: 0
+        operator: LT
+        values: ["0"]
 YAML
 
 /work/myelind --node-name vm --pod-cidr 10.99.0.0/24 --api-socket /tmp/myelin.sock --bpffs-root /sys/fs/bpf/myelin/vm \
   --state-dir /tmp/state --manifests /tmp/manifests --metrics-addr "" >/tmp/myelind.log 2>&1 &
 M="/work/myelin --socket /tmp/myelin.sock"
 i=0
-until [ "$($M tracingpolicy list -o json 2>/dev/null | grep -o '"state":"enabled"' | wc -l)" = 2 ]; do
+until [ "$($M tracingpolicy list -o json 2>/dev/null | grep -o '"state":"enabled"' | wc -l)" = 3 ]; do
   i=$((i + 1))
   if [ $i -gt 600 ]; then
-    echo "myelind did not enable both policies:"; cat /tmp/myelind.log; $M tracingpolicy list 2>&1
+    echo "myelind did not enable the policies:"; cat /tmp/myelind.log; $M tracingpolicy list 2>&1
     exit 99
   fi
   sleep 0.2
 done
-ok "both kprobe policies enabled (fentry, fmod_ret)"
+ok "the kprobe policies are enabled (fentry, fmod_ret, fexit)"
 $M status | grep -q "Override on security_\* kprobes: preventive" &&
   ok "status: Override on security_* kprobes is preventive here" || bad "status: $($M status | grep -i override)"
 $M status | grep -q "Override on syscall kprobes: kill-after here" &&
@@ -107,6 +134,8 @@ rc=$?
   ok "the same 8 KiB write by another binary works" || bad "other binary"
 cat /tmp/watched/data >/dev/null
 cat /etc/hostname >/dev/null 2>&1
+cat /tmp/watched/missing 2>/dev/null
+cat /tmp/elsewhere-missing 2>/dev/null
 
 i=0
 until $M events --type process_kprobe -o json | grep -q security_file_permission; do
@@ -119,6 +148,10 @@ echo "$ev" | grep '"function_name":"__x64_sys_write"' | grep '"action":"KPROBE_A
   ok "the killed write is an event: __x64_sys_write, size 8192, Sigkill" || bad "kill event: $ev"
 echo "$ev" | grep '"function_name":"security_file_permission"' | grep -q '"path":"/tmp/watched/data"' &&
   ok "security_file_permission posts the file's path (struct file resolved in the kernel)" || bad "file event"
+opens=$(echo "$ev" | grep '"policy_name":"failed-opens"')
+echo "$opens" | grep '"function_name":"__x64_sys_openat"' | grep '"string_arg":"/tmp/watched/missing"' | grep -q '"return":{"int_arg":-2}' &&
+  [ "$(echo "$opens" | grep -c .)" = 1 ] &&
+  ok "return probe: only the failed open under the prefix is posted, with -2 (ENOENT)" || bad "return probe: $opens"
 n=$(echo "$ev" | grep '"function_name":"security_file_permission"' | grep -vc '"path":"/tmp/watched/')
 [ "$n" = 0 ] && ok "no other file's access reached user space" || bad "$n events outside /tmp/watched/"
 $M events --type process_kprobe | head -4

@@ -522,6 +522,7 @@ struct myelin_tp_config {
 MYELIN_ASSERT_SIZE(myelin_tp_config, 2720);
 
 #define MYELIN_TP_CFG_KERNEL_STRINGS 1  /* kprobes on kernel functions: string args point into the kernel */
+#define MYELIN_TP_RET_ARG            0xff  /* myelin_tp_cond.arg: the return value (return probes, matchReturnArgs) */
 
 /* TracingPolicyNamespaced and podSelector: the network namespaces of the
  * pods a policy applies to (the agent follows the endpoints). */
@@ -542,8 +543,7 @@ struct myelin_tp_event {
 	__u8 selector;              /* which selector matched (0-based) */
 	__u8 str_lens[MYELIN_TP_MAX_ARGS];  /* bytes in strs[i] (no NUL); a path that did not fit starts with "..." */
 	__u8 pad[2];
-	__s32 ret;                  /* Override: what the function returned instead of running */
-	__u32 pad2;
+	__s64 ret;                  /* Override: what the function returned instead of running; return probes: what it returned */
 	__u64 ktime_ns;
 	__u64 ints[MYELIN_TP_MAX_ARGS];
 	char strs[MYELIN_TP_MAX_ARGS][MYELIN_TP_STR_MAX];

@@ -50,10 +50,13 @@ TracingHooks::~TracingHooks() {
 namespace {
 
 bpf_program* program_of(tracepoint* s, int which) {
-  bpf_program* progs[] = {s->progs.myelin_tracepoint, s->progs.myelin_uprobe, s->progs.myelin_fentry,
-                          s->progs.myelin_fentry_syscall, s->progs.myelin_fmod_ret, s->progs.myelin_fmod_ret_syscall};
+  bpf_program* progs[] = {s->progs.myelin_tracepoint,     s->progs.myelin_uprobe,   s->progs.myelin_fentry,
+                          s->progs.myelin_fentry_syscall, s->progs.myelin_fmod_ret, s->progs.myelin_fmod_ret_syscall,
+                          s->progs.myelin_fexit,          s->progs.myelin_fexit_syscall};
   return progs[which];
 }
+
+constexpr int kPrograms = 8;
 
 }  // namespace
 
@@ -63,7 +66,7 @@ Result<std::unique_ptr<TracingHooks::Hook>> TracingHooks::open_hook(const myelin
   hook->skel = tracepoint__open();
   if (!hook->skel) return Error::from_errno("open the tracing program");
   auto* s = hook->skel;
-  for (int i = 0; i < 6; ++i) bpf_program__set_autoload(program_of(s, i), i == static_cast<int>(program));
+  for (int i = 0; i < kPrograms; ++i) bpf_program__set_autoload(program_of(s, i), i == static_cast<int>(program));
   hook->prog = program_of(s, static_cast<int>(program));
   if (!attach_target.empty() && bpf_program__set_attach_target(hook->prog, 0, attach_target.c_str()) != 0)
     return Error::from_errno("find kernel function " + attach_target + " in the kernel's BTF");
@@ -98,12 +101,15 @@ Result<uint32_t> TracingHooks::attach_uprobe(const std::string& path, const std:
   return id;
 }
 
-Result<uint32_t> TracingHooks::attach_kprobe(const std::string& function, bool syscall, bool override, const myelin_tp_config& config) {
-  const Program program = override ? (syscall ? Program::fmod_ret_syscall : Program::fmod_ret) : (syscall ? Program::fentry_syscall : Program::fentry);
-  auto hook = open_hook(config, program, std::string(override ? "fmod_ret/" : "fentry/") + function, function);
+Result<uint32_t> TracingHooks::attach_kprobe(const std::string& function, bool syscall, KprobeMode mode, const myelin_tp_config& config) {
+  const Program program = mode == KprobeMode::override ? (syscall ? Program::fmod_ret_syscall : Program::fmod_ret)
+                          : mode == KprobeMode::exit   ? (syscall ? Program::fexit_syscall : Program::fexit)
+                                                       : (syscall ? Program::fentry_syscall : Program::fentry);
+  const std::string kind = mode == KprobeMode::override ? "fmod_ret" : mode == KprobeMode::exit ? "fexit" : "fentry";
+  auto hook = open_hook(config, program, kind + "/" + function, function);
   if (!hook) return hook.error();
   (*hook)->link = bpf_program__attach_trace((*hook)->prog);
-  if (!(*hook)->link) return Error::from_errno(std::string("attach ") + (override ? "fmod_ret" : "fentry") + " to " + function);
+  if (!(*hook)->link) return Error::from_errno("attach " + kind + " to " + function);
   uint32_t id = next_++;
   hooks_[id] = std::move(*hook);
   return id;

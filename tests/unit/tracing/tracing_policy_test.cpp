@@ -364,7 +364,11 @@ spec:
     const char* text;
     const char* want;
   } cases[] = {
-      {"  - call: tcp_connect\n    return: true\n", "k.yaml:7: spec.kprobes[0].return: return probes (fexit) are not built"},
+      {"  - call: tcp_connect\n    returnArg: {index: 0, type: int}\n", "k.yaml:7: spec.kprobes[0].returnArg: needs return: true"},
+      {"  - call: tcp_connect\n    selectors: [{matchReturnArgs: [{index: 0, operator: LT, values: [0]}]}]\n",
+       "spec.kprobes[0].selectors[0].matchReturnArgs: needs a return probe: set return: true"},
+      {"  - call: sys_openat\n    syscall: true\n    return: true\n    selectors: [{matchActions: [{action: Override, argError: -1}]}]\n",
+       "spec.kprobes[0].return: a return probe cannot Override"},
       {"  - call: sys_openat\n    syscall: true\n    args: [{index: 0, type: file}]\n",
        "k.yaml:8: spec.kprobes[0].args[0].type: 'file' is a kernel object, which only a kprobe on a kernel function"},
       {"  - call: fd_install\n    selectors: [{matchActions: [{action: Override}]}]\n", "spec.kprobes[0].selectors[0].matchActions[0].argError: Override needs argError"},
@@ -373,6 +377,36 @@ spec:
     auto bad = decode_tracing_yaml(std::string("apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: x}\nspec:\n  kprobes:\n") + c.text, "k.yaml");
     ASSERT_FALSE(bad) << c.text;
     EXPECT_NE(bad.error().message.find(c.want), std::string::npos) << bad.error().message;
+  }
+}
+
+TEST(TracingPolicyKprobes, ReturnProbesMatchTheReturnValueInTheKernel) {
+  auto r = decode_tracing_yaml(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: failed-opens}
+spec:
+  kprobes:
+  - call: sys_openat
+    syscall: true
+    return: true
+    args: [{index: 1, type: string}]
+    returnArg: {index: 0, type: int}
+    selectors:
+    - matchArgs: [{index: 0, operator: Prefix, values: [/etc/, /root/]}]
+      matchReturnArgs: [{index: 0, operator: LT, values: [0]}]
+)",
+                               "r.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& kp = (*r)[0].kprobes[0];
+  EXPECT_TRUE(kp.ret);
+  auto cfg = compile_kprobe(kp, 1, 1, [](const std::string&) { return 0u; });
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  ASSERT_EQ(cfg->nselectors, 2) << "one selector per Prefix value";
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(cfg->selectors[i].nconds, 2);
+    EXPECT_EQ(cfg->selectors[i].conds[1].arg, MYELIN_TP_RET_ARG) << "the return value";
+    EXPECT_EQ(cfg->selectors[i].conds[1].op, MYELIN_TP_OP_LT);
+    EXPECT_EQ(static_cast<int64_t>(cfg->selectors[i].conds[1].value), 0);
   }
 }
 

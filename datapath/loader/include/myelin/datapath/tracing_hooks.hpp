@@ -35,10 +35,12 @@ class TracingHooks {
   Result<uint32_t> attach(const std::string& subsystem, const std::string& event, const myelin_tp_config& config);
   // ... or to the entry of `symbol` in the ELF file `path` (every process mapping it).
   Result<uint32_t> attach_uprobe(const std::string& path, const std::string& symbol, const myelin_tp_config& config);
-  // ... or to the kernel function `function` (BTF): fentry, or fmod_ret when
-  // `override` (it can make the function return an errno without running).
+  // ... or to the kernel function `function` (BTF): fentry at its entry,
+  // fmod_ret to override (it can make the function return an errno without
+  // running), fexit at its return (the return value is captured).
   // syscall: the function is a syscall entry (__x64_sys_*), args are in its pt_regs.
-  Result<uint32_t> attach_kprobe(const std::string& function, bool syscall, bool override, const myelin_tp_config& config);
+  enum class KprobeMode { entry, override, exit };
+  Result<uint32_t> attach_kprobe(const std::string& function, bool syscall, KprobeMode mode, const myelin_tp_config& config);
   void detach(uint32_t hook);
   // The network namespaces a scoped policy applies to (config.scoped).
   Status set_scope(uint32_t policy_id, const std::set<uint32_t>& netns);
@@ -50,7 +52,7 @@ class TracingHooks {
   TracingHooks() = default;
   static int on_sample(void* ctx, void* data, size_t size);
   struct Hook;
-  enum class Program { tracepoint, uprobe, fentry, fentry_syscall, fmod_ret, fmod_ret_syscall };
+  enum class Program { tracepoint, uprobe, fentry, fentry_syscall, fmod_ret, fmod_ret_syscall, fexit, fexit_syscall };
   Result<std::unique_ptr<Hook>> open_hook(const myelin_tp_config& config, Program program, const std::string& what,
                                           const std::string& attach_target = "");
   int exec_binary_fd_ = -1;

@@ -26,7 +26,7 @@
 #include "agent/event_pump.hpp"
 #include "agent/policy_manager.hpp"
 #include "runtime/events_log.hpp"
-#include "runtime/netns_index.hpp"
+#include "runtime/pod_index.hpp"
 #include "tracing/tracing_manager.hpp"
 #include "runtime/runtime_monitor.hpp"
 #include "runtime/socket_monitor.hpp"
@@ -286,9 +286,10 @@ int main(int argc, char** argv) {
     if (auto s = flow_log->start(); !s) return fail("flow log: " + s.error().message);
   }
 
-  // Runtime: process lifecycle, attributed to pods by network namespace.
-  auto pod_of_netns = [&store = **store, cache = std::make_shared<runtime::NetnsIndex>()](uint32_t netns) -> std::optional<runtime::PodRef> {
-    return cache->lookup(store, netns);
+  // Runtime: process lifecycle, attributed to pods by cgroup or network namespace.
+  auto pod_of_netns = [&store = **store, cache = std::make_shared<runtime::PodIndex>()](uint32_t netns,
+                                                                                       uint64_t cgroup_id) -> std::optional<runtime::PodRef> {
+    return cache->lookup(store, netns, cgroup_id);
   };
   std::unique_ptr<runtime::RuntimeMonitor> runtime_monitor;
   std::string runtime_error;

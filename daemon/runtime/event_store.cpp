@@ -25,7 +25,11 @@ nlohmann::json process_json(const Process& p, int64_t mono_to_wall_ns) {
                    {"auid", p.auid},
                    {"parent_exec_id", p.parent_exec_id},
                    {"tid", p.tid ? p.tid : p.pid}};
-  if (p.pod) j["pod"] = {{"namespace", p.pod->ns}, {"name", p.pod->name}, {"endpoint_id", p.pod->endpoint_id}};
+  if (p.pod) {
+    j["pod"] = {{"namespace", p.pod->ns}, {"name", p.pod->name}, {"endpoint_id", p.pod->endpoint_id}};
+    if (!p.pod->container_id.empty()) j["pod"]["container"] = {{"id", p.pod->container_id}};
+  }
+  if (p.cgroup_id) j["cgroup_id"] = std::to_string(p.cgroup_id);
   return j;
 }
 

@@ -57,7 +57,7 @@ class GpuMonitor {
       g.stats = s;
       auto p = runtime_ ? runtime_->process(pid) : std::nullopt;
       g.binary = p && !p->binary.empty() ? p->binary : std::string(s.comm, strnlen(s.comm, sizeof s.comm));
-      g.pod = p && p->pod ? p->pod : pods_ ? pods_(s.netns) : std::nullopt;
+      g.pod = p && p->pod ? p->pod : pods_ ? pods_(s.netns, 0) : std::nullopt;
       out.push_back(std::move(g));
     }
     return out;

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "process_cache.hpp"
 
-#include "myelin/atomic_file.hpp"
-
 #include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -12,6 +10,9 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include "cgroup_index.hpp"
+#include "myelin/atomic_file.hpp"
 
 namespace myelin::runtime {
 namespace {
@@ -66,7 +67,8 @@ std::string join_args(const char* block, size_t len, bool skip_argv0) {
   return out;
 }
 
-ProcessCache::ProcessCache(std::string node_name, PodResolver pods) : node_(std::move(node_name)), pods_(std::move(pods)) {}
+ProcessCache::ProcessCache(std::string node_name, PodResolver pods)
+    : node_(std::move(node_name)), pods_(std::move(pods)), cgroup2_(CgroupIndex::cgroup2_mount()) {}
 
 std::string ProcessCache::exec_id(uint64_t start_ns, uint32_t pid) const {
   return base64(node_ + ":" + std::to_string(start_ns) + ":" + std::to_string(pid));
@@ -111,7 +113,8 @@ std::vector<Process> ProcessCache::scan_proc(const std::string& proc) {
     p.netns = netns_of(dir);
     p.flags = "procFS";
     p.exec_id = exec_id(p.start_mono_ns, p.pid);
-    if (pods_) p.pod = pods_(p.netns);
+    p.cgroup_id = CgroupIndex::cgroup_of(dir, cgroup2_);
+    if (pods_) p.pod = pods_(p.netns, p.cgroup_id);
     found.push_back(std::move(p));
   }
   closedir(d);
@@ -149,7 +152,7 @@ std::pair<Process, std::optional<Process>> ProcessCache::on_exec(const myelin_pr
   if (p.cwd.empty()) p.flags += " nocwd";
   else if (p.cwd == "/") p.flags += " rootcwd";
   p.exec_id = exec_id(e.ktime_ns, e.pid);
-  if (pods_) p.pod = pods_(e.netns);
+  if (pods_) p.pod = pods_(e.netns, e.cgroup_id);
   std::lock_guard lk(mu_);
   auto parent = known_locked(e.ppid);
   if (parent) p.parent_exec_id = parent->exec_id;
@@ -170,7 +173,7 @@ void ProcessCache::on_fork(const myelin_process_event& e) {
   p.start_mono_ns = e.start_ns;
   p.flags = "clone";
   p.exec_id = exec_id(e.start_ns, e.pid);
-  if (pods_) p.pod = pods_(e.netns);
+  if (pods_) p.pod = pods_(e.netns, p.cgroup_id);
   live_[p.pid] = std::move(p);
 }
 
@@ -185,7 +188,7 @@ std::pair<Process, std::optional<Process>> ProcessCache::on_exit(const myelin_pr
     p.start_mono_ns = e.start_ns;
     p.binary.assign(e.comm, strnlen(e.comm, sizeof e.comm));
     p.exec_id = exec_id(e.start_ns, e.pid);
-    if (pods_) p.pod = pods_(e.netns);
+    if (pods_) p.pod = pods_(e.netns, 0);
   }
   auto parent = known_locked(p.ppid);
   exited_[p.pid] = p;

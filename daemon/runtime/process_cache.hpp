@@ -20,6 +20,7 @@ namespace myelin::runtime {
 struct PodRef {
   std::string ns, name;
   uint32_t endpoint_id = 0;
+  std::string container_id;  // when attributed by the container's cgroup
 };
 
 struct Process {
@@ -34,7 +35,8 @@ struct Process {
 
 class ProcessCache {
  public:
-  using PodResolver = std::function<std::optional<PodRef>(uint32_t netns)>;
+  // The pod of a process: by its cgroup (0: unknown) where a container runtime made one, else by its network namespace.
+  using PodResolver = std::function<std::optional<PodRef>(uint32_t netns, uint64_t cgroup_id)>;
   ProcessCache(std::string node_name, PodResolver pods);
 
   // Reads /proc; returns the processes found (oldest first), now cached.
@@ -55,6 +57,7 @@ class ProcessCache {
 
   std::string node_;
   PodResolver pods_;
+  std::string cgroup2_;  // where cgroup v2 is mounted: /proc scans read the processes' cgroups there
   mutable std::mutex mu_;
   std::map<uint32_t, Process> live_;
   std::map<uint32_t, Process> exited_;   // recent exits: parents of late children

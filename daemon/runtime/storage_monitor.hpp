@@ -62,7 +62,7 @@ class StorageMonitor {
       e.stats = s;
       auto p = runtime_ ? runtime_->process(k.second) : std::nullopt;
       e.binary = p && !p->binary.empty() ? p->binary : std::string(s.comm, strnlen(s.comm, sizeof s.comm));
-      e.pod = p && p->pod ? p->pod : pods_ ? pods_(s.netns) : std::nullopt;
+      e.pod = p && p->pod ? p->pod : pods_ ? pods_(s.netns, 0) : std::nullopt;
       out.push_back(std::move(e));
     }
     return out;

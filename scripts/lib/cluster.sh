@@ -91,9 +91,9 @@ mln_cni() {  # $1 = command, $2 = container id, $3 = netns path, rest: env
     CNI_PATH="$MLN_BIN" "$@" "$MLN_BIN/myelin-cni" <"$MLN_CNI_CONF"
 }
 
-mln_pod_add() {  # $1 = pod key (unique here), $2 = namespace (default "default"), $3 = pod name (default: the key)
+mln_pod_add() {  # $1 = pod key (unique here), $2 = namespace (default "default"), $3 = pod name (default: the key), $4 = container id (the sandbox's)
   local pod=$1 ns=${2:-default} k8sname=${3:-$1} netns="mln-$MLN_ID-$1" cid result
-  cid="cid-$MLN_ID-$pod"
+  cid=${4:-"cid-$MLN_ID-$pod"}
   ip netns add "$netns"
   ip netns exec "$netns" ip link set lo up
   MLN_PODS+=("$pod")

@@ -3,8 +3,10 @@
 # Process lifecycle end to end: myelind's tp_btf probes see exec and exit of
 # processes inside a pod's network namespace and attribute them to the pod;
 # a process that ran before the agent is discovered from /proc; arguments,
-# exit status, a kill signal, the parent, truncation of long arguments; the
-# `myelin events` filters and outputs; metrics.
+# exit status, a kill signal, the parent, truncation of long arguments; a
+# process in a container's cgroup is attributed to its pod and container by
+# the cgroup even outside the pod's network namespace; the `myelin events`
+# filters and outputs; metrics.
 source "$(dirname "$0")/common.sh"
 
 mln_init
@@ -79,6 +81,27 @@ kill "$FOLLOW" 2>/dev/null || true
 
 [ -f "$MLN_TMP/events.log.1" ] && [ ! -e "$MLN_TMP/events.log.3" ] && [ "$(stat -c %s "$MLN_TMP/events.log")" -le 65536 ] &&
   t_ok "the events log rotates at its size and keeps 2 backups" || t_bad "rotation" "$(ls -la "$MLN_TMP"/events.log*)"
+
+# Container attribution by cgroup, as a container runtime lays cgroups out:
+# the pod's cgroup holds the sandbox's (named after the id CNI got) and each
+# container's. A process in the container's cgroup, in the host's network
+# namespace, still belongs to that pod and container.
+CG2=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
+if [ -n "$CG2" ]; then
+  SANDBOX=$(printf '%056x%08x' 0 "$MLN_ID")
+  CTR=$(printf 'c%055x%08x' 0 "$MLN_ID")
+  POD_CG="$CG2/myelin-test-$MLN_ID/kubepods-pod$MLN_ID.slice"
+  mkdir -p "$POD_CG/cri-containerd-$SANDBOX.scope" "$POD_CG/cri-containerd-$CTR.scope"
+  trap 'rmdir "$POD_CG"/*.scope "$POD_CG" "$CG2/myelin-test-$MLN_ID" 2>/dev/null; mln_cleanup' EXIT
+  mln_pod_add boxed shop cart "$SANDBOX"
+  bash -c 'echo $BASHPID >"$1/cgroup.procs" && exec /bin/true "$2"' _ "$POD_CG/cri-containerd-$CTR.scope" "$MARK-cgroup"
+  has ".process_exec.process.arguments == \"$MARK-cgroup\" and .process_exec.process.pod.namespace == \"shop\" and .process_exec.process.pod.name == \"cart\"
+       and .process_exec.process.pod.container.id == \"$CTR\"" --binary true &&
+    t_ok "a process in a container's cgroup (host netns) is attributed to its pod and container by cgroup" ||
+    t_bad "cgroup attribution" "$(events -o json --binary true | grep -- "$MARK-cgroup" | jq -c .process_exec.process)"
+else
+  t_ok "SKIP cgroup attribution: no cgroup v2 mounted here"
+fi
 
 scrape=$(mln_node curl -sf --max-time 5 http://127.0.0.1:9965/metrics)
 grep -qE '^myelin_runtime_events_total\{policy="",type="process_exec"\} [1-9]' <<<"$scrape" &&

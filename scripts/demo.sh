@@ -44,7 +44,7 @@ spec:
   - name: db
     ports: [{name: dns, containerPort: 5353, protocol: UDP}]
 YAML
-MLN_AGENT_ARGS=(--metrics-addr 127.0.0.1:9962 --manifests "$MANIFESTS")
+MLN_AGENT_ARGS=(--metrics-addr 127.0.0.1:9962 --manifests "$MANIFESTS" --network-events true)
 step() { printf '\n\033[1;32m### %s\033[0m\n' "$*"; }
 
 step "Starting myelind in node namespace $MLN_NODE (pod CIDR 10.210.0.0/24)"
@@ -108,6 +108,11 @@ exited() { mln_myelin events --pod shop/ --type process_exit | grep -q demo-mark
 mln_retry 50 0.1 exited || true
 mln_myelin events --pod shop/ --last 4
 
+step "Network per process: the TCP connections above, seen from the processes (myelin events --type process_kprobe)"
+tcp_seen() { mln_myelin events --type process_kprobe --pod shop/ | grep -q accept; }
+mln_retry 50 0.1 tcp_seen || true
+mln_myelin events --type process_kprobe --pod shop/
+
 step "TracingPolicy: kill cat reading the demo's secret (a Sigkill selector, filtered in the kernel)"
 SECRET="$MLN_TMP/secret"
 mkdir -p "$SECRET" && echo "s3cr3t" >"$SECRET/token"
@@ -133,6 +138,29 @@ head -c 6 "$SECRET/token"; echo " <- head may read it (no selector acts on it)"
 killed() { mln_myelin events --type process_tracepoint --policy protect-secret | grep -q killed; }
 mln_retry 50 0.1 killed || true
 mln_myelin events --type process_tracepoint --policy protect-secret
+
+step "TracingPolicyNamespaced: report writes by shop's pods only (the fd resolved to its path in the kernel)"
+cat >"$MANIFESTS/30-shop-writes.yaml" <<YAML
+apiVersion: cilium.io/v1alpha1
+kind: TracingPolicyNamespaced
+metadata: {name: shop-writes, namespace: shop}
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_write
+    args: [{index: 5, type: fd}, {index: 7, type: size_t}]
+    selectors:
+    - matchArgs: [{index: 0, operator: Prefix, values: ["$MLN_TMP/"]}]
+YAML
+shop_on() { mln_myelin tracingpolicy list -o json | jq -e '.policies[] | select(.name == "shop-writes" and .state == "enabled")' >/dev/null; }
+mln_retry 50 0.1 shop_on || true
+mln_pod frontend sh -c "echo order-42 >$MLN_TMP/frontend.log"
+mln_pod db sh -c "echo row-7 >$MLN_TMP/db.log"
+echo host-line >"$MLN_TMP/host.log"
+wrote() { mln_myelin events --policy shop-writes | grep -q frontend.log; }
+mln_retry 50 0.1 wrote || true
+mln_myelin events --policy shop-writes
+echo "(data/db's and the host's writes to the same directory are not reported: out of the policy's scope)"
 
 step "myelin status"
 mln_myelin status

@@ -38,24 +38,13 @@ nlohmann::json process_json(const Process& p, int64_t mono_to_wall_ns) {
 nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mono_to_wall_ns) {
   nlohmann::json body{{"process", process_json(e.process, mono_to_wall_ns)}};
   if (e.parent) body["parent"] = process_json(*e.parent, mono_to_wall_ns);
-  if (e.type == Event::Type::tracepoint) {
-    body["subsys"] = e.subsys;
-    body["event"] = e.event;
+  // A hook's event: where it fired, its args, the policy and what it did.
+  if (e.type == Event::Type::tracepoint || e.type == Event::Type::uprobe || e.type == Event::Type::kprobe) {
+    if (e.type == Event::Type::tracepoint) body["subsys"] = e.subsys, body["event"] = e.event;
+    if (e.type == Event::Type::uprobe) body["path"] = e.subsys, body["symbol"] = e.event;
+    if (e.type == Event::Type::kprobe) body["function_name"] = e.event;
     body["args"] = e.args;
-    body["policy_name"] = e.policy;
-    body["action"] = e.action;
-  }
-  if (e.type == Event::Type::uprobe) {
-    body["path"] = e.subsys;
-    body["symbol"] = e.event;
-    body["args"] = e.args;
-    body["policy_name"] = e.policy;
-    body["action"] = e.action;
-  }
-  if (e.type == Event::Type::kprobe) {
-    body["function_name"] = e.event;
-    body["args"] = e.args;
-    if (!e.policy.empty()) body["policy_name"] = e.policy;
+    if (!e.policy.empty()) body["policy_name"] = e.policy;  // the TCP sensor's have none
     body["action"] = e.action;
     // connect(2)'s result (0, -115 in progress, -111 refused), what an Override made the function return, or a return probe's value.
     if (e.has_return) body["return"] = {{"int_arg", e.return_value}};

@@ -692,27 +692,33 @@ Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vec
   return cfg;
 }
 
-Result<myelin_tp_config> compile_uprobe(const UprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
-                                        const HostNamespaces& host_ns) {
+namespace {
+
+// A function-call hook (uprobe, kprobe): args by argument position.
+Result<myelin_tp_config> compile_call(const std::vector<TpArg>& args, const std::vector<Selector>& selectors, const std::string& where,
+                                      uint8_t flags, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
+                                      const HostNamespaces& host_ns) {
   myelin_tp_config cfg{};
   cfg.policy_id = policy_id;
   cfg.hook_id = hook_id;
-  call_args(cfg, hook.args);
-  if (auto s = mark_path_arg(cfg, hook.path); !s) return s.error();
-  if (auto s = compile_selectors(cfg, hook.selectors, hook.path, binary_id, host_ns); !s) return s.error();
+  cfg.flags = flags;
+  call_args(cfg, args);
+  if (auto s = mark_path_arg(cfg, where); !s) return s.error();
+  if (auto s = compile_selectors(cfg, selectors, where, binary_id, host_ns); !s) return s.error();
   return cfg;
+}
+
+}  // namespace
+
+Result<myelin_tp_config> compile_uprobe(const UprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
+                                        const HostNamespaces& host_ns) {
+  return compile_call(hook.args, hook.selectors, hook.path, 0, policy_id, hook_id, binary_id, host_ns);
 }
 
 Result<myelin_tp_config> compile_kprobe(const KprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
                                         const HostNamespaces& host_ns) {
-  myelin_tp_config cfg{};
-  cfg.policy_id = policy_id;
-  cfg.hook_id = hook_id;
-  call_args(cfg, hook.args);
-  if (!hook.syscall) cfg.flags |= MYELIN_TP_CFG_KERNEL_STRINGS;
-  if (auto s = mark_path_arg(cfg, hook.call); !s) return s.error();
-  if (auto s = compile_selectors(cfg, hook.selectors, hook.call, binary_id, host_ns); !s) return s.error();
-  return cfg;
+  return compile_call(hook.args, hook.selectors, hook.call, hook.syscall ? 0 : MYELIN_TP_CFG_KERNEL_STRINGS, policy_id, hook_id, binary_id,
+                      host_ns);
 }
 
 bool KprobeHook::overrides() const {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Overhead of an active file-integrity policy on an open/write/close loop,
-# against no policy and against the same filter written for bpftrace, as
+# against no policy and against the same filter written for bpftrace (and of
+# the shipped write rule, whose fd the kernel resolves to a path), as
 # ratios from one run (rounds alternate so machine noise hits all alike);
 # and the events delivered per second, with the kernel-side loss counted.
 #   tests/bench/runtime_bench.sh [ITERATIONS] [ROUNDS]   (as root)
@@ -38,12 +39,27 @@ spec:
       - {index: 1, operator: Mask, values: ["0x243"]}
 YAML
 }
-use_policy() {  # use_policy NAME PREFIX | use_policy none
+write_policy() {  # write_policy NAME PREFIX: the shipped file-integrity write rule on PREFIX
+  cat <<YAML
+apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: $1}
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_write
+    args: [{index: 5, type: fd}, {index: 7, type: size_t}]
+    selectors:
+    - matchArgs: [{index: 0, operator: Prefix, values: ["$2/"]}]
+YAML
+}
+
+use_policy() {  # use_policy NAME PREFIX [TEMPLATE] | use_policy none
   rm -f "$MLN_TMP/manifests/p.yaml"
   gone() { [ "$(mln_myelin tracingpolicy list -o json | jq '.policies | length')" = 0 ]; }
   mln_retry 100 0.05 gone
   [ "$1" = none ] && return 0
-  policy "$1" "$2" >"$MLN_TMP/manifests/p.yaml"
+  "${3:-policy}" "$1" "$2" >"$MLN_TMP/manifests/p.yaml"
   on() { mln_myelin tracingpolicy list -o json | jq -e ".policies[] | select(.name == \"$1\" and .state == \"enabled\")" >/dev/null; }
   mln_retry 100 0.05 on "$1"
 }
@@ -66,6 +82,9 @@ for r in $(seq 1 "$ROUNDS"); do
   t2=$(date +%s.%N)
   results[rate]+="$(echo "$N / ($t2 - $t0)" | bc -l | cut -d. -f1) "
   results[delivered]+="$(mln_myelin tracingpolicy list -o json | jq -r '.policies[0].events // 0') "
+  use_policy "write-$r" "$W" write_policy
+  results[write]+="$(run_loop) "
+  mln_retry 200 0.05 drained || true
   use_policy none
   bpftrace -e "tracepoint:syscalls:sys_enter_openat /(args->flags & 0x243) && strncmp(str(args->filename), \"$W/\", $(( ${#W} + 1 ))) == 0/ { printf(\"%s %s\\n\", comm, str(args->filename)); }" \
     >"$MLN_TMP/bpftrace.out" 2>&1 &
@@ -80,11 +99,12 @@ base=$(median "${results[base]}")
 lost=$(mln_myelin status -o json | jq -r '.runtime_lost // 0')
 printf '\nFile integrity overhead: %s x (open O_WRONLY|O_CREAT|O_TRUNC, write 64 B, close), median of %s rounds\n' "$N" "$ROUNDS"
 printf '%-58s %12s %8s\n' "case" "ns/iter" "ratio"
-for k in base nomatch match bpftrace; do
+for k in base nomatch match write bpftrace; do
   case $k in
     base) name="no policy (agent running, process probes on)";;
     nomatch) name="Myelin policy on another prefix (filtered in the kernel)";;
     match) name="Myelin policy matching every open (an event each)";;
+    write) name="Myelin write rule matching every write (fd -> path)";;
     bpftrace) name="bpftrace, same filter, printing each match";;
   esac
   m=$(median "${results[$k]}")

@@ -70,6 +70,11 @@ mln_pod_add web shop web
 mln_pod_add ocart other cart
 
 list() { mln_myelin tracingpolicy list -o json; }
+# wait_enabled NAME: the policy NAME-$MLN_ID is enabled (bounded wait).
+wait_enabled() {
+  on() { list | jq -e ".policies[] | select(.name == \"$1-$MLN_ID\" and .state == \"enabled\")" >/dev/null; }
+  mln_retry 50 0.1 on "$1"
+}
 enabled() { list | jq -e "[.policies[] | select(.state == \"enabled\")] | length == 5" >/dev/null; }
 mln_retry 100 0.1 enabled && t_ok "five policies enabled (namespaced, selectors, uprobe)" || t_bad "enabled" "$(list)"
 list | jq -e ".policies[] | select(.name == \"scoped-$MLN_ID\" and .kind == \"TracingPolicyNamespaced\" and (.mode | contains(\"scoped to namespace shop\")))" >/dev/null &&
@@ -118,8 +123,7 @@ TREE_PID=$TREE_PID
 MLN_PIDS+=("$TREE_PID")
 read -r -t 10 parent <&"${TREE[0]}"
 sed -i "s/PARENT/$parent/" "$MANIFESTS/pid.yaml"
-pid_on() { list | jq -e ".policies[] | select(.name == \"pid-$MLN_ID\" and .state == \"enabled\")" >/dev/null; }
-mln_retry 50 0.1 pid_on || t_bad "pid policy enabled" "$(list)"
+wait_enabled pid || t_bad "pid policy enabled" "$(list)"
 echo go >&"${TREE[1]}"
 read -r -t 10 result <&"${TREE[0]}" || true
 [ "$result" = "rc=137" ] && t_ok "followForks: cat, a child of the listed shell, is killed (SIGKILL)" || t_bad "followForks kill" "result=$result"
@@ -157,8 +161,7 @@ spec:
     - matchBinaries: [{operator: In, values: ["$GPU/gpu_app"]}]
       matchActions: [{action: Sigkill}]
 YAML
-launch_on() { list | jq -e ".policies[] | select(.name == \"no-launch-$MLN_ID\" and .state == \"enabled\")" >/dev/null; }
-mln_retry 50 0.1 launch_on || t_bad "uprobe kill policy enabled" "$(list)"
+wait_enabled no-launch || t_bad "uprobe kill policy enabled" "$(list)"
 rc=0; out=$(mln_pod cart "$GPU/gpu_app" </dev/null) || rc=$?
 [ "$rc" = 137 ] && [ -z "$out" ] && t_ok "uprobe Sigkill: the workload is killed at cuLaunchKernel, before it finishes" || t_bad "uprobe kill" "rc=$rc out=$out"
 cat >"$MANIFESTS/bad-uprobe.yaml" <<YAML

@@ -12,11 +12,9 @@
 # - a return probe (fexit) on openat with matchReturnArgs: only failed opens
 #   under a prefix are posted, each with the errno it returned.
 # Exit status: the number of failed checks.
-fails=0
-ok() { echo "  ok   $1"; }
-bad() { echo "  FAIL $1"; fails=$((fails + 1)); }
+. /work/agent.sh
 
-mkdir -p /tmp/manifests /tmp/state /tmp/bin /tmp/watched
+mkdir -p /tmp/manifests /tmp/bin /tmp/watched
 cp /bin/busybox /tmp/bin/busybox
 echo data >/tmp/watched/data
 echo secret >/tmp/watched/secret
@@ -98,18 +96,7 @@ spec:
         values: ["0"]
 YAML
 
-/work/myelind --node-name vm --pod-cidr 10.99.0.0/24 --api-socket /tmp/myelin.sock --bpffs-root /sys/fs/bpf/myelin/vm \
-  --state-dir /tmp/state --manifests /tmp/manifests --metrics-addr "" >/tmp/myelind.log 2>&1 &
-M="/work/myelin --socket /tmp/myelin.sock"
-i=0
-until [ "$($M tracingpolicy list -o json 2>/dev/null | grep -o '"state":"enabled"' | wc -l)" = 3 ]; do
-  i=$((i + 1))
-  if [ $i -gt 600 ]; then
-    echo "myelind did not enable the policies:"; cat /tmp/myelind.log; $M tracingpolicy list 2>&1
-    exit 99
-  fi
-  sleep 0.2
-done
+start_agent 3
 ok "the kprobe policies are enabled (fentry, fmod_ret, fexit)"
 $M status | grep -q "Override on security_\* kprobes: preventive" &&
   ok "status: Override on security_* kprobes is preventive here" || bad "status: $($M status | grep -i override)"

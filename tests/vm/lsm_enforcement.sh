@@ -5,11 +5,9 @@
 # refuses, before they happen, the unlink and rename of a protected file and
 # the exec of a binary from a forbidden directory; the events say so.
 # Exit status: the number of failed checks.
-fails=0
-ok() { echo "  ok   $1"; }
-bad() { echo "  FAIL $1"; fails=$((fails + 1)); }
+. /work/agent.sh
 
-mkdir -p /tmp/protected /tmp/forbidden /tmp/manifests /tmp/state
+mkdir -p /tmp/protected /tmp/forbidden /tmp/manifests
 echo secret >/tmp/protected/key
 echo scratch >/tmp/unprotected
 cp /bin/busybox /tmp/forbidden/tool
@@ -55,18 +53,7 @@ spec:
         argError: -13
 YAML
 
-/work/myelind --node-name vm --pod-cidr 10.99.0.0/24 --api-socket /tmp/myelin.sock --bpffs-root /sys/fs/bpf/myelin/vm \
-  --state-dir /tmp/state --manifests /tmp/manifests --metrics-addr "" >/tmp/myelind.log 2>&1 &
-M="/work/myelin --socket /tmp/myelin.sock"
-i=0
-until $M tracingpolicy list -o json 2>/dev/null | grep -q '"state":"enabled"'; do
-  i=$((i + 1))
-  if [ $i -gt 600 ]; then
-    echo "myelind did not enable the policy:"; cat /tmp/myelind.log; $M tracingpolicy list 2>&1
-    exit 99
-  fi
-  sleep 0.2
-done
+start_agent 1
 ok "TracingPolicy with lsmhooks enabled: $($M tracingpolicy list | tail -1 | cut -c1-60)"
 
 rm -f /tmp/protected/key 2>/tmp/rm.err

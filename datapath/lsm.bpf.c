@@ -127,6 +127,15 @@ int BPF_PROG(myelin_path_unlink, const struct path *dir, struct dentry *dentry, 
 	return decide(MYELIN_LSM_PATH_UNLINK, dentry);
 }
 
+/* Only the first two arguments: the hook gained a flags argument over
+ * kernel versions. prev is not needed: the trampoline runs this program
+ * only while every earlier one returned 0. */
+SEC("lsm/path_rename")
+int BPF_PROG(myelin_path_rename, const struct path *old_dir, struct dentry *old_dentry)
+{
+	return decide(MYELIN_LSM_PATH_RENAME, old_dentry);
+}
+
 SEC("lsm/bprm_check_security")
 int BPF_PROG(myelin_bprm_check, struct linux_binprm *bprm, int prev)
 {

@@ -45,8 +45,23 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);      /* tgid */
-	__type(value, __u32);    /* binary id */
+	__type(value, struct myelin_exec_binary);
 } myelin_exec_binary SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MYELIN_BINARY_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct myelin_binary_prefix_key);
+	__type(value, __u32);    /* prefix bits */
+} myelin_binary_prefixes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct myelin_binary_prefix_key);
+} myelin_prefix_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -54,6 +69,19 @@ struct {
 	__type(key, __u32);
 	__type(value, struct myelin_binary_key);
 } myelin_binary_scratch SEC(".maps");
+
+/* The prefixes (matchBinaries Prefix) the binary's path starts with, as bits: one LPM lookup. */
+static __always_inline __u32 prefix_bits(const char *path)
+{
+	__u32 zero = 0;
+	struct myelin_binary_prefix_key *k = bpf_map_lookup_elem(&myelin_prefix_scratch, &zero);
+	if (!k)
+		return 0;
+	k->prefixlen = MYELIN_TP_STR_MAX * 8;
+	bpf_probe_read_kernel(k->path, sizeof(k->path), path);
+	__u32 *bits = bpf_map_lookup_elem(&myelin_binary_prefixes, k);
+	return bits ? *bits : 0;
+}
 
 /* Keeps the record type in the object's BTF (the ABI test reads it there). */
 const struct myelin_process_event *unused_process_event __attribute__((unused));
@@ -138,9 +166,13 @@ int BPF_PROG(myelin_proc_exec, struct task_struct *t, pid_t old_pid, struct linu
 	if (key) {
 		__builtin_memset(key->path, 0, sizeof(key->path));
 		bpf_probe_read_kernel_str(key->path, sizeof(key->path), BPF_CORE_READ(bprm, filename));
+		struct myelin_exec_binary b = {};
 		__u32 *id = bpf_map_lookup_elem(&myelin_binaries, key);
 		if (id)
-			bpf_map_update_elem(&myelin_exec_binary, &tgid, id, BPF_ANY);
+			b.id = *id;
+		b.prefixes = prefix_bits(key->path);
+		if (b.id || b.prefixes)
+			bpf_map_update_elem(&myelin_exec_binary, &tgid, &b, BPF_ANY);
 		else
 			bpf_map_delete_elem(&myelin_exec_binary, &tgid);
 	}
@@ -175,9 +207,9 @@ int BPF_PROG(myelin_proc_fork, struct task_struct *parent, struct task_struct *c
 	BPF_CORE_READ_STR_INTO(&e->binary, parent, comm);
 	__u32 ptgid = e->ppid, ctgid = e->pid;
 	submit(e);
-	__u32 *id = bpf_map_lookup_elem(&myelin_exec_binary, &ptgid);  /* same image until it execs */
-	if (id) {
-		__u32 v = *id;
+	struct myelin_exec_binary *b = bpf_map_lookup_elem(&myelin_exec_binary, &ptgid);  /* same image until it execs */
+	if (b) {
+		struct myelin_exec_binary v = *b;
 		bpf_map_update_elem(&myelin_exec_binary, &ctgid, &v, BPF_ANY);
 	}
 	return 0;

@@ -19,14 +19,13 @@
 #include <bpf/bpf_tracing.h>
 
 #include "myelin/abi.h"
+#include "lib/sock.h"
 #include "lib/task.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define MYELIN_S_IFMT   0170000
 #define MYELIN_S_IFSOCK 0140000
-#define MYELIN_AF_INET  2
-#define MYELIN_AF_INET6 10
 #define MYELIN_TCP_FIN_WAIT1 4
 #define MYELIN_TCP_LAST_ACK  9
 
@@ -75,15 +74,9 @@ static __always_inline struct sock *fd_sock(struct task_struct *t, long fd)
 
 static __always_inline void emit(struct sock *sk, __u8 type, __s32 ret, const struct connect_args *asked)
 {
-	if (!sk)
+	struct myelin_sock_tuple t;
+	if (!sock_tuple(sk, &t) || t.protocol != IPPROTO_TCP)
 		return;
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family != MYELIN_AF_INET && family != MYELIN_AF_INET6)
-		return;
-	__u16 protocol = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
-	if (protocol != IPPROTO_TCP)
-		return;
-	__u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
 
 	struct myelin_sock_event *e = bpf_ringbuf_reserve(&myelin_sock_events, sizeof(*e), 0);
 	__u32 zero = 0;
@@ -94,32 +87,21 @@ static __always_inline void emit(struct sock *sk, __u8 type, __s32 ret, const st
 		return;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	e->type = type;
-	e->family = family;
-	e->protocol = protocol;
-	e->state = state;
-	e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	e->pid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
 	e->uid = (__u32)bpf_get_current_uid_gid();
-	e->netns = BPF_CORE_READ(t, nsproxy, net_ns, ns.inum);
+	e->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
 	e->ret = ret;
 	e->ktime_ns = bpf_ktime_get_ns();
 	e->cookie = (__u64)sk;
-	if (family == MYELIN_AF_INET) {
-		bpf_core_read(e->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
-		bpf_core_read(e->daddr, 4, &sk->__sk_common.skc_daddr);
-	} else {
-		bpf_core_read(e->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_core_read(e->daddr, 16, &sk->__sk_common.skc_v6_daddr);
-	}
-	if (asked && ret != 0 && ret != -115 /* EINPROGRESS */ && asked->family == family) {
+	e->sock = t;
+	if (asked && ret != 0 && ret != -115 /* EINPROGRESS */ && asked->family == t.family) {
 		/* Failed: the kernel cleared the destination; report the one asked for. */
-		e->dport = bpf_ntohs(asked->port);
-		__builtin_memcpy(e->daddr, asked->addr, 16);
+		e->sock.dport = bpf_ntohs(asked->port);
+		__builtin_memcpy(e->sock.daddr, asked->addr, 16);
 	}
 	bpf_ringbuf_submit(e, 0);
 	if (st)

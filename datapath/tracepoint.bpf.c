@@ -18,6 +18,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "myelin/abi.h"
+#include "../lib/sock.h"
 #include "../lib/task.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -42,12 +43,12 @@ struct {
 	__type(value, struct myelin_proc_stats);
 } myelin_tp_stats SEC(".maps");
 
-/* Shared with process.bpf.c: tgid -> id of the binary it runs. */
+/* Shared with process.bpf.c: tgid -> the binary it runs (id, prefix bits). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct myelin_exec_binary);
 } myelin_exec_binary SEC(".maps");
 
 struct {
@@ -104,6 +105,40 @@ static __always_inline bool str_matches(const struct myelin_tp_cond *c, const ch
 	return c->op == MYELIN_TP_OP_NE ? !same : same;
 }
 
+/* An address against addr/bits (the cond's str and str_len), same family only. */
+static __always_inline bool addr_in(const __u8 *addr, __u8 family, const struct myelin_tp_cond *c)
+{
+	if (family != c->value)
+		return false;
+	__u32 bits = c->str_len;
+	for (int i = 0; i < 16; i++) {
+		if (bits == 0)
+			break;
+		__u8 mask = bits >= 8 ? 0xff : (__u8)(0xff << (8 - bits));
+		if ((addr[i] ^ (__u8)c->str[i]) & mask)
+			return false;
+		bits = bits >= 8 ? bits - 8 : 0;
+	}
+	return true;
+}
+
+static __always_inline bool sock_matches(const struct myelin_tp_cond *c, const struct myelin_sock_tuple *t)
+{
+	switch (c->op) {
+	case MYELIN_TP_OP_SPORT: return t->sport == c->value;
+	case MYELIN_TP_OP_NOT_SPORT: return t->sport != c->value;
+	case MYELIN_TP_OP_DPORT: return t->dport == c->value;
+	case MYELIN_TP_OP_NOT_DPORT: return t->dport != c->value;
+	case MYELIN_TP_OP_SADDR: return addr_in(t->saddr, t->family, c);
+	case MYELIN_TP_OP_NOT_SADDR: return !addr_in(t->saddr, t->family, c);
+	case MYELIN_TP_OP_DADDR: return addr_in(t->daddr, t->family, c);
+	case MYELIN_TP_OP_NOT_DADDR: return !addr_in(t->daddr, t->family, c);
+	case MYELIN_TP_OP_PROTOCOL: return t->protocol == c->value;
+	case MYELIN_TP_OP_FAMILY: return t->family == c->value;
+	}
+	return false;
+}
+
 static __always_inline bool cond_matches(const struct myelin_tp_config *cfg, const struct myelin_tp_cond *c,
 					 const struct myelin_tp_event *e)
 {
@@ -120,6 +155,8 @@ static __always_inline bool cond_matches(const struct myelin_tp_config *cfg, con
 		return false;
 	}
 	const __u8 type = cfg->args[a].type;
+	if (type == MYELIN_TP_ARG_SOCK)
+		return sock_matches(c, (const struct myelin_sock_tuple *)e->strs[a]);
 	if (type == MYELIN_TP_ARG_STRING || type == MYELIN_TP_ARG_FD || type == MYELIN_TP_ARG_FILE || type == MYELIN_TP_ARG_PATH)
 		return str_matches(c, e->strs[a], e->str_lens[a]);
 	__u64 v = e->ints[a];
@@ -175,14 +212,19 @@ static __always_inline bool ns_matches(const struct myelin_tp_ns_match *m, struc
 }
 
 static __always_inline bool selector_matches(const struct myelin_tp_config *cfg, const struct myelin_tp_selector *s,
-					     const struct myelin_tp_event *e, __u32 binary, struct task_struct *t)
+					     const struct myelin_tp_event *e, const struct myelin_exec_binary *binary,
+					     struct task_struct *t)
 {
-	if (s->binary_op) {
+	if (s->binary_op == 1 || s->binary_op == 2) {
 		bool found = false;
 		for (int j = 0; j < MYELIN_TP_MAX_BINARIES; j++)
-			if (j < s->nbinaries && binary && s->binaries[j] == binary)
+			if (j < s->nbinaries && binary->id && s->binaries[j] == binary->id)
 				found = true;
 		if (found != (s->binary_op == 1))
+			return false;
+	} else if (s->binary_op == 3 || s->binary_op == 4) {
+		bool found = (binary->prefixes & s->binaries[0]) != 0;
+		if (found != (s->binary_op == 3))
 			return false;
 	}
 	if (s->pid_op && !pids_match(s, t))
@@ -282,7 +324,8 @@ static __always_inline void capture(void *ctx, enum hook_flavor flavor, const st
 		__u64 v = 0;
 		if (flavor >= FENTRY) {
 			v = func_arg(ctx, flavor, a->offset);
-			if (a->type != MYELIN_TP_ARG_STRING && a->type != MYELIN_TP_ARG_FILE && a->type != MYELIN_TP_ARG_PATH)
+			if (a->type != MYELIN_TP_ARG_STRING && a->type != MYELIN_TP_ARG_FILE && a->type != MYELIN_TP_ARG_PATH &&
+			    a->type != MYELIN_TP_ARG_SOCK)
 				v = narrow(v, a->size, is_signed);
 		} else if (flavor == UPROBE) {
 			struct pt_regs *regs = ctx;
@@ -306,6 +349,10 @@ static __always_inline void capture(void *ctx, enum hook_flavor flavor, const st
 			continue;
 		}
 		e->ints[i] = v;
+		if (a->type == MYELIN_TP_ARG_SOCK) {
+			sock_tuple((struct sock *)v, (struct myelin_sock_tuple *)e->strs[i]);
+			e->str_lens[i] = sizeof(struct myelin_sock_tuple);
+		}
 	}
 	e->ret = 0;
 	if (flavor == FEXIT || flavor == FEXIT_SYSCALL) {
@@ -346,8 +393,10 @@ static __always_inline int run_hook(void *ctx, enum hook_flavor flavor)
 
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
-	__u32 *bid = bpf_map_lookup_elem(&myelin_exec_binary, &tgid);
-	__u32 binary = bid ? *bid : 0;
+	struct myelin_exec_binary none = {};
+	const struct myelin_exec_binary *binary = bpf_map_lookup_elem(&myelin_exec_binary, &tgid);
+	if (!binary)
+		binary = &none;
 
 	int matched = -1;
 	__u8 action = MYELIN_TP_ACT_POST;

@@ -137,6 +137,11 @@ Status Reflector::list() {
     if (cont.empty()) break;
   }
   if (!running_) return Error{"stopped"};
+  {
+    // Counted before its objects are delivered: whoever sees them sees the list counted.
+    std::lock_guard lk(mu_);
+    ++stats_.lists;
+  }
 
   for (const auto& item : items) {
     auto key = key_of(item);
@@ -156,7 +161,6 @@ Status Reflector::list() {
   {
     std::lock_guard lk(mu_);
     rv_ = rv;
-    ++stats_.lists;
   }
   if (handler_.event) handler_.event("list");
   synced_once_ = true;

@@ -41,6 +41,7 @@ class RuntimeMonitor {
   // For TracingPolicy hooks: the process maps, the process cache, publishing.
   int exec_binary_fd() const { return probes_ ? probes_->exec_binary_fd() : -1; }
   int binaries_fd() const { return probes_ ? probes_->binaries_fd() : -1; }
+  int binary_prefixes_fd() const { return probes_ ? probes_->binary_prefixes_fd() : -1; }
   std::optional<Process> process(uint32_t pid) const { return cache_.get(pid); }
   void publish(Event ev) { add(std::move(ev)); }
   // An event of process `pid` (a hook's record): with the process and its

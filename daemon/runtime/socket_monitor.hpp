@@ -5,12 +5,11 @@
 // sock_arg), consumed on the runtime monitor's thread.
 #pragma once
 
-#include <arpa/inet.h>
-
 #include <memory>
 
 #include "myelin/datapath/socket_probes.hpp"
 #include "runtime_monitor.hpp"
+#include "sock_arg.hpp"
 
 namespace myelin::runtime {
 
@@ -29,18 +28,6 @@ class SocketMonitor {
   SocketMonitor& operator=(const SocketMonitor&) = delete;
   uint64_t lost() const { return probes_->stats().events_lost; }
 
-  // The sock_arg of one record (Tetragon's field names and values).
-  static nlohmann::json sock_arg(const myelin_sock_event& e) {
-    char s[INET6_ADDRSTRLEN] = {}, d[INET6_ADDRSTRLEN] = {};
-    const int af = e.family == 10 ? AF_INET6 : AF_INET;
-    inet_ntop(af, e.saddr, s, sizeof s);
-    inet_ntop(af, e.daddr, d, sizeof d);
-    static const char* states[] = {"", "TCP_ESTABLISHED", "TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_FIN_WAIT1", "TCP_FIN_WAIT2",
-                                   "TCP_TIME_WAIT", "TCP_CLOSE", "TCP_CLOSE_WAIT", "TCP_LAST_ACK", "TCP_LISTEN", "TCP_CLOSING"};
-    return {{"family", af == AF_INET6 ? "AF_INET6" : "AF_INET"}, {"type", "SOCK_STREAM"}, {"protocol", "IPPROTO_TCP"},
-            {"saddr", s}, {"daddr", d}, {"sport", e.sport}, {"dport", e.dport}, {"cookie", std::to_string(e.cookie)},
-            {"state", e.state < std::size(states) ? states[e.state] : std::to_string(e.state)}};
-  }
 
  private:
   explicit SocketMonitor(RuntimeMonitor& runtime) : runtime_(runtime) {}
@@ -51,7 +38,7 @@ class SocketMonitor {
     ev.time_ns = static_cast<int64_t>(e.ktime_ns) + runtime_.mono_to_wall_ns();
     ev.event = e.type == MYELIN_SOCK_CONNECT ? "tcp_connect" : e.type == MYELIN_SOCK_ACCEPT ? "inet_csk_accept" : "tcp_close";
     ev.action = "KPROBE_ACTION_POST";
-    ev.args = nlohmann::json::array({{{"sock_arg", sock_arg(e)}}});
+    ev.args = nlohmann::json::array({{{"sock_arg", sock_arg(e.sock, e.cookie)}}});
     ev.return_value = e.ret;
     ev.has_return = e.type == MYELIN_SOCK_CONNECT;
     runtime_.publish_for(std::move(ev), e.pid, e.tid, e.uid, e.netns);

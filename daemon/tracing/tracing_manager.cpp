@@ -13,6 +13,7 @@
 #include "myelin/atomic_file.hpp"
 #include "myelin/log.hpp"
 #include "myelin/policy/model.hpp"
+#include "runtime/sock_arg.hpp"
 
 namespace myelin::tracing {
 namespace {
@@ -105,27 +106,55 @@ void TracingManager::stop() {
   hooks_.reset();
 }
 
+void TracingManager::mark_running_locked(const std::function<bool(const std::string& exe)>& matches,
+                                         const std::function<void(myelin_exec_binary&)>& update) {
+  DIR* d = opendir("/proc");
+  if (!d) return;
+  while (dirent* de = readdir(d)) {
+    if (!std::isdigit(static_cast<unsigned char>(de->d_name[0]))) continue;
+    char exe[MYELIN_BINARY_PATH_MAX] = {};
+    std::string link = std::string("/proc/") + de->d_name + "/exe";
+    if (readlink(link.c_str(), exe, sizeof exe - 1) <= 0 || !matches(exe)) continue;
+    uint32_t tgid = static_cast<uint32_t>(std::stoul(de->d_name));
+    myelin_exec_binary b{};
+    bpf_map_lookup_elem(runtime_.exec_binary_fd(), &tgid, &b);  // absent: stays zero
+    update(b);
+    bpf_map_update_elem(runtime_.exec_binary_fd(), &tgid, &b, BPF_ANY);
+  }
+  closedir(d);
+}
+
 uint32_t TracingManager::binary_id_locked(const std::string& path) {
   auto [it, fresh] = binary_ids_.try_emplace(path, static_cast<uint32_t>(binary_ids_.size() + 1));
   if (fresh) {
     char key[MYELIN_BINARY_PATH_MAX] = {};
     std::memcpy(key, path.data(), std::min(path.size(), sizeof key - 1));
     bpf_map_update_elem(runtime_.binaries_fd(), key, &it->second, BPF_ANY);
-    // Processes already running that binary: the exec probe did not see them.
-    if (DIR* d = opendir("/proc")) {
-      while (dirent* de = readdir(d)) {
-        if (!std::isdigit(static_cast<unsigned char>(de->d_name[0]))) continue;
-        char exe[MYELIN_BINARY_PATH_MAX] = {};
-        std::string link = std::string("/proc/") + de->d_name + "/exe";
-        if (readlink(link.c_str(), exe, sizeof exe - 1) > 0 && path == exe) {
-          uint32_t tgid = static_cast<uint32_t>(std::stoul(de->d_name));
-          bpf_map_update_elem(runtime_.exec_binary_fd(), &tgid, &it->second, BPF_ANY);
-        }
-      }
-      closedir(d);
-    }
+    const uint32_t id = it->second;
+    mark_running_locked([&](const std::string& exe) { return exe == path; }, [id](myelin_exec_binary& b) { b.id = id; });
   }
   return it->second;
+}
+
+uint32_t TracingManager::binary_prefix_locked(const std::string& prefix) {
+  if (auto it = binary_prefixes_.find(prefix); it != binary_prefixes_.end()) return it->second;
+  if (binary_prefixes_.size() >= MYELIN_BINARY_PREFIXES) return 0;
+  const uint32_t slot = static_cast<uint32_t>(binary_prefixes_.size());
+  binary_prefixes_[prefix] = slot + 1;
+  // Each trie entry's value: its bit and those of every shorter prefix of
+  // it, since the kernel's one lookup finds only the longest.
+  for (const auto& [p, id] : binary_prefixes_) {
+    uint32_t bits = 0;
+    for (const auto& [q, qid] : binary_prefixes_)
+      if (p.rfind(q, 0) == 0) bits |= 1u << (qid - 1);
+    myelin_binary_prefix_key key{};
+    key.prefixlen = static_cast<uint32_t>(p.size() * 8);
+    std::memcpy(key.path, p.data(), std::min(p.size(), sizeof key.path));
+    bpf_map_update_elem(runtime_.binary_prefixes_fd(), &key, &bits, BPF_ANY);
+  }
+  mark_running_locked([&](const std::string& exe) { return exe.rfind(prefix, 0) == 0; },
+                      [slot](myelin_exec_binary& b) { b.prefixes |= 1u << slot; });
+  return slot + 1;
 }
 
 void TracingManager::load_locked(Loaded& l) {
@@ -187,7 +216,7 @@ void TracingManager::load_locked(Loaded& l) {
     l.state.mode = std::string("scoped to ") + (p.kind == "TracingPolicyNamespaced" ? "namespace " + p.ns : "all namespaces") +
                    (p.pod_selector ? ", pods matching spec.podSelector" : "") + " (by network namespace)";
   }
-  const BinaryIds bin = [this](const std::string& b) { return binary_id_locked(b); };
+  const BinaryIds bin = [this](const std::string& b, bool prefix) { return prefix ? binary_prefix_locked(b) : binary_id_locked(b); };
   std::vector<uint32_t> attached;
   auto fail = [&](const std::string& what, const std::string& why) {
     for (auto h : attached) hooks_->detach(h);
@@ -433,6 +462,11 @@ void TracingManager::on_event(const myelin_tp_event& e) {
         ev.args.push_back({{"file_arg", {{"path", str}}}});
       else if (t == "path")
         ev.args.push_back({{"path_arg", {{"path", str}}}});
+      else if (t == "sock") {
+        myelin_sock_tuple tuple{};
+        std::memcpy(&tuple, e.strs[i], sizeof tuple);
+        ev.args.push_back({{"sock_arg", runtime::sock_arg(tuple, e.ints[i])}});
+      }
       else if (t == "uint32" || t == "uint64" || t == "size_t")
         ev.args.push_back({{"size_arg", std::to_string(e.ints[i])}});
       else if (t == "int64" || t == "long")

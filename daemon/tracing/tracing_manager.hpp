@@ -64,6 +64,10 @@ class TracingManager {
   void load_locked(Loaded& l);
   void unload_locked(Loaded& l);
   uint32_t binary_id_locked(const std::string& path);
+  uint32_t binary_prefix_locked(const std::string& prefix);  // 1 + its bit, 0 if the table is full
+  // Processes already running (the exec probe did not see them): update their entry.
+  void mark_running_locked(const std::function<bool(const std::string& exe)>& matches,
+                           const std::function<void(myelin_exec_binary&)>& update);
   void on_event(const myelin_tp_event& e);
   void on_lsm_event(const myelin_lsm_event& e);
   Status load_lsm_locked(Loaded& l);
@@ -92,6 +96,7 @@ class TracingManager {
   std::map<uint32_t, std::shared_ptr<Loaded>> by_id_;
   std::map<uint32_t, HookRef> hook_of_;  // hook id in the config -> where it came from
   std::map<std::string, uint32_t> binary_ids_;
+  std::map<std::string, uint32_t> binary_prefixes_;  // prefix -> 1 + its bit
   uint32_t next_policy_ = 1, next_hook_ = 1, next_rule_ = 1;
   std::atomic<bool> running_{false};
   int poller_ = 0;

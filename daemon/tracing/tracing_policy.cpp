@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tracing_policy.hpp"
 
+#include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -78,6 +80,18 @@ std::string in_not_in(const Ctx& c, const YAML::Node& n, const std::string& f) {
   return op;
 }
 
+// The operators of sock args (Tetragon's) and their codes.
+uint8_t sock_op(const std::string& op) {
+  static const std::pair<const char*, uint8_t> ops[] = {
+      {"SPort", MYELIN_TP_OP_SPORT},     {"NotSPort", MYELIN_TP_OP_NOT_SPORT}, {"DPort", MYELIN_TP_OP_DPORT},
+      {"NotDPort", MYELIN_TP_OP_NOT_DPORT}, {"SAddr", MYELIN_TP_OP_SADDR},   {"NotSAddr", MYELIN_TP_OP_NOT_SADDR},
+      {"DAddr", MYELIN_TP_OP_DADDR},     {"NotDAddr", MYELIN_TP_OP_NOT_DADDR}, {"Protocol", MYELIN_TP_OP_PROTOCOL},
+      {"Family", MYELIN_TP_OP_FAMILY}};
+  for (const auto& [n, code] : ops)
+    if (op == n) return code;
+  return 0;
+}
+
 // One matchArgs / matchReturnArgs entry.
 MatchArg match_arg(const Ctx& c, const YAML::Node& n, const std::string& af, size_t nargs, bool ret) {
   only(c, n, af, {"index", "operator", "values"});
@@ -88,13 +102,17 @@ MatchArg match_arg(const Ctx& c, const YAML::Node& n, const std::string& af, siz
     c.fail(n["index"], af + ".index", "names no argument: the hook has " + std::to_string(nargs) + " args (index is the position in args)");
   m.op = str(c, n["operator"], af + ".operator");
   static const std::set<std::string> ops{"Equal", "NotEqual", "GT", "LT", "GreaterThan", "LessThan", "Mask", "Prefix", "Postfix"};
-  if (!ops.count(m.op) || (ret && (m.op == "Prefix" || m.op == "Postfix")))
+  if (!ops.count(m.op) && !(!ret && sock_op(m.op)))
     c.fail(n["operator"], af + ".operator",
-           "'" + m.op + "' is not supported by Myelin yet (" + (ret ? "Equal, NotEqual, GT, LT, Mask" : "Equal, NotEqual, GT, LT, Mask, Prefix, Postfix") + ")");
+           "'" + m.op + "' is not supported by Myelin yet (" +
+               (ret ? "Equal, NotEqual, GT, LT, Mask"
+                    : "Equal, NotEqual, GT, LT, Mask, Prefix, Postfix; on sock args SPort, DPort, SAddr, DAddr, their Not forms, Protocol, Family") +
+               ")");
+  if (ret && (m.op == "Prefix" || m.op == "Postfix")) c.fail(n["operator"], af + ".operator", "'" + m.op + "' does not apply to a return value");
   const auto& vals = n["values"];
   if (!vals || !vals.IsSequence() || vals.size() == 0) c.fail(vals, af + ".values", "a list of at least one value");
-  if (m.op == "NotEqual" && vals.size() > 1)
-    c.fail(vals, af + ".values", "NotEqual takes one value here (use several matchArgs entries on the same index, AND-ed)");
+  if ((m.op == "NotEqual" || m.op.rfind("Not", 0) == 0) && vals.size() > 1)
+    c.fail(vals, af + ".values", m.op + " takes one value here (use several matchArgs entries on the same index, AND-ed)");
   for (size_t k = 0; k < vals.size(); ++k) m.values.push_back(str(c, vals[k], af + ".values[" + std::to_string(k) + "]"));
   return m;
 }
@@ -180,14 +198,15 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
     const std::string bf = f + ".matchBinaries[0]";
     only(c, mb[0], bf, {"operator", "values"});
     s.binaries_op = str(c, mb[0]["operator"], bf + ".operator");
-    if (s.binaries_op != "In" && s.binaries_op != "NotIn")
-      c.fail(mb[0]["operator"], bf + ".operator", "'" + s.binaries_op + "' is not supported by Myelin yet (In, NotIn)");
+    if (s.binaries_op != "In" && s.binaries_op != "NotIn" && s.binaries_op != "Prefix" && s.binaries_op != "NotPrefix")
+      c.fail(mb[0]["operator"], bf + ".operator", "'" + s.binaries_op + "' is not supported by Myelin yet (In, NotIn, Prefix, NotPrefix)");
     const auto& vals = mb[0]["values"];
     if (!vals || !vals.IsSequence() || vals.size() == 0 || vals.size() > MYELIN_TP_MAX_BINARIES)
       c.fail(vals, bf + ".values", "1 to " + std::to_string(MYELIN_TP_MAX_BINARIES) + " absolute paths");
     for (size_t i = 0; i < vals.size(); ++i) {
       auto v = str(c, vals[i], bf + ".values[" + std::to_string(i) + "]");
-      if (v.empty() || v[0] != '/' || v.size() >= MYELIN_BINARY_PATH_MAX) c.fail(vals[i], bf + ".values", "'" + v + "' is not an absolute path");
+      const size_t max = s.binaries_op.find("Prefix") != std::string::npos ? MYELIN_TP_STR_MAX : MYELIN_BINARY_PATH_MAX;
+      if (v.empty() || v[0] != '/' || v.size() >= max) c.fail(vals[i], bf + ".values", "'" + v + "' is not an absolute path (of at most " + std::to_string(max - 1) + " bytes)");
       s.binaries.push_back(v);
     }
   }
@@ -225,12 +244,13 @@ std::vector<TpArg> hook_args(const Ctx& c, const YAML::Node& args, const std::st
     only(c, args[j], af, {"index", "type"});
     TpArg a{integer(c, args[j]["index"], af + ".index"), str(c, args[j]["type"], af + ".type")};
     static const std::set<std::string> types{"int", "int32", "int64", "long", "uint32", "uint64", "size_t", "string", "filename", "fd"};
-    if ((a.type == "file" || a.type == "path") && !kernel_objects)
+    if ((a.type == "file" || a.type == "path" || a.type == "sock") && !kernel_objects)
       c.fail(args[j]["type"], af + ".type",
-             "'" + a.type + "' is a kernel object, which only a kprobe on a kernel function (not a syscall) receives; here use fd (resolved to the file's path)");
-    if (!types.count(a.type) && a.type != "file" && a.type != "path")
+             "'" + a.type + "' is a kernel object, which only a kprobe on a kernel function (not a syscall) receives" +
+                 std::string(a.type == "sock" ? "; per-process connections: myelind --network-events" : "; here use fd (resolved to the file's path)"));
+    if (!types.count(a.type) && a.type != "file" && a.type != "path" && a.type != "sock")
       c.fail(args[j]["type"], af + ".type", "'" + a.type + "' is not supported by Myelin yet (int, int32, int64, long, uint32, uint64, size_t, string, fd" +
-                                                 std::string(kernel_objects ? ", file, path" : "") + ")");
+                                                 std::string(kernel_objects ? ", file, path, sock" : "") + ")");
     out.push_back(a);
   }
   return out;
@@ -313,7 +333,7 @@ TracingPolicy policy(const Ctx& c, const YAML::Node& doc, const std::string& kin
       LsmHook h;
       h.hook = str(c, hooks[i]["hook"], f + ".hook");
       if (!lsm_hook_id(h.hook))
-        c.fail(hooks[i]["hook"], f + ".hook", "'" + h.hook + "' is not supported by Myelin yet (inode_unlink, inode_rename, path_unlink, bprm_check_security, file_open)");
+        c.fail(hooks[i]["hook"], f + ".hook", "'" + h.hook + "' is not supported by Myelin yet (inode_unlink, inode_rename, path_unlink, path_rename, bprm_check_security, file_open)");
       if (const auto& args = hooks[i]["args"]) {
         // The hook's object is what Myelin matches; one arg names it.
         if (!args.IsSequence() || args.size() != 1) c.fail(args, f + ".args", "one arg: the hook's object (file, path, dentry or linux_binprm)");
@@ -388,6 +408,7 @@ uint32_t lsm_hook_id(const std::string& name) {
   if (name == "inode_unlink") return MYELIN_LSM_INODE_UNLINK;
   if (name == "inode_rename") return MYELIN_LSM_INODE_RENAME;
   if (name == "path_unlink") return MYELIN_LSM_PATH_UNLINK;
+  if (name == "path_rename") return MYELIN_LSM_PATH_RENAME;
   if (name == "bprm_check_security") return MYELIN_LSM_BPRM_CHECK;
   if (name == "file_open") return MYELIN_LSM_FILE_OPEN;
   return 0;
@@ -395,7 +416,7 @@ uint32_t lsm_hook_id(const std::string& name) {
 
 std::vector<std::pair<std::string, std::string>> lsm_fallback_syscalls(const std::string& hook) {
   if (hook == "inode_unlink" || hook == "path_unlink") return {{"sys_enter_unlinkat", "pathname"}, {"sys_enter_unlink", "pathname"}};
-  if (hook == "inode_rename")
+  if (hook == "inode_rename" || hook == "path_rename")
     return {{"sys_enter_renameat2", "oldname"}, {"sys_enter_renameat", "oldname"}, {"sys_enter_rename", "oldname"}};
   if (hook == "bprm_check_security") return {{"sys_enter_execve", "filename"}, {"sys_enter_execveat", "filename"}};
   if (hook == "file_open") return {{"sys_enter_openat", "filename"}, {"sys_enter_openat2", "filename"}, {"sys_enter_open", "filename"}};
@@ -509,6 +530,49 @@ Result<std::vector<Selector>> expand(const std::vector<Selector>& in, const std:
   return out;
 }
 
+// A sock condition: ports and protocol/family as numbers or names, addresses as CIDR.
+Status sock_cond(myelin_tp_cond& cond, const std::string& op, const std::string& value) {
+  cond.op = sock_op(op);
+  if (op.find("Addr") != std::string::npos) {
+    const auto slash = value.find('/');
+    const std::string addr = value.substr(0, slash);
+    uint8_t bytes[16] = {};
+    int family = inet_pton(AF_INET, addr.c_str(), bytes) == 1 ? 2 : inet_pton(AF_INET6, addr.c_str(), bytes) == 1 ? 10 : 0;
+    if (!family) return Error{"'" + value + "' is not an address or CIDR"};
+    const int max = family == 2 ? 32 : 128;
+    int bits = max;
+    if (slash != std::string::npos) {
+      try {
+        size_t used = 0;
+        bits = std::stoi(value.substr(slash + 1), &used);
+        if (used != value.size() - slash - 1) throw std::invalid_argument("trailing");
+      } catch (const std::exception&) {
+        bits = -1;
+      }
+      if (bits < 0 || bits > max) return Error{"'" + value + "': the prefix length must be 0-" + std::to_string(max)};
+    }
+    std::memcpy(cond.str, bytes, sizeof bytes);
+    cond.str_len = static_cast<uint8_t>(bits);
+    cond.value = static_cast<uint64_t>(family);
+    return {};
+  }
+  static const std::map<std::string, uint64_t> names{{"IPPROTO_TCP", 6}, {"IPPROTO_UDP", 17}, {"IPPROTO_ICMP", 1}, {"IPPROTO_ICMPV6", 58},
+                                                     {"AF_INET", 2},      {"AF_INET6", 10}};
+  if (auto it = names.find(value); it != names.end()) {
+    cond.value = it->second;
+    return {};
+  }
+  try {
+    size_t used = 0;
+    const long v = std::stol(value, &used, 0);
+    if (used != value.size() || v < 0 || v > 65535) throw std::invalid_argument("range");
+    cond.value = static_cast<uint64_t>(v);
+  } catch (const std::exception&) {
+    return Error{"'" + value + "' is not a port, protocol or family"};
+  }
+  return {};
+}
+
 uint8_t action_code(const std::string& a) {
   return a == "NoPost"     ? MYELIN_TP_ACT_NOPOST
          : a == "Sigkill"  ? MYELIN_TP_ACT_SIGKILL
@@ -527,9 +591,19 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
     const std::string sctx = where + ": selectors[" + std::to_string(s) + "]";
     out.action = action_code(in.action);
     out.action_arg = in.action == "Override" ? in.error : in.signal;
-    out.binary_op = in.binaries_op == "In" ? 1 : in.binaries_op == "NotIn" ? 2 : 0;
+    out.binary_op = in.binaries_op == "In" ? 1 : in.binaries_op == "NotIn" ? 2 : in.binaries_op == "Prefix" ? 3 : in.binaries_op == "NotPrefix" ? 4 : 0;
     out.nbinaries = static_cast<uint8_t>(in.binaries.size());
-    for (size_t b = 0; b < in.binaries.size(); ++b) out.binaries[b] = binary_id(in.binaries[b]);
+    const bool prefix = out.binary_op >= 3;
+    for (size_t b = 0; b < in.binaries.size(); ++b) {
+      const uint32_t v = binary_id(in.binaries[b], prefix);
+      if (prefix && v == 0)
+        return Error{sctx + ".matchBinaries: no room for prefix '" + in.binaries[b] + "' (at most " +
+                     std::to_string(MYELIN_BINARY_PREFIXES) + " distinct binary prefixes on a node)"};
+      if (prefix)
+        out.binaries[0] |= 1u << (v - 1);  // the prefix's bit
+      else
+        out.binaries[b] = v;
+    }
     out.pid_op = in.pids_op == "In" ? 1 : in.pids_op == "NotIn" ? 2 : 0;
     out.npids = static_cast<uint8_t>(in.pids.size());
     for (size_t i = 0; i < in.pids.size(); ++i) out.pids[i] = in.pids[i];
@@ -565,6 +639,13 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
       const uint8_t t = cfg.args[m.index].type;
       const bool is_str = t == MYELIN_TP_ARG_STRING || t == MYELIN_TP_ARG_FD || t == MYELIN_TP_ARG_FILE || t == MYELIN_TP_ARG_PATH;
       const std::string ctx = sctx + ".matchArgs[" + std::to_string(c) + "]";
+      if ((t == MYELIN_TP_ARG_SOCK) != (sock_op(m.op) != 0))
+        return Error{ctx + ": " + m.op + (t == MYELIN_TP_ARG_SOCK ? " does not apply to a sock argument (SPort, DPort, SAddr, DAddr, their Not forms, Protocol, Family)"
+                                                                  : " applies to sock arguments only")};
+      if (t == MYELIN_TP_ARG_SOCK) {
+        if (auto st = sock_cond(cond, m.op, value); !st) return Error{ctx + ": " + st.error().message};
+        continue;
+      }
       if (m.op == "Equal") cond.op = MYELIN_TP_OP_EQ;
       else if (m.op == "NotEqual") cond.op = MYELIN_TP_OP_NE;
       else if (m.op == "GT" || m.op == "GreaterThan") cond.op = MYELIN_TP_OP_GT;
@@ -617,6 +698,7 @@ uint8_t arg_kind(const std::string& type) {
   if (type == "fd") return MYELIN_TP_ARG_FD;
   if (type == "file") return MYELIN_TP_ARG_FILE;
   if (type == "path") return MYELIN_TP_ARG_PATH;
+  if (type == "sock") return MYELIN_TP_ARG_SOCK;
   if (type == "uint32" || type == "uint64" || type == "size_t") return MYELIN_TP_ARG_UINT;
   return MYELIN_TP_ARG_INT;
 }

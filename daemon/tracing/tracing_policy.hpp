@@ -34,7 +34,7 @@ struct NamespaceMatch {
 struct Selector {
   std::vector<MatchArg> args;
   std::vector<MatchArg> return_args;    // matchReturnArgs (return probes): index 0, the return value
-  std::string binaries_op;              // "", In, NotIn
+  std::string binaries_op;              // "", In, NotIn, Prefix, NotPrefix
   std::vector<std::string> binaries;
   std::string pids_op;                  // "", In, NotIn
   std::vector<uint32_t> pids;
@@ -62,7 +62,7 @@ struct LsmSelector {
   int error = -1;                  // Override: argError (-1 = EPERM)
 };
 struct LsmHook {
-  std::string hook;                // inode_unlink, inode_rename, path_unlink, bprm_check_security, file_open
+  std::string hook;                // inode_unlink, inode_rename, path_unlink, path_rename, bprm_check_security, file_open
   std::vector<LsmSelector> selectors;
 };
 
@@ -122,9 +122,11 @@ struct TpField {
 };
 Result<std::vector<TpField>> tracepoint_format(const std::string& tracefs, const std::string& subsystem, const std::string& event);
 
-// What the compiler asks the agent: the id a matchBinaries path gets (the
-// agent writes it to the map) and the inode of a host namespace (host_ns).
-using BinaryIds = std::function<uint32_t(const std::string&)>;
+// What the compiler asks the agent: the id a matchBinaries path gets, or
+// with prefix the bit a path prefix gets (the agent writes them to the
+// process probes' maps; 0: no room left), and the inode of a host namespace
+// (host_ns).
+using BinaryIds = std::function<uint32_t(const std::string& path, bool prefix)>;
 using HostNamespaces = std::function<uint32_t(uint8_t ns_type)>;
 
 Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vector<TpField>& format, uint32_t policy_id,

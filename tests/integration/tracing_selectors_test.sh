@@ -8,6 +8,8 @@
 # - matchPIDs with followForks: a descendant of the listed process is killed,
 #   anyone else is not; isNamespacePID: pid 2 of a new pid namespace;
 # - matchCapabilities: only a process without CAP_SYS_ADMIN;
+# - matchBinaries NotPrefix: a copy of cat outside /usr/ is killed opening a
+#   file, /usr/bin/cat is not;
 # - uprobes: the stand-in libcudart's cudaMalloc above a size (Post), and
 #   cuLaunchKernel with Sigkill, which kills the workload.
 # Enforcement is scoped to this test's own processes and files.
@@ -19,7 +21,8 @@ D="/tmp/myelin-sel-$MLN_ID"
 GPU="$(cd "$MLN_BIN/.." && pwd)/gpu-standin"
 [ -x "$GPU/gpu_app" ] || mln_die "$GPU/gpu_app is missing: build first"
 mkdir -p "$MANIFESTS" "$D"
-for f in scoped ns pid nspid cap; do echo "$f" >"$D/$f"; done
+for f in scoped ns pid nspid cap bin; do echo "$f" >"$D/$f"; done
+mkdir -p "$D/notusr" && cp /usr/bin/cat "$D/notusr/cat"
 cleanup() { local rc=$?; mln_agent_kill; rm -rf "$D"; (exit "$rc"); mln_cleanup; }
 trap cleanup EXIT
 
@@ -50,6 +53,8 @@ open_policy scoped TracingPolicyNamespaced scoped "" "  podSelector: {matchLabel
 open_policy ns TracingPolicy ns "      matchNamespaces: [{namespace: Net, operator: NotIn, values: [host_ns]}]" >"$MANIFESTS/ns.yaml"
 open_policy nspid TracingPolicy nspid "      matchPIDs: [{operator: In, isNamespacePID: true, values: [2]}]" >"$MANIFESTS/nspid.yaml"
 open_policy cap TracingPolicy cap "      matchCapabilities: [{type: Effective, operator: NotIn, values: [CAP_SYS_ADMIN]}]" >"$MANIFESTS/cap.yaml"
+open_policy bin TracingPolicy bin "      matchBinaries: [{operator: NotPrefix, values: [/usr/]}]
+      matchActions: [{action: Sigkill}]" >"$MANIFESTS/bin.yaml"
 cat >"$MANIFESTS/uprobe.yaml" <<YAML
 apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
@@ -75,8 +80,8 @@ wait_enabled() {
   on() { list | jq -e ".policies[] | select(.name == \"$1-$MLN_ID\" and .state == \"enabled\")" >/dev/null; }
   mln_retry 50 0.1 on "$1"
 }
-enabled() { list | jq -e "[.policies[] | select(.state == \"enabled\")] | length == 5" >/dev/null; }
-mln_retry 100 0.1 enabled && t_ok "five policies enabled (namespaced, selectors, uprobe)" || t_bad "enabled" "$(list)"
+enabled() { list | jq -e "[.policies[] | select(.state == \"enabled\")] | length == 6" >/dev/null; }
+mln_retry 100 0.1 enabled && t_ok "six policies enabled (namespaced, selectors, uprobe)" || t_bad "enabled" "$(list)"
 list | jq -e ".policies[] | select(.name == \"scoped-$MLN_ID\" and .kind == \"TracingPolicyNamespaced\" and (.mode | contains(\"scoped to namespace shop\")))" >/dev/null &&
   t_ok "the namespaced policy says what it is scoped to" || t_bad "scoped mode" "$(list)"
 
@@ -138,6 +143,12 @@ cat "$D/cap" >/dev/null
 setpriv --bounding-set -sys_admin cat "$D/cap" >/dev/null
 settle cap 1 && ev cap | jq -e '.process_tracepoint.process.binary | endswith("/cat")' >/dev/null &&
   t_ok "Effective NotIn CAP_SYS_ADMIN: only the cat without CAP_SYS_ADMIN is reported" || t_bad "capabilities" "$(ev cap | jq -c .process_tracepoint.process)"
+
+echo "-- matchBinaries Prefix"
+rc=0; "$D/notusr/cat" "$D/bin" >/dev/null 2>&1 || rc=$?
+[ "$rc" = 137 ] && t_ok "NotPrefix /usr/: a cat copied outside /usr/ is killed opening the file" || t_bad "NotPrefix kill" "rc=$rc"
+/usr/bin/cat "$D/bin" >/dev/null 2>&1; rc=$?
+[ "$rc" != 137 ] && t_ok "/usr/bin/cat opening it is not" || t_bad "prefix match" "rc=$rc"
 
 echo "-- uprobes"
 out=$(mln_pod cart "$GPU/gpu_app" </dev/null)

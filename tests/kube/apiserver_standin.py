@@ -252,6 +252,7 @@ class Handler(BaseHTTPRequestHandler):
             while store.hold:
                 store.lock.wait()
             generation = store.generation  # a /drop from now on cuts this watch
+        store.count("established watch " + KINDS[kind][1])  # tests wait on this before dropping
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")

@@ -94,6 +94,10 @@ class Reflector : public ::testing::Test {
     refl->start();
     return refl;
   }
+  // The server streams at least n pod watches (it counts them once established).
+  bool watching(int n) {
+    return rec.wait([&] { return api.stats().value("established watch pods", 0) >= n; });
+  }
 };
 
 TEST_F(Reflector, ListsInPagesThenWatchesInOrder) {
@@ -142,6 +146,7 @@ TEST_F(Reflector, BookmarksMoveTheResourceVersionOn) {
 TEST_F(Reflector, ADroppedWatchResumesFromItsVersionWithoutAList) {
   auto pods = start(kPods);
   ASSERT_TRUE(rec.wait([&] { return rec.synced >= 1; }));
+  ASSERT_TRUE(watching(1)) << "a drop only cuts a watch the server has established";
   api.control("drop?hold=1");  // cut the watch; the next one waits
   api.control("apply", pod("shop", "while-away", "x"));
   api.control("release");
@@ -157,6 +162,7 @@ TEST_F(Reflector, ADroppedWatchResumesFromItsVersionWithoutAList) {
 TEST_F(Reflector, GoneMeansListAgainAndWhatVanishedIsReportedDeleted) {
   auto pods = start(kPods);
   ASSERT_TRUE(rec.wait([&] { return rec.objects.count("shop/frontend-7c9d8b6f5d-x2x4k"); }));
+  ASSERT_TRUE(watching(1));
   api.control("drop?hold=1");
   api.control("delete", {{"kind", "Pod"}, {"namespace", "shop"}, {"name", "frontend-7c9d8b6f5d-x2x4k"}});
   api.control("apply", pod("shop", "newcomer", "y"));

@@ -94,9 +94,29 @@ spec:
       - index: 0
         operator: LT
         values: ["0"]
+---
+apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: connects
+spec:
+  kprobes:
+  - call: tcp_connect
+    syscall: false
+    args:
+    - index: 0
+      type: sock
+    selectors:
+    - matchArgs:
+      - index: 0
+        operator: DPort
+        values: ["8080"]
+      - index: 0
+        operator: DAddr
+        values: ["127.0.0.0/8"]
 YAML
 
-start_agent 3
+start_agent 4
 ok "the kprobe policies are enabled (fentry, fmod_ret, fexit)"
 $M status | grep -q "Override on security_\* kprobes: preventive" &&
   ok "status: Override on security_* kprobes is preventive here" || bad "status: $($M status | grep -i override)"
@@ -122,10 +142,14 @@ rc=$?
 cat /tmp/watched/data >/dev/null
 cat /etc/hostname >/dev/null 2>&1
 cat /tmp/watched/missing 2>/dev/null
+ip link set lo up
+# tcp_connect runs when the SYN is sent: nothing needs to listen (both are refused at once).
+busybox nc 127.0.0.1 8080 </dev/null >/dev/null 2>&1
+busybox nc 127.0.0.1 8081 </dev/null >/dev/null 2>&1
 cat /tmp/elsewhere-missing 2>/dev/null
 
 i=0
-until $M events --type process_kprobe -o json | grep -q security_file_permission; do
+until $M events --type process_kprobe -o json | grep -q tcp_connect; do
   i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
 done
 ev=$($M events --type process_kprobe -o json)
@@ -139,6 +163,10 @@ opens=$(echo "$ev" | grep '"policy_name":"failed-opens"')
 echo "$opens" | grep '"function_name":"__x64_sys_openat"' | grep '"string_arg":"/tmp/watched/missing"' | grep -q '"return":{"int_arg":-2}' &&
   [ "$(echo "$opens" | grep -c .)" = 1 ] &&
   ok "return probe: only the failed open under the prefix is posted, with -2 (ENOENT)" || bad "return probe: $opens"
+conns=$(echo "$ev" | grep '"policy_name":"connects"')
+echo "$conns" | grep '"function_name":"tcp_connect"' | grep '"dport":8080' | grep '"daddr":"127.0.0.1"' | grep -q '"protocol":"IPPROTO_TCP"' &&
+  [ "$(echo "$conns" | grep -c .)" = 1 ] &&
+  ok "tcp_connect with a sock arg: only the connect to port 8080 is posted, with its addresses" || bad "sock: $conns"
 n=$(echo "$ev" | grep '"function_name":"security_file_permission"' | grep -vc '"path":"/tmp/watched/')
 [ "$n" = 0 ] && ok "no other file's access reached user space" || bad "$n events outside /tmp/watched/"
 $M events --type process_kprobe | head -4

@@ -9,6 +9,7 @@
 
 mkdir -p /tmp/protected /tmp/forbidden /tmp/manifests
 echo secret >/tmp/protected/key
+mkdir -p /tmp/frozen && echo cold >/tmp/frozen/item
 echo scratch >/tmp/unprotected
 cp /bin/busybox /tmp/forbidden/tool
 cat >/tmp/manifests/protect.yaml <<'YAML'
@@ -27,6 +28,15 @@ spec:
       - index: 0
         operator: Prefix
         values: ["/tmp/protected"]
+      matchActions:
+      - action: Override
+        argError: -1
+  - hook: path_rename
+    selectors:
+    - matchArgs:
+      - index: 0
+        operator: Prefix
+        values: ["/tmp/frozen"]
       matchActions:
       - action: Override
         argError: -1
@@ -61,6 +71,8 @@ if [ -f /tmp/protected/key ] && grep -q "not permitted" /tmp/rm.err; then ok "rm
 mv /tmp/protected/key /tmp/stolen 2>/tmp/mv.err
 if [ -f /tmp/protected/key ] && [ ! -e /tmp/stolen ]; then ok "mv of the protected file refused ($(cut -c1-60 /tmp/mv.err))"; else bad "mv"; fi
 [ "$(cat /tmp/protected/key)" = secret ] && ok "its content is intact" || bad "content"
+mv /tmp/frozen/item /tmp/thawed 2>/tmp/mv2.err
+if [ -f /tmp/frozen/item ] && [ ! -e /tmp/thawed ] && grep -q "not permitted" /tmp/mv2.err; then ok "path_rename: mv out of the frozen directory refused (EPERM)"; else bad "path_rename: $(cat /tmp/mv2.err)"; fi
 rm /tmp/unprotected && [ ! -e /tmp/unprotected ] && ok "rm elsewhere works" || bad "rm elsewhere"
 /tmp/forbidden/tool true 2>/tmp/exec.err
 rc=$?
@@ -75,6 +87,7 @@ ev=$($M events --type process_lsm -o json)
 echo "$ev" | grep '"function_name":"inode_unlink"' | grep '"path":"/tmp/protected/key"' | grep -q '"return_value":-1' &&
   ok "the unlink is a process_lsm event: path, action Override, return -1" || bad "unlink event: $ev"
 echo "$ev" | grep -q '"function_name":"inode_rename"' && ok "the rename is an event" || bad "rename event"
+echo "$ev" | grep '"function_name":"path_rename"' | grep -q '"path":"/tmp/frozen/item"' && ok "the path_rename refusal is an event with the path" || bad "path_rename event"
 echo "$ev" | grep '"function_name":"bprm_check_security"' | grep '"action":"KPROBE_ACTION_OVERRIDE"' | grep -q '"return_value":-13' &&
   ok "the refused exec is an event (return -13)" || bad "exec event"
 $M events --type process_lsm | head -3

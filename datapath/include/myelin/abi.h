@@ -411,6 +411,26 @@ MYELIN_ASSERT_SIZE(myelin_proc_stats, 16);
 #define MYELIN_TP_STR_MAX       128
 #define MYELIN_BINARY_PATH_MAX  256
 
+/* matchBinaries: what the process probes keep per process (tgid) at exec
+ * and fork, for the tracing programs: the id of its binary if a selector
+ * names it (In/NotIn), and one bit per binary path prefix it starts with
+ * (Prefix/NotPrefix). The prefixes are an LPM trie over the path's bytes:
+ * one lookup at exec finds the longest configured prefix of the path, whose
+ * value the agent made the bits of it and of every shorter prefix of it. */
+#define MYELIN_BINARY_PREFIXES 32
+
+struct myelin_binary_prefix_key {
+	__u32 prefixlen;            /* bits: 8 x the prefix's length */
+	char path[MYELIN_TP_STR_MAX];
+};
+MYELIN_ASSERT_SIZE(myelin_binary_prefix_key, 132);
+
+struct myelin_exec_binary {
+	__u32 id;                   /* 0: no selector names its binary */
+	__u32 prefixes;             /* bit i: its binary starts with prefix i */
+};
+MYELIN_ASSERT_SIZE(myelin_exec_binary, 8);
+
 enum myelin_tp_arg_type {
 	MYELIN_TP_ARG_NONE = 0,
 	MYELIN_TP_ARG_INT = 1,      /* signed integer field (int, long, pid_t, ...) */
@@ -419,6 +439,7 @@ enum myelin_tp_arg_type {
 	MYELIN_TP_ARG_FD = 4,       /* a file descriptor: the open file's path is captured as the string */
 	MYELIN_TP_ARG_FILE = 5,     /* struct file * (kprobes): its path */
 	MYELIN_TP_ARG_PATH = 6,     /* struct path * (kprobes): the path */
+	MYELIN_TP_ARG_SOCK = 7,     /* struct sock * (kprobes): a myelin_sock_tuple in strs[i], the pointer in ints[i] */
 };
 
 enum myelin_tp_op {
@@ -429,6 +450,10 @@ enum myelin_tp_op {
 	MYELIN_TP_OP_MASK = 5,      /* any bit of value set */
 	MYELIN_TP_OP_PREFIX = 6,    /* strings */
 	MYELIN_TP_OP_POSTFIX = 7,   /* strings */
+	/* sock args: value is the port / protocol / family; str holds an address and str_len its prefix length */
+	MYELIN_TP_OP_SPORT = 8, MYELIN_TP_OP_NOT_SPORT, MYELIN_TP_OP_DPORT, MYELIN_TP_OP_NOT_DPORT,
+	MYELIN_TP_OP_SADDR, MYELIN_TP_OP_NOT_SADDR, MYELIN_TP_OP_DADDR, MYELIN_TP_OP_NOT_DADDR,
+	MYELIN_TP_OP_PROTOCOL, MYELIN_TP_OP_FAMILY,
 };
 
 enum myelin_tp_action {
@@ -486,7 +511,7 @@ MYELIN_ASSERT_SIZE(myelin_tp_ns_match, 20);
 
 struct myelin_tp_selector {
 	__u8 nconds;
-	__u8 binary_op;             /* 0 any, 1 In, 2 NotIn */
+	__u8 binary_op;             /* 0 any, 1 In, 2 NotIn, 3 Prefix, 4 NotPrefix (binaries[0] is then a prefix bit mask) */
 	__u8 nbinaries;
 	__u8 action;                /* enum myelin_tp_action */
 	__s32 action_arg;           /* Signal: the signal; Override: the errno returned (negative) */
@@ -560,25 +585,33 @@ enum myelin_sock_event_type {
 	MYELIN_SOCK_CLOSE = 3,
 };
 
-struct myelin_sock_event {
-	__u8 type;              /* enum myelin_sock_event_type */
+/* An inet socket as the sensor and `sock` args of TracingPolicy kprobes see it. */
+struct myelin_sock_tuple {
 	__u8 family;            /* AF_INET, AF_INET6 */
-	__u8 protocol;          /* IPPROTO_TCP */
+	__u8 protocol;          /* IPPROTO_TCP, IPPROTO_UDP, ... */
 	__u8 state;             /* the kernel's TCP state (TCP_ESTABLISHED = 1, ...) */
+	__u8 type;              /* SOCK_STREAM = 1, SOCK_DGRAM = 2, ... */
 	__u16 sport;            /* host order */
 	__u16 dport;
+	__u8 saddr[16];         /* IPv4 in the first 4 bytes */
+	__u8 daddr[16];
+};
+MYELIN_ASSERT_SIZE(myelin_sock_tuple, 40);
+
+struct myelin_sock_event {
+	__u8 type;              /* enum myelin_sock_event_type */
+	__u8 pad[3];
 	__u32 pid;
 	__u32 tid;
 	__u32 uid;
 	__u32 netns;
 	__s32 ret;              /* connect: what the syscall returned (0, -EINPROGRESS, -ECONNREFUSED, ...) */
-	__u32 pad;
 	__u64 ktime_ns;
 	__u64 cookie;           /* the socket's kernel address: pairs a connection's events */
-	__u8 saddr[16];         /* IPv4 in the first 4 bytes */
-	__u8 daddr[16];
+	struct myelin_sock_tuple sock;
 };
 MYELIN_ASSERT_SIZE(myelin_sock_event, 80);
+
 
 /* ---- Runtime: TracingPolicy BPF-LSM hooks (lsm.bpf.c) ----
  * A rule protects one inode (a file: Equal; a directory and everything
@@ -591,6 +624,7 @@ enum myelin_lsm_hook {
 	MYELIN_LSM_PATH_UNLINK = 3,
 	MYELIN_LSM_BPRM_CHECK = 4,
 	MYELIN_LSM_FILE_OPEN = 5,
+	MYELIN_LSM_PATH_RENAME = 6,
 };
 
 #define MYELIN_LSM_MAX_DEPTH 16

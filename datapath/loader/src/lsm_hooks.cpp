@@ -14,6 +14,7 @@ bpf_program* program(lsm* s, uint32_t hook) {
     case MYELIN_LSM_INODE_UNLINK: return s->progs.myelin_inode_unlink;
     case MYELIN_LSM_INODE_RENAME: return s->progs.myelin_inode_rename;
     case MYELIN_LSM_PATH_UNLINK: return s->progs.myelin_path_unlink;
+    case MYELIN_LSM_PATH_RENAME: return s->progs.myelin_path_rename;
     case MYELIN_LSM_BPRM_CHECK: return s->progs.myelin_bprm_check;
     case MYELIN_LSM_FILE_OPEN: return s->progs.myelin_file_open;
   }

@@ -39,6 +39,7 @@ int RuntimeProbes::poll(int timeout_ms) { return ring_buffer__poll(rb_, timeout_
 
 int RuntimeProbes::exec_binary_fd() const { return bpf_map__fd(skel_->maps.myelin_exec_binary); }
 int RuntimeProbes::binaries_fd() const { return bpf_map__fd(skel_->maps.myelin_binaries); }
+int RuntimeProbes::binary_prefixes_fd() const { return bpf_map__fd(skel_->maps.myelin_binary_prefixes); }
 
 myelin_proc_stats sum_proc_stats(int fd) {
   myelin_proc_stats sum{};

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <map>
 
 #include "tracing_policy.hpp"
 
@@ -81,7 +82,7 @@ TEST(TracingPolicyDecode, UnsupportedFieldsAreErrorsWithFileLineField) {
       {"action: Sigkill", "action: Override", "p.yaml:26: spec.tracepoints[0].selectors[0].matchActions[0].action: Override needs a kprobe"},
       {"matchBinaries:", "matchReturnArgs:", "p.yaml:23: spec.tracepoints[0].selectors[0].matchReturnArgs: needs a return probe"},
       {"matchBinaries:", "matchCapabilityChanges:", "p.yaml:22: spec.tracepoints[0].selectors[0].matchCapabilityChanges: is not supported by Myelin yet"},
-      {"type: string", "type: sock", "p.yaml:13: spec.tracepoints[0].args[1].type: 'sock' is not supported by Myelin yet"},
+      {"type: string", "type: sock", "p.yaml:13: spec.tracepoints[0].args[1].type: 'sock' is a kernel object, which only a kprobe on a kernel function"},
       {"type: string", "type: blob", "p.yaml:13: spec.tracepoints[0].args[1].type: 'blob' is not supported"},
       {"index: 1\n", "index: 7\n", "p.yaml:16: spec.tracepoints[0].selectors[0].matchArgs[0].index: names no argument"},
       {"apiVersion: cilium.io/v1alpha1", "apiVersion: cilium.io/v2", "p.yaml:1: apiVersion: must be cilium.io/v1alpha1"},
@@ -130,7 +131,7 @@ spec:
 TEST(TracingPolicyCompile, ArgsFromTheFormatAndSelectorsIntoTheConfig) {
   auto r = decode_tracing_yaml(kGood, "p.yaml");
   ASSERT_TRUE(r);
-  auto cfg = compile_hook((*r)[0].tracepoints[0], openat_format(), 7, 3, [](const std::string& b) { return b == "/usr/bin/cat" ? 42u : 0u; });
+  auto cfg = compile_hook((*r)[0].tracepoints[0], openat_format(), 7, 3, [](const std::string& b, bool) { return b == "/usr/bin/cat" ? 42u : 0u; });
   ASSERT_TRUE(cfg) << cfg.error().message;
   EXPECT_EQ(cfg->policy_id, 7u);
   EXPECT_EQ(cfg->hook_id, 3u);
@@ -155,7 +156,7 @@ TEST(TracingPolicyCompile, MismatchesWithTheKernelAreErrors) {
   auto r = decode_tracing_yaml(kGood, "p.yaml");
   ASSERT_TRUE(r);
   auto hook = (*r)[0].tracepoints[0];
-  auto bin = [](const std::string&) { return 1u; };
+  auto bin = [](const std::string&, bool) { return 1u; };
   hook.args[1].index = 12;
   auto e = compile_hook(hook, openat_format(), 1, 1, bin);
   ASSERT_FALSE(e);
@@ -277,7 +278,7 @@ TEST(TracingPolicyDecode, ScopeProcessSelectorsAndUprobes) {
 TEST(TracingPolicyCompile, ProcessSelectorsFdArgsAndValueExpansion) {
   auto r = decode_tracing_yaml(kSelectors, "s.yaml");
   ASSERT_TRUE(r) << r.error().message;
-  auto bin = [](const std::string&) { return 1u; };
+  auto bin = [](const std::string&, bool) { return 1u; };
   auto host = [](uint8_t ns) { return ns == MYELIN_NS_MNT ? 4026531841u : 0u; };
   auto cfg = compile_hook((*r)[0].tracepoints[0], write_format(), 3, 4, bin, host);
   ASSERT_TRUE(cfg) << cfg.error().message;
@@ -347,7 +348,7 @@ spec:
   EXPECT_EQ(p.kprobes[1].function(x86), "security_file_permission");
   EXPECT_TRUE(p.kprobes[0].overrides());
   EXPECT_FALSE(p.kprobes[1].overrides());
-  auto bin = [](const std::string&) { return 9u; };
+  auto bin = [](const std::string&, bool) { return 9u; };
   auto w = compile_kprobe(p.kprobes[0], 1, 2, bin);
   ASSERT_TRUE(w) << w.error().message;
   EXPECT_EQ(w->flags & MYELIN_TP_CFG_KERNEL_STRINGS, 0) << "a syscall's strings are in user memory";
@@ -380,6 +381,92 @@ spec:
   }
 }
 
+TEST(TracingPolicyCompile, BinaryPrefixesBecomeBitsOfOneMask) {
+  auto r = decode_tracing_yaml(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: writable}
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args: [{index: 6, type: string}]
+    selectors:
+    - matchBinaries: [{operator: NotPrefix, values: [/usr/, /bin/]}]
+      matchActions: [{action: Sigkill}]
+)",
+                               "b.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  std::map<std::string, uint32_t> bits;
+  auto bin = [&](const std::string& p, bool prefix) -> uint32_t {
+    EXPECT_TRUE(prefix);
+    auto [it, fresh] = bits.try_emplace(p, static_cast<uint32_t>(bits.size() + 1));
+    return it->second;
+  };
+  auto cfg = compile_hook((*r)[0].tracepoints[0], openat_format(), 1, 1, bin);
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->selectors[0].binary_op, 4) << "NotPrefix";
+  EXPECT_EQ(cfg->selectors[0].binaries[0], 0x3u) << "bits 0 and 1";
+  auto full = compile_hook((*r)[0].tracepoints[0], openat_format(), 1, 1, [](const std::string&, bool) { return 0u; });
+  ASSERT_FALSE(full);
+  EXPECT_NE(full.error().message.find("no room for prefix '/usr/'"), std::string::npos) << full.error().message;
+}
+
+TEST(TracingPolicyKprobes, SockArgsAndTheirOperators) {
+  auto r = decode_tracing_yaml(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: connects}
+spec:
+  kprobes:
+  - call: tcp_connect
+    syscall: false
+    args: [{index: 0, type: sock}]
+    selectors:
+    - matchArgs:
+      - {index: 0, operator: DPort, values: ["443", "8443"]}
+      - {index: 0, operator: NotDAddr, values: ["10.0.0.0/8"]}
+      - {index: 0, operator: Family, values: [AF_INET]}
+)",
+                               "s.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  auto cfg = compile_kprobe((*r)[0].kprobes[0], 1, 1, [](const std::string&, bool) { return 0u; });
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->args[0].type, MYELIN_TP_ARG_SOCK);
+  ASSERT_EQ(cfg->nselectors, 2) << "one selector per DPort value";
+  const auto& c = cfg->selectors[1].conds;
+  EXPECT_EQ(c[0].op, MYELIN_TP_OP_DPORT);
+  EXPECT_EQ(c[0].value, 8443u);
+  EXPECT_EQ(c[1].op, MYELIN_TP_OP_NOT_DADDR);
+  EXPECT_EQ(c[1].value, 2u) << "the CIDR's family";
+  EXPECT_EQ(c[1].str_len, 8) << "its prefix length";
+  EXPECT_EQ(static_cast<uint8_t>(c[1].str[0]), 10);
+  EXPECT_EQ(c[2].op, MYELIN_TP_OP_FAMILY);
+  EXPECT_EQ(c[2].value, 2u);
+
+  auto hook = (*r)[0].kprobes[0];
+  hook.selectors[0].args[1].values = {"10.0.0.0/33"};
+  auto bad = compile_kprobe(hook, 1, 1, [](const std::string&, bool) { return 0u; });
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("the prefix length must be 0-32"), std::string::npos) << bad.error().message;
+  hook = (*r)[0].kprobes[0];
+  hook.selectors[0].args[0].op = "Prefix";
+  bad = compile_kprobe(hook, 1, 1, [](const std::string&, bool) { return 0u; });
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("Prefix does not apply to a sock argument"), std::string::npos) << bad.error().message;
+  auto neg = decode_tracing_yaml(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: x}
+spec:
+  kprobes:
+  - call: tcp_connect
+    args: [{index: 0, type: sock}]
+    selectors:
+    - matchArgs: [{index: 0, operator: NotDPort, values: ["80", "443"]}]
+)",
+                                 "n.yaml");
+  ASSERT_FALSE(neg);
+  EXPECT_NE(neg.error().message.find("NotDPort takes one value here"), std::string::npos) << neg.error().message;
+}
+
 TEST(TracingPolicyKprobes, ReturnProbesMatchTheReturnValueInTheKernel) {
   auto r = decode_tracing_yaml(R"(apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
@@ -399,7 +486,7 @@ spec:
   ASSERT_TRUE(r) << r.error().message;
   const auto& kp = (*r)[0].kprobes[0];
   EXPECT_TRUE(kp.ret);
-  auto cfg = compile_kprobe(kp, 1, 1, [](const std::string&) { return 0u; });
+  auto cfg = compile_kprobe(kp, 1, 1, [](const std::string&, bool) { return 0u; });
   ASSERT_TRUE(cfg) << cfg.error().message;
   ASSERT_EQ(cfg->nselectors, 2) << "one selector per Prefix value";
   for (int i = 0; i < 2; ++i) {

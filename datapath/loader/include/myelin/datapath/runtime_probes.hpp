@@ -29,8 +29,9 @@ class RuntimeProbes {
 
   int poll(int timeout_ms);  // records consumed, or -errno
   myelin_proc_stats stats() const;  // summed over CPUs
-  int exec_binary_fd() const;       // tgid -> binary id (for TracingHooks)
+  int exec_binary_fd() const;       // tgid -> myelin_exec_binary (for TracingHooks)
   int binaries_fd() const;          // binary path (256 bytes, zero-padded) -> id, written by the agent
+  int binary_prefixes_fd() const;   // LPM trie: path prefix -> prefix bits (matchBinaries Prefix), written by the agent
 
  private:
   RuntimeProbes() = default;

@@ -129,9 +129,17 @@ mln_retry() {
 
 mln_myelin() { "$MLN_BIN/myelin" --socket "$MLN_SOCK" "$@"; }
 
+# Registers a command for mln_cleanup to run first (in order), e.g.
+# mln_at_exit mln_agent_kill; mln_at_exit 'rm -rf "$W"'. Registered this way,
+# not in a trap of its own, so the run's exit status is kept.
+MLN_AT_EXIT=()
+mln_at_exit() { MLN_AT_EXIT+=("$1"); }
+
 mln_cleanup() {
-  local rc=$? pod pid
+  local rc=$? pod pid cmd
   trap - EXIT INT TERM
+  set +e  # clean up everything even when a step fails; the status is rc
+  for cmd in "${MLN_AT_EXIT[@]}"; do eval "$cmd"; done
   for pod in "${MLN_PODS[@]}"; do
     if [ -n "$MLN_AGENT_PID" ]; then
       mln_cni DEL "${MLN_POD_CID[$pod]}" "/var/run/netns/${MLN_POD_NETNS[$pod]}" >/dev/null 2>&1 || true

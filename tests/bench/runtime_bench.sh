@@ -19,7 +19,7 @@ mln_init
 W="/tmp/myelin-bench-$MLN_ID"
 OTHER="/tmp/myelin-bench-other-$MLN_ID"
 mkdir -p "$W" "$OTHER" "$MLN_TMP/manifests"
-trap 'rm -rf "$W" "$OTHER"; mln_cleanup' EXIT
+mln_at_exit 'rm -rf "$W" "$OTHER"'
 MLN_AGENT_ARGS=(--manifests "$MLN_TMP/manifests" --metrics-addr "")
 mln_node_up 10.240.0.0/24
 

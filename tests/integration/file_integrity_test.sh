@@ -12,7 +12,7 @@ mln_init
 MANIFESTS="$MLN_TMP/manifests"
 W="/tmp/myelin-fim-$MLN_ID"
 mkdir -p "$MANIFESTS" "$W"
-trap 'rm -rf "$W"; mln_cleanup' EXIT
+mln_at_exit 'rm -rf "$W"'
 sed -e "s|\"/etc/\"|\"$W/\"|g" -e "s|\"/usr/bin/\"|\"$W/bin/\"|g" -e "s|name: file-integrity|name: fim-$MLN_ID|" \
   "$(dirname "$0")/../../deploy/policies/file-integrity.yaml" >"$MANIFESTS/fim.yaml"
 MLN_AGENT_ARGS=(--manifests "$MANIFESTS" --metrics-addr "")

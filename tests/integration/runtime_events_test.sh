@@ -92,7 +92,7 @@ if [ -n "$CG2" ]; then
   CTR=$(printf 'c%055x%08x' 0 "$MLN_ID")
   POD_CG="$CG2/myelin-test-$MLN_ID/kubepods-pod$MLN_ID.slice"
   mkdir -p "$POD_CG/cri-containerd-$SANDBOX.scope" "$POD_CG/cri-containerd-$CTR.scope"
-  trap 'rmdir "$POD_CG"/*.scope "$POD_CG" "$CG2/myelin-test-$MLN_ID" 2>/dev/null; mln_cleanup' EXIT
+  mln_at_exit 'rmdir "$POD_CG"/*.scope "$POD_CG" "$CG2/myelin-test-$MLN_ID" 2>/dev/null'
   mln_pod_add boxed shop cart "$SANDBOX"
   bash -c 'echo $BASHPID >"$1/cgroup.procs" && exec /bin/true "$2"' _ "$POD_CG/cri-containerd-$CTR.scope" "$MARK-cgroup"
   has ".process_exec.process.arguments == \"$MARK-cgroup\" and .process_exec.process.pod.namespace == \"shop\" and .process_exec.process.pod.name == \"cart\"

@@ -8,7 +8,7 @@ source "$(dirname "$0")/common.sh"
 
 mln_init
 W=$(mktemp -d /var/tmp/myelin-storage-XXXXXX)   # on a real block device (not tmpfs)
-trap 'rm -rf "$W"; mln_cleanup' EXIT
+mln_at_exit 'rm -rf "$W"'
 DEV=$(lsblk -no PKNAME "$(df --output=source "$W" | tail -1)" 2>/dev/null || true)
 [ -n "$DEV" ] || DEV=$(basename "$(df --output=source "$W" | tail -1)")
 case "$DEV" in tmpfs|overlay|none|"") echo "SKIP: $W is not on a block device"; exit 0 ;; esac

@@ -16,8 +16,8 @@ mkdir -p "$MANIFESTS" "$SECRET"
 echo "the key" >"$SECRET/key"
 mkdir -p "$SECRET-lsm" && echo guarded >"$SECRET-lsm/file"
 # The agent goes first: its policies would kill an rm under the secret paths.
-cleanup() { local rc=$?; mln_agent_kill; rm -rf "$SECRET" "$SECRET-lsm"; (exit "$rc"); mln_cleanup; }
-trap cleanup EXIT
+mln_at_exit mln_agent_kill
+mln_at_exit 'rm -rf "$SECRET" "$SECRET-lsm"'
 POLICY="protect-secret-$MLN_ID"
 good_policy() {
   cat <<YAML

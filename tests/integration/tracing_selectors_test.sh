@@ -23,8 +23,9 @@ GPU="$(cd "$MLN_BIN/.." && pwd)/gpu-standin"
 mkdir -p "$MANIFESTS" "$D"
 for f in scoped ns pid nspid cap bin; do echo "$f" >"$D/$f"; done
 mkdir -p "$D/notusr" && cp /usr/bin/cat "$D/notusr/cat"
-cleanup() { local rc=$?; mln_agent_kill; rm -rf "$D"; (exit "$rc"); mln_cleanup; }
-trap cleanup EXIT
+# The agent goes first: its policies would kill the rm.
+mln_at_exit mln_agent_kill
+mln_at_exit 'rm -rf "$D"'
 
 pod() { printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  namespace: %s\n  labels: {app: %s}\n---\n' "$@"; }
 {

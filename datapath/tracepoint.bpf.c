@@ -307,6 +307,25 @@ static __always_inline __u64 func_arg(void *ctx, enum hook_flavor flavor, __u16 
 	}
 }
 
+/* One argument as 64 bits: from the tracepoint record at `offset` (`size`
+ * bytes), or the call's argument at position `offset`. */
+static __always_inline __u64 raw_arg(void *ctx, enum hook_flavor flavor, __u16 offset, __u8 size)
+{
+	if (flavor >= FENTRY)
+		return func_arg(ctx, flavor, offset);
+	if (flavor == UPROBE) {
+		struct pt_regs *regs = ctx;
+		switch (offset) {
+		case 0: return PT_REGS_PARM1_CORE(regs);
+		case 1: return PT_REGS_PARM2_CORE(regs);
+		case 2: return PT_REGS_PARM3_CORE(regs);
+		case 3: return PT_REGS_PARM4_CORE(regs);
+		default: return PT_REGS_PARM5_CORE(regs);
+		}
+	}
+	return read_int((char *)ctx + offset, size, false);
+}
+
 /* The hook's args: from the tracepoint record, a uprobe's argument registers or a function's arguments (offset = index). */
 static __always_inline void capture(void *ctx, enum hook_flavor flavor, const struct myelin_tp_config *cfg,
 				    struct myelin_tp_event *e, struct task_struct *t)
@@ -321,26 +340,21 @@ static __always_inline void capture(void *ctx, enum hook_flavor flavor, const st
 			continue;
 		const struct myelin_tp_arg *a = &cfg->args[i];
 		const bool is_signed = a->type == MYELIN_TP_ARG_INT || a->type == MYELIN_TP_ARG_FD;
-		__u64 v = 0;
-		if (flavor >= FENTRY) {
-			v = func_arg(ctx, flavor, a->offset);
-			if (a->type != MYELIN_TP_ARG_STRING && a->type != MYELIN_TP_ARG_FILE && a->type != MYELIN_TP_ARG_PATH &&
-			    a->type != MYELIN_TP_ARG_SOCK)
-				v = narrow(v, a->size, is_signed);
-		} else if (flavor == UPROBE) {
-			struct pt_regs *regs = ctx;
-			switch (a->offset) {
-			case 0: v = PT_REGS_PARM1_CORE(regs); break;
-			case 1: v = PT_REGS_PARM2_CORE(regs); break;
-			case 2: v = PT_REGS_PARM3_CORE(regs); break;
-			case 3: v = PT_REGS_PARM4_CORE(regs); break;
-			default: v = PT_REGS_PARM5_CORE(regs); break;
-			}
-			if (a->type != MYELIN_TP_ARG_STRING)
-				v = narrow(v, a->size, is_signed);
-		} else {
-			void *field = (char *)ctx + a->offset;
-			v = read_int(field, a->type == MYELIN_TP_ARG_STRING ? 8 : a->size, is_signed);
+		__u64 v = raw_arg(ctx, flavor, a->offset, a->size);
+		if (a->type != MYELIN_TP_ARG_STRING && a->type != MYELIN_TP_ARG_FILE && a->type != MYELIN_TP_ARG_PATH &&
+		    a->type != MYELIN_TP_ARG_SOCK && a->type != MYELIN_TP_ARG_BUF)
+			v = narrow(v, a->size, is_signed);
+		if (a->type == MYELIN_TP_ARG_BUF) {
+			/* Its bytes (user memory unless a kernel function's), as many as its length says, at most 127. */
+			__u64 len = raw_arg(ctx, flavor, a->size_offset, a->size_size);
+			len = narrow(len, a->size_size, false);
+			__u32 n = len < MYELIN_TP_STR_MAX - 1 ? (__u32)len : MYELIN_TP_STR_MAX - 1;
+			n &= MYELIN_TP_STR_MAX - 1;
+			long r = cfg->flags & MYELIN_TP_CFG_KERNEL_STRINGS ? bpf_probe_read_kernel(e->strs[i], n, (void *)v)
+									   : bpf_probe_read_user(e->strs[i], n, (void *)v);
+			e->str_lens[i] = r == 0 ? n : 0;
+			e->ints[i] = len;
+			continue;
 		}
 		if (a->type == MYELIN_TP_ARG_STRING) {
 			long n = cfg->flags & MYELIN_TP_CFG_KERNEL_STRINGS ? bpf_probe_read_kernel_str(e->strs[i], MYELIN_TP_STR_MAX, (void *)v)

@@ -17,6 +17,9 @@
 
 namespace myelin::runtime {
 
+// Standard base64 (exec ids, byte arguments).
+std::string base64(const std::string& in);
+
 struct PodRef {
   std::string ns, name;
   uint32_t endpoint_id = 0;

@@ -462,6 +462,9 @@ void TracingManager::on_event(const myelin_tp_event& e) {
         ev.args.push_back({{"file_arg", {{"path", str}}}});
       else if (t == "path")
         ev.args.push_back({{"path_arg", {{"path", str}}}});
+      else if (t == "char_buf")  // the bytes captured (at most 127) and the buffer's full length
+        ev.args.push_back({{"bytes_arg", runtime::base64(std::string(e.strs[i], std::min<size_t>(e.str_lens[i], MYELIN_TP_STR_MAX - 1)))},
+                           {"size", e.ints[i]}});
       else if (t == "sock") {
         myelin_sock_tuple tuple{};
         std::memcpy(&tuple, e.strs[i], sizeof tuple);

@@ -241,15 +241,22 @@ std::vector<TpArg> hook_args(const Ctx& c, const YAML::Node& args, const std::st
     c.fail(args, f, "a list of at most " + std::to_string(MYELIN_TP_MAX_ARGS) + " args");
   for (size_t j = 0; j < args.size(); ++j) {
     const std::string af = f + "[" + std::to_string(j) + "]";
-    only(c, args[j], af, {"index", "type"});
+    only(c, args[j], af, {"index", "type", "sizeArgIndex"});
     TpArg a{integer(c, args[j]["index"], af + ".index"), str(c, args[j]["type"], af + ".type")};
-    static const std::set<std::string> types{"int", "int32", "int64", "long", "uint32", "uint64", "size_t", "string", "filename", "fd"};
+    static const std::set<std::string> types{"int", "int32", "int64", "long", "uint32", "uint64", "size_t", "string", "filename", "fd", "char_buf"};
+    if (a.type == "char_buf") {
+      if (!args[j]["sizeArgIndex"]) c.fail(args[j], af + ".sizeArgIndex", "char_buf needs sizeArgIndex: 1 + the index of the argument holding its length");
+      a.size_arg_index = integer(c, args[j]["sizeArgIndex"], af + ".sizeArgIndex");
+      if (a.size_arg_index < 1) c.fail(args[j]["sizeArgIndex"], af + ".sizeArgIndex", "counts from 1 (1 + the length argument's index)");
+    } else if (args[j]["sizeArgIndex"]) {
+      c.fail(args[j]["sizeArgIndex"], af + ".sizeArgIndex", "only char_buf has a size argument");
+    }
     if ((a.type == "file" || a.type == "path" || a.type == "sock") && !kernel_objects)
       c.fail(args[j]["type"], af + ".type",
              "'" + a.type + "' is a kernel object, which only a kprobe on a kernel function (not a syscall) receives" +
                  std::string(a.type == "sock" ? "; per-process connections: myelind --network-events" : "; here use fd (resolved to the file's path)"));
     if (!types.count(a.type) && a.type != "file" && a.type != "path" && a.type != "sock")
-      c.fail(args[j]["type"], af + ".type", "'" + a.type + "' is not supported by Myelin yet (int, int32, int64, long, uint32, uint64, size_t, string, fd" +
+      c.fail(args[j]["type"], af + ".type", "'" + a.type + "' is not supported by Myelin yet (int, int32, int64, long, uint32, uint64, size_t, string, fd, char_buf" +
                                                  std::string(kernel_objects ? ", file, path, sock" : "") + ")");
     out.push_back(a);
   }
@@ -637,7 +644,8 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
       auto& cond = out.conds[c];
       cond.arg = static_cast<uint8_t>(m.index);
       const uint8_t t = cfg.args[m.index].type;
-      const bool is_str = t == MYELIN_TP_ARG_STRING || t == MYELIN_TP_ARG_FD || t == MYELIN_TP_ARG_FILE || t == MYELIN_TP_ARG_PATH;
+      const bool is_str = t == MYELIN_TP_ARG_STRING || t == MYELIN_TP_ARG_FD || t == MYELIN_TP_ARG_FILE || t == MYELIN_TP_ARG_PATH ||
+                          t == MYELIN_TP_ARG_BUF;
       const std::string ctx = sctx + ".matchArgs[" + std::to_string(c) + "]";
       if ((t == MYELIN_TP_ARG_SOCK) != (sock_op(m.op) != 0))
         return Error{ctx + ": " + m.op + (t == MYELIN_TP_ARG_SOCK ? " does not apply to a sock argument (SPort, DPort, SAddr, DAddr, their Not forms, Protocol, Family)"
@@ -699,6 +707,7 @@ uint8_t arg_kind(const std::string& type) {
   if (type == "file") return MYELIN_TP_ARG_FILE;
   if (type == "path") return MYELIN_TP_ARG_PATH;
   if (type == "sock") return MYELIN_TP_ARG_SOCK;
+  if (type == "char_buf") return MYELIN_TP_ARG_BUF;
   if (type == "uint32" || type == "uint64" || type == "size_t") return MYELIN_TP_ARG_UINT;
   return MYELIN_TP_ARG_INT;
 }
@@ -722,6 +731,10 @@ void call_args(myelin_tp_config& cfg, const std::vector<TpArg>& args) {
     out.offset = static_cast<uint16_t>(a.index);
     out.type = arg_kind(a.type);
     out.size = (a.type == "int" || a.type == "int32" || a.type == "uint32" || a.type == "fd") ? 4 : 8;
+    if (out.type == MYELIN_TP_ARG_BUF) {
+      out.size_offset = static_cast<uint16_t>(a.size_arg_index - 1);  // the length's argument position
+      out.size_size = 8;
+    }
   }
   cfg.nargs = static_cast<uint8_t>(args.size());
 }
@@ -754,7 +767,16 @@ Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vec
     out.offset = f.offset;
     out.size = f.size;
     out.type = arg_kind(a.type);
-    if (out.type == MYELIN_TP_ARG_STRING) {
+    if (out.type == MYELIN_TP_ARG_BUF) {
+      const size_t si = static_cast<size_t>(a.size_arg_index - 1);
+      if (f.size != 8 || f.decl.find('*') == std::string::npos)
+        return Error{where + ": args[" + std::to_string(i) + "]: field '" + f.decl + "' is not a pointer to a buffer"};
+      if (si >= format.size() || format[si].decl.find('*') != std::string::npos)
+        return Error{where + ": args[" + std::to_string(i) + "].sizeArgIndex " + std::to_string(a.size_arg_index) +
+                     " names no integer field (it is 1 + the field index of the length)"};
+      out.size_offset = format[si].offset;
+      out.size_size = format[si].size;
+    } else if (out.type == MYELIN_TP_ARG_STRING) {
       if (f.size != 8 || f.decl.find('*') == std::string::npos)
         return Error{where + ": args[" + std::to_string(i) + "]: field '" + f.decl + "' is not a pointer to a string"};
     } else {
@@ -785,6 +807,9 @@ Result<myelin_tp_config> compile_call(const std::vector<TpArg>& args, const std:
   cfg.hook_id = hook_id;
   cfg.flags = flags;
   call_args(cfg, args);
+  for (const auto& a : args)
+    if (a.type == "char_buf" && a.size_arg_index > 5)
+      return Error{where + ": sizeArgIndex " + std::to_string(a.size_arg_index) + ": a call's length is one of its arguments 1-5"};
   if (auto s = mark_path_arg(cfg, where); !s) return s.error();
   if (auto s = compile_selectors(cfg, selectors, where, binary_id, host_ns); !s) return s.error();
   return cfg;

@@ -19,7 +19,8 @@ namespace myelin::tracing {
 
 struct TpArg {
   int index = 0;        // tracepoint: field of the record (its format, common fields included); uprobe: the function's argument
-  std::string type;     // int, int32, int64, long, uint32, uint64, size_t, string, fd
+  std::string type;     // int, int32, int64, long, uint32, uint64, size_t, string, fd, char_buf (kprobes also file, path, sock)
+  int size_arg_index = 0;  // char_buf: 1 + the index (same meaning as index) of the arg holding its length
 };
 struct MatchArg {
   int index = 0;        // position in the hook's args list

@@ -10,6 +10,7 @@
 # - matchCapabilities: only a process without CAP_SYS_ADMIN;
 # - matchBinaries NotPrefix: a copy of cat outside /usr/ is killed opening a
 #   file, /usr/bin/cat is not;
+# - char_buf: a write's bytes, as many as its count argument says;
 # - uprobes: the stand-in libcudart's cudaMalloc above a size (Post), and
 #   cuLaunchKernel with Sigkill, which kills the workload.
 # Enforcement is scoped to this test's own processes and files.
@@ -56,6 +57,18 @@ open_policy nspid TracingPolicy nspid "      matchPIDs: [{operator: In, isNamesp
 open_policy cap TracingPolicy cap "      matchCapabilities: [{type: Effective, operator: NotIn, values: [CAP_SYS_ADMIN]}]" >"$MANIFESTS/cap.yaml"
 open_policy bin TracingPolicy bin "      matchBinaries: [{operator: NotPrefix, values: [/usr/]}]
       matchActions: [{action: Sigkill}]" >"$MANIFESTS/bin.yaml"
+cat >"$MANIFESTS/payload.yaml" <<YAML
+apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: payload-$MLN_ID}
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_write
+    args: [{index: 5, type: fd}, {index: 6, type: char_buf, sizeArgIndex: 8}]
+    selectors:
+    - matchArgs: [{index: 0, operator: Equal, values: ["$D/payload.txt"]}]
+YAML
 cat >"$MANIFESTS/uprobe.yaml" <<YAML
 apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
@@ -81,8 +94,8 @@ wait_enabled() {
   on() { list | jq -e ".policies[] | select(.name == \"$1-$MLN_ID\" and .state == \"enabled\")" >/dev/null; }
   mln_retry 50 0.1 on "$1"
 }
-enabled() { list | jq -e "[.policies[] | select(.state == \"enabled\")] | length == 6" >/dev/null; }
-mln_retry 100 0.1 enabled && t_ok "six policies enabled (namespaced, selectors, uprobe)" || t_bad "enabled" "$(list)"
+enabled() { list | jq -e "[.policies[] | select(.state == \"enabled\")] | length == 7" >/dev/null; }
+mln_retry 100 0.1 enabled && t_ok "seven policies enabled (namespaced, selectors, char_buf, uprobe)" || t_bad "enabled" "$(list)"
 list | jq -e ".policies[] | select(.name == \"scoped-$MLN_ID\" and .kind == \"TracingPolicyNamespaced\" and (.mode | contains(\"scoped to namespace shop\")))" >/dev/null &&
   t_ok "the namespaced policy says what it is scoped to" || t_bad "scoped mode" "$(list)"
 
@@ -150,6 +163,12 @@ rc=0; "$D/notusr/cat" "$D/bin" >/dev/null 2>&1 || rc=$?
 [ "$rc" = 137 ] && t_ok "NotPrefix /usr/: a cat copied outside /usr/ is killed opening the file" || t_bad "NotPrefix kill" "rc=$rc"
 /usr/bin/cat "$D/bin" >/dev/null 2>&1; rc=$?
 [ "$rc" != 137 ] && t_ok "/usr/bin/cat opening it is not" || t_bad "prefix match" "rc=$rc"
+
+echo "-- char_buf"
+printf 'order 42: 3 carts' >"$D/payload.txt"
+want=$(printf 'order 42: 3 carts' | base64)
+bytes() { ev payload | jq -e -s "map(select(.process_tracepoint.args[1].bytes_arg == \"$want\" and .process_tracepoint.args[1].size == 17)) | length == 1" >/dev/null; }
+mln_retry 50 0.1 bytes && t_ok "char_buf: the write's 17 bytes (its count) are in the event" || t_bad "char_buf" "$(ev payload | jq -c .process_tracepoint.args)"
 
 echo "-- uprobes"
 out=$(mln_pod cart "$GPU/gpu_app" </dev/null)

@@ -440,6 +440,7 @@ enum myelin_tp_arg_type {
 	MYELIN_TP_ARG_FILE = 5,     /* struct file * (kprobes): its path */
 	MYELIN_TP_ARG_PATH = 6,     /* struct path * (kprobes): the path */
 	MYELIN_TP_ARG_SOCK = 7,     /* struct sock * (kprobes): a myelin_sock_tuple in strs[i], the pointer in ints[i] */
+	MYELIN_TP_ARG_BUF = 8,      /* char_buf: up to MYELIN_TP_STR_MAX - 1 bytes in strs[i], its full length in ints[i] */
 };
 
 enum myelin_tp_op {
@@ -465,11 +466,14 @@ enum myelin_tp_action {
 };
 
 struct myelin_tp_arg {
-	__u16 offset;               /* in the tracepoint record */
+	__u16 offset;               /* in the tracepoint record; for a call, the argument's position */
 	__u8 size;                  /* 1, 2, 4 or 8 */
 	__u8 type;                  /* enum myelin_tp_arg_type */
+	__u16 size_offset;          /* char_buf: where its length is (same meaning as offset) */
+	__u8 size_size;             /* char_buf: that length's size (1, 2, 4 or 8) */
+	__u8 pad;
 };
-MYELIN_ASSERT_SIZE(myelin_tp_arg, 4);
+MYELIN_ASSERT_SIZE(myelin_tp_arg, 8);
 
 struct myelin_tp_cond {
 	__u8 arg;                   /* index into args[] */
@@ -544,7 +548,7 @@ struct myelin_tp_config {
 	struct myelin_tp_arg args[MYELIN_TP_MAX_ARGS];
 	struct myelin_tp_selector selectors[MYELIN_TP_MAX_SELECTORS];
 };
-MYELIN_ASSERT_SIZE(myelin_tp_config, 2720);
+MYELIN_ASSERT_SIZE(myelin_tp_config, 2736);
 
 #define MYELIN_TP_CFG_KERNEL_STRINGS 1  /* kprobes on kernel functions: string args point into the kernel */
 #define MYELIN_TP_RET_ARG            0xff  /* myelin_tp_cond.arg: the return value (return probes, matchReturnArgs) */

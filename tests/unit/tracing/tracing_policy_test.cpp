@@ -411,6 +411,44 @@ spec:
   EXPECT_NE(full.error().message.find("no room for prefix '/usr/'"), std::string::npos) << full.error().message;
 }
 
+TEST(TracingPolicyCompile, CharBufTakesItsLengthFromAnotherArg) {
+  auto r = decode_tracing_yaml(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: payloads}
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_write
+    args: [{index: 5, type: fd}, {index: 6, type: char_buf, sizeArgIndex: 8}]
+  kprobes:
+  - call: sys_write
+    syscall: true
+    args: [{index: 1, type: char_buf, sizeArgIndex: 3}]
+)",
+                               "c.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  auto bin = [](const std::string&, bool) { return 0u; };
+  auto tp = compile_hook((*r)[0].tracepoints[0], write_format(), 1, 1, bin);
+  ASSERT_TRUE(tp) << tp.error().message;
+  EXPECT_EQ(tp->args[1].type, MYELIN_TP_ARG_BUF);
+  EXPECT_EQ(tp->args[1].offset, 24) << "buf";
+  EXPECT_EQ(tp->args[1].size_offset, 32) << "count, field 7 (sizeArgIndex 8)";
+  EXPECT_EQ(tp->args[1].size_size, 8);
+  auto kp = compile_kprobe((*r)[0].kprobes[0], 1, 2, bin);
+  ASSERT_TRUE(kp) << kp.error().message;
+  EXPECT_EQ(kp->args[0].size_offset, 2) << "the syscall's third argument";
+  auto hook = (*r)[0].tracepoints[0];
+  hook.args[1].size_arg_index = 7;  // buf itself: a pointer, not a length
+  auto bad = compile_hook(hook, write_format(), 1, 1, bin);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("sizeArgIndex 7 names no integer field"), std::string::npos) << bad.error().message;
+  auto missing = decode_tracing_yaml("apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: x}\nspec:\n  tracepoints:\n"
+                                     "  - {subsystem: syscalls, event: sys_enter_write, args: [{index: 6, type: char_buf}]}\n",
+                                     "m.yaml");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("char_buf needs sizeArgIndex"), std::string::npos) << missing.error().message;
+}
+
 TEST(TracingPolicyKprobes, SockArgsAndTheirOperators) {
   auto r = decode_tracing_yaml(R"(apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy

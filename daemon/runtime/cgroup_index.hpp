@@ -59,7 +59,7 @@ class CgroupIndex {
     const auto slash = path.rfind('/');
     ContainerCgroup c;
     c.container_id = id_of(path.substr(slash + 1));
-    if (c.container_id.empty()) return std::nullopt;
+    if (c.container_id.empty()) return resolved_[id] = std::nullopt;  // a host cgroup: remembered too (looked up per exec)
     const std::string parent = path.substr(0, slash);
     for (const auto& [other_id, other] : paths_)
       if (other.size() > parent.size() && other.compare(0, parent.size() + 1, parent + "/") == 0 &&
@@ -107,7 +107,7 @@ class CgroupIndex {
   std::string root_;
   std::mutex mu_;
   std::map<uint64_t, std::string> paths_;  // cgroup id -> directory
-  std::map<uint64_t, ContainerCgroup> resolved_;
+  std::map<uint64_t, std::optional<ContainerCgroup>> resolved_;  // what each known id is (nullopt: no container)
   std::set<uint64_t> missed_;              // ids the last walk did not find (gone): not walked again
   static inline thread_local CgroupIndex* scanning_ = nullptr;  // nftw takes no context
 };

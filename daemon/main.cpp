@@ -66,6 +66,7 @@ Flags make_flags() {
   f.add("node-name", "name of this node", hostname());
   f.add("pod-cidr", "IPv4 CIDR pod addresses are allocated from, e.g. 10.244.1.0/24");
   f.add("api-socket", "Unix socket for the CLI and the CNI plugin", "/var/run/myelin/myelin.sock");
+  f.add("api-socket-group", "group (name or gid) whose members may use the API socket besides root; empty: root only");
   f.add("bpffs-root", "directory under bpffs where maps are pinned", "/sys/fs/bpf/myelin/<node-name>");
   f.add("state-dir", "directory for IPAM, endpoint and identity state", "/var/lib/myelin/<node-name>");
   f.add("flow-store-size", "flows kept in memory for `myelin observe`", "16384");
@@ -202,6 +203,12 @@ int main(int argc, char** argv) {
   info.started = google::protobuf::util::TimeUtil::GetCurrentTime();
   const std::string state_dir = expand(flags.get("state-dir"), info.node_name);
   const std::string socket_path = flags.get("api-socket");
+  SocketAccess api_access;
+  if (!flags.get("api-socket-group").empty()) {
+    auto a = resolve_socket_group(flags.get("api-socket-group"));
+    if (!a) return std::cerr << "myelind: --api-socket-group: " << a.error().message << "\n", 2;
+    api_access = *a;
+  }
 
   if (auto s = make_dirs(state_dir); !s) return fail(s.error().message);
   if (auto s = make_dirs(std::filesystem::path(socket_path).parent_path().string()); !s) return fail(s.error().message);
@@ -408,10 +415,11 @@ int main(int argc, char** argv) {
 
   agent::ApiHandlers handlers(info, endpoints, **store, **ipam, flow_store, **dp, pump, ct_gc, policies, runtime_monitor.get(),
                              runtime_error, tracing_manager.get(), gpu_monitor.get(), storage_monitor.get());
-  server::ApiServer server(socket_path, handlers);
+  server::ApiServer server(socket_path, handlers, api_access);
   if (auto s = server.start(); !s) return fail("API socket: " + s.error().message);
   handlers.set_ready(true);
-  log::info("myelind", "ready: node " + info.node_name + ", pod CIDR " + cidr->str() + ", API on " + socket_path);
+  log::info("myelind", "ready: node " + info.node_name + ", pod CIDR " + cidr->str() + ", API on " + socket_path +
+                           " (root" + (api_access.group ? " and group " + api_access.group_name : std::string(" only")) + ")");
 
   int sig = 0;
   sigwait(&sigs, &sig);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <thread>
@@ -11,6 +12,7 @@
 #include "myelin/atomic_file.hpp"
 #include "myelin/flags.hpp"
 #include "myelin/net.hpp"
+#include "myelin/socket_access.hpp"
 #include "myelin/wire.hpp"
 
 namespace myelin {
@@ -94,6 +96,79 @@ TEST(Wire, ConnectToMissingSocketSaysSo) {
   auto r = wire::connect_unix("/tmp/myelin-no-such-socket-" + std::to_string(getpid()));
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("is myelind running?"), std::string::npos);
+}
+
+// The socket file never has more than 0660 and always has exactly 0660,
+// whatever the umask of the process that creates it.
+TEST(Wire, ListenSocketIs0660UnderAnyUmask) {
+  for (mode_t um : {0000, 0077, 0027}) {
+    std::string path = "/tmp/myelin-listen-" + std::to_string(getpid()) + ".sock";
+    mode_t saved = ::umask(um);
+    auto fd = wire::listen_unix(path);
+    ::umask(saved);
+    ASSERT_TRUE(fd) << fd.error().message;
+    struct stat st{};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    EXPECT_EQ(st.st_mode & 07777, 0660u) << "umask " << std::oct << um;
+    EXPECT_FALSE(std::filesystem::exists(path + ".new." + std::to_string(getpid()))) << "temporary name renamed away";
+    auto c = wire::connect_unix(path);
+    EXPECT_TRUE(c) << "the renamed socket accepts connections";
+    ::unlink(path.c_str());
+  }
+}
+
+TEST(SocketAccess, RootAndTheGroupOnly) {
+  SocketAccess root_only;
+  SocketAccess group{4242, "ops"};
+  struct Case {
+    const char* what;
+    PeerCredentials peer;
+    bool root_only, with_group;
+  } cases[] = {
+      {"root", {1, 0, 0, {}}, true, true},
+      {"root with another primary group", {1, 0, 100, {}}, true, true},
+      {"user, no groups", {1, 1000, 1000, {}}, false, false},
+      {"user, primary group is the API group", {1, 1000, 4242, {}}, false, true},
+      {"user, supplementary API group", {1, 1000, 1000, {27, 4242}}, false, true},
+      {"user, other groups", {1, 1000, 1000, {27, 4243}}, false, false},
+      {"gid 0 is not uid 0", {1, 1000, 0, {0}}, false, false},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(peer_allowed(c.peer, root_only), c.root_only) << c.what;
+    EXPECT_EQ(peer_allowed(c.peer, group), c.with_group) << c.what;
+  }
+  EXPECT_EQ(permission_denied_message("/run/m.sock", group, 1000),
+            "permission denied: the agent's API (/run/m.sock) accepts root and group ops; you are uid 1000");
+  EXPECT_EQ(permission_denied_message("/run/m.sock", root_only, 7),
+            "permission denied: the agent's API (/run/m.sock) accepts root only; you are uid 7");
+}
+
+TEST(SocketAccess, GroupByNameOrNumber) {
+  auto root = resolve_socket_group("0");
+  ASSERT_TRUE(root);
+  EXPECT_EQ(*root->group, 0u);
+  EXPECT_EQ(root->group_name, "root");
+  auto named = resolve_socket_group("root");
+  ASSERT_TRUE(named);
+  EXPECT_EQ(*named->group, 0u);
+  auto unnamed = resolve_socket_group("987654");
+  ASSERT_TRUE(unnamed) << "a gid needs no group entry";
+  EXPECT_EQ(unnamed->group_name, "987654");
+  auto missing = resolve_socket_group("no-such-group-myelin");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("no group named"), std::string::npos);
+}
+
+TEST(SocketAccess, PeerCredentialsOfASocketPair) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  UniqueFd a(sv[0]), b(sv[1]);
+  auto p = peer_credentials(a.get());
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p->uid, ::getuid());
+  EXPECT_EQ(p->gid, ::getgid());
+  EXPECT_EQ(p->pid, ::getpid());
 }
 
 TEST(AtomicFile, ReplacesWholeAndReadsBack) {

@@ -72,6 +72,8 @@ Flags make_flags() {
   f.add("flow-store-size", "flows kept in memory for `myelin observe`", "16384");
   f.add("ct-gc-interval", "seconds between conntrack garbage collections", "30");
   f.add("events-ring-size", "bytes of the datapath's event ring buffer (power of two)", "4194304");
+  f.add("bpf-map-max-entries", "capacities of the datapath maps, e.g. conntrack=524288,policy=65536 (endpoints, conntrack, ipcache, policy, fragments); "
+                              "a pinned map of another size is refused");
   f.add("redirect-peer", "deliver locally with bpf_redirect_peer: auto, true or false", "auto");
   f.add("manifests", "directory of Kubernetes YAML (Namespace, Pod, NetworkPolicy, CiliumNetworkPolicy, ...), watched live");
   f.add("kubeconfig", "watch the Kubernetes API server of this kubeconfig (in a pod, the service account is used without it)");
@@ -222,7 +224,9 @@ int main(int argc, char** argv) {
   auto ring = flags.get_int("events-ring-size");
   if (!ring || *ring < 4096 || *ring > (1ll << 30) || (*ring & (*ring - 1)))
     return std::cerr << "myelind: --events-ring-size must be a power of two from 4096 to 1G\n", 2;
-  auto dp = datapath::Datapath::load({info.bpffs_root, redirect_peer, static_cast<uint32_t>(*ring)});
+  auto sizes = datapath::parse_map_sizes(flags.get("bpf-map-max-entries"));
+  if (!sizes) return std::cerr << "myelind: --bpf-map-max-entries: " << sizes.error().message << "\n", 2;
+  auto dp = datapath::Datapath::load({info.bpffs_root, redirect_peer, static_cast<uint32_t>(*ring), *sizes});
   if (!dp) return fail("loading the datapath: " + dp.error().message);
   info.adopted = (*dp)->adopted();
   log::info("myelind", std::string(info.adopted ? "adopted pinned datapath state in " : "pinned new datapath maps in ") +

@@ -134,6 +134,7 @@ api::Response ApiHandlers::status() const {
   s->set_policy_entries(policies_.installed_entries());
   for (const auto& src : policies_.sources())
     if (!src.ok) s->add_policy_errors(src.error);
+  for (const auto& f : policies_.failures()) s->add_policy_failures(f);
   s->set_conntrack_entries(dp_.ct_count());
   s->set_conntrack_gc_runs(ct_gc_.runs());
   return r;

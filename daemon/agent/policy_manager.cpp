@@ -142,9 +142,13 @@ std::vector<policy::IdentityView> PolicyManager::identity_views() const {
   return out;
 }
 
+// A full ipcache (ENOSPC) is not an error that stops the regeneration: the
+// prefixes that did not fit are gaps (ipcache_gaps_), and each endpoint whose
+// policy would let a gap's traffic through under the identity it gets instead
+// fails closed (regenerate_locked).
 Status PolicyManager::sync_cidrs(const std::vector<policy::NetworkPolicy>& all) {
   const auto wanted = policy::referenced_cidrs(all);
-  std::map<std::string, std::pair<uint32_t, myelin_ipcache_key>> next;
+  std::map<std::string, CidrEntry> next;
   for (const auto& c : wanted) {
     auto cidr = net::parse_cidr4(c);
     if (!cidr) continue;
@@ -158,18 +162,24 @@ Status PolicyManager::sync_cidrs(const std::vector<policy::NetworkPolicy>& all) 
     auto id = identities_.acquire(labels);
     if (!id) return id.error();
     auto key = ipcache_key(*cidr);
-    myelin_ipcache_val val{*id, 0};
-    auto s = dp_.ipcache_upsert(key, val);
+    auto s = dp_.ipcache_upsert(key, myelin_ipcache_val{*id, 0});
     counters_.map_op(MYELIN_MAP_IPCACHE, "update", s.ok());
-    if (!s) return s;
-    next[c] = {*id, key};
+    next[c] = {*id, key, *cidr, s.ok()};
   }
   for (const auto& [c, old] : cidr_ids_) {
-    if (!next.count(c)) {
-      auto s = dp_.ipcache_delete(old.second);
+    if (!next.count(c) && old.installed) {
+      auto s = dp_.ipcache_delete(old.key);
       counters_.map_op(MYELIN_MAP_IPCACHE, "delete", s.ok());
     }
-    (void)identities_.release(old.first);  // the new acquire holds its own reference
+    (void)identities_.release(old.id);  // the new acquire holds its own reference
+  }
+  // Prefixes no policy references any more are gone: room for those that did not fit.
+  for (auto& [c, e] : next) {
+    if (e.installed) continue;
+    auto s = dp_.ipcache_upsert(e.key, myelin_ipcache_val{e.id, 0});
+    counters_.map_op(MYELIN_MAP_IPCACHE, "update", s.ok());
+    e.installed = s.ok();
+    if (!s) ipcache_gaps_.push_back({e.prefix, e.id, c + " (" + s.error().message + ")"});
   }
   cidr_ids_ = std::move(next);
   return {};
@@ -190,19 +200,43 @@ Status PolicyManager::sync_host_addresses() {
     next[a] = ipcache_key(net::Cidr4{net::Ipv4{ntohl(a)}, 32});
   }
   freeifaddrs(ifa);
-  for (const auto& [a, key] : next) {
-    if (host_addrs_.count(a)) continue;
-    auto s = dp_.ipcache_upsert(key, myelin_ipcache_val{identity::kHost, 0});
-    counters_.map_op(MYELIN_MAP_IPCACHE, "update", s.ok());
-    if (!s) return s;
-  }
   for (const auto& [a, key] : host_addrs_)
     if (!next.count(a)) {
       auto s = dp_.ipcache_delete(key);
       counters_.map_op(MYELIN_MAP_IPCACHE, "delete", s.ok());
     }
+  for (auto it = next.begin(); it != next.end();) {
+    if (host_addrs_.count(it->first)) {
+      ++it;
+      continue;
+    }
+    auto s = dp_.ipcache_upsert(it->second, myelin_ipcache_val{identity::kHost, 0});
+    counters_.map_op(MYELIN_MAP_IPCACHE, "update", s.ok());
+    if (s) {
+      ++it;
+      continue;
+    }
+    net::Cidr4 host{net::Ipv4{ntohl(it->first)}, 32};
+    ipcache_gaps_.push_back({host, identity::kHost, "node address " + host.str() + " (" + s.error().message + ")"});
+    it = next.erase(it);  // not installed: tried again next time
+  }
   host_addrs_ = std::move(next);
   return {};
+}
+
+uint32_t PolicyManager::fallback_identity(const net::Cidr4& gap) const {
+  uint32_t id = identity::kWorld;
+  int best = -1;
+  auto consider = [&](const net::Cidr4& p, uint32_t pid) {
+    if (p.prefix < gap.prefix && p.contains(gap.base) && static_cast<int>(p.prefix) > best) {
+      best = p.prefix;
+      id = pid;
+    }
+  };
+  for (const auto& [c, e] : cidr_ids_)
+    if (e.installed) consider(e.prefix, e.id);
+  for (const auto& [a, key] : host_addrs_) consider(net::Cidr4{net::Ipv4{ntohl(a)}, 32}, identity::kHost);
+  return id;
 }
 
 uint32_t PolicyManager::policy_id_locked(const policy::NetworkPolicy& p) {
@@ -238,11 +272,19 @@ Status PolicyManager::regenerate_locked() {
     compiled_policies_.emplace_back(ids.back(), p);
   }
   if (auto r = endpoints_.relabel_all(); !r) return r.error();
+  ipcache_gaps_.clear();
   if (auto s = sync_cidrs(all); !s) return s;
   if (auto s = sync_host_addresses(); !s) log::warn("policy", "node addresses as the host identity: " + s.error().message);
   const auto views = identity_views();
+  // What an address of a gap is judged as instead of its own identity.
+  std::vector<std::pair<const IpcacheGap*, uint32_t>> gaps;
+  for (const auto& g : ipcache_gaps_) gaps.emplace_back(&g, fallback_identity(g.prefix));
 
   Status result;
+  std::vector<std::string> failures;
+  for (const auto& g : ipcache_gaps_)
+    failures.push_back("ipcache full: " + g.what + " is not installed; its addresses are judged as a wider prefix or world, "
+                       "and endpoints whose policy would then allow more fail closed");
   std::set<uint32_t> live;
   for (const auto& ep : store_.list()) {
     live.insert(ep.id());
@@ -269,6 +311,17 @@ Status PolicyManager::regenerate_locked() {
             myelin_policy_val{e.policy ? ids[e.policy - 1] : 0u, e.audit ? uint32_t{MYELIN_POLICY_F_AUDIT} : 0u};
     Installed& have = installed_[ep.id()];
     bool failed = false, changed = false;
+    for (const auto& [gap, fallback] : gaps)
+      if (policy::fallback_widens(compiled, gap->identity, fallback)) {
+        // Allowing what the missing entry was there to deny (an except, a
+        // deny rule) would be failing open: fail closed instead.
+        failed = true;
+        result = Error{"endpoint " + std::to_string(ep.id()) + " (" + local.ns + "/" + ep.pod_name() + "): ipcache full: " +
+                       gap->what + " is missing and its traffic would be allowed as identity " + std::to_string(fallback) +
+                       ": new connections are dropped"};
+        failures.push_back(result.error().message);
+        break;
+      }
     for (const auto& [k, v] : want) {  // add first, remove after: no transient default-deny gap
       auto it = have.find(k);
       if (it != have.end() && std::memcmp(&it->second, &v, sizeof v) == 0) continue;
@@ -276,9 +329,12 @@ Status PolicyManager::regenerate_locked() {
       auto s = dp_.policy_upsert(k.first, k.second, v);
       counters_.map_op(k.first ? MYELIN_MAP_POL_DENY : MYELIN_MAP_POL_ALLOW, "update", s.ok());
       if (!s) {
+        // Full (ENOSPC): what did not fit is absent, which alone could
+        // still allow less or more than intended: the endpoint fails closed.
         failed = true;
         result = Error{"endpoint " + std::to_string(ep.id()) + " (" + local.ns + "/" + ep.pod_name() +
                        "): policy map full or unavailable (" + s.error().message + "): new connections are dropped"};
+        failures.push_back(result.error().message);
         break;
       }
       have[k] = v;
@@ -310,6 +366,8 @@ Status PolicyManager::regenerate_locked() {
     endpoint_policies_.erase(it->first);
     it = installed_.erase(it);
   }
+  if (result && !ipcache_gaps_.empty()) result = Error{failures.front()};
+  failures_ = std::move(failures);
   if (!result) log::error("policy", result.error().message);
   return result;
 }
@@ -348,6 +406,11 @@ std::vector<SourceState> PolicyManager::sources() const {
   std::vector<SourceState> out;
   for (const auto& [f, s] : states_) out.push_back(s);
   return out;
+}
+
+std::vector<std::string> PolicyManager::failures() const {
+  std::lock_guard lk(mu_);
+  return failures_;
 }
 
 uint64_t PolicyManager::installed_entries() const {

@@ -20,6 +20,7 @@
 #include "myelin/datapath/datapath.hpp"
 #include "myelin/endpoints/endpoint_store.hpp"
 #include "myelin/identity/identity_allocator.hpp"
+#include "myelin/net.hpp"
 #include "myelin/policy/compiler.hpp"
 #include "myelin/policy/decode.hpp"
 #include "flow.pb.h"
@@ -60,6 +61,9 @@ class PolicyManager {
   std::optional<policy::EndpointPolicy> endpoint_policy(uint32_t ep_id) const;
   std::vector<SourceState> sources() const;
   uint64_t installed_entries() const;
+  // What the last regeneration could not install (a full policy map or
+  // ipcache) and which endpoints fail closed for it; empty when all is in place.
+  std::vector<std::string> failures() const;
   uint64_t revision() const { return revision_; }
   std::map<uint32_t, std::vector<std::string>> identities() const { return identities_.list(); }
   std::vector<policy::Workload> workloads(const std::string& ns, const std::string& pod) const;
@@ -75,6 +79,12 @@ class PolicyManager {
   std::vector<policy::IdentityView> identity_views() const;
   Status sync_cidrs(const std::vector<policy::NetworkPolicy>& all);
   Status sync_host_addresses();
+  struct IpcacheGap {  // a prefix policy needs that the ipcache had no room for
+    net::Cidr4 prefix;
+    uint32_t identity;
+    std::string what;
+  };
+  uint32_t fallback_identity(const net::Cidr4& gap) const;
   uint32_t policy_id_locked(const policy::NetworkPolicy& p);
 
   datapath::Datapath& dp_;
@@ -102,7 +112,15 @@ class PolicyManager {
   std::map<std::tuple<std::string, std::string, std::string>, uint32_t> policy_ids_;  // (kind, ns, name) -> id
   std::map<uint32_t, PolicyRef> policy_refs_;
   std::vector<std::pair<uint32_t, policy::NetworkPolicy>> compiled_policies_;
-  std::map<std::string, std::pair<uint32_t, myelin_ipcache_key>> cidr_ids_;  // cidr -> identity, ipcache key
+  struct CidrEntry {
+    uint32_t id;
+    myelin_ipcache_key key;
+    net::Cidr4 prefix;
+    bool installed;
+  };
+  std::map<std::string, CidrEntry> cidr_ids_;  // cidr -> identity, ipcache key
+  std::vector<IpcacheGap> ipcache_gaps_;        // of the last regeneration
+  std::vector<std::string> failures_;
   std::map<uint32_t, Installed> installed_;                                   // per endpoint id
   std::map<uint32_t, policy::EndpointPolicy> endpoint_policies_;
 };

@@ -122,12 +122,13 @@ std::vector<MetricFamily> Collector::Collect() const {
   ids.metric.push_back(sample({}, static_cast<double>(s_.identities.list().size()), MetricType::Gauge));
   out.push_back(std::move(ids));
 
-  auto pressure = family("myelin_bpf_map_pressure", "Fill level of BPF maps (entries / capacity)", MetricType::Gauge);
-  pressure.metric.push_back(sample({{"map_name", MYELIN_MAP_ENDPOINTS}},
-                                   static_cast<double>(s_.datapath.endpoints().size()) / MYELIN_ENDPOINTS_MAX,
-                                   MetricType::Gauge));
-  pressure.metric.push_back(sample({{"map_name", MYELIN_MAP_CT}},
-                                   static_cast<double>(s_.datapath.ct_count()) / MYELIN_CT_MAX, MetricType::Gauge));
+  // 1 means full; what then happens is each map's documented full behaviour
+  // (datapath/lib/maps.h). For the event ring: unread bytes / its size.
+  auto pressure = family("myelin_bpf_map_pressure", "Fill level of BPF maps (entries / capacity; ring buffers: unread bytes / size)",
+                         MetricType::Gauge);
+  for (const auto& m : s_.datapath.map_fill())
+    pressure.metric.push_back(sample({{"map_name", m.name}}, m.capacity ? static_cast<double>(m.entries) / m.capacity : 0,
+                                     MetricType::Gauge));
   out.push_back(std::move(pressure));
 
   auto ops = family("myelin_bpf_map_ops_total", "BPF map operations issued by the agent", MetricType::Counter);

@@ -102,6 +102,28 @@ Decision evaluate(const EndpointPolicy& ep, uint8_t dir, uint32_t remote, uint8_
   return {enforced ? Decision::Kind::denied_by_default : Decision::Kind::allowed_not_enforced, nullptr};
 }
 
+bool fallback_widens(const EndpointPolicy& ep, uint32_t intended, uint32_t fallback) {
+  if (intended == fallback) return false;
+  for (uint8_t dir : {uint8_t{MYELIN_DIR_INGRESS}, uint8_t{MYELIN_DIR_EGRESS}}) {
+    // Where a decision can change: the protocols and port edges of the
+    // entries that apply to either identity, plus one protocol none names.
+    std::set<uint8_t> protos{255};
+    std::set<uint32_t> ports{0};
+    for (const auto& e : ep.entries) {
+      if (e.dir != dir || (e.identity && e.identity != intended && e.identity != fallback)) continue;
+      if (e.proto) protos.insert(e.proto);
+      ports.insert(e.lo);
+      if (e.hi < 65535) ports.insert(e.hi + 1u);
+    }
+    for (uint8_t proto : protos)
+      for (uint32_t port : ports)
+        if (evaluate(ep, dir, fallback, proto, static_cast<uint16_t>(port)).allowed() &&
+            !evaluate(ep, dir, intended, proto, static_cast<uint16_t>(port)).allowed())
+          return true;
+  }
+  return false;
+}
+
 std::set<std::string> referenced_cidrs(const std::vector<NetworkPolicy>& policies) {
   std::set<std::string> out;
   for (const auto& p : policies)

@@ -165,6 +165,7 @@ std::string status_table(const api::StatusResponse& s) {
   row("Policy:", std::to_string(s.policies()) + " policies, " + std::to_string(s.policy_entries()) +
                      " datapath entries, revision " + std::to_string(s.policy_revision()));
   for (const auto& e : s.policy_errors()) row("  refused:", e);
+  for (const auto& e : s.policy_failures()) row("  not in place:", e);
   row("Conntrack:", std::to_string(s.conntrack_entries()) + " entries, " + std::to_string(s.conntrack_gc_runs()) +
                         " GC runs");
   if (s.runtime_enabled()) {

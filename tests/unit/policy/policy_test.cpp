@@ -272,5 +272,62 @@ spec:
   EXPECT_FALSE(allows(cw, IN, w.id("x", "b"), 6, 80));
 }
 
+
+// A prefix the ipcache had no room for is judged as the longest installed
+// prefix holding it, or world. Whether that lets more through decides
+// whether the endpoint fails closed: an except or a deny whose prefix is
+// missing would widen; an allow whose prefix is missing only narrows.
+TEST(Compiler, FallbackWidensOnlyWhereAMissingPrefixWouldAllowMore) {
+  auto cidr_id = [](const World& w, const std::string& c, const std::string& not_c = "") {
+    for (const auto& v : w.ids)
+      if (v.kind == IdentityView::Kind::cidr && v.cidrs.count(c) && (not_c.empty() || !v.cidrs.count(not_c))) {
+        bool narrowest = true;  // the identity of c itself: no referenced CIDR inside c
+        for (const auto& o : v.cidrs)
+          if (o != c && net::parse_cidr4(o)->prefix > net::parse_cidr4(c)->prefix) narrowest = false;
+        if (narrowest) return v.id;
+      }
+    return 0u;
+  };
+  const std::string np = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec:\n  podSelector: {}\n";
+  const std::string cnp = "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: c, namespace: x}\nspec:\n  endpointSelector: {}\n";
+  struct Case {
+    const char* what;
+    std::string yaml;
+    std::string missing, wider;  // the missing prefix; the installed prefix it falls back to ("" = world)
+    bool widens;
+  };
+  const std::vector<Case> cases = {
+      {"except missing: its addresses would be allowed as the wider block",
+       np + "  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}\n",
+       "10.1.0.0/16", "10.0.0.0/8", true},
+      {"allowed block missing: world is not allowed either (narrower)",
+       np + "  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/8}\n", "10.0.0.0/8", "", false},
+      {"allowed block missing inside another allowed block: it carries the wider block's labels, so never more",
+       np + "  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/8}\n    ports: [{port: 53, protocol: UDP}]\n"
+            "  - to:\n    - ipBlock: {cidr: 10.1.0.0/16}\n    ports: [{port: 443}]\n",
+       "10.1.0.0/16", "10.0.0.0/8", false},
+      {"deny missing while world is allowed: fail closed",
+       cnp + "  egress:\n  - toEntities: [world]\n  egressDeny:\n  - toCIDR: [203.0.113.0/24]\n", "203.0.113.0/24", "", true},
+      {"deny missing, nothing else allowed: default deny already covers it",
+       cnp + "  egress:\n  - toEndpoints: [{}]\n  egressDeny:\n  - toCIDR: [203.0.113.0/24]\n", "203.0.113.0/24", "", false},
+      {"ingress except missing",
+       np + "  ingress:\n  - from:\n    - ipBlock: {cidr: 192.168.0.0/16, except: [192.168.5.0/24]}\n    ports: [{port: 22}]\n",
+       "192.168.5.0/24", "192.168.0.0/16", true},
+      {"an except of one rule that another rule allows outright: no hole to lose",
+       np + "  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}\n"
+            "  - to:\n    - ipBlock: {cidr: 10.1.0.0/16}\n",
+       "10.1.0.0/16", "10.0.0.0/8", false},
+  };
+  for (const auto& c : cases) {
+    World w;
+    auto p = w.compile("x", "a", c.yaml);
+    uint32_t missing = cidr_id(w, c.missing);
+    uint32_t wider = c.wider.empty() ? 2 : cidr_id(w, c.wider, c.missing);
+    ASSERT_TRUE(missing && wider) << c.what;
+    EXPECT_EQ(fallback_widens(p, missing, wider), c.widens) << c.what;
+    EXPECT_FALSE(fallback_widens(p, missing, missing)) << c.what << ": the same identity never widens";
+  }
+}
+
 }  // namespace
 }  // namespace myelin::policy

@@ -66,6 +66,14 @@ struct Decision {
 };
 Decision evaluate(const EndpointPolicy& ep, uint8_t dir, uint32_t remote_identity, uint8_t proto, uint16_t port);
 
+// Whether a remote that should carry identity `intended` but carries
+// `fallback` instead (its ipcache entry could not be installed, so the
+// longest installed prefix holding it, or world, answers) would be allowed
+// something `intended` is not: some direction, protocol and port where the
+// fallback passes and the intended identity does not. Then the endpoint must
+// fail closed. Evaluated at every port where an entry starts or ends.
+bool fallback_widens(const EndpointPolicy& ep, uint32_t intended, uint32_t fallback);
+
 EndpointPolicy compile(const LocalEndpoint& ep, const std::vector<NetworkPolicy>& policies,
                        const std::vector<IdentityView>& identities, const std::map<std::string, Namespace>& namespaces,
                        bool audit_all = false);

@@ -378,7 +378,8 @@ int main(int argc, char** argv) {
     auto e = metrics::MetricsExporter::start(
         flags.get("metrics-addr"), metrics::Sources{**dp, **store, **identities, flow_store, ct_gc, counters, info.version, flow_log.get(),
                          [&policies] { return static_cast<uint64_t>(policies.policies().size()); }, runtime_monitor.get(), gpu_monitor.get(),
-                         storage_monitor.get(), socket_monitor.get()});
+                         storage_monitor.get(), socket_monitor.get(),
+                         [&tracing_manager]() -> uint64_t { return tracing_manager ? tracing_manager->ring_stats().events_lost : 0; }});
     if (!e) return fail(e.error().message);
     exporter = std::move(*e);
     log::info("metrics", "serving Prometheus metrics on " + flags.get("metrics-addr") + "/metrics");

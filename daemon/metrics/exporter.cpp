@@ -192,6 +192,7 @@ std::vector<MetricFamily> Collector::Collect() const {
     lost.metric.push_back(sample({{"source", "ring_buffer"}}, static_cast<double>(rs.lost), MetricType::Counter));
     lost.metric.push_back(sample({{"source", "event_store"}}, static_cast<double>(rs.overwritten), MetricType::Counter));
     if (s_.sockets) lost.metric.push_back(sample({{"source", "tcp_sensor"}}, static_cast<double>(s_.sockets->lost()), MetricType::Counter));
+    if (s_.tracing_lost) lost.metric.push_back(sample({{"source", "tracing_ring"}}, static_cast<double>(s_.tracing_lost()), MetricType::Counter));
     out.push_back(std::move(lost));
     auto procs = family("myelin_runtime_processes", "Live processes the agent tracks", MetricType::Gauge);
     procs.metric.push_back(sample({}, static_cast<double>(rs.processes), MetricType::Gauge));

@@ -41,6 +41,7 @@ struct Sources {
   const runtime::GpuMonitor* gpu = nullptr;          // optional: CUDA uprobes
   const runtime::StorageMonitor* storage = nullptr;  // optional: block I/O
   const runtime::SocketMonitor* sockets = nullptr;   // optional: the TCP sensor
+  std::function<uint64_t()> tracing_lost;            // optional: TracingPolicy ring buffer full
 };
 
 // Builds every metric family from the sources (also used by tests).

@@ -9,8 +9,10 @@
 // reads the fill level behind myelin_bpf_map_pressure.
 #include <bpf/libbpf.h>
 #include <sched.h>
+#include <sys/wait.h>
 
 #include "fixture.hpp"
+#include "myelin/datapath/runtime_probes.hpp"
 
 namespace myelin::test {
 namespace {
@@ -302,6 +304,34 @@ TEST_F(RingFull, EveryEventItCouldNotTakeIsCountedAndNoVerdictChanges) {
   for (const auto& m : dp_->map_fill()) {
     if (m.name == MYELIN_MAP_EVENTS) EXPECT_EQ(m.entries, 0u) << "read: pressure 0";
   }
+}
+
+
+// The process-events ring (runtime): one page that nobody reads, while this
+// test forks and execs. Records that do not fit are counted, not lost silently.
+TEST(RuntimeRingFull, RecordsItCouldNotTakeAreCounted) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root: loads BPF programs";
+  uint64_t got = 0;
+  auto probes = datapath::RuntimeProbes::start([&](const myelin_process_event&) { ++got; }, 4096);
+  ASSERT_TRUE(probes) << probes.error().message;
+  for (int i = 0; i < 20; ++i) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      execl("/bin/true", "true", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    ASSERT_GT(pid, 0);
+    int st = 0;
+    waitpid(pid, &st, 0);
+  }
+  const auto s = (*probes)->stats();
+  EXPECT_GE(s.events_sent + s.events_lost, 60u) << "a fork, an exec and an exit each for 20 children";
+  EXPECT_GT(s.events_lost, 0u) << "a page holds " << 4096 / sizeof(myelin_process_event) << " records";
+  EXPECT_LE(s.events_sent, 4096 / sizeof(myelin_process_event)) << "nothing was read: no more than a page was taken";
+  while ((*probes)->poll(0) > 0) {
+  }
+  EXPECT_GE(got, s.events_sent) << "the reader gets every record that was taken";
+  EXPECT_GT(got, 0u);
 }
 
 }  // namespace

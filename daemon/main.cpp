@@ -76,6 +76,7 @@ Flags make_flags() {
                               "a pinned map of another size is refused");
   f.add("redirect-peer", "deliver locally with bpf_redirect_peer: auto, true or false", "auto");
   f.add("manifests", "directory of Kubernetes YAML (Namespace, Pod, NetworkPolicy, CiliumNetworkPolicy, ...), watched live");
+  f.add("manifest-max-size", "largest manifest file read: MiB, or with a K/M/G suffix; larger ones are refused", "16");
   f.add("kubeconfig", "watch the Kubernetes API server of this kubeconfig (in a pod, the service account is used without it)");
   f.add("k8s-sync-timeout", "seconds to wait for the first list of every resource before serving", "60");
   f.add_bool("policy-audit-mode", "report policy verdicts as AUDIT and never drop for policy");
@@ -377,7 +378,7 @@ int main(int argc, char** argv) {
   if (!flags.get("metrics-addr").empty()) {
     auto e = metrics::MetricsExporter::start(
         flags.get("metrics-addr"), metrics::Sources{**dp, **store, **identities, flow_store, ct_gc, counters, info.version, flow_log.get(),
-                         [&policies] { return static_cast<uint64_t>(policies.policies().size()); }, runtime_monitor.get(), gpu_monitor.get(),
+                         [&policies] { return static_cast<uint64_t>(policies.policy_count()); }, runtime_monitor.get(), gpu_monitor.get(),
                          storage_monitor.get(), socket_monitor.get(),
                          [&tracing_manager]() -> uint64_t { return tracing_manager ? tracing_manager->ring_stats().events_lost : 0; }});
     if (!e) return fail(e.error().message);
@@ -397,9 +398,12 @@ int main(int argc, char** argv) {
       }};
   std::unique_ptr<sources::ManifestSource> manifests;
   if (flags.is_set("manifests")) {
-    manifests = std::make_unique<sources::ManifestSource>(
-        flags.get("manifests"),
-        object_sink);
+    sources::ManifestSource::Limits limits;
+    auto max_size = parse_size(flags.get("manifest-max-size"));
+    if (!max_size || *max_size < 1024 || *max_size > (1ull << 30))
+      return std::cerr << "myelind: --manifest-max-size must be from 1K to 1G (e.g. 16, 512K, 64M)\n", 2;
+    limits.max_file_bytes = *max_size;
+    manifests = std::make_unique<sources::ManifestSource>(flags.get("manifests"), object_sink, limits);
     if (auto s = manifests->start(); !s) return fail(s.error().message);
   }
   // The API server: from --kubeconfig, or in-cluster when running in a pod.

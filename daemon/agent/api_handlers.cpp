@@ -130,7 +130,7 @@ api::Response ApiHandlers::status() const {
     s->set_runtime_lost(rs.lost + (tracing_ ? tracing_->ring_stats().events_lost : 0));
     s->set_runtime_processes(rs.processes);
   }
-  s->set_policies(static_cast<uint32_t>(policies_.policies().size()));
+  s->set_policies(static_cast<uint32_t>(policies_.policy_count()));
   s->set_policy_entries(policies_.installed_entries());
   for (const auto& src : policies_.sources())
     if (!src.ok) s->add_policy_errors(src.error);

@@ -56,6 +56,7 @@ class PolicyManager {
   std::vector<std::string> identity_labels(const std::string& ns, const std::string& pod) const;
 
   std::vector<std::pair<uint32_t, policy::NetworkPolicy>> policies() const;   // with their ids
+  size_t policy_count() const;  // without copying them (status, metrics: 100k policies are ~100 MB)
   std::optional<PolicyRef> policy(uint32_t id) const;
   std::vector<PolicyRef> selecting(uint32_t ep_id) const;                     // for default-deny attribution
   std::optional<policy::EndpointPolicy> endpoint_policy(uint32_t ep_id) const;

@@ -5,11 +5,15 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <iostream>
 #include <thread>
 
 #include "myelin.pb.h"
 #include "myelin/atomic_file.hpp"
+#include "myelin/bounded_read.hpp"
 #include "myelin/flags.hpp"
 #include "myelin/net.hpp"
 #include "myelin/socket_access.hpp"
@@ -179,6 +183,98 @@ TEST(AtomicFile, ReplacesWholeAndReadsBack) {
   EXPECT_EQ(**read_file(path), "two");
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp." + std::to_string(getpid()))) << "no temp file left";
   EXPECT_FALSE(write_file_atomic("/nonexistent-dir/x", "y"));
+  std::filesystem::remove(path);
+}
+
+
+// A manifest directory is outside input: each kind of hostile entry is
+// refused with its reason, at once, without reading it whole.
+TEST(BoundedRead, OnlyRegularFilesWithinTheLimit) {
+  namespace fs = std::filesystem;
+  const fs::path dir = "/tmp/myelin-bounded-" + std::to_string(getpid());
+  fs::create_directories(dir);
+  auto path = [&](const char* n) { return (dir / n).string(); };
+  ASSERT_TRUE(write_file_atomic(path("ok.yaml"), "kind: Namespace\n"));
+  ASSERT_TRUE(write_file_atomic(path("big.yaml"), std::string(5000, 'x')));
+  ASSERT_EQ(mkfifo(path("fifo.yaml").c_str(), 0600), 0);
+  fs::create_directory(dir / "dir.yaml");
+  fs::create_symlink("loop2.yaml", dir / "loop1.yaml");
+  fs::create_symlink("loop1.yaml", dir / "loop2.yaml");
+  fs::create_symlink("/dev/zero", dir / "zero.yaml");
+  fs::create_symlink("ok.yaml", dir / "link.yaml");
+  struct Case {
+    const char* name;
+    const char* error;  // "" = read
+  } cases[] = {
+      {"ok.yaml", ""},
+      {"link.yaml", ""},
+      {"big.yaml", "is 5000 bytes, over the limit of 4 KiB"},
+      {"fifo.yaml", "is a FIFO, not a regular file"},
+      {"dir.yaml", "is a directory, not a regular file"},
+      {"loop1.yaml", "a symlink loop"},
+      {"zero.yaml", "is a character device, not a regular file"},
+  };
+  for (const auto& c : cases) {
+    auto started = std::chrono::steady_clock::now();
+    auto r = read_regular_file(path(c.name), 4096);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2)) << c.name << " did not block";
+    if (!*c.error) {
+      ASSERT_TRUE(r) << c.name << ": " << r.error().message;
+      ASSERT_TRUE(*r);
+      EXPECT_EQ(**r, "kind: Namespace\n");
+    } else {
+      ASSERT_FALSE(r) << c.name << " was read";
+      EXPECT_NE(r.error().message.find(c.error), std::string::npos) << c.name << ": " << r.error().message;
+    }
+  }
+  auto gone = read_regular_file(path("missing.yaml"), 4096);
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(*gone) << "a missing file reads as removed";
+  auto empty_ok = read_regular_file(path("ok.yaml"), 16);
+  ASSERT_TRUE(empty_ok) << "exactly at the limit is fine";
+  fs::remove_all(dir);
+}
+
+// A file rewritten in place, or replaced by a rename, between two chunks of
+// a read: the reader notices and reads it again, so it returns the new
+// version whole, never 64 KiB of the old one followed by the new one.
+TEST(BoundedRead, AFileChangedWhileReadIsReadAgainNeverMixed) {
+  const std::string path = "/tmp/myelin-changing-" + std::to_string(getpid()) + ".yaml";
+  const std::string a(1 << 20, 'a'), b(1 << 20, 'b');
+  for (const char* how : {"rewritten in place", "renamed over", "truncated"}) {
+    ASSERT_TRUE(write_file_atomic(path, a));
+    int calls = 0;
+    auto r = read_regular_file(path, 4 << 20, [&] {
+      if (++calls != 1) return;  // once, after the first chunk
+      if (std::string(how) == "renamed over") {
+        ASSERT_TRUE(write_file_atomic(path, b));
+      } else {
+        FILE* f = fopen(path.c_str(), "r+");
+        ASSERT_TRUE(f);
+        if (std::string(how) == "truncated") {
+          ASSERT_EQ(ftruncate(fileno(f), 1000), 0);
+        } else {
+          fwrite(b.data(), 1, b.size(), f);
+        }
+        fclose(f);
+      }
+    });
+    ASSERT_TRUE(r) << how << ": " << r.error().message;
+    ASSERT_TRUE(*r);
+    const std::string& t = **r;
+    EXPECT_EQ(t.find_first_not_of(t[0]), std::string::npos) << how << ": a mix of two versions";
+    EXPECT_GT(calls, std::string(how) == "truncated" ? 1 : 16) << how << ": read again";
+    if (std::string(how) == "truncated") EXPECT_EQ(t.size(), 1000u);
+    else EXPECT_EQ(t, b) << how;
+  }
+  // A file that changes on every pass is refused, and says so.
+  ASSERT_TRUE(write_file_atomic(path, a));
+  int n = 0;
+  auto r = read_regular_file(path, 4 << 20, [&] {
+    if (++n % 16 == 1) ASSERT_TRUE(write_file_atomic(path, n % 2 ? b : a));
+  });
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("kept changing while it was read"), std::string::npos) << r.error().message;
   std::filesystem::remove(path);
 }
 

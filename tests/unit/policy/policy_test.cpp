@@ -6,6 +6,7 @@
 #include "myelin/abi.h"
 #include "myelin/policy/compiler.hpp"
 #include "myelin/policy/decode.hpp"
+#include "myelin/policy/yaml_limits.hpp"
 #include "myelin/net.hpp"
 
 namespace myelin::policy {
@@ -327,6 +328,58 @@ TEST(Compiler, FallbackWidensOnlyWhereAMissingPrefixWouldAllowMore) {
     EXPECT_EQ(fallback_widens(p, missing, wider), c.widens) << c.what;
     EXPECT_FALSE(fallback_widens(p, missing, missing)) << c.what << ": the same identity never widens";
   }
+}
+
+
+// Hostile YAML is stopped before a node tree exists: nesting past the depth
+// limit (also far past yaml-cpp's own recursion), alias bombs, alias cycles;
+// ordinary multi-document manifests pass.
+TEST(YamlLimits, DepthNodesAliasesAndCycles) {
+  auto check = [](const std::string& text, YamlLimits l = {}) { return check_yaml_limits(text, "f.yaml", l); };
+  EXPECT_TRUE(check("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\n"
+                    "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p}\nspec:\n  podSelector: {}\n"));
+  std::string deep63, deep65, deep_huge;
+  for (int i = 0; i < 63; ++i) deep63 += "[";
+  for (int i = 0; i < 63; ++i) deep63 += "]";
+  for (int i = 0; i < 65; ++i) deep65 += "- ";
+  deep65 += "x\n";
+  for (int i = 0; i < 200000; ++i) deep_huge += "{a: ";
+  EXPECT_TRUE(check(deep63)) << "63 levels are fine";
+  auto d = check(deep65);
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().message, "f.yaml:1: nested deeper than 64 levels");
+  auto h = check(deep_huge);
+  ASSERT_FALSE(h) << "200,000 open mappings: stopped at the limit, long before the parser's stack is";
+  EXPECT_NE(h.error().message.find("nested deeper than 64 levels"), std::string::npos);
+  // Billion laughs: 9 levels of 10 aliases each stand for 10^9 nodes.
+  std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 9; ++i) {
+    bomb += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) bomb += (k ? ", *a" : "*a") + std::to_string(i - 1);
+    bomb += "]\n";
+  }
+  auto b = check(bomb);
+  ASSERT_FALSE(b) << "a " << bomb.size() << "-byte alias bomb";
+  EXPECT_NE(b.error().message.find("more than 250000 YAML nodes (aliases expanded)"), std::string::npos) << b.error().message;
+  auto cycle = check("a: &x [1, *x]\n");
+  ASSERT_FALSE(cycle);
+  EXPECT_NE(cycle.error().message.find("a cycle"), std::string::npos) << cycle.error().message;
+  // The node count is exact: "a:" and a list of n scalars is n + 3 nodes (the mapping, its key, the list).
+  std::string list = "a:\n";
+  for (int i = 0; i < 97; ++i) list += "- x\n";
+  EXPECT_TRUE(check(list, {64, 100}));
+  EXPECT_FALSE(check(list + "- y\n", {64, 100}));
+  // A run of flow openers is stopped before yaml-cpp's scanner reads it
+  // whole (2 MB of '[' cost it 270 MB): counted on the bytes.
+  auto run = check("a: " + std::string(2'000'000, '['));
+  ASSERT_FALSE(run);
+  EXPECT_NE(run.error().message.find("(brackets)"), std::string::npos) << run.error().message;
+  EXPECT_TRUE(check("a: \"" + std::string(300, '[') + "\"\nb: '" + std::string(300, '{') + "'\n# " + std::string(300, '[') +
+                    "\nc: it's [fine]\n"))
+      << "brackets in quotes and comments are not nesting";
+  auto garbage = check(std::string("\x00\xff\xfe{[:\x01", 8));
+  EXPECT_TRUE(garbage || garbage.error().message.rfind("f.yaml:", 0) == 0) << "garbage is at worst a clear error";
+  EXPECT_FALSE(check("a: [1, 2\n"));
 }
 
 }  // namespace

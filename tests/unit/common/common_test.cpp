@@ -193,6 +193,10 @@ TEST(BoundedRead, OnlyRegularFilesWithinTheLimit) {
   namespace fs = std::filesystem;
   const fs::path dir = "/tmp/myelin-bounded-" + std::to_string(getpid());
   fs::create_directories(dir);
+  struct Cleanup {
+    fs::path p;
+    ~Cleanup() { fs::remove_all(p); }
+  } cleanup{dir};
   auto path = [&](const char* n) { return (dir / n).string(); };
   ASSERT_TRUE(write_file_atomic(path("ok.yaml"), "kind: Namespace\n"));
   ASSERT_TRUE(write_file_atomic(path("big.yaml"), std::string(5000, 'x')));
@@ -240,6 +244,10 @@ TEST(BoundedRead, OnlyRegularFilesWithinTheLimit) {
 // version whole, never 64 KiB of the old one followed by the new one.
 TEST(BoundedRead, AFileChangedWhileReadIsReadAgainNeverMixed) {
   const std::string path = "/tmp/myelin-changing-" + std::to_string(getpid()) + ".yaml";
+  struct Cleanup {
+    std::string p;
+    ~Cleanup() { std::filesystem::remove(p); }
+  } cleanup{path};
   const std::string a(1 << 20, 'a'), b(1 << 20, 'b');
   for (const char* how : {"rewritten in place", "renamed over", "truncated"}) {
     ASSERT_TRUE(write_file_atomic(path, a));

@@ -567,7 +567,9 @@ TracingPolicy policy(const Ctx& c, const YAML::Node& doc, const std::string& kin
   // cluster-wide one has none, whatever its metadata says (the API server's).
   if (kind == "TracingPolicyNamespaced") p.ns = opt_str(c, meta, "namespace", "metadata.namespace");
   if (kind == "TracingPolicyNamespaced" && p.ns.empty()) p.ns = "default";
-  p.source = c.file + ":" + std::to_string(line_of(doc));
+  p.file = c.file;
+  p.line = line_of(doc);
+  p.source = c.file + ":" + std::to_string(p.line);
   const YAML::Node spec = doc["spec"];
   if (!given(spec)) c.fail(doc, "spec", "is required");
   only(c, spec, "spec", {"tracepoints", "kprobes", "lsmhooks", "uprobes", "podSelector"});
@@ -621,6 +623,7 @@ Result<std::vector<TracepointHook>> lsm_fallback(const TracingPolicy& p,
         if ((*fmt)[i].name == field) index = static_cast<int>(i);
       if (index < 0) return Error{"syscalls/" + event + " has no field '" + field + "'"};
       TracepointHook h;
+      static_cast<HookInfo&>(h) = lh;  // its line, message and tags
       h.subsystem = "syscalls";
       h.event = event;
       h.args.push_back({index, "string"});

@@ -108,6 +108,8 @@ struct KprobeHook : HookInfo {
 
 struct TracingPolicy {
   std::string kind, ns, name, source;   // source: file:line
+  std::string file;                     // the file (or API object) alone
+  int line = 0;                         // of the document
   std::vector<TracepointHook> tracepoints;
   std::vector<UprobeHook> uprobes;
   std::vector<KprobeHook> kprobes;

@@ -449,12 +449,15 @@ void TracingManager::on_event(const myelin_tp_event& e) {
     const std::vector<TpArg>* args = nullptr;
     if (h->second.kind == HookRef::Kind::uprobe) {
       const auto& up = l.policy.uprobes[h->second.index];
+      ev.message = up.message, ev.tags = up.tags;
       ev.type = runtime::Event::Type::uprobe;
       ev.subsys = up.path;
       ev.event = h->second.symbol;
       args = &up.args;
     } else if (h->second.kind == HookRef::Kind::kprobe) {
       const auto& kp = l.kprobes[h->second.index];
+      ev.message = kp.message, ev.tags = kp.tags;
+      ev.return_type = kp.ret_type;
       ev.type = runtime::Event::Type::kprobe;
       ev.event = h->second.symbol;
       ev.return_value = e.ret;
@@ -462,6 +465,7 @@ void TracingManager::on_event(const myelin_tp_event& e) {
       args = &kp.args;
     } else {
       const auto& tp = l.tracepoints[h->second.index];
+      ev.message = tp.message, ev.tags = tp.tags;
       ev.subsys = tp.subsystem;
       ev.event = tp.event;
       args = &tp.args;
@@ -508,13 +512,17 @@ void TracingManager::on_lsm_event(const myelin_lsm_event& e) {
     auto r = lsm_rules_.find(e.rule_id);
     if (p == by_id_.end() || r == lsm_rules_.end()) return;
     const auto& rule = r->second;
+    const auto& hook = p->second->policy.lsmhooks.at(rule.index);
     ev.policy = p->second->policy.name;
+    ev.message = hook.message, ev.tags = hook.tags;
     ev.event = rule.hook;
     std::string name(e.name, strnlen(e.name, sizeof e.name));
     std::string path = e.depth == 0 ? rule.path
                        : e.depth == 1 ? rule.path + (rule.path.back() == '/' ? "" : "/") + name
                                       : rule.path + (rule.path.back() == '/' ? "" : "/") + ".../" + name;
-    ev.args.push_back({{"path_arg", {{"path", path}}}});
+    // The object as Tetragon shows the arg type the hook names (a path when none).
+    const char* key = hook.arg_type == "file" ? "file_arg" : hook.arg_type == "linux_binprm" ? "linux_binprm_arg" : "path_arg";
+    ev.args.push_back({{key, {{"path", path}}}});
     ev.return_value = e.ret;
   }
   runtime_.publish_for(std::move(ev), e.pid, e.tid, e.uid, e.netns);

@@ -442,7 +442,8 @@ KprobeHook kprobe(const Ctx& c, const YAML::Node& n, const std::string& f) {
   if (given(ra)) {
     if (!h.ret) c.fail(ra, f + ".returnArg", "needs return: true");
     only(c, ra, f + ".returnArg", {"index", "type"});
-    (void)opt_int(c, ra, "index", f + ".returnArg.index", 0);  // the return value has no position
+    if (opt_int(c, ra, "index", f + ".returnArg.index", 0) != 0)  // accepted and meaningless otherwise
+      c.fail(ra["index"], f + ".returnArg.index", "must be 0: the return value has no other position");
     static const std::set<std::string> rtypes{"int", "int32", "int64", "long", "size_t", "uint32", "uint64"};
     if (!given(ra["type"])) c.fail(at(ra, "type"), f + ".returnArg.type", "is required (an integer type: int, long, size_t, ...)");
     h.ret_type = str(c, ra["type"], f + ".returnArg.type");

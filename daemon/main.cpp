@@ -35,6 +35,7 @@
 #include "flowlog/flow_log.hpp"
 #include "metrics/agent_counters.hpp"
 #include "metrics/exporter.hpp"
+#include "agent/refusals.hpp"
 #include "myelin/flags.hpp"
 #include "myelin/log.hpp"
 #include "server/api_server.hpp"
@@ -367,7 +368,8 @@ int main(int argc, char** argv) {
     auto e = metrics::MetricsExporter::start(
         flags.get("metrics-addr"), metrics::Sources{**dp, **store, **identities, flow_store, ct_gc, counters, info.version, flow_log.get(),
                          [&policies] { return static_cast<uint64_t>(policies.policies().size()); }, runtime_monitor.get(), gpu_monitor.get(),
-                         storage_monitor.get(), socket_monitor.get()});
+                         storage_monitor.get(), socket_monitor.get(),
+                         [&policies, &tracing_manager] { return agent::count_refused(agent::refused_policies(policies, tracing_manager.get())); }});
     if (!e) return fail(e.error().message);
     exporter = std::move(*e);
     log::info("metrics", "serving Prometheus metrics on " + flags.get("metrics-addr") + "/metrics");
@@ -377,7 +379,7 @@ int main(int argc, char** argv) {
   // policy manager, TracingPolicies (as text) to the tracing manager.
   const sources::ManifestSource::Sink object_sink{
       [&](const std::string& f, std::vector<policy::Object> o) { policies.apply_file(f, std::move(o)); },
-      [&](const std::string& f, const std::string& e) { policies.refuse_file(f, e); },
+      [&](const std::string& f, policy::Refusal why) { policies.refuse_file(f, std::move(why)); },
       [&](const std::string& f) { policies.remove_file(f); },
       [&] { (void)policies.regenerate(); },
       [&](const std::string& f, const std::string* text) {

@@ -3,6 +3,7 @@
 
 #include "flow.pb.h"
 #include "myelin/log.hpp"
+#include "refusals.hpp"
 
 #include <algorithm>
 
@@ -132,8 +133,12 @@ api::Response ApiHandlers::status() const {
   }
   s->set_policies(static_cast<uint32_t>(policies_.policies().size()));
   s->set_policy_entries(policies_.installed_entries());
-  for (const auto& src : policies_.sources())
-    if (!src.ok) s->add_policy_errors(src.error);
+  const auto refused = refused_policies(policies_, tracing_);
+  s->set_policies_refused(static_cast<uint32_t>(refused.size()));
+  for (const auto& r : refused) {
+    s->add_policy_errors(r.message());
+    to_proto(r, s->add_refused());
+  }
   s->set_conntrack_entries(dp_.ct_count());
   s->set_conntrack_gc_runs(ct_gc_.runs());
   return r;
@@ -255,9 +260,24 @@ api::Response ApiHandlers::policy_list(const api::PolicyListRequest& req) const 
     info->set_ingress_rules(static_cast<uint32_t>(p.ingress.size()));
     info->set_egress_rules(static_cast<uint32_t>(p.egress.size()));
     for (uint32_t ep : selected[id]) info->add_endpoints(ep);
+    info->set_state("enabled");
   }
-  for (const auto& src : policies_.sources())
-    if (!src.ok) list->add_errors(src.error);
+  // Refused sources, as policies in state error (the document at fault; its
+  // namespace and name unknown when the YAML does not parse, so always listed).
+  for (const auto& src : policies_.sources()) {
+    if (src.ok) continue;
+    const auto& r = src.refusal;
+    list->add_errors(src.error);
+    if (!req.namespace_().empty() && !r.ns.empty() && r.ns != req.namespace_()) continue;
+    if (!req.name().empty() && r.name != req.name()) continue;
+    auto* info = list->add_policies();
+    info->set_kind(r.kind);
+    info->set_namespace_(r.ns);
+    info->set_name(r.name);
+    info->set_source(r.source + (r.line ? ":" + std::to_string(r.line) : ""));
+    info->set_state("error");
+    to_proto(r, info->mutable_refusal());
+  }
   if (!req.name().empty() && list->policies_size() == 0)
     return fail(api::NOT_FOUND, "no policy " + (req.namespace_().empty() ? "" : req.namespace_() + "/") + req.name());
   return r;
@@ -408,6 +428,9 @@ api::Response ApiHandlers::tracing_policy_list() const {
     i->set_error(p.error);
     i->set_mode(p.mode);
     i->set_hooks(static_cast<uint32_t>(p.hooks));
+    for (const auto& w : p.warnings) i->add_warnings(w);
+    if (p.refusal) to_proto(*p.refusal, i->mutable_refusal());
+    if (p.refusal && p.refusal->cause == policy::Refusal::Cause::decode) continue;  // a refused file posts nothing
     for (const auto& [k, n] : rs.events)
       if (k.second == p.name && k.first != "process_exec" && k.first != "process_exit") i->set_events(i->events() + n);
     for (const auto& [k, n] : rs.actions)

@@ -74,14 +74,16 @@ void PolicyManager::apply_file(const std::string& file, std::vector<policy::Obje
   rebuild_label_index_locked();
 }
 
-void PolicyManager::refuse_file(const std::string& file, const std::string& error) {
+void PolicyManager::refuse_file(const std::string& file, policy::Refusal why) {
   std::lock_guard lk(mu_);
   auto& st = states_[file];
+  why.last_good_in_force = files_.count(file) > 0;
   st.file = file;
   st.ok = false;
-  st.error = error;
+  st.error = why.message();
   st.objects = files_.count(file) ? files_[file].size() : 0;
-  log::error("policy", error + (files_.count(file) ? " (the last good version of " + file + " stays in force)" : ""));
+  st.refusal = std::move(why);
+  log::error("policy", st.error + (files_.count(file) ? " (the last good version of " + file + " stays in force)" : ""));
 }
 
 void PolicyManager::remove_file(const std::string& file) {

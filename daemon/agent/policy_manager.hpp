@@ -33,8 +33,9 @@ struct PolicyRef {
 struct SourceState {
   std::string file;
   bool ok = true;
-  std::string error;   // why the last change of this file was refused
+  std::string error;   // why the last change of this file was refused (file:line: field: reason)
   size_t objects = 0;
+  policy::Refusal refusal;  // the same by parts, when !ok
 };
 
 class PolicyManager {
@@ -45,7 +46,7 @@ class PolicyManager {
 
   // Source callbacks. A refused file keeps its previous objects in force.
   void apply_file(const std::string& file, std::vector<policy::Object> objects);
-  void refuse_file(const std::string& file, const std::string& error);
+  void refuse_file(const std::string& file, policy::Refusal why);
   void remove_file(const std::string& file);
 
   // Recomputes identities and policy and installs the difference.

@@ -386,39 +386,67 @@ Object decode_doc(const Ctx& c, const YAML::Node& doc) {
   return pol;
 }
 
+// The kind, namespace and name of a document, as far as it has them (for a refusal).
+void describe(const YAML::Node& doc, Refusal& r) {
+  try {
+    if (!doc.IsMap()) return;
+    if (doc["kind"] && doc["kind"].IsScalar()) r.kind = doc["kind"].as<std::string>();
+    const auto& meta = doc["metadata"];
+    if (!meta || !meta.IsMap()) return;
+    if (meta["name"] && meta["name"].IsScalar()) r.name = meta["name"].as<std::string>();
+    if (meta["namespace"] && meta["namespace"].IsScalar()) r.ns = meta["namespace"].as<std::string>();
+  } catch (const YAML::Exception&) {
+  }
+}
+
 }  // namespace
 
-Result<std::vector<Object>> decode_yaml(const std::string& text, const std::string& file) {
+Decoded<std::vector<Object>> decode_manifest(const std::string& text, const std::string& file) {
   Ctx c(file);
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
-    return Error{file + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg};
+    return Refusal{file, e.mark.line + 1, "", "invalid YAML: " + e.msg};  // the kind is unknown
   }
   std::vector<Object> out;
   for (const auto& doc : docs) {
     if (doc.IsNull()) continue;  // "---" with nothing after it
+    Refusal r;
     try {
+      // TracingPolicies are the tracing decoder's (it refuses them with their own errors).
+      if (doc.IsMap() && doc["kind"] && doc["kind"].IsScalar() && is_tracing_kind(doc["kind"].as<std::string>())) {
+        out.push_back(Other{doc["kind"].as<std::string>(), "", ""});
+        continue;
+      }
       out.push_back(decode_doc(c, doc));
+      continue;
     } catch (const DecodeError& e) {
-      return Error{file + ":" + std::to_string(e.line) + ": " + (e.field.empty() ? "" : e.field + ": ") + e.what};
+      r = Refusal{file, e.line, e.field, e.what};
     } catch (const YAML::Exception& e) {
-      return Error{file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg};
+      r = Refusal{file, e.mark.line + 1, "", e.msg};
     }
+    describe(doc, r);
+    return r;
   }
   return out;
+}
+
+Result<std::vector<Object>> decode_yaml(const std::string& text, const std::string& file) {
+  auto d = decode_manifest(text, file);
+  if (auto* r = std::get_if<Refusal>(&d)) return Error{r->message()};
+  return std::get<std::vector<Object>>(std::move(d));
 }
 
 }  // namespace myelin::policy
 
 namespace myelin::policy {
 
-Result<Selector> decode_label_selector(const YAML::Node& n, const std::string& file, const std::string& field) {
+Decoded<Selector> decode_label_selector(const YAML::Node& n, const std::string& file, const std::string& field) {
   try {
     return selector_of(Ctx(file), n, field, false);
   } catch (const DecodeError& e) {
-    return Error{file + ":" + std::to_string(e.line) + ": " + e.field + ": " + e.what};
+    return Refusal{file, e.line, e.field, e.what};
   }
 }
 

@@ -28,16 +28,17 @@ ManifestSource::~ManifestSource() { stop(); }
 void ManifestSource::load(const std::string& name) {
   const std::string path = dir_ + "/" + name;
   auto text = read_file(path);
-  if (!text) return sink_.refuse(path, text.error().message);
+  if (!text) return sink_.refuse(path, policy::Refusal{path, 0, "", text.error().message});
   if (!*text) {
     if (sink_.text) sink_.text(path, nullptr);
     return sink_.remove(path);
   }
   if (sink_.text) sink_.text(path, &**text);
-  auto objs = policy::decode_yaml(**text, path);
-  if (!objs) return sink_.refuse(path, objs.error().message);
-  log::info("manifests", "applied " + path + " (" + std::to_string(objs->size()) + " objects)");
-  sink_.apply(path, std::move(*objs));
+  auto objs = policy::decode_manifest(**text, path);
+  if (auto* r = std::get_if<policy::Refusal>(&objs)) return sink_.refuse(path, std::move(*r));
+  auto& list = std::get<std::vector<policy::Object>>(objs);
+  log::info("manifests", "applied " + path + " (" + std::to_string(list.size()) + " objects)");
+  sink_.apply(path, std::move(list));
 }
 
 Status ManifestSource::start() {

@@ -111,7 +111,7 @@ metadata: {name: s}
   EXPECT_TRUE(p[0].ingress_type);
   EXPECT_FALSE(p[0].egress_type) << "no egress section: Egress not enforced by default";
   EXPECT_TRUE(p[0].ingress[0].all_peers);
-  EXPECT_TRUE(p[1].egress_type) << "an egress section, even empty, enforces Egress";
+  EXPECT_FALSE(p[1].egress_type) << "egress: [] has no rule: SetDefaults_NetworkPolicy adds Egress only for len(egress) != 0";
   EXPECT_EQ(p[0].source, "test.yaml:2");
 }
 

@@ -234,6 +234,113 @@ TEST(Compiler, IpBlockWithExcept) {
   EXPECT_FALSE(allows(p, OUT, 2, 6, 443)) << "the rest of the world is not allowed";
 }
 
+// The CIDR identity the datapath's LPM lookup gives an address: the longest
+// referenced prefix holding it (0: none).
+uint32_t cidr_id_of(const World& w, const std::string& addr) {
+  auto ip = net::parse_ipv4(addr);
+  int best = -1;
+  uint32_t id = 0;
+  for (const auto& v : w.ids) {
+    if (v.kind != IdentityView::Kind::cidr) continue;
+    // The prefix of a CIDR identity is the longest of its labels.
+    const net::Cidr4* longest = nullptr;
+    std::vector<net::Cidr4> cs;
+    for (const auto& c : v.cidrs) cs.push_back(*net::parse_cidr4(c));
+    for (const auto& c : cs)
+      if (!longest || c.prefix > longest->prefix) longest = &c;
+    if (longest && longest->contains(*ip) && longest->prefix > best) best = longest->prefix, id = v.id;
+  }
+  return id;
+}
+
+// Kubernetes' e2e "should allow egress access to server in CIDR block",
+// "should enforce except clause ..." and "should ensure an IP overlapping
+// both IPBlock.CIDR and IPBlock.Except is allowed": a NetworkPolicy ipBlock
+// selects pods by their address, which keeps its own identity.
+TEST(Compiler, IpBlockSelectsPodsAndNodesByAddress) {
+  const std::string head = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec:\n  podSelector: {matchLabels: {pod: a}}\n";
+  {
+    World w;
+    auto p = w.compile("x", "a", head + "  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}\n");
+    const uint32_t yb = w.id("y", "b");
+    auto in = evaluate(p, OUT, yb, 6, 80, cidr_id_of(w, "10.2.3.4"));
+    ASSERT_EQ(in.kind, Decision::Kind::allowed_by_rule) << "a pod at 10.2.3.4 is inside the block";
+    EXPECT_EQ(in.entry->identity, cidr_id_of(w, "10.2.3.4") | MYELIN_IDENTITY_IPBLOCK);
+    EXPECT_EQ(rule_text(policies(head + "  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}\n")[0], *in.entry),
+              "egress[0].to[0]: ipBlock 10.0.0.0/8 except 10.1.0.0/16");
+    EXPECT_EQ(evaluate(p, OUT, yb, 6, 80, cidr_id_of(w, "10.1.2.3")).kind, Decision::Kind::denied_by_default)
+        << "the same identity at an address in the except hole";
+    EXPECT_EQ(evaluate(p, OUT, yb, 6, 80, 0).kind, Decision::Kind::denied_by_default) << "outside every block";
+    EXPECT_EQ(evaluate(p, OUT, 1, 6, 80, cidr_id_of(w, "10.9.9.9")).kind, Decision::Kind::allowed_by_rule)
+        << "the node (host identity) at an address inside the block";
+    EXPECT_EQ(evaluate(p, OUT, cidr_id_of(w, "10.2.3.4"), 6, 80, cidr_id_of(w, "10.2.3.4")).kind, Decision::Kind::allowed_by_rule)
+        << "the world inside the block, as before";
+    for (const auto& e : p.entries) EXPECT_FALSE(e.identity == yb) << "the pod identity itself is never listed";
+  }
+  {
+    World w;  // ingress, without except
+    auto p = w.compile("x", "a", head + "  ingress:\n  - from:\n    - ipBlock: {cidr: 10.220.0.0/24}\n    ports: [{port: 80}]\n");
+    const uint32_t in_block = cidr_id_of(w, "10.220.0.9");
+    EXPECT_TRUE(evaluate(p, IN, w.id("y", "c"), 6, 80, in_block).allowed());
+    EXPECT_FALSE(evaluate(p, IN, w.id("y", "c"), 6, 81, in_block).allowed()) << "ports still apply";
+    EXPECT_FALSE(evaluate(p, IN, w.id("y", "c"), 6, 80, 0).allowed());
+  }
+  {
+    World w;  // two policies: the except of one, the /32 of the other
+    auto p = w.compile("x", "a", head + "  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/8, except: [10.0.0.2/32]}\n---\n" +
+                                     head.substr(0, head.find("name: p")) + "name: q, namespace: x}\nspec:\n  podSelector: {matchLabels: {pod: a}}\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.2/32}\n");
+    auto d = evaluate(p, OUT, w.id("x", "b"), 6, 80, cidr_id_of(w, "10.0.0.2"));
+    ASSERT_TRUE(d.allowed()) << "an IP in one policy's except and another's cidr is allowed";
+    EXPECT_EQ(d.entry->policy, 2u);
+    EXPECT_TRUE(evaluate(p, OUT, w.id("x", "b"), 6, 80, cidr_id_of(w, "10.0.0.3")).allowed());
+  }
+  {
+    World w;  // named egress ports resolve against the destination pod: unknown by address, fail closed
+    auto p = w.compile("x", "a", head + "  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/8}\n    ports: [{port: serve-80-tcp}]\n");
+    EXPECT_FALSE(evaluate(p, OUT, w.id("y", "b"), 6, 80, cidr_id_of(w, "10.0.0.9")).allowed());
+  }
+  {
+    World w;  // 0.0.0.0/0 selects every pod too
+    auto p = w.compile("x", "a", head + "  egress:\n  - to:\n    - ipBlock: {cidr: 0.0.0.0/0}\n");
+    EXPECT_TRUE(evaluate(p, OUT, w.id("y", "b"), 6, 80, cidr_id_of(w, "10.0.0.9")).allowed());
+  }
+}
+
+TEST(Compiler, CiliumCidrRulesDoNotSelectPods) {
+  World w;
+  auto p = w.compile("x", "a", R"(
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: c, namespace: x}
+spec:
+  endpointSelector: {matchLabels: {pod: a}}
+  egress:
+  - toCIDR: [10.0.0.0/8]
+  - toCIDRSet: [{cidr: 172.16.0.0/12}]
+  ingress:
+  - fromEndpoints: [{}]
+  ingressDeny:
+  - fromCIDR: [10.0.0.0/8]
+)");
+  const uint32_t pod = w.id("x", "b"), block = cidr_id_of(w, "10.0.0.9");
+  EXPECT_FALSE(evaluate(p, OUT, pod, 6, 80, block).allowed()) << "toCIDR covering a pod does not select it";
+  EXPECT_FALSE(evaluate(p, OUT, pod, 6, 80, cidr_id_of(w, "172.16.1.1")).allowed()) << "nor does toCIDRSet";
+  auto world = evaluate(p, OUT, block, 6, 80, block);
+  ASSERT_TRUE(world.allowed()) << "toCIDR selects the world in it";
+  EXPECT_EQ(rule_text(policies(R"(
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: c, namespace: x}
+spec:
+  endpointSelector: {}
+  egress:
+  - toCIDR: [10.0.0.0/8]
+)")[0], *world.entry), "egress[0].toCIDR: 10.0.0.0/8");
+  EXPECT_TRUE(evaluate(p, IN, pod, 6, 80, block).allowed()) << "a fromCIDR deny does not select a pod in it";
+  EXPECT_EQ(evaluate(p, IN, block, 6, 80, block).kind, Decision::Kind::denied_by_rule) << "it denies the world in it";
+  for (const auto& e : p.entries) EXPECT_FALSE(e.identity & MYELIN_IDENTITY_IPBLOCK) << "no entry by address";
+}
+
 TEST(Compiler, CiliumEndpointsEntitiesCidrsAndDenyWins) {
   World w;
   auto p = w.compile("x", "a", R"(

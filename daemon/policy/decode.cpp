@@ -21,8 +21,11 @@ class Ctx {
  public:
   explicit Ctx(std::string file) : file_(std::move(file)) {}
   [[noreturn]] void fail(const YAML::Node& n, const std::string& field, const std::string& what) const {
-    throw DecodeError{n.Mark().line + 1, field, what};
+    int line = doc_line;
+    if (n.IsDefined()) line = n.Mark().line + 1;  // a missing child has no mark: its document's line
+    throw DecodeError{line, field, what};
   }
+  mutable int doc_line = 0;
   const std::string& file() const { return file_; }
 
  private:
@@ -154,8 +157,8 @@ uint16_t port_number(const Ctx& c, const YAML::Node& n, const std::string& field
   return static_cast<uint16_t>(v);
 }
 
-net::Cidr4 cidr_value(const Ctx& c, const YAML::Node& n, const std::string& field) {
-  if (!given(n)) c.fail(n, field, "is required (a CIDR such as 10.0.0.0/8)");
+net::Cidr4 cidr_value(const Ctx& c, const YAML::Node& n, const std::string& field, const YAML::Node& parent) {
+  if (!given(n)) c.fail(n.IsDefined() ? n : parent, field, "is required (a CIDR such as 10.0.0.0/8)");
   std::string v = str(c, n, field);
   auto slash = v.find('/');
   auto ip = net::parse_ipv4(v.substr(0, slash));
@@ -175,12 +178,12 @@ net::Cidr4 cidr_value(const Ctx& c, const YAML::Node& n, const std::string& fiel
 // contained for Cilium's CIDRRule.
 Cidr cidr_rule(const Ctx& c, const YAML::Node& n, const std::string& f, bool strict) {
   Cidr out;
-  const auto base = cidr_value(c, n["cidr"], f + ".cidr");
+  const auto base = cidr_value(c, n["cidr"], f + ".cidr", n);
   out.cidr = base.str();
   const auto ex = list_of(c, n["except"], f + ".except");
   for (size_t i = 0; i < ex.size(); ++i) {
     const std::string ef = f + ".except[" + std::to_string(i) + "]";
-    const auto e = cidr_value(c, ex[i], ef);
+    const auto e = cidr_value(c, ex[i], ef, ex[i]);
     if (!base.contains(e.base) || e.prefix < base.prefix || (strict && e.prefix == base.prefix))
       c.fail(ex[i], ef, "must be " + std::string(strict ? "a strict subset" : "inside") + " of cidr " + out.cidr);
     out.except.push_back(e.str());
@@ -251,7 +254,7 @@ NetworkPolicy k8s_network_policy(const Ctx& c, const YAML::Node& doc, const std:
   // namespace ("An empty podSelector matches all pods in this namespace").
   // So a spec-less NetworkPolicy isolates every pod of its namespace for
   // ingress, as the apiserver stores it.
-  const auto& spec = doc["spec"];
+  const YAML::Node spec = given(doc["spec"]) ? doc["spec"] : YAML::Node();
   only(c, spec, "spec", {"podSelector", "policyTypes", "ingress", "egress"});
   p.subject = selector_of(c, spec["podSelector"], "spec.podSelector", Dialect::k8s);
   const auto egress = list_of(c, spec["egress"], "spec.egress");
@@ -372,7 +375,7 @@ Rule cilium_rule(const Ctx& c, const YAML::Node& n, const std::string& f, const 
     Peer p;
     p.field = dir + "CIDR";
     for (size_t i = 0; i < cidrs.size(); ++i)
-      p.cidrs.push_back({cidr_value(c, cidrs[i], f + "." + dir + "CIDR[" + std::to_string(i) + "]").str(), {}});
+      p.cidrs.push_back({cidr_value(c, cidrs[i], f + "." + dir + "CIDR[" + std::to_string(i) + "]", cidrs[i]).str(), {}});
     r.peers.push_back(p);
   }
   if (const auto set = l3(dir + "CIDRSet"); !set.empty()) {
@@ -440,6 +443,7 @@ NetworkPolicy cilium_policy(const Ctx& c, const YAML::Node& doc, const std::stri
 }
 
 Object decode_doc(const Ctx& c, const YAML::Node& doc) {
+  c.doc_line = doc.Mark().line + 1;
   if (!doc.IsMap()) c.fail(doc, "", "a document must be a mapping with apiVersion and kind");
   if (!given(doc["kind"])) c.fail(doc, "kind", "is required");
   if (!given(doc["apiVersion"])) c.fail(doc, "apiVersion", "is required");

@@ -3,6 +3,7 @@
 
 #include "flow.pb.h"
 #include "myelin/log.hpp"
+#include "myelin/net.hpp"
 #include "refusals.hpp"
 
 #include <algorithm>
@@ -218,12 +219,19 @@ std::string ref_text(const std::optional<PolicyRef>& r) {
   if (!r) return "?";
   return r->kind + " " + (r->ns.empty() ? "" : r->ns + "/") + r->name;
 }
+std::string rule_ref_text(const std::optional<PolicyRef>& r) {
+  return ref_text(r) + (r && !r->rule.empty() ? ": " + r->rule : "");
+}
 std::string entry_text(const policy::Entry& e, const PolicyManager& pm) {
   std::string ports = e.lo == 0 && e.hi == 65535 ? "any port" : e.lo == e.hi ? std::to_string(e.lo) : std::to_string(e.lo) + "-" + std::to_string(e.hi);
-  std::string who = e.identity == 0 ? "any identity" : "identity " + std::to_string(e.identity);
+  std::string who = e.identity == 0 ? "any identity"
+                    : e.identity & MYELIN_IDENTITY_IPBLOCK
+                        ? "addresses of identity " + std::to_string(e.identity & ~MYELIN_IDENTITY_IPBLOCK)
+                        : "identity " + std::to_string(e.identity);
   return std::string(e.dir == MYELIN_DIR_INGRESS ? "ingress " : "egress ") + (e.deny ? "deny " : "allow ") +
          proto_name(e.proto) + "/" + ports + (e.dir == MYELIN_DIR_INGRESS ? " from " : " to ") + who + " (" +
-         (e.policy ? ref_text(pm.policy(e.policy)) : "allow-localhost: the node reaches its pods") + ")" + (e.audit ? " [audit]" : "");
+         (e.policy ? rule_ref_text(pm.policy(e.policy)) : "allow-localhost: the node reaches its pods") + ")" +
+         (e.audit ? " [audit]" : "");
 }
 }  // namespace
 
@@ -317,10 +325,13 @@ api::Response ApiHandlers::policy_trace(const api::PolicyTraceRequest& req) cons
   auto proto = protos.find(req.protocol().empty() ? "tcp" : req.protocol());
   if (proto == protos.end()) return fail(api::INVALID_ARGUMENT, "protocol must be tcp, udp, sctp or icmp");
   if (req.port() > 65535) return fail(api::INVALID_ARGUMENT, "port must be 0-65535");
-  auto explain = [&](const api::Endpoint& ep, uint8_t dir, uint32_t remote) {
+  auto explain = [&](const api::Endpoint& ep, uint8_t dir, const api::Endpoint& peer) {
     auto p = policies_.endpoint_policy(ep.id());
     policy::EndpointPolicy none;
-    auto d = policy::evaluate(p ? *p : none, dir, remote, proto->second, static_cast<uint16_t>(req.port()));
+    auto addr = net::parse_ipv4(peer.ip());
+    const uint32_t by_address = addr ? policies_.ipblock_identity(addr->network_order()) : 0;
+    auto d = policy::evaluate(p ? *p : none, dir, peer.identity(), proto->second, static_cast<uint16_t>(req.port()),
+                              by_address);
     std::string who = (dir == MYELIN_DIR_INGRESS ? "ingress of " : "egress of ") + ep.pod_namespace() + "/" + ep.pod_name();
     switch (d.kind) {
       case policy::Decision::Kind::allowed_by_rule: return std::pair{true, who + ": allowed by " + entry_text(*d.entry, policies_)};
@@ -334,8 +345,8 @@ api::Response ApiHandlers::policy_trace(const api::PolicyTraceRequest& req) cons
     }
     return std::pair{false, who + ": ?"};
   };
-  auto [eg_ok, eg] = explain(*from, MYELIN_DIR_EGRESS, to->identity());
-  auto [in_ok, in] = explain(*to, MYELIN_DIR_INGRESS, from->identity());
+  auto [eg_ok, eg] = explain(*from, MYELIN_DIR_EGRESS, *to);
+  auto [in_ok, in] = explain(*to, MYELIN_DIR_INGRESS, *from);
   api::Response r;
   auto* t = r.mutable_policy_trace();
   bool audit = false;

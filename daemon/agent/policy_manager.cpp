@@ -160,7 +160,7 @@ Status PolicyManager::sync_cidrs(const std::vector<policy::NetworkPolicy>& all) 
     auto id = identities_.acquire(labels);
     if (!id) return id.error();
     auto key = ipcache_key(*cidr);
-    myelin_ipcache_val val{*id, 0};
+    myelin_ipcache_val val{*id, *id};  // a policy CIDR is its own ipBlock identity
     auto s = dp_.ipcache_upsert(key, val);
     counters_.map_op(MYELIN_MAP_IPCACHE, "update", s.ok());
     if (!s) return s;
@@ -181,40 +181,85 @@ Status PolicyManager::sync_cidrs(const std::vector<policy::NetworkPolicy>& all) 
 // source of kubelet probes). Read from the node's namespace at every
 // regeneration: addresses come and go rarely, and a stale one only errs
 // towards "world".
+// A node address also carries the CIDR identity it has for NetworkPolicy
+// ipBlock (its /32 hides the policy CIDRs around it from the LPM lookup).
 Status PolicyManager::sync_host_addresses() {
   ifaddrs* ifa = nullptr;
   if (getifaddrs(&ifa) != 0) return Error::from_errno("getifaddrs");
-  std::map<uint32_t, myelin_ipcache_key> next;
+  std::map<uint32_t, std::pair<myelin_ipcache_key, myelin_ipcache_val>> next;
   for (ifaddrs* i = ifa; i; i = i->ifa_next) {
     if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
     uint32_t a = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr;
     if ((ntohl(a) >> 24) == 127) continue;  // loopback never reaches a pod
-    next[a] = ipcache_key(net::Cidr4{net::Ipv4{ntohl(a)}, 32});
+    next[a] = {ipcache_key(net::Cidr4{net::Ipv4{ntohl(a)}, 32}),
+               myelin_ipcache_val{identity::kHost, ipblock_identity_locked(a)}};
   }
   freeifaddrs(ifa);
-  for (const auto& [a, key] : next) {
-    if (host_addrs_.count(a)) continue;
-    auto s = dp_.ipcache_upsert(key, myelin_ipcache_val{identity::kHost, 0});
+  Status result;
+  for (auto it = next.begin(); it != next.end();) {
+    const auto& [a, kv] = *it;
+    auto old = host_addrs_.find(a);
+    if (old != host_addrs_.end() && std::memcmp(&old->second.second, &kv.second, sizeof kv.second) == 0) {
+      ++it;
+      continue;
+    }
+    auto s = dp_.ipcache_upsert(kv.first, kv.second);
     counters_.map_op(MYELIN_MAP_IPCACHE, "update", s.ok());
-    if (!s) return s;
+    if (!s) {
+      result = s;  // not installed: tried again at the next regeneration
+      it = next.erase(it);
+      continue;
+    }
+    ++it;
   }
-  for (const auto& [a, key] : host_addrs_)
+  for (const auto& [a, kv] : host_addrs_)
     if (!next.count(a)) {
-      auto s = dp_.ipcache_delete(key);
+      auto s = dp_.ipcache_delete(kv.first);
       counters_.map_op(MYELIN_MAP_IPCACHE, "delete", s.ok());
     }
   host_addrs_ = std::move(next);
-  return {};
+  return result;
+}
+
+// The longest policy CIDR holding the address, as the datapath's LPM lookup
+// answers for a pod's address.
+uint32_t PolicyManager::ipblock_identity_locked(uint32_t addr) const {
+  const net::Ipv4 ip{ntohl(addr)};
+  int best = -1;
+  uint32_t id = 0;
+  for (const auto& [c, v] : cidr_ids_) {
+    auto cidr = net::parse_cidr4(c);
+    if (cidr && cidr->contains(ip) && cidr->prefix > best) best = cidr->prefix, id = v.first;
+  }
+  return id;
+}
+
+uint32_t PolicyManager::ipblock_identity(uint32_t addr) const {
+  std::lock_guard lk(mu_);
+  if (auto it = host_addrs_.find(addr); it != host_addrs_.end()) return it->second.second.ipblock_identity;
+  return ipblock_identity_locked(addr);
 }
 
 uint32_t PolicyManager::policy_id_locked(const policy::NetworkPolicy& p) {
   auto key = std::make_tuple(p.kind, p.ns, p.name);
   auto it = policy_ids_.find(key);
   if (it != policy_ids_.end()) return it->second;
-  uint32_t id = static_cast<uint32_t>(policy_ids_.size() + 1);
+  uint32_t id = next_id_++;
   policy_ids_[key] = id;
-  policy_refs_[id] = PolicyRef{p.kind, p.ns, p.name};
+  policy_refs_[id] = PolicyRef{p.kind, p.ns, p.name, ""};
   return id;
+}
+
+uint32_t PolicyManager::rule_id_locked(uint32_t policy_id, const std::string& rule) {
+  auto [it, added] = rule_ids_.try_emplace({policy_id, rule}, 0);
+  if (added) {
+    it->second = next_id_++;
+    PolicyRef ref = policy_refs_[policy_id];
+    ref.rule = rule;
+    policy_refs_[it->second] = ref;
+  }
+  live_rules_.insert(it->second);
+  return it->second;
 }
 
 Status PolicyManager::regenerate() {
@@ -264,11 +309,14 @@ Status PolicyManager::regenerate_locked() {
       host.identity = identity::kHost;
       compiled.entries.push_back(host);
     }
+    // The datapath reports the rule that decided: entries carry rule ids.
+    for (auto& e : compiled.entries)
+      e.policy = e.policy ? rule_id_locked(ids[e.policy - 1], policy::rule_text(all[e.policy - 1], e)) : 0;
     Installed want;
     for (const auto& e : compiled.entries)
       for (auto [port, bits] : datapath::port_range_prefixes(e.lo, e.hi))
         want[{e.deny, datapath::policy_key(ep.id(), e.dir, e.proto, e.identity, port, bits)}] =
-            myelin_policy_val{e.policy ? ids[e.policy - 1] : 0u, e.audit ? uint32_t{MYELIN_POLICY_F_AUDIT} : 0u};
+            myelin_policy_val{e.policy, e.audit ? uint32_t{MYELIN_POLICY_F_AUDIT} : 0u};
     Installed& have = installed_[ep.id()];
     bool failed = false, changed = false;
     for (const auto& [k, v] : want) {  // add first, remove after: no transient default-deny gap
@@ -300,7 +348,6 @@ Status PolicyManager::regenerate_locked() {
                      (failed ? MYELIN_EP_F_POLICY_FAILED : 0);
     if (auto s = endpoints_.set_policy_flags(ep.id(), flags, changed); !s) result = s;
     for (auto& pid : compiled.selected_by) pid = ids[pid - 1];
-    for (auto& e : compiled.entries) e.policy = e.policy ? ids[e.policy - 1] : 0;
     endpoint_policies_[ep.id()] = std::move(compiled);
   }
   for (auto it = installed_.begin(); it != installed_.end();) {  // endpoints that went away
@@ -312,6 +359,17 @@ Status PolicyManager::regenerate_locked() {
     endpoint_policies_.erase(it->first);
     it = installed_.erase(it);
   }
+  // Forget rule ids no regeneration of the last two used.
+  for (auto it = rule_ids_.begin(); it != rule_ids_.end();) {
+    if (live_rules_.count(it->second) || prev_live_rules_.count(it->second)) {
+      ++it;
+      continue;
+    }
+    policy_refs_.erase(it->second);
+    it = rule_ids_.erase(it);
+  }
+  prev_live_rules_ = std::move(live_rules_);
+  live_rules_.clear();
   if (!result) log::error("policy", result.error().message);
   return result;
 }
@@ -371,6 +429,7 @@ void annotate_policy(const PolicyManager& pm, const myelin_flow_event& ev, flow:
     p->set_name(r.name);
     p->set_namespace_(r.ns);
     p->set_kind(r.kind);
+    p->set_rule(r.rule);
   };
   const bool policy_drop = ev.drop_reason == MYELIN_DROP_POLICY_DENY || ev.drop_reason == MYELIN_DROP_POLICY_DENIED;
   if (ev.verdict == MYELIN_VERDICT_FORWARDED) {
@@ -382,6 +441,7 @@ void annotate_policy(const PolicyManager& pm, const myelin_flow_event& ev, flow:
         p->set_name(r->name);
         p->set_namespace_(r->ns);
         p->set_kind(r->kind);
+        p->set_rule(r->rule);
       }
     if (ev.ingress_policy_id)
       if (auto r = pm.policy(ev.ingress_policy_id)) {
@@ -389,6 +449,7 @@ void annotate_policy(const PolicyManager& pm, const myelin_flow_event& ev, flow:
         p->set_name(r->name);
         p->set_namespace_(r->ns);
         p->set_kind(r->kind);
+        p->set_rule(r->rule);
       }
   } else if ((ev.verdict == MYELIN_VERDICT_DROPPED || ev.verdict == MYELIN_VERDICT_AUDIT) && policy_drop) {
     const uint32_t id = ingress ? ev.ingress_policy_id : ev.egress_policy_id;

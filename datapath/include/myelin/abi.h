@@ -148,7 +148,11 @@ MYELIN_ASSERT_SIZE(myelin_ipcache_key, 24);
 
 struct myelin_ipcache_val {
 	__u32 identity;
-	__u32 flags;
+	/* The CIDR identity this prefix has for NetworkPolicy ipBlock, which
+	 * selects every address in its CIDR, pods and nodes included: the entry's
+	 * own identity for a policy CIDR, the longest policy CIDR holding it for
+	 * a node address (whose identity is host), 0 for none. */
+	__u32 ipblock_identity;
 };
 MYELIN_ASSERT_SIZE(myelin_ipcache_val, 8);
 
@@ -175,6 +179,14 @@ struct myelin_policy_key {
 MYELIN_ASSERT_SIZE(myelin_policy_key, 20);
 
 #define MYELIN_POLICY_F_AUDIT 0x1
+
+/* Remote identity of a policy entry that a pod or node matches by its
+ * address: MYELIN_IDENTITY_IPBLOCK | the ipblock_identity of the address in
+ * the ipcache. Only NetworkPolicy ipBlock rules have such entries (Cilium's
+ * toCIDR/fromCIDR never select cluster endpoints), only allow entries, and
+ * the datapath looks them up after the remote's own identity found no allow.
+ * Allocated identities stay below this bit. */
+#define MYELIN_IDENTITY_IPBLOCK 0x80000000u
 
 struct myelin_policy_val {
 	__u32 policy_id;        /* the rule that decided (the agent maps it to a policy name) */

@@ -317,8 +317,10 @@ int main(int argc, char** argv) {
   if (flags.get("storage-events") == "true") {
     if (auto p = datapath::StorageProbes::start(); !p)
       log::warn("storage", "block I/O probes off: " + p.error().message);
-    else
+    else {
       storage_monitor = std::make_unique<runtime::StorageMonitor>(std::move(*p), runtime_monitor.get(), pod_of_netns);
+      log::info("storage", "block I/O probes attached (tp_btf block_rq_issue/complete)");
+    }
   }
 
   // Network per process: TCP connect/accept/close with the process and pod.
@@ -330,6 +332,7 @@ int main(int argc, char** argv) {
     auto m = runtime::SocketMonitor::start(*runtime_monitor, tracefs.path());
     if (!m) return fail("--network-events: " + m.error().message);
     socket_monitor = std::move(*m);
+    log::info("network", "TCP sensor attached (connect/accept syscall tracepoints found in " + tracefs.path() + ")");
   }
 
   std::unique_ptr<runtime::EventsLog> events_log;

@@ -142,7 +142,7 @@ spec:
       matchActions: [{action: Sigkill}]
 YAML
 # The listed process: a shell that waits, then runs cat (its child).
-coproc TREE { bash -c 'echo $$; read -r go; cat "$1" >/dev/null; echo "rc=$?"' _ "$D/pid"; }
+coproc TREE { exec bash -c 'echo $$; read -r go; cat "$1" >/dev/null; echo "rc=$?"' _ "$D/pid"; }
 TREE_PID=$TREE_PID
 MLN_PIDS+=("$TREE_PID")
 read -r -t 10 parent <&"${TREE[0]}"

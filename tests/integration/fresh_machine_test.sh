@@ -8,8 +8,9 @@
 # a machine made fresh again: --probe, --network-events, --storage-events,
 # --gpu-libs, --events-log and a TracingPolicy in the manifests directory.
 # Each smoke: the agent logs the mounts it made, is ready, reports its probe
-# attached, and one real event arrives from it. Outside, afterwards, the
-# original mounts are the same ones, and no namespace of the run is left.
+# attached, and one real event arrives from it. Also: where a mount is
+# refused, the error names it. Outside, afterwards, the original mounts are
+# the same ones, and no namespace of the run is left.
 #
 #   fresh_machine_test.sh              # the whole test (outer)
 #   fresh_machine_test.sh smoke NAME   # one smoke, as the inner runner calls it
@@ -18,7 +19,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib_assert.sh"
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (mount namespaces, BPF)"; exit 0; }
 FS_TYPES=bpf,tracefs,debugfs,securityfs
-SMOKES=(probe demo network_events storage_events gpu_libs events_log tracing_policy)
+SMOKES=(probe mount_refused demo network_events storage_events gpu_libs events_log tracing_policy)
 
 # --- one smoke (its own cluster, cleaned up on exit) ---------------------------------
 if [ "${1:-}" = smoke ]; then
@@ -43,6 +44,26 @@ if [ "${1:-}" = smoke ]; then
       # The BPF-LSM row read the active LSMs from the securityfs just mounted (not "cannot be read").
       grep -E '^bpf-lsm: ' <<<"$out" | grep -qE 'active LSMs|bpf is not among|do not load' &&
         t_ok "probe: bpf-lsm decided from securityfs" || t_bad "probe: bpf-lsm decided from securityfs" "$(grep bpf-lsm <<<"$out")"
+      ;;
+    mount_refused)
+      # Where a mount is refused (a user namespace may not mount tracefs,
+      # securityfs or bpffs; tmpfs stands where they would be): the error
+      # names the mount, an optional one turns its features off with it.
+      in_userns() { unshare --user --map-root-user --mount --propagation private bash -c "$1"; }
+      mount -t bpf -o mode=0700 bpf /sys/fs/bpf  # the one required: there (the smoke runs in the private mount namespace)
+      out=$(in_userns "mount -t tmpfs none /sys/kernel/tracing && mount -t tmpfs none /sys/kernel/security && '$MLN_BIN/myelind' --probe" 2>&1) ||
+        t_bad "mount_refused: --probe runs without tracefs and securityfs" "$out"
+      grep -q "^tracefs: no (mount tracefs on /sys/kernel/tracing: Operation not permitted; off: --network-events" <<<"$out" &&
+        grep -q "^securityfs: no (mount securityfs on /sys/kernel/security: Operation not permitted; off: the bpf-lsm probe" <<<"$out" &&
+        grep -q "^bpf-lsm: no (the active LSMs cannot be read: mount securityfs on /sys/kernel/security: Operation not permitted)" <<<"$out" &&
+        t_ok "mount_refused: optional mounts refused: their rows and bpf-lsm say why" || t_bad "mount_refused: optional mounts refused" "$out"
+      if in_userns "mount -t bpf bpf /sys/fs/bpf" 2>/dev/null; then
+        echo "  skip mount_refused: this kernel lets a user namespace mount bpffs (not counted as passed)"
+      else
+        rc=0; out=$(in_userns "mount -t tmpfs none /sys/fs/bpf && '$MLN_BIN/myelind' --probe" 2>&1) || rc=$?
+        [ "$rc" -ne 0 ] && grep -q "ERROR myelind: mount bpffs on /sys/fs/bpf: Operation not permitted (needed by the pod datapath's pinned maps)" <<<"$out" &&
+          t_ok "mount_refused: bpffs refused: the agent exits naming the mount" || t_bad "mount_refused: bpffs refused" "rc=$rc: $out"
+      fi
       ;;
     demo)
       out="$(mktemp /tmp/myelin-fresh-demo.XXXXXX)"

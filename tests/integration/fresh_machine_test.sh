@@ -112,11 +112,14 @@ if [ "${1:-}" = smoke ]; then
       logged "block I/O probes reported attached" "storage: block I/O probes attached"
       mln_myelin storage list >/dev/null && t_ok "storage_events: storage list answers (probes on)" || t_bad "storage_events: storage list answers"
       mln_pod_add writer batch writer
-      mln_pod writer dd if=/dev/zero of="$W/data" bs=64k count=16 oflag=direct status=none
+      # Block requests are attributed to the task that issues them; on a busy
+      # machine a kblockd worker issues some of dd's (counted, but as the
+      # worker's): one of dd's own is the evidence asked for, a new dd each try.
       written() {
-        mln_myelin storage list -o json | jq -e -s '[.[].entries[] | select(.binary | endswith("/dd")) | select(.pod_name == "writer") | .bytes | tonumber] | add >= 1048576' >/dev/null 2>&1
+        mln_pod writer dd if=/dev/zero of="$W/data" bs=64k count=16 oflag=direct status=none
+        mln_myelin storage list -o json | jq -e -s '[.[].entries[] | select((.binary | endswith("/dd")) and .pod_name == "writer") | .bytes | tonumber] | add >= 65536' >/dev/null 2>&1
       }
-      mln_retry 100 0.1 written && t_ok "storage_events: dd's 1 MiB of direct writes counted for batch/writer" ||
+      mln_retry 20 0.2 written && t_ok "storage_events: dd's direct writes counted for batch/writer" ||
         t_bad "storage_events: dd's direct writes counted" "$(mln_myelin storage list)"
       ;;
     gpu_libs)

@@ -79,7 +79,7 @@ TracingManager::TracingManager(runtime::RuntimeMonitor& runtime, std::vector<dat
 TracingManager::~TracingManager() { stop(); }
 
 Status TracingManager::start() {
-  auto h = datapath::TracingHooks::create(runtime_.exec_binary_fd(), [this](const myelin_tp_event& e) { on_event(e); });
+  auto h = datapath::TracingHooks::create(runtime_.exec_binary_fd(), tracefs_, [this](const myelin_tp_event& e) { on_event(e); });
   if (!h) return h.error();
   hooks_ = std::move(*h);
   // Consumed on the runtime monitor's thread, after the process records.

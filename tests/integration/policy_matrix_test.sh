@@ -379,6 +379,7 @@ expect_outside "ipBlock egress except: x/a does not reach 192.168.77.20" 0 "$(po
 expect_outside "x/b's egress is not limited: it reaches 192.168.77.20" 1 "$(pod_world xb 192.168.77.20 81)"
 expect_outside "ipBlock ingress: 192.168.77.10 reaches x/b" 1 "$(world_probe 192.168.77.10 xb 80)"
 expect_outside "ipBlock ingress except: 192.168.77.20 does not reach x/b" 0 "$(world_probe 192.168.77.20 xb 80)"
+expect_outside "192.168.77.20 reaches x/c, which no policy selects (the except is what stops it at x/b)" 1 "$(world_probe 192.168.77.20 xc 80)"
 
 expect_outside "ipBlock egress covers nodes: x/a reaches the node at 192.168.77.1 (host identity)" 1 "$(pod_world xa 192.168.77.1 80)"
 

@@ -137,11 +137,14 @@ int from_container(struct __sk_buff *skb)
  *   already handled by from_container (mark) -> pass
  *   ARP                        -> pass
  *   not IPv4                   -> DROP UNSUPPORTED_L3_PROTOCOL
- *   parse IPv4 + L4, conntrack -> trace event on new / state change
+ *   parse IPv4 + L4
+ *   not addressed to this veth's pod -> DROP NO_MATCHING_LOCAL_CONTAINER
+ *   conntrack                  -> trace event on new / state change
  *   ICMP error                 -> RELATED to a tracked connection, or DROP
  *                                 CT_CANNOT_CREATE_ENTRY
- *   no entry carries it        -> ingress policy of the pod -> pass (tracked
- *                                 from then on) or DROP
+ *   no entry carries it        -> ingress policy of the pod, and egress policy
+ *                                 of a source pod of this node -> pass
+ *                                 (tracked from then on) or DROP
  */
 SEC("tc")
 int to_container(struct __sk_buff *skb)
@@ -168,16 +171,30 @@ int to_container(struct __sk_buff *skb)
 		return drop(&p, err, MYELIN_DIR_INGRESS);
 
 	ep_resolve(&p, &src, &dst);
+	/* This veth leads into one pod: a packet for any other address would
+	 * enter it without meeting its policy. */
+	if (!dst || dst->ifindex != skb->ifindex)
+		return drop(&p, MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER, MYELIN_DIR_INGRESS);
 	ct = ct_process(&p);
 	if (ct == CT_UNRELATED)
 		return drop(&p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY, MYELIN_DIR_INGRESS);
 	p.dir = p.is_reply ? MYELIN_DIR_EGRESS : MYELIN_DIR_INGRESS;
 	if (ct_needs_policy(ct)) {
-		if (dst) {
-			err = policy_check(&p, dst, MYELIN_DIR_INGRESS, p.src_identity);
+		err = policy_check(&p, dst, MYELIN_DIR_INGRESS, p.src_identity);
+		if (err) {
+			ct_denied(&p, ct);
+			return drop(&p, err, MYELIN_DIR_INGRESS);
+		}
+		/* A pod of this node whose packet came through the node's stack
+		 * (an address translated there, say) meets its egress policy here
+		 * too: no connection opens on one side's policy alone, and its
+		 * replies would enter that pod as replies. */
+		if (src) {
+			err = policy_check(&p, src, MYELIN_DIR_EGRESS, p.dst_identity);
 			if (err) {
 				ct_denied(&p, ct);
-				return drop(&p, err, MYELIN_DIR_INGRESS);
+				p.dir = MYELIN_DIR_EGRESS;
+				return drop(&p, err, MYELIN_DIR_EGRESS);
 			}
 		}
 		ct = ct_commit(&p, ct);

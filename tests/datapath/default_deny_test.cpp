@@ -480,6 +480,36 @@ TEST_F(OneWay, EvictedConnectionResumesWhereAllowedAndOnlyThere) {
   EXPECT_EQ(ct(kA, kB, 40000, 80, 6)->state, MYELIN_CT_CLOSED);
 }
 
+// Found by the packet fuzzer: to_container delivered a packet for any
+// address into the pod behind its veth, without that pod's policy.
+TEST_F(OneWay, ToContainerServesOnlyThePodBehindItsVeth) {
+  add_endpoint("10.0.0.5", kPeerIfindex, 15, 1005, kPodMacB, kNodeMacB);  // a pod behind another veth
+  for (const char* d : {"10.0.0.4", kOut, "10.0.0.5", "255.255.255.255"}) {
+    SCOPED_TRACE(d);
+    Packet p = tcp_pkt(kOut, d, 40000, 80, SYN);
+    expect_drop(p, MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER, Prog::ToContainer);
+    Packet u = make(kOut, d, 17);
+    expect_drop(u, MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER, Prog::ToContainer);
+  }
+  EXPECT_EQ(dp_->ct_count(), 0u);
+  expect_pass(tcp_pkt(kOut, kC, 40000, 80, SYN), Prog::ToContainer);  // positive control: C has no policy
+}
+
+// Found by the packet fuzzer: a connection a pod's packet opened through the
+// node's stack met only the destination's ingress; the replies then entered
+// the default-deny pod as replies.
+TEST_F(OneWay, ThroughTheStackAPodStillMeetsItsEgressPolicy) {
+  expect_drop(tcp_pkt(kA, kC, 40000, 22, SYN), DENIED, Prog::ToContainer);
+  EXPECT_EQ(counter(DENIED, EGRESS), 1u) << "counted as A's egress";
+  EXPECT_FALSE(ct(kA, kC, 40000, 22, 6));
+  expect_drop(tcp_pkt(kC, kA, 22, 40000, SYN | ACK), DENIED, Prog::ToContainer);  // so nothing comes back
+  expect_drop(tcp_pkt(kC, kA, 22, 40000, ACK), DENIED);
+  // Positive control: what A's egress and B's ingress allow opens, from the stack too.
+  expect_pass(tcp_pkt(kA, kB, 40000, 80, SYN), Prog::ToContainer);
+  EXPECT_TRUE(ct(kA, kB, 40000, 80, 6));
+  expect_drop(tcp_pkt(kC, kA, 22, 40001, SYN), DENIED, Prog::ToContainer);  // C is unrestricted, A's ingress is not
+}
+
 TEST_F(OneWay, AuditModeReportsStrayPacketsAndPasses) {
   pod(kB, 12, kIdB, ENFORCED | MYELIN_EP_F_AUDIT);
   drain_events().clear();

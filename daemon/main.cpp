@@ -2,7 +2,8 @@
 // myelind: the node agent. main() only parses flags and wires the small
 // components together; each of them owns one job (see daemon/*/).
 //
-//   flags -> bpffs -> feature probe -> Datapath (pinned maps adopted)
+//   flags -> pseudo-filesystems (bpffs, tracefs, securityfs) -> feature probe
+//         -> Datapath (pinned maps adopted)
 //         -> IPAM / endpoint store / identities (state dir)
 //         -> EndpointManager::restore (re-attach by atomic replace)
 //         -> EventPump (ring buffer -> FlowStore), ConntrackGc, ApiServer
@@ -13,7 +14,6 @@
 #include <google/protobuf/util/time_util.h>
 #include <net/if.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,8 +35,10 @@
 #include "flowlog/flow_log.hpp"
 #include "metrics/agent_counters.hpp"
 #include "metrics/exporter.hpp"
+#include "agent/refusals.hpp"
 #include "myelin/flags.hpp"
 #include "myelin/log.hpp"
+#include "myelin/pseudo_fs.hpp"
 #include "server/api_server.hpp"
 
 #ifndef MYELIN_VERSION
@@ -100,16 +102,6 @@ Flags make_flags() {
   return f;
 }
 
-// tracefs, mounted at /sys/kernel/tracing when the machine has not (a fresh
-// machine here has not): TracingPolicy tracepoints read their formats there.
-Result<std::string> ensure_tracefs() {
-  const std::string dir = "/sys/kernel/tracing";
-  if (access((dir + "/events").c_str(), R_OK) == 0) return dir;
-  if (access("/sys/kernel/debug/tracing/events", R_OK) == 0) return std::string("/sys/kernel/debug/tracing");
-  if (mount("tracefs", dir.c_str(), "tracefs", 0, nullptr) != 0) return Error::from_errno("mount tracefs on " + dir);
-  return dir;
-}
-
 std::string expand(std::string v, const std::string& node) {
   auto p = v.find("<node-name>");
   if (p != std::string::npos) v.replace(p, 11, node);
@@ -157,8 +149,11 @@ int main(int argc, char** argv) {
     std::cerr << "myelind: --log-level must be debug, info, warn or error, not '" << level << "'\n";
     return 2;
   }
+  // Mounted once, first: every component after this finds them (a fresh machine has none).
+  auto mounts = pseudofs::Mounts::ensure();
+  if (!mounts) return fail(mounts.error().message);
   if (flags.get_bool("probe")) {
-    for (const auto& f : datapath::probe_features())
+    for (const auto& f : datapath::probe_features(*mounts))
       std::cout << f.name << ": " << (f.available ? "yes" : "no") << (f.detail.empty() ? "" : " (" + f.detail + ")") << "\n";
     return 0;
   }
@@ -215,9 +210,9 @@ int main(int argc, char** argv) {
 
   if (auto s = make_dirs(state_dir); !s) return fail(s.error().message);
   if (auto s = make_dirs(std::filesystem::path(socket_path).parent_path().string()); !s) return fail(s.error().message);
-  if (auto s = datapath::ensure_bpffs(info.bpffs_root); !s) return fail("bpffs: " + s.error().message);
+  if (auto s = datapath::make_pin_dir(info.bpffs_root); !s) return fail("--bpffs-root: " + s.error().message);
 
-  info.features = datapath::probe_features();
+  info.features = datapath::probe_features(*mounts);
   bool redirect_peer = rp == "auto" ? datapath::has_redirect_peer() : rp == "true";
   for (const auto& f : info.features)
     log::info("features", f.name + ": " + (f.available ? "yes" : "no") + (f.detail.empty() ? "" : " (" + f.detail + ")"));
@@ -335,17 +330,22 @@ int main(int argc, char** argv) {
   if (flags.get("storage-events") == "true") {
     if (auto p = datapath::StorageProbes::start(); !p)
       log::warn("storage", "block I/O probes off: " + p.error().message);
-    else
+    else {
       storage_monitor = std::make_unique<runtime::StorageMonitor>(std::move(*p), runtime_monitor.get(), pod_of_netns);
+      log::info("storage", "block I/O probes attached (tp_btf block_rq_issue/complete)");
+    }
   }
 
   // Network per process: TCP connect/accept/close with the process and pod.
   std::unique_ptr<runtime::SocketMonitor> socket_monitor;
   if (flags.get("network-events") == "true") {
     if (!runtime_monitor) return fail("--network-events needs runtime events: " + (runtime_error.empty() ? "--runtime-events=false" : runtime_error));
-    auto m = runtime::SocketMonitor::start(*runtime_monitor);
+    const auto& tracefs = (*mounts)[pseudofs::Fs::tracefs];
+    if (!tracefs.available) return fail("--network-events needs tracefs: " + tracefs.error);
+    auto m = runtime::SocketMonitor::start(*runtime_monitor, tracefs.path());
     if (!m) return fail("--network-events: " + m.error().message);
     socket_monitor = std::move(*m);
+    log::info("network", "TCP sensor attached (connect/accept syscall tracepoints found in " + tracefs.path() + ")");
   }
 
   std::unique_ptr<runtime::EventsLog> events_log;
@@ -362,11 +362,11 @@ int main(int argc, char** argv) {
   // TracingPolicies (from the manifests directory) on top of the process probes.
   std::unique_ptr<tracing::TracingManager> tracing_manager;
   if (runtime_monitor) {
-    auto tracefs = ensure_tracefs();
-    if (!tracefs) {
-      log::warn("tracing", "TracingPolicies are off: " + tracefs.error().message);
+    const auto& tracefs = (*mounts)[pseudofs::Fs::tracefs];
+    if (!tracefs.available) {
+      log::warn("tracing", "TracingPolicies are off: tracefs unavailable: " + tracefs.error);
     } else {
-      tracing_manager = std::make_unique<tracing::TracingManager>(*runtime_monitor, info.features, *tracefs, &**store);
+      tracing_manager = std::make_unique<tracing::TracingManager>(*runtime_monitor, info.features, tracefs.path(), &**store);
       if (auto s = tracing_manager->start(); !s) {
         log::warn("tracing", "TracingPolicies are off: " + s.error().message);
         tracing_manager.reset();
@@ -380,7 +380,8 @@ int main(int argc, char** argv) {
         flags.get("metrics-addr"), metrics::Sources{**dp, **store, **identities, flow_store, ct_gc, counters, info.version, flow_log.get(),
                          [&policies] { return static_cast<uint64_t>(policies.policy_count()); }, runtime_monitor.get(), gpu_monitor.get(),
                          storage_monitor.get(), socket_monitor.get(),
-                         [&tracing_manager]() -> uint64_t { return tracing_manager ? tracing_manager->ring_stats().events_lost : 0; }});
+                         [&tracing_manager]() -> uint64_t { return tracing_manager ? tracing_manager->ring_stats().events_lost : 0; },
+                         [&policies, &tracing_manager] { return agent::count_refused(agent::refused_policies(policies, tracing_manager.get())); }});
     if (!e) return fail(e.error().message);
     exporter = std::move(*e);
     log::info("metrics", "serving Prometheus metrics on " + flags.get("metrics-addr") + "/metrics");
@@ -390,7 +391,7 @@ int main(int argc, char** argv) {
   // policy manager, TracingPolicies (as text) to the tracing manager.
   const sources::ManifestSource::Sink object_sink{
       [&](const std::string& f, std::vector<policy::Object> o) { policies.apply_file(f, std::move(o)); },
-      [&](const std::string& f, const std::string& e) { policies.refuse_file(f, e); },
+      [&](const std::string& f, policy::Refusal why) { policies.refuse_file(f, std::move(why)); },
       [&](const std::string& f) { policies.remove_file(f); },
       [&] { (void)policies.regenerate(); },
       [&](const std::string& f, const std::string* text) {

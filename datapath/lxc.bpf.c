@@ -31,8 +31,23 @@ static __always_inline void trace_ct(const struct pkt *p, int ct)
 		trace(p, MYELIN_TRACE_CT_NEW);
 	else if (ct == CT_CHANGED)
 		trace(p, MYELIN_TRACE_CT_STATE);
-	else if (ct == CT_UNTRACKED)
+	else if (ct == CT_UNTRACKED || ct == CT_RELATED)
 		trace(p, MYELIN_TRACE_UNTRACKED);
+}
+
+/* Whether the packet meets policy: it opens a flow, is not tracked at all,
+ * or belongs to one whose endpoints' policy changed since it was allowed. */
+static __always_inline bool ct_needs_policy(int ct)
+{
+	return ct == CT_NEW || ct == CT_UNTRACKED || ct == CT_REVALIDATE;
+}
+
+/* A denied packet of a connection that had an entry (revoked, or a SYN
+ * reopening the tuple) ends it. */
+static __always_inline void ct_denied(const struct pkt *p, int ct)
+{
+	if (ct == CT_REVALIDATE || p->ct_reopen)
+		ct_forget(p);
 }
 
 /*
@@ -42,10 +57,14 @@ static __always_inline void trace_ct(const struct pkt *p, int ct)
  *   not IPv4                  -> DROP UNSUPPORTED_L3_PROTOCOL
  *   parse IPv4 + L4           (malformed -> DROP with the reason)
  *   source is not this pod    -> DROP INVALID_SOURCE_IP
- *   conntrack                 (new / state change -> trace event)
- *   new connection            -> egress policy of the source pod, and ingress
- *                                policy of a local destination pod (DROP
- *                                POLICY_DENY / POLICY_DENIED, or AUDIT)
+ *   conntrack lookup          ICMP error about nothing tracked -> DROP
+ *                             CT_CANNOT_CREATE_ENTRY; about a tracked
+ *                             connection -> RELATED, no policy
+ *   no entry carries it       (new connection, stray TCP segment, untracked
+ *                             ICMP, revoked) -> egress policy of the source
+ *                             pod, and ingress policy of a local destination
+ *                             pod (DROP POLICY_DENY / POLICY_DENIED, or
+ *                             AUDIT); allowed -> tracked from then on
  *   destination is a local pod -> rewrite MACs, redirect into its namespace
  *   otherwise                 -> the node's stack
  */
@@ -74,14 +93,14 @@ int from_container(struct __sk_buff *skb)
 		return drop(&p, MYELIN_DROP_INVALID_SOURCE_IP, MYELIN_DIR_EGRESS);
 
 	ct = ct_process(&p);
-	if (ct == CT_FAILED)
-		return drop(&p, MYELIN_DROP_CT_MAP_INSERTION_FAILED, MYELIN_DIR_EGRESS);
+	if (ct == CT_UNRELATED)
+		return drop(&p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY, MYELIN_DIR_EGRESS);
 	p.dir = p.is_reply ? MYELIN_DIR_INGRESS : MYELIN_DIR_EGRESS;
 
-	if (ct == CT_NEW || ct == CT_REVALIDATE) {
+	if (ct_needs_policy(ct)) {
 		err = policy_check(&p, src, MYELIN_DIR_EGRESS, p.dst_identity);
 		if (err) {
-			ct_forget(&p);
+			ct_denied(&p, ct);
 			return drop(&p, err, MYELIN_DIR_EGRESS);
 		}
 		/* With redirect_peer the destination's veth hooks never see the
@@ -89,11 +108,14 @@ int from_container(struct __sk_buff *skb)
 		if (dst) {
 			err = policy_check(&p, dst, MYELIN_DIR_INGRESS, p.src_identity);
 			if (err) {
-				ct_forget(&p);
+				ct_denied(&p, ct);
 				p.dir = MYELIN_DIR_INGRESS;
 				return drop(&p, err, MYELIN_DIR_INGRESS);
 			}
 		}
+		ct = ct_commit(&p, ct);
+		if (ct == CT_FAILED)
+			return drop(&p, MYELIN_DROP_CT_MAP_INSERTION_FAILED, MYELIN_DIR_EGRESS);
 	}
 
 	if (dst) {
@@ -115,8 +137,14 @@ int from_container(struct __sk_buff *skb)
  *   already handled by from_container (mark) -> pass
  *   ARP                        -> pass
  *   not IPv4                   -> DROP UNSUPPORTED_L3_PROTOCOL
- *   parse IPv4 + L4, conntrack -> trace event on new / state change
- *   new connection             -> ingress policy of the pod -> pass or DROP
+ *   parse IPv4 + L4
+ *   not addressed to this veth's pod -> DROP NO_MATCHING_LOCAL_CONTAINER
+ *   conntrack                  -> trace event on new / state change
+ *   ICMP error                 -> RELATED to a tracked connection, or DROP
+ *                                 CT_CANNOT_CREATE_ENTRY
+ *   no entry carries it        -> ingress policy of the pod, and egress policy
+ *                                 of a source pod of this node -> pass
+ *                                 (tracked from then on) or DROP
  */
 SEC("tc")
 int to_container(struct __sk_buff *skb)
@@ -143,16 +171,35 @@ int to_container(struct __sk_buff *skb)
 		return drop(&p, err, MYELIN_DIR_INGRESS);
 
 	ep_resolve(&p, &src, &dst);
+	/* This veth leads into one pod: a packet for any other address would
+	 * enter it without meeting its policy. */
+	if (!dst || dst->ifindex != skb->ifindex)
+		return drop(&p, MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER, MYELIN_DIR_INGRESS);
 	ct = ct_process(&p);
-	if (ct == CT_FAILED)
-		return drop(&p, MYELIN_DROP_CT_MAP_INSERTION_FAILED, MYELIN_DIR_INGRESS);
+	if (ct == CT_UNRELATED)
+		return drop(&p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY, MYELIN_DIR_INGRESS);
 	p.dir = p.is_reply ? MYELIN_DIR_EGRESS : MYELIN_DIR_INGRESS;
-	if ((ct == CT_NEW || ct == CT_REVALIDATE) && dst) {
+	if (ct_needs_policy(ct)) {
 		err = policy_check(&p, dst, MYELIN_DIR_INGRESS, p.src_identity);
 		if (err) {
-			ct_forget(&p);
+			ct_denied(&p, ct);
 			return drop(&p, err, MYELIN_DIR_INGRESS);
 		}
+		/* A pod of this node whose packet came through the node's stack
+		 * (an address translated there, say) meets its egress policy here
+		 * too: no connection opens on one side's policy alone, and its
+		 * replies would enter that pod as replies. */
+		if (src) {
+			err = policy_check(&p, src, MYELIN_DIR_EGRESS, p.dst_identity);
+			if (err) {
+				ct_denied(&p, ct);
+				p.dir = MYELIN_DIR_EGRESS;
+				return drop(&p, err, MYELIN_DIR_EGRESS);
+			}
+		}
+		ct = ct_commit(&p, ct);
+		if (ct == CT_FAILED)
+			return drop(&p, MYELIN_DROP_CT_MAP_INSERTION_FAILED, MYELIN_DIR_INGRESS);
 	}
 	p.obs_point = MYELIN_OBS_TO_ENDPOINT;
 	trace_ct(&p, ct);

@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "demo: run as root (it creates network namespaces and loads BPF)" >&2; exit 1; }
 scripts/install-deps.sh
-[ -x build/bin/myelind ] && [ -x build/bin/myelin-cni ] && [ -x build/bin/myelin ] || scripts/build.sh
+# Only what the demo runs, not the test suites; incremental, so a stale binary is rebuilt.
+# MLN_BIN=DIR runs prebuilt binaries from DIR instead (nothing is built).
+[ -n "${MLN_BIN:-}" ] || scripts/build.sh myelind myelin-cni myelin
 
 source scripts/lib/cluster.sh
 mln_init

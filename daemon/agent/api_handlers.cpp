@@ -3,6 +3,8 @@
 
 #include "flow.pb.h"
 #include "myelin/log.hpp"
+#include "myelin/net.hpp"
+#include "refusals.hpp"
 
 #include <algorithm>
 
@@ -132,8 +134,12 @@ api::Response ApiHandlers::status() const {
   }
   s->set_policies(static_cast<uint32_t>(policies_.policy_count()));
   s->set_policy_entries(policies_.installed_entries());
-  for (const auto& src : policies_.sources())
-    if (!src.ok) s->add_policy_errors(src.error);
+  const auto refused = refused_policies(policies_, tracing_);
+  s->set_policies_refused(static_cast<uint32_t>(refused.size()));
+  for (const auto& r : refused) {
+    s->add_policy_errors(r.message());
+    to_proto(r, s->add_refused());
+  }
   for (const auto& f : policies_.failures()) s->add_policy_failures(f);
   s->set_conntrack_entries(dp_.ct_count());
   s->set_conntrack_gc_runs(ct_gc_.runs());
@@ -214,12 +220,19 @@ std::string ref_text(const std::optional<PolicyRef>& r) {
   if (!r) return "?";
   return r->kind + " " + (r->ns.empty() ? "" : r->ns + "/") + r->name;
 }
+std::string rule_ref_text(const std::optional<PolicyRef>& r) {
+  return ref_text(r) + (r && !r->rule.empty() ? ": " + r->rule : "");
+}
 std::string entry_text(const policy::Entry& e, const PolicyManager& pm) {
   std::string ports = e.lo == 0 && e.hi == 65535 ? "any port" : e.lo == e.hi ? std::to_string(e.lo) : std::to_string(e.lo) + "-" + std::to_string(e.hi);
-  std::string who = e.identity == 0 ? "any identity" : "identity " + std::to_string(e.identity);
+  std::string who = e.identity == 0 ? "any identity"
+                    : e.identity & MYELIN_IDENTITY_IPBLOCK
+                        ? "addresses of identity " + std::to_string(e.identity & ~MYELIN_IDENTITY_IPBLOCK)
+                        : "identity " + std::to_string(e.identity);
   return std::string(e.dir == MYELIN_DIR_INGRESS ? "ingress " : "egress ") + (e.deny ? "deny " : "allow ") +
          proto_name(e.proto) + "/" + ports + (e.dir == MYELIN_DIR_INGRESS ? " from " : " to ") + who + " (" +
-         (e.policy ? ref_text(pm.policy(e.policy)) : "allow-localhost: the node reaches its pods") + ")" + (e.audit ? " [audit]" : "");
+         (e.policy ? rule_ref_text(pm.policy(e.policy)) : "allow-localhost: the node reaches its pods") + ")" +
+         (e.audit ? " [audit]" : "");
 }
 }  // namespace
 
@@ -256,9 +269,24 @@ api::Response ApiHandlers::policy_list(const api::PolicyListRequest& req) const 
     info->set_ingress_rules(static_cast<uint32_t>(p.ingress.size()));
     info->set_egress_rules(static_cast<uint32_t>(p.egress.size()));
     for (uint32_t ep : selected[id]) info->add_endpoints(ep);
+    info->set_state("enabled");
   }
-  for (const auto& src : policies_.sources())
-    if (!src.ok) list->add_errors(src.error);
+  // Refused sources, as policies in state error (the document at fault; its
+  // namespace and name unknown when the YAML does not parse, so always listed).
+  for (const auto& src : policies_.sources()) {
+    if (src.ok) continue;
+    const auto& r = src.refusal;
+    list->add_errors(src.error);
+    if (!req.namespace_().empty() && !r.ns.empty() && r.ns != req.namespace_()) continue;
+    if (!req.name().empty() && r.name != req.name()) continue;
+    auto* info = list->add_policies();
+    info->set_kind(r.kind);
+    info->set_namespace_(r.ns);
+    info->set_name(r.name);
+    info->set_source(r.source + (r.line ? ":" + std::to_string(r.line) : ""));
+    info->set_state("error");
+    to_proto(r, info->mutable_refusal());
+  }
   if (!req.name().empty() && list->policies_size() == 0)
     return fail(api::NOT_FOUND, "no policy " + (req.namespace_().empty() ? "" : req.namespace_() + "/") + req.name());
   return r;
@@ -298,10 +326,13 @@ api::Response ApiHandlers::policy_trace(const api::PolicyTraceRequest& req) cons
   auto proto = protos.find(req.protocol().empty() ? "tcp" : req.protocol());
   if (proto == protos.end()) return fail(api::INVALID_ARGUMENT, "protocol must be tcp, udp, sctp or icmp");
   if (req.port() > 65535) return fail(api::INVALID_ARGUMENT, "port must be 0-65535");
-  auto explain = [&](const api::Endpoint& ep, uint8_t dir, uint32_t remote) {
+  auto explain = [&](const api::Endpoint& ep, uint8_t dir, const api::Endpoint& peer) {
     auto p = policies_.endpoint_policy(ep.id());
     policy::EndpointPolicy none;
-    auto d = policy::evaluate(p ? *p : none, dir, remote, proto->second, static_cast<uint16_t>(req.port()));
+    auto addr = net::parse_ipv4(peer.ip());
+    const uint32_t by_address = addr ? policies_.ipblock_identity(addr->network_order()) : 0;
+    auto d = policy::evaluate(p ? *p : none, dir, peer.identity(), proto->second, static_cast<uint16_t>(req.port()),
+                              by_address);
     std::string who = (dir == MYELIN_DIR_INGRESS ? "ingress of " : "egress of ") + ep.pod_namespace() + "/" + ep.pod_name();
     switch (d.kind) {
       case policy::Decision::Kind::allowed_by_rule: return std::pair{true, who + ": allowed by " + entry_text(*d.entry, policies_)};
@@ -315,8 +346,8 @@ api::Response ApiHandlers::policy_trace(const api::PolicyTraceRequest& req) cons
     }
     return std::pair{false, who + ": ?"};
   };
-  auto [eg_ok, eg] = explain(*from, MYELIN_DIR_EGRESS, to->identity());
-  auto [in_ok, in] = explain(*to, MYELIN_DIR_INGRESS, from->identity());
+  auto [eg_ok, eg] = explain(*from, MYELIN_DIR_EGRESS, *to);
+  auto [in_ok, in] = explain(*to, MYELIN_DIR_INGRESS, *from);
   api::Response r;
   auto* t = r.mutable_policy_trace();
   bool audit = false;
@@ -409,6 +440,9 @@ api::Response ApiHandlers::tracing_policy_list() const {
     i->set_error(p.error);
     i->set_mode(p.mode);
     i->set_hooks(static_cast<uint32_t>(p.hooks));
+    for (const auto& w : p.warnings) i->add_warnings(w);
+    if (p.refusal) to_proto(*p.refusal, i->mutable_refusal());
+    if (p.refusal && p.refusal->cause == policy::Refusal::Cause::decode) continue;  // a refused file posts nothing
     for (const auto& [k, n] : rs.events)
       if (k.second == p.name && k.first != "process_exec" && k.first != "process_exit") i->set_events(i->events() + n);
     for (const auto& [k, n] : rs.actions)

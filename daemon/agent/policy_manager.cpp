@@ -74,14 +74,16 @@ void PolicyManager::apply_file(const std::string& file, std::vector<policy::Obje
   rebuild_label_index_locked();
 }
 
-void PolicyManager::refuse_file(const std::string& file, const std::string& error) {
+void PolicyManager::refuse_file(const std::string& file, policy::Refusal why) {
   std::lock_guard lk(mu_);
   auto& st = states_[file];
+  why.last_good_in_force = files_.count(file) > 0;
   st.file = file;
   st.ok = false;
-  st.error = error;
+  st.error = why.message();
   st.objects = files_.count(file) ? files_[file].size() : 0;
-  log::error("policy", error + (files_.count(file) ? " (the last good version of " + file + " stays in force)" : ""));
+  st.refusal = std::move(why);
+  log::error("policy", st.error + (files_.count(file) ? " (the last good version of " + file + " stays in force)" : ""));
 }
 
 void PolicyManager::remove_file(const std::string& file) {
@@ -144,7 +146,7 @@ std::vector<policy::IdentityView> PolicyManager::identity_views() const {
 
 // A full ipcache (ENOSPC) is not an error that stops the regeneration: the
 // prefixes that did not fit are gaps (ipcache_gaps_), and each endpoint whose
-// policy would let a gap's traffic through under the identity it gets instead
+// policy would let a gap's traffic through under what answers for it instead
 // fails closed (regenerate_locked).
 Status PolicyManager::sync_cidrs(const std::vector<policy::NetworkPolicy>& all) {
   const auto wanted = policy::referenced_cidrs(all);
@@ -162,7 +164,8 @@ Status PolicyManager::sync_cidrs(const std::vector<policy::NetworkPolicy>& all) 
     auto id = identities_.acquire(labels);
     if (!id) return id.error();
     auto key = ipcache_key(*cidr);
-    auto s = dp_.ipcache_upsert(key, myelin_ipcache_val{*id, 0});
+    myelin_ipcache_val val{*id, *id};  // a policy CIDR is its own ipBlock identity
+    auto s = dp_.ipcache_upsert(key, val);
     counters_.map_op(MYELIN_MAP_IPCACHE, "update", s.ok());
     next[c] = {*id, key, *cidr, s.ok()};
   }
@@ -176,10 +179,10 @@ Status PolicyManager::sync_cidrs(const std::vector<policy::NetworkPolicy>& all) 
   // Prefixes no policy references any more are gone: room for those that did not fit.
   for (auto& [c, e] : next) {
     if (e.installed) continue;
-    auto s = dp_.ipcache_upsert(e.key, myelin_ipcache_val{e.id, 0});
+    auto s = dp_.ipcache_upsert(e.key, myelin_ipcache_val{e.id, e.id});
     counters_.map_op(MYELIN_MAP_IPCACHE, "update", s.ok());
     e.installed = s.ok();
-    if (!s) ipcache_gaps_.push_back({e.prefix, e.id, c + " (" + s.error().message + ")"});
+    if (!s) ipcache_gaps_.push_back({e.prefix, {e.id, e.id}, c + " (" + s.error().message + ")"});
   }
   cidr_ids_ = std::move(next);
   return {};
@@ -189,64 +192,110 @@ Status PolicyManager::sync_cidrs(const std::vector<policy::NetworkPolicy>& all) 
 // source of kubelet probes). Read from the node's namespace at every
 // regeneration: addresses come and go rarely, and a stale one only errs
 // towards "world".
+// A node address also carries the CIDR identity it has for NetworkPolicy
+// ipBlock (its /32 hides the policy CIDRs around it from the LPM lookup).
 Status PolicyManager::sync_host_addresses() {
   ifaddrs* ifa = nullptr;
   if (getifaddrs(&ifa) != 0) return Error::from_errno("getifaddrs");
-  std::map<uint32_t, myelin_ipcache_key> next;
+  std::map<uint32_t, std::pair<myelin_ipcache_key, myelin_ipcache_val>> next;
   for (ifaddrs* i = ifa; i; i = i->ifa_next) {
     if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
     uint32_t a = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr;
     if ((ntohl(a) >> 24) == 127) continue;  // loopback never reaches a pod
-    next[a] = ipcache_key(net::Cidr4{net::Ipv4{ntohl(a)}, 32});
+    next[a] = {ipcache_key(net::Cidr4{net::Ipv4{ntohl(a)}, 32}),
+               myelin_ipcache_val{identity::kHost, ipblock_identity_locked(a)}};
   }
   freeifaddrs(ifa);
-  for (const auto& [a, key] : host_addrs_)
+  Status result;
+  for (auto it = next.begin(); it != next.end();) {
+    const auto& [a, kv] = *it;
+    auto old = host_addrs_.find(a);
+    if (old != host_addrs_.end() && std::memcmp(&old->second.second, &kv.second, sizeof kv.second) == 0) {
+      ++it;
+      continue;
+    }
+    auto s = dp_.ipcache_upsert(kv.first, kv.second);
+    counters_.map_op(MYELIN_MAP_IPCACHE, "update", s.ok());
+    if (!s) {
+      result = s;  // not installed: tried again at the next regeneration
+      net::Cidr4 host{net::Ipv4{ntohl(a)}, 32};
+      ipcache_gaps_.push_back({host, {kv.second.identity, kv.second.ipblock_identity},
+                               "node address " + host.str() + " (" + s.error().message + ")"});
+      it = next.erase(it);
+      continue;
+    }
+    ++it;
+  }
+  for (const auto& [a, kv] : host_addrs_)
     if (!next.count(a)) {
-      auto s = dp_.ipcache_delete(key);
+      auto s = dp_.ipcache_delete(kv.first);
       counters_.map_op(MYELIN_MAP_IPCACHE, "delete", s.ok());
     }
-  for (auto it = next.begin(); it != next.end();) {
-    if (host_addrs_.count(it->first)) {
-      ++it;
-      continue;
-    }
-    auto s = dp_.ipcache_upsert(it->second, myelin_ipcache_val{identity::kHost, 0});
-    counters_.map_op(MYELIN_MAP_IPCACHE, "update", s.ok());
-    if (s) {
-      ++it;
-      continue;
-    }
-    net::Cidr4 host{net::Ipv4{ntohl(it->first)}, 32};
-    ipcache_gaps_.push_back({host, identity::kHost, "node address " + host.str() + " (" + s.error().message + ")"});
-    it = next.erase(it);  // not installed: tried again next time
-  }
   host_addrs_ = std::move(next);
-  return {};
+  return result;
 }
 
-uint32_t PolicyManager::fallback_identity(const net::Cidr4& gap) const {
-  uint32_t id = identity::kWorld;
+// The longest policy CIDR holding the address, as the datapath's LPM lookup
+// answers for a pod's address.
+uint32_t PolicyManager::ipblock_identity_locked(uint32_t addr) const {
+  const net::Ipv4 ip{ntohl(addr)};
   int best = -1;
-  auto consider = [&](const net::Cidr4& p, uint32_t pid) {
-    if (p.prefix < gap.prefix && p.contains(gap.base) && static_cast<int>(p.prefix) > best) {
-      best = p.prefix;
-      id = pid;
-    }
-  };
-  for (const auto& [c, e] : cidr_ids_)
-    if (e.installed) consider(e.prefix, e.id);
-  for (const auto& [a, key] : host_addrs_) consider(net::Cidr4{net::Ipv4{ntohl(a)}, 32}, identity::kHost);
+  uint32_t id = 0;
+  for (const auto& [c, v] : cidr_ids_)
+    if (v.prefix.contains(ip) && v.prefix.prefix > best) best = v.prefix.prefix, id = v.id;
   return id;
+}
+
+// What answers the datapath's LPM lookup in place of a gap: the longest
+// installed policy CIDR strictly holding it, else nothing (world). A node
+// address's /32 never holds a wider gap.
+policy::Remote PolicyManager::fallback_locked(const net::Cidr4& gap) const {
+  policy::Remote r{identity::kWorld, 0};
+  int best = -1;
+  for (const auto& [c, e] : cidr_ids_)
+    if (e.installed && e.prefix.prefix < gap.prefix && e.prefix.contains(gap.base) && static_cast<int>(e.prefix.prefix) > best) {
+      best = e.prefix.prefix;
+      r = {e.id, e.id};
+    }
+  return r;
+}
+
+// The ipBlock identity a pod's address gets from the installed prefixes only.
+uint32_t PolicyManager::installed_ipblock_locked(uint32_t addr) const {
+  const net::Ipv4 ip{ntohl(addr)};
+  int best = -1;
+  uint32_t id = 0;
+  for (const auto& [c, v] : cidr_ids_)
+    if (v.installed && v.prefix.contains(ip) && v.prefix.prefix > best) best = v.prefix.prefix, id = v.id;
+  return id;
+}
+
+uint32_t PolicyManager::ipblock_identity(uint32_t addr) const {
+  std::lock_guard lk(mu_);
+  if (auto it = host_addrs_.find(addr); it != host_addrs_.end()) return it->second.second.ipblock_identity;
+  return ipblock_identity_locked(addr);
 }
 
 uint32_t PolicyManager::policy_id_locked(const policy::NetworkPolicy& p) {
   auto key = std::make_tuple(p.kind, p.ns, p.name);
   auto it = policy_ids_.find(key);
   if (it != policy_ids_.end()) return it->second;
-  uint32_t id = static_cast<uint32_t>(policy_ids_.size() + 1);
+  uint32_t id = next_id_++;
   policy_ids_[key] = id;
-  policy_refs_[id] = PolicyRef{p.kind, p.ns, p.name};
+  policy_refs_[id] = PolicyRef{p.kind, p.ns, p.name, ""};
   return id;
+}
+
+uint32_t PolicyManager::rule_id_locked(uint32_t policy_id, const std::string& rule) {
+  auto [it, added] = rule_ids_.try_emplace({policy_id, rule}, 0);
+  if (added) {
+    it->second = next_id_++;
+    PolicyRef ref = policy_refs_[policy_id];
+    ref.rule = rule;
+    policy_refs_[it->second] = ref;
+  }
+  live_rules_.insert(it->second);
+  return it->second;
 }
 
 Status PolicyManager::regenerate() {
@@ -284,9 +333,25 @@ Status PolicyManager::regenerate_locked() {
   if (auto s = sync_cidrs(all); !s) return s;
   if (auto s = sync_host_addresses(); !s) log::warn("policy", "node addresses as the host identity: " + s.error().message);
   const auto views = identity_views();
-  // What an address of a gap is judged as instead of its own identity.
-  std::vector<std::pair<const IpcacheGap*, uint32_t>> gaps;
-  for (const auto& g : ipcache_gaps_) gaps.emplace_back(&g, fallback_identity(g.prefix));
+  // Remotes judged otherwise than policy meant, because the ipcache had no
+  // room: a gap's addresses get what answers instead of the gap (a wider
+  // prefix, or world), and a pod address inside a gap loses the gap's ipBlock
+  // identity. Each pair is (meant, got), checked against every endpoint.
+  struct Misjudged {
+    policy::Remote meant, got;
+    const IpcacheGap* gap;
+  };
+  std::vector<Misjudged> misjudged;
+  for (const auto& g : ipcache_gaps_) {
+    misjudged.push_back({g.meant, fallback_locked(g.prefix), &g});
+    for (const auto& ep : store_.list()) {
+      auto ip = net::parse_ipv4(ep.ip());
+      if (!ip || !g.prefix.contains(*ip)) continue;
+      const uint32_t addr = ip->network_order();
+      policy::Remote meant{ep.identity(), ipblock_identity_locked(addr)}, got{ep.identity(), installed_ipblock_locked(addr)};
+      if (meant.ipblock != got.ipblock) misjudged.push_back({meant, got, &g});
+    }
+  }
 
   Status result;
   std::vector<std::string> failures;
@@ -312,20 +377,23 @@ Status PolicyManager::regenerate_locked() {
       host.identity = identity::kHost;
       compiled.entries.push_back(host);
     }
+    // The datapath reports the rule that decided: entries carry rule ids.
+    for (auto& e : compiled.entries)
+      e.policy = e.policy ? rule_id_locked(ids[e.policy - 1], policy::rule_text(all[e.policy - 1], e)) : 0;
     Installed want;
     for (const auto& e : compiled.entries)
       for (auto [port, bits] : datapath::port_range_prefixes(e.lo, e.hi))
         want[{e.deny, datapath::policy_key(ep.id(), e.dir, e.proto, e.identity, port, bits)}] =
-            myelin_policy_val{e.policy ? ids[e.policy - 1] : 0u, e.audit ? uint32_t{MYELIN_POLICY_F_AUDIT} : 0u};
+            myelin_policy_val{e.policy, e.audit ? uint32_t{MYELIN_POLICY_F_AUDIT} : 0u};
     Installed& have = installed_[ep.id()];
     bool failed = false, changed = false;
-    for (const auto& [gap, fallback] : gaps)
-      if (policy::fallback_widens(compiled, gap->identity, fallback)) {
+    for (const auto& m : misjudged)
+      if (policy::fallback_widens(compiled, m.meant, m.got)) {
         // Allowing what the missing entry was there to deny (an except, a
         // deny rule) would be failing open: fail closed instead.
         failed = true;
         result = Error{"endpoint " + std::to_string(ep.id()) + " (" + local.ns + "/" + ep.pod_name() + "): ipcache full: " +
-                       gap->what + " is missing and its traffic would be allowed as identity " + std::to_string(fallback) +
+                       m.gap->what + " is missing and its traffic would be allowed as identity " + std::to_string(m.got.identity) +
                        ": new connections are dropped"};
         failures.push_back(result.error().message);
         break;
@@ -362,7 +430,6 @@ Status PolicyManager::regenerate_locked() {
                      (failed ? MYELIN_EP_F_POLICY_FAILED : 0);
     if (auto s = endpoints_.set_policy_flags(ep.id(), flags, changed); !s) result = s;
     for (auto& pid : compiled.selected_by) pid = ids[pid - 1];
-    for (auto& e : compiled.entries) e.policy = e.policy ? ids[e.policy - 1] : 0;
     endpoint_policies_[ep.id()] = std::move(compiled);
   }
   for (auto it = installed_.begin(); it != installed_.end();) {  // endpoints that went away
@@ -374,6 +441,17 @@ Status PolicyManager::regenerate_locked() {
     endpoint_policies_.erase(it->first);
     it = installed_.erase(it);
   }
+  // Forget rule ids no regeneration of the last two used.
+  for (auto it = rule_ids_.begin(); it != rule_ids_.end();) {
+    if (live_rules_.count(it->second) || prev_live_rules_.count(it->second)) {
+      ++it;
+      continue;
+    }
+    policy_refs_.erase(it->second);
+    it = rule_ids_.erase(it);
+  }
+  prev_live_rules_ = std::move(live_rules_);
+  live_rules_.clear();
   if (result && !ipcache_gaps_.empty()) result = Error{failures.front()};
   failures_ = std::move(failures);
   if (!result) log::error("policy", result.error().message);
@@ -445,6 +523,7 @@ void annotate_policy(const PolicyManager& pm, const myelin_flow_event& ev, flow:
     p->set_name(r.name);
     p->set_namespace_(r.ns);
     p->set_kind(r.kind);
+    p->set_rule(r.rule);
   };
   const bool policy_drop = ev.drop_reason == MYELIN_DROP_POLICY_DENY || ev.drop_reason == MYELIN_DROP_POLICY_DENIED;
   if (ev.verdict == MYELIN_VERDICT_FORWARDED) {
@@ -456,6 +535,7 @@ void annotate_policy(const PolicyManager& pm, const myelin_flow_event& ev, flow:
         p->set_name(r->name);
         p->set_namespace_(r->ns);
         p->set_kind(r->kind);
+        p->set_rule(r->rule);
       }
     if (ev.ingress_policy_id)
       if (auto r = pm.policy(ev.ingress_policy_id)) {
@@ -463,6 +543,7 @@ void annotate_policy(const PolicyManager& pm, const myelin_flow_event& ev, flow:
         p->set_name(r->name);
         p->set_namespace_(r->ns);
         p->set_kind(r->kind);
+        p->set_rule(r->rule);
       }
   } else if ((ev.verdict == MYELIN_VERDICT_DROPPED || ev.verdict == MYELIN_VERDICT_AUDIT) && policy_drop) {
     const uint32_t id = ingress ? ev.ingress_policy_id : ev.egress_policy_id;

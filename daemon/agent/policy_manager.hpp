@@ -29,13 +29,15 @@ namespace myelin::agent {
 
 struct PolicyRef {
   std::string kind, ns, name;
+  std::string rule;  // for a rule id: the rule as written (policy::rule_text); empty for a policy id
 };
 
 struct SourceState {
   std::string file;
   bool ok = true;
-  std::string error;   // why the last change of this file was refused
+  std::string error;   // why the last change of this file was refused (file:line: field: reason)
   size_t objects = 0;
+  policy::Refusal refusal;  // the same by parts, when !ok
 };
 
 class PolicyManager {
@@ -46,7 +48,7 @@ class PolicyManager {
 
   // Source callbacks. A refused file keeps its previous objects in force.
   void apply_file(const std::string& file, std::vector<policy::Object> objects);
-  void refuse_file(const std::string& file, const std::string& error);
+  void refuse_file(const std::string& file, policy::Refusal why);
   void remove_file(const std::string& file);
 
   // Recomputes identities and policy and installs the difference.
@@ -57,7 +59,10 @@ class PolicyManager {
 
   std::vector<std::pair<uint32_t, policy::NetworkPolicy>> policies() const;   // with their ids
   size_t policy_count() const;  // without copying them (status, metrics: 100k policies are ~100 MB)
-  std::optional<PolicyRef> policy(uint32_t id) const;
+  std::optional<PolicyRef> policy(uint32_t id) const;                         // a policy id or a rule id
+  // The ipcache's ipblock_identity of an address (network order): the CIDR
+  // identity NetworkPolicy ipBlock rules match it by, 0 for none.
+  uint32_t ipblock_identity(uint32_t addr) const;
   std::vector<PolicyRef> selecting(uint32_t ep_id) const;                     // for default-deny attribution
   std::optional<policy::EndpointPolicy> endpoint_policy(uint32_t ep_id) const;
   std::vector<SourceState> sources() const;
@@ -82,11 +87,14 @@ class PolicyManager {
   Status sync_host_addresses();
   struct IpcacheGap {  // a prefix policy needs that the ipcache had no room for
     net::Cidr4 prefix;
-    uint32_t identity;
+    policy::Remote meant;  // the identity and ipBlock identity its entry would have given
     std::string what;
   };
-  uint32_t fallback_identity(const net::Cidr4& gap) const;
+  policy::Remote fallback_locked(const net::Cidr4& gap) const;
+  uint32_t installed_ipblock_locked(uint32_t addr) const;
   uint32_t policy_id_locked(const policy::NetworkPolicy& p);
+  uint32_t rule_id_locked(uint32_t policy_id, const std::string& rule);
+  uint32_t ipblock_identity_locked(uint32_t addr) const;
 
   datapath::Datapath& dp_;
   EndpointManager& endpoints_;
@@ -95,7 +103,7 @@ class PolicyManager {
   metrics::AgentCounters& counters_;
   const bool audit_all_;
   const bool allow_localhost_;  // the node reaches its pods whatever their ingress policy (kubelet probes)
-  std::map<uint32_t, myelin_ipcache_key> host_addrs_;  // node addresses in the ipcache as "host"
+  std::map<uint32_t, std::pair<myelin_ipcache_key, myelin_ipcache_val>> host_addrs_;  // node addresses in the ipcache as "host"
   std::atomic<uint64_t> revision_{0};
 
   void rebuild_label_index_locked();
@@ -111,7 +119,13 @@ class PolicyManager {
   std::map<std::string, std::vector<policy::Object>> files_;  // last good objects per file
   std::map<std::string, SourceState> states_;
   std::map<std::tuple<std::string, std::string, std::string>, uint32_t> policy_ids_;  // (kind, ns, name) -> id
-  std::map<uint32_t, PolicyRef> policy_refs_;
+  std::map<uint32_t, PolicyRef> policy_refs_;                                          // policy and rule ids
+  // What the datapath reports as the deciding policy is a rule id: one per
+  // (policy, rule as written). Ids are never reused; one unused by the last
+  // two regenerations is forgotten (flows of older connections name no rule).
+  std::map<std::pair<uint32_t, std::string>, uint32_t> rule_ids_;
+  std::set<uint32_t> live_rules_, prev_live_rules_;
+  uint32_t next_id_ = 1;
   std::vector<std::pair<uint32_t, policy::NetworkPolicy>> compiled_policies_;
   struct CidrEntry {
     uint32_t id;

@@ -117,6 +117,15 @@ std::vector<MetricFamily> Collector::Collect() const {
   policy_changes.metric.push_back(sample({{"outcome", "success"}}, static_cast<double>(ok), MetricType::Counter));
   policy_changes.metric.push_back(sample({{"outcome", "failure"}}, static_cast<double>(failed), MetricType::Counter));
   out.push_back(std::move(policy_changes));
+  if (s_.refused_policies) {
+    auto refused = family("myelin_policy_refused",
+                          "Policies not in force because they were refused, by kind of the document at fault (unknown: the YAML does "
+                          "not parse) and cause (decode: the source does not decode; kernel: this kernel cannot load it)",
+                          MetricType::Gauge);
+    for (const auto& [k, n] : s_.refused_policies())
+      refused.metric.push_back(sample({{"cause", k.second}, {"kind", k.first}}, static_cast<double>(n), MetricType::Gauge));
+    out.push_back(std::move(refused));
+  }
 
   auto ids = family("myelin_identity", "Security identities allocated on this node", MetricType::Gauge);
   ids.metric.push_back(sample({}, static_cast<double>(s_.identities.list().size()), MetricType::Gauge));

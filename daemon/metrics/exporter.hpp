@@ -8,6 +8,7 @@
 #include <prometheus/exposer.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -42,6 +43,8 @@ struct Sources {
   const runtime::StorageMonitor* storage = nullptr;  // optional: block I/O
   const runtime::SocketMonitor* sockets = nullptr;   // optional: the TCP sensor
   std::function<uint64_t()> tracing_lost;            // optional: TracingPolicy ring buffer full
+  // optional: policies refused, by (kind, cause): decode (the source) or kernel (a TracingPolicy this kernel cannot load)
+  std::function<std::map<std::pair<std::string, std::string>, uint64_t>()> refused_policies;
 };
 
 // Builds every metric family from the sources (also used by tests).

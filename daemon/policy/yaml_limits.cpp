@@ -141,10 +141,9 @@ size_t flow_run_line(const std::string& text, size_t bound) {
 
 }  // namespace
 
-Status check_yaml_limits(const std::string& text, const std::string& file, const YamlLimits& limits) {
+std::optional<Refusal> check_yaml_limits(const std::string& text, const std::string& file, const YamlLimits& limits) {
   if (size_t line = flow_run_line(text, std::max<size_t>(256, 4 * limits.max_depth)))
-    return Error{file + ":" + std::to_string(line) + ": nested deeper than " + std::to_string(limits.max_depth) +
-                 " levels (brackets)"};
+    return Refusal{file, static_cast<int>(line), "", "nested deeper than " + std::to_string(limits.max_depth) + " levels (brackets)"};
   TextBuf buf(text);
   std::istream in(&buf);
   Counter counter(limits);
@@ -153,11 +152,13 @@ Status check_yaml_limits(const std::string& text, const std::string& file, const
     while (parser.HandleNextDocument(counter)) {
     }
   } catch (const Exceeded& e) {
-    return Error{file + ":" + std::to_string(e.line) + ": " + e.why};
-  } catch (const YAML::Exception& e) {
-    return Error{file + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg};
+    return Refusal{file, e.line, "", e.why};
+  } catch (const YAML::Exception&) {
+    // A syntax error is the decoders' to report, as they do for every
+    // consumer of the text: up to it the text was within bounds, and so is
+    // any tree they build before they meet it.
   }
-  return {};
+  return std::nullopt;
 }
 
 }  // namespace myelin::policy

@@ -33,6 +33,14 @@ nlohmann::json process_json(const Process& p, int64_t mono_to_wall_ns) {
   return j;
 }
 
+// A kprobe's return value as its returnArg type shows it (the arg types' names).
+nlohmann::json return_arg(const Event& e) {
+  const auto& t = e.return_type;
+  if (t == "int64" || t == "long") return {{"long_arg", e.return_value}};
+  if (t == "uint32" || t == "uint64" || t == "size_t") return {{"size_arg", std::to_string(static_cast<uint64_t>(e.return_value))}};
+  return {{"int_arg", e.return_value}};
+}
+
 }  // namespace
 
 nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mono_to_wall_ns) {
@@ -47,7 +55,7 @@ nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mon
     if (!e.policy.empty()) body["policy_name"] = e.policy;  // the TCP sensor's have none
     body["action"] = e.action;
     // connect(2)'s result (0, -115 in progress, -111 refused), what an Override made the function return, or a return probe's value.
-    if (e.has_return) body["return"] = {{"int_arg", e.return_value}};
+    if (e.has_return) body["return"] = return_arg(e);
   }
   if (e.type == Event::Type::lsm) {
     body["function_name"] = e.event;
@@ -56,6 +64,8 @@ nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mon
     body["action"] = e.action;
     body["return_value"] = e.return_value;  // -1 (EPERM): the operation did not happen
   }
+  if (!e.message.empty()) body["message"] = e.message;
+  if (!e.tags.empty()) body["tags"] = e.tags;
   if (e.type == Event::Type::exit) {
     if (!e.signal.empty()) body["signal"] = e.signal;
     body["status"] = e.status;
@@ -69,7 +79,7 @@ std::string to_compact(const Event& e) {
   std::string cmd = e.process.binary + (e.process.arguments.empty() ? "" : " " + e.process.arguments);
   if (e.type == Event::Type::exec) return "🚀 process " + where + " " + cmd;
   if (e.type == Event::Type::lsm) {
-    std::string path = e.args.empty() ? "" : e.args[0]["path_arg"].value("path", "");
+    std::string path = e.args.empty() || e.args[0].empty() ? "" : e.args[0].begin()->value("path", "");
     return std::string(e.return_value ? "🔒 denied  " : e.action == "KPROBE_ACTION_SIGKILL" ? "💀 killed  " : "🔐 lsm     ") + where +
            " " + e.process.binary + " " + e.event + " " + path + " (" + e.policy + ")";
   }

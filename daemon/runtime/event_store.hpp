@@ -32,6 +32,9 @@ struct Event {
   std::string action;  // KPROBE_ACTION_POST, KPROBE_ACTION_SIGKILL, ... (Tetragon's names)
   int64_t return_value = 0;  // lsm: what the hook returned (a negative errno: the operation was refused); kprobe: see has_return
   bool has_return = false;   // kprobe: return_value is what the function returned (return probe, Override, connect(2))
+  std::string return_type;   // kprobe: returnArg.type, how "return" shows the value ("": int_arg)
+  std::string message;       // the hook's message and tags (TracingPolicy), as Tetragon's events carry them
+  std::vector<std::string> tags;
   std::string type_name() const {
     switch (type) {
       case Type::exec: return "process_exec";

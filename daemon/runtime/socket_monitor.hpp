@@ -15,9 +15,9 @@ namespace myelin::runtime {
 
 class SocketMonitor {
  public:
-  static Result<std::unique_ptr<SocketMonitor>> start(RuntimeMonitor& runtime) {
+  static Result<std::unique_ptr<SocketMonitor>> start(RuntimeMonitor& runtime, const std::string& tracefs) {
     std::unique_ptr<SocketMonitor> m(new SocketMonitor(runtime));
-    auto p = datapath::SocketProbes::start([raw = m.get()](const myelin_sock_event& e) { raw->on_event(e); });
+    auto p = datapath::SocketProbes::start(tracefs, [raw = m.get()](const myelin_sock_event& e) { raw->on_event(e); });
     if (!p) return p.error();
     m->probes_ = std::move(*p);
     m->poller_ = runtime.add_poller([raw = m.get()] { raw->probes_->poll(0); });

@@ -43,12 +43,9 @@ void KubeSource::on_upsert(const kube::Resource& r, const nlohmann::json& obj) {
   }
   // JSON is YAML: the same decoder as the manifests, with the same strictness.
   // Lines in its messages count in this pretty-printed form of the object.
-  auto objects = policy::decode_yaml(obj.dump(2), name);
-  if (!objects) {
-    sink_.refuse(name, objects.error().message);
-    return;
-  }
-  sink_.apply(name, std::move(*objects));
+  auto objects = policy::decode_manifest(obj.dump(2), name);
+  if (auto* r = std::get_if<policy::Refusal>(&objects)) return sink_.refuse(name, std::move(*r));
+  sink_.apply(name, std::get<std::vector<policy::Object>>(std::move(objects)));
 }
 
 void KubeSource::on_remove(const kube::Resource& r, const nlohmann::json& obj) {

@@ -48,22 +48,23 @@ void ManifestSource::load(const std::string& name) {
     // change here, since its target appearing is not an event on its name.
     dangling_.insert(name);
     known_.insert(name);
-    return sink_.refuse(path, path + ": a symlink to " + target.string() + ", which does not exist: not read");
+    return sink_.refuse(path, policy::Refusal{path, 0, "", "a symlink to " + target.string() + ", which does not exist: not read"});
   }
   known_.insert(name);
-  if (!text) return sink_.refuse(path, path + ": " + text.error().message);
-  if (auto s = policy::check_yaml_limits(**text, path, limits_.yaml); !s) return sink_.refuse(path, s.error().message);
+  if (!text) return sink_.refuse(path, policy::Refusal{path, 0, "", text.error().message});
+  if (auto r = policy::check_yaml_limits(**text, path, limits_.yaml)) return sink_.refuse(path, std::move(*r));
   // A decoder that throws what it should have returned (a bug) refuses this
   // file; it must not end the agent.
   try {
     if (sink_.text) sink_.text(path, &**text);
-    auto objs = policy::decode_yaml(**text, path);
-    if (!objs) return sink_.refuse(path, objs.error().message);
-    log::info("manifests", "applied " + path + " (" + std::to_string(objs->size()) + " objects)");
-    sink_.apply(path, std::move(*objs));
+    auto objs = policy::decode_manifest(**text, path);
+    if (auto* r = std::get_if<policy::Refusal>(&objs)) return sink_.refuse(path, std::move(*r));
+    auto& list = std::get<std::vector<policy::Object>>(objs);
+    log::info("manifests", "applied " + path + " (" + std::to_string(list.size()) + " objects)");
+    sink_.apply(path, std::move(list));
   } catch (const std::exception& e) {
-    sink_.refuse(path, path + ": cannot be decoded: the decoder failed on a value it should have refused (" + e.what() +
-                           "), a bug in Myelin: please report it");
+    sink_.refuse(path, policy::Refusal{path, 0, "", std::string("cannot be decoded: the decoder failed on a value it should have refused (") +
+                                                        e.what() + "), a bug in Myelin: please report it"});
   }
 }
 

@@ -2,8 +2,9 @@
 // ManifestSource: Kubernetes objects from a directory of YAML files, the
 // standalone alternative to the API server. Every *.yaml/*.yml file is
 // decoded; inotify makes adding, editing, renaming or deleting a file apply
-// live, as kubectl apply/delete would. A file that does not decode is
-// refused with file:line:field and its last good version stays in force.
+// live, as kubectl apply/delete would. A file that does not decode (or
+// cannot be read) is refused, by parts (file, line, field, reason, the
+// document's kind), and its last good version stays in force.
 // The directory is outside input: a file is read only if it is a regular
 // file (symlinks followed) within the size limit, its YAML is bounded in
 // depth and nodes before any decoder sees it, and whatever a decoder throws
@@ -32,7 +33,7 @@ class ManifestSource {
  public:
   struct Sink {
     std::function<void(const std::string& file, std::vector<policy::Object>)> apply;
-    std::function<void(const std::string& file, const std::string& error)> refuse;
+    std::function<void(const std::string& file, policy::Refusal why)> refuse;
     std::function<void(const std::string& file)> remove;
     std::function<void()> changed;  // after a batch of file events: time to regenerate
     // Optional: every file's text as read (null when it was removed), for

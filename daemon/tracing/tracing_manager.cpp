@@ -79,7 +79,7 @@ TracingManager::TracingManager(runtime::RuntimeMonitor& runtime, std::vector<dat
 TracingManager::~TracingManager() { stop(); }
 
 Status TracingManager::start() {
-  auto h = datapath::TracingHooks::create(runtime_.exec_binary_fd(), [this](const myelin_tp_event& e) { on_event(e); });
+  auto h = datapath::TracingHooks::create(runtime_.exec_binary_fd(), tracefs_, [this](const myelin_tp_event& e) { on_event(e); });
   if (!h) return h.error();
   hooks_ = std::move(*h);
   // Consumed on the runtime monitor's thread, after the process records.
@@ -157,17 +157,25 @@ uint32_t TracingManager::binary_prefix_locked(const std::string& prefix) {
   return slot + 1;
 }
 
+// A policy that decoded but cannot be loaded here: why, as a refusal of cause kernel.
+void TracingManager::reject(Loaded& l, int line, const std::string& field, const std::string& reason) {
+  const auto& p = l.policy;
+  policy::Refusal r{p.file, line ? line : p.line, field, reason + "; nothing of the policy was loaded", p.kind, p.ns, p.name,
+                    policy::Refusal::Cause::kernel};
+  l.state.error = (field.empty() ? "" : field + ": ") + r.reason;
+  l.state.refusal = std::move(r);
+}
+
 void TracingManager::load_locked(Loaded& l) {
   const auto& p = l.policy;
-  l.state = PolicyState{p.kind, p.ns, p.name, p.source, false, "", "", 0};
+  l.state = PolicyState{p.kind, p.ns, p.name, p.source, false, "", "", 0, std::nullopt, p.warnings};
   // Whole or nothing: first what this kernel cannot do at all.
   if (!p.kprobes.empty()) {
     std::string detail;
-    if (!feature(features_, "fentry", &detail)) {
-      l.state.error = "spec.kprobes: this kernel cannot attach them: fentry unavailable (" + detail +
-                      "); Myelin attaches kprobes as fentry (attaching through the kprobe PMU is not built); nothing of the policy was loaded";
-      return;
-    }
+    if (!feature(features_, "fentry", &detail))
+      return reject(l, p.kprobes[0].line, "spec.kprobes",
+                    "this kernel cannot attach them: fentry unavailable (" + detail +
+                        "); Myelin attaches kprobes as fentry (attaching through the kprobe PMU is not built)");
   }
   // An Override the kernel cannot honour on that function becomes Sigkill
   // (kill-after), and the policy's mode says so.
@@ -190,11 +198,7 @@ void TracingManager::load_locked(Loaded& l) {
     if (!feature(features_, "bpf-lsm", &detail)) {
       // No BPF-LSM: the syscalls that reach the hooks, Sigkill at their entry.
       auto fb = lsm_fallback(p, [this](const std::string& ev) { return tracepoint_format(tracefs_, "syscalls", ev); });
-      if (!fb) {
-        l.state.error = "spec.lsmhooks: bpf-lsm unavailable (" + detail + ") and no fallback: " + fb.error().message +
-                        "; nothing of the policy was loaded";
-        return;
-      }
+      if (!fb) return reject(l, p.lsmhooks[0].line, "spec.lsmhooks", "bpf-lsm unavailable (" + detail + ") and no fallback: " + fb.error().message);
       l.tracepoints.insert(l.tracepoints.end(), fb->begin(), fb->end());
       lsm_fallback_mode = true;
       l.state.mode = "kill-after: no BPF-LSM here (" + detail +
@@ -202,26 +206,20 @@ void TracingManager::load_locked(Loaded& l) {
                      "the call may have completed";
     }
   }
-  if (!hooks_) {
-    l.state.error = "runtime events are off: tracing hooks need the process probes";
-    return;
-  }
+  if (!hooks_) return reject(l, 0, "", "runtime events are off: tracing hooks need the process probes");
   // A scoped policy acts only where its pods are: the scope is written
   // before any hook attaches (an empty scope acts nowhere).
   if (p.scoped()) {
-    if (auto s = hooks_->set_scope(l.id, scope_of(p)); !s) {
-      l.state.error = s.error().message + "; nothing of the policy was loaded";
-      return;
-    }
+    if (auto s = hooks_->set_scope(l.id, scope_of(p)); !s) return reject(l, 0, "", s.error().message);
     l.state.mode = std::string("scoped to ") + (p.kind == "TracingPolicyNamespaced" ? "namespace " + p.ns : "all namespaces") +
                    (p.pod_selector ? ", pods matching spec.podSelector" : "") + " (by network namespace)";
   }
   const BinaryIds bin = [this](const std::string& b, bool prefix) { return prefix ? binary_prefix_locked(b) : binary_id_locked(b); };
   std::vector<uint32_t> attached;
-  auto fail = [&](const std::string& what, const std::string& why) {
+  auto fail = [&](int line, const std::string& field, const std::string& why) {
     for (auto h : attached) hooks_->detach(h);
     hooks_->drop_scope(l.id);
-    l.state.error = what + ": " + why + "; nothing of the policy was loaded";
+    reject(l, line, field, why);
   };
   for (size_t i = 0; i < l.tracepoints.size(); ++i) {
     const auto& tp = l.tracepoints[i];
@@ -230,8 +228,8 @@ void TracingManager::load_locked(Loaded& l) {
     if (cfg) cfg->scoped = p.scoped();
     Result<uint32_t> hook = cfg ? hooks_->attach(tp.subsystem, tp.event, *cfg) : Result<uint32_t>(cfg.error());
     if (!hook)
-      return fail(i < p.tracepoints.size() ? "spec.tracepoints[" + std::to_string(i) + "]" : "spec.lsmhooks fallback on syscalls/" + tp.event,
-                  hook.error().message);
+      return i < p.tracepoints.size() ? fail(tp.line, "spec.tracepoints[" + std::to_string(i) + "]", hook.error().message)
+                                      : fail(tp.line, "spec.lsmhooks", "the fallback on syscalls/" + tp.event + ": " + hook.error().message);
     hook_of_[next_hook_++] = {l.id, HookRef::Kind::tracepoint, i, ""};
     attached.push_back(*hook);
   }
@@ -241,7 +239,7 @@ void TracingManager::load_locked(Loaded& l) {
       auto cfg = compile_uprobe(up, l.id, next_hook_, bin, host_namespace);
       if (cfg) cfg->scoped = p.scoped();
       Result<uint32_t> hook = cfg ? hooks_->attach_uprobe(up.path, sym, *cfg) : Result<uint32_t>(cfg.error());
-      if (!hook) return fail("spec.uprobes[" + std::to_string(i) + "] (" + up.path + ":" + sym + ")", hook.error().message);
+      if (!hook) return fail(up.line, "spec.uprobes[" + std::to_string(i) + "]", up.path + ":" + sym + ": " + hook.error().message);
       hook_of_[next_hook_++] = {l.id, HookRef::Kind::uprobe, i, sym};
       attached.push_back(*hook);
     }
@@ -254,7 +252,12 @@ void TracingManager::load_locked(Loaded& l) {
     using Mode = datapath::TracingHooks::KprobeMode;
     const Mode mode = kp.overrides() ? Mode::override : kp.ret ? Mode::exit : Mode::entry;
     Result<uint32_t> hook = cfg ? hooks_->attach_kprobe(fn, kp.syscall, mode, *cfg) : Result<uint32_t>(cfg.error());
-    if (!hook) return fail("spec.kprobes[" + std::to_string(i) + "] (" + fn + ")", hook.error().message);
+    if (!hook)
+      return fail(kp.line, "spec.kprobes[" + std::to_string(i) + "]",
+                  fn + ": " + hook.error().message +
+                      (kp.syscall && kp.call.rfind("sys_", 0) != 0 && kp.call.find("_sys_") == std::string::npos
+                           ? " (attached as a syscall: syscall is true unless set to false, as in Tetragon)"
+                           : ""));
     hook_of_[next_hook_++] = {l.id, HookRef::Kind::kprobe, i, fn};
     attached.push_back(*hook);
   }
@@ -267,11 +270,11 @@ void TracingManager::load_locked(Loaded& l) {
     l.state.hooks = attached.size();
     return;
   }
-  if (auto s = load_lsm_locked(l); !s) {
+  size_t lsm_failed = 0;
+  if (auto s = load_lsm_locked(l, &lsm_failed); !s) {
     for (auto h : attached) hooks_->detach(h);
     l.hooks.clear();
-    l.state.error = s.error().message + "; nothing of the policy was loaded";
-    return;
+    return reject(l, p.lsmhooks[lsm_failed].line, "spec.lsmhooks[" + std::to_string(lsm_failed) + "]", s.error().message);
   }
   l.state.enabled = true;
   l.state.hooks = attached.size() + l.lsm_hooks.size();
@@ -279,12 +282,13 @@ void TracingManager::load_locked(Loaded& l) {
 }
 
 // lsmhooks: paths resolved to (dev, inode) now; the programs attached once.
-Status TracingManager::load_lsm_locked(Loaded& l) {
+// The reason of an error; *failed: the index of the lsmhook at fault.
+Status TracingManager::load_lsm_locked(Loaded& l, size_t* failed) {
   const auto& p = l.policy;
   if (p.lsmhooks.empty()) return {};
   if (!lsm_) {
     auto h = datapath::LsmHooks::load([this](const myelin_lsm_event& e) { on_lsm_event(e); });
-    if (!h) return Error{"spec.lsmhooks: " + h.error().message};
+    if (!h) return Error{h.error().message};
     lsm_ = std::move(*h);
   }
   auto undo = [&] {
@@ -296,7 +300,8 @@ Status TracingManager::load_lsm_locked(Loaded& l) {
   for (size_t i = 0; i < p.lsmhooks.size(); ++i) {
     const auto& hook = p.lsmhooks[i];
     const uint32_t id = lsm_hook_id(hook.hook);
-    const std::string where = "spec.lsmhooks[" + std::to_string(i) + "] (" + hook.hook + ")";
+    const std::string where = hook.hook;
+    *failed = i;
     for (const auto& sel : hook.selectors)
       for (const auto& path : sel.paths) {
         struct stat st {};
@@ -321,7 +326,7 @@ Status TracingManager::load_lsm_locked(Loaded& l) {
           undo();
           return Error{where + ": " + s.error().message};
         }
-        lsm_rules_[r.rule_id] = {hook.hook, path};
+        lsm_rules_[r.rule_id] = LsmRule{hook.hook, path, i};
         l.lsm_keys.push_back(k);
       }
     if (auto s = lsm_->use(id); !s) {
@@ -373,14 +378,21 @@ void TracingManager::refresh_scopes() {
 void TracingManager::apply_text(const std::string& file, const std::string* text) {
   std::vector<TracingPolicy> next;
   if (text) {
-    auto decoded = decode_tracing_yaml(*text, file);
-    if (!decoded) {
-      log::error("tracing", decoded.error().message + " (the last good version of " + file + " stays in force)");
+    auto decoded = decode_tracing(*text, file);
+    if (auto* r = std::get_if<policy::Refusal>(&decoded)) {
+      std::lock_guard lk(mu_);
+      bool in_force = false;
+      if (auto it = files_.find(file); it != files_.end())
+        for (const auto& l : it->second) in_force |= l->state.enabled;
+      r->last_good_in_force = in_force;
+      log::error("tracing", r->message() + (in_force ? " (the last good version of " + file + " stays in force)" : ""));
+      refused_[file] = std::move(*r);
       return;
     }
-    next = std::move(*decoded);
+    next = std::move(std::get<std::vector<TracingPolicy>>(decoded));
   }
   std::lock_guard lk(mu_);
+  refused_.erase(file);  // removed, or a text that decodes: its refusal goes
   auto& list = files_[file];
   if (list.empty() && next.empty()) {
     files_.erase(file);
@@ -396,6 +408,7 @@ void TracingManager::apply_text(const std::string& file, const std::string* text
     l->policy = std::move(p);
     l->id = next_policy_++;
     load_locked(*l);
+    for (const auto& w : l->state.warnings) log::warn("tracing", w);
     if (l->state.enabled)
       log::info("tracing", "TracingPolicy " + l->policy.name + " enabled (" + std::to_string(l->state.hooks) + " hooks, filters in the kernel)");
     else
@@ -416,6 +429,9 @@ std::vector<PolicyState> TracingManager::list() const {
   std::vector<PolicyState> out;
   for (const auto& [file, list] : files_)
     for (const auto& l : list) out.push_back(l->state);
+  for (const auto& [file, r] : refused_)
+    out.push_back(PolicyState{r.kind, r.ns, r.name, r.source + (r.line ? ":" + std::to_string(r.line) : ""), false,
+                              (r.field.empty() ? "" : r.field + ": ") + r.reason, "", 0, r, {}});
   return out;
 }
 
@@ -433,12 +449,15 @@ void TracingManager::on_event(const myelin_tp_event& e) {
     const std::vector<TpArg>* args = nullptr;
     if (h->second.kind == HookRef::Kind::uprobe) {
       const auto& up = l.policy.uprobes[h->second.index];
+      ev.message = up.message, ev.tags = up.tags;
       ev.type = runtime::Event::Type::uprobe;
       ev.subsys = up.path;
       ev.event = h->second.symbol;
       args = &up.args;
     } else if (h->second.kind == HookRef::Kind::kprobe) {
       const auto& kp = l.kprobes[h->second.index];
+      ev.message = kp.message, ev.tags = kp.tags;
+      ev.return_type = kp.ret_type;
       ev.type = runtime::Event::Type::kprobe;
       ev.event = h->second.symbol;
       ev.return_value = e.ret;
@@ -446,6 +465,7 @@ void TracingManager::on_event(const myelin_tp_event& e) {
       args = &kp.args;
     } else {
       const auto& tp = l.tracepoints[h->second.index];
+      ev.message = tp.message, ev.tags = tp.tags;
       ev.subsys = tp.subsystem;
       ev.event = tp.event;
       args = &tp.args;
@@ -491,13 +511,18 @@ void TracingManager::on_lsm_event(const myelin_lsm_event& e) {
     auto p = by_id_.find(e.policy_id);
     auto r = lsm_rules_.find(e.rule_id);
     if (p == by_id_.end() || r == lsm_rules_.end()) return;
+    const auto& rule = r->second;
+    const auto& hook = p->second->policy.lsmhooks.at(rule.index);
     ev.policy = p->second->policy.name;
-    ev.event = r->second.first;  // the hook
+    ev.message = hook.message, ev.tags = hook.tags;
+    ev.event = rule.hook;
     std::string name(e.name, strnlen(e.name, sizeof e.name));
-    std::string path = e.depth == 0 ? r->second.second
-                       : e.depth == 1 ? r->second.second + (r->second.second.back() == '/' ? "" : "/") + name
-                                      : r->second.second + (r->second.second.back() == '/' ? "" : "/") + ".../" + name;
-    ev.args.push_back({{"path_arg", {{"path", path}}}});
+    std::string path = e.depth == 0 ? rule.path
+                       : e.depth == 1 ? rule.path + (rule.path.back() == '/' ? "" : "/") + name
+                                      : rule.path + (rule.path.back() == '/' ? "" : "/") + ".../" + name;
+    // The object as Tetragon shows the arg type the hook names (a path when none).
+    const char* key = hook.arg_type == "file" ? "file_arg" : hook.arg_type == "linux_binprm" ? "linux_binprm_arg" : "path_arg";
+    ev.args.push_back({{key, {{"path", path}}}});
     ev.return_value = e.ret;
   }
   runtime_.publish_for(std::move(ev), e.pid, e.tid, e.uid, e.netns);

@@ -5,14 +5,16 @@
 // podSelector) act only in their pods' network namespaces, kept in step with
 // the endpoints. A policy is loaded whole or not at all:
 // a hook the running kernel lacks (kprobes, BPF-LSM here) or any hook that
-// fails to attach rejects the policy with a message naming it; an edit that
-// does not decode keeps the last good version of that file in force.
+// fails to attach rejects the policy with a message naming it (a refusal
+// of cause kernel); a file that does not decode is refused (cause decode),
+// listed beside the last good version of that file, which stays in force.
 #pragma once
 
 #include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -27,11 +29,13 @@
 namespace myelin::tracing {
 
 struct PolicyState {
-  std::string kind, ns, name, source;
+  std::string kind, ns, name, source;  // source: file:line
   bool enabled = false;
-  std::string error;      // why it is not enabled
+  std::string error;      // why it is not enabled: field: reason
   std::string mode;       // what its actions guarantee here (e.g. the kill-after fallback of lsmhooks)
   size_t hooks = 0;
+  std::optional<policy::Refusal> refusal;  // why it is not enabled, by parts (decode: the file; kernel: this policy)
+  std::vector<std::string> warnings;       // accepted with a change (a message truncated, as Tetragon does)
 };
 
 class TracingManager {
@@ -47,6 +51,8 @@ class TracingManager {
   void stop();
   // A manifest file's text (null: removed).
   void apply_text(const std::string& file, const std::string* text);
+  // Every policy loaded (enabled or rejected by the kernel), then every file
+  // refused (one entry, naming the document at fault).
   std::vector<PolicyState> list() const;
   myelin_proc_stats ring_stats() const;  // tracepoint events sent / lost in the kernel
 
@@ -62,6 +68,7 @@ class TracingManager {
     PolicyState state;
   };
   void load_locked(Loaded& l);
+  void reject(Loaded& l, int line, const std::string& field, const std::string& reason);
   void unload_locked(Loaded& l);
   uint32_t binary_id_locked(const std::string& path);
   uint32_t binary_prefix_locked(const std::string& prefix);  // 1 + its bit, 0 if the table is full
@@ -70,7 +77,7 @@ class TracingManager {
                            const std::function<void(myelin_exec_binary&)>& update);
   void on_event(const myelin_tp_event& e);
   void on_lsm_event(const myelin_lsm_event& e);
-  Status load_lsm_locked(Loaded& l);
+  Status load_lsm_locked(Loaded& l, size_t* failed);
   std::set<uint32_t> scope_of(const TracingPolicy& p) const;  // the netns of its pods
   void refresh_scopes();
   // Where an event came from: a tracepoint (index in Loaded::tracepoints), a
@@ -90,9 +97,14 @@ class TracingManager {
   uint64_t endpoints_generation_ = ~0ull;
   std::unique_ptr<datapath::TracingHooks> hooks_;
   std::unique_ptr<datapath::LsmHooks> lsm_;    // loaded on first use, where BPF-LSM runs
-  std::map<uint32_t, std::pair<std::string, std::string>> lsm_rules_;  // rule id -> (hook, path)
+  struct LsmRule {
+    std::string hook, path;
+    size_t index = 0;  // in the policy's lsmhooks
+  };
+  std::map<uint32_t, LsmRule> lsm_rules_;  // by rule id
   mutable std::mutex mu_;
   std::map<std::string, std::vector<std::shared_ptr<Loaded>>> files_;
+  std::map<std::string, policy::Refusal> refused_;  // files whose last text did not decode
   std::map<uint32_t, std::shared_ptr<Loaded>> by_id_;
   std::map<uint32_t, HookRef> hook_of_;  // hook id in the config -> where it came from
   std::map<std::string, uint32_t> binary_ids_;

@@ -15,13 +15,30 @@
 namespace myelin::tracing {
 namespace {
 
+// Thrown inside the decoder, a Refusal at the top: "file:line: field: why".
+struct Failure {
+  int line;
+  std::string field, why;
+};
+
+int line_of(const YAML::Node& n) { return n.IsDefined() ? n.Mark().line + 1 : 0; }
+
 struct Ctx {
   std::string file;
+  std::vector<std::string>* warnings = nullptr;
+  // n: the value at fault, or the mapping a missing field belongs in.
   [[noreturn]] void fail(const YAML::Node& n, const std::string& field, const std::string& why) const {
-    int line = n.IsDefined() ? n.Mark().line + 1 : 0;
-    throw std::runtime_error(file + ":" + std::to_string(line) + ": " + field + ": " + why);
+    throw Failure{line_of(n), field, why};
+  }
+  void warn(const YAML::Node& n, const std::string& field, const std::string& what) const {
+    if (warnings) warnings->push_back(file + ":" + std::to_string(line_of(n)) + ": " + field + ": " + what);
   }
 };
+
+// Fields are read as Tetragon reads them (Kubernetes' structural schema):
+// a null value is the same as no value, so `selectors: null` or `args: ~`
+// mean omitted, and a required field that is null is missing.
+bool given(const YAML::Node& n) { return n.IsDefined() && !n.IsNull(); }
 
 void only(const Ctx& c, const YAML::Node& n, const std::string& where, const std::set<std::string>& allowed,
           const std::string& why = "is not supported by Myelin yet") {
@@ -36,17 +53,63 @@ void only(const Ctx& c, const YAML::Node& n, const std::string& where, const std
   }
 }
 
+// A scalar value as a string (n is given).
 std::string str(const Ctx& c, const YAML::Node& n, const std::string& field) {
-  if (!n || !n.IsScalar()) c.fail(n, field, "must be a string");
+  if (!n.IsScalar()) c.fail(n, field, "must be a string");
   return n.as<std::string>();
 }
 
+// m[key] of a mapping: required, or with a default when omitted or null.
+std::string req_str(const Ctx& c, const YAML::Node& m, const char* key, const std::string& f) {
+  const YAML::Node n = m[key];
+  if (!given(n)) c.fail(n.IsDefined() ? n : m, f, "is required");
+  return str(c, n, f);
+}
+std::string opt_str(const Ctx& c, const YAML::Node& m, const char* key, const std::string& f, const std::string& def = "") {
+  const YAML::Node n = m[key];
+  return given(n) ? str(c, n, f) : def;
+}
+
 int integer(const Ctx& c, const YAML::Node& n, const std::string& field) {
+  if (!n.IsScalar()) c.fail(n, field, "must be an integer");
   try {
     return n.as<int>();
   } catch (const YAML::Exception&) {
     c.fail(n, field, "must be an integer");
   }
+}
+int req_int(const Ctx& c, const YAML::Node& m, const char* key, const std::string& f) {
+  const YAML::Node n = m[key];
+  if (!given(n)) c.fail(n.IsDefined() ? n : m, f, "is required");
+  return integer(c, n, f);
+}
+int opt_int(const Ctx& c, const YAML::Node& m, const char* key, const std::string& f, int def) {
+  const YAML::Node n = m[key];
+  return given(n) ? integer(c, n, f) : def;
+}
+
+bool opt_bool(const Ctx& c, const YAML::Node& m, const char* key, const std::string& f, bool def) {
+  const YAML::Node n = m[key];
+  if (!given(n)) return def;
+  try {
+    if (n.IsScalar()) return n.as<bool>();
+  } catch (const YAML::Exception&) {
+  }
+  c.fail(n, f, "must be true or false");
+}
+
+// A list field: its items; none when omitted, null or [].
+YAML::Node opt_list(const Ctx& c, const YAML::Node& m, const char* key, const std::string& f) {
+  const YAML::Node n = m[key];
+  if (!given(n)) return YAML::Node(YAML::NodeType::Sequence);
+  if (!n.IsSequence()) c.fail(n, f, "must be a list");
+  return n;
+}
+
+// The line of m[key] where it is there, else of m (where it belongs).
+const YAML::Node at(const YAML::Node& m, const char* key) {
+  const YAML::Node n = m[key];
+  return n.IsDefined() ? n : m;
 }
 
 // Linux capability numbers by Tetragon's (and the kernel's) names.
@@ -64,18 +127,9 @@ int capability(const std::string& name) {
   return -1;
 }
 
-bool boolean(const Ctx& c, const YAML::Node& n, const std::string& field) {
-  if (!n) return false;
-  try {
-    return n.as<bool>();
-  } catch (const YAML::Exception&) {
-    c.fail(n, field, "must be true or false");
-  }
-}
-
 // One In/NotIn list entry (matchPIDs, matchNamespaces, matchCapabilities): its operator, checked.
 std::string in_not_in(const Ctx& c, const YAML::Node& n, const std::string& f) {
-  auto op = str(c, n["operator"], f + ".operator");
+  auto op = req_str(c, n, "operator", f + ".operator");
   if (op != "In" && op != "NotIn") c.fail(n["operator"], f + ".operator", "must be In or NotIn, not '" + op + "'");
   return op;
 }
@@ -92,15 +146,86 @@ uint8_t sock_op(const std::string& op) {
   return 0;
 }
 
+// Tetragon prints message and tags escaped as Go's %q would, without the
+// quotes: quotes and backslashes escaped, control characters and bytes that
+// are not UTF-8 as \n, \t, \xNN.
+std::string go_escape(const std::string& s) {
+  std::string out;
+  static const char* hex = "0123456789abcdef";
+  auto byte = [&](unsigned char b) { out += "\\x", out += hex[b >> 4], out += hex[b & 15]; };
+  for (size_t i = 0; i < s.size();) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    if (b < 0x80) {
+      switch (b) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\a': out += "\\a"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '\v': out += "\\v"; break;
+        default:
+          if (b < 0x20 || b == 0x7f) byte(b);
+          else out += static_cast<char>(b);
+      }
+      ++i;
+      continue;
+    }
+    // A multi-byte UTF-8 sequence is kept whole; a broken one is bytes.
+    const size_t len = b >= 0xf0 && b < 0xf5 ? 4 : b >= 0xe0 ? 3 : b >= 0xc2 && b < 0xe0 ? 2 : 0;
+    bool ok = len && i + len <= s.size();
+    for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+    if (ok) {
+      out.append(s, i, len);
+      i += len;
+    } else {
+      byte(b);
+      ++i;
+    }
+  }
+  return out;
+}
+
+// A hook's message and tags (Tetragon's limits: a message of 2 to 256
+// characters, longer ones truncated; at most 16 tags of 2 to 128, longer
+// ones truncated). Truncation is Tetragon's too, and said in the policy's warnings.
+void message_and_tags(const Ctx& c, const YAML::Node& hook, const std::string& f, std::string& message, std::vector<std::string>& tags) {
+  const YAML::Node m = hook["message"];
+  if (given(m)) {
+    std::string v = str(c, m, f + ".message");
+    if (v.size() == 1) c.fail(m, f + ".message", "is too short: at least 2 characters (Tetragon's limit), or none");
+    if (v.size() > kMaxMessage) {
+      c.warn(m, f + ".message", std::to_string(v.size()) + " bytes, truncated to " + std::to_string(kMaxMessage) + " (as Tetragon does)");
+      v.resize(kMaxMessage);
+    }
+    message = go_escape(v);
+  }
+  const YAML::Node t = opt_list(c, hook, "tags", f + ".tags");
+  if (t.size() > kMaxTags) c.fail(t, f + ".tags", std::to_string(t.size()) + " tags: at most " + std::to_string(kMaxTags) + " (Tetragon's limit)");
+  for (size_t i = 0; i < t.size(); ++i) {
+    const std::string tf = f + ".tags[" + std::to_string(i) + "]";
+    if (!given(t[i])) c.fail(t[i], tf, "must be a string of at least 2 characters");
+    std::string v = str(c, t[i], tf);
+    if (v.size() < 2) c.fail(t[i], tf, "'" + v + "' is too short: a tag has at least 2 characters (Tetragon's limit)");
+    if (v.size() > kMaxTag) {
+      c.warn(t[i], tf, std::to_string(v.size()) + " bytes, truncated to " + std::to_string(kMaxTag) + " (as Tetragon does)");
+      v.resize(kMaxTag);
+    }
+    tags.push_back(go_escape(v));
+  }
+}
+
 // One matchArgs / matchReturnArgs entry.
 MatchArg match_arg(const Ctx& c, const YAML::Node& n, const std::string& af, size_t nargs, bool ret) {
   only(c, n, af, {"index", "operator", "values"});
   MatchArg m;
-  m.index = n["index"] ? integer(c, n["index"], af + ".index") : 0;
+  m.index = opt_int(c, n, "index", af + ".index", 0);
   if (ret && m.index != 0) c.fail(n["index"], af + ".index", "must be 0 (the return value)");
   if (!ret && (m.index < 0 || static_cast<size_t>(m.index) >= nargs))
-    c.fail(n["index"], af + ".index", "names no argument: the hook has " + std::to_string(nargs) + " args (index is the position in args)");
-  m.op = str(c, n["operator"], af + ".operator");
+    c.fail(at(n, "index"), af + ".index", "names no argument: the hook has " + std::to_string(nargs) + " args (index is the position in args)");
+  m.op = req_str(c, n, "operator", af + ".operator");
   static const std::set<std::string> ops{"Equal", "NotEqual", "GT", "LT", "GreaterThan", "LessThan", "Mask", "Prefix", "Postfix"};
   if (!ops.count(m.op) && !(!ret && sock_op(m.op)))
     c.fail(n["operator"], af + ".operator",
@@ -109,152 +234,187 @@ MatchArg match_arg(const Ctx& c, const YAML::Node& n, const std::string& af, siz
                     : "Equal, NotEqual, GT, LT, Mask, Prefix, Postfix; on sock args SPort, DPort, SAddr, DAddr, their Not forms, Protocol, Family") +
                ")");
   if (ret && (m.op == "Prefix" || m.op == "Postfix")) c.fail(n["operator"], af + ".operator", "'" + m.op + "' does not apply to a return value");
-  const auto& vals = n["values"];
-  if (!vals || !vals.IsSequence() || vals.size() == 0) c.fail(vals, af + ".values", "a list of at least one value");
+  const YAML::Node vals = opt_list(c, n, "values", af + ".values");
+  if (vals.size() == 0) c.fail(at(n, "values"), af + ".values", "a list of at least one value");
   if ((m.op == "NotEqual" || m.op.rfind("Not", 0) == 0) && vals.size() > 1)
     c.fail(vals, af + ".values", m.op + " takes one value here (use several matchArgs entries on the same index, AND-ed)");
-  for (size_t k = 0; k < vals.size(); ++k) m.values.push_back(str(c, vals[k], af + ".values[" + std::to_string(k) + "]"));
+  for (size_t k = 0; k < vals.size(); ++k) {
+    const std::string vf = af + ".values[" + std::to_string(k) + "]";
+    if (!given(vals[k])) c.fail(vals[k], vf, "must be a value, not null");
+    m.values.push_back(str(c, vals[k], vf));
+  }
   return m;
 }
 
-// ret_probe: the hook is a return probe (kprobe with return: true), where matchReturnArgs applies.
+// A list the model keeps one entry of (matchPIDs, matchBinaries,
+// matchCapabilities, matchActions): none, or that one entry.
+std::optional<YAML::Node> one_entry(const Ctx& c, const YAML::Node& list, const std::string& f, const char* what) {
+  if (list.size() == 0) return std::nullopt;
+  if (list.size() != 1) c.fail(list, f, what);
+  return list[0];
+}
+
+// kind: the hook's kind (tracepoint, uprobe, kprobe); ret_probe: a kprobe
+// with return: true, where matchReturnArgs applies.
 Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_t nargs, bool kprobe = false, bool ret_probe = false) {
-  if (n["matchReturnArgs"] && !ret_probe)
+  if (!n.IsMap()) c.fail(n, f, "must be a mapping (an empty selector is {})");
+  if (given(n["matchReturnArgs"]) && !ret_probe)
     c.fail(n["matchReturnArgs"], f + ".matchReturnArgs",
            kprobe ? "needs a return probe: set return: true and returnArg on the kprobe"
                   : "needs a return probe (kprobe with return: true); tracepoints and uprobes here have none");
   only(c, n, f, {"matchArgs", "matchReturnArgs", "matchBinaries", "matchActions", "matchPIDs", "matchNamespaces", "matchCapabilities"});
   Selector s;
-  if (const auto& mr = n["matchReturnArgs"]) {
-    if (!mr.IsSequence()) c.fail(mr, f + ".matchReturnArgs", "must be a list");
-    for (size_t i = 0; i < mr.size(); ++i) s.return_args.push_back(match_arg(c, mr[i], f + ".matchReturnArgs[" + std::to_string(i) + "]", 1, true));
-  }
-  if (const auto& ma = n["matchArgs"]) {
-    if (!ma.IsSequence()) c.fail(ma, f + ".matchArgs", "must be a list");
-    for (size_t i = 0; i < ma.size(); ++i) s.args.push_back(match_arg(c, ma[i], f + ".matchArgs[" + std::to_string(i) + "]", nargs, false));
-  }
+  const YAML::Node mr = opt_list(c, n, "matchReturnArgs", f + ".matchReturnArgs");
+  for (size_t i = 0; i < mr.size(); ++i) s.return_args.push_back(match_arg(c, mr[i], f + ".matchReturnArgs[" + std::to_string(i) + "]", 1, true));
+  const YAML::Node ma = opt_list(c, n, "matchArgs", f + ".matchArgs");
+  for (size_t i = 0; i < ma.size(); ++i) s.args.push_back(match_arg(c, ma[i], f + ".matchArgs[" + std::to_string(i) + "]", nargs, false));
   if (s.args.size() + s.return_args.size() > MYELIN_TP_MAX_CONDS)
     c.fail(n, f, "at most " + std::to_string(MYELIN_TP_MAX_CONDS) + " matchArgs and matchReturnArgs entries per selector");
-  if (const auto& mp = n["matchPIDs"]) {
-    if (!mp.IsSequence() || mp.size() != 1) c.fail(mp, f + ".matchPIDs", "one matchPIDs entry per selector is supported");
+  const YAML::Node mpl = opt_list(c, n, "matchPIDs", f + ".matchPIDs");
+  if (const auto mp = one_entry(c, mpl, f + ".matchPIDs", "one matchPIDs entry per selector is supported")) {
     const std::string pf = f + ".matchPIDs[0]";
-    only(c, mp[0], pf, {"operator", "values", "followForks", "isNamespacePID"});
-    s.pids_op = in_not_in(c, mp[0], pf);
-    s.follow_forks = boolean(c, mp[0]["followForks"], pf + ".followForks");
-    s.namespace_pids = boolean(c, mp[0]["isNamespacePID"], pf + ".isNamespacePID");
-    const auto& vals = mp[0]["values"];
-    if (!vals || !vals.IsSequence() || vals.size() == 0 || vals.size() > MYELIN_TP_MAX_PIDS)
-      c.fail(vals, pf + ".values", "1 to " + std::to_string(MYELIN_TP_MAX_PIDS) + " pids");
+    only(c, *mp, pf, {"operator", "values", "followForks", "isNamespacePID"});
+    s.pids_op = in_not_in(c, *mp, pf);
+    s.follow_forks = opt_bool(c, *mp, "followForks", pf + ".followForks", false);
+    s.namespace_pids = opt_bool(c, *mp, "isNamespacePID", pf + ".isNamespacePID", false);
+    const YAML::Node vals = opt_list(c, *mp, "values", pf + ".values");
+    if (vals.size() == 0 || vals.size() > MYELIN_TP_MAX_PIDS)
+      c.fail(at(*mp, "values"), pf + ".values", "1 to " + std::to_string(MYELIN_TP_MAX_PIDS) + " pids");
     for (size_t i = 0; i < vals.size(); ++i) {
       int pid = integer(c, vals[i], pf + ".values[" + std::to_string(i) + "]");
       if (pid < 0) c.fail(vals[i], pf + ".values", "a pid is not negative");
       s.pids.push_back(static_cast<uint32_t>(pid));
     }
   }
-  if (const auto& mn = n["matchNamespaces"]) {
-    if (!mn.IsSequence() || mn.size() == 0 || mn.size() > MYELIN_TP_MAX_NS)
-      c.fail(mn, f + ".matchNamespaces", "1 to " + std::to_string(MYELIN_TP_MAX_NS) + " entries");
-    for (size_t i = 0; i < mn.size(); ++i) {
-      const std::string nf = f + ".matchNamespaces[" + std::to_string(i) + "]";
-      only(c, mn[i], nf, {"namespace", "operator", "values"});
-      NamespaceMatch m;
-      m.ns = str(c, mn[i]["namespace"], nf + ".namespace");
-      if (!namespace_type(m.ns))
-        c.fail(mn[i]["namespace"], nf + ".namespace", "'" + m.ns + "' is not a namespace (Uts, Ipc, Mnt, Pid, PidForChildren, Net, Time, TimeForChildren, Cgroup, User)");
-      m.op = in_not_in(c, mn[i], nf);
-      const auto& vals = mn[i]["values"];
-      if (!vals || !vals.IsSequence() || vals.size() == 0 || vals.size() > MYELIN_TP_NS_VALUES)
-        c.fail(vals, nf + ".values", "1 to " + std::to_string(MYELIN_TP_NS_VALUES) + " namespace inode numbers or host_ns");
-      for (size_t k = 0; k < vals.size(); ++k) {
-        auto v = str(c, vals[k], nf + ".values[" + std::to_string(k) + "]");
-        if (v != "host_ns" && (v.empty() || v.find_first_not_of("0123456789") != std::string::npos))
-          c.fail(vals[k], nf + ".values", "'" + v + "' is neither a namespace inode number nor host_ns");
-        m.values.push_back(v);
-      }
-      s.namespaces.push_back(std::move(m));
-    }
-  }
-  if (const auto& mc = n["matchCapabilities"]) {
-    if (!mc.IsSequence() || mc.size() != 1) c.fail(mc, f + ".matchCapabilities", "one matchCapabilities entry per selector is supported");
-    const std::string cf = f + ".matchCapabilities[0]";
-    only(c, mc[0], cf, {"type", "operator", "values", "isNamespaceCapability"});
-    if (boolean(c, mc[0]["isNamespaceCapability"], cf + ".isNamespaceCapability"))
-      c.fail(mc[0]["isNamespaceCapability"], cf + ".isNamespaceCapability", "true is not supported by Myelin yet (capabilities are matched in any user namespace)");
-    s.caps_type = mc[0]["type"] ? str(c, mc[0]["type"], cf + ".type") : "Effective";
-    if (s.caps_type != "Effective" && s.caps_type != "Inheritable" && s.caps_type != "Permitted")
-      c.fail(mc[0]["type"], cf + ".type", "must be Effective, Inheritable or Permitted");
-    s.caps_op = in_not_in(c, mc[0], cf);
-    const auto& vals = mc[0]["values"];
-    if (!vals || !vals.IsSequence() || vals.size() == 0) c.fail(vals, cf + ".values", "at least one capability (CAP_...)");
+  const YAML::Node mn = opt_list(c, n, "matchNamespaces", f + ".matchNamespaces");
+  if (mn.size() > MYELIN_TP_MAX_NS) c.fail(mn, f + ".matchNamespaces", "at most " + std::to_string(MYELIN_TP_MAX_NS) + " entries");
+  for (size_t i = 0; i < mn.size(); ++i) {
+    const std::string nf = f + ".matchNamespaces[" + std::to_string(i) + "]";
+    only(c, mn[i], nf, {"namespace", "operator", "values"});
+    NamespaceMatch m;
+    m.ns = req_str(c, mn[i], "namespace", nf + ".namespace");
+    if (!namespace_type(m.ns))
+      c.fail(mn[i]["namespace"], nf + ".namespace", "'" + m.ns + "' is not a namespace (Uts, Ipc, Mnt, Pid, PidForChildren, Net, Time, TimeForChildren, Cgroup, User)");
+    m.op = in_not_in(c, mn[i], nf);
+    const YAML::Node vals = opt_list(c, mn[i], "values", nf + ".values");
+    if (vals.size() == 0 || vals.size() > MYELIN_TP_NS_VALUES)
+      c.fail(at(mn[i], "values"), nf + ".values", "1 to " + std::to_string(MYELIN_TP_NS_VALUES) + " namespace inode numbers or host_ns");
     for (size_t k = 0; k < vals.size(); ++k) {
-      auto v = str(c, vals[k], cf + ".values[" + std::to_string(k) + "]");
+      const std::string vf = nf + ".values[" + std::to_string(k) + "]";
+      if (!given(vals[k])) c.fail(vals[k], vf, "must be a namespace inode number or host_ns, not null");
+      auto v = str(c, vals[k], vf);
+      if (v != "host_ns" && (v.empty() || v.find_first_not_of("0123456789") != std::string::npos))
+        c.fail(vals[k], nf + ".values", "'" + v + "' is neither a namespace inode number nor host_ns");
+      m.values.push_back(v);
+    }
+    s.namespaces.push_back(std::move(m));
+  }
+  const YAML::Node mcl = opt_list(c, n, "matchCapabilities", f + ".matchCapabilities");
+  if (const auto mc = one_entry(c, mcl, f + ".matchCapabilities", "one matchCapabilities entry per selector is supported")) {
+    const std::string cf = f + ".matchCapabilities[0]";
+    only(c, *mc, cf, {"type", "operator", "values", "isNamespaceCapability"});
+    if (opt_bool(c, *mc, "isNamespaceCapability", cf + ".isNamespaceCapability", false))
+      c.fail((*mc)["isNamespaceCapability"], cf + ".isNamespaceCapability", "true is not supported by Myelin yet (capabilities are matched in any user namespace)");
+    s.caps_type = opt_str(c, *mc, "type", cf + ".type", "Effective");
+    if (s.caps_type != "Effective" && s.caps_type != "Inheritable" && s.caps_type != "Permitted")
+      c.fail((*mc)["type"], cf + ".type", "must be Effective, Inheritable or Permitted");
+    s.caps_op = in_not_in(c, *mc, cf);
+    const YAML::Node vals = opt_list(c, *mc, "values", cf + ".values");
+    if (vals.size() == 0) c.fail(at(*mc, "values"), cf + ".values", "at least one capability (CAP_...)");
+    for (size_t k = 0; k < vals.size(); ++k) {
+      const std::string vf = cf + ".values[" + std::to_string(k) + "]";
+      if (!given(vals[k])) c.fail(vals[k], vf, "must be a capability name, not null");
+      auto v = str(c, vals[k], vf);
       int cap = capability(v);
       if (cap < 0) c.fail(vals[k], cf + ".values", "'" + v + "' is not a capability name (CAP_SYS_ADMIN, ...)");
       s.caps |= 1ull << cap;
     }
   }
-  if (const auto& mb = n["matchBinaries"]) {
-    if (!mb.IsSequence() || mb.size() != 1) c.fail(mb, f + ".matchBinaries", "one matchBinaries entry per selector is supported");
+  const YAML::Node mbl = opt_list(c, n, "matchBinaries", f + ".matchBinaries");
+  if (const auto mb = one_entry(c, mbl, f + ".matchBinaries", "one matchBinaries entry per selector is supported")) {
     const std::string bf = f + ".matchBinaries[0]";
-    only(c, mb[0], bf, {"operator", "values"});
-    s.binaries_op = str(c, mb[0]["operator"], bf + ".operator");
+    only(c, *mb, bf, {"operator", "values"});
+    s.binaries_op = req_str(c, *mb, "operator", bf + ".operator");
     if (s.binaries_op != "In" && s.binaries_op != "NotIn" && s.binaries_op != "Prefix" && s.binaries_op != "NotPrefix")
-      c.fail(mb[0]["operator"], bf + ".operator", "'" + s.binaries_op + "' is not supported by Myelin yet (In, NotIn, Prefix, NotPrefix)");
-    const auto& vals = mb[0]["values"];
-    if (!vals || !vals.IsSequence() || vals.size() == 0 || vals.size() > MYELIN_TP_MAX_BINARIES)
-      c.fail(vals, bf + ".values", "1 to " + std::to_string(MYELIN_TP_MAX_BINARIES) + " absolute paths");
+      c.fail((*mb)["operator"], bf + ".operator", "'" + s.binaries_op + "' is not supported by Myelin yet (In, NotIn, Prefix, NotPrefix)");
+    const YAML::Node vals = opt_list(c, *mb, "values", bf + ".values");
+    if (vals.size() == 0 || vals.size() > MYELIN_TP_MAX_BINARIES)
+      c.fail(at(*mb, "values"), bf + ".values", "1 to " + std::to_string(MYELIN_TP_MAX_BINARIES) + " absolute paths");
     for (size_t i = 0; i < vals.size(); ++i) {
-      auto v = str(c, vals[i], bf + ".values[" + std::to_string(i) + "]");
+      const std::string vf = bf + ".values[" + std::to_string(i) + "]";
+      if (!given(vals[i])) c.fail(vals[i], vf, "must be an absolute path, not null");
+      auto v = str(c, vals[i], vf);
       const size_t max = s.binaries_op.find("Prefix") != std::string::npos ? MYELIN_TP_STR_MAX : MYELIN_BINARY_PATH_MAX;
       if (v.empty() || v[0] != '/' || v.size() >= max) c.fail(vals[i], bf + ".values", "'" + v + "' is not an absolute path (of at most " + std::to_string(max - 1) + " bytes)");
       s.binaries.push_back(v);
     }
   }
-  if (const auto& acts = n["matchActions"]) {
-    if (!acts.IsSequence() || acts.size() != 1) c.fail(acts, f + ".matchActions", "one action per selector is supported");
+  const YAML::Node acts = opt_list(c, n, "matchActions", f + ".matchActions");
+  if (const auto act = one_entry(c, acts, f + ".matchActions", "one action per selector is supported")) {
     const std::string xf = f + ".matchActions[0]";
-    only(c, acts[0], xf, {"action", "argSig", "argError"});
-    s.action = str(c, acts[0]["action"], xf + ".action");
+    only(c, *act, xf, {"action", "argSig", "argError"});
+    s.action = req_str(c, *act, "action", xf + ".action");
     if (s.action == "Override" && !kprobe)
-      c.fail(acts[0]["action"], xf + ".action",
+      c.fail((*act)["action"], xf + ".action",
              "Override needs a kprobe (attached as fmod_ret): a tracepoint or uprobe cannot change what a function returns (use Sigkill here)");
     if (s.action != "Post" && s.action != "NoPost" && s.action != "Sigkill" && s.action != "Signal" && s.action != "Override")
-      c.fail(acts[0]["action"], xf + ".action", "'" + s.action + "' is not supported by Myelin yet (Post, NoPost, Sigkill, Signal, Override)");
+      c.fail((*act)["action"], xf + ".action", "'" + s.action + "' is not supported by Myelin yet (Post, NoPost, Sigkill, Signal, Override)");
+    // An argument of another action would be accepted and do nothing: refused.
+    if (s.action != "Override" && given((*act)["argError"]))
+      c.fail((*act)["argError"], xf + ".argError", "applies to Override only (the action is " + s.action + ")");
+    if (s.action != "Signal" && given((*act)["argSig"]))
+      c.fail((*act)["argSig"], xf + ".argSig", "applies to Signal only (the action is " + s.action + ")");
     if (s.action == "Override") {
-      if (!acts[0]["argError"]) c.fail(acts[0], xf + ".argError", "Override needs argError (a negative errno, e.g. -1 for EPERM)");
-      s.error = integer(c, acts[0]["argError"], xf + ".argError");
-      if (s.error >= 0 || s.error < -4095) c.fail(acts[0]["argError"], xf + ".argError", "must be a negative errno (-1 is EPERM)");
+      if (!given((*act)["argError"])) c.fail(*act, xf + ".argError", "Override needs argError (a negative errno, e.g. -1 for EPERM)");
+      s.error = integer(c, (*act)["argError"], xf + ".argError");
+      if (s.error >= 0 || s.error < -4095) c.fail((*act)["argError"], xf + ".argError", "must be a negative errno (-1 is EPERM)");
     }
     if (s.action == "Signal") {
-      s.signal = integer(c, acts[0]["argSig"], xf + ".argSig");
-      if (s.signal < 1 || s.signal > 64) c.fail(acts[0]["argSig"], xf + ".argSig", "must be a signal number 1-64");
+      s.signal = req_int(c, *act, "argSig", xf + ".argSig");
+      if (s.signal < 1 || s.signal > 64) c.fail((*act)["argSig"], xf + ".argSig", "must be a signal number 1-64");
     }
   }
   return s;
 }
 
-// kernel_objects: kprobes on kernel functions, whose args can be struct file * / struct path *.
-std::vector<TpArg> hook_args(const Ctx& c, const YAML::Node& args, const std::string& f, bool kernel_objects = false) {
+std::vector<Selector> selectors(const Ctx& c, const YAML::Node& hook, const std::string& f, size_t nargs, bool kprobe = false,
+                                bool ret_probe = false) {
+  std::vector<Selector> out;
+  const YAML::Node sels = opt_list(c, hook, "selectors", f + ".selectors");
+  for (size_t j = 0; j < sels.size(); ++j) out.push_back(selector(c, sels[j], f + ".selectors[" + std::to_string(j) + "]", nargs, kprobe, ret_probe));
+  return out;
+}
+
+// kernel_objects: kprobes on kernel functions, whose args can be struct file * / struct path *;
+// syscall_defaulted: a kprobe is a syscall only because it did not say syscall: false.
+std::vector<TpArg> hook_args(const Ctx& c, const YAML::Node& hook, const std::string& f, bool kernel_objects = false,
+                             bool syscall_defaulted = false) {
   std::vector<TpArg> out;
-  if (!args) return out;
-  if (!args.IsSequence() || args.size() > MYELIN_TP_MAX_ARGS)
-    c.fail(args, f, "a list of at most " + std::to_string(MYELIN_TP_MAX_ARGS) + " args");
+  const YAML::Node args = opt_list(c, hook, "args", f);
+  if (args.size() > MYELIN_TP_MAX_ARGS) c.fail(args, f, "a list of at most " + std::to_string(MYELIN_TP_MAX_ARGS) + " args");
   for (size_t j = 0; j < args.size(); ++j) {
     const std::string af = f + "[" + std::to_string(j) + "]";
     only(c, args[j], af, {"index", "type", "sizeArgIndex"});
-    TpArg a{integer(c, args[j]["index"], af + ".index"), str(c, args[j]["type"], af + ".type")};
+    TpArg a{req_int(c, args[j], "index", af + ".index"), ""};
+    if (!given(args[j]["type"]))
+      c.fail(at(args[j], "type"), af + ".type", "is required (Myelin does not read types from BTF, as Tetragon's default 'auto' would)");
+    a.type = str(c, args[j]["type"], af + ".type");
     static const std::set<std::string> types{"int", "int32", "int64", "long", "uint32", "uint64", "size_t", "string", "filename", "fd", "char_buf"};
+    const int size_arg = opt_int(c, args[j], "sizeArgIndex", af + ".sizeArgIndex", 0);  // 0: none, as Tetragon
     if (a.type == "char_buf") {
-      if (!args[j]["sizeArgIndex"]) c.fail(args[j], af + ".sizeArgIndex", "char_buf needs sizeArgIndex: 1 + the index of the argument holding its length");
-      a.size_arg_index = integer(c, args[j]["sizeArgIndex"], af + ".sizeArgIndex");
-      if (a.size_arg_index < 1) c.fail(args[j]["sizeArgIndex"], af + ".sizeArgIndex", "counts from 1 (1 + the length argument's index)");
-    } else if (args[j]["sizeArgIndex"]) {
+      if (size_arg == 0) c.fail(args[j], af + ".sizeArgIndex", "char_buf needs sizeArgIndex: 1 + the index of the argument holding its length");
+      if (size_arg < 1) c.fail(args[j]["sizeArgIndex"], af + ".sizeArgIndex", "counts from 1 (1 + the length argument's index)");
+      a.size_arg_index = size_arg;
+    } else if (size_arg != 0) {
       c.fail(args[j]["sizeArgIndex"], af + ".sizeArgIndex", "only char_buf has a size argument");
     }
     if ((a.type == "file" || a.type == "path" || a.type == "sock") && !kernel_objects)
       c.fail(args[j]["type"], af + ".type",
              "'" + a.type + "' is a kernel object, which only a kprobe on a kernel function (not a syscall) receives" +
-                 std::string(a.type == "sock" ? "; per-process connections: myelind --network-events" : "; here use fd (resolved to the file's path)"));
+                 std::string(syscall_defaulted ? "; this kprobe is a syscall because syscall is true when omitted (Tetragon's default): "
+                                                 "a kernel function says syscall: false"
+                             : a.type == "sock" ? "; per-process connections: myelind --network-events"
+                                                : "; here use fd (resolved to the file's path)"));
     if (!types.count(a.type) && a.type != "file" && a.type != "path" && a.type != "sock")
       c.fail(args[j]["type"], af + ".type", "'" + a.type + "' is not supported by Myelin yet (int, int32, int64, long, uint32, uint64, size_t, string, fd, char_buf" +
                                                  std::string(kernel_objects ? ", file, path, sock" : "") + ")");
@@ -263,145 +423,167 @@ std::vector<TpArg> hook_args(const Ctx& c, const YAML::Node& args, const std::st
   return out;
 }
 
+// A hook list of spec (kprobes, tracepoints, ...), each entry with its path.
+template <typename F>
+void each(const Ctx& c, const YAML::Node& spec, const char* key, F&& f) {
+  const YAML::Node list = opt_list(c, spec, key, std::string("spec.") + key);
+  for (size_t i = 0; i < list.size(); ++i) f(list[i], std::string("spec.") + key + "[" + std::to_string(i) + "]");
+}
+
+KprobeHook kprobe(const Ctx& c, const YAML::Node& n, const std::string& f) {
+  only(c, n, f, {"call", "syscall", "args", "selectors", "message", "return", "returnArg", "tags"});
+  KprobeHook h;
+  h.line = line_of(n);
+  h.call = req_str(c, n, "call", f + ".call");
+  if (h.call.empty() || h.call.find_first_of("/ .") != std::string::npos) c.fail(n["call"], f + ".call", "'" + h.call + "' is not a function name");
+  h.syscall = opt_bool(c, n, "syscall", f + ".syscall", true);  // Tetragon's default: a kernel function says syscall: false
+  h.ret = opt_bool(c, n, "return", f + ".return", false);
+  const YAML::Node ra = n["returnArg"];
+  if (given(ra)) {
+    if (!h.ret) c.fail(ra, f + ".returnArg", "needs return: true");
+    only(c, ra, f + ".returnArg", {"index", "type"});
+    if (opt_int(c, ra, "index", f + ".returnArg.index", 0) != 0)  // accepted and meaningless otherwise
+      c.fail(ra["index"], f + ".returnArg.index", "must be 0: the return value has no other position");
+    static const std::set<std::string> rtypes{"int", "int32", "int64", "long", "size_t", "uint32", "uint64"};
+    if (!given(ra["type"])) c.fail(at(ra, "type"), f + ".returnArg.type", "is required (an integer type: int, long, size_t, ...)");
+    h.ret_type = str(c, ra["type"], f + ".returnArg.type");
+    if (!rtypes.count(h.ret_type))
+      c.fail(ra["type"], f + ".returnArg.type", "'" + h.ret_type + "' is not supported here (an integer: int, long, size_t, ...)");
+  }
+  h.args = hook_args(c, n, f + ".args", !h.syscall, !given(n["syscall"]));
+  for (size_t j = 0; j < h.args.size(); ++j)
+    if (h.args[j].index < 0 || h.args[j].index > 4)
+      c.fail(n["args"][j]["index"], f + ".args[" + std::to_string(j) + "].index", "a kprobe reads the function's arguments 0-4");
+  h.selectors = selectors(c, n, f, h.args.size(), true, h.ret);
+  if (h.ret && h.overrides())
+    c.fail(n["return"], f + ".return", "a return probe cannot Override: the function has already run (Override on an entry probe)");
+  if (h.ret && !given(ra)) c.fail(n["return"], f + ".returnArg", "return: true needs returnArg (its type), as Tetragon's");
+  message_and_tags(c, n, f, h.message, h.tags);
+  return h;
+}
+
+UprobeHook uprobe(const Ctx& c, const YAML::Node& n, const std::string& f) {
+  only(c, n, f, {"path", "symbols", "args", "selectors", "message", "tags"});
+  UprobeHook h;
+  h.line = line_of(n);
+  h.path = req_str(c, n, "path", f + ".path");
+  if (h.path.empty() || h.path[0] != '/') c.fail(n["path"], f + ".path", "'" + h.path + "' is not an absolute path");
+  const YAML::Node syms = opt_list(c, n, "symbols", f + ".symbols");
+  if (syms.size() == 0) c.fail(at(n, "symbols"), f + ".symbols", "a list of at least one symbol");
+  for (size_t k = 0; k < syms.size(); ++k) {
+    const std::string sf = f + ".symbols[" + std::to_string(k) + "]";
+    if (!given(syms[k])) c.fail(syms[k], sf, "must be a symbol, not null");
+    h.symbols.push_back(str(c, syms[k], sf));
+  }
+  h.args = hook_args(c, n, f + ".args");
+  for (size_t j = 0; j < h.args.size(); ++j)
+    if (h.args[j].index < 0 || h.args[j].index > 4)
+      c.fail(n["args"][j]["index"], f + ".args[" + std::to_string(j) + "].index", "a uprobe reads the function's arguments 0-4");
+  h.selectors = selectors(c, n, f, h.args.size());
+  message_and_tags(c, n, f, h.message, h.tags);
+  return h;
+}
+
+LsmHook lsmhook(const Ctx& c, const YAML::Node& n, const std::string& f) {
+  only(c, n, f, {"hook", "args", "selectors", "message", "tags"});
+  LsmHook h;
+  h.line = line_of(n);
+  h.hook = req_str(c, n, "hook", f + ".hook");
+  if (!lsm_hook_id(h.hook))
+    c.fail(n["hook"], f + ".hook", "'" + h.hook + "' is not supported by Myelin yet (inode_unlink, inode_rename, path_unlink, path_rename, bprm_check_security, file_open)");
+  // The hook's object is what Myelin matches and reports; one arg may name its type.
+  const YAML::Node args = opt_list(c, n, "args", f + ".args");
+  if (args.size() > 1) c.fail(args, f + ".args", "one arg: the hook's object (file, path, dentry or linux_binprm)");
+  if (args.size() == 1) {
+    only(c, args[0], f + ".args[0]", {"index", "type"});
+    if (opt_int(c, args[0], "index", f + ".args[0].index", 0) != 0)
+      c.fail(args[0]["index"], f + ".args[0].index", "must be 0: the hook's object is its first argument here");
+    static const std::set<std::string> types{"file", "path", "dentry", "linux_binprm"};
+    h.arg_type = req_str(c, args[0], "type", f + ".args[0].type");
+    if (!types.count(h.arg_type)) c.fail(args[0]["type"], f + ".args[0].type", "'" + h.arg_type + "' is not supported here (file, path, dentry, linux_binprm)");
+  }
+  const YAML::Node sels = opt_list(c, n, "selectors", f + ".selectors");
+  if (sels.size() == 0) c.fail(at(n, "selectors"), f + ".selectors", "at least one selector naming paths");
+  for (size_t j = 0; j < sels.size(); ++j) {
+    const std::string sf = f + ".selectors[" + std::to_string(j) + "]";
+    only(c, sels[j], sf, {"matchArgs", "matchActions"});
+    LsmSelector s;
+    const YAML::Node ma = opt_list(c, sels[j], "matchArgs", sf + ".matchArgs");
+    if (ma.size() != 1) c.fail(at(sels[j], "matchArgs"), sf + ".matchArgs", "one matchArgs entry on the hook's object (index 0)");
+    const std::string mf = sf + ".matchArgs[0]";
+    only(c, ma[0], mf, {"index", "operator", "values"});
+    if (opt_int(c, ma[0], "index", mf + ".index", 0) != 0) c.fail(ma[0]["index"], mf + ".index", "must be 0 (the hook's object)");
+    s.op = req_str(c, ma[0], "operator", mf + ".operator");
+    if (s.op != "Equal" && s.op != "Prefix") c.fail(ma[0]["operator"], mf + ".operator", "'" + s.op + "' is not supported on lsmhooks (Equal, Prefix)");
+    const YAML::Node vals = opt_list(c, ma[0], "values", mf + ".values");
+    if (vals.size() == 0) c.fail(at(ma[0], "values"), mf + ".values", "at least one absolute path");
+    for (size_t k = 0; k < vals.size(); ++k) {
+      const std::string vf = mf + ".values[" + std::to_string(k) + "]";
+      if (!given(vals[k])) c.fail(vals[k], vf, "must be an absolute path, not null");
+      auto v = str(c, vals[k], vf);
+      if (v.empty() || v[0] != '/') c.fail(vals[k], mf + ".values", "'" + v + "' is not an absolute path");
+      s.paths.push_back(v);
+    }
+    const YAML::Node acts = opt_list(c, sels[j], "matchActions", sf + ".matchActions");
+    if (const auto act = one_entry(c, acts, sf + ".matchActions", "one action per selector is supported")) {
+      const std::string xf = sf + ".matchActions[0]";
+      only(c, *act, xf, {"action", "argError"});
+      s.action = req_str(c, *act, "action", xf + ".action");
+      if (s.action != "Post" && s.action != "NoPost" && s.action != "Sigkill" && s.action != "Override")
+        c.fail((*act)["action"], xf + ".action", "'" + s.action + "' is not supported on lsmhooks (Post, NoPost, Sigkill, Override)");
+      if (s.action != "Override" && given((*act)["argError"]))
+        c.fail((*act)["argError"], xf + ".argError", "applies to Override only (the action is " + s.action + ")");
+      s.error = opt_int(c, *act, "argError", xf + ".argError", -1);
+      if (s.error >= 0 || s.error < -4095) c.fail((*act)["argError"], xf + ".argError", "must be a negative errno (-1 is EPERM)");
+    }
+    h.selectors.push_back(std::move(s));
+  }
+  message_and_tags(c, n, f, h.message, h.tags);
+  return h;
+}
+
+TracepointHook tracepoint(const Ctx& c, const YAML::Node& n, const std::string& f) {
+  only(c, n, f, {"subsystem", "event", "args", "selectors", "message", "tags"});
+  TracepointHook h;
+  h.line = line_of(n);
+  h.subsystem = req_str(c, n, "subsystem", f + ".subsystem");
+  h.event = req_str(c, n, "event", f + ".event");
+  for (const auto& name : {h.subsystem, h.event})
+    if (name.empty() || name.find_first_of("/. ") != std::string::npos) c.fail(n, f, "'" + name + "' is not a tracepoint name");
+  h.args = hook_args(c, n, f + ".args");
+  h.selectors = selectors(c, n, f, h.args.size());
+  message_and_tags(c, n, f, h.message, h.tags);
+  return h;
+}
+
 TracingPolicy policy(const Ctx& c, const YAML::Node& doc, const std::string& kind) {
   TracingPolicy p;
   p.kind = kind;
-  const auto& meta = doc["metadata"];
-  if (!meta || !meta["name"]) c.fail(doc, "metadata.name", "is required");
-  p.name = str(c, meta["name"], "metadata.name");
-  if (kind == "TracingPolicyNamespaced") p.ns = meta["namespace"] ? str(c, meta["namespace"], "metadata.namespace") : "default";
-  p.source = c.file + ":" + std::to_string(doc.Mark().line + 1);
-  const auto& spec = doc["spec"];
-  if (!spec || !spec.IsMap()) c.fail(doc, "spec", "is required");
+  const YAML::Node meta = doc["metadata"];
+  if (!given(meta)) c.fail(doc, "metadata.name", "is required");
+  if (!meta.IsMap()) c.fail(meta, "metadata", "must be a mapping");
+  p.name = req_str(c, meta, "name", "metadata.name");
+  if (p.name.empty()) c.fail(meta["name"], "metadata.name", "must not be empty");
+  // A namespaced object without a namespace is in "default" (kubectl's); a
+  // cluster-wide one has none, whatever its metadata says (the API server's).
+  if (kind == "TracingPolicyNamespaced") p.ns = opt_str(c, meta, "namespace", "metadata.namespace");
+  if (kind == "TracingPolicyNamespaced" && p.ns.empty()) p.ns = "default";
+  p.file = c.file;
+  p.line = line_of(doc);
+  p.source = c.file + ":" + std::to_string(p.line);
+  const YAML::Node spec = doc["spec"];
+  if (!given(spec)) c.fail(doc, "spec", "is required");
   only(c, spec, "spec", {"tracepoints", "kprobes", "lsmhooks", "uprobes", "podSelector"});
-  if (const auto& kps = spec["kprobes"]) {
-    if (!kps.IsSequence()) c.fail(kps, "spec.kprobes", "must be a list");
-    for (size_t i = 0; i < kps.size(); ++i) {
-      const std::string f = "spec.kprobes[" + std::to_string(i) + "]";
-      only(c, kps[i], f, {"call", "syscall", "args", "selectors", "message", "return", "returnArg", "tags"});
-      KprobeHook h;
-      h.call = str(c, kps[i]["call"], f + ".call");
-      if (h.call.empty() || h.call.find_first_of("/ .") != std::string::npos) c.fail(kps[i]["call"], f + ".call", "'" + h.call + "' is not a function name");
-      h.syscall = boolean(c, kps[i]["syscall"], f + ".syscall");
-      h.ret = boolean(c, kps[i]["return"], f + ".return");
-      if (const auto& ra = kps[i]["returnArg"]) {
-        if (!h.ret) c.fail(ra, f + ".returnArg", "needs return: true");
-        only(c, ra, f + ".returnArg", {"index", "type"});
-        static const std::set<std::string> rtypes{"int", "int32", "int64", "long", "size_t", "uint32", "uint64"};
-        auto t = str(c, ra["type"], f + ".returnArg.type");
-        if (!rtypes.count(t)) c.fail(ra["type"], f + ".returnArg.type", "'" + t + "' is not supported here (an integer: int, long, size_t, ...)");
-      }
-      h.args = hook_args(c, kps[i]["args"], f + ".args", !h.syscall);
-      for (size_t j = 0; j < h.args.size(); ++j)
-        if (h.args[j].index < 0 || h.args[j].index > 4)
-          c.fail(kps[i]["args"][j]["index"], f + ".args[" + std::to_string(j) + "].index", "a kprobe reads the function's arguments 0-4");
-      if (const auto& sels = kps[i]["selectors"]) {
-        if (!sels.IsSequence()) c.fail(sels, f + ".selectors", "must be a list");
-        for (size_t j = 0; j < sels.size(); ++j)
-          h.selectors.push_back(selector(c, sels[j], f + ".selectors[" + std::to_string(j) + "]", h.args.size(), true, h.ret));
-      if (h.ret && h.overrides())
-        c.fail(kps[i]["return"], f + ".return", "a return probe cannot Override: the function has already run (Override on an entry probe)");
-      }
-      p.kprobes.push_back(std::move(h));
-    }
-  }
-  if (const auto& ps = spec["podSelector"]) {
+  each(c, spec, "kprobes", [&](const YAML::Node& n, const std::string& f) { p.kprobes.push_back(kprobe(c, n, f)); });
+  // podSelector: null is no selector (every process of the node); {} every pod.
+  if (const YAML::Node ps = spec["podSelector"]; given(ps)) {
     auto sel = policy::decode_label_selector(ps, c.file, "spec.podSelector");
-    if (!sel) throw std::runtime_error(sel.error().message);
-    p.pod_selector = *sel;
+    if (auto* r = std::get_if<policy::Refusal>(&sel)) throw Failure{r->line, r->field, r->reason};
+    p.pod_selector = std::get<policy::Selector>(sel);
   }
-  if (const auto& ups = spec["uprobes"]) {
-    if (!ups.IsSequence()) c.fail(ups, "spec.uprobes", "must be a list");
-    for (size_t i = 0; i < ups.size(); ++i) {
-      const std::string f = "spec.uprobes[" + std::to_string(i) + "]";
-      only(c, ups[i], f, {"path", "symbols", "args", "selectors", "message"});
-      UprobeHook h;
-      h.path = str(c, ups[i]["path"], f + ".path");
-      if (h.path.empty() || h.path[0] != '/') c.fail(ups[i]["path"], f + ".path", "'" + h.path + "' is not an absolute path");
-      const auto& syms = ups[i]["symbols"];
-      if (!syms || !syms.IsSequence() || syms.size() == 0) c.fail(ups[i], f + ".symbols", "a list of at least one symbol");
-      for (size_t k = 0; k < syms.size(); ++k) h.symbols.push_back(str(c, syms[k], f + ".symbols[" + std::to_string(k) + "]"));
-      h.args = hook_args(c, ups[i]["args"], f + ".args");
-      for (size_t j = 0; j < h.args.size(); ++j)
-        if (h.args[j].index < 0 || h.args[j].index > 4)
-          c.fail(ups[i]["args"][j]["index"], f + ".args[" + std::to_string(j) + "].index", "a uprobe reads the function's arguments 0-4");
-      if (const auto& sels = ups[i]["selectors"]) {
-        if (!sels.IsSequence()) c.fail(sels, f + ".selectors", "must be a list");
-        for (size_t j = 0; j < sels.size(); ++j) h.selectors.push_back(selector(c, sels[j], f + ".selectors[" + std::to_string(j) + "]", h.args.size()));
-      }
-      p.uprobes.push_back(std::move(h));
-    }
-  }
-  if (const auto& hooks = spec["lsmhooks"]) {
-    if (!hooks.IsSequence()) c.fail(hooks, "spec.lsmhooks", "must be a list");
-    for (size_t i = 0; i < hooks.size(); ++i) {
-      const std::string f = "spec.lsmhooks[" + std::to_string(i) + "]";
-      only(c, hooks[i], f, {"hook", "args", "selectors"});
-      LsmHook h;
-      h.hook = str(c, hooks[i]["hook"], f + ".hook");
-      if (!lsm_hook_id(h.hook))
-        c.fail(hooks[i]["hook"], f + ".hook", "'" + h.hook + "' is not supported by Myelin yet (inode_unlink, inode_rename, path_unlink, path_rename, bprm_check_security, file_open)");
-      if (const auto& args = hooks[i]["args"]) {
-        // The hook's object is what Myelin matches; one arg names it.
-        if (!args.IsSequence() || args.size() != 1) c.fail(args, f + ".args", "one arg: the hook's object (file, path, dentry or linux_binprm)");
-        only(c, args[0], f + ".args[0]", {"index", "type"});
-        static const std::set<std::string> types{"file", "path", "dentry", "linux_binprm"};
-        auto t = str(c, args[0]["type"], f + ".args[0].type");
-        if (!types.count(t)) c.fail(args[0]["type"], f + ".args[0].type", "'" + t + "' is not supported here (file, path, dentry, linux_binprm)");
-      }
-      const auto& sels = hooks[i]["selectors"];
-      if (!sels || !sels.IsSequence() || sels.size() == 0) c.fail(hooks[i], f + ".selectors", "at least one selector naming paths");
-      for (size_t j = 0; j < sels.size(); ++j) {
-        const std::string sf = f + ".selectors[" + std::to_string(j) + "]";
-        only(c, sels[j], sf, {"matchArgs", "matchActions"});
-        LsmSelector s;
-        const auto& ma = sels[j]["matchArgs"];
-        if (!ma || !ma.IsSequence() || ma.size() != 1) c.fail(sels[j], sf + ".matchArgs", "one matchArgs entry on the hook's object (index 0)");
-        only(c, ma[0], sf + ".matchArgs[0]", {"index", "operator", "values"});
-        if (ma[0]["index"] && integer(c, ma[0]["index"], sf + ".matchArgs[0].index") != 0)
-          c.fail(ma[0]["index"], sf + ".matchArgs[0].index", "must be 0 (the hook's object)");
-        s.op = str(c, ma[0]["operator"], sf + ".matchArgs[0].operator");
-        if (s.op != "Equal" && s.op != "Prefix")
-          c.fail(ma[0]["operator"], sf + ".matchArgs[0].operator", "'" + s.op + "' is not supported on lsmhooks (Equal, Prefix)");
-        const auto& vals = ma[0]["values"];
-        if (!vals || !vals.IsSequence() || vals.size() == 0) c.fail(ma[0], sf + ".matchArgs[0].values", "at least one absolute path");
-        for (size_t k = 0; k < vals.size(); ++k) {
-          auto v = str(c, vals[k], sf + ".matchArgs[0].values[" + std::to_string(k) + "]");
-          if (v.empty() || v[0] != '/') c.fail(vals[k], sf + ".matchArgs[0].values", "'" + v + "' is not an absolute path");
-          s.paths.push_back(v);
-        }
-        if (const auto& acts = sels[j]["matchActions"]) {
-          if (!acts.IsSequence() || acts.size() != 1) c.fail(acts, sf + ".matchActions", "one action per selector is supported");
-          only(c, acts[0], sf + ".matchActions[0]", {"action", "argError"});
-          s.action = str(c, acts[0]["action"], sf + ".matchActions[0].action");
-          if (s.action != "Post" && s.action != "NoPost" && s.action != "Sigkill" && s.action != "Override")
-            c.fail(acts[0]["action"], sf + ".matchActions[0].action", "'" + s.action + "' is not supported on lsmhooks (Post, NoPost, Sigkill, Override)");
-          if (acts[0]["argError"]) s.error = integer(c, acts[0]["argError"], sf + ".matchActions[0].argError");
-          if (s.error >= 0 || s.error < -4095) c.fail(acts[0]["argError"], sf + ".matchActions[0].argError", "must be a negative errno (-1 is EPERM)");
-        }
-        h.selectors.push_back(std::move(s));
-      }
-      p.lsmhooks.push_back(std::move(h));
-    }
-  }
-  if (const auto& tps = spec["tracepoints"]) {
-    if (!tps.IsSequence()) c.fail(tps, "spec.tracepoints", "must be a list");
-    for (size_t i = 0; i < tps.size(); ++i) {
-      const std::string f = "spec.tracepoints[" + std::to_string(i) + "]";
-      only(c, tps[i], f, {"subsystem", "event", "args", "selectors"});
-      TracepointHook h;
-      h.subsystem = str(c, tps[i]["subsystem"], f + ".subsystem");
-      h.event = str(c, tps[i]["event"], f + ".event");
-      for (const auto& name : {h.subsystem, h.event})
-        if (name.empty() || name.find_first_of("/. ") != std::string::npos) c.fail(tps[i], f, "'" + name + "' is not a tracepoint name");
-      h.args = hook_args(c, tps[i]["args"], f + ".args");
-      if (const auto& sels = tps[i]["selectors"]) {
-        if (!sels.IsSequence()) c.fail(sels, f + ".selectors", "must be a list");
-        for (size_t j = 0; j < sels.size(); ++j) h.selectors.push_back(selector(c, sels[j], f + ".selectors[" + std::to_string(j) + "]", h.args.size()));
-      }
-      p.tracepoints.push_back(std::move(h));
-    }
-  }
+  each(c, spec, "uprobes", [&](const YAML::Node& n, const std::string& f) { p.uprobes.push_back(uprobe(c, n, f)); });
+  each(c, spec, "lsmhooks", [&](const YAML::Node& n, const std::string& f) { p.lsmhooks.push_back(lsmhook(c, n, f)); });
+  each(c, spec, "tracepoints", [&](const YAML::Node& n, const std::string& f) { p.tracepoints.push_back(tracepoint(c, n, f)); });
   if (p.scoped() && !p.lsmhooks.empty())
     c.fail(spec["lsmhooks"], "spec.lsmhooks",
            "cannot be scoped to pods yet (TracingPolicyNamespaced or podSelector): its rules would act on every process of the node; use a TracingPolicy without podSelector");
@@ -442,6 +624,7 @@ Result<std::vector<TracepointHook>> lsm_fallback(const TracingPolicy& p,
         if ((*fmt)[i].name == field) index = static_cast<int>(i);
       if (index < 0) return Error{"syscalls/" + event + " has no field '" + field + "'"};
       TracepointHook h;
+      static_cast<HookInfo&>(h) = lh;  // its line, message and tags
       h.subsystem = "syscalls";
       h.event = event;
       h.args.push_back({index, "string"});
@@ -460,24 +643,64 @@ Result<std::vector<TracepointHook>> lsm_fallback(const TracingPolicy& p,
   return out;
 }
 
-Result<std::vector<TracingPolicy>> decode_tracing_yaml(const std::string& text, const std::string& file) {
-  Ctx c{file};
-  std::vector<TracingPolicy> out;
+namespace {
+
+// The kind, namespace and name of a refused document, as far as it has them.
+void describe(const YAML::Node& doc, policy::Refusal& r) {
   try {
-    for (const auto& doc : YAML::LoadAll(text)) {
-      if (!doc.IsMap() || !doc["kind"]) continue;
-      const auto kind = doc["kind"].as<std::string>();
-      if (kind != "TracingPolicy" && kind != "TracingPolicyNamespaced") continue;
-      const auto api = doc["apiVersion"] ? doc["apiVersion"].as<std::string>() : "";
-      if (api != "cilium.io/v1alpha1") c.fail(doc["apiVersion"], "apiVersion", "must be cilium.io/v1alpha1 for " + kind + ", not '" + api + "'");
-      out.push_back(policy(c, doc, kind));
-    }
+    if (!doc.IsMap()) return;
+    if (given(doc["kind"]) && doc["kind"].IsScalar()) r.kind = doc["kind"].as<std::string>();
+    const YAML::Node meta = doc["metadata"];
+    if (!given(meta) || !meta.IsMap()) return;
+    if (given(meta["name"]) && meta["name"].IsScalar()) r.name = meta["name"].as<std::string>();
+    if (given(meta["namespace"]) && meta["namespace"].IsScalar()) r.ns = meta["namespace"].as<std::string>();
+  } catch (const YAML::Exception&) {
+  }
+}
+
+}  // namespace
+
+policy::Decoded<std::vector<TracingPolicy>> decode_tracing(const std::string& text, const std::string& file) {
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
-    return Error{file + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg};
-  } catch (const std::runtime_error& e) {
-    return Error{e.what()};
+    return policy::Refusal{file, e.mark.line + 1, "", "invalid YAML: " + e.msg};  // the kind is unknown
+  }
+  std::vector<TracingPolicy> out;
+  for (const auto& doc : docs) {
+    if (doc.IsNull()) continue;  // "---" with nothing after it
+    std::vector<std::string> warnings;
+    const Ctx c{file, &warnings};
+    policy::Refusal r;
+    r.source = file;
+    try {
+      // A document without a readable kind may have been meant as a
+      // TracingPolicy: refused here as well as by the network decoder.
+      if (!doc.IsMap()) c.fail(doc, "", "a document must be a mapping with apiVersion and kind");
+      if (!given(doc["kind"])) c.fail(doc, "kind", "is required");
+      const std::string kind = str(c, doc["kind"], "kind");
+      if (!policy::is_tracing_kind(kind)) continue;  // the network decoder's
+      const std::string api = opt_str(c, doc, "apiVersion", "apiVersion");
+      if (api != "cilium.io/v1alpha1") c.fail(at(doc, "apiVersion"), "apiVersion", "must be cilium.io/v1alpha1 for " + kind + ", not '" + api + "'");
+      out.push_back(policy(c, doc, kind));
+      out.back().warnings = std::move(warnings);
+      continue;
+    } catch (const Failure& f) {
+      r.line = f.line, r.field = f.field, r.reason = f.why;
+    } catch (const YAML::Exception& e) {
+      r.line = e.mark.line + 1, r.reason = e.msg;
+    }
+    describe(doc, r);
+    return r;
   }
   return out;
+}
+
+Result<std::vector<TracingPolicy>> decode_tracing_yaml(const std::string& text, const std::string& file) {
+  auto d = decode_tracing(text, file);
+  if (auto* r = std::get_if<policy::Refusal>(&d)) return Error{r->message()};
+  return std::get<std::vector<TracingPolicy>>(std::move(d));
 }
 
 Result<std::vector<TpField>> tracepoint_format(const std::string& tracefs, const std::string& subsystem, const std::string& event) {

@@ -3,7 +3,8 @@
 // YAML decoder (errors name file:line:field; every field Myelin does not
 // implement is an error that names it, never ignored) and the compiler of a
 // tracepoint hook into the in-kernel config (myelin_tp_config), using the
-// tracepoint's format from tracefs.
+// tracepoint's format from tracefs. Fields are read with Tetragon's meaning
+// of null, empty and omitted (null is omitted; defaults are its CRD's).
 #pragma once
 
 #include <functional>
@@ -13,6 +14,7 @@
 
 #include "myelin/abi.h"
 #include "myelin/policy/model.hpp"
+#include "myelin/policy/refusal.hpp"
 #include "myelin/result.hpp"
 
 namespace myelin::tracing {
@@ -47,7 +49,19 @@ struct Selector {
   int signal = 0;
   int error = -1;                       // Override: argError (a negative errno; -1 is EPERM)
 };
-struct TracepointHook {
+// Tetragon's limits on a hook's message and tags (longer ones are truncated).
+inline constexpr size_t kMaxMessage = 256, kMaxTags = 16, kMaxTag = 128;
+
+// What every hook carries besides its own fields: its line in the source
+// (for errors found when loading) and the message and tags its events carry,
+// escaped as Tetragon escapes them.
+struct HookInfo {
+  int line = 0;
+  std::string message;
+  std::vector<std::string> tags;
+};
+
+struct TracepointHook : HookInfo {
   std::string subsystem, event;
   std::vector<TpArg> args;
   std::vector<Selector> selectors;
@@ -62,14 +76,15 @@ struct LsmSelector {
   std::string action = "Post";     // Post, NoPost, Sigkill, Override
   int error = -1;                  // Override: argError (-1 = EPERM)
 };
-struct LsmHook {
+struct LsmHook : HookInfo {
   std::string hook;                // inode_unlink, inode_rename, path_unlink, path_rename, bprm_check_security, file_open
+  std::string arg_type;            // file, path, dentry, linux_binprm: how events show the object ("": path_arg)
   std::vector<LsmSelector> selectors;
 };
 
 // spec.uprobes: a function of a binary or library, by symbol; args are the
 // function's arguments by position (0-4).
-struct UprobeHook {
+struct UprobeHook : HookInfo {
   std::string path;
   std::vector<std::string> symbols;
   std::vector<TpArg> args;
@@ -79,10 +94,11 @@ struct UprobeHook {
 // spec.kprobes: a kernel function by name, attached as fentry (fmod_ret when
 // a selector overrides); syscall: true for a syscall ("sys_write"), whose
 // args are the syscall's. args index the function's arguments (0-4).
-struct KprobeHook {
+struct KprobeHook : HookInfo {
   std::string call;
-  bool syscall = false;
+  bool syscall = true;             // Tetragon's default: a kernel function says syscall: false
   bool ret = false;                // return: true, attached as fexit; returnArg is an integer
+  std::string ret_type;            // returnArg.type: how events show the return value
   std::vector<TpArg> args;
   std::vector<Selector> selectors;
   bool overrides() const;
@@ -92,11 +108,14 @@ struct KprobeHook {
 
 struct TracingPolicy {
   std::string kind, ns, name, source;   // source: file:line
+  std::string file;                     // the file (or API object) alone
+  int line = 0;                         // of the document
   std::vector<TracepointHook> tracepoints;
   std::vector<UprobeHook> uprobes;
   std::vector<KprobeHook> kprobes;
   std::vector<LsmHook> lsmhooks;
   std::optional<policy::Selector> pod_selector;  // spec.podSelector
+  std::vector<std::string> warnings;             // accepted with a change (a message truncated, as Tetragon does): file:line: field: what
   bool scoped() const { return kind == "TracingPolicyNamespaced" || pod_selector.has_value(); }
 };
 
@@ -112,6 +131,11 @@ uint32_t lsm_hook_id(const std::string& name);
 // (syscalls/<event>, the name of its path field) per hook.
 std::vector<std::pair<std::string, std::string>> lsm_fallback_syscalls(const std::string& hook);
 
+// Every TracingPolicy and TracingPolicyNamespaced of a (multi-document)
+// YAML text, other kinds passed over; or the refusal of all of it, naming
+// the document at fault (a document without a readable kind is refused too).
+policy::Decoded<std::vector<TracingPolicy>> decode_tracing(const std::string& text, const std::string& file);
+// The same, the refusal as one message (file:line: field: why).
 Result<std::vector<TracingPolicy>> decode_tracing_yaml(const std::string& text, const std::string& file);
 
 // Field layout of one tracepoint, from <tracefs>/events/<subsystem>/<event>/format.

@@ -20,8 +20,17 @@
 #define IP_OFFSET_ 0x1fff
 #define ICMP_ECHOREPLY_ 0
 #define ICMP_DEST_UNREACH_ 3
+#define ICMP_SOURCE_QUENCH_ 4
+#define ICMP_REDIRECT_ 5
 #define ICMP_ECHO_ 8
 #define ICMP_TIME_EXCEEDED_ 11
+#define ICMP_PARAMETERPROB_ 12
+#define ICMP_TIMESTAMP_ 13
+#define ICMP_TIMESTAMPREPLY_ 14
+#define ICMP_INFO_REQUEST_ 15
+#define ICMP_INFO_REPLY_ 16
+#define ICMP_ADDRESS_ 17
+#define ICMP_ADDRESSREPLY_ 18
 
 /* Load-time settings (set by the agent between open and load). */
 const volatile __u8 cfg_redirect_peer = 1;
@@ -35,12 +44,24 @@ struct pkt {
 	__u32 l4_off;
 	__be32 saddr;
 	__be32 daddr;
-	__be16 sport;           /* ICMP echo: the id */
-	__be16 dport;
+	__be16 sport;           /* ICMP queries and their replies: the id */
+	__be16 dport;           /* ICMP: 0 (policy matches ICMP by protocol) */
 	__u8 proto;
 	__u8 tcp_flags;
 	__u8 icmp_type;
 	__u8 icmp_code;
+	__u8 icmp_error;        /* an ICMP error: `inner` is the datagram it quotes */
+	__u8 ct_reopen;         /* a SYN on a known tuple: its entry is replaced once policy allows */
+	/* The quoted datagram of an ICMP error: the connection it is about. */
+	struct {
+		__be32 saddr;
+		__be32 daddr;
+		__be16 sport;
+		__be16 dport;
+		__u8 proto;
+		__u8 icmp_type;
+		__u8 untrackable;   /* a later fragment or an error itself: relates to nothing */
+	} inner;
 	/* Filled along the way, reported in events. */
 	__u8 dir;               /* traffic_direction of the connection (Hubble semantics) */
 	__u8 is_reply;

@@ -11,17 +11,31 @@ static __always_inline struct myelin_ep_info *ep_lookup_v4(__be32 addr)
 	return bpf_map_lookup_elem(&myelin_ep, &key);
 }
 
-/* The identity of an address that is not an endpoint here: the longest
- * ipcache prefix that holds it (a CIDR, the host, ...), else world. */
-static __always_inline __u32 ipcache_identity_v4(__be32 addr)
+static __always_inline struct myelin_ipcache_val *ipcache_lookup_v4(__be32 addr)
 {
 	struct myelin_ipcache_key key = {};
 
 	key.prefixlen = 32 + 32;
 	key.family = MYELIN_FAMILY_IPV4;
 	key.addr.w[0] = addr;
-	struct myelin_ipcache_val *v = bpf_map_lookup_elem(&myelin_ipcache, &key);
+	return bpf_map_lookup_elem(&myelin_ipcache, &key);
+}
+
+/* The identity of an address that is not an endpoint here: the longest
+ * ipcache prefix that holds it (a CIDR, the host, ...), else world. */
+static __always_inline __u32 ipcache_identity_v4(__be32 addr)
+{
+	struct myelin_ipcache_val *v = ipcache_lookup_v4(addr);
+
 	return v ? v->identity : MYELIN_IDENTITY_WORLD;
+}
+
+/* The CIDR identity of any address (a pod's too) for ipBlock rules, 0: none. */
+static __always_inline __u32 ipblock_identity_v4(__be32 addr)
+{
+	struct myelin_ipcache_val *v = ipcache_lookup_v4(addr);
+
+	return v ? v->ipblock_identity : 0;
 }
 
 /* Fills the source/destination endpoint ids and identities of the packet. */

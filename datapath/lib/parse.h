@@ -18,6 +18,22 @@ struct ipv4_hdr {
 	__be32 daddr;
 };
 
+/* The ICMP errors: Linux conntrack's set (icmp_is_err). Each quotes the IP
+ * header and first 8 bytes of the datagram it is about (RFC 792). */
+static __always_inline bool icmp_is_error(__u8 type)
+{
+	return type == ICMP_DEST_UNREACH_ || type == ICMP_SOURCE_QUENCH_ || type == ICMP_REDIRECT_ ||
+	       type == ICMP_TIME_EXCEEDED_ || type == ICMP_PARAMETERPROB_;
+}
+
+/* Queries (echo, timestamp, information, address mask) and their replies
+ * carry an identifier where echo does. */
+static __always_inline bool icmp_has_id(__u8 type)
+{
+	return type == ICMP_ECHOREPLY_ || type == ICMP_ECHO_ ||
+	       (type >= ICMP_TIMESTAMP_ && type <= ICMP_ADDRESSREPLY_);
+}
+
 static __always_inline int parse_eth(struct __sk_buff *skb, struct pkt *p)
 {
 	struct {
@@ -50,6 +66,11 @@ static __always_inline int frag_ports(struct pkt *p, const struct ipv4_hdr *ip, 
 	key.family = MYELIN_FAMILY_IPV4;
 	if (first) {
 		struct myelin_frag_ports ports = {.sport = p->sport, .dport = p->dport};
+		if (p->proto == IPPROTO_ICMP_) {
+			/* ICMP: the id and the type/code, which say what flow it is. */
+			__u8 type_code[2] = {p->icmp_type, p->icmp_code};
+			__builtin_memcpy(&ports.dport, type_code, 2);
+		}
 		bpf_map_update_elem(&myelin_frag, &key, &ports, BPF_ANY);
 		STATS_INC(frag_tracked);
 		return 0;
@@ -58,7 +79,51 @@ static __always_inline int frag_ports(struct pkt *p, const struct ipv4_hdr *ip, 
 	if (!ports)
 		return MYELIN_DROP_FIRST_FRAGMENT_NOT_FOUND;
 	p->sport = ports->sport;
-	p->dport = ports->dport;
+	if (p->proto == IPPROTO_ICMP_) {
+		__u8 type_code[2];
+		__builtin_memcpy(type_code, &ports->dport, 2);
+		p->icmp_type = type_code[0];
+		p->icmp_code = type_code[1];
+	} else {
+		p->dport = ports->dport;
+	}
+	return 0;
+}
+
+/* The datagram an ICMP error quotes: its IPv4 header (options skipped) and
+ * the first 8 bytes after it, all within the error's own total length. */
+static __always_inline int parse_icmp_quote(struct __sk_buff *skb, struct pkt *p, __u32 off, __u32 l4_end)
+{
+	struct ipv4_hdr ip;
+	__u8 l4[8];
+
+	if (off + sizeof(ip) > l4_end || bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)) < 0)
+		return MYELIN_DROP_CT_TRUNCATED_OR_INVALID_HEADER;
+	__u32 ihl = ip.ver_ihl & 0x0f;
+	if ((ip.ver_ihl >> 4) != 4 || ihl < 5)
+		return MYELIN_DROP_CT_TRUNCATED_OR_INVALID_HEADER;
+	off += ihl * 4;
+	if (off + sizeof(l4) > l4_end || bpf_skb_load_bytes(skb, off, l4, sizeof(l4)) < 0)
+		return MYELIN_DROP_CT_TRUNCATED_OR_INVALID_HEADER;
+
+	p->inner.saddr = ip.saddr;
+	p->inner.daddr = ip.daddr;
+	p->inner.proto = ip.protocol;
+	/* A later fragment has no ports to find its connection by. */
+	if (bpf_ntohs(ip.frag_off) & IP_OFFSET_) {
+		p->inner.untrackable = 1;
+		return 0;
+	}
+	if (ip.protocol == IPPROTO_TCP_ || ip.protocol == IPPROTO_UDP_ || ip.protocol == IPPROTO_SCTP_) {
+		__builtin_memcpy(&p->inner.sport, &l4[0], 2);
+		__builtin_memcpy(&p->inner.dport, &l4[2], 2);
+	} else if (ip.protocol == IPPROTO_ICMP_) {
+		p->inner.icmp_type = l4[0];
+		if (icmp_is_error(l4[0]))
+			p->inner.untrackable = 1; /* errors are never sent about errors */
+		else if (icmp_has_id(l4[0]))
+			__builtin_memcpy(&p->inner.sport, &l4[4], 2);
+	}
 	return 0;
 }
 
@@ -121,8 +186,12 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p, __u32 
 			return MYELIN_DROP_CT_TRUNCATED_OR_INVALID_HEADER;
 		p->icmp_type = icmp.type;
 		p->icmp_code = icmp.code;
-		if (icmp.type == ICMP_ECHO_ || icmp.type == ICMP_ECHOREPLY_)
+		if (icmp_has_id(icmp.type))
 			p->sport = icmp.id;
+		if (icmp_is_error(icmp.type)) {
+			p->icmp_error = 1;
+			return parse_icmp_quote(skb, p, off + sizeof(icmp), l4_end);
+		}
 	}
 	/* Other protocols are tracked by addresses only (ports 0). */
 	return 0;
@@ -154,7 +223,12 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
 	int err = parse_l4(skb, p, ETH_HLEN_ + tot);
 	if (err)
 		return err;
-	if (frag & IP_MF_)
+	if (frag & IP_MF_) {
+		/* An error is at most 576 bytes (RFC 1812 4.3.2.3): a fragmented
+		 * one is not an error a host sent. */
+		if (p->icmp_error)
+			return MYELIN_DROP_FRAG_NOT_SUPPORTED;
 		return frag_ports(p, &ip, true);
+	}
 	return 0;
 }

@@ -32,8 +32,36 @@ static __always_inline struct myelin_policy_val *policy_find(void *map, __u32 ep
 	return 0;
 }
 
-static __always_inline int policy_match(__u32 ep_id, __u8 dir, __u8 proto, __u32 identity, __be16 dport,
-					 __u32 *policy_id, __u32 *flags)
+/* NetworkPolicy ipBlock by address: the (proto | any) allow entries of the
+ * remote address's CIDR identity, tagged MYELIN_IDENTITY_IPBLOCK. The
+ * any-identity entries were already looked up with the remote's identity. */
+static __always_inline struct myelin_policy_val *policy_find_ipblock(__u32 ep_id, __u8 dir, __u8 proto,
+								      __u32 identity, __be32 addr, __be16 dport)
+{
+	struct myelin_policy_key k = {};
+	struct myelin_policy_val *v;
+	__u32 cidr = ipblock_identity_v4(addr);
+
+	if (!cidr || cidr == identity)
+		return 0;
+	k.prefixlen = MYELIN_POLICY_PREFIX_FULL;
+	k.ep_id = ep_id;
+	k.dir = dir;
+	k.dport = dport;
+	k.identity = cidr | MYELIN_IDENTITY_IPBLOCK;
+	k.proto = proto;
+	v = bpf_map_lookup_elem(&myelin_pol_allow, &k);
+	if (v)
+		return v;
+	k.proto = 0;
+	return bpf_map_lookup_elem(&myelin_pol_allow, &k);
+}
+
+/* Deny rules match the remote's identity only (they keep Cilium's semantics:
+ * CIDR rules never select cluster endpoints); allow rules match it, then the
+ * ipBlock entries of the remote's address. */
+static __always_inline int policy_match(__u32 ep_id, __u8 dir, __u8 proto, __u32 identity, __be32 addr,
+					 __be16 dport, __u32 *policy_id, __u32 *flags)
 {
 	struct myelin_policy_val *v = policy_find(&myelin_pol_deny, ep_id, dir, proto, identity, dport);
 
@@ -43,6 +71,8 @@ static __always_inline int policy_match(__u32 ep_id, __u8 dir, __u8 proto, __u32
 		return POLICY_DENY;
 	}
 	v = policy_find(&myelin_pol_allow, ep_id, dir, proto, identity, dport);
+	if (!v)
+		v = policy_find_ipblock(ep_id, dir, proto, identity, addr, dport);
 	if (v) {
 		*policy_id = v->policy_id;
 		*flags = v->flags;
@@ -52,7 +82,8 @@ static __always_inline int policy_match(__u32 ep_id, __u8 dir, __u8 proto, __u32
 }
 
 /* Returns 0 to let the connection through, or the drop reason. `ep` is the
- * local endpoint the direction is seen from, `remote` the peer's identity. */
+ * local endpoint the direction is seen from, `remote` the peer's identity
+ * (the peer's address is the source for ingress, the destination for egress). */
 static __always_inline int policy_check(struct pkt *p, const struct myelin_ep_info *ep, __u8 dir, __u32 remote)
 {
 	__u32 enforced = dir == MYELIN_DIR_INGRESS ? MYELIN_EP_F_INGRESS_ENFORCED : MYELIN_EP_F_EGRESS_ENFORCED;
@@ -63,7 +94,9 @@ static __always_inline int policy_check(struct pkt *p, const struct myelin_ep_in
 		return MYELIN_DROP_NO_POLICY_CONFIG; /* fail closed, even in audit mode */
 	__u32 *decided = dir == MYELIN_DIR_INGRESS ? &p->ingress_policy_id : &p->egress_policy_id;
 
-	switch (policy_match(ep->ep_id, dir, p->proto, remote, p->dport, &id, &flags)) {
+	__be32 remote_addr = dir == MYELIN_DIR_INGRESS ? p->saddr : p->daddr;
+
+	switch (policy_match(ep->ep_id, dir, p->proto, remote, remote_addr, p->dport, &id, &flags)) {
 	case POLICY_ALLOW:
 		*decided = id;
 		return 0;

@@ -94,7 +94,8 @@ int main(int argc, char** argv) {
   }
   const uint64_t total = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000000;
   const std::string pins = "/sys/fs/bpf/myelin-bench-" + std::to_string(getpid());
-  if (auto s = datapath::ensure_bpffs(pins); !s) return std::fprintf(stderr, "%s\n", s.error().message.c_str()), 1;
+  if (auto m = pseudofs::Mounts::ensure(); !m) return std::fprintf(stderr, "%s\n", m.error().message.c_str()), 1;
+  if (auto s = datapath::make_pin_dir(pins); !s) return std::fprintf(stderr, "%s\n", s.error().message.c_str()), 1;
   auto dp = datapath::Datapath::load({pins, true, 64u << 20});
   if (!dp) return std::fprintf(stderr, "%s\n", dp.error().message.c_str()), 1;
   myelin_ep_key k{};

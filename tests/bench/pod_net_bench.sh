@@ -40,7 +40,10 @@ wait_listen() {  # ns port
 }
 # latency CLIENT_NS SERVER_NS IP -> "p50 p99" (usec, sockperf's one-way estimate = RTT/2)
 latency() {
-  in_ns "$2" sockperf server -i "$3" -p 11111 --tcp >/dev/null 2>&1 & local spid=$!
+  # ip netns exec execs the server, so $! is the server itself (through a shell
+  # function it would be a subshell, and killing that leaves the server running);
+  # timeout bounds it if this script dies first.
+  ip netns exec "$2" timeout 60 sockperf server -i "$3" -p 11111 --tcp >/dev/null 2>&1 & local spid=$!
   wait_listen "$2" 11111
   local out; out=$(in_ns "$1" sockperf ping-pong -i "$3" -p 11111 --tcp -t 3 2>&1 || true)
   kill "$spid" 2>/dev/null || true
@@ -49,7 +52,7 @@ latency() {
 }
 # throughput CLIENT_NS SERVER_NS IP -> Gbit/s
 throughput() {
-  in_ns "$2" iperf3 -s -1 -p 5299 >/dev/null 2>&1 & local ipid=$!
+  ip netns exec "$2" timeout 60 iperf3 -s -1 -p 5299 >/dev/null 2>&1 & local ipid=$!
   wait_listen "$2" 5299
   in_ns "$1" iperf3 -c "$3" -p 5299 -t 4 -J | jq '.end.sum_received.bits_per_second / 1e9'
   wait "$ipid" 2>/dev/null || true

@@ -164,7 +164,8 @@ uint64_t ns_per_packet(int prog_fd, const test::Bytes& pkt, int repeat) {
 
 int datapath_cost() {
   const std::string pin = "/sys/fs/bpf/myelin/bench-policy-" + std::to_string(getpid());
-  if (!datapath::ensure_bpffs(pin)) return std::fprintf(stderr, "bpffs\n"), 1;
+  if (auto m = pseudofs::Mounts::ensure(); !m) return std::fprintf(stderr, "%s\n", m.error().message.c_str()), 1;
+  if (auto s = datapath::make_pin_dir(pin); !s) return std::fprintf(stderr, "%s\n", s.error().message.c_str()), 1;
   auto dp = datapath::Datapath::load({pin, true, 4096});  // a one-page ring: events are counted lost, cheaply
   if (!dp) return std::fprintf(stderr, "load: %s\n", dp.error().message.c_str()), 1;
   auto& d = **dp;

@@ -89,6 +89,7 @@ for r in $(seq 1 "$ROUNDS"); do
   bpftrace -e "tracepoint:syscalls:sys_enter_openat /(args->flags & 0x243) && strncmp(str(args->filename), \"$W/\", $(( ${#W} + 1 ))) == 0/ { printf(\"%s %s\\n\", comm, str(args->filename)); }" \
     >"$MLN_TMP/bpftrace.out" 2>&1 &
   BT=$!
+  MLN_PIDS+=("$BT")  # ended by the cleanup too if this run stops early
   attached() { grep -q "Attaching" "$MLN_TMP/bpftrace.out"; }
   mln_retry 600 0.05 attached || { echo "bpftrace did not attach: $(cat "$MLN_TMP/bpftrace.out")" >&2; exit 1; }
   results[bpftrace]+="$(run_loop) "

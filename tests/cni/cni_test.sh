@@ -75,6 +75,7 @@ echo "-- GC"
 NS3=$(new_netns 3); NS4=$(new_netns 4)
 cni ADD keep "$NS3" <<<"$CONF" >/dev/null
 cni ADD drop "$NS4" <<<"$CONF" >/dev/null
+ip netns exec "${NS4##*/}" ip link show eth0 >/dev/null 2>&1 && t_ok "before GC the stale attachment has its eth0" || t_bad "eth0 before GC"
 GCCONF=$(jq -c '. + {"cni.dev/valid-attachments": [{"containerID":"keep","ifname":"eth0"},{"containerID":"c040","ifname":"eth0"}]}' <<<"$CONF")
 cni GC "" "" <<<"$GCCONF" >/dev/null && t_ok "GC" || t_bad "GC"
 eps=$(mln_myelin endpoint list -o json)
@@ -115,6 +116,10 @@ out=$(cni ADD b1 "$NSB" CNI_ARGS="garbage" <<<"$CONF" || true); expect_code "mal
 [ "$(ipam_used)" = "$used" ] && t_ok "no address was allocated by bad input" || t_bad "IPAM unchanged" "$used -> $(ipam_used)"
 [ "$(host_links)" = "$links" ] && t_ok "no interface was created by bad input" || t_bad "links unchanged" "$links -> $(host_links)"
 ip netns exec "${NSB##*/}" ip link show eth0 >/dev/null 2>&1 && t_bad "pod netns untouched" || t_ok "pod netns untouched"
+# The positive control of the three above: the same good ADD allocates, creates and moves.
+cni ADD good "$NSB" <<<"$CONF" >/dev/null &&
+  [ "$(ipam_used)" = $((used + 1)) ] && [ "$(host_links)" = $((links + 1)) ] && ip netns exec "${NSB##*/}" ip link show eth0 >/dev/null 2>&1 &&
+  t_ok "a good ADD into the same netns: one address, one host veth, eth0 in the pod" || t_bad "good ADD after bad input" "used $used -> $(ipam_used), links $links -> $(host_links)"
 
 echo "-- IPAM exhausted (a second agent with a /30)"
 mln_agent_kill TERM
@@ -122,9 +127,12 @@ out=$(cni STATUS "" "" <<<"$CONF" || true); expect_code "STATUS with the agent s
 rm -rf "$MLN_BPFFS"
 MLN_CIDR=10.213.9.0/30 MLN_STATE="$MLN_TMP/state-small"
 mln_agent_start
+used0=$(ipam_used); links0=$(host_links)
 cni ADD s1 "$(new_netns s1)" <<<"$CONF" >/dev/null
 cni ADD s2 "$(new_netns s2)" <<<"$CONF" >/dev/null
 used=$(ipam_used); links=$(host_links)
+[ "$used" = $((used0 + 2)) ] && [ "$links" = $((links0 + 2)) ] && t_ok "the /30's two addresses are allocated, two veths created" ||
+  t_bad "two ADDs in the /30" "used $used0 -> $used, links $links0 -> $links"
 NSX=$(new_netns s3)
 out=$(cni ADD s3 "$NSX" <<<"$CONF" || true); expect_code "ADD when the pod CIDR is full" 100 "$out"
 [ "$(ipam_used)" = "$used" ] && [ "$(host_links)" = "$links" ] && t_ok "a full CIDR changes nothing" || t_bad "full CIDR changed state"

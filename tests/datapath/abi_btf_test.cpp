@@ -41,7 +41,7 @@ const std::vector<StructAbi> kStructs = {
       M(myelin_frag_key, family)}},
     {"myelin_ipcache_key", sizeof(myelin_ipcache_key),
      {M(myelin_ipcache_key, prefixlen), M(myelin_ipcache_key, family), M(myelin_ipcache_key, addr)}},
-    {"myelin_ipcache_val", sizeof(myelin_ipcache_val), {M(myelin_ipcache_val, identity), M(myelin_ipcache_val, flags)}},
+    {"myelin_ipcache_val", sizeof(myelin_ipcache_val), {M(myelin_ipcache_val, identity), M(myelin_ipcache_val, ipblock_identity)}},
     {"myelin_policy_key", sizeof(myelin_policy_key),
      {M(myelin_policy_key, prefixlen), M(myelin_policy_key, ep_id), M(myelin_policy_key, dir), M(myelin_policy_key, proto),
       M(myelin_policy_key, identity), M(myelin_policy_key, dport)}},

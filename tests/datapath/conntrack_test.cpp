@@ -85,7 +85,7 @@ TEST_F(Conntrack, UdpBecomesEstablishedOnReply) {
   EXPECT_EQ(ct("10.0.0.1", "10.0.0.2", 5353, 53, 17)->state, MYELIN_CT_ESTABLISHED);
 }
 
-TEST_F(Conntrack, IcmpEchoTrackedByIdErrorsUntracked) {
+TEST_F(Conntrack, IcmpEchoTrackedByIdErrorsRelated) {
   two_pods();
   Packet req;
   req.proto = 1;
@@ -101,15 +101,23 @@ TEST_F(Conntrack, IcmpEchoTrackedByIdErrorsUntracked) {
   from_container(rep.build());
   EXPECT_EQ(ct("10.0.0.1", "10.0.0.2", 77, 0, 1)->state, MYELIN_CT_ESTABLISHED);
 
+  // An error has no entry of its own: it relates to the connection of the
+  // datagram it quotes (here B's error about A's echo request).
   drain_events().clear();
-  Packet unreach = req;
+  Packet unreach = rep;
   unreach.icmp_type = 3;
   unreach.icmp_code = 3;
+  unreach.icmp_data = quote(req);
   EXPECT_EQ(from_container(unreach.build()).retval, 7u);
   auto& ev = drain_events();
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].subtype, MYELIN_TRACE_UNTRACKED);
   EXPECT_EQ(ev[0].trace_reason, MYELIN_TRACE_REASON_RELATED);
+  ev.clear();
+  unreach.icmp_data.clear();
+  EXPECT_EQ(from_container(unreach.build()).retval, 2u) << "an error quoting nothing relates to nothing";
+  ASSERT_EQ(drain_events().size(), 1u);
+  EXPECT_EQ(drain_events()[0].drop_reason, MYELIN_DROP_CT_TRUNCATED_OR_INVALID_HEADER);
 }
 
 TEST_F(Conntrack, EventsForNewConnectionsAndStateChangesOnly) {

@@ -33,7 +33,8 @@ class DatapathTest : public ::testing::Test {
     if (geteuid() != 0) GTEST_SKIP() << "needs root: loads BPF programs (run the suite with sudo)";
     static int seq = 0;
     pin_dir_ = "/sys/fs/bpf/myelin-test-" + std::to_string(getpid()) + "-" + std::to_string(seq++);
-    ASSERT_TRUE(datapath::ensure_bpffs(pin_dir_)) << "bpffs";
+    ASSERT_TRUE(pseudofs::Mounts::ensure()) << "mount bpffs (see the log above)";
+    if (auto s = datapath::make_pin_dir(pin_dir_); !s) FAIL() << s.error().message;
     auto o = load_options_;  // a derived fixture may size maps (map_full_test.cpp)
     o.pin_dir = pin_dir_;
     auto dp = datapath::Datapath::load(o);

@@ -90,6 +90,12 @@ Packet icmp_echo() {
   p.proto = 1;
   return p;
 }
+Packet icmp_type(uint8_t type) {
+  Packet p;
+  p.proto = 1;
+  p.icmp_type = type;
+  return p;
+}
 Packet world(Packet p) {
   p.saddr = ip4("192.0.2.9");
   return p;
@@ -113,6 +119,8 @@ const std::vector<CtCase> kCtCases = {
     {"denied FIN|ACK", false, tcpp(81, MYELIN_TCP_FIN | MYELIN_TCP_ACK), SHOT, MYELIN_DROP_POLICY_DENIED},
     {"denied UDP", false, udp(54), SHOT, MYELIN_DROP_POLICY_DENIED},
     {"denied ICMP echo", false, icmp_echo(), SHOT, MYELIN_DROP_POLICY_DENIED},
+    {"denied stray RST", false, tcpp(81, MYELIN_TCP_RST), SHOT, MYELIN_DROP_POLICY_DENIED},
+    {"denied ICMP timestamp", false, icmp_type(13), SHOT, MYELIN_DROP_POLICY_DENIED},
     {"denied from world: SYN", true, world(tcpp(81, MYELIN_TCP_SYN)), SHOT, MYELIN_DROP_POLICY_DENIED},
     {"denied from world: stray ACK", true, world(tcpp(81, MYELIN_TCP_ACK)), SHOT, MYELIN_DROP_POLICY_DENIED},
     {"denied from world: UDP", true, world(udp(53)), SHOT, MYELIN_DROP_POLICY_DENIED},

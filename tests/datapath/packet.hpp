@@ -36,6 +36,7 @@ struct Packet {
   uint8_t tcp_flags = 0x02, tcp_doff = 5;
   uint8_t icmp_type = 8, icmp_code = 0;
   uint16_t icmp_id = 77;
+  Bytes icmp_data;  // after the 8-byte ICMP header: an error's quoted datagram (see quote())
   size_t payload = 0;
 
   Bytes l4() const {
@@ -54,11 +55,13 @@ struct Packet {
       std::memcpy(&b[2], &dp, 2);
       std::memcpy(&b[4], &len, 2);
     } else if (proto == 1) {
-      b.resize(8 + payload);
+      b.resize(8);
       b[0] = icmp_type;
       b[1] = icmp_code;
       uint16_t id = htons(icmp_id);
       std::memcpy(&b[4], &id, 2);
+      b.insert(b.end(), icmp_data.begin(), icmp_data.end());
+      b.resize(b.size() + payload);
     } else {
       b.resize(8 + payload);
     }
@@ -113,6 +116,15 @@ inline Bytes arp_request(const Mac& sha, uint32_t spa, uint32_t tpa) {
 
 inline Bytes cut(Bytes b, size_t n) {
   b.resize(std::min(n, b.size()));
+  return b;
+}
+
+// What an ICMP error quotes of the datagram it is about: its IP header and
+// the first `l4_bytes` of what follows (RFC 792: 8), Ethernet stripped.
+inline Bytes quote(const Packet& inner, size_t l4_bytes = 8) {
+  Bytes b = inner.build();
+  b.erase(b.begin(), b.begin() + 14);
+  b.resize(std::min(b.size(), 20 + inner.ip_options.size() + l4_bytes));
   return b;
 }
 

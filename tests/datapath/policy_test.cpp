@@ -54,7 +54,7 @@ const std::vector<Case> kCases = {
     {"policy could not be installed: fail closed", {allowB80}, IN | MYELIN_EP_F_POLICY_FAILED | MYELIN_EP_F_AUDIT, 80, SHOT, MYELIN_DROP_NO_POLICY_CONFIG, 0},
 };
 
-class Policy : public DatapathTest, public ::testing::WithParamInterface<Case> {
+class PolicyBase : public DatapathTest {
  protected:
   void pods(uint32_t a_flags, uint32_t b_flags) {
     add_endpoint("10.0.0.1", kLo, 11, kIdA, kPodMacA, kNodeMacA, a_flags);
@@ -89,6 +89,8 @@ class Policy : public DatapathTest, public ::testing::WithParamInterface<Case> {
     return p.build();
   }
 };
+
+class Policy : public PolicyBase, public ::testing::WithParamInterface<Case> {};
 
 TEST_P(Policy, FirstPacketVerdict) {
   const Case& c = GetParam();
@@ -233,6 +235,84 @@ TEST_F(Policy, FromTheStackUsesIpcacheIdentities) {
   ASSERT_FALSE(ev.empty());
   EXPECT_EQ(ev.back().src_identity, 2u);
 }
+
+// NetworkPolicy ipBlock by address: a pod (or the node) whose address lies
+// in a policy CIDR matches the CIDR identity's MYELIN_IDENTITY_IPBLOCK
+// entries, keeping its own identity; untagged CIDR entries (Cilium's
+// fromCIDR) and deny entries never match it.
+struct IpBlockCase {
+  const char* name;
+  std::vector<std::tuple<const char*, uint8_t, myelin_ipcache_val>> ipcache;  // prefix, length, value
+  std::vector<Rule> rules;
+  const char* saddr;     // 10.0.0.1 is pod A (from_container), anything else comes from the stack (to_container)
+  uint16_t dport;
+  uint32_t verdict;
+  uint32_t policy_id;
+};
+
+constexpr uint32_t kCidr = 777, kHole = 778, kTag = MYELIN_IDENTITY_IPBLOCK;
+const std::vector<IpBlockCase> kIpBlockCases = {
+    {"pod A inside the block: allowed by the ipBlock entry", {{"10.0.0.0", 24, {kCidr, kCidr}}},
+     {{false, 12, kCidr | kTag, MYELIN_DIR_INGRESS, 6, 80, 80, 31}}, "10.0.0.1", 80, REDIRECT, 31},
+    {"pod A inside the block, any protocol entry", {{"10.0.0.0", 24, {kCidr, kCidr}}},
+     {{false, 12, kCidr | kTag, MYELIN_DIR_INGRESS, 0, 0, 65535, 32}}, "10.0.0.1", 80, REDIRECT, 32},
+    {"pod A inside the block, other port", {{"10.0.0.0", 24, {kCidr, kCidr}}},
+     {{false, 12, kCidr | kTag, MYELIN_DIR_INGRESS, 6, 80, 80, 31}}, "10.0.0.1", 81, SHOT, 0},
+    {"fromCIDR (untagged) does not select pod A", {{"10.0.0.0", 24, {kCidr, kCidr}}},
+     {{false, 12, kCidr, MYELIN_DIR_INGRESS, 6, 80, 80, 33}}, "10.0.0.1", 80, SHOT, 0},
+    {"pod A in an except hole", {{"10.0.0.0", 24, {kCidr, kCidr}}, {"10.0.0.1", 32, {kHole, kHole}}},
+     {{false, 12, kCidr | kTag, MYELIN_DIR_INGRESS, 6, 80, 80, 31}}, "10.0.0.1", 80, SHOT, 0},
+    {"pod A outside every block", {{"10.9.0.0", 16, {kCidr, kCidr}}},
+     {{false, 12, kCidr | kTag, MYELIN_DIR_INGRESS, 6, 80, 80, 31}}, "10.0.0.1", 80, SHOT, 0},
+    {"a CIDR deny does not select pod A", {{"10.0.0.0", 24, {kCidr, kCidr}}},
+     {{true, 12, kCidr, MYELIN_DIR_INGRESS, 0, 0, 65535, 34}, {true, 12, kCidr | kTag, MYELIN_DIR_INGRESS, 0, 0, 65535, 35},
+      {false, 12, kIdA, MYELIN_DIR_INGRESS, 6, 80, 80, 36}}, "10.0.0.1", 80, REDIRECT, 36},
+    {"deny of pod A's identity wins over its ipBlock allow", {{"10.0.0.0", 24, {kCidr, kCidr}}},
+     {{true, 12, kIdA, MYELIN_DIR_INGRESS, 0, 0, 65535, 37}, {false, 12, kCidr | kTag, MYELIN_DIR_INGRESS, 6, 80, 80, 31}},
+     "10.0.0.1", 80, SHOT, 37},
+    {"the node inside the block (host identity, ipblock identity)", {{"192.168.50.1", 32, {1, kCidr}}},
+     {{false, 12, kCidr | kTag, MYELIN_DIR_INGRESS, 6, 80, 80, 38}}, "192.168.50.1", 80, OK, 38},
+    {"the node outside every block", {{"192.168.50.1", 32, {1, 0}}},
+     {{false, 12, kCidr | kTag, MYELIN_DIR_INGRESS, 6, 80, 80, 38}}, "192.168.50.1", 80, SHOT, 0},
+    {"the world inside the block: the plain CIDR entry", {{"192.168.50.0", 24, {kCidr, kCidr}}},
+     {{false, 12, kCidr, MYELIN_DIR_INGRESS, 6, 80, 80, 39}}, "192.168.50.9", 80, OK, 39},
+};
+
+class IpBlock : public PolicyBase, public ::testing::WithParamInterface<IpBlockCase> {};
+
+TEST_P(IpBlock, ByAddress) {
+  const IpBlockCase& c = GetParam();
+  pods(0, IN);
+  for (const auto& [prefix, len, val] : c.ipcache) {
+    myelin_ipcache_key k{};
+    k.prefixlen = 32 + len;
+    k.family = MYELIN_FAMILY_IPV4;
+    k.addr.w[0] = ip4(prefix);
+    ASSERT_TRUE(dp_->ipcache_upsert(k, val));
+  }
+  for (const auto& r : c.rules) install(r);
+  drain_events().clear();
+  const bool from_pod = std::string(c.saddr) == "10.0.0.1";
+  Packet p;
+  p.saddr = ip4(c.saddr);
+  p.daddr = ip4("10.0.0.2");
+  p.dport = c.dport;
+  auto r = from_pod ? from_container(p.build()) : to_container(p.build());
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.retval, c.verdict);
+  auto& ev = drain_events();
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev.back().ingress_policy_id, c.policy_id) << "attribution";
+  if (from_pod) {
+    EXPECT_EQ(ev.back().src_identity, kIdA) << "the pod keeps its own identity";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, IpBlock, ::testing::ValuesIn(kIpBlockCases), [](const auto& info) {
+  std::string n;
+  for (char ch : std::string(info.param.name)) n += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+  return n;
+});
 
 TEST(PortRangePrefixes, ExactCover) {
   using V = std::vector<std::pair<uint16_t, uint8_t>>;

@@ -18,7 +18,9 @@ mln_myelin gpu list -o json | jq -e '(.attached | length) == 9' >/dev/null &&
   t_ok "9 CUDA entry points probed in the two libraries" || t_bad "attached" "$(mln_myelin gpu list -o json)"
 
 # The workload runs in the pod and waits on stdin while we read its counters.
-coproc APP { mln_pod trainer "$GPU/gpu_app"; }
+# exec: APP_PID is gpu_app itself (ip netns exec execs it), not a subshell
+# that the cleanup would end while gpu_app lives on.
+coproc APP { exec ip netns exec "${MLN_POD_NETNS[trainer]}" "$GPU/gpu_app"; }
 APP_RUNNING=$APP_PID  # bash unsets APP_PID once the coprocess ends
 APP_IN=${APP[1]}
 MLN_PIDS+=("$APP_RUNNING")

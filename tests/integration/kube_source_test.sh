@@ -34,6 +34,7 @@ MLN_CIDR=10.230.0.0/24
 MLN_NODE_NAME=kube-node
 ip netns add "$MLN_NODE"
 mln_node ip link set lo up
+mln_node ip addr add 192.168.230.1/32 dev lo   # the node's own address (its probes of pods come from it)
 nsenter --net="/var/run/netns/$MLN_NODE" -- python3 "$STANDIN" --cert "$K/server.crt" --key "$K/server.key" \
   --token "$TOKEN" --objects "$K/objects.json" --bookmark-interval 0.5 --missing CiliumClusterwideNetworkPolicy \
   >"$K/port" 2>"$K/standin.log" &
@@ -71,11 +72,15 @@ mln_pod_bg server timeout 300 socat TCP-LISTEN:5432,fork,reuseaddr SYSTEM:true >
 mln_wait_listen server 5432
 SERVER_IP=${MLN_POD_IP[server]}
 reach() { mln_pod client timeout 3 nc -z -w 1 "$SERVER_IP" 5432 2>/dev/null; }
-blocked() { ! reach && ! reach; }
+# The node reaches its pods whatever their ingress policy (allow-localhost):
+# the positive control that the server is up whenever the client is blocked.
+node_reach() { mln_node timeout 3 nc -z -w 1 "$SERVER_IP" 5432 2>/dev/null; }
+blocked() { node_reach && ! reach && ! reach; }
 # Verdicts must follow within a second of the API change (polled in 0.1 s steps).
 follows() { mln_retry 10 0.1 "$@"; }
 
 reach && t_ok "no policy: client reaches server" || t_bad "no policy: client reaches server"
+node_reach && t_ok "no policy: the node reaches server" || t_bad "no policy: the node reaches server"
 
 np_deny='{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"db-default-deny","namespace":"db"},"spec":{"podSelector":{},"policyTypes":["Ingress"]}}'
 ctl apply "$np_deny"
@@ -83,7 +88,13 @@ follows blocked && t_ok "NetworkPolicy created through the API: denied within a 
 
 np_allow='{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"pg-from-clients","namespace":"db"},"spec":{"podSelector":{"matchLabels":{"app":"pg"}},"ingress":[{"from":[{"namespaceSelector":{},"podSelector":{"matchLabels":{"role":"db-client"}}}],"ports":[{"port":"pg"}]}]}}'
 ctl apply "$np_allow"
-sleep 0.3  # the policy is in force; the client's labels do not match yet
+# In force once policy list shows it selecting the server (listed only after
+# its regeneration wrote the datapath); the client's labels do not match yet.
+allow_in_force() { mln_myelin policy list -o json | jq -e '.policies[] | select(.name == "pg-from-clients" and (.endpoints | length) == 1)' >/dev/null 2>&1; }
+mln_retry 50 0.1 allow_in_force && t_ok "the allow policy arrived through the API and selects the server" ||
+  t_bad "allow policy in force" "$(mln_myelin policy list -o json)"
+tr=$(mln_myelin policy trace --from web/client --to db/server --port 5432/tcp)
+grep -q "Verdict: DENIED" <<<"$tr" && t_ok "policy trace: the client is still denied (labels do not match yet)" || t_bad "trace before label change" "$tr"
 blocked && t_ok "allow for role=db-client does not match the client yet" || t_bad "allow matched too early"
 ctl apply "$(pod_json web client '{"app":"client","role":"db-client"}')"
 follows reach && t_ok "Pod label change through the API: allowed within a second (named port pg)" || t_bad "label change"

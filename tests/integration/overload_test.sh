@@ -14,13 +14,20 @@ mln_node_up 10.218.0.0/24
 mln_pod_add a
 mln_pod_add b
 B=${MLN_POD_IP[b]}
-mln_pod_bg b timeout 60 nc -lk -p 8080 >/dev/null
+mln_pod_bg b timeout 60 nc -lk -p 8080 >"$MLN_TMP/received"
 mln_wait_listen b 8080 tcp
 
 kill -STOP "$MLN_AGENT_PID"
-for i in $(seq 1 40); do echo x | mln_pod a timeout 3 nc -N "$B" 8080 || true; done
+frozen() { [ "$(awk '{print $3}' "/proc/$MLN_AGENT_PID/stat")" = T ]; }
+mln_retry 50 0.1 frozen && t_ok "the agent is frozen (state T)" || t_bad "the agent is frozen" "$(cat "/proc/$MLN_AGENT_PID/stat")"
+made=0
+for i in $(seq 1 40); do echo "x$i" | mln_pod a timeout 3 nc -N "$B" 8080 && made=$((made + 1)); done
+frozen && t_ok "still frozen after the connections" || t_bad "still frozen after the connections"
 kill -CONT "$MLN_AGENT_PID"
-t_ok "40 connections made while the agent was frozen (the datapath does not need it)"
+received() { [ "$(grep -c '^x[0-9]*$' "$MLN_TMP/received")" = 40 ]; }
+[ "$made" = 40 ] && mln_retry 50 0.1 received &&
+  t_ok "40 connections made while the agent was frozen, 40 payloads received (the datapath does not need it)" ||
+  t_bad "40 connections while frozen" "$made of 40 connected, $(grep -c '^x[0-9]*$' "$MLN_TMP/received") payloads received"
 
 status() { mln_myelin status -o json; }
 caught_up() { status | jq -e '(.events_sent_datapath|tonumber) == (.events_processed|tonumber)' >/dev/null; }

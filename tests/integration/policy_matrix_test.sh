@@ -52,8 +52,11 @@ for port in 80 81; do
   ip netns exec "$WORLD" timeout 900 socat "TCP-LISTEN:$port,fork,reuseaddr,backlog=64" SYSTEM:true >/dev/null 2>&1 &
   MLN_PIDS+=("$!")
 done
-world_listens() { ip netns exec "$WORLD" ss -H -ltn "sport = :81" | grep -q .; }
-mln_retry 100 0.05 world_listens || mln_die "nothing listens in the world namespace"
+# The node itself listens on its world-side address (the host identity), for ipBlock rules that cover nodes.
+mln_node timeout 900 socat "TCP-LISTEN:80,bind=192.168.77.1,fork,reuseaddr,backlog=64" SYSTEM:true >/dev/null 2>&1 &
+MLN_PIDS+=("$!")
+world_listens() { ip netns exec "$WORLD" ss -H -ltn "sport = :81" | grep -q . && mln_node ss -H -ltn "sport = :80" | grep -q 192.168.77.1; }
+mln_retry 100 0.05 world_listens || mln_die "nothing listens in the world namespace or on the node"
 # world_probe FROM-ADDR POD-KEY PORT / pod_world FROM-POD ADDR PORT / host_probe POD-KEY PORT: 1 or 0, retried once.
 world_probe() { for _ in 1 2; do ip netns exec "$WORLD" timeout 4 nc -z -w 1 -s "$1" "${MLN_POD_IP[$2]}" "$3" 2>/dev/null && { echo 1; return; }; done; echo 0; }
 pod_world() { for _ in 1 2; do mln_pod "$1" timeout 4 nc -z -w 1 "$2" "$3" 2>/dev/null && { echo 1; return; }; done; echo 0; }
@@ -376,6 +379,109 @@ expect_outside "ipBlock egress except: x/a does not reach 192.168.77.20" 0 "$(po
 expect_outside "x/b's egress is not limited: it reaches 192.168.77.20" 1 "$(pod_world xb 192.168.77.20 81)"
 expect_outside "ipBlock ingress: 192.168.77.10 reaches x/b" 1 "$(world_probe 192.168.77.10 xb 80)"
 expect_outside "ipBlock ingress except: 192.168.77.20 does not reach x/b" 0 "$(world_probe 192.168.77.20 xb 80)"
+expect_outside "192.168.77.20 reaches x/c, which no policy selects (the except is what stops it at x/b)" 1 "$(world_probe 192.168.77.20 xc 80)"
+
+expect_outside "ipBlock egress covers nodes: x/a reaches the node at 192.168.77.1 (host identity)" 1 "$(pod_world xa 192.168.77.1 80)"
+
+echo "-- NetworkPolicy ipBlock covering pod addresses (upstream e2e: egress access to server in CIDR block, except clause)"
+YB=${MLN_POD_IP[yb]} XB=${MLN_POD_IP[xb]} ZC=${MLN_POD_IP[zc]} YA=${MLN_POD_IP[ya]}
+apply "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a-egress-cidr, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Egress]
+  egress:
+  - to:
+    - ipBlock: {cidr: $YB/32}"
+egress_cidr() { if [ "$1" = x/a ]; then [ "$2" = y/b ] && echo 1 || echo 0; else echo 1; fi; }
+check "ipBlock egress, no except: x/a reaches only y/b, by its address" egress_cidr
+tr=$(mln_myelin policy trace --from x/a --to y/b --port 80/tcp)
+grep -q "Verdict: ALLOWED" <<<"$tr" && grep -q "egress of x/a: allowed by .*a-egress-cidr: egress\\[0\\].to\\[0\\]: ipBlock $YB/32" <<<"$tr" &&
+  t_ok "policy trace x/a -> y/b names the ipBlock rule" || t_bad "trace ipBlock" "$tr"
+tr=$(mln_myelin policy trace --from x/a --to y/c --port 80/tcp)
+grep -q "Verdict: DENIED" <<<"$tr" && t_ok "policy trace x/a -> y/c: denied (outside the block)" || t_bad "trace outside ipBlock" "$tr"
+mln_myelin observe --all -o json --verdict FORWARDED --from-pod x/a --to-ip "$YB" >"$MLN_TMP/ipblock.json"
+t_jq "the allowed flow names the ipBlock rule, the destination keeps its pod identity" \
+  "(.flow.egress_allowed_by // [] | map(.rule) | index(\"egress[0].to[0]: ipBlock $YB/32\") != null) and .flow.destination.identity >= 256 and (.flow.destination.labels | index(\"k8s:pod=b\") != null)" "$MLN_TMP/ipblock.json"
+
+apply "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a-egress-cidr-except, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Egress]
+  egress:
+  - to:
+    - ipBlock: {cidr: 10.220.0.0/16, except: [$XB/32]}"
+egress_except() { if [ "$1" = x/a ]; then [ "$2" = x/b ] && echo 0 || echo 1; else echo 1; fi; }
+check "ipBlock egress with except: x/a reaches every pod but x/b" egress_except
+expect_outside "ipBlock egress with except: x/a no longer reaches the world outside the block" 0 "$(pod_world xa 192.168.77.10 80)"
+
+apply "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a-egress-cidr-except, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Egress]
+  egress:
+  - to:
+    - ipBlock: {cidr: 10.220.0.0/16, except: [$XB/32]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a-egress-xb, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Egress]
+  egress:
+  - to:
+    - ipBlock: {cidr: $XB/32}"
+check "an address in one policy's except and another's cidr is allowed (upstream overlapping case)" all_allowed
+
+apply "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: b-ingress-cidr, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: b}}
+  ingress:
+  - from:
+    - ipBlock: {cidr: $ZC/32}"
+ingress_cidr() { if [ "$2" = x/b ]; then [ "$1" = z/c ] && echo 1 || echo 0; else echo 1; fi; }
+check "ipBlock ingress, no except: only z/c reaches x/b, by its address" ingress_cidr
+
+apply "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: b-ingress-cidr-except, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: b}}
+  ingress:
+  - from:
+    - ipBlock: {cidr: 10.220.0.0/24, except: [$YA/32]}
+    ports:
+    - {port: 80, protocol: TCP}"
+ingress_except() { if [ "$2" = x/b ]; then [ "$1" != y/a ] && [ "$3$4" = 80tcp ] && echo 1 || echo 0; else echo 1; fi; }
+check "ipBlock ingress with except and a port: every pod but y/a reaches x/b on 80/TCP" ingress_except
+expect_outside "ipBlock ingress: the world outside the block does not reach x/b" 0 "$(world_probe 192.168.77.10 xb 80)"
+
+apply "apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: a-to-cidr, namespace: x}
+spec:
+  endpointSelector: {matchLabels: {pod: a}}
+  egress:
+  - toCIDR: [10.220.0.0/16, 192.168.77.0/24]
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: b-from-cidr, namespace: x}
+spec:
+  endpointSelector: {matchLabels: {pod: b}}
+  ingress:
+  - fromCIDRSet: [{cidr: 10.220.0.0/16}]"
+cnp_cidr() { if [ "$1" = x/a ] || [ "$2" = x/b ]; then echo 0; else echo 1; fi; }
+check "CNP toCIDR/fromCIDRSet covering pods do not select them (Cilium's semantics)" cnp_cidr
+expect_outside "CNP toCIDR selects the world in it: x/a reaches 192.168.77.10" 1 "$(pod_world xa 192.168.77.10 80)"
 
 apply 'apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy

@@ -60,10 +60,15 @@ has "(.process_exec.process.flags // \"\" | contains(\"truncArgs\")) and (.proce
   t_ok "arguments beyond 1 KiB are truncated and flagged (truncArgs)" || t_bad "truncation"
 
 # Filters run in the agent.
-n_other=$(events -o json --pod web/client | jq -s '[.[] | (.process_exec // .process_exit).process.pod.name // "host"] | map(select(. != "client")) | length')
-[ "$n_other" = 0 ] && t_ok "--pod web/client: only that pod's events" || t_bad "--pod filter" "$n_other others"
+pod_of='[.[] | (.process_exec // .process_exit).process.pod.name // "host"]'
+n_all_other=$(events -o json | jq -s "$pod_of | map(select(. != \"client\")) | length")
+n_client=$(events -o json --pod web/client | jq -s "$pod_of | map(select(. == \"client\")) | length")
+n_other=$(events -o json --pod web/client | jq -s "$pod_of | map(select(. != \"client\")) | length")
+[ "$n_all_other" -gt 0 ] && [ "$n_client" -gt 0 ] && [ "$n_other" = 0 ] && t_ok "--pod web/client: only that pod's events ($n_client; $n_all_other others unfiltered)" ||
+  t_bad "--pod filter" "$n_other others with the filter; unfiltered: $n_all_other others, $n_client of the pod"
+n_exec_all=$(events -o json --namespace web | jq -s 'map(select(.process_exec)) | length')
 n_exec=$(events -o json --type process_exit --namespace web | jq -s 'map(select(.process_exec)) | length')
-[ "$n_exec" = 0 ] && t_ok "--type process_exit --namespace web: no exec events" || t_bad "--type filter"
+[ "$n_exec_all" -gt 0 ] && [ "$n_exec" = 0 ] && t_ok "--type process_exit --namespace web: no exec events ($n_exec_all without --type)" || t_bad "--type filter" "$n_exec with, $n_exec_all without"
 events --pod web/client --last 50 | grep -q "^🚀 process web/client /usr/bin/bash -c exit 7 $MARK-exit\|^🚀 process web/client /bin/bash -c exit 7 $MARK-exit" &&
   t_ok "compact output, as tetra getevents -o compact" || t_bad "compact" "$(events --pod web/client --last 5)"
 events --type process_fork >/dev/null 2>&1 && t_bad "a bad --type is refused" || t_ok "a bad --type is refused"
@@ -79,8 +84,13 @@ mln_pod client /bin/true "$MARK-follow"
 mln_retry 50 0.1 following && t_ok "--follow streams a new exec" || t_bad "--follow"
 kill "$FOLLOW" 2>/dev/null || true
 
-[ -f "$MLN_TMP/events.log.1" ] && [ ! -e "$MLN_TMP/events.log.3" ] && [ "$(stat -c %s "$MLN_TMP/events.log")" -le 65536 ] &&
-  t_ok "the events log rotates at its size and keeps 2 backups" || t_bad "rotation" "$(ls -la "$MLN_TMP"/events.log*)"
+# Enough events for more rotations than backups kept: 200 execs of ~1 KiB of arguments (~500 KiB logged).
+for i in $(seq 1 200); do /bin/true "$MARK-fill" "$LONG"; done
+/bin/true "$MARK-fill-last"
+filled() { cat "$MLN_TMP"/events.log* 2>/dev/null | grep -q -- "$MARK-fill-last"; }
+mln_retry 100 0.1 filled && t_ok "the 200 execs were logged" || t_bad "the 200 execs were logged"
+[ -f "$MLN_TMP/events.log.1" ] && [ -f "$MLN_TMP/events.log.2" ] && [ ! -e "$MLN_TMP/events.log.3" ] && [ "$(stat -c %s "$MLN_TMP/events.log")" -le 65536 ] &&
+  t_ok "the events log rotates at its size and keeps 2 backups (of more rotations)" || t_bad "rotation" "$(ls -la "$MLN_TMP"/events.log*)"
 
 # Container attribution by cgroup, as a container runtime lays cgroups out:
 # the pod's cgroup holds the sandbox's (named after the id CNI got) and each
@@ -100,7 +110,7 @@ if [ -n "$CG2" ]; then
     t_ok "a process in a container's cgroup (host netns) is attributed to its pod and container by cgroup" ||
     t_bad "cgroup attribution" "$(events -o json --binary true | grep -- "$MARK-cgroup" | jq -c .process_exec.process)"
 else
-  t_ok "SKIP cgroup attribution: no cgroup v2 mounted here"
+  echo "  skip cgroup attribution: no cgroup v2 mounted here (not counted as passed)"
 fi
 
 scrape=$(mln_node curl -sf --max-time 5 http://127.0.0.1:9965/metrics)

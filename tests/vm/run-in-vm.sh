@@ -71,12 +71,10 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t tmpfs tmpfs /tmp
-mount -t securityfs securityfs /sys/kernel/security
-mount -t bpf bpf /sys/fs/bpf
-mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
-mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+# A fresh machine: bpffs, tracefs, securityfs and debugfs are left unmounted
+# (myelind mounts what it needs at start).
 ip link set lo up 2>/dev/null
-echo "MYELIN_VM_KERNEL $(uname -r) lsm=$(cat /sys/kernel/security/lsm)"
+echo "MYELIN_VM_KERNEL $(uname -r) $(grep -o 'lsm=[^ ]*' /proc/cmdline)"
 cd /work
 eval "/work/prog $(cat /work/args)"
 echo "MYELIN_VM_EXIT=$?"

@@ -164,7 +164,11 @@ std::string status_table(const api::StatusResponse& s) {
                                 std::to_string(s.forward_packets_ingress()) + " ingress");
   row("Policy:", std::to_string(s.policies()) + " policies, " + std::to_string(s.policy_entries()) +
                      " datapath entries, revision " + std::to_string(s.policy_revision()));
-  for (const auto& e : s.policy_errors()) row("  refused:", e);
+  row("Refused policies:", std::to_string(s.refused_size() ? s.refused_size() : s.policy_errors_size()) +
+                               (s.refused_size() + s.policy_errors_size() ? " (myelin policy list, myelin tracingpolicy list)" : ""));
+  for (const auto& r : s.refused()) o << "  " << refusal_text(r, true) << "\n";
+  if (!s.refused_size())
+    for (const auto& e : s.policy_errors()) o << "  " << e << "\n";  // an agent without refusals by parts
   for (const auto& e : s.policy_failures()) row("  not in place:", e);
   row("Conntrack:", std::to_string(s.conntrack_entries()) + " entries, " + std::to_string(s.conntrack_gc_runs()) +
                         " GC runs");
@@ -231,23 +235,81 @@ std::string endpoint_detail(const api::Endpoint& e) {
   return out;
 }
 
+std::string refusal_text(const api::PolicyError& r, bool with_source) {
+  std::string out;
+  if (with_source) {
+    out = r.source() + (r.line() ? ":" + std::to_string(r.line()) : "") + " ";
+    out += r.kind().empty() ? "(kind unknown)" : "(" + r.kind() + " " + (r.namespace_().empty() ? "" : r.namespace_() + "/") + r.name() + ")";
+    out += ": ";
+  } else if (r.kind().empty()) {
+    out = "kind unknown: ";
+  }
+  if (r.cause() == "kernel") out += "rejected by this kernel: ";
+  out += (r.field().empty() ? "" : r.field() + ": ") + r.reason();
+  if (r.cause() != "kernel")
+    out += r.last_good_in_force() ? "; the last good version of " + r.source() + " stays in force" : "; nothing of " + r.source() + " is in force";
+  return out;
+}
+
+namespace {
+// Rows aligned as a table, each followed by its indented notes (an error, a mode).
+std::string table_with_notes(const std::vector<std::vector<std::string>>& rows, const std::vector<std::vector<std::string>>& notes) {
+  std::istringstream lines(render_table(rows));
+  std::string out, line;
+  for (size_t i = 0; std::getline(lines, line); ++i) {
+    out += line + "\n";
+    if (i > 0 && i - 1 < notes.size())
+      for (const auto& n : notes[i - 1]) out += "    " + n + "\n";
+  }
+  return out;
+}
+}  // namespace
+
 std::string policies_table(const api::PolicyList& l) {
-  std::vector<std::vector<std::string>> rows{{"KIND", "NAMESPACE", "NAME", "ENFORCES", "RULES (IN/OUT)", "ENDPOINTS", "SOURCE"}};
+  std::vector<std::vector<std::string>> rows{{"KIND", "NAMESPACE", "NAME", "STATE", "ENFORCES", "RULES (IN/OUT)", "ENDPOINTS", "SOURCE"}};
+  std::vector<std::vector<std::string>> notes;
   for (const auto& p : l.policies()) {
+    const bool error = p.state() == "error";
     std::string enf = std::string(p.ingress() ? "ingress" : "") + (p.ingress() && p.egress() ? "," : "") + (p.egress() ? "egress" : "");
     if (p.audit()) enf += " (audit)";
     std::string eps;
     for (uint32_t e : p.endpoints()) eps += (eps.empty() ? "" : ",") + std::to_string(e);
-    rows.push_back({p.kind(), p.namespace_().empty() ? "-" : p.namespace_(), p.name(), enf.empty() ? "-" : enf,
-                    std::to_string(p.ingress_rules()) + "/" + std::to_string(p.egress_rules()), eps.empty() ? "-" : eps,
+    rows.push_back({p.kind().empty() ? "(unknown)" : p.kind(), p.namespace_().empty() ? "-" : p.namespace_(), p.name().empty() ? "-" : p.name(),
+                    p.state().empty() ? "enabled" : p.state(), enf.empty() ? "-" : enf,
+                    error ? "-" : std::to_string(p.ingress_rules()) + "/" + std::to_string(p.egress_rules()), eps.empty() ? "-" : eps,
                     p.source()});
+    notes.push_back(error ? std::vector<std::string>{"error: " + refusal_text(p.refusal(), false)} : std::vector<std::string>{});
   }
-  std::string out = render_table(rows);
-  for (const auto& e : l.errors()) out += "REFUSED: " + e + "\n";
-  return out;
+  return table_with_notes(rows, notes);
+}
+
+std::string tracing_policies_table(const api::TracingPolicyList& l) {
+  std::vector<std::vector<std::string>> rows{{"NAME", "STATE", "HOOKS", "EVENTS", "ACTIONS", "SOURCE"}};
+  std::vector<std::vector<std::string>> notes;
+  for (const auto& p : l.policies()) {
+    std::string acts;
+    for (const auto& [a, n] : p.actions()) acts += (acts.empty() ? "" : ",") + a.substr(a.rfind('_') + 1) + "=" + std::to_string(n);
+    std::string name = p.name().empty() ? "-" : (p.namespace_().empty() ? "" : p.namespace_() + "/") + p.name();
+    const bool refused_file = p.has_refusal() && p.refusal().cause() == "decode";
+    rows.push_back({name, p.state(), refused_file ? "-" : std::to_string(p.hooks()), refused_file ? "-" : std::to_string(p.events()),
+                    acts.empty() ? "-" : acts, p.source()});
+    std::vector<std::string> n;
+    if (p.has_refusal()) n.push_back("error: " + refusal_text(p.refusal(), false));
+    else if (!p.error().empty()) n.push_back("error: " + p.error());
+    if (!p.mode().empty()) n.push_back("mode: " + p.mode());
+    for (const auto& w : p.warnings()) n.push_back("warning: " + w);
+    notes.push_back(std::move(n));
+  }
+  return table_with_notes(rows, notes);
 }
 
 std::string policy_detail(const api::PolicyInfo& p) {
+  if (p.state() == "error")
+    return render_table({{"Kind:", p.kind().empty() ? "(unknown)" : p.kind()},
+                         {"Name:", (p.namespace_().empty() ? "" : p.namespace_() + "/") + p.name()},
+                         {"Source:", p.source()},
+                         {"State:", "error"},
+                         {"Error:", refusal_text(p.refusal(), false)}});
   std::string eps;
   for (uint32_t e : p.endpoints()) eps += (eps.empty() ? "" : ", ") + std::to_string(e);
   return render_table({{"Kind:", p.kind()},

@@ -22,6 +22,10 @@ std::string endpoints_table(const api::EndpointList& l);
 std::string endpoint_detail(const api::Endpoint& e);
 std::string policies_table(const api::PolicyList& l);
 std::string policy_detail(const api::PolicyInfo& p);
+std::string tracing_policies_table(const api::TracingPolicyList& l);
+// A refused policy in one line: what is wrong, and what stays in force
+// (with_source: led by source:line and the document's kind and name).
+std::string refusal_text(const api::PolicyError& r, bool with_source);
 std::string identities_table(const api::IdentityList& l);
 std::string trace_text(const api::PolicyTraceResponse& t);
 

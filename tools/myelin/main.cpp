@@ -152,7 +152,11 @@ bool take_flags(const std::vector<std::string>& args, std::map<std::string, std:
 }
 
 int cmd_policy_list(const Global& g, const std::vector<std::string>& args) {
-  if (g.help) return std::cout << "Usage: myelin policy list [--namespace NS] [-o table|json]\n\nPolicies in force, what they enforce and the endpoints they select; refused manifests last.\n", 0;
+  if (g.help)
+    return std::cout << "Usage: myelin policy list [--namespace NS] [-o table|json]\n\nPolicies in force, what they enforce and the endpoints "
+                        "they select; then refused manifests and API objects in state error (file, line, field, reason; the\n"
+                        "last good version of a refused file stays in force and is listed too).\n",
+           0;
   std::map<std::string, std::string> f;
   std::vector<std::string> pos;
   if (!take_flags(args, f, pos, {"namespace"}, "policy list") || !pos.empty()) return 2;
@@ -276,7 +280,9 @@ int cmd_events(const Global& g, const std::vector<std::string>& args) {
 int cmd_tracingpolicy_list(const Global& g, const std::vector<std::string>& args) {
   if (g.help)
     return std::cout << "Usage: myelin tracingpolicy list [-o table|json]\n\nTracingPolicies: state (enabled, or the error that "
-                        "kept all of it out), hooks, events posted and actions taken.\n",
+                        "kept all of it out), hooks, events posted and actions taken.\nA file that does not decode is listed in state error "
+                        "(file, line, field, reason) beside the last good version it keeps in force;\na policy this kernel cannot load "
+                        "is in state error with the reason (cause kernel).\n",
            0;
   if (!args.empty()) return std::cerr << "myelin tracingpolicy list: unexpected argument '" << args[0] << "'\n", 2;
   const std::string o = g.output.empty() ? "table" : g.output;
@@ -284,19 +290,7 @@ int cmd_tracingpolicy_list(const Global& g, const std::vector<std::string>& args
   api::Request req;
   req.mutable_tracing_policy_list();
   return call(g, req, [&](const api::Response& r) {
-    if (o == "json") {
-      std::cout << to_json(r.tracing_policies()) << "\n";
-      return;
-    }
-    std::printf("%-28s %-8s %-6s %-8s %-24s %s\n", "NAME", "STATE", "HOOKS", "EVENTS", "ACTIONS", "SOURCE / ERROR");
-    for (const auto& p : r.tracing_policies().policies()) {
-      std::string acts;
-      for (const auto& [a, n] : p.actions()) acts += (acts.empty() ? "" : ",") + a.substr(a.rfind('_') + 1) + "=" + std::to_string(n);
-      std::printf("%-28s %-8s %-6u %-8lu %-24s %s\n", ((p.namespace_().empty() ? "" : p.namespace_() + "/") + p.name()).c_str(),
-                  p.state().c_str(), p.hooks(), static_cast<unsigned long>(p.events()), acts.empty() ? "-" : acts.c_str(),
-                  (p.error().empty() ? p.source() : p.error()).c_str());
-      if (!p.mode().empty()) std::printf("%-28s %s\n", "", p.mode().c_str());
-    }
+    std::cout << (o == "json" ? to_json(r.tracing_policies()) + "\n" : tracing_policies_table(r.tracing_policies()));
   });
 }
 

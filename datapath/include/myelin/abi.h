@@ -89,8 +89,10 @@ MYELIN_ASSERT_SIZE(myelin_ep_info, 32);
 
 /* ---- Conntrack ---- */
 /* Key is the tuple as first seen (the originating direction). A reply is
- * found by looking up the reversed tuple. ICMP echo keeps the echo id in
- * sport and 0 in dport. */
+ * found by looking up the reversed tuple. An ICMP query keeps its id in
+ * sport and the type of the reply that answers it in dport (echo 0,
+ * timestamp 14, information 16, address mask 18), both ways; no other ICMP
+ * type has an entry (errors relate to the entry of the datagram they quote). */
 struct myelin_ct_key {
 	struct myelin_addr saddr;
 	struct myelin_addr daddr;
@@ -148,7 +150,11 @@ MYELIN_ASSERT_SIZE(myelin_ipcache_key, 24);
 
 struct myelin_ipcache_val {
 	__u32 identity;
-	__u32 flags;
+	/* The CIDR identity this prefix has for NetworkPolicy ipBlock, which
+	 * selects every address in its CIDR, pods and nodes included: the entry's
+	 * own identity for a policy CIDR, the longest policy CIDR holding it for
+	 * a node address (whose identity is host), 0 for none. */
+	__u32 ipblock_identity;
 };
 MYELIN_ASSERT_SIZE(myelin_ipcache_val, 8);
 
@@ -176,13 +182,22 @@ MYELIN_ASSERT_SIZE(myelin_policy_key, 20);
 
 #define MYELIN_POLICY_F_AUDIT 0x1
 
+/* Remote identity of a policy entry that a pod or node matches by its
+ * address: MYELIN_IDENTITY_IPBLOCK | the ipblock_identity of the address in
+ * the ipcache. Only NetworkPolicy ipBlock rules have such entries (Cilium's
+ * toCIDR/fromCIDR never select cluster endpoints), only allow entries, and
+ * the datapath looks them up after the remote's own identity found no allow.
+ * Allocated identities stay below this bit. */
+#define MYELIN_IDENTITY_IPBLOCK 0x80000000u
+
 struct myelin_policy_val {
 	__u32 policy_id;        /* the rule that decided (the agent maps it to a policy name) */
 	__u32 flags;            /* MYELIN_POLICY_F_* */
 };
 MYELIN_ASSERT_SIZE(myelin_policy_val, 8);
 
-/* ---- IPv4 fragments: first fragment's ports, for the ones after it ---- */
+/* ---- IPv4 fragments: first fragment's ports, for the ones after it ----
+ * ICMP: sport = the id, dport = the type (byte 0) and code (byte 1). */
 struct myelin_frag_key {
 	struct myelin_addr saddr;
 	struct myelin_addr daddr;
@@ -226,6 +241,9 @@ enum myelin_drop_reason {
 	MYELIN_DROP_INVALID_PACKET = 134,
 	MYELIN_DROP_CT_TRUNCATED_OR_INVALID_HEADER = 135,
 	MYELIN_DROP_CT_UNKNOWN_L4_PROTOCOL = 137,
+	/* An ICMP error about no tracked connection (CT_CANNOT_CREATE_ENTRY_FROM_PACKET):
+	 * errors never open a connection, they only relate to one. */
+	MYELIN_DROP_CT_CANNOT_CREATE_ENTRY = 138,
 	MYELIN_DROP_UNSUPPORTED_L3_PROTOCOL = 139,
 	MYELIN_DROP_ERROR_WRITING_TO_PACKET = 141,
 	MYELIN_DROP_UNKNOWN_L3_TARGET_ADDRESS = 150,
@@ -267,7 +285,8 @@ enum myelin_event_type {
 enum myelin_trace_cause {
 	MYELIN_TRACE_CT_NEW = 1,        /* first packet of a connection */
 	MYELIN_TRACE_CT_STATE = 2,      /* a TCP state change */
-	MYELIN_TRACE_UNTRACKED = 3,     /* forwarded without conntrack (e.g. ICMP errors) */
+	MYELIN_TRACE_UNTRACKED = 3,     /* forwarded without an entry of its own: allowed stray RSTs and
+	                                 * untracked ICMP (trace_reason NEW), ICMP errors (RELATED) */
 };
 
 /* TCP flag bits as on the wire (byte 13 of the TCP header). */

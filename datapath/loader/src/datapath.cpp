@@ -6,7 +6,6 @@
 #include <arpa/inet.h>
 #include <linux/magic.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -63,18 +62,13 @@ Status tc_filter(int ifindex, bpf_tc_attach_point point, int prog_fd) {
 
 }  // namespace
 
-Status ensure_bpffs(const std::string& pin_dir) {
-  struct statfs st{};
-  if (statfs("/sys/fs/bpf", &st) != 0 || st.f_type != BPF_FS_MAGIC) {
-    std::error_code ec;
-    std::filesystem::create_directories("/sys/fs/bpf", ec);
-    if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0)
-      return Error::from_errno("mount bpffs on /sys/fs/bpf");
-    log::info("datapath", "mounted bpffs on /sys/fs/bpf");
-  }
+Status make_pin_dir(const std::string& pin_dir) {
   std::error_code ec;
   std::filesystem::create_directories(pin_dir, ec);
   if (ec) return Error{"create " + pin_dir + ": " + ec.message()};
+  struct statfs st{};
+  if (statfs(pin_dir.c_str(), &st) != 0) return Error::from_errno("statfs " + pin_dir);
+  if (st.f_type != BPF_FS_MAGIC) return Error{pin_dir + " is not on a bpffs: maps cannot be pinned there"};
   return {};
 }
 

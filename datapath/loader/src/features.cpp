@@ -4,7 +4,6 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
-#include <sys/mount.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -22,11 +21,8 @@ bool prog_type(bpf_prog_type t) { return libbpf_probe_bpf_prog_type(t, nullptr) 
 bool map_type(bpf_map_type t) { return libbpf_probe_bpf_map_type(t, nullptr) == 1; }
 bool helper(bpf_prog_type t, bpf_func_id h) { return libbpf_probe_bpf_helper(t, h, nullptr) == 1; }
 
-std::string active_lsms() {
-  // securityfs is unmounted on a fresh machine; mount it to read the truth.
-  if (::access("/sys/kernel/security/lsm", R_OK) != 0)
-    (void)::mount("securityfs", "/sys/kernel/security", "securityfs", 0, nullptr);
-  std::ifstream f("/sys/kernel/security/lsm");
+std::string active_lsms(const std::string& securityfs) {
+  std::ifstream f(securityfs + "/lsm");
   std::string s;
   std::getline(f, s);
   return s;
@@ -80,11 +76,12 @@ std::string kernel_syscall_function(const std::string& name) { return syscall_fu
 
 bool has_redirect_peer() { return helper(BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_redirect_peer); }
 
-std::vector<Feature> probe_features() {
+std::vector<Feature> probe_features(const pseudofs::Mounts& mounts) {
   std::vector<Feature> out;
   utsname u{};
   uname(&u);
   out.push_back({"kernel", true, std::string(u.release)});
+  for (const auto& m : mounts.states()) out.push_back({std::string(m.spec->name), m.available, m.detail()});
   out.push_back({"tc-bpf", prog_type(BPF_PROG_TYPE_SCHED_CLS), "pod veth programs (required)"});
   out.push_back({"ringbuf", map_type(BPF_MAP_TYPE_RINGBUF), "flow events (required)"});
   out.push_back({"lru-hash", map_type(BPF_MAP_TYPE_LRU_HASH), "conntrack (required)"});
@@ -94,9 +91,11 @@ std::vector<Feature> probe_features() {
   out.push_back({"xdp", prog_type(BPF_PROG_TYPE_XDP), ""});
   out.push_back({"cgroup-sock-addr", prog_type(BPF_PROG_TYPE_CGROUP_SOCK_ADDR), ""});
   out.push_back({"tracepoint", prog_type(BPF_PROG_TYPE_TRACEPOINT), ""});
-  std::string lsms = active_lsms();
+  const auto& securityfs = mounts[pseudofs::Fs::securityfs];
+  std::string lsms = securityfs.available ? active_lsms(securityfs.path()) : "";
   const bool listed = lsms.find("bpf") != std::string::npos, loads = prog_type(BPF_PROG_TYPE_LSM);
-  std::string why = lsms.empty() ? "no LSM list in securityfs"
+  std::string why = !securityfs.available ? "the active LSMs cannot be read: " + securityfs.error
+                    : lsms.empty()        ? "no LSM list in securityfs"
                     : !listed   ? "bpf is not among the active LSMs (" + lsms + "): boot with lsm=...,bpf"
                     : !loads    ? "LSM programs do not load here (kernel built without BPF LSM support)"
                                 : "active LSMs: " + lsms;

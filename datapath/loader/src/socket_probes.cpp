@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 
 #include "myelin/datapath/runtime_probes.hpp"
+#include "myelin/datapath/tracepoints.hpp"
 #include "sockets.skel.h"
 
 namespace myelin::datapath {
@@ -15,12 +16,14 @@ int SocketProbes::on_sample(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-Result<std::unique_ptr<SocketProbes>> SocketProbes::start(Callback cb) {
+Result<std::unique_ptr<SocketProbes>> SocketProbes::start(const std::string& tracefs, Callback cb) {
   std::unique_ptr<SocketProbes> p(new SocketProbes());
   p->cb_ = std::move(cb);
   p->skel_ = sockets__open_and_load();
   if (!p->skel_) return Error::from_errno("load the TCP sensor (syscalls connect/accept/close tracepoints)");
-  if (sockets__attach(p->skel_) != 0) return Error::from_errno("attach the TCP sensor");
+  auto links = attach_programs(p->skel_->obj, tracefs);
+  if (!links) return Error{"attach the TCP sensor: " + links.error().message, links.error().code};
+  p->links_ = std::move(*links);
   p->rb_ = ring_buffer__new(bpf_map__fd(p->skel_->maps.myelin_sock_events), &SocketProbes::on_sample, p.get(), nullptr);
   if (!p->rb_) return Error::from_errno("open the TCP sensor's ring buffer");
   return p;
@@ -28,6 +31,7 @@ Result<std::unique_ptr<SocketProbes>> SocketProbes::start(Callback cb) {
 
 SocketProbes::~SocketProbes() {
   if (rb_) ring_buffer__free(rb_);
+  for (auto* l : links_) bpf_link__destroy(l);
   if (skel_) sockets__destroy(skel_);
 }
 

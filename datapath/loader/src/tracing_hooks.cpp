@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "myelin/datapath/runtime_probes.hpp"
+#include "myelin/datapath/tracepoints.hpp"
 #include "tracepoint.skel.h"
 
 namespace myelin::datapath {
@@ -27,10 +28,11 @@ int TracingHooks::on_sample(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-Result<std::unique_ptr<TracingHooks>> TracingHooks::create(int exec_binary_fd, Callback cb) {
+Result<std::unique_ptr<TracingHooks>> TracingHooks::create(int exec_binary_fd, std::string tracefs, Callback cb) {
   std::unique_ptr<TracingHooks> h(new TracingHooks());
   h->cb_ = std::move(cb);
   h->exec_binary_fd_ = exec_binary_fd;
+  h->tracefs_ = std::move(tracefs);
   h->events_.reset(bpf_map_create(BPF_MAP_TYPE_RINGBUF, "myelin_tp_events", 0, 0, 4u << 20, nullptr));
   if (!h->events_) return Error::from_errno("create the tracing events ring buffer");
   h->stats_.reset(bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "myelin_tp_stats", sizeof(uint32_t), sizeof(myelin_proc_stats), 1, nullptr));
@@ -83,8 +85,9 @@ Result<std::unique_ptr<TracingHooks::Hook>> TracingHooks::open_hook(const myelin
 Result<uint32_t> TracingHooks::attach(const std::string& subsystem, const std::string& event, const myelin_tp_config& config) {
   auto hook = open_hook(config, Program::tracepoint, subsystem + "/" + event);
   if (!hook) return hook.error();
-  (*hook)->link = bpf_program__attach_tracepoint((*hook)->skel->progs.myelin_tracepoint, subsystem.c_str(), event.c_str());
-  if (!(*hook)->link) return Error::from_errno("attach to tracepoint " + subsystem + "/" + event);
+  auto link = attach_tracepoint((*hook)->skel->progs.myelin_tracepoint, tracefs_, subsystem, event);
+  if (!link) return link.error();
+  (*hook)->link = *link;
   uint32_t id = next_++;
   hooks_[id] = std::move(*hook);
   return id;

@@ -496,6 +496,7 @@ metadata: {name: x}
 spec:
   kprobes:
   - call: tcp_connect
+    syscall: false
     args: [{index: 0, type: sock}]
     selectors:
     - matchArgs: [{index: 0, operator: NotDPort, values: ["80", "443"]}]

@@ -42,9 +42,12 @@ struct Entry {
   uint32_t identity = 0;    // 0 = any
   uint32_t policy = 0;      // index into the policy list + 1
   bool audit = false;
+  // Which rule, peer (0: the rule has no peers) and CIDR of the peer (0:
+  // not a CIDR) made it, 1-based, for attribution (rule_text).
+  uint16_t rule = 0, peer = 0, cidr = 0;
   bool operator<(const Entry& o) const {
-    return std::tie(deny, dir, proto, lo, hi, identity, policy, audit) <
-           std::tie(o.deny, o.dir, o.proto, o.lo, o.hi, o.identity, o.policy, o.audit);
+    return std::tie(deny, dir, proto, lo, hi, identity, policy, audit, rule, peer, cidr) <
+           std::tie(o.deny, o.dir, o.proto, o.lo, o.hi, o.identity, o.policy, o.audit, o.rule, o.peer, o.cidr);
   }
   bool operator==(const Entry& o) const = default;
 };
@@ -64,15 +67,28 @@ struct Decision {
   const Entry* entry = nullptr;
   bool allowed() const { return kind == Kind::allowed_by_rule || kind == Kind::allowed_not_enforced; }
 };
-Decision evaluate(const EndpointPolicy& ep, uint8_t dir, uint32_t remote_identity, uint8_t proto, uint16_t port);
+// As the datapath: `remote_ipblock` is the ipblock_identity of the remote's
+// address in the ipcache (0: none), whose MYELIN_IDENTITY_IPBLOCK entries
+// are looked up when the remote's own identity finds no allow.
+Decision evaluate(const EndpointPolicy& ep, uint8_t dir, uint32_t remote_identity, uint8_t proto, uint16_t port,
+                  uint32_t remote_ipblock = 0);
 
-// Whether a remote that should carry identity `intended` but carries
-// `fallback` instead (its ipcache entry could not be installed, so the
-// longest installed prefix holding it, or world, answers) would be allowed
-// something `intended` is not: some direction, protocol and port where the
-// fallback passes and the intended identity does not. Then the endpoint must
-// fail closed. Evaluated at every port where an entry starts or ends.
-bool fallback_widens(const EndpointPolicy& ep, uint32_t intended, uint32_t fallback);
+// The rule an entry came from, as written: "ingress[0].from[1]: ipBlock
+// 10.0.0.0/8 except 10.1.0.0/16", "egress[0].toCIDRSet[0]: ...", "ingress[2]".
+std::string rule_text(const NetworkPolicy& p, const Entry& e);
+
+// A remote as the datapath sees it: its identity and the ipBlock identity
+// of its address (0: none).
+struct Remote {
+  uint32_t identity = 0, ipblock = 0;
+};
+// Whether a remote policy means as `meant` but the datapath sees as `got`
+// (an ipcache entry could not be installed, so the longest installed prefix,
+// or world, answers for its address) would be allowed something `meant` is
+// not: some direction, protocol and port where `got` passes and `meant` does
+// not. Then the endpoint must fail closed. Evaluated at every port where an
+// entry that applies to either starts or ends.
+bool fallback_widens(const EndpointPolicy& ep, Remote meant, Remote got);
 
 EndpointPolicy compile(const LocalEndpoint& ep, const std::vector<NetworkPolicy>& policies,
                        const std::vector<IdentityView>& identities, const std::map<std::string, Namespace>& namespaces,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "myelin/policy/model.hpp"
+#include "myelin/policy/refusal.hpp"
 #include "myelin/result.hpp"
 
 namespace YAML {
@@ -23,10 +24,14 @@ struct Other {  // a kind policy does not use (Service, TracingPolicy, ...): ign
 using Object = std::variant<Namespace, Pod, NetworkPolicy, Other>;
 
 // Every document of a (multi-document) YAML text. `file` is only for messages.
+// All of it or nothing: one bad document refuses the text, naming that
+// document. TracingPolicy kinds pass as Other (the tracing decoder's).
+Decoded<std::vector<Object>> decode_manifest(const std::string& text, const std::string& file);
+// The same, the refusal as one message (file:line: field: why).
 Result<std::vector<Object>> decode_yaml(const std::string& text, const std::string& file);
 
 // One label selector (matchLabels, matchExpressions), for other decoders
-// (TracingPolicy's podSelector); the error names file:line: field.
-Result<Selector> decode_label_selector(const YAML::Node& n, const std::string& file, const std::string& field);
+// (TracingPolicy's podSelector); the refusal names file:line: field.
+Decoded<Selector> decode_label_selector(const YAML::Node& n, const std::string& file, const std::string& field);
 
 }  // namespace myelin::policy

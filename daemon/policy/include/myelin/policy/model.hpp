@@ -70,10 +70,16 @@ struct Peer {
   std::optional<Selector> namespaces;    // unset: the policy's own namespace (NetworkPolicy, CNP)
   bool any_namespace = false;            // CCNP / CNP selectors that name no namespace, or namespaceSelector {}
   std::vector<Cidr> cidrs;
+  // NetworkPolicy ipBlock: the CIDRs select every address in them, pods and
+  // nodes included. Unset (Cilium's fromCIDR/toCIDR/CIDRSet): only addresses
+  // that are not cluster endpoints, which are selected by labels.
+  bool ipblock = false;
   std::vector<std::string> entities;     // host, world, cluster, all, remote-node
+  std::string field;                     // where it was written, for attribution: "from[1]", "toCIDRSet", ...
 };
 
 struct Rule {
+  std::string field;                     // "ingress[0]", "egressDeny[2]", ...
   bool deny = false;
   bool all_peers = false;                // no from/to: everyone
   std::vector<Peer> peers;

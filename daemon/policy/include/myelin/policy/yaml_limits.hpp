@@ -9,7 +9,9 @@
 #include <cstddef>
 #include <string>
 
-#include "myelin/result.hpp"
+#include <optional>
+
+#include "myelin/policy/refusal.hpp"
 
 namespace myelin::policy {
 
@@ -18,7 +20,8 @@ struct YamlLimits {
   size_t max_nodes = 250'000;   // per text, aliases expanded: ~8,000 NetworkPolicies, ~120 MB of yaml-cpp tree
 };
 
-// "file:line: why" for the first bound passed (or a YAML syntax error).
-Status check_yaml_limits(const std::string& text, const std::string& file, const YamlLimits& limits = {});
+// The refusal (file, line, why) for the first bound passed; nullopt when the
+// text is within bounds (a syntax error is left to the decoders).
+std::optional<Refusal> check_yaml_limits(const std::string& text, const std::string& file, const YamlLimits& limits = {});
 
 }  // namespace myelin::policy

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "myelin/abi.h"
+#include "myelin/pseudo_fs.hpp"
 #include "myelin/result.hpp"
 
 struct lxc;  // the bpftool skeleton
@@ -23,16 +24,18 @@ struct ring_buffer;
 
 namespace myelin::datapath {
 
-// Mounts bpffs on /sys/fs/bpf if it is not one yet, then creates pin_dir.
-Status ensure_bpffs(const std::string& pin_dir);
+// Creates pin_dir (and its parents) and checks that it is on a bpffs (which
+// pseudofs::Mounts::ensure mounts at start): pins anywhere else would fail.
+Status make_pin_dir(const std::string& pin_dir);
 
 struct Feature {
   std::string name;
   bool available = false;
   std::string detail;
 };
-// Probes the running kernel once: program types, helpers, map types the datapath relies on.
-std::vector<Feature> probe_features();
+// Probes the running kernel once: the pseudo-filesystems (as mounted at
+// start), program types, helpers, map types the datapath relies on.
+std::vector<Feature> probe_features(const pseudofs::Mounts& mounts);
 // The kernel function of a syscall on this architecture ("write" -> "__x64_sys_write").
 std::string kernel_syscall_function(const std::string& name);
 bool has_redirect_peer();

@@ -1,23 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
 // SocketProbes: the per-process TCP sensor (sockets.bpf.c): connect, accept
 // and close records from the syscalls, delivered to a callback on poll().
+// Its syscall tracepoints are found in the tracefs it is given.
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "myelin/abi.h"
 #include "myelin/result.hpp"
 
 struct sockets;
 struct ring_buffer;
+struct bpf_link;
 
 namespace myelin::datapath {
 
 class SocketProbes {
  public:
   using Callback = std::function<void(const myelin_sock_event&)>;
-  static Result<std::unique_ptr<SocketProbes>> start(Callback cb);
+  static Result<std::unique_ptr<SocketProbes>> start(const std::string& tracefs, Callback cb);
   ~SocketProbes();
   SocketProbes(const SocketProbes&) = delete;
   SocketProbes& operator=(const SocketProbes&) = delete;
@@ -28,6 +32,7 @@ class SocketProbes {
   SocketProbes() = default;
   static int on_sample(void* ctx, void* data, size_t size);
   sockets* skel_ = nullptr;
+  std::vector<bpf_link*> links_;
   ring_buffer* rb_ = nullptr;
   Callback cb_;
 };

@@ -25,8 +25,9 @@ namespace myelin::datapath {
 class TracingHooks {
  public:
   using Callback = std::function<void(const myelin_tp_event&)>;
-  // exec_binary_fd: the process probes' myelin_exec_binary map.
-  static Result<std::unique_ptr<TracingHooks>> create(int exec_binary_fd, Callback cb);
+  // exec_binary_fd: the process probes' myelin_exec_binary map; tracefs:
+  // where tracepoint ids are read ("" when there is none).
+  static Result<std::unique_ptr<TracingHooks>> create(int exec_binary_fd, std::string tracefs, Callback cb);
   ~TracingHooks();
   TracingHooks(const TracingHooks&) = delete;
   TracingHooks& operator=(const TracingHooks&) = delete;
@@ -56,6 +57,7 @@ class TracingHooks {
   Result<std::unique_ptr<Hook>> open_hook(const myelin_tp_config& config, Program program, const std::string& what,
                                           const std::string& attach_target = "");
   int exec_binary_fd_ = -1;
+  std::string tracefs_;
   UniqueFd events_, stats_, scope_;
   std::map<uint32_t, std::set<uint32_t>> scopes_;
   ring_buffer* rb_ = nullptr;

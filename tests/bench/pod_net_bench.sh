@@ -40,7 +40,9 @@ wait_listen() {  # ns port
 }
 # latency CLIENT_NS SERVER_NS IP -> "p50 p99" (usec, sockperf's one-way estimate = RTT/2)
 latency() {
-  in_ns "$2" sockperf server -i "$3" -p 11111 --tcp >/dev/null 2>&1 & local spid=$!
+  # Started by `ip netns exec` itself, not through in_ns: $! is then the server
+  # (ip execs it), not a subshell whose end would leave the server running.
+  ip netns exec "$2" sockperf server -i "$3" -p 11111 --tcp >/dev/null 2>&1 & local spid=$!
   wait_listen "$2" 11111
   local out; out=$(in_ns "$1" sockperf ping-pong -i "$3" -p 11111 --tcp -t 3 2>&1 || true)
   kill "$spid" 2>/dev/null || true
@@ -49,9 +51,10 @@ latency() {
 }
 # throughput CLIENT_NS SERVER_NS IP -> Gbit/s
 throughput() {
-  in_ns "$2" iperf3 -s -1 -p 5299 >/dev/null 2>&1 & local ipid=$!
+  ip netns exec "$2" iperf3 -s -1 -p 5299 >/dev/null 2>&1 & local ipid=$!  # $! is the server, as above
   wait_listen "$2" 5299
   in_ns "$1" iperf3 -c "$3" -p 5299 -t 4 -J | jq '.end.sum_received.bits_per_second / 1e9'
+  kill "$ipid" 2>/dev/null || true  # a client that failed leaves the one-shot server waiting
   wait "$ipid" 2>/dev/null || true
 }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }

@@ -149,7 +149,7 @@ T_ENDPOINTS=$(elapsed "$t0")
 got=$(status | jq '.endpoints // 0')
 [ "$got" -eq "$ENDPOINTS" ] || mln_die "the agent has $got endpoints, not $ENDPOINTS"
 sleep "$SETTLE"
-sample endpoints "$ENDPOINTS endpoints"
+sample endpoints "$ENDPOINTS endpoints (and their Pod manifests)"
 
 # ---- 3. policies -------------------------------------------------------------
 # Policy i: in namespace i % NSS, selects app-(i % APPS); ingress from

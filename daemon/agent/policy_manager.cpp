@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "policy_manager.hpp"
 
-#include <ifaddrs.h>
 #include <netinet/in.h>
 
 #include <algorithm>
@@ -9,6 +8,7 @@
 
 #include "myelin/log.hpp"
 #include "myelin/net.hpp"
+#include "myelin/netlink.hpp"
 
 namespace myelin::agent {
 namespace {
@@ -180,16 +180,17 @@ Status PolicyManager::sync_cidrs(const std::vector<policy::NetworkPolicy>& all) 
 // regeneration: addresses come and go rarely, and a stale one only errs
 // towards "world".
 Status PolicyManager::sync_host_addresses() {
-  ifaddrs* ifa = nullptr;
-  if (getifaddrs(&ifa) != 0) return Error::from_errno("getifaddrs");
+  // An address dump, not getifaddrs: that also dumps every link, and with a
+  // veth per pod each link dump costs the kernel a lookup per namespace
+  // (the peer's netns id), quadratic in pods on every regeneration.
+  auto addrs = netlink::addr_list(0);
+  if (!addrs) return addrs.error();
   std::map<uint32_t, myelin_ipcache_key> next;
-  for (ifaddrs* i = ifa; i; i = i->ifa_next) {
-    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
-    uint32_t a = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr;
-    if ((ntohl(a) >> 24) == 127) continue;  // loopback never reaches a pod
-    next[a] = ipcache_key(net::Cidr4{net::Ipv4{ntohl(a)}, 32});
+  for (const auto& addr : *addrs) {
+    const net::Ipv4 ip = addr.first;
+    if ((ip.host >> 24) == 127) continue;  // loopback never reaches a pod
+    next[ip.network_order()] = ipcache_key(net::Cidr4{ip, 32});
   }
-  freeifaddrs(ifa);
   for (const auto& [a, key] : next) {
     if (host_addrs_.count(a)) continue;
     auto s = dp_.ipcache_upsert(key, myelin_ipcache_val{identity::kHost, 0});

@@ -285,10 +285,12 @@ pct() { sorted "$1" | awk -v p="$2" '{a[NR]=$1} END {i=int(NR*p/100+0.999); if (
 first=$(printf '%s ' "${ADD_MS[@]:0:$((ENDPOINTS / 10 > 0 ? ENDPOINTS / 10 : 1))}")
 lastn=$(printf '%s ' "${ADD_MS[@]: -$((ENDPOINTS / 10 > 0 ? ENDPOINTS / 10 : 1))}")
 printf '%-58s %12.1f\n' "registering $ENDPOINTS endpoints, s (sequential CNI ADDs)" "$T_ENDPOINTS"
+printf '%-58s %12.1f\n' "  agent CPU for them, s" "$(echo "${CPU[endpoints]} - ${CPU[idle]}" | bc -l)"
 printf '%-58s %12.1f\n' "  CNI ADD p50 of the first 10%, ms" "$(pct "$first" 50)"
 printf '%-58s %12.1f\n' "  CNI ADD p50 of the last 10%, ms" "$(pct "$lastn" 50)"
 if [ "$POLICIES" -gt 0 ]; then
   printf '%-58s %12.1f\n' "applying $POLICIES policies, s (moved in -> all counted)" "$T_POLICIES"
+  printf '%-58s %12.1f\n' "  agent CPU for them, s" "$(echo "${CPU[policies]} - ${CPU[endpoints]}" | bc -l)"
   printf '%-58s %12s\n' "  policy map entries installed" "$ENTRIES"
 fi
 echo "(Cilium: https://docs.cilium.io/en/stable/operations/performance/scalability/report/, step 7: 50k pods on"

@@ -141,7 +141,6 @@ for ((e = 0; e < ENDPOINTS; e++)); do
   out=$(mln_cni ADD "cid-$MLN_ID-$e" "/var/run/netns/mln-$MLN_ID-p$e" CNI_ARGS="K8S_POD_NAMESPACE=$(pod_ns "$e");K8S_POD_NAME=p-$e") ||
     mln_die "CNI ADD of p-$e failed: $out"
   ADD_MS+=("$(echo "($(now) - $a) * 1000" | bc -l)")
-  [ "$e" -eq 0 ] && P0_IP=$(jq -r '.ips[0].address' <<<"$out" | cut -d/ -f1)
   [ "$e" -eq 1 ] && P1_IP=$(jq -r '.ips[0].address' <<<"$out" | cut -d/ -f1)
   (((e + 1) % 100 == 0)) && progress "$((e + 1))/$ENDPOINTS endpoints, $(printf %.1f "$(elapsed "$t0")") s"
 done

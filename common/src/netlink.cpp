@@ -203,7 +203,7 @@ Result<std::vector<std::pair<net::Ipv4, uint8_t>>> addr_list(int index) {
   auto s = talk(m.nlh, "list addresses", [&](const nlmsghdr* n) {
     if (n->nlmsg_type != RTM_NEWADDR) return;
     auto* a = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(n));
-    if (static_cast<int>(a->ifa_index) != index || a->ifa_family != AF_INET) return;
+    if ((index != 0 && static_cast<int>(a->ifa_index) != index) || a->ifa_family != AF_INET) return;
     for_each_attr(n, sizeof(*a), [&](const nlattr* at) {
       if (mnl_attr_get_type(at) == IFA_LOCAL)
         out.emplace_back(net::Ipv4{ntohl(mnl_attr_get_u32(at))}, a->ifa_prefixlen);

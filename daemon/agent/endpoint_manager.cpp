@@ -120,6 +120,7 @@ Result<size_t> EndpointManager::restore() {
   std::lock_guard lk(mu_);
   size_t restored = 0;
   std::set<std::string> live_ips;
+  std::vector<api::Endpoint> adopted;  // saved once, after the loop
   for (const auto& ep : store_.list()) {
     auto link = netlink::link_get(ep.host_ifname());
     auto ip = net::parse_ipv4(ep.ip());
@@ -151,10 +152,11 @@ Result<size_t> EndpointManager::restore() {
     updated.set_host_ifindex(static_cast<uint32_t>(link->index));
     updated.set_host_mac(net::mac_str(link->mac.data()));
     updated.set_state("ready");
-    if (auto s = store_.upsert(updated); !s) return s.error();
+    adopted.push_back(std::move(updated));
     live_ips.insert(ep.ip());
     ++restored;
   }
+  if (auto s = store_.upsert_all(adopted); !s) return s.error();
   // Map entries no stored endpoint explains (an agent killed mid-add) go.
   for (const auto& [key, info] : dp_.endpoints()) {
     std::string ip = net::addr_str(key.addr, key.family);

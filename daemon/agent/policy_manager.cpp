@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "policy_manager.hpp"
 
-#include <ifaddrs.h>
 #include <netinet/in.h>
 
 #include <algorithm>
@@ -9,6 +8,7 @@
 
 #include "myelin/log.hpp"
 #include "myelin/net.hpp"
+#include "myelin/netlink.hpp"
 
 namespace myelin::agent {
 namespace {
@@ -195,17 +195,18 @@ Status PolicyManager::sync_cidrs(const std::vector<policy::NetworkPolicy>& all) 
 // A node address also carries the CIDR identity it has for NetworkPolicy
 // ipBlock (its /32 hides the policy CIDRs around it from the LPM lookup).
 Status PolicyManager::sync_host_addresses() {
-  ifaddrs* ifa = nullptr;
-  if (getifaddrs(&ifa) != 0) return Error::from_errno("getifaddrs");
+  // An address dump, not getifaddrs: that also dumps every link, and with a
+  // veth per pod each link dump costs the kernel a lookup per namespace
+  // (the peer's netns id), quadratic in pods on every regeneration.
+  auto addrs = netlink::addr_list(0);
+  if (!addrs) return addrs.error();
   std::map<uint32_t, std::pair<myelin_ipcache_key, myelin_ipcache_val>> next;
-  for (ifaddrs* i = ifa; i; i = i->ifa_next) {
-    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
-    uint32_t a = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr;
-    if ((ntohl(a) >> 24) == 127) continue;  // loopback never reaches a pod
-    next[a] = {ipcache_key(net::Cidr4{net::Ipv4{ntohl(a)}, 32}),
-               myelin_ipcache_val{identity::kHost, ipblock_identity_locked(a)}};
+  for (const auto& addr : *addrs) {
+    const net::Ipv4 ip = addr.first;
+    if ((ip.host >> 24) == 127) continue;  // loopback never reaches a pod
+    const uint32_t a = ip.network_order();
+    next[a] = {ipcache_key(net::Cidr4{ip, 32}), myelin_ipcache_val{identity::kHost, ipblock_identity_locked(a)}};
   }
-  freeifaddrs(ifa);
   Status result;
   for (auto it = next.begin(); it != next.end();) {
     const auto& [a, kv] = *it;

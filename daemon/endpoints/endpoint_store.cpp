@@ -83,6 +83,28 @@ Status EndpointStore::upsert(const api::Endpoint& ep) {
   return {};
 }
 
+Status EndpointStore::upsert_all(const std::vector<api::Endpoint>& eps) {
+  std::lock_guard lk(mu_);
+  ++generation_;
+  auto prev_eps = eps_;
+  auto prev_ids = by_id_;
+  const uint32_t prev_next = next_id_;
+  for (const auto& ep : eps) {
+    const std::string k = key(ep.container_id(), ep.ifname());
+    if (auto old = eps_.find(k); old != eps_.end()) by_id_.erase(old->second.id());
+    eps_[k] = ep;
+    by_id_[ep.id()] = k;
+    next_id_ = std::max(next_id_, ep.id() + 1);
+  }
+  if (auto s = save(); !s) {
+    eps_ = std::move(prev_eps);
+    by_id_ = std::move(prev_ids);
+    next_id_ = prev_next;
+    return s;
+  }
+  return {};
+}
+
 Status EndpointStore::remove(const std::string& container_id, const std::string& ifname) {
   std::lock_guard lk(mu_);
   ++generation_;

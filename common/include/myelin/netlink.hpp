@@ -32,7 +32,7 @@ Status addr_add(int index, net::Ipv4 ip, uint8_t prefix);  // already there is f
 Status route_replace(net::Cidr4 dst, int oif, std::optional<net::Ipv4> gw, bool scope_link);
 Status route_delete(net::Cidr4 dst, int oif);  // absent is fine
 Status neigh_replace(int index, net::Ipv4 ip, const net::Mac& mac);  // permanent entry
-// The IPv4 addresses on a link (for CHECK).
+// The IPv4 addresses on a link (for CHECK); index 0: on every link.
 Result<std::vector<std::pair<net::Ipv4, uint8_t>>> addr_list(int index);
 
 // Enters a network namespace (setns on the calling thread) and returns to

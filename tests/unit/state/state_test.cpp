@@ -133,6 +133,32 @@ TEST_F(EndpointStoreTest, LookupsPersistenceAndRemoval) {
   EXPECT_FALSE(s->get_by_id(1));
 }
 
+TEST_F(EndpointStoreTest, UpsertAllSavesTheBatchOrNothing) {
+  auto s = *endpoints::EndpointStore::open(file("eps.json"));
+  ASSERT_TRUE(s->upsert(ep("c1", 1, "10.0.0.1", 11)));
+  ASSERT_TRUE(s->upsert_all({ep("c1", 1, "10.0.0.1", 21), ep("c2", 2, "10.0.0.2", 22)}));
+  EXPECT_EQ(s->get_by_ifindex(21)->container_id(), "c1") << "an existing endpoint is replaced";
+  EXPECT_FALSE(s->get_by_ifindex(11));
+  EXPECT_EQ(s->get_by_id(2)->container_id(), "c2");
+  {
+    auto again = *endpoints::EndpointStore::open(file("eps.json"));
+    ASSERT_EQ(again->list().size(), 2u) << "the whole batch is on disk";
+    EXPECT_EQ(again->get("c1", "eth0")->host_ifindex(), 21u);
+  }
+  // The save fails (its directory is gone): the store stays as it was.
+  std::filesystem::remove_all(dir_);
+  EXPECT_FALSE(s->upsert_all({ep("c3", 3, "10.0.0.3", 23), ep("c1", 1, "10.0.0.1", 31)}));
+  EXPECT_FALSE(s->get("c3", "eth0"));
+  EXPECT_FALSE(s->get_by_id(3));
+  EXPECT_EQ(s->get("c1", "eth0")->host_ifindex(), 21u);
+  EXPECT_EQ(s->list().size(), 2u);
+  // The same batch once the directory is back (the failure above was the save).
+  std::filesystem::create_directories(dir_);
+  EXPECT_TRUE(s->upsert_all({ep("c3", 3, "10.0.0.3", 23), ep("c1", 1, "10.0.0.1", 31)}));
+  EXPECT_EQ(s->get_by_id(3)->container_id(), "c3");
+  EXPECT_EQ(s->get("c1", "eth0")->host_ifindex(), 31u);
+}
+
 TEST_F(EndpointStoreTest, CorruptFileIsAnError) {
   std::ofstream(file("eps.json")) << "[]";
   auto s = endpoints::EndpointStore::open(file("eps.json"));

@@ -23,7 +23,7 @@ enum Code : int {
   kInvalidConfig = 7,
   kTryAgainLater = 11,
   kNotAvailable = 50,
-  kNoFreeAddress = 100,
+  kNoFreeAddress = 100,  // the node has no room: no free address, or the endpoint map is full
   kAgentError = 101,
   kCheckFailed = 102,
 };

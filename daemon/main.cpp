@@ -68,13 +68,17 @@ Flags make_flags() {
   f.add("node-name", "name of this node", hostname());
   f.add("pod-cidr", "IPv4 CIDR pod addresses are allocated from, e.g. 10.244.1.0/24");
   f.add("api-socket", "Unix socket for the CLI and the CNI plugin", "/var/run/myelin/myelin.sock");
+  f.add("api-socket-group", "group (name or gid) whose members may use the API socket besides root; empty: root only");
   f.add("bpffs-root", "directory under bpffs where maps are pinned", "/sys/fs/bpf/myelin/<node-name>");
   f.add("state-dir", "directory for IPAM, endpoint and identity state", "/var/lib/myelin/<node-name>");
   f.add("flow-store-size", "flows kept in memory for `myelin observe`", "16384");
   f.add("ct-gc-interval", "seconds between conntrack garbage collections", "30");
   f.add("events-ring-size", "bytes of the datapath's event ring buffer (power of two)", "4194304");
+  f.add("bpf-map-max-entries", "capacities of the datapath maps, e.g. conntrack=524288,policy=65536 (endpoints, conntrack, ipcache, policy, fragments); "
+                              "a pinned map of another size is refused");
   f.add("redirect-peer", "deliver locally with bpf_redirect_peer: auto, true or false", "auto");
   f.add("manifests", "directory of Kubernetes YAML (Namespace, Pod, NetworkPolicy, CiliumNetworkPolicy, ...), watched live");
+  f.add("manifest-max-size", "largest manifest file read: MiB, or with a K/M/G suffix; larger ones are refused", "16");
   f.add("kubeconfig", "watch the Kubernetes API server of this kubeconfig (in a pod, the service account is used without it)");
   f.add("k8s-sync-timeout", "seconds to wait for the first list of every resource before serving", "60");
   f.add_bool("policy-audit-mode", "report policy verdicts as AUDIT and never drop for policy");
@@ -197,6 +201,12 @@ int main(int argc, char** argv) {
   info.started = google::protobuf::util::TimeUtil::GetCurrentTime();
   const std::string state_dir = expand(flags.get("state-dir"), info.node_name);
   const std::string socket_path = flags.get("api-socket");
+  SocketAccess api_access;
+  if (!flags.get("api-socket-group").empty()) {
+    auto a = resolve_socket_group(flags.get("api-socket-group"));
+    if (!a) return std::cerr << "myelind: --api-socket-group: " << a.error().message << "\n", 2;
+    api_access = *a;
+  }
 
   if (auto s = make_dirs(state_dir); !s) return fail(s.error().message);
   if (auto s = make_dirs(std::filesystem::path(socket_path).parent_path().string()); !s) return fail(s.error().message);
@@ -210,7 +220,9 @@ int main(int argc, char** argv) {
   auto ring = flags.get_int("events-ring-size");
   if (!ring || *ring < 4096 || *ring > (1ll << 30) || (*ring & (*ring - 1)))
     return std::cerr << "myelind: --events-ring-size must be a power of two from 4096 to 1G\n", 2;
-  auto dp = datapath::Datapath::load({info.bpffs_root, redirect_peer, static_cast<uint32_t>(*ring)});
+  auto sizes = datapath::parse_map_sizes(flags.get("bpf-map-max-entries"));
+  if (!sizes) return std::cerr << "myelind: --bpf-map-max-entries: " << sizes.error().message << "\n", 2;
+  auto dp = datapath::Datapath::load({info.bpffs_root, redirect_peer, static_cast<uint32_t>(*ring), *sizes});
   if (!dp) return fail("loading the datapath: " + dp.error().message);
   info.adopted = (*dp)->adopted();
   log::info("myelind", std::string(info.adopted ? "adopted pinned datapath state in " : "pinned new datapath maps in ") +
@@ -366,8 +378,9 @@ int main(int argc, char** argv) {
   if (!flags.get("metrics-addr").empty()) {
     auto e = metrics::MetricsExporter::start(
         flags.get("metrics-addr"), metrics::Sources{**dp, **store, **identities, flow_store, ct_gc, counters, info.version, flow_log.get(),
-                         [&policies] { return static_cast<uint64_t>(policies.policies().size()); }, runtime_monitor.get(), gpu_monitor.get(),
+                         [&policies] { return static_cast<uint64_t>(policies.policy_count()); }, runtime_monitor.get(), gpu_monitor.get(),
                          storage_monitor.get(), socket_monitor.get(),
+                         [&tracing_manager]() -> uint64_t { return tracing_manager ? tracing_manager->ring_stats().events_lost : 0; },
                          [&policies, &tracing_manager] { return agent::count_refused(agent::refused_policies(policies, tracing_manager.get())); }});
     if (!e) return fail(e.error().message);
     exporter = std::move(*e);
@@ -386,9 +399,12 @@ int main(int argc, char** argv) {
       }};
   std::unique_ptr<sources::ManifestSource> manifests;
   if (flags.is_set("manifests")) {
-    manifests = std::make_unique<sources::ManifestSource>(
-        flags.get("manifests"),
-        object_sink);
+    sources::ManifestSource::Limits limits;
+    auto max_size = parse_size(flags.get("manifest-max-size"));
+    if (!max_size || *max_size < 1024 || *max_size > (1ull << 30))
+      return std::cerr << "myelind: --manifest-max-size must be from 1K to 1G (e.g. 16, 512K, 64M)\n", 2;
+    limits.max_file_bytes = *max_size;
+    manifests = std::make_unique<sources::ManifestSource>(flags.get("manifests"), object_sink, limits);
     if (auto s = manifests->start(); !s) return fail(s.error().message);
   }
   // The API server: from --kubeconfig, or in-cluster when running in a pod.
@@ -409,10 +425,11 @@ int main(int argc, char** argv) {
 
   agent::ApiHandlers handlers(info, endpoints, **store, **ipam, flow_store, **dp, pump, ct_gc, policies, runtime_monitor.get(),
                              runtime_error, tracing_manager.get(), gpu_monitor.get(), storage_monitor.get());
-  server::ApiServer server(socket_path, handlers);
+  server::ApiServer server(socket_path, handlers, api_access);
   if (auto s = server.start(); !s) return fail("API socket: " + s.error().message);
   handlers.set_ready(true);
-  log::info("myelind", "ready: node " + info.node_name + ", pod CIDR " + cidr->str() + ", API on " + socket_path);
+  log::info("myelind", "ready: node " + info.node_name + ", pod CIDR " + cidr->str() + ", API on " + socket_path +
+                           " (root" + (api_access.group ? " and group " + api_access.group_name : std::string(" only")) + ")");
 
   int sig = 0;
   sigwait(&sigs, &sig);

@@ -2,6 +2,8 @@
 #include "myelin/wire.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -51,6 +53,22 @@ sockaddr_un make_addr(const std::string& path, bool& ok) {
   return a;
 }
 
+// Why connect() said EACCES, in the words the agent uses when it refuses a
+// peer: the group comes from the socket file, which the caller may stat.
+std::string access_denied(const std::string& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0)
+    return "permission denied: the agent's API (" + path + ") is in a directory uid " + std::to_string(::getuid()) +
+           " cannot enter; it accepts root and the agent's API group (myelind --api-socket-group)";
+  SocketAccess a;
+  if (st.st_gid != 0) {
+    a.group = st.st_gid;
+    group* g = ::getgrgid(st.st_gid);
+    a.group_name = g ? g->gr_name : std::to_string(st.st_gid);
+  }
+  return permission_denied_message(path, a, ::getuid());
+}
+
 }  // namespace
 
 Status send(int fd, const google::protobuf::MessageLite& msg) {
@@ -91,6 +109,7 @@ Result<UniqueFd> connect_unix(const std::string& path, std::chrono::milliseconds
     if (!fd) return Error::from_errno("socket");
     if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return fd;
     int err = errno;
+    if (err == EACCES) return Error{access_denied(path), EACCES};
     if ((err != ECONNREFUSED && err != ENOENT && err != EAGAIN) || std::chrono::steady_clock::now() >= deadline)
       return Error::from_errno("connect to agent at " + path + " (is myelind running?)", err);
     std::this_thread::sleep_for(backoff);
@@ -98,15 +117,36 @@ Result<UniqueFd> connect_unix(const std::string& path, std::chrono::milliseconds
   }
 }
 
-Result<UniqueFd> listen_unix(const std::string& path) {
+Result<UniqueFd> listen_unix(const std::string& path, const SocketAccess& access) {
   bool ok = false;
-  sockaddr_un a = make_addr(path, ok);
+  const std::string tmp = path + ".new." + std::to_string(::getpid());
+  sockaddr_un a = make_addr(tmp, ok);
   if (!ok) return Error{"socket path too long: " + path};
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return Error::from_errno("socket");
-  ::unlink(path.c_str());  // a stale socket from a killed agent
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) return Error::from_errno("bind " + path);
-  ::chmod(path.c_str(), 0660);
+  // bind() creates the file with the socket's own mode less the umask: set
+  // to 0660 first, the file is never more open than that, whatever the umask.
+  if (::fchmod(fd.get(), 0660) != 0) return Error::from_errno("fchmod socket");
+  ::unlink(tmp.c_str());  // left by an earlier start that died with this pid
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) return Error::from_errno("bind " + tmp);
+  auto fail = [&](const std::string& what) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return Error::from_errno(what, err);
+  };
+  // Group and exact mode (a restrictive umask took bits away) on the file
+  // bind made, through a descriptor of it: a link swapped in is never followed.
+  UniqueFd file(::open(tmp.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st{};
+  if (!file || ::fstat(file.get(), &st) != 0) return fail("open " + tmp);
+  if (!S_ISSOCK(st.st_mode)) {
+    errno = EEXIST;
+    return fail(tmp + " is not the socket just bound");
+  }
+  if (access.group && ::fchownat(file.get(), "", static_cast<uid_t>(-1), *access.group, AT_EMPTY_PATH) != 0)
+    return fail("chown " + tmp + " to group " + access.group_name);
+  if (::chmod(("/proc/self/fd/" + std::to_string(file.get())).c_str(), 0660) != 0) return fail("chmod " + tmp);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("rename " + tmp + " to " + path);
   if (::listen(fd.get(), 128) < 0) return Error::from_errno("listen " + path);
   return fd;
 }

@@ -132,7 +132,7 @@ api::Response ApiHandlers::status() const {
     s->set_runtime_lost(rs.lost + (tracing_ ? tracing_->ring_stats().events_lost : 0));
     s->set_runtime_processes(rs.processes);
   }
-  s->set_policies(static_cast<uint32_t>(policies_.policies().size()));
+  s->set_policies(static_cast<uint32_t>(policies_.policy_count()));
   s->set_policy_entries(policies_.installed_entries());
   const auto refused = refused_policies(policies_, tracing_);
   s->set_policies_refused(static_cast<uint32_t>(refused.size()));
@@ -140,6 +140,7 @@ api::Response ApiHandlers::status() const {
     s->add_policy_errors(r.message());
     to_proto(r, s->add_refused());
   }
+  for (const auto& f : policies_.failures()) s->add_policy_failures(f);
   s->set_conntrack_entries(dp_.ct_count());
   s->set_conntrack_gc_runs(ct_gc_.runs());
   return r;

@@ -226,6 +226,13 @@ Result<api::Endpoint> EndpointManager::add_locked(const api::Endpoint& req) {
   const myelin_ep_key key = ep_key(*ip);
   auto upserted = dp_.endpoint_upsert(key, info);
   counters_.map_op(MYELIN_MAP_ENDPOINTS, "update", upserted.ok());
+  // Full (E2BIG): the ADD fails and the rollback leaves no trace of the pod
+  // here; the CNI plugin then removes its interface and address.
+  if (!upserted && upserted.error().code == E2BIG)
+    return Error{"this node is full: the endpoint map " MYELIN_MAP_ENDPOINTS " holds its " +
+                     std::to_string(dp_.capacity(MYELIN_MAP_ENDPOINTS)) +
+                     " endpoints (myelind --bpf-map-max-entries endpoints=N raises it)",
+                 api::EXHAUSTED};
   if (!upserted) return Error{"endpoint map: " + upserted.error().message, api::EXHAUSTED};
   if (!existing) undo.push([this, key] { (void)dp_.endpoint_delete(key); });
 

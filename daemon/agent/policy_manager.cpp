@@ -144,9 +144,13 @@ std::vector<policy::IdentityView> PolicyManager::identity_views() const {
   return out;
 }
 
+// A full ipcache (ENOSPC) is not an error that stops the regeneration: the
+// prefixes that did not fit are gaps (ipcache_gaps_), and each endpoint whose
+// policy would let a gap's traffic through under what answers for it instead
+// fails closed (regenerate_locked).
 Status PolicyManager::sync_cidrs(const std::vector<policy::NetworkPolicy>& all) {
   const auto wanted = policy::referenced_cidrs(all);
-  std::map<std::string, std::pair<uint32_t, myelin_ipcache_key>> next;
+  std::map<std::string, CidrEntry> next;
   for (const auto& c : wanted) {
     auto cidr = net::parse_cidr4(c);
     if (!cidr) continue;
@@ -163,15 +167,22 @@ Status PolicyManager::sync_cidrs(const std::vector<policy::NetworkPolicy>& all) 
     myelin_ipcache_val val{*id, *id};  // a policy CIDR is its own ipBlock identity
     auto s = dp_.ipcache_upsert(key, val);
     counters_.map_op(MYELIN_MAP_IPCACHE, "update", s.ok());
-    if (!s) return s;
-    next[c] = {*id, key};
+    next[c] = {*id, key, *cidr, s.ok()};
   }
   for (const auto& [c, old] : cidr_ids_) {
-    if (!next.count(c)) {
-      auto s = dp_.ipcache_delete(old.second);
+    if (!next.count(c) && old.installed) {
+      auto s = dp_.ipcache_delete(old.key);
       counters_.map_op(MYELIN_MAP_IPCACHE, "delete", s.ok());
     }
-    (void)identities_.release(old.first);  // the new acquire holds its own reference
+    (void)identities_.release(old.id);  // the new acquire holds its own reference
+  }
+  // Prefixes no policy references any more are gone: room for those that did not fit.
+  for (auto& [c, e] : next) {
+    if (e.installed) continue;
+    auto s = dp_.ipcache_upsert(e.key, myelin_ipcache_val{e.id, e.id});
+    counters_.map_op(MYELIN_MAP_IPCACHE, "update", s.ok());
+    e.installed = s.ok();
+    if (!s) ipcache_gaps_.push_back({e.prefix, {e.id, e.id}, c + " (" + s.error().message + ")"});
   }
   cidr_ids_ = std::move(next);
   return {};
@@ -208,6 +219,9 @@ Status PolicyManager::sync_host_addresses() {
     counters_.map_op(MYELIN_MAP_IPCACHE, "update", s.ok());
     if (!s) {
       result = s;  // not installed: tried again at the next regeneration
+      net::Cidr4 host{net::Ipv4{ntohl(a)}, 32};
+      ipcache_gaps_.push_back({host, {kv.second.identity, kv.second.ipblock_identity},
+                               "node address " + host.str() + " (" + s.error().message + ")"});
       it = next.erase(it);
       continue;
     }
@@ -228,10 +242,32 @@ uint32_t PolicyManager::ipblock_identity_locked(uint32_t addr) const {
   const net::Ipv4 ip{ntohl(addr)};
   int best = -1;
   uint32_t id = 0;
-  for (const auto& [c, v] : cidr_ids_) {
-    auto cidr = net::parse_cidr4(c);
-    if (cidr && cidr->contains(ip) && cidr->prefix > best) best = cidr->prefix, id = v.first;
-  }
+  for (const auto& [c, v] : cidr_ids_)
+    if (v.prefix.contains(ip) && v.prefix.prefix > best) best = v.prefix.prefix, id = v.id;
+  return id;
+}
+
+// What answers the datapath's LPM lookup in place of a gap: the longest
+// installed policy CIDR strictly holding it, else nothing (world). A node
+// address's /32 never holds a wider gap.
+policy::Remote PolicyManager::fallback_locked(const net::Cidr4& gap) const {
+  policy::Remote r{identity::kWorld, 0};
+  int best = -1;
+  for (const auto& [c, e] : cidr_ids_)
+    if (e.installed && e.prefix.prefix < gap.prefix && e.prefix.contains(gap.base) && static_cast<int>(e.prefix.prefix) > best) {
+      best = e.prefix.prefix;
+      r = {e.id, e.id};
+    }
+  return r;
+}
+
+// The ipBlock identity a pod's address gets from the installed prefixes only.
+uint32_t PolicyManager::installed_ipblock_locked(uint32_t addr) const {
+  const net::Ipv4 ip{ntohl(addr)};
+  int best = -1;
+  uint32_t id = 0;
+  for (const auto& [c, v] : cidr_ids_)
+    if (v.installed && v.prefix.contains(ip) && v.prefix.prefix > best) best = v.prefix.prefix, id = v.id;
   return id;
 }
 
@@ -279,18 +315,50 @@ Status PolicyManager::regenerate_locked() {
       if (const auto* n = std::get_if<policy::Namespace>(&o)) namespaces[n->name] = *n;
       if (const auto* p = std::get_if<policy::NetworkPolicy>(&o)) all.push_back(*p);
     }
-  compiled_policies_.clear();
   std::vector<uint32_t> ids;
-  for (const auto& p : all) {
-    ids.push_back(policy_id_locked(p));
-    compiled_policies_.emplace_back(ids.back(), p);
-  }
+  for (const auto& p : all) ids.push_back(policy_id_locked(p));
+  // On every way out, `all` becomes the policies in force: moved, not copied
+  // (100k policies are ~100 MB; a copy per regeneration doubled the peak).
+  struct Publish {
+    PolicyManager& pm;
+    std::vector<policy::NetworkPolicy>& all;
+    const std::vector<uint32_t>& ids;
+    ~Publish() {
+      pm.compiled_policies_.clear();
+      pm.compiled_policies_.reserve(all.size());
+      for (size_t i = 0; i < all.size(); ++i) pm.compiled_policies_.emplace_back(ids[i], std::move(all[i]));
+    }
+  } publish{*this, all, ids};
   if (auto r = endpoints_.relabel_all(); !r) return r.error();
+  ipcache_gaps_.clear();
   if (auto s = sync_cidrs(all); !s) return s;
   if (auto s = sync_host_addresses(); !s) log::warn("policy", "node addresses as the host identity: " + s.error().message);
   const auto views = identity_views();
+  // Remotes judged otherwise than policy meant, because the ipcache had no
+  // room: a gap's addresses get what answers instead of the gap (a wider
+  // prefix, or world), and a pod address inside a gap loses the gap's ipBlock
+  // identity. Each pair is (meant, got), checked against every endpoint.
+  struct Misjudged {
+    policy::Remote meant, got;
+    const IpcacheGap* gap;
+  };
+  std::vector<Misjudged> misjudged;
+  for (const auto& g : ipcache_gaps_) {
+    misjudged.push_back({g.meant, fallback_locked(g.prefix), &g});
+    for (const auto& ep : store_.list()) {
+      auto ip = net::parse_ipv4(ep.ip());
+      if (!ip || !g.prefix.contains(*ip)) continue;
+      const uint32_t addr = ip->network_order();
+      policy::Remote meant{ep.identity(), ipblock_identity_locked(addr)}, got{ep.identity(), installed_ipblock_locked(addr)};
+      if (meant.ipblock != got.ipblock) misjudged.push_back({meant, got, &g});
+    }
+  }
 
   Status result;
+  std::vector<std::string> failures;
+  for (const auto& g : ipcache_gaps_)
+    failures.push_back("ipcache full: " + g.what + " is not installed; its addresses are judged as a wider prefix or world, "
+                       "and endpoints whose policy would then allow more fail closed");
   std::set<uint32_t> live;
   for (const auto& ep : store_.list()) {
     live.insert(ep.id());
@@ -320,6 +388,17 @@ Status PolicyManager::regenerate_locked() {
             myelin_policy_val{e.policy, e.audit ? uint32_t{MYELIN_POLICY_F_AUDIT} : 0u};
     Installed& have = installed_[ep.id()];
     bool failed = false, changed = false;
+    for (const auto& m : misjudged)
+      if (policy::fallback_widens(compiled, m.meant, m.got)) {
+        // Allowing what the missing entry was there to deny (an except, a
+        // deny rule) would be failing open: fail closed instead.
+        failed = true;
+        result = Error{"endpoint " + std::to_string(ep.id()) + " (" + local.ns + "/" + ep.pod_name() + "): ipcache full: " +
+                       m.gap->what + " is missing and its traffic would be allowed as identity " + std::to_string(m.got.identity) +
+                       ": new connections are dropped"};
+        failures.push_back(result.error().message);
+        break;
+      }
     for (const auto& [k, v] : want) {  // add first, remove after: no transient default-deny gap
       auto it = have.find(k);
       if (it != have.end() && std::memcmp(&it->second, &v, sizeof v) == 0) continue;
@@ -327,9 +406,12 @@ Status PolicyManager::regenerate_locked() {
       auto s = dp_.policy_upsert(k.first, k.second, v);
       counters_.map_op(k.first ? MYELIN_MAP_POL_DENY : MYELIN_MAP_POL_ALLOW, "update", s.ok());
       if (!s) {
+        // Full (ENOSPC): what did not fit is absent, which alone could
+        // still allow less or more than intended: the endpoint fails closed.
         failed = true;
         result = Error{"endpoint " + std::to_string(ep.id()) + " (" + local.ns + "/" + ep.pod_name() +
                        "): policy map full or unavailable (" + s.error().message + "): new connections are dropped"};
+        failures.push_back(result.error().message);
         break;
       }
       have[k] = v;
@@ -371,6 +453,8 @@ Status PolicyManager::regenerate_locked() {
   }
   prev_live_rules_ = std::move(live_rules_);
   live_rules_.clear();
+  if (result && !ipcache_gaps_.empty()) result = Error{failures.front()};
+  failures_ = std::move(failures);
   if (!result) log::error("policy", result.error().message);
   return result;
 }
@@ -378,6 +462,11 @@ Status PolicyManager::regenerate_locked() {
 std::vector<std::pair<uint32_t, policy::NetworkPolicy>> PolicyManager::policies() const {
   std::lock_guard lk(mu_);
   return compiled_policies_;
+}
+
+size_t PolicyManager::policy_count() const {
+  std::lock_guard lk(mu_);
+  return compiled_policies_.size();
 }
 
 std::optional<PolicyRef> PolicyManager::policy(uint32_t id) const {
@@ -409,6 +498,11 @@ std::vector<SourceState> PolicyManager::sources() const {
   std::vector<SourceState> out;
   for (const auto& [f, s] : states_) out.push_back(s);
   return out;
+}
+
+std::vector<std::string> PolicyManager::failures() const {
+  std::lock_guard lk(mu_);
+  return failures_;
 }
 
 uint64_t PolicyManager::installed_entries() const {

@@ -20,6 +20,7 @@
 #include "myelin/datapath/datapath.hpp"
 #include "myelin/endpoints/endpoint_store.hpp"
 #include "myelin/identity/identity_allocator.hpp"
+#include "myelin/net.hpp"
 #include "myelin/policy/compiler.hpp"
 #include "myelin/policy/decode.hpp"
 #include "flow.pb.h"
@@ -57,6 +58,7 @@ class PolicyManager {
   std::vector<std::string> identity_labels(const std::string& ns, const std::string& pod) const;
 
   std::vector<std::pair<uint32_t, policy::NetworkPolicy>> policies() const;   // with their ids
+  size_t policy_count() const;  // without copying them (status, metrics: 100k policies are ~100 MB)
   std::optional<PolicyRef> policy(uint32_t id) const;                         // a policy id or a rule id
   // The ipcache's ipblock_identity of an address (network order): the CIDR
   // identity NetworkPolicy ipBlock rules match it by, 0 for none.
@@ -65,6 +67,9 @@ class PolicyManager {
   std::optional<policy::EndpointPolicy> endpoint_policy(uint32_t ep_id) const;
   std::vector<SourceState> sources() const;
   uint64_t installed_entries() const;
+  // What the last regeneration could not install (a full policy map or
+  // ipcache) and which endpoints fail closed for it; empty when all is in place.
+  std::vector<std::string> failures() const;
   uint64_t revision() const { return revision_; }
   std::map<uint32_t, std::vector<std::string>> identities() const { return identities_.list(); }
   std::vector<policy::Workload> workloads(const std::string& ns, const std::string& pod) const;
@@ -80,6 +85,13 @@ class PolicyManager {
   std::vector<policy::IdentityView> identity_views() const;
   Status sync_cidrs(const std::vector<policy::NetworkPolicy>& all);
   Status sync_host_addresses();
+  struct IpcacheGap {  // a prefix policy needs that the ipcache had no room for
+    net::Cidr4 prefix;
+    policy::Remote meant;  // the identity and ipBlock identity its entry would have given
+    std::string what;
+  };
+  policy::Remote fallback_locked(const net::Cidr4& gap) const;
+  uint32_t installed_ipblock_locked(uint32_t addr) const;
   uint32_t policy_id_locked(const policy::NetworkPolicy& p);
   uint32_t rule_id_locked(uint32_t policy_id, const std::string& rule);
   uint32_t ipblock_identity_locked(uint32_t addr) const;
@@ -115,7 +127,15 @@ class PolicyManager {
   std::set<uint32_t> live_rules_, prev_live_rules_;
   uint32_t next_id_ = 1;
   std::vector<std::pair<uint32_t, policy::NetworkPolicy>> compiled_policies_;
-  std::map<std::string, std::pair<uint32_t, myelin_ipcache_key>> cidr_ids_;  // cidr -> identity, ipcache key
+  struct CidrEntry {
+    uint32_t id;
+    myelin_ipcache_key key;
+    net::Cidr4 prefix;
+    bool installed;
+  };
+  std::map<std::string, CidrEntry> cidr_ids_;  // cidr -> identity, ipcache key
+  std::vector<IpcacheGap> ipcache_gaps_;        // of the last regeneration
+  std::vector<std::string> failures_;
   std::map<uint32_t, Installed> installed_;                                   // per endpoint id
   std::map<uint32_t, policy::EndpointPolicy> endpoint_policies_;
 };

@@ -131,12 +131,13 @@ std::vector<MetricFamily> Collector::Collect() const {
   ids.metric.push_back(sample({}, static_cast<double>(s_.identities.list().size()), MetricType::Gauge));
   out.push_back(std::move(ids));
 
-  auto pressure = family("myelin_bpf_map_pressure", "Fill level of BPF maps (entries / capacity)", MetricType::Gauge);
-  pressure.metric.push_back(sample({{"map_name", MYELIN_MAP_ENDPOINTS}},
-                                   static_cast<double>(s_.datapath.endpoints().size()) / MYELIN_ENDPOINTS_MAX,
-                                   MetricType::Gauge));
-  pressure.metric.push_back(sample({{"map_name", MYELIN_MAP_CT}},
-                                   static_cast<double>(s_.datapath.ct_count()) / MYELIN_CT_MAX, MetricType::Gauge));
+  // 1 means full; what then happens is each map's documented full behaviour
+  // (datapath/lib/maps.h). For the event ring: unread bytes / its size.
+  auto pressure = family("myelin_bpf_map_pressure", "Fill level of BPF maps (entries / capacity; ring buffers: unread bytes / size)",
+                         MetricType::Gauge);
+  for (const auto& m : s_.datapath.map_fill())
+    pressure.metric.push_back(sample({{"map_name", m.name}}, m.capacity ? static_cast<double>(m.entries) / m.capacity : 0,
+                                     MetricType::Gauge));
   out.push_back(std::move(pressure));
 
   auto ops = family("myelin_bpf_map_ops_total", "BPF map operations issued by the agent", MetricType::Counter);
@@ -200,6 +201,7 @@ std::vector<MetricFamily> Collector::Collect() const {
     lost.metric.push_back(sample({{"source", "ring_buffer"}}, static_cast<double>(rs.lost), MetricType::Counter));
     lost.metric.push_back(sample({{"source", "event_store"}}, static_cast<double>(rs.overwritten), MetricType::Counter));
     if (s_.sockets) lost.metric.push_back(sample({{"source", "tcp_sensor"}}, static_cast<double>(s_.sockets->lost()), MetricType::Counter));
+    if (s_.tracing_lost) lost.metric.push_back(sample({{"source", "tracing_ring"}}, static_cast<double>(s_.tracing_lost()), MetricType::Counter));
     out.push_back(std::move(lost));
     auto procs = family("myelin_runtime_processes", "Live processes the agent tracks", MetricType::Gauge);
     procs.metric.push_back(sample({}, static_cast<double>(rs.processes), MetricType::Gauge));

@@ -42,6 +42,7 @@ struct Sources {
   const runtime::GpuMonitor* gpu = nullptr;          // optional: CUDA uprobes
   const runtime::StorageMonitor* storage = nullptr;  // optional: block I/O
   const runtime::SocketMonitor* sockets = nullptr;   // optional: the TCP sensor
+  std::function<uint64_t()> tracing_lost;            // optional: TracingPolicy ring buffer full
   // optional: policies refused, by (kind, cause): decode (the source) or kernel (a TracingPolicy this kernel cannot load)
   std::function<std::map<std::pair<std::string, std::string>, uint64_t>()> refused_policies;
 };

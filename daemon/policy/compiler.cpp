@@ -117,6 +117,33 @@ Decision evaluate(const EndpointPolicy& ep, uint8_t dir, uint32_t remote, uint8_
   return {enforced ? Decision::Kind::denied_by_default : Decision::Kind::allowed_not_enforced, nullptr};
 }
 
+bool fallback_widens(const EndpointPolicy& ep, Remote meant, Remote got) {
+  if (meant.identity == got.identity && meant.ipblock == got.ipblock) return false;
+  auto applies = [](const Entry& e, Remote r) {
+    return !e.identity || e.identity == r.identity || (r.ipblock && e.identity == (r.ipblock | MYELIN_IDENTITY_IPBLOCK));
+  };
+  for (uint8_t dir : {uint8_t{MYELIN_DIR_INGRESS}, uint8_t{MYELIN_DIR_EGRESS}}) {
+    // Where a decision can change: the protocols and port edges of the
+    // entries that apply to either remote, plus one protocol none names.
+    std::set<uint8_t> protos{255};
+    std::set<uint32_t> ports{0};
+    for (const auto& e : ep.entries) {
+      if (e.dir != dir || !(applies(e, meant) || applies(e, got))) continue;
+      if (e.proto) protos.insert(e.proto);
+      ports.insert(e.lo);
+      if (e.hi < 65535) ports.insert(e.hi + 1u);
+    }
+    for (uint8_t proto : protos)
+      for (uint32_t port : ports) {
+        const auto p = static_cast<uint16_t>(port);
+        if (evaluate(ep, dir, got.identity, proto, p, got.ipblock).allowed() &&
+            !evaluate(ep, dir, meant.identity, proto, p, meant.ipblock).allowed())
+          return true;
+      }
+  }
+  return false;
+}
+
 std::set<std::string> referenced_cidrs(const std::vector<NetworkPolicy>& policies) {
   std::set<std::string> out;
   for (const auto& p : policies)

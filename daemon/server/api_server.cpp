@@ -10,13 +10,13 @@
 
 namespace myelin::server {
 
-ApiServer::ApiServer(std::string socket_path, Dispatcher& dispatcher, size_t max_clients)
-    : path_(std::move(socket_path)), dispatcher_(dispatcher), max_clients_(max_clients) {}
+ApiServer::ApiServer(std::string socket_path, Dispatcher& dispatcher, SocketAccess access, size_t max_clients)
+    : path_(std::move(socket_path)), dispatcher_(dispatcher), access_(std::move(access)), max_clients_(max_clients) {}
 
 ApiServer::~ApiServer() { stop(); }
 
 Status ApiServer::start() {
-  auto fd = wire::listen_unix(path_);
+  auto fd = wire::listen_unix(path_, access_);
   if (!fd) return fd.error();
   listen_fd_ = std::move(*fd);
   wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -50,6 +50,7 @@ void ApiServer::accept_loop() {
     if (!(fds[0].revents & POLLIN)) continue;
     UniqueFd client(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!client) continue;
+    if (!admit(client.get())) continue;
     {
       std::lock_guard lk(mu_);
       if (active_ >= max_clients_) {
@@ -64,6 +65,31 @@ void ApiServer::accept_loop() {
     }
     std::thread([this, c = std::move(client)]() mutable { serve(std::move(c)); }).detach();
   }
+}
+
+// The second layer behind the socket file's mode: a peer that is neither
+// root nor in the API group gets one error frame and the connection closes,
+// before it holds a thread or a client slot. Its request is never read.
+bool ApiServer::admit(int client) {
+  auto peer = peer_credentials(client);
+  if (peer && peer_allowed(*peer, access_)) return true;
+  api::Response r;
+  r.mutable_error()->set_code(api::PERMISSION_DENIED);
+  r.mutable_error()->set_message(peer ? permission_denied_message(path_, access_, peer->uid)
+                                      : "permission denied: cannot read the peer's credentials (" + peer.error().message + ")");
+  r.set_end_of_stream(true);
+  (void)wire::send(client, r);  // one small frame into an empty socket buffer: does not block
+  // One log line a second at most: a process retrying in a loop must not flood the log.
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_refusal_log_ >= std::chrono::seconds(1)) {
+    log::warn("api", "refused a client: " + r.error().message() + (peer ? " (pid " + std::to_string(peer->pid) + ")" : "") +
+                         (refusals_unlogged_ ? "; " + std::to_string(refusals_unlogged_) + " more refused since the last report" : ""));
+    last_refusal_log_ = now;
+    refusals_unlogged_ = 0;
+  } else {
+    ++refusals_unlogged_;
+  }
+  return false;
 }
 
 void ApiServer::serve(UniqueFd client) {

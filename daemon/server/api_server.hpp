@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // ApiServer: the agent's local API on a Unix socket. It owns the listening
 // socket and one thread per client connection; what a request means is the
-// Dispatcher's business, so the server stays a thin transport.
+// Dispatcher's business, so the server stays a thin transport. Only root and
+// the members of the API group may talk to it: the socket file says so, and
+// every peer's credentials are checked again on accept.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -14,6 +17,7 @@
 #include "myelin.pb.h"
 #include "myelin/fd.hpp"
 #include "myelin/result.hpp"
+#include "myelin/socket_access.hpp"
 
 namespace myelin::server {
 
@@ -29,7 +33,7 @@ class Dispatcher {
 
 class ApiServer {
  public:
-  ApiServer(std::string socket_path, Dispatcher& dispatcher, size_t max_clients = 128);
+  ApiServer(std::string socket_path, Dispatcher& dispatcher, SocketAccess access = {}, size_t max_clients = 128);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
@@ -40,10 +44,14 @@ class ApiServer {
  private:
   void accept_loop();
   void serve(UniqueFd client);
+  bool admit(int client);  // false: refused (and told why)
 
   std::string path_;
   Dispatcher& dispatcher_;
+  SocketAccess access_;
   size_t max_clients_;
+  std::chrono::steady_clock::time_point last_refusal_log_{};
+  uint64_t refusals_unlogged_ = 0;
   UniqueFd listen_fd_;
   UniqueFd wake_fd_;  // eventfd: wakes the accept loop on stop()
   std::thread acceptor_;

@@ -5,18 +5,29 @@
 // live, as kubectl apply/delete would. A file that does not decode (or
 // cannot be read) is refused, by parts (file, line, field, reason, the
 // document's kind), and its last good version stays in force.
+// The directory is outside input: a file is read only if it is a regular
+// file (symlinks followed) within the size limit, its YAML is bounded in
+// depth and nodes before any decoder sees it, and whatever a decoder throws
+// is a refusal of that file, never the agent's end.
 #pragma once
 
 #include <atomic>
 #include <functional>
+#include <set>
 #include <string>
 #include <thread>
 
 #include "myelin/fd.hpp"
 #include "myelin/policy/decode.hpp"
+#include "myelin/policy/yaml_limits.hpp"
 #include "myelin/result.hpp"
 
 namespace myelin::sources {
+
+struct ManifestLimits {
+  size_t max_file_bytes = 16u << 20;  // myelind --manifest-max-size
+  policy::YamlLimits yaml;
+};
 
 class ManifestSource {
  public:
@@ -29,7 +40,8 @@ class ManifestSource {
     // consumers of kinds the network decoder passes over (TracingPolicy).
     std::function<void(const std::string& file, const std::string* text)> text;
   };
-  ManifestSource(std::string dir, Sink sink);
+  using Limits = ManifestLimits;
+  ManifestSource(std::string dir, Sink sink, Limits limits = {});
   ~ManifestSource();
   ManifestSource(const ManifestSource&) = delete;
   ManifestSource& operator=(const ManifestSource&) = delete;
@@ -39,10 +51,15 @@ class ManifestSource {
 
  private:
   void load(const std::string& name);
+  Status rescan();                        // every manifest in the directory, and forget the ones gone
+  void forget(const std::string& name);
   void run();
 
   std::string dir_;
   Sink sink_;
+  Limits limits_;
+  std::set<std::string> known_;     // names loaded or refused (only the watcher thread, after start)
+  std::set<std::string> dangling_;  // symlinks whose target does not exist
   UniqueFd inotify_;
   UniqueFd wake_;
   std::thread thread_;

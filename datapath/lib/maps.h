@@ -1,8 +1,15 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Every map of the pod datapath, pinned by name under the agent's bpffs root
- * so they outlive the agent (restarts adopt them). Keys/values: abi.h. */
+ * so they outlive the agent (restarts adopt them). Keys/values: abi.h.
+ *
+ * Each map that can fill says above it what happens when it is full; none
+ * of them lets through what policy would deny. Sizes: abi.h, or myelind
+ * --bpf-map-max-entries; fill levels: myelin_bpf_map_pressure{map_name}. */
 #pragma once
 
+/* Full: the agent's insert fails (E2BIG), so CNI ADD fails with "this node is
+ * full" and rolls back (no map entry, no tc program, no route; the plugin
+ * removes the pod's interface and address). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MYELIN_ENDPOINTS_MAX);
@@ -11,6 +18,11 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } myelin_ep SEC(".maps");
 
+/* Full: LRU, the least recently used connection is evicted to make room. An
+ * evicted connection's next packet finds no entry and goes through policy
+ * again like a first packet (conntrack.h), so eviction can only cost a
+ * denied packet, never pass one. An insert that still fails drops the packet
+ * CT_MAP_INSERTION_FAILED (stats.ct_insert_failed). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, MYELIN_CT_MAX);
@@ -19,6 +31,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } myelin_ct SEC(".maps");
 
+/* Full: LRU, the oldest datagram's first-fragment ports are evicted; its
+ * later fragments are dropped FIRST_FRAGMENT_NOT_FOUND (never guessed). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, MYELIN_FRAG_MAX);
@@ -27,6 +41,9 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } myelin_frag SEC(".maps");
 
+/* {reason, direction} keys, a few dozen at most: cannot fill in practice; a
+ * failed insert is counted in stats.metrics_update_failed, the verdict is
+ * unchanged. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, MYELIN_METRICS_MAX);
@@ -43,12 +60,19 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } myelin_stats SEC(".maps");
 
+/* Full: the event is not written and counted in stats.events_lost (trace.h);
+ * the packet's verdict never depends on it. The agent turns the count into
+ * lost-event records and myelin_lost_events_total{source="datapath_ringbuf"}. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, MYELIN_EVENTS_BYTES);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } myelin_events SEC(".maps");
 
+/* Full: the agent's insert fails (ENOSPC) and the prefix is a gap: its
+ * addresses get the identity of the longest installed prefix holding them, or
+ * world. An endpoint whose policy would allow more under that identity (an
+ * except, a deny) fails closed (PolicyManager, policy::fallback_widens). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, MYELIN_IPCACHE_MAX);
@@ -58,6 +82,9 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } myelin_ipcache SEC(".maps");
 
+/* Full (both policy maps): the agent's insert fails (ENOSPC) and the endpoint
+ * it was for fails closed: MYELIN_EP_F_POLICY_FAILED, every new connection
+ * dropped NO_POLICY_CONFIG (policy.h), until a regeneration fits. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, MYELIN_POLICY_MAX);

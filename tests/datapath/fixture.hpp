@@ -35,7 +35,9 @@ class DatapathTest : public ::testing::Test {
     pin_dir_ = "/sys/fs/bpf/myelin-test-" + std::to_string(getpid()) + "-" + std::to_string(seq++);
     ASSERT_TRUE(pseudofs::Mounts::ensure()) << "mount bpffs (see the log above)";
     if (auto s = datapath::make_pin_dir(pin_dir_); !s) FAIL() << s.error().message;
-    auto dp = datapath::Datapath::load({pin_dir_, true});
+    auto o = load_options_;  // a derived fixture may size maps (map_full_test.cpp)
+    o.pin_dir = pin_dir_;
+    auto dp = datapath::Datapath::load(o);
     ASSERT_TRUE(dp) << dp.error().message;
     dp_ = std::move(*dp);
     auto reader = datapath::EventReader::open(dp_->events_fd(), [this](const myelin_flow_event& e) { events_.push_back(e); });
@@ -106,6 +108,7 @@ class DatapathTest : public ::testing::Test {
     return events_;
   }
 
+  datapath::Datapath::Options load_options_;
   std::string pin_dir_;
   std::unique_ptr<datapath::Datapath> dp_;
   std::unique_ptr<datapath::EventReader> reader_;

@@ -169,6 +169,7 @@ std::string status_table(const api::StatusResponse& s) {
   for (const auto& r : s.refused()) o << "  " << refusal_text(r, true) << "\n";
   if (!s.refused_size())
     for (const auto& e : s.policy_errors()) o << "  " << e << "\n";  // an agent without refusals by parts
+  for (const auto& e : s.policy_failures()) row("  not in place:", e);
   row("Conntrack:", std::to_string(s.conntrack_entries()) + " entries, " + std::to_string(s.conntrack_gc_runs()) +
                         " GC runs");
   if (s.runtime_enabled()) {

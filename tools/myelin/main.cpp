@@ -37,13 +37,16 @@ int call(const Global& g, const api::Request& req, const std::function<void(cons
     std::cerr << "myelin: " << fd.error().message << "\n";
     return 1;
   }
-  if (auto s = wire::send(fd->get(), req); !s) {
-    std::cerr << "myelin: " << s.error().message << "\n";
-    return 1;
-  }
+  // A refusing agent answers and closes without reading: the send may fail
+  // with the agent's reason already waiting to be read.
+  auto sent = wire::send(fd->get(), req);
   for (;;) {
     api::Response r;
     auto s = wire::recv(fd->get(), r);
+    if (!sent && !(s && r.has_error())) {
+      std::cerr << "myelin: " << sent.error().message << "\n";
+      return 1;
+    }
     if (!s) {
       if (s.error().message == "closed") return 0;
       std::cerr << "myelin: " << s.error().message << "\n";

@@ -10,6 +10,7 @@
 
 #include "myelin/fd.hpp"
 #include "myelin/result.hpp"
+#include "myelin/socket_access.hpp"
 
 namespace myelin::wire {
 
@@ -21,9 +22,14 @@ Status send(int fd, const google::protobuf::MessageLite& msg);
 Status recv(int fd, google::protobuf::MessageLite& msg);
 
 // Connects to a Unix socket, retrying ECONNREFUSED/ENOENT until `wait` passes.
+// A socket the caller may not open is an Error with code EACCES that says who
+// may (the socket's group, from the file) and who the caller is.
 Result<UniqueFd> connect_unix(const std::string& path,
                               std::chrono::milliseconds wait = std::chrono::milliseconds(0));
-// Binds and listens; removes a stale socket file first. Mode 0660.
-Result<UniqueFd> listen_unix(const std::string& path);
+// Binds and listens. The socket file is root-owned (the caller's uid), mode
+// 0660, group access.group (else the caller's gid), and has them from the
+// moment it appears at `path`: it is made under a temporary name and renamed
+// over `path` (which also replaces a stale socket from a killed agent).
+Result<UniqueFd> listen_unix(const std::string& path, const SocketAccess& access = {});
 
 }  // namespace myelin::wire

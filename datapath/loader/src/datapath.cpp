@@ -5,10 +5,12 @@
 #include <bpf/libbpf.h>
 #include <arpa/inet.h>
 #include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <filesystem>
 
@@ -112,6 +114,29 @@ myelin_policy_key policy_key(uint32_t ep_id, uint8_t dir, uint8_t proto, uint32_
   return k;
 }
 
+Result<MapSizes> parse_map_sizes(const std::string& spec) {
+  MapSizes out;
+  const std::pair<const char*, uint32_t MapSizes::*> names[] = {
+      {"endpoints", &MapSizes::endpoints}, {"conntrack", &MapSizes::conntrack}, {"ipcache", &MapSizes::ipcache},
+      {"policy", &MapSizes::policy},       {"fragments", &MapSizes::fragments}};
+  size_t start = 0;
+  while (start < spec.size()) {
+    size_t end = spec.find(',', start);
+    if (end == std::string::npos) end = spec.size();
+    std::string item = spec.substr(start, end - start);
+    start = end + 1;
+    if (item.empty()) continue;
+    auto eq = item.find('=');
+    std::string name = item.substr(0, eq), num = eq == std::string::npos ? "" : item.substr(eq + 1);
+    auto it = std::find_if(std::begin(names), std::end(names), [&](const auto& n) { return name == n.first; });
+    if (it == std::end(names)) return Error{"'" + name + "' is not a map that can be sized (endpoints, conntrack, ipcache, policy, fragments)"};
+    if (num.empty() || num.size() > 9 || num.find_first_not_of("0123456789") != std::string::npos || std::stoul(num) == 0)
+      return Error{"'" + item + "': the size must be a positive number of entries"};
+    out.*(it->second) = static_cast<uint32_t>(std::stoul(num));
+  }
+  return out;
+}
+
 Result<std::unique_ptr<Datapath>> Datapath::load(const Options& o) {
   libbpf_set_print(libbpf_to_log);
   auto dp = std::unique_ptr<Datapath>(new Datapath());
@@ -130,6 +155,11 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const Options& o) {
     if (int err = bpf_map__set_max_entries(dp->skel_->maps.myelin_events, o.events_bytes); err)
       return Error::from_errno("set ring buffer size", -err);
   }
+  for (auto [map, n] : {std::pair{dp->skel_->maps.myelin_ep, o.sizes.endpoints}, std::pair{dp->skel_->maps.myelin_ct, o.sizes.conntrack},
+                        std::pair{dp->skel_->maps.myelin_ipcache, o.sizes.ipcache}, std::pair{dp->skel_->maps.myelin_pol_allow, o.sizes.policy},
+                        std::pair{dp->skel_->maps.myelin_pol_deny, o.sizes.policy}, std::pair{dp->skel_->maps.myelin_frag, o.sizes.fragments}})
+    if (n)
+      if (int err = bpf_map__set_max_entries(map, n); err) return Error::from_errno(std::string("size ") + bpf_map__name(map), -err);
   if (int err = lxc__load(dp->skel_); err)
     return Error::from_errno("load BPF object lxc (maps pinned in " + o.pin_dir +
                                  "; a pinned map of another layout is refused: remove it to start fresh)",
@@ -240,6 +270,48 @@ Status Datapath::policy_delete(bool deny, const myelin_policy_key& k) {
 }
 
 uint64_t Datapath::ct_count() const { return map_keys<myelin_ct_key>(ct_fd()).size(); }
+
+uint32_t Datapath::capacity(const char* map_name) const {
+  bpf_map* m = bpf_object__find_map_by_name(skel_->obj, map_name);
+  return m ? bpf_map__max_entries(m) : 0;
+}
+
+namespace {
+
+// Bytes a ring buffer holds that its reader has not consumed: producer minus
+// consumer position, read from the two pages the kernel lets anyone with the
+// fd map read-only.
+uint64_t ring_pending(int fd) {
+  const long page = sysconf(_SC_PAGESIZE);
+  void* cons = mmap(nullptr, page, PROT_READ, MAP_SHARED, fd, 0);
+  if (cons == MAP_FAILED) return 0;
+  void* prod = mmap(nullptr, page, PROT_READ, MAP_SHARED, fd, page);
+  uint64_t pending = 0;
+  if (prod != MAP_FAILED) {
+    auto c = __atomic_load_n(static_cast<const unsigned long*>(cons), __ATOMIC_ACQUIRE);
+    auto p = __atomic_load_n(static_cast<const unsigned long*>(prod), __ATOMIC_ACQUIRE);
+    pending = p > c ? p - c : 0;
+    munmap(prod, page);
+  }
+  munmap(cons, page);
+  return pending;
+}
+
+}  // namespace
+
+std::vector<MapFill> Datapath::map_fill() const {
+  std::vector<MapFill> out;
+  auto add = [&](const char* name, uint64_t n) { out.push_back({name, n, capacity(name)}); };
+  add(MYELIN_MAP_ENDPOINTS, map_keys<myelin_ep_key>(endpoints_fd()).size());
+  add(MYELIN_MAP_CT, ct_count());
+  add(MYELIN_MAP_FRAG, map_keys<myelin_frag_key>(frag_fd()).size());
+  add(MYELIN_MAP_METRICS, map_keys<myelin_metrics_key>(metrics_fd()).size());
+  add(MYELIN_MAP_IPCACHE, map_keys<myelin_ipcache_key>(ipcache_fd()).size());
+  add(MYELIN_MAP_POL_ALLOW, map_keys<myelin_policy_key>(policy_allow_fd()).size());
+  add(MYELIN_MAP_POL_DENY, map_keys<myelin_policy_key>(policy_deny_fd()).size());
+  add(MYELIN_MAP_EVENTS, ring_pending(events_fd()));
+  return out;
+}
 
 std::vector<std::pair<myelin_ct_key, myelin_ct_entry>> Datapath::ct_entries() const {
   std::vector<std::pair<myelin_ct_key, myelin_ct_entry>> out;

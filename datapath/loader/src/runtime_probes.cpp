@@ -19,11 +19,16 @@ int RuntimeProbes::on_sample(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-Result<std::unique_ptr<RuntimeProbes>> RuntimeProbes::start(Callback cb) {
+Result<std::unique_ptr<RuntimeProbes>> RuntimeProbes::start(Callback cb, uint32_t ring_bytes) {
   std::unique_ptr<RuntimeProbes> p(new RuntimeProbes());
   p->cb_ = std::move(cb);
-  p->skel_ = process__open_and_load();
-  if (!p->skel_) return Error::from_errno("load process probes (tp_btf sched_process_exec/exit/fork)");
+  p->skel_ = process__open();
+  if (!p->skel_) return Error::from_errno("open process probes");
+  if (ring_bytes)
+    if (int err = bpf_map__set_max_entries(p->skel_->maps.myelin_proc_events, ring_bytes); err)
+      return Error::from_errno("size the process events ring buffer", -err);
+  if (int err = process__load(p->skel_); err)
+    return Error::from_errno("load process probes (tp_btf sched_process_exec/exit/fork)", -err);
   if (process__attach(p->skel_) != 0) return Error::from_errno("attach process probes");
   p->rb_ = ring_buffer__new(bpf_map__fd(p->skel_->maps.myelin_proc_events), &RuntimeProbes::on_sample, p.get(), nullptr);
   if (!p->rb_) return Error::from_errno("open the process events ring buffer");

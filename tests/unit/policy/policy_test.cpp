@@ -6,6 +6,7 @@
 #include "myelin/abi.h"
 #include "myelin/policy/compiler.hpp"
 #include "myelin/policy/decode.hpp"
+#include "myelin/policy/yaml_limits.hpp"
 #include "myelin/net.hpp"
 
 namespace myelin::policy {
@@ -592,6 +593,127 @@ TEST(DecodeNulls, JsonFromTheApi) {
   EXPECT_EQ(decoded(R"({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "p"},
     "spec": {"ingress": [{"from": [{}]}]}})"),
             "bad.yaml:2: spec.ingress[0].from[0]: must specify a peer: podSelector, namespaceSelector or ipBlock");
+}
+
+// A prefix the ipcache had no room for is judged as the longest installed
+// prefix holding it, or world. Whether that lets more through decides
+// whether the endpoint fails closed: an except or a deny whose prefix is
+// missing would widen; an allow whose prefix is missing only narrows.
+TEST(Compiler, FallbackWidensOnlyWhereAMissingPrefixWouldAllowMore) {
+  auto cidr_id = [](const World& w, const std::string& c, const std::string& not_c = "") {
+    for (const auto& v : w.ids)
+      if (v.kind == IdentityView::Kind::cidr && v.cidrs.count(c) && (not_c.empty() || !v.cidrs.count(not_c))) {
+        bool narrowest = true;  // the identity of c itself: no referenced CIDR inside c
+        for (const auto& o : v.cidrs)
+          if (o != c && net::parse_cidr4(o)->prefix > net::parse_cidr4(c)->prefix) narrowest = false;
+        if (narrowest) return v.id;
+      }
+    return 0u;
+  };
+  const std::string np = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec:\n  podSelector: {}\n";
+  const std::string cnp = "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: c, namespace: x}\nspec:\n  endpointSelector: {}\n";
+  struct Case {
+    const char* what;
+    std::string yaml;
+    std::string missing, wider;  // the missing prefix; the installed prefix it falls back to ("" = world)
+    bool widens;
+  };
+  const std::vector<Case> cases = {
+      {"except missing: its addresses would be allowed as the wider block",
+       np + "  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}\n",
+       "10.1.0.0/16", "10.0.0.0/8", true},
+      {"allowed block missing: world is not allowed either (narrower)",
+       np + "  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/8}\n", "10.0.0.0/8", "", false},
+      {"allowed block missing inside another allowed block: it carries the wider block's labels, so never more",
+       np + "  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/8}\n    ports: [{port: 53, protocol: UDP}]\n"
+            "  - to:\n    - ipBlock: {cidr: 10.1.0.0/16}\n    ports: [{port: 443}]\n",
+       "10.1.0.0/16", "10.0.0.0/8", false},
+      {"deny missing while world is allowed: fail closed",
+       cnp + "  egress:\n  - toEntities: [world]\n  egressDeny:\n  - toCIDR: [203.0.113.0/24]\n", "203.0.113.0/24", "", true},
+      {"deny missing, nothing else allowed: default deny already covers it",
+       cnp + "  egress:\n  - toEndpoints: [{}]\n  egressDeny:\n  - toCIDR: [203.0.113.0/24]\n", "203.0.113.0/24", "", false},
+      {"ingress except missing",
+       np + "  ingress:\n  - from:\n    - ipBlock: {cidr: 192.168.0.0/16, except: [192.168.5.0/24]}\n    ports: [{port: 22}]\n",
+       "192.168.5.0/24", "192.168.0.0/16", true},
+      {"an except of one rule that another rule allows outright: no hole to lose",
+       np + "  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}\n"
+            "  - to:\n    - ipBlock: {cidr: 10.1.0.0/16}\n",
+       "10.1.0.0/16", "10.0.0.0/8", false},
+  };
+  for (const auto& c : cases) {
+    World w;
+    auto p = w.compile("x", "a", c.yaml);
+    uint32_t missing = cidr_id(w, c.missing);
+    uint32_t wider = c.wider.empty() ? 2 : cidr_id(w, c.wider, c.missing);
+    ASSERT_TRUE(missing && wider) << c.what;
+    const Remote meant{missing, missing}, got{wider, c.wider.empty() ? 0 : wider};
+    EXPECT_EQ(fallback_widens(p, meant, got), c.widens) << c.what;
+    EXPECT_FALSE(fallback_widens(p, meant, meant)) << c.what << ": the same remote never widens";
+  }
+  // A pod whose address is in a missing except: NetworkPolicy ipBlock selects
+  // pods by address, so it would be allowed by the wider block's ipBlock entry.
+  World w;
+  auto p = w.compile("x", "a", np + "  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}\n");
+  const uint32_t hole = cidr_id(w, "10.1.0.0/16"), wide = cidr_id(w, "10.0.0.0/8", "10.1.0.0/16"), pod = w.id("y", "b");
+  ASSERT_TRUE(hole && wide && pod);
+  EXPECT_FALSE(evaluate(p, MYELIN_DIR_EGRESS, pod, 6, 80, hole).allowed()) << "as meant: the pod is in the except";
+  EXPECT_TRUE(fallback_widens(p, {pod, hole}, {pod, wide})) << "the pod would pass as the wider block";
+  EXPECT_FALSE(fallback_widens(p, {pod, wide}, {pod, 0})) << "losing an allowed block only narrows";
+}
+
+
+// Hostile YAML is stopped before a node tree exists: nesting past the depth
+// limit (also far past yaml-cpp's own recursion), alias bombs, alias cycles;
+// ordinary multi-document manifests pass.
+TEST(YamlLimits, DepthNodesAliasesAndCycles) {
+  auto check = [](const std::string& text, YamlLimits l = {}) -> Status {
+    if (auto r = check_yaml_limits(text, "f.yaml", l)) return Error{r->message()};
+    return {};
+  };
+  EXPECT_TRUE(check("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\n"
+                    "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p}\nspec:\n  podSelector: {}\n"));
+  std::string deep63, deep65, deep_huge;
+  for (int i = 0; i < 63; ++i) deep63 += "[";
+  for (int i = 0; i < 63; ++i) deep63 += "]";
+  for (int i = 0; i < 65; ++i) deep65 += "- ";
+  deep65 += "x\n";
+  for (int i = 0; i < 200000; ++i) deep_huge += "{a: ";
+  EXPECT_TRUE(check(deep63)) << "63 levels are fine";
+  auto d = check(deep65);
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().message, "f.yaml:1: nested deeper than 64 levels");
+  auto h = check(deep_huge);
+  ASSERT_FALSE(h) << "200,000 open mappings: stopped at the limit, long before the parser's stack is";
+  EXPECT_NE(h.error().message.find("nested deeper than 64 levels"), std::string::npos);
+  // Billion laughs: 9 levels of 10 aliases each stand for 10^9 nodes.
+  std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 9; ++i) {
+    bomb += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) bomb += (k ? ", *a" : "*a") + std::to_string(i - 1);
+    bomb += "]\n";
+  }
+  auto b = check(bomb);
+  ASSERT_FALSE(b) << "a " << bomb.size() << "-byte alias bomb";
+  EXPECT_NE(b.error().message.find("more than 250000 YAML nodes (aliases expanded)"), std::string::npos) << b.error().message;
+  auto cycle = check("a: &x [1, *x]\n");
+  ASSERT_FALSE(cycle);
+  EXPECT_NE(cycle.error().message.find("a cycle"), std::string::npos) << cycle.error().message;
+  // The node count is exact: "a:" and a list of n scalars is n + 3 nodes (the mapping, its key, the list).
+  std::string list = "a:\n";
+  for (int i = 0; i < 97; ++i) list += "- x\n";
+  EXPECT_TRUE(check(list, {64, 100}));
+  EXPECT_FALSE(check(list + "- y\n", {64, 100}));
+  // A run of flow openers is stopped before yaml-cpp's scanner reads it
+  // whole (2 MB of '[' cost it 270 MB): counted on the bytes.
+  auto run = check("a: " + std::string(2'000'000, '['));
+  ASSERT_FALSE(run);
+  EXPECT_NE(run.error().message.find("(brackets)"), std::string::npos) << run.error().message;
+  EXPECT_TRUE(check("a: \"" + std::string(300, '[') + "\"\nb: '" + std::string(300, '{') + "'\n# " + std::string(300, '[') +
+                    "\nc: it's [fine]\n"))
+      << "brackets in quotes and comments are not nesting";
+  auto garbage = check(std::string("\x00\xff\xfe{[:\x01", 8));
+  EXPECT_TRUE(garbage || garbage.error().message.rfind("f.yaml:", 0) == 0) << "garbage is at worst a clear error";
+  EXPECT_TRUE(check("a: [1, 2\n")) << "a syntax error is the decoders' to report";
 }
 
 }  // namespace

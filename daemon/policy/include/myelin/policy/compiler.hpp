@@ -77,6 +77,19 @@ Decision evaluate(const EndpointPolicy& ep, uint8_t dir, uint32_t remote_identit
 // 10.0.0.0/8 except 10.1.0.0/16", "egress[0].toCIDRSet[0]: ...", "ingress[2]".
 std::string rule_text(const NetworkPolicy& p, const Entry& e);
 
+// A remote as the datapath sees it: its identity and the ipBlock identity
+// of its address (0: none).
+struct Remote {
+  uint32_t identity = 0, ipblock = 0;
+};
+// Whether a remote policy means as `meant` but the datapath sees as `got`
+// (an ipcache entry could not be installed, so the longest installed prefix,
+// or world, answers for its address) would be allowed something `meant` is
+// not: some direction, protocol and port where `got` passes and `meant` does
+// not. Then the endpoint must fail closed. Evaluated at every port where an
+// entry that applies to either starts or ends.
+bool fallback_widens(const EndpointPolicy& ep, Remote meant, Remote got);
+
 EndpointPolicy compile(const LocalEndpoint& ep, const std::vector<NetworkPolicy>& policies,
                        const std::vector<IdentityView>& identities, const std::map<std::string, Namespace>& namespaces,
                        bool audit_all = false);

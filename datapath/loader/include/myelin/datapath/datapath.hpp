@@ -58,12 +58,28 @@ std::vector<std::pair<uint16_t, uint8_t>> port_range_prefixes(uint16_t lo, uint1
 myelin_policy_key policy_key(uint32_t ep_id, uint8_t dir, uint8_t proto, uint32_t identity, uint16_t port,
                              uint8_t port_bits);
 
+// Capacities of the maps that fill with the cluster (0: the built-in size).
+struct MapSizes {
+  uint32_t endpoints = 0, conntrack = 0, ipcache = 0, policy = 0, fragments = 0;
+};
+// "conntrack=65536,policy=16384" -> sizes (names: endpoints, conntrack,
+// ipcache, policy, fragments); an unknown name or a bad number is an error.
+Result<MapSizes> parse_map_sizes(const std::string& spec);
+
+// How full one map is: entries of capacity, or for a ring buffer the bytes
+// written and not yet read of its size.
+struct MapFill {
+  std::string name;
+  uint64_t entries = 0, capacity = 0;
+};
+
 class Datapath {
  public:
   struct Options {
     std::string pin_dir;
     bool redirect_peer = true;
     uint32_t events_bytes = 0;  // ring buffer size; 0 = MYELIN_EVENTS_BYTES
+    MapSizes sizes;
   };
   static Result<std::unique_ptr<Datapath>> load(const Options& o);
   ~Datapath();
@@ -87,6 +103,10 @@ class Datapath {
   myelin_stats stats() const;
   std::vector<std::pair<myelin_metrics_key, myelin_metrics_val>> metrics() const;
   uint64_t ct_count() const;
+  // Every map that fills with traffic or with the cluster: endpoints,
+  // conntrack, fragments, metrics, ipcache, both policy maps, the event ring.
+  std::vector<MapFill> map_fill() const;
+  uint32_t capacity(const char* map_name) const;
   // ipcache: prefix -> identity (addresses that are not endpoints here).
   Status ipcache_upsert(const myelin_ipcache_key& k, const myelin_ipcache_val& v);
   Status ipcache_delete(const myelin_ipcache_key& k);

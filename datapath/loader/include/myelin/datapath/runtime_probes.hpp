@@ -22,7 +22,10 @@ myelin_proc_stats sum_proc_stats(int percpu_map_fd);
 class RuntimeProbes {
  public:
   using Callback = std::function<void(const myelin_process_event&)>;
-  static Result<std::unique_ptr<RuntimeProbes>> start(Callback cb);
+  // ring_bytes: the ring buffer's size (a power of two of at least a page);
+  // 0: MYELIN_PROC_EVENTS_BYTES. A full ring counts each record it could not
+  // take in stats().events_lost.
+  static Result<std::unique_ptr<RuntimeProbes>> start(Callback cb, uint32_t ring_bytes = 0);
   ~RuntimeProbes();
   RuntimeProbes(const RuntimeProbes&) = delete;
   RuntimeProbes& operator=(const RuntimeProbes&) = delete;

@@ -36,9 +36,24 @@ mln_init() {
   trap mln_cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
+  mln_watchdog
   for b in myelind myelin-cni myelin; do
     [ -x "$MLN_BIN/$b" ] || mln_die "$MLN_BIN/$b is missing: build first (scripts/build.sh)"
   done
+}
+
+# With MLN_DEADLINE=N (ctest sets it below each test's TIMEOUT), the run is
+# sent TERM after N seconds, so its cleanup runs: ctest's own timeout kills
+# with SIGKILL, which would leave namespaces and pins behind. The watchdog
+# holds none of the test's output, so a killed run never keeps ctest waiting.
+mln_watchdog() {
+  MLN_WATCHDOG_PID=""
+  [ "${MLN_DEADLINE:-0}" -gt 0 ] 2>/dev/null || return 0
+  local main=$$
+  ( trap 'kill "$s" 2>/dev/null; exit 0' TERM
+    sleep "$MLN_DEADLINE" & s=$!
+    wait "$s" && kill -TERM "$main" ) </dev/null >/dev/null 2>&1 &
+  MLN_WATCHDOG_PID=$!
 }
 
 # Runs a command in the node namespace (network only).
@@ -139,6 +154,9 @@ mln_cleanup() {
   local rc=$? pod pid cmd
   trap - EXIT INT TERM
   set +e  # clean up everything even when a step fails; the status is rc
+  [ -n "${MLN_WATCHDOG_PID:-}" ] && kill "$MLN_WATCHDOG_PID" 2>/dev/null
+  [ "$rc" -eq 143 ] && [ "${MLN_DEADLINE:-0}" -gt 0 ] 2>/dev/null &&
+    echo "FAIL: stopped at its deadline of ${MLN_DEADLINE}s (MLN_DEADLINE); cleaning up" >&2
   for cmd in "${MLN_AT_EXIT[@]}"; do eval "$cmd"; done
   for pod in "${MLN_PODS[@]}"; do
     if [ -n "$MLN_AGENT_PID" ]; then

@@ -138,7 +138,7 @@ EndpointPolicy compile(const LocalEndpoint& ep, const std::vector<NetworkPolicy>
             if (std::any_of(rule.peers.begin(), rule.peers.end(),
                             [&](const Peer& peer) { return peer_matches(peer, p, id, namespaces); }))
               peers.push_back(&id);
-        auto add = [&](uint32_t identity, const std::vector<NamedPort>& port_owner) {
+        auto add = [&, dir = dir](uint32_t identity, const std::vector<NamedPort>& port_owner) {  // clang 14 cannot capture a binding
           std::vector<std::tuple<uint8_t, uint16_t, uint16_t>> ranges;
           if (rule.ports.empty()) ranges.emplace_back(0, 0, 65535);
           for (const auto& pr : rule.ports) {

@@ -7,6 +7,7 @@
 
 #include "myelin/abi.h"
 #include "myelin/net.hpp"
+#include "myelin/policy/yaml_documents.hpp"
 
 namespace myelin::policy {
 namespace {
@@ -390,14 +391,10 @@ Object decode_doc(const Ctx& c, const YAML::Node& doc) {
 
 Result<std::vector<Object>> decode_yaml(const std::string& text, const std::string& file) {
   Ctx c(file);
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(text);
-  } catch (const YAML::Exception& e) {
-    return Error{file + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg};
-  }
+  auto docs = load_yaml_documents(text, file);
+  if (!docs) return docs.error();
   std::vector<Object> out;
-  for (const auto& doc : docs) {
+  for (const auto& doc : *docs) {
     if (doc.IsNull()) continue;  // "---" with nothing after it
     try {
       out.push_back(decode_doc(c, doc));

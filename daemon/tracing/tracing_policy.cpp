@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "myelin/policy/decode.hpp"
+#include "myelin/policy/yaml_documents.hpp"
 
 namespace myelin::tracing {
 namespace {
@@ -463,8 +464,10 @@ Result<std::vector<TracepointHook>> lsm_fallback(const TracingPolicy& p,
 Result<std::vector<TracingPolicy>> decode_tracing_yaml(const std::string& text, const std::string& file) {
   Ctx c{file};
   std::vector<TracingPolicy> out;
+  auto docs = policy::load_yaml_documents(text, file);
+  if (!docs) return docs.error();
   try {
-    for (const auto& doc : YAML::LoadAll(text)) {
+    for (const auto& doc : *docs) {
       if (!doc.IsMap() || !doc["kind"]) continue;
       const auto kind = doc["kind"].as<std::string>();
       if (kind != "TracingPolicy" && kind != "TracingPolicyNamespaced") continue;

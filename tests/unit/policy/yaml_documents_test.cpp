@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+// The YAML stream loader both decoders use: yaml-cpp 0.7's LoadAll loops
+// forever on a document that starts with a stray token; here it is an error
+// with the file and line, and ordinary streams load as LoadAll loads them.
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include "myelin/policy/decode.hpp"
+#include "myelin/policy/yaml_documents.hpp"
+
+namespace myelin::policy {
+namespace {
+
+TEST(YamlDocuments, StrayTokenIsAnErrorNotALoop) {
+  // Each of these never returned from YAML::LoadAll (found by tests/fuzz).
+  for (const char* text : {",", "]", "}", "kind: Namespace\n---\n, x\n", "apiVersion: v1\n--- }\n"}) {
+    auto docs = load_yaml_documents(text, "f.yaml");
+    ASSERT_FALSE(docs) << text;
+    EXPECT_EQ(docs.error().message.rfind("f.yaml:", 0), 0u) << docs.error().message;
+    EXPECT_NE(docs.error().message.find("invalid YAML"), std::string::npos) << docs.error().message;
+  }
+  auto decoded = decode_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n,\n", "m.yaml");
+  ASSERT_FALSE(decoded);
+  EXPECT_EQ(decoded.error().message, "m.yaml:5: invalid YAML: unexpected token at column 1");
+}
+
+TEST(YamlDocuments, StreamsLoadAsLoadAllLoadsThem) {
+  for (const char* text : {"", "a: 1\n", "---\n---\na: 1\n...\n---\nb: [1, 2]\n", "# only a comment\n", "--- x\n--- y\n"}) {
+    auto docs = load_yaml_documents(text, "f.yaml");
+    ASSERT_TRUE(docs) << docs.error().message;
+    auto want = YAML::LoadAll(text);
+    ASSERT_EQ(docs->size(), want.size()) << text;
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(YAML::Dump((*docs)[i]), YAML::Dump(want[i])) << text;
+  }
+  auto bad = load_yaml_documents("a: [1, 2\n", "f.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message.rfind("f.yaml:", 0), 0u);
+}
+
+}  // namespace
+}  // namespace myelin::policy

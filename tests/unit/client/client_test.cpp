@@ -198,6 +198,29 @@ TEST(CniConfig, VersionGcAndErrorShape) {
   EXPECT_EQ(e["details"], "why");
 }
 
+// Found by tests/fuzz: json::dump threw on them and the plugin aborted without printing an error.
+TEST(CniConfig, ErrorsAreJsonWhateverTheInputBytes) {
+  Invocation inv;
+  auto bad_json = cni::parse_invocation({{"CNI_COMMAND", "ADD"}}, "{\"cniVersion\": \"1.1.0\", \"socket\": \"/s\x9d\"}", inv);
+  ASSERT_TRUE(bad_json);
+  EXPECT_TRUE(nlohmann::json::accept(cni::error_json(*bad_json, "1.1.0"))) << cni::error_json(*bad_json, "1.1.0");
+  Env env = add_env();
+  env["CNI_ARGS"] = "\xff";
+  auto bad_args = parse(env);
+  ASSERT_TRUE(bad_args);
+  auto e = nlohmann::json::parse(cni::error_json(*bad_args, "1.1.0"));
+  EXPECT_EQ(e["code"], 4);
+  EXPECT_NE(e["details"].get<std::string>().find("\xef\xbf\xbd"), std::string::npos) << "the bad byte prints as U+FFFD";
+}
+
+// Found by tests/fuzz: read as an unsigned int, an MTU of 2^32 + 68 was 68.
+TEST(CniConfig, MtuIsComparedAsWritten) {
+  Invocation inv;
+  auto e = cni::parse_invocation({{"CNI_COMMAND", "STATUS"}}, R"({"cniVersion":"1.0.0","name":"m","socket":"/s","mtu":4294967364})", inv);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, cni::kInvalidConfig);
+}
+
 TEST(CniConfig, HostInterfaceNames) {
   std::string a = cni::host_ifname("container-1", "eth0");
   EXPECT_EQ(a, cni::host_ifname("container-1", "eth0")) << "stable";

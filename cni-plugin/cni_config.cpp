@@ -24,7 +24,7 @@ std::optional<CniError> parse_netconf(const std::string& text, NetConf& out) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like 1E400
     return CniError{kDecodeFailure, "network configuration on stdin is not valid JSON", e.what()};
   }
   if (!j.is_object()) return CniError{kDecodeFailure, "network configuration must be a JSON object", ""};

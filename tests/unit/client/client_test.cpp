@@ -213,7 +213,15 @@ TEST(CniConfig, ErrorsAreJsonWhateverTheInputBytes) {
   EXPECT_NE(e["details"].get<std::string>().find("\xef\xbf\xbd"), std::string::npos) << "the bad byte prints as U+FFFD";
 }
 
-// Found by tests/fuzz: read as an unsigned int, an MTU of 2^32 + 68 was 68.
+// Found by tests/fuzz: a number beyond a double is json::out_of_range, not a parse_error, and ended the plugin.
+TEST(CniConfig, NumberOverflowIsADecodeFailure) {
+  Invocation inv;
+  auto e = cni::parse_invocation({{"CNI_COMMAND", "STATUS"}}, R"({"cniVersion":"1.0.0","name":"m","socket":"/s","mtu":1E400})", inv);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, cni::kDecodeFailure);
+}
+
+// Read as an unsigned int, an MTU of 2^32 + 68 was 68 (a fuzz invariant states it now).
 TEST(CniConfig, MtuIsComparedAsWritten) {
   Invocation inv;
   auto e = cni::parse_invocation({{"CNI_COMMAND", "STATUS"}}, R"({"cniVersion":"1.0.0","name":"m","socket":"/s","mtu":4294967364})", inv);

@@ -127,7 +127,7 @@ std::string cidr_of(const Ctx& c, const YAML::Node& n, const std::string& field)
   int len = 32;
   if (slash != std::string::npos) {
     std::string l = v.substr(slash + 1);
-    if (l.empty() || l.find_first_not_of("0123456789") != std::string::npos || std::stoi(l) > 32) ip = Error{""};
+    if (l.empty() || l.size() > 2 || l.find_first_not_of("0123456789") != std::string::npos || std::stoi(l) > 32) ip = Error{""};
     else len = std::stoi(l);
   }
   if (!ip) c.fail(n, field, "'" + v + "' is not an IPv4 CIDR (IPv6 policy is not supported yet)");

@@ -67,7 +67,10 @@ TEST(ObserveRequest, BadValuesAreClearErrors) {
   for (const auto& args : std::vector<std::vector<std::string>>{{"--port", "70000"}, {"--verdict", "NOPE"},
                                                               {"--ip", "1.2.3"}, {"--protocol", "foo"},
                                                               {"--tcp-flags", "BAD"}, {"--bogus"}, {"--not"},
-                                                              {"--traffic-direction", "up"}, {"--identity", "x"}}) {
+                                                              {"--traffic-direction", "up"}, {"--identity", "x"},
+                                                              // std::stoi/stoll threw on these; the time overflowed
+                                                              {"--ip", "10.0.0.0/99999999999"}, {"--since", "99999999999999999999s"},
+                                                              {"--since", "200000000000d"}}) {
     auto r = obs(args);
     EXPECT_FALSE(r) << args[0];
     if (!r) {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// The YAML stream loader both decoders use: yaml-cpp 0.7's LoadAll loops
-// forever on a document that starts with a stray token; here it is an error
-// with the file and line, and ordinary streams load as LoadAll loads them.
+// What fuzzing found in the YAML decoders' input handling: yaml-cpp 0.7's
+// LoadAll loops forever on a document that starts with a stray token (here an
+// error with the file and line, and ordinary streams load as LoadAll loads
+// them), and numbers too long for the integer they are read into.
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
@@ -35,6 +36,22 @@ TEST(YamlDocuments, StreamsLoadAsLoadAllLoadsThem) {
   auto bad = load_yaml_documents("a: [1, 2\n", "f.yaml");
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().message.rfind("f.yaml:", 0), 0u);
+}
+
+// Found by tests/fuzz: std::stoi threw std::out_of_range out of the decoder,
+// past every catch, and a manifest with this line ended the agent.
+TEST(DecodeNumbers, OverlongPrefixLengthIsAnError) {
+  auto r = decode_yaml(R"(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a}
+spec:
+  podSelector: {}
+  egress:
+  - to:
+    - ipBlock: {cidr: 192.168.77.0/55555555555555555555555524}
+)", "p.yaml");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message.rfind("p.yaml:8: spec.egress[0].to[0].ipBlock.cidr:", 0), 0u) << r.error().message;
 }
 
 }  // namespace

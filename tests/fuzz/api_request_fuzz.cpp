@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "fuzz_check.hpp"
 #include "myelin.pb.h"
@@ -118,6 +119,7 @@ class Dispatcher : public server::Dispatcher {
 };
 
 std::string g_socket;
+server::ApiServer* g_server = nullptr;
 
 }  // namespace
 
@@ -134,6 +136,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   static server::ApiServer server(root + "/api.sock", dispatcher);
   FUZZ_CHECK(server.start().ok(), "start the API server");
   g_socket = root + "/api.sock";
+  g_server = &server;
   return 0;
 }
 
@@ -168,5 +171,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ended = r.end_of_stream();
   }
   FUZZ_CHECK(ended == decodable, decodable ? "a decodable request without end_of_stream" : "an answer to bytes that are no request");
+  // The connection's thread frees its request after the client saw the end:
+  // wait for it, so what this input allocated is freed before the leak check.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (g_server->clients() != 0) {
+    FUZZ_CHECK(std::chrono::steady_clock::now() < deadline, "the server still serves a connection the client closed, 10 s later");
+    std::this_thread::sleep_for(20us);
+  }
   return 0;
 }

@@ -168,7 +168,8 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
         c.fail(vals, nf + ".values", "1 to " + std::to_string(MYELIN_TP_NS_VALUES) + " namespace inode numbers or host_ns");
       for (size_t k = 0; k < vals.size(); ++k) {
         auto v = str(c, vals[k], nf + ".values[" + std::to_string(k) + "]");
-        if (v != "host_ns" && (v.empty() || v.find_first_not_of("0123456789") != std::string::npos))
+        if (v != "host_ns" && (v.empty() || v.size() > 10 || v.find_first_not_of("0123456789") != std::string::npos ||
+                               std::stoull(v) > UINT32_MAX))  // an inode number is 32 bits: stoul threw, or truncated
           c.fail(vals[k], nf + ".values", "'" + v + "' is neither a namespace inode number nor host_ns");
         m.values.push_back(v);
       }

@@ -3,8 +3,10 @@
 // decoded, then every hook compiled to the in-kernel config as the tracing
 // manager does, tracepoints against a syscall-like format, and lsmhooks
 // through the fallback without BPF-LSM. Invariants: a decode error names the
-// file; a compiled config stays inside the arrays the BPF program reads.
+// file; a compiled config stays inside the arrays the BPF program reads and
+// holds the namespace inode numbers as written.
 #include <cstdint>
+#include <set>
 
 #include "fuzz_check.hpp"
 #include "tracing_policy.hpp"
@@ -29,7 +31,19 @@ std::vector<TpField> syscall_format() {
           {"char comm[16]", "comm", 56, 16, false}};
 }
 
-void check_config(const myelin_tp_config& cfg, const std::string& where) {
+// matchNamespaces values as written, for the check that the config holds them unchanged.
+template <typename Hook>
+std::set<uint64_t> namespace_values(const Hook& h) {
+  std::set<uint64_t> out;
+  for (uint8_t t = MYELIN_NS_UTS; t <= MYELIN_NS_USER; ++t) out.insert(4026531830u + t);  // host_ns, as host_ns() below gives it
+  for (const auto& s : h.selectors)
+    for (const auto& m : s.namespaces)
+      for (const auto& v : m.values)
+        if (v != "host_ns") out.insert(std::strtoull(v.c_str(), nullptr, 10));
+  return out;
+}
+
+void check_config(const myelin_tp_config& cfg, const std::string& where, const std::set<uint64_t>& ns_values) {
   FUZZ_CHECK(cfg.nargs <= MYELIN_TP_MAX_ARGS, where);
   FUZZ_CHECK(cfg.nselectors <= MYELIN_TP_MAX_SELECTORS, where);
   FUZZ_CHECK(cfg.path_arg <= cfg.nargs, where);
@@ -39,7 +53,11 @@ void check_config(const myelin_tp_config& cfg, const std::string& where) {
     FUZZ_CHECK(sel.nbinaries <= MYELIN_TP_MAX_BINARIES, where);
     FUZZ_CHECK(sel.npids <= MYELIN_TP_MAX_PIDS, where);
     FUZZ_CHECK(sel.nns <= MYELIN_TP_MAX_NS, where);
-    for (uint8_t n = 0; n < sel.nns; ++n) FUZZ_CHECK(sel.ns[n].nvalues <= MYELIN_TP_NS_VALUES, where);
+    for (uint8_t n = 0; n < sel.nns; ++n) {
+      FUZZ_CHECK(sel.ns[n].nvalues <= MYELIN_TP_NS_VALUES, where);
+      for (uint8_t k = 0; k < sel.ns[n].nvalues; ++k)
+        FUZZ_CHECK(ns_values.count(sel.ns[n].values[k]), where + ": a namespace inode that is not the one written");
+    }
     for (uint8_t c = 0; c < sel.nconds; ++c) {
       const auto& cond = sel.conds[c];
       FUZZ_CHECK(cond.arg < cfg.nargs || cond.arg == MYELIN_TP_RET_ARG, where + ": a condition on no argument");
@@ -64,17 +82,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& p : *policies) {
     uint32_t hook = 1;
     for (const auto& h : p.tracepoints)
-      if (auto cfg = compile_hook(h, format, 1, hook++, binary_id, host_ns)) check_config(*cfg, h.subsystem + "/" + h.event);
+      if (auto cfg = compile_hook(h, format, 1, hook++, binary_id, host_ns)) check_config(*cfg, h.subsystem + "/" + h.event, namespace_values(h));
     for (const auto& h : p.kprobes) {
       (void)h.function([](const std::string& name) { return "__x64_sys_" + name; });
-      if (auto cfg = compile_kprobe(h, 1, hook++, binary_id, host_ns)) check_config(*cfg, h.call);
+      if (auto cfg = compile_kprobe(h, 1, hook++, binary_id, host_ns)) check_config(*cfg, h.call, namespace_values(h));
     }
     for (const auto& h : p.uprobes)
-      if (auto cfg = compile_uprobe(h, 1, hook++, binary_id, host_ns)) check_config(*cfg, h.path);
+      if (auto cfg = compile_uprobe(h, 1, hook++, binary_id, host_ns)) check_config(*cfg, h.path, namespace_values(h));
     auto fallback = lsm_fallback(p, [&](const std::string&) -> myelin::Result<std::vector<TpField>> { return format; });
     if (fallback)
       for (const auto& h : *fallback)
-        if (auto cfg = compile_hook(h, format, 1, hook++, binary_id, host_ns)) check_config(*cfg, "lsm fallback " + h.event);
+        if (auto cfg = compile_hook(h, format, 1, hook++, binary_id, host_ns)) check_config(*cfg, "lsm fallback " + h.event, namespace_values(h));
   }
   return 0;
 }

@@ -256,7 +256,10 @@ std::vector<PortRule> cilium_ports(const Ctx& c, const YAML::Node& n, const std:
         std::string v = port.as<std::string>();
         if (v != "0") r.port = port_number(c, port, ppf + ".port");
       }
-      if (const auto& end = ports[j]["endPort"]) r.end_port = port_number(c, end, ppf + ".endPort");
+      if (const auto& end = ports[j]["endPort"]) {
+        r.end_port = port_number(c, end, ppf + ".endPort");
+        if (r.port && r.end_port < r.port) c.fail(end, ppf + ".endPort", "must not be below port");  // a range of nothing
+      }
       out.push_back(r);
     }
   }

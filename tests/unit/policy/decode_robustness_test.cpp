@@ -54,5 +54,30 @@ spec:
   EXPECT_EQ(r.error().message.rfind("p.yaml:8: spec.egress[0].to[0].ipBlock.cidr:", 0), 0u) << r.error().message;
 }
 
+// Found by tests/fuzz (entries hold lo <= hi): a CiliumNetworkPolicy port
+// range ending below its start compiled to an entry that matches nothing.
+TEST(DecodeNumbers, CiliumEndPortBelowPortIsAnError) {
+  auto r = decode_yaml(R"(apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: r, namespace: x}
+spec:
+  endpointSelector: {}
+  ingress:
+  - toPorts:
+    - ports: [{port: "100", endPort: 50, protocol: TCP}]
+)", "c.yaml");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "c.yaml:8: spec.ingress[0].toPorts[0].ports[0].endPort: must not be below port");
+  EXPECT_TRUE(decode_yaml(R"(apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: r, namespace: x}
+spec:
+  endpointSelector: {}
+  ingress:
+  - toPorts:
+    - ports: [{port: "100", endPort: 100, protocol: TCP}]
+)", "c.yaml"));
+}
+
 }  // namespace
 }  // namespace myelin::policy

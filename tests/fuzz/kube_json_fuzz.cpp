@@ -42,6 +42,7 @@ const sources::KubeSource::Sink& sink() {
       [](const std::string&, std::vector<policy::Object>) {},
       [](const std::string& name, const std::string& error) {
         FUZZ_CHECK(starts_with(error, name + ":"), "a refusal that does not name " + name + ": " + error);
+        FUZZ_CHECK(is_utf8(error), "a refusal the API cannot carry: " + error);
       },
       [](const std::string&) {},
       [] {},

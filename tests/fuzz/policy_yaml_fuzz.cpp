@@ -2,7 +2,7 @@
 // NetworkPolicy, CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy,
 // Namespace and Pod YAML (manifests, and the API server's JSON, which is
 // YAML): decoded, then compiled for every pod of the input as the agent does.
-// Invariants: an error names the file; the compiled entries are sorted,
+// Invariants: an error names the file and is UTF-8; the compiled entries are sorted,
 // unique, name a policy that selects the endpoint, and hold ranges lo <= hi.
 #include <cstdint>
 #include <map>
@@ -19,6 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto objects = decode_yaml(text, "fuzz.yaml");
   if (!objects) {
     FUZZ_CHECK(starts_with(objects.error().message, "fuzz.yaml:"), objects.error().message);
+    FUZZ_CHECK(is_utf8(objects.error().message), "a refusal the API cannot carry: " + objects.error().message);
     return 0;
   }
   std::vector<NetworkPolicy> policies;

@@ -3,7 +3,7 @@
 // decoded, then every hook compiled to the in-kernel config as the tracing
 // manager does, tracepoints against a syscall-like format, and lsmhooks
 // through the fallback without BPF-LSM. Invariants: a decode error names the
-// file; a compiled config stays inside the arrays the BPF program reads and
+// file and is UTF-8; a compiled config stays inside the arrays the BPF program reads and
 // holds the namespace inode numbers as written.
 #include <cstdint>
 #include <set>
@@ -73,6 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto policies = decode_tracing_yaml(text, "fuzz.yaml");
   if (!policies) {
     FUZZ_CHECK(starts_with(policies.error().message, "fuzz.yaml:"), policies.error().message);
+    FUZZ_CHECK(is_utf8(policies.error().message), "a refusal the API cannot carry: " + policies.error().message);
     return 0;
   }
   uint32_t next_binary = 1;

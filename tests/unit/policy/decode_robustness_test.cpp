@@ -54,6 +54,17 @@ spec:
   EXPECT_EQ(r.error().message.rfind("p.yaml:8: spec.egress[0].to[0].ipBlock.cidr:", 0), 0u) << r.error().message;
 }
 
+// Raw bytes that are not UTF-8 went into values and then into refusals,
+// which the API sends as proto3 strings: the CLI could not decode the status.
+TEST(YamlDocuments, TextThatIsNotUtf8IsAnError) {
+  auto r = decode_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: \"a\xff\"}\n", "u.yaml");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "u.yaml:3: invalid YAML: not UTF-8 at column 20");
+  for (const char* bad : {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", "\x80"})  // overlong, surrogate, > U+10FFFF, cut, lone
+    EXPECT_FALSE(load_yaml_documents(std::string("a: ") + bad + "\n", "u.yaml")) << bad;
+  EXPECT_TRUE(load_yaml_documents("a: \"h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"\n", "u.yaml"));  // é € 😀
+}
+
 // Found by tests/fuzz (entries hold lo <= hi): a CiliumNetworkPolicy port
 // range ending below its start compiled to an entry that matches nothing.
 TEST(DecodeNumbers, CiliumEndPortBelowPortIsAnError) {

@@ -125,8 +125,10 @@ server::ApiServer* g_server = nullptr;
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   log::set_level(log::Level::error);
-  char dir[] = "/tmp/myelin-fuzz-api.XXXXXX";
-  if (!mkdtemp(dir)) std::abort();
+  // Under $TMPDIR, which run.sh removes also after a crash (atexit does not run then).
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/myelin-fuzz-api.XXXXXX";
+  if (!mkdtemp(dir.data())) std::abort();
   static const std::string root = dir;
   std::atexit([] { std::filesystem::remove_all(root); });
   auto cidr = net::parse_cidr4("10.244.1.0/24");

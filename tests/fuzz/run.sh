@@ -15,6 +15,7 @@ seconds=${MYELIN_FUZZ_SECONDS:-30}
 work=$(mktemp -d /tmp/myelin-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/new" "$work/artifacts"
+export TMPDIR=$work  # what a target makes for itself goes with the run
 sym=$(command -v llvm-symbolizer-14 || command -v llvm-symbolizer || true)
 export ASAN_SYMBOLIZER_PATH=$sym
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1"

@@ -56,6 +56,12 @@ size_t invalid_utf8(const std::string& s) {
   return std::string::npos;
 }
 
+// `s` with each byte that starts no well-formed UTF-8 sequence as U+FFFD.
+std::string utf8(std::string s) {
+  for (size_t bad; (bad = invalid_utf8(s)) != std::string::npos;) s.replace(bad, 1, "\xef\xbf\xbd");
+  return s;
+}
+
 bool utf16_or_32(const std::string& s) {  // by its byte order mark: yaml-cpp converts these itself
   auto starts = [&](const char* bom, size_t n) { return s.size() >= n && s.compare(0, n, bom, n) == 0; };
   return starts("\xfe\xff", 2) || starts("\xff\xfe", 2) || starts("\x00\x00\xfe\xff", 4);
@@ -83,7 +89,8 @@ Result<std::vector<YAML::Node>> load_yaml_documents(const std::string& text, con
                      std::to_string(check.mark().column + 1)};
     return YAML::LoadAll(text);  // the same parse, now known to end
   } catch (const YAML::Exception& e) {
-    return Error{file + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg};
+    // yaml-cpp quotes a byte of the input ("unknown escape character: \xc3" of "\é").
+    return Error{file + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + utf8(e.msg)};
   }
 }
 

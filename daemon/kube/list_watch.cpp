@@ -6,6 +6,20 @@ namespace {
 
 using nlohmann::json;
 
+// Deeper than any Kubernetes object: nlohmann parses iteratively, but dumps
+// and copies recursively, and the kube source dumps every object (a watch
+// event nested 30,000 deep overflowed the reflector thread's stack).
+constexpr int kMaxDepth = 256;
+
+// `text` parsed, discarded when it is not JSON or nests deeper than kMaxDepth.
+json parse_bounded(const std::string& text, bool& too_deep) {
+  too_deep = false;
+  return json::parse(text, [&](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxDepth) too_deep = true;
+    return !too_deep;
+  }, false);
+}
+
 // metadata, if present: an object whose name, namespace and resourceVersion are strings.
 Status check_metadata(const json& obj) {
   auto m = obj.find("metadata");
@@ -28,7 +42,9 @@ std::string meta_string(const json& obj, const char* key) {
 std::string object_key(const json& obj) { return meta_string(obj, "namespace") + "/" + meta_string(obj, "name"); }
 
 Result<ListPage> decode_list_page(const std::string& body, const Resource& r) {
-  auto j = json::parse(body, nullptr, false);
+  bool too_deep;
+  auto j = parse_bounded(body, too_deep);
+  if (too_deep) return Error{"the response nests deeper than " + std::to_string(kMaxDepth) + " levels"};
   const std::string not_list = "the response is not a " + r.kind + "List";
   if (!j.is_object() || !j.contains("items") || !j["items"].is_array()) return Error{not_list};
   ListPage page;
@@ -59,7 +75,9 @@ Result<std::optional<WatchEvent>> WatchDecoder::next() {
     std::string line = buf_.substr(0, nl);
     buf_.erase(0, nl + 1);
     if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
-    auto ev = json::parse(line, nullptr, false);
+    bool too_deep;
+    auto ev = parse_bounded(line, too_deep);
+    if (too_deep) return Error{"an event nested deeper than " + std::to_string(kMaxDepth) + " levels: " + line.substr(0, 120)};
     if (!ev.is_object() || !ev.contains("type") || !ev.contains("object"))
       return Error{"an event that is not JSON: " + line.substr(0, 120)};
     if (!ev["type"].is_string() || !ev["object"].is_object())

@@ -111,6 +111,22 @@ TEST(WatchDecoder, WrongShapesAreErrors) {
   }
 }
 
+// The kube source dumps each object, recursively: 30,000 levels overflowed
+// the reflector thread's stack. Nothing Kubernetes serves nests 256 deep.
+TEST(WatchDecoder, DeepNestingIsAnError) {
+  auto event = [](int depth) {
+    return R"({"type":"ADDED","object":{"metadata":{"name":"a"},"spec":)" + std::string(depth, '[') + std::string(depth, ']') + "}}\n";
+  };
+  WatchDecoder ok(kPods);
+  ok.feed(event(100));
+  auto e = ok.next();
+  ASSERT_TRUE(e && *e) << (e ? "" : e.error().message);
+  WatchDecoder deep(kPods);
+  deep.feed(event(30000));
+  EXPECT_FALSE(deep.next());
+  EXPECT_FALSE(decode_list_page(R"({"items":[)" + std::string(300, '[') + std::string(300, ']') + "]}", kPods));
+}
+
 TEST(ListPage, ItemsGetKindAndVersions) {
   auto p = decode_list_page(R"({"metadata":{"resourceVersion":"5","continue":"c"},"items":[{"metadata":{"name":"a"}},7,{}]})", kPods);
   ASSERT_TRUE(p) << p.error().message;

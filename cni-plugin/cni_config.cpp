@@ -22,11 +22,20 @@ std::optional<CniError> parse_cni_args(const std::string& text, std::map<std::st
 
 std::optional<CniError> parse_netconf(const std::string& text, NetConf& out) {
   nlohmann::json j;
+  // nlohmann parses iteratively but copies and dumps recursively: 200,000
+  // nested brackets in prevResult overflowed the plugin's stack (SIGSEGV).
+  constexpr int kMaxDepth = 256;
+  bool too_deep = false;
   try {
-    j = nlohmann::json::parse(text);
+    j = nlohmann::json::parse(text, [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+      too_deep = too_deep || depth > kMaxDepth;
+      return !too_deep;
+    });
   } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like 1E400
     return CniError{kDecodeFailure, "network configuration on stdin is not valid JSON", e.what()};
   }
+  if (too_deep)
+    return CniError{kDecodeFailure, "network configuration nests deeper than " + std::to_string(kMaxDepth) + " levels", ""};
   if (!j.is_object()) return CniError{kDecodeFailure, "network configuration must be a JSON object", ""};
   auto str = [&](const char* key, std::string& dst, bool required) -> std::optional<CniError> {
     if (!j.contains(key)) {

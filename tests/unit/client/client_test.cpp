@@ -224,6 +224,16 @@ TEST(CniConfig, NumberOverflowIsADecodeFailure) {
   EXPECT_EQ(e->code, cni::kDecodeFailure);
 }
 
+// Found by review, confirmed by the fuzz target: a prevResult nested 200,000 deep overflowed the plugin's stack.
+TEST(CniConfig, DeepNestingIsADecodeFailure) {
+  Invocation inv;
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  auto e = cni::parse_invocation({{"CNI_COMMAND", "STATUS"}}, R"({"cniVersion":"1.0.0","name":"m","socket":"/s","prevResult":)" + deep + "}", inv);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, cni::kDecodeFailure);
+  EXPECT_FALSE(cni::parse_invocation({{"CNI_COMMAND", "STATUS"}}, R"({"cniVersion":"1.0.0","name":"m","socket":"/s","prevResult":[[[{"a":[1]}]]]})", inv));
+}
+
 // Read as an unsigned int, an MTU of 2^32 + 68 was 68 (a fuzz invariant states it now).
 TEST(CniConfig, MtuIsComparedAsWritten) {
   Invocation inv;

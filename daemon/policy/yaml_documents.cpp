@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdint>
 #include <sstream>
 
@@ -37,28 +38,36 @@ class ProgressCheck : public YAML::EventHandler {
   YAML::Mark last_;
 };
 
-// The offset of the first byte that is not well-formed UTF-8, npos if none.
-size_t invalid_utf8(const std::string& s) {
+// The first character of `s` that is not well-formed UTF-8 (`cp` -1), or
+// with `no_nul`, a NUL, which yaml-cpp mangles (into a lone 0xa0 inside a
+// value). Other control characters pass through yaml-cpp intact, and the
+// kube source's JSON may hold them (DEL, C1): they stay accepted.
+struct Unreadable {
+  size_t at = std::string::npos;
+  long cp = -1;
+};
+Unreadable first_unreadable(const std::string& s, bool no_nul) {
   for (size_t i = 0; i < s.size();) {
     const auto b = static_cast<unsigned char>(s[i]);
     size_t n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xe ? 3 : (b >> 3) == 0x1e ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return i;
+    if (n == 0 || i + n > s.size()) return {i, -1};
     uint32_t cp = n == 1 ? b : b & (0x7f >> n);
     for (size_t k = 1; k < n; ++k) {
       const auto c = static_cast<unsigned char>(s[i + k]);
-      if ((c >> 6) != 0x2) return i;
+      if ((c >> 6) != 0x2) return {i, -1};
       cp = cp << 6 | (c & 0x3f);
     }
     static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;  // overlong, too large, surrogate
+    if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return {i, -1};  // overlong, too large, surrogate
+    if (no_nul && cp == 0) return {i, 0};
     i += n;
   }
-  return std::string::npos;
+  return {};
 }
 
 // `s` with each byte that starts no well-formed UTF-8 sequence as U+FFFD.
 std::string utf8(std::string s) {
-  for (size_t bad; (bad = invalid_utf8(s)) != std::string::npos;) s.replace(bad, 1, "\xef\xbf\xbd");
+  for (size_t bad; (bad = first_unreadable(s, false).at) != std::string::npos;) s.replace(bad, 1, "\xef\xbf\xbd");
   return s;
 }
 
@@ -73,11 +82,14 @@ Result<std::vector<YAML::Node>> load_yaml_documents(const std::string& text, con
   // YAML is Unicode. yaml-cpp passes other bytes through into values, and
   // from there into errors the API could not send (proto3 strings are UTF-8:
   // the CLI failed to decode the whole status, refusal and all).
-  if (const size_t bad = utf16_or_32(text) ? std::string::npos : invalid_utf8(text); bad != std::string::npos) {
-    const size_t nl = bad == 0 ? std::string::npos : text.rfind('\n', bad - 1);
-    const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<long>(bad), '\n'));
-    const size_t column = bad - (nl == std::string::npos ? 0 : nl + 1) + 1;
-    return Error{file + ":" + std::to_string(line) + ": invalid YAML: not UTF-8 at column " + std::to_string(column)};
+  if (const auto bad = utf16_or_32(text) ? Unreadable{} : first_unreadable(text, true); bad.at != std::string::npos) {
+    const size_t nl = bad.at == 0 ? std::string::npos : text.rfind('\n', bad.at - 1);
+    const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<long>(bad.at), '\n'));
+    const size_t column = bad.at - (nl == std::string::npos ? 0 : nl + 1) + 1;
+    char what[48];
+    if (bad.cp < 0) std::snprintf(what, sizeof what, "not UTF-8");
+    else std::snprintf(what, sizeof what, "a NUL character");
+    return Error{file + ":" + std::to_string(line) + ": invalid YAML: " + what + " at column " + std::to_string(column)};
   }
   try {
     std::istringstream in(text);

@@ -63,6 +63,16 @@ TEST(YamlDocuments, TextThatIsNotUtf8IsAnError) {
   for (const char* bad : {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", "\x80"})  // overlong, surrogate, > U+10FFFF, cut, lone
     EXPECT_FALSE(load_yaml_documents(std::string("a: ") + bad + "\n", "u.yaml")) << bad;
   EXPECT_TRUE(load_yaml_documents("a: \"h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"\n", "u.yaml"));  // é € 😀
+  // A NUL byte came out of yaml-cpp as a lone 0xa0 (found by tests/fuzz).
+  auto nul = load_yaml_documents(std::string("a: 1\nb: x\0y\n", 12), "u.yaml");
+  ASSERT_FALSE(nul);
+  EXPECT_EQ(nul.error().message, "u.yaml:2: invalid YAML: a NUL character at column 5");
+  // Other control characters pass through intact (and JSON from the API server may hold them).
+  auto ctl = load_yaml_documents("a: \"x\x01\x7f\xc2\x80y\"\n", "u.yaml");
+  ASSERT_TRUE(ctl) << ctl.error().message;
+  EXPECT_EQ((*ctl)[0]["a"].as<std::string>(), "x\x01\x7f\xc2\x80y");
+  auto fine = load_yaml_documents("\xef\xbb\xbf" "a:\tb\r\nc: \xc2\xa0\xc2\x85\n", "u.yaml");  // BOM, tab, CRLF, NBSP, NEL
+  EXPECT_TRUE(fine) << fine.error().message;
   // yaml-cpp's own message quotes one byte of a character (found by tests/fuzz): U+FFFD for it.
   auto esc = load_yaml_documents("a: \"\\\xc3\xa9\"\n", "u.yaml");
   ASSERT_FALSE(esc);

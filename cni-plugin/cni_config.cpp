@@ -22,11 +22,20 @@ std::optional<CniError> parse_cni_args(const std::string& text, std::map<std::st
 
 std::optional<CniError> parse_netconf(const std::string& text, NetConf& out) {
   nlohmann::json j;
+  // nlohmann parses iteratively but copies and dumps recursively: 200,000
+  // nested brackets in prevResult overflowed the plugin's stack (SIGSEGV).
+  constexpr int kMaxDepth = 256;
+  bool too_deep = false;
   try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+    j = nlohmann::json::parse(text, [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+      too_deep = too_deep || depth > kMaxDepth;
+      return !too_deep;
+    });
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like 1E400
     return CniError{kDecodeFailure, "network configuration on stdin is not valid JSON", e.what()};
   }
+  if (too_deep)
+    return CniError{kDecodeFailure, "network configuration nests deeper than " + std::to_string(kMaxDepth) + " levels", ""};
   if (!j.is_object()) return CniError{kDecodeFailure, "network configuration must be a JSON object", ""};
   auto str = [&](const char* key, std::string& dst, bool required) -> std::optional<CniError> {
     if (!j.contains(key)) {
@@ -47,7 +56,8 @@ std::optional<CniError> parse_netconf(const std::string& text, NetConf& out) {
   if (auto e = str("socket", out.socket, true)) return e;
   if (out.socket.empty()) return CniError{kInvalidConfig, "network configuration field \"socket\" is empty", ""};
   if (j.contains("mtu")) {
-    if (!j["mtu"].is_number_unsigned() || j["mtu"].get<unsigned>() < 68 || j["mtu"].get<unsigned>() > 65535)
+    // Compared as read: as an unsigned int, 4294967364 was 68 and passed.
+    if (!j["mtu"].is_number_unsigned() || j["mtu"].get<uint64_t>() < 68 || j["mtu"].get<uint64_t>() > 65535)
       return CniError{kInvalidConfig, "network configuration field \"mtu\" must be a number from 68 to 65535",
                       "got " + j["mtu"].dump()};
     out.mtu = j["mtu"].get<unsigned>();
@@ -106,20 +116,22 @@ std::optional<CniError> parse_invocation(const Env& env, const std::string& stdi
   return std::nullopt;
 }
 
+std::string print(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
 std::string error_json(const CniError& e, const std::string& version) {
   nlohmann::json j;
   j["cniVersion"] = version.empty() ? "1.1.0" : version;
   j["code"] = e.code;
   j["msg"] = e.msg;
   if (!e.details.empty()) j["details"] = e.details;
-  return j.dump();
+  return print(j);
 }
 
 std::string version_json() {
   nlohmann::json j;
   j["cniVersion"] = "1.1.0";
   j["supportedVersions"] = kSupportedVersions;
-  return j.dump();
+  return print(j);
 }
 
 std::string host_ifname(const std::string& container_id, const std::string& ifname) {

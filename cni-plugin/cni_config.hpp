@@ -63,6 +63,10 @@ std::optional<CniError> parse_netconf(const std::string& text, NetConf& out);
 // "K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p" -> map; malformed pairs are an error.
 std::optional<CniError> parse_cni_args(const std::string& text, std::map<std::string, std::string>& out);
 
+// What the plugin prints, always JSON: bytes that are not UTF-8 (from the
+// environment, or quoted from a bad configuration) print as U+FFFD, where
+// json::dump threw and the plugin ended on SIGABRT without an error object.
+std::string print(const nlohmann::json& j);
 std::string error_json(const CniError& e, const std::string& version);
 std::string version_json();
 // A stable host-side interface name for a container's interface: "lxc" + 11 hex chars.

@@ -87,7 +87,7 @@ Outcome cmd_add(const Invocation& inv) {
     release();
     return *e;
   }
-  return render_result(inv, *link, a.ip(), a.gateway()).dump();
+  return print(render_result(inv, *link, a.ip(), a.gateway()));
 }
 
 Outcome cmd_del(const Invocation& inv) {

@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config git
-  clang-14 llvm-14 libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev
+  clang-14 llvm-14 libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev
   protobuf-compiler libprotobuf-dev prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev
   python3 openssl
   libgtest-dev googletest

@@ -29,7 +29,7 @@ Result<net::Cidr4> ip_or_cidr(const std::string& field, const std::string& v) {
   auto slash = v.find('/');
   auto ip = net::parse_ipv4(v.substr(0, slash));
   std::string len = v.substr(slash + 1);
-  if (!ip || len.empty() || len.find_first_not_of("0123456789") != std::string::npos || std::stoi(len) > 32)
+  if (!ip || len.empty() || len.size() > 2 || len.find_first_not_of("0123456789") != std::string::npos || std::stoi(len) > 32)
     return Error{field + ": '" + v + "' is not an IPv4 address or CIDR"};
   int p = std::stoi(len);
   uint32_t mask = p == 0 ? 0 : ~((p == 32) ? 0u : ((1u << (32 - p)) - 1));

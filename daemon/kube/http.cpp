@@ -162,7 +162,8 @@ struct HttpStream::Impl {
   std::atomic<bool> aborted{false};
 };
 
-HttpStream::HttpStream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpStream::HttpStream(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl)), reader_([this](char* buf, size_t len, std::chrono::milliseconds idle) { return read_raw(buf, len, idle); }) {}
 HttpStream::~HttpStream() = default;
 
 void HttpStream::abort() {
@@ -224,39 +225,7 @@ Result<std::unique_ptr<HttpStream>> HttpStream::open(const ServerEndpoint& serve
   }
 
   std::unique_ptr<HttpStream> s(new HttpStream(std::move(impl)));
-  size_t end;
-  while ((end = s->buf_.find("\r\n\r\n")) == std::string::npos) {
-    if (s->buf_.size() > 64 * 1024) return Error{server.str() + ": response headers too large"};
-    if (auto f = s->fill(timeout); !f) return Error{"read response from " + server.str() + ": " + f.error().message};
-  }
-  std::string head = s->buf_.substr(0, end);
-  s->buf_.erase(0, end + 4);
-  size_t eol = head.find("\r\n");
-  std::string status_line = head.substr(0, eol);
-  if (status_line.rfind("HTTP/1.", 0) != 0 || status_line.size() < 12)
-    return Error{server.str() + ": not an HTTP response: '" + status_line.substr(0, 80) + "'"};
-  s->response_.status = std::atoi(status_line.c_str() + 9);
-  s->response_.reason = status_line.size() > 13 ? status_line.substr(13) : "";
-  for (size_t pos = eol; pos != std::string::npos && pos < head.size();) {
-    size_t next = head.find("\r\n", pos + 2);
-    std::string line = head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
-    pos = next;
-    auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    std::string name = line.substr(0, colon);
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-    std::string value = line.substr(colon + 1);
-    value.erase(0, value.find_first_not_of(" \t"));
-    s->response_.headers[name] = value;
-  }
-  const auto& h = s->response_.headers;
-  if (auto te = h.find("transfer-encoding"); te != h.end() && te->second.find("chunked") != std::string::npos) {
-    s->body_ = Body::chunked;
-  } else if (auto cl = h.find("content-length"); cl != h.end()) {
-    s->body_ = Body::length;
-    s->remaining_ = std::strtoull(cl->second.c_str(), nullptr, 10);
-    s->done_ = s->remaining_ == 0;
-  }
+  if (auto h = s->reader_.read_head(timeout); !h) return Error{server.str() + ": " + h.error().message};
   return s;
 }
 
@@ -287,16 +256,53 @@ Result<size_t> HttpStream::read_raw(char* buf, size_t len, std::chrono::millisec
   return static_cast<size_t>(n);
 }
 
-Status HttpStream::fill(std::chrono::milliseconds idle) {
+Status ResponseReader::read_head(std::chrono::milliseconds idle) {
+  size_t end;
+  while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
+    if (buf_.size() > 64 * 1024) return Error{"response headers too large"};
+    if (auto f = fill(idle); !f) return Error{"read response: " + f.error().message};
+  }
+  std::string head = buf_.substr(0, end);
+  buf_.erase(0, end + 4);
+  size_t eol = head.find("\r\n");
+  std::string status_line = head.substr(0, eol);
+  if (status_line.rfind("HTTP/1.", 0) != 0 || status_line.size() < 12)
+    return Error{"not an HTTP response: '" + status_line.substr(0, 80) + "'"};
+  response_.status = std::atoi(status_line.c_str() + 9);
+  response_.reason = status_line.size() > 13 ? status_line.substr(13) : "";
+  for (size_t pos = eol; pos != std::string::npos && pos < head.size();) {
+    size_t next = head.find("\r\n", pos + 2);
+    std::string line = head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
+    pos = next;
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::string value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    response_.headers[name] = value;
+  }
+  const auto& h = response_.headers;
+  if (auto te = h.find("transfer-encoding"); te != h.end() && te->second.find("chunked") != std::string::npos) {
+    body_ = Body::chunked;
+  } else if (auto cl = h.find("content-length"); cl != h.end()) {
+    body_ = Body::length;
+    remaining_ = std::strtoull(cl->second.c_str(), nullptr, 10);
+    done_ = remaining_ == 0;
+  }
+  return {};
+}
+
+Status ResponseReader::fill(std::chrono::milliseconds idle) {
   char tmp[16384];
-  auto n = read_raw(tmp, sizeof tmp, idle);
+  auto n = source_(tmp, sizeof tmp, idle);
   if (!n) return n.error();
   if (*n == 0) return Error{"connection closed by the server"};
   buf_.append(tmp, *n);
   return {};
 }
 
-Result<bool> HttpStream::read_some(std::string& out, std::chrono::milliseconds idle) {
+Result<bool> ResponseReader::read_some(std::string& out, std::chrono::milliseconds idle) {
   for (;;) {
     if (done_) return false;
     switch (body_) {
@@ -307,7 +313,7 @@ Result<bool> HttpStream::read_some(std::string& out, std::chrono::milliseconds i
           return true;
         }
         char tmp[16384];
-        auto n = read_raw(tmp, sizeof tmp, idle);
+        auto n = source_(tmp, sizeof tmp, idle);
         if (!n) return n.error();
         if (*n == 0) {
           done_ = true;
@@ -340,9 +346,17 @@ Result<bool> HttpStream::read_some(std::string& out, std::chrono::milliseconds i
             if (buf_.size() > 1024) return Error{"malformed chunk size"};
             if (auto f = fill(idle); !f) return f.error();
           }
-          char* end = nullptr;
-          unsigned long long size = std::strtoull(buf_.c_str(), &end, 16);
-          if (end == buf_.c_str()) return Error{"malformed chunk size"};
+          // Hex digits, then the line's end or a ';' extension: strtoull would
+          // also take blanks, a sign and the CRLF itself, and misread the stream.
+          uint64_t size = 0;
+          size_t digits = 0;
+          for (; digits < eol && std::isxdigit(static_cast<unsigned char>(buf_[digits])); ++digits) {
+            if (size >> 60) return Error{"malformed chunk size (too large)"};
+            const char c = buf_[digits];
+            size = size * 16 + static_cast<uint64_t>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+          }
+          if (digits == 0 || (digits < eol && buf_[digits] != ';' && buf_[digits] != ' ' && buf_[digits] != '\t'))
+            return Error{"malformed chunk size"};
           buf_.erase(0, eol + 2);
           if (size == 0) {
             done_ = true;  // trailers, if any, are not read: the stream is finished
@@ -363,7 +377,7 @@ Result<bool> HttpStream::read_some(std::string& out, std::chrono::milliseconds i
   }
 }
 
-Result<std::string> HttpStream::read_all(size_t max, std::chrono::milliseconds idle) {
+Result<std::string> ResponseReader::read_all(size_t max, std::chrono::milliseconds idle) {
   std::string body;
   for (;;) {
     auto more = read_some(body, idle);

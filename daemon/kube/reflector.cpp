@@ -68,11 +68,6 @@ Reflector::Stats Reflector::stats() const {
   return stats_;
 }
 
-std::string Reflector::key_of(const nlohmann::json& obj) const {
-  const auto& m = obj.value("metadata", nlohmann::json::object());
-  return m.value("namespace", "") + "/" + m.value("name", "");
-}
-
 Result<std::unique_ptr<HttpStream>> Reflector::get(const std::string& target) {
   HttpStream::Headers headers;
   auto bearer = cluster_.bearer();
@@ -122,18 +117,11 @@ Status Reflector::list() {
     if (st == 404) return Error{"list " + resource_.name + ": 404, the API server does not serve " + resource_.path +
                                 " (is the CRD installed?)", 404};
     if (st != 200) return Error{"list " + resource_.name + ": HTTP " + std::to_string(st) + ": " + status_message(*body), st};
-    auto j = nlohmann::json::parse(*body, nullptr, false);
-    if (!j.is_object() || !j.contains("items") || !j["items"].is_array())
-      return Error{"list " + resource_.name + ": the response is not a " + resource_.kind + "List"};
-    const auto& meta = j.value("metadata", nlohmann::json::object());
-    rv = meta.value("resourceVersion", "");
-    cont = meta.value("continue", "");
-    for (auto& item : j["items"]) {
-      if (!item.is_object()) continue;
-      item["kind"] = resource_.kind;  // list items carry neither
-      item["apiVersion"] = resource_.api_version;
-      items.push_back(std::move(item));
-    }
+    auto page = decode_list_page(*body, resource_);
+    if (!page) return Error{"list " + resource_.name + ": " + page.error().message};
+    rv = page->resource_version;
+    cont = page->cont;
+    for (auto& item : page->items) items.push_back(std::move(item));
     if (cont.empty()) break;
   }
   if (!running_) return Error{"stopped"};
@@ -144,9 +132,9 @@ Status Reflector::list() {
   }
 
   for (const auto& item : items) {
-    auto key = key_of(item);
+    auto key = object_key(item);
     seen.insert(key);
-    known_[key] = {{"kind", resource_.kind}, {"apiVersion", resource_.api_version}, {"metadata", item["metadata"]}};
+    known_[key] = {{"kind", resource_.kind}, {"apiVersion", resource_.api_version}, {"metadata", item.value("metadata", nlohmann::json())}};
     handler_.upsert(item);
   }
   for (auto it = known_.begin(); it != known_.end();) {  // deleted while we were not watching
@@ -197,9 +185,10 @@ Reflector::WatchEnd Reflector::watch() {
   }
   // A silent connection is dead once the server's own timeout has passed.
   const auto idle = std::chrono::seconds(opt_.watch_timeout_s + 30);
-  std::string buf;
+  WatchDecoder events(resource_);
   for (;;) {
-    auto more = stream.read_some(buf, idle);
+    std::string bytes;
+    auto more = stream.read_some(bytes, idle);
     if (!more) {
       if (!running_) return WatchEnd::reopen;
       if (handler_.error) handler_.error("watch " + resource_.name + " from " + rv + ": " + more.error().message);
@@ -207,49 +196,43 @@ Reflector::WatchEnd Reflector::watch() {
       ++stats_.reconnects;
       return WatchEnd::failed;
     }
+    events.feed(bytes);
     bool changed = false;
-    size_t nl;
-    while ((nl = buf.find('\n')) != std::string::npos) {
-      std::string line = buf.substr(0, nl);
-      buf.erase(0, nl + 1);
-      if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
-      auto ev = nlohmann::json::parse(line, nullptr, false);
-      if (!ev.is_object() || !ev.contains("type") || !ev.contains("object")) {
-        if (handler_.error) handler_.error("watch " + resource_.name + ": an event that is not JSON: " + line.substr(0, 120));
+    for (;;) {
+      auto next = events.next();
+      if (!next) {
+        if (handler_.error) handler_.error("watch " + resource_.name + ": " + next.error().message);
         return WatchEnd::failed;
       }
-      const std::string type = ev["type"].get<std::string>();
-      auto& obj = ev["object"];
-      if (handler_.event) handler_.event(type);
-      if (type == "ERROR") {
-        int code = obj.value("code", 0);
-        if (code == 410) return WatchEnd::relist;  // "too old resource version": compacted away
-        if (handler_.error) handler_.error("watch " + resource_.name + ": " + obj.value("message", std::string("error event")));
+      if (!*next) break;
+      WatchEvent& ev = **next;
+      if (handler_.event) handler_.event(ev.type);
+      if (ev.type == "ERROR") {
+        if (ev.code == 410) return WatchEnd::relist;  // "too old resource version": compacted away
+        if (handler_.error) handler_.error("watch " + resource_.name + ": " + ev.message);
         return WatchEnd::failed;
       }
-      const std::string new_rv = obj.value("metadata", nlohmann::json::object()).value("resourceVersion", "");
-      if (type == "BOOKMARK") {
+      if (ev.type == "BOOKMARK") {
         std::lock_guard lk(mu_);
-        if (!new_rv.empty()) rv_ = new_rv;
+        if (!ev.resource_version.empty()) rv_ = ev.resource_version;
         ++stats_.bookmarks;
         continue;
       }
-      if (!obj.contains("kind")) obj["kind"] = resource_.kind;
-      if (!obj.contains("apiVersion")) obj["apiVersion"] = resource_.api_version;
-      const auto key = key_of(obj);
-      if (type == "ADDED" || type == "MODIFIED") {
-        known_[key] = {{"kind", resource_.kind}, {"apiVersion", resource_.api_version}, {"metadata", obj["metadata"]}};
+      auto& obj = ev.object;
+      const auto key = object_key(obj);
+      if (ev.type == "ADDED" || ev.type == "MODIFIED") {
+        known_[key] = {{"kind", resource_.kind}, {"apiVersion", resource_.api_version}, {"metadata", obj.value("metadata", nlohmann::json())}};
         handler_.upsert(obj);
-      } else if (type == "DELETED") {
+      } else if (ev.type == "DELETED") {
         known_.erase(key);
         handler_.remove(obj);
       } else {
-        if (handler_.error) handler_.error("watch " + resource_.name + ": unknown event type " + type);
+        if (handler_.error) handler_.error("watch " + resource_.name + ": unknown event type " + ev.type);
         continue;
       }
       changed = true;
       std::lock_guard lk(mu_);
-      if (!new_rv.empty()) rv_ = new_rv;
+      if (!ev.resource_version.empty()) rv_ = ev.resource_version;
       ++stats_.events;
     }
     if (changed) {

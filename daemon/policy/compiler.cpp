@@ -190,7 +190,8 @@ EndpointPolicy compile(const LocalEndpoint& ep, const std::vector<NetworkPolicy>
     for (const auto& [rules, dir] : {std::pair{&p.ingress, uint8_t{MYELIN_DIR_INGRESS}}, std::pair{&p.egress, uint8_t{MYELIN_DIR_EGRESS}}}) {
       for (const auto& rule : *rules) {
         const uint16_t rule_no = static_cast<uint16_t>(&rule - rules->data() + 1);
-        auto add = [&](uint32_t identity, const std::vector<NamedPort>& port_owner, uint16_t peer_no, uint16_t cidr_no) {
+        // clang 14 cannot capture a structured binding: dir is copied.
+        auto add = [&, dir = dir](uint32_t identity, const std::vector<NamedPort>& port_owner, uint16_t peer_no, uint16_t cidr_no) {
           std::vector<std::tuple<uint8_t, uint16_t, uint16_t>> ranges;
           if (rule.ports.empty()) ranges.emplace_back(0, 0, 65535);
           for (const auto& pr : rule.ports) {

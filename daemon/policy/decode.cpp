@@ -7,6 +7,7 @@
 
 #include "myelin/abi.h"
 #include "myelin/net.hpp"
+#include "myelin/policy/yaml_documents.hpp"
 
 namespace myelin::policy {
 namespace {
@@ -539,12 +540,9 @@ void describe(const YAML::Node& doc, Refusal& r) {
 
 Decoded<std::vector<Object>> decode_manifest(const std::string& text, const std::string& file) {
   Ctx c(file);
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(text);
-  } catch (const YAML::Exception& e) {
-    return Refusal{file, e.mark.line + 1, "", "invalid YAML: " + e.msg};  // the kind is unknown
-  }
+  auto loaded = load_yaml_documents(text, file);
+  if (auto* refusal = std::get_if<Refusal>(&loaded)) return std::move(*refusal);
+  const auto& docs = std::get<std::vector<YAML::Node>>(loaded);
   std::vector<Object> out;
   for (const auto& doc : docs) {
     if (doc.IsNull()) continue;  // "---" with nothing after it

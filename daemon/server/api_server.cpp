@@ -92,7 +92,19 @@ bool ApiServer::admit(int client) {
   return false;
 }
 
+size_t ApiServer::clients() const {
+  std::lock_guard lk(mu_);
+  return active_;
+}
+
 void ApiServer::serve(UniqueFd client) {
+  serve_one(std::move(client));  // everything of the connection is freed before it stops counting
+  std::lock_guard lk(mu_);
+  --active_;
+  idle_.notify_all();
+}
+
+void ApiServer::serve_one(UniqueFd client) {
   std::atomic<bool> cancelled{false};
   // Watches for the client hanging up (or the server stopping) while a
   // long-running handler (observe --follow) is streaming.
@@ -123,10 +135,6 @@ void ApiServer::serve(UniqueFd client) {
   } else if (rs.error().message != "closed") {
     log::warn("api", "bad request: " + rs.error().message);
   }
-  client.reset();
-  std::lock_guard lk(mu_);
-  --active_;
-  idle_.notify_all();
 }
 
 }  // namespace myelin::server

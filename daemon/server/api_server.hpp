@@ -40,11 +40,15 @@ class ApiServer {
 
   Status start();  // binds and starts accepting
   void stop();     // stops accepting, cancels clients, waits for their threads
+  // Connections being served; 0 once every one has been answered and its
+  // request freed (the fuzzer waits on it between inputs).
+  size_t clients() const;
 
  private:
   void accept_loop();
   void serve(UniqueFd client);
   bool admit(int client);  // false: refused (and told why)
+  void serve_one(UniqueFd client);
 
   std::string path_;
   Dispatcher& dispatcher_;
@@ -56,7 +60,7 @@ class ApiServer {
   UniqueFd wake_fd_;  // eventfd: wakes the accept loop on stop()
   std::thread acceptor_;
   std::atomic<bool> stopping_{false};
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable idle_;
   size_t active_ = 0;
 };

@@ -21,32 +21,34 @@ const std::vector<kube::Resource>& resources() {
   return r;
 }
 
+}  // namespace
+
 std::string source_name(const kube::Resource& r, const nlohmann::json& obj) {
   const auto& m = obj.value("metadata", nlohmann::json::object());
   std::string ns = m.value("namespace", "");
   return "k8s:" + r.name + "/" + (ns.empty() ? "" : ns + "/") + m.value("name", "");
 }
 
-}  // namespace
+void upsert_object(const kube::Resource& r, const nlohmann::json& obj, const ManifestSource::Sink& sink) {
+  const auto name = source_name(r, obj);
+  if (r.kind == "TracingPolicy") {  // not a network object: to the tracing consumer, as text
+    const std::string text = obj.dump(2);
+    if (sink.text) sink.text(name, &text);
+    return;
+  }
+  // JSON is YAML: the same decoder as the manifests, with the same strictness.
+  // Lines in its messages count in this pretty-printed form of the object.
+  auto objects = policy::decode_manifest(obj.dump(2), name);
+  if (auto* refusal = std::get_if<policy::Refusal>(&objects)) return sink.refuse(name, std::move(*refusal));
+  sink.apply(name, std::get<std::vector<policy::Object>>(std::move(objects)));
+}
 
 KubeSource::KubeSource(kube::ClusterConfig cluster, Sink sink, EventCounter count, kube::ReflectorOptions options)
     : cluster_(std::move(cluster)), sink_(std::move(sink)), count_(std::move(count)), options_(options) {}
 
 KubeSource::~KubeSource() { stop(); }
 
-void KubeSource::on_upsert(const kube::Resource& r, const nlohmann::json& obj) {
-  const auto name = source_name(r, obj);
-  if (r.kind == "TracingPolicy") {  // not a network object: to the tracing consumer, as text
-    const std::string text = obj.dump(2);
-    if (sink_.text) sink_.text(name, &text);
-    return;
-  }
-  // JSON is YAML: the same decoder as the manifests, with the same strictness.
-  // Lines in its messages count in this pretty-printed form of the object.
-  auto objects = policy::decode_manifest(obj.dump(2), name);
-  if (auto* r = std::get_if<policy::Refusal>(&objects)) return sink_.refuse(name, std::move(*r));
-  sink_.apply(name, std::get<std::vector<policy::Object>>(std::move(objects)));
-}
+void KubeSource::on_upsert(const kube::Resource& r, const nlohmann::json& obj) { upsert_object(r, obj, sink_); }
 
 void KubeSource::on_remove(const kube::Resource& r, const nlohmann::json& obj) {
   if (r.kind == "TracingPolicy") {

@@ -18,6 +18,14 @@
 
 namespace myelin::sources {
 
+// What KubeSource does with one object listed, added or modified (decoded
+// by the reflector): its policy objects to sink.apply, or the decoder's
+// error to sink.refuse; a TracingPolicy's text to sink.text. Apart from the
+// class so the fuzzer (tests/fuzz) runs it without an API server.
+void upsert_object(const kube::Resource& r, const nlohmann::json& obj, const ManifestSource::Sink& sink);
+// "k8s:<resource>/<namespace>/<name>", the source an object's policy comes from.
+std::string source_name(const kube::Resource& r, const nlohmann::json& obj);
+
 class KubeSource {
  public:
   using Sink = ManifestSource::Sink;

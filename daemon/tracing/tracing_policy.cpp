@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "myelin/policy/decode.hpp"
+#include "myelin/policy/yaml_documents.hpp"
 
 namespace myelin::tracing {
 namespace {
@@ -303,7 +304,8 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
       const std::string vf = nf + ".values[" + std::to_string(k) + "]";
       if (!given(vals[k])) c.fail(vals[k], vf, "must be a namespace inode number or host_ns, not null");
       auto v = str(c, vals[k], vf);
-      if (v != "host_ns" && (v.empty() || v.find_first_not_of("0123456789") != std::string::npos))
+      if (v != "host_ns" && (v.empty() || v.size() > 10 || v.find_first_not_of("0123456789") != std::string::npos ||
+                             std::stoull(v) > UINT32_MAX))  // an inode number is 32 bits: stoul threw, or truncated
         c.fail(vals[k], nf + ".values", "'" + v + "' is neither a namespace inode number nor host_ns");
       m.values.push_back(v);
     }
@@ -661,12 +663,9 @@ void describe(const YAML::Node& doc, policy::Refusal& r) {
 }  // namespace
 
 policy::Decoded<std::vector<TracingPolicy>> decode_tracing(const std::string& text, const std::string& file) {
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(text);
-  } catch (const YAML::Exception& e) {
-    return policy::Refusal{file, e.mark.line + 1, "", "invalid YAML: " + e.msg};  // the kind is unknown
-  }
+  auto loaded = policy::load_yaml_documents(text, file);
+  if (auto* refusal = std::get_if<policy::Refusal>(&loaded)) return std::move(*refusal);
+  const auto& docs = std::get<std::vector<YAML::Node>>(loaded);
   std::vector<TracingPolicy> out;
   for (const auto& doc : docs) {
     if (doc.IsNull()) continue;  // "---" with nothing after it

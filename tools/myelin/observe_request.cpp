@@ -25,7 +25,7 @@ Status check_ip(const std::string& flag, const std::string& v) {
   if (!net::parse_ipv4(ip)) return Error{flag + ": '" + v + "' is not an IPv4 address or CIDR"};
   if (v.find('/') != std::string::npos) {
     std::string len = v.substr(v.find('/') + 1);
-    if (len.empty() || len.find_first_not_of("0123456789") != std::string::npos || std::stoi(len) > 32)
+    if (len.empty() || len.size() > 2 || len.find_first_not_of("0123456789") != std::string::npos || std::stoi(len) > 32)
       return Error{flag + ": '" + v + "' has a bad prefix length"};
   }
   return {};
@@ -203,6 +203,10 @@ Result<google::protobuf::Timestamp> parse_time(const std::string& v, std::chrono
     static const std::map<char, int64_t> unit = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
     auto u = unit.find(v.back());
     if (u != unit.end() && v.size() > 1) {
+      // At most 100 years back: more digits threw out of stoll, and more time overflowed nanoseconds.
+      constexpr int64_t kMaxBack = 100LL * 366 * 86400;
+      if (v.size() > 11 || std::stoll(v.substr(0, v.size() - 1)) > kMaxBack / u->second)
+        return Error{"'" + v + "' is more than 100 years back"};
       auto secs = std::stoll(v.substr(0, v.size() - 1)) * u->second;
       auto t = now - std::chrono::seconds(secs);
       return TimeUtil::NanosecondsToTimestamp(

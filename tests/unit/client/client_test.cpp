@@ -67,7 +67,10 @@ TEST(ObserveRequest, BadValuesAreClearErrors) {
   for (const auto& args : std::vector<std::vector<std::string>>{{"--port", "70000"}, {"--verdict", "NOPE"},
                                                               {"--ip", "1.2.3"}, {"--protocol", "foo"},
                                                               {"--tcp-flags", "BAD"}, {"--bogus"}, {"--not"},
-                                                              {"--traffic-direction", "up"}, {"--identity", "x"}}) {
+                                                              {"--traffic-direction", "up"}, {"--identity", "x"},
+                                                              // std::stoi/stoll threw on these; the time overflowed
+                                                              {"--ip", "10.0.0.0/99999999999"}, {"--since", "99999999999999999999s"},
+                                                              {"--since", "200000000000d"}}) {
     auto r = obs(args);
     EXPECT_FALSE(r) << args[0];
     if (!r) {
@@ -196,6 +199,47 @@ TEST(CniConfig, VersionGcAndErrorShape) {
   EXPECT_EQ(e["code"], 7);
   EXPECT_EQ(e["msg"], "bad");
   EXPECT_EQ(e["details"], "why");
+}
+
+// Found by tests/fuzz: json::dump threw on them and the plugin aborted without printing an error.
+TEST(CniConfig, ErrorsAreJsonWhateverTheInputBytes) {
+  Invocation inv;
+  auto bad_json = cni::parse_invocation({{"CNI_COMMAND", "ADD"}}, "{\"cniVersion\": \"1.1.0\", \"socket\": \"/s\x9d\"}", inv);
+  ASSERT_TRUE(bad_json);
+  EXPECT_TRUE(nlohmann::json::accept(cni::error_json(*bad_json, "1.1.0"))) << cni::error_json(*bad_json, "1.1.0");
+  Env env = add_env();
+  env["CNI_ARGS"] = "\xff";
+  auto bad_args = parse(env);
+  ASSERT_TRUE(bad_args);
+  auto e = nlohmann::json::parse(cni::error_json(*bad_args, "1.1.0"));
+  EXPECT_EQ(e["code"], 4);
+  EXPECT_NE(e["details"].get<std::string>().find("\xef\xbf\xbd"), std::string::npos) << "the bad byte prints as U+FFFD";
+}
+
+// Found by tests/fuzz: a number beyond a double is json::out_of_range, not a parse_error, and ended the plugin.
+TEST(CniConfig, NumberOverflowIsADecodeFailure) {
+  Invocation inv;
+  auto e = cni::parse_invocation({{"CNI_COMMAND", "STATUS"}}, R"({"cniVersion":"1.0.0","name":"m","socket":"/s","mtu":1E400})", inv);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, cni::kDecodeFailure);
+}
+
+// Found by review, confirmed by the fuzz target: a prevResult nested 200,000 deep overflowed the plugin's stack.
+TEST(CniConfig, DeepNestingIsADecodeFailure) {
+  Invocation inv;
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  auto e = cni::parse_invocation({{"CNI_COMMAND", "STATUS"}}, R"({"cniVersion":"1.0.0","name":"m","socket":"/s","prevResult":)" + deep + "}", inv);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, cni::kDecodeFailure);
+  EXPECT_FALSE(cni::parse_invocation({{"CNI_COMMAND", "STATUS"}}, R"({"cniVersion":"1.0.0","name":"m","socket":"/s","prevResult":[[[{"a":[1]}]]]})", inv));
+}
+
+// Read as an unsigned int, an MTU of 2^32 + 68 was 68 (a fuzz invariant states it now).
+TEST(CniConfig, MtuIsComparedAsWritten) {
+  Invocation inv;
+  auto e = cni::parse_invocation({{"CNI_COMMAND", "STATUS"}}, R"({"cniVersion":"1.0.0","name":"m","socket":"/s","mtu":4294967364})", inv);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, cni::kInvalidConfig);
 }
 
 TEST(CniConfig, HostInterfaceNames) {

@@ -48,6 +48,17 @@ bool match(const flow::FlowFilter& ff, const flow::Flow& f) {
   return c && c->matches(f);
 }
 
+// A prefix length too long for an int threw std::out_of_range out of
+// compile: from a local API client, that ended the agent (the defect fuzzing
+// found in the policy decoder's ipBlock, here in the same code).
+TEST(FlowFilter, OverlongPrefixLengthIsAnError) {
+  flow::FlowFilter ff;
+  ff.add_source_ip("10.0.0.0/99999999999");
+  auto c = FlowFilter::compile(ff);
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("source_ip"), std::string::npos) << c.error().message;
+}
+
 TEST(FlowFilter, EachFieldKind) {
   auto f = tcp_flow("10.0.0.1", "10.0.1.5", 5432);
   flow::FlowFilter ff;

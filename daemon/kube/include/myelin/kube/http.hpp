@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -40,6 +41,35 @@ struct HttpResponse {
   std::map<std::string, std::string> headers;  // names lower-cased
 };
 
+// The HTTP/1.1 response framing, apart from any socket: the status line and
+// headers, then the body by Content-Length, by chunked transfer encoding, or
+// until the peer closes. Bytes come from `source` (0 bytes: the peer closed);
+// HttpStream gives it a socket, the fuzzer (tests/fuzz) plain bytes.
+class ResponseReader {
+ public:
+  using Source = std::function<Result<size_t>(char* buf, size_t len, std::chrono::milliseconds idle)>;
+  explicit ResponseReader(Source source) : source_(std::move(source)) {}
+
+  // The status line and headers (at most 64 KiB of them).
+  Status read_head(std::chrono::milliseconds idle);
+  const HttpResponse& response() const { return response_; }
+  // Appends the next body bytes to `out`; false once the body ended. A read
+  // that sees nothing for `idle` is an error (a dead peer, not a slow one).
+  Result<bool> read_some(std::string& out, std::chrono::milliseconds idle);
+  // The whole body (a list), refusing bodies larger than `max` bytes.
+  Result<std::string> read_all(size_t max, std::chrono::milliseconds idle);
+
+ private:
+  Status fill(std::chrono::milliseconds idle);
+
+  Source source_;
+  HttpResponse response_;
+  std::string buf_;  // bytes read from the source, not yet consumed
+  enum class Body { length, chunked, until_close } body_ = Body::until_close;
+  uint64_t remaining_ = 0;  // of the content length, or of the current chunk
+  bool chunk_crlf_ = false, done_ = false;
+};
+
 class HttpStream {
  public:
   using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -50,12 +80,10 @@ class HttpStream {
   HttpStream(const HttpStream&) = delete;
   HttpStream& operator=(const HttpStream&) = delete;
 
-  const HttpResponse& response() const { return response_; }
-  // Appends the next body bytes to `out`; false once the body ended. A read
-  // that sees nothing for `idle` is an error (a dead peer, not a slow one).
-  Result<bool> read_some(std::string& out, std::chrono::milliseconds idle);
-  // The whole body (a list), refusing bodies larger than `max` bytes.
-  Result<std::string> read_all(size_t max, std::chrono::milliseconds idle);
+  const HttpResponse& response() const { return reader_.response(); }
+  // As ResponseReader's.
+  Result<bool> read_some(std::string& out, std::chrono::milliseconds idle) { return reader_.read_some(out, idle); }
+  Result<std::string> read_all(size_t max, std::chrono::milliseconds idle) { return reader_.read_all(max, idle); }
   // From another thread: makes a blocked read_some return an error now.
   void abort();
 
@@ -63,14 +91,9 @@ class HttpStream {
   struct Impl;
   explicit HttpStream(std::unique_ptr<Impl> impl);
   Result<size_t> read_raw(char* buf, size_t len, std::chrono::milliseconds idle);
-  Status fill(std::chrono::milliseconds idle);
 
   std::unique_ptr<Impl> impl_;
-  HttpResponse response_;
-  std::string buf_;  // bytes read from the socket, not yet consumed
-  enum class Body { length, chunked, until_close } body_ = Body::until_close;
-  uint64_t remaining_ = 0;  // of the content length, or of the current chunk
-  bool chunk_crlf_ = false, done_ = false;
+  ResponseReader reader_;
 };
 
 }  // namespace myelin::kube

@@ -19,15 +19,9 @@
 #include <thread>
 
 #include "myelin/kube/config.hpp"
+#include "myelin/kube/list_watch.hpp"
 
 namespace myelin::kube {
-
-struct Resource {
-  std::string name;         // "pods": for logs and metrics
-  std::string path;         // "/api/v1/pods"
-  std::string kind;         // "Pod": list items carry no kind, so it is set on them
-  std::string api_version;  // "v1"
-};
 
 struct ReflectorOptions {
   int page_size = 500;
@@ -70,7 +64,6 @@ class Reflector {
   Result<std::unique_ptr<HttpStream>> get(const std::string& target);
   void wait_backoff();
   void track(HttpStream* s);
-  std::string key_of(const nlohmann::json& obj) const;
 
   ClusterConfig cluster_;
   Resource resource_;

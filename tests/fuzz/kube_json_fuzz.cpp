@@ -40,9 +40,11 @@ const kube::Resource& resource_of(const json& j, const std::string& suffix) {
 const sources::KubeSource::Sink& sink() {
   static const sources::KubeSource::Sink s{
       [](const std::string&, std::vector<policy::Object>) {},
-      [](const std::string& name, const std::string& error) {
-        FUZZ_CHECK(starts_with(error, name + ":"), "a refusal that does not name " + name + ": " + error);
-        FUZZ_CHECK(is_utf8(error), "a refusal the API cannot carry: " + error);
+      [](const std::string& name, policy::Refusal refusal) {
+        const std::string error = refusal.message();
+        FUZZ_CHECK(refusal.source == name, "a refusal that does not name " + name + ": " + error);
+        FUZZ_CHECK(is_utf8(error) && is_utf8(refusal.kind) && is_utf8(refusal.ns) && is_utf8(refusal.name),
+                   "a refusal the API cannot carry: " + error);
       },
       [](const std::string&) {},
       [] {},

@@ -310,7 +310,9 @@ TEST_F(RingFull, EveryEventItCouldNotTakeIsCountedAndNoVerdictChanges) {
   EXPECT_GT(f.entries, 4096u - sizeof(myelin_flow_event) - 16) << "ring pressure near 1: " << f.entries << " unread bytes";
   EXPECT_EQ(drain_events().size(), s.events_sent) << "the reader gets every event that was taken";
   for (const auto& m : dp_->map_fill()) {
-    if (m.name == MYELIN_MAP_EVENTS) EXPECT_EQ(m.entries, 0u) << "read: pressure 0";
+    if (m.name == MYELIN_MAP_EVENTS) {
+      EXPECT_EQ(m.entries, 0u) << "read: pressure 0";
+    }
   }
 }
 

@@ -279,7 +279,9 @@ TEST(BoundedRead, AFileChangedWhileReadIsReadAgainNeverMixed) {
   ASSERT_TRUE(write_file_atomic(path, a));
   int n = 0;
   auto r = read_regular_file(path, 4 << 20, [&] {
-    if (++n % 16 == 1) ASSERT_TRUE(write_file_atomic(path, n % 2 ? b : a));
+    if (++n % 16 == 1) {
+      ASSERT_TRUE(write_file_atomic(path, n % 2 ? b : a));
+    }
   });
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("kept changing while it was read"), std::string::npos) << r.error().message;

@@ -6,19 +6,11 @@
 # edited and deleted through the API, a Pod label change, a dropped watch
 # connection, and a 410 Gone after compaction (the agent re-lists).
 source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/lib_standin.sh"
 
 mln_init
-STANDIN="$(cd "$(dirname "$0")/../kube" && pwd)/apiserver_standin.py"
 K="$MLN_TMP/k8s"
 mkdir -p "$K"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=test-ca \
-  -keyout "$K/ca.key" -out "$K/ca.crt" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=kube-apiserver \
-  -keyout "$K/server.key" -out "$K/server.csr" 2>/dev/null
-echo "subjectAltName=IP:127.0.0.1" >"$K/san.ext"
-openssl x509 -req -in "$K/server.csr" -CA "$K/ca.crt" -CAkey "$K/ca.key" -CAcreateserial -days 2 \
-  -extfile "$K/san.ext" -out "$K/server.crt" 2>/dev/null
-TOKEN="token-$MLN_ID-$RANDOM"
 
 ns_json() { printf '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"%s","labels":{"kubernetes.io/metadata.name":"%s"}}}' "$1" "$1"; }
 pod_json() {  # ns name labels-json
@@ -35,31 +27,8 @@ MLN_NODE_NAME=kube-node
 ip netns add "$MLN_NODE"
 mln_node ip link set lo up
 mln_node ip addr add 192.168.230.1/32 dev lo   # the node's own address (its probes of pods come from it)
-nsenter --net="/var/run/netns/$MLN_NODE" -- python3 "$STANDIN" --cert "$K/server.crt" --key "$K/server.key" \
-  --token "$TOKEN" --objects "$K/objects.json" --bookmark-interval 0.5 --missing CiliumClusterwideNetworkPolicy \
-  >"$K/port" 2>"$K/standin.log" &
-MLN_PIDS+=("$!")
-has_port() { [ -s "$K/port" ]; }
-mln_retry 100 0.1 has_port || mln_die "the stand-in API server did not start: $(cat "$K/standin.log")"
-PORT=$(head -1 "$K/port")
-cat >"$K/kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-current-context: standin
-clusters:
-- name: standin
-  cluster: {server: "https://127.0.0.1:$PORT", certificate-authority: ca.crt}
-contexts:
-- name: standin
-  context: {cluster: standin, user: myelin}
-users:
-- name: myelin
-  user: {token: "$TOKEN"}
-KC
-ctl() {  # ctl WHAT [JSON]: a stand-in control (apply, delete, compact, drop, release)
-  mln_node curl -sf --max-time 5 --cacert "$K/ca.crt" -H "Authorization: Bearer $TOKEN" -X POST \
-    --data-binary "${2:-{\}}" "https://127.0.0.1:$PORT/_standin/$1" >/dev/null || mln_die "stand-in control $1 failed"
-}
+mln_standin_start "$K/objects.json" --bookmark-interval 0.5 --missing CiliumClusterwideNetworkPolicy
+ctl() { mln_standin_ctl "$@"; }
 
 MLN_AGENT_ARGS=(--kubeconfig "$K/kubeconfig" --metrics-addr 127.0.0.1:9964)
 mln_agent_start

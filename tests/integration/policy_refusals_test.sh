@@ -11,6 +11,7 @@
 # message and tags reach its events (CLI and events log) as Tetragon's do.
 # Fixing or deleting the files and objects makes every error go away.
 source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/lib_standin.sh"
 
 mln_init
 M="$MLN_TMP/manifests"
@@ -21,45 +22,14 @@ mln_at_exit mln_agent_kill
 mln_at_exit 'rm -rf "$W"'
 
 # ---- the stand-in API server, in the node's namespace (as kube_source_test)
-STANDIN="$(cd "$(dirname "$0")/../kube" && pwd)/apiserver_standin.py"
 K="$MLN_TMP/k8s"
 mkdir -p "$K"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=test-ca \
-  -keyout "$K/ca.key" -out "$K/ca.crt" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=kube-apiserver \
-  -keyout "$K/server.key" -out "$K/server.csr" 2>/dev/null
-echo "subjectAltName=IP:127.0.0.1" >"$K/san.ext"
-openssl x509 -req -in "$K/server.csr" -CA "$K/ca.crt" -CAkey "$K/ca.key" -CAcreateserial -days 2 \
-  -extfile "$K/san.ext" -out "$K/server.crt" 2>/dev/null
-TOKEN="token-$MLN_ID-$RANDOM"
 echo '{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"shop"}}]}' >"$K/objects.json"
 MLN_CIDR=10.233.0.0/24
 ip netns add "$MLN_NODE"
 mln_node ip link set lo up
-nsenter --net="/var/run/netns/$MLN_NODE" -- python3 "$STANDIN" --cert "$K/server.crt" --key "$K/server.key" \
-  --token "$TOKEN" --objects "$K/objects.json" --bookmark-interval 0.5 >"$K/port" 2>"$K/standin.log" &
-MLN_PIDS+=("$!")
-has_port() { [ -s "$K/port" ]; }
-mln_retry 100 0.1 has_port || mln_die "the stand-in API server did not start: $(cat "$K/standin.log")"
-PORT=$(head -1 "$K/port")
-cat >"$K/kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-current-context: standin
-clusters:
-- name: standin
-  cluster: {server: "https://127.0.0.1:$PORT", certificate-authority: ca.crt}
-contexts:
-- name: standin
-  context: {cluster: standin, user: myelin}
-users:
-- name: myelin
-  user: {token: "$TOKEN"}
-KC
-ctl() {
-  mln_node curl -sf --max-time 5 --cacert "$K/ca.crt" -H "Authorization: Bearer $TOKEN" -X POST \
-    --data-binary "$2" "https://127.0.0.1:$PORT/_standin/$1" >/dev/null || mln_die "stand-in control $1 failed"
-}
+mln_standin_start "$K/objects.json" --bookmark-interval 0.5
+ctl() { mln_standin_ctl "$@"; }
 
 # ---- manifests (the line numbers below are the ones the checks expect)
 cat >"$M/bad-tracing.yaml" <<YAML

@@ -5,7 +5,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-#include "myelin/abi.h"
+#include "myelin/abi/net.h"
 #include "lib/common.h"
 #include "lib/maps.h"
 #include "lib/metrics.h"
@@ -94,7 +94,7 @@ int from_container(struct __sk_buff *skb)
 
 	ct = ct_process(&p);
 	if (ct == CT_UNRELATED)
-		return drop(&p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY, MYELIN_DIR_EGRESS);
+		return drop(&p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY_FROM_PACKET, MYELIN_DIR_EGRESS);
 	p.dir = p.is_reply ? MYELIN_DIR_INGRESS : MYELIN_DIR_EGRESS;
 
 	if (ct_needs_policy(ct)) {
@@ -174,10 +174,10 @@ int to_container(struct __sk_buff *skb)
 	/* This veth leads into one pod: a packet for any other address would
 	 * enter it without meeting its policy. */
 	if (!dst || dst->ifindex != skb->ifindex)
-		return drop(&p, MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER, MYELIN_DIR_INGRESS);
+		return drop(&p, MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER_FOUND, MYELIN_DIR_INGRESS);
 	ct = ct_process(&p);
 	if (ct == CT_UNRELATED)
-		return drop(&p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY, MYELIN_DIR_INGRESS);
+		return drop(&p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY_FROM_PACKET, MYELIN_DIR_INGRESS);
 	p.dir = p.is_reply ? MYELIN_DIR_EGRESS : MYELIN_DIR_INGRESS;
 	if (ct_needs_policy(ct)) {
 		err = policy_check(&p, dst, MYELIN_DIR_INGRESS, p.src_identity);

@@ -7,7 +7,8 @@
 
 #include <cstddef>
 
-#include "myelin/abi.h"
+#include "myelin/abi/net.h"
+#include "myelin/abi/process.h"
 
 namespace {
 

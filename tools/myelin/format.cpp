@@ -8,6 +8,8 @@
 #include <ctime>
 #include <sstream>
 
+#include "myelin/abi/net.hpp"
+
 namespace myelin::cli {
 namespace {
 
@@ -39,8 +41,7 @@ std::string endpoint_text(const flow::Flow& f, bool source) {
   uint32_t p = port(f, source);
   if (p) who += ":" + std::to_string(p);
   std::string id;
-  if (ep.identity() == 1) id = "host";
-  else if (ep.identity() == 2) id = "world";
+  if (ep.identity() == MYELIN_IDENTITY_HOST || ep.identity() == MYELIN_IDENTITY_WORLD) id = abi::reserved_identity_name(ep.identity());
   else if (ep.identity()) id = "ID:" + std::to_string(ep.identity());
   return id.empty() ? who : who + " (" + id + ")";
 }

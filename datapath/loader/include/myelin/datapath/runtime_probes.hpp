@@ -8,7 +8,8 @@
 #include <functional>
 #include <memory>
 
-#include "myelin/abi.h"
+#include "myelin/abi/process.h"
+#include "myelin/abi/tracing.h"
 #include "myelin/result.hpp"
 
 struct process;

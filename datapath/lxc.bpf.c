@@ -19,11 +19,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Event structs only live in ring buffer records, which BTF does not see;
- * this read-only instance puts their layout in the object's BTF, where
- * tests/datapath/abi_btf_test.cpp compares it with the C++ side. */
-const volatile struct myelin_flow_event abi_flow_event_layout = {};
-
 /* Emits the trace event a conntrack result calls for. */
 static __always_inline void trace_ct(const struct pkt *p, int ct)
 {

@@ -80,9 +80,6 @@ static __always_inline __u32 prefix_bits(const char *path)
 	return bits ? *bits : 0;
 }
 
-/* Keeps the record type in the object's BTF (the ABI test reads it there). */
-const struct myelin_process_event *unused_process_event __attribute__((unused));
-
 static __always_inline void count(bool sent)
 {
 	__u32 zero = 0;

@@ -9,7 +9,6 @@
 #include <memory>
 
 #include "myelin/abi/process.h"
-#include "myelin/abi/tracing.h"
 #include "myelin/result.hpp"
 
 struct process;

@@ -6,9 +6,8 @@
 //    value v, named <NAME> (0 is each side's unknown value), and fits the
 //    __u8 the flow event and the metrics key carry it in;
 //  - the companions' names (abi/net.hpp, abi/tracing.hpp) exist for every
-//    enumerator and follow its name.
-// (Cilium's monitor event types, myelin_event_type, are numbers flow.proto
-// does not enumerate: nothing to mirror.)
+//    enumerator and follow its name (Cilium's monitor event types, which
+//    flow.proto does not enumerate, by the CLI's --type names).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -131,6 +130,17 @@ TEST(AbiEnum, ReservedIdentityNamesFollowTheEnum) {
   EXPECT_EQ(std::size(abi::kReservedIdentities), reserved);
   EXPECT_STREQ(abi::reserved_identity_name(256), "");
   EXPECT_STREQ(abi::reserved_identity_name(MYELIN_IDENTITY_REMOTE_NODE), "remote-node");
+}
+
+TEST(AbiEnum, EventTypeNamesFollowTheEnum) {
+  const auto types = enumerators("myelin_event_type");
+  EXPECT_EQ(std::size(abi::kEventTypes), types.size());
+  for (const auto& [name, v] : types) {
+    SCOPED_TRACE(name);
+    const auto* t = std::find_if(std::begin(abi::kEventTypes), std::end(abi::kEventTypes), [v = v](const auto& e) { return e.type == v; });
+    ASSERT_NE(t, std::end(abi::kEventTypes)) << "no name";
+    EXPECT_EQ(t->name, lower(strip(name, "MYELIN_EVENT_"), '-'));
+  }
 }
 
 TEST(AbiEnum, ConntrackStateNamesFollowTheEnum) {

@@ -34,6 +34,16 @@ constexpr const char* reserved_identity_name(uint32_t id) {
   return "";
 }
 
+struct EventTypeName {
+  uint8_t type;      // enum myelin_event_type
+  const char* name;  // as `hubble observe --type` takes it
+};
+inline constexpr EventTypeName kEventTypes[] = {
+    {MYELIN_EVENT_DROP, "drop"},
+    {MYELIN_EVENT_TRACE, "trace"},
+    {MYELIN_EVENT_POLICY_VERDICT, "policy-verdict"},
+};
+
 // A metrics key's or an event's direction as flow.proto names it
 // (INGRESS, EGRESS); "UNKNOWN" for anything else.
 constexpr const char* direction_name(uint8_t dir) {

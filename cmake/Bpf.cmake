@@ -3,6 +3,8 @@
 #   myelin_bpf_object(NAME lxc SOURCE lxc.bpf.c)
 # gives an INTERFACE target `bpf_<NAME>` carrying <NAME>.skel.h, libbpf, elf and z,
 # and the object itself at ${CMAKE_BINARY_DIR}/bpf/<NAME>.bpf.o (tests read its BTF).
+# Every object is also listed in the global property MYELIN_BPF_OBJECTS (its
+# generating target in MYELIN_BPF_TARGETS), so the ABI test reads them all.
 find_program(BPF_CLANG NAMES clang-14 clang REQUIRED)
 find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /usr/local/sbin REQUIRED)
 
@@ -42,4 +44,6 @@ function(myelin_bpf_object)
   add_dependencies(bpf_${ARG_NAME} bpf_${ARG_NAME}_gen)
   target_include_directories(bpf_${ARG_NAME} INTERFACE ${MYELIN_BPF_DIR} ${PROJECT_SOURCE_DIR}/datapath/include)
   target_link_libraries(bpf_${ARG_NAME} INTERFACE PkgConfig::LIBBPF elf z)
+  set_property(GLOBAL APPEND PROPERTY MYELIN_BPF_OBJECTS ${obj})
+  set_property(GLOBAL APPEND PROPERTY MYELIN_BPF_TARGETS bpf_${ARG_NAME}_gen)
 endfunction()

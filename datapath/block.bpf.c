@@ -11,7 +11,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-#include "myelin/abi.h"
+#include "myelin/abi/sensors.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -13,7 +13,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-#include "myelin/abi.h"
+#include "myelin/abi/tracing.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -66,7 +66,7 @@ static __always_inline int decide(__u32 hook, struct dentry *dentry)
 		return 0;
 
 	int ret = 0;
-	if (rule->action == MYELIN_LSM_ACT_OVERRIDE)
+	if (rule->action == MYELIN_TP_ACT_OVERRIDE)
 		ret = rule->error;
 	else if (rule->action == MYELIN_TP_ACT_SIGKILL)
 		bpf_send_signal(9);

@@ -5,7 +5,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-#include "myelin/abi.h"
+#include "myelin/abi/net.h"
 #include "lib/common.h"
 #include "lib/maps.h"
 #include "lib/metrics.h"
@@ -18,11 +18,6 @@
 #include "lib/policy.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-/* Event structs only live in ring buffer records, which BTF does not see;
- * this read-only instance puts their layout in the object's BTF, where
- * tests/datapath/abi_btf_test.cpp compares it with the C++ side. */
-const volatile struct myelin_flow_event abi_flow_event_layout = {};
 
 /* Emits the trace event a conntrack result calls for. */
 static __always_inline void trace_ct(const struct pkt *p, int ct)
@@ -94,7 +89,7 @@ int from_container(struct __sk_buff *skb)
 
 	ct = ct_process(&p);
 	if (ct == CT_UNRELATED)
-		return drop(&p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY, MYELIN_DIR_EGRESS);
+		return drop(&p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY_FROM_PACKET, MYELIN_DIR_EGRESS);
 	p.dir = p.is_reply ? MYELIN_DIR_INGRESS : MYELIN_DIR_EGRESS;
 
 	if (ct_needs_policy(ct)) {
@@ -174,10 +169,10 @@ int to_container(struct __sk_buff *skb)
 	/* This veth leads into one pod: a packet for any other address would
 	 * enter it without meeting its policy. */
 	if (!dst || dst->ifindex != skb->ifindex)
-		return drop(&p, MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER, MYELIN_DIR_INGRESS);
+		return drop(&p, MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER_FOUND, MYELIN_DIR_INGRESS);
 	ct = ct_process(&p);
 	if (ct == CT_UNRELATED)
-		return drop(&p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY, MYELIN_DIR_INGRESS);
+		return drop(&p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY_FROM_PACKET, MYELIN_DIR_INGRESS);
 	p.dir = p.is_reply ? MYELIN_DIR_EGRESS : MYELIN_DIR_INGRESS;
 	if (ct_needs_policy(ct)) {
 		err = policy_check(&p, dst, MYELIN_DIR_INGRESS, p.src_identity);

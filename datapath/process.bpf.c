@@ -11,7 +11,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-#include "myelin/abi.h"
+#include "myelin/abi/process.h"
+#include "myelin/abi/tracing.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -30,10 +31,6 @@ struct {
 /* Binaries that TracingPolicy selectors name (matchBinaries), path -> id,
  * written by the agent; and the id of the binary each process runs, kept
  * here at exec and fork for the tracing programs to read in the kernel. */
-struct myelin_binary_key {
-	char path[MYELIN_BINARY_PATH_MAX];
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
@@ -82,9 +79,6 @@ static __always_inline __u32 prefix_bits(const char *path)
 	__u32 *bits = bpf_map_lookup_elem(&myelin_binary_prefixes, k);
 	return bits ? *bits : 0;
 }
-
-/* Keeps the record type in the object's BTF (the ABI test reads it there). */
-const struct myelin_process_event *unused_process_event __attribute__((unused));
 
 static __always_inline void count(bool sent)
 {

@@ -18,7 +18,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-#include "myelin/abi.h"
+#include "myelin/abi/sensors.h"
 #include "lib/sock.h"
 #include "lib/task.h"
 

@@ -17,7 +17,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-#include "myelin/abi.h"
+#include "myelin/abi/tracing.h"
 #include "../lib/sock.h"
 #include "../lib/task.h"
 
@@ -198,7 +198,7 @@ static __always_inline bool pids_match(const struct myelin_tp_selector *s, struc
 			break;
 		t = BPF_CORE_READ(t, real_parent);
 	}
-	return found == (s->pid_op == 1);
+	return found == (s->pid_op == MYELIN_TP_SET_IN);
 }
 
 static __always_inline bool ns_matches(const struct myelin_tp_ns_match *m, struct task_struct *t)
@@ -208,30 +208,30 @@ static __always_inline bool ns_matches(const struct myelin_tp_ns_match *m, struc
 	for (int j = 0; j < MYELIN_TP_NS_VALUES; j++)
 		if (j < m->nvalues && m->values[j] == inum)
 			found = true;
-	return found == (m->op == 1);
+	return found == (m->op == MYELIN_TP_SET_IN);
 }
 
 static __always_inline bool selector_matches(const struct myelin_tp_config *cfg, const struct myelin_tp_selector *s,
 					     const struct myelin_tp_event *e, const struct myelin_exec_binary *binary,
 					     struct task_struct *t)
 {
-	if (s->binary_op == 1 || s->binary_op == 2) {
+	if (s->binary_op == MYELIN_TP_SET_IN || s->binary_op == MYELIN_TP_SET_NOT_IN) {
 		bool found = false;
 		for (int j = 0; j < MYELIN_TP_MAX_BINARIES; j++)
 			if (j < s->nbinaries && binary->id && s->binaries[j] == binary->id)
 				found = true;
-		if (found != (s->binary_op == 1))
+		if (found != (s->binary_op == MYELIN_TP_SET_IN))
 			return false;
-	} else if (s->binary_op == 3 || s->binary_op == 4) {
+	} else if (s->binary_op == MYELIN_TP_SET_PREFIX || s->binary_op == MYELIN_TP_SET_NOT_PREFIX) {
 		bool found = (binary->prefixes & s->binaries[0]) != 0;
-		if (found != (s->binary_op == 3))
+		if (found != (s->binary_op == MYELIN_TP_SET_PREFIX))
 			return false;
 	}
-	if (s->pid_op && !pids_match(s, t))
+	if (s->pid_op != MYELIN_TP_SET_ANY && !pids_match(s, t))
 		return false;
-	if (s->cap_op) {
+	if (s->cap_op != MYELIN_TP_SET_ANY) {
 		bool any = (task_caps(t, s->cap_set) & s->caps) != 0;
-		if (any != (s->cap_op == 1))
+		if (any != (s->cap_op == MYELIN_TP_SET_IN))
 			return false;
 	}
 	for (int n = 0; n < MYELIN_TP_MAX_NS; n++) {

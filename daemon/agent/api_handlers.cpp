@@ -2,6 +2,7 @@
 #include "api_handlers.hpp"
 
 #include "flow.pb.h"
+#include "myelin/abi/net.hpp"
 #include "myelin/log.hpp"
 #include "myelin/net.hpp"
 #include "refusals.hpp"
@@ -20,10 +21,6 @@ api::Response fail(api::ErrorCode code, const std::string& message) {
 
 api::ErrorCode code_of(const Error& e, api::ErrorCode fallback) {
   return (e.code > 0 && e.code <= api::ALREADY_EXISTS) ? static_cast<api::ErrorCode>(e.code) : fallback;
-}
-
-std::string direction_name(uint8_t d) {
-  return d == MYELIN_DIR_INGRESS ? "INGRESS" : d == MYELIN_DIR_EGRESS ? "EGRESS" : "UNKNOWN";
 }
 
 }  // namespace
@@ -94,7 +91,7 @@ api::Response ApiHandlers::status() const {
     auto* d = s->add_drops();
     d->set_reason(flow::DropReason_Name(static_cast<flow::DropReason>(key.reason)));
     if (d->reason().empty()) d->set_reason("DROP_REASON_" + std::to_string(key.reason));
-    d->set_direction(direction_name(key.dir));
+    d->set_direction(abi::direction_name(key.dir));
     d->set_packets(val.packets);
     d->set_bytes(val.bytes);
   }
@@ -225,7 +222,7 @@ std::string rule_ref_text(const std::optional<PolicyRef>& r) {
 }
 std::string entry_text(const policy::Entry& e, const PolicyManager& pm) {
   std::string ports = e.lo == 0 && e.hi == 65535 ? "any port" : e.lo == e.hi ? std::to_string(e.lo) : std::to_string(e.lo) + "-" + std::to_string(e.hi);
-  std::string who = e.identity == 0 ? "any identity"
+  std::string who = e.identity == MYELIN_IDENTITY_ANY ? "any identity"
                     : e.identity & MYELIN_IDENTITY_IPBLOCK
                         ? "addresses of identity " + std::to_string(e.identity & ~MYELIN_IDENTITY_IPBLOCK)
                         : "identity " + std::to_string(e.identity);
@@ -294,11 +291,11 @@ api::Response ApiHandlers::policy_list(const api::PolicyListRequest& req) const 
 
 api::Response ApiHandlers::identity_list() const {
   api::Response r;
-  for (uint32_t id : {1u, 2u, 3u, 4u, 5u, 6u, 7u}) {
+  for (const auto& [id, name] : abi::kReservedIdentities) {
     auto* i = r.mutable_identities()->add_identities();
     i->set_id(id);
     i->set_kind("reserved");
-    i->add_labels("reserved:" + identity::IdentityAllocator::reserved_name(id));
+    i->add_labels(std::string("reserved:") + name);
   }
   for (const auto& [id, labels] : policies_.identities()) {
     auto* i = r.mutable_identities()->add_identities();

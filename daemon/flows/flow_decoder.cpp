@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <random>
 
+#include "myelin/abi/net.hpp"
 #include "myelin/net.hpp"
 
 namespace myelin::flows {
@@ -55,8 +56,7 @@ void FlowDecoder::fill_endpoint(flow::Endpoint* out, uint32_t ep_id, uint32_t id
   out->set_identity(identity);
   if (ep_id == 0) {
     // Reserved identities carry their label, as in Hubble's flows.
-    static const char* const kReserved[] = {nullptr, "host", "world", "unmanaged", "health", "init", "remote-node", "kube-apiserver"};
-    if (identity > 0 && identity < std::size(kReserved)) out->add_labels(std::string("reserved:") + kReserved[identity]);
+    if (const std::string name = abi::reserved_identity_name(identity); !name.empty()) out->add_labels("reserved:" + name);
     return;
   }
   if (!eps_) return;

@@ -4,22 +4,12 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "myelin/abi/net.hpp"
 #include "myelin/atomic_file.hpp"
 
 namespace myelin::identity {
 
-std::string IdentityAllocator::reserved_name(uint32_t id) {
-  switch (id) {
-    case kHost: return "host";
-    case kWorld: return "world";
-    case kUnmanaged: return "unmanaged";
-    case kHealth: return "health";
-    case kInit: return "init";
-    case kRemoteNode: return "remote-node";
-    case kKubeApiserver: return "kube-apiserver";
-  }
-  return "";
-}
+std::string IdentityAllocator::reserved_name(uint32_t id) { return abi::reserved_identity_name(id); }
 
 Result<std::unique_ptr<IdentityAllocator>> IdentityAllocator::open(const std::string& state_file) {
   auto a = std::unique_ptr<IdentityAllocator>(new IdentityAllocator(state_file));

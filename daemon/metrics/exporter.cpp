@@ -10,6 +10,7 @@
 #include "../agent/conntrack_gc.hpp"
 #include "../flowlog/flow_log.hpp"
 #include "flow.pb.h"
+#include "myelin/abi/net.hpp"
 #include "myelin/datapath/datapath.hpp"
 #include "myelin/endpoints/endpoint_store.hpp"
 #include "myelin/flows/flow_store.hpp"
@@ -38,18 +39,9 @@ ClientMetric sample(std::vector<ClientMetric::Label> labels, double value, Metri
   return m;
 }
 
-std::string direction(uint8_t d) {
-  return d == MYELIN_DIR_INGRESS ? "INGRESS" : d == MYELIN_DIR_EGRESS ? "EGRESS" : "UNKNOWN";
-}
-
 std::string reason(uint8_t r) {
   const std::string& n = flow::DropReason_Name(static_cast<flow::DropReason>(r));
   return n.empty() ? "DROP_REASON_" + std::to_string(r) : n;
-}
-
-const char* ct_state_name(size_t s) {
-  static const char* names[] = {"none", "syn_sent", "syn_recv", "established", "fin_wait", "closing", "closed", "new"};
-  return s < sizeof names / sizeof *names ? names[s] : "unknown";
 }
 
 }  // namespace
@@ -63,14 +55,15 @@ std::vector<MetricFamily> Collector::Collect() const {
   auto fwd_bytes = family("myelin_forward_bytes_total", "Bytes forwarded by the datapath", MetricType::Counter);
   auto drop_count = family("myelin_drop_count_total", "Packets dropped by the datapath, by reason", MetricType::Counter);
   auto drop_bytes = family("myelin_drop_bytes_total", "Bytes dropped by the datapath, by reason", MetricType::Counter);
-  std::map<std::string, std::pair<uint64_t, uint64_t>> fwd{{"INGRESS", {0, 0}}, {"EGRESS", {0, 0}}};
+  std::map<std::string, std::pair<uint64_t, uint64_t>> fwd{{abi::direction_name(MYELIN_DIR_INGRESS), {0, 0}},
+                                                           {abi::direction_name(MYELIN_DIR_EGRESS), {0, 0}}};
   for (const auto& [k, v] : counters) {
     if (k.reason == MYELIN_DROP_NONE) {
-      auto& f = fwd[direction(k.dir)];
+      auto& f = fwd[abi::direction_name(k.dir)];
       f.first += v.packets;
       f.second += v.bytes;
     } else {
-      std::vector<ClientMetric::Label> l{{"direction", direction(k.dir)}, {"reason", reason(k.reason)}};
+      std::vector<ClientMetric::Label> l{{"direction", abi::direction_name(k.dir)}, {"reason", reason(k.reason)}};
       drop_count.metric.push_back(sample(l, static_cast<double>(v.packets), MetricType::Counter));
       drop_bytes.metric.push_back(sample(l, static_cast<double>(v.bytes), MetricType::Counter));
     }
@@ -153,7 +146,7 @@ std::vector<MetricFamily> Collector::Collect() const {
                            MetricType::Gauge);
   const auto last = s_.ct_gc.last();
   for (size_t st = 1; st < last.alive_by_state.size(); ++st)
-    gc_entries.metric.push_back(sample({{"state", ct_state_name(st)}}, static_cast<double>(last.alive_by_state[st]), MetricType::Gauge));
+    gc_entries.metric.push_back(sample({{"state", abi::ct_state_name(st)}}, static_cast<double>(last.alive_by_state[st]), MetricType::Gauge));
   out.push_back(std::move(gc_entries));
 
   auto flows = family("myelin_flows_processed_total", "Flows decoded from the datapath", MetricType::Counter);

@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "myelin/abi.h"
+#include "myelin/abi/net.h"
 #include "myelin/net.hpp"
 
 namespace myelin::policy {
@@ -203,7 +203,7 @@ EndpointPolicy compile(const LocalEndpoint& ep, const std::vector<NetworkPolicy>
         };
         // Ingress: named ports are the local pod's; egress: the peer's.
         if (rule.all_peers) {
-          add(0, dir == MYELIN_DIR_INGRESS ? ep.ports : std::vector<NamedPort>{}, 0, 0);
+          add(MYELIN_IDENTITY_ANY, dir == MYELIN_DIR_INGRESS ? ep.ports : std::vector<NamedPort>{}, 0, 0);
           if (dir == MYELIN_DIR_EGRESS)  // named ports of every peer that has them
             for (const auto& id : identities)
               for (const auto& pr : rule.ports)

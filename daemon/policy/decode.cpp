@@ -5,7 +5,6 @@
 
 #include <set>
 
-#include "myelin/abi.h"
 #include "myelin/net.hpp"
 #include "myelin/policy/yaml_documents.hpp"
 

@@ -13,7 +13,7 @@
 #include <optional>
 #include <string>
 
-#include "myelin/abi.h"
+#include "myelin/abi/process.h"
 
 namespace myelin::runtime {
 

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "myelin/abi.h"
+#include "myelin/abi/common.h"
 
 namespace myelin::runtime {
 

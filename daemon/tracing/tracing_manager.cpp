@@ -10,6 +10,7 @@
 
 #include <cstring>
 
+#include "myelin/abi/tracing.hpp"
 #include "myelin/atomic_file.hpp"
 #include "myelin/log.hpp"
 #include "myelin/policy/model.hpp"
@@ -18,32 +19,18 @@
 namespace myelin::tracing {
 namespace {
 
-const char* action_name(uint8_t a) {
-  switch (a) {
-    case MYELIN_TP_ACT_SIGKILL: return "KPROBE_ACTION_SIGKILL";
-    case MYELIN_TP_ACT_SIGNAL: return "KPROBE_ACTION_SIGNAL";
-    case MYELIN_TP_ACT_NOPOST: return "KPROBE_ACTION_NOPOST";
-    case MYELIN_LSM_ACT_OVERRIDE: return "KPROBE_ACTION_OVERRIDE";
-    default: return "KPROBE_ACTION_POST";
-  }
-}
-
 // The inode of the host's namespace of a type (what matchNamespaces' host_ns
 // means): the kernel's initial namespaces, which kthreadd (pid 2) runs in; or
 // pid 1's where kthreadd is not visible. Read with stat, so it works from any
 // network namespace the agent was started in.
 uint32_t host_namespace(uint8_t type) {
-  static const std::map<uint8_t, const char*> files{
-      {MYELIN_NS_UTS, "uts"}, {MYELIN_NS_IPC, "ipc"}, {MYELIN_NS_MNT, "mnt"}, {MYELIN_NS_PID, "pid"},
-      {MYELIN_NS_PID_FOR_CHILDREN, "pid_for_children"}, {MYELIN_NS_NET, "net"}, {MYELIN_NS_TIME, "time"},
-      {MYELIN_NS_TIME_FOR_CHILDREN, "time_for_children"}, {MYELIN_NS_CGROUP, "cgroup"}, {MYELIN_NS_USER, "user"}};
-  auto f = files.find(type);
-  if (f == files.end()) return 0;
+  const char* file = abi::namespace_proc_name(type);
+  if (!file) return 0;
   auto comm = read_file("/proc/2/comm");
   const bool kthreadd = comm && *comm && (*comm)->rfind("kthreadd", 0) == 0;
   for (const char* pid : {kthreadd ? "2" : "1", "1"}) {
     struct stat st {};
-    if (stat((std::string("/proc/") + pid + "/ns/" + f->second).c_str(), &st) == 0) return static_cast<uint32_t>(st.st_ino);
+    if (stat((std::string("/proc/") + pid + "/ns/" + file).c_str(), &st) == 0) return static_cast<uint32_t>(st.st_ino);
   }
   return 0;
 }
@@ -127,9 +114,9 @@ void TracingManager::mark_running_locked(const std::function<bool(const std::str
 uint32_t TracingManager::binary_id_locked(const std::string& path) {
   auto [it, fresh] = binary_ids_.try_emplace(path, static_cast<uint32_t>(binary_ids_.size() + 1));
   if (fresh) {
-    char key[MYELIN_BINARY_PATH_MAX] = {};
-    std::memcpy(key, path.data(), std::min(path.size(), sizeof key - 1));
-    bpf_map_update_elem(runtime_.binaries_fd(), key, &it->second, BPF_ANY);
+    myelin_binary_key key{};
+    std::memcpy(key.path, path.data(), std::min(path.size(), sizeof key.path - 1));
+    bpf_map_update_elem(runtime_.binaries_fd(), &key, &it->second, BPF_ANY);
     const uint32_t id = it->second;
     mark_running_locked([&](const std::string& exe) { return exe == path; }, [id](myelin_exec_binary& b) { b.id = id; });
   }
@@ -316,7 +303,7 @@ Status TracingManager::load_lsm_locked(Loaded& l, size_t* failed) {
         myelin_lsm_rule r{};
         r.policy_id = l.id;
         r.rule_id = next_rule_++;
-        r.action = sel.action == "Override" ? MYELIN_LSM_ACT_OVERRIDE
+        r.action = sel.action == "Override" ? MYELIN_TP_ACT_OVERRIDE
                    : sel.action == "Sigkill" ? MYELIN_TP_ACT_SIGKILL
                    : sel.action == "NoPost"  ? MYELIN_TP_ACT_NOPOST
                                              : MYELIN_TP_ACT_POST;
@@ -439,7 +426,7 @@ void TracingManager::on_event(const myelin_tp_event& e) {
   runtime::Event ev;
   ev.type = runtime::Event::Type::tracepoint;
   ev.time_ns = static_cast<int64_t>(e.ktime_ns) + runtime_.mono_to_wall_ns();
-  ev.action = action_name(e.action);
+  ev.action = abi::action_name(e.action);
   {
     std::lock_guard lk(mu_);
     auto h = hook_of_.find(e.hook_id);
@@ -505,7 +492,7 @@ void TracingManager::on_lsm_event(const myelin_lsm_event& e) {
   runtime::Event ev;
   ev.type = runtime::Event::Type::lsm;
   ev.time_ns = static_cast<int64_t>(e.ktime_ns) + runtime_.mono_to_wall_ns();
-  ev.action = action_name(e.action);
+  ev.action = abi::action_name(e.action);
   {
     std::lock_guard lk(mu_);
     auto p = by_id_.find(e.policy_id);

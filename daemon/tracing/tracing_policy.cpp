@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "myelin/abi/tracing.hpp"
 #include "myelin/policy/decode.hpp"
 #include "myelin/policy/yaml_documents.hpp"
 
@@ -294,7 +295,7 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
     only(c, mn[i], nf, {"namespace", "operator", "values"});
     NamespaceMatch m;
     m.ns = req_str(c, mn[i], "namespace", nf + ".namespace");
-    if (!namespace_type(m.ns))
+    if (!abi::namespace_type(m.ns))
       c.fail(mn[i]["namespace"], nf + ".namespace", "'" + m.ns + "' is not a namespace (Uts, Ipc, Mnt, Pid, PidForChildren, Net, Time, TimeForChildren, Cgroup, User)");
     m.op = in_not_in(c, mn[i], nf);
     const YAML::Node vals = opt_list(c, mn[i], "values", nf + ".values");
@@ -820,9 +821,9 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
     const std::string sctx = where + ": selectors[" + std::to_string(s) + "]";
     out.action = action_code(in.action);
     out.action_arg = in.action == "Override" ? in.error : in.signal;
-    out.binary_op = in.binaries_op == "In" ? 1 : in.binaries_op == "NotIn" ? 2 : in.binaries_op == "Prefix" ? 3 : in.binaries_op == "NotPrefix" ? 4 : 0;
+    out.binary_op = abi::set_op_code(in.binaries_op);
     out.nbinaries = static_cast<uint8_t>(in.binaries.size());
-    const bool prefix = out.binary_op >= 3;
+    const bool prefix = out.binary_op == MYELIN_TP_SET_PREFIX || out.binary_op == MYELIN_TP_SET_NOT_PREFIX;
     for (size_t b = 0; b < in.binaries.size(); ++b) {
       const uint32_t v = binary_id(in.binaries[b], prefix);
       if (prefix && v == 0)
@@ -833,11 +834,11 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
       else
         out.binaries[b] = v;
     }
-    out.pid_op = in.pids_op == "In" ? 1 : in.pids_op == "NotIn" ? 2 : 0;
+    out.pid_op = abi::set_op_code(in.pids_op);
     out.npids = static_cast<uint8_t>(in.pids.size());
     for (size_t i = 0; i < in.pids.size(); ++i) out.pids[i] = in.pids[i];
     out.pid_flags = (in.follow_forks ? MYELIN_TP_PID_FOLLOW_FORKS : 0) | (in.namespace_pids ? MYELIN_TP_PID_NAMESPACED : 0);
-    out.cap_op = in.caps_op == "In" ? 1 : in.caps_op == "NotIn" ? 2 : 0;
+    out.cap_op = abi::set_op_code(in.caps_op);
     out.cap_set = in.caps_type == "Inheritable" ? MYELIN_TP_CAP_INHERITABLE
                   : in.caps_type == "Permitted" ? MYELIN_TP_CAP_PERMITTED
                                                 : MYELIN_TP_CAP_EFFECTIVE;
@@ -846,8 +847,8 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
     for (size_t n = 0; n < in.namespaces.size(); ++n) {
       const auto& m = in.namespaces[n];
       auto& o = out.ns[n];
-      o.ns = namespace_type(m.ns);
-      o.op = m.op == "In" ? 1 : 2;
+      o.ns = abi::namespace_type(m.ns);
+      o.op = abi::set_op_code(m.op);
       o.nvalues = static_cast<uint8_t>(m.values.size());
       for (size_t k = 0; k < m.values.size(); ++k) {
         if (m.values[k] != "host_ns") {
@@ -962,16 +963,6 @@ void call_args(myelin_tp_config& cfg, const std::vector<TpArg>& args) {
 }
 
 }  // namespace
-
-uint8_t namespace_type(const std::string& name) {
-  static const std::pair<const char*, uint8_t> names[] = {
-      {"Uts", MYELIN_NS_UTS}, {"Ipc", MYELIN_NS_IPC}, {"Mnt", MYELIN_NS_MNT}, {"Pid", MYELIN_NS_PID},
-      {"PidForChildren", MYELIN_NS_PID_FOR_CHILDREN}, {"Net", MYELIN_NS_NET}, {"Time", MYELIN_NS_TIME},
-      {"TimeForChildren", MYELIN_NS_TIME_FOR_CHILDREN}, {"Cgroup", MYELIN_NS_CGROUP}, {"User", MYELIN_NS_USER}};
-  for (const auto& [n, t] : names)
-    if (name == n) return t;
-  return 0;
-}
 
 Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vector<TpField>& format, uint32_t policy_id,
                                       uint32_t hook_id, const BinaryIds& binary_id, const HostNamespaces& host_ns) {

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "myelin/abi.h"
+#include "myelin/abi/tracing.h"
 #include "myelin/policy/model.hpp"
 #include "myelin/policy/refusal.hpp"
 #include "myelin/result.hpp"
@@ -118,9 +118,6 @@ struct TracingPolicy {
   std::vector<std::string> warnings;             // accepted with a change (a message truncated, as Tetragon does): file:line: field: what
   bool scoped() const { return kind == "TracingPolicyNamespaced" || pod_selector.has_value(); }
 };
-
-// The namespace type (enum myelin_tp_ns_type) of a matchNamespaces name, 0 if unknown.
-uint8_t namespace_type(const std::string& name);
 
 // The hook id (enum myelin_lsm_hook) of a hook name, 0 if Myelin has no program for it.
 uint32_t lsm_hook_id(const std::string& name);

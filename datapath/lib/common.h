@@ -74,6 +74,3 @@ struct pkt {
 	__u32 ingress_policy_id;
 	__u32 policy_rev;       /* sum of the endpoints' policy_rev (see conntrack) */
 };
-
-/* Identity of addresses that are not endpoints of this node. */
-#define MYELIN_IDENTITY_WORLD 2

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Every map of the pod datapath, pinned by name under the agent's bpffs root
- * so they outlive the agent (restarts adopt them). Keys/values: abi.h.
+ * so they outlive the agent (restarts adopt them). Keys/values: abi/net.h.
  *
  * Each map that can fill says above it what happens when it is full; none
- * of them lets through what policy would deny. Sizes: abi.h, or myelind
+ * of them lets through what policy would deny. Sizes: abi/net.h, or myelind
  * --bpf-map-max-entries; fill levels: myelin_bpf_map_pressure{map_name}. */
 #pragma once
 

@@ -45,7 +45,7 @@ static __always_inline int parse_eth(struct __sk_buff *skb, struct pkt *p)
 	p->len = skb->len;
 	p->ifindex = skb->ifindex;
 	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0)
-		return MYELIN_DROP_INVALID_PACKET;
+		return MYELIN_DROP_INVALID_PACKET_DROPPED;
 	__builtin_memcpy(p->eth_dst, eth.dst, 6);
 	__builtin_memcpy(p->eth_src, eth.src, 6);
 	p->eth_proto = bpf_ntohs(eth.proto);
@@ -77,7 +77,7 @@ static __always_inline int frag_ports(struct pkt *p, const struct ipv4_hdr *ip, 
 	}
 	struct myelin_frag_ports *ports = bpf_map_lookup_elem(&myelin_frag, &key);
 	if (!ports)
-		return MYELIN_DROP_FIRST_FRAGMENT_NOT_FOUND;
+		return MYELIN_DROP_FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND;
 	p->sport = ports->sport;
 	if (p->proto == IPPROTO_ICMP_) {
 		__u8 type_code[2];
@@ -202,14 +202,14 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
 	struct ipv4_hdr ip;
 
 	if (bpf_skb_load_bytes(skb, ETH_HLEN_, &ip, sizeof(ip)) < 0)
-		return MYELIN_DROP_INVALID_PACKET;
+		return MYELIN_DROP_INVALID_PACKET_DROPPED;
 	__u32 ihl = ip.ver_ihl & 0x0f;
 	if ((ip.ver_ihl >> 4) != 4 || ihl < 5)
-		return MYELIN_DROP_INVALID_PACKET;
+		return MYELIN_DROP_INVALID_PACKET_DROPPED;
 	__u32 hlen = ihl * 4;
 	__u32 tot = bpf_ntohs(ip.tot_len);
 	if (tot < hlen || ETH_HLEN_ + tot > p->len)
-		return MYELIN_DROP_INVALID_PACKET;
+		return MYELIN_DROP_INVALID_PACKET_DROPPED;
 
 	p->family = MYELIN_FAMILY_IPV4;
 	p->saddr = ip.saddr;
@@ -227,7 +227,7 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
 		/* An error is at most 576 bytes (RFC 1812 4.3.2.3): a fragmented
 		 * one is not an error a host sent. */
 		if (p->icmp_error)
-			return MYELIN_DROP_FRAG_NOT_SUPPORTED;
+			return MYELIN_DROP_IP_FRAGMENTATION_NOT_SUPPORTED;
 		return frag_ports(p, &ip, true);
 	}
 	return 0;

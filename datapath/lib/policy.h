@@ -23,7 +23,7 @@ static __always_inline struct myelin_policy_val *policy_find(void *map, __u32 ep
 	k.dport = dport;
 #pragma unroll
 	for (int i = 0; i < 4; i++) {
-		k.identity = (i & 1) ? 0 : identity;
+		k.identity = (i & 1) ? MYELIN_IDENTITY_ANY : identity;
 		k.proto = (i & 2) ? 0 : proto;
 		v = bpf_map_lookup_elem(map, &k);
 		if (v)
@@ -91,7 +91,7 @@ static __always_inline int policy_check(struct pkt *p, const struct myelin_ep_in
 	int reason;
 
 	if (ep->flags & MYELIN_EP_F_POLICY_FAILED)
-		return MYELIN_DROP_NO_POLICY_CONFIG; /* fail closed, even in audit mode */
+		return MYELIN_DROP_NO_CONFIGURATION_AVAILABLE_TO_PERFORM_POLICY_DECISION; /* fail closed, even in audit mode */
 	__u32 *decided = dir == MYELIN_DIR_INGRESS ? &p->ingress_policy_id : &p->egress_policy_id;
 
 	__be32 remote_addr = dir == MYELIN_DIR_INGRESS ? p->saddr : p->daddr;

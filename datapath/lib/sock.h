@@ -7,7 +7,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
-#include "myelin/abi.h"
+#include "myelin/abi/common.h"
 
 #define MYELIN_AF_INET  2
 #define MYELIN_AF_INET6 10

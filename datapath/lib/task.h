@@ -12,7 +12,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
-#include "myelin/abi.h"
+#include "myelin/abi/tracing.h"
 
 #define MYELIN_PATH_DEPTH 20  /* components (dentries and mount crossings) walked */
 

@@ -18,6 +18,7 @@
 #include <set>
 
 #include "../datapath/packet.hpp"
+#include "myelin/abi/net.hpp"
 #include "myelin/datapath/datapath.hpp"
 #include "myelin/policy/compiler.hpp"
 
@@ -57,11 +58,11 @@ Cluster make_cluster() {
       c.identities.push_back(v);
     }
   }
-  for (uint32_t r : {1u, 2u, 6u}) {
+  for (uint32_t r : {MYELIN_IDENTITY_HOST, MYELIN_IDENTITY_WORLD, MYELIN_IDENTITY_REMOTE_NODE}) {
     policy::IdentityView v;
     v.id = r;
     v.kind = policy::IdentityView::Kind::reserved;
-    v.reserved = r == 1 ? "host" : r == 2 ? "world" : "remote-node";
+    v.reserved = abi::reserved_identity_name(r);
     c.identities.push_back(v);
   }
   return c;

@@ -13,12 +13,12 @@ namespace myelin::test {
 namespace {
 
 constexpr uint32_t OK = 0, SHOT = 2, REDIRECT = 7;
-constexpr uint32_t kIdA = 1001, kIdB = 1002, kIdC = 1003, kWorld = 2;
+constexpr uint32_t kIdA = 1001, kIdB = 1002, kIdC = 1003, kWorld = MYELIN_IDENTITY_WORLD;
 constexpr uint8_t FIN = MYELIN_TCP_FIN, SYN = MYELIN_TCP_SYN, RST = MYELIN_TCP_RST, PSH = MYELIN_TCP_PSH,
                   ACK = MYELIN_TCP_ACK, URG = MYELIN_TCP_URG, ECE = MYELIN_TCP_ECE, CWR = MYELIN_TCP_CWR;
 constexpr uint8_t EGRESS = MYELIN_DIR_EGRESS, INGRESS = MYELIN_DIR_INGRESS;
 constexpr uint32_t ENFORCED = MYELIN_EP_F_INGRESS_ENFORCED | MYELIN_EP_F_EGRESS_ENFORCED;
-constexpr uint8_t DENIED = MYELIN_DROP_POLICY_DENIED, UNRELATED = MYELIN_DROP_CT_CANNOT_CREATE_ENTRY,
+constexpr uint8_t DENIED = MYELIN_DROP_POLICY_DENIED, UNRELATED = MYELIN_DROP_CT_CANNOT_CREATE_ENTRY_FROM_PACKET,
                   TRUNCATED = MYELIN_DROP_CT_TRUNCATED_OR_INVALID_HEADER;
 
 const char* const kA = "10.0.0.1";
@@ -356,7 +356,7 @@ TEST_F(OneWay, ErrorsThatDoNotAddUpAreDropped) {
   Packet big = error_pkt(kB, kA, 3, 3, in);
   big.frag_off = 0x2000;
   big.ip_id = 555;
-  expect_drop(big, MYELIN_DROP_FRAG_NOT_SUPPORTED);
+  expect_drop(big, MYELIN_DROP_IP_FRAGMENTATION_NOT_SUPPORTED);
   // Positive control: the same error, whole and from B.
   EXPECT_EQ(expect_pass(error_pkt(kB, kA, 3, 3, in)).trace_reason, MYELIN_TRACE_REASON_RELATED);
   Packet opts = in;
@@ -487,9 +487,9 @@ TEST_F(OneWay, ToContainerServesOnlyThePodBehindItsVeth) {
   for (const char* d : {"10.0.0.4", kOut, "10.0.0.5", "255.255.255.255"}) {
     SCOPED_TRACE(d);
     Packet p = tcp_pkt(kOut, d, 40000, 80, SYN);
-    expect_drop(p, MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER, Prog::ToContainer);
+    expect_drop(p, MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER_FOUND, Prog::ToContainer);
     Packet u = make(kOut, d, 17);
-    expect_drop(u, MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER, Prog::ToContainer);
+    expect_drop(u, MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER_FOUND, Prog::ToContainer);
   }
   EXPECT_EQ(dp_->ct_count(), 0u);
   expect_pass(tcp_pkt(kOut, kC, 40000, 80, SYN), Prog::ToContainer);  // positive control: C has no policy

@@ -17,7 +17,7 @@
 namespace myelin::test {
 namespace {
 
-constexpr uint32_t kIdA = 1001, kWorld = 2;  // reserved:world (datapath/lib/common.h)
+constexpr uint32_t kIdA = 1001, kWorld = MYELIN_IDENTITY_WORLD;
 constexpr uint32_t OK = 0, SHOT = 2, REDIRECT = 7;
 constexpr uint32_t kCt = 64, kPolicy = 8, kIpcache = 4, kEndpoints = 4, kFrags = 4;
 
@@ -205,9 +205,9 @@ TEST_F(MapFull, PolicyMapRefusesNewKeysUpdatesExistingAndTheEndpointFailsClosed)
   EXPECT_EQ(from_container(tcp(40001, 80, MYELIN_TCP_SYN).build()).retval, REDIRECT) << "positive control";
   // What the agent does when an insert fails: the endpoint fails closed, also for what fitted.
   set_flags("10.0.0.2", MYELIN_EP_F_POLICY_FAILED);
-  uint64_t before = counter(MYELIN_DROP_NO_POLICY_CONFIG, MYELIN_DIR_INGRESS);
+  uint64_t before = counter(MYELIN_DROP_NO_CONFIGURATION_AVAILABLE_TO_PERFORM_POLICY_DECISION, MYELIN_DIR_INGRESS);
   EXPECT_EQ(from_container(tcp(40002, 80, MYELIN_TCP_SYN).build()).retval, SHOT);
-  EXPECT_EQ(counter(MYELIN_DROP_NO_POLICY_CONFIG, MYELIN_DIR_INGRESS), before + 1);
+  EXPECT_EQ(counter(MYELIN_DROP_NO_CONFIGURATION_AVAILABLE_TO_PERFORM_POLICY_DECISION, MYELIN_DIR_INGRESS), before + 1);
 }
 
 TEST_F(MapFull, IpcacheRefusesNewPrefixesAndAGapFallsBackToTheWiderPrefix) {
@@ -270,9 +270,9 @@ TEST_F(MapFull, FragmentsWhoseFirstFragmentWasEvictedAreDropped) {
   EXPECT_GE(fill(MYELIN_MAP_FRAG).entries, kFrags - std::max(1u, kFrags / static_cast<uint32_t>(libbpf_num_possible_cpus())));
   Packet old_later = first(1), new_later = first(3 * kFrags);
   old_later.frag_off = new_later.frag_off = 13;
-  uint64_t before = counter(MYELIN_DROP_FIRST_FRAGMENT_NOT_FOUND, MYELIN_DIR_EGRESS);
+  uint64_t before = counter(MYELIN_DROP_FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND, MYELIN_DIR_EGRESS);
   EXPECT_EQ(from_container(old_later.build()).retval, SHOT) << "its ports were evicted: never guessed";
-  EXPECT_EQ(counter(MYELIN_DROP_FIRST_FRAGMENT_NOT_FOUND, MYELIN_DIR_EGRESS), before + 1);
+  EXPECT_EQ(counter(MYELIN_DROP_FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND, MYELIN_DIR_EGRESS), before + 1);
   EXPECT_EQ(from_container(new_later.build()).retval, REDIRECT) << "positive control: a recent datagram";
 }
 

@@ -51,7 +51,7 @@ const std::vector<Case> kCases = {
     {"deny elsewhere does not matter", {allowB80, {true, 12, kIdA, MYELIN_DIR_INGRESS, 6, 81, 81, 23}}, IN, 80, REDIRECT, 0, 7},
     {"egress of A enforced, no rule", {}, 0, 80, SHOT, MYELIN_DROP_POLICY_DENIED, 0},  // A's flags set below
     {"audit: default deny reported, passes", {}, IN | MYELIN_EP_F_AUDIT, 80, REDIRECT, 0, 0},
-    {"policy could not be installed: fail closed", {allowB80}, IN | MYELIN_EP_F_POLICY_FAILED | MYELIN_EP_F_AUDIT, 80, SHOT, MYELIN_DROP_NO_POLICY_CONFIG, 0},
+    {"policy could not be installed: fail closed", {allowB80}, IN | MYELIN_EP_F_POLICY_FAILED | MYELIN_EP_F_AUDIT, 80, SHOT, MYELIN_DROP_NO_CONFIGURATION_AVAILABLE_TO_PERFORM_POLICY_DECISION, 0},
 };
 
 class PolicyBase : public DatapathTest {

@@ -8,6 +8,8 @@
 #include <ctime>
 #include <sstream>
 
+#include "myelin/abi/net.hpp"
+
 namespace myelin::cli {
 namespace {
 
@@ -39,8 +41,7 @@ std::string endpoint_text(const flow::Flow& f, bool source) {
   uint32_t p = port(f, source);
   if (p) who += ":" + std::to_string(p);
   std::string id;
-  if (ep.identity() == 1) id = "host";
-  else if (ep.identity() == 2) id = "world";
+  if (ep.identity() == MYELIN_IDENTITY_HOST || ep.identity() == MYELIN_IDENTITY_WORLD) id = abi::reserved_identity_name(ep.identity());
   else if (ep.identity()) id = "ID:" + std::to_string(ep.identity());
   return id.empty() ? who : who + " (" + id + ")";
 }
@@ -94,7 +95,7 @@ std::string flow_dict(const flow::GetFlowsResponse& r) {
   o << "         TIMESTAMP: " << google::protobuf::util::TimeUtil::ToString(f.time()) << "\n"
     << "            SOURCE: " << endpoint_text(f, true) << "\n"
     << "       DESTINATION: " << endpoint_text(f, false) << "\n"
-    << "              TYPE: " << (f.event_type().type() == 1 ? "drop" : obs_point_text(f.trace_observation_point())) << "\n"
+    << "              TYPE: " << (f.event_type().type() == MYELIN_EVENT_DROP ? "drop" : obs_point_text(f.trace_observation_point())) << "\n"
     << "           VERDICT: " << flow::Verdict_Name(f.verdict()) << "\n";
   if (f.verdict() == flow::DROPPED) o << "       DROP REASON: " << flow::DropReason_Name(f.drop_reason_desc()) << "\n";
   o << "         DIRECTION: " << flow::TrafficDirection_Name(f.traffic_direction()) << "\n"
@@ -117,7 +118,7 @@ std::string flow_table_row(const flow::GetFlowsResponse& r) {
     return buf;
   }
   const flow::Flow& f = r.flow();
-  std::string type = f.event_type().type() == 1 ? "drop" : obs_point_text(f.trace_observation_point());
+  std::string type = f.event_type().type() == MYELIN_EVENT_DROP ? "drop" : obs_point_text(f.trace_observation_point());
   std::string summary = f.summary();
   if (f.verdict() == flow::DROPPED) summary += " (" + flow::DropReason_Name(f.drop_reason_desc()) + ")";
   std::snprintf(buf, sizeof buf, "%-24s %-36s %-36s %-13s %-10s %s", short_time(f.time()).c_str(),

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "flow.pb.h"
+#include "myelin/abi/net.hpp"
 #include "myelin/net.hpp"
 
 namespace myelin::cli {
@@ -170,11 +171,12 @@ const std::map<std::string, Adder>& common_fields() {
        }},
       {"type",
        [](flow::FlowFilter& f, const std::string& v) {
-         static const std::map<std::string, int> types = {{"trace", 4}, {"drop", 1}, {"policy-verdict", 5}};
-         auto it = types.find(v);
-         if (it == types.end()) return Status{Error{"--type: '" + v + "' is not trace, drop or policy-verdict"}};
-         f.add_event_type()->set_type(it->second);
-         return Status{};
+         for (const auto& [type, name] : abi::kEventTypes)
+           if (v == name) {
+             f.add_event_type()->set_type(type);
+             return Status{};
+           }
+         return Status{Error{"--type: '" + v + "' is not trace, drop or policy-verdict"}};
        }},
       {"traffic-direction",
        [](flow::FlowFilter& f, const std::string& v) {

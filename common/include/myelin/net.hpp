@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // Address helpers: IPv4 and CIDR parsing/formatting, MAC text form, and the
-// conversion to the datapath's 16-byte tagged address (abi.h).
+// conversion to the datapath's 16-byte tagged address (abi/common.h).
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <string>
 
-#include "myelin/abi.h"
+#include "myelin/abi/common.h"
 #include "myelin/result.hpp"
 
 namespace myelin::net {
@@ -38,7 +38,7 @@ using Mac = std::array<uint8_t, 6>;
 std::string mac_str(const uint8_t* mac);
 Result<Mac> parse_mac(const std::string& text);
 
-// The datapath key form of an address (abi.h): v4 in w[0], network order.
+// The datapath key form of an address: v4 in w[0], network order.
 myelin_addr to_addr(Ipv4 ip);
 // Formats a tagged datapath address ("10.0.0.1", or IPv6 text).
 std::string addr_str(const myelin_addr& a, uint8_t family);

@@ -245,7 +245,7 @@ myelin_flow_event event(uint8_t proto, uint8_t type, uint8_t verdict) {
   e.src_ep = 11;
   e.dst_ep = 0;
   e.src_identity = 256;
-  e.dst_identity = 2;
+  e.dst_identity = MYELIN_IDENTITY_WORLD;
   e.saddr.w[0] = inet_addr("10.0.0.1");
   e.daddr.w[0] = inet_addr("8.8.8.8");
   e.sport = htons(40000);

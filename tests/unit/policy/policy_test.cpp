@@ -3,7 +3,7 @@
 // file/line/field, and the compiler's Kubernetes and Cilium semantics.
 #include <gtest/gtest.h>
 
-#include "myelin/abi.h"
+#include "myelin/abi/net.h"
 #include "myelin/policy/compiler.hpp"
 #include "myelin/policy/decode.hpp"
 #include "myelin/policy/yaml_limits.hpp"
@@ -133,8 +133,8 @@ struct World {
         v.ports = {{"serve-80-tcp", 80, 6}, {"serve-81-udp", 81, 17}};
         ids.push_back(v);
       }
-    ids.push_back({2, IdentityView::Kind::reserved, "", {}, {}, {}, {}, "world"});
-    ids.push_back({1, IdentityView::Kind::reserved, "", {}, {}, {}, {}, "host"});
+    ids.push_back({MYELIN_IDENTITY_WORLD, IdentityView::Kind::reserved, "", {}, {}, {}, {}, "world"});
+    ids.push_back({MYELIN_IDENTITY_HOST, IdentityView::Kind::reserved, "", {}, {}, {}, {}, "host"});
   }
   uint32_t id(const std::string& ns, const std::string& pod) const {
     for (const auto& v : ids)

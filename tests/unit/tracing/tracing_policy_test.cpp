@@ -143,7 +143,7 @@ TEST(TracingPolicyCompile, ArgsFromTheFormatAndSelectorsIntoTheConfig) {
   ASSERT_EQ(cfg->nselectors, 1);
   const auto& s = cfg->selectors[0];
   EXPECT_EQ(s.action, MYELIN_TP_ACT_SIGKILL);
-  EXPECT_EQ(s.binary_op, 1);
+  EXPECT_EQ(s.binary_op, MYELIN_TP_SET_IN);
   EXPECT_EQ(s.binaries[0], 42u);
   ASSERT_EQ(s.nconds, 2);
   EXPECT_EQ(s.conds[0].op, MYELIN_TP_OP_PREFIX);
@@ -289,10 +289,10 @@ TEST(TracingPolicyCompile, ProcessSelectorsFdArgsAndValueExpansion) {
   for (int i = 0; i < 2; ++i) {
     const auto& s = cfg->selectors[i];
     EXPECT_EQ(s.action, MYELIN_TP_ACT_SIGKILL);
-    EXPECT_EQ(s.pid_op, 2);
+    EXPECT_EQ(s.pid_op, MYELIN_TP_SET_NOT_IN);
     EXPECT_EQ(s.pid_flags, MYELIN_TP_PID_FOLLOW_FORKS | MYELIN_TP_PID_NAMESPACED);
     EXPECT_EQ(s.pids[0], 1u);
-    EXPECT_EQ(s.cap_op, 1);
+    EXPECT_EQ(s.cap_op, MYELIN_TP_SET_IN);
     EXPECT_EQ(s.ns[0].ns, MYELIN_NS_MNT);
     EXPECT_EQ(s.ns[0].values[0], 4026531841u) << "host_ns is pid 1's namespace";
     EXPECT_EQ(s.conds[1].value, 4096u);
@@ -404,7 +404,7 @@ spec:
   };
   auto cfg = compile_hook((*r)[0].tracepoints[0], openat_format(), 1, 1, bin);
   ASSERT_TRUE(cfg) << cfg.error().message;
-  EXPECT_EQ(cfg->selectors[0].binary_op, 4) << "NotPrefix";
+  EXPECT_EQ(cfg->selectors[0].binary_op, MYELIN_TP_SET_NOT_PREFIX);
   EXPECT_EQ(cfg->selectors[0].binaries[0], 0x3u) << "bits 0 and 1";
   auto full = compile_hook((*r)[0].tracepoints[0], openat_format(), 1, 1, [](const std::string&, bool) { return 0u; });
   ASSERT_FALSE(full);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// FlowDecoder: turns a datapath event (abi.h) into a Hubble flow, adding
+// FlowDecoder: turns a datapath event (abi/net.h) into a Hubble flow, adding
 // what only the agent knows: wall-clock time, a uuid, endpoint names and
 // labels, interface names, the node name.
 #pragma once
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "flow.pb.h"
-#include "myelin/abi.h"
+#include "myelin/abi/net.h"
 
 namespace myelin::flows {
 

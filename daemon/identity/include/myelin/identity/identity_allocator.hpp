@@ -11,12 +11,15 @@
 #include <string>
 #include <vector>
 
+#include "myelin/abi/net.h"
 #include "myelin/result.hpp"
 
 namespace myelin::identity {
 
 enum Reserved : uint32_t {
-  kHost = 1, kWorld = 2, kUnmanaged = 3, kHealth = 4, kInit = 5, kRemoteNode = 6, kKubeApiserver = 7
+  kHost = MYELIN_IDENTITY_HOST, kWorld = MYELIN_IDENTITY_WORLD, kUnmanaged = MYELIN_IDENTITY_UNMANAGED,
+  kHealth = MYELIN_IDENTITY_HEALTH, kInit = MYELIN_IDENTITY_INIT, kRemoteNode = MYELIN_IDENTITY_REMOTE_NODE,
+  kKubeApiserver = MYELIN_IDENTITY_KUBE_APISERVER
 };
 inline constexpr uint32_t kFirstAllocated = 256;
 

@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "myelin/abi.h"
+#include "myelin/abi/net.h"
 #include "myelin/pseudo_fs.hpp"
 #include "myelin/result.hpp"
 

@@ -8,7 +8,7 @@
 #include <map>
 #include <memory>
 
-#include "myelin/abi.h"
+#include "myelin/abi/tracing.h"
 #include "myelin/result.hpp"
 
 struct lsm;

@@ -8,7 +8,7 @@
 #include <functional>
 #include <memory>
 
-#include "myelin/abi.h"
+#include "myelin/abi/process.h"
 #include "myelin/result.hpp"
 
 struct process;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "myelin/abi.h"
+#include "myelin/abi/sensors.h"
 #include "myelin/result.hpp"
 
 struct sockets;

@@ -7,7 +7,7 @@
 #include <memory>
 #include <utility>
 
-#include "myelin/abi.h"
+#include "myelin/abi/sensors.h"
 #include "myelin/result.hpp"
 
 struct block;

@@ -13,7 +13,7 @@
 #include <set>
 #include <string>
 
-#include "myelin/abi.h"
+#include "myelin/abi/tracing.h"
 #include "myelin/fd.hpp"
 #include "myelin/result.hpp"
 

@@ -141,10 +141,14 @@ Result<std::unique_ptr<Datapath>> Datapath::load(const Options& o) {
                         std::pair{s->maps.myelin_pol_deny, o.sizes.policy}, std::pair{s->maps.myelin_frag, o.sizes.fragments}})
     if (n)
       if (int err = bpf_map__set_max_entries(map, n); err) return Error::from_errno(std::string("size ") + bpf_map__name(map), -err);
-  if (auto st = s.load(); !st)
-    return Error{st.error().message + " (maps pinned in " + o.pin_dir +
-                     "; a pinned map of another layout is refused: remove it to start fresh)",
-                 st.error().code};
+  // Before load: which pins to adopt, migrate or create; refuses a newer
+  // layout (a downgrade) before anything is touched.
+  auto pins = PinnedMaps::plan(s->obj, o.pin_dir);
+  if (!pins) return pins.error();
+  dp->pins_ = std::move(*pins);
+  if (auto st = s.load(); !st) return Error{st.error().message + " (maps pinned in " + o.pin_dir + ")", st.error().code};
+  if (auto st = dp->pins_.apply(s->obj); !st) return st.error();
+  for (const auto& m : dp->pins_.report()) log::info("datapath", "upgrade: migrated " + m);
   return dp;
 }
 

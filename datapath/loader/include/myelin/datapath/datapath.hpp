@@ -3,7 +3,10 @@
 // bpftool skeleton with maps pinned (and reused) under the agent's bpffs
 // root, attaches the programs to pods' host-side veths, and gives typed
 // access to the maps. Programs stay attached when this object is destroyed:
-// pod traffic must not depend on the agent being alive.
+// pod traffic must not depend on the agent being alive. Pinned maps of an
+// older layout are migrated, never refused (pinned_maps.hpp): load() fills
+// the new maps, the caller attaches the programs to every endpoint, then
+// complete_upgrade() moves the new maps onto the pins.
 #pragma once
 
 #include <array>
@@ -18,6 +21,7 @@
 #include "myelin/abi.h"
 #include "myelin/bpf/ring_buffer.hpp"
 #include "myelin/bpf/skeleton.hpp"
+#include "myelin/datapath/pinned_maps.hpp"
 #include "myelin/pseudo_fs.hpp"
 #include "myelin/result.hpp"
 
@@ -85,6 +89,11 @@ class Datapath {
   static Result<std::unique_ptr<Datapath>> load(const Options& o);
 
   bool adopted() const { return adopted_; }
+  // Maps migrated by load() ("myelin_ct: layout 1 -> 2, ..."); empty when all were adopted or new.
+  const std::vector<std::string>& migrated() const { return pins_.report(); }
+  // Once attach() ran on every endpoint: the migrated maps take their pins
+  // (and what the old programs wrote meanwhile). A no-op without migrations.
+  Status complete_upgrade() { return pins_.commit(); }
   int from_container_fd() const;
   int to_container_fd() const;
   int endpoints_fd() const;
@@ -121,6 +130,7 @@ class Datapath {
  private:
   Datapath() = default;
   bpf::Skeleton<lxc> skel_;
+  PinnedMaps pins_;
   bool adopted_ = false;
   int ncpus_ = 1;
 };

@@ -54,6 +54,12 @@ class RingBuffer {
     r.ring_ = std::move(*ring);
     return r;
   }
+  RingBuffer(RingBuffer&&) noexcept = default;
+  RingBuffer& operator=(RingBuffer&& o) noexcept {
+    ring_ = std::move(o.ring_);  // first: the ring it replaces points at the state it replaces
+    state_ = std::move(o.state_);
+    return *this;
+  }
   int poll(int timeout_ms) { return ring_.poll(timeout_ms); }  // records consumed, or -errno
   uint64_t malformed() const { return state_ ? state_->malformed.load(std::memory_order_relaxed) : 0; }
 

@@ -245,6 +245,8 @@ int main(int argc, char** argv) {
   auto restored = endpoints.restore();
   if (!restored) return fail("restoring endpoints: " + restored.error().message);
   log::info("myelind", "restored " + std::to_string(*restored) + " endpoints");
+  // Every endpoint runs this build's programs now: migrated maps take their pins.
+  if (auto s = (*dp)->complete_upgrade(); !s) return fail("upgrading the pinned maps: " + s.error().message);
 
   flows::FlowStore flow_store(static_cast<size_t>(*store_size));
   auto* store_ptr = store->get();

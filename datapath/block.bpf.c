@@ -12,6 +12,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "myelin/abi/sensors.h"
+#include "lib/map_helpers.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -60,14 +61,9 @@ int BPF_PROG(myelin_block_complete, struct request *rq, blk_status_t error, unsi
 	__u64 lat = bpf_ktime_get_ns() - s->ts;
 	struct myelin_block_key k = {.tgid = s->tgid};
 	k.dev = BPF_CORE_READ(rq, part, bd_dev);
-	struct myelin_block_stats *st = bpf_map_lookup_elem(&myelin_block_stats, &k);
-	if (!st) {
-		struct myelin_block_stats fresh = {};
-		fresh.netns = s->netns;
-		__builtin_memcpy(fresh.comm, s->comm, sizeof(fresh.comm));
-		bpf_map_update_elem(&myelin_block_stats, &k, &fresh, BPF_NOEXIST);
-		st = bpf_map_lookup_elem(&myelin_block_stats, &k);
-	}
+	struct myelin_block_stats fresh = {.netns = s->netns};
+	__builtin_memcpy(fresh.comm, s->comm, sizeof(fresh.comm));
+	struct myelin_block_stats *st = map__lookup_or_init(&myelin_block_stats, &k, &fresh);
 	bpf_map_delete_elem(&myelin_block_start, &key);
 	if (!st)
 		return 0;

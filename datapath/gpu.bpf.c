@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "myelin/abi/sensors.h"
+#include "lib/map_helpers.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -27,17 +28,17 @@ static __always_inline int account(__u32 fn, __u64 allocated, __u64 copied, bool
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u64 now = bpf_ktime_get_ns();
-	struct myelin_gpu_stats *s = bpf_map_lookup_elem(&myelin_gpu_stats, &tgid);
-	if (!s) {
-		struct myelin_gpu_stats fresh = {};
+	struct myelin_gpu_stats zero = {};
+	struct myelin_gpu_stats *s = map__lookup_or_init(&myelin_gpu_stats, &tgid, &zero);
+	if (!s)
+		return 0;
+	if (!s->first_ns) {
+		/* The process's first call: who it is (two of its threads may both
+		 * write this, with the same answers). */
 		struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-		fresh.first_ns = now;
-		fresh.netns = BPF_CORE_READ(t, nsproxy, net_ns, ns.inum);
-		bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
-		bpf_map_update_elem(&myelin_gpu_stats, &tgid, &fresh, BPF_NOEXIST);
-		s = bpf_map_lookup_elem(&myelin_gpu_stats, &tgid);
-		if (!s)
-			return 0;
+		s->first_ns = now;
+		s->netns = BPF_CORE_READ(t, nsproxy, net_ns, ns.inum);
+		bpf_get_current_comm(s->comm, sizeof(s->comm));
 	}
 	if (fn < MYELIN_GPU_FN_MAX)
 		__sync_fetch_and_add(&s->calls[fn], 1);

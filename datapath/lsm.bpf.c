@@ -14,6 +14,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "myelin/abi/tracing.h"
+#include "lib/ringbuf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -73,14 +74,9 @@ static __always_inline int decide(__u32 hook, struct dentry *dentry)
 	if (rule->action == MYELIN_TP_ACT_NOPOST)
 		return ret;
 
-	__u32 zero = 0;
-	struct myelin_proc_stats *st = bpf_map_lookup_elem(&myelin_lsm_stats, &zero);
-	struct myelin_lsm_event *e = bpf_ringbuf_reserve(&myelin_lsm_events, sizeof(*e), 0);
-	if (!e) {
-		if (st)
-			st->events_lost++;
+	struct myelin_lsm_event *e = ringbuf__reserve(&myelin_lsm_events, sizeof(*e), &myelin_lsm_stats);
+	if (!e)
 		return ret;
-	}
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	e->policy_id = rule->policy_id;
@@ -96,9 +92,7 @@ static __always_inline int decide(__u32 hook, struct dentry *dentry)
 	__builtin_memset(e->pad, 0, sizeof(e->pad));
 	e->ktime_ns = bpf_ktime_get_ns();
 	bpf_probe_read_kernel_str(e->name, sizeof(e->name), BPF_CORE_READ(dentry, d_name.name));
-	bpf_ringbuf_submit(e, 0);
-	if (st)
-		st->events_sent++;
+	ringbuf__submit(e, &myelin_lsm_stats);
 	return ret;
 }
 

@@ -13,6 +13,7 @@
 
 #include "myelin/abi/process.h"
 #include "myelin/abi/tracing.h"
+#include "lib/ringbuf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -80,26 +81,12 @@ static __always_inline __u32 prefix_bits(const char *path)
 	return bits ? *bits : 0;
 }
 
-static __always_inline void count(bool sent)
-{
-	__u32 zero = 0;
-	struct myelin_proc_stats *s = bpf_map_lookup_elem(&myelin_proc_stats, &zero);
-	if (!s)
-		return;
-	if (sent)
-		s->events_sent++;
-	else
-		s->events_lost++;
-}
-
 /* The fields every record carries. */
 static __always_inline struct myelin_process_event *reserve(struct task_struct *t, __u8 type)
 {
-	struct myelin_process_event *e = bpf_ringbuf_reserve(&myelin_proc_events, sizeof(*e), 0);
-	if (!e) {
-		count(false);
+	struct myelin_process_event *e = ringbuf__reserve(&myelin_proc_events, sizeof(*e), &myelin_proc_stats);
+	if (!e)
 		return NULL;
-	}
 	e->type = type;
 	e->flags = 0;
 	e->args_len = 0;
@@ -124,8 +111,7 @@ static __always_inline struct myelin_process_event *reserve(struct task_struct *
 
 static __always_inline void submit(struct myelin_process_event *e)
 {
-	bpf_ringbuf_submit(e, 0);
-	count(true);
+	ringbuf__submit(e, &myelin_proc_stats);
 }
 
 SEC("tp_btf/sched_process_exec")

@@ -19,6 +19,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "myelin/abi/sensors.h"
+#include "lib/ringbuf.h"
 #include "lib/sock.h"
 #include "lib/task.h"
 
@@ -78,14 +79,9 @@ static __always_inline void emit(struct sock *sk, __u8 type, __s32 ret, const st
 	if (!sock_tuple(sk, &t) || t.protocol != IPPROTO_TCP)
 		return;
 
-	struct myelin_sock_event *e = bpf_ringbuf_reserve(&myelin_sock_events, sizeof(*e), 0);
-	__u32 zero = 0;
-	struct myelin_proc_stats *st = bpf_map_lookup_elem(&myelin_sock_stats, &zero);
-	if (!e) {
-		if (st)
-			st->events_lost++;
+	struct myelin_sock_event *e = ringbuf__reserve(&myelin_sock_events, sizeof(*e), &myelin_sock_stats);
+	if (!e)
 		return;
-	}
 	__builtin_memset(e, 0, sizeof(*e));
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -103,9 +99,7 @@ static __always_inline void emit(struct sock *sk, __u8 type, __s32 ret, const st
 		e->sock.dport = bpf_ntohs(asked->port);
 		__builtin_memcpy(e->sock.daddr, asked->addr, 16);
 	}
-	bpf_ringbuf_submit(e, 0);
-	if (st)
-		st->events_sent++;
+	ringbuf__submit(e, &myelin_sock_stats);
 }
 
 SEC("tracepoint/syscalls/sys_enter_connect")

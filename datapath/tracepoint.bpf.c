@@ -18,6 +18,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "myelin/abi/tracing.h"
+#include "../lib/ringbuf.h"
 #include "../lib/sock.h"
 #include "../lib/task.h"
 
@@ -249,18 +250,6 @@ static __always_inline bool selector_matches(const struct myelin_tp_config *cfg,
 	return true;
 }
 
-static __always_inline void count(bool sent)
-{
-	__u32 zero = 0;
-	struct myelin_proc_stats *st = bpf_map_lookup_elem(&myelin_tp_stats, &zero);
-	if (!st)
-		return;
-	if (sent)
-		st->events_sent++;
-	else
-		st->events_lost++;
-}
-
 /* An integer argument of `size` bytes at `field` (kernel memory), widened. */
 static __always_inline __u64 read_int(const void *field, __u8 size, bool is_signed)
 {
@@ -448,7 +437,7 @@ static __always_inline int run_hook(void *ctx, enum hook_flavor flavor)
 	if (action == MYELIN_TP_ACT_OVERRIDE)
 		e->ret = ret;
 	e->ktime_ns = bpf_ktime_get_ns();
-	count(bpf_ringbuf_output(&myelin_tp_events, e, sizeof(*e), 0) == 0);
+	ringbuf__output(&myelin_tp_events, e, sizeof(*e), &myelin_tp_stats);
 	return ret;
 }
 

@@ -22,9 +22,9 @@ Status EventPump::start() {
                                flow::Verdict_Name(f.verdict()));
     store_.push(std::move(f));
     ++events_;
-  });
+  }, "flow events");
   if (!reader) return reader.error();
-  reader_ = std::move(*reader);
+  reader_.emplace(std::move(*reader));
   // Losses from before this start (a previous run) are history, not news.
   lost_seen_ = dp_.stats().events_lost;
   thread_ = std::thread([this] { run(); });
@@ -42,6 +42,11 @@ void EventPump::account_losses() {
     store_.push_lost(flow::PERF_EVENT_RING_BUFFER, lost - lost_seen_);
     log::warn("events", std::to_string(lost - lost_seen_) + " datapath events lost: ring buffer full");
     lost_seen_ = lost;
+  }
+  // Records too short for a flow event (a producer of another ABI): skipped, said.
+  if (uint64_t bad = reader_->malformed(); bad > malformed_seen_) {
+    log::warn("events", std::to_string(bad - malformed_seen_) + " datapath records shorter than a flow event skipped");
+    malformed_seen_ = bad;
   }
 }
 

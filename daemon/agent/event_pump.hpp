@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "myelin/datapath/datapath.hpp"
@@ -35,11 +36,11 @@ class EventPump {
   flows::FlowDecoder& decoder_;
   flows::FlowStore& store_;
   metrics::AgentCounters& counters_;
-  std::unique_ptr<datapath::EventReader> reader_;
+  std::optional<datapath::EventReader> reader_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> events_{0};
-  uint64_t lost_seen_ = 0;
+  uint64_t lost_seen_ = 0, malformed_seen_ = 0;
 };
 
 }  // namespace myelin::agent

@@ -224,7 +224,7 @@ static __always_inline int ct_process(struct pkt *p)
 	 * is checked again, so a revoked allow stops the flow (replies never
 	 * are: they follow the opening side). ct_commit records the new
 	 * revision once policy allowed it again. */
-	if (!p->is_reply && e->policy_rev != (__u16)p->policy_rev)
+	if (!p->is_reply && e->policy_rev != p->policy_rev)
 		return CT_REVALIDATE;
 	if (next != old && p->proto == IPPROTO_TCP_)
 		return CT_CHANGED;
@@ -242,7 +242,7 @@ static __always_inline int ct_commit(struct pkt *p, int ct)
 	if (ct == CT_REVALIDATE) {
 		struct myelin_ct_entry *e = bpf_map_lookup_elem(&myelin_ct, &key);
 		if (e)
-			e->policy_rev = (__u16)p->policy_rev;
+			e->policy_rev = p->policy_rev;
 		return ct;
 	}
 	if (ct != CT_NEW)
@@ -269,7 +269,7 @@ static __always_inline int ct_commit(struct pkt *p, int ct)
 	n.bytes_fwd = p->len;
 	n.src_ep = p->src_ep;
 	n.dst_ep = p->dst_ep;
-	n.policy_rev = (__u16)p->policy_rev;
+	n.policy_rev = p->policy_rev;
 	p->ct_state = n.state;
 	if (bpf_map_update_elem(&myelin_ct, &key, &n, p->ct_reopen ? BPF_ANY : BPF_NOEXIST) != 0) {
 		/* Another CPU created it meanwhile, after the same policy check. */

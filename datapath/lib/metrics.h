@@ -3,6 +3,8 @@
  * counters of struct myelin_stats. */
 #pragma once
 
+#include "map_helpers.h"
+
 static __always_inline struct myelin_stats *stats_get(void)
 {
 	__u32 zero = 0;
@@ -19,22 +21,13 @@ static __always_inline struct myelin_stats *stats_get(void)
 static __always_inline void metrics_count(__u8 reason, __u8 dir, __u32 bytes)
 {
 	struct myelin_metrics_key key = {.reason = reason, .dir = dir};
-	struct myelin_metrics_val *val = bpf_map_lookup_elem(&myelin_metrics, &key);
+	struct myelin_metrics_val zero = {};
+	struct myelin_metrics_val *val = map__lookup_or_init(&myelin_metrics, &key, &zero);
 
-	if (val) {
-		val->packets++;
-		val->bytes += bytes;
+	if (!val) {
+		STATS_INC(metrics_update_failed);
 		return;
 	}
-	struct myelin_metrics_val init = {.packets = 1, .bytes = bytes};
-	if (bpf_map_update_elem(&myelin_metrics, &key, &init, BPF_NOEXIST) != 0) {
-		/* Another CPU may have created it meanwhile (per-CPU value: retry once). */
-		val = bpf_map_lookup_elem(&myelin_metrics, &key);
-		if (val) {
-			val->packets++;
-			val->bytes += bytes;
-		} else {
-			STATS_INC(metrics_update_failed);
-		}
-	}
+	val->packets++; /* per-CPU value: no other CPU writes it */
+	val->bytes += bytes;
 }

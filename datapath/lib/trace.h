@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Flow events on the ring buffer. A failed reservation is counted in
- * stats.events_lost, which the agent turns into lost-event records. */
+ * stats.events_lost (ringbuf.h), which the agent turns into lost-event
+ * records; sent + lost = every event the datapath meant to report. */
 #pragma once
+
+#include "ringbuf.h"
 
 static __always_inline void emit_event(const struct pkt *p, __u8 type, __u8 subtype, __u8 verdict, __u8 reason)
 {
-	struct myelin_flow_event *ev = bpf_ringbuf_reserve(&myelin_events, sizeof(*ev), 0);
+	struct myelin_flow_event *ev = ringbuf__reserve(&myelin_events, sizeof(*ev), &myelin_stats);
 
-	if (!ev) {
-		STATS_INC(events_lost);
+	if (!ev)
 		return;
-	}
 	__builtin_memset(ev, 0, sizeof(*ev));
 	ev->ts_ns = bpf_ktime_get_ns();
 	ev->type = type;
@@ -42,8 +43,7 @@ static __always_inline void emit_event(const struct pkt *p, __u8 type, __u8 subt
 	ev->ingress_policy_id = p->ingress_policy_id;
 	ev->saddr.w[0] = p->saddr;
 	ev->daddr.w[0] = p->daddr;
-	bpf_ringbuf_submit(ev, 0);
-	STATS_INC(events_sent); /* sent + lost = every event the datapath meant to report */
+	ringbuf__submit(ev, &myelin_stats);
 }
 
 static __always_inline void trace(const struct pkt *p, __u8 cause)

@@ -51,10 +51,10 @@ Run run(datapath::Datapath& dp, uint64_t total, const std::function<void(const m
     auto reader = datapath::EventReader::open(dp.events_fd(), [&](const myelin_flow_event& e) {
       work(e);
       delivered.fetch_add(1, std::memory_order_relaxed);
-    });
+    }, "flow events");
     double c0 = thread_cpu_seconds();
-    while (!done) (*reader)->poll(10);
-    while ((*reader)->poll(0) > 0) {
+    while (!done) reader->poll(10);
+    while (reader->poll(0) > 0) {
     }
     cpu = thread_cpu_seconds() - c0;
   });

@@ -10,6 +10,7 @@
 
 #include <deque>
 #include <memory>
+#include <optional>
 
 #include "myelin/datapath/datapath.hpp"
 #include "packet.hpp"
@@ -40,9 +41,9 @@ class DatapathTest : public ::testing::Test {
     auto dp = datapath::Datapath::load(o);
     ASSERT_TRUE(dp) << dp.error().message;
     dp_ = std::move(*dp);
-    auto reader = datapath::EventReader::open(dp_->events_fd(), [this](const myelin_flow_event& e) { events_.push_back(e); });
+    auto reader = datapath::EventReader::open(dp_->events_fd(), [this](const myelin_flow_event& e) { events_.push_back(e); }, "flow events");
     ASSERT_TRUE(reader) << reader.error().message;
-    reader_ = std::move(*reader);
+    reader_.emplace(std::move(*reader));
   }
   void TearDown() override {
     reader_.reset();
@@ -111,7 +112,7 @@ class DatapathTest : public ::testing::Test {
   datapath::Datapath::Options load_options_;
   std::string pin_dir_;
   std::unique_ptr<datapath::Datapath> dp_;
-  std::unique_ptr<datapath::EventReader> reader_;
+  std::optional<datapath::EventReader> reader_;
   std::deque<myelin_flow_event> events_;
 };
 

@@ -119,7 +119,7 @@ class PacketFuzz : public DatapathTest {
       k.proto = proto;
       k.family = MYELIN_FAMILY_IPV4;
       myelin_frag_ports fp{};
-      if (bpf_map_lookup_elem(dp_->frag_fd(), &k, &fp) != 0) return "";
+      if (bpf_map_lookup_elem(dp_->map_fd(MYELIN_MAP_FRAG), &k, &fp) != 0) return "";
       sport = ntohs(fp.sport), dport = ntohs(fp.dport);
       icmp_type = reinterpret_cast<uint8_t*>(&fp.dport)[0];
       if (proto == 1 && icmp_error(icmp_type)) return "";

@@ -8,7 +8,7 @@
 #include <map>
 
 #include "fuzz_check.hpp"
-#include "myelin/abi.h"
+#include "myelin/abi/net.h"
 #include "myelin/policy/compiler.hpp"
 #include "myelin/policy/decode.hpp"
 

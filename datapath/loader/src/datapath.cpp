@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdarg>
 #include <filesystem>
 
 #include "lxc.skel.h"
+#include "myelin/bpf/tc_hook.hpp"
 #include "myelin/log.hpp"
 
 namespace myelin::datapath {
@@ -25,17 +25,7 @@ namespace {
 constexpr uint32_t kTcHandle = 0x4d4c;
 constexpr uint32_t kTcPriority = 1;
 
-int libbpf_to_log(enum libbpf_print_level level, const char* fmt, va_list args) {
-  if (level == LIBBPF_DEBUG && log::level() > log::Level::debug) return 0;
-  char* text = nullptr;
-  int n = vasprintf(&text, fmt, args);  // verifier logs run to many KiB: no fixed buffer
-  if (n < 0 || !text) return n;
-  std::string line(text);
-  free(text);
-  while (!line.empty() && line.back() == '\n') line.pop_back();
-  if (!line.empty()) log::write(level == LIBBPF_WARN ? log::Level::warn : log::Level::debug, "libbpf", line);
-  return n;
-}
+bpf::TcHook tc_hook(int ifindex, bpf::TcHook::Side side) { return bpf::TcHook(ifindex, side, kTcHandle, kTcPriority); }
 
 template <typename K>
 std::vector<K> map_keys(int fd) {
@@ -48,16 +38,6 @@ std::vector<K> map_keys(int fd) {
     prev = &cur;
   }
   return keys;
-}
-
-Status tc_filter(int ifindex, bpf_tc_attach_point point, int prog_fd) {
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
-  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE, .handle = kTcHandle,
-              .priority = kTcPriority);
-  int err = bpf_tc_attach(&hook, &opts);
-  if (err) return Error::from_errno(std::string("tc attach ") + (point == BPF_TC_INGRESS ? "ingress" : "egress") +
-                                        " on ifindex " + std::to_string(ifindex), -err);
-  return {};
 }
 
 }  // namespace
@@ -138,47 +118,50 @@ Result<MapSizes> parse_map_sizes(const std::string& spec) {
 }
 
 Result<std::unique_ptr<Datapath>> Datapath::load(const Options& o) {
-  libbpf_set_print(libbpf_to_log);
   auto dp = std::unique_ptr<Datapath>(new Datapath());
   dp->adopted_ = ::access((o.pin_dir + "/" MYELIN_MAP_ENDPOINTS).c_str(), F_OK) == 0;
   dp->ncpus_ = libbpf_num_possible_cpus();
   if (dp->ncpus_ <= 0) return Error{"cannot count possible CPUs"};
 
   LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = o.pin_dir.c_str());
-  dp->skel_ = lxc__open_opts(&opts);
-  if (!dp->skel_) return Error::from_errno("open BPF object lxc");
-  dp->skel_->rodata->cfg_redirect_peer = o.redirect_peer ? 1 : 0;
+  auto skel = bpf::Skeleton<lxc>::open("lxc", &opts);
+  if (!skel) return skel.error();
+  dp->skel_ = std::move(*skel);
+  auto& s = dp->skel_;
+  s->rodata->cfg_redirect_peer = o.redirect_peer ? 1 : 0;
   if (o.events_bytes) {
     // A power of two of at least one page; a pinned ring of another size is refused at load.
     if (o.events_bytes < 4096 || (o.events_bytes & (o.events_bytes - 1)))
       return Error{"ring buffer size must be a power of two of at least 4096 bytes, not " + std::to_string(o.events_bytes)};
-    if (int err = bpf_map__set_max_entries(dp->skel_->maps.myelin_events, o.events_bytes); err)
+    if (int err = bpf_map__set_max_entries(s->maps.myelin_events, o.events_bytes); err)
       return Error::from_errno("set ring buffer size", -err);
   }
-  for (auto [map, n] : {std::pair{dp->skel_->maps.myelin_ep, o.sizes.endpoints}, std::pair{dp->skel_->maps.myelin_ct, o.sizes.conntrack},
-                        std::pair{dp->skel_->maps.myelin_ipcache, o.sizes.ipcache}, std::pair{dp->skel_->maps.myelin_pol_allow, o.sizes.policy},
-                        std::pair{dp->skel_->maps.myelin_pol_deny, o.sizes.policy}, std::pair{dp->skel_->maps.myelin_frag, o.sizes.fragments}})
+  for (auto [map, n] : {std::pair{s->maps.myelin_ep, o.sizes.endpoints}, std::pair{s->maps.myelin_ct, o.sizes.conntrack},
+                        std::pair{s->maps.myelin_ipcache, o.sizes.ipcache}, std::pair{s->maps.myelin_pol_allow, o.sizes.policy},
+                        std::pair{s->maps.myelin_pol_deny, o.sizes.policy}, std::pair{s->maps.myelin_frag, o.sizes.fragments}})
     if (n)
       if (int err = bpf_map__set_max_entries(map, n); err) return Error::from_errno(std::string("size ") + bpf_map__name(map), -err);
-  if (int err = lxc__load(dp->skel_); err)
-    return Error::from_errno("load BPF object lxc (maps pinned in " + o.pin_dir +
-                                 "; a pinned map of another layout is refused: remove it to start fresh)",
-                             -err);
+  // Before load: which pins to adopt, migrate or create; refuses a newer
+  // layout (a downgrade) before anything is touched.
+  auto pins = PinnedMaps::plan(s->obj, o.pin_dir);
+  if (!pins) return pins.error();
+  dp->pins_ = std::move(*pins);
+  if (auto st = s.load(); !st) return Error{st.error().message + " (maps pinned in " + o.pin_dir + ")", st.error().code};
+  if (auto st = dp->pins_.apply(s->obj); !st) return st.error();
+  for (const auto& m : dp->pins_.report()) log::info("datapath", "upgrade: migrated " + m);
   return dp;
-}
-
-Datapath::~Datapath() {
-  if (skel_) lxc__destroy(skel_);  // links are tc filters owned by the kernel: they stay
 }
 
 int Datapath::from_container_fd() const { return bpf_program__fd(skel_->progs.from_container); }
 int Datapath::to_container_fd() const { return bpf_program__fd(skel_->progs.to_container); }
 int Datapath::endpoints_fd() const { return bpf_map__fd(skel_->maps.myelin_ep); }
 int Datapath::ct_fd() const { return bpf_map__fd(skel_->maps.myelin_ct); }
-int Datapath::frag_fd() const { return bpf_map__fd(skel_->maps.myelin_frag); }
-int Datapath::metrics_fd() const { return bpf_map__fd(skel_->maps.myelin_metrics); }
-int Datapath::stats_fd() const { return bpf_map__fd(skel_->maps.myelin_stats); }
 int Datapath::events_fd() const { return bpf_map__fd(skel_->maps.myelin_events); }
+
+int Datapath::map_fd(const char* name) const {
+  bpf_map* m = bpf_object__find_map_by_name(skel_->obj, name);
+  return m ? bpf_map__fd(m) : -1;
+}
 
 Status Datapath::endpoint_upsert(const myelin_ep_key& k, const myelin_ep_info& v) {
   if (bpf_map_update_elem(endpoints_fd(), &k, &v, BPF_ANY) != 0)
@@ -211,7 +194,7 @@ myelin_stats Datapath::stats() const {
   std::vector<myelin_stats> percpu(static_cast<size_t>(ncpus_));
   myelin_stats sum{};
   uint32_t zero = 0;
-  if (bpf_map_lookup_elem(stats_fd(), &zero, percpu.data()) != 0) return sum;
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.myelin_stats), &zero, percpu.data()) != 0) return sum;
   for (const auto& s : percpu) {
     sum.events_sent += s.events_sent;
     sum.events_lost += s.events_lost;
@@ -229,8 +212,9 @@ myelin_stats Datapath::stats() const {
 std::vector<std::pair<myelin_metrics_key, myelin_metrics_val>> Datapath::metrics() const {
   std::vector<std::pair<myelin_metrics_key, myelin_metrics_val>> out;
   std::vector<myelin_metrics_val> percpu(static_cast<size_t>(ncpus_));
-  for (const auto& k : map_keys<myelin_metrics_key>(metrics_fd())) {
-    if (bpf_map_lookup_elem(metrics_fd(), &k, percpu.data()) != 0) continue;
+  const int fd = bpf_map__fd(skel_->maps.myelin_metrics);
+  for (const auto& k : map_keys<myelin_metrics_key>(fd)) {
+    if (bpf_map_lookup_elem(fd, &k, percpu.data()) != 0) continue;
     myelin_metrics_val sum{};
     for (const auto& v : percpu) {
       sum.packets += v.packets;
@@ -241,30 +225,26 @@ std::vector<std::pair<myelin_metrics_key, myelin_metrics_val>> Datapath::metrics
   return out;
 }
 
-int Datapath::policy_allow_fd() const { return bpf_map__fd(skel_->maps.myelin_pol_allow); }
-int Datapath::policy_deny_fd() const { return bpf_map__fd(skel_->maps.myelin_pol_deny); }
-int Datapath::ipcache_fd() const { return bpf_map__fd(skel_->maps.myelin_ipcache); }
-
 Status Datapath::ipcache_upsert(const myelin_ipcache_key& k, const myelin_ipcache_val& v) {
-  if (bpf_map_update_elem(ipcache_fd(), &k, &v, BPF_ANY) != 0) return Error::from_errno("update " MYELIN_MAP_IPCACHE);
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.myelin_ipcache), &k, &v, BPF_ANY) != 0) return Error::from_errno("update " MYELIN_MAP_IPCACHE);
   return {};
 }
 
 Status Datapath::ipcache_delete(const myelin_ipcache_key& k) {
-  if (bpf_map_delete_elem(ipcache_fd(), &k) != 0 && errno != ENOENT) return Error::from_errno("delete from " MYELIN_MAP_IPCACHE);
+  if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.myelin_ipcache), &k) != 0 && errno != ENOENT) return Error::from_errno("delete from " MYELIN_MAP_IPCACHE);
   return {};
 }
 
 Status Datapath::policy_upsert(bool deny, const myelin_policy_key& k, const myelin_policy_val& v) {
   // A full map is an error the caller must report; the datapath never
   // allows what it could not store (the entry is simply absent: default deny).
-  if (bpf_map_update_elem(deny ? policy_deny_fd() : policy_allow_fd(), &k, &v, BPF_ANY) != 0)
+  if (bpf_map_update_elem(bpf_map__fd(deny ? skel_->maps.myelin_pol_deny : skel_->maps.myelin_pol_allow), &k, &v, BPF_ANY) != 0)
     return Error::from_errno(std::string("update ") + (deny ? MYELIN_MAP_POL_DENY : MYELIN_MAP_POL_ALLOW));
   return {};
 }
 
 Status Datapath::policy_delete(bool deny, const myelin_policy_key& k) {
-  if (bpf_map_delete_elem(deny ? policy_deny_fd() : policy_allow_fd(), &k) != 0 && errno != ENOENT)
+  if (bpf_map_delete_elem(bpf_map__fd(deny ? skel_->maps.myelin_pol_deny : skel_->maps.myelin_pol_allow), &k) != 0 && errno != ENOENT)
     return Error::from_errno(std::string("delete from ") + (deny ? MYELIN_MAP_POL_DENY : MYELIN_MAP_POL_ALLOW));
   return {};
 }
@@ -304,11 +284,11 @@ std::vector<MapFill> Datapath::map_fill() const {
   auto add = [&](const char* name, uint64_t n) { out.push_back({name, n, capacity(name)}); };
   add(MYELIN_MAP_ENDPOINTS, map_keys<myelin_ep_key>(endpoints_fd()).size());
   add(MYELIN_MAP_CT, ct_count());
-  add(MYELIN_MAP_FRAG, map_keys<myelin_frag_key>(frag_fd()).size());
-  add(MYELIN_MAP_METRICS, map_keys<myelin_metrics_key>(metrics_fd()).size());
-  add(MYELIN_MAP_IPCACHE, map_keys<myelin_ipcache_key>(ipcache_fd()).size());
-  add(MYELIN_MAP_POL_ALLOW, map_keys<myelin_policy_key>(policy_allow_fd()).size());
-  add(MYELIN_MAP_POL_DENY, map_keys<myelin_policy_key>(policy_deny_fd()).size());
+  add(MYELIN_MAP_FRAG, map_keys<myelin_frag_key>(map_fd(MYELIN_MAP_FRAG)).size());
+  add(MYELIN_MAP_METRICS, map_keys<myelin_metrics_key>(map_fd(MYELIN_MAP_METRICS)).size());
+  add(MYELIN_MAP_IPCACHE, map_keys<myelin_ipcache_key>(map_fd(MYELIN_MAP_IPCACHE)).size());
+  add(MYELIN_MAP_POL_ALLOW, map_keys<myelin_policy_key>(map_fd(MYELIN_MAP_POL_ALLOW)).size());
+  add(MYELIN_MAP_POL_DENY, map_keys<myelin_policy_key>(map_fd(MYELIN_MAP_POL_DENY)).size());
   add(MYELIN_MAP_EVENTS, ring_pending(events_fd()));
   return out;
 }
@@ -341,31 +321,19 @@ Result<CtGcResult> Datapath::ct_gc(const CtTimeouts& t, uint64_t now) {
 }
 
 Status Datapath::attach(int ifindex) {
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
-  int err = bpf_tc_hook_create(&hook);  // clsact qdisc
-  if (err && err != -EEXIST) return Error::from_errno("create clsact on ifindex " + std::to_string(ifindex), -err);
-  if (auto s = tc_filter(ifindex, BPF_TC_INGRESS, from_container_fd()); !s) return s;
-  return tc_filter(ifindex, BPF_TC_EGRESS, to_container_fd());
+  if (auto st = bpf::TcHook::create_clsact(ifindex); !st) return st;
+  if (auto st = tc_hook(ifindex, bpf::TcHook::Side::ingress).attach(from_container_fd()); !st) return st;
+  return tc_hook(ifindex, bpf::TcHook::Side::egress).attach(to_container_fd());
 }
 
 Status Datapath::detach(int ifindex) {
-  for (auto point : {BPF_TC_INGRESS, BPF_TC_EGRESS}) {
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
-    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
-    int err = bpf_tc_detach(&hook, &opts);
-    if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL)
-      return Error::from_errno("tc detach on ifindex " + std::to_string(ifindex), -err);
-  }
+  for (auto side : {bpf::TcHook::Side::ingress, bpf::TcHook::Side::egress})
+    if (auto st = tc_hook(ifindex, side).detach(); !st) return st;
   return {};
 }
 
 bool Datapath::attached(int ifindex) const {
-  for (auto point : {BPF_TC_INGRESS, BPF_TC_EGRESS}) {
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
-    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
-    if (bpf_tc_query(&hook, &opts) != 0) return false;
-  }
-  return true;
+  return tc_hook(ifindex, bpf::TcHook::Side::ingress).attached() && tc_hook(ifindex, bpf::TcHook::Side::egress).attached();
 }
 
 Status Datapath::unpin_all(const std::string& pin_dir) {

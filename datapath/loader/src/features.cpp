@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "myelin/datapath/datapath.hpp"
+#include "myelin/fd.hpp"
 
 namespace myelin::datapath {
 namespace {
@@ -26,14 +27,6 @@ std::string active_lsms(const std::string& securityfs) {
   std::string s;
   std::getline(f, s);
   return s;
-}
-
-// The syscall entry function of this architecture (the kernel's wrapper name).
-std::string syscall_function(const std::string& name) {
-  utsname u{};
-  uname(&u);
-  const std::string m = u.machine;
-  return (m == "aarch64" ? "__arm64_sys_" : m == "x86_64" ? "__x64_sys_" : "sys_") + name;
 }
 
 // Loads `return 0` as a tracing program of `type` on `func` and attaches it
@@ -51,8 +44,8 @@ bool tracing_attach(bpf_attach_type type, const std::string& func, std::string* 
   char log[4096] = {};
   LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = type, .attach_btf_id = static_cast<__u32>(id), .log_level = 1,
               .log_size = sizeof log, .log_buf = log);
-  int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "myelin_probe", "GPL", insns, 2, &opts);
-  if (fd < 0) {
+  UniqueFd fd(bpf_prog_load(BPF_PROG_TYPE_TRACING, "myelin_probe", "GPL", insns, 2, &opts));
+  if (!fd) {
     *why = std::string("a tracing program does not load on ") + func + ": " + std::strerror(errno);
     // The verifier's reason: its last line that is not the instruction count.
     std::istringstream lines(log);
@@ -62,17 +55,20 @@ bool tracing_attach(bpf_attach_type type, const std::string& func, std::string* 
     if (!reason.empty()) *why += " (" + reason + ")";
     return false;
   }
-  int link = bpf_link_create(fd, 0, type, nullptr);
-  const int err = errno;
-  close(fd);
-  if (link < 0) return *why = std::string("it does not attach: ") + std::strerror(err), false;
-  close(link);
+  UniqueFd link(bpf_link_create(fd.get(), 0, type, nullptr));
+  if (!link) return *why = std::string("it does not attach: ") + std::strerror(errno), false;
   return true;
 }
 
 }  // namespace
 
-std::string kernel_syscall_function(const std::string& name) { return syscall_function(name); }
+// The kernel's wrapper name of a syscall's entry on this architecture.
+std::string kernel_syscall_function(const std::string& name) {
+  utsname u{};
+  uname(&u);
+  const std::string m = u.machine;
+  return (m == "aarch64" ? "__arm64_sys_" : m == "x86_64" ? "__x64_sys_" : "sys_") + name;
+}
 
 bool has_redirect_peer() { return helper(BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_redirect_peer); }
 
@@ -104,11 +100,11 @@ std::vector<Feature> probe_features(const pseudofs::Mounts& mounts) {
   out.push_back({"kprobe", kprobes, kprobes ? "" : "no kprobe PMU: kernel built without kprobes"});
   // A syscall entry the kernel's BTF lists (some are folded away); the
   // probe programs return 0, so even the fmod_ret ones change nothing.
-  std::string syscall_fn = syscall_function("write");
+  std::string syscall_fn = kernel_syscall_function("write");
   if (btf* vmlinux = btf__load_vmlinux_btf()) {
     for (const char* name : {"getppid", "getpid", "write"})
-      if (btf__find_by_name_kind(vmlinux, syscall_function(name).c_str(), BTF_KIND_FUNC) >= 0) {
-        syscall_fn = syscall_function(name);
+      if (btf__find_by_name_kind(vmlinux, kernel_syscall_function(name).c_str(), BTF_KIND_FUNC) >= 0) {
+        syscall_fn = kernel_syscall_function(name);
         break;
       }
     btf__free(vmlinux);

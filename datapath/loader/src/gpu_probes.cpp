@@ -16,30 +16,27 @@ const char* gpu_function_name(uint32_t fn) {
 
 Result<std::unique_ptr<GpuProbes>> GpuProbes::attach(const std::vector<std::string>& libraries) {
   std::unique_ptr<GpuProbes> g(new GpuProbes());
-  g->skel_ = gpu__open_and_load();
-  if (!g->skel_) return Error::from_errno("load the GPU uprobes");
+  auto skel = bpf::Skeleton<gpu>::open("gpu (CUDA uprobes)");
+  if (!skel) return skel.error();
+  g->skel_ = std::move(*skel);
+  if (auto s = g->skel_.load(); !s) return s.error();
   bpf_program* progs[MYELIN_GPU_FN_MAX] = {
       g->skel_->progs.myelin_cuda_malloc,       g->skel_->progs.myelin_cuda_free,        g->skel_->progs.myelin_cuda_memcpy,
       g->skel_->progs.myelin_cuda_memcpy_async, g->skel_->progs.myelin_cuda_launch_kernel, g->skel_->progs.myelin_cu_launch_kernel,
       g->skel_->progs.myelin_cu_mem_alloc,      g->skel_->progs.myelin_cu_memcpy_htod,   g->skel_->progs.myelin_cu_memcpy_dtoh};
-  // libbpf prints a warning for every symbol a library lacks: expected here.
-  auto quiet = libbpf_set_print(nullptr);
+  // libbpf warns for every symbol a library lacks: expected here, not logged.
+  bpf::QuietLibbpf quiet;
   for (const auto& lib : libraries)
     for (uint32_t fn = 0; fn < MYELIN_GPU_FN_MAX; ++fn) {
       LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = gpu_function_name(fn));
-      bpf_link* l = bpf_program__attach_uprobe_opts(progs[fn], -1, lib.c_str(), 0, &opts);
+      auto l = bpf::Link::attach(lib + ": " + gpu_function_name(fn),
+                                 [&] { return bpf_program__attach_uprobe_opts(progs[fn], -1, lib.c_str(), 0, &opts); });
       if (!l) continue;  // this library does not export it
-      g->links_.push_back(l);
+      g->links_.push_back(std::move(*l));
       g->attached_.push_back(lib + ": " + gpu_function_name(fn));
     }
-  libbpf_set_print(quiet);
   if (g->links_.empty()) return Error{"no CUDA symbol found in the given libraries"};
   return g;
-}
-
-GpuProbes::~GpuProbes() {
-  for (auto* l : links_) bpf_link__destroy(l);
-  if (skel_) gpu__destroy(skel_);
 }
 
 std::map<uint32_t, myelin_gpu_stats> GpuProbes::stats() const {

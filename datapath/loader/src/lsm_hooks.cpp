@@ -23,26 +23,16 @@ bpf_program* program(lsm* s, uint32_t hook) {
 
 }  // namespace
 
-int LsmHooks::on_sample(void* ctx, void* data, size_t size) {
-  if (size < sizeof(myelin_lsm_event)) return 0;
-  static_cast<LsmHooks*>(ctx)->cb_(*static_cast<const myelin_lsm_event*>(data));
-  return 0;
-}
-
 Result<std::unique_ptr<LsmHooks>> LsmHooks::load(Callback cb) {
   std::unique_ptr<LsmHooks> h(new LsmHooks());
-  h->cb_ = std::move(cb);
-  h->skel_ = lsm__open_and_load();
-  if (!h->skel_) return Error::from_errno("load the BPF-LSM programs");
-  h->rb_ = ring_buffer__new(bpf_map__fd(h->skel_->maps.myelin_lsm_events), &LsmHooks::on_sample, h.get(), nullptr);
-  if (!h->rb_) return Error::from_errno("open the LSM events ring buffer");
+  auto skel = bpf::Skeleton<lsm>::open("lsm (the BPF-LSM programs)");
+  if (!skel) return skel.error();
+  h->skel_ = std::move(*skel);
+  if (auto s = h->skel_.load(); !s) return s.error();
+  auto ring = bpf::RingBuffer<myelin_lsm_event>::open(bpf_map__fd(h->skel_->maps.myelin_lsm_events), std::move(cb), "LSM events");
+  if (!ring) return ring.error();
+  h->ring_ = std::move(*ring);
   return h;
-}
-
-LsmHooks::~LsmHooks() {
-  for (auto& [hook, l] : links_) bpf_link__destroy(l.first);
-  if (rb_) ring_buffer__free(rb_);
-  if (skel_) lsm__destroy(skel_);
 }
 
 Status LsmHooks::use(uint32_t hook) {
@@ -51,11 +41,11 @@ Status LsmHooks::use(uint32_t hook) {
     ++it->second.second;
     return {};
   }
-  bpf_program* p = program(skel_, hook);
+  bpf_program* p = program(skel_.get(), hook);
   if (!p) return Error{"unknown LSM hook " + std::to_string(hook)};
-  bpf_link* l = bpf_program__attach_lsm(p);
-  if (!l) return Error::from_errno(std::string("attach LSM program ") + bpf_program__name(p));
-  links_[hook] = {l, 1};
+  auto l = bpf::Link::attach(std::string("attach LSM program ") + bpf_program__name(p), [&] { return bpf_program__attach_lsm(p); });
+  if (!l) return l.error();
+  links_.emplace(hook, std::pair{std::move(*l), 1});
   return {};
 }
 
@@ -63,8 +53,7 @@ void LsmHooks::release(uint32_t hook) {
   auto it = links_.find(hook);
   if (it == links_.end()) return;
   if (--it->second.second > 0) return;
-  bpf_link__destroy(it->second.first);
-  links_.erase(it);
+  links_.erase(it);  // detaches
 }
 
 Status LsmHooks::add_rule(const myelin_lsm_key& k, const myelin_lsm_rule& r) {
@@ -75,6 +64,6 @@ Status LsmHooks::add_rule(const myelin_lsm_key& k, const myelin_lsm_rule& r) {
 
 void LsmHooks::remove_rule(const myelin_lsm_key& k) { bpf_map_delete_elem(bpf_map__fd(skel_->maps.myelin_lsm_rules), &k); }
 
-int LsmHooks::poll(int timeout_ms) { return ring_buffer__poll(rb_, timeout_ms); }
+int LsmHooks::poll(int timeout_ms) { return ring_.poll(timeout_ms); }
 
 }  // namespace myelin::datapath

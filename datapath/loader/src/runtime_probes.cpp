@@ -12,35 +12,23 @@
 
 namespace myelin::datapath {
 
-int RuntimeProbes::on_sample(void* ctx, void* data, size_t size) {
-  if (size < sizeof(myelin_process_event)) return 0;
-  auto* self = static_cast<RuntimeProbes*>(ctx);
-  self->cb_(*static_cast<const myelin_process_event*>(data));
-  return 0;
-}
-
 Result<std::unique_ptr<RuntimeProbes>> RuntimeProbes::start(Callback cb, uint32_t ring_bytes) {
   std::unique_ptr<RuntimeProbes> p(new RuntimeProbes());
-  p->cb_ = std::move(cb);
-  p->skel_ = process__open();
-  if (!p->skel_) return Error::from_errno("open process probes");
+  auto skel = bpf::Skeleton<process>::open("process (tp_btf sched_process_exec/exit/fork)");
+  if (!skel) return skel.error();
+  p->skel_ = std::move(*skel);
   if (ring_bytes)
     if (int err = bpf_map__set_max_entries(p->skel_->maps.myelin_proc_events, ring_bytes); err)
       return Error::from_errno("size the process events ring buffer", -err);
-  if (int err = process__load(p->skel_); err)
-    return Error::from_errno("load process probes (tp_btf sched_process_exec/exit/fork)", -err);
-  if (process__attach(p->skel_) != 0) return Error::from_errno("attach process probes");
-  p->rb_ = ring_buffer__new(bpf_map__fd(p->skel_->maps.myelin_proc_events), &RuntimeProbes::on_sample, p.get(), nullptr);
-  if (!p->rb_) return Error::from_errno("open the process events ring buffer");
+  if (auto s = p->skel_.load(); !s) return s.error();
+  if (auto s = p->skel_.attach(); !s) return s.error();
+  auto ring = bpf::RingBuffer<myelin_process_event>::open(bpf_map__fd(p->skel_->maps.myelin_proc_events), std::move(cb), "process events");
+  if (!ring) return ring.error();
+  p->ring_ = std::move(*ring);
   return p;
 }
 
-RuntimeProbes::~RuntimeProbes() {
-  if (rb_) ring_buffer__free(rb_);
-  if (skel_) process__destroy(skel_);
-}
-
-int RuntimeProbes::poll(int timeout_ms) { return ring_buffer__poll(rb_, timeout_ms); }
+int RuntimeProbes::poll(int timeout_ms) { return ring_.poll(timeout_ms); }
 
 int RuntimeProbes::exec_binary_fd() const { return bpf_map__fd(skel_->maps.myelin_exec_binary); }
 int RuntimeProbes::binaries_fd() const { return bpf_map__fd(skel_->maps.myelin_binaries); }

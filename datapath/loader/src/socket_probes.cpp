@@ -10,32 +10,22 @@
 
 namespace myelin::datapath {
 
-int SocketProbes::on_sample(void* ctx, void* data, size_t size) {
-  if (size < sizeof(myelin_sock_event)) return 0;
-  static_cast<SocketProbes*>(ctx)->cb_(*static_cast<const myelin_sock_event*>(data));
-  return 0;
-}
-
 Result<std::unique_ptr<SocketProbes>> SocketProbes::start(const std::string& tracefs, Callback cb) {
   std::unique_ptr<SocketProbes> p(new SocketProbes());
-  p->cb_ = std::move(cb);
-  p->skel_ = sockets__open_and_load();
-  if (!p->skel_) return Error::from_errno("load the TCP sensor (syscalls connect/accept/close tracepoints)");
+  auto skel = bpf::Skeleton<sockets>::open("sockets (the TCP sensor: syscalls connect/accept/close tracepoints)");
+  if (!skel) return skel.error();
+  p->skel_ = std::move(*skel);
+  if (auto s = p->skel_.load(); !s) return s.error();
   auto links = attach_programs(p->skel_->obj, tracefs);
   if (!links) return Error{"attach the TCP sensor: " + links.error().message, links.error().code};
   p->links_ = std::move(*links);
-  p->rb_ = ring_buffer__new(bpf_map__fd(p->skel_->maps.myelin_sock_events), &SocketProbes::on_sample, p.get(), nullptr);
-  if (!p->rb_) return Error::from_errno("open the TCP sensor's ring buffer");
+  auto ring = bpf::RingBuffer<myelin_sock_event>::open(bpf_map__fd(p->skel_->maps.myelin_sock_events), std::move(cb), "TCP sensor");
+  if (!ring) return ring.error();
+  p->ring_ = std::move(*ring);
   return p;
 }
 
-SocketProbes::~SocketProbes() {
-  if (rb_) ring_buffer__free(rb_);
-  for (auto* l : links_) bpf_link__destroy(l);
-  if (skel_) sockets__destroy(skel_);
-}
-
-int SocketProbes::poll(int timeout_ms) { return ring_buffer__poll(rb_, timeout_ms); }
+int SocketProbes::poll(int timeout_ms) { return ring_.poll(timeout_ms); }
 
 myelin_proc_stats SocketProbes::stats() const { return sum_proc_stats(bpf_map__fd(skel_->maps.myelin_sock_stats)); }
 

@@ -10,14 +10,12 @@ namespace myelin::datapath {
 
 Result<std::unique_ptr<StorageProbes>> StorageProbes::start() {
   std::unique_ptr<StorageProbes> p(new StorageProbes());
-  p->skel_ = block__open_and_load();
-  if (!p->skel_) return Error::from_errno("load the block I/O probes (tp_btf block_rq_issue/complete)");
-  if (block__attach(p->skel_) != 0) return Error::from_errno("attach the block I/O probes");
+  auto skel = bpf::Skeleton<block>::open("block (tp_btf block_rq_issue/complete)");
+  if (!skel) return skel.error();
+  p->skel_ = std::move(*skel);
+  if (auto s = p->skel_.load(); !s) return s.error();
+  if (auto s = p->skel_.attach(); !s) return s.error();
   return p;
-}
-
-StorageProbes::~StorageProbes() {
-  if (skel_) block__destroy(skel_);
 }
 
 std::map<std::pair<uint32_t, uint32_t>, myelin_block_stats> StorageProbes::stats() const {

@@ -31,7 +31,7 @@ Result<uint64_t> tracepoint_id(const std::string& tracefs, const std::string& su
 
 }  // namespace
 
-Result<bpf_link*> attach_tracepoint(bpf_program* prog, const std::string& tracefs, const std::string& subsystem,
+Result<bpf::Link> attach_tracepoint(bpf_program* prog, const std::string& tracefs, const std::string& subsystem,
                                     const std::string& event) {
   auto id = tracepoint_id(tracefs, subsystem, event);
   if (!id) return id.error();
@@ -42,35 +42,28 @@ Result<bpf_link*> attach_tracepoint(bpf_program* prog, const std::string& tracef
   // pid -1, cpu 0: every process on every CPU (as libbpf attaches them).
   int pfd = static_cast<int>(::syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
   if (pfd < 0) return Error::from_errno("tracepoint " + subsystem + "/" + event + ": perf_event_open");
-  bpf_link* link = bpf_program__attach_perf_event(prog, pfd);
-  if (!link) {
-    const int err = errno;
-    ::close(pfd);
-    return Error::from_errno("attach to tracepoint " + subsystem + "/" + event, err);
-  }
+  auto link = bpf::Link::attach("attach to tracepoint " + subsystem + "/" + event,
+                                [&] { return bpf_program__attach_perf_event(prog, pfd); });
+  if (!link) ::close(pfd);  // on success the link owns it
   return link;
 }
 
-Result<std::vector<bpf_link*>> attach_programs(bpf_object* obj, const std::string& tracefs) {
-  std::vector<bpf_link*> links;
-  auto fail = [&links](Error e) {
-    for (auto* l : links) bpf_link__destroy(l);
-    return e;
-  };
+Result<std::vector<bpf::Link>> attach_programs(bpf_object* obj, const std::string& tracefs) {
+  std::vector<bpf::Link> links;  // on failure, those made so far detach as this goes
   bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, obj) {
     if (!bpf_program__autoload(prog)) continue;
     const std::string sec = bpf_program__section_name(prog), name = bpf_program__name(prog);
     if (sec.rfind("tracepoint/", 0) == 0 || sec.rfind("tp/", 0) == 0) {
       const auto a = sec.find('/'), b = sec.find('/', a + 1);
-      if (b == std::string::npos) return fail(Error{"program " + name + ": section " + sec + " names no tracepoint"});
+      if (b == std::string::npos) return Error{"program " + name + ": section " + sec + " names no tracepoint"};
       auto l = attach_tracepoint(prog, tracefs, sec.substr(a + 1, b - a - 1), sec.substr(b + 1));
-      if (!l) return fail(Error{"program " + name + ": " + l.error().message, l.error().code});
-      links.push_back(*l);
+      if (!l) return Error{"program " + name + ": " + l.error().message, l.error().code};
+      links.push_back(std::move(*l));
     } else {
-      bpf_link* l = bpf_program__attach(prog);
-      if (!l) return fail(Error::from_errno("program " + name + ": attach " + sec));
-      links.push_back(l);
+      auto l = bpf::Link::attach("program " + name + ": attach " + sec, [&] { return bpf_program__attach(prog); });
+      if (!l) return l.error();
+      links.push_back(std::move(*l));
     }
   }
   return links;

@@ -6,6 +6,8 @@
 
 #include <vector>
 
+#include "myelin/bpf/link.hpp"
+#include "myelin/bpf/skeleton.hpp"
 #include "myelin/datapath/runtime_probes.hpp"
 #include "myelin/datapath/tracepoints.hpp"
 #include "tracepoint.skel.h"
@@ -13,24 +15,13 @@
 namespace myelin::datapath {
 
 struct TracingHooks::Hook {
-  tracepoint* skel = nullptr;
+  bpf::Skeleton<tracepoint> skel;
   bpf_program* prog = nullptr;
-  bpf_link* link = nullptr;
-  ~Hook() {
-    if (link) bpf_link__destroy(link);
-    if (skel) tracepoint__destroy(skel);
-  }
+  bpf::Link link;  // after skel: detached before the object closes
 };
-
-int TracingHooks::on_sample(void* ctx, void* data, size_t size) {
-  if (size < sizeof(myelin_tp_event)) return 0;
-  static_cast<TracingHooks*>(ctx)->cb_(*static_cast<const myelin_tp_event*>(data));
-  return 0;
-}
 
 Result<std::unique_ptr<TracingHooks>> TracingHooks::create(int exec_binary_fd, std::string tracefs, Callback cb) {
   std::unique_ptr<TracingHooks> h(new TracingHooks());
-  h->cb_ = std::move(cb);
   h->exec_binary_fd_ = exec_binary_fd;
   h->tracefs_ = std::move(tracefs);
   h->events_.reset(bpf_map_create(BPF_MAP_TYPE_RINGBUF, "myelin_tp_events", 0, 0, 4u << 20, nullptr));
@@ -39,15 +30,13 @@ Result<std::unique_ptr<TracingHooks>> TracingHooks::create(int exec_binary_fd, s
   if (!h->stats_) return Error::from_errno("create the tracing counters");
   h->scope_.reset(bpf_map_create(BPF_MAP_TYPE_HASH, "myelin_tp_scope", sizeof(myelin_tp_scope_key), 1, 16384, nullptr));
   if (!h->scope_) return Error::from_errno("create the tracing scope map");
-  h->rb_ = ring_buffer__new(h->events_.get(), &TracingHooks::on_sample, h.get(), nullptr);
-  if (!h->rb_) return Error::from_errno("open the tracing events ring buffer");
+  auto ring = bpf::RingBuffer<myelin_tp_event>::open(h->events_.get(), std::move(cb), "tracing events");
+  if (!ring) return ring.error();
+  h->ring_ = std::move(*ring);
   return h;
 }
 
-TracingHooks::~TracingHooks() {
-  hooks_.clear();
-  if (rb_) ring_buffer__free(rb_);
-}
+TracingHooks::~TracingHooks() = default;
 
 namespace {
 
@@ -65,9 +54,10 @@ constexpr int kPrograms = 8;
 Result<std::unique_ptr<TracingHooks::Hook>> TracingHooks::open_hook(const myelin_tp_config& config, Program program, const std::string& what,
                                                                     const std::string& attach_target) {
   auto hook = std::make_unique<Hook>();
-  hook->skel = tracepoint__open();
-  if (!hook->skel) return Error::from_errno("open the tracing program");
-  auto* s = hook->skel;
+  auto skel = bpf::Skeleton<tracepoint>::open("tracepoint (a tracing hook for " + what + ")");
+  if (!skel) return skel.error();
+  hook->skel = std::move(*skel);
+  auto* s = hook->skel.get();
   for (int i = 0; i < kPrograms; ++i) bpf_program__set_autoload(program_of(s, i), i == static_cast<int>(program));
   hook->prog = program_of(s, static_cast<int>(program));
   if (!attach_target.empty() && bpf_program__set_attach_target(hook->prog, 0, attach_target.c_str()) != 0)
@@ -75,7 +65,7 @@ Result<std::unique_ptr<TracingHooks::Hook>> TracingHooks::open_hook(const myelin
   if (bpf_map__reuse_fd(s->maps.myelin_tp_events, events_.get()) || bpf_map__reuse_fd(s->maps.myelin_tp_stats, stats_.get()) ||
       bpf_map__reuse_fd(s->maps.myelin_exec_binary, exec_binary_fd_) || bpf_map__reuse_fd(s->maps.myelin_tp_scope, scope_.get()))
     return Error::from_errno("share the tracing maps");
-  if (tracepoint__load(s) != 0) return Error::from_errno("load the tracing program for " + what);
+  if (auto st = hook->skel.load(); !st) return st.error();
   uint32_t zero = 0;
   if (bpf_map_update_elem(bpf_map__fd(s->maps.myelin_tp_config), &zero, &config, BPF_ANY) != 0)
     return Error::from_errno("write the compiled policy");
@@ -87,7 +77,7 @@ Result<uint32_t> TracingHooks::attach(const std::string& subsystem, const std::s
   if (!hook) return hook.error();
   auto link = attach_tracepoint((*hook)->skel->progs.myelin_tracepoint, tracefs_, subsystem, event);
   if (!link) return link.error();
-  (*hook)->link = *link;
+  (*hook)->link = std::move(*link);
   uint32_t id = next_++;
   hooks_[id] = std::move(*hook);
   return id;
@@ -97,8 +87,10 @@ Result<uint32_t> TracingHooks::attach_uprobe(const std::string& path, const std:
   auto hook = open_hook(config, Program::uprobe, path + ":" + symbol);
   if (!hook) return hook.error();
   LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = symbol.c_str());
-  (*hook)->link = bpf_program__attach_uprobe_opts((*hook)->skel->progs.myelin_uprobe, -1, path.c_str(), 0, &opts);
-  if (!(*hook)->link) return Error::from_errno("attach a uprobe to " + symbol + " in " + path + " (is the symbol exported by that file?)");
+  auto link = bpf::Link::attach("attach a uprobe to " + symbol + " in " + path + " (is the symbol exported by that file?)",
+                                [&] { return bpf_program__attach_uprobe_opts((*hook)->skel->progs.myelin_uprobe, -1, path.c_str(), 0, &opts); });
+  if (!link) return link.error();
+  (*hook)->link = std::move(*link);
   uint32_t id = next_++;
   hooks_[id] = std::move(*hook);
   return id;
@@ -111,8 +103,9 @@ Result<uint32_t> TracingHooks::attach_kprobe(const std::string& function, bool s
   const std::string kind = mode == KprobeMode::override ? "fmod_ret" : mode == KprobeMode::exit ? "fexit" : "fentry";
   auto hook = open_hook(config, program, kind + "/" + function, function);
   if (!hook) return hook.error();
-  (*hook)->link = bpf_program__attach_trace((*hook)->prog);
-  if (!(*hook)->link) return Error::from_errno("attach " + kind + " to " + function);
+  auto link = bpf::Link::attach("attach " + kind + " to " + function, [&] { return bpf_program__attach_trace((*hook)->prog); });
+  if (!link) return link.error();
+  (*hook)->link = std::move(*link);
   uint32_t id = next_++;
   hooks_[id] = std::move(*hook);
   return id;
@@ -142,7 +135,7 @@ void TracingHooks::drop_scope(uint32_t policy_id) {
 
 void TracingHooks::detach(uint32_t hook) { hooks_.erase(hook); }
 
-int TracingHooks::poll(int timeout_ms) { return ring_buffer__poll(rb_, timeout_ms); }
+int TracingHooks::poll(int timeout_ms) { return ring_.poll(timeout_ms); }
 
 myelin_proc_stats TracingHooks::stats() const { return sum_proc_stats(stats_.get()); }
 

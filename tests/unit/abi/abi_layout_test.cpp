@@ -50,11 +50,12 @@ LAYOUT(myelin_addr, M(w))
 LAYOUT(myelin_sock_tuple, M(family), M(protocol), M(state), M(type), M(sport), M(dport), M(saddr), M(daddr))
 LAYOUT(myelin_proc_stats, M(events_sent), M(events_lost))
 // net.h
+LAYOUT(myelin_layout_val, M(version), M(map))
 LAYOUT(myelin_ep_key, M(addr), M(family), M(pad))
 LAYOUT(myelin_ep_info, M(ifindex), M(ep_id), M(identity), M(flags), M(mac), M(node_mac), M(policy_rev))
 LAYOUT(myelin_ct_key, M(saddr), M(daddr), M(sport), M(dport), M(proto), M(family), M(pad))
 LAYOUT(myelin_ct_entry, M(created_ns), M(last_seen_ns), M(packets_fwd), M(bytes_fwd), M(packets_rev), M(bytes_rev),
-       M(src_ep), M(dst_ep), M(state), M(tcp_seen), M(policy_rev), M(pad))
+       M(src_ep), M(dst_ep), M(policy_rev), M(backend_id), M(rev_nat_index), M(state), M(tcp_seen), M(pad))
 LAYOUT(myelin_ipcache_key, M(prefixlen), M(family), M(pad), M(addr))
 LAYOUT(myelin_ipcache_val, M(identity), M(ipblock_identity))
 LAYOUT(myelin_policy_key, M(prefixlen), M(ep_id), M(dir), M(proto), M(pad), M(identity), M(dport), M(pad2))

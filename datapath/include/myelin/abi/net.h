@@ -22,6 +22,19 @@
 #define MYELIN_MAP_POL_ALLOW "myelin_pol_allow"
 #define MYELIN_MAP_POL_DENY  "myelin_pol_deny"
 
+/* Beside them, myelin_layout: kernel map id -> the layout (version) the map
+ * was created with, so that an upgrade migrates a map of an older layout and
+ * a downgrade refuses one of a newer layout (datapath/loader pinned_maps).
+ * Keyed by id, not name: a map keeps its version whatever it is pinned as.
+ * A pinned map without an entry is of layout 1. This map itself never
+ * changes: every release must be able to read it. */
+#define MYELIN_MAP_LAYOUT    "myelin_layout"
+struct myelin_layout_val {
+	__u32 version;
+	char map[28];           /* the pin name it was made for (for dumps) */
+};
+MYELIN_ASSERT_SIZE(myelin_layout_val, 32);
+
 #define MYELIN_ENDPOINTS_MAX 65536
 #define MYELIN_CT_MAX        262144
 #define MYELIN_FRAG_MAX      8192
@@ -95,6 +108,8 @@ enum myelin_ct_state {
 #define MYELIN_CT_SEEN_FIN_REV  0x08
 #define MYELIN_CT_SEEN_RST      0x10
 
+/* Layout 2 (layout 1: 64 bytes, policy_rev a __u16 after tcp_seen, no
+ * Services fields; pinned_maps.cpp migrates it). */
 struct myelin_ct_entry {
 	__u64 created_ns;       /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u64 last_seen_ns;
@@ -104,12 +119,20 @@ struct myelin_ct_entry {
 	__u64 bytes_rev;
 	__u32 src_ep;           /* endpoint id of the originator, 0 if none */
 	__u32 dst_ep;
+	/* src + dst endpoints' policy_rev when policy last allowed it, as wide as
+	 * they are (16 bits wrapped: an entry a multiple of 65,536 revisions
+	 * behind skipped its revalidation). */
+	__u32 policy_rev;
+	/* Services (not yet used, 0): the backend this connection was sent to,
+	 * so it stays there when the backends change, and the frontend its
+	 * replies are translated back to (reverse NAT). */
+	__u32 backend_id;
+	__u16 rev_nat_index;
 	__u8 state;             /* enum myelin_ct_state */
 	__u8 tcp_seen;          /* MYELIN_CT_SEEN_* */
-	__u16 policy_rev;       /* src + dst endpoints' policy_rev when policy last allowed it */
 	__u8 pad[4];
 };
-MYELIN_ASSERT_SIZE(myelin_ct_entry, 64);
+MYELIN_ASSERT_SIZE(myelin_ct_entry, 72);
 
 /* ---- ipcache: address or CIDR -> security identity (LPM) ---- */
 struct myelin_ipcache_key {
@@ -366,6 +389,7 @@ MYELIN_ASSERT_SIZE(myelin_stats, 72);
 
 /* Every struct and enum of this header (the layout test: common.h). */
 #define MYELIN_ABI_NET_STRUCTS(X) \
+	X(myelin_layout_val) \
 	X(myelin_ep_key) \
 	X(myelin_ep_info) \
 	X(myelin_ct_key) \

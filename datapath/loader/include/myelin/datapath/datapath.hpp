@@ -3,12 +3,14 @@
 // bpftool skeleton with maps pinned (and reused) under the agent's bpffs
 // root, attaches the programs to pods' host-side veths, and gives typed
 // access to the maps. Programs stay attached when this object is destroyed:
-// pod traffic must not depend on the agent being alive.
+// pod traffic must not depend on the agent being alive. Pinned maps of an
+// older layout are migrated, never refused (pinned_maps.hpp): load() fills
+// the new maps, the caller attaches the programs to every endpoint, then
+// complete_upgrade() moves the new maps onto the pins.
 #pragma once
 
 #include <array>
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,11 +18,13 @@
 #include <vector>
 
 #include "myelin/abi/net.h"
+#include "myelin/bpf/ring_buffer.hpp"
+#include "myelin/bpf/skeleton.hpp"
+#include "myelin/datapath/pinned_maps.hpp"
 #include "myelin/pseudo_fs.hpp"
 #include "myelin/result.hpp"
 
 struct lxc;  // the bpftool skeleton
-struct ring_buffer;
 
 namespace myelin::datapath {
 
@@ -82,19 +86,20 @@ class Datapath {
     MapSizes sizes;
   };
   static Result<std::unique_ptr<Datapath>> load(const Options& o);
-  ~Datapath();
-  Datapath(const Datapath&) = delete;
-  Datapath& operator=(const Datapath&) = delete;
 
   bool adopted() const { return adopted_; }
+  // Maps migrated by load() ("myelin_ct: layout 1 -> 2, ..."); empty when all were adopted or new.
+  const std::vector<std::string>& migrated() const { return pins_.report(); }
+  // Once attach() ran on every endpoint: the migrated maps take their pins
+  // (and what the old programs wrote meanwhile). A no-op without migrations.
+  Status complete_upgrade() { return pins_.commit(); }
   int from_container_fd() const;
   int to_container_fd() const;
   int endpoints_fd() const;
   int ct_fd() const;
-  int frag_fd() const;
-  int metrics_fd() const;
-  int stats_fd() const;
   int events_fd() const;
+  // Any map of the object by its name (MYELIN_MAP_*); -1 for none.
+  int map_fd(const char* name) const;
 
   Status endpoint_upsert(const myelin_ep_key& k, const myelin_ep_info& v);
   Status endpoint_delete(const myelin_ep_key& k);
@@ -113,9 +118,6 @@ class Datapath {
   // Policy entries; `deny` picks the map.
   Status policy_upsert(bool deny, const myelin_policy_key& k, const myelin_policy_val& v);
   Status policy_delete(bool deny, const myelin_policy_key& k);
-  int policy_allow_fd() const;
-  int policy_deny_fd() const;
-  int ipcache_fd() const;
   std::vector<std::pair<myelin_ct_key, myelin_ct_entry>> ct_entries() const;
   Result<CtGcResult> ct_gc(const CtTimeouts& t, uint64_t now_mono_ns);
 
@@ -126,28 +128,13 @@ class Datapath {
 
  private:
   Datapath() = default;
-  lxc* skel_ = nullptr;
+  bpf::Skeleton<lxc> skel_;
+  PinnedMaps pins_;
   bool adopted_ = false;
   int ncpus_ = 1;
 };
 
-// Reads flow events from the ring buffer and hands each to a callback.
-class EventReader {
- public:
-  using Callback = std::function<void(const myelin_flow_event&)>;
-  static Result<std::unique_ptr<EventReader>> open(int events_fd, Callback cb);
-  ~EventReader();
-  EventReader(const EventReader&) = delete;
-  EventReader& operator=(const EventReader&) = delete;
-  int poll(int timeout_ms);  // events consumed, or -errno
-  int epoll_fd() const;
-
- private:
-  EventReader() = default;
-  static int on_sample(void* ctx, void* data, size_t size);
-  ring_buffer* rb_ = nullptr;
-  Callback cb_;
-  uint64_t malformed_ = 0;
-};
+// Flow events from the datapath's ring buffer (Datapath::events_fd()).
+using EventReader = bpf::RingBuffer<myelin_flow_event>;
 
 }  // namespace myelin::datapath

@@ -11,10 +11,11 @@
 #include <vector>
 
 #include "myelin/abi/sensors.h"
+#include "myelin/bpf/link.hpp"
+#include "myelin/bpf/skeleton.hpp"
 #include "myelin/result.hpp"
 
 struct gpu;
-struct bpf_link;
 
 namespace myelin::datapath {
 
@@ -24,17 +25,14 @@ class GpuProbes {
  public:
   // libraries: paths of libcudart.so* / libcuda.so* files.
   static Result<std::unique_ptr<GpuProbes>> attach(const std::vector<std::string>& libraries);
-  ~GpuProbes();
-  GpuProbes(const GpuProbes&) = delete;
-  GpuProbes& operator=(const GpuProbes&) = delete;
 
   const std::vector<std::string>& attached() const { return attached_; }  // "lib: symbol"
   std::map<uint32_t, myelin_gpu_stats> stats() const;                     // by tgid
 
  private:
   GpuProbes() = default;
-  gpu* skel_ = nullptr;
-  std::vector<bpf_link*> links_;
+  bpf::Skeleton<gpu> skel_;
+  std::vector<bpf::Link> links_;
   std::vector<std::string> attached_;
 };
 

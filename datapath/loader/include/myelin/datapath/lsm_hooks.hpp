@@ -9,11 +9,12 @@
 #include <memory>
 
 #include "myelin/abi/tracing.h"
+#include "myelin/bpf/link.hpp"
+#include "myelin/bpf/ring_buffer.hpp"
+#include "myelin/bpf/skeleton.hpp"
 #include "myelin/result.hpp"
 
 struct lsm;
-struct ring_buffer;
-struct bpf_link;
 
 namespace myelin::datapath {
 
@@ -21,9 +22,6 @@ class LsmHooks {
  public:
   using Callback = std::function<void(const myelin_lsm_event&)>;
   static Result<std::unique_ptr<LsmHooks>> load(Callback cb);
-  ~LsmHooks();
-  LsmHooks(const LsmHooks&) = delete;
-  LsmHooks& operator=(const LsmHooks&) = delete;
 
   Status use(uint32_t hook);     // attach its program (counted)
   void release(uint32_t hook);   // detach when no policy needs it any more
@@ -33,11 +31,9 @@ class LsmHooks {
 
  private:
   LsmHooks() = default;
-  static int on_sample(void* ctx, void* data, size_t size);
-  lsm* skel_ = nullptr;
-  ring_buffer* rb_ = nullptr;
-  Callback cb_;
-  std::map<uint32_t, std::pair<bpf_link*, int>> links_;  // hook -> (link, users)
+  bpf::Skeleton<lsm> skel_;
+  bpf::RingBuffer<myelin_lsm_event> ring_;
+  std::map<uint32_t, std::pair<bpf::Link, int>> links_;  // hook -> (link, users)
 };
 
 }  // namespace myelin::datapath

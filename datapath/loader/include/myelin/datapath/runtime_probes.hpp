@@ -9,10 +9,11 @@
 #include <memory>
 
 #include "myelin/abi/process.h"
+#include "myelin/bpf/ring_buffer.hpp"
+#include "myelin/bpf/skeleton.hpp"
 #include "myelin/result.hpp"
 
 struct process;
-struct ring_buffer;
 
 namespace myelin::datapath {
 
@@ -26,9 +27,6 @@ class RuntimeProbes {
   // 0: MYELIN_PROC_EVENTS_BYTES. A full ring counts each record it could not
   // take in stats().events_lost.
   static Result<std::unique_ptr<RuntimeProbes>> start(Callback cb, uint32_t ring_bytes = 0);
-  ~RuntimeProbes();
-  RuntimeProbes(const RuntimeProbes&) = delete;
-  RuntimeProbes& operator=(const RuntimeProbes&) = delete;
 
   int poll(int timeout_ms);  // records consumed, or -errno
   myelin_proc_stats stats() const;  // summed over CPUs
@@ -38,10 +36,8 @@ class RuntimeProbes {
 
  private:
   RuntimeProbes() = default;
-  static int on_sample(void* ctx, void* data, size_t size);
-  process* skel_ = nullptr;
-  ring_buffer* rb_ = nullptr;
-  Callback cb_;
+  bpf::Skeleton<process> skel_;
+  bpf::RingBuffer<myelin_process_event> ring_;
 };
 
 }  // namespace myelin::datapath

@@ -10,11 +10,12 @@
 #include <vector>
 
 #include "myelin/abi/sensors.h"
+#include "myelin/bpf/link.hpp"
+#include "myelin/bpf/ring_buffer.hpp"
+#include "myelin/bpf/skeleton.hpp"
 #include "myelin/result.hpp"
 
 struct sockets;
-struct ring_buffer;
-struct bpf_link;
 
 namespace myelin::datapath {
 
@@ -22,19 +23,14 @@ class SocketProbes {
  public:
   using Callback = std::function<void(const myelin_sock_event&)>;
   static Result<std::unique_ptr<SocketProbes>> start(const std::string& tracefs, Callback cb);
-  ~SocketProbes();
-  SocketProbes(const SocketProbes&) = delete;
-  SocketProbes& operator=(const SocketProbes&) = delete;
   int poll(int timeout_ms);
   myelin_proc_stats stats() const;  // records sent / lost in the kernel
 
  private:
   SocketProbes() = default;
-  static int on_sample(void* ctx, void* data, size_t size);
-  sockets* skel_ = nullptr;
-  std::vector<bpf_link*> links_;
-  ring_buffer* rb_ = nullptr;
-  Callback cb_;
+  bpf::Skeleton<sockets> skel_;
+  std::vector<bpf::Link> links_;
+  bpf::RingBuffer<myelin_sock_event> ring_;
 };
 
 }  // namespace myelin::datapath

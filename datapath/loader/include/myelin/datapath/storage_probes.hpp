@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "myelin/abi/sensors.h"
+#include "myelin/bpf/skeleton.hpp"
 #include "myelin/result.hpp"
 
 struct block;
@@ -17,14 +18,11 @@ namespace myelin::datapath {
 class StorageProbes {
  public:
   static Result<std::unique_ptr<StorageProbes>> start();
-  ~StorageProbes();
-  StorageProbes(const StorageProbes&) = delete;
-  StorageProbes& operator=(const StorageProbes&) = delete;
   std::map<std::pair<uint32_t, uint32_t>, myelin_block_stats> stats() const;  // by (dev, tgid)
 
  private:
   StorageProbes() = default;
-  block* skel_ = nullptr;
+  bpf::Skeleton<block> skel_;
 };
 
 }  // namespace myelin::datapath

@@ -8,21 +8,21 @@
 #include <string>
 #include <vector>
 
+#include "myelin/bpf/link.hpp"
 #include "myelin/result.hpp"
 
-struct bpf_link;
 struct bpf_object;
 struct bpf_program;
 
 namespace myelin::datapath {
 
 // Attaches `prog` to tracepoint subsystem/event; the link owns the perf event.
-Result<bpf_link*> attach_tracepoint(bpf_program* prog, const std::string& tracefs, const std::string& subsystem,
+Result<bpf::Link> attach_tracepoint(bpf_program* prog, const std::string& tracefs, const std::string& subsystem,
                                     const std::string& event);
 
 // Attaches every loaded program of `obj` as its section says: "tracepoint/
 // <subsystem>/<event>" through tracefs, the rest by libbpf's auto-attach.
-// The caller destroys the links; none are left behind on failure.
-Result<std::vector<bpf_link*>> attach_programs(bpf_object* obj, const std::string& tracefs);
+// None are left behind on failure.
+Result<std::vector<bpf::Link>> attach_programs(bpf_object* obj, const std::string& tracefs);
 
 }  // namespace myelin::datapath

@@ -14,11 +14,9 @@
 #include <string>
 
 #include "myelin/abi/tracing.h"
+#include "myelin/bpf/ring_buffer.hpp"
 #include "myelin/fd.hpp"
 #include "myelin/result.hpp"
-
-struct tracepoint;
-struct ring_buffer;
 
 namespace myelin::datapath {
 
@@ -28,9 +26,7 @@ class TracingHooks {
   // exec_binary_fd: the process probes' myelin_exec_binary map; tracefs:
   // where tracepoint ids are read ("" when there is none).
   static Result<std::unique_ptr<TracingHooks>> create(int exec_binary_fd, std::string tracefs, Callback cb);
-  ~TracingHooks();
-  TracingHooks(const TracingHooks&) = delete;
-  TracingHooks& operator=(const TracingHooks&) = delete;
+  ~TracingHooks();  // out of line: Hook is defined in the .cpp
 
   // Loads one instance with `config` and attaches it to subsystem:event.
   Result<uint32_t> attach(const std::string& subsystem, const std::string& event, const myelin_tp_config& config);
@@ -51,7 +47,6 @@ class TracingHooks {
 
  private:
   TracingHooks() = default;
-  static int on_sample(void* ctx, void* data, size_t size);
   struct Hook;
   enum class Program { tracepoint, uprobe, fentry, fentry_syscall, fmod_ret, fmod_ret_syscall, fexit, fexit_syscall };
   Result<std::unique_ptr<Hook>> open_hook(const myelin_tp_config& config, Program program, const std::string& what,
@@ -60,9 +55,8 @@ class TracingHooks {
   std::string tracefs_;
   UniqueFd events_, stats_, scope_;
   std::map<uint32_t, std::set<uint32_t>> scopes_;
-  ring_buffer* rb_ = nullptr;
-  Callback cb_;
-  std::map<uint32_t, std::unique_ptr<Hook>> hooks_;
+  bpf::RingBuffer<myelin_tp_event> ring_;
+  std::map<uint32_t, std::unique_ptr<Hook>> hooks_;  // last: the hooks go first
   uint32_t next_ = 1;
 };
 

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// daemon/runtime (myelin_runtime): the node's processes, their pods and containers, and the runtime events sensors publish.
 // RuntimeMonitor: process lifecycle events of the node. It loads the process
 // probes, discovers what already runs from /proc, turns each record into a
 // Tetragon-shaped event (with exec ids, the parent and the pod) and keeps

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// daemon/tracing (myelin_tracing_policy, myelin_tracing): TracingPolicy decoded, compiled and kept loaded whole or not at all.
 // TracingManager: TracingPolicies from the manifests directory, compiled and
 // attached as in-kernel filters (TracingHooks), their events published with
 // the process and pod they concern. Scoped policies (TracingPolicyNamespaced,

@@ -44,7 +44,6 @@ class RuntimeMonitor {
   int binaries_fd() const { return probes_ ? probes_->binaries_fd() : -1; }
   int binary_prefixes_fd() const { return probes_ ? probes_->binary_prefixes_fd() : -1; }
   std::optional<Process> process(uint32_t pid) const { return cache_.get(pid); }
-  void publish(Event ev) { add(std::move(ev)); }
   // An event of process `pid` (a hook's record): with the process and its
   // parent as the cache knows them, or what /proc says while it still runs.
   // On this monitor's thread only (a poller's callback).

@@ -7,7 +7,8 @@
 // the endpoints. A policy is loaded whole or not at all:
 // a hook the running kernel lacks (kprobes, BPF-LSM here) or any hook that
 // fails to attach rejects the policy with a message naming it (a refusal
-// of cause kernel); a file that does not decode is refused (cause decode),
+// of cause kernel), and an enabled previous version of that policy stays
+// in force beside the refusal; a file that does not decode is refused (cause decode),
 // listed beside the last good version of that file, which stays in force.
 #pragma once
 

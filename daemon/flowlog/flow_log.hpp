@@ -41,7 +41,7 @@ class FlowLog {
   uint64_t rotations() const { return file_.rotations(); }
 
  private:
-  void run();
+  void run(flows::FlowStore::Cursor cursor);
 
   Options o_;
   flows::FlowStore& store_;

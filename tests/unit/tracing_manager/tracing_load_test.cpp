@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "myelin/pseudo_fs.hpp"
 #include "tracing/tracing_manager.hpp"
@@ -73,16 +74,15 @@ class TracingLoad : public ::testing::Test {
     ASSERT_GE(fd, 0);
     ::close(fd);
   }
-  // Events of policy `name` seen so far, waiting (bounded) until there are at least `want`.
+  // Events of policy `name` seen so far, waiting (bounded) until there are at
+  // least `want`. Counted by the monitor (myelin_runtime_events_total), not
+  // read back from its store, which the node's other processes overrun.
   size_t events(const std::string& name, size_t want) const {
-    runtime::EventFilter f;
-    f.types = {"process_tracepoint"};
-    f.policy = name;
-    uint64_t next = 0;
     const auto deadline = std::chrono::steady_clock::now() + 20s;
     size_t n = 0;
     do {
-      n = runtime_->store().snapshot(f, 0, &next).size();
+      auto counts = runtime_->stats().events;
+      n = counts[{"process_tracepoint", name}];
       if (n >= want) break;
       std::this_thread::sleep_for(20ms);
     } while (std::chrono::steady_clock::now() < deadline);

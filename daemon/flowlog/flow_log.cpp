@@ -17,7 +17,9 @@ FlowLog::~FlowLog() { stop(); }
 
 Status FlowLog::start() {
   if (auto s = file_.open(); !s) return s;
-  thread_ = std::thread([this] { run(); });
+  // Following starts here, not when the thread first runs: a flow stored
+  // in between would be neither written nor counted as lost.
+  thread_ = std::thread([this, cursor = store_.tail_cursor()] { run(cursor); });
   return {};
 }
 
@@ -27,8 +29,7 @@ void FlowLog::stop() {
   file_.close();
 }
 
-void FlowLog::run() {
-  auto cursor = store_.tail_cursor();
+void FlowLog::run(flows::FlowStore::Cursor cursor) {
   google::protobuf::util::JsonPrintOptions opts;
   opts.preserve_proto_field_names = true;
   while (!stop_) {

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// daemon/flowlog (myelin_flowlog): flows written as JSON lines to a rotating file, off the datapath's path.
 // FlowLog: exports flows as JSON lines (the `myelin observe -o json` shape)
 // to a file with size-based rotation. It follows the flow store with its own
 // cursor on its own thread, so a slow or failing disk never slows the
@@ -40,7 +41,7 @@ class FlowLog {
   uint64_t rotations() const { return file_.rotations(); }
 
  private:
-  void run();
+  void run(flows::FlowStore::Cursor cursor);
 
   Options o_;
   flows::FlowStore& store_;

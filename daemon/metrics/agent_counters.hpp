@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // AgentCounters: the numbers only the agent knows (flows decoded, map
-// operations it issued, endpoint regeneration times). Components record into
+// operations it issued, endpoint regeneration times, Kubernetes events,
+// policy regenerations). Components record into
 // it; the metrics exporter reads it at scrape time. Label sets are bounded by
 // construction: map names, operations, outcomes and flow kinds are enums of
 // the code, never pod names or addresses.

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// daemon/metrics (myelin_metrics, myelin_metrics_exporter): the agent's counters and the Prometheus endpoint that reads them.
 // MetricsExporter: Prometheus metrics at --metrics-addr (/metrics). Values are
 // read when scraped: datapath counters are summed over CPUs from the per-CPU
 // BPF maps at that moment, so nothing is cached or double-counted.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Runtime events (process_exec, process_exit) in Tetragon's JSON shape, a
+// Runtime events (process_exec, process_exit, and the process_tracepoint,
+// _kprobe, _uprobe and _lsm events of TracingPolicy hooks and the sensors) in Tetragon's JSON shape, a
 // bounded in-memory store of them with sequence numbers for `--follow`, and
 // the filters `myelin events` applies in the agent.
 #pragma once
@@ -55,7 +56,7 @@ std::string to_compact(const Event& e);
 
 struct EventFilter {
   std::vector<std::string> types;  // process_exec, process_exit, process_tracepoint, process_lsm, process_uprobe, process_kprobe; empty: all
-  std::string policy;              // tracepoint events of this TracingPolicy
+  std::string policy;              // events of this TracingPolicy (any hook kind)
   std::string pod;                 // NS/POD prefix, or POD prefix in any namespace
   std::string ns;
   std::string binary;              // substring of the binary path

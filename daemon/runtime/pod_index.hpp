@@ -28,6 +28,7 @@ namespace myelin::runtime {
 
 class PodIndex {
  public:
+  explicit PodIndex(std::string cgroup_root = CgroupIndex::cgroup2_mount()) : cgroups_(std::move(cgroup_root)) {}
   std::optional<PodRef> lookup(const endpoints::EndpointStore& store, uint32_t netns, uint64_t cgroup_id = 0) {
     std::optional<ContainerCgroup> container = cgroups_.lookup(cgroup_id);
     std::lock_guard lk(mu_);

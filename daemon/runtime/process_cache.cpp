@@ -192,6 +192,9 @@ std::pair<Process, std::optional<Process>> ProcessCache::on_exit(const myelin_pr
     if (pods_) p.pod = pods_(e.netns, 0);
   }
   auto parent = known_locked(p.ppid);
+  // A pid that exited before (reused): its older place in the order goes,
+  // or trimming that place would forget this newer exit early.
+  if (exited_.count(p.pid)) exited_order_.erase(std::find(exited_order_.begin(), exited_order_.end(), p.pid));
   exited_[p.pid] = p;
   exited_order_.push_back(p.pid);
   while (exited_order_.size() > kExitedKept) {

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // ProcessCache: every live process of the node as the agent knows it, built
 // from exec/fork/exit records and, at start, from /proc (processes that were
-// already running). It gives each process its exec_id (unique across the
-// node's lifetime: node, start time and pid, as Tetragon's) and its parent.
+// already running), and the last 4096 that exited (parents of late children,
+// targets of records still in flight). It gives each process its exec_id
+// (unique across the node's lifetime: node, start time and pid, as
+// Tetragon's) and its parent.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// daemon/runtime (myelin_runtime): the node's processes, their pods and containers, and the runtime events sensors publish.
 // RuntimeMonitor: process lifecycle events of the node. It loads the process
 // probes, discovers what already runs from /proc, turns each record into a
 // Tetragon-shaped event (with exec ids, the parent and the pod) and keeps
@@ -43,7 +44,6 @@ class RuntimeMonitor {
   int binaries_fd() const { return probes_ ? probes_->binaries_fd() : -1; }
   int binary_prefixes_fd() const { return probes_ ? probes_->binary_prefixes_fd() : -1; }
   std::optional<Process> process(uint32_t pid) const { return cache_.get(pid); }
-  void publish(Event ev) { add(std::move(ev)); }
   // An event of process `pid` (a hook's record): with the process and its
   // parent as the cache knows them, or what /proc says while it still runs.
   // On this monitor's thread only (a poller's callback).

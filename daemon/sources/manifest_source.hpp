@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// daemon/sources (myelin_sources): Kubernetes objects from a manifests directory or the API server, decoded for one sink.
 // ManifestSource: Kubernetes objects from a directory of YAML files, the
 // standalone alternative to the API server. Every *.yaml/*.yml file is
 // decoded; inotify makes adding, editing, renaming or deleting a file apply

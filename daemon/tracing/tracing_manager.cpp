@@ -385,24 +385,43 @@ void TracingManager::apply_text(const std::string& file, const std::string* text
     files_.erase(file);
     return;
   }
-  for (auto& l : list) {
-    unload_locked(*l);
-    by_id_.erase(l->id);
-  }
-  list.clear();
+  // The new versions load before the old ones go, and a policy whose new
+  // version this kernel refuses keeps its enabled old version in force
+  // (listed beside the refusal), as a file that does not decode does: an
+  // edit never leaves what the policy watched or enforced unwatched.
+  std::vector<std::shared_ptr<Loaded>> next_list;
+  std::set<const Loaded*> kept;
   for (auto& p : next) {
     auto l = std::make_shared<Loaded>();
     l->policy = std::move(p);
     l->id = next_policy_++;
     load_locked(*l);
     for (const auto& w : l->state.warnings) log::warn("tracing", w);
+    std::shared_ptr<Loaded> old;
+    if (!l->state.enabled)
+      for (const auto& o : list)
+        if (o->state.enabled && !kept.count(o.get()) && o->policy.kind == l->policy.kind && o->policy.ns == l->policy.ns &&
+            o->policy.name == l->policy.name)
+          old = o;
     if (l->state.enabled)
       log::info("tracing", "TracingPolicy " + l->policy.name + " enabled (" + std::to_string(l->state.hooks) + " hooks, filters in the kernel)");
     else
-      log::error("tracing", "TracingPolicy " + l->policy.name + " (" + l->policy.source + ") rejected: " + l->state.error);
+      log::error("tracing", "TracingPolicy " + l->policy.name + " (" + l->policy.source + ") rejected: " + l->state.error +
+                                (old ? " (its previous version stays in force)" : ""));
+    if (old) {
+      if (l->state.refusal) l->state.refusal->last_good_in_force = true;
+      kept.insert(old.get());
+      next_list.push_back(old);
+    }
     by_id_[l->id] = l;
-    list.push_back(l);
+    next_list.push_back(l);
   }
+  for (auto& l : list)
+    if (!kept.count(l.get())) {
+      unload_locked(*l);
+      by_id_.erase(l->id);
+    }
+  list = std::move(next_list);
   if (list.empty()) files_.erase(file);
 }
 

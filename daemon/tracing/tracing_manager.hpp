@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// TracingManager: TracingPolicies from the manifests directory, compiled and
+// daemon/tracing (myelin_tracing_policy, myelin_tracing): TracingPolicy decoded, compiled and kept loaded whole or not at all.
+// TracingManager: TracingPolicies from the sources (the manifests directory,
+// the Kubernetes API), compiled and
 // attached as in-kernel filters (TracingHooks), their events published with
 // the process and pod they concern. Scoped policies (TracingPolicyNamespaced,
 // podSelector) act only in their pods' network namespaces, kept in step with
 // the endpoints. A policy is loaded whole or not at all:
 // a hook the running kernel lacks (kprobes, BPF-LSM here) or any hook that
 // fails to attach rejects the policy with a message naming it (a refusal
-// of cause kernel); a file that does not decode is refused (cause decode),
+// of cause kernel), and an enabled previous version of that policy stays
+// in force beside the refusal; a file that does not decode is refused (cause decode),
 // listed beside the last good version of that file, which stays in force.
 #pragma once
 
@@ -49,7 +52,7 @@ class TracingManager {
 
   Status start();
   void stop();
-  // A manifest file's text (null: removed).
+  // A source's text: a manifest file, or an API object as JSON (null: removed).
   void apply_text(const std::string& file, const std::string* text);
   // Every policy loaded (enabled or rejected by the kernel), then every file
   // refused (one entry, naming the document at fault).
@@ -62,7 +65,7 @@ class TracingManager {
     std::vector<TracepointHook> tracepoints;   // what is attached: spec.tracepoints, plus lsmhooks' fallback
     std::vector<KprobeHook> kprobes;           // spec.kprobes as attached (an Override the kernel refuses is Sigkill)
     uint32_t id = 0;
-    std::vector<uint32_t> hooks;  // TracingHooks ids (tracepoints, then uprobes)
+    std::vector<uint32_t> hooks;  // TracingHooks ids (tracepoints, then uprobes, then kprobes)
     std::vector<uint32_t> lsm_hooks;             // LSM hooks it attached
     std::vector<myelin_lsm_key> lsm_keys;        // rules it wrote
     PolicyState state;

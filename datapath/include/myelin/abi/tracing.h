@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * TracingPolicy's ABI (tracepoint.bpf.c, lsm.bpf.c, the matchBinaries
+ * TracingPolicy's ABI (tracepoint/uprobe/kprobe.bpf.c, lsm.bpf.c, the matchBinaries
  * state of process.bpf.c, and the agent's tracing compiler and manager):
  * the compiled config of a hook, its selectors and their operator and
  * action codes, the events, and the LSM rules. Names and helpers for C++:
@@ -11,7 +11,7 @@
 
 #include "myelin/abi/common.h"
 
-/* ---- TracingPolicy hooks (tracepoint.bpf.c) ----
+/* ---- TracingPolicy hooks (tracepoint.bpf.c, uprobe.bpf.c, kprobe.bpf.c; engine: lib/selectors.h) ----
  * One program instance per (policy, hook): a tracepoint, a uprobe, or a
  * kprobe attached as fentry (fmod_ret where a selector overrides the
  * return). The agent compiles the policy's args and selectors into one

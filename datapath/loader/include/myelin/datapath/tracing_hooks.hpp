@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// TracingHooks: TracingPolicy tracepoint, uprobe and kprobe (fentry /
-// fmod_ret) programs (tracepoint.bpf.c). Each hook is its own instance of the program with its
-// own config map (the compiled selectors); all share one ring buffer, one
-// counter map, the pod scope of scoped policies and the process probes'
-// tgid -> binary-id map. Hooks attach and detach with their policy; nothing
-// is pinned.
+// TracingHooks: TracingPolicy hooks, one entry object per kind of hook
+// (tracepoint.bpf.c, uprobe.bpf.c, kprobe.bpf.c: fentry / fexit /
+// fmod_ret), all built on one engine (datapath/lib/selectors.h,
+// hook_args.h, hook_run.h). Each hook is its own instance of its object
+// with its own config map (the compiled selectors); all share one ring
+// buffer, one counter map, the pod scope of scoped policies and the process
+// probes' tgid -> binary-id map. Hooks attach and detach with their policy;
+// nothing is pinned.
 #pragma once
 
 #include <functional>
@@ -17,6 +19,8 @@
 #include "myelin/bpf/ring_buffer.hpp"
 #include "myelin/fd.hpp"
 #include "myelin/result.hpp"
+
+struct bpf_program;
 
 namespace myelin::datapath {
 
@@ -47,10 +51,13 @@ class TracingHooks {
 
  private:
   TracingHooks() = default;
-  struct Hook;
-  enum class Program { tracepoint, uprobe, fentry, fentry_syscall, fmod_ret, fmod_ret_syscall, fexit, fexit_syscall };
-  Result<std::unique_ptr<Hook>> open_hook(const myelin_tp_config& config, Program program, const std::string& what,
-                                          const std::string& attach_target = "");
+  struct Hook;                                 // an attached instance, whatever its object
+  template <typename T> struct HookOf;         // ... of skeleton T
+  // An instance of object T (named `what` in errors) with only `program` loaded, sharing the maps, its config written.
+  template <typename T>
+  Result<std::unique_ptr<HookOf<T>>> open_hook(const myelin_tp_config& config, bpf_program* (*program)(T*), const std::string& what,
+                                               const std::string& attach_target = "");
+  uint32_t keep(std::unique_ptr<Hook> hook);
   int exec_binary_fd_ = -1;
   std::string tracefs_;
   UniqueFd events_, stats_, scope_;

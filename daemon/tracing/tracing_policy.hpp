@@ -5,6 +5,8 @@
 // tracepoint hook into the in-kernel config (myelin_tp_config), using the
 // tracepoint's format from tracefs. Fields are read with Tetragon's meaning
 // of null, empty and omitted (null is omitted; defaults are its CRD's).
+// Every name of the YAML's vocabulary (operators, actions, arg types, ...)
+// is decoded once to its code (vocabulary.hpp): the model holds codes.
 #pragma once
 
 #include <functional>
@@ -16,36 +18,38 @@
 #include "myelin/policy/model.hpp"
 #include "myelin/policy/refusal.hpp"
 #include "myelin/result.hpp"
+#include "vocabulary.hpp"
 
 namespace myelin::tracing {
 
 struct TpArg {
   int index = 0;        // tracepoint: field of the record (its format, common fields included); uprobe: the function's argument
-  std::string type;     // int, int32, int64, long, uint32, uint64, size_t, string, fd, char_buf (kprobes also file, path, sock)
+  ArgType type = ArgType::none;  // int, int32, int64, long, uint32, uint64, size_t, string, fd, char_buf (kprobes also file, path, sock)
   int size_arg_index = 0;  // char_buf: 1 + the index (same meaning as index) of the arg holding its length
 };
 struct MatchArg {
   int index = 0;        // position in the hook's args list
-  std::string op;       // Equal, NotEqual, GT, LT, Mask, Prefix, Postfix
+  myelin_tp_op op = MYELIN_TP_OP_EQ;  // Equal, NotEqual, GT, LT, Mask, Prefix, Postfix; sock args: SPort, ...
   std::vector<std::string> values;  // any of them (the compiler expands several into selectors)
 };
 struct NamespaceMatch {
-  std::string ns;       // Uts, Ipc, Mnt, Pid, PidForChildren, Net, Time, TimeForChildren, Cgroup, User
-  std::string op;       // In, NotIn
+  uint8_t ns = 0;       // enum myelin_tp_ns_type: Uts, Ipc, Mnt, Pid, PidForChildren, Net, Time, TimeForChildren, Cgroup, User
+  myelin_tp_set_op op = MYELIN_TP_SET_IN;  // In, NotIn
   std::vector<std::string> values;  // inode numbers or host_ns
 };
 struct Selector {
   std::vector<MatchArg> args;
   std::vector<MatchArg> return_args;    // matchReturnArgs (return probes): index 0, the return value
-  std::string binaries_op;              // "", In, NotIn, Prefix, NotPrefix
+  myelin_tp_set_op binaries_op = MYELIN_TP_SET_ANY;  // none, In, NotIn, Prefix, NotPrefix
   std::vector<std::string> binaries;
-  std::string pids_op;                  // "", In, NotIn
+  myelin_tp_set_op pids_op = MYELIN_TP_SET_ANY;      // none, In, NotIn
   std::vector<uint32_t> pids;
   bool follow_forks = false, namespace_pids = false;
-  std::string caps_op, caps_type;       // In/NotIn; Effective, Inheritable, Permitted
+  myelin_tp_set_op caps_op = MYELIN_TP_SET_ANY;      // none, In, NotIn
+  myelin_tp_cap_set caps_type = MYELIN_TP_CAP_EFFECTIVE;
   uint64_t caps = 0;
   std::vector<NamespaceMatch> namespaces;
-  std::string action = "Post";          // Post, NoPost, Sigkill, Signal, Override (kprobes)
+  myelin_tp_action action = MYELIN_TP_ACT_POST;  // Post, NoPost, Sigkill, Signal, Override (kprobes)
   int signal = 0;
   int error = -1;                       // Override: argError (a negative errno; -1 is EPERM)
 };
@@ -71,14 +75,15 @@ struct TracepointHook : HookInfo {
 // binary executed, the file opened) matched by path: Equal (that file) or
 // Prefix (a directory and everything under it), resolved to inodes at load.
 struct LsmSelector {
-  std::string op;                  // Equal, Prefix
+  myelin_tp_op op = MYELIN_TP_OP_EQ;             // Equal, Prefix
   std::vector<std::string> paths;
-  std::string action = "Post";     // Post, NoPost, Sigkill, Override
+  myelin_tp_action action = MYELIN_TP_ACT_POST;  // Post, NoPost, Sigkill, Override
   int error = -1;                  // Override: argError (-1 = EPERM)
 };
 struct LsmHook : HookInfo {
-  std::string hook;                // inode_unlink, inode_rename, path_unlink, path_rename, bprm_check_security, file_open
-  std::string arg_type;            // file, path, dentry, linux_binprm: how events show the object ("": path_arg)
+  std::string hook;                // inode_unlink, inode_rename, path_unlink, path_rename, bprm_check_security, file_open (events name it)
+  myelin_lsm_hook id = MYELIN_LSM_INODE_UNLINK;  // that hook's code
+  LsmObject arg_type = LsmObject::none;          // file, path, dentry, linux_binprm: how events show the object (none: path_arg)
   std::vector<LsmSelector> selectors;
 };
 
@@ -98,7 +103,7 @@ struct KprobeHook : HookInfo {
   std::string call;
   bool syscall = true;             // Tetragon's default: a kernel function says syscall: false
   bool ret = false;                // return: true, attached as fexit; returnArg is an integer
-  std::string ret_type;            // returnArg.type: how events show the return value
+  ArgType ret_type = ArgType::none;  // returnArg.type: how events show the return value
   std::vector<TpArg> args;
   std::vector<Selector> selectors;
   bool overrides() const;
@@ -126,7 +131,7 @@ uint32_t lsm_hook_id(const std::string& name);
 // syscalls that reach it, matching the path argument as a string, with
 // Sigkill for Override: the process dies, but the call may have completed.
 // (syscalls/<event>, the name of its path field) per hook.
-std::vector<std::pair<std::string, std::string>> lsm_fallback_syscalls(const std::string& hook);
+std::vector<std::pair<std::string, std::string>> lsm_fallback_syscalls(myelin_lsm_hook hook);
 
 // Every TracingPolicy and TracingPolicyNamespaced of a (multi-document)
 // YAML text, other kinds passed over; or the refusal of all of it, naming

@@ -68,7 +68,7 @@ TEST(TracingPolicyDecode, TetragonShapeDecodes) {
   const auto& h = p.tracepoints[0];
   EXPECT_EQ(h.event, "sys_enter_openat");
   ASSERT_EQ(h.selectors.size(), 1u);
-  EXPECT_EQ(h.selectors[0].action, "Sigkill");
+  EXPECT_EQ(h.selectors[0].action, MYELIN_TP_ACT_SIGKILL);
   EXPECT_EQ(h.selectors[0].binaries, std::vector<std::string>{"/usr/bin/cat"});
 }
 
@@ -201,9 +201,9 @@ spec:
   ASSERT_EQ(h.args.size(), 1u);
   EXPECT_EQ(h.args[0].index, 6) << "the pathname field, found by name";
   ASSERT_EQ(h.selectors.size(), 2u) << "one selector per path";
-  EXPECT_EQ(h.selectors[0].action, "Sigkill") << "Override cannot be honoured: kill instead";
+  EXPECT_EQ(h.selectors[0].action, MYELIN_TP_ACT_SIGKILL) << "Override cannot be honoured: kill instead";
   EXPECT_EQ(h.selectors[1].args[0].values.at(0), "/etc/");
-  EXPECT_EQ(h.selectors[1].args[0].op, "Prefix");
+  EXPECT_EQ(h.selectors[1].args[0].op, MYELIN_TP_OP_PREFIX);
 }
 
 const char* kSelectors = R"(apiVersion: cilium.io/v1alpha1
@@ -252,7 +252,7 @@ TEST(TracingPolicyDecode, ScopeProcessSelectorsAndUprobes) {
   EXPECT_TRUE(p.pod_selector->matches({{"app", "cart"}}));
   EXPECT_FALSE(p.pod_selector->matches({{"app", "web"}}));
   const auto& sel = p.tracepoints[0].selectors[0];
-  EXPECT_EQ(sel.pids_op, "NotIn");
+  EXPECT_EQ(sel.pids_op, MYELIN_TP_SET_NOT_IN);
   EXPECT_TRUE(sel.follow_forks);
   EXPECT_TRUE(sel.namespace_pids);
   EXPECT_EQ(sel.caps, (1ull << 21) | (1ull << 13)) << "CAP_SYS_ADMIN is 21, CAP_NET_RAW 13";
@@ -486,7 +486,7 @@ spec:
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("the prefix length must be 0-32"), std::string::npos) << bad.error().message;
   hook = (*r)[0].kprobes[0];
-  hook.selectors[0].args[0].op = "Prefix";
+  hook.selectors[0].args[0].op = MYELIN_TP_OP_PREFIX;
   bad = compile_kprobe(hook, 1, 1, [](const std::string&, bool) { return 0u; });
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("Prefix does not apply to a sock argument"), std::string::npos) << bad.error().message;

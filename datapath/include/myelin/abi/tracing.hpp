@@ -57,6 +57,13 @@ constexpr uint8_t namespace_type(std::string_view yaml) {
   return 0;
 }
 
+// A namespace type's matchNamespaces name; "" if none.
+constexpr const char* namespace_yaml_name(uint8_t type) {
+  for (const auto& n : kNamespaces)
+    if (n.type == type) return n.yaml;
+  return "";
+}
+
 // The /proc/<pid>/ns/ file of a namespace type; nullptr if none.
 constexpr const char* namespace_proc_name(uint8_t type) {
   for (const auto& n : kNamespaces)

@@ -22,7 +22,7 @@ static __always_inline __u32 task__ns_inum(struct task_struct *t, __u8 ns);
 /* Its capability set (enum myelin_tp_cap_set) as a mask. */
 static __always_inline __u64 task__caps(struct task_struct *t, __u8 set);
 
-/* A string arg (s, len bytes) against an Equal / NotEqual / Prefix / Postfix cond. */
+/* A string or buffer arg (s, len bytes) against an Equal / NotEqual / Prefix / Postfix cond. */
 static __always_inline bool selectors__str_matches(const struct myelin_tp_cond *c, const char *s, __u32 len)
 {
 	const __u32 M = MYELIN_TP_STR_MAX - 1;
@@ -47,8 +47,9 @@ static __always_inline bool selectors__str_matches(const struct myelin_tp_cond *
 			break;
 		}
 	}
+	/* Equal: no more bytes than the value's (a buffer's bytes are not NUL-terminated). */
 	if (same && c->op != MYELIN_TP_OP_PREFIX)
-		same = s[c->str_len & M] == 0;
+		same = len == c->str_len;
 	return c->op == MYELIN_TP_OP_NE ? !same : same;
 }
 
@@ -86,10 +87,11 @@ static __always_inline bool selectors__sock_matches(const struct myelin_tp_cond 
 	return false;
 }
 
-/* Is arg type `type` compared as a string (what hook_args.h put in strs[i])? */
+/* Is arg type `type` compared as bytes (what hook_args.h put in strs[i], str_lens[i] long)? */
 static __always_inline bool selectors__is_string(__u8 type)
 {
-	return type == MYELIN_TP_ARG_STRING || type == MYELIN_TP_ARG_FD || type == MYELIN_TP_ARG_FILE || type == MYELIN_TP_ARG_PATH;
+	return type == MYELIN_TP_ARG_STRING || type == MYELIN_TP_ARG_FD || type == MYELIN_TP_ARG_FILE || type == MYELIN_TP_ARG_PATH ||
+	       type == MYELIN_TP_ARG_BUF;
 }
 
 /* One matchArgs / matchReturnArgs condition on the captured event. */

@@ -67,11 +67,11 @@ static __always_inline int decide(__u32 hook, struct dentry *dentry)
 		return 0;
 
 	int ret = 0;
-	if (rule->action == MYELIN_TP_ACT_OVERRIDE)
+	if (rule->action == MYELIN_HOOK_ACT_OVERRIDE)
 		ret = rule->error;
-	else if (rule->action == MYELIN_TP_ACT_SIGKILL)
+	else if (rule->action == MYELIN_HOOK_ACT_SIGKILL)
 		bpf_send_signal(9);
-	if (rule->action == MYELIN_TP_ACT_NOPOST)
+	if (rule->action == MYELIN_HOOK_ACT_NOPOST)
 		return ret;
 
 	struct myelin_lsm_event *e = ringbuf__reserve(&myelin_lsm_events, sizeof(*e), &myelin_lsm_stats);

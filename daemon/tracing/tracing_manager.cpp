@@ -66,7 +66,7 @@ TracingManager::TracingManager(runtime::RuntimeMonitor& runtime, std::vector<dat
 TracingManager::~TracingManager() { stop(); }
 
 Status TracingManager::start() {
-  auto h = datapath::TracingHooks::create(runtime_.exec_binary_fd(), tracefs_, [this](const myelin_tp_event& e) { on_event(e); });
+  auto h = datapath::TracingHooks::create(runtime_.exec_binary_fd(), tracefs_, [this](const myelin_hook_event& e) { on_event(e); });
   if (!h) return h.error();
   hooks_ = std::move(*h);
   // Consumed on the runtime monitor's thread, after the process records.
@@ -174,7 +174,7 @@ void TracingManager::load_locked(Loaded& l) {
     std::string detail;
     if (feature(features_, need, &detail)) continue;
     for (auto& s : kp.selectors)
-      if (s.action == MYELIN_TP_ACT_OVERRIDE) s.action = MYELIN_TP_ACT_SIGKILL;
+      if (s.action == MYELIN_HOOK_ACT_OVERRIDE) s.action = MYELIN_HOOK_ACT_SIGKILL;
     l.state.mode += std::string(l.state.mode.empty() ? "" : "; ") + "kill-after on " + fn + ": its return cannot be overridden here (" +
                     need + ": " + detail + "), so Override runs as Sigkill; the call may have completed";
   }
@@ -211,7 +211,7 @@ void TracingManager::load_locked(Loaded& l) {
   for (size_t i = 0; i < l.tracepoints.size(); ++i) {
     const auto& tp = l.tracepoints[i];
     auto fmt = tracepoint_format(tracefs_, tp.subsystem, tp.event);
-    Result<myelin_tp_config> cfg = fmt ? compile_hook(tp, *fmt, l.id, next_hook_, bin, host_namespace) : Result<myelin_tp_config>(fmt.error());
+    Result<myelin_hook_config> cfg = fmt ? compile_tracepoint(tp, *fmt, l.id, next_hook_, bin, host_namespace) : Result<myelin_hook_config>(fmt.error());
     if (cfg) cfg->scoped = p.scoped();
     Result<uint32_t> hook = cfg ? hooks_->attach(tp.subsystem, tp.event, *cfg) : Result<uint32_t>(cfg.error());
     if (!hook)
@@ -304,7 +304,7 @@ Status TracingManager::load_lsm_locked(Loaded& l, size_t* failed) {
         r.policy_id = l.id;
         r.rule_id = next_rule_++;
         r.action = sel.action;
-        r.prefix = sel.op == MYELIN_TP_OP_PREFIX;
+        r.prefix = sel.op == MYELIN_HOOK_OP_PREFIX;
         r.error = sel.error;
         if (auto s = lsm_->add_rule(k, r); !s) {
           undo();
@@ -419,9 +419,8 @@ std::vector<PolicyState> TracingManager::list() const {
   return out;
 }
 
-void TracingManager::on_event(const myelin_tp_event& e) {
+void TracingManager::on_event(const myelin_hook_event& e) {
   runtime::Event ev;
-  ev.type = runtime::Event::Type::tracepoint;
   ev.time_ns = static_cast<int64_t>(e.ktime_ns) + runtime_.mono_to_wall_ns();
   ev.action = abi::action_name(e.action);
   {
@@ -430,7 +429,7 @@ void TracingManager::on_event(const myelin_tp_event& e) {
     auto p = by_id_.find(e.policy_id);
     if (h == hook_of_.end() || p == by_id_.end()) return;  // a policy removed meanwhile
     const auto& l = *p->second;
-    const std::vector<TpArg>* args = nullptr;
+    const std::vector<HookArg>* args = nullptr;
     if (h->second.kind == HookRef::Kind::uprobe) {
       const auto& up = l.policy.uprobes[h->second.index];
       ev.message = up.message, ev.tags = up.tags;
@@ -445,18 +444,19 @@ void TracingManager::on_event(const myelin_tp_event& e) {
       ev.type = runtime::Event::Type::kprobe;
       ev.event = h->second.symbol;
       ev.return_value = e.ret;
-      ev.has_return = kp.ret || e.action == MYELIN_TP_ACT_OVERRIDE;
+      ev.has_return = kp.ret || e.action == MYELIN_HOOK_ACT_OVERRIDE;
       args = &kp.args;
     } else {
       const auto& tp = l.tracepoints[h->second.index];
+      ev.type = runtime::Event::Type::tracepoint;
       ev.message = tp.message, ev.tags = tp.tags;
       ev.subsys = tp.subsystem;
       ev.event = tp.event;
       args = &tp.args;
     }
     ev.policy = l.policy.name;
-    for (size_t i = 0; i < args->size() && i < MYELIN_TP_MAX_ARGS; ++i) {
-      const std::string str(e.strs[i], std::min<size_t>(e.str_lens[i], MYELIN_TP_STR_MAX - 1));
+    for (size_t i = 0; i < args->size() && i < MYELIN_HOOK_MAX_ARGS; ++i) {
+      const std::string str(e.strs[i], std::min<size_t>(e.str_lens[i], MYELIN_HOOK_STR_MAX - 1));
       const auto v = static_cast<int64_t>(e.ints[i]);
       switch ((*args)[i].type) {
         case ArgType::string:

@@ -130,7 +130,7 @@ int capability(const std::string& name) {
 }
 
 // One In/NotIn list entry (matchPIDs, matchNamespaces, matchCapabilities): its operator, checked.
-myelin_tp_set_op in_not_in(const Ctx& c, const YAML::Node& n, const std::string& f) {
+myelin_hook_set_op in_not_in(const Ctx& c, const YAML::Node& n, const std::string& f) {
   auto op = req_str(c, n, "operator", f + ".operator");
   const auto* row = lookup(kSetOperators, op, kInSets);
   if (!row) c.fail(n["operator"], f + ".operator", "must be In or NotIn, not '" + op + "'");
@@ -262,8 +262,8 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
   for (size_t i = 0; i < mr.size(); ++i) s.return_args.push_back(match_arg(c, mr[i], f + ".matchReturnArgs[" + std::to_string(i) + "]", 1, true));
   const YAML::Node ma = opt_list(c, n, "matchArgs", f + ".matchArgs");
   for (size_t i = 0; i < ma.size(); ++i) s.args.push_back(match_arg(c, ma[i], f + ".matchArgs[" + std::to_string(i) + "]", nargs, false));
-  if (s.args.size() + s.return_args.size() > MYELIN_TP_MAX_CONDS)
-    c.fail(n, f, "at most " + std::to_string(MYELIN_TP_MAX_CONDS) + " matchArgs and matchReturnArgs entries per selector");
+  if (s.args.size() + s.return_args.size() > MYELIN_HOOK_MAX_CONDS)
+    c.fail(n, f, "at most " + std::to_string(MYELIN_HOOK_MAX_CONDS) + " matchArgs and matchReturnArgs entries per selector");
   const YAML::Node mpl = opt_list(c, n, "matchPIDs", f + ".matchPIDs");
   if (const auto mp = one_entry(c, mpl, f + ".matchPIDs", "one matchPIDs entry per selector is supported")) {
     const std::string pf = f + ".matchPIDs[0]";
@@ -272,8 +272,8 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
     s.follow_forks = opt_bool(c, *mp, "followForks", pf + ".followForks", false);
     s.namespace_pids = opt_bool(c, *mp, "isNamespacePID", pf + ".isNamespacePID", false);
     const YAML::Node vals = opt_list(c, *mp, "values", pf + ".values");
-    if (vals.size() == 0 || vals.size() > MYELIN_TP_MAX_PIDS)
-      c.fail(at(*mp, "values"), pf + ".values", "1 to " + std::to_string(MYELIN_TP_MAX_PIDS) + " pids");
+    if (vals.size() == 0 || vals.size() > MYELIN_HOOK_MAX_PIDS)
+      c.fail(at(*mp, "values"), pf + ".values", "1 to " + std::to_string(MYELIN_HOOK_MAX_PIDS) + " pids");
     for (size_t i = 0; i < vals.size(); ++i) {
       int pid = integer(c, vals[i], pf + ".values[" + std::to_string(i) + "]");
       if (pid < 0) c.fail(vals[i], pf + ".values", "a pid is not negative");
@@ -281,7 +281,7 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
     }
   }
   const YAML::Node mn = opt_list(c, n, "matchNamespaces", f + ".matchNamespaces");
-  if (mn.size() > MYELIN_TP_MAX_NS) c.fail(mn, f + ".matchNamespaces", "at most " + std::to_string(MYELIN_TP_MAX_NS) + " entries");
+  if (mn.size() > MYELIN_HOOK_MAX_NS) c.fail(mn, f + ".matchNamespaces", "at most " + std::to_string(MYELIN_HOOK_MAX_NS) + " entries");
   for (size_t i = 0; i < mn.size(); ++i) {
     const std::string nf = f + ".matchNamespaces[" + std::to_string(i) + "]";
     only(c, mn[i], nf, {"namespace", "operator", "values"});
@@ -292,8 +292,8 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
       c.fail(mn[i]["namespace"], nf + ".namespace", "'" + ns + "' is not a namespace (Uts, Ipc, Mnt, Pid, PidForChildren, Net, Time, TimeForChildren, Cgroup, User)");
     m.op = in_not_in(c, mn[i], nf);
     const YAML::Node vals = opt_list(c, mn[i], "values", nf + ".values");
-    if (vals.size() == 0 || vals.size() > MYELIN_TP_NS_VALUES)
-      c.fail(at(mn[i], "values"), nf + ".values", "1 to " + std::to_string(MYELIN_TP_NS_VALUES) + " namespace inode numbers or host_ns");
+    if (vals.size() == 0 || vals.size() > MYELIN_HOOK_NS_VALUES)
+      c.fail(at(mn[i], "values"), nf + ".values", "1 to " + std::to_string(MYELIN_HOOK_NS_VALUES) + " namespace inode numbers or host_ns");
     for (size_t k = 0; k < vals.size(); ++k) {
       const std::string vf = nf + ".values[" + std::to_string(k) + "]";
       if (!given(vals[k])) c.fail(vals[k], vf, "must be a namespace inode number or host_ns, not null");
@@ -334,15 +334,15 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
     const auto* row = lookup(kSetOperators, op, kInBinaries);
     if (!row) c.fail((*mb)["operator"], bf + ".operator", "'" + op + "' is not supported by Myelin yet (In, NotIn, Prefix, NotPrefix)");
     s.binaries_op = row->code;
-    const bool prefix = s.binaries_op == MYELIN_TP_SET_PREFIX || s.binaries_op == MYELIN_TP_SET_NOT_PREFIX;
+    const bool prefix = s.binaries_op == MYELIN_HOOK_SET_PREFIX || s.binaries_op == MYELIN_HOOK_SET_NOT_PREFIX;
     const YAML::Node vals = opt_list(c, *mb, "values", bf + ".values");
-    if (vals.size() == 0 || vals.size() > MYELIN_TP_MAX_BINARIES)
-      c.fail(at(*mb, "values"), bf + ".values", "1 to " + std::to_string(MYELIN_TP_MAX_BINARIES) + " absolute paths");
+    if (vals.size() == 0 || vals.size() > MYELIN_HOOK_MAX_BINARIES)
+      c.fail(at(*mb, "values"), bf + ".values", "1 to " + std::to_string(MYELIN_HOOK_MAX_BINARIES) + " absolute paths");
     for (size_t i = 0; i < vals.size(); ++i) {
       const std::string vf = bf + ".values[" + std::to_string(i) + "]";
       if (!given(vals[i])) c.fail(vals[i], vf, "must be an absolute path, not null");
       auto v = str(c, vals[i], vf);
-      const size_t max = prefix ? MYELIN_TP_STR_MAX : MYELIN_BINARY_PATH_MAX;
+      const size_t max = prefix ? MYELIN_HOOK_STR_MAX : MYELIN_BINARY_PATH_MAX;
       if (v.empty() || v[0] != '/' || v.size() >= max) c.fail(vals[i], bf + ".values", "'" + v + "' is not an absolute path (of at most " + std::to_string(max - 1) + " bytes)");
       s.binaries.push_back(v);
     }
@@ -360,16 +360,16 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
       c.fail((*act)["action"], xf + ".action", "'" + action + "' is not supported by Myelin yet (Post, NoPost, Sigkill, Signal, Override)");
     s.action = row->code;
     // An argument of another action would be accepted and do nothing: refused.
-    if (s.action != MYELIN_TP_ACT_OVERRIDE && given((*act)["argError"]))
+    if (s.action != MYELIN_HOOK_ACT_OVERRIDE && given((*act)["argError"]))
       c.fail((*act)["argError"], xf + ".argError", "applies to Override only (the action is " + action + ")");
-    if (s.action != MYELIN_TP_ACT_SIGNAL && given((*act)["argSig"]))
+    if (s.action != MYELIN_HOOK_ACT_SIGNAL && given((*act)["argSig"]))
       c.fail((*act)["argSig"], xf + ".argSig", "applies to Signal only (the action is " + action + ")");
-    if (s.action == MYELIN_TP_ACT_OVERRIDE) {
+    if (s.action == MYELIN_HOOK_ACT_OVERRIDE) {
       if (!given((*act)["argError"])) c.fail(*act, xf + ".argError", "Override needs argError (a negative errno, e.g. -1 for EPERM)");
       s.error = integer(c, (*act)["argError"], xf + ".argError");
       if (s.error >= 0 || s.error < -4095) c.fail((*act)["argError"], xf + ".argError", "must be a negative errno (-1 is EPERM)");
     }
-    if (s.action == MYELIN_TP_ACT_SIGNAL) {
+    if (s.action == MYELIN_HOOK_ACT_SIGNAL) {
       s.signal = req_int(c, *act, "argSig", xf + ".argSig");
       if (s.signal < 1 || s.signal > 64) c.fail((*act)["argSig"], xf + ".argSig", "must be a signal number 1-64");
     }
@@ -387,15 +387,15 @@ std::vector<Selector> selectors(const Ctx& c, const YAML::Node& hook, const std:
 
 // kernel_objects: kprobes on kernel functions, whose args can be struct file * / struct path *;
 // syscall_defaulted: a kprobe is a syscall only because it did not say syscall: false.
-std::vector<TpArg> hook_args(const Ctx& c, const YAML::Node& hook, const std::string& f, bool kernel_objects = false,
+std::vector<HookArg> hook_args(const Ctx& c, const YAML::Node& hook, const std::string& f, bool kernel_objects = false,
                              bool syscall_defaulted = false) {
-  std::vector<TpArg> out;
+  std::vector<HookArg> out;
   const YAML::Node args = opt_list(c, hook, "args", f);
-  if (args.size() > MYELIN_TP_MAX_ARGS) c.fail(args, f, "a list of at most " + std::to_string(MYELIN_TP_MAX_ARGS) + " args");
+  if (args.size() > MYELIN_HOOK_MAX_ARGS) c.fail(args, f, "a list of at most " + std::to_string(MYELIN_HOOK_MAX_ARGS) + " args");
   for (size_t j = 0; j < args.size(); ++j) {
     const std::string af = f + "[" + std::to_string(j) + "]";
     only(c, args[j], af, {"index", "type", "sizeArgIndex"});
-    TpArg a{req_int(c, args[j], "index", af + ".index")};
+    HookArg a{req_int(c, args[j], "index", af + ".index")};
     if (!given(args[j]["type"]))
       c.fail(at(args[j], "type"), af + ".type", "is required (Myelin does not read types from BTF, as Tetragon's default 'auto' would)");
     const std::string type = str(c, args[j]["type"], af + ".type");
@@ -537,7 +537,7 @@ LsmHook lsmhook(const Ctx& c, const YAML::Node& n, const std::string& f) {
       const auto* row = lookup(kActions, action, kOnLsm);
       if (!row) c.fail((*act)["action"], xf + ".action", "'" + action + "' is not supported on lsmhooks (Post, NoPost, Sigkill, Override)");
       s.action = row->code;
-      if (s.action != MYELIN_TP_ACT_OVERRIDE && given((*act)["argError"]))
+      if (s.action != MYELIN_HOOK_ACT_OVERRIDE && given((*act)["argError"]))
         c.fail((*act)["argError"], xf + ".argError", "applies to Override only (the action is " + action + ")");
       s.error = opt_int(c, *act, "argError", xf + ".argError", -1);
       if (s.error >= 0 || s.error < -4095) c.fail((*act)["argError"], xf + ".argError", "must be a negative errno (-1 is EPERM)");
@@ -634,12 +634,12 @@ Result<std::vector<TracepointHook>> lsm_fallback(const TracingPolicy& p,
       h.args.push_back({index, ArgType::string});
       for (const auto& sel : lh.selectors)
         for (const auto& path : sel.paths) {
-          if (h.selectors.size() == MYELIN_TP_MAX_SELECTORS)
-            return Error{"spec.lsmhooks (" + lh.hook + "): more than " + std::to_string(MYELIN_TP_MAX_SELECTORS) +
+          if (h.selectors.size() == MYELIN_HOOK_MAX_SELECTORS)
+            return Error{"spec.lsmhooks (" + lh.hook + "): more than " + std::to_string(MYELIN_HOOK_MAX_SELECTORS) +
                          " paths cannot be enforced without BPF-LSM"};
           Selector s;
           s.args.push_back({0, sel.op, {path}});
-          s.action = sel.action == MYELIN_TP_ACT_OVERRIDE ? MYELIN_TP_ACT_SIGKILL : sel.action;
+          s.action = sel.action == MYELIN_HOOK_ACT_OVERRIDE ? MYELIN_HOOK_ACT_SIGKILL : sel.action;
           h.selectors.push_back(std::move(s));
         }
       out.push_back(std::move(h));
@@ -755,16 +755,16 @@ Result<std::vector<Selector>> expand(const std::vector<Selector>& in, const std:
       }
     out.insert(out.end(), partial.begin(), partial.end());
   }
-  if (out.size() > MYELIN_TP_MAX_SELECTORS)
+  if (out.size() > MYELIN_HOOK_MAX_SELECTORS)
     return Error{where + ": " + std::to_string(out.size()) + " selectors once each matchArgs value is its own (at most " +
-                 std::to_string(MYELIN_TP_MAX_SELECTORS) + " per hook: split the hook or use Prefix)"};
+                 std::to_string(MYELIN_HOOK_MAX_SELECTORS) + " per hook: split the hook or use Prefix)"};
   return out;
 }
 
 // A sock condition: ports and protocol/family as numbers or names, addresses as CIDR.
-Status sock_cond(myelin_tp_cond& cond, myelin_tp_op op, const std::string& value) {
+Status sock_cond(myelin_hook_cond& cond, myelin_hook_op op, const std::string& value) {
   cond.op = op;
-  if (op == MYELIN_TP_OP_SADDR || op == MYELIN_TP_OP_NOT_SADDR || op == MYELIN_TP_OP_DADDR || op == MYELIN_TP_OP_NOT_DADDR) {
+  if (op == MYELIN_HOOK_OP_SADDR || op == MYELIN_HOOK_OP_NOT_SADDR || op == MYELIN_HOOK_OP_DADDR || op == MYELIN_HOOK_OP_NOT_DADDR) {
     const auto slash = value.find('/');
     const std::string addr = value.substr(0, slash);
     uint8_t bytes[16] = {};
@@ -804,7 +804,7 @@ Status sock_cond(myelin_tp_cond& cond, myelin_tp_op op, const std::string& value
   return {};
 }
 
-Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& selectors, const std::string& where,
+Status compile_selectors(myelin_hook_config& cfg, const std::vector<Selector>& selectors, const std::string& where,
                          const BinaryIds& binary_id, const HostNamespaces& host_ns) {
   auto expanded = expand(selectors, where);
   if (!expanded) return expanded.error();
@@ -813,10 +813,10 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
     auto& out = cfg.selectors[s];
     const std::string sctx = where + ": selectors[" + std::to_string(s) + "]";
     out.action = in.action;
-    out.action_arg = in.action == MYELIN_TP_ACT_OVERRIDE ? in.error : in.signal;
+    out.action_arg = in.action == MYELIN_HOOK_ACT_OVERRIDE ? in.error : in.signal;
     out.binary_op = in.binaries_op;
     out.nbinaries = static_cast<uint8_t>(in.binaries.size());
-    const bool prefix = out.binary_op == MYELIN_TP_SET_PREFIX || out.binary_op == MYELIN_TP_SET_NOT_PREFIX;
+    const bool prefix = out.binary_op == MYELIN_HOOK_SET_PREFIX || out.binary_op == MYELIN_HOOK_SET_NOT_PREFIX;
     for (size_t b = 0; b < in.binaries.size(); ++b) {
       const uint32_t v = binary_id(in.binaries[b], prefix);
       if (prefix && v == 0)
@@ -830,7 +830,7 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
     out.pid_op = in.pids_op;
     out.npids = static_cast<uint8_t>(in.pids.size());
     for (size_t i = 0; i < in.pids.size(); ++i) out.pids[i] = in.pids[i];
-    out.pid_flags = (in.follow_forks ? MYELIN_TP_PID_FOLLOW_FORKS : 0) | (in.namespace_pids ? MYELIN_TP_PID_NAMESPACED : 0);
+    out.pid_flags = (in.follow_forks ? MYELIN_HOOK_PID_FOLLOW_FORKS : 0) | (in.namespace_pids ? MYELIN_HOOK_PID_NAMESPACED : 0);
     out.cap_op = in.caps_op;
     out.cap_set = in.caps_type;
     out.caps = in.caps;
@@ -858,21 +858,21 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
       auto& cond = out.conds[c];
       cond.arg = static_cast<uint8_t>(m.index);
       const uint8_t t = cfg.args[m.index].type;
-      const bool is_str = t == MYELIN_TP_ARG_STRING || t == MYELIN_TP_ARG_FD || t == MYELIN_TP_ARG_FILE || t == MYELIN_TP_ARG_PATH ||
-                          t == MYELIN_TP_ARG_BUF;
+      const bool is_str = t == MYELIN_HOOK_ARG_STRING || t == MYELIN_HOOK_ARG_FD || t == MYELIN_HOOK_ARG_FILE || t == MYELIN_HOOK_ARG_PATH ||
+                          t == MYELIN_HOOK_ARG_BUF;
       const std::string ctx = sctx + ".matchArgs[" + std::to_string(c) + "]";
       const std::string op = op_name(m.op);
-      if ((t == MYELIN_TP_ARG_SOCK) != applies(kOperators, m.op, kOnSock))
-        return Error{ctx + ": " + op + (t == MYELIN_TP_ARG_SOCK ? " does not apply to a sock argument (SPort, DPort, SAddr, DAddr, their Not forms, Protocol, Family)"
+      if ((t == MYELIN_HOOK_ARG_SOCK) != applies(kOperators, m.op, kOnSock))
+        return Error{ctx + ": " + op + (t == MYELIN_HOOK_ARG_SOCK ? " does not apply to a sock argument (SPort, DPort, SAddr, DAddr, their Not forms, Protocol, Family)"
                                                                 : " applies to sock arguments only")};
-      if (t == MYELIN_TP_ARG_SOCK) {
+      if (t == MYELIN_HOOK_ARG_SOCK) {
         if (auto st = sock_cond(cond, m.op, value); !st) return Error{ctx + ": " + st.error().message};
         continue;
       }
       cond.op = m.op;
       if (is_str) {
         if (!applies(kOperators, m.op, kOnString)) return Error{ctx + ": " + op + " does not apply to a string argument"};
-        if (value.size() >= MYELIN_TP_STR_MAX - 1) return Error{ctx + ": the value is longer than " + std::to_string(MYELIN_TP_STR_MAX - 2) + " bytes"};
+        if (value.size() >= MYELIN_HOOK_STR_MAX - 1) return Error{ctx + ": the value is longer than " + std::to_string(MYELIN_HOOK_STR_MAX - 2) + " bytes"};
         std::memcpy(cond.str, value.data(), value.size());
         cond.str_len = static_cast<uint8_t>(value.size());
       } else {
@@ -894,7 +894,7 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
     auto& out = cfg.selectors[s];
     for (const auto& m : (*expanded)[s].return_args) {
       auto& cond = out.conds[out.nconds++];
-      cond.arg = MYELIN_TP_RET_ARG;
+      cond.arg = MYELIN_HOOK_RET_ARG;
       cond.op = m.op;  // the decoder took only operators of return values
       try {
         size_t used = 0;
@@ -909,10 +909,10 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
 }
 
 // The kernel resolves one fd / file / path per hook to its path (a bounded dentry walk).
-Status mark_path_arg(myelin_tp_config& cfg, const std::string& where) {
+Status mark_path_arg(myelin_hook_config& cfg, const std::string& where) {
   for (uint8_t i = 0; i < cfg.nargs; ++i) {
     const uint8_t t = cfg.args[i].type;
-    if (t != MYELIN_TP_ARG_FD && t != MYELIN_TP_ARG_FILE && t != MYELIN_TP_ARG_PATH) continue;
+    if (t != MYELIN_HOOK_ARG_FD && t != MYELIN_HOOK_ARG_FILE && t != MYELIN_HOOK_ARG_PATH) continue;
     if (cfg.path_arg) return Error{where + ": args[" + std::to_string(i) + "]: one fd, file or path argument per hook is resolved to a path"};
     cfg.path_arg = static_cast<uint8_t>(i + 1);
   }
@@ -920,14 +920,14 @@ Status mark_path_arg(myelin_tp_config& cfg, const std::string& where) {
 }
 
 // Args of a function call (uprobe, kprobe): offset is the argument's position.
-void call_args(myelin_tp_config& cfg, const std::vector<TpArg>& args) {
+void call_args(myelin_hook_config& cfg, const std::vector<HookArg>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     const auto& a = args[i];
     auto& out = cfg.args[i];
     out.offset = static_cast<uint16_t>(a.index);
     out.type = arg_type(a.type).kernel;
     out.size = arg_type(a.type).call_size;
-    if (out.type == MYELIN_TP_ARG_BUF) {
+    if (out.type == MYELIN_HOOK_ARG_BUF) {
       out.size_offset = static_cast<uint16_t>(a.size_arg_index - 1);  // the length's argument position
       out.size_size = 8;
     }
@@ -937,9 +937,9 @@ void call_args(myelin_tp_config& cfg, const std::vector<TpArg>& args) {
 
 }  // namespace
 
-Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vector<TpField>& format, uint32_t policy_id,
+Result<myelin_hook_config> compile_tracepoint(const TracepointHook& hook, const std::vector<TpField>& format, uint32_t policy_id,
                                       uint32_t hook_id, const BinaryIds& binary_id, const HostNamespaces& host_ns) {
-  myelin_tp_config cfg{};
+  myelin_hook_config cfg{};
   cfg.policy_id = policy_id;
   cfg.hook_id = hook_id;
   const std::string where = hook.subsystem + "/" + hook.event;
@@ -953,7 +953,7 @@ Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vec
     out.offset = f.offset;
     out.size = f.size;
     out.type = arg_type(a.type).kernel;
-    if (out.type == MYELIN_TP_ARG_BUF) {
+    if (out.type == MYELIN_HOOK_ARG_BUF) {
       const size_t si = static_cast<size_t>(a.size_arg_index - 1);
       if (f.size != 8 || f.decl.find('*') == std::string::npos)
         return Error{where + ": args[" + std::to_string(i) + "]: field '" + f.decl + "' is not a pointer to a buffer"};
@@ -962,13 +962,13 @@ Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vec
                      " names no integer field (it is 1 + the field index of the length)"};
       out.size_offset = format[si].offset;
       out.size_size = format[si].size;
-    } else if (out.type == MYELIN_TP_ARG_STRING) {
+    } else if (out.type == MYELIN_HOOK_ARG_STRING) {
       if (f.size != 8 || f.decl.find('*') == std::string::npos)
         return Error{where + ": args[" + std::to_string(i) + "]: field '" + f.decl + "' is not a pointer to a string"};
     } else {
       if (f.size != 1 && f.size != 2 && f.size != 4 && f.size != 8)
         return Error{where + ": args[" + std::to_string(i) + "]: field '" + f.decl + "' is not an integer"};
-      if (out.type == MYELIN_TP_ARG_FD && f.decl.find('*') != std::string::npos)
+      if (out.type == MYELIN_HOOK_ARG_FD && f.decl.find('*') != std::string::npos)
         return Error{where + ": args[" + std::to_string(i) + "]: field '" + f.decl + "' is a pointer, not a file descriptor"};
       // Syscall tracepoints keep every argument in a 64-bit slot; a 32-bit
       // type is its low half (x86-64 and arm64 are little-endian), sign-
@@ -985,10 +985,10 @@ Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vec
 namespace {
 
 // A function-call hook (uprobe, kprobe): args by argument position.
-Result<myelin_tp_config> compile_call(const std::vector<TpArg>& args, const std::vector<Selector>& selectors, const std::string& where,
+Result<myelin_hook_config> compile_call(const std::vector<HookArg>& args, const std::vector<Selector>& selectors, const std::string& where,
                                       uint8_t flags, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
                                       const HostNamespaces& host_ns) {
-  myelin_tp_config cfg{};
+  myelin_hook_config cfg{};
   cfg.policy_id = policy_id;
   cfg.hook_id = hook_id;
   cfg.flags = flags;
@@ -1003,20 +1003,20 @@ Result<myelin_tp_config> compile_call(const std::vector<TpArg>& args, const std:
 
 }  // namespace
 
-Result<myelin_tp_config> compile_uprobe(const UprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
+Result<myelin_hook_config> compile_uprobe(const UprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
                                         const HostNamespaces& host_ns) {
   return compile_call(hook.args, hook.selectors, hook.path, 0, policy_id, hook_id, binary_id, host_ns);
 }
 
-Result<myelin_tp_config> compile_kprobe(const KprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
+Result<myelin_hook_config> compile_kprobe(const KprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
                                         const HostNamespaces& host_ns) {
-  return compile_call(hook.args, hook.selectors, hook.call, hook.syscall ? 0 : MYELIN_TP_CFG_KERNEL_STRINGS, policy_id, hook_id, binary_id,
+  return compile_call(hook.args, hook.selectors, hook.call, hook.syscall ? 0 : MYELIN_HOOK_CFG_KERNEL_STRINGS, policy_id, hook_id, binary_id,
                       host_ns);
 }
 
 bool KprobeHook::overrides() const {
   for (const auto& s : selectors)
-    if (s.action == MYELIN_TP_ACT_OVERRIDE) return true;
+    if (s.action == MYELIN_HOOK_ACT_OVERRIDE) return true;
   return false;
 }
 

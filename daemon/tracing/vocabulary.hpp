@@ -49,54 +49,54 @@ struct Name {
 
 // matchArgs / matchReturnArgs operators (Tetragon's names; GreaterThan and
 // LessThan are its aliases of GT and LT).
-inline constexpr Name<myelin_tp_op> kOperators[] = {
-    {"Equal", MYELIN_TP_OP_EQ, kOnInteger | kOnString | kOnReturn | kOnLsmObject},
-    {"NotEqual", MYELIN_TP_OP_NE, kOnInteger | kOnString | kOnReturn},
-    {"GT", MYELIN_TP_OP_GT, kOnInteger | kOnReturn},
-    {"GreaterThan", MYELIN_TP_OP_GT, kOnInteger | kOnReturn},
-    {"LT", MYELIN_TP_OP_LT, kOnInteger | kOnReturn},
-    {"LessThan", MYELIN_TP_OP_LT, kOnInteger | kOnReturn},
-    {"Mask", MYELIN_TP_OP_MASK, kOnInteger | kOnReturn},
-    {"Prefix", MYELIN_TP_OP_PREFIX, kOnString | kOnLsmObject},
-    {"Postfix", MYELIN_TP_OP_POSTFIX, kOnString},
-    {"SPort", MYELIN_TP_OP_SPORT, kOnSock},
-    {"NotSPort", MYELIN_TP_OP_NOT_SPORT, kOnSock},
-    {"DPort", MYELIN_TP_OP_DPORT, kOnSock},
-    {"NotDPort", MYELIN_TP_OP_NOT_DPORT, kOnSock},
-    {"SAddr", MYELIN_TP_OP_SADDR, kOnSock},
-    {"NotSAddr", MYELIN_TP_OP_NOT_SADDR, kOnSock},
-    {"DAddr", MYELIN_TP_OP_DADDR, kOnSock},
-    {"NotDAddr", MYELIN_TP_OP_NOT_DADDR, kOnSock},
-    {"Protocol", MYELIN_TP_OP_PROTOCOL, kOnSock},
-    {"Family", MYELIN_TP_OP_FAMILY, kOnSock},
+inline constexpr Name<myelin_hook_op> kOperators[] = {
+    {"Equal", MYELIN_HOOK_OP_EQ, kOnInteger | kOnString | kOnReturn | kOnLsmObject},
+    {"NotEqual", MYELIN_HOOK_OP_NE, kOnInteger | kOnString | kOnReturn},
+    {"GT", MYELIN_HOOK_OP_GT, kOnInteger | kOnReturn},
+    {"GreaterThan", MYELIN_HOOK_OP_GT, kOnInteger | kOnReturn},
+    {"LT", MYELIN_HOOK_OP_LT, kOnInteger | kOnReturn},
+    {"LessThan", MYELIN_HOOK_OP_LT, kOnInteger | kOnReturn},
+    {"Mask", MYELIN_HOOK_OP_MASK, kOnInteger | kOnReturn},
+    {"Prefix", MYELIN_HOOK_OP_PREFIX, kOnString | kOnLsmObject},
+    {"Postfix", MYELIN_HOOK_OP_POSTFIX, kOnString},
+    {"SPort", MYELIN_HOOK_OP_SPORT, kOnSock},
+    {"NotSPort", MYELIN_HOOK_OP_NOT_SPORT, kOnSock},
+    {"DPort", MYELIN_HOOK_OP_DPORT, kOnSock},
+    {"NotDPort", MYELIN_HOOK_OP_NOT_DPORT, kOnSock},
+    {"SAddr", MYELIN_HOOK_OP_SADDR, kOnSock},
+    {"NotSAddr", MYELIN_HOOK_OP_NOT_SADDR, kOnSock},
+    {"DAddr", MYELIN_HOOK_OP_DADDR, kOnSock},
+    {"NotDAddr", MYELIN_HOOK_OP_NOT_DADDR, kOnSock},
+    {"Protocol", MYELIN_HOOK_OP_PROTOCOL, kOnSock},
+    {"Family", MYELIN_HOOK_OP_FAMILY, kOnSock},
 };
 
 // matchBinaries, matchPIDs, matchCapabilities and matchNamespaces operators.
-inline constexpr Name<myelin_tp_set_op> kSetOperators[] = {
-    {"In", MYELIN_TP_SET_IN, kInBinaries | kInSets},
-    {"NotIn", MYELIN_TP_SET_NOT_IN, kInBinaries | kInSets},
-    {"Prefix", MYELIN_TP_SET_PREFIX, kInBinaries},
-    {"NotPrefix", MYELIN_TP_SET_NOT_PREFIX, kInBinaries},
+inline constexpr Name<myelin_hook_set_op> kSetOperators[] = {
+    {"In", MYELIN_HOOK_SET_IN, kInBinaries | kInSets},
+    {"NotIn", MYELIN_HOOK_SET_NOT_IN, kInBinaries | kInSets},
+    {"Prefix", MYELIN_HOOK_SET_PREFIX, kInBinaries},
+    {"NotPrefix", MYELIN_HOOK_SET_NOT_PREFIX, kInBinaries},
 };
 
 // matchActions (Override: a kprobe attached as fmod_ret, or an lsmhook).
-inline constexpr Name<myelin_tp_action> kActions[] = {
-    {"Post", MYELIN_TP_ACT_POST, kOnHooks | kOnLsm},
-    {"NoPost", MYELIN_TP_ACT_NOPOST, kOnHooks | kOnLsm},
-    {"Sigkill", MYELIN_TP_ACT_SIGKILL, kOnHooks | kOnLsm},
-    {"Signal", MYELIN_TP_ACT_SIGNAL, kOnHooks},
-    {"Override", MYELIN_TP_ACT_OVERRIDE, kOnKprobe | kOnLsm},
+inline constexpr Name<myelin_hook_action> kActions[] = {
+    {"Post", MYELIN_HOOK_ACT_POST, kOnHooks | kOnLsm},
+    {"NoPost", MYELIN_HOOK_ACT_NOPOST, kOnHooks | kOnLsm},
+    {"Sigkill", MYELIN_HOOK_ACT_SIGKILL, kOnHooks | kOnLsm},
+    {"Signal", MYELIN_HOOK_ACT_SIGNAL, kOnHooks},
+    {"Override", MYELIN_HOOK_ACT_OVERRIDE, kOnKprobe | kOnLsm},
 };
 
 // matchCapabilities' type.
-inline constexpr Name<myelin_tp_cap_set> kCapabilitySets[] = {
-    {"Effective", MYELIN_TP_CAP_EFFECTIVE, kInSets},
-    {"Inheritable", MYELIN_TP_CAP_INHERITABLE, kInSets},
-    {"Permitted", MYELIN_TP_CAP_PERMITTED, kInSets},
+inline constexpr Name<myelin_hook_cap_set> kCapabilitySets[] = {
+    {"Effective", MYELIN_HOOK_CAP_EFFECTIVE, kInSets},
+    {"Inheritable", MYELIN_HOOK_CAP_INHERITABLE, kInSets},
+    {"Permitted", MYELIN_HOOK_CAP_PERMITTED, kInSets},
 };
 
 // The arg types of tracepoints, uprobes and kprobes; one code per YAML name
-// (the kernel's myelin_tp_arg_type is coarser: int32 and int64 are both
+// (the kernel's myelin_hook_arg_type is coarser: int32 and int64 are both
 // signed integers, read with different sizes, shown with different keys).
 enum class ArgType : uint8_t { none, int_, int32, int64, long_, uint32, uint64, size_t_, string, filename, fd, char_buf, file, path, sock };
 
@@ -104,24 +104,24 @@ struct ArgTypeName {
   std::string_view yaml;
   ArgType code;
   uint32_t where;
-  uint8_t kernel;     // enum myelin_tp_arg_type
+  uint8_t kernel;     // enum myelin_hook_arg_type
   uint8_t call_size;  // bytes of a call's argument (uprobes, kprobes)
 };
 inline constexpr ArgTypeName kArgTypes[] = {
-    {"int", ArgType::int_, kAnyHook | kReturnValue, MYELIN_TP_ARG_INT, 4},
-    {"int32", ArgType::int32, kAnyHook | kReturnValue, MYELIN_TP_ARG_INT, 4},
-    {"int64", ArgType::int64, kAnyHook | kReturnValue, MYELIN_TP_ARG_INT, 8},
-    {"long", ArgType::long_, kAnyHook | kReturnValue, MYELIN_TP_ARG_INT, 8},
-    {"uint32", ArgType::uint32, kAnyHook | kReturnValue, MYELIN_TP_ARG_UINT, 4},
-    {"uint64", ArgType::uint64, kAnyHook | kReturnValue, MYELIN_TP_ARG_UINT, 8},
-    {"size_t", ArgType::size_t_, kAnyHook | kReturnValue, MYELIN_TP_ARG_UINT, 8},
-    {"string", ArgType::string, kAnyHook, MYELIN_TP_ARG_STRING, 8},
-    {"filename", ArgType::filename, kAnyHook, MYELIN_TP_ARG_STRING, 8},
-    {"fd", ArgType::fd, kAnyHook, MYELIN_TP_ARG_FD, 4},
-    {"char_buf", ArgType::char_buf, kAnyHook, MYELIN_TP_ARG_BUF, 8},
-    {"file", ArgType::file, kKernelObject, MYELIN_TP_ARG_FILE, 8},
-    {"path", ArgType::path, kKernelObject, MYELIN_TP_ARG_PATH, 8},
-    {"sock", ArgType::sock, kKernelObject, MYELIN_TP_ARG_SOCK, 8},
+    {"int", ArgType::int_, kAnyHook | kReturnValue, MYELIN_HOOK_ARG_INT, 4},
+    {"int32", ArgType::int32, kAnyHook | kReturnValue, MYELIN_HOOK_ARG_INT, 4},
+    {"int64", ArgType::int64, kAnyHook | kReturnValue, MYELIN_HOOK_ARG_INT, 8},
+    {"long", ArgType::long_, kAnyHook | kReturnValue, MYELIN_HOOK_ARG_INT, 8},
+    {"uint32", ArgType::uint32, kAnyHook | kReturnValue, MYELIN_HOOK_ARG_UINT, 4},
+    {"uint64", ArgType::uint64, kAnyHook | kReturnValue, MYELIN_HOOK_ARG_UINT, 8},
+    {"size_t", ArgType::size_t_, kAnyHook | kReturnValue, MYELIN_HOOK_ARG_UINT, 8},
+    {"string", ArgType::string, kAnyHook, MYELIN_HOOK_ARG_STRING, 8},
+    {"filename", ArgType::filename, kAnyHook, MYELIN_HOOK_ARG_STRING, 8},
+    {"fd", ArgType::fd, kAnyHook, MYELIN_HOOK_ARG_FD, 4},
+    {"char_buf", ArgType::char_buf, kAnyHook, MYELIN_HOOK_ARG_BUF, 8},
+    {"file", ArgType::file, kKernelObject, MYELIN_HOOK_ARG_FILE, 8},
+    {"path", ArgType::path, kKernelObject, MYELIN_HOOK_ARG_PATH, 8},
+    {"sock", ArgType::sock, kKernelObject, MYELIN_HOOK_ARG_SOCK, 8},
 };
 
 // How events show an lsmhook's object (its args[0].type; none: a path).
@@ -168,10 +168,10 @@ constexpr bool applies(const Row (&table)[N], Code code, uint32_t where) {
   return r && (r->where & where);
 }
 
-inline std::string op_name(myelin_tp_op op) { return std::string(name_of(kOperators, op)); }
-inline std::string action_yaml(myelin_tp_action a) { return std::string(name_of(kActions, a)); }
+inline std::string op_name(myelin_hook_op op) { return std::string(name_of(kOperators, op)); }
+inline std::string action_yaml(myelin_hook_action a) { return std::string(name_of(kActions, a)); }
 inline const ArgTypeName& arg_type(ArgType t) {
-  static constexpr ArgTypeName none{"", ArgType::none, 0, MYELIN_TP_ARG_NONE, 8};
+  static constexpr ArgTypeName none{"", ArgType::none, 0, MYELIN_HOOK_ARG_NONE, 8};
   const ArgTypeName* r = row_of(kArgTypes, t);
   return r ? *r : none;
 }

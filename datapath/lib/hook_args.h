@@ -55,45 +55,45 @@ static __always_inline __u64 args__narrow(__u64 v, __u8 size, bool is_signed)
 /* Does the arg keep the raw pointer (strings, buffers, kernel objects), not a narrowed integer? */
 static __always_inline bool args__is_pointer(__u8 type)
 {
-	return type == MYELIN_TP_ARG_STRING || type == MYELIN_TP_ARG_FILE || type == MYELIN_TP_ARG_PATH ||
-	       type == MYELIN_TP_ARG_SOCK || type == MYELIN_TP_ARG_BUF;
+	return type == MYELIN_HOOK_ARG_STRING || type == MYELIN_HOOK_ARG_FILE || type == MYELIN_HOOK_ARG_PATH ||
+	       type == MYELIN_HOOK_ARG_SOCK || type == MYELIN_HOOK_ARG_BUF;
 }
 
 /* The hook's args into e (ints, strs, str_lens) and its return value into e->ret. */
-static __always_inline void args__capture(void *ctx, int flavor, const struct myelin_tp_config *cfg, struct myelin_tp_event *e,
+static __always_inline void args__capture(void *ctx, int flavor, const struct myelin_hook_config *cfg, struct myelin_hook_event *e,
 					  struct task_struct *t, struct myelin_path_scratch *scratch)
 {
-	const bool kernel = cfg->flags & MYELIN_TP_CFG_KERNEL_STRINGS;
-	for (int i = 0; i < MYELIN_TP_MAX_ARGS; i++) {
+	const bool kernel = cfg->flags & MYELIN_HOOK_CFG_KERNEL_STRINGS;
+	for (int i = 0; i < MYELIN_HOOK_MAX_ARGS; i++) {
 		e->ints[i] = 0;
 		e->strs[i][0] = 0;
 		e->str_lens[i] = 0;
 		if (i >= cfg->nargs)
 			continue;
-		const struct myelin_tp_arg *a = &cfg->args[i];
-		const bool is_signed = a->type == MYELIN_TP_ARG_INT || a->type == MYELIN_TP_ARG_FD;
+		const struct myelin_hook_arg *a = &cfg->args[i];
+		const bool is_signed = a->type == MYELIN_HOOK_ARG_INT || a->type == MYELIN_HOOK_ARG_FD;
 		__u64 v = hook__arg(ctx, flavor, a->offset, a->size);
 		if (!args__is_pointer(a->type))
 			v = args__narrow(v, a->size, is_signed);
-		if (a->type == MYELIN_TP_ARG_BUF) {
+		if (a->type == MYELIN_HOOK_ARG_BUF) {
 			/* Its bytes (user memory unless a kernel function's), as many as its length says, at most 127. */
 			__u64 len = hook__arg(ctx, flavor, a->size_offset, a->size_size);
 			len = args__narrow(len, a->size_size, false);
-			__u32 n = len < MYELIN_TP_STR_MAX - 1 ? (__u32)len : MYELIN_TP_STR_MAX - 1;
-			n &= MYELIN_TP_STR_MAX - 1;
+			__u32 n = len < MYELIN_HOOK_STR_MAX - 1 ? (__u32)len : MYELIN_HOOK_STR_MAX - 1;
+			n &= MYELIN_HOOK_STR_MAX - 1;
 			long r = kernel ? bpf_probe_read_kernel(e->strs[i], n, (void *)v) : bpf_probe_read_user(e->strs[i], n, (void *)v);
 			e->str_lens[i] = r == 0 ? n : 0;
 			e->ints[i] = len;
 			continue;
 		}
-		if (a->type == MYELIN_TP_ARG_STRING) {
-			long n = kernel ? bpf_probe_read_kernel_str(e->strs[i], MYELIN_TP_STR_MAX, (void *)v)
-					: bpf_probe_read_user_str(e->strs[i], MYELIN_TP_STR_MAX, (void *)v);
+		if (a->type == MYELIN_HOOK_ARG_STRING) {
+			long n = kernel ? bpf_probe_read_kernel_str(e->strs[i], MYELIN_HOOK_STR_MAX, (void *)v)
+					: bpf_probe_read_user_str(e->strs[i], MYELIN_HOOK_STR_MAX, (void *)v);
 			e->str_lens[i] = n > 0 ? n - 1 : 0;
 			continue;
 		}
 		e->ints[i] = v;
-		if (a->type == MYELIN_TP_ARG_SOCK) {
+		if (a->type == MYELIN_HOOK_ARG_SOCK) {
 			args__sock(v, (struct myelin_sock_tuple *)e->strs[i]);
 			e->str_lens[i] = sizeof(struct myelin_sock_tuple);
 		}
@@ -104,7 +104,7 @@ static __always_inline void args__capture(void *ctx, int flavor, const struct my
 		e->ret = ret;
 	/* One fd / file / path per hook is resolved to its path (the walk is the costly part). */
 	if (cfg->path_arg && scratch) {
-		__u32 i = (cfg->path_arg - 1) & (MYELIN_TP_MAX_ARGS - 1);
+		__u32 i = (cfg->path_arg - 1) & (MYELIN_HOOK_MAX_ARGS - 1);
 		e->str_lens[i] = args__path(cfg->args[i].type, e->ints[i], t, scratch, e->strs[i]);
 	}
 }

@@ -50,10 +50,10 @@ static __always_inline void args__sock(__u64 sk, struct myelin_sock_tuple *tuple
 /* An fd of the task, a struct file * or a struct path * as its path in out. */
 static __always_inline __u32 args__path(__u8 type, __u64 v, struct task_struct *t, struct myelin_path_scratch *ps, char *out)
 {
-	if (type == MYELIN_TP_ARG_PATH) {
+	if (type == MYELIN_HOOK_ARG_PATH) {
 		struct path *p = (struct path *)v;
 		return dentry_path(BPF_CORE_READ(p, dentry), BPF_CORE_READ(p, mnt), ps, out);
 	}
-	struct file *f = type == MYELIN_TP_ARG_FILE ? (struct file *)v : task_fd_file(t, (long)v);
+	struct file *f = type == MYELIN_HOOK_ARG_FILE ? (struct file *)v : task_fd_file(t, (long)v);
 	return file_path(f, ps, out);
 }

@@ -18,8 +18,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct myelin_tp_config);
-} myelin_hook_config SEC(".maps");
+	__type(value, struct myelin_hook_config);
+} myelin_hook_compiled SEC(".maps");
 
 /* Shared by every instance (the agent reuses one map for all). */
 struct {
@@ -46,14 +46,14 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct myelin_tp_event);
+	__type(value, struct myelin_hook_event);
 } myelin_hook_scratch SEC(".maps");
 
 /* Scoped policies (TracingPolicyNamespaced, podSelector): shared by every instance. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
-	__type(key, struct myelin_tp_scope_key);
+	__type(key, struct myelin_hook_scope_key);
 	__type(value, __u8);
 } myelin_hook_scope SEC(".maps");
 
@@ -65,4 +65,4 @@ struct {
 	__type(value, struct myelin_path_scratch);
 } myelin_hook_path_scratch SEC(".maps");
 
-const struct myelin_tp_event *unused_hook_event __attribute__((unused));
+const struct myelin_hook_event *unused_hook_event __attribute__((unused));

@@ -24,14 +24,14 @@ static __always_inline __u32 task__netns(struct task_struct *t);
 static __always_inline int hook__run(void *ctx, int flavor)
 {
 	__u32 zero = 0;
-	const struct myelin_tp_config *cfg = bpf_map_lookup_elem(&myelin_hook_config, &zero);
-	struct myelin_tp_event *e = bpf_map_lookup_elem(&myelin_hook_scratch, &zero);
+	const struct myelin_hook_config *cfg = bpf_map_lookup_elem(&myelin_hook_compiled, &zero);
+	struct myelin_hook_event *e = bpf_map_lookup_elem(&myelin_hook_scratch, &zero);
 	if (!cfg || !e)
 		return 0;
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	__u32 netns = task__netns(t);
 	if (cfg->scoped) {
-		struct myelin_tp_scope_key k = {cfg->policy_id, netns};
+		struct myelin_hook_scope_key k = {cfg->policy_id, netns};
 		if (!bpf_map_lookup_elem(&myelin_hook_scope, &k))
 			return 0;
 	}
@@ -48,12 +48,12 @@ static __always_inline int hook__run(void *ctx, int flavor)
 	if (v.selector < 0)
 		return 0;
 
-	if (v.action == MYELIN_TP_ACT_SIGKILL)
+	if (v.action == MYELIN_HOOK_ACT_SIGKILL)
 		bpf_send_signal(9);
-	else if (v.action == MYELIN_TP_ACT_SIGNAL && v.arg > 0 && v.arg < 65)
+	else if (v.action == MYELIN_HOOK_ACT_SIGNAL && v.arg > 0 && v.arg < 65)
 		bpf_send_signal(v.arg);
-	int ret = v.action == MYELIN_TP_ACT_OVERRIDE ? v.arg : 0;
-	if (v.action == MYELIN_TP_ACT_NOPOST)
+	int ret = v.action == MYELIN_HOOK_ACT_OVERRIDE ? v.arg : 0;
+	if (v.action == MYELIN_HOOK_ACT_NOPOST)
 		return ret;
 
 	e->policy_id = cfg->policy_id;
@@ -64,7 +64,7 @@ static __always_inline int hook__run(void *ctx, int flavor)
 	e->netns = netns;
 	e->action = v.action;
 	e->selector = v.selector;
-	if (v.action == MYELIN_TP_ACT_OVERRIDE)
+	if (v.action == MYELIN_HOOK_ACT_OVERRIDE)
 		e->ret = ret;
 	e->ktime_ns = bpf_ktime_get_ns();
 	ringbuf__output(&myelin_hook_events, e, sizeof(*e), &myelin_hook_stats);

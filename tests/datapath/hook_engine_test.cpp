@@ -43,8 +43,8 @@ class HookEngine : public testing::TestWithParam<Case> {
     if (!skel) return (void)(load_error_ = skel.error().message);
     skel_ = std::move(*skel);
     if (auto st = skel_.load(); !st) return (void)(load_error_ = "the verifier refused the engine: " + st.error().message);
-    auto ring = bpf::RingBuffer<myelin_tp_event>::open(bpf_map__fd(skel_->maps.myelin_hook_events),
-                                                       [](const myelin_tp_event& e) { events_.push_back(e); }, "hook events");
+    auto ring = bpf::RingBuffer<myelin_hook_event>::open(bpf_map__fd(skel_->maps.myelin_hook_events),
+                                                       [](const myelin_hook_event& e) { events_.push_back(e); }, "hook events");
     if (!ring) return (void)(load_error_ = ring.error().message);
     ring_ = std::move(*ring);
   }
@@ -99,7 +99,7 @@ class HookEngine : public testing::TestWithParam<Case> {
     auto cfg = compile(c, p, &bin);
     if (!cfg) return o.stage = 1, o;
     const uint32_t zero = 0, tgid = p.pid;
-    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.myelin_hook_config), &zero, &*cfg, BPF_ANY) ||
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.myelin_hook_compiled), &zero, &*cfg, BPF_ANY) ||
         bpf_map_update_elem(bpf_map__fd(skel_->maps.myelin_exec_binary), &tgid, &bin, BPF_ANY))
       return o.stage = 2, o.err = errno, o;
     std::vector<std::string> keep;
@@ -119,8 +119,8 @@ class HookEngine : public testing::TestWithParam<Case> {
   }
 
   static inline bpf::Skeleton<hook_engine> skel_;
-  static inline bpf::RingBuffer<myelin_tp_event> ring_;
-  static inline std::vector<myelin_tp_event> events_;
+  static inline bpf::RingBuffer<myelin_hook_event> ring_;
+  static inline std::vector<myelin_hook_event> events_;
   static inline std::string load_error_;
   std::string dir_;
 };

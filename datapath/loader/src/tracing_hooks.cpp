@@ -35,9 +35,9 @@ Result<std::unique_ptr<TracingHooks>> TracingHooks::create(int exec_binary_fd, s
   if (!h->events_) return Error::from_errno("create the tracing events ring buffer");
   h->stats_.reset(bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "myelin_hook_stats", sizeof(uint32_t), sizeof(myelin_proc_stats), 1, nullptr));
   if (!h->stats_) return Error::from_errno("create the tracing counters");
-  h->scope_.reset(bpf_map_create(BPF_MAP_TYPE_HASH, "myelin_hook_scope", sizeof(myelin_tp_scope_key), 1, 16384, nullptr));
+  h->scope_.reset(bpf_map_create(BPF_MAP_TYPE_HASH, "myelin_hook_scope", sizeof(myelin_hook_scope_key), 1, 16384, nullptr));
   if (!h->scope_) return Error::from_errno("create the tracing scope map");
-  auto ring = bpf::RingBuffer<myelin_tp_event>::open(h->events_.get(), std::move(cb), "tracing events");
+  auto ring = bpf::RingBuffer<myelin_hook_event>::open(h->events_.get(), std::move(cb), "tracing events");
   if (!ring) return ring.error();
   h->ring_ = std::move(*ring);
   return h;
@@ -46,7 +46,7 @@ Result<std::unique_ptr<TracingHooks>> TracingHooks::create(int exec_binary_fd, s
 TracingHooks::~TracingHooks() = default;
 
 template <typename T>
-Result<std::unique_ptr<TracingHooks::HookOf<T>>> TracingHooks::open_hook(const myelin_tp_config& config, bpf_program* (*program)(T*),
+Result<std::unique_ptr<TracingHooks::HookOf<T>>> TracingHooks::open_hook(const myelin_hook_config& config, bpf_program* (*program)(T*),
                                                                          const std::string& what, const std::string& attach_target) {
   auto hook = std::make_unique<HookOf<T>>();
   auto skel = bpf::Skeleton<T>::open(what);
@@ -63,7 +63,7 @@ Result<std::unique_ptr<TracingHooks::HookOf<T>>> TracingHooks::open_hook(const m
     return Error::from_errno("share the tracing maps");
   if (auto st = hook->skel.load(); !st) return st.error();
   uint32_t zero = 0;
-  if (bpf_map_update_elem(bpf_map__fd(s->maps.myelin_hook_config), &zero, &config, BPF_ANY) != 0)
+  if (bpf_map_update_elem(bpf_map__fd(s->maps.myelin_hook_compiled), &zero, &config, BPF_ANY) != 0)
     return Error::from_errno("write the compiled policy");
   return hook;
 }
@@ -74,7 +74,7 @@ uint32_t TracingHooks::keep(std::unique_ptr<Hook> hook) {
   return id;
 }
 
-Result<uint32_t> TracingHooks::attach(const std::string& subsystem, const std::string& event, const myelin_tp_config& config) {
+Result<uint32_t> TracingHooks::attach(const std::string& subsystem, const std::string& event, const myelin_hook_config& config) {
   auto hook = open_hook<tracepoint>(config, [](tracepoint* s) { return s->progs.myelin_tracepoint; }, "tracepoint (a tracing hook for " + subsystem + "/" + event + ")");
   if (!hook) return hook.error();
   auto link = attach_tracepoint((*hook)->prog, tracefs_, subsystem, event);
@@ -83,7 +83,7 @@ Result<uint32_t> TracingHooks::attach(const std::string& subsystem, const std::s
   return keep(std::move(*hook));
 }
 
-Result<uint32_t> TracingHooks::attach_uprobe(const std::string& path, const std::string& symbol, const myelin_tp_config& config) {
+Result<uint32_t> TracingHooks::attach_uprobe(const std::string& path, const std::string& symbol, const myelin_hook_config& config) {
   auto hook = open_hook<uprobe>(config, [](uprobe* s) { return s->progs.myelin_uprobe; }, "uprobe (a tracing hook for " + path + ":" + symbol + ")");
   if (!hook) return hook.error();
   LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = symbol.c_str());
@@ -112,7 +112,7 @@ constexpr KprobeProgram kprobe_program(TracingHooks::KprobeMode mode, bool sysca
 
 }  // namespace
 
-Result<uint32_t> TracingHooks::attach_kprobe(const std::string& function, bool syscall, KprobeMode mode, const myelin_tp_config& config) {
+Result<uint32_t> TracingHooks::attach_kprobe(const std::string& function, bool syscall, KprobeMode mode, const myelin_hook_config& config) {
   const std::string kind = mode == KprobeMode::override ? "fmod_ret" : mode == KprobeMode::exit ? "fexit" : "fentry";
   auto hook = open_hook<kprobe>(config, kprobe_program(mode, syscall), "kprobe (a tracing hook for " + kind + "/" + function + ")", function);
   if (!hook) return hook.error();
@@ -127,12 +127,12 @@ Status TracingHooks::set_scope(uint32_t policy_id, const std::set<uint32_t>& net
   const uint8_t one = 1;
   for (uint32_t ns : netns)
     if (!cur.count(ns)) {
-      myelin_tp_scope_key k{policy_id, ns};
+      myelin_hook_scope_key k{policy_id, ns};
       if (bpf_map_update_elem(scope_.get(), &k, &one, BPF_ANY) != 0) return Error::from_errno("add a pod to a policy's scope");
     }
   for (uint32_t ns : cur)
     if (!netns.count(ns)) {
-      myelin_tp_scope_key k{policy_id, ns};
+      myelin_hook_scope_key k{policy_id, ns};
       bpf_map_delete_elem(scope_.get(), &k);
     }
   cur = netns;

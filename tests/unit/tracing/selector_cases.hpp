@@ -38,7 +38,7 @@ using Arg = std::variant<int64_t, Str, File, Bytes>;
 struct Expect {
   bool posted = true;
   int selector = 0;  // the selector in the event
-  myelin_tp_action action = MYELIN_TP_ACT_POST;
+  myelin_hook_action action = MYELIN_HOOK_ACT_POST;
   int signal = 0;    // sent to the process (0: none)
   int retval = 0;    // what the program returns (Override: the errno)
   std::vector<std::pair<int, int64_t>> ints;         // event ints[i] as captured
@@ -60,7 +60,7 @@ inline Expect none() {
   e.posted = false;
   return e;
 }
-inline Expect post(int selector = 0, myelin_tp_action action = MYELIN_TP_ACT_POST) {
+inline Expect post(int selector = 0, myelin_hook_action action = MYELIN_HOOK_ACT_POST) {
   Expect e;
   e.selector = selector;
   e.action = action;
@@ -118,13 +118,13 @@ inline const std::vector<Case>& table() {
       {"selectors are OR-ed, in order: the second's action",
        "    args: [{index: 0, type: int}]\n    selectors:\n    - matchArgs: [{index: 0, operator: Equal, values: [\"1\"]}]\n"
        "    - matchArgs: [{index: 0, operator: Equal, values: [\"2\"]}]\n      matchActions: [{action: Signal, argSig: 10}]\n",
-       {int64_t{2}}, [] { auto e = post(1, MYELIN_TP_ACT_SIGNAL); e.signal = 10; return e; }()},
+       {int64_t{2}}, [] { auto e = post(1, MYELIN_HOOK_ACT_SIGNAL); e.signal = 10; return e; }()},
       {"the first match wins: NoPost posts nothing",
        "    args: [{index: 0, type: int}]\n    selectors:\n    - matchArgs: [{index: 0, operator: Equal, values: [\"2\"]}]\n"
        "      matchActions: [{action: NoPost}]\n    - matchArgs: [{index: 0, operator: Equal, values: [\"2\"]}]\n",
        {int64_t{2}}, none()},
       {"Sigkill posts and kills", "    args: [{index: 0, type: int}]\n    selectors:\n    - matchActions: [{action: Sigkill}]\n", {int64_t{0}},
-       [] { auto e = post(0, MYELIN_TP_ACT_SIGKILL); e.signal = 9; return e; }()},
+       [] { auto e = post(0, MYELIN_HOOK_ACT_SIGKILL); e.signal = 9; return e; }()},
       {"matchPIDs In: the process", "    selectors:\n    - matchPIDs: [{operator: In, values: [$SELF]}]\n", {}, post()},
       {"matchPIDs NotIn: the process", "    selectors:\n    - matchPIDs: [{operator: NotIn, values: [$SELF]}]\n", {}, none()},
       {"matchPIDs In: the parent, without followForks", "    selectors:\n    - matchPIDs: [{operator: In, values: [$PARENT]}]\n", {}, none()},
@@ -155,7 +155,7 @@ inline const std::vector<Case>& table() {
        "    selectors:\n    - matchArgs: [{index: 0, operator: Prefix, values: [\"help\"]}]\n",
        {Bytes{"hello, world"}, int64_t{12}}, none()},
       {"Override returns the errno", "    args: [{index: 0, type: int}]\n    selectors:\n    - matchActions: [{action: Override, argError: -13}]\n",
-       {int64_t{0}}, [] { auto e = post(0, MYELIN_TP_ACT_OVERRIDE); e.retval = -13; return e; }(), true},
+       {int64_t{0}}, [] { auto e = post(0, MYELIN_HOOK_ACT_OVERRIDE); e.retval = -13; return e; }(), true},
       {"matchReturnArgs Equal", "    return: true\n    returnArg: {index: 0, type: int}\n    args: [{index: 0, type: int}]\n"
        "    selectors:\n    - matchReturnArgs: [{index: 0, operator: Equal, values: [\"-2\"]}]\n",
        {int64_t{0}}, post(), true, -2},
@@ -208,7 +208,7 @@ struct Binaries {
 };
 
 // The case's hook compiled as the agent compiles it; the binary's record in *binary.
-inline Result<myelin_tp_config> compile(const Case& c, const Process& p, myelin_exec_binary* binary) {
+inline Result<myelin_hook_config> compile(const Case& c, const Process& p, myelin_exec_binary* binary) {
   const std::string head = c.kprobe ? "  kprobes:\n  - call: security_file_open\n    syscall: false\n"
                                     : "  uprobes:\n  - path: /usr/bin/true\n    symbols: [main]\n";
   const std::string yaml = "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: cases}\nspec:\n" + head + expand(c.hook, p);

@@ -45,8 +45,8 @@ struct AnyPtr {
 
 struct Map {};
 struct World {
-  myelin_tp_config config{};
-  myelin_tp_event scratch{};
+  myelin_hook_config config{};
+  myelin_hook_event scratch{};
   myelin_proc_stats stats{};
   char path_scratch[512] = {};
   uint32_t tgid = 0, tid = 0, uid = 0;
@@ -54,7 +54,7 @@ struct World {
   std::set<std::pair<uint32_t, uint32_t>> scope;  // (policy, netns)
   task_struct* task = nullptr;
   std::map<int64_t, std::string> fds;  // fd -> path
-  std::vector<myelin_tp_event> posted;
+  std::vector<myelin_hook_event> posted;
   std::vector<int> signals;
 };
 World w;
@@ -62,19 +62,19 @@ uint8_t one = 1;
 
 }  // namespace stub
 
-stub::Map myelin_hook_config, myelin_hook_scratch, myelin_hook_stats, myelin_exec_binary, myelin_hook_scope, myelin_hook_path_scratch,
+stub::Map myelin_hook_compiled, myelin_hook_scratch, myelin_hook_stats, myelin_exec_binary, myelin_hook_scope, myelin_hook_path_scratch,
     myelin_hook_events;
 
 static stub::AnyPtr bpf_map_lookup_elem(void* map, const void* key) {
   auto& w = stub::w;
-  if (map == &myelin_hook_config) return {&w.config};
+  if (map == &myelin_hook_compiled) return {&w.config};
   if (map == &myelin_hook_scratch) return {&w.scratch};
   if (map == &myelin_hook_stats) return {&w.stats};
   if (map == &myelin_hook_path_scratch) return {w.path_scratch};
   if (map == &myelin_exec_binary)
     return {w.binary && *static_cast<const uint32_t*>(key) == w.tgid ? &*w.binary : nullptr};
   if (map == &myelin_hook_scope) {
-    const auto* k = static_cast<const myelin_tp_scope_key*>(key);
+    const auto* k = static_cast<const myelin_hook_scope_key*>(key);
     return {w.scope.count({k->policy_id, k->netns}) ? &stub::one : nullptr};
   }
   ADD_FAILURE() << "a lookup in a map the engine does not have";
@@ -90,8 +90,8 @@ static long bpf_send_signal(uint32_t sig) {
 }
 static long bpf_ringbuf_output(void* ring, void* data, uint64_t size, uint64_t) {
   EXPECT_EQ(ring, &myelin_hook_events);
-  EXPECT_EQ(size, sizeof(myelin_tp_event));
-  myelin_tp_event e;
+  EXPECT_EQ(size, sizeof(myelin_hook_event));
+  myelin_hook_event e;
   std::memcpy(&e, data, sizeof e);
   stub::w.posted.push_back(e);
   return 0;
@@ -124,7 +124,7 @@ static inline void args__sock(__u64 sk, struct myelin_sock_tuple* tuple) {
   std::memcpy(tuple, reinterpret_cast<const void*>(sk), sizeof *tuple);
 }
 static inline __u32 args__path(__u8 type, __u64 v, struct task_struct*, struct myelin_path_scratch*, char* out) {
-  if (type != MYELIN_TP_ARG_FD || !stub::w.fds.count(static_cast<int64_t>(v))) return out[0] = 0, 0;
+  if (type != MYELIN_HOOK_ARG_FD || !stub::w.fds.count(static_cast<int64_t>(v))) return out[0] = 0, 0;
   const std::string& p = stub::w.fds[static_cast<int64_t>(v)];
   std::memcpy(out, p.c_str(), p.size() + 1);
   return static_cast<__u32>(p.size());

@@ -158,14 +158,14 @@ TEST(TracingPolicyFields, Selectors) {
       {"selectors []", tp(args + "    selectors: []\n"), [](const TracingPolicy& p) { EXPECT_TRUE(p.tracepoints[0].selectors.empty()); }},
       {"a selector {} matches every call and posts", sel("{}"), one([](const Selector& s) {
          EXPECT_TRUE(s.args.empty() && s.binaries.empty() && s.pids.empty());
-         EXPECT_EQ(s.action, MYELIN_TP_ACT_POST);
+         EXPECT_EQ(s.action, MYELIN_HOOK_ACT_POST);
        })},
       {"a selector that is null", sel("null"), nullptr, "t.yaml:11: spec.tracepoints[0].selectors[0]: must be a mapping"},
       {"every match list null or [] is none",
        sel("{matchArgs: null, matchBinaries: [], matchPIDs: null, matchNamespaces: [], matchCapabilities: ~, matchActions: []}"),
        one([](const Selector& s) {
-         EXPECT_TRUE(s.args.empty() && s.binaries_op == MYELIN_TP_SET_ANY && s.pids_op == MYELIN_TP_SET_ANY && s.namespaces.empty() && s.caps_op == MYELIN_TP_SET_ANY);
-         EXPECT_EQ(s.action, MYELIN_TP_ACT_POST);
+         EXPECT_TRUE(s.args.empty() && s.binaries_op == MYELIN_HOOK_SET_ANY && s.pids_op == MYELIN_HOOK_SET_ANY && s.namespaces.empty() && s.caps_op == MYELIN_HOOK_SET_ANY);
+         EXPECT_EQ(s.action, MYELIN_HOOK_ACT_POST);
        })},
       {"matchArgs index omitted: 0", sel("{matchArgs: [{operator: Equal, values: ['1']}]}"), one([](const Selector& s) { EXPECT_EQ(s.args[0].index, 0); })},
       {"matchArgs index null: 0", sel("{matchArgs: [{index: null, operator: Equal, values: ['1']}]}"), one([](const Selector& s) { EXPECT_EQ(s.args[0].index, 0); })},
@@ -184,18 +184,18 @@ TEST(TracingPolicyFields, Selectors) {
       {"matchBinaries values null", sel("{matchBinaries: [{operator: In, values: null}]}"), nullptr,
        "t.yaml:11: spec.tracepoints[0].selectors[0].matchBinaries[0].values: 1 to"},
       {"matchCapabilities type null: Effective", sel("{matchCapabilities: [{type: null, operator: In, values: [CAP_SYS_ADMIN]}]}"),
-       one([](const Selector& s) { EXPECT_EQ(s.caps_type, MYELIN_TP_CAP_EFFECTIVE); })},
+       one([](const Selector& s) { EXPECT_EQ(s.caps_type, MYELIN_HOOK_CAP_EFFECTIVE); })},
       {"matchCapabilities isNamespaceCapability null: false",
-       sel("{matchCapabilities: [{operator: In, values: [CAP_SYS_ADMIN], isNamespaceCapability: null}]}"), one([](const Selector& s) { EXPECT_EQ(s.caps_op, MYELIN_TP_SET_IN); })},
+       sel("{matchCapabilities: [{operator: In, values: [CAP_SYS_ADMIN], isNamespaceCapability: null}]}"), one([](const Selector& s) { EXPECT_EQ(s.caps_op, MYELIN_HOOK_SET_IN); })},
       {"matchNamespaces values []", sel("{matchNamespaces: [{namespace: Mnt, operator: In, values: []}]}"), nullptr,
        "t.yaml:11: spec.tracepoints[0].selectors[0].matchNamespaces[0].values: 1 to"},
       {"matchNamespaces namespace null", sel("{matchNamespaces: [{namespace: null, operator: In, values: [host_ns]}]}"), nullptr,
        "t.yaml:11: spec.tracepoints[0].selectors[0].matchNamespaces[0].namespace: is required"},
-      {"matchActions null: Post", sel("{matchActions: null}"), one([](const Selector& s) { EXPECT_EQ(s.action, MYELIN_TP_ACT_POST); })},
+      {"matchActions null: Post", sel("{matchActions: null}"), one([](const Selector& s) { EXPECT_EQ(s.action, MYELIN_HOOK_ACT_POST); })},
       {"action null", sel("{matchActions: [{action: null}]}"), nullptr, "t.yaml:11: spec.tracepoints[0].selectors[0].matchActions[0].action: is required"},
       {"argError on Post does nothing: refused", sel("{matchActions: [{action: Post, argError: -1}]}"), nullptr,
        "t.yaml:11: spec.tracepoints[0].selectors[0].matchActions[0].argError: applies to Override only (the action is Post)"},
-      {"argError null on Post: omitted", sel("{matchActions: [{action: Post, argError: null}]}"), one([](const Selector& s) { EXPECT_EQ(s.action, MYELIN_TP_ACT_POST); })},
+      {"argError null on Post: omitted", sel("{matchActions: [{action: Post, argError: null}]}"), one([](const Selector& s) { EXPECT_EQ(s.action, MYELIN_HOOK_ACT_POST); })},
       {"argSig on Sigkill does nothing: refused", sel("{matchActions: [{action: Sigkill, argSig: 9}]}"), nullptr,
        "t.yaml:11: spec.tracepoints[0].selectors[0].matchActions[0].argSig: applies to Signal only (the action is Sigkill)"},
       {"Signal without argSig", sel("{matchActions: [{action: Signal}]}"), nullptr, "t.yaml:11: spec.tracepoints[0].selectors[0].matchActions[0].argSig: is required"},
@@ -222,7 +222,7 @@ TEST(TracingPolicyFields, UprobesLsmhooksTracepoints) {
       {"lsmhook selectors null", doc(lsm + "    selectors: null\n"), nullptr, "t.yaml:8: spec.lsmhooks[0].selectors: at least one selector naming paths"},
       {"lsmhook selectors omitted", doc(lsm), nullptr, "t.yaml:7: spec.lsmhooks[0].selectors: at least one selector naming paths"},
       {"lsmhook matchActions []: Post", doc(lsm + "    selectors: [{matchArgs: [{index: 0, operator: Prefix, values: [/etc/]}], matchActions: []}]\n"),
-       [](const TracingPolicy& p) { EXPECT_EQ(p.lsmhooks[0].selectors[0].action, MYELIN_TP_ACT_POST); }},
+       [](const TracingPolicy& p) { EXPECT_EQ(p.lsmhooks[0].selectors[0].action, MYELIN_HOOK_ACT_POST); }},
       {"lsmhook Override, argError null: EPERM",
        doc(lsm + "    selectors: [{matchArgs: [{index: 0, operator: Prefix, values: [/etc/]}], matchActions: [{action: Override, argError: null}]}]\n"),
        [](const TracingPolicy& p) { EXPECT_EQ(p.lsmhooks[0].selectors[0].error, -1); }},

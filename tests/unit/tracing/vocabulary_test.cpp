@@ -19,24 +19,24 @@ std::string hook(bool kprobe, const std::string& type, const std::string& select
          "    args: [{index: 0, type: " + type + "}]\n    selectors:\n    - " + selector + "\n";
 }
 
-Result<myelin_tp_config> compiled(bool kprobe, const std::string& type, const std::string& selector) {
+Result<myelin_hook_config> compiled(bool kprobe, const std::string& type, const std::string& selector) {
   auto d = decode_tracing_yaml(hook(kprobe, type, selector), "v.yaml");
   if (!d) return d.error();
   return kprobe ? compile_kprobe((*d)[0].kprobes[0], 1, 1, kIds) : compile_uprobe((*d)[0].uprobes[0], 1, 1, kIds);
 }
 
 TEST(Vocabulary, EveryKernelCodeHasAName) {
-  for (int op = MYELIN_TP_OP_EQ; op <= MYELIN_TP_OP_FAMILY; ++op)
-    EXPECT_NE(name_of(kOperators, static_cast<myelin_tp_op>(op)), "?") << "operator " << op;
-  for (int op = MYELIN_TP_SET_IN; op <= MYELIN_TP_SET_NOT_PREFIX; ++op)
-    EXPECT_NE(name_of(kSetOperators, static_cast<myelin_tp_set_op>(op)), "?") << "set operator " << op;
-  for (int a = MYELIN_TP_ACT_POST; a <= MYELIN_TP_ACT_OVERRIDE; ++a)
-    EXPECT_NE(name_of(kActions, static_cast<myelin_tp_action>(a)), "?") << "action " << a;
-  for (int c = MYELIN_TP_CAP_EFFECTIVE; c <= MYELIN_TP_CAP_PERMITTED; ++c)
-    EXPECT_NE(name_of(kCapabilitySets, static_cast<myelin_tp_cap_set>(c)), "?") << "capability set " << c;
+  for (int op = MYELIN_HOOK_OP_EQ; op <= MYELIN_HOOK_OP_FAMILY; ++op)
+    EXPECT_NE(name_of(kOperators, static_cast<myelin_hook_op>(op)), "?") << "operator " << op;
+  for (int op = MYELIN_HOOK_SET_IN; op <= MYELIN_HOOK_SET_NOT_PREFIX; ++op)
+    EXPECT_NE(name_of(kSetOperators, static_cast<myelin_hook_set_op>(op)), "?") << "set operator " << op;
+  for (int a = MYELIN_HOOK_ACT_POST; a <= MYELIN_HOOK_ACT_OVERRIDE; ++a)
+    EXPECT_NE(name_of(kActions, static_cast<myelin_hook_action>(a)), "?") << "action " << a;
+  for (int c = MYELIN_HOOK_CAP_EFFECTIVE; c <= MYELIN_HOOK_CAP_PERMITTED; ++c)
+    EXPECT_NE(name_of(kCapabilitySets, static_cast<myelin_hook_cap_set>(c)), "?") << "capability set " << c;
   for (int h = MYELIN_LSM_INODE_UNLINK; h <= MYELIN_LSM_PATH_RENAME; ++h)
     EXPECT_NE(name_of(kLsmHooks, static_cast<myelin_lsm_hook>(h)), "?") << "lsm hook " << h;
-  for (uint8_t k = MYELIN_TP_ARG_INT; k <= MYELIN_TP_ARG_BUF; ++k) {
+  for (uint8_t k = MYELIN_HOOK_ARG_INT; k <= MYELIN_HOOK_ARG_BUF; ++k) {
     bool named = false;
     for (const auto& r : kArgTypes) named |= r.kernel == k;
     EXPECT_TRUE(named) << "arg type " << int(k);
@@ -70,7 +70,7 @@ TEST(Vocabulary, OperatorsDecodeToTheirCodeWhereTheyApplyOnly) {
 TEST(Vocabulary, ActionsDecodeOnTheHooksTheyApplyTo) {
   for (const auto& row : kActions) {
     SCOPED_TRACE(row.yaml);
-    const std::string arg = row.code == MYELIN_TP_ACT_SIGNAL ? ", argSig: 10" : row.code == MYELIN_TP_ACT_OVERRIDE ? ", argError: -1" : "";
+    const std::string arg = row.code == MYELIN_HOOK_ACT_SIGNAL ? ", argSig: 10" : row.code == MYELIN_HOOK_ACT_OVERRIDE ? ", argError: -1" : "";
     for (bool kprobe : {false, true}) {
       auto cfg = compiled(kprobe, "int", "matchActions: [{action: " + std::string(row.yaml) + arg + "}]");
       if (row.where & (kprobe ? kOnKprobe : kOnUprobe)) {
@@ -82,7 +82,7 @@ TEST(Vocabulary, ActionsDecodeOnTheHooksTheyApplyTo) {
     }
     const std::string lsm = std::string("apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: v}\nspec:\n  lsmhooks:\n") +
                             "  - hook: file_open\n    selectors:\n    - matchArgs: [{index: 0, operator: Prefix, values: [/etc/]}]\n" +
-                            "      matchActions: [{action: " + std::string(row.yaml) + (row.code == MYELIN_TP_ACT_OVERRIDE ? ", argError: -1" : "") + "}]\n";
+                            "      matchActions: [{action: " + std::string(row.yaml) + (row.code == MYELIN_HOOK_ACT_OVERRIDE ? ", argError: -1" : "") + "}]\n";
     auto d = decode_tracing_yaml(lsm, "v.yaml");
     EXPECT_EQ(bool(d), bool(row.where & kOnLsm)) << "lsmhook";
     if (d) {

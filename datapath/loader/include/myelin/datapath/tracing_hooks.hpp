@@ -26,22 +26,22 @@ namespace myelin::datapath {
 
 class TracingHooks {
  public:
-  using Callback = std::function<void(const myelin_tp_event&)>;
+  using Callback = std::function<void(const myelin_hook_event&)>;
   // exec_binary_fd: the process probes' myelin_exec_binary map; tracefs:
   // where tracepoint ids are read ("" when there is none).
   static Result<std::unique_ptr<TracingHooks>> create(int exec_binary_fd, std::string tracefs, Callback cb);
   ~TracingHooks();  // out of line: Hook is defined in the .cpp
 
   // Loads one instance with `config` and attaches it to subsystem:event.
-  Result<uint32_t> attach(const std::string& subsystem, const std::string& event, const myelin_tp_config& config);
+  Result<uint32_t> attach(const std::string& subsystem, const std::string& event, const myelin_hook_config& config);
   // ... or to the entry of `symbol` in the ELF file `path` (every process mapping it).
-  Result<uint32_t> attach_uprobe(const std::string& path, const std::string& symbol, const myelin_tp_config& config);
+  Result<uint32_t> attach_uprobe(const std::string& path, const std::string& symbol, const myelin_hook_config& config);
   // ... or to the kernel function `function` (BTF): fentry at its entry,
   // fmod_ret to override (it can make the function return an errno without
   // running), fexit at its return (the return value is captured).
   // syscall: the function is a syscall entry (__x64_sys_*), args are in its pt_regs.
   enum class KprobeMode { entry, override, exit };
-  Result<uint32_t> attach_kprobe(const std::string& function, bool syscall, KprobeMode mode, const myelin_tp_config& config);
+  Result<uint32_t> attach_kprobe(const std::string& function, bool syscall, KprobeMode mode, const myelin_hook_config& config);
   void detach(uint32_t hook);
   // The network namespaces a scoped policy applies to (config.scoped).
   Status set_scope(uint32_t policy_id, const std::set<uint32_t>& netns);
@@ -55,14 +55,14 @@ class TracingHooks {
   template <typename T> struct HookOf;         // ... of skeleton T
   // An instance of object T (named `what` in errors) with only `program` loaded, sharing the maps, its config written.
   template <typename T>
-  Result<std::unique_ptr<HookOf<T>>> open_hook(const myelin_tp_config& config, bpf_program* (*program)(T*), const std::string& what,
+  Result<std::unique_ptr<HookOf<T>>> open_hook(const myelin_hook_config& config, bpf_program* (*program)(T*), const std::string& what,
                                                const std::string& attach_target = "");
   uint32_t keep(std::unique_ptr<Hook> hook);
   int exec_binary_fd_ = -1;
   std::string tracefs_;
   UniqueFd events_, stats_, scope_;
   std::map<uint32_t, std::set<uint32_t>> scopes_;
-  bpf::RingBuffer<myelin_tp_event> ring_;
+  bpf::RingBuffer<myelin_hook_event> ring_;
   std::map<uint32_t, std::unique_ptr<Hook>> hooks_;  // last: the hooks go first
   uint32_t next_ = 1;
 };

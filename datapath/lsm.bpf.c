@@ -14,6 +14,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "myelin/abi/tracing.h"
+#include "lib/hook_act.h"
 #include "lib/ringbuf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -66,11 +67,7 @@ static __always_inline int decide(__u32 hook, struct dentry *dentry)
 	if (!rule)
 		return 0;
 
-	int ret = 0;
-	if (rule->action == MYELIN_HOOK_ACT_OVERRIDE)
-		ret = rule->error;
-	else if (rule->action == MYELIN_HOOK_ACT_SIGKILL)
-		bpf_send_signal(9);
+	int ret = hook__act(rule->action, rule->error);
 	if (rule->action == MYELIN_HOOK_ACT_NOPOST)
 		return ret;
 

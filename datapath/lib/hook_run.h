@@ -5,7 +5,7 @@
  *   scoped policy and the task's netns not in its scope -> nothing
  *   capture the args                           (hook_args.h)
  *   first matching selector                    (selectors.h; none -> nothing)
- *   act: Sigkill / Signal now, Override as the return value
+ *   act: Sigkill / Signal now, Override as the return value (hook_act.h)
  *   post the event unless NoPost               (ringbuf.h: sent or lost, counted)
  * Helpers and the maps of hook_maps.h by name: the C++ tests include this
  * header with both stubbed. The includer defines what selectors.h and
@@ -13,6 +13,7 @@
  */
 #pragma once
 
+#include "hook_act.h"
 #include "hook_args.h"
 #include "ringbuf.h"
 #include "selectors.h"
@@ -48,11 +49,7 @@ static __always_inline int hook__run(void *ctx, int flavor)
 	if (v.selector < 0)
 		return 0;
 
-	if (v.action == MYELIN_HOOK_ACT_SIGKILL)
-		bpf_send_signal(9);
-	else if (v.action == MYELIN_HOOK_ACT_SIGNAL && v.arg > 0 && v.arg < 65)
-		bpf_send_signal(v.arg);
-	int ret = v.action == MYELIN_HOOK_ACT_OVERRIDE ? v.arg : 0;
+	int ret = hook__act(v.action, v.arg);
 	if (v.action == MYELIN_HOOK_ACT_NOPOST)
 		return ret;
 

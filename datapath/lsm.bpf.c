@@ -14,6 +14,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "myelin/abi/tracing.h"
+#include "lib/hook_act.h"
 #include "lib/ringbuf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -66,12 +67,8 @@ static __always_inline int decide(__u32 hook, struct dentry *dentry)
 	if (!rule)
 		return 0;
 
-	int ret = 0;
-	if (rule->action == MYELIN_TP_ACT_OVERRIDE)
-		ret = rule->error;
-	else if (rule->action == MYELIN_TP_ACT_SIGKILL)
-		bpf_send_signal(9);
-	if (rule->action == MYELIN_TP_ACT_NOPOST)
+	int ret = hook__act(rule->action, rule->error);
+	if (rule->action == MYELIN_HOOK_ACT_NOPOST)
 		return ret;
 
 	struct myelin_lsm_event *e = ringbuf__reserve(&myelin_lsm_events, sizeof(*e), &myelin_lsm_stats);

@@ -75,7 +75,7 @@ static __always_inline __u32 prefix_bits(const char *path)
 	struct myelin_binary_prefix_key *k = bpf_map_lookup_elem(&myelin_prefix_scratch, &zero);
 	if (!k)
 		return 0;
-	k->prefixlen = MYELIN_TP_STR_MAX * 8;
+	k->prefixlen = MYELIN_HOOK_STR_MAX * 8;
 	bpf_probe_read_kernel(k->path, sizeof(k->path), path);
 	__u32 *bits = bpf_map_lookup_elem(&myelin_binary_prefixes, k);
 	return bits ? *bits : 0;

@@ -66,7 +66,7 @@ TracingManager::TracingManager(runtime::RuntimeMonitor& runtime, std::vector<dat
 TracingManager::~TracingManager() { stop(); }
 
 Status TracingManager::start() {
-  auto h = datapath::TracingHooks::create(runtime_.exec_binary_fd(), tracefs_, [this](const myelin_tp_event& e) { on_event(e); });
+  auto h = datapath::TracingHooks::create(runtime_.exec_binary_fd(), tracefs_, [this](const myelin_hook_event& e) { on_event(e); });
   if (!h) return h.error();
   hooks_ = std::move(*h);
   // Consumed on the runtime monitor's thread, after the process records.
@@ -174,7 +174,7 @@ void TracingManager::load_locked(Loaded& l) {
     std::string detail;
     if (feature(features_, need, &detail)) continue;
     for (auto& s : kp.selectors)
-      if (s.action == "Override") s.action = "Sigkill";
+      if (s.action == MYELIN_HOOK_ACT_OVERRIDE) s.action = MYELIN_HOOK_ACT_SIGKILL;
     l.state.mode += std::string(l.state.mode.empty() ? "" : "; ") + "kill-after on " + fn + ": its return cannot be overridden here (" +
                     need + ": " + detail + "), so Override runs as Sigkill; the call may have completed";
   }
@@ -211,7 +211,7 @@ void TracingManager::load_locked(Loaded& l) {
   for (size_t i = 0; i < l.tracepoints.size(); ++i) {
     const auto& tp = l.tracepoints[i];
     auto fmt = tracepoint_format(tracefs_, tp.subsystem, tp.event);
-    Result<myelin_tp_config> cfg = fmt ? compile_hook(tp, *fmt, l.id, next_hook_, bin, host_namespace) : Result<myelin_tp_config>(fmt.error());
+    Result<myelin_hook_config> cfg = fmt ? compile_tracepoint(tp, *fmt, l.id, next_hook_, bin, host_namespace) : Result<myelin_hook_config>(fmt.error());
     if (cfg) cfg->scoped = p.scoped();
     Result<uint32_t> hook = cfg ? hooks_->attach(tp.subsystem, tp.event, *cfg) : Result<uint32_t>(cfg.error());
     if (!hook)
@@ -286,7 +286,7 @@ Status TracingManager::load_lsm_locked(Loaded& l, size_t* failed) {
   };
   for (size_t i = 0; i < p.lsmhooks.size(); ++i) {
     const auto& hook = p.lsmhooks[i];
-    const uint32_t id = lsm_hook_id(hook.hook);
+    const uint32_t id = hook.id;
     const std::string where = hook.hook;
     *failed = i;
     for (const auto& sel : hook.selectors)
@@ -303,11 +303,8 @@ Status TracingManager::load_lsm_locked(Loaded& l, size_t* failed) {
         myelin_lsm_rule r{};
         r.policy_id = l.id;
         r.rule_id = next_rule_++;
-        r.action = sel.action == "Override" ? MYELIN_TP_ACT_OVERRIDE
-                   : sel.action == "Sigkill" ? MYELIN_TP_ACT_SIGKILL
-                   : sel.action == "NoPost"  ? MYELIN_TP_ACT_NOPOST
-                                             : MYELIN_TP_ACT_POST;
-        r.prefix = sel.op == "Prefix";
+        r.action = sel.action;
+        r.prefix = sel.op == MYELIN_HOOK_OP_PREFIX;
         r.error = sel.error;
         if (auto s = lsm_->add_rule(k, r); !s) {
           undo();
@@ -441,9 +438,8 @@ std::vector<PolicyState> TracingManager::list() const {
   return out;
 }
 
-void TracingManager::on_event(const myelin_tp_event& e) {
+void TracingManager::on_event(const myelin_hook_event& e) {
   runtime::Event ev;
-  ev.type = runtime::Event::Type::tracepoint;
   ev.time_ns = static_cast<int64_t>(e.ktime_ns) + runtime_.mono_to_wall_ns();
   ev.action = abi::action_name(e.action);
   {
@@ -452,7 +448,7 @@ void TracingManager::on_event(const myelin_tp_event& e) {
     auto p = by_id_.find(e.policy_id);
     if (h == hook_of_.end() || p == by_id_.end()) return;  // a policy removed meanwhile
     const auto& l = *p->second;
-    const std::vector<TpArg>* args = nullptr;
+    const std::vector<HookArg>* args = nullptr;
     if (h->second.kind == HookRef::Kind::uprobe) {
       const auto& up = l.policy.uprobes[h->second.index];
       ev.message = up.message, ev.tags = up.tags;
@@ -463,45 +459,48 @@ void TracingManager::on_event(const myelin_tp_event& e) {
     } else if (h->second.kind == HookRef::Kind::kprobe) {
       const auto& kp = l.kprobes[h->second.index];
       ev.message = kp.message, ev.tags = kp.tags;
-      ev.return_type = kp.ret_type;
+      ev.return_type = std::string(arg_type(kp.ret_type).yaml);
       ev.type = runtime::Event::Type::kprobe;
       ev.event = h->second.symbol;
       ev.return_value = e.ret;
-      ev.has_return = kp.ret || e.action == MYELIN_TP_ACT_OVERRIDE;
+      ev.has_return = kp.ret || e.action == MYELIN_HOOK_ACT_OVERRIDE;
       args = &kp.args;
     } else {
       const auto& tp = l.tracepoints[h->second.index];
+      ev.type = runtime::Event::Type::tracepoint;
       ev.message = tp.message, ev.tags = tp.tags;
       ev.subsys = tp.subsystem;
       ev.event = tp.event;
       args = &tp.args;
     }
     ev.policy = l.policy.name;
-    for (size_t i = 0; i < args->size() && i < MYELIN_TP_MAX_ARGS; ++i) {
-      const auto& t = (*args)[i].type;
-      const std::string str(e.strs[i], std::min<size_t>(e.str_lens[i], MYELIN_TP_STR_MAX - 1));
-      if (t == "string" || t == "filename")
-        ev.args.push_back({{"string_arg", str}});
-      else if (t == "fd")
-        ev.args.push_back({{"file_arg", {{"path", str}, {"fd", static_cast<int64_t>(e.ints[i])}}}});
-      else if (t == "file")
-        ev.args.push_back({{"file_arg", {{"path", str}}}});
-      else if (t == "path")
-        ev.args.push_back({{"path_arg", {{"path", str}}}});
-      else if (t == "char_buf")  // the bytes captured (at most 127) and the buffer's full length
-        ev.args.push_back({{"bytes_arg", runtime::base64(std::string(e.strs[i], std::min<size_t>(e.str_lens[i], MYELIN_TP_STR_MAX - 1)))},
-                           {"size", e.ints[i]}});
-      else if (t == "sock") {
-        myelin_sock_tuple tuple{};
-        std::memcpy(&tuple, e.strs[i], sizeof tuple);
-        ev.args.push_back({{"sock_arg", runtime::sock_arg(tuple, e.ints[i])}});
+    for (size_t i = 0; i < args->size() && i < MYELIN_HOOK_MAX_ARGS; ++i) {
+      const std::string str(e.strs[i], std::min<size_t>(e.str_lens[i], MYELIN_HOOK_STR_MAX - 1));
+      const auto v = static_cast<int64_t>(e.ints[i]);
+      switch ((*args)[i].type) {
+        case ArgType::string:
+        case ArgType::filename: ev.args.push_back({{"string_arg", str}}); break;
+        case ArgType::fd: ev.args.push_back({{"file_arg", {{"path", str}, {"fd", v}}}}); break;
+        case ArgType::file: ev.args.push_back({{"file_arg", {{"path", str}}}}); break;
+        case ArgType::path: ev.args.push_back({{"path_arg", {{"path", str}}}}); break;
+        case ArgType::char_buf:  // the bytes captured (at most 127) and the buffer's full length
+          ev.args.push_back({{"bytes_arg", runtime::base64(str)}, {"size", e.ints[i]}});
+          break;
+        case ArgType::sock: {
+          myelin_sock_tuple tuple{};
+          std::memcpy(&tuple, e.strs[i], sizeof tuple);
+          ev.args.push_back({{"sock_arg", runtime::sock_arg(tuple, e.ints[i])}});
+          break;
+        }
+        case ArgType::uint32:
+        case ArgType::uint64:
+        case ArgType::size_t_: ev.args.push_back({{"size_arg", std::to_string(e.ints[i])}}); break;
+        case ArgType::int64:
+        case ArgType::long_: ev.args.push_back({{"long_arg", v}}); break;
+        case ArgType::none:
+        case ArgType::int_:
+        case ArgType::int32: ev.args.push_back({{"int_arg", v}}); break;
       }
-      else if (t == "uint32" || t == "uint64" || t == "size_t")
-        ev.args.push_back({{"size_arg", std::to_string(e.ints[i])}});
-      else if (t == "int64" || t == "long")
-        ev.args.push_back({{"long_arg", static_cast<int64_t>(e.ints[i])}});
-      else
-        ev.args.push_back({{"int_arg", static_cast<int64_t>(e.ints[i])}});
     }
   }
   runtime_.publish_for(std::move(ev), e.pid, e.tid, e.uid, e.netns);
@@ -527,7 +526,7 @@ void TracingManager::on_lsm_event(const myelin_lsm_event& e) {
                        : e.depth == 1 ? rule.path + (rule.path.back() == '/' ? "" : "/") + name
                                       : rule.path + (rule.path.back() == '/' ? "" : "/") + ".../" + name;
     // The object as Tetragon shows the arg type the hook names (a path when none).
-    const char* key = hook.arg_type == "file" ? "file_arg" : hook.arg_type == "linux_binprm" ? "linux_binprm_arg" : "path_arg";
+    const char* key = hook.arg_type == LsmObject::file ? "file_arg" : hook.arg_type == LsmObject::linux_binprm ? "linux_binprm_arg" : "path_arg";
     ev.args.push_back({{key, {{"path", path}}}});
     ev.return_value = e.ret;
   }

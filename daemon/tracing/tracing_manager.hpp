@@ -57,7 +57,7 @@ class TracingManager {
   // Every policy loaded (enabled or rejected by the kernel), then every file
   // refused (one entry, naming the document at fault).
   std::vector<PolicyState> list() const;
-  myelin_proc_stats ring_stats() const;  // tracepoint events sent / lost in the kernel
+  myelin_proc_stats ring_stats() const;  // hook events (tracepoints, uprobes, kprobes) sent / lost in the kernel
 
  private:
   struct Loaded {
@@ -78,7 +78,7 @@ class TracingManager {
   // Processes already running (the exec probe did not see them): update their entry.
   void mark_running_locked(const std::function<bool(const std::string& exe)>& matches,
                            const std::function<void(myelin_exec_binary&)>& update);
-  void on_event(const myelin_tp_event& e);
+  void on_event(const myelin_hook_event& e);
   void on_lsm_event(const myelin_lsm_event& e);
   Status load_lsm_locked(Loaded& l, size_t* failed);
   std::set<uint32_t> scope_of(const TracingPolicy& p) const;  // the netns of its pods

@@ -130,22 +130,11 @@ int capability(const std::string& name) {
 }
 
 // One In/NotIn list entry (matchPIDs, matchNamespaces, matchCapabilities): its operator, checked.
-std::string in_not_in(const Ctx& c, const YAML::Node& n, const std::string& f) {
+myelin_hook_set_op in_not_in(const Ctx& c, const YAML::Node& n, const std::string& f) {
   auto op = req_str(c, n, "operator", f + ".operator");
-  if (op != "In" && op != "NotIn") c.fail(n["operator"], f + ".operator", "must be In or NotIn, not '" + op + "'");
-  return op;
-}
-
-// The operators of sock args (Tetragon's) and their codes.
-uint8_t sock_op(const std::string& op) {
-  static const std::pair<const char*, uint8_t> ops[] = {
-      {"SPort", MYELIN_TP_OP_SPORT},     {"NotSPort", MYELIN_TP_OP_NOT_SPORT}, {"DPort", MYELIN_TP_OP_DPORT},
-      {"NotDPort", MYELIN_TP_OP_NOT_DPORT}, {"SAddr", MYELIN_TP_OP_SADDR},   {"NotSAddr", MYELIN_TP_OP_NOT_SADDR},
-      {"DAddr", MYELIN_TP_OP_DADDR},     {"NotDAddr", MYELIN_TP_OP_NOT_DADDR}, {"Protocol", MYELIN_TP_OP_PROTOCOL},
-      {"Family", MYELIN_TP_OP_FAMILY}};
-  for (const auto& [n, code] : ops)
-    if (op == n) return code;
-  return 0;
+  const auto* row = lookup(kSetOperators, op, kInSets);
+  if (!row) c.fail(n["operator"], f + ".operator", "must be In or NotIn, not '" + op + "'");
+  return row->code;
 }
 
 // Tetragon prints message and tags escaped as Go's %q would, without the
@@ -227,19 +216,22 @@ MatchArg match_arg(const Ctx& c, const YAML::Node& n, const std::string& af, siz
   if (ret && m.index != 0) c.fail(n["index"], af + ".index", "must be 0 (the return value)");
   if (!ret && (m.index < 0 || static_cast<size_t>(m.index) >= nargs))
     c.fail(at(n, "index"), af + ".index", "names no argument: the hook has " + std::to_string(nargs) + " args (index is the position in args)");
-  m.op = req_str(c, n, "operator", af + ".operator");
-  static const std::set<std::string> ops{"Equal", "NotEqual", "GT", "LT", "GreaterThan", "LessThan", "Mask", "Prefix", "Postfix"};
-  if (!ops.count(m.op) && !(!ret && sock_op(m.op)))
+  const std::string op = req_str(c, n, "operator", af + ".operator");
+  // What it may compare is known once the args' types are (the compiler checks); here, that it is an operator at all.
+  const auto* row = lookup(kOperators, op, kOnInteger | kOnString | kOnReturn | (ret ? 0u : uint32_t{kOnSock}));
+  if (!row)
     c.fail(n["operator"], af + ".operator",
-           "'" + m.op + "' is not supported by Myelin yet (" +
+           "'" + op + "' is not supported by Myelin yet (" +
                (ret ? "Equal, NotEqual, GT, LT, Mask"
                     : "Equal, NotEqual, GT, LT, Mask, Prefix, Postfix; on sock args SPort, DPort, SAddr, DAddr, their Not forms, Protocol, Family") +
                ")");
-  if (ret && (m.op == "Prefix" || m.op == "Postfix")) c.fail(n["operator"], af + ".operator", "'" + m.op + "' does not apply to a return value");
+  if (ret && !(row->where & kOnReturn)) c.fail(n["operator"], af + ".operator", "'" + op + "' does not apply to a return value");
+  m.op = row->code;
   const YAML::Node vals = opt_list(c, n, "values", af + ".values");
   if (vals.size() == 0) c.fail(at(n, "values"), af + ".values", "a list of at least one value");
-  if ((m.op == "NotEqual" || m.op.rfind("Not", 0) == 0) && vals.size() > 1)
-    c.fail(vals, af + ".values", m.op + " takes one value here (use several matchArgs entries on the same index, AND-ed)");
+  // A negated operator of several values would mean none of them, which Tetragon does not say: one value.
+  if (op.rfind("Not", 0) == 0 && vals.size() > 1)
+    c.fail(vals, af + ".values", op + " takes one value here (use several matchArgs entries on the same index, AND-ed)");
   for (size_t k = 0; k < vals.size(); ++k) {
     const std::string vf = af + ".values[" + std::to_string(k) + "]";
     if (!given(vals[k])) c.fail(vals[k], vf, "must be a value, not null");
@@ -270,8 +262,8 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
   for (size_t i = 0; i < mr.size(); ++i) s.return_args.push_back(match_arg(c, mr[i], f + ".matchReturnArgs[" + std::to_string(i) + "]", 1, true));
   const YAML::Node ma = opt_list(c, n, "matchArgs", f + ".matchArgs");
   for (size_t i = 0; i < ma.size(); ++i) s.args.push_back(match_arg(c, ma[i], f + ".matchArgs[" + std::to_string(i) + "]", nargs, false));
-  if (s.args.size() + s.return_args.size() > MYELIN_TP_MAX_CONDS)
-    c.fail(n, f, "at most " + std::to_string(MYELIN_TP_MAX_CONDS) + " matchArgs and matchReturnArgs entries per selector");
+  if (s.args.size() + s.return_args.size() > MYELIN_HOOK_MAX_CONDS)
+    c.fail(n, f, "at most " + std::to_string(MYELIN_HOOK_MAX_CONDS) + " matchArgs and matchReturnArgs entries per selector");
   const YAML::Node mpl = opt_list(c, n, "matchPIDs", f + ".matchPIDs");
   if (const auto mp = one_entry(c, mpl, f + ".matchPIDs", "one matchPIDs entry per selector is supported")) {
     const std::string pf = f + ".matchPIDs[0]";
@@ -280,8 +272,8 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
     s.follow_forks = opt_bool(c, *mp, "followForks", pf + ".followForks", false);
     s.namespace_pids = opt_bool(c, *mp, "isNamespacePID", pf + ".isNamespacePID", false);
     const YAML::Node vals = opt_list(c, *mp, "values", pf + ".values");
-    if (vals.size() == 0 || vals.size() > MYELIN_TP_MAX_PIDS)
-      c.fail(at(*mp, "values"), pf + ".values", "1 to " + std::to_string(MYELIN_TP_MAX_PIDS) + " pids");
+    if (vals.size() == 0 || vals.size() > MYELIN_HOOK_MAX_PIDS)
+      c.fail(at(*mp, "values"), pf + ".values", "1 to " + std::to_string(MYELIN_HOOK_MAX_PIDS) + " pids");
     for (size_t i = 0; i < vals.size(); ++i) {
       int pid = integer(c, vals[i], pf + ".values[" + std::to_string(i) + "]");
       if (pid < 0) c.fail(vals[i], pf + ".values", "a pid is not negative");
@@ -289,18 +281,19 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
     }
   }
   const YAML::Node mn = opt_list(c, n, "matchNamespaces", f + ".matchNamespaces");
-  if (mn.size() > MYELIN_TP_MAX_NS) c.fail(mn, f + ".matchNamespaces", "at most " + std::to_string(MYELIN_TP_MAX_NS) + " entries");
+  if (mn.size() > MYELIN_HOOK_MAX_NS) c.fail(mn, f + ".matchNamespaces", "at most " + std::to_string(MYELIN_HOOK_MAX_NS) + " entries");
   for (size_t i = 0; i < mn.size(); ++i) {
     const std::string nf = f + ".matchNamespaces[" + std::to_string(i) + "]";
     only(c, mn[i], nf, {"namespace", "operator", "values"});
     NamespaceMatch m;
-    m.ns = req_str(c, mn[i], "namespace", nf + ".namespace");
-    if (!abi::namespace_type(m.ns))
-      c.fail(mn[i]["namespace"], nf + ".namespace", "'" + m.ns + "' is not a namespace (Uts, Ipc, Mnt, Pid, PidForChildren, Net, Time, TimeForChildren, Cgroup, User)");
+    const std::string ns = req_str(c, mn[i], "namespace", nf + ".namespace");
+    m.ns = abi::namespace_type(ns);
+    if (!m.ns)
+      c.fail(mn[i]["namespace"], nf + ".namespace", "'" + ns + "' is not a namespace (Uts, Ipc, Mnt, Pid, PidForChildren, Net, Time, TimeForChildren, Cgroup, User)");
     m.op = in_not_in(c, mn[i], nf);
     const YAML::Node vals = opt_list(c, mn[i], "values", nf + ".values");
-    if (vals.size() == 0 || vals.size() > MYELIN_TP_NS_VALUES)
-      c.fail(at(mn[i], "values"), nf + ".values", "1 to " + std::to_string(MYELIN_TP_NS_VALUES) + " namespace inode numbers or host_ns");
+    if (vals.size() == 0 || vals.size() > MYELIN_HOOK_NS_VALUES)
+      c.fail(at(mn[i], "values"), nf + ".values", "1 to " + std::to_string(MYELIN_HOOK_NS_VALUES) + " namespace inode numbers or host_ns");
     for (size_t k = 0; k < vals.size(); ++k) {
       const std::string vf = nf + ".values[" + std::to_string(k) + "]";
       if (!given(vals[k])) c.fail(vals[k], vf, "must be a namespace inode number or host_ns, not null");
@@ -318,9 +311,9 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
     only(c, *mc, cf, {"type", "operator", "values", "isNamespaceCapability"});
     if (opt_bool(c, *mc, "isNamespaceCapability", cf + ".isNamespaceCapability", false))
       c.fail((*mc)["isNamespaceCapability"], cf + ".isNamespaceCapability", "true is not supported by Myelin yet (capabilities are matched in any user namespace)");
-    s.caps_type = opt_str(c, *mc, "type", cf + ".type", "Effective");
-    if (s.caps_type != "Effective" && s.caps_type != "Inheritable" && s.caps_type != "Permitted")
-      c.fail((*mc)["type"], cf + ".type", "must be Effective, Inheritable or Permitted");
+    const auto* set = lookup(kCapabilitySets, opt_str(c, *mc, "type", cf + ".type", "Effective"), kInSets);
+    if (!set) c.fail((*mc)["type"], cf + ".type", "must be Effective, Inheritable or Permitted");
+    s.caps_type = set->code;
     s.caps_op = in_not_in(c, *mc, cf);
     const YAML::Node vals = opt_list(c, *mc, "values", cf + ".values");
     if (vals.size() == 0) c.fail(at(*mc, "values"), cf + ".values", "at least one capability (CAP_...)");
@@ -337,17 +330,19 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
   if (const auto mb = one_entry(c, mbl, f + ".matchBinaries", "one matchBinaries entry per selector is supported")) {
     const std::string bf = f + ".matchBinaries[0]";
     only(c, *mb, bf, {"operator", "values"});
-    s.binaries_op = req_str(c, *mb, "operator", bf + ".operator");
-    if (s.binaries_op != "In" && s.binaries_op != "NotIn" && s.binaries_op != "Prefix" && s.binaries_op != "NotPrefix")
-      c.fail((*mb)["operator"], bf + ".operator", "'" + s.binaries_op + "' is not supported by Myelin yet (In, NotIn, Prefix, NotPrefix)");
+    const std::string op = req_str(c, *mb, "operator", bf + ".operator");
+    const auto* row = lookup(kSetOperators, op, kInBinaries);
+    if (!row) c.fail((*mb)["operator"], bf + ".operator", "'" + op + "' is not supported by Myelin yet (In, NotIn, Prefix, NotPrefix)");
+    s.binaries_op = row->code;
+    const bool prefix = s.binaries_op == MYELIN_HOOK_SET_PREFIX || s.binaries_op == MYELIN_HOOK_SET_NOT_PREFIX;
     const YAML::Node vals = opt_list(c, *mb, "values", bf + ".values");
-    if (vals.size() == 0 || vals.size() > MYELIN_TP_MAX_BINARIES)
-      c.fail(at(*mb, "values"), bf + ".values", "1 to " + std::to_string(MYELIN_TP_MAX_BINARIES) + " absolute paths");
+    if (vals.size() == 0 || vals.size() > MYELIN_HOOK_MAX_BINARIES)
+      c.fail(at(*mb, "values"), bf + ".values", "1 to " + std::to_string(MYELIN_HOOK_MAX_BINARIES) + " absolute paths");
     for (size_t i = 0; i < vals.size(); ++i) {
       const std::string vf = bf + ".values[" + std::to_string(i) + "]";
       if (!given(vals[i])) c.fail(vals[i], vf, "must be an absolute path, not null");
       auto v = str(c, vals[i], vf);
-      const size_t max = s.binaries_op.find("Prefix") != std::string::npos ? MYELIN_TP_STR_MAX : MYELIN_BINARY_PATH_MAX;
+      const size_t max = prefix ? MYELIN_HOOK_STR_MAX : MYELIN_BINARY_PATH_MAX;
       if (v.empty() || v[0] != '/' || v.size() >= max) c.fail(vals[i], bf + ".values", "'" + v + "' is not an absolute path (of at most " + std::to_string(max - 1) + " bytes)");
       s.binaries.push_back(v);
     }
@@ -356,23 +351,25 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
   if (const auto act = one_entry(c, acts, f + ".matchActions", "one action per selector is supported")) {
     const std::string xf = f + ".matchActions[0]";
     only(c, *act, xf, {"action", "argSig", "argError"});
-    s.action = req_str(c, *act, "action", xf + ".action");
-    if (s.action == "Override" && !kprobe)
+    const std::string action = req_str(c, *act, "action", xf + ".action");
+    const auto* row = lookup(kActions, action, kOnHooks);
+    if (row && !(row->where & (kprobe ? kOnKprobe : kOnTracepoint | kOnUprobe)))
       c.fail((*act)["action"], xf + ".action",
              "Override needs a kprobe (attached as fmod_ret): a tracepoint or uprobe cannot change what a function returns (use Sigkill here)");
-    if (s.action != "Post" && s.action != "NoPost" && s.action != "Sigkill" && s.action != "Signal" && s.action != "Override")
-      c.fail((*act)["action"], xf + ".action", "'" + s.action + "' is not supported by Myelin yet (Post, NoPost, Sigkill, Signal, Override)");
+    if (!row)
+      c.fail((*act)["action"], xf + ".action", "'" + action + "' is not supported by Myelin yet (Post, NoPost, Sigkill, Signal, Override)");
+    s.action = row->code;
     // An argument of another action would be accepted and do nothing: refused.
-    if (s.action != "Override" && given((*act)["argError"]))
-      c.fail((*act)["argError"], xf + ".argError", "applies to Override only (the action is " + s.action + ")");
-    if (s.action != "Signal" && given((*act)["argSig"]))
-      c.fail((*act)["argSig"], xf + ".argSig", "applies to Signal only (the action is " + s.action + ")");
-    if (s.action == "Override") {
+    if (s.action != MYELIN_HOOK_ACT_OVERRIDE && given((*act)["argError"]))
+      c.fail((*act)["argError"], xf + ".argError", "applies to Override only (the action is " + action + ")");
+    if (s.action != MYELIN_HOOK_ACT_SIGNAL && given((*act)["argSig"]))
+      c.fail((*act)["argSig"], xf + ".argSig", "applies to Signal only (the action is " + action + ")");
+    if (s.action == MYELIN_HOOK_ACT_OVERRIDE) {
       if (!given((*act)["argError"])) c.fail(*act, xf + ".argError", "Override needs argError (a negative errno, e.g. -1 for EPERM)");
       s.error = integer(c, (*act)["argError"], xf + ".argError");
       if (s.error >= 0 || s.error < -4095) c.fail((*act)["argError"], xf + ".argError", "must be a negative errno (-1 is EPERM)");
     }
-    if (s.action == "Signal") {
+    if (s.action == MYELIN_HOOK_ACT_SIGNAL) {
       s.signal = req_int(c, *act, "argSig", xf + ".argSig");
       if (s.signal < 1 || s.signal > 64) c.fail((*act)["argSig"], xf + ".argSig", "must be a signal number 1-64");
     }
@@ -390,37 +387,38 @@ std::vector<Selector> selectors(const Ctx& c, const YAML::Node& hook, const std:
 
 // kernel_objects: kprobes on kernel functions, whose args can be struct file * / struct path *;
 // syscall_defaulted: a kprobe is a syscall only because it did not say syscall: false.
-std::vector<TpArg> hook_args(const Ctx& c, const YAML::Node& hook, const std::string& f, bool kernel_objects = false,
+std::vector<HookArg> hook_args(const Ctx& c, const YAML::Node& hook, const std::string& f, bool kernel_objects = false,
                              bool syscall_defaulted = false) {
-  std::vector<TpArg> out;
+  std::vector<HookArg> out;
   const YAML::Node args = opt_list(c, hook, "args", f);
-  if (args.size() > MYELIN_TP_MAX_ARGS) c.fail(args, f, "a list of at most " + std::to_string(MYELIN_TP_MAX_ARGS) + " args");
+  if (args.size() > MYELIN_HOOK_MAX_ARGS) c.fail(args, f, "a list of at most " + std::to_string(MYELIN_HOOK_MAX_ARGS) + " args");
   for (size_t j = 0; j < args.size(); ++j) {
     const std::string af = f + "[" + std::to_string(j) + "]";
     only(c, args[j], af, {"index", "type", "sizeArgIndex"});
-    TpArg a{req_int(c, args[j], "index", af + ".index"), ""};
+    HookArg a{req_int(c, args[j], "index", af + ".index")};
     if (!given(args[j]["type"]))
       c.fail(at(args[j], "type"), af + ".type", "is required (Myelin does not read types from BTF, as Tetragon's default 'auto' would)");
-    a.type = str(c, args[j]["type"], af + ".type");
-    static const std::set<std::string> types{"int", "int32", "int64", "long", "uint32", "uint64", "size_t", "string", "filename", "fd", "char_buf"};
+    const std::string type = str(c, args[j]["type"], af + ".type");
+    const auto* row = lookup(kArgTypes, type, kAnyHook | kKernelObject);
     const int size_arg = opt_int(c, args[j], "sizeArgIndex", af + ".sizeArgIndex", 0);  // 0: none, as Tetragon
-    if (a.type == "char_buf") {
+    if (row && row->code == ArgType::char_buf) {
       if (size_arg == 0) c.fail(args[j], af + ".sizeArgIndex", "char_buf needs sizeArgIndex: 1 + the index of the argument holding its length");
       if (size_arg < 1) c.fail(args[j]["sizeArgIndex"], af + ".sizeArgIndex", "counts from 1 (1 + the length argument's index)");
       a.size_arg_index = size_arg;
     } else if (size_arg != 0) {
       c.fail(args[j]["sizeArgIndex"], af + ".sizeArgIndex", "only char_buf has a size argument");
     }
-    if ((a.type == "file" || a.type == "path" || a.type == "sock") && !kernel_objects)
+    if (row && !(row->where & kAnyHook) && !kernel_objects)
       c.fail(args[j]["type"], af + ".type",
-             "'" + a.type + "' is a kernel object, which only a kprobe on a kernel function (not a syscall) receives" +
-                 std::string(syscall_defaulted ? "; this kprobe is a syscall because syscall is true when omitted (Tetragon's default): "
-                                                 "a kernel function says syscall: false"
-                             : a.type == "sock" ? "; per-process connections: myelind --network-events"
-                                                : "; here use fd (resolved to the file's path)"));
-    if (!types.count(a.type) && a.type != "file" && a.type != "path" && a.type != "sock")
-      c.fail(args[j]["type"], af + ".type", "'" + a.type + "' is not supported by Myelin yet (int, int32, int64, long, uint32, uint64, size_t, string, fd, char_buf" +
+             "'" + type + "' is a kernel object, which only a kprobe on a kernel function (not a syscall) receives" +
+                 std::string(syscall_defaulted          ? "; this kprobe is a syscall because syscall is true when omitted (Tetragon's default): "
+                                                          "a kernel function says syscall: false"
+                             : row->code == ArgType::sock ? "; per-process connections: myelind --network-events"
+                                                          : "; here use fd (resolved to the file's path)"));
+    if (!row)
+      c.fail(args[j]["type"], af + ".type", "'" + type + "' is not supported by Myelin yet (int, int32, int64, long, uint32, uint64, size_t, string, fd, char_buf" +
                                                  std::string(kernel_objects ? ", file, path, sock" : "") + ")");
+    a.type = row->code;
     out.push_back(a);
   }
   return out;
@@ -447,11 +445,11 @@ KprobeHook kprobe(const Ctx& c, const YAML::Node& n, const std::string& f) {
     only(c, ra, f + ".returnArg", {"index", "type"});
     if (opt_int(c, ra, "index", f + ".returnArg.index", 0) != 0)  // accepted and meaningless otherwise
       c.fail(ra["index"], f + ".returnArg.index", "must be 0: the return value has no other position");
-    static const std::set<std::string> rtypes{"int", "int32", "int64", "long", "size_t", "uint32", "uint64"};
     if (!given(ra["type"])) c.fail(at(ra, "type"), f + ".returnArg.type", "is required (an integer type: int, long, size_t, ...)");
-    h.ret_type = str(c, ra["type"], f + ".returnArg.type");
-    if (!rtypes.count(h.ret_type))
-      c.fail(ra["type"], f + ".returnArg.type", "'" + h.ret_type + "' is not supported here (an integer: int, long, size_t, ...)");
+    const std::string type = str(c, ra["type"], f + ".returnArg.type");
+    const auto* row = lookup(kArgTypes, type, kReturnValue);
+    if (!row) c.fail(ra["type"], f + ".returnArg.type", "'" + type + "' is not supported here (an integer: int, long, size_t, ...)");
+    h.ret_type = row->code;
   }
   h.args = hook_args(c, n, f + ".args", !h.syscall, !given(n["syscall"]));
   for (size_t j = 0; j < h.args.size(); ++j)
@@ -492,7 +490,8 @@ LsmHook lsmhook(const Ctx& c, const YAML::Node& n, const std::string& f) {
   LsmHook h;
   h.line = line_of(n);
   h.hook = req_str(c, n, "hook", f + ".hook");
-  if (!lsm_hook_id(h.hook))
+  h.id = static_cast<myelin_lsm_hook>(lsm_hook_id(h.hook));
+  if (!h.id)
     c.fail(n["hook"], f + ".hook", "'" + h.hook + "' is not supported by Myelin yet (inode_unlink, inode_rename, path_unlink, path_rename, bprm_check_security, file_open)");
   // The hook's object is what Myelin matches and reports; one arg may name its type.
   const YAML::Node args = opt_list(c, n, "args", f + ".args");
@@ -501,9 +500,10 @@ LsmHook lsmhook(const Ctx& c, const YAML::Node& n, const std::string& f) {
     only(c, args[0], f + ".args[0]", {"index", "type"});
     if (opt_int(c, args[0], "index", f + ".args[0].index", 0) != 0)
       c.fail(args[0]["index"], f + ".args[0].index", "must be 0: the hook's object is its first argument here");
-    static const std::set<std::string> types{"file", "path", "dentry", "linux_binprm"};
-    h.arg_type = req_str(c, args[0], "type", f + ".args[0].type");
-    if (!types.count(h.arg_type)) c.fail(args[0]["type"], f + ".args[0].type", "'" + h.arg_type + "' is not supported here (file, path, dentry, linux_binprm)");
+    const std::string type = req_str(c, args[0], "type", f + ".args[0].type");
+    const auto* row = lookup(kLsmObjects, type, kOnLsm);
+    if (!row) c.fail(args[0]["type"], f + ".args[0].type", "'" + type + "' is not supported here (file, path, dentry, linux_binprm)");
+    h.arg_type = row->code;
   }
   const YAML::Node sels = opt_list(c, n, "selectors", f + ".selectors");
   if (sels.size() == 0) c.fail(at(n, "selectors"), f + ".selectors", "at least one selector naming paths");
@@ -516,8 +516,10 @@ LsmHook lsmhook(const Ctx& c, const YAML::Node& n, const std::string& f) {
     const std::string mf = sf + ".matchArgs[0]";
     only(c, ma[0], mf, {"index", "operator", "values"});
     if (opt_int(c, ma[0], "index", mf + ".index", 0) != 0) c.fail(ma[0]["index"], mf + ".index", "must be 0 (the hook's object)");
-    s.op = req_str(c, ma[0], "operator", mf + ".operator");
-    if (s.op != "Equal" && s.op != "Prefix") c.fail(ma[0]["operator"], mf + ".operator", "'" + s.op + "' is not supported on lsmhooks (Equal, Prefix)");
+    const std::string op = req_str(c, ma[0], "operator", mf + ".operator");
+    const auto* row = lookup(kOperators, op, kOnLsmObject);
+    if (!row) c.fail(ma[0]["operator"], mf + ".operator", "'" + op + "' is not supported on lsmhooks (Equal, Prefix)");
+    s.op = row->code;
     const YAML::Node vals = opt_list(c, ma[0], "values", mf + ".values");
     if (vals.size() == 0) c.fail(at(ma[0], "values"), mf + ".values", "at least one absolute path");
     for (size_t k = 0; k < vals.size(); ++k) {
@@ -531,11 +533,12 @@ LsmHook lsmhook(const Ctx& c, const YAML::Node& n, const std::string& f) {
     if (const auto act = one_entry(c, acts, sf + ".matchActions", "one action per selector is supported")) {
       const std::string xf = sf + ".matchActions[0]";
       only(c, *act, xf, {"action", "argError"});
-      s.action = req_str(c, *act, "action", xf + ".action");
-      if (s.action != "Post" && s.action != "NoPost" && s.action != "Sigkill" && s.action != "Override")
-        c.fail((*act)["action"], xf + ".action", "'" + s.action + "' is not supported on lsmhooks (Post, NoPost, Sigkill, Override)");
-      if (s.action != "Override" && given((*act)["argError"]))
-        c.fail((*act)["argError"], xf + ".argError", "applies to Override only (the action is " + s.action + ")");
+      const std::string action = req_str(c, *act, "action", xf + ".action");
+      const auto* row = lookup(kActions, action, kOnLsm);
+      if (!row) c.fail((*act)["action"], xf + ".action", "'" + action + "' is not supported on lsmhooks (Post, NoPost, Sigkill, Override)");
+      s.action = row->code;
+      if (s.action != MYELIN_HOOK_ACT_OVERRIDE && given((*act)["argError"]))
+        c.fail((*act)["argError"], xf + ".argError", "applies to Override only (the action is " + action + ")");
       s.error = opt_int(c, *act, "argError", xf + ".argError", -1);
       if (s.error >= 0 || s.error < -4095) c.fail((*act)["argError"], xf + ".argError", "must be a negative errno (-1 is EPERM)");
     }
@@ -597,21 +600,19 @@ TracingPolicy policy(const Ctx& c, const YAML::Node& doc, const std::string& kin
 }  // namespace
 
 uint32_t lsm_hook_id(const std::string& name) {
-  if (name == "inode_unlink") return MYELIN_LSM_INODE_UNLINK;
-  if (name == "inode_rename") return MYELIN_LSM_INODE_RENAME;
-  if (name == "path_unlink") return MYELIN_LSM_PATH_UNLINK;
-  if (name == "path_rename") return MYELIN_LSM_PATH_RENAME;
-  if (name == "bprm_check_security") return MYELIN_LSM_BPRM_CHECK;
-  if (name == "file_open") return MYELIN_LSM_FILE_OPEN;
-  return 0;
+  const auto* row = lookup(kLsmHooks, name, kOnLsm);
+  return row ? row->code : 0;
 }
 
-std::vector<std::pair<std::string, std::string>> lsm_fallback_syscalls(const std::string& hook) {
-  if (hook == "inode_unlink" || hook == "path_unlink") return {{"sys_enter_unlinkat", "pathname"}, {"sys_enter_unlink", "pathname"}};
-  if (hook == "inode_rename" || hook == "path_rename")
-    return {{"sys_enter_renameat2", "oldname"}, {"sys_enter_renameat", "oldname"}, {"sys_enter_rename", "oldname"}};
-  if (hook == "bprm_check_security") return {{"sys_enter_execve", "filename"}, {"sys_enter_execveat", "filename"}};
-  if (hook == "file_open") return {{"sys_enter_openat", "filename"}, {"sys_enter_openat2", "filename"}, {"sys_enter_open", "filename"}};
+std::vector<std::pair<std::string, std::string>> lsm_fallback_syscalls(myelin_lsm_hook hook) {
+  switch (hook) {
+    case MYELIN_LSM_INODE_UNLINK:
+    case MYELIN_LSM_PATH_UNLINK: return {{"sys_enter_unlinkat", "pathname"}, {"sys_enter_unlink", "pathname"}};
+    case MYELIN_LSM_INODE_RENAME:
+    case MYELIN_LSM_PATH_RENAME: return {{"sys_enter_renameat2", "oldname"}, {"sys_enter_renameat", "oldname"}, {"sys_enter_rename", "oldname"}};
+    case MYELIN_LSM_BPRM_CHECK: return {{"sys_enter_execve", "filename"}, {"sys_enter_execveat", "filename"}};
+    case MYELIN_LSM_FILE_OPEN: return {{"sys_enter_openat", "filename"}, {"sys_enter_openat2", "filename"}, {"sys_enter_open", "filename"}};
+  }
   return {};
 }
 
@@ -619,7 +620,7 @@ Result<std::vector<TracepointHook>> lsm_fallback(const TracingPolicy& p,
                                                  const std::function<Result<std::vector<TpField>>(const std::string& event)>& format) {
   std::vector<TracepointHook> out;
   for (const auto& lh : p.lsmhooks)
-    for (const auto& [event, field] : lsm_fallback_syscalls(lh.hook)) {
+    for (const auto& [event, field] : lsm_fallback_syscalls(lh.id)) {
       auto fmt = format(event);
       if (!fmt) continue;  // this architecture has no such syscall (e.g. unlink on arm64)
       int index = -1;
@@ -630,15 +631,15 @@ Result<std::vector<TracepointHook>> lsm_fallback(const TracingPolicy& p,
       static_cast<HookInfo&>(h) = lh;  // its line, message and tags
       h.subsystem = "syscalls";
       h.event = event;
-      h.args.push_back({index, "string"});
+      h.args.push_back({index, ArgType::string});
       for (const auto& sel : lh.selectors)
         for (const auto& path : sel.paths) {
-          if (h.selectors.size() == MYELIN_TP_MAX_SELECTORS)
-            return Error{"spec.lsmhooks (" + lh.hook + "): more than " + std::to_string(MYELIN_TP_MAX_SELECTORS) +
+          if (h.selectors.size() == MYELIN_HOOK_MAX_SELECTORS)
+            return Error{"spec.lsmhooks (" + lh.hook + "): more than " + std::to_string(MYELIN_HOOK_MAX_SELECTORS) +
                          " paths cannot be enforced without BPF-LSM"};
           Selector s;
           s.args.push_back({0, sel.op, {path}});
-          s.action = sel.action == "Override" ? "Sigkill" : sel.action;
+          s.action = sel.action == MYELIN_HOOK_ACT_OVERRIDE ? MYELIN_HOOK_ACT_SIGKILL : sel.action;
           h.selectors.push_back(std::move(s));
         }
       out.push_back(std::move(h));
@@ -754,16 +755,16 @@ Result<std::vector<Selector>> expand(const std::vector<Selector>& in, const std:
       }
     out.insert(out.end(), partial.begin(), partial.end());
   }
-  if (out.size() > MYELIN_TP_MAX_SELECTORS)
+  if (out.size() > MYELIN_HOOK_MAX_SELECTORS)
     return Error{where + ": " + std::to_string(out.size()) + " selectors once each matchArgs value is its own (at most " +
-                 std::to_string(MYELIN_TP_MAX_SELECTORS) + " per hook: split the hook or use Prefix)"};
+                 std::to_string(MYELIN_HOOK_MAX_SELECTORS) + " per hook: split the hook or use Prefix)"};
   return out;
 }
 
 // A sock condition: ports and protocol/family as numbers or names, addresses as CIDR.
-Status sock_cond(myelin_tp_cond& cond, const std::string& op, const std::string& value) {
-  cond.op = sock_op(op);
-  if (op.find("Addr") != std::string::npos) {
+Status sock_cond(myelin_hook_cond& cond, myelin_hook_op op, const std::string& value) {
+  cond.op = op;
+  if (op == MYELIN_HOOK_OP_SADDR || op == MYELIN_HOOK_OP_NOT_SADDR || op == MYELIN_HOOK_OP_DADDR || op == MYELIN_HOOK_OP_NOT_DADDR) {
     const auto slash = value.find('/');
     const std::string addr = value.substr(0, slash);
     uint8_t bytes[16] = {};
@@ -803,15 +804,7 @@ Status sock_cond(myelin_tp_cond& cond, const std::string& op, const std::string&
   return {};
 }
 
-uint8_t action_code(const std::string& a) {
-  return a == "NoPost"     ? MYELIN_TP_ACT_NOPOST
-         : a == "Sigkill"  ? MYELIN_TP_ACT_SIGKILL
-         : a == "Signal"   ? MYELIN_TP_ACT_SIGNAL
-         : a == "Override" ? MYELIN_TP_ACT_OVERRIDE
-                           : MYELIN_TP_ACT_POST;
-}
-
-Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& selectors, const std::string& where,
+Status compile_selectors(myelin_hook_config& cfg, const std::vector<Selector>& selectors, const std::string& where,
                          const BinaryIds& binary_id, const HostNamespaces& host_ns) {
   auto expanded = expand(selectors, where);
   if (!expanded) return expanded.error();
@@ -819,11 +812,11 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
     const auto& in = (*expanded)[s];
     auto& out = cfg.selectors[s];
     const std::string sctx = where + ": selectors[" + std::to_string(s) + "]";
-    out.action = action_code(in.action);
-    out.action_arg = in.action == "Override" ? in.error : in.signal;
-    out.binary_op = abi::set_op_code(in.binaries_op);
+    out.action = in.action;
+    out.action_arg = in.action == MYELIN_HOOK_ACT_OVERRIDE ? in.error : in.signal;
+    out.binary_op = in.binaries_op;
     out.nbinaries = static_cast<uint8_t>(in.binaries.size());
-    const bool prefix = out.binary_op == MYELIN_TP_SET_PREFIX || out.binary_op == MYELIN_TP_SET_NOT_PREFIX;
+    const bool prefix = out.binary_op == MYELIN_HOOK_SET_PREFIX || out.binary_op == MYELIN_HOOK_SET_NOT_PREFIX;
     for (size_t b = 0; b < in.binaries.size(); ++b) {
       const uint32_t v = binary_id(in.binaries[b], prefix);
       if (prefix && v == 0)
@@ -834,21 +827,19 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
       else
         out.binaries[b] = v;
     }
-    out.pid_op = abi::set_op_code(in.pids_op);
+    out.pid_op = in.pids_op;
     out.npids = static_cast<uint8_t>(in.pids.size());
     for (size_t i = 0; i < in.pids.size(); ++i) out.pids[i] = in.pids[i];
-    out.pid_flags = (in.follow_forks ? MYELIN_TP_PID_FOLLOW_FORKS : 0) | (in.namespace_pids ? MYELIN_TP_PID_NAMESPACED : 0);
-    out.cap_op = abi::set_op_code(in.caps_op);
-    out.cap_set = in.caps_type == "Inheritable" ? MYELIN_TP_CAP_INHERITABLE
-                  : in.caps_type == "Permitted" ? MYELIN_TP_CAP_PERMITTED
-                                                : MYELIN_TP_CAP_EFFECTIVE;
+    out.pid_flags = (in.follow_forks ? MYELIN_HOOK_PID_FOLLOW_FORKS : 0) | (in.namespace_pids ? MYELIN_HOOK_PID_NAMESPACED : 0);
+    out.cap_op = in.caps_op;
+    out.cap_set = in.caps_type;
     out.caps = in.caps;
     out.nns = static_cast<uint8_t>(in.namespaces.size());
     for (size_t n = 0; n < in.namespaces.size(); ++n) {
       const auto& m = in.namespaces[n];
       auto& o = out.ns[n];
-      o.ns = abi::namespace_type(m.ns);
-      o.op = abi::set_op_code(m.op);
+      o.ns = m.ns;
+      o.op = m.op;
       o.nvalues = static_cast<uint8_t>(m.values.size());
       for (size_t k = 0; k < m.values.size(); ++k) {
         if (m.values[k] != "host_ns") {
@@ -856,7 +847,7 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
           continue;
         }
         uint32_t inum = host_ns ? host_ns(o.ns) : 0;
-        if (!inum) return Error{sctx + ".matchNamespaces[" + std::to_string(n) + "]: cannot read the host's " + m.ns + " namespace (/proc/2/ns or /proc/1/ns)"};
+        if (!inum) return Error{sctx + ".matchNamespaces[" + std::to_string(n) + "]: cannot read the host's " + std::string(abi::namespace_yaml_name(m.ns)) + " namespace (/proc/2/ns or /proc/1/ns)"};
         o.values[k] = inum;
       }
     }
@@ -867,31 +858,25 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
       auto& cond = out.conds[c];
       cond.arg = static_cast<uint8_t>(m.index);
       const uint8_t t = cfg.args[m.index].type;
-      const bool is_str = t == MYELIN_TP_ARG_STRING || t == MYELIN_TP_ARG_FD || t == MYELIN_TP_ARG_FILE || t == MYELIN_TP_ARG_PATH ||
-                          t == MYELIN_TP_ARG_BUF;
+      const bool is_str = t == MYELIN_HOOK_ARG_STRING || t == MYELIN_HOOK_ARG_FD || t == MYELIN_HOOK_ARG_FILE || t == MYELIN_HOOK_ARG_PATH ||
+                          t == MYELIN_HOOK_ARG_BUF;
       const std::string ctx = sctx + ".matchArgs[" + std::to_string(c) + "]";
-      if ((t == MYELIN_TP_ARG_SOCK) != (sock_op(m.op) != 0))
-        return Error{ctx + ": " + m.op + (t == MYELIN_TP_ARG_SOCK ? " does not apply to a sock argument (SPort, DPort, SAddr, DAddr, their Not forms, Protocol, Family)"
-                                                                  : " applies to sock arguments only")};
-      if (t == MYELIN_TP_ARG_SOCK) {
+      const std::string op = op_name(m.op);
+      if ((t == MYELIN_HOOK_ARG_SOCK) != applies(kOperators, m.op, kOnSock))
+        return Error{ctx + ": " + op + (t == MYELIN_HOOK_ARG_SOCK ? " does not apply to a sock argument (SPort, DPort, SAddr, DAddr, their Not forms, Protocol, Family)"
+                                                                : " applies to sock arguments only")};
+      if (t == MYELIN_HOOK_ARG_SOCK) {
         if (auto st = sock_cond(cond, m.op, value); !st) return Error{ctx + ": " + st.error().message};
         continue;
       }
-      if (m.op == "Equal") cond.op = MYELIN_TP_OP_EQ;
-      else if (m.op == "NotEqual") cond.op = MYELIN_TP_OP_NE;
-      else if (m.op == "GT" || m.op == "GreaterThan") cond.op = MYELIN_TP_OP_GT;
-      else if (m.op == "LT" || m.op == "LessThan") cond.op = MYELIN_TP_OP_LT;
-      else if (m.op == "Mask") cond.op = MYELIN_TP_OP_MASK;
-      else if (m.op == "Postfix") cond.op = MYELIN_TP_OP_POSTFIX;
-      else cond.op = MYELIN_TP_OP_PREFIX;
+      cond.op = m.op;
       if (is_str) {
-        if (cond.op != MYELIN_TP_OP_EQ && cond.op != MYELIN_TP_OP_NE && cond.op != MYELIN_TP_OP_PREFIX && cond.op != MYELIN_TP_OP_POSTFIX)
-          return Error{ctx + ": " + m.op + " does not apply to a string argument"};
-        if (value.size() >= MYELIN_TP_STR_MAX - 1) return Error{ctx + ": the value is longer than " + std::to_string(MYELIN_TP_STR_MAX - 2) + " bytes"};
+        if (!applies(kOperators, m.op, kOnString)) return Error{ctx + ": " + op + " does not apply to a string argument"};
+        if (value.size() >= MYELIN_HOOK_STR_MAX - 1) return Error{ctx + ": the value is longer than " + std::to_string(MYELIN_HOOK_STR_MAX - 2) + " bytes"};
         std::memcpy(cond.str, value.data(), value.size());
         cond.str_len = static_cast<uint8_t>(value.size());
       } else {
-        if (cond.op == MYELIN_TP_OP_PREFIX || cond.op == MYELIN_TP_OP_POSTFIX) return Error{ctx + ": " + m.op + " applies to strings only"};
+        if (!applies(kOperators, m.op, kOnInteger)) return Error{ctx + ": " + op + " applies to strings only"};
         try {
           size_t used = 0;
           long long v = std::stoll(value, &used, 0);
@@ -909,9 +894,8 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
     auto& out = cfg.selectors[s];
     for (const auto& m : (*expanded)[s].return_args) {
       auto& cond = out.conds[out.nconds++];
-      cond.arg = MYELIN_TP_RET_ARG;
-      cond.op = m.op == "Equal" ? MYELIN_TP_OP_EQ : m.op == "NotEqual" ? MYELIN_TP_OP_NE : m.op == "Mask" ? MYELIN_TP_OP_MASK
-                : (m.op == "GT" || m.op == "GreaterThan") ? MYELIN_TP_OP_GT : MYELIN_TP_OP_LT;
+      cond.arg = MYELIN_HOOK_RET_ARG;
+      cond.op = m.op;  // the decoder took only operators of return values
       try {
         size_t used = 0;
         cond.value = static_cast<uint64_t>(std::stoll(m.values.at(0), &used, 0));
@@ -924,22 +908,11 @@ Status compile_selectors(myelin_tp_config& cfg, const std::vector<Selector>& sel
   return {};
 }
 
-uint8_t arg_kind(const std::string& type) {
-  if (type == "string" || type == "filename") return MYELIN_TP_ARG_STRING;
-  if (type == "fd") return MYELIN_TP_ARG_FD;
-  if (type == "file") return MYELIN_TP_ARG_FILE;
-  if (type == "path") return MYELIN_TP_ARG_PATH;
-  if (type == "sock") return MYELIN_TP_ARG_SOCK;
-  if (type == "char_buf") return MYELIN_TP_ARG_BUF;
-  if (type == "uint32" || type == "uint64" || type == "size_t") return MYELIN_TP_ARG_UINT;
-  return MYELIN_TP_ARG_INT;
-}
-
 // The kernel resolves one fd / file / path per hook to its path (a bounded dentry walk).
-Status mark_path_arg(myelin_tp_config& cfg, const std::string& where) {
+Status mark_path_arg(myelin_hook_config& cfg, const std::string& where) {
   for (uint8_t i = 0; i < cfg.nargs; ++i) {
     const uint8_t t = cfg.args[i].type;
-    if (t != MYELIN_TP_ARG_FD && t != MYELIN_TP_ARG_FILE && t != MYELIN_TP_ARG_PATH) continue;
+    if (t != MYELIN_HOOK_ARG_FD && t != MYELIN_HOOK_ARG_FILE && t != MYELIN_HOOK_ARG_PATH) continue;
     if (cfg.path_arg) return Error{where + ": args[" + std::to_string(i) + "]: one fd, file or path argument per hook is resolved to a path"};
     cfg.path_arg = static_cast<uint8_t>(i + 1);
   }
@@ -947,14 +920,14 @@ Status mark_path_arg(myelin_tp_config& cfg, const std::string& where) {
 }
 
 // Args of a function call (uprobe, kprobe): offset is the argument's position.
-void call_args(myelin_tp_config& cfg, const std::vector<TpArg>& args) {
+void call_args(myelin_hook_config& cfg, const std::vector<HookArg>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     const auto& a = args[i];
     auto& out = cfg.args[i];
     out.offset = static_cast<uint16_t>(a.index);
-    out.type = arg_kind(a.type);
-    out.size = (a.type == "int" || a.type == "int32" || a.type == "uint32" || a.type == "fd") ? 4 : 8;
-    if (out.type == MYELIN_TP_ARG_BUF) {
+    out.type = arg_type(a.type).kernel;
+    out.size = arg_type(a.type).call_size;
+    if (out.type == MYELIN_HOOK_ARG_BUF) {
       out.size_offset = static_cast<uint16_t>(a.size_arg_index - 1);  // the length's argument position
       out.size_size = 8;
     }
@@ -964,9 +937,9 @@ void call_args(myelin_tp_config& cfg, const std::vector<TpArg>& args) {
 
 }  // namespace
 
-Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vector<TpField>& format, uint32_t policy_id,
+Result<myelin_hook_config> compile_tracepoint(const TracepointHook& hook, const std::vector<TpField>& format, uint32_t policy_id,
                                       uint32_t hook_id, const BinaryIds& binary_id, const HostNamespaces& host_ns) {
-  myelin_tp_config cfg{};
+  myelin_hook_config cfg{};
   cfg.policy_id = policy_id;
   cfg.hook_id = hook_id;
   const std::string where = hook.subsystem + "/" + hook.event;
@@ -979,8 +952,8 @@ Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vec
     auto& out = cfg.args[i];
     out.offset = f.offset;
     out.size = f.size;
-    out.type = arg_kind(a.type);
-    if (out.type == MYELIN_TP_ARG_BUF) {
+    out.type = arg_type(a.type).kernel;
+    if (out.type == MYELIN_HOOK_ARG_BUF) {
       const size_t si = static_cast<size_t>(a.size_arg_index - 1);
       if (f.size != 8 || f.decl.find('*') == std::string::npos)
         return Error{where + ": args[" + std::to_string(i) + "]: field '" + f.decl + "' is not a pointer to a buffer"};
@@ -989,18 +962,18 @@ Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vec
                      " names no integer field (it is 1 + the field index of the length)"};
       out.size_offset = format[si].offset;
       out.size_size = format[si].size;
-    } else if (out.type == MYELIN_TP_ARG_STRING) {
+    } else if (out.type == MYELIN_HOOK_ARG_STRING) {
       if (f.size != 8 || f.decl.find('*') == std::string::npos)
         return Error{where + ": args[" + std::to_string(i) + "]: field '" + f.decl + "' is not a pointer to a string"};
     } else {
       if (f.size != 1 && f.size != 2 && f.size != 4 && f.size != 8)
         return Error{where + ": args[" + std::to_string(i) + "]: field '" + f.decl + "' is not an integer"};
-      if (out.type == MYELIN_TP_ARG_FD && f.decl.find('*') != std::string::npos)
+      if (out.type == MYELIN_HOOK_ARG_FD && f.decl.find('*') != std::string::npos)
         return Error{where + ": args[" + std::to_string(i) + "]: field '" + f.decl + "' is a pointer, not a file descriptor"};
       // Syscall tracepoints keep every argument in a 64-bit slot; a 32-bit
       // type is its low half (x86-64 and arm64 are little-endian), sign-
       // extended for int: AT_FDCWD is -100, not 4294967196.
-      if ((a.type == "int" || a.type == "int32" || a.type == "uint32" || a.type == "fd") && f.size == 8) out.size = 4;
+      if (arg_type(a.type).call_size == 4 && f.size == 8) out.size = 4;
     }
   }
   cfg.nargs = static_cast<uint8_t>(hook.args.size());
@@ -1012,16 +985,16 @@ Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vec
 namespace {
 
 // A function-call hook (uprobe, kprobe): args by argument position.
-Result<myelin_tp_config> compile_call(const std::vector<TpArg>& args, const std::vector<Selector>& selectors, const std::string& where,
+Result<myelin_hook_config> compile_call(const std::vector<HookArg>& args, const std::vector<Selector>& selectors, const std::string& where,
                                       uint8_t flags, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
                                       const HostNamespaces& host_ns) {
-  myelin_tp_config cfg{};
+  myelin_hook_config cfg{};
   cfg.policy_id = policy_id;
   cfg.hook_id = hook_id;
   cfg.flags = flags;
   call_args(cfg, args);
   for (const auto& a : args)
-    if (a.type == "char_buf" && a.size_arg_index > 5)
+    if (a.type == ArgType::char_buf && a.size_arg_index > 5)
       return Error{where + ": sizeArgIndex " + std::to_string(a.size_arg_index) + ": a call's length is one of its arguments 1-5"};
   if (auto s = mark_path_arg(cfg, where); !s) return s.error();
   if (auto s = compile_selectors(cfg, selectors, where, binary_id, host_ns); !s) return s.error();
@@ -1030,20 +1003,20 @@ Result<myelin_tp_config> compile_call(const std::vector<TpArg>& args, const std:
 
 }  // namespace
 
-Result<myelin_tp_config> compile_uprobe(const UprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
+Result<myelin_hook_config> compile_uprobe(const UprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
                                         const HostNamespaces& host_ns) {
   return compile_call(hook.args, hook.selectors, hook.path, 0, policy_id, hook_id, binary_id, host_ns);
 }
 
-Result<myelin_tp_config> compile_kprobe(const KprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
+Result<myelin_hook_config> compile_kprobe(const KprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
                                         const HostNamespaces& host_ns) {
-  return compile_call(hook.args, hook.selectors, hook.call, hook.syscall ? 0 : MYELIN_TP_CFG_KERNEL_STRINGS, policy_id, hook_id, binary_id,
+  return compile_call(hook.args, hook.selectors, hook.call, hook.syscall ? 0 : MYELIN_HOOK_CFG_KERNEL_STRINGS, policy_id, hook_id, binary_id,
                       host_ns);
 }
 
 bool KprobeHook::overrides() const {
   for (const auto& s : selectors)
-    if (s.action == "Override") return true;
+    if (s.action == MYELIN_HOOK_ACT_OVERRIDE) return true;
   return false;
 }
 

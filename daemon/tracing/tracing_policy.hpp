@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // TracingPolicy (cilium.io/v1alpha1, Tetragon's format): the model, the
 // YAML decoder (errors name file:line:field; every field Myelin does not
-// implement is an error that names it, never ignored) and the compiler of a
-// tracepoint hook into the in-kernel config (myelin_tp_config), using the
-// tracepoint's format from tracefs. Fields are read with Tetragon's meaning
+// implement is an error that names it, never ignored) and the compiler of
+// each hook (tracepoint: with its format from tracefs; uprobe; kprobe) into
+// the in-kernel config (myelin_hook_config). Fields are read with Tetragon's meaning
 // of null, empty and omitted (null is omitted; defaults are its CRD's).
+// Every name of the YAML's vocabulary (operators, actions, arg types, ...)
+// is decoded once to its code (vocabulary.hpp): the model holds codes.
 #pragma once
 
 #include <functional>
@@ -16,36 +18,38 @@
 #include "myelin/policy/model.hpp"
 #include "myelin/policy/refusal.hpp"
 #include "myelin/result.hpp"
+#include "vocabulary.hpp"
 
 namespace myelin::tracing {
 
-struct TpArg {
-  int index = 0;        // tracepoint: field of the record (its format, common fields included); uprobe: the function's argument
-  std::string type;     // int, int32, int64, long, uint32, uint64, size_t, string, fd, char_buf (kprobes also file, path, sock)
+struct HookArg {
+  int index = 0;        // tracepoint: field of the record (its format, common fields included); uprobe, kprobe: the argument's position
+  ArgType type = ArgType::none;  // int, int32, int64, long, uint32, uint64, size_t, string, fd, char_buf (kprobes also file, path, sock)
   int size_arg_index = 0;  // char_buf: 1 + the index (same meaning as index) of the arg holding its length
 };
 struct MatchArg {
   int index = 0;        // position in the hook's args list
-  std::string op;       // Equal, NotEqual, GT, LT, Mask, Prefix, Postfix
+  myelin_hook_op op = MYELIN_HOOK_OP_EQ;  // Equal, NotEqual, GT, LT, Mask, Prefix, Postfix; sock args: SPort, ...
   std::vector<std::string> values;  // any of them (the compiler expands several into selectors)
 };
 struct NamespaceMatch {
-  std::string ns;       // Uts, Ipc, Mnt, Pid, PidForChildren, Net, Time, TimeForChildren, Cgroup, User
-  std::string op;       // In, NotIn
+  uint8_t ns = 0;       // enum myelin_hook_ns_type: Uts, Ipc, Mnt, Pid, PidForChildren, Net, Time, TimeForChildren, Cgroup, User
+  myelin_hook_set_op op = MYELIN_HOOK_SET_IN;  // In, NotIn
   std::vector<std::string> values;  // inode numbers or host_ns
 };
 struct Selector {
   std::vector<MatchArg> args;
   std::vector<MatchArg> return_args;    // matchReturnArgs (return probes): index 0, the return value
-  std::string binaries_op;              // "", In, NotIn, Prefix, NotPrefix
+  myelin_hook_set_op binaries_op = MYELIN_HOOK_SET_ANY;  // none, In, NotIn, Prefix, NotPrefix
   std::vector<std::string> binaries;
-  std::string pids_op;                  // "", In, NotIn
+  myelin_hook_set_op pids_op = MYELIN_HOOK_SET_ANY;      // none, In, NotIn
   std::vector<uint32_t> pids;
   bool follow_forks = false, namespace_pids = false;
-  std::string caps_op, caps_type;       // In/NotIn; Effective, Inheritable, Permitted
+  myelin_hook_set_op caps_op = MYELIN_HOOK_SET_ANY;      // none, In, NotIn
+  myelin_hook_cap_set caps_type = MYELIN_HOOK_CAP_EFFECTIVE;
   uint64_t caps = 0;
   std::vector<NamespaceMatch> namespaces;
-  std::string action = "Post";          // Post, NoPost, Sigkill, Signal, Override (kprobes)
+  myelin_hook_action action = MYELIN_HOOK_ACT_POST;  // Post, NoPost, Sigkill, Signal, Override (kprobes)
   int signal = 0;
   int error = -1;                       // Override: argError (a negative errno; -1 is EPERM)
 };
@@ -63,7 +67,7 @@ struct HookInfo {
 
 struct TracepointHook : HookInfo {
   std::string subsystem, event;
-  std::vector<TpArg> args;
+  std::vector<HookArg> args;
   std::vector<Selector> selectors;
 };
 
@@ -71,14 +75,15 @@ struct TracepointHook : HookInfo {
 // binary executed, the file opened) matched by path: Equal (that file) or
 // Prefix (a directory and everything under it), resolved to inodes at load.
 struct LsmSelector {
-  std::string op;                  // Equal, Prefix
+  myelin_hook_op op = MYELIN_HOOK_OP_EQ;             // Equal, Prefix
   std::vector<std::string> paths;
-  std::string action = "Post";     // Post, NoPost, Sigkill, Override
+  myelin_hook_action action = MYELIN_HOOK_ACT_POST;  // Post, NoPost, Sigkill, Override
   int error = -1;                  // Override: argError (-1 = EPERM)
 };
 struct LsmHook : HookInfo {
-  std::string hook;                // inode_unlink, inode_rename, path_unlink, path_rename, bprm_check_security, file_open
-  std::string arg_type;            // file, path, dentry, linux_binprm: how events show the object ("": path_arg)
+  std::string hook;                // inode_unlink, inode_rename, path_unlink, path_rename, bprm_check_security, file_open (events name it)
+  myelin_lsm_hook id = MYELIN_LSM_INODE_UNLINK;  // that hook's code
+  LsmObject arg_type = LsmObject::none;          // file, path, dentry, linux_binprm: how events show the object (none: path_arg)
   std::vector<LsmSelector> selectors;
 };
 
@@ -87,7 +92,7 @@ struct LsmHook : HookInfo {
 struct UprobeHook : HookInfo {
   std::string path;
   std::vector<std::string> symbols;
-  std::vector<TpArg> args;
+  std::vector<HookArg> args;
   std::vector<Selector> selectors;
 };
 
@@ -98,8 +103,8 @@ struct KprobeHook : HookInfo {
   std::string call;
   bool syscall = true;             // Tetragon's default: a kernel function says syscall: false
   bool ret = false;                // return: true, attached as fexit; returnArg is an integer
-  std::string ret_type;            // returnArg.type: how events show the return value
-  std::vector<TpArg> args;
+  ArgType ret_type = ArgType::none;  // returnArg.type: how events show the return value
+  std::vector<HookArg> args;
   std::vector<Selector> selectors;
   bool overrides() const;
   // The kernel function attached: a syscall's is this architecture's wrapper.
@@ -126,7 +131,7 @@ uint32_t lsm_hook_id(const std::string& name);
 // syscalls that reach it, matching the path argument as a string, with
 // Sigkill for Override: the process dies, but the call may have completed.
 // (syscalls/<event>, the name of its path field) per hook.
-std::vector<std::pair<std::string, std::string>> lsm_fallback_syscalls(const std::string& hook);
+std::vector<std::pair<std::string, std::string>> lsm_fallback_syscalls(myelin_lsm_hook hook);
 
 // Every TracingPolicy and TracingPolicyNamespaced of a (multi-document)
 // YAML text, other kinds passed over; or the refusal of all of it, naming
@@ -151,13 +156,13 @@ Result<std::vector<TpField>> tracepoint_format(const std::string& tracefs, const
 using BinaryIds = std::function<uint32_t(const std::string& path, bool prefix)>;
 using HostNamespaces = std::function<uint32_t(uint8_t ns_type)>;
 
-Result<myelin_tp_config> compile_hook(const TracepointHook& hook, const std::vector<TpField>& format, uint32_t policy_id,
+Result<myelin_hook_config> compile_tracepoint(const TracepointHook& hook, const std::vector<TpField>& format, uint32_t policy_id,
                                       uint32_t hook_id, const BinaryIds& binary_id, const HostNamespaces& host_ns = {});
 // A kprobe's config: args read from the function's arguments (or the syscall's registers).
-Result<myelin_tp_config> compile_kprobe(const KprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
+Result<myelin_hook_config> compile_kprobe(const KprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
                                         const HostNamespaces& host_ns = {});
 // A uprobe's config: args read from the argument registers.
-Result<myelin_tp_config> compile_uprobe(const UprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
+Result<myelin_hook_config> compile_uprobe(const UprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
                                         const HostNamespaces& host_ns = {});
 
 // The fallback hooks of `p`'s lsmhooks, given the format of each syscall tracepoint.

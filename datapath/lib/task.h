@@ -35,20 +35,20 @@ static __always_inline struct file *task_fd_file(struct task_struct *t, long fd)
  * reaches the loop head in the same state and is pruned instead of
  * branching into 2^depth paths. */
 struct myelin_path_scratch {
-	char buf[2 * MYELIN_TP_STR_MAX];
+	char buf[2 * MYELIN_HOOK_STR_MAX];
 	__u32 pos;
 	__u32 truncated;
 };
 
 /*
- * The absolute path of (dentry, vfsmount) written to out[0..MYELIN_TP_STR_MAX),
+ * The absolute path of (dentry, vfsmount) written to out[0..MYELIN_HOOK_STR_MAX),
  * NUL-terminated; returns its length. Built backwards in `ps->buf` (twice
  * the string size, so the verifier can bound every copy). A path longer
  * than the buffer keeps its tail and starts with "...".
  */
 static __always_inline __u32 dentry_path(struct dentry *d, struct vfsmount *vfs, struct myelin_path_scratch *ps, char *out)
 {
-	const __u32 P = MYELIN_TP_STR_MAX;
+	const __u32 P = MYELIN_HOOK_STR_MAX;
 	struct mount *mnt = container_of(vfs, struct mount, mnt);
 	ps->pos = P - 1;
 	ps->truncated = 0;
@@ -152,8 +152,8 @@ static __always_inline __u64 task_caps(struct task_struct *t, __u8 set)
 	const struct cred *c = BPF_CORE_READ(t, cred);
 	__u64 v = 0;
 	switch (set) {
-	case MYELIN_TP_CAP_INHERITABLE: bpf_core_read(&v, sizeof(v), &c->cap_inheritable); break;
-	case MYELIN_TP_CAP_PERMITTED: bpf_core_read(&v, sizeof(v), &c->cap_permitted); break;
+	case MYELIN_HOOK_CAP_INHERITABLE: bpf_core_read(&v, sizeof(v), &c->cap_inheritable); break;
+	case MYELIN_HOOK_CAP_PERMITTED: bpf_core_read(&v, sizeof(v), &c->cap_permitted); break;
 	default: bpf_core_read(&v, sizeof(v), &c->cap_effective); break;
 	}
 	return v;

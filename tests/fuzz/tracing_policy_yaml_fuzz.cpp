@@ -43,25 +43,25 @@ std::set<uint64_t> namespace_values(const Hook& h) {
   return out;
 }
 
-void check_config(const myelin_tp_config& cfg, const std::string& where, const std::set<uint64_t>& ns_values) {
-  FUZZ_CHECK(cfg.nargs <= MYELIN_TP_MAX_ARGS, where);
-  FUZZ_CHECK(cfg.nselectors <= MYELIN_TP_MAX_SELECTORS, where);
+void check_config(const myelin_hook_config& cfg, const std::string& where, const std::set<uint64_t>& ns_values) {
+  FUZZ_CHECK(cfg.nargs <= MYELIN_HOOK_MAX_ARGS, where);
+  FUZZ_CHECK(cfg.nselectors <= MYELIN_HOOK_MAX_SELECTORS, where);
   FUZZ_CHECK(cfg.path_arg <= cfg.nargs, where);
   for (uint8_t s = 0; s < cfg.nselectors; ++s) {
     const auto& sel = cfg.selectors[s];
-    FUZZ_CHECK(sel.nconds <= MYELIN_TP_MAX_CONDS, where);
-    FUZZ_CHECK(sel.nbinaries <= MYELIN_TP_MAX_BINARIES, where);
-    FUZZ_CHECK(sel.npids <= MYELIN_TP_MAX_PIDS, where);
-    FUZZ_CHECK(sel.nns <= MYELIN_TP_MAX_NS, where);
+    FUZZ_CHECK(sel.nconds <= MYELIN_HOOK_MAX_CONDS, where);
+    FUZZ_CHECK(sel.nbinaries <= MYELIN_HOOK_MAX_BINARIES, where);
+    FUZZ_CHECK(sel.npids <= MYELIN_HOOK_MAX_PIDS, where);
+    FUZZ_CHECK(sel.nns <= MYELIN_HOOK_MAX_NS, where);
     for (uint8_t n = 0; n < sel.nns; ++n) {
-      FUZZ_CHECK(sel.ns[n].nvalues <= MYELIN_TP_NS_VALUES, where);
+      FUZZ_CHECK(sel.ns[n].nvalues <= MYELIN_HOOK_NS_VALUES, where);
       for (uint8_t k = 0; k < sel.ns[n].nvalues; ++k)
         FUZZ_CHECK(ns_values.count(sel.ns[n].values[k]), where + ": a namespace inode that is not the one written");
     }
     for (uint8_t c = 0; c < sel.nconds; ++c) {
       const auto& cond = sel.conds[c];
-      FUZZ_CHECK(cond.arg < cfg.nargs || cond.arg == MYELIN_TP_RET_ARG, where + ": a condition on no argument");
-      FUZZ_CHECK(cond.str_len < MYELIN_TP_STR_MAX, where);
+      FUZZ_CHECK(cond.arg < cfg.nargs || cond.arg == MYELIN_HOOK_RET_ARG, where + ": a condition on no argument");
+      FUZZ_CHECK(cond.str_len < MYELIN_HOOK_STR_MAX, where);
     }
   }
 }
@@ -83,7 +83,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& p : *policies) {
     uint32_t hook = 1;
     for (const auto& h : p.tracepoints)
-      if (auto cfg = compile_hook(h, format, 1, hook++, binary_id, host_ns)) check_config(*cfg, h.subsystem + "/" + h.event, namespace_values(h));
+      if (auto cfg = compile_tracepoint(h, format, 1, hook++, binary_id, host_ns)) check_config(*cfg, h.subsystem + "/" + h.event, namespace_values(h));
     for (const auto& h : p.kprobes) {
       (void)h.function([](const std::string& name) { return "__x64_sys_" + name; });
       if (auto cfg = compile_kprobe(h, 1, hook++, binary_id, host_ns)) check_config(*cfg, h.call, namespace_values(h));
@@ -93,7 +93,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto fallback = lsm_fallback(p, [&](const std::string&) -> myelin::Result<std::vector<TpField>> { return format; });
     if (fallback)
       for (const auto& h : *fallback)
-        if (auto cfg = compile_hook(h, format, 1, hook++, binary_id, host_ns)) check_config(*cfg, "lsm fallback " + h.event, namespace_values(h));
+        if (auto cfg = compile_tracepoint(h, format, 1, hook++, binary_id, host_ns)) check_config(*cfg, "lsm fallback " + h.event, namespace_values(h));
   }
   return 0;
 }

@@ -6,16 +6,23 @@
 
 #include <vector>
 
+#include "kprobe.skel.h"
 #include "myelin/bpf/link.hpp"
 #include "myelin/bpf/skeleton.hpp"
 #include "myelin/datapath/runtime_probes.hpp"
 #include "myelin/datapath/tracepoints.hpp"
 #include "tracepoint.skel.h"
+#include "uprobe.skel.h"
 
 namespace myelin::datapath {
 
 struct TracingHooks::Hook {
-  bpf::Skeleton<tracepoint> skel;
+  virtual ~Hook() = default;
+};
+
+template <typename T>
+struct TracingHooks::HookOf final : TracingHooks::Hook {
+  bpf::Skeleton<T> skel;
   bpf_program* prog = nullptr;
   bpf::Link link;  // after skel: detached before the object closes
 };
@@ -24,13 +31,13 @@ Result<std::unique_ptr<TracingHooks>> TracingHooks::create(int exec_binary_fd, s
   std::unique_ptr<TracingHooks> h(new TracingHooks());
   h->exec_binary_fd_ = exec_binary_fd;
   h->tracefs_ = std::move(tracefs);
-  h->events_.reset(bpf_map_create(BPF_MAP_TYPE_RINGBUF, "myelin_tp_events", 0, 0, 4u << 20, nullptr));
+  h->events_.reset(bpf_map_create(BPF_MAP_TYPE_RINGBUF, "myelin_hook_events", 0, 0, 4u << 20, nullptr));
   if (!h->events_) return Error::from_errno("create the tracing events ring buffer");
-  h->stats_.reset(bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "myelin_tp_stats", sizeof(uint32_t), sizeof(myelin_proc_stats), 1, nullptr));
+  h->stats_.reset(bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "myelin_hook_stats", sizeof(uint32_t), sizeof(myelin_proc_stats), 1, nullptr));
   if (!h->stats_) return Error::from_errno("create the tracing counters");
-  h->scope_.reset(bpf_map_create(BPF_MAP_TYPE_HASH, "myelin_tp_scope", sizeof(myelin_tp_scope_key), 1, 16384, nullptr));
+  h->scope_.reset(bpf_map_create(BPF_MAP_TYPE_HASH, "myelin_hook_scope", sizeof(myelin_hook_scope_key), 1, 16384, nullptr));
   if (!h->scope_) return Error::from_errno("create the tracing scope map");
-  auto ring = bpf::RingBuffer<myelin_tp_event>::open(h->events_.get(), std::move(cb), "tracing events");
+  auto ring = bpf::RingBuffer<myelin_hook_event>::open(h->events_.get(), std::move(cb), "tracing events");
   if (!ring) return ring.error();
   h->ring_ = std::move(*ring);
   return h;
@@ -38,77 +45,81 @@ Result<std::unique_ptr<TracingHooks>> TracingHooks::create(int exec_binary_fd, s
 
 TracingHooks::~TracingHooks() = default;
 
-namespace {
-
-bpf_program* program_of(tracepoint* s, int which) {
-  bpf_program* progs[] = {s->progs.myelin_tracepoint,     s->progs.myelin_uprobe,   s->progs.myelin_fentry,
-                          s->progs.myelin_fentry_syscall, s->progs.myelin_fmod_ret, s->progs.myelin_fmod_ret_syscall,
-                          s->progs.myelin_fexit,          s->progs.myelin_fexit_syscall};
-  return progs[which];
-}
-
-constexpr int kPrograms = 8;
-
-}  // namespace
-
-Result<std::unique_ptr<TracingHooks::Hook>> TracingHooks::open_hook(const myelin_tp_config& config, Program program, const std::string& what,
-                                                                    const std::string& attach_target) {
-  auto hook = std::make_unique<Hook>();
-  auto skel = bpf::Skeleton<tracepoint>::open("tracepoint (a tracing hook for " + what + ")");
+template <typename T>
+Result<std::unique_ptr<TracingHooks::HookOf<T>>> TracingHooks::open_hook(const myelin_hook_config& config, bpf_program* (*program)(T*),
+                                                                         const std::string& what, const std::string& attach_target) {
+  auto hook = std::make_unique<HookOf<T>>();
+  auto skel = bpf::Skeleton<T>::open(what);
   if (!skel) return skel.error();
   hook->skel = std::move(*skel);
-  auto* s = hook->skel.get();
-  for (int i = 0; i < kPrograms; ++i) bpf_program__set_autoload(program_of(s, i), i == static_cast<int>(program));
-  hook->prog = program_of(s, static_cast<int>(program));
+  T* s = hook->skel.get();
+  hook->prog = program(s);
+  bpf_program* p = nullptr;
+  bpf_object__for_each_program(p, s->obj) bpf_program__set_autoload(p, p == hook->prog);
   if (!attach_target.empty() && bpf_program__set_attach_target(hook->prog, 0, attach_target.c_str()) != 0)
     return Error::from_errno("find kernel function " + attach_target + " in the kernel's BTF");
-  if (bpf_map__reuse_fd(s->maps.myelin_tp_events, events_.get()) || bpf_map__reuse_fd(s->maps.myelin_tp_stats, stats_.get()) ||
-      bpf_map__reuse_fd(s->maps.myelin_exec_binary, exec_binary_fd_) || bpf_map__reuse_fd(s->maps.myelin_tp_scope, scope_.get()))
+  if (bpf_map__reuse_fd(s->maps.myelin_hook_events, events_.get()) || bpf_map__reuse_fd(s->maps.myelin_hook_stats, stats_.get()) ||
+      bpf_map__reuse_fd(s->maps.myelin_exec_binary, exec_binary_fd_) || bpf_map__reuse_fd(s->maps.myelin_hook_scope, scope_.get()))
     return Error::from_errno("share the tracing maps");
   if (auto st = hook->skel.load(); !st) return st.error();
   uint32_t zero = 0;
-  if (bpf_map_update_elem(bpf_map__fd(s->maps.myelin_tp_config), &zero, &config, BPF_ANY) != 0)
+  if (bpf_map_update_elem(bpf_map__fd(s->maps.myelin_hook_compiled), &zero, &config, BPF_ANY) != 0)
     return Error::from_errno("write the compiled policy");
   return hook;
 }
 
-Result<uint32_t> TracingHooks::attach(const std::string& subsystem, const std::string& event, const myelin_tp_config& config) {
-  auto hook = open_hook(config, Program::tracepoint, subsystem + "/" + event);
-  if (!hook) return hook.error();
-  auto link = attach_tracepoint((*hook)->skel->progs.myelin_tracepoint, tracefs_, subsystem, event);
-  if (!link) return link.error();
-  (*hook)->link = std::move(*link);
+uint32_t TracingHooks::keep(std::unique_ptr<Hook> hook) {
   uint32_t id = next_++;
-  hooks_[id] = std::move(*hook);
+  hooks_[id] = std::move(hook);
   return id;
 }
 
-Result<uint32_t> TracingHooks::attach_uprobe(const std::string& path, const std::string& symbol, const myelin_tp_config& config) {
-  auto hook = open_hook(config, Program::uprobe, path + ":" + symbol);
+Result<uint32_t> TracingHooks::attach(const std::string& subsystem, const std::string& event, const myelin_hook_config& config) {
+  auto hook = open_hook<tracepoint>(config, [](tracepoint* s) { return s->progs.myelin_tracepoint; }, "tracepoint (a tracing hook for " + subsystem + "/" + event + ")");
+  if (!hook) return hook.error();
+  auto link = attach_tracepoint((*hook)->prog, tracefs_, subsystem, event);
+  if (!link) return link.error();
+  (*hook)->link = std::move(*link);
+  return keep(std::move(*hook));
+}
+
+Result<uint32_t> TracingHooks::attach_uprobe(const std::string& path, const std::string& symbol, const myelin_hook_config& config) {
+  auto hook = open_hook<uprobe>(config, [](uprobe* s) { return s->progs.myelin_uprobe; }, "uprobe (a tracing hook for " + path + ":" + symbol + ")");
   if (!hook) return hook.error();
   LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = symbol.c_str());
   auto link = bpf::Link::attach("attach a uprobe to " + symbol + " in " + path + " (is the symbol exported by that file?)",
-                                [&] { return bpf_program__attach_uprobe_opts((*hook)->skel->progs.myelin_uprobe, -1, path.c_str(), 0, &opts); });
+                                [&] { return bpf_program__attach_uprobe_opts((*hook)->prog, -1, path.c_str(), 0, &opts); });
   if (!link) return link.error();
   (*hook)->link = std::move(*link);
-  uint32_t id = next_++;
-  hooks_[id] = std::move(*hook);
-  return id;
+  return keep(std::move(*hook));
 }
 
-Result<uint32_t> TracingHooks::attach_kprobe(const std::string& function, bool syscall, KprobeMode mode, const myelin_tp_config& config) {
-  const Program program = mode == KprobeMode::override ? (syscall ? Program::fmod_ret_syscall : Program::fmod_ret)
-                          : mode == KprobeMode::exit   ? (syscall ? Program::fexit_syscall : Program::fexit)
-                                                       : (syscall ? Program::fentry_syscall : Program::fentry);
+namespace {
+
+// The kprobe object's program for a mode and whether the function is a syscall.
+using KprobeProgram = bpf_program* (*)(kprobe*);
+constexpr KprobeProgram kprobe_program(TracingHooks::KprobeMode mode, bool syscall) {
+  using Mode = TracingHooks::KprobeMode;
+  if (mode == Mode::override)
+    return syscall ? KprobeProgram([](kprobe* s) { return s->progs.myelin_fmod_ret_syscall; })
+                   : KprobeProgram([](kprobe* s) { return s->progs.myelin_fmod_ret; });
+  if (mode == Mode::exit)
+    return syscall ? KprobeProgram([](kprobe* s) { return s->progs.myelin_fexit_syscall; })
+                   : KprobeProgram([](kprobe* s) { return s->progs.myelin_fexit; });
+  return syscall ? KprobeProgram([](kprobe* s) { return s->progs.myelin_fentry_syscall; })
+                 : KprobeProgram([](kprobe* s) { return s->progs.myelin_fentry; });
+}
+
+}  // namespace
+
+Result<uint32_t> TracingHooks::attach_kprobe(const std::string& function, bool syscall, KprobeMode mode, const myelin_hook_config& config) {
   const std::string kind = mode == KprobeMode::override ? "fmod_ret" : mode == KprobeMode::exit ? "fexit" : "fentry";
-  auto hook = open_hook(config, program, kind + "/" + function, function);
+  auto hook = open_hook<kprobe>(config, kprobe_program(mode, syscall), "kprobe (a tracing hook for " + kind + "/" + function + ")", function);
   if (!hook) return hook.error();
   auto link = bpf::Link::attach("attach " + kind + " to " + function, [&] { return bpf_program__attach_trace((*hook)->prog); });
   if (!link) return link.error();
   (*hook)->link = std::move(*link);
-  uint32_t id = next_++;
-  hooks_[id] = std::move(*hook);
-  return id;
+  return keep(std::move(*hook));
 }
 
 Status TracingHooks::set_scope(uint32_t policy_id, const std::set<uint32_t>& netns) {
@@ -116,12 +127,12 @@ Status TracingHooks::set_scope(uint32_t policy_id, const std::set<uint32_t>& net
   const uint8_t one = 1;
   for (uint32_t ns : netns)
     if (!cur.count(ns)) {
-      myelin_tp_scope_key k{policy_id, ns};
+      myelin_hook_scope_key k{policy_id, ns};
       if (bpf_map_update_elem(scope_.get(), &k, &one, BPF_ANY) != 0) return Error::from_errno("add a pod to a policy's scope");
     }
   for (uint32_t ns : cur)
     if (!netns.count(ns)) {
-      myelin_tp_scope_key k{policy_id, ns};
+      myelin_hook_scope_key k{policy_id, ns};
       bpf_map_delete_elem(scope_.get(), &k);
     }
   cur = netns;

@@ -77,15 +77,15 @@ LAYOUT(myelin_process_event, M(type), M(flags), M(args_len), M(pid), M(tid), M(p
 LAYOUT(myelin_binary_key, M(path))
 LAYOUT(myelin_binary_prefix_key, M(prefixlen), M(path))
 LAYOUT(myelin_exec_binary, M(id), M(prefixes))
-LAYOUT(myelin_tp_arg, M(offset), M(size), M(type), M(size_offset), M(size_size), M(pad))
-LAYOUT(myelin_tp_cond, M(arg), M(op), M(str_len), M(pad), M(value), M(str))
-LAYOUT(myelin_tp_ns_match, M(ns), M(op), M(nvalues), M(pad), M(values))
-LAYOUT(myelin_tp_selector, M(nconds), M(binary_op), M(nbinaries), M(action), M(action_arg), M(binaries), M(conds),
+LAYOUT(myelin_hook_arg, M(offset), M(size), M(type), M(size_offset), M(size_size), M(pad))
+LAYOUT(myelin_hook_cond, M(arg), M(op), M(str_len), M(pad), M(value), M(str))
+LAYOUT(myelin_hook_ns_match, M(ns), M(op), M(nvalues), M(pad), M(values))
+LAYOUT(myelin_hook_selector, M(nconds), M(binary_op), M(nbinaries), M(action), M(action_arg), M(binaries), M(conds),
        M(pid_op), M(npids), M(pid_flags), M(cap_op), M(cap_set), M(nns), M(pad2), M(pids), M(caps), M(ns))
-LAYOUT(myelin_tp_config, M(policy_id), M(hook_id), M(nargs), M(nselectors), M(scoped), M(path_arg), M(flags), M(pad),
+LAYOUT(myelin_hook_config, M(policy_id), M(hook_id), M(nargs), M(nselectors), M(scoped), M(path_arg), M(flags), M(pad),
        M(args), M(selectors))
-LAYOUT(myelin_tp_scope_key, M(policy_id), M(netns))
-LAYOUT(myelin_tp_event, M(policy_id), M(hook_id), M(pid), M(tid), M(uid), M(netns), M(action), M(selector),
+LAYOUT(myelin_hook_scope_key, M(policy_id), M(netns))
+LAYOUT(myelin_hook_event, M(policy_id), M(hook_id), M(pid), M(tid), M(uid), M(netns), M(action), M(selector),
        M(str_lens), M(pad), M(ret), M(ktime_ns), M(ints), M(strs))
 LAYOUT(myelin_lsm_key, M(hook), M(pad), M(dev), M(ino))
 LAYOUT(myelin_lsm_rule, M(policy_id), M(rule_id), M(action), M(prefix), M(pad), M(error))
@@ -240,7 +240,7 @@ TEST(AbiLayout, ProductionObjectsShareOnlyAbiStructs) {
   }
   for (const auto& [s, why] : kBpfPrivate) EXPECT_TRUE(private_seen.count(s)) << "stale kBpfPrivate entry " << s << " (" << why << ")";
   // Positive control: the maps' structs of the pod datapath and the runtime were found.
-  for (const char* s : {"myelin_ct_key", "myelin_ct_entry", "myelin_policy_key", "myelin_tp_config", "myelin_lsm_rule",
+  for (const char* s : {"myelin_ct_key", "myelin_ct_entry", "myelin_policy_key", "myelin_hook_config", "myelin_lsm_rule",
                         "myelin_block_stats", "myelin_gpu_stats", "myelin_binary_key"})
     EXPECT_TRUE(compared.count(s)) << s << " not seen in any production object";
 }

@@ -68,7 +68,7 @@ TEST(TracingPolicyDecode, TetragonShapeDecodes) {
   const auto& h = p.tracepoints[0];
   EXPECT_EQ(h.event, "sys_enter_openat");
   ASSERT_EQ(h.selectors.size(), 1u);
-  EXPECT_EQ(h.selectors[0].action, "Sigkill");
+  EXPECT_EQ(h.selectors[0].action, MYELIN_HOOK_ACT_SIGKILL);
   EXPECT_EQ(h.selectors[0].binaries, std::vector<std::string>{"/usr/bin/cat"});
 }
 
@@ -131,24 +131,24 @@ spec:
 TEST(TracingPolicyCompile, ArgsFromTheFormatAndSelectorsIntoTheConfig) {
   auto r = decode_tracing_yaml(kGood, "p.yaml");
   ASSERT_TRUE(r);
-  auto cfg = compile_hook((*r)[0].tracepoints[0], openat_format(), 7, 3, [](const std::string& b, bool) { return b == "/usr/bin/cat" ? 42u : 0u; });
+  auto cfg = compile_tracepoint((*r)[0].tracepoints[0], openat_format(), 7, 3, [](const std::string& b, bool) { return b == "/usr/bin/cat" ? 42u : 0u; });
   ASSERT_TRUE(cfg) << cfg.error().message;
   EXPECT_EQ(cfg->policy_id, 7u);
   EXPECT_EQ(cfg->hook_id, 3u);
   ASSERT_EQ(cfg->nargs, 2);
   EXPECT_EQ(cfg->args[0].offset, 16);
-  EXPECT_EQ(cfg->args[0].type, MYELIN_TP_ARG_INT);
+  EXPECT_EQ(cfg->args[0].type, MYELIN_HOOK_ARG_INT);
   EXPECT_EQ(cfg->args[1].offset, 24);
-  EXPECT_EQ(cfg->args[1].type, MYELIN_TP_ARG_STRING);
+  EXPECT_EQ(cfg->args[1].type, MYELIN_HOOK_ARG_STRING);
   ASSERT_EQ(cfg->nselectors, 1);
   const auto& s = cfg->selectors[0];
-  EXPECT_EQ(s.action, MYELIN_TP_ACT_SIGKILL);
-  EXPECT_EQ(s.binary_op, MYELIN_TP_SET_IN);
+  EXPECT_EQ(s.action, MYELIN_HOOK_ACT_SIGKILL);
+  EXPECT_EQ(s.binary_op, MYELIN_HOOK_SET_IN);
   EXPECT_EQ(s.binaries[0], 42u);
   ASSERT_EQ(s.nconds, 2);
-  EXPECT_EQ(s.conds[0].op, MYELIN_TP_OP_PREFIX);
+  EXPECT_EQ(s.conds[0].op, MYELIN_HOOK_OP_PREFIX);
   EXPECT_EQ(std::string(s.conds[0].str, s.conds[0].str_len), "/etc/");
-  EXPECT_EQ(s.conds[1].op, MYELIN_TP_OP_EQ);
+  EXPECT_EQ(s.conds[1].op, MYELIN_HOOK_OP_EQ);
   EXPECT_EQ(static_cast<int64_t>(s.conds[1].value), -100);
 }
 
@@ -158,16 +158,16 @@ TEST(TracingPolicyCompile, MismatchesWithTheKernelAreErrors) {
   auto hook = (*r)[0].tracepoints[0];
   auto bin = [](const std::string&, bool) { return 1u; };
   hook.args[1].index = 12;
-  auto e = compile_hook(hook, openat_format(), 1, 1, bin);
+  auto e = compile_tracepoint(hook, openat_format(), 1, 1, bin);
   ASSERT_FALSE(e);
   EXPECT_NE(e.error().message.find("the tracepoint has 9 fields"), std::string::npos) << e.error().message;
   hook.args[1].index = 4;  // __syscall_nr: an int, not a string pointer
-  e = compile_hook(hook, openat_format(), 1, 1, bin);
+  e = compile_tracepoint(hook, openat_format(), 1, 1, bin);
   ASSERT_FALSE(e);
   EXPECT_NE(e.error().message.find("is not a pointer to a string"), std::string::npos) << e.error().message;
   hook = (*r)[0].tracepoints[0];
   hook.selectors[0].args[0].index = 0;  // Prefix on the int dfd
-  e = compile_hook(hook, openat_format(), 1, 1, bin);
+  e = compile_tracepoint(hook, openat_format(), 1, 1, bin);
   ASSERT_FALSE(e);
   EXPECT_NE(e.error().message.find("Prefix applies to strings only"), std::string::npos) << e.error().message;
 }
@@ -201,9 +201,9 @@ spec:
   ASSERT_EQ(h.args.size(), 1u);
   EXPECT_EQ(h.args[0].index, 6) << "the pathname field, found by name";
   ASSERT_EQ(h.selectors.size(), 2u) << "one selector per path";
-  EXPECT_EQ(h.selectors[0].action, "Sigkill") << "Override cannot be honoured: kill instead";
+  EXPECT_EQ(h.selectors[0].action, MYELIN_HOOK_ACT_SIGKILL) << "Override cannot be honoured: kill instead";
   EXPECT_EQ(h.selectors[1].args[0].values.at(0), "/etc/");
-  EXPECT_EQ(h.selectors[1].args[0].op, "Prefix");
+  EXPECT_EQ(h.selectors[1].args[0].op, MYELIN_HOOK_OP_PREFIX);
 }
 
 const char* kSelectors = R"(apiVersion: cilium.io/v1alpha1
@@ -252,7 +252,7 @@ TEST(TracingPolicyDecode, ScopeProcessSelectorsAndUprobes) {
   EXPECT_TRUE(p.pod_selector->matches({{"app", "cart"}}));
   EXPECT_FALSE(p.pod_selector->matches({{"app", "web"}}));
   const auto& sel = p.tracepoints[0].selectors[0];
-  EXPECT_EQ(sel.pids_op, "NotIn");
+  EXPECT_EQ(sel.pids_op, MYELIN_HOOK_SET_NOT_IN);
   EXPECT_TRUE(sel.follow_forks);
   EXPECT_TRUE(sel.namespace_pids);
   EXPECT_EQ(sel.caps, (1ull << 21) | (1ull << 13)) << "CAP_SYS_ADMIN is 21, CAP_NET_RAW 13";
@@ -280,43 +280,43 @@ TEST(TracingPolicyCompile, ProcessSelectorsFdArgsAndValueExpansion) {
   ASSERT_TRUE(r) << r.error().message;
   auto bin = [](const std::string&, bool) { return 1u; };
   auto host = [](uint8_t ns) { return ns == MYELIN_NS_MNT ? 4026531841u : 0u; };
-  auto cfg = compile_hook((*r)[0].tracepoints[0], write_format(), 3, 4, bin, host);
+  auto cfg = compile_tracepoint((*r)[0].tracepoints[0], write_format(), 3, 4, bin, host);
   ASSERT_TRUE(cfg) << cfg.error().message;
-  EXPECT_EQ(cfg->args[0].type, MYELIN_TP_ARG_FD);
+  EXPECT_EQ(cfg->args[0].type, MYELIN_HOOK_ARG_FD);
   EXPECT_EQ(cfg->args[0].size, 4) << "the fd is the low half of its slot";
   EXPECT_EQ(cfg->path_arg, 1) << "the kernel resolves args[0] to a path";
   ASSERT_EQ(cfg->nselectors, 3) << "two Prefix values are two selectors, then the Postfix one";
   for (int i = 0; i < 2; ++i) {
     const auto& s = cfg->selectors[i];
-    EXPECT_EQ(s.action, MYELIN_TP_ACT_SIGKILL);
-    EXPECT_EQ(s.pid_op, MYELIN_TP_SET_NOT_IN);
-    EXPECT_EQ(s.pid_flags, MYELIN_TP_PID_FOLLOW_FORKS | MYELIN_TP_PID_NAMESPACED);
+    EXPECT_EQ(s.action, MYELIN_HOOK_ACT_SIGKILL);
+    EXPECT_EQ(s.pid_op, MYELIN_HOOK_SET_NOT_IN);
+    EXPECT_EQ(s.pid_flags, MYELIN_HOOK_PID_FOLLOW_FORKS | MYELIN_HOOK_PID_NAMESPACED);
     EXPECT_EQ(s.pids[0], 1u);
-    EXPECT_EQ(s.cap_op, MYELIN_TP_SET_IN);
+    EXPECT_EQ(s.cap_op, MYELIN_HOOK_SET_IN);
     EXPECT_EQ(s.ns[0].ns, MYELIN_NS_MNT);
     EXPECT_EQ(s.ns[0].values[0], 4026531841u) << "host_ns is pid 1's namespace";
     EXPECT_EQ(s.conds[1].value, 4096u);
   }
   EXPECT_EQ(std::string(cfg->selectors[0].conds[0].str), "/etc/");
   EXPECT_EQ(std::string(cfg->selectors[1].conds[0].str), "/usr/");
-  EXPECT_EQ(cfg->selectors[2].conds[0].op, MYELIN_TP_OP_POSTFIX);
-  EXPECT_EQ(cfg->selectors[2].action, MYELIN_TP_ACT_POST);
+  EXPECT_EQ(cfg->selectors[2].conds[0].op, MYELIN_HOOK_OP_POSTFIX);
+  EXPECT_EQ(cfg->selectors[2].action, MYELIN_HOOK_ACT_POST);
 
   // Too many combinations for one hook is an error, never a silently dropped value.
   auto hook = (*r)[0].tracepoints[0];
   hook.selectors[1].args[0].values = {"a", "b", "c"};
-  auto e = compile_hook(hook, write_format(), 3, 4, bin, host);
+  auto e = compile_tracepoint(hook, write_format(), 3, 4, bin, host);
   ASSERT_FALSE(e);
   EXPECT_NE(e.error().message.find("5 selectors once each matchArgs value is its own"), std::string::npos) << e.error().message;
   // host_ns that cannot be read is an error too.
-  e = compile_hook((*r)[0].tracepoints[0], write_format(), 3, 4, bin, {});
+  e = compile_tracepoint((*r)[0].tracepoints[0], write_format(), 3, 4, bin, {});
   ASSERT_FALSE(e);
   EXPECT_NE(e.error().message.find("cannot read the host's Mnt namespace"), std::string::npos) << e.error().message;
 
   auto up = compile_uprobe((*r)[0].uprobes[0], 3, 5, bin, host);
   ASSERT_TRUE(up) << up.error().message;
   EXPECT_EQ(up->args[0].offset, 2) << "the third argument register";
-  EXPECT_EQ(up->selectors[0].action, MYELIN_TP_ACT_SIGNAL);
+  EXPECT_EQ(up->selectors[0].action, MYELIN_HOOK_ACT_SIGNAL);
   EXPECT_EQ(up->selectors[0].action_arg, 19);
 }
 
@@ -351,15 +351,15 @@ spec:
   auto bin = [](const std::string&, bool) { return 9u; };
   auto w = compile_kprobe(p.kprobes[0], 1, 2, bin);
   ASSERT_TRUE(w) << w.error().message;
-  EXPECT_EQ(w->flags & MYELIN_TP_CFG_KERNEL_STRINGS, 0) << "a syscall's strings are in user memory";
+  EXPECT_EQ(w->flags & MYELIN_HOOK_CFG_KERNEL_STRINGS, 0) << "a syscall's strings are in user memory";
   EXPECT_EQ(w->args[1].offset, 2) << "the syscall's third argument";
-  EXPECT_EQ(w->selectors[0].action, MYELIN_TP_ACT_OVERRIDE);
+  EXPECT_EQ(w->selectors[0].action, MYELIN_HOOK_ACT_OVERRIDE);
   EXPECT_EQ(w->selectors[0].action_arg, -27);
   auto f = compile_kprobe(p.kprobes[1], 1, 3, bin);
   ASSERT_TRUE(f) << f.error().message;
-  EXPECT_EQ(f->args[0].type, MYELIN_TP_ARG_FILE);
+  EXPECT_EQ(f->args[0].type, MYELIN_HOOK_ARG_FILE);
   EXPECT_EQ(f->path_arg, 1);
-  EXPECT_EQ(f->flags & MYELIN_TP_CFG_KERNEL_STRINGS, MYELIN_TP_CFG_KERNEL_STRINGS);
+  EXPECT_EQ(f->flags & MYELIN_HOOK_CFG_KERNEL_STRINGS, MYELIN_HOOK_CFG_KERNEL_STRINGS);
 
   struct Case {
     const char* text;
@@ -402,11 +402,11 @@ spec:
     auto [it, fresh] = bits.try_emplace(p, static_cast<uint32_t>(bits.size() + 1));
     return it->second;
   };
-  auto cfg = compile_hook((*r)[0].tracepoints[0], openat_format(), 1, 1, bin);
+  auto cfg = compile_tracepoint((*r)[0].tracepoints[0], openat_format(), 1, 1, bin);
   ASSERT_TRUE(cfg) << cfg.error().message;
-  EXPECT_EQ(cfg->selectors[0].binary_op, MYELIN_TP_SET_NOT_PREFIX);
+  EXPECT_EQ(cfg->selectors[0].binary_op, MYELIN_HOOK_SET_NOT_PREFIX);
   EXPECT_EQ(cfg->selectors[0].binaries[0], 0x3u) << "bits 0 and 1";
-  auto full = compile_hook((*r)[0].tracepoints[0], openat_format(), 1, 1, [](const std::string&, bool) { return 0u; });
+  auto full = compile_tracepoint((*r)[0].tracepoints[0], openat_format(), 1, 1, [](const std::string&, bool) { return 0u; });
   ASSERT_FALSE(full);
   EXPECT_NE(full.error().message.find("no room for prefix '/usr/'"), std::string::npos) << full.error().message;
 }
@@ -428,9 +428,9 @@ spec:
                                "c.yaml");
   ASSERT_TRUE(r) << r.error().message;
   auto bin = [](const std::string&, bool) { return 0u; };
-  auto tp = compile_hook((*r)[0].tracepoints[0], write_format(), 1, 1, bin);
+  auto tp = compile_tracepoint((*r)[0].tracepoints[0], write_format(), 1, 1, bin);
   ASSERT_TRUE(tp) << tp.error().message;
-  EXPECT_EQ(tp->args[1].type, MYELIN_TP_ARG_BUF);
+  EXPECT_EQ(tp->args[1].type, MYELIN_HOOK_ARG_BUF);
   EXPECT_EQ(tp->args[1].offset, 24) << "buf";
   EXPECT_EQ(tp->args[1].size_offset, 32) << "count, field 7 (sizeArgIndex 8)";
   EXPECT_EQ(tp->args[1].size_size, 8);
@@ -439,7 +439,7 @@ spec:
   EXPECT_EQ(kp->args[0].size_offset, 2) << "the syscall's third argument";
   auto hook = (*r)[0].tracepoints[0];
   hook.args[1].size_arg_index = 7;  // buf itself: a pointer, not a length
-  auto bad = compile_hook(hook, write_format(), 1, 1, bin);
+  auto bad = compile_tracepoint(hook, write_format(), 1, 1, bin);
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("sizeArgIndex 7 names no integer field"), std::string::npos) << bad.error().message;
   auto missing = decode_tracing_yaml("apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: x}\nspec:\n  tracepoints:\n"
@@ -468,16 +468,16 @@ spec:
   ASSERT_TRUE(r) << r.error().message;
   auto cfg = compile_kprobe((*r)[0].kprobes[0], 1, 1, [](const std::string&, bool) { return 0u; });
   ASSERT_TRUE(cfg) << cfg.error().message;
-  EXPECT_EQ(cfg->args[0].type, MYELIN_TP_ARG_SOCK);
+  EXPECT_EQ(cfg->args[0].type, MYELIN_HOOK_ARG_SOCK);
   ASSERT_EQ(cfg->nselectors, 2) << "one selector per DPort value";
   const auto& c = cfg->selectors[1].conds;
-  EXPECT_EQ(c[0].op, MYELIN_TP_OP_DPORT);
+  EXPECT_EQ(c[0].op, MYELIN_HOOK_OP_DPORT);
   EXPECT_EQ(c[0].value, 8443u);
-  EXPECT_EQ(c[1].op, MYELIN_TP_OP_NOT_DADDR);
+  EXPECT_EQ(c[1].op, MYELIN_HOOK_OP_NOT_DADDR);
   EXPECT_EQ(c[1].value, 2u) << "the CIDR's family";
   EXPECT_EQ(c[1].str_len, 8) << "its prefix length";
   EXPECT_EQ(static_cast<uint8_t>(c[1].str[0]), 10);
-  EXPECT_EQ(c[2].op, MYELIN_TP_OP_FAMILY);
+  EXPECT_EQ(c[2].op, MYELIN_HOOK_OP_FAMILY);
   EXPECT_EQ(c[2].value, 2u);
 
   auto hook = (*r)[0].kprobes[0];
@@ -486,7 +486,7 @@ spec:
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("the prefix length must be 0-32"), std::string::npos) << bad.error().message;
   hook = (*r)[0].kprobes[0];
-  hook.selectors[0].args[0].op = "Prefix";
+  hook.selectors[0].args[0].op = MYELIN_HOOK_OP_PREFIX;
   bad = compile_kprobe(hook, 1, 1, [](const std::string&, bool) { return 0u; });
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("Prefix does not apply to a sock argument"), std::string::npos) << bad.error().message;
@@ -530,8 +530,8 @@ spec:
   ASSERT_EQ(cfg->nselectors, 2) << "one selector per Prefix value";
   for (int i = 0; i < 2; ++i) {
     ASSERT_EQ(cfg->selectors[i].nconds, 2);
-    EXPECT_EQ(cfg->selectors[i].conds[1].arg, MYELIN_TP_RET_ARG) << "the return value";
-    EXPECT_EQ(cfg->selectors[i].conds[1].op, MYELIN_TP_OP_LT);
+    EXPECT_EQ(cfg->selectors[i].conds[1].arg, MYELIN_HOOK_RET_ARG) << "the return value";
+    EXPECT_EQ(cfg->selectors[i].conds[1].op, MYELIN_HOOK_OP_LT);
     EXPECT_EQ(static_cast<int64_t>(cfg->selectors[i].conds[1].value), 0);
   }
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * TracingPolicy's ABI (tracepoint.bpf.c, lsm.bpf.c, the matchBinaries
+ * TracingPolicy's ABI (tracepoint/uprobe/kprobe.bpf.c, lsm.bpf.c, the matchBinaries
  * state of process.bpf.c, and the agent's tracing compiler and manager):
  * the compiled config of a hook, its selectors and their operator and
  * action codes, the events, and the LSM rules. Names and helpers for C++:
@@ -11,17 +11,17 @@
 
 #include "myelin/abi/common.h"
 
-/* ---- TracingPolicy hooks (tracepoint.bpf.c) ----
+/* ---- TracingPolicy hooks (tracepoint.bpf.c, uprobe.bpf.c, kprobe.bpf.c; engine: lib/selectors.h) ----
  * One program instance per (policy, hook): a tracepoint, a uprobe, or a
  * kprobe attached as fentry (fmod_ret where a selector overrides the
  * return). The agent compiles the policy's args and selectors into one
  * config value; the program captures the args, evaluates the selectors in
  * the kernel and posts and/or acts only on a match. */
-#define MYELIN_TP_MAX_ARGS      4
-#define MYELIN_TP_MAX_SELECTORS 4
-#define MYELIN_TP_MAX_CONDS     4
-#define MYELIN_TP_MAX_BINARIES  4
-#define MYELIN_TP_STR_MAX       128
+#define MYELIN_HOOK_MAX_ARGS      4
+#define MYELIN_HOOK_MAX_SELECTORS 4
+#define MYELIN_HOOK_MAX_CONDS     4
+#define MYELIN_HOOK_MAX_BINARIES  4
+#define MYELIN_HOOK_STR_MAX       128
 #define MYELIN_BINARY_PATH_MAX  256
 
 /* matchBinaries: what the process probes keep per process (tgid) at exec
@@ -41,7 +41,7 @@ MYELIN_ASSERT_SIZE(myelin_binary_key, 256);
 
 struct myelin_binary_prefix_key {
 	__u32 prefixlen;            /* bits: 8 x the prefix's length */
-	char path[MYELIN_TP_STR_MAX];
+	char path[MYELIN_HOOK_STR_MAX];
 };
 MYELIN_ASSERT_SIZE(myelin_binary_prefix_key, 132);
 
@@ -51,166 +51,166 @@ struct myelin_exec_binary {
 };
 MYELIN_ASSERT_SIZE(myelin_exec_binary, 8);
 
-enum myelin_tp_arg_type {
-	MYELIN_TP_ARG_NONE = 0,
-	MYELIN_TP_ARG_INT = 1,      /* signed integer field (int, long, pid_t, ...) */
-	MYELIN_TP_ARG_UINT = 2,     /* unsigned integer field (size_t, u32, u64, ...) */
-	MYELIN_TP_ARG_STRING = 3,   /* pointer to a user-space string (a path argument) */
-	MYELIN_TP_ARG_FD = 4,       /* a file descriptor: the open file's path is captured as the string */
-	MYELIN_TP_ARG_FILE = 5,     /* struct file * (kprobes): its path */
-	MYELIN_TP_ARG_PATH = 6,     /* struct path * (kprobes): the path */
-	MYELIN_TP_ARG_SOCK = 7,     /* struct sock * (kprobes): a myelin_sock_tuple in strs[i], the pointer in ints[i] */
-	MYELIN_TP_ARG_BUF = 8,      /* char_buf: up to MYELIN_TP_STR_MAX - 1 bytes in strs[i], its full length in ints[i] */
+enum myelin_hook_arg_type {
+	MYELIN_HOOK_ARG_NONE = 0,
+	MYELIN_HOOK_ARG_INT = 1,      /* signed integer field (int, long, pid_t, ...) */
+	MYELIN_HOOK_ARG_UINT = 2,     /* unsigned integer field (size_t, u32, u64, ...) */
+	MYELIN_HOOK_ARG_STRING = 3,   /* pointer to a user-space string (a path argument) */
+	MYELIN_HOOK_ARG_FD = 4,       /* a file descriptor: the open file's path is captured as the string */
+	MYELIN_HOOK_ARG_FILE = 5,     /* struct file * (kprobes): its path */
+	MYELIN_HOOK_ARG_PATH = 6,     /* struct path * (kprobes): the path */
+	MYELIN_HOOK_ARG_SOCK = 7,     /* struct sock * (kprobes): a myelin_sock_tuple in strs[i], the pointer in ints[i] */
+	MYELIN_HOOK_ARG_BUF = 8,      /* char_buf: up to MYELIN_HOOK_STR_MAX - 1 bytes in strs[i], its full length in ints[i] */
 };
 
-enum myelin_tp_op {
-	MYELIN_TP_OP_EQ = 1,
-	MYELIN_TP_OP_NE = 2,
-	MYELIN_TP_OP_GT = 3,
-	MYELIN_TP_OP_LT = 4,
-	MYELIN_TP_OP_MASK = 5,      /* any bit of value set */
-	MYELIN_TP_OP_PREFIX = 6,    /* strings */
-	MYELIN_TP_OP_POSTFIX = 7,   /* strings */
+enum myelin_hook_op {
+	MYELIN_HOOK_OP_EQ = 1,
+	MYELIN_HOOK_OP_NE = 2,
+	MYELIN_HOOK_OP_GT = 3,
+	MYELIN_HOOK_OP_LT = 4,
+	MYELIN_HOOK_OP_MASK = 5,      /* any bit of value set */
+	MYELIN_HOOK_OP_PREFIX = 6,    /* strings */
+	MYELIN_HOOK_OP_POSTFIX = 7,   /* strings */
 	/* sock args: value is the port / protocol / family; str holds an address and str_len its prefix length */
-	MYELIN_TP_OP_SPORT = 8, MYELIN_TP_OP_NOT_SPORT, MYELIN_TP_OP_DPORT, MYELIN_TP_OP_NOT_DPORT,
-	MYELIN_TP_OP_SADDR, MYELIN_TP_OP_NOT_SADDR, MYELIN_TP_OP_DADDR, MYELIN_TP_OP_NOT_DADDR,
-	MYELIN_TP_OP_PROTOCOL, MYELIN_TP_OP_FAMILY,
+	MYELIN_HOOK_OP_SPORT = 8, MYELIN_HOOK_OP_NOT_SPORT, MYELIN_HOOK_OP_DPORT, MYELIN_HOOK_OP_NOT_DPORT,
+	MYELIN_HOOK_OP_SADDR, MYELIN_HOOK_OP_NOT_SADDR, MYELIN_HOOK_OP_DADDR, MYELIN_HOOK_OP_NOT_DADDR,
+	MYELIN_HOOK_OP_PROTOCOL, MYELIN_HOOK_OP_FAMILY,
 };
 
 /* The operator of a set selector: matchBinaries, matchPIDs,
  * matchCapabilities (any of `caps`: In, none: NotIn), matchNamespaces. */
-enum myelin_tp_set_op {
-	MYELIN_TP_SET_ANY = 0,          /* no such selector: it matches */
-	MYELIN_TP_SET_IN = 1,
-	MYELIN_TP_SET_NOT_IN = 2,
-	MYELIN_TP_SET_PREFIX = 3,       /* matchBinaries: binaries[0] is then a prefix bit mask */
-	MYELIN_TP_SET_NOT_PREFIX = 4,
+enum myelin_hook_set_op {
+	MYELIN_HOOK_SET_ANY = 0,          /* no such selector: it matches */
+	MYELIN_HOOK_SET_IN = 1,
+	MYELIN_HOOK_SET_NOT_IN = 2,
+	MYELIN_HOOK_SET_PREFIX = 3,       /* matchBinaries: binaries[0] is then a prefix bit mask */
+	MYELIN_HOOK_SET_NOT_PREFIX = 4,
 };
 
 /* What a matching selector does (TracingPolicy matchActions; lsmhooks use
  * Post, NoPost, Sigkill and Override). */
-enum myelin_tp_action {
-	MYELIN_TP_ACT_POST = 1,
-	MYELIN_TP_ACT_NOPOST = 2,
-	MYELIN_TP_ACT_SIGKILL = 3,  /* posts too */
-	MYELIN_TP_ACT_SIGNAL = 4,   /* posts too; the signal in `action_arg` */
-	MYELIN_TP_ACT_OVERRIDE = 5, /* fmod_ret: the function is not run, returns `action_arg` (a negative errno);
+enum myelin_hook_action {
+	MYELIN_HOOK_ACT_POST = 1,
+	MYELIN_HOOK_ACT_NOPOST = 2,
+	MYELIN_HOOK_ACT_SIGKILL = 3,  /* posts too */
+	MYELIN_HOOK_ACT_SIGNAL = 4,   /* posts too; the signal in `action_arg` */
+	MYELIN_HOOK_ACT_OVERRIDE = 5, /* fmod_ret: the function is not run, returns `action_arg` (a negative errno);
 	                             * LSM: the hook returns the rule's `error`, the operation fails */
 };
 
-struct myelin_tp_arg {
+struct myelin_hook_arg {
 	__u16 offset;               /* in the tracepoint record; for a call, the argument's position */
 	__u8 size;                  /* 1, 2, 4 or 8 */
-	__u8 type;                  /* enum myelin_tp_arg_type */
+	__u8 type;                  /* enum myelin_hook_arg_type */
 	__u16 size_offset;          /* char_buf: where its length is (same meaning as offset) */
 	__u8 size_size;             /* char_buf: that length's size (1, 2, 4 or 8) */
 	__u8 pad;
 };
-MYELIN_ASSERT_SIZE(myelin_tp_arg, 8);
+MYELIN_ASSERT_SIZE(myelin_hook_arg, 8);
 
-struct myelin_tp_cond {
+struct myelin_hook_cond {
 	__u8 arg;                   /* index into args[] */
-	__u8 op;                    /* enum myelin_tp_op */
+	__u8 op;                    /* enum myelin_hook_op */
 	__u8 str_len;               /* PREFIX / EQ on strings: bytes of str to compare */
 	__u8 pad[5];
 	__u64 value;                /* integers */
-	char str[MYELIN_TP_STR_MAX];
+	char str[MYELIN_HOOK_STR_MAX];
 };
-MYELIN_ASSERT_SIZE(myelin_tp_cond, 144);
+MYELIN_ASSERT_SIZE(myelin_hook_cond, 144);
 
-#define MYELIN_TP_MAX_PIDS      4
-#define MYELIN_TP_MAX_NS        2
-#define MYELIN_TP_NS_VALUES     4
-#define MYELIN_TP_PID_FOLLOW_FORKS 1   /* the listed processes' descendants too (ancestors walked) */
-#define MYELIN_TP_PID_NAMESPACED   2   /* pids as seen in the process's own pid namespace */
-#define MYELIN_TP_ANCESTORS        8   /* how far followForks looks up */
+#define MYELIN_HOOK_MAX_PIDS      4
+#define MYELIN_HOOK_MAX_NS        2
+#define MYELIN_HOOK_NS_VALUES     4
+#define MYELIN_HOOK_PID_FOLLOW_FORKS 1   /* the listed processes' descendants too (ancestors walked) */
+#define MYELIN_HOOK_PID_NAMESPACED   2   /* pids as seen in the process's own pid namespace */
+#define MYELIN_HOOK_ANCESTORS        8   /* how far followForks looks up */
 
-enum myelin_tp_cap_set {
-	MYELIN_TP_CAP_EFFECTIVE = 0,
-	MYELIN_TP_CAP_INHERITABLE = 1,
-	MYELIN_TP_CAP_PERMITTED = 2,
+enum myelin_hook_cap_set {
+	MYELIN_HOOK_CAP_EFFECTIVE = 0,
+	MYELIN_HOOK_CAP_INHERITABLE = 1,
+	MYELIN_HOOK_CAP_PERMITTED = 2,
 };
 
 /* Namespaces a selector can match (Tetragon's names). */
-enum myelin_tp_ns_type {
+enum myelin_hook_ns_type {
 	MYELIN_NS_UTS = 1, MYELIN_NS_IPC, MYELIN_NS_MNT, MYELIN_NS_PID, MYELIN_NS_PID_FOR_CHILDREN,
 	MYELIN_NS_NET, MYELIN_NS_TIME, MYELIN_NS_TIME_FOR_CHILDREN, MYELIN_NS_CGROUP, MYELIN_NS_USER,
 };
 
-struct myelin_tp_ns_match {
-	__u8 ns;                    /* enum myelin_tp_ns_type */
-	__u8 op;                    /* enum myelin_tp_set_op: In, NotIn */
+struct myelin_hook_ns_match {
+	__u8 ns;                    /* enum myelin_hook_ns_type */
+	__u8 op;                    /* enum myelin_hook_set_op: In, NotIn */
 	__u8 nvalues;
 	__u8 pad;
-	__u32 values[MYELIN_TP_NS_VALUES];  /* namespace inode numbers (host_ns: pid 1's) */
+	__u32 values[MYELIN_HOOK_NS_VALUES];  /* namespace inode numbers (host_ns: pid 1's) */
 };
-MYELIN_ASSERT_SIZE(myelin_tp_ns_match, 20);
+MYELIN_ASSERT_SIZE(myelin_hook_ns_match, 20);
 
-struct myelin_tp_selector {
+struct myelin_hook_selector {
 	__u8 nconds;
-	__u8 binary_op;             /* enum myelin_tp_set_op */
+	__u8 binary_op;             /* enum myelin_hook_set_op */
 	__u8 nbinaries;
-	__u8 action;                /* enum myelin_tp_action */
+	__u8 action;                /* enum myelin_hook_action */
 	__s32 action_arg;           /* Signal: the signal; Override: the errno returned (negative) */
-	__u32 binaries[MYELIN_TP_MAX_BINARIES];   /* ids from myelin_binaries */
-	struct myelin_tp_cond conds[MYELIN_TP_MAX_CONDS];
+	__u32 binaries[MYELIN_HOOK_MAX_BINARIES];   /* ids from myelin_binaries */
+	struct myelin_hook_cond conds[MYELIN_HOOK_MAX_CONDS];
 	/* matchPIDs: tgids (or pids in the process's own pid namespace) */
-	__u8 pid_op;                /* enum myelin_tp_set_op: any, In, NotIn */
+	__u8 pid_op;                /* enum myelin_hook_set_op: any, In, NotIn */
 	__u8 npids;
-	__u8 pid_flags;             /* MYELIN_TP_PID_* */
+	__u8 pid_flags;             /* MYELIN_HOOK_PID_* */
 	/* matchCapabilities: the process has any (In) / none (NotIn) of `caps` */
-	__u8 cap_op;                /* enum myelin_tp_set_op: any, In, NotIn */
-	__u8 cap_set;               /* enum myelin_tp_cap_set */
+	__u8 cap_op;                /* enum myelin_hook_set_op: any, In, NotIn */
+	__u8 cap_set;               /* enum myelin_hook_cap_set */
 	__u8 nns;                   /* matchNamespaces entries */
 	__u8 pad2[2];
-	__u32 pids[MYELIN_TP_MAX_PIDS];
+	__u32 pids[MYELIN_HOOK_MAX_PIDS];
 	__u64 caps;
-	struct myelin_tp_ns_match ns[MYELIN_TP_MAX_NS];
+	struct myelin_hook_ns_match ns[MYELIN_HOOK_MAX_NS];
 };
-MYELIN_ASSERT_SIZE(myelin_tp_selector, 672);
+MYELIN_ASSERT_SIZE(myelin_hook_selector, 672);
 
-struct myelin_tp_config {
+struct myelin_hook_config {
 	__u32 policy_id;
 	__u32 hook_id;
 	__u8 nargs;
 	__u8 nselectors;            /* 0: post every hit */
-	__u8 scoped;                /* 1: only tasks whose netns is in myelin_tp_scope for this policy */
+	__u8 scoped;                /* 1: only tasks whose netns is in myelin_hook_scope for this policy */
 	__u8 path_arg;              /* 1 + the index of the one fd/file/path arg resolved to a path, 0 if none */
-	__u8 flags;                 /* MYELIN_TP_CFG_* */
+	__u8 flags;                 /* MYELIN_HOOK_CFG_* */
 	__u8 pad[3];
-	struct myelin_tp_arg args[MYELIN_TP_MAX_ARGS];
-	struct myelin_tp_selector selectors[MYELIN_TP_MAX_SELECTORS];
+	struct myelin_hook_arg args[MYELIN_HOOK_MAX_ARGS];
+	struct myelin_hook_selector selectors[MYELIN_HOOK_MAX_SELECTORS];
 };
-MYELIN_ASSERT_SIZE(myelin_tp_config, 2736);
+MYELIN_ASSERT_SIZE(myelin_hook_config, 2736);
 
-#define MYELIN_TP_CFG_KERNEL_STRINGS 1  /* kprobes on kernel functions: string args point into the kernel */
-#define MYELIN_TP_RET_ARG            0xff  /* myelin_tp_cond.arg: the return value (return probes, matchReturnArgs) */
+#define MYELIN_HOOK_CFG_KERNEL_STRINGS 1  /* kprobes on kernel functions: string args point into the kernel */
+#define MYELIN_HOOK_RET_ARG            0xff  /* myelin_hook_cond.arg: the return value (return probes, matchReturnArgs) */
 
 /* TracingPolicyNamespaced and podSelector: the network namespaces of the
  * pods a policy applies to (the agent follows the endpoints). */
-struct myelin_tp_scope_key {
+struct myelin_hook_scope_key {
 	__u32 policy_id;
 	__u32 netns;
 };
-MYELIN_ASSERT_SIZE(myelin_tp_scope_key, 8);
+MYELIN_ASSERT_SIZE(myelin_hook_scope_key, 8);
 
-struct myelin_tp_event {
+struct myelin_hook_event {
 	__u32 policy_id;
 	__u32 hook_id;
 	__u32 pid;
 	__u32 tid;
 	__u32 uid;
 	__u32 netns;
-	__u8 action;                /* what was done: enum myelin_tp_action */
+	__u8 action;                /* what was done: enum myelin_hook_action */
 	__u8 selector;              /* which selector matched (0-based) */
-	__u8 str_lens[MYELIN_TP_MAX_ARGS];  /* bytes in strs[i] (no NUL); a path that did not fit starts with "..." */
+	__u8 str_lens[MYELIN_HOOK_MAX_ARGS];  /* bytes in strs[i] (no NUL); a path that did not fit starts with "..." */
 	__u8 pad[2];
 	__s64 ret;                  /* Override: what the function returned instead of running; return probes: what it returned */
 	__u64 ktime_ns;
-	__u64 ints[MYELIN_TP_MAX_ARGS];
-	char strs[MYELIN_TP_MAX_ARGS][MYELIN_TP_STR_MAX];
+	__u64 ints[MYELIN_HOOK_MAX_ARGS];
+	char strs[MYELIN_HOOK_MAX_ARGS][MYELIN_HOOK_STR_MAX];
 };
-MYELIN_ASSERT_SIZE(myelin_tp_event, 592);
+MYELIN_ASSERT_SIZE(myelin_hook_event, 592);
 
 /* ---- TracingPolicy BPF-LSM hooks (lsm.bpf.c) ----
  * A rule protects one inode (a file: Equal; a directory and everything
@@ -240,7 +240,7 @@ MYELIN_ASSERT_SIZE(myelin_lsm_key, 24);
 struct myelin_lsm_rule {
 	__u32 policy_id;
 	__u32 rule_id;          /* the agent's: which policy value this inode came from */
-	__u8 action;            /* enum myelin_tp_action */
+	__u8 action;            /* enum myelin_hook_action */
 	__u8 prefix;            /* 1: the inode and everything under it; 0: the inode only */
 	__u16 pad;
 	__s32 error;            /* Override: the return value (a negative errno) */
@@ -256,7 +256,7 @@ struct myelin_lsm_event {
 	__u32 uid;
 	__u32 netns;
 	__s32 ret;              /* what the hook returned (0: allowed) */
-	__u8 action;            /* enum myelin_tp_action */
+	__u8 action;            /* enum myelin_hook_action */
 	__u8 depth;             /* 0: the protected inode itself; n: n levels below it */
 	__u8 pad[6];
 	__u64 ktime_ns;
@@ -269,24 +269,24 @@ MYELIN_ASSERT_SIZE(myelin_lsm_event, 112);
 	X(myelin_binary_key) \
 	X(myelin_binary_prefix_key) \
 	X(myelin_exec_binary) \
-	X(myelin_tp_arg) \
-	X(myelin_tp_cond) \
-	X(myelin_tp_ns_match) \
-	X(myelin_tp_selector) \
-	X(myelin_tp_config) \
-	X(myelin_tp_scope_key) \
-	X(myelin_tp_event) \
+	X(myelin_hook_arg) \
+	X(myelin_hook_cond) \
+	X(myelin_hook_ns_match) \
+	X(myelin_hook_selector) \
+	X(myelin_hook_config) \
+	X(myelin_hook_scope_key) \
+	X(myelin_hook_event) \
 	X(myelin_lsm_key) \
 	X(myelin_lsm_rule) \
 	X(myelin_lsm_event)
 
 #define MYELIN_ABI_TRACING_ENUMS(X) \
-	X(myelin_tp_arg_type) \
-	X(myelin_tp_op) \
-	X(myelin_tp_set_op) \
-	X(myelin_tp_action) \
-	X(myelin_tp_cap_set) \
-	X(myelin_tp_ns_type) \
+	X(myelin_hook_arg_type) \
+	X(myelin_hook_op) \
+	X(myelin_hook_set_op) \
+	X(myelin_hook_action) \
+	X(myelin_hook_cap_set) \
+	X(myelin_hook_ns_type) \
 	X(myelin_lsm_hook)
 
 #endif /* MYELIN_ABI_TRACING_H */

@@ -12,28 +12,28 @@
 namespace myelin::abi {
 
 // matchBinaries, matchPIDs, matchCapabilities and matchNamespaces operators
-// by their YAML name; MYELIN_TP_SET_ANY for none ("").
+// by their YAML name; MYELIN_HOOK_SET_ANY for none ("").
 constexpr uint8_t set_op_code(std::string_view op) {
-  return op == "In"          ? MYELIN_TP_SET_IN
-         : op == "NotIn"     ? MYELIN_TP_SET_NOT_IN
-         : op == "Prefix"    ? MYELIN_TP_SET_PREFIX
-         : op == "NotPrefix" ? MYELIN_TP_SET_NOT_PREFIX
-                             : MYELIN_TP_SET_ANY;
+  return op == "In"          ? MYELIN_HOOK_SET_IN
+         : op == "NotIn"     ? MYELIN_HOOK_SET_NOT_IN
+         : op == "Prefix"    ? MYELIN_HOOK_SET_PREFIX
+         : op == "NotPrefix" ? MYELIN_HOOK_SET_NOT_PREFIX
+                             : MYELIN_HOOK_SET_ANY;
 }
 
 // The action an event reports, as Tetragon names it.
 constexpr const char* action_name(uint8_t action) {
   switch (action) {
-    case MYELIN_TP_ACT_SIGKILL: return "KPROBE_ACTION_SIGKILL";
-    case MYELIN_TP_ACT_SIGNAL: return "KPROBE_ACTION_SIGNAL";
-    case MYELIN_TP_ACT_NOPOST: return "KPROBE_ACTION_NOPOST";
-    case MYELIN_TP_ACT_OVERRIDE: return "KPROBE_ACTION_OVERRIDE";
+    case MYELIN_HOOK_ACT_SIGKILL: return "KPROBE_ACTION_SIGKILL";
+    case MYELIN_HOOK_ACT_SIGNAL: return "KPROBE_ACTION_SIGNAL";
+    case MYELIN_HOOK_ACT_NOPOST: return "KPROBE_ACTION_NOPOST";
+    case MYELIN_HOOK_ACT_OVERRIDE: return "KPROBE_ACTION_OVERRIDE";
     default: return "KPROBE_ACTION_POST";
   }
 }
 
 struct NamespaceName {
-  uint8_t type;      // enum myelin_tp_ns_type
+  uint8_t type;      // enum myelin_hook_ns_type
   const char* yaml;  // matchNamespaces' name (Tetragon's)
   const char* proc;  // its file under /proc/<pid>/ns/
 };
@@ -55,6 +55,13 @@ constexpr uint8_t namespace_type(std::string_view yaml) {
   for (const auto& n : kNamespaces)
     if (yaml == n.yaml) return n.type;
   return 0;
+}
+
+// A namespace type's matchNamespaces name; "" if none.
+constexpr const char* namespace_yaml_name(uint8_t type) {
+  for (const auto& n : kNamespaces)
+    if (n.type == type) return n.yaml;
+  return "";
 }
 
 // The /proc/<pid>/ns/ file of a namespace type; nullptr if none.

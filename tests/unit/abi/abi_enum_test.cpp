@@ -157,11 +157,6 @@ TEST(AbiEnum, ConntrackStateNamesFollowTheEnum) {
 TEST(AbiEnum, TracingNamesFollowTheEnums) {
   for (const auto& [name, v] : enumerators("myelin_hook_action"))
     EXPECT_EQ(abi::action_name(static_cast<uint8_t>(v)), "KPROBE_ACTION_" + strip(name, "MYELIN_HOOK_ACT_")) << name;
-  for (const auto& [name, v] : enumerators("myelin_hook_set_op")) {
-    const std::string op = v == MYELIN_HOOK_SET_ANY ? "" : camel(strip(name, "MYELIN_HOOK_SET_"));
-    EXPECT_EQ(abi::set_op_code(op), v) << name << " is not the code of '" << op << "'";
-  }
-  EXPECT_EQ(abi::set_op_code("Equal"), MYELIN_HOOK_SET_ANY);
   const auto ns = enumerators("myelin_hook_ns_type");
   EXPECT_EQ(std::size(abi::kNamespaces), ns.size());
   for (const auto& [name, v] : ns) {

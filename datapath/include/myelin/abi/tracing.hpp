@@ -11,16 +11,6 @@
 
 namespace myelin::abi {
 
-// matchBinaries, matchPIDs, matchCapabilities and matchNamespaces operators
-// by their YAML name; MYELIN_HOOK_SET_ANY for none ("").
-constexpr uint8_t set_op_code(std::string_view op) {
-  return op == "In"          ? MYELIN_HOOK_SET_IN
-         : op == "NotIn"     ? MYELIN_HOOK_SET_NOT_IN
-         : op == "Prefix"    ? MYELIN_HOOK_SET_PREFIX
-         : op == "NotPrefix" ? MYELIN_HOOK_SET_NOT_PREFIX
-                             : MYELIN_HOOK_SET_ANY;
-}
-
 // The action an event reports, as Tetragon names it.
 constexpr const char* action_name(uint8_t action) {
   switch (action) {

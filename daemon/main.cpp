@@ -214,16 +214,15 @@ int main(int argc, char** argv) {
                        static_cast<unsigned>(*flags.get_int("flow-log-max-backups")), info.node_name};
     components.add<flowlog::FlowLogComponent>(o, flow_store, std::move(*filters));
   }
-  long event_store_size = std::atol(flags.get("runtime-event-store-size").c_str());
   auto& runtime = components.add<runtime::RuntimeComponent>(flags.get("runtime-events") == "true", info.node_name, pod_of_netns,
-                                                            event_store_size > 0 ? static_cast<size_t>(event_store_size) : 16384);
+                                                            static_cast<size_t>(*flags.get_int("runtime-event-store-size")));
   components.add<runtime::GpuComponent>(flags.get("gpu-libs"), runtime, pod_of_netns);
   components.add<runtime::StorageComponent>(flags.get("storage-events") == "true", runtime, pod_of_netns);
   if (flags.get("network-events") == "true") components.add<runtime::SocketComponent>(runtime, *mounts);
   if (flags.is_set("events-log"))
     components.add<runtime::EventsLogComponent>(
         runtime, RotatingFile::Options{flags.get("events-log"), *config::parse_size(flags.get("events-log-max-size")),
-                                       static_cast<unsigned>(std::atoi(flags.get("events-log-max-backups").c_str())), "eventslog"});
+                                       static_cast<unsigned>(*flags.get_int("events-log-max-backups")), "eventslog"});
   auto& tracing = components.add<tracing::TracingComponent>(runtime, info.features, *mounts, &**store);
   components.add<agent::RefusalsComponent>(policies, [&tracing] { return tracing.manager(); });
   if (!flags.get("metrics-addr").empty())
@@ -249,10 +248,9 @@ int main(int argc, char** argv) {
   if (kube) {
     auto cluster = flags.is_set("kubeconfig") ? kube::load_kubeconfig(flags.get("kubeconfig")) : kube::load_in_cluster();
     if (!cluster) return fail(cluster.error().message);
-    int timeout = std::atoi(flags.get("k8s-sync-timeout").c_str());
     components.add<sources::KubeComponent>(*cluster, object_sink,
                                            [&counters](const std::string& r, const std::string& a) { counters.k8s_event(r, a); },
-                                           std::chrono::seconds(timeout > 0 ? timeout : 60));
+                                           std::chrono::seconds(*flags.get_int("k8s-sync-timeout")));
   }
 
   if (auto s = components.check_features(); !s) return fail(s.error().message);

@@ -138,7 +138,8 @@ std::vector<FlagDecl> table(const std::string& node_name) {
       {"manifest-max-size", "largest manifest file read: MiB, or with a K/M/G suffix; larger ones are refused", "16", Type::value,
        size_between(1024, 1ull << 30, "--manifest-max-size must be from 1K to 1G (e.g. 16, 512K, 64M)")},
       {"kubeconfig", "watch the Kubernetes API server of this kubeconfig (in a pod, the service account is used without it)"},
-      {"k8s-sync-timeout", "seconds to wait for the first list of every resource before serving", "60"},
+      {"k8s-sync-timeout", "seconds to wait for the first list of every resource before serving", "60", Type::value,
+       positive("k8s-sync-timeout")},
       {"policy-audit-mode", "report policy verdicts as AUDIT and never drop for policy", "", Type::boolean},
       {"allow-localhost",
        "always: the node (kubelet probes) reaches its pods whatever their ingress policy; policy: only where policy allows the host entity",
@@ -157,7 +158,7 @@ std::vector<FlagDecl> table(const std::string& node_name) {
       {"flow-log-deny", "never log flows matching this Hubble FlowFilter (JSON)", "", Type::repeated, flow_filter("flow-log-deny")},
       {"runtime-events", "record process exec/exit events (`myelin events`): true or false", "true", Type::value,
        one_of("runtime-events", {"true", "false"})},
-      {"runtime-event-store-size", "runtime events kept in memory", "16384"},
+      {"runtime-event-store-size", "runtime events kept in memory", "16384", Type::value, positive("runtime-event-store-size")},
       {"storage-events", "count block I/O per device and process with latency histograms: true or false", "true", Type::value,
        one_of("storage-events", {"true", "false"})},
       {"network-events", "report each process's TCP connect, accept and close (process_kprobe events): true or false", "false",
@@ -169,7 +170,12 @@ std::vector<FlagDecl> table(const std::string& node_name) {
          if (!parse_size(v)) return Error{"--events-log-max-size: '" + v + "' is not a size (e.g. 100, 512K, 10M)"};
          return {};
        }},
-      {"events-log-max-backups", "rotated events logs kept", "3"},
+      {"events-log-max-backups", "rotated events logs kept", "3", Type::value,
+       [](const std::string& v) -> Status {
+         auto n = whole(v);
+         if (!n || *n < 0) return Error{"--events-log-max-backups must be a number >= 0"};
+         return {};
+       }},
       {"log-level", "debug, info, warn or error", "info", Type::value,
        [](const std::string& v) -> Status {
          if (v == "debug" || v == "info" || v == "warn" || v == "error") return {};

@@ -45,6 +45,9 @@ TEST(AgentFlags, BadValuesFailWithTheirMessage) {
       {{"--events-log-max-size", "ten"}, "--events-log-max-size: 'ten' is not a size (e.g. 100, 512K, 10M)"},
       {{"--bpf-map-max-entries", "conntrack"}, ""},  // filled below from parse_map_sizes itself
       {{"--api-socket-group", "mln-components-no-such-group"}, "--api-socket-group: no group named 'mln-components-no-such-group'"},
+      {{"--k8s-sync-timeout", "0"}, "--k8s-sync-timeout must be a positive number"},
+      {{"--runtime-event-store-size", "lots"}, "--runtime-event-store-size must be a positive number"},
+      {{"--events-log-max-backups", "-2"}, "--events-log-max-backups must be a number >= 0"},
       {{"--no-such-flag"}, "unknown flag --no-such-flag (see --help)"},
   };
   for (const auto& c : cases) {
@@ -73,7 +76,8 @@ TEST(AgentFlags, GoodValuesPass) {
                      "--redirect-peer", "false", "--storage-events=false", "--network-events", "true", "--allow-localhost", "policy",
                      "--log-level", "debug", "--manifest-max-size", "512K", "--flow-log-max-size", "2G", "--flow-log-max-backups", "0",
                      "--flow-log-allow", "{\"source_pod\":[\"default/\"]}", "--events-log-max-size", "10M",
-                     "--bpf-map-max-entries", "conntrack=524288,policy=65536", "--api-socket-group", "", "--policy-audit-mode"}));
+                     "--bpf-map-max-entries", "conntrack=524288,policy=65536", "--api-socket-group", "", "--policy-audit-mode",
+                     "--k8s-sync-timeout", "5", "--runtime-event-store-size", "64", "--events-log-max-backups", "0"}));
   EXPECT_TRUE(parse({})) << "defaults are valid";
 }
 

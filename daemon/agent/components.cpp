@@ -6,7 +6,6 @@
 #include "flow.pb.h"
 #include "metrics/metric_sink.hpp"
 #include "myelin/abi/net.hpp"
-#include "myelin/flows/flow_filter.hpp"
 #include "myelin/log.hpp"
 #include "server/router.hpp"
 
@@ -125,43 +124,6 @@ void DatapathComponent::collect(metrics::MetricSink& sink) const {
       .add({{"source", "datapath_ringbuf"}}, static_cast<double>(dp_.stats().events_lost));
 }
 
-// ---- IPAM ----
-
-void IpamComponent::routes(server::Router& r) {
-  r.add(api::Request::kIpamAllocate, [this](const api::Request& q) { return allocate(q.ipam_allocate()); });
-  r.add(api::Request::kIpamRelease, [this](const api::Request& q) { return release(q.ipam_release()); });
-}
-
-void IpamComponent::status(component::StatusBuilder& b) const {
-  b.out().set_ipam_used(ipam_.used());
-  b.out().set_ipam_capacity(ipam_.capacity());
-}
-
-api::Response IpamComponent::allocate(const api::IpamAllocateRequest& req) {
-  if (req.owner().empty()) return error_response(api::INVALID_ARGUMENT, "IPAM allocate needs an owner");
-  auto ip = ipam_.allocate(req.owner());
-  if (!ip) {
-    if (ip.error().code == ENOSPC)
-      return error_response(api::EXHAUSTED, "no free address in pod CIDR " + pod_cidr_.str() + " (" +
-                                                std::to_string(ipam_.used()) + " of " + std::to_string(ipam_.capacity()) + " in use)");
-    return error_response(api::INTERNAL, ip.error().message);
-  }
-  api::Response r;
-  auto* a = r.mutable_ipam_allocate();
-  a->set_ip(ip->str());
-  a->set_prefix_len(32);
-  a->set_gateway(MYELIN_GATEWAY_IPV4);
-  a->set_pod_cidr(pod_cidr_.str());
-  return r;
-}
-
-api::Response IpamComponent::release(const api::IpamReleaseRequest& req) {
-  if (auto s = ipam_.release(req.owner()); !s) return error_response(api::INTERNAL, s.error().message);
-  api::Response r;
-  r.mutable_empty();
-  return r;
-}
-
 // ---- endpoints ----
 
 void EndpointsComponent::routes(server::Router& r) {
@@ -231,55 +193,6 @@ api::Response EndpointsComponent::gc(const api::GcRequest& req) {
   api::Response r;
   for (auto& a : *removed) *r.mutable_gc()->add_removed() = a;
   return r;
-}
-
-// ---- flows ----
-
-void FlowsComponent::routes(server::Router& r) {
-  r.add_stream(api::Request::kObserve, [this](const api::Request& q, const server::Dispatcher::Reply& reply,
-                                              const std::atomic<bool>& cancelled) { observe(q.observe(), reply, cancelled); });
-}
-
-void FlowsComponent::status(component::StatusBuilder& b) const {
-  auto& s = b.out();
-  s.set_flows_stored(flows_.stored());
-  s.set_flows_capacity(flows_.capacity());
-  s.set_flows_seen(flows_.seen());
-  s.set_events_lost_store(flows_.evicted());
-}
-
-void FlowsComponent::collect(metrics::MetricSink& sink) const {
-  sink.counter("myelin_lost_events_total", "Events lost before a reader saw them, by where")
-      .add({{"source", "flow_store"}}, static_cast<double>(flows_.evicted()));
-}
-
-void FlowsComponent::observe(const api::ObserveRequest& req, const std::function<bool(const api::Response&)>& reply,
-                             const std::atomic<bool>& cancelled) {
-  auto filters = flows::FilterSet::compile(req.whitelist(), req.blacklist());
-  if (!filters) {
-    reply(error_response(api::INVALID_ARGUMENT, filters.error().message));
-    return;
-  }
-  flows::FlowStore::Cursor cursor;
-  auto snapshot = flows_.query(req, node_name_, &cursor);
-  if (!snapshot) {
-    reply(error_response(api::INVALID_ARGUMENT, snapshot.error().message));
-    return;
-  }
-  for (auto& f : *snapshot) {
-    api::Response r;
-    *r.mutable_flow() = std::move(f);
-    if (!reply(r)) return;
-  }
-  if (!req.follow()) return;
-  while (!cancelled) {
-    auto batch = flows_.wait_next(cursor, *filters, std::chrono::milliseconds(250), node_name_);
-    for (auto& f : batch) {
-      api::Response r;
-      *r.mutable_flow() = std::move(f);
-      if (!reply(r)) return;
-    }
-  }
 }
 
 // ---- conntrack GC ----

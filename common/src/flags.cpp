@@ -17,6 +17,22 @@ Flags& Flags::add_bool(const std::string& name, const std::string& help) {
   return *this;
 }
 
+Flags& Flags::check(const std::string& name, Validator v) {
+  specs_.at(name).validate = std::move(v);
+  return *this;
+}
+
+Flags& Flags::require(const std::string& name, std::string message) {
+  specs_.at(name).required = std::move(message);
+  return *this;
+}
+
+Status Flags::missing_required() const {
+  for (const auto& n : order_)
+    if (!specs_.at(n).required.empty() && !is_set(n)) return Error{specs_.at(n).required};
+  return {};
+}
+
 Status Flags::parse(int argc, char** argv, int first) {
   std::vector<std::string> args;
   for (int i = first; i < argc; ++i) args.emplace_back(argv[i]);
@@ -62,6 +78,14 @@ Status Flags::parse(const std::vector<std::string>& args) {
     else
       values_[name] = {*value};
   }
+  // In declaration order, so the first bad flag of the table is the one named.
+  for (const auto& n : order_) {
+    const Spec& spec = specs_.at(n);
+    auto v = values_.find(n);
+    if (!spec.validate || v == values_.end()) continue;
+    for (const auto& value : v->second)
+      if (auto s = spec.validate(value); !s) return s;
+  }
   return {};
 }
 
@@ -78,6 +102,7 @@ std::string Flags::help() const {
     o << s.help;
     if (!s.is_bool && !s.def.empty()) o << " (default " << s.def << ")";
     if (s.repeatable) o << " (repeatable)";
+    if (!s.required.empty()) o << " (required)";
     o << "\n";
   }
   o << "  --help                      show this help\n";

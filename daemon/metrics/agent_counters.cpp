@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "agent_counters.hpp"
 
+#include "metric_sink.hpp"
+
 namespace myelin::metrics {
 
 void AgentCounters::flow_processed(const std::string& type, const std::string& subtype, const std::string& verdict) {
@@ -53,6 +55,32 @@ std::map<std::pair<std::string, std::string>, uint64_t> AgentCounters::k8s_event
 std::map<std::string, AgentCounters::Histogram> AgentCounters::regenerations() const {
   std::lock_guard lk(mu_);
   return regen_;
+}
+
+void AgentCountersComponent::collect(MetricSink& sink) const {
+  auto regen = sink.histogram("myelin_endpoint_regeneration_seconds", "Time to program an endpoint into the datapath");
+  const std::vector<double> bounds(AgentCounters::kRegenBuckets.begin(), AgentCounters::kRegenBuckets.end());
+  auto regens = counters_.regenerations();
+  for (const char* outcome : {"success", "failure"}) {
+    const AgentCounters::Histogram& h = regens[outcome];
+    regen.add_histogram({{"outcome", outcome}}, bounds, std::vector<uint64_t>(h.buckets.begin(), h.buckets.end()), h.count, h.sum);
+  }
+
+  auto [ok, failed] = counters_.policy_changes();
+  sink.counter("myelin_policy_change_total", "Policy regenerations, by outcome")
+      .add({{"outcome", "success"}}, static_cast<double>(ok))
+      .add({{"outcome", "failure"}}, static_cast<double>(failed));
+
+  auto ops = sink.counter("myelin_bpf_map_ops_total", "BPF map operations issued by the agent");
+  for (const auto& [k, n] : counters_.map_ops())
+    ops.add({{"map_name", std::get<0>(k)}, {"operation", std::get<1>(k)}, {"outcome", std::get<2>(k)}}, static_cast<double>(n));
+
+  auto flows = sink.counter("myelin_flows_processed_total", "Flows decoded from the datapath");
+  for (const auto& [k, n] : counters_.flows())
+    flows.add({{"subtype", std::get<1>(k)}, {"type", std::get<0>(k)}, {"verdict", std::get<2>(k)}}, static_cast<double>(n));
+
+  auto k8s = sink.counter("myelin_k8s_events_total", "Kubernetes object events received");
+  for (const auto& [k, n] : counters_.k8s_events()) k8s.add({{"action", k.second}, {"resource", k.first}}, static_cast<double>(n));
 }
 
 }  // namespace myelin::metrics

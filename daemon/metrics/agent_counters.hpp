@@ -14,6 +14,8 @@
 #include <tuple>
 #include <vector>
 
+#include "component/component.hpp"
+
 namespace myelin::metrics {
 
 class AgentCounters {
@@ -46,6 +48,18 @@ class AgentCounters {
   std::map<std::pair<std::string, std::string>, uint64_t> k8s_;
   std::map<std::string, Histogram> regen_;
   uint64_t policy_ok_ = 0, policy_failed_ = 0;
+};
+
+// Exports them (regeneration times, policy changes, map operations, flows
+// decoded, Kubernetes events).
+class AgentCountersComponent : public component::Component {
+ public:
+  explicit AgentCountersComponent(const AgentCounters& counters) : counters_(counters) {}
+  std::string name() const override { return "counters"; }
+  void collect(MetricSink& sink) const override;
+
+ private:
+  const AgentCounters& counters_;
 };
 
 }  // namespace myelin::metrics

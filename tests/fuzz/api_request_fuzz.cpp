@@ -4,8 +4,8 @@
 // (wire::recv, one framed Request); a dispatcher does with the request what
 // the agent's handlers do without a kernel: observe (Hubble filters compiled,
 // the flow store queried and followed), events (the runtime event filter),
-// IPAM allocate and release (state in a temporary directory). The rest of
-// ApiHandlers needs a loaded datapath and is not reached here.
+// IPAM allocate and release (state in a temporary directory). The rest of the
+// agent's routes need a loaded datapath and are not reached here.
 // Invariants: every Response the client reads decodes, and a request that
 // decoded is answered with a stream that ends with end_of_stream.
 #include <arpa/inet.h>
@@ -86,7 +86,7 @@ class Dispatcher : public server::Dispatcher {
   }
 
  private:
-  // As ApiHandlers::observe, with a follow that waits no longer than one poll.
+  // As FlowsComponent's observe route (agent/components.cpp), with a follow that waits no longer than one poll.
   void observe(const api::ObserveRequest& req, const Reply& reply, const std::atomic<bool>& cancelled) {
     auto filters = flows::FilterSet::compile(req.whitelist(), req.blacklist());
     if (!filters) return (void)reply(fail(api::INVALID_ARGUMENT, filters.error().message));
@@ -101,7 +101,7 @@ class Dispatcher : public server::Dispatcher {
     if (req.follow() && !cancelled) (void)flows_.wait_next(cursor, *filters, 0ms, "fuzz-node");
   }
 
-  // As ApiHandlers::events.
+  // As RuntimeComponent's events route (runtime/runtime_components.cpp).
   void events(const api::EventsRequest& req, const Reply& reply) {
     runtime::EventFilter f{{req.types().begin(), req.types().end()}, req.policy(), req.pod(), req.namespace_(), req.binary()};
     uint64_t next = 0;

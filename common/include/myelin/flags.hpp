@@ -2,9 +2,12 @@
 // A small command-line flag parser shared by myelind, myelin and myelin-cni.
 // Flags are declared as data (name, help, default); `--name value`,
 // `--name=value` and boolean `--name` are accepted; unknown flags and missing
-// values are errors that name the flag; `--help` text is generated.
+// values are errors that name the flag; `--help` text is generated. A flag
+// may carry its validator and be required: parse() checks every value given
+// with its flag's validator, so bad values fail where they are declared.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -16,6 +19,10 @@ namespace myelin {
 
 class Flags {
  public:
+  // Checks one value given for the flag; the error is the whole message
+  // (without the program name), e.g. "--ct-gc-interval must be a positive number".
+  using Validator = std::function<Status(const std::string& value)>;
+
   explicit Flags(std::string usage) : usage_(std::move(usage)) {}
 
   // A flag taking a value. `repeatable` flags collect every occurrence.
@@ -23,6 +30,13 @@ class Flags {
              bool repeatable = false);
   // A boolean switch (no value; `--name=false` also accepted).
   Flags& add_bool(const std::string& name, const std::string& help);
+  // Attaches a validator to a declared flag (run by parse() on each value given).
+  Flags& check(const std::string& name, Validator v);
+  // Declares a flag required, with the message its absence gets; checked by
+  // missing_required(), not parse(), so `--help` and modes that need no
+  // configuration (myelind --probe) work without it.
+  Flags& require(const std::string& name, std::string message);
+  Status missing_required() const;
 
   // Parses argv[first..]. Positional arguments are kept in positional().
   Status parse(int argc, char** argv, int first = 1);
@@ -44,6 +58,8 @@ class Flags {
     std::string def;
     bool is_bool = false;
     bool repeatable = false;
+    Validator validate;
+    std::string required;  // non-empty: the message when absent
   };
   std::string usage_;
   std::vector<std::string> order_;

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: Apache-2.0
+// Policy as the API, status and metrics show it: `policy list`, `identity
+// list`, `policy trace`, the policy part of `status`; and every refusal,
+// network and tracing, in one list (status, myelin_policy_refused).
+#pragma once
+
+#include <functional>
+
+#include "agent/policy_manager.hpp"
+#include "component/component.hpp"
+#include "myelin.pb.h"
+#include "myelin/endpoints/endpoint_store.hpp"
+#include "myelin/identity/identity_allocator.hpp"
+
+namespace myelin::tracing { class TracingManager; }
+
+namespace myelin::agent {
+
+// The policy in force on one endpoint, as `endpoint get` shows it.
+void fill_policy(const PolicyManager& policies, api::Endpoint& ep);
+
+class PolicyComponent : public component::Component {
+ public:
+  PolicyComponent(const PolicyManager& policies, const endpoints::EndpointStore& store, const identity::IdentityAllocator& identities)
+      : policies_(policies), store_(store), identities_(identities) {}
+  std::string name() const override { return "policy"; }
+  void routes(server::Router& r) override;
+  void collect(metrics::MetricSink& sink) const override;
+  void status(component::StatusBuilder& b) const override;
+
+ private:
+  api::Response list(const api::PolicyListRequest& req) const;
+  api::Response identity_list() const;
+  api::Response trace(const api::PolicyTraceRequest& req) const;
+  const PolicyManager& policies_;
+  const endpoints::EndpointStore& store_;
+  const identity::IdentityAllocator& identities_;
+};
+
+// Refused network policies and TracingPolicies; the tracing manager, when
+// there is one, is asked for at each call (it starts after this is built).
+class RefusalsComponent : public component::Component {
+ public:
+  using Tracing = std::function<const tracing::TracingManager*()>;
+  RefusalsComponent(const PolicyManager& policies, Tracing tracing) : policies_(policies), tracing_(std::move(tracing)) {}
+  std::string name() const override { return "refusals"; }
+  void collect(metrics::MetricSink& sink) const override;
+  void status(component::StatusBuilder& b) const override;
+
+ private:
+  const PolicyManager& policies_;
+  Tracing tracing_;
+};
+
+}  // namespace myelin::agent

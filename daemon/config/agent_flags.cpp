@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "config/agent_flags.hpp"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <initializer_list>
+#include <vector>
+
+#include "flow.pb.h"
+#include "myelin/datapath/datapath.hpp"
+#include "myelin/net.hpp"
+#include "myelin/socket_access.hpp"
+
+namespace myelin::config {
+
+std::optional<uint64_t> parse_size(const std::string& v) {
+  if (v.empty()) return std::nullopt;
+  uint64_t mult = 1ull << 20;
+  std::string num = v;
+  switch (v.back()) {
+    case 'K': case 'k': mult = 1ull << 10; num.pop_back(); break;
+    case 'M': case 'm': mult = 1ull << 20; num.pop_back(); break;
+    case 'G': case 'g': mult = 1ull << 30; num.pop_back(); break;
+  }
+  if (num.empty() || num.size() > 9 || num.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  return std::stoull(num) * mult;
+}
+
+std::string expand_node_name(std::string v, const std::string& node) {
+  auto p = v.find("<node-name>");
+  if (p != std::string::npos) v.replace(p, 11, node);
+  return v;
+}
+
+namespace {
+
+using Validator = Flags::Validator;
+
+std::optional<long long> whole(const std::string& v) {
+  try {
+    size_t pos = 0;
+    long long n = std::stoll(v, &pos, 10);
+    if (pos == v.size()) return n;
+  } catch (...) {
+  }
+  return std::nullopt;
+}
+
+// "--name must be a, b or c"
+Validator one_of(const std::string& name, std::vector<std::string> values) {
+  std::string list;
+  for (size_t i = 0; i < values.size(); ++i) list += (i == 0 ? "" : i + 1 == values.size() ? " or " : ", ") + values[i];
+  return [name, values, list](const std::string& v) -> Status {
+    for (const auto& ok : values)
+      if (v == ok) return {};
+    return Error{"--" + name + " must be " + list};
+  };
+}
+
+Validator positive(const std::string& name) {
+  return [name](const std::string& v) -> Status {
+    auto n = whole(v);
+    if (!n || *n < 1) return Error{"--" + name + " must be a positive number"};
+    return {};
+  };
+}
+
+Validator size_between(uint64_t lo, uint64_t hi, std::string message) {
+  return [lo, hi, message](const std::string& v) -> Status {
+    auto n = parse_size(v);
+    if (!n || *n < lo || *n > hi) return Error{message};
+    return {};
+  };
+}
+
+Validator flow_filter(const std::string& name) {
+  return [name](const std::string& json) -> Status {
+    flow::FlowFilter f;
+    if (!google::protobuf::util::JsonStringToMessage(json, &f).ok()) return Error{"--" + name + ": not a Hubble FlowFilter in JSON: " + json};
+    return {};
+  };
+}
+
+enum class Type { value, boolean, repeated };
+
+struct FlagDecl {
+  const char* name;
+  const char* help;
+  std::string def;
+  Type type = Type::value;
+  Validator check = nullptr;
+  const char* required = nullptr;  // the message when absent
+};
+
+constexpr const char* kFlowLogSizes =
+    "--flow-log-max-size must be at least 1K (e.g. 100, 512K, 2G) and --flow-log-max-backups >= 0";
+
+std::vector<FlagDecl> table(const std::string& node_name) {
+  return {
+      {"node-name", "name of this node", node_name},
+      {"pod-cidr", "IPv4 CIDR pod addresses are allocated from, e.g. 10.244.1.0/24", "", Type::value,
+       [](const std::string& v) -> Status {
+         auto cidr = net::parse_cidr4(v);
+         if (!cidr) return Error{"--pod-cidr: " + cidr.error().message};
+         if (cidr->prefix > 30) return Error{"--pod-cidr " + cidr->str() + " leaves no usable pod addresses (need /30 or larger)"};
+         return {};
+       },
+       "--pod-cidr is required (e.g. --pod-cidr 10.244.1.0/24)"},
+      {"api-socket", "Unix socket for the CLI and the CNI plugin", "/var/run/myelin/myelin.sock"},
+      {"api-socket-group", "group (name or gid) whose members may use the API socket besides root; empty: root only", "", Type::value,
+       [](const std::string& v) -> Status {
+         if (v.empty()) return {};
+         if (auto a = resolve_socket_group(v); !a) return Error{"--api-socket-group: " + a.error().message};
+         return {};
+       }},
+      {"bpffs-root", "directory under bpffs where maps are pinned", "/sys/fs/bpf/myelin/<node-name>"},
+      {"state-dir", "directory for IPAM, endpoint and identity state", "/var/lib/myelin/<node-name>"},
+      {"flow-store-size", "flows kept in memory for `myelin observe`", "16384", Type::value, positive("flow-store-size")},
+      {"ct-gc-interval", "seconds between conntrack garbage collections", "30", Type::value, positive("ct-gc-interval")},
+      {"events-ring-size", "bytes of the datapath's event ring buffer (power of two)", "4194304", Type::value,
+       [](const std::string& v) -> Status {
+         auto ring = whole(v);
+         if (!ring || *ring < 4096 || *ring > (1ll << 30) || (*ring & (*ring - 1)))
+           return Error{"--events-ring-size must be a power of two from 4096 to 1G"};
+         return {};
+       }},
+      {"bpf-map-max-entries",
+       "capacities of the datapath maps, e.g. conntrack=524288,policy=65536 (endpoints, conntrack, ipcache, policy, fragments); "
+       "a pinned map of another size is refused",
+       "", Type::value,
+       [](const std::string& v) -> Status {
+         if (auto s = datapath::parse_map_sizes(v); !s) return Error{"--bpf-map-max-entries: " + s.error().message};
+         return {};
+       }},
+      {"redirect-peer", "deliver locally with bpf_redirect_peer: auto, true or false", "auto", Type::value,
+       one_of("redirect-peer", {"auto", "true", "false"})},
+      {"manifests", "directory of Kubernetes YAML (Namespace, Pod, NetworkPolicy, CiliumNetworkPolicy, ...), watched live"},
+      {"manifest-max-size", "largest manifest file read: MiB, or with a K/M/G suffix; larger ones are refused", "16", Type::value,
+       size_between(1024, 1ull << 30, "--manifest-max-size must be from 1K to 1G (e.g. 16, 512K, 64M)")},
+      {"kubeconfig", "watch the Kubernetes API server of this kubeconfig (in a pod, the service account is used without it)"},
+      {"k8s-sync-timeout", "seconds to wait for the first list of every resource before serving", "60", Type::value,
+       positive("k8s-sync-timeout")},
+      {"policy-audit-mode", "report policy verdicts as AUDIT and never drop for policy", "", Type::boolean},
+      {"allow-localhost",
+       "always: the node (kubelet probes) reaches its pods whatever their ingress policy; policy: only where policy allows the host entity",
+       "always", Type::value, one_of("allow-localhost", {"always", "policy"})},
+      {"metrics-addr", "Prometheus metrics listen address (/metrics); empty disables", ":9962"},
+      {"flow-log", "write flows as JSON lines (hubble observe -o json shape) to this file"},
+      {"flow-log-max-size", "rotate the flow log at this size: MiB, or with a K/M/G suffix", "100", Type::value,
+       size_between(1024, UINT64_MAX, kFlowLogSizes)},
+      {"flow-log-max-backups", "rotated flow logs kept", "3", Type::value,
+       [](const std::string& v) -> Status {
+         auto n = whole(v);
+         if (!n || *n < 0) return Error{kFlowLogSizes};
+         return {};
+       }},
+      {"flow-log-allow", "only log flows matching this Hubble FlowFilter (JSON)", "", Type::repeated, flow_filter("flow-log-allow")},
+      {"flow-log-deny", "never log flows matching this Hubble FlowFilter (JSON)", "", Type::repeated, flow_filter("flow-log-deny")},
+      {"runtime-events", "record process exec/exit events (`myelin events`): true or false", "true", Type::value,
+       one_of("runtime-events", {"true", "false"})},
+      {"runtime-event-store-size", "runtime events kept in memory", "16384", Type::value, positive("runtime-event-store-size")},
+      {"storage-events", "count block I/O per device and process with latency histograms: true or false", "true", Type::value,
+       one_of("storage-events", {"true", "false"})},
+      {"network-events", "report each process's TCP connect, accept and close (process_kprobe events): true or false", "false",
+       Type::value, one_of("network-events", {"true", "false"})},
+      {"gpu-libs", "CUDA libraries to probe (comma-separated paths), auto (where CUDA installs them) or none", "auto"},
+      {"events-log", "write runtime events as JSON lines (tetra getevents -o json shape) to this file"},
+      {"events-log-max-size", "rotate the events log at this size: MiB, or with a K/M/G suffix", "100", Type::value,
+       [](const std::string& v) -> Status {
+         if (!parse_size(v)) return Error{"--events-log-max-size: '" + v + "' is not a size (e.g. 100, 512K, 10M)"};
+         return {};
+       }},
+      {"events-log-max-backups", "rotated events logs kept", "3", Type::value,
+       [](const std::string& v) -> Status {
+         auto n = whole(v);
+         if (!n || *n < 0) return Error{"--events-log-max-backups must be a number >= 0"};
+         return {};
+       }},
+      {"log-level", "debug, info, warn or error", "info", Type::value,
+       [](const std::string& v) -> Status {
+         if (v == "debug" || v == "info" || v == "warn" || v == "error") return {};
+         return Error{"--log-level must be debug, info, warn or error, not '" + v + "'"};
+       }},
+      {"probe", "print what this kernel supports (the start-up feature report) and exit", "", Type::boolean},
+  };
+}
+
+}  // namespace
+
+Flags agent_flags(const std::string& default_node_name) {
+  Flags f(
+      "myelind: Myelin's node agent (eBPF pod networking and flow observability).\n"
+      "Runs in the network namespace it is started in: that namespace is the node.\n\n"
+      "Usage: myelind --pod-cidr CIDR [flags]");
+  for (auto& d : table(default_node_name)) {
+    if (d.type == Type::boolean) f.add_bool(d.name, d.help);
+    else f.add(d.name, d.help, d.def, d.type == Type::repeated);
+    if (d.check) f.check(d.name, std::move(d.check));
+    if (d.required) f.require(d.name, d.required);
+  }
+  return f;
+}
+
+}  // namespace myelin::config

@@ -16,11 +16,13 @@
 //   baseline: the agent's decoder, nothing else running;
 //   churn:    the agent's decoder while another thread adds, edits and removes
 //             one policy in a loop, each change followed by regenerate()
-//             (what a source does on every policy event).
+//             (what a source does on every policy event), back to back;
+//   paced:    the same, one change every PACE_MS (default 1000 ms), as a
+//             cluster where policy changes now and then.
 // The ring buffer is left out (flow_pipeline_bench measures it): what policy
 // churn can stall is the decode. Root only (loads BPF); not part of the test
 // suite (tests never assert on time). Prints tables.
-//   flow_churn_bench [ENDPOINTS=1000] [POLICIES=1000] [SECONDS=5] [ROUNDS=3]
+//   flow_churn_bench [ENDPOINTS=1000] [POLICIES=1000] [SECONDS=5] [ROUNDS=3] [PACE_MS=1000]
 #include <arpa/inet.h>
 #include <unistd.h>
 
@@ -87,7 +89,7 @@ struct Stats {
 
 // Decodes the events round-robin for `seconds`, timing each decode.
 Stats decode_for(const flows::FlowDecoder& d, const std::vector<myelin_flow_event>& events, double seconds) {
-  std::vector<uint32_t> lat;
+  std::vector<uint64_t> lat;
   lat.reserve(8u << 20);
   Stats s;
   const auto t0 = Clock::now();
@@ -97,13 +99,13 @@ Stats decode_for(const flows::FlowDecoder& d, const std::vector<myelin_flow_even
     const auto a = Clock::now();
     flow::Flow f = d.decode(events[i % events.size()]);
     now = Clock::now();
-    lat.push_back(static_cast<uint32_t>(std::min<int64_t>(std::chrono::nanoseconds(now - a).count(), UINT32_MAX)));
+    lat.push_back(static_cast<uint64_t>(std::chrono::nanoseconds(now - a).count()));
     s.attributed += f.ingress_allowed_by_size() + f.ingress_denied_by_size() > 0;
   }
   const double elapsed = std::chrono::duration<double>(now - t0).count();
   s.decoded = lat.size();
   s.flows_per_s = lat.size() / elapsed;
-  for (uint32_t l : lat) s.over_1ms += l > 1000000;
+  for (uint64_t l : lat) s.over_1ms += l > 1000000;
   std::sort(lat.begin(), lat.end());
   auto q = [&](double p) { return lat[std::min(lat.size() - 1, static_cast<size_t>(p * lat.size()))] / 1000.0; };
   s.p50_us = q(0.50);
@@ -148,7 +150,9 @@ int main(int argc, char** argv) {
   const int n_pols = argc > 2 ? std::atoi(argv[2]) : 1000;
   const double seconds = argc > 3 ? std::atof(argv[3]) : 5;
   const int rounds = argc > 4 ? std::atoi(argv[4]) : 3;
-  if (n_eps < 2 || n_pols < 1 || seconds <= 0 || rounds < 1) die("usage: flow_churn_bench [ENDPOINTS>=2] [POLICIES>=1] [SECONDS] [ROUNDS]");
+  const int pace_ms = argc > 5 ? std::atoi(argv[5]) : 1000;
+  if (n_eps < 2 || n_pols < 1 || seconds <= 0 || rounds < 1 || pace_ms < 1)
+    die("usage: flow_churn_bench [ENDPOINTS>=2] [POLICIES>=1] [SECONDS] [ROUNDS] [PACE_MS>=1]");
   log::set_level(log::Level::warn);
 
   char tmpl[] = "/tmp/mln-churn-bench-XXXXXX";
@@ -276,7 +280,7 @@ int main(int argc, char** argv) {
   const auto agent_decoder = agent::make_flow_decoder("bench", **store, **identities, policies);
 
   // The churn: one policy (selecting app-0 of ns-0) added, edited, removed, each change regenerated.
-  std::atomic<bool> churning{false}, stop{false};
+  std::atomic<bool> churning{false}, paced{false}, stop{false};
   std::atomic<uint64_t> regenerations{0};
   std::vector<double> regen_ms;
   std::thread churn([&] {
@@ -294,40 +298,48 @@ int main(int argc, char** argv) {
       (void)policies.regenerate();
       regen_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - a).count());
       ++regenerations;
+      if (paced) std::this_thread::sleep_until(a + std::chrono::milliseconds(pace_ms));
     }
   });
 
-  std::vector<Stats> floor, base, churned;
+  std::vector<Stats> floor, base, churned, paced_rows;
   for (int r = 0; r < rounds; ++r) {
     floor.push_back(decode_for(floor_decoder, events, seconds));
     base.push_back(decode_for(agent_decoder, events, seconds));
     churning = true;
     while (regenerations == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // churn under way
     churned.push_back(decode_for(agent_decoder, events, seconds));
+    paced = true;
+    paced_rows.push_back(decode_for(agent_decoder, events, seconds));
     churning = false;
-    std::fprintf(stderr, "  round %d: floor %.0f/s, baseline %.0f/s, churn %.0f/s (p99 %.1f us, max %.1f us)\n", r + 1,
-                 floor.back().flows_per_s, base.back().flows_per_s, churned.back().flows_per_s, churned.back().p99_us,
-                 churned.back().max_us);
+    paced = false;
+    std::fprintf(stderr,
+                 "  round %d: floor %.0f/s, baseline %.0f/s, churn %.0f/s (p99 %.1f us, max %.1f us), paced %.0f/s (max %.1f us)\n",
+                 r + 1, floor.back().flows_per_s, base.back().flows_per_s, churned.back().flows_per_s, churned.back().p99_us,
+                 churned.back().max_us, paced_rows.back().flows_per_s, paced_rows.back().max_us);
   }
   stop = true;
   churn.join();
 
   std::sort(regen_ms.begin(), regen_ms.end());
-  const Stats f = median(floor), b = median(base), c = median(churned);
+  const Stats f = median(floor), b = median(base), c = median(churned), p = median(paced_rows);
   std::printf("\nFlow decoding under policy churn: %d endpoints, %d policies (%llu policy entries installed), "
               "%zu events in the mix, %.0f s per row, median of %d rounds, %ld CPUs\n",
               n_eps, n_pols, static_cast<unsigned long long>(policies.installed_entries()), events.size(), seconds, rounds,
               sysconf(_SC_NPROCESSORS_ONLN));
-  std::printf("first regeneration %.0f ms; churn: %zu regenerations, %.1f ms median, %.1f ms max\n", first_ms, regen_ms.size(),
+  std::printf("first regeneration %.0f ms; churn and paced rows: %zu regenerations, %.1f ms median, %.1f ms max\n", first_ms,
+              regen_ms.size(),
               regen_ms.empty() ? 0 : regen_ms[regen_ms.size() / 2], regen_ms.empty() ? 0 : regen_ms.back());
   std::printf("%-40s %11s %7s %8s %8s %9s %10s %9s %7s %7s\n", "run", "flows/s", "ratio", "p50 us", "p99 us", "p99.9 us",
               "max us", ">1 ms", "p99 x", "max x");
   row("floor: constant view, no lookups", f, b);
   row("baseline: agent decoder, no churn", b, b);
   row("agent decoder under policy churn", c, b);
-  std::printf("(ratios against the baseline row; attributed flows: baseline %llu of %llu, churn %llu of %llu)\n",
+  row(("same, one change every " + std::to_string(pace_ms) + " ms").c_str(), p, b);
+  std::printf("(ratios against the baseline row; attributed flows: baseline %llu of %llu, churn %llu of %llu, paced %llu of %llu)\n",
               static_cast<unsigned long long>(b.attributed), static_cast<unsigned long long>(b.decoded),
-              static_cast<unsigned long long>(c.attributed), static_cast<unsigned long long>(c.decoded));
+              static_cast<unsigned long long>(c.attributed), static_cast<unsigned long long>(c.decoded),
+              static_cast<unsigned long long>(p.attributed), static_cast<unsigned long long>(p.decoded));
 
   dp->reset();
   (void)datapath::Datapath::unpin_all(pins);

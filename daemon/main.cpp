@@ -243,6 +243,7 @@ int main(int argc, char** argv) {
   endpoints.set_label_source([&policies](const std::string& ns, const std::string& pod) {
     return policies.identity_labels(ns, pod);
   });
+  endpoints.set_on_change([&policies] { policies.publish_endpoints(); });
   auto restored = endpoints.restore();
   if (!restored) return fail("restoring endpoints: " + restored.error().message);
   log::info("myelind", "restored " + std::to_string(*restored) + " endpoints");
@@ -250,7 +251,7 @@ int main(int argc, char** argv) {
   if (auto s = (*dp)->complete_upgrade(); !s) return fail("upgrading the pinned maps: " + s.error().message);
 
   flows::FlowStore flow_store(static_cast<size_t>(*store_size));
-  auto decoder = agent::make_flow_decoder(info.node_name, **store, **identities, policies);
+  auto decoder = agent::make_flow_decoder(info.node_name, policies);
 
   agent::EventPump pump(**dp, decoder, flow_store, counters);
   if (auto s = pump.start(); !s) return fail("ring buffer: " + s.error().message);

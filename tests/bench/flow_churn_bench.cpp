@@ -282,14 +282,12 @@ int main(int argc, char** argv) {
     events.push_back(ev);
   }
 
+  std::map<uint32_t, flows::EndpointView> constant;
+  for (const auto& ep : eps) constant[ep.id()] = {ep.id(), 256, "ns", "pod", {"k8s:app=x"}, {{"Deployment", "x"}}};
   const auto floor_decoder = flows::FlowDecoder(
-      "bench",
-      [](uint32_t id) {
-        return std::optional<flows::FlowDecoder::EndpointView>(
-            flows::FlowDecoder::EndpointView{id, 256, "ns", "pod", {"k8s:app=x"}, {{"Deployment", "x"}}});
-      },
+      "bench", flows::FlowDecoder::fixed(std::make_shared<flows::StaticView>(std::move(constant))),
       [](uint32_t) { return std::string("lxc0"); });
-  const auto agent_decoder = agent::make_flow_decoder("bench", **store, **identities, policies);
+  const auto agent_decoder = agent::make_flow_decoder("bench", policies);
 
   // The churn: one policy (selecting app-0 of ns-0) added, edited, removed, each change regenerated.
   std::atomic<bool> churning{false}, paced{false}, stop{false};

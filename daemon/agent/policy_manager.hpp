@@ -56,7 +56,7 @@ class PolicyManager {
   std::vector<std::string> identity_labels(const std::string& ns, const std::string& pod) const;
 
   // What flows and `policy trace` read: the last regeneration's outcome and
-  // the endpoints as they are, immutable; one atomic load, never the lock.
+  // the endpoints as they are, immutable; a pointer copy, never mu_.
   std::shared_ptr<const PolicySnapshot> snapshot() const { return snapshot_.load(); }
   // Publishes the endpoints as they are now with the last regeneration's
   // policy (EndpointManager's change hook: added, removed, restored).

@@ -8,7 +8,8 @@ namespace myelin::agent {
 PolicySnapshot::PolicySnapshot(std::shared_ptr<const PolicyState> policy, std::vector<SnapshotEndpoint> endpoints)
     : policy_(policy ? std::move(policy) : std::make_shared<const PolicyState>()) {
   for (auto& ep : endpoints) {
-    by_name_[{ep.ns.empty() ? "default" : ep.ns, ep.pod_name}] = ep.id;
+    // A pod with two interfaces is found by its first (the store lists by id).
+    by_name_.try_emplace({ep.ns.empty() ? "default" : ep.ns, ep.pod_name}, ep.id);
     const uint32_t id = ep.id;
     endpoints_.emplace(id, std::move(ep));
   }

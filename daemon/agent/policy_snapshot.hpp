@@ -4,13 +4,13 @@
 // the policy and rule ids the datapath reports, the ipBlock identity of an
 // address) as one immutable value. PolicyManager publishes a new one at the
 // end of every regeneration and whenever endpoints come or go; a reader takes
-// the current one with one atomic load and reads it whole. It never waits on
-// a regeneration and never sees half of one.
+// the current one (a pointer copy) and reads it whole. It never waits on a
+// regeneration and never sees half of one.
 #pragma once
 
-#include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -77,17 +77,30 @@ class PolicySnapshot final : public flows::FlowView {
 // selects the endpoint.
 void annotate_policy(const PolicySnapshot& s, const myelin_flow_event& ev, flow::Flow& f);
 
-// The current value, replaced whole: readers load it, one publisher stores.
-// A reader keeps what it loaded for as long as it holds it.
+// The current value, replaced whole: readers load it, publishers store it.
+// A reader keeps what it loaded for as long as it holds it. The lock is only
+// ever held for a pointer copy or swap (never while a snapshot is built or
+// freed): libstdc++ 12's std::atomic<std::shared_ptr> is a spin lock of the
+// same length, and ThreadSanitizer reports it (google/sanitizers#1558).
 template <typename T>
 class Published {
  public:
   explicit Published(std::shared_ptr<const T> first) : current_(std::move(first)) {}
-  std::shared_ptr<const T> load() const { return current_.load(std::memory_order_acquire); }
-  void publish(std::shared_ptr<const T> next) { current_.store(std::move(next), std::memory_order_release); }
+  std::shared_ptr<const T> load() const {
+    std::lock_guard lk(mu_);
+    return current_;
+  }
+  void publish(std::shared_ptr<const T> next) {
+    {
+      std::lock_guard lk(mu_);
+      current_.swap(next);
+    }
+    // `next` holds the previous value: freed here, outside the lock, unless a reader still holds it.
+  }
 
  private:
-  std::atomic<std::shared_ptr<const T>> current_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const T> current_;
 };
 
 }  // namespace myelin::agent

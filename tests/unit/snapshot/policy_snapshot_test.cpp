@@ -103,6 +103,11 @@ TEST(PolicySnapshot, EndpointsByIdAndByName) {
   EXPECT_EQ(s->endpoint("", "db"), s->endpoint("default", "db"));
   EXPECT_EQ(s->endpoint("shop", "db"), nullptr);
   EXPECT_EQ(s->endpoint(13), nullptr);
+  // A pod with a second interface: by name, its first endpoint, as policy trace always found it.
+  PolicySnapshot two(state(1), {endpoint(11, 256, "shop", "frontend", "10.200.0.11"),
+                                endpoint(14, 256, "shop", "frontend", "10.200.1.11")});
+  EXPECT_EQ(two.endpoint("shop", "frontend")->id, 11u);
+  EXPECT_EQ(two.endpoint(14)->ip, "10.200.1.11");
   ASSERT_NE(s->endpoint_policy(11), nullptr);
   EXPECT_TRUE(s->endpoint_policy(11)->ingress_enforced);
   EXPECT_EQ(s->endpoint_policy(12), nullptr);

@@ -50,7 +50,7 @@ class StaticView final : public FlowView {
 class FlowDecoder {
  public:
   using EndpointView = flows::EndpointView;
-  // The current view, taken once per decode (an atomic load for the agent's
+  // The current view, taken once per decode (a pointer copy for the agent's
   // snapshot); null: no endpoint is known.
   using ViewSource = std::function<std::shared_ptr<const FlowView>()>;
   using IfnameLookup = std::function<std::string(uint32_t ifindex)>;

@@ -220,7 +220,7 @@ std::string ref_text(const std::optional<PolicyRef>& r) {
 std::string rule_ref_text(const std::optional<PolicyRef>& r) {
   return ref_text(r) + (r && !r->rule.empty() ? ": " + r->rule : "");
 }
-std::string entry_text(const policy::Entry& e, const PolicySnapshot& pm) {
+std::string entry_text(const policy::Entry& e, const PolicySnapshot& snap) {
   std::string ports = e.lo == 0 && e.hi == 65535 ? "any port" : e.lo == e.hi ? std::to_string(e.lo) : std::to_string(e.lo) + "-" + std::to_string(e.hi);
   std::string who = e.identity == MYELIN_IDENTITY_ANY ? "any identity"
                     : e.identity & MYELIN_IDENTITY_IPBLOCK
@@ -228,7 +228,7 @@ std::string entry_text(const policy::Entry& e, const PolicySnapshot& pm) {
                         : "identity " + std::to_string(e.identity);
   return std::string(e.dir == MYELIN_DIR_INGRESS ? "ingress " : "egress ") + (e.deny ? "deny " : "allow ") +
          proto_name(e.proto) + "/" + ports + (e.dir == MYELIN_DIR_INGRESS ? " from " : " to ") + who + " (" +
-         (e.policy ? rule_ref_text(pm.policy(e.policy)) : "allow-localhost: the node reaches its pods") + ")" +
+         (e.policy ? rule_ref_text(snap.policy(e.policy)) : "allow-localhost: the node reaches its pods") + ")" +
          (e.audit ? " [audit]" : "");
 }
 }  // namespace

@@ -158,7 +158,8 @@ int main(int argc, char** argv) {
   char tmpl[] = "/tmp/mln-churn-bench-XXXXXX";
   if (!mkdtemp(tmpl)) die("mkdtemp");
   const std::string state = tmpl;
-  const std::string pins = "/sys/fs/bpf/myelin/bench-churn-" + std::to_string(getpid());
+  const char* run_id = std::getenv("MLN_ID");  // bench_smoke's run id, to find what a run left
+  const std::string pins = "/sys/fs/bpf/myelin/" + (run_id ? std::string(run_id) : "bench-churn-" + std::to_string(getpid()));
   if (auto m = pseudofs::Mounts::ensure(); !m) die(m.error().message);
   if (auto s = datapath::make_pin_dir(pins); !s) die(s.error().message);
   datapath::MapSizes sizes;

@@ -28,6 +28,7 @@
 #include "agent/conntrack_gc.hpp"
 #include "agent/endpoint_manager.hpp"
 #include "agent/event_pump.hpp"
+#include "agent/flow_view.hpp"
 #include "agent/policy_component.hpp"
 #include "agent/policy_manager.hpp"
 #include "component/components.hpp"
@@ -154,6 +155,7 @@ int main(int argc, char** argv) {
   endpoints.set_label_source([&policies](const std::string& ns, const std::string& pod) {
     return policies.identity_labels(ns, pod);
   });
+  endpoints.set_on_change([&policies] { policies.publish_endpoints(); });
   auto restored = endpoints.restore();
   if (!restored) return fail("restoring endpoints: " + restored.error().message);
   log::info("myelind", "restored " + std::to_string(*restored) + " endpoints");
@@ -161,27 +163,7 @@ int main(int argc, char** argv) {
   if (auto s = (*dp)->complete_upgrade(); !s) return fail("upgrading the pinned maps: " + s.error().message);
 
   flows::FlowStore flow_store(static_cast<size_t>(*flags.get_int("flow-store-size")));
-  auto* store_ptr = store->get();
-  auto* ids_ptr = identities->get();
-  flows::FlowDecoder decoder(
-      info.node_name,
-      [store_ptr, ids_ptr, &policies](uint32_t id) -> std::optional<flows::FlowDecoder::EndpointView> {
-        auto ep = store_ptr->get_by_id(id);
-        if (!ep) return std::nullopt;
-        flows::FlowDecoder::EndpointView v;
-        v.id = ep->id();
-        v.identity = ep->identity();
-        v.ns = ep->pod_namespace();
-        v.pod_name = ep->pod_name();
-        if (auto labels = ids_ptr->labels(ep->identity())) v.labels = *labels;
-        for (const auto& w : policies.workloads(v.ns.empty() ? "default" : v.ns, v.pod_name)) v.workloads.emplace_back(w.kind, w.name);
-        return v;
-      },
-      [](uint32_t ifindex) {
-        char name[IF_NAMESIZE] = {};
-        return std::string(if_indextoname(ifindex, name) ? name : "");
-      },
-      [&policies](const myelin_flow_event& ev, flow::Flow& f) { agent::annotate_policy(policies, ev, f); });
+  auto decoder = agent::make_flow_decoder(info.node_name, policies);
 
   agent::EventPump pump(**dp, decoder, flow_store, counters);
   agent::ConntrackGc ct_gc(**dp, datapath::CtTimeouts{}, std::chrono::seconds(*flags.get_int("ct-gc-interval")), counters);

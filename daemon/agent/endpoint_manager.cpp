@@ -117,6 +117,7 @@ Status EndpointManager::set_policy_flags(uint32_t ep_id, uint32_t flags, bool po
 }
 
 Result<size_t> EndpointManager::restore() {
+  Changed changed{on_change_};
   std::lock_guard lk(mu_);
   size_t restored = 0;
   std::set<std::string> live_ips;
@@ -181,6 +182,7 @@ Result<api::Endpoint> EndpointManager::add(const api::Endpoint& req) {
   if (!allocated || *allocated != *ip)
     return Error{"address " + req.ip() + " is not allocated to " + who + " (ask IPAM first)", api::INVALID_ARGUMENT};
 
+  Changed changed{on_change_};
   std::lock_guard lk(mu_);
   auto started = std::chrono::steady_clock::now();
   auto r = add_locked(req);
@@ -274,6 +276,7 @@ Status EndpointManager::remove_locked(const api::Endpoint& ep, bool delete_link)
 }
 
 Status EndpointManager::remove(const std::string& container_id, const std::string& ifname) {
+  Changed changed{on_change_};
   std::lock_guard lk(mu_);
   auto ep = store_.get(container_id, ifname);
   if (!ep) return ipam_.release(owner(container_id, ifname));  // ADD may have failed after IPAM
@@ -281,6 +284,7 @@ Status EndpointManager::remove(const std::string& container_id, const std::strin
 }
 
 Result<std::vector<api::Attachment>> EndpointManager::gc(const std::vector<api::Attachment>& valid) {
+  Changed changed{on_change_};
   std::lock_guard lk(mu_);
   std::set<std::string> keep;
   for (const auto& a : valid) keep.insert(owner(a.container_id(), a.ifname()));

@@ -45,6 +45,9 @@ class EndpointManager {
   // without one, an endpoint is identified by its namespace alone.
   using LabelSource = std::function<std::vector<std::string>(const std::string& ns, const std::string& pod)>;
   void set_label_source(LabelSource s);
+  // Called after endpoints were added, removed or restored, outside this
+  // class's lock (PolicyManager publishes them to the flow path).
+  void set_on_change(std::function<void()> f) { on_change_ = std::move(f); }
   // Re-identifies endpoints whose labels changed; returns how many changed.
   Result<size_t> relabel_all();
   // Policy flags (MYELIN_EP_F_*ENFORCED, AUDIT, POLICY_FAILED) of an endpoint's map entry.
@@ -61,6 +64,14 @@ class EndpointManager {
   metrics::AgentCounters& counters_;
   std::vector<std::string> labels_for(const api::Endpoint& ep) const;
   LabelSource label_source_;
+  std::function<void()> on_change_;
+  // Declared before the lock, so it runs after the lock is released.
+  struct Changed {
+    const std::function<void()>& f;
+    ~Changed() {
+      if (f) f();
+    }
+  };
   std::mutex mu_;  // endpoint changes are serialized: they touch several stores
 };
 

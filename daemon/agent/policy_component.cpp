@@ -33,7 +33,7 @@ std::string ref_text(const std::optional<PolicyRef>& r) {
 std::string rule_ref_text(const std::optional<PolicyRef>& r) {
   return ref_text(r) + (r && !r->rule.empty() ? ": " + r->rule : "");
 }
-std::string entry_text(const policy::Entry& e, const PolicyManager& pm) {
+std::string entry_text(const policy::Entry& e, const PolicySnapshot& snap) {
   std::string ports = e.lo == 0 && e.hi == 65535 ? "any port" : e.lo == e.hi ? std::to_string(e.lo) : std::to_string(e.lo) + "-" + std::to_string(e.hi);
   std::string who = e.identity == MYELIN_IDENTITY_ANY ? "any identity"
                     : e.identity & MYELIN_IDENTITY_IPBLOCK
@@ -41,20 +41,21 @@ std::string entry_text(const policy::Entry& e, const PolicyManager& pm) {
                         : "identity " + std::to_string(e.identity);
   return std::string(e.dir == MYELIN_DIR_INGRESS ? "ingress " : "egress ") + (e.deny ? "deny " : "allow ") +
          proto_name(e.proto) + "/" + ports + (e.dir == MYELIN_DIR_INGRESS ? " from " : " to ") + who + " (" +
-         (e.policy ? rule_ref_text(pm.policy(e.policy)) : "allow-localhost: the node reaches its pods") + ")" +
+         (e.policy ? rule_ref_text(snap.policy(e.policy)) : "allow-localhost: the node reaches its pods") + ")" +
          (e.audit ? " [audit]" : "");
 }
 }  // namespace
 
 void fill_policy(const PolicyManager& policies_, api::Endpoint& ep) {
-  auto p = policies_.endpoint_policy(ep.id());
+  const auto snap = policies_.snapshot();  // one regeneration's policy, whole
+  const auto* p = snap->endpoint_policy(ep.id());
   if (!p) return;
   auto* out = ep.mutable_policy();
   out->set_ingress_enforced(p->ingress_enforced);
   out->set_egress_enforced(p->egress_enforced);
   out->set_audit(p->audit);
-  for (uint32_t id : p->selected_by) out->add_selected_by(ref_text(policies_.policy(id)));
-  for (const auto& e : p->entries) out->add_rules(entry_text(e, policies_));
+  for (uint32_t id : p->selected_by) out->add_selected_by(ref_text(snap->policy(id)));
+  for (const auto& e : p->entries) out->add_rules(entry_text(e, *snap));
 }
 
 api::Response PolicyComponent::list(const api::PolicyListRequest& req) const {
@@ -121,13 +122,14 @@ api::Response PolicyComponent::identity_list() const {
 }
 
 api::Response PolicyComponent::trace(const api::PolicyTraceRequest& req) const {
-  auto find = [&](const std::string& who) -> std::optional<api::Endpoint> {
+  // Endpoints, identities and policy from one snapshot: never a mix of two
+  // regenerations, never a wait on one.
+  const auto snap = policies_.snapshot();
+  auto find = [&](const std::string& who) {
     auto slash = who.find('/');
     std::string ns = slash == std::string::npos ? "default" : who.substr(0, slash);
     std::string pod = slash == std::string::npos ? who : who.substr(slash + 1);
-    for (const auto& ep : store_.list())
-      if ((ep.pod_namespace().empty() ? "default" : ep.pod_namespace()) == ns && ep.pod_name() == pod) return ep;
-    return std::nullopt;
+    return snap->endpoint(ns, pod);
   };
   auto from = find(req.from()), to = find(req.to());
   if (!from) return error_response(api::NOT_FOUND, "no endpoint " + req.from() + " on this node");
@@ -136,21 +138,21 @@ api::Response PolicyComponent::trace(const api::PolicyTraceRequest& req) const {
   auto proto = protos.find(req.protocol().empty() ? "tcp" : req.protocol());
   if (proto == protos.end()) return error_response(api::INVALID_ARGUMENT, "protocol must be tcp, udp, sctp or icmp");
   if (req.port() > 65535) return error_response(api::INVALID_ARGUMENT, "port must be 0-65535");
-  auto explain = [&](const api::Endpoint& ep, uint8_t dir, const api::Endpoint& peer) {
-    auto p = policies_.endpoint_policy(ep.id());
+  auto explain = [&](const SnapshotEndpoint& ep, uint8_t dir, const SnapshotEndpoint& peer) {
+    const auto* p = snap->endpoint_policy(ep.id);
     policy::EndpointPolicy none;
-    auto addr = net::parse_ipv4(peer.ip());
-    const uint32_t by_address = addr ? policies_.ipblock_identity(addr->network_order()) : 0;
-    auto d = policy::evaluate(p ? *p : none, dir, peer.identity(), proto->second, static_cast<uint16_t>(req.port()),
+    auto addr = net::parse_ipv4(peer.ip);
+    const uint32_t by_address = addr ? snap->ipblock_identity(addr->network_order()) : 0;
+    auto d = policy::evaluate(p ? *p : none, dir, peer.identity, proto->second, static_cast<uint16_t>(req.port()),
                               by_address);
-    std::string who = (dir == MYELIN_DIR_INGRESS ? "ingress of " : "egress of ") + ep.pod_namespace() + "/" + ep.pod_name();
+    std::string who = (dir == MYELIN_DIR_INGRESS ? "ingress of " : "egress of ") + ep.ns + "/" + ep.pod_name;
     switch (d.kind) {
-      case policy::Decision::Kind::allowed_by_rule: return std::pair{true, who + ": allowed by " + entry_text(*d.entry, policies_)};
+      case policy::Decision::Kind::allowed_by_rule: return std::pair{true, who + ": allowed by " + entry_text(*d.entry, *snap)};
       case policy::Decision::Kind::allowed_not_enforced: return std::pair{true, who + ": allowed (no policy selects it in this direction)"};
-      case policy::Decision::Kind::denied_by_rule: return std::pair{false, who + ": denied by " + entry_text(*d.entry, policies_)};
+      case policy::Decision::Kind::denied_by_rule: return std::pair{false, who + ": denied by " + entry_text(*d.entry, *snap)};
       case policy::Decision::Kind::denied_by_default: {
         std::string sel;
-        for (uint32_t id : p->selected_by) sel += (sel.empty() ? "" : ", ") + ref_text(policies_.policy(id));
+        for (uint32_t id : p->selected_by) sel += (sel.empty() ? "" : ", ") + ref_text(snap->policy(id));
         return std::pair{false, who + ": denied by default: selected by " + sel + " and no rule allows it"};
       }
     }
@@ -161,7 +163,7 @@ api::Response PolicyComponent::trace(const api::PolicyTraceRequest& req) const {
   api::Response r;
   auto* t = r.mutable_policy_trace();
   bool audit = false;
-  if (auto p = policies_.endpoint_policy(eg_ok ? to->id() : from->id())) audit = p->audit;
+  if (const auto* p = snap->endpoint_policy(eg_ok ? to->id : from->id)) audit = p->audit;
   t->set_verdict(eg_ok && in_ok ? "ALLOWED" : audit ? "AUDIT" : "DENIED");
   t->set_egress(eg);
   t->set_ingress(in);

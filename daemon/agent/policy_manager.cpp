@@ -271,11 +271,7 @@ uint32_t PolicyManager::installed_ipblock_locked(uint32_t addr) const {
   return id;
 }
 
-uint32_t PolicyManager::ipblock_identity(uint32_t addr) const {
-  std::lock_guard lk(mu_);
-  if (auto it = host_addrs_.find(addr); it != host_addrs_.end()) return it->second.second.ipblock_identity;
-  return ipblock_identity_locked(addr);
-}
+uint32_t PolicyManager::ipblock_identity(uint32_t addr) const { return snapshot()->ipblock_identity(addr); }
 
 uint32_t PolicyManager::policy_id_locked(const policy::NetworkPolicy& p) {
   auto key = std::make_tuple(p.kind, p.ns, p.name);
@@ -304,7 +300,45 @@ Status PolicyManager::regenerate() {
   auto s = regenerate_locked();
   counters_.policy_change(s.ok());
   ++revision_;
+  publish_locked();
   return s;
+}
+
+// Under mu_: what this regeneration decided, as the snapshot readers take.
+void PolicyManager::publish_locked() {
+  auto state = std::make_shared<PolicyState>();
+  state->revision = revision_;
+  state->policy_count = compiled_policies_.size();
+  state->refs = policy_refs_;
+  state->endpoint_policies = endpoint_policies_;  // shared, not copied
+  for (const auto& [c, e] : cidr_ids_) state->cidrs.emplace_back(e.prefix, e.id);
+  for (const auto& [addr, kv] : host_addrs_) state->host_ipblock[addr] = kv.second.ipblock_identity;
+  std::lock_guard lk(publish_mu_);
+  published_policy_ = std::move(state);
+  publish_endpoints_locked();
+}
+
+void PolicyManager::publish_endpoints() {
+  std::lock_guard lk(publish_mu_);
+  publish_endpoints_locked();
+}
+
+// Under publish_mu_: the endpoints read now, so the last publisher always
+// has the newest; the policy of the last regeneration.
+void PolicyManager::publish_endpoints_locked() {
+  std::vector<SnapshotEndpoint> eps;
+  for (const auto& ep : store_.list()) {
+    SnapshotEndpoint v;
+    v.id = ep.id();
+    v.identity = ep.identity();
+    v.ns = ep.pod_namespace();
+    v.pod_name = ep.pod_name();
+    v.ip = ep.ip();
+    if (auto labels = identities_.labels(ep.identity())) v.labels = std::move(*labels);
+    for (auto& w : workloads(v.ns.empty() ? "default" : v.ns, v.pod_name)) v.workloads.emplace_back(std::move(w.kind), std::move(w.name));
+    eps.push_back(std::move(v));
+  }
+  snapshot_.publish(std::make_shared<const PolicySnapshot>(published_policy_, std::move(eps)));
 }
 
 Status PolicyManager::regenerate_locked() {
@@ -431,7 +465,7 @@ Status PolicyManager::regenerate_locked() {
                      (failed ? MYELIN_EP_F_POLICY_FAILED : 0);
     if (auto s = endpoints_.set_policy_flags(ep.id(), flags, changed); !s) result = s;
     for (auto& pid : compiled.selected_by) pid = ids[pid - 1];
-    endpoint_policies_[ep.id()] = std::move(compiled);
+    endpoint_policies_[ep.id()] = std::make_shared<const policy::EndpointPolicy>(std::move(compiled));
   }
   for (auto it = installed_.begin(); it != installed_.end();) {  // endpoints that went away
     if (live.count(it->first)) {
@@ -464,33 +498,16 @@ std::vector<std::pair<uint32_t, policy::NetworkPolicy>> PolicyManager::policies(
   return compiled_policies_;
 }
 
-size_t PolicyManager::policy_count() const {
-  std::lock_guard lk(mu_);
-  return compiled_policies_.size();
-}
+size_t PolicyManager::policy_count() const { return snapshot()->policy_count(); }
 
-std::optional<PolicyRef> PolicyManager::policy(uint32_t id) const {
-  std::lock_guard lk(mu_);
-  auto it = policy_refs_.find(id);
-  if (it == policy_refs_.end()) return std::nullopt;
-  return it->second;
-}
+std::optional<PolicyRef> PolicyManager::policy(uint32_t id) const { return snapshot()->policy(id); }
 
-std::vector<PolicyRef> PolicyManager::selecting(uint32_t ep_id) const {
-  std::lock_guard lk(mu_);
-  std::vector<PolicyRef> out;
-  auto it = endpoint_policies_.find(ep_id);
-  if (it == endpoint_policies_.end()) return out;
-  for (uint32_t id : it->second.selected_by)
-    if (auto r = policy_refs_.find(id); r != policy_refs_.end()) out.push_back(r->second);
-  return out;
-}
+std::vector<PolicyRef> PolicyManager::selecting(uint32_t ep_id) const { return snapshot()->selecting(ep_id); }
 
 std::optional<policy::EndpointPolicy> PolicyManager::endpoint_policy(uint32_t ep_id) const {
-  std::lock_guard lk(mu_);
-  auto it = endpoint_policies_.find(ep_id);
-  if (it == endpoint_policies_.end()) return std::nullopt;
-  return it->second;
+  const auto s = snapshot();
+  if (const auto* p = s->endpoint_policy(ep_id)) return *p;
+  return std::nullopt;
 }
 
 std::vector<SourceState> PolicyManager::sources() const {
@@ -510,50 +527,6 @@ uint64_t PolicyManager::installed_entries() const {
   uint64_t n = 0;
   for (const auto& [ep, m] : installed_) n += m.size();
   return n;
-}
-
-}  // namespace myelin::agent
-
-namespace myelin::agent {
-
-void annotate_policy(const PolicyManager& pm, const myelin_flow_event& ev, flow::Flow& f) {
-  const bool ingress = ev.direction == MYELIN_DIR_INGRESS;
-  auto add = [&](const PolicyRef& r, bool denied) {
-    flow::Policy* p = denied ? (ingress ? f.add_ingress_denied_by() : f.add_egress_denied_by())
-                             : (ingress ? f.add_ingress_allowed_by() : f.add_egress_allowed_by());
-    p->set_name(r.name);
-    p->set_namespace_(r.ns);
-    p->set_kind(r.kind);
-    p->set_rule(r.rule);
-  };
-  const bool policy_drop = ev.drop_reason == MYELIN_DROP_POLICY_DENY || ev.drop_reason == MYELIN_DROP_POLICY_DENIED;
-  if (ev.verdict == MYELIN_VERDICT_FORWARDED) {
-    // A connection between two local pods passes both the source's egress
-    // and the destination's ingress policy: both are named.
-    if (ev.egress_policy_id)
-      if (auto r = pm.policy(ev.egress_policy_id)) {
-        auto* p = f.add_egress_allowed_by();
-        p->set_name(r->name);
-        p->set_namespace_(r->ns);
-        p->set_kind(r->kind);
-        p->set_rule(r->rule);
-      }
-    if (ev.ingress_policy_id)
-      if (auto r = pm.policy(ev.ingress_policy_id)) {
-        auto* p = f.add_ingress_allowed_by();
-        p->set_name(r->name);
-        p->set_namespace_(r->ns);
-        p->set_kind(r->kind);
-        p->set_rule(r->rule);
-      }
-  } else if ((ev.verdict == MYELIN_VERDICT_DROPPED || ev.verdict == MYELIN_VERDICT_AUDIT) && policy_drop) {
-    const uint32_t id = ingress ? ev.ingress_policy_id : ev.egress_policy_id;
-    if (ev.drop_reason == MYELIN_DROP_POLICY_DENY && id) {
-      if (auto r = pm.policy(id)) add(*r, true);
-    } else {
-      for (const auto& r : pm.selecting(ingress ? ev.dst_ep : ev.src_ep)) add(r, true);
-    }
-  }
 }
 
 }  // namespace myelin::agent

@@ -5,7 +5,9 @@
 // endpoints their identity labels, allocates CIDR identities and ipcache
 // entries, compiles every local endpoint's policy and installs the
 // difference into the policy maps. A failure to install is reported and the
-// endpoint fails closed (MYELIN_EP_F_POLICY_FAILED), never open.
+// endpoint fails closed (MYELIN_EP_F_POLICY_FAILED), never open. What the
+// flow path and `policy trace` read is published as a PolicySnapshot at the
+// end of each regeneration: they never wait on this class's lock.
 #pragma once
 
 #include <atomic>
@@ -23,14 +25,10 @@
 #include "myelin/net.hpp"
 #include "myelin/policy/compiler.hpp"
 #include "myelin/policy/decode.hpp"
+#include "policy_snapshot.hpp"
 #include "flow.pb.h"
 
 namespace myelin::agent {
-
-struct PolicyRef {
-  std::string kind, ns, name;
-  std::string rule;  // for a rule id: the rule as written (policy::rule_text); empty for a policy id
-};
 
 struct SourceState {
   std::string file;
@@ -57,6 +55,14 @@ class PolicyManager {
   // Identity labels of a pod (EndpointManager's label source).
   std::vector<std::string> identity_labels(const std::string& ns, const std::string& pod) const;
 
+  // What flows and `policy trace` read: the last regeneration's outcome and
+  // the endpoints as they are, immutable; a pointer copy, never mu_.
+  std::shared_ptr<const PolicySnapshot> snapshot() const { return snapshot_.load(); }
+  // Publishes the endpoints as they are now with the last regeneration's
+  // policy (EndpointManager's change hook: added, removed, restored).
+  void publish_endpoints();
+
+  // The read functions below answer from the current snapshot.
   std::vector<std::pair<uint32_t, policy::NetworkPolicy>> policies() const;   // with their ids
   size_t policy_count() const;  // without copying them (status, metrics: 100k policies are ~100 MB)
   std::optional<PolicyRef> policy(uint32_t id) const;                         // a policy id or a rule id
@@ -95,6 +101,8 @@ class PolicyManager {
   uint32_t policy_id_locked(const policy::NetworkPolicy& p);
   uint32_t rule_id_locked(uint32_t policy_id, const std::string& rule);
   uint32_t ipblock_identity_locked(uint32_t addr) const;
+  void publish_locked();
+  void publish_endpoints_locked();
 
   datapath::Datapath& dp_;
   EndpointManager& endpoints_;
@@ -137,12 +145,15 @@ class PolicyManager {
   std::vector<IpcacheGap> ipcache_gaps_;        // of the last regeneration
   std::vector<std::string> failures_;
   std::map<uint32_t, Installed> installed_;                                   // per endpoint id
-  std::map<uint32_t, policy::EndpointPolicy> endpoint_policies_;
-};
+  std::map<uint32_t, std::shared_ptr<const policy::EndpointPolicy>> endpoint_policies_;
 
-// Fills Hubble's egress/ingress_allowed_by / _denied_by of a decoded flow:
-// the rule that decided, or, for a default-deny drop, every policy that
-// selects the endpoint.
-void annotate_policy(const PolicyManager& pm, const myelin_flow_event& ev, flow::Flow& f);
+  // Publication. publish_mu_ orders the publishers (a regeneration under
+  // mu_, an endpoint change without it) and is never held by a reader;
+  // taken after mu_, never under EndpointManager's lock, before the
+  // store's, the allocator's and labels_mu_.
+  std::mutex publish_mu_;
+  std::shared_ptr<const PolicyState> published_policy_ = std::make_shared<const PolicyState>();
+  Published<PolicySnapshot> snapshot_{std::make_shared<const PolicySnapshot>()};
+};
 
 }  // namespace myelin::agent

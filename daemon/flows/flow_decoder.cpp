@@ -45,22 +45,20 @@ const char* icmp_name(uint32_t type) {
 
 }  // namespace
 
-FlowDecoder::FlowDecoder(std::string node_name, EndpointLookup eps, IfnameLookup ifnames, Annotator annotate)
+FlowDecoder::FlowDecoder(std::string node_name, ViewSource views, IfnameLookup ifnames)
     : node_name_(std::move(node_name)),
-      eps_(std::move(eps)),
+      views_(std::move(views)),
       ifnames_(std::move(ifnames)),
-      annotate_(std::move(annotate)),
       mono_to_wall_ns_(now_ns(CLOCK_REALTIME) - now_ns(CLOCK_MONOTONIC)) {}
 
-void FlowDecoder::fill_endpoint(flow::Endpoint* out, uint32_t ep_id, uint32_t identity) const {
+void FlowDecoder::fill_endpoint(const FlowView* view, flow::Endpoint* out, uint32_t ep_id, uint32_t identity) const {
   out->set_identity(identity);
   if (ep_id == 0) {
     // Reserved identities carry their label, as in Hubble's flows.
     if (const std::string name = abi::reserved_identity_name(identity); !name.empty()) out->add_labels("reserved:" + name);
     return;
   }
-  if (!eps_) return;
-  auto ep = eps_(ep_id);
+  const EndpointView* ep = view ? view->endpoint(ep_id) : nullptr;
   if (!ep) {
     out->set_id(ep_id);
     return;
@@ -78,6 +76,7 @@ void FlowDecoder::fill_endpoint(flow::Endpoint* out, uint32_t ep_id, uint32_t id
 }
 
 flow::Flow FlowDecoder::decode(const myelin_flow_event& ev) const {
+  const std::shared_ptr<const FlowView> view = views_ ? views_() : nullptr;  // one view for the whole flow
   flow::Flow f;
   *f.mutable_time() =
       google::protobuf::util::TimeUtil::NanosecondsToTimestamp(static_cast<int64_t>(ev.ts_ns) + mono_to_wall_ns_);
@@ -126,8 +125,8 @@ flow::Flow FlowDecoder::decode(const myelin_flow_event& ev) const {
       default: break;
     }
   }
-  fill_endpoint(f.mutable_source(), ev.src_ep, ev.src_identity);
-  fill_endpoint(f.mutable_destination(), ev.dst_ep, ev.dst_identity);
+  fill_endpoint(view.get(), f.mutable_source(), ev.src_ep, ev.src_identity);
+  fill_endpoint(view.get(), f.mutable_destination(), ev.dst_ep, ev.dst_identity);
   f.set_type(flow::L3_L4);
   f.set_node_name(node_name_);
   f.mutable_event_type()->set_type(ev.type);
@@ -148,7 +147,7 @@ flow::Flow FlowDecoder::decode(const myelin_flow_event& ev) const {
                                                                      : flow::DROP_REASON_UNKNOWN);
   }
   f.set_summary(flow_summary(f));
-  if (annotate_) annotate_(ev, f);
+  if (view) view->annotate(ev, f);
   return f;
 }
 

@@ -86,9 +86,10 @@ grep -q "myelin/s$$a" "$OUT/agent_scale.out" && t_ok "agent_scale pinned under i
 grep -qE "through all 2 restarts: [0-9]+ sent" "$OUT/agent_scale.out" && t_ok "agent_scale pinged through its restarts" || t_bad "agent_scale pinged through its restarts"
 bench cni "^ADD, 2 in parallel +[0-9.]+ " "$here/cni_bench.sh" 4 2
 bench pod_net "^TCP throughput \(Gbit/s\) +[0-9.]+ +[0-9.]+ +[0-9.]+ " "$here/pod_net_bench.sh" 1
+bench flow_churn "^agent decoder under policy churn +[0-9]+ " "$MLN_BIN/flow_churn_bench" 4 2 0.2 1
 made=$(ls -d "$CG_ROOT"/mln-bench-smoke-$$-* | wc -l)
 for cg in "${CGS[@]}"; do rm_cgroup "$cg"; done
 left=$(ls -d "$CG_ROOT"/mln-bench-smoke-$$-* 2>/dev/null || true)
-[ "$made" -eq 4 ] && [ -z "$left" ] && t_ok "the smoke test removes the 4 cgroups it made" ||
-  t_bad "the smoke test removes the 4 cgroups it made" "made $made, left: $left"
+[ "$made" -eq 5 ] && [ -z "$left" ] && t_ok "the smoke test removes the 5 cgroups it made" ||
+  t_bad "the smoke test removes the 5 cgroups it made" "made $made, left: $left"
 t_summary

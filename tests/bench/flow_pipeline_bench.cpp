@@ -110,7 +110,9 @@ int main(int argc, char** argv) {
   (void)(*dp)->endpoint_upsert(k, v);
 
   flows::FlowDecoder decoder(
-      "bench", [](uint32_t id) { return std::optional<flows::FlowDecoder::EndpointView>(flows::FlowDecoder::EndpointView{id, 256, "ns", "pod", {"k8s:app=x"}}); },
+      "bench",
+      flows::FlowDecoder::fixed(std::make_shared<flows::StaticView>(std::map<uint32_t, flows::EndpointView>{
+          {1, {1, 256, "ns", "pod", {"k8s:app=x"}, {}}}, {2, {2, 256, "ns", "pod", {"k8s:app=x"}, {}}}})),
       [](uint32_t) { return std::string("lxc0"); });
   flows::FlowStore store(16384);
 

@@ -257,13 +257,10 @@ myelin_flow_event event(uint8_t proto, uint8_t type, uint8_t verdict) {
 }
 
 nlohmann::json decode_json(const myelin_flow_event& ev) {
-  FlowDecoder d(
-      "node-1",
-      [](uint32_t id) -> std::optional<FlowDecoder::EndpointView> {
-        if (id != 11) return std::nullopt;
-        return FlowDecoder::EndpointView{11, 256, "shop", "frontend", {"k8s:app=frontend"}, {{"Deployment", "frontend"}}};
-      },
-      [](uint32_t) { return std::string("lxc123"); });
+  FlowDecoder d("node-1",
+                FlowDecoder::fixed(std::make_shared<StaticView>(std::map<uint32_t, EndpointView>{
+                    {11, {11, 256, "shop", "frontend", {"k8s:app=frontend"}, {{"Deployment", "frontend"}}}}})),
+                [](uint32_t) { return std::string("lxc123"); });
   std::string out;
   google::protobuf::util::JsonPrintOptions o;
   o.preserve_proto_field_names = true;

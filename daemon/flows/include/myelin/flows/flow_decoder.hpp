@@ -5,6 +5,8 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,29 +16,57 @@
 
 namespace myelin::flows {
 
+// An endpoint as a flow names it.
+struct EndpointView {
+  uint32_t id = 0, identity = 0;
+  std::string ns, pod_name;
+  std::vector<std::string> labels;  // "source:key=value"
+  std::vector<std::pair<std::string, std::string>> workloads;  // (kind, name)
+};
+
+// What the decoder reads about endpoints (and what else annotates a flow,
+// e.g. which policy decided) at one instant. One view serves a whole decode:
+// a flow never mixes two states of the agent.
+class FlowView {
+ public:
+  virtual ~FlowView() = default;
+  virtual const EndpointView* endpoint(uint32_t ep_id) const = 0;
+  virtual void annotate(const myelin_flow_event& /*ev*/, flow::Flow& /*f*/) const {}
+};
+
+// A fixed set of endpoints and nothing else (tests, benchmarks).
+class StaticView final : public FlowView {
+ public:
+  explicit StaticView(std::map<uint32_t, EndpointView> eps) : eps_(std::move(eps)) {}
+  const EndpointView* endpoint(uint32_t ep_id) const override {
+    auto it = eps_.find(ep_id);
+    return it == eps_.end() ? nullptr : &it->second;
+  }
+
+ private:
+  std::map<uint32_t, EndpointView> eps_;
+};
+
 class FlowDecoder {
  public:
-  struct EndpointView {
-    uint32_t id = 0, identity = 0;
-    std::string ns, pod_name;
-    std::vector<std::string> labels;  // "source:key=value"
-    std::vector<std::pair<std::string, std::string>> workloads;  // (kind, name)
-  };
-  using EndpointLookup = std::function<std::optional<EndpointView>(uint32_t ep_id)>;
+  using EndpointView = flows::EndpointView;
+  // The current view, taken once per decode (a pointer copy for the agent's
+  // snapshot); null: no endpoint is known.
+  using ViewSource = std::function<std::shared_ptr<const FlowView>()>;
   using IfnameLookup = std::function<std::string(uint32_t ifindex)>;
+  static ViewSource fixed(std::shared_ptr<const FlowView> v) {
+    return [v = std::move(v)] { return v; };
+  }
 
-  // Adds what other components know (e.g. which policy decided) to a decoded flow.
-  using Annotator = std::function<void(const myelin_flow_event& ev, flow::Flow& f)>;
-  FlowDecoder(std::string node_name, EndpointLookup eps, IfnameLookup ifnames, Annotator annotate = {});
+  FlowDecoder(std::string node_name, ViewSource views, IfnameLookup ifnames);
   flow::Flow decode(const myelin_flow_event& ev) const;
 
  private:
-  void fill_endpoint(flow::Endpoint* out, uint32_t ep_id, uint32_t identity) const;
+  void fill_endpoint(const FlowView* view, flow::Endpoint* out, uint32_t ep_id, uint32_t identity) const;
 
   std::string node_name_;
-  EndpointLookup eps_;
+  ViewSource views_;
   IfnameLookup ifnames_;
-  Annotator annotate_;
   int64_t mono_to_wall_ns_;  // CLOCK_REALTIME - CLOCK_MONOTONIC, measured once
 };
 

@@ -236,8 +236,9 @@ int main(int argc, char** argv) {
   if (!identities) return fail("identities: " + identities.error().message);
 
   metrics::AgentCounters counters;
+  objects::ObjectStore objects;  // the Kubernetes objects, from the sources below; components subscribe
   agent::EndpointManager endpoints(**dp, **ipam, **store, **identities, counters);
-  agent::PolicyManager policies(**dp, endpoints, **store, **identities, counters, flags.get_bool("policy-audit-mode"),
+  agent::PolicyManager policies(**dp, endpoints, **store, **identities, counters, objects, flags.get_bool("policy-audit-mode"),
                                 flags.get("allow-localhost") == "always");
   endpoints.set_label_source([&policies](const std::string& ns, const std::string& pod) {
     return policies.identity_labels(ns, pod);
@@ -372,6 +373,8 @@ int main(int argc, char** argv) {
       if (auto s = tracing_manager->start(); !s) {
         log::warn("tracing", "TracingPolicies are off: " + s.error().message);
         tracing_manager.reset();
+      } else {
+        tracing_manager->subscribe(objects);
       }
     }
   }
@@ -389,16 +392,6 @@ int main(int argc, char** argv) {
     log::info("metrics", "serving Prometheus metrics on " + flags.get("metrics-addr") + "/metrics");
   }
 
-  // Where both object sources (files, API) deliver: network objects to the
-  // policy manager, TracingPolicies (as text) to the tracing manager.
-  const sources::ManifestSource::Sink object_sink{
-      [&](const std::string& f, std::vector<policy::Object> o) { policies.apply_file(f, std::move(o)); },
-      [&](const std::string& f, policy::Refusal why) { policies.refuse_file(f, std::move(why)); },
-      [&](const std::string& f) { policies.remove_file(f); },
-      [&] { (void)policies.regenerate(); },
-      [&](const std::string& f, const std::string* text) {
-        if (tracing_manager) tracing_manager->apply_text(f, text);
-      }};
   std::unique_ptr<sources::ManifestSource> manifests;
   if (flags.is_set("manifests")) {
     sources::ManifestSource::Limits limits;
@@ -406,7 +399,7 @@ int main(int argc, char** argv) {
     if (!max_size || *max_size < 1024 || *max_size > (1ull << 30))
       return std::cerr << "myelind: --manifest-max-size must be from 1K to 1G (e.g. 16, 512K, 64M)\n", 2;
     limits.max_file_bytes = *max_size;
-    manifests = std::make_unique<sources::ManifestSource>(flags.get("manifests"), object_sink, limits);
+    manifests = std::make_unique<sources::ManifestSource>(flags.get("manifests"), objects, limits);
     if (auto s = manifests->start(); !s) return fail(s.error().message);
   }
   // The API server: from --kubeconfig, or in-cluster when running in a pod.
@@ -416,7 +409,7 @@ int main(int argc, char** argv) {
     if (!cluster) return fail(cluster.error().message);
     kube_source = std::make_unique<sources::KubeSource>(
         *cluster,
-        object_sink,
+        objects,
         [&counters](const std::string& r, const std::string& a) { counters.k8s_event(r, a); });
     int timeout = std::atoi(flags.get("k8s-sync-timeout").c_str());
     // Until every resource is listed, restored endpoints keep the policy they had.
@@ -427,6 +420,7 @@ int main(int argc, char** argv) {
 
   agent::ApiHandlers handlers(info, endpoints, **store, **ipam, flow_store, **dp, pump, ct_gc, policies, runtime_monitor.get(),
                              runtime_error, tracing_manager.get(), gpu_monitor.get(), storage_monitor.get());
+  handlers.set_object_store(&objects);
   server::ApiServer server(socket_path, handlers, api_access);
   if (auto s = server.start(); !s) return fail("API socket: " + s.error().message);
   handlers.set_ready(true);

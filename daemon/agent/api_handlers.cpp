@@ -5,6 +5,7 @@
 #include "myelin/abi/net.hpp"
 #include "myelin/log.hpp"
 #include "myelin/net.hpp"
+#include "object_list.hpp"
 #include "refusals.hpp"
 
 #include <algorithm>
@@ -55,6 +56,9 @@ void ApiHandlers::handle(const api::Request& req, const Reply& reply, const std:
     case api::Request::kTracingPolicyList: reply(tracing_policy_list()); return;
     case api::Request::kGpuList: reply(gpu_list()); return;
     case api::Request::kStorageList: reply(storage_list()); return;
+    case api::Request::kObjectList:
+      reply(objects_ ? object_list(*objects_, req.object_list()) : fail(api::NOT_READY, "no object store"));
+      return;
     case api::Request::KIND_NOT_SET: break;
   }
   reply(fail(api::INVALID_ARGUMENT, "empty or unknown request (client newer than the agent?)"));

@@ -42,9 +42,11 @@ class ApiHandlers : public server::Dispatcher {
               const runtime::StorageMonitor* storage = nullptr);
 
   void set_ready(bool ready) { ready_ = ready; }
+  void set_object_store(const objects::ObjectStore* objects) { objects_ = objects; }  // Services, EndpointSlices, Nodes
   void handle(const api::Request& req, const Reply& reply, const std::atomic<bool>& cancelled) override;
 
  private:
+  const objects::ObjectStore* objects_ = nullptr;
   api::Response status() const;
   api::Response ipam_allocate(const api::IpamAllocateRequest& r);
   api::Response ipam_release(const api::IpamReleaseRequest& r);

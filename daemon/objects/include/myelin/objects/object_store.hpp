@@ -106,6 +106,15 @@ class ObjectStore {
           for (const auto& o : *part)
             if (const T* v = std::get_if<T>(&o)) fn(*v);
   }
+  // Every object in force, in source order, in one consistent view.
+  template <typename F>
+  void each_object(F&& fn) const {
+    std::shared_lock lk(mu_);
+    for (const auto& [source, rec] : sources_)
+      for (const auto& part : rec.good)
+        if (part)
+          for (const auto& o : *part) fn(o);
+  }
   template <typename T>
   std::vector<T> list() const {
     std::vector<T> out;

@@ -400,7 +400,6 @@ int main(int argc, char** argv) {
       return std::cerr << "myelind: --manifest-max-size must be from 1K to 1G (e.g. 16, 512K, 64M)\n", 2;
     limits.max_file_bytes = *max_size;
     manifests = std::make_unique<sources::ManifestSource>(flags.get("manifests"), objects, limits);
-    if (auto s = manifests->start(); !s) return fail(s.error().message);
   }
   // The API server: from --kubeconfig, or in-cluster when running in a pod.
   std::unique_ptr<sources::KubeSource> kube_source;
@@ -411,6 +410,12 @@ int main(int argc, char** argv) {
         *cluster,
         objects,
         [&counters](const std::string& r, const std::string& a) { counters.k8s_event(r, a); });
+  }
+  // Both sources are known to the store before either starts: policy is
+  // first computed once every one of them has synced.
+  if (manifests)
+    if (auto s = manifests->start(); !s) return fail(s.error().message);
+  if (kube_source) {
     int timeout = std::atoi(flags.get("k8s-sync-timeout").c_str());
     // Until every resource is listed, restored endpoints keep the policy they had.
     if (auto s = kube_source->start(std::chrono::seconds(timeout > 0 ? timeout : 60)); !s)

@@ -41,7 +41,11 @@ PolicyManager::PolicyManager(datapath::Datapath& dp, EndpointManager& endpoints,
   objects::ObjectStore::Subscriber s;
   s.kinds = {objects::Kind::namespace_, objects::Kind::pod};
   s.on_event = [this](const objects::Event&) { rebuild_label_index(); };
-  s.on_changed = [this] { (void)regenerate(); };
+  // Not before every source has synced: a half-synced store (the files
+  // read, the API not listed yet) must not replace enforced policy with less.
+  s.on_changed = [this] {
+    if (objects_.all_synced()) (void)regenerate();
+  };
   subscription_ = objects_.subscribe(std::move(s));
 }
 

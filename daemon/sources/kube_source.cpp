@@ -29,7 +29,8 @@ void upsert_object(const kube::Resource& r, const nlohmann::json& obj, objects::
 }
 
 KubeSource::KubeSource(kube::ClusterConfig cluster, objects::ObjectStore& store, EventCounter count, kube::ReflectorOptions options)
-    : cluster_(std::move(cluster)), store_(store), count_(std::move(count)), options_(options) {}
+    : cluster_(std::move(cluster)), store_(store), store_source_(store.add_source("k8s " + cluster_.server.str())),
+      count_(std::move(count)), options_(options) {}
 
 KubeSource::~KubeSource() { stop(); }
 
@@ -83,7 +84,6 @@ void KubeSource::on_error(size_t index, const std::string& message) {
 }
 
 Status KubeSource::start(std::chrono::seconds initial_sync) {
-  store_source_ = store_.add_source("k8s " + cluster_.server.str());
   state_.assign(resources().size(), 0);
   last_error_.assign(resources().size(), "");
   for (size_t i = 0; i < resources().size(); ++i) {

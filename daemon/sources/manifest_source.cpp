@@ -29,7 +29,7 @@ bool is_manifest(const std::string& name) {
 }  // namespace
 
 ManifestSource::ManifestSource(std::string dir, objects::ObjectStore& store, Limits limits)
-    : dir_(std::move(dir)), store_(store), limits_(limits) {}
+    : dir_(std::move(dir)), store_(store), store_source_(store.add_source("manifests " + dir_)), limits_(limits) {}
 
 ManifestSource::~ManifestSource() { stop(); }
 
@@ -77,7 +77,6 @@ Status ManifestSource::start() {
   // Watch first, then read: a file written in between is seen twice, never missed.
   // Every name that looks like a manifest, whatever it is: load() refuses
   // what it cannot read (a FIFO, a directory, a symlink loop) and says why.
-  store_source_ = store_.add_source("manifests " + dir_);
   if (auto s = rescan(); !s) return s;
   store_.synced(store_source_);
   store_.changed();

@@ -33,7 +33,8 @@ class ManifestSource {
  public:
   using Limits = ManifestLimits;
   // The store hears each file as a source named by its path, "changed"
-  // after each batch of file events, and "synced" once the first read is done.
+  // after each batch of file events, and "synced" once the first read is
+  // done. Registered with the store here, before any source starts.
   ManifestSource(std::string dir, objects::ObjectStore& store, Limits limits = {});
   ~ManifestSource();
   ManifestSource(const ManifestSource&) = delete;

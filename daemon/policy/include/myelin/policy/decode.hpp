@@ -18,7 +18,9 @@ class Node;
 
 namespace myelin::policy {
 
-struct Other {  // a kind policy does not use (Service, TracingPolicy, ...): ignored here
+// A kind policy does not decode: the object store's decoders (daemon/objects)
+// have Service, EndpointSlice, Node and the TracingPolicies; others are ignored.
+struct Other {
   std::string kind, ns, name;
 };
 using Object = std::variant<Namespace, Pod, NetworkPolicy, Other>;

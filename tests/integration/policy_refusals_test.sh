@@ -141,7 +141,10 @@ tp_has() { tpl | jq -e "[.policies[] | select($1)] | length > 0" >/dev/null; }
 np_has() { npl | jq -e "[.policies[] | select($1)] | length > 0" >/dev/null; }
 scrape() { mln_node curl -sf --max-time 5 http://127.0.0.1:9967/metrics; }
 refused_metric() {  # kind cause value
-  scrape | grep -qE "^myelin_policy_refused\{cause=\"$2\",kind=\"$1\"\} $3\$"
+  # The whole scrape first: under pipefail, grep -q ending the pipe early
+  # would fail curl (SIGPIPE) and with it a check that matched.
+  local m
+  m=$(scrape) && grep -qE "^myelin_policy_refused\{cause=\"$2\",kind=\"$1\"\} $3\$" <<<"$m"
 }
 FENTRY=$(st | jq -r '[.features[] | select(.name == "fentry")][0].available // false')
 
@@ -272,7 +275,10 @@ mln_retry 100 0.1 none && t_ok "no policy is refused any more: status, tracingpo
 np_has '(.name == "multi-good" and .state == "enabled")' && np_has '(.name == "multi-bad" and .state == "enabled")' &&
   np_has '(.name == "bad-np" and .state == "enabled")' && tp_has "(.name == \"watch-$MLN_ID\" and .state == \"enabled\")" &&
   t_ok "positive control: the fixed files are enabled (both documents of the multi-document file)" || t_bad "fixed enabled" "$(npl; tpl)"
-zero() { ! scrape | grep -E '^myelin_policy_refused\{' | grep -vqE ' 0$' && scrape | grep -qE '^myelin_policy_refused\{cause="decode",kind="NetworkPolicy"\} 0$'; }
+zero() {
+  local m
+  m=$(scrape) && ! grep -E '^myelin_policy_refused\{' <<<"$m" | grep -vqE ' 0$' && grep -qE '^myelin_policy_refused\{cause="decode",kind="NetworkPolicy"\} 0$' <<<"$m"
+}
 mln_retry 50 0.1 zero && t_ok "myelin_policy_refused is 0 for every kind" || t_bad "metric back to 0" "$(scrape | grep policy_refused)"
 ! mln_myelin status | grep -qE "^Refused policies: +[1-9]" && t_ok "status (table) shows none refused" || t_bad "status table after fix" "$(mln_myelin status | grep -A3 Refused)"
 

@@ -53,22 +53,29 @@ PolicyManager::~PolicyManager() { objects_.unsubscribe(subscription_); }
 
 // From the store (a Pod given by two sources: the last in source order).
 void PolicyManager::rebuild_label_index() {
-  std::map<std::pair<std::string, std::string>, std::vector<std::string>> pods;
+  std::map<std::pair<std::string, std::string>, policy::Pod> pods;
+  std::map<std::string, policy::Namespace> namespaces;
+  objects_.each<policy::Pod>([&](const policy::Pod& p) { pods[{p.ns, p.name}] = p; });
+  objects_.each<policy::Namespace>([&](const policy::Namespace& n) { namespaces[n.name] = n; });
+  set_label_index(pods, namespaces);
+}
+
+void PolicyManager::set_label_index(const std::map<std::pair<std::string, std::string>, policy::Pod>& pods,
+                                    const std::map<std::string, policy::Namespace>& namespaces) {
+  std::map<std::pair<std::string, std::string>, std::vector<std::string>> labels;
   std::map<std::pair<std::string, std::string>, std::vector<policy::Workload>> workloads;
   std::map<std::string, std::vector<std::string>> nss;
-  objects_.each<policy::Pod>([&](const policy::Pod& p) {
-    auto& l = pods[{p.ns, p.name}];
-    l.clear();
+  for (const auto& [key, p] : pods) {
+    auto& l = labels[key];
     for (const auto& [k, v] : p.labels) l.push_back("k8s:" + k + "=" + v);
-    workloads[{p.ns, p.name}] = p.workloads;
-  });
-  objects_.each<policy::Namespace>([&](const policy::Namespace& n) {
-    auto& l = nss[n.name];
-    l.clear();
+    workloads[key] = p.workloads;
+  }
+  for (const auto& [name, n] : namespaces) {
+    auto& l = nss[name];
     for (const auto& [k, v] : n.labels) l.push_back(kNsLabelsPrefix + k + "=" + v);
-  });
+  }
   std::lock_guard lk(labels_mu_);
-  pod_labels_ = std::move(pods);
+  pod_labels_ = std::move(labels);
   ns_labels_ = std::move(nss);
   pod_workloads_ = std::move(workloads);
 }
@@ -305,6 +312,8 @@ Status PolicyManager::regenerate_locked() {
       pod_ports[{p->ns, p->name}].push_back(p->ports);
     }
   });
+  // Endpoints are labelled from the same view as the policies compiled.
+  set_label_index(pods, namespaces);
   std::vector<uint32_t> ids;
   for (const auto& p : all) ids.push_back(policy_id_locked(p));
   // On every way out, `all` becomes the policies in force: moved, not copied

@@ -103,6 +103,8 @@ class PolicyManager {
   std::atomic<uint64_t> revision_{0};
 
   void rebuild_label_index();
+  void set_label_index(const std::map<std::pair<std::string, std::string>, policy::Pod>& pods,
+                       const std::map<std::string, policy::Namespace>& namespaces);
 
   // Lock order: mu_, then EndpointManager's lock, then labels_mu_; the
   // store's (read) lock after any of them. The label

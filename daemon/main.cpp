@@ -29,6 +29,7 @@
 #include "agent/endpoint_manager.hpp"
 #include "agent/event_pump.hpp"
 #include "agent/flow_view.hpp"
+#include "agent/object_list.hpp"
 #include "agent/policy_component.hpp"
 #include "agent/policy_manager.hpp"
 #include "component/components.hpp"
@@ -149,8 +150,9 @@ int main(int argc, char** argv) {
   if (!identities) return fail("identities: " + identities.error().message);
 
   metrics::AgentCounters counters;
+  objects::ObjectStore objects;  // the Kubernetes objects, from the sources below; components subscribe
   agent::EndpointManager endpoints(**dp, **ipam, **store, **identities, counters);
-  agent::PolicyManager policies(**dp, endpoints, **store, **identities, counters, flags.get_bool("policy-audit-mode"),
+  agent::PolicyManager policies(**dp, endpoints, **store, **identities, counters, objects, flags.get_bool("policy-audit-mode"),
                                 flags.get("allow-localhost") == "always");
   endpoints.set_label_source([&policies](const std::string& ns, const std::string& pod) {
     return policies.identity_labels(ns, pod);
@@ -185,6 +187,7 @@ int main(int argc, char** argv) {
   components.add<agent::EndpointsComponent>(endpoints, **store, policies);
   components.add<agent::PolicyComponent>(policies, **store, **identities);
   components.add<agent::FlowsComponent>(flow_store, info.node_name);
+  components.add<agent::ObjectsComponent>(objects);
   components.add<metrics::AgentCountersComponent>(counters);
   if (flags.is_set("flow-log")) {
     google::protobuf::RepeatedPtrField<flow::FlowFilter> allow, deny;
@@ -205,32 +208,22 @@ int main(int argc, char** argv) {
     components.add<runtime::EventsLogComponent>(
         runtime, RotatingFile::Options{flags.get("events-log"), *config::parse_size(flags.get("events-log-max-size")),
                                        static_cast<unsigned>(*flags.get_int("events-log-max-backups")), "eventslog"});
-  auto& tracing = components.add<tracing::TracingComponent>(runtime, info.features, *mounts, &**store);
+  auto& tracing = components.add<tracing::TracingComponent>(runtime, info.features, *mounts, &**store, objects);
   components.add<agent::RefusalsComponent>(policies, [&tracing] { return tracing.manager(); });
   if (!flags.get("metrics-addr").empty())
     components.add<metrics::MetricsExporter>(flags.get("metrics-addr"), [&components](metrics::MetricSink& s) { components.collect(s); });
 
-  // Where both object sources (files, API) deliver: network objects to the
-  // policy manager, TracingPolicies (as text) to the tracing manager.
-  const sources::ManifestSource::Sink object_sink{
-      [&](const std::string& f, std::vector<policy::Object> o) { policies.apply_file(f, std::move(o)); },
-      [&](const std::string& f, policy::Refusal why) { policies.refuse_file(f, std::move(why)); },
-      [&](const std::string& f) { policies.remove_file(f); },
-      [&] { (void)policies.regenerate(); },
-      [&](const std::string& f, const std::string* text) {
-        if (auto* m = tracing.manager()) m->apply_text(f, text);
-      }};
   if (flags.is_set("manifests")) {
     sources::ManifestSource::Limits limits;
     limits.max_file_bytes = *config::parse_size(flags.get("manifest-max-size"));
-    components.add<sources::ManifestsComponent>(flags.get("manifests"), object_sink, limits);
+    components.add<sources::ManifestsComponent>(flags.get("manifests"), objects, limits);
   }
   // The API server: from --kubeconfig, or in-cluster when running in a pod.
   const bool kube = flags.is_set("kubeconfig") || (!flags.is_set("manifests") && std::getenv("KUBERNETES_SERVICE_HOST"));
   if (kube) {
     auto cluster = flags.is_set("kubeconfig") ? kube::load_kubeconfig(flags.get("kubeconfig")) : kube::load_in_cluster();
     if (!cluster) return fail(cluster.error().message);
-    components.add<sources::KubeComponent>(*cluster, object_sink,
+    components.add<sources::KubeComponent>(*cluster, objects,
                                            [&counters](const std::string& r, const std::string& a) { counters.k8s_event(r, a); },
                                            std::chrono::seconds(*flags.get_int("k8s-sync-timeout")));
   }

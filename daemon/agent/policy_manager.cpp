@@ -32,31 +32,50 @@ bool PolicyManager::KeyLess::operator()(const InstalledKey& a, const InstalledKe
 }
 
 PolicyManager::PolicyManager(datapath::Datapath& dp, EndpointManager& endpoints, endpoints::EndpointStore& store,
-                             identity::IdentityAllocator& identities, metrics::AgentCounters& counters, bool audit_all,
-                             bool allow_localhost)
+                             identity::IdentityAllocator& identities, metrics::AgentCounters& counters,
+                             objects::ObjectStore& objects, bool audit_all, bool allow_localhost)
     : dp_(dp), endpoints_(endpoints), store_(store), identities_(identities), counters_(counters), audit_all_(audit_all),
-      allow_localhost_(allow_localhost) {}
+      allow_localhost_(allow_localhost), objects_(objects) {
+  // Pods and Namespaces change identity labels at once (an endpoint added
+  // next gets them); policy is computed when a source completes a batch.
+  objects::ObjectStore::Subscriber s;
+  s.kinds = {objects::Kind::namespace_, objects::Kind::pod};
+  s.on_event = [this](const objects::Event&) { rebuild_label_index(); };
+  // Not before every source has synced: a half-synced store (the files
+  // read, the API not listed yet) must not replace enforced policy with less.
+  s.on_changed = [this] {
+    if (objects_.all_synced()) (void)regenerate();
+  };
+  subscription_ = objects_.subscribe(std::move(s));
+}
 
-void PolicyManager::rebuild_label_index_locked() {
-  std::map<std::pair<std::string, std::string>, std::vector<std::string>> pods;
+PolicyManager::~PolicyManager() { objects_.unsubscribe(subscription_); }
+
+// From the store (a Pod given by two sources: the last in source order).
+void PolicyManager::rebuild_label_index() {
+  std::map<std::pair<std::string, std::string>, policy::Pod> pods;
+  std::map<std::string, policy::Namespace> namespaces;
+  objects_.each<policy::Pod>([&](const policy::Pod& p) { pods[{p.ns, p.name}] = p; });
+  objects_.each<policy::Namespace>([&](const policy::Namespace& n) { namespaces[n.name] = n; });
+  set_label_index(pods, namespaces);
+}
+
+void PolicyManager::set_label_index(const std::map<std::pair<std::string, std::string>, policy::Pod>& pods,
+                                    const std::map<std::string, policy::Namespace>& namespaces) {
+  std::map<std::pair<std::string, std::string>, std::vector<std::string>> labels;
   std::map<std::pair<std::string, std::string>, std::vector<policy::Workload>> workloads;
   std::map<std::string, std::vector<std::string>> nss;
-  for (const auto& [file, objs] : files_)
-    for (const auto& o : objs) {
-      if (const auto* p = std::get_if<policy::Pod>(&o)) {
-        auto& l = pods[{p->ns, p->name}];
-        l.clear();
-        for (const auto& [k, v] : p->labels) l.push_back("k8s:" + k + "=" + v);
-        workloads[{p->ns, p->name}] = p->workloads;
-      }
-      if (const auto* n = std::get_if<policy::Namespace>(&o)) {
-        auto& l = nss[n->name];
-        l.clear();
-        for (const auto& [k, v] : n->labels) l.push_back(kNsLabelsPrefix + k + "=" + v);
-      }
-    }
+  for (const auto& [key, p] : pods) {
+    auto& l = labels[key];
+    for (const auto& [k, v] : p.labels) l.push_back("k8s:" + k + "=" + v);
+    workloads[key] = p.workloads;
+  }
+  for (const auto& [name, n] : namespaces) {
+    auto& l = nss[name];
+    for (const auto& [k, v] : n.labels) l.push_back(kNsLabelsPrefix + k + "=" + v);
+  }
   std::lock_guard lk(labels_mu_);
-  pod_labels_ = std::move(pods);
+  pod_labels_ = std::move(labels);
   ns_labels_ = std::move(nss);
   pod_workloads_ = std::move(workloads);
 }
@@ -65,32 +84,6 @@ std::vector<policy::Workload> PolicyManager::workloads(const std::string& ns, co
   std::lock_guard lk(labels_mu_);
   auto it = pod_workloads_.find({ns, pod});
   return it == pod_workloads_.end() ? std::vector<policy::Workload>{} : it->second;
-}
-
-void PolicyManager::apply_file(const std::string& file, std::vector<policy::Object> objects) {
-  std::lock_guard lk(mu_);
-  states_[file] = SourceState{file, true, "", objects.size()};
-  files_[file] = std::move(objects);
-  rebuild_label_index_locked();
-}
-
-void PolicyManager::refuse_file(const std::string& file, policy::Refusal why) {
-  std::lock_guard lk(mu_);
-  auto& st = states_[file];
-  why.last_good_in_force = files_.count(file) > 0;
-  st.file = file;
-  st.ok = false;
-  st.error = why.message();
-  st.objects = files_.count(file) ? files_[file].size() : 0;
-  st.refusal = std::move(why);
-  log::error("policy", st.error + (files_.count(file) ? " (the last good version of " + file + " stays in force)" : ""));
-}
-
-void PolicyManager::remove_file(const std::string& file) {
-  std::lock_guard lk(mu_);
-  files_.erase(file);
-  states_.erase(file);
-  rebuild_label_index_locked();
 }
 
 std::vector<std::string> PolicyManager::identity_labels(const std::string& ns, const std::string& pod) const {
@@ -103,15 +96,13 @@ std::vector<std::string> PolicyManager::identity_labels(const std::string& ns, c
   return out;
 }
 
-std::vector<policy::IdentityView> PolicyManager::identity_views() const {
+std::vector<policy::IdentityView> PolicyManager::identity_views(const PodPorts& pod_ports) const {
   std::vector<policy::IdentityView> out;
   // Named ports of the pods behind each identity (egress rules with port names).
   std::map<uint32_t, std::vector<policy::NamedPort>> ports;
   for (const auto& ep : store_.list())
-    for (const auto& [file, objs] : files_)
-      for (const auto& o : objs)
-        if (const auto* p = std::get_if<policy::Pod>(&o); p && p->ns == ep.pod_namespace() && p->name == ep.pod_name())
-          ports[ep.identity()].insert(ports[ep.identity()].end(), p->ports.begin(), p->ports.end());
+    if (auto it = pod_ports.find({ep.pod_namespace(), ep.pod_name()}); it != pod_ports.end())
+      for (const auto& pp : it->second) ports[ep.identity()].insert(ports[ep.identity()].end(), pp.begin(), pp.end());
   for (const auto& [id, labels] : identities_.list()) {
     policy::IdentityView v;
     v.id = id;
@@ -342,13 +333,21 @@ void PolicyManager::publish_endpoints_locked() {
 }
 
 Status PolicyManager::regenerate_locked() {
+  // One consistent view of the store, read in one pass in source order.
   std::map<std::string, policy::Namespace> namespaces;
   std::vector<policy::NetworkPolicy> all;
-  for (const auto& [file, objs] : files_)
-    for (const auto& o : objs) {
-      if (const auto* n = std::get_if<policy::Namespace>(&o)) namespaces[n->name] = *n;
-      if (const auto* p = std::get_if<policy::NetworkPolicy>(&o)) all.push_back(*p);
+  std::map<std::pair<std::string, std::string>, policy::Pod> pods;  // a Pod given twice: the last, as the label index
+  PodPorts pod_ports;
+  objects_.each_object([&](const objects::Object& o) {
+    if (const auto* n = std::get_if<policy::Namespace>(&o)) namespaces[n->name] = *n;
+    if (const auto* p = std::get_if<policy::NetworkPolicy>(&o)) all.push_back(*p);
+    if (const auto* p = std::get_if<policy::Pod>(&o)) {
+      pods[{p->ns, p->name}] = *p;
+      pod_ports[{p->ns, p->name}].push_back(p->ports);
     }
+  });
+  // Endpoints are labelled from the same view as the policies compiled.
+  set_label_index(pods, namespaces);
   std::vector<uint32_t> ids;
   for (const auto& p : all) ids.push_back(policy_id_locked(p));
   // On every way out, `all` becomes the policies in force: moved, not copied
@@ -367,7 +366,7 @@ Status PolicyManager::regenerate_locked() {
   ipcache_gaps_.clear();
   if (auto s = sync_cidrs(all); !s) return s;
   if (auto s = sync_host_addresses(); !s) log::warn("policy", "node addresses as the host identity: " + s.error().message);
-  const auto views = identity_views();
+  const auto views = identity_views(pod_ports);
   // Remotes judged otherwise than policy meant, because the ipcache had no
   // room: a gap's addresses get what answers instead of the gap (a wider
   // prefix, or world), and a pod address inside a gap loses the gap's ipBlock
@@ -397,12 +396,10 @@ Status PolicyManager::regenerate_locked() {
   for (const auto& ep : store_.list()) {
     live.insert(ep.id());
     policy::LocalEndpoint local{ep.id(), ep.identity(), ep.pod_namespace().empty() ? "default" : ep.pod_namespace(), {}, {}};
-    for (const auto& [file, objs] : files_)
-      for (const auto& o : objs)
-        if (const auto* p = std::get_if<policy::Pod>(&o); p && p->ns == local.ns && p->name == ep.pod_name()) {
-          local.labels = p->labels;
-          local.ports = p->ports;
-        }
+    if (auto it = pods.find({local.ns, ep.pod_name()}); it != pods.end()) {
+      local.labels = it->second.labels;
+      local.ports = it->second.ports;
+    }
     auto compiled = policy::compile(local, all, views, namespaces, audit_all_);
     if (allow_localhost_ && compiled.ingress_enforced) {
       // As Cilium's allow-localhost: the node (kubelet probes) always reaches
@@ -510,12 +507,7 @@ std::optional<policy::EndpointPolicy> PolicyManager::endpoint_policy(uint32_t ep
   return std::nullopt;
 }
 
-std::vector<SourceState> PolicyManager::sources() const {
-  std::lock_guard lk(mu_);
-  std::vector<SourceState> out;
-  for (const auto& [f, s] : states_) out.push_back(s);
-  return out;
-}
+std::vector<SourceState> PolicyManager::sources() const { return objects_.sources(objects::Part::objects); }
 
 std::vector<std::string> PolicyManager::failures() const {
   std::lock_guard lk(mu_);

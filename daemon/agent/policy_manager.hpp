@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// PolicyManager: keeps the node's policy in the datapath. It holds the
-// Namespace, Pod and policy objects the sources deliver (per source file, so
-// a file that fails to parse keeps its last good version in force), gives
-// endpoints their identity labels, allocates CIDR identities and ipcache
+// PolicyManager: keeps the node's policy in the datapath. It subscribes to
+// the object store's Namespaces, Pods and network policies (the store keeps
+// them, and a source's last good version when its change is refused),
+// regenerates when a source completes a batch, gives endpoints their
+// identity labels, allocates CIDR identities and ipcache
 // entries, compiles every local endpoint's policy and installs the
 // difference into the policy maps. A failure to install is reported and the
 // endpoint fails closed (MYELIN_EP_F_POLICY_FAILED), never open. What the
@@ -23,6 +24,7 @@
 #include "myelin/endpoints/endpoint_store.hpp"
 #include "myelin/identity/identity_allocator.hpp"
 #include "myelin/net.hpp"
+#include "myelin/objects/object_store.hpp"
 #include "myelin/policy/compiler.hpp"
 #include "myelin/policy/decode.hpp"
 #include "policy_snapshot.hpp"
@@ -30,24 +32,16 @@
 
 namespace myelin::agent {
 
-struct SourceState {
-  std::string file;
-  bool ok = true;
-  std::string error;   // why the last change of this file was refused (file:line: field: reason)
-  size_t objects = 0;
-  policy::Refusal refusal;  // the same by parts, when !ok
-};
+using SourceState = objects::SourceState;
 
 class PolicyManager {
  public:
   PolicyManager(datapath::Datapath& dp, EndpointManager& endpoints, endpoints::EndpointStore& store,
-                identity::IdentityAllocator& identities, metrics::AgentCounters& counters, bool audit_all,
-                bool allow_localhost = true);
-
-  // Source callbacks. A refused file keeps its previous objects in force.
-  void apply_file(const std::string& file, std::vector<policy::Object> objects);
-  void refuse_file(const std::string& file, policy::Refusal why);
-  void remove_file(const std::string& file);
+                identity::IdentityAllocator& identities, metrics::AgentCounters& counters, objects::ObjectStore& objects,
+                bool audit_all, bool allow_localhost = true);
+  ~PolicyManager();
+  PolicyManager(const PolicyManager&) = delete;
+  PolicyManager& operator=(const PolicyManager&) = delete;
 
   // Recomputes identities and policy and installs the difference.
   Status regenerate();
@@ -71,7 +65,7 @@ class PolicyManager {
   uint32_t ipblock_identity(uint32_t addr) const;
   std::vector<PolicyRef> selecting(uint32_t ep_id) const;                     // for default-deny attribution
   std::optional<policy::EndpointPolicy> endpoint_policy(uint32_t ep_id) const;
-  std::vector<SourceState> sources() const;
+  std::vector<SourceState> sources() const;  // the store's sources (objects part): refused ones by parts
   uint64_t installed_entries() const;
   // What the last regeneration could not install (a full policy map or
   // ipcache) and which endpoints fail closed for it; empty when all is in place.
@@ -88,7 +82,9 @@ class PolicyManager {
   using Installed = std::map<InstalledKey, myelin_policy_val, KeyLess>;
 
   Status regenerate_locked();
-  std::vector<policy::IdentityView> identity_views() const;
+  // Named ports of every copy of a Pod (namespace, name), in source order.
+  using PodPorts = std::map<std::pair<std::string, std::string>, std::vector<std::vector<policy::NamedPort>>>;
+  std::vector<policy::IdentityView> identity_views(const PodPorts& pod_ports) const;
   Status sync_cidrs(const std::vector<policy::NetworkPolicy>& all);
   Status sync_host_addresses();
   struct IpcacheGap {  // a prefix policy needs that the ipcache had no room for
@@ -114,9 +110,12 @@ class PolicyManager {
   std::map<uint32_t, std::pair<myelin_ipcache_key, myelin_ipcache_val>> host_addrs_;  // node addresses in the ipcache as "host"
   std::atomic<uint64_t> revision_{0};
 
-  void rebuild_label_index_locked();
+  void rebuild_label_index();
+  void set_label_index(const std::map<std::pair<std::string, std::string>, policy::Pod>& pods,
+                       const std::map<std::string, policy::Namespace>& namespaces);
 
-  // Lock order: mu_, then EndpointManager's lock, then labels_mu_. The label
+  // Lock order: mu_, then EndpointManager's lock, then labels_mu_; the
+  // store's (read) lock after any of them. The label
   // index has its own lock because EndpointManager asks for labels while it
   // holds its lock (an ADD racing a regeneration must not deadlock).
   mutable std::recursive_mutex mu_;
@@ -124,8 +123,8 @@ class PolicyManager {
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> pod_labels_;  // (ns, pod) -> identity labels
   std::map<std::string, std::vector<std::string>> ns_labels_;                           // ns -> its namespace labels
   std::map<std::pair<std::string, std::string>, std::vector<policy::Workload>> pod_workloads_;
-  std::map<std::string, std::vector<policy::Object>> files_;  // last good objects per file
-  std::map<std::string, SourceState> states_;
+  objects::ObjectStore& objects_;
+  objects::ObjectStore::SubscriptionId subscription_ = 0;
   std::map<std::tuple<std::string, std::string, std::string>, uint32_t> policy_ids_;  // (kind, ns, name) -> id
   std::map<uint32_t, PolicyRef> policy_refs_;                                          // policy and rule ids
   // What the datapath reports as the deciding policy is a rule id: one per

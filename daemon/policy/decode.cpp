@@ -537,30 +537,33 @@ void describe(const YAML::Node& doc, Refusal& r) {
 
 }  // namespace
 
-Decoded<std::vector<Object>> decode_manifest(const std::string& text, const std::string& file) {
+Decoded<Object> decode_document(const YAML::Node& doc, const std::string& file) {
   Ctx c(file);
+  Refusal r;
+  try {
+    // TracingPolicies are the tracing decoder's (it refuses them with their own errors).
+    if (doc.IsMap() && doc["kind"] && doc["kind"].IsScalar() && is_tracing_kind(doc["kind"].as<std::string>()))
+      return Object{Other{doc["kind"].as<std::string>(), "", ""}};
+    return decode_doc(c, doc);
+  } catch (const DecodeError& e) {
+    r = Refusal{file, e.line, e.field, e.what};
+  } catch (const YAML::Exception& e) {
+    r = Refusal{file, e.mark.line + 1, "", e.msg};
+  }
+  describe(doc, r);
+  return r;
+}
+
+Decoded<std::vector<Object>> decode_manifest(const std::string& text, const std::string& file) {
   auto loaded = load_yaml_documents(text, file);
   if (auto* refusal = std::get_if<Refusal>(&loaded)) return std::move(*refusal);
   const auto& docs = std::get<std::vector<YAML::Node>>(loaded);
   std::vector<Object> out;
   for (const auto& doc : docs) {
     if (doc.IsNull()) continue;  // "---" with nothing after it
-    Refusal r;
-    try {
-      // TracingPolicies are the tracing decoder's (it refuses them with their own errors).
-      if (doc.IsMap() && doc["kind"] && doc["kind"].IsScalar() && is_tracing_kind(doc["kind"].as<std::string>())) {
-        out.push_back(Other{doc["kind"].as<std::string>(), "", ""});
-        continue;
-      }
-      out.push_back(decode_doc(c, doc));
-      continue;
-    } catch (const DecodeError& e) {
-      r = Refusal{file, e.line, e.field, e.what};
-    } catch (const YAML::Exception& e) {
-      r = Refusal{file, e.mark.line + 1, "", e.msg};
-    }
-    describe(doc, r);
-    return r;
+    auto d = decode_document(doc, file);
+    if (auto* r = std::get_if<Refusal>(&d)) return std::move(*r);
+    out.push_back(std::get<Object>(std::move(d)));
   }
   return out;
 }

@@ -6,22 +6,14 @@
 #include "myelin/log.hpp"
 
 namespace myelin::sources {
-namespace {
-
 const std::vector<kube::Resource>& resources() {
-  static const std::vector<kube::Resource> r{
-      {"namespaces", "/api/v1/namespaces", "Namespace", "v1"},
-      {"pods", "/api/v1/pods", "Pod", "v1"},
-      {"networkpolicies", "/apis/networking.k8s.io/v1/networkpolicies", "NetworkPolicy", "networking.k8s.io/v1"},
-      {"ciliumnetworkpolicies", "/apis/cilium.io/v2/ciliumnetworkpolicies", "CiliumNetworkPolicy", "cilium.io/v2"},
-      {"ciliumclusterwidenetworkpolicies", "/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies",
-       "CiliumClusterwideNetworkPolicy", "cilium.io/v2"},
-      {"tracingpolicies", "/apis/cilium.io/v1alpha1/tracingpolicies", "TracingPolicy", "cilium.io/v1alpha1"},
-  };
+  static const std::vector<kube::Resource> r = [] {
+    std::vector<kube::Resource> out;
+    for (const auto& k : objects::kinds()) out.push_back({k.resource, k.path, k.name, k.api_version});
+    return out;
+  }();
   return r;
 }
-
-}  // namespace
 
 std::string source_name(const kube::Resource& r, const nlohmann::json& obj) {
   const auto& m = obj.value("metadata", nlohmann::json::object());
@@ -29,37 +21,25 @@ std::string source_name(const kube::Resource& r, const nlohmann::json& obj) {
   return "k8s:" + r.name + "/" + (ns.empty() ? "" : ns + "/") + m.value("name", "");
 }
 
-void upsert_object(const kube::Resource& r, const nlohmann::json& obj, const ManifestSource::Sink& sink) {
+void upsert_object(const kube::Resource& r, const nlohmann::json& obj, objects::ObjectStore& store) {
+  // JSON is YAML: the same decoders as the manifests, with the same strictness.
+  // Lines in their messages count in this pretty-printed form of the object.
   const auto name = source_name(r, obj);
-  if (r.kind == "TracingPolicy") {  // not a network object: to the tracing consumer, as text
-    const std::string text = obj.dump(2);
-    if (sink.text) sink.text(name, &text);
-    return;
-  }
-  // JSON is YAML: the same decoder as the manifests, with the same strictness.
-  // Lines in its messages count in this pretty-printed form of the object.
-  auto objects = policy::decode_manifest(obj.dump(2), name);
-  if (auto* refusal = std::get_if<policy::Refusal>(&objects)) return sink.refuse(name, std::move(*refusal));
-  sink.apply(name, std::get<std::vector<policy::Object>>(std::move(objects)));
+  store.apply(name, objects::decode(obj.dump(2), name));
 }
 
-KubeSource::KubeSource(kube::ClusterConfig cluster, Sink sink, EventCounter count, kube::ReflectorOptions options)
-    : cluster_(std::move(cluster)), sink_(std::move(sink)), count_(std::move(count)), options_(options) {}
+KubeSource::KubeSource(kube::ClusterConfig cluster, objects::ObjectStore& store, EventCounter count, kube::ReflectorOptions options)
+    : cluster_(std::move(cluster)), store_(store), store_source_(store.add_source("k8s " + cluster_.server.str())),
+      count_(std::move(count)), options_(options) {}
 
 KubeSource::~KubeSource() { stop(); }
 
-void KubeSource::on_upsert(const kube::Resource& r, const nlohmann::json& obj) { upsert_object(r, obj, sink_); }
+void KubeSource::on_upsert(const kube::Resource& r, const nlohmann::json& obj) { upsert_object(r, obj, store_); }
 
-void KubeSource::on_remove(const kube::Resource& r, const nlohmann::json& obj) {
-  if (r.kind == "TracingPolicy") {
-    if (sink_.text) sink_.text(source_name(r, obj), nullptr);
-    return;
-  }
-  sink_.remove(source_name(r, obj));
-}
+void KubeSource::on_remove(const kube::Resource& r, const nlohmann::json& obj) { store_.remove(source_name(r, obj)); }
 
 void KubeSource::on_synced(size_t index) {
-  bool regenerate;
+  bool regenerate, first = false;
   {
     std::lock_guard lk(mu_);
     if (state_[index] != 1) {
@@ -69,11 +49,13 @@ void KubeSource::on_synced(size_t index) {
     if (!all_synced_) {
       all_synced_ = std::all_of(state_.begin(), state_.end(), [](int s) { return s != 0; });
       if (all_synced_) log::info("k8s", "every resource listed: computing policy");
+      first = all_synced_;
     }
     regenerate = all_synced_;
     cv_.notify_all();
   }
-  if (regenerate) sink_.changed();
+  if (first) store_.synced(store_source_);
+  if (regenerate) store_.changed();
 }
 
 void KubeSource::on_error(size_t index, const std::string& message) {
@@ -90,7 +72,10 @@ void KubeSource::on_error(size_t index, const std::string& message) {
     }
     cv_.notify_all();
     lk.unlock();
-    if (now_synced) sink_.changed();
+    if (now_synced) {
+      store_.synced(store_source_);
+      store_.changed();
+    }
     return;
   }
   if (last_error_[index] != message) log::warn("k8s", message + " (retrying with backoff)");

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // KubeSource: the same Kubernetes objects as ManifestSource, from the API
-// server. One reflector per resource (namespaces, pods, networkpolicies,
-// ciliumnetworkpolicies, ciliumclusterwidenetworkpolicies, tracingpolicies)
-// feeds the object pipeline (TracingPolicies go to the sink's text consumer); each object is a source named "k8s:<resource>/<ns>/<name>".
-// Policy is first computed once every resource has been listed (or found not
-// served): a half-synced cache must never replace enforced policy with less.
+// server. One reflector per kind the object store keeps (objects::kinds():
+// namespaces, pods, the policy kinds, services, endpointslices, nodes,
+// tracingpolicies[namespaced]) feeds the store; each object is a source
+// named "k8s:<resource>/<ns>/<name>". The store hears "changed" (policy is
+// computed) and "synced" only once every resource has been listed (or found
+// not served): a half-synced cache must never replace enforced policy with less.
 #pragma once
 
 #include <functional>
@@ -14,24 +15,25 @@
 #include <vector>
 
 #include "myelin/kube/reflector.hpp"
-#include "sources/manifest_source.hpp"
+#include "myelin/objects/object_store.hpp"
+#include "myelin/result.hpp"
 
 namespace myelin::sources {
 
+// The resources listed and watched: one per kind of objects::kinds().
+const std::vector<kube::Resource>& resources();
 // What KubeSource does with one object listed, added or modified (decoded
-// by the reflector): its policy objects to sink.apply, or the decoder's
-// error to sink.refuse; a TracingPolicy's text to sink.text. Apart from the
+// by the reflector): into the store, as a source of its own. Apart from the
 // class so the fuzzer (tests/fuzz) runs it without an API server.
-void upsert_object(const kube::Resource& r, const nlohmann::json& obj, const ManifestSource::Sink& sink);
+void upsert_object(const kube::Resource& r, const nlohmann::json& obj, objects::ObjectStore& store);
 // "k8s:<resource>/<namespace>/<name>", the source an object's policy comes from.
 std::string source_name(const kube::Resource& r, const nlohmann::json& obj);
 
 class KubeSource {
  public:
-  using Sink = ManifestSource::Sink;
   using EventCounter = std::function<void(const std::string& resource, const std::string& action)>;
 
-  KubeSource(kube::ClusterConfig cluster, Sink sink, EventCounter count, kube::ReflectorOptions options = {});
+  KubeSource(kube::ClusterConfig cluster, objects::ObjectStore& store, EventCounter count, kube::ReflectorOptions options = {});
   ~KubeSource();
   KubeSource(const KubeSource&) = delete;
   KubeSource& operator=(const KubeSource&) = delete;
@@ -48,7 +50,8 @@ class KubeSource {
   void on_error(size_t index, const std::string& message);
 
   kube::ClusterConfig cluster_;
-  Sink sink_;
+  objects::ObjectStore& store_;
+  size_t store_source_ = 0;
   EventCounter count_;
   kube::ReflectorOptions options_;
   std::vector<std::unique_ptr<kube::Reflector>> reflectors_;

@@ -28,8 +28,8 @@ bool is_manifest(const std::string& name) {
 }
 }  // namespace
 
-ManifestSource::ManifestSource(std::string dir, Sink sink, Limits limits)
-    : dir_(std::move(dir)), sink_(std::move(sink)), limits_(limits) {}
+ManifestSource::ManifestSource(std::string dir, objects::ObjectStore& store, Limits limits)
+    : dir_(std::move(dir)), store_(store), store_source_(store.add_source("manifests " + dir_)), limits_(limits) {}
 
 ManifestSource::~ManifestSource() { stop(); }
 
@@ -48,22 +48,20 @@ void ManifestSource::load(const std::string& name) {
     // change here, since its target appearing is not an event on its name.
     dangling_.insert(name);
     known_.insert(name);
-    return sink_.refuse(path, policy::Refusal{path, 0, "", "a symlink to " + target.string() + ", which does not exist: not read"});
+    return store_.refuse(path, policy::Refusal{path, 0, "", "a symlink to " + target.string() + ", which does not exist: not read"});
   }
   known_.insert(name);
-  if (!text) return sink_.refuse(path, policy::Refusal{path, 0, "", text.error().message});
-  if (auto r = policy::check_yaml_limits(**text, path, limits_.yaml)) return sink_.refuse(path, std::move(*r));
+  if (!text) return store_.refuse(path, policy::Refusal{path, 0, "", text.error().message});
+  if (auto r = policy::check_yaml_limits(**text, path, limits_.yaml)) return store_.refuse(path, std::move(*r));
   // A decoder that throws what it should have returned (a bug) refuses this
   // file; it must not end the agent.
   try {
-    if (sink_.text) sink_.text(path, &**text);
-    auto objs = policy::decode_manifest(**text, path);
-    if (auto* r = std::get_if<policy::Refusal>(&objs)) return sink_.refuse(path, std::move(*r));
-    auto& list = std::get<std::vector<policy::Object>>(objs);
-    log::info("manifests", "applied " + path + " (" + std::to_string(list.size()) + " objects)");
-    sink_.apply(path, std::move(list));
+    auto decoded = objects::decode(**text, path);
+    if (const auto* list = std::get_if<std::vector<objects::Object>>(&decoded.objects))
+      log::info("manifests", "applied " + path + " (" + std::to_string(list->size()) + " objects)");
+    store_.apply(path, std::move(decoded));
   } catch (const std::exception& e) {
-    sink_.refuse(path, policy::Refusal{path, 0, "", std::string("cannot be decoded: the decoder failed on a value it should have refused (") +
+    store_.refuse(path, policy::Refusal{path, 0, "", std::string("cannot be decoded: the decoder failed on a value it should have refused (") +
                                                         e.what() + "), a bug in Myelin: please report it"});
   }
 }
@@ -80,7 +78,8 @@ Status ManifestSource::start() {
   // Every name that looks like a manifest, whatever it is: load() refuses
   // what it cannot read (a FIFO, a directory, a symlink loop) and says why.
   if (auto s = rescan(); !s) return s;
-  sink_.changed();
+  store_.synced(store_source_);
+  store_.changed();
   thread_ = std::thread([this] { run(); });
   return {};
 }
@@ -100,8 +99,7 @@ Status ManifestSource::rescan() {
 void ManifestSource::forget(const std::string& name) {
   log::info("manifests", "removed " + dir_ + "/" + name);
   known_.erase(name);
-  if (sink_.text) sink_.text(dir_ + "/" + name, nullptr);
-  sink_.remove(dir_ + "/" + name);
+  store_.remove(dir_ + "/" + name);
 }
 
 void ManifestSource::stop() {
@@ -155,7 +153,7 @@ void ManifestSource::run() {
     }
     if (any) {
       for (const auto& n : std::set<std::string>(dangling_)) load(n);
-      sink_.changed();
+      store_.changed();
       malloc_trim(0);  // what a big file's text and tree took goes back to the system
     }
   }

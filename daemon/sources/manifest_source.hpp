@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // daemon/sources (myelin_sources): Kubernetes objects from a manifests directory or the API server, decoded for one sink.
 // ManifestSource: Kubernetes objects from a directory of YAML files, the
-// standalone alternative to the API server. Every *.yaml/*.yml file is
-// decoded; inotify makes adding, editing, renaming or deleting a file apply
+// standalone alternative to the API server, into the object store. Every
+// *.yaml/*.yml file is decoded (objects::decode); inotify makes adding, editing, renaming or deleting a file apply
 // live, as kubectl apply/delete would. A file that does not decode (or
 // cannot be read) is refused, by parts (file, line, field, reason, the
 // document's kind), and its last good version stays in force.
@@ -19,7 +19,7 @@
 #include <thread>
 
 #include "myelin/fd.hpp"
-#include "myelin/policy/decode.hpp"
+#include "myelin/objects/object_store.hpp"
 #include "myelin/policy/yaml_limits.hpp"
 #include "myelin/result.hpp"
 
@@ -32,17 +32,11 @@ struct ManifestLimits {
 
 class ManifestSource {
  public:
-  struct Sink {
-    std::function<void(const std::string& file, std::vector<policy::Object>)> apply;
-    std::function<void(const std::string& file, policy::Refusal why)> refuse;
-    std::function<void(const std::string& file)> remove;
-    std::function<void()> changed;  // after a batch of file events: time to regenerate
-    // Optional: every file's text as read (null when it was removed), for
-    // consumers of kinds the network decoder passes over (TracingPolicy).
-    std::function<void(const std::string& file, const std::string* text)> text;
-  };
   using Limits = ManifestLimits;
-  ManifestSource(std::string dir, Sink sink, Limits limits = {});
+  // The store hears each file as a source named by its path, "changed"
+  // after each batch of file events, and "synced" once the first read is
+  // done. Registered with the store here, before any source starts.
+  ManifestSource(std::string dir, objects::ObjectStore& store, Limits limits = {});
   ~ManifestSource();
   ManifestSource(const ManifestSource&) = delete;
   ManifestSource& operator=(const ManifestSource&) = delete;
@@ -57,7 +51,8 @@ class ManifestSource {
   void run();
 
   std::string dir_;
-  Sink sink_;
+  objects::ObjectStore& store_;
+  size_t store_source_ = 0;
   Limits limits_;
   std::set<std::string> known_;     // names loaded or refused (only the watcher thread, after start)
   std::set<std::string> dangling_;  // symlinks whose target does not exist

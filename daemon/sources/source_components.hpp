@@ -16,8 +16,9 @@ namespace myelin::sources {
 
 class ManifestsComponent : public component::Component {
  public:
-  ManifestsComponent(std::string dir, ManifestSource::Sink sink, ManifestSource::Limits limits)
-      : source_(std::move(dir), std::move(sink), limits) {}
+  // Registers with the store now, before any source starts (see ObjectStore::add_source).
+  ManifestsComponent(std::string dir, objects::ObjectStore& store, ManifestSource::Limits limits)
+      : source_(std::move(dir), store, limits) {}
   std::string name() const override { return "manifests"; }
   Status start() override { return source_.start(); }
   void stop() override { source_.stop(); }
@@ -28,8 +29,8 @@ class ManifestsComponent : public component::Component {
 
 class KubeComponent : public component::Component {
  public:
-  KubeComponent(kube::ClusterConfig cluster, KubeSource::Sink sink, KubeSource::EventCounter count, std::chrono::seconds sync_timeout)
-      : source_(std::move(cluster), std::move(sink), std::move(count)), sync_timeout_(sync_timeout) {}
+  KubeComponent(kube::ClusterConfig cluster, objects::ObjectStore& store, KubeSource::EventCounter count, std::chrono::seconds sync_timeout)
+      : source_(std::move(cluster), store, std::move(count)), sync_timeout_(sync_timeout) {}
   std::string name() const override { return "k8s"; }
   // Until every resource is listed, restored endpoints keep the policy they had.
   Status start() override {

@@ -22,7 +22,9 @@ Status TracingComponent::start() {
   if (auto s = manager_->start(); !s) {
     log::warn("tracing", "TracingPolicies are off: " + s.error().message);
     manager_.reset();
+    return {};
   }
+  manager_->subscribe(objects_);
   return {};
 }
 

@@ -19,8 +19,8 @@ namespace myelin::tracing {
 class TracingComponent : public component::Component {
  public:
   TracingComponent(const runtime::RuntimeComponent& runtime, std::vector<datapath::Feature> probed, const pseudofs::Mounts& mounts,
-                   const endpoints::EndpointStore* endpoints)
-      : runtime_(runtime), probed_(std::move(probed)), mounts_(mounts), endpoints_(endpoints) {}
+                   const endpoints::EndpointStore* endpoints, objects::ObjectStore& objects)
+      : runtime_(runtime), probed_(std::move(probed)), mounts_(mounts), endpoints_(endpoints), objects_(objects) {}
   std::string name() const override { return "tracing"; }
   Status start() override;  // never stops the agent: TracingPolicies are off, logged why
   void stop() override {
@@ -38,6 +38,7 @@ class TracingComponent : public component::Component {
   std::vector<datapath::Feature> probed_;
   const pseudofs::Mounts& mounts_;
   const endpoints::EndpointStore* endpoints_;
+  objects::ObjectStore& objects_;  // its TracingPolicies, followed once the manager started
   std::unique_ptr<TracingManager> manager_;
 };
 

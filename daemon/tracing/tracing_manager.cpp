@@ -85,10 +85,12 @@ Status TracingManager::start() {
 }
 
 void TracingManager::stop() {
+  if (objects_) objects_->unsubscribe(subscription_);
+  objects_ = nullptr;
   if (running_.exchange(false)) runtime_.remove_poller(poller_);
   std::lock_guard lk(mu_);
-  for (auto& [file, list] : files_)
-    for (auto& l : list) unload_locked(*l);
+  for (auto& [key, l] : kept_) unload_locked(*l);
+  for (auto& [key, l] : loaded_) unload_locked(*l);
   lsm_.reset();
   hooks_.reset();
 }
@@ -359,67 +361,74 @@ void TracingManager::refresh_scopes() {
       if (auto s = hooks_->set_scope(id, scope_of(l->policy)); !s) log::error("tracing", l->policy.name + ": " + s.error().message);
 }
 
-void TracingManager::apply_text(const std::string& file, const std::string* text) {
-  std::vector<TracingPolicy> next;
-  if (text) {
-    auto decoded = decode_tracing(*text, file);
-    if (auto* r = std::get_if<policy::Refusal>(&decoded)) {
-      std::lock_guard lk(mu_);
-      bool in_force = false;
-      if (auto it = files_.find(file); it != files_.end())
-        for (const auto& l : it->second) in_force |= l->state.enabled;
-      r->last_good_in_force = in_force;
-      log::error("tracing", r->message() + (in_force ? " (the last good version of " + file + " stays in force)" : ""));
-      refused_[file] = std::move(*r);
-      return;
-    }
-    next = std::move(std::get<std::vector<TracingPolicy>>(decoded));
-  }
+void TracingManager::subscribe(objects::ObjectStore& store) {
+  objects_ = &store;
+  objects::ObjectStore::Subscriber sub;
+  sub.kinds = {objects::Kind::tracing_policy, objects::Kind::tracing_policy_namespaced};
+  sub.on_event = [this](const objects::Event& e) { on_object(e); };
+  sub.on_refusal = [this](objects::Part part, const std::string& source, const policy::Refusal* why) {
+    if (part == objects::Part::tracing) on_refusal(source, why);
+  };
+  subscription_ = store.subscribe(std::move(sub));
+}
+
+void TracingManager::on_refusal(const std::string& source, const policy::Refusal* why) {
   std::lock_guard lk(mu_);
-  refused_.erase(file);  // removed, or a text that decodes: its refusal goes
-  auto& list = files_[file];
-  if (list.empty() && next.empty()) {
-    files_.erase(file);
+  if (!why) {  // removed, or a text that decodes: its refusal goes
+    refused_.erase(source);
     return;
   }
-  // The new versions load before the old ones go, and a policy whose new
-  // version this kernel refuses keeps its enabled old version in force
-  // (listed beside the refusal), as a file that does not decode does: an
-  // edit never leaves what the policy watched or enforced unwatched.
-  std::vector<std::shared_ptr<Loaded>> next_list;
-  std::set<const Loaded*> kept;
-  for (auto& p : next) {
-    auto l = std::make_shared<Loaded>();
-    l->policy = std::move(p);
-    l->id = next_policy_++;
-    load_locked(*l);
-    for (const auto& w : l->state.warnings) log::warn("tracing", w);
-    std::shared_ptr<Loaded> old;
-    if (!l->state.enabled)
-      for (const auto& o : list)
-        if (o->state.enabled && !kept.count(o.get()) && o->policy.kind == l->policy.kind && o->policy.ns == l->policy.ns &&
-            o->policy.name == l->policy.name)
-          old = o;
-    if (l->state.enabled)
-      log::info("tracing", "TracingPolicy " + l->policy.name + " enabled (" + std::to_string(l->state.hooks) + " hooks, filters in the kernel)");
-    else
-      log::error("tracing", "TracingPolicy " + l->policy.name + " (" + l->policy.source + ") rejected: " + l->state.error +
-                                (old ? " (its previous version stays in force)" : ""));
-    if (old) {
-      if (l->state.refusal) l->state.refusal->last_good_in_force = true;
-      kept.insert(old.get());
-      next_list.push_back(old);
-    }
-    by_id_[l->id] = l;
-    next_list.push_back(l);
+  policy::Refusal r = *why;
+  bool in_force = false;
+  for (const auto& [key, l] : loaded_)
+    if (key.source == source) in_force |= l->state.enabled;
+  r.last_good_in_force = in_force;
+  log::error("tracing", r.message() + (in_force ? " (the last good version of " + source + " stays in force)" : ""));
+  refused_[source] = std::move(r);
+}
+
+void TracingManager::on_object(const objects::Event& e) {
+  std::lock_guard lk(mu_);
+  std::shared_ptr<Loaded> old;
+  if (auto it = loaded_.find(e.key); it != loaded_.end()) old = it->second;
+  // A previous version kept in force beside a rejected one goes with any change.
+  auto drop = [&](std::shared_ptr<Loaded> l) {
+    if (!l) return;
+    unload_locked(*l);
+    by_id_.erase(l->id);
+  };
+  if (auto k = kept_.find(e.key); k != kept_.end()) {
+    if (e.type == objects::Event::Type::deleted || k->second != old) drop(k->second);
+    kept_.erase(k);
   }
-  for (auto& l : list)
-    if (!kept.count(l.get())) {
-      unload_locked(*l);
-      by_id_.erase(l->id);
-    }
-  list = std::move(next_list);
-  if (list.empty()) files_.erase(file);
+  if (e.type == objects::Event::Type::deleted) {
+    drop(old);
+    loaded_.erase(e.key);
+    return;
+  }
+  // The new version loads before the old one goes, and a new version this
+  // kernel refuses keeps the enabled old one in force (listed beside the
+  // refusal), as a source that does not decode does: an edit never leaves
+  // what the policy watched or enforced unwatched.
+  auto l = std::make_shared<Loaded>();
+  l->policy = std::get<TracingPolicy>(e.object);
+  l->id = next_policy_++;
+  load_locked(*l);
+  for (const auto& w : l->state.warnings) log::warn("tracing", w);
+  const bool keep_old = !l->state.enabled && old && old->state.enabled;
+  if (l->state.enabled)
+    log::info("tracing", "TracingPolicy " + l->policy.name + " enabled (" + std::to_string(l->state.hooks) + " hooks, filters in the kernel)");
+  else
+    log::error("tracing", "TracingPolicy " + l->policy.name + " (" + l->policy.source + ") rejected: " + l->state.error +
+                              (keep_old ? " (its previous version stays in force)" : ""));
+  if (keep_old) {
+    if (l->state.refusal) l->state.refusal->last_good_in_force = true;
+    kept_[e.key] = old;
+  } else {
+    drop(old);
+  }
+  by_id_[l->id] = l;
+  loaded_[e.key] = l;
 }
 
 myelin_proc_stats TracingManager::ring_stats() const {
@@ -430,8 +439,8 @@ myelin_proc_stats TracingManager::ring_stats() const {
 std::vector<PolicyState> TracingManager::list() const {
   std::lock_guard lk(mu_);
   std::vector<PolicyState> out;
-  for (const auto& [file, list] : files_)
-    for (const auto& l : list) out.push_back(l->state);
+  for (const auto& [key, l] : kept_) out.push_back(l->state);  // in force beside its rejected new version
+  for (const auto& [key, l] : loaded_) out.push_back(l->state);
   for (const auto& [file, r] : refused_)
     out.push_back(PolicyState{r.kind, r.ns, r.name, r.source + (r.line ? ":" + std::to_string(r.line) : ""), false,
                               (r.field.empty() ? "" : r.field + ": ") + r.reason, "", 0, r, {}});

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // daemon/tracing (myelin_tracing_policy, myelin_tracing): TracingPolicy decoded, compiled and kept loaded whole or not at all.
-// TracingManager: TracingPolicies from the sources (the manifests directory,
-// the Kubernetes API), compiled and
-// attached as in-kernel filters (TracingHooks), their events published with
+// TracingManager: TracingPolicies from the object store (the manifests
+// directory, the API server), compiled and attached as in-kernel filters
+// (TracingHooks), their events published with
 // the process and pod they concern. Scoped policies (TracingPolicyNamespaced,
 // podSelector) act only in their pods' network namespaces, kept in step with
 // the endpoints. A policy is loaded whole or not at all:
@@ -26,6 +26,7 @@
 #include "myelin/datapath/lsm_hooks.hpp"
 #include "myelin/datapath/tracing_hooks.hpp"
 #include "myelin/endpoints/endpoint_store.hpp"
+#include "myelin/objects/object_store.hpp"
 #include "runtime/runtime_monitor.hpp"
 #include "tracing_policy.hpp"
 
@@ -52,8 +53,10 @@ class TracingManager {
 
   Status start();
   void stop();
-  // A source's text: a manifest file, or an API object as JSON (null: removed).
-  void apply_text(const std::string& file, const std::string* text);
+  // Follows the store's TracingPolicies (after start(); until stop()):
+  // each loaded when added, reloaded when updated, unloaded when deleted,
+  // and the sources whose TracingPolicies were refused, listed.
+  void subscribe(objects::ObjectStore& store);
   // Every policy loaded (enabled or rejected by the kernel), then every file
   // refused (one entry, naming the document at fault).
   std::vector<PolicyState> list() const;
@@ -70,6 +73,8 @@ class TracingManager {
     std::vector<myelin_lsm_key> lsm_keys;        // rules it wrote
     PolicyState state;
   };
+  void on_object(const objects::Event& e);
+  void on_refusal(const std::string& source, const policy::Refusal* why);
   void load_locked(Loaded& l);
   void reject(Loaded& l, int line, const std::string& field, const std::string& reason);
   void unload_locked(Loaded& l);
@@ -106,8 +111,13 @@ class TracingManager {
   };
   std::map<uint32_t, LsmRule> lsm_rules_;  // by rule id
   mutable std::mutex mu_;
-  std::map<std::string, std::vector<std::shared_ptr<Loaded>>> files_;
-  std::map<std::string, policy::Refusal> refused_;  // files whose last text did not decode
+  objects::ObjectStore* objects_ = nullptr;
+  objects::ObjectStore::SubscriptionId subscription_ = 0;
+  std::map<objects::Key, std::shared_ptr<Loaded>> loaded_;  // by the store's key (its source first)
+  // An enabled previous version kept in force while its new version (in
+  // loaded_) is rejected by this kernel; goes with the next change.
+  std::map<objects::Key, std::shared_ptr<Loaded>> kept_;
+  std::map<std::string, policy::Refusal> refused_;  // sources whose last TracingPolicies did not decode
   std::map<uint32_t, std::shared_ptr<Loaded>> by_id_;
   std::map<uint32_t, HookRef> hook_of_;  // hook id in the config -> where it came from
   std::map<std::string, uint32_t> binary_ids_;

@@ -172,20 +172,26 @@ int main(int argc, char** argv) {
   if (!ipam || !store || !identities) die("state files in " + state);
   metrics::AgentCounters counters;
   agent::EndpointManager endpoints(**dp, **ipam, **store, **identities, counters);
-  agent::PolicyManager policies(**dp, endpoints, **store, **identities, counters, false, true);
+  objects::ObjectStore objects;  // as the sources fill it
+  agent::PolicyManager policies(**dp, endpoints, **store, **identities, counters, objects, false, true);
+  auto apply_file = [&objects](const std::string& source, std::vector<objects::Object> o) {
+    objects::Decoded d;
+    d.objects = std::move(o);
+    objects.apply(source, std::move(d));
+  };
   endpoints.set_label_source([&](const std::string& ns, const std::string& pod) { return policies.identity_labels(ns, pod); });
 
   // The cluster: Namespaces and Pods in one file, one file per policy.
-  std::vector<policy::Object> cluster;
+  std::vector<objects::Object> cluster;
   for (int n = 0; n < kNamespaces; ++n)
     cluster.push_back(policy::Namespace{"ns-" + std::to_string(n), {{"kubernetes.io/metadata.name", "ns-" + std::to_string(n)},
                                                                     {"team", "t" + std::to_string(n % 5)}}});
   for (int e = 0; e < n_eps; ++e)
     cluster.push_back(policy::Pod{ns_of(e), "pod-" + std::to_string(e), {{"app", app_of(e)}, {"tier", e % 3 ? "backend" : "frontend"}},
                                   {{"http", 8080, 6}, {"metrics", 9090, 6}}, {{"Deployment", app_of(e)}}});
-  policies.apply_file("cluster.yaml", std::move(cluster));
+  apply_file("cluster.yaml", std::move(cluster));
   for (int i = 0; i < n_pols; ++i)
-    policies.apply_file("p-" + std::to_string(i) + ".yaml", {make_policy(i, static_cast<uint16_t>(80 + i % 20), "p-" + std::to_string(i))});
+    apply_file("p-" + std::to_string(i) + ".yaml", {make_policy(i, static_cast<uint16_t>(80 + i % 20), "p-" + std::to_string(i))});
 
   // Endpoints as a CNI ADD leaves them (store, identity, endpoint map), without the veths.
   std::vector<api::Endpoint> eps;
@@ -224,9 +230,9 @@ int main(int argc, char** argv) {
   std::vector<double> quiet_ms;
   for (int i = 0; i < 6; ++i) {
     if (i % 3 == 2)
-      policies.remove_file("churn.yaml");
+      objects.remove("churn.yaml");
     else
-      policies.apply_file("churn.yaml", {make_policy(0, static_cast<uint16_t>(900 + i), "churn")});
+      apply_file("churn.yaml", {make_policy(0, static_cast<uint16_t>(900 + i), "churn")});
     auto a = Clock::now();
     (void)policies.regenerate();
     quiet_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - a).count());
@@ -302,9 +308,9 @@ int main(int argc, char** argv) {
         continue;
       }
       if (step % 3 == 2)
-        policies.remove_file("churn.yaml");
+        objects.remove("churn.yaml");
       else
-        policies.apply_file("churn.yaml", {make_policy(0, port++, "churn")});
+        apply_file("churn.yaml", {make_policy(0, port++, "churn")});
       auto a = Clock::now();
       (void)policies.regenerate();
       regen_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - a).count());

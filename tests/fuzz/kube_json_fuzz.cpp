@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Kubernetes JSON from the API server: the input as a list response body and
 // as a watch stream (one event per line), each object then taken as the kube
-// source takes it (JSON into the policy decoder, a TracingPolicy's text into
-// the tracing decoder). The reflector is the one for the object's kind (a
+// source takes it (its JSON through the object store's decoders into the store). The reflector is the one for the object's kind (a
 // list: its "kind" minus "List"), pods when no kind names one.
 // Invariants: a refusal names the object's source; a decoded object's key and
 // source name can always be formed.
@@ -12,22 +11,13 @@
 #include "myelin/kube/list_watch.hpp"
 #include "myelin/log.hpp"
 #include "sources/kube_source.hpp"
-#include "tracing_policy.hpp"
 
 using namespace myelin;
 using nlohmann::json;
 
 namespace {
 
-const std::vector<kube::Resource> kResources{
-    {"namespaces", "/api/v1/namespaces", "Namespace", "v1"},
-    {"pods", "/api/v1/pods", "Pod", "v1"},
-    {"networkpolicies", "/apis/networking.k8s.io/v1/networkpolicies", "NetworkPolicy", "networking.k8s.io/v1"},
-    {"ciliumnetworkpolicies", "/apis/cilium.io/v2/ciliumnetworkpolicies", "CiliumNetworkPolicy", "cilium.io/v2"},
-    {"ciliumclusterwidenetworkpolicies", "/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies", "CiliumClusterwideNetworkPolicy",
-     "cilium.io/v2"},
-    {"tracingpolicies", "/apis/cilium.io/v1alpha1/tracingpolicies", "TracingPolicy", "cilium.io/v1alpha1"},
-};
+const std::vector<kube::Resource>& kResources = sources::resources();
 
 const kube::Resource& resource_of(const json& j, const std::string& suffix) {
   if (j.is_object())
@@ -37,23 +27,17 @@ const kube::Resource& resource_of(const json& j, const std::string& suffix) {
   return kResources[1];
 }
 
-const sources::KubeSource::Sink& sink() {
-  static const sources::KubeSource::Sink s{
-      [](const std::string&, std::vector<policy::Object>) {},
-      [](const std::string& name, policy::Refusal refusal) {
-        const std::string error = refusal.message();
-        FUZZ_CHECK(refusal.source == name, "a refusal that does not name " + name + ": " + error);
-        FUZZ_CHECK(is_utf8(error) && is_utf8(refusal.kind) && is_utf8(refusal.ns) && is_utf8(refusal.name),
-                   "a refusal the API cannot carry: " + error);
-      },
-      [](const std::string&) {},
-      [] {},
-      [](const std::string& name, const std::string* text) {  // what the tracing manager does with it
-        if (!text) return;
-        auto r = tracing::decode_tracing_yaml(*text, name);
-        FUZZ_CHECK(r || starts_with(r.error().message, name + ":"), "a refusal that does not name " + name + ": " + r.error().message);
-      },
-  };
+// Every refusal (either part) names the object's source and can be carried by the API.
+objects::ObjectStore& store() {
+  static objects::ObjectStore s;
+  static const auto id = s.subscribe({{}, nullptr, [](objects::Part, const std::string& name, const policy::Refusal* refusal) {
+    if (!refusal) return;
+    const std::string error = refusal->message();
+    FUZZ_CHECK(refusal->source == name, "a refusal that does not name " + name + ": " + error);
+    FUZZ_CHECK(is_utf8(error) && is_utf8(refusal->kind) && is_utf8(refusal->ns) && is_utf8(refusal->name),
+               "a refusal the API cannot carry: " + error);
+  }, nullptr, nullptr});
+  (void)id;
   return s;
 }
 
@@ -61,7 +45,9 @@ void take(const kube::Resource& r, const json& obj) {
   FUZZ_CHECK(obj.is_object(), "a decoded object that is not an object");
   (void)kube::object_key(obj);
   FUZZ_CHECK(starts_with(sources::source_name(r, obj), "k8s:" + r.name + "/"), "source name");
-  sources::upsert_object(r, obj, sink());
+  const auto name = sources::source_name(r, obj);
+  sources::upsert_object(r, obj, store());
+  store().remove(name);  // the store stays small
 }
 
 }  // namespace

@@ -43,10 +43,13 @@ KINDS = {
     "Namespace": ("/api/v1", "namespaces", False),
     "Pod": ("/api/v1", "pods", True),
     "Service": ("/api/v1", "services", True),
+    "Node": ("/api/v1", "nodes", False),
+    "EndpointSlice": ("/apis/discovery.k8s.io/v1", "endpointslices", True),
     "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
     "CiliumNetworkPolicy": ("/apis/cilium.io/v2", "ciliumnetworkpolicies", True),
     "CiliumClusterwideNetworkPolicy": ("/apis/cilium.io/v2", "ciliumclusterwidenetworkpolicies", False),
     "TracingPolicy": ("/apis/cilium.io/v1alpha1", "tracingpolicies", False),
+    "TracingPolicyNamespaced": ("/apis/cilium.io/v1alpha1", "tracingpoliciesnamespaced", True),
 }
 BY_RESOURCE = {(v[0], v[1]): k for k, v in KINDS.items()}
 

@@ -332,6 +332,56 @@ std::string identities_table(const api::IdentityList& l) {
   return render_table(rows);
 }
 
+namespace {
+std::string joined(const google::protobuf::RepeatedPtrField<std::string>& v, const char* sep = ",") {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
+  return out.empty() ? "-" : out;
+}
+std::string joined(const google::protobuf::Map<std::string, std::string>& m) {
+  std::map<std::string, std::string> sorted(m.begin(), m.end());
+  std::string out;
+  for (const auto& [k, v] : sorted) out += (out.empty() ? "" : ",") + k + "=" + v;
+  return out.empty() ? "-" : out;
+}
+// The table, then each refused source on a line of its own.
+std::string with_refused(std::string table, const api::ObjectList& l) {
+  for (const auto& r : l.refused()) table += "refused: " + refusal_text(r, true) + "\n";
+  return table;
+}
+}  // namespace
+
+std::string objects_table(const api::ObjectList& l, const std::string& kind) {
+  std::vector<std::vector<std::string>> rows;
+  if (kind == "Service") {
+    rows.push_back({"NAMESPACE", "NAME", "TYPE", "CLUSTER-IPS", "PORTS", "SELECTOR", "AFFINITY", "EXTERNAL", "INTERNAL", "SOURCE"});
+    for (const auto& s : l.services()) {
+      std::string ports;
+      for (const auto& p : s.ports())
+        ports += (ports.empty() ? "" : ",") + (p.name().empty() ? "" : p.name() + ":") + std::to_string(p.port()) + "/" + p.protocol() +
+                 "->" + p.target_port() + (p.node_port() ? ":" + std::to_string(p.node_port()) : "");
+      rows.push_back({s.namespace_(), s.name(), s.type(), s.headless() ? "None" : joined(s.cluster_ips()), ports.empty() ? "-" : ports,
+                      joined(s.selector()), s.session_affinity(), s.external_traffic_policy(), s.internal_traffic_policy(), s.source()});
+    }
+  } else if (kind == "EndpointSlice") {
+    rows.push_back({"NAMESPACE", "NAME", "SERVICE", "TYPE", "ENDPOINTS", "PORTS", "SOURCE"});
+    for (const auto& s : l.endpoint_slices()) {
+      std::string eps, ports;
+      for (const auto& e : s.endpoints())
+        eps += (eps.empty() ? "" : ",") + joined(e.addresses(), "+") + (e.ready() ? "" : "(not ready)") + (e.terminating() ? "(terminating)" : "") +
+               (e.node_name().empty() ? "" : "@" + e.node_name());
+      for (const auto& p : s.ports())
+        ports += (ports.empty() ? "" : ",") + (p.name().empty() ? "" : p.name() + ":") + (p.port() ? std::to_string(p.port()) : "*") + "/" + p.protocol();
+      rows.push_back({s.namespace_(), s.name(), s.service().empty() ? "-" : s.service(), s.address_type(), eps.empty() ? "-" : eps,
+                      ports.empty() ? "-" : ports, s.source()});
+    }
+  } else {
+    rows.push_back({"NAME", "INTERNAL-IPS", "EXTERNAL-IPS", "POD-CIDRS", "SOURCE"});
+    for (const auto& n : l.nodes()) rows.push_back({n.name(), joined(n.internal_ips()), joined(n.external_ips()), joined(n.pod_cidrs()), n.source()});
+  }
+  return with_refused(render_table(rows), l);
+}
+
 std::string trace_text(const api::PolicyTraceResponse& t) {
   return "Verdict: " + t.verdict() + "\n  " + t.egress() + "\n  " + t.ingress() + "\n";
 }

@@ -26,6 +26,8 @@ std::string tracing_policies_table(const api::TracingPolicyList& l);
 // A refused policy in one line: what is wrong, and what stays in force
 // (with_source: led by source:line and the document's kind and name).
 std::string refusal_text(const api::PolicyError& r, bool with_source);
+// Services, EndpointSlices or Nodes (kind), then the sources refused for one.
+std::string objects_table(const api::ObjectList& l, const std::string& kind);
 std::string identities_table(const api::IdentityList& l);
 std::string trace_text(const api::PolicyTraceResponse& t);
 

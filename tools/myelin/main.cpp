@@ -217,6 +217,23 @@ int cmd_identity_list(const Global& g, const std::vector<std::string>& args) {
   return call(g, req, [&](const api::Response& r) { std::cout << (o == "json" ? to_json(r.identities()) + "\n" : identities_table(r.identities())); });
 }
 
+// service / endpointslice / node list: what the agent stored, as decoded.
+int object_list(const Global& g, const std::vector<std::string>& args, const std::string& kind, const std::string& command) {
+  if (g.help)
+    return std::cout << "Usage: myelin " << command << " list [-o table|json]\n\n"
+                     << kind << "s the agent stores (from the manifests directory and the Kubernetes API), as decoded,\n"
+                        "and the sources refused for one (file:line: field: reason). Nothing acts on them yet.\n", 0;
+  if (!args.empty()) return std::cerr << "myelin " << command << " list: unexpected argument '" << args[0] << "'\n", 2;
+  const std::string o = g.output.empty() ? "table" : g.output;
+  if (o != "table" && o != "json") return bad_output(o, "table, json");
+  api::Request req;
+  req.mutable_object_list()->set_kind(kind);
+  return call(g, req, [&](const api::Response& r) { std::cout << (o == "json" ? to_json(r.objects()) + "\n" : objects_table(r.objects(), kind)); });
+}
+int cmd_service_list(const Global& g, const std::vector<std::string>& a) { return object_list(g, a, "Service", "service"); }
+int cmd_endpointslice_list(const Global& g, const std::vector<std::string>& a) { return object_list(g, a, "EndpointSlice", "endpointslice"); }
+int cmd_node_list(const Global& g, const std::vector<std::string>& a) { return object_list(g, a, "Node", "node"); }
+
 int cmd_events(const Global& g, const std::vector<std::string>& args) {
   if (g.help)
     return std::cout << "Usage: myelin events [--follow] [--last N] [--type TYPE]... [--pod [NS/]POD] [--namespace NS]\n"
@@ -365,6 +382,9 @@ const std::vector<Command> kCommands = {
     {{"policy", "get"}, "one policy", cmd_policy_get},
     {{"policy", "trace"}, "the verdict for a connection, and why, without traffic", cmd_policy_trace},
     {{"identity", "list"}, "security identities and their labels", cmd_identity_list},
+    {{"service", "list"}, "Services stored (not acted on yet)", cmd_service_list},
+    {{"endpointslice", "list"}, "EndpointSlices stored (not acted on yet)", cmd_endpointslice_list},
+    {{"node", "list"}, "Nodes stored (not acted on yet)", cmd_node_list},
     {{"events"}, "runtime events: process exec/exit and TracingPolicy events, with pod and parent", cmd_events},
     {{"tracingpolicy", "list"}, "TracingPolicies: state, hooks, events, actions", cmd_tracingpolicy_list},
     {{"gpu", "list"}, "GPU use per process and pod (CUDA uprobes)", cmd_gpu_list},

@@ -63,10 +63,11 @@ spec:
     toPorts: [{ports: [{port: "53", protocol: UDP}]}]
 )";
 
-std::vector<policy::Object> decode(const std::string& text, const std::string& file) {
-  auto d = policy::decode_manifest(text, file);
-  if (auto* r = std::get_if<policy::Refusal>(&d)) ADD_FAILURE() << r->message();
-  return std::get<std::vector<policy::Object>>(std::move(d));
+// A manifest as a source gives it: into the object store PolicyManager follows.
+void apply(objects::ObjectStore& store, const std::string& file, const std::string& text) {
+  store.apply_text(file, text);
+  for (const auto& s : store.sources())
+    if (s.file == file && !s.ok) ADD_FAILURE() << file << " refused: " << s.error;
 }
 
 myelin_ep_key ep_key(const char* ip) {
@@ -112,7 +113,7 @@ class PolicyInstall : public ::testing::Test {
     ASSERT_TRUE(ipam) << ipam.error().message;
     ipam_ = std::move(*ipam);
     endpoints_ = std::make_unique<EndpointManager>(*dp_, *ipam_, *store_, *ids_, counters_);
-    pm_ = std::make_unique<PolicyManager>(*dp_, *endpoints_, *store_, *ids_, counters_, /*audit_all=*/false);
+    pm_ = std::make_unique<PolicyManager>(*dp_, *endpoints_, *store_, *ids_, counters_, objects_, /*audit_all=*/false);
     endpoints_->set_label_source([this](const std::string& ns, const std::string& pod) { return pm_->identity_labels(ns, pod); });
     web_ = add_endpoint("web", kWebIp);
     client_ = add_endpoint("client", kClientIp);
@@ -175,12 +176,13 @@ class PolicyInstall : public ::testing::Test {
   std::unique_ptr<ipam::Ipam> ipam_;
   metrics::AgentCounters counters_;
   std::unique_ptr<EndpointManager> endpoints_;
+  objects::ObjectStore objects_;  // outlives pm_, which subscribes to it
   std::unique_ptr<PolicyManager> pm_;
   uint32_t web_ = 0, client_ = 0;
 };
 
 TEST_F(PolicyInstall, WritesWhatThePolicySaysAndOnlyTheDifferenceOfAChange) {
-  pm_->apply_file("pods.yaml", decode(kPods, "pods.yaml"));
+  apply(objects_, "pods.yaml", kPods);
   regenerate();
   EXPECT_TRUE(entries(false).empty()) << "no policy: nothing in the allow map";
   EXPECT_FALSE(ep_info(kWebIp).flags & MYELIN_EP_F_INGRESS_ENFORCED) << "no policy selects web: not enforced";
@@ -188,7 +190,7 @@ TEST_F(PolicyInstall, WritesWhatThePolicySaysAndOnlyTheDifferenceOfAChange) {
   ASSERT_NE(client_id, 0u) << "the endpoints got identities from their pods' labels";
   ASSERT_NE(identity_of(web_), client_id);
 
-  pm_->apply_file("web.yaml", decode(allow_web_from_client(80), "web.yaml"));
+  apply(objects_, "web.yaml", allow_web_from_client(80));
   regenerate();
   const std::set<std::string> at_80{key_of(web_, MYELIN_DIR_INGRESS, IPPROTO_TCP, client_id, 80),
                                     key_of(web_, MYELIN_DIR_INGRESS, 0, identity::kHost, 0)};
@@ -204,7 +206,7 @@ TEST_F(PolicyInstall, WritesWhatThePolicySaysAndOnlyTheDifferenceOfAChange) {
   EXPECT_EQ(writes(false), (std::pair<uint64_t, uint64_t>{2, 0})) << "an unchanged regeneration writes nothing";
   EXPECT_EQ(ep_info(kWebIp).policy_rev, web.policy_rev) << "nor re-checks established connections";
 
-  pm_->apply_file("web.yaml", decode(allow_web_from_client(8080), "web.yaml"));
+  apply(objects_, "web.yaml", allow_web_from_client(8080));
   regenerate();
   EXPECT_EQ(entries(false), (std::set<std::string>{key_of(web_, MYELIN_DIR_INGRESS, IPPROTO_TCP, client_id, 8080),
                                                    key_of(web_, MYELIN_DIR_INGRESS, 0, identity::kHost, 0)}));
@@ -213,29 +215,29 @@ TEST_F(PolicyInstall, WritesWhatThePolicySaysAndOnlyTheDifferenceOfAChange) {
 }
 
 TEST_F(PolicyInstall, DenyRulesGoToTheDenyMapAndRemovedPoliciesLeaveNothing) {
-  pm_->apply_file("pods.yaml", decode(kPods, "pods.yaml"));
-  pm_->apply_file("web.yaml", decode(allow_web_from_client(80), "web.yaml"));
-  pm_->apply_file("deny.yaml", decode(kDenyClientUdp, "deny.yaml"));
+  apply(objects_, "pods.yaml", kPods);
+  apply(objects_, "web.yaml", allow_web_from_client(80));
+  apply(objects_, "deny.yaml", kDenyClientUdp);
   regenerate();
   const uint32_t client_id = identity_of(client_);
   EXPECT_EQ(entries(true), (std::set<std::string>{key_of(web_, MYELIN_DIR_INGRESS, IPPROTO_UDP, client_id, 53)}));
   EXPECT_EQ(entries(false).size(), 2u) << "the allow rule and allow-localhost";
 
-  pm_->remove_file("deny.yaml");
+  objects_.remove("deny.yaml");
   regenerate();
   EXPECT_TRUE(entries(true).empty());
   EXPECT_EQ(writes(true), (std::pair<uint64_t, uint64_t>{1, 1}));
   EXPECT_EQ(entries(false).size(), 2u) << "positive control: the allow policy stays";
 
-  pm_->remove_file("web.yaml");
+  objects_.remove("web.yaml");
   regenerate();
   EXPECT_TRUE(entries(false).empty());
   EXPECT_FALSE(ep_info(kWebIp).flags & MYELIN_EP_F_INGRESS_ENFORCED) << "no policy selects web any more";
 }
 
 TEST_F(PolicyInstall, AnEndpointThatWentAwayLosesItsEntries) {
-  pm_->apply_file("pods.yaml", decode(kPods, "pods.yaml"));
-  pm_->apply_file("web.yaml", decode(allow_web_from_client(80), "web.yaml"));
+  apply(objects_, "pods.yaml", kPods);
+  apply(objects_, "web.yaml", allow_web_from_client(80));
   regenerate();
   ASSERT_EQ(entries(false).size(), 2u);
   ASSERT_TRUE(store_->remove("c-web", "eth0"));

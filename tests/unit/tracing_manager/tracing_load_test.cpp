@@ -56,6 +56,7 @@ class TracingLoad : public ::testing::Test {
     ASSERT_TRUE(runtime_->start()) << "the process probes";
     manager_ = std::make_unique<TracingManager>(*runtime_, std::vector<datapath::Feature>{}, tracefs.path());
     ASSERT_TRUE(manager_->start());
+    manager_->subscribe(store_);
   }
   void TearDown() override {
     manager_.reset();
@@ -63,7 +64,8 @@ class TracingLoad : public ::testing::Test {
     if (!dir_.empty()) fs::remove_all(dir_);
   }
 
-  void apply(const std::string& file, const std::string& text) { manager_->apply_text(file, &text); }
+  // As a source does: the text into the store, which the manager follows.
+  void apply(const std::string& file, const std::string& text) { store_.apply_text(file, text); }
   std::optional<PolicyState> state(const std::string& name, bool enabled) const {
     for (const auto& s : manager_->list())
       if (s.name == name && s.enabled == enabled) return s;
@@ -91,6 +93,7 @@ class TracingLoad : public ::testing::Test {
 
   fs::path dir_;
   std::unique_ptr<runtime::RuntimeMonitor> runtime_;
+  objects::ObjectStore store_;  // outlives the manager, which unsubscribes when it stops
   std::unique_ptr<TracingManager> manager_;
 };
 

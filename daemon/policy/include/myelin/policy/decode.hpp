@@ -18,7 +18,9 @@ class Node;
 
 namespace myelin::policy {
 
-struct Other {  // a kind policy does not use (Service, TracingPolicy, ...): ignored here
+// A kind policy does not decode: the object store's decoders (daemon/objects)
+// have Service, EndpointSlice, Node and the TracingPolicies; others are ignored.
+struct Other {
   std::string kind, ns, name;
 };
 using Object = std::variant<Namespace, Pod, NetworkPolicy, Other>;
@@ -27,6 +29,9 @@ using Object = std::variant<Namespace, Pod, NetworkPolicy, Other>;
 // All of it or nothing: one bad document refuses the text, naming that
 // document. TracingPolicy kinds pass as Other (the tracing decoder's).
 Decoded<std::vector<Object>> decode_manifest(const std::string& text, const std::string& file);
+// One document of such a text (not null), for decoders of more kinds
+// (daemon/objects) that dispatch by kind.
+Decoded<Object> decode_document(const YAML::Node& doc, const std::string& file);
 // The same, the refusal as one message (file:line: field: why).
 Result<std::vector<Object>> decode_yaml(const std::string& text, const std::string& file);
 

@@ -384,18 +384,6 @@ Node node(const Reader& r, const YAML::Node& doc) {
   return n;
 }
 
-void describe(const YAML::Node& doc, policy::Refusal& r) {
-  try {
-    if (!doc.IsMap()) return;
-    if (doc["kind"] && doc["kind"].IsScalar()) r.kind = doc["kind"].as<std::string>();
-    const auto& meta = doc["metadata"];
-    if (!meta || !meta.IsMap()) return;
-    if (meta["name"] && meta["name"].IsScalar()) r.name = meta["name"].as<std::string>();
-    if (meta["namespace"] && meta["namespace"].IsScalar()) r.ns = meta["namespace"].as<std::string>();
-  } catch (const YAML::Exception&) {
-  }
-}
-
 // Whether a document is one of the kinds defined here (else policy's decoder has it).
 const KindInfo* own_kind(const YAML::Node& doc) {
   if (!doc.IsMap() || !doc["kind"] || !doc["kind"].IsScalar()) return nullptr;
@@ -431,7 +419,7 @@ policy::Decoded<Object> decode_service_kind(const YAML::Node& doc, const std::st
   } catch (const YAML::Exception& e) {
     refusal = policy::Refusal{file, e.mark.line + 1, "", e.msg};
   }
-  describe(doc, refusal);
+  policy::describe(doc, refusal);
   return refusal;
 }
 

@@ -522,6 +522,8 @@ Object decode_doc(const Ctx& c, const YAML::Node& doc) {
   return pol;
 }
 
+}  // namespace
+
 // The kind, namespace and name of a document, as far as it has them (for a refusal).
 void describe(const YAML::Node& doc, Refusal& r) {
   try {
@@ -534,8 +536,6 @@ void describe(const YAML::Node& doc, Refusal& r) {
   } catch (const YAML::Exception&) {
   }
 }
-
-}  // namespace
 
 Decoded<Object> decode_document(const YAML::Node& doc, const std::string& file) {
   Ctx c(file);

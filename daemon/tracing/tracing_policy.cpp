@@ -647,23 +647,6 @@ Result<std::vector<TracepointHook>> lsm_fallback(const TracingPolicy& p,
   return out;
 }
 
-namespace {
-
-// The kind, namespace and name of a refused document, as far as it has them.
-void describe(const YAML::Node& doc, policy::Refusal& r) {
-  try {
-    if (!doc.IsMap()) return;
-    if (given(doc["kind"]) && doc["kind"].IsScalar()) r.kind = doc["kind"].as<std::string>();
-    const YAML::Node meta = doc["metadata"];
-    if (!given(meta) || !meta.IsMap()) return;
-    if (given(meta["name"]) && meta["name"].IsScalar()) r.name = meta["name"].as<std::string>();
-    if (given(meta["namespace"]) && meta["namespace"].IsScalar()) r.ns = meta["namespace"].as<std::string>();
-  } catch (const YAML::Exception&) {
-  }
-}
-
-}  // namespace
-
 policy::Decoded<std::vector<TracingPolicy>> decode_tracing(const std::string& text, const std::string& file) {
   auto loaded = policy::load_yaml_documents(text, file);
   if (auto* refusal = std::get_if<policy::Refusal>(&loaded)) return std::move(*refusal);
@@ -692,7 +675,7 @@ policy::Decoded<std::vector<TracingPolicy>> decode_tracing(const std::string& te
     } catch (const YAML::Exception& e) {
       r.line = e.mark.line + 1, r.reason = e.msg;
     }
-    describe(doc, r);
+    policy::describe(doc, r);
     return r;
   }
   return out;

@@ -32,6 +32,8 @@ Decoded<std::vector<Object>> decode_manifest(const std::string& text, const std:
 // One document of such a text (not null), for decoders of more kinds
 // (daemon/objects) that dispatch by kind.
 Decoded<Object> decode_document(const YAML::Node& doc, const std::string& file);
+// Fills a refusal's kind, namespace and name from the document, as far as it has them.
+void describe(const YAML::Node& doc, Refusal& r);
 // The same, the refusal as one message (file:line: field: why).
 Result<std::vector<Object>> decode_yaml(const std::string& text, const std::string& file);
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// daemon/agent (myelin_agent): the node agent's components over the datapath: endpoints, policy, conntrack GC, the event pump, the API handlers.
+// daemon/agent (myelin_agent): the node agent over the datapath: endpoints, PolicyManager and its PolicySnapshot, conntrack GC, the event pump, refusals, each as a component.
 // EndpointManager: the one place that turns "a pod's interface exists" into
 // datapath state, and back. It keeps the endpoint store, IPAM, identities,
 // the endpoint map, the tc attachments and the node's host routes in step,

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// daemon/component (myelin_component): the interface every part of the agent implements, the list main builds, StatusBuilder.
 // Component: what every part of the agent is to the rest of it. A component
 // starts and stops, registers the API requests it answers, collects its own
 // metrics, appends its part of `myelin status`, and names the kernel

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// daemon/config (myelin_config): myelind's flags, declared once with their help, default and validation.
 // myelind's flags: one table of name, help, default and validator. A bad
 // value fails at parse time with the message the table gives; main reads
 // values that are known good.

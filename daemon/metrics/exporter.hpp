@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// daemon/metrics (myelin_metrics, myelin_metrics_exporter): the agent's counters and the Prometheus endpoint that reads them.
+// daemon/metrics (myelin_metrics, myelin_metrics_exporter): the MetricSink components collect into, the Prometheus endpoint, the agent's own counters.
 // MetricsExporter: Prometheus metrics at --metrics-addr (/metrics). Values are
 // read when scraped: each component collects its own families into a fresh
 // MetricSink (datapath counters summed over CPUs from the per-CPU BPF maps at

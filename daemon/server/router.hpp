@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// daemon/server (myelin_server): the local API (Unix socket, peer check, framing) and the Router that hands each request to its component.
 // Router: the Dispatcher of the local API as a table from request kind to
 // the handler a component registered. Requests other than those marked
 // `before_ready` wait for the agent to be ready; a kind no component

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// daemon/sources (myelin_sources): Kubernetes objects from a manifests directory or the API server, decoded for one sink.
+// daemon/sources (myelin_sources): Kubernetes objects from a manifests directory or the API server, into the object store.
 // ManifestSource: Kubernetes objects from a directory of YAML files, the
 // standalone alternative to the API server, into the object store. Every
 // *.yaml/*.yml file is decoded (objects::decode); inotify makes adding, editing, renaming or deleting a file apply

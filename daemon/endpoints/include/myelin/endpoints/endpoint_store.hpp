@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// daemon/endpoints (myelin_endpoints): the record of each pod interface the agent programmed, kept in the state dir.
 // EndpointStore: the agent's record of each pod interface it programmed,
 // keyed by "<container id>/<ifname>", persisted so a restarted agent knows
 // what it owns. Ids are unique, never 0, and never reused.

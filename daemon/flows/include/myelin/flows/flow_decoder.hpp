@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// daemon/flows (myelin_flows): datapath events into Hubble flows, the flow store and Hubble's flow filters.
 // FlowDecoder: turns a datapath event (abi/net.h) into a Hubble flow, adding
 // what only the agent knows: wall-clock time, a uuid, endpoint names and
 // labels, interface names, the node name.

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// daemon/identity (myelin_identity): security identities, one per set of labels, kept in the state dir.
 // IdentityAllocator: numeric security identities, one per distinct set of
 // identity-relevant labels, reference counted and persisted. Reserved
 // identities (host, world, ...) have fixed numbers, as in Cilium.

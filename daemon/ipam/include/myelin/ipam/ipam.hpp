@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// daemon/ipam (myelin_ipam): pod addresses from the node's pod CIDR, kept in the state dir.
 // Ipam: hands out pod addresses from the node's pod CIDR, one per owner
 // ("<container id>/<ifname>"), persisted so a restarted agent never hands
 // out an address that is still in use.

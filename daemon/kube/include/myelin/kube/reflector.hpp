@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// daemon/kube (myelin_kube): the Kubernetes API client: kubeconfig, HTTPS, list/watch reflectors.
 // Reflector: keeps one resource (pods, networkpolicies, ...) in sync with the
 // API server the way client-go's reflector does. List (paged), then watch
 // from the list's resourceVersion with allowWatchBookmarks; bookmarks move

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// daemon/objects (myelin_objects): the node's one copy of the Kubernetes objects, typed, one decoder per kind, with subscriptions.
 // ObjectStore: the node's one copy of the Kubernetes objects it acts on
 // (Namespace, Pod, the network policy kinds, Service, EndpointSlice, Node,
 // TracingPolicy[Namespaced]), typed, fed by every source (the manifests

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// daemon/policy (myelin_policy): the network policy model, its decoder from YAML/JSON and its compiler to map entries.
 // Kubernetes objects from YAML (manifests) into the policy model. Errors name
 // the file, the line and the field, and an unsupported field is an error
 // that names it: a policy is never silently weakened.

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// datapath/loader (myelin_datapath): RAII over libbpf; the pod datapath loaded with versioned pinned maps; the sensors' and hooks' loaders.
 // The C++ side of the pod datapath: loads the `lxc` BPF object through its
 // bpftool skeleton with maps pinned (and reused) under the agent's bpffs
 // root, attaches the programs to pods' host-side veths, and gives typed

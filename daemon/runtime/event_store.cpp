@@ -35,9 +35,11 @@ nlohmann::json process_json(const Process& p, int64_t mono_to_wall_ns) {
 
 // A kprobe's return value as its returnArg type shows it (the arg types' names).
 nlohmann::json return_arg(const Event& e) {
-  const auto& t = e.return_type;
-  if (t == "int64" || t == "long") return {{"long_arg", e.return_value}};
-  if (t == "uint32" || t == "uint64" || t == "size_t") return {{"size_arg", std::to_string(static_cast<uint64_t>(e.return_value))}};
+  switch (e.return_arg) {
+    case Event::ReturnArg::long_arg: return {{"long_arg", e.return_value}};
+    case Event::ReturnArg::size_arg: return {{"size_arg", std::to_string(static_cast<uint64_t>(e.return_value))}};
+    case Event::ReturnArg::int_arg: break;
+  }
   return {{"int_arg", e.return_value}};
 }
 
@@ -53,7 +55,7 @@ nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mon
     if (e.type == Event::Type::kprobe) body["function_name"] = e.event;
     body["args"] = e.args;
     if (!e.policy.empty()) body["policy_name"] = e.policy;  // the TCP sensor's have none
-    body["action"] = e.action;
+    body["action"] = e.action_name();
     // connect(2)'s result (0, -115 in progress, -111 refused), what an Override made the function return, or a return probe's value.
     if (e.has_return) body["return"] = return_arg(e);
   }
@@ -61,7 +63,7 @@ nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mon
     body["function_name"] = e.event;
     body["args"] = e.args;
     body["policy_name"] = e.policy;
-    body["action"] = e.action;
+    body["action"] = e.action_name();
     body["return_value"] = e.return_value;  // -1 (EPERM): the operation did not happen
   }
   if (!e.message.empty()) body["message"] = e.message;
@@ -80,7 +82,7 @@ std::string to_compact(const Event& e) {
   if (e.type == Event::Type::exec) return "🚀 process " + where + " " + cmd;
   if (e.type == Event::Type::lsm) {
     std::string path = e.args.empty() || e.args[0].empty() ? "" : e.args[0].begin()->value("path", "");
-    return std::string(e.return_value ? "🔒 denied  " : e.action == "KPROBE_ACTION_SIGKILL" ? "💀 killed  " : "🔐 lsm     ") + where +
+    return std::string(e.return_value ? "🔒 denied  " : e.action == MYELIN_HOOK_ACT_SIGKILL ? "💀 killed  " : "🔐 lsm     ") + where +
            " " + e.process.binary + " " + e.event + " " + path + " (" + e.policy + ")";
   }
   if (e.type == Event::Type::kprobe && !e.args.empty() && e.args[0].contains("sock_arg")) {
@@ -101,8 +103,8 @@ std::string to_compact(const Event& e) {
         const auto& shown = v.is_object() && v.contains("path") ? v["path"] : v;
         args += " " + (shown.is_string() ? shown.get<std::string>() : shown.dump());
       }
-    const bool killed = e.action == "KPROBE_ACTION_SIGKILL";
-    const bool denied = e.action == "KPROBE_ACTION_OVERRIDE";
+    const bool killed = e.action == MYELIN_HOOK_ACT_SIGKILL;
+    const bool denied = e.action == MYELIN_HOOK_ACT_OVERRIDE;
     const std::string hook = e.type == Event::Type::uprobe   ? e.subsys + ":" + e.event
                              : e.type == Event::Type::kprobe ? e.event
                                                              : e.subsys + "/" + e.event;

@@ -10,9 +10,11 @@
 #include <deque>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "myelin/abi/tracing.hpp"
 #include "process_cache.hpp"
 
 namespace myelin::runtime {
@@ -30,12 +32,15 @@ struct Event {
   // lsm: event is the hook; kprobe: event is the kernel function, e.g. the TCP sensor's tcp_connect)
   std::string policy, subsys, event;
   nlohmann::json args = nlohmann::json::array();
-  std::string action;  // KPROBE_ACTION_POST, KPROBE_ACTION_SIGKILL, ... (Tetragon's names)
+  std::optional<uint8_t> action;  // enum myelin_hook_action: what a hook did (none for exec and exit)
   int64_t return_value = 0;  // lsm: what the hook returned (a negative errno: the operation was refused); kprobe: see has_return
   bool has_return = false;   // kprobe: return_value is what the function returned (return probe, Override, connect(2))
-  std::string return_type;   // kprobe: returnArg.type, how "return" shows the value ("": int_arg)
+  // kprobe: how "return" shows the value, from the hook's returnArg type (decoded once, with the policy)
+  enum class ReturnArg : uint8_t { int_arg, long_arg, size_arg } return_arg = ReturnArg::int_arg;
   std::string message;       // the hook's message and tags (TracingPolicy), as Tetragon's events carry them
   std::vector<std::string> tags;
+  // The action as Tetragon names it (KPROBE_ACTION_POST, ...); "" for none.
+  const char* action_name() const { return action ? abi::action_name(*action) : ""; }
   std::string type_name() const {
     switch (type) {
       case Type::exec: return "process_exec";

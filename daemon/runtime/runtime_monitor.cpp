@@ -28,7 +28,7 @@ void RuntimeMonitor::add(Event ev) {
   {
     std::lock_guard lk(stats_mu_);
     ++counts_[{ev.type_name(), ev.policy}];
-    if (!ev.action.empty()) ++actions_[{ev.action, ev.policy}];
+    if (ev.action) ++actions_[{ev.action_name(), ev.policy}];
   }
   store_.push(std::move(ev));
 }

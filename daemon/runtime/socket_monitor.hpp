@@ -37,7 +37,7 @@ class SocketMonitor {
     ev.type = Event::Type::kprobe;
     ev.time_ns = static_cast<int64_t>(e.ktime_ns) + runtime_.mono_to_wall_ns();
     ev.event = e.type == MYELIN_SOCK_CONNECT ? "tcp_connect" : e.type == MYELIN_SOCK_ACCEPT ? "inet_csk_accept" : "tcp_close";
-    ev.action = "KPROBE_ACTION_POST";
+    ev.action = MYELIN_HOOK_ACT_POST;
     ev.args = nlohmann::json::array({{{"sock_arg", sock_arg(e.sock, e.cookie)}}});
     ev.return_value = e.ret;
     ev.has_return = e.type == MYELIN_SOCK_CONNECT;

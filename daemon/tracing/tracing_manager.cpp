@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tracing_manager.hpp"
+#include "return_arg.hpp"
 
 #include <bpf/bpf.h>
 #include <dirent.h>
@@ -450,7 +451,7 @@ std::vector<PolicyState> TracingManager::list() const {
 void TracingManager::on_event(const myelin_hook_event& e) {
   runtime::Event ev;
   ev.time_ns = static_cast<int64_t>(e.ktime_ns) + runtime_.mono_to_wall_ns();
-  ev.action = abi::action_name(e.action);
+  ev.action = e.action;
   {
     std::lock_guard lk(mu_);
     auto h = hook_of_.find(e.hook_id);
@@ -468,7 +469,7 @@ void TracingManager::on_event(const myelin_hook_event& e) {
     } else if (h->second.kind == HookRef::Kind::kprobe) {
       const auto& kp = l.kprobes[h->second.index];
       ev.message = kp.message, ev.tags = kp.tags;
-      ev.return_type = std::string(arg_type(kp.ret_type).yaml);
+      ev.return_arg = return_arg_of(kp.ret_type);
       ev.type = runtime::Event::Type::kprobe;
       ev.event = h->second.symbol;
       ev.return_value = e.ret;
@@ -519,7 +520,7 @@ void TracingManager::on_lsm_event(const myelin_lsm_event& e) {
   runtime::Event ev;
   ev.type = runtime::Event::Type::lsm;
   ev.time_ns = static_cast<int64_t>(e.ktime_ns) + runtime_.mono_to_wall_ns();
-  ev.action = abi::action_name(e.action);
+  ev.action = e.action;
   {
     std::lock_guard lk(mu_);
     auto p = by_id_.find(e.policy_id);

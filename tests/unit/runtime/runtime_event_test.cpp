@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "runtime/event_store.hpp"
+#include "tracing/return_arg.hpp"
 
 namespace myelin::runtime {
 namespace {
@@ -17,7 +18,7 @@ Event hook_event(Event::Type type) {
   e.process.pid = 7;
   e.process.binary = "/usr/bin/cat";
   e.policy = "watch";
-  e.action = "KPROBE_ACTION_POST";
+  e.action = MYELIN_HOOK_ACT_POST;
   return e;
 }
 
@@ -42,21 +43,28 @@ TEST(RuntimeEventJson, MessageAndTagsOfEveryHookKind) {
 
 TEST(RuntimeEventJson, KprobeReturnAsItsReturnArgType) {
   struct Case {
-    const char* type;
+    Event::ReturnArg type;
     nlohmann::json want;
   } cases[] = {
-      {"", {{"int_arg", -2}}},
-      {"int", {{"int_arg", -2}}},
-      {"long", {{"long_arg", -2}}},
-      {"int64", {{"long_arg", -2}}},
-      {"size_t", {{"size_arg", "18446744073709551614"}}},
+      {Event::ReturnArg::int_arg, {{"int_arg", -2}}},
+      {Event::ReturnArg::long_arg, {{"long_arg", -2}}},
+      {Event::ReturnArg::size_arg, {{"size_arg", "18446744073709551614"}}},
   };
   for (const auto& c : cases) {
     auto e = hook_event(Event::Type::kprobe);
     e.has_return = true;
     e.return_value = -2;
-    e.return_type = c.type;
-    EXPECT_EQ(to_json(e, "n", 0)["process_kprobe"]["return"], c.want) << c.type;
+    e.return_arg = c.type;
+    EXPECT_EQ(to_json(e, "n", 0)["process_kprobe"]["return"], c.want) << c.want.dump();
+  }
+  // Which returnArg type shows how (decoded once, with the policy).
+  for (auto [yaml, want] : {std::pair{"int", Event::ReturnArg::int_arg}, std::pair{"int32", Event::ReturnArg::int_arg},
+                            std::pair{"long", Event::ReturnArg::long_arg}, std::pair{"int64", Event::ReturnArg::long_arg},
+                            std::pair{"uint32", Event::ReturnArg::size_arg}, std::pair{"uint64", Event::ReturnArg::size_arg},
+                            std::pair{"size_t", Event::ReturnArg::size_arg}}) {
+    const auto* row = tracing::lookup(tracing::kArgTypes, yaml, tracing::kReturnValue);
+    ASSERT_NE(row, nullptr) << yaml;
+    EXPECT_EQ(tracing::return_arg_of(row->code), want) << yaml;
   }
 }
 

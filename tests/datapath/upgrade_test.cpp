@@ -18,15 +18,7 @@ namespace {
 
 constexpr uint32_t OK = 0, SHOT = 2, REDIRECT = 7;
 
-// myelin_ct_entry as the release before layout versions had it.
-struct CtEntryV1 {
-  uint64_t created_ns, last_seen_ns, packets_fwd, bytes_fwd, packets_rev, bytes_rev;
-  uint32_t src_ep, dst_ep;
-  uint8_t state, tcp_seen;
-  uint16_t policy_rev;
-  uint8_t pad[4];
-};
-static_assert(sizeof(CtEntryV1) == 64);
+using datapath::CtEntryV1;  // myelin_ct_entry as the release before layout versions had it
 
 struct PinInfo {
   uint32_t id = 0, value_size = 0, max_entries = 0;

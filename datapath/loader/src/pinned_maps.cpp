@@ -18,18 +18,6 @@
 namespace myelin::datapath {
 namespace {
 
-// ---- Layouts of earlier releases (C++ only: no program uses them) ----
-
-// myelin_ct_entry, layout 1: policy_rev a __u16 after tcp_seen; no Services fields.
-struct CtEntryV1 {
-  uint64_t created_ns, last_seen_ns, packets_fwd, bytes_fwd, packets_rev, bytes_rev;
-  uint32_t src_ep, dst_ep;
-  uint8_t state, tcp_seen;
-  uint16_t policy_rev;
-  uint8_t pad[4];
-};
-static_assert(sizeof(CtEntryV1) == 64 && offsetof(CtEntryV1, policy_rev) == 58);
-
 uint32_t endpoint_policy_rev(const MigrationContext& ctx, const myelin_addr& addr, uint8_t family) {
   myelin_ep_key k{};
   k.addr = addr;

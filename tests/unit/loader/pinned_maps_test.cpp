@@ -108,14 +108,6 @@ TEST(MapLayouts, TheObjectsPinnedMapsAreTheTablesCurrentLayouts) {
   bpf_object__close(obj);
 }
 
-struct CtEntryV1 {
-  uint64_t created_ns, last_seen_ns, packets_fwd, bytes_fwd, packets_rev, bytes_rev;
-  uint32_t src_ep, dst_ep;
-  uint8_t state, tcp_seen;
-  uint16_t policy_rev;
-  uint8_t pad[4];
-};
-
 const Migration& ct_migration() {
   for (const auto& m : map_migrations())
     if (std::string(m.map) == MYELIN_MAP_CT && m.from == 1) return m;

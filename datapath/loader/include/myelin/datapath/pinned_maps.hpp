@@ -32,6 +32,7 @@
 // version map, which also sees changes that keep the sizes.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -43,6 +44,19 @@
 struct bpf_object;
 
 namespace myelin::datapath {
+
+// ---- Layouts of earlier releases (C++ only: no program uses them; the
+// migrations read them, the upgrade tests write them) ----
+
+// myelin_ct_entry, layout 1: policy_rev a __u16 after tcp_seen; no Services fields.
+struct CtEntryV1 {
+  uint64_t created_ns, last_seen_ns, packets_fwd, bytes_fwd, packets_rev, bytes_rev;
+  uint32_t src_ep, dst_ep;
+  uint8_t state, tcp_seen;
+  uint16_t policy_rev;
+  uint8_t pad[4];
+};
+static_assert(sizeof(CtEntryV1) == 64 && offsetof(CtEntryV1, policy_rev) == 58);
 
 // One layout a pinned map has had: its version and its key and value sizes.
 struct MapLayout {

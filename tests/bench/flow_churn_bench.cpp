@@ -35,6 +35,7 @@
 #include <random>
 #include <thread>
 
+#include "bench_policies.hpp"
 #include "agent/endpoint_manager.hpp"
 #include "agent/flow_view.hpp"
 #include "agent/policy_manager.hpp"
@@ -49,7 +50,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr int kNamespaces = 50, kApps = 10;
+using bench::kApps;
+using bench::kNamespaces;
+using bench::make_policy;  // the cluster policy_bench computes over
 
 [[noreturn]] void die(const std::string& what) {
   std::fprintf(stderr, "flow_churn_bench: %s\n", what.c_str());
@@ -60,27 +63,6 @@ std::string ns_of(int e) { return "ns-" + std::to_string(e % kNamespaces); }
 std::string app_of(int e) { return "app-" + std::to_string(e / kNamespaces % kApps); }
 uint32_t ip_of(int e) { return htonl(0x0ac80000u + 10 + static_cast<uint32_t>(e)); }  // 10.200.0.10 + e
 
-// Policy i: in namespace i % 50, selects app-(i % 10); ingress from
-// app-((i+1) % 10) of its namespace and from frontends of team t(i % 5)
-// namespaces, on a numbered port, a named port and a UDP range.
-policy::NetworkPolicy make_policy(int i, uint16_t port, const std::string& name) {
-  policy::NetworkPolicy p;
-  p.kind = "NetworkPolicy";
-  p.ns = ns_of(i);
-  p.name = name;
-  p.source = name + ".yaml";
-  p.subject.match_labels = {{"app", "app-" + std::to_string(i % kApps)}};
-  p.ingress_type = true;
-  policy::Rule r;
-  policy::Peer same_ns, teams;
-  same_ns.pods = policy::Selector{{{"app", "app-" + std::to_string((i + 1) % kApps)}}, {}};
-  teams.namespaces = policy::Selector{{{"team", "t" + std::to_string(i % 5)}}, {}};
-  teams.pods = policy::Selector{{{"tier", "frontend"}}, {}};
-  r.peers = {same_ns, teams};
-  r.ports = {{6, port, 0, ""}, {6, 0, 0, "http"}, {17, 5000, 5099, ""}};
-  p.ingress.push_back(r);
-  return p;
-}
 
 struct Stats {
   double flows_per_s = 0, p50_us = 0, p99_us = 0, p999_us = 0, max_us = 0;

@@ -17,6 +17,7 @@
 #include <map>
 #include <set>
 
+#include "bench_policies.hpp"
 #include "../datapath/packet.hpp"
 #include "myelin/abi/net.hpp"
 #include "myelin/datapath/datapath.hpp"
@@ -27,7 +28,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr int kNamespaces = 50, kEndpoints = 1000, kApps = 10;
+constexpr int kEndpoints = 1000;
+using bench::kApps;
+using bench::kNamespaces;
 
 struct Cluster {
   std::map<std::string, policy::Namespace> namespaces;
@@ -68,25 +71,6 @@ Cluster make_cluster() {
   return c;
 }
 
-// Policy i: in namespace i % 50, selects app-(i % 10); ingress from app-((i+1) % 10)
-// of its namespace and from team t(i % 5) namespaces on a named port and a range.
-policy::NetworkPolicy make_policy(int i, uint16_t port) {
-  policy::NetworkPolicy p;
-  p.kind = "NetworkPolicy";
-  p.ns = "ns-" + std::to_string(i % kNamespaces);
-  p.name = "p-" + std::to_string(i);
-  p.subject.match_labels = {{"app", "app-" + std::to_string(i % kApps)}};
-  p.ingress_type = true;
-  policy::Rule r;
-  policy::Peer same_ns, teams;
-  same_ns.pods = policy::Selector{{{"app", "app-" + std::to_string((i + 1) % kApps)}}, {}};
-  teams.namespaces = policy::Selector{{{"team", "t" + std::to_string(i % 5)}}, {}};
-  teams.pods = policy::Selector{{{"tier", "frontend"}}, {}};
-  r.peers = {same_ns, teams};
-  r.ports = {{6, port, 0, ""}, {6, 0, 0, "http"}, {17, 5000, 5099, ""}};
-  p.ingress.push_back(r);
-  return p;
-}
 
 struct Compiled {
   double ms = 0;
@@ -115,7 +99,7 @@ void computation() {
   Compiled last;
   for (int n : {10, 100, 1000}) {
     policies.clear();
-    for (int i = 0; i < n; ++i) policies.push_back(make_policy(i, static_cast<uint16_t>(80 + i % 20)));
+    for (int i = 0; i < n; ++i) policies.push_back(bench::make_policy(i, static_cast<uint16_t>(80 + i % 20), "p-" + std::to_string(i)));
     // Best of 3: the machine is shared.
     Compiled best;
     for (int rep = 0; rep < 3; ++rep) {
@@ -128,7 +112,7 @@ void computation() {
     last = std::move(best);
   }
   // One policy edited: recompute everything, install only what differs.
-  policies[417] = make_policy(417, 443);
+  policies[417] = bench::make_policy(417, 443, "p-417");
   auto t0 = Clock::now();
   auto again = compile_all(c, policies);
   size_t changed_eps = 0, changed_entries = 0;

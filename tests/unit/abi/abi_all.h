@@ -6,6 +6,7 @@
 
 #include "myelin/abi/common.h"
 #include "myelin/abi/net.h"
+#include "myelin/abi/lb.h"
 #include "myelin/abi/process.h"
 #include "myelin/abi/sensors.h"
 #include "myelin/abi/tracing.h"
@@ -13,6 +14,7 @@
 #define MYELIN_ABI_STRUCTS(X) \
 	MYELIN_ABI_COMMON_STRUCTS(X) \
 	MYELIN_ABI_NET_STRUCTS(X) \
+	MYELIN_ABI_LB_STRUCTS(X) \
 	MYELIN_ABI_PROCESS_STRUCTS(X) \
 	MYELIN_ABI_TRACING_STRUCTS(X) \
 	MYELIN_ABI_SENSORS_STRUCTS(X)
@@ -20,6 +22,7 @@
 #define MYELIN_ABI_ENUMS(X) \
 	MYELIN_ABI_COMMON_ENUMS(X) \
 	MYELIN_ABI_NET_ENUMS(X) \
+	MYELIN_ABI_LB_ENUMS(X) \
 	MYELIN_ABI_PROCESS_ENUMS(X) \
 	MYELIN_ABI_TRACING_ENUMS(X) \
 	MYELIN_ABI_SENSORS_ENUMS(X)

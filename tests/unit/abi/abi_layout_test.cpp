@@ -53,9 +53,9 @@ LAYOUT(myelin_proc_stats, M(events_sent), M(events_lost))
 LAYOUT(myelin_layout_val, M(version), M(map))
 LAYOUT(myelin_ep_key, M(addr), M(family), M(pad))
 LAYOUT(myelin_ep_info, M(ifindex), M(ep_id), M(identity), M(flags), M(mac), M(node_mac), M(policy_rev))
-LAYOUT(myelin_ct_key, M(saddr), M(daddr), M(sport), M(dport), M(proto), M(family), M(pad))
+LAYOUT(myelin_ct_key, M(saddr), M(daddr), M(sport), M(dport), M(proto), M(family), M(kind), M(pad))
 LAYOUT(myelin_ct_entry, M(created_ns), M(last_seen_ns), M(packets_fwd), M(bytes_fwd), M(packets_rev), M(bytes_rev),
-       M(src_ep), M(dst_ep), M(policy_rev), M(backend_id), M(rev_nat_index), M(state), M(tcp_seen), M(pad))
+       M(src_ep), M(dst_ep), M(policy_rev), M(backend_id), M(rev_nat_index), M(state), M(tcp_seen), M(flags), M(pad))
 LAYOUT(myelin_ipcache_key, M(prefixlen), M(family), M(pad), M(addr))
 LAYOUT(myelin_ipcache_val, M(identity), M(ipblock_identity))
 LAYOUT(myelin_policy_key, M(prefixlen), M(ep_id), M(dir), M(proto), M(pad), M(identity), M(dport), M(pad2))
@@ -65,11 +65,24 @@ LAYOUT(myelin_frag_ports, M(sport), M(dport))
 LAYOUT(myelin_flow_event, M(ts_ns), M(type), M(subtype), M(verdict), M(direction), M(drop_reason), M(obs_point),
        M(trace_reason), M(tcp_flags), M(ct_state), M(is_reply), M(family), M(proto), M(ifindex), M(src_ep), M(dst_ep),
        M(src_identity), M(dst_identity), M(len), M(eth_proto), M(sport), M(dport), M(icmp_type), M(icmp_code),
-       M(eth_src), M(eth_dst), M(egress_policy_id), M(saddr), M(daddr), M(ingress_policy_id))
+       M(eth_src), M(eth_dst), M(egress_policy_id), M(saddr), M(daddr), M(ingress_policy_id), M(dst_service),
+       M(src_service), M(pad2))
 LAYOUT(myelin_metrics_key, M(reason), M(dir), M(pad))
 LAYOUT(myelin_metrics_val, M(packets), M(bytes))
 LAYOUT(myelin_stats, M(events_sent), M(events_lost), M(ct_insert_failed), M(arp_replies), M(metrics_update_failed),
        M(frag_tracked), M(redirect_peer), M(redirect), M(to_stack))
+// lb.h
+LAYOUT(myelin_lb_svc_key, M(addr), M(dport), M(proto), M(scope), M(slot), M(family), M(pad))
+LAYOUT(myelin_lb_svc_val, M(backend_id), M(count), M(rev_nat_index), M(flags), M(affinity_timeout))
+LAYOUT(myelin_lb_backend, M(addr), M(port), M(proto), M(flags), M(family), M(pad))
+LAYOUT(myelin_lb_revnat, M(addr), M(port), M(family), M(pad))
+LAYOUT(myelin_lb_affinity_key, M(client), M(rev_nat_index), M(netns), M(pad))
+LAYOUT(myelin_lb_affinity_val, M(last_used_ns), M(backend_id), M(pad))
+LAYOUT(myelin_lb_sock_key, M(cookie), M(addr), M(port), M(family), M(pad))
+LAYOUT(myelin_lb_sock_val, M(addr), M(port), M(rev_nat_index), M(backend_id))
+LAYOUT(myelin_lb_config, M(flags), M(maglev_m), M(node_port_min), M(node_port_max), M(hairpin_ipv4))
+LAYOUT(myelin_sock_xlate_event, M(ts_ns), M(type), M(xlate_point), M(proto), M(family), M(rev_nat_index), M(pad), M(cookie),
+       M(cgroup_id), M(netns_cookie), M(orig_addr), M(xlate_addr), M(orig_port), M(xlate_port), M(pid))
 // process.h
 LAYOUT(myelin_process_event, M(type), M(flags), M(args_len), M(pid), M(tid), M(ppid), M(uid), M(auid), M(netns),
        M(exit_code), M(ktime_ns), M(start_ns), M(parent_start_ns), M(cgroup_id), M(comm), M(binary), M(args))
@@ -204,7 +217,7 @@ TEST(AbiLayout, EveryStructAndEnumOfTheHeadersIsListed) {
       }
     }
   }
-  EXPECT_EQ(headers, 5u) << "a new ABI header: add its lists to abi_all.h";
+  EXPECT_EQ(headers, 6u) << "a new ABI header: add its lists to abi_all.h";
   EXPECT_EQ(structs, listed_structs().size()) << "a listed struct no header defines, or one defined twice";
   EXPECT_EQ(enums, listed_enums().size()) << "a listed enum no header defines, or one defined twice";
 }

@@ -6,6 +6,7 @@
  *   process.h  process lifecycle events
  *   tracing.h  TracingPolicy hooks: selectors, configs, events, LSM rules
  *   sensors.h  the TCP socket sensor, GPU and block I/O
+ *   lb.h       Services: load-balancing maps, socket translation events
  * Each is included by BPF C (after vmlinux.h) and by C++ (with
  * <linux/types.h>); include only the domains you use. C++-only names and
  * helpers live in the companion .hpp of a domain.

@@ -85,9 +85,20 @@ struct myelin_ct_key {
 	__be16 dport;
 	__u8 proto;             /* IPPROTO_* */
 	__u8 family;
-	__u8 pad[2];
+	__u8 kind;              /* enum myelin_ct_kind (0 in layout 1's entries: a connection) */
+	__u8 pad;
 };
 MYELIN_ASSERT_SIZE(myelin_ct_key, 40);
+
+/* A connection to a Service has two entries: a SERVICE one keyed by the
+ * tuple as the client sent it (client -> frontend), holding the backend it
+ * was given (backend_id), so its later packets go to the same backend; and
+ * the CONNECTION entry of the translated tuple (client -> backend), holding
+ * the frontend (rev_nat_index) its replies are translated back to. */
+enum myelin_ct_kind {
+	MYELIN_CT_KIND_CONNECTION = 0,
+	MYELIN_CT_KIND_SERVICE = 1,
+};
 
 enum myelin_ct_state {
 	MYELIN_CT_NONE = 0,
@@ -123,16 +134,28 @@ struct myelin_ct_entry {
 	 * they are (16 bits wrapped: an entry a multiple of 65,536 revisions
 	 * behind skipped its revalidation). */
 	__u32 policy_rev;
-	/* Services (not yet used, 0): the backend this connection was sent to,
-	 * so it stays there when the backends change, and the frontend its
-	 * replies are translated back to (reverse NAT). */
+	/* Services (enum myelin_ct_kind): a SERVICE entry's backend, so the
+	 * connection stays there when the backends change; a CONNECTION entry's
+	 * frontend its replies are translated back to (reverse NAT), 0 = none. */
 	__u32 backend_id;
 	__u16 rev_nat_index;
 	__u8 state;             /* enum myelin_ct_state */
 	__u8 tcp_seen;          /* MYELIN_CT_SEEN_* */
-	__u8 pad[4];
+	__u8 flags;             /* MYELIN_CT_F_* (0 in layout 1) */
+	__u8 pad[3];
 };
 MYELIN_ASSERT_SIZE(myelin_ct_entry, 72);
+
+/* The client reached itself through its Service: its source was translated
+ * to the service-loopback address (abi/lb.h MYELIN_LB_HAIRPIN_IPV4). */
+#define MYELIN_CT_F_HAIRPIN     0x01
+/* Opened by a packet that came through the node's stack (to_container): its
+ * replies go back through the stack, so whatever translated it there (kube-
+ * proxy's DNAT, say) is undone, instead of straight to a local client. */
+#define MYELIN_CT_F_VIA_STACK   0x02
+/* Translated by a NodePort, externalIP or LoadBalancer frontend on a node
+ * device (host.bpf.c). */
+#define MYELIN_CT_F_NODE_PORT   0x04
 
 /* ---- ipcache: address or CIDR -> security identity (LPM) ---- */
 struct myelin_ipcache_key {
@@ -263,6 +286,10 @@ enum myelin_drop_reason {
 	MYELIN_DROP_UNKNOWN_L3_TARGET_ADDRESS = 150,
 	MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER_FOUND = 152,
 	MYELIN_DROP_CT_MAP_INSERTION_FAILED = 155,
+	/* A Service frontend without a backend (the client is answered with a
+	 * TCP RST / ICMP port unreachable), a frontend whose backend slot is
+	 * missing, or a full Services map. */
+	MYELIN_DROP_SERVICE_BACKEND_NOT_FOUND = 158,
 	MYELIN_DROP_NO_CONFIGURATION_AVAILABLE_TO_PERFORM_POLICY_DECISION = 165,
 	MYELIN_DROP_IP_FRAGMENTATION_NOT_SUPPORTED = 157,
 	MYELIN_DROP_FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND = 175,
@@ -346,8 +373,14 @@ struct myelin_flow_event {
 	struct myelin_addr saddr;
 	struct myelin_addr daddr;
 	__u32 ingress_policy_id;/* rule of the destination's ingress policy that decided, 0 = none */
+	/* Services: the frontend (rev_nat_index, abi/lb.h) this packet was
+	 * translated to (its destination, on the way to a backend) or from (its
+	 * source, a backend's reply translated back), 0 = none. */
+	__u16 dst_service;
+	__u16 src_service;
+	__u32 pad2;
 };
-MYELIN_ASSERT_SIZE(myelin_flow_event, 104);
+MYELIN_ASSERT_SIZE(myelin_flow_event, 112);
 
 /* ---- Counters ---- */
 /* Per-CPU {reason, dir} -> packets/bytes. reason 0 = forwarded. */
@@ -406,6 +439,7 @@ MYELIN_ASSERT_SIZE(myelin_stats, 72);
 	X(myelin_stats)
 
 #define MYELIN_ABI_NET_ENUMS(X) \
+	X(myelin_ct_kind) \
 	X(myelin_ct_state) \
 	X(myelin_identity) \
 	X(myelin_verdict) \

@@ -87,6 +87,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
 	__uint(max_entries, MYELIN_LB_MAGLEV_MAX);
 	__type(key, __u32);
-	__array(values, struct myelin_lb_maglev_inner);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct myelin_lb_maglev_inner);
 } myelin_lb_maglev SEC(".maps");

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "myelin/datapath/pinned_maps.hpp"
+#include "myelin/abi/lb.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -111,8 +112,14 @@ static_assert(sizeof(myelin_ct_key) == 40 && sizeof(myelin_ct_entry) == 72, "mye
 static_assert(sizeof(myelin_frag_key) == 40 && sizeof(myelin_frag_ports) == 4, "myelin_frag changed: add its next layout and a migration");
 static_assert(sizeof(myelin_metrics_key) == 4 && sizeof(myelin_metrics_val) == 16, "myelin_metrics changed: add its next layout and a migration");
 static_assert(sizeof(myelin_stats) == 72, "myelin_stats changed: add its next layout and a migration");
-static_assert(sizeof(myelin_flow_event) == 104, "myelin_flow_event changed: add the next layout of myelin_events");
+// The flow event only grows at its end (104 bytes before the services
+// fields): the reader zero-fills an older, shorter record (EventReader).
+static_assert(sizeof(myelin_flow_event) == 112, "myelin_flow_event changed: only append, and say the old size in EventReader");
 static_assert(sizeof(myelin_ipcache_key) == 24 && sizeof(myelin_ipcache_val) == 8, "myelin_ipcache changed: add its next layout and a migration");
+static_assert(sizeof(myelin_lb_svc_key) == 24 && sizeof(myelin_lb_svc_val) == 16 && sizeof(myelin_lb_backend) == 24 &&
+                  sizeof(myelin_lb_revnat) == 20 && sizeof(myelin_lb_affinity_key) == 16 && sizeof(myelin_lb_affinity_val) == 16 &&
+                  sizeof(myelin_lb_sock_key) == 32 && sizeof(myelin_lb_sock_val) == 24 && sizeof(myelin_lb_config) == 16,
+              "a Services map changed: add its next layout and a migration");
 static_assert(sizeof(myelin_policy_key) == 20 && sizeof(myelin_policy_val) == 8, "the policy maps changed: add their next layout and a migration");
 
 const std::vector<MapLayout>& map_layouts() {
@@ -129,6 +136,14 @@ const std::vector<MapLayout>& map_layouts() {
       {MYELIN_MAP_IPCACHE, 1, 24, 8},
       {MYELIN_MAP_POL_ALLOW, 1, 20, 8},
       {MYELIN_MAP_POL_DENY, 1, 20, 8},
+      // Services (abi/lb.h)
+      {MYELIN_MAP_LB_SVC, 1, 24, 16},
+      {MYELIN_MAP_LB_BACKEND, 1, 4, 24},
+      {MYELIN_MAP_LB_REVNAT, 1, 4, 20},
+      {MYELIN_MAP_LB_AFFINITY, 1, 16, 16},
+      {MYELIN_MAP_LB_SOCK_REVNAT, 1, 32, 24},
+      {MYELIN_MAP_LB_CONFIG, 1, 4, 16},
+      {MYELIN_MAP_LB_MAGLEV, 1, 4, 4},  // a hash of maps: the value is an inner map's id
   };
   return layouts;
 }

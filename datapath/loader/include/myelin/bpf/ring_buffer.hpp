@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
-// RingBuffer<Event>: reads one BPF ring buffer map whose records are Events
-// and hands each to a callback on poll(). A record shorter than Event (a
-// producer of another ABI) is skipped and counted in malformed(), never
-// read past its end. Not copyable; movable (the callback's context lives on
+// RingBuffer<Event, MinSize>: reads one BPF ring buffer map whose records are
+// Events and hands each to a callback on poll(). A record of MinSize bytes or
+// more but shorter than Event (an older layout whose fields Event extends, as
+// a previous release's programs write until an upgrade replaces them) is read
+// with the missing fields zero. A shorter one (a producer of another ABI) is
+// skipped and counted in malformed(), never read past its end. Not copyable; movable (the callback's context lives on
 // the heap, so libbpf's pointer to it survives a move).
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -39,8 +42,10 @@ class Ring {
 };
 }  // namespace detail
 
-template <typename Event>
+template <typename Event, size_t MinSize = sizeof(Event)>
 class RingBuffer {
+  static_assert(MinSize <= sizeof(Event));
+
  public:
   using Callback = std::function<void(const Event&)>;
   RingBuffer() = default;  // empty until open(): poll() says -EBADF
@@ -70,8 +75,14 @@ class RingBuffer {
   };
   static int on_sample(void* ctx, void* data, size_t size) {
     auto* s = static_cast<State*>(ctx);
-    if (size < sizeof(Event)) {
+    if (size < MinSize) {
       s->malformed.fetch_add(1, std::memory_order_relaxed);
+      return 0;
+    }
+    if (size < sizeof(Event)) {
+      Event ev{};
+      std::memcpy(&ev, data, size);
+      s->cb(ev);
       return 0;
     }
     // Records start 8-byte aligned in the ring, enough for every Event here.

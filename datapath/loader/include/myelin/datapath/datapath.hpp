@@ -136,6 +136,8 @@ class Datapath {
 };
 
 // Flow events from the datapath's ring buffer (Datapath::events_fd()).
-using EventReader = bpf::RingBuffer<myelin_flow_event>;
+// Layout 1 of the flow event was 104 bytes (no services fields): a previous
+// release's programs write it until the upgrade replaces them.
+using EventReader = bpf::RingBuffer<myelin_flow_event, 104>;
 
 }  // namespace myelin::datapath

@@ -150,6 +150,7 @@ const std::map<std::string, std::string> kBpfPrivate = {
     {"myelin_path_scratch", "lib/task.h: per-CPU scratch of the dentry walk"},
     {"start", "block.bpf.c: a request's issue time, until it completes"},
     {"connect_args", "sockets.bpf.c: a connect() in progress, until it returns"},
+    {"myelin_lb_maglev_inner", "lib/lb_maps.h: the template of a Maglev table (an array of backend ids); the agent creates the real ones"},
 };
 
 // Every production BPF object (MYELIN_BPF_OBJECTS from cmake/Bpf.cmake), the

@@ -82,4 +82,14 @@ struct Service {
 // Keyed by "ns/name".
 using ServiceTable = std::map<std::string, Service>;
 
+// Where the ServiceManager hands each new table: the LbWriter, which makes
+// the maps hold it (tests record it instead). `all_synced`: every object
+// source has listed once; before that, backends restored from the pinned
+// maps that the table lacks stay in use (never pruned on a partial view).
+class TableSink {
+ public:
+  virtual ~TableSink() = default;
+  virtual void apply(const ServiceTable& table, bool all_synced) = 0;
+};
+
 }  // namespace myelin::services

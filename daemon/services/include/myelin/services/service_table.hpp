@@ -82,6 +82,18 @@ struct Service {
 // Keyed by "ns/name".
 using ServiceTable = std::map<std::string, Service>;
 
+// A frontend as the maps number it (its rev_nat_index, in flow events and
+// conntrack entries), for flows (destination_service/source_service) and
+// `myelin bpf lb list`. The LbWriter publishes a new index after each apply.
+struct FrontendRef {
+  std::string ns, name;       // the Service
+  FrontendKind kind = FrontendKind::cluster_ip;
+  net::Ipv4 addr;
+  uint16_t port = 0;          // host order
+  uint8_t proto = 6;
+};
+using FrontendIndex = std::map<uint16_t, FrontendRef>;
+
 // Where the ServiceManager hands each new table: the LbWriter, which makes
 // the maps hold it (tests record it instead). `all_synced`: every object
 // source has listed once; before that, backends restored from the pinned

@@ -161,7 +161,8 @@ int main(int argc, char** argv) {
   // Services: the table the objects and this node's endpoints say, handed to
   // the load-balancing maps' writer (logged until the LbWriter is wired).
   agent::LoggingSink lb_sink;
-  services::ServiceManager services(objects, lb_sink, [&eps = **store] { return agent::local_endpoints(eps); }, {info.node_name});
+  services::ServiceManager services(objects, lb_sink, [&eps = **store] { return agent::local_endpoints(eps); },
+                                    {info.node_name, flags.get("k8s-service-proxy-name")});
   endpoints.set_on_change([&policies, &services] {
     policies.publish_endpoints();
     services.endpoints_changed();

@@ -126,7 +126,31 @@ struct LbWriter::Want {
   std::map<uint8_t, Scope> scopes;
   std::vector<BeKey> all;  // every backend it holds: active and terminating
   bool maglev = false;
+  uint64_t source = 0;  // hash of the Frontend and its Service's name
 };
+
+namespace {
+
+// What a frontend's entries are made of, hashed: the same hash, the same
+// entries (a table of 10,000 Services with one changed is one install).
+uint64_t source_hash(const Service& s, const Frontend& f, bool maglev) {
+  uint64_t h = 1469598103934665603ull;
+  auto mixin = [&h](uint64_t v) {
+    h ^= v;
+    h *= 1099511628211ull;
+  };
+  for (char c : s.ns + "/" + s.name) mixin(static_cast<uint8_t>(c));
+  mixin((uint64_t{f.addr.host} << 24) | (uint64_t{f.port} << 8) | f.proto);
+  mixin(static_cast<uint64_t>(f.kind) | uint64_t{f.external_local} << 8 | uint64_t{f.internal_local} << 9 | uint64_t{f.affinity} << 10 |
+        uint64_t{maglev} << 11 | uint64_t{f.affinity_timeout_s} << 32);
+  for (const auto& b : f.backends) {
+    mixin((uint64_t{b.addr.host} << 24) | (uint64_t{b.port} << 8) | b.proto);
+    mixin(static_cast<uint64_t>(b.state) | uint64_t{b.local} << 8 | uint64_t{b.terminating} << 9);
+  }
+  return h | 1;
+}
+
+}  // namespace
 
 LbWriter::~LbWriter() = default;
 
@@ -354,6 +378,8 @@ void LbWriter::delete_maglev(Installed& fe) {
 bool LbWriter::install(const FeKey& k, Want& w, std::vector<FrontendError>& errs) {
   auto it = fes_.find(k);
   Installed* old = it == fes_.end() ? nullptr : &it->second;
+  // Written from this very frontend already (and nothing restored to merge).
+  if (old && old->source == w.source && !old->restored && old->restored_backends.empty() && !(w.maglev && !old->maglev)) return true;
   auto fail = [&](const std::string& msg) {
     errs.push_back({w.ref.ns + "/" + w.ref.name, w.ref.kind, w.ref.addr, w.ref.port, w.ref.proto, msg, old != nullptr});
     return false;
@@ -404,6 +430,7 @@ bool LbWriter::install(const FeKey& k, Want& w, std::vector<FrontendError>& errs
 
   if (old && old->scopes == next && old->held == held && old->maglev == want_maglev && (!want_maglev || old->maglev_digest)) {
     old->ref = w.ref;
+    old->source = w.source;
     old->restored = false;
     old->restored_backends = restored_kept;
     return true;
@@ -530,6 +557,7 @@ bool LbWriter::install(const FeKey& k, Want& w, std::vector<FrontendError>& errs
   fe.scopes = std::move(next);
   fe.held = std::move(held);
   fe.ref = w.ref;
+  fe.source = w.source;
   fe.restored = false;
   fe.restored_backends = std::move(restored_kept);
   if (fresh) by_rev_[rev] = k;
@@ -641,6 +669,7 @@ void LbWriter::apply(const ServiceTable& table, bool all_synced) {
           w.scopes[ext] = {flags, timeout, active};
         }
         w.maglev = f.maglev || (external && opts_.algorithm == LbAlgorithm::maglev);
+        w.source = source_hash(svc, f, w.maglev);
         wants.emplace(fk, std::move(w));
       }
     }

@@ -170,6 +170,7 @@ class LbWriter : public TableSink {
     bool maglev = false;                   // a table is in myelin_lb_maglev
     uint64_t maglev_digest = 0;            // of the table written (0: unknown, restored)
     FrontendRef ref;
+    uint64_t source = 0;                   // hash of the Frontend it was written from (0: none)
     bool restored = false;                 // from the maps, not in a table yet
     std::set<uint32_t> restored_backends;  // restored slot ids the table has not listed for it yet
   };

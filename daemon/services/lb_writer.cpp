@@ -145,7 +145,7 @@ uint64_t source_hash(const Service& s, const Frontend& f, bool maglev) {
         uint64_t{maglev} << 11 | uint64_t{f.affinity_timeout_s} << 32);
   for (const auto& b : f.backends) {
     mixin((uint64_t{b.addr.host} << 24) | (uint64_t{b.port} << 8) | b.proto);
-    mixin(static_cast<uint64_t>(b.state) | uint64_t{b.local} << 8 | uint64_t{b.terminating} << 9);
+    mixin(static_cast<uint64_t>(b.state) | uint64_t{b.local} << 8 | uint64_t{b.terminating} << 9 | uint64_t{b.external_active} << 10);
   }
   return h | 1;
 }
@@ -650,13 +650,15 @@ void LbWriter::apply(const ServiceTable& table, bool all_synced) {
             bv->second.proto = b.proto;
             bv->second.family = MYELIN_FAMILY_IPV4;
           }
-          if (b.state == BackendState::active) bv->second.flags |= MYELIN_LB_BE_F_ACTIVE;
+          const bool external_set = f.kind != FrontendKind::cluster_ip && f.external_local && b.local && b.external_active;
+          if (b.state == BackendState::active || external_set) bv->second.flags |= MYELIN_LB_BE_F_ACTIVE;
           if (b.terminating) bv->second.flags |= MYELIN_LB_BE_F_TERMINATING;
           if (b.local) bv->second.flags |= MYELIN_LB_BE_F_LOCAL;
-          if (b.state == BackendState::active) {
-            active.push_back(bk);
-            if (b.local) local.push_back(bk);
-          }
+          if (b.state == BackendState::active) active.push_back(bk);
+          // Outside clients of an externalTrafficPolicy Local frontend: the
+          // local set kube-proxy picks apart (Backend::external_active); an
+          // internalTrafficPolicy Local ClusterIP: the local active ones.
+          if (f.kind != FrontendKind::cluster_ip ? external_set : (b.local && b.state == BackendState::active)) local.push_back(bk);
         }
         const auto ext = static_cast<uint8_t>(MYELIN_LB_SCOPE_EXTERNAL), in = static_cast<uint8_t>(MYELIN_LB_SCOPE_INTERNAL);
         const bool external = f.kind != FrontendKind::cluster_ip;

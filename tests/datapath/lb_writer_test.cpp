@@ -34,6 +34,7 @@ Backend be(const char* addr, uint16_t port = 8080, BackendState st = BackendStat
   b.local = local;
   b.terminating = st == BackendState::terminating;
   b.serving = st == BackendState::active;
+  b.external_active = st == BackendState::active && local;
   return b;
 }
 
@@ -476,6 +477,15 @@ TEST_F(LbWriterTest, ExternalTrafficPolicyLocalHasTwoScopes) {
   EXPECT_EQ(slot_backends("192.168.0.1", 30080, MYELIN_LB_SCOPE_EXTERNAL), (std::vector<std::string>{"10.244.1.1:8080"}));
   EXPECT_EQ(slot_backends("192.168.0.1", 30080, MYELIN_LB_SCOPE_INTERNAL),
             (std::vector<std::string>{"10.244.1.1:8080", "10.244.2.1:8080", "10.244.2.2:8080"}));
+  // kube-proxy's outside set: a local serving+terminating endpoint serves
+  // outside clients when no local one is ready; inside ones go to the ready remote ones.
+  auto t = f;
+  t.backends[0] = be("10.244.1.1", 8080, BackendState::terminating, true);
+  t.backends[0].serving = true;
+  t.backends[0].external_active = true;
+  writer_->apply(table({svc("np", {t})}), true);
+  EXPECT_EQ(slot_backends("192.168.0.1", 30080, MYELIN_LB_SCOPE_EXTERNAL), (std::vector<std::string>{"10.244.1.1:8080"}));
+  EXPECT_EQ(slot_backends("192.168.0.1", 30080, MYELIN_LB_SCOPE_INTERNAL), (std::vector<std::string>{"10.244.2.1:8080", "10.244.2.2:8080"}));
   // Back to Cluster: one entry with all of them, the INTERNAL one gone.
   f.external_local = false;
   writer_->apply(table({svc("np", {f})}), true);

@@ -41,6 +41,7 @@
 #include "myelin/flags.hpp"
 #include "myelin/log.hpp"
 #include "myelin/pseudo_fs.hpp"
+#include "myelin/services/lb_component.hpp"
 #include "runtime/pod_index.hpp"
 #include "runtime/runtime_components.hpp"
 #include "server/api_server.hpp"
@@ -158,20 +159,32 @@ int main(int argc, char** argv) {
   endpoints.set_label_source([&policies](const std::string& ns, const std::string& pod) {
     return policies.identity_labels(ns, pod);
   });
-  // Services: the table the objects and this node's endpoints say, handed to
-  // the load-balancing maps' writer (logged until the LbWriter is wired).
-  agent::LoggingSink lb_sink;
-  services::ServiceManager services(objects, lb_sink, [&eps = **store] { return agent::local_endpoints(eps); },
-                                    {info.node_name, flags.get("k8s-service-proxy-name")});
+  // Services: made once the load-balancing maps are open (below); endpoint
+  // changes of the restore before that are read at its first computation.
+  std::unique_ptr<services::ServiceManager> services;
   endpoints.set_on_change([&policies, &services] {
     policies.publish_endpoints();
-    services.endpoints_changed();
+    if (services) services->endpoints_changed();
   });
   auto restored = endpoints.restore();
   if (!restored) return fail("restoring endpoints: " + restored.error().message);
   log::info("myelind", "restored " + std::to_string(*restored) + " endpoints");
   // Every endpoint runs this build's programs now: migrated maps take their pins.
   if (auto s = (*dp)->complete_upgrade(); !s) return fail("upgrading the pinned maps: " + s.error().message);
+
+  // Services: the load-balancing maps the pod datapath pinned, with the ids
+  // they held before this start. The ServiceManager hands it its tables.
+  services::LbWriterOptions lb_opts;
+  lb_opts.pin_dir = info.bpffs_root;
+  lb_opts.algorithm = *services::parse_lb_algorithm(flags.get("lb-algorithm"));  // validated
+  lb_opts.maglev_m = static_cast<uint32_t>(*flags.get_int("lb-maglev-table-size"));
+  auto lb_writer = services::LbWriter::open(lb_opts);
+  if (!lb_writer) return fail("load-balancing maps: " + lb_writer.error().message);
+  // The table the objects and this node's endpoints say, handed to the writer.
+  services = std::make_unique<services::ServiceManager>(
+      objects, **lb_writer, [&eps = **store] { return agent::local_endpoints(eps); },
+      services::ServiceManager::Options{info.node_name, flags.get("k8s-service-proxy-name"),
+                                        lb_opts.algorithm == services::LbAlgorithm::maglev});
 
   flows::FlowStore flow_store(static_cast<size_t>(*flags.get_int("flow-store-size")));
   auto decoder = agent::make_flow_decoder(info.node_name, policies);
@@ -197,7 +210,8 @@ int main(int argc, char** argv) {
   components.add<agent::PolicyComponent>(policies, **store, **identities);
   components.add<agent::FlowsComponent>(flow_store, info.node_name);
   components.add<agent::ObjectsComponent>(objects);
-  components.add<agent::ServicesComponent>(services, objects);
+  components.add<agent::ServicesComponent>(*services, objects);
+  components.add<services::LbComponent>(**lb_writer);
   components.add<metrics::AgentCountersComponent>(counters);
   if (flags.is_set("flow-log")) {
     google::protobuf::RepeatedPtrField<flow::FlowFilter> allow, deny;

@@ -168,13 +168,4 @@ void ServicesComponent::collect(metrics::MetricSink& sink) const {
   sink.gauge("myelin_services_with_warnings", "Services whose translation has a warning (myelin service get shows it)").add({}, c.with_warnings);
 }
 
-void LoggingSink::apply(const services::ServiceTable& table, bool all_synced) {
-  size_t frontends = 0, backends = 0;
-  for (const auto& [k, s] : table)
-    for (const auto& f : s.frontends) ++frontends, backends += f.backends.size();
-  log::info("services", std::to_string(table.size()) + " services, " + std::to_string(frontends) + " frontends, " +
-                            std::to_string(backends) + " backend slots" + (all_synced ? "" : " (sources not all synced)") +
-                            "; no load-balancing maps writer yet");
-}
-
 }  // namespace myelin::agent

@@ -35,11 +35,4 @@ class ServicesComponent : public component::Component {
   const objects::ObjectStore& store_;
 };
 
-// Until the LbWriter (services/lb_writer.hpp) is wired: logs each table's
-// size, so the agent runs the translation and the CLI shows it.
-class LoggingSink : public services::TableSink {
- public:
-  void apply(const services::ServiceTable& table, bool all_synced) override;
-};
-
 }  // namespace myelin::agent

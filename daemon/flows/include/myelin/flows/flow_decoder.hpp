@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "flow.pb.h"
+#include "myelin/abi/lb.h"
 #include "myelin/abi/net.h"
 
 namespace myelin::flows {
@@ -61,6 +62,11 @@ class FlowDecoder {
 
   FlowDecoder(std::string node_name, ViewSource views, IfnameLookup ifnames);
   flow::Flow decode(const myelin_flow_event& ev) const;
+  // A socket-level Service translation (sock_lb.bpf.c) as Hubble's trace-sock
+  // flow (sock_flow.cpp): Type SOCK, verdict TRANSLATED, sock_xlate_point,
+  // socket_cookie, cgroup_id; `pod_ep_id` is the endpoint of the process's
+  // pod (0: not a pod's process).
+  flow::Flow decode(const myelin_sock_xlate_event& ev, uint32_t pod_ep_id) const;
 
  private:
   void fill_endpoint(const FlowView* view, flow::Endpoint* out, uint32_t ep_id, uint32_t identity) const;
@@ -70,6 +76,9 @@ class FlowDecoder {
   IfnameLookup ifnames_;
   int64_t mono_to_wall_ns_;  // CLOCK_REALTIME - CLOCK_MONOTONIC, measured once
 };
+
+// A random (version 4) uuid, a flow's `uuid`.
+std::string uuid_v4();
 
 // Human summary as Hubble writes it ("TCP Flags: SYN, ACK", "ICMPv4 EchoRequest").
 std::string flow_summary(const flow::Flow& f);

@@ -189,6 +189,7 @@ int main(int argc, char** argv) {
 
   flows::FlowStore flow_store(static_cast<size_t>(*flags.get_int("flow-store-size")));
   auto decoder = agent::make_flow_decoder(info.node_name, policies);
+  decoder.set_frontends([&w = **lb_writer] { return w.index(); });  // flows name their Services
 
   agent::EventPump pump(**dp, decoder, flow_store, counters);
   agent::ConntrackGc ct_gc(**dp, datapath::CtTimeouts{}, std::chrono::seconds(*flags.get_int("ct-gc-interval")), counters);
@@ -208,7 +209,10 @@ int main(int argc, char** argv) {
   components.add<agent::ConntrackGcComponent>(ct_gc);
   components.add<agent::IpamComponent>(**ipam, *cidr);
   components.add<agent::EndpointsComponent>(endpoints, **store, policies);
-  components.add<agent::PolicyComponent>(policies, **store, **identities);
+  components.add<agent::PolicyComponent>(policies, **store, **identities).set_services([&svc = *services] {
+    auto snap = svc.snapshot();
+    return snap ? std::shared_ptr<const services::ServiceTable>(snap, &snap->table) : nullptr;  // `policy trace --to-service`
+  });
   components.add<agent::FlowsComponent>(flow_store, info.node_name);
   components.add<agent::ObjectsComponent>(objects);
   components.add<agent::ServicesComponent>(*services, objects);

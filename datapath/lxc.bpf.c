@@ -114,7 +114,7 @@ int from_container(struct __sk_buff *skb)
 		return drop(&p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY_FROM_PACKET, MYELIN_DIR_EGRESS);
 	p.dir = p.is_reply ? MYELIN_DIR_INGRESS : MYELIN_DIR_EGRESS;
 	if (p.is_reply && p.ct_rev_nat) {
-		err = lb_rev_nat(skb, &p);
+		err = ct == CT_RELATED ? lb_rev_nat_related(skb, &p) : lb_rev_nat(skb, &p);
 		if (err)
 			return drop(&p, err, MYELIN_DIR_EGRESS);
 		if (p.ct_flags & MYELIN_CT_F_HAIRPIN)
@@ -216,7 +216,7 @@ int to_container(struct __sk_buff *skb)
 		return drop(&p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY_FROM_PACKET, MYELIN_DIR_INGRESS);
 	p.dir = p.is_reply ? MYELIN_DIR_EGRESS : MYELIN_DIR_INGRESS;
 	if (p.is_reply && p.ct_rev_nat) {
-		err = lb_rev_nat(skb, &p);
+		err = ct == CT_RELATED ? lb_rev_nat_related(skb, &p) : lb_rev_nat(skb, &p);
 		if (err)
 			return drop(&p, err, MYELIN_DIR_INGRESS);
 	}

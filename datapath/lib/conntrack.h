@@ -142,6 +142,8 @@ static __always_inline int ct_related(struct pkt *p)
 	e = bpf_map_lookup_elem(&myelin_ct, &key);
 	if (e) {
 		p->is_reply = 1; /* about the opening side's packet: it travels as a reply */
+		/* It is translated back like the connection's replies. */
+		p->ct_rev_nat = e->rev_nat_index;
 	} else {
 		ct_key_make(&key, p->inner.proto, p->inner.saddr, p->inner.daddr, p->inner.sport, p->inner.dport,
 			    p->inner.icmp_type, true);
@@ -150,6 +152,7 @@ static __always_inline int ct_related(struct pkt *p)
 			return CT_UNRELATED;
 	}
 	p->ct_state = e->state;
+	p->ct_flags = e->flags;
 	p->trace_reason = MYELIN_TRACE_REASON_RELATED;
 	return CT_RELATED;
 }

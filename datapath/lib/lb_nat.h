@@ -312,6 +312,84 @@ __noinline int lb_rev_nat(struct __sk_buff *skb, struct pkt *p)
 	return 0;
 }
 
+/* A 16-bit checksum after a 32-bit word it covers changed (RFC 1624). */
+static __always_inline __sum16 lb_csum_replace4(__sum16 check, __be32 old, __be32 new)
+{
+	__u64 s = (__u16)~check;
+
+	s += (__u16)~(old & 0xffff);
+	s += (__u16)~(old >> 16);
+	s += new & 0xffff;
+	s += new >> 16;
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__sum16)~s;
+}
+
+/*
+ * An ICMP error about a translated connection's packet (RELATED, travelling
+ * to the client): what it quotes becomes the datagram the client sent (to
+ * the frontend), and it comes from the frontend when the backend sent it, so
+ * the client's socket gets it (a UDP client's ECONNREFUSED, say). Hairpin:
+ * the client is the pod's own address again. 0 or a drop reason.
+ */
+__noinline int lb_rev_nat_related(struct __sk_buff *skb, struct pkt *p)
+{
+	struct myelin_lb_revnat *rn;
+	struct ipv4_hdr in;
+
+	if (!p || !p->ct_rev_nat || !p->is_reply || !p->icmp_error)
+		return 0;
+	__u32 idx = p->ct_rev_nat;
+	rn = bpf_map_lookup_elem(&myelin_lb_revnat, &idx);
+	if (!rn || rn->family != MYELIN_FAMILY_IPV4)
+		return MYELIN_DROP_SERVICE_BACKEND_NOT_FOUND;
+	__be32 front = rn->addr.w[0], backend = p->inner.daddr, client = p->inner.saddr;
+	__be16 fport = rn->port, bport = p->inner.dport;
+	bool hairpin = p->ct_flags & MYELIN_CT_F_HAIRPIN;
+	__u32 icmp_csum = p->l4_off + 2, in_off = p->l4_off + 8;
+
+	if (bpf_skb_load_bytes(skb, in_off, &in, sizeof(in)) < 0)
+		return MYELIN_DROP_CT_TRUNCATED_OR_INVALID_HEADER;
+	__u32 in_l4 = in_off + (in.ver_ihl & 0x0f) * 4;
+
+	/* The quoted datagram: destination (and hairpin source), its header
+	 * checksum, its destination port; the ICMP checksum covers them all. */
+	__sum16 check = lb_csum_replace4(in.check, backend, front);
+	if (hairpin)
+		check = lb_csum_replace4(check, client, backend);
+	if (bpf_l4_csum_replace(skb, icmp_csum, backend, front, 4) < 0 ||
+	    bpf_skb_store_bytes(skb, in_off + 16, &front, 4, 0) < 0)
+		return MYELIN_DROP_ERROR_WRITING_TO_PACKET;
+	if (hairpin && (bpf_l4_csum_replace(skb, icmp_csum, client, backend, 4) < 0 ||
+			bpf_skb_store_bytes(skb, in_off + 12, &backend, 4, 0) < 0))
+		return MYELIN_DROP_ERROR_WRITING_TO_PACKET;
+	if (bpf_l4_csum_replace(skb, icmp_csum, in.check, check, 2) < 0 ||
+	    bpf_skb_store_bytes(skb, in_off + 10, &check, 2, 0) < 0)
+		return MYELIN_DROP_ERROR_WRITING_TO_PACKET;
+	if (p->inner.proto != IPPROTO_ICMP_ && bport != fport &&
+	    (bpf_l4_csum_replace(skb, icmp_csum, bport, fport, 2) < 0 ||
+	     bpf_skb_store_bytes(skb, in_l4 + 2, &fport, 2, 0) < 0))
+		return MYELIN_DROP_ERROR_WRITING_TO_PACKET;
+
+	/* The error itself: from the frontend when the backend sent it (a
+	 * router on the way keeps its address); to the pod for hairpin. */
+	if (p->saddr == backend) {
+		if (lb_write_addr(skb, p, 0, LB_IP_SRC_OFF, backend, front) < 0)
+			return MYELIN_DROP_ERROR_WRITING_TO_PACKET;
+		p->saddr = front;
+	}
+	if (hairpin) {
+		if (lb_write_addr(skb, p, 0, LB_IP_DST_OFF, p->daddr, backend) < 0)
+			return MYELIN_DROP_ERROR_WRITING_TO_PACKET;
+		p->daddr = backend;
+	}
+	p->inner.daddr = front;
+	p->inner.dport = fport;
+	p->src_service = idx;
+	return 0;
+}
+
 /* ---- No backend: the answer a kernel would give for a closed port ---- */
 
 

@@ -9,6 +9,7 @@
 // kube-proxy's translations undone by the stack (VIA_STACK), missing map
 // entries, and the flow events' services.
 #include <map>
+#include <random>
 #include <set>
 
 #include "fixture.hpp"
@@ -515,6 +516,53 @@ TEST_F(Lb, NoBackendUdpGetsPortUnreachable) {
   EXPECT_EQ(counter(MYELIN_DROP_SERVICE_BACKEND_NOT_FOUND, MYELIN_DIR_EGRESS), 2u);
 }
 
+// ---- ICMP errors about a translated connection: translated back too ----
+TEST_F(Lb, IcmpErrorFromTheBackendReachesTheClientsSocket) {
+  backend(1, kB, 5353, 17);
+  service(kVip, 53, 17, {1});
+  ASSERT_EQ(from_container(udp(kA, 40000, kVip, 53)).retval, REDIRECT);
+  // B's port is closed: its kernel quotes the datagram as B got it.
+  Packet sent = pkt(kA, 40000, kB, 5353, 17);
+  Bytes quoted;
+  {
+    Bytes full = with_checksums(sent.build());
+    quoted.assign(full.begin() + 14, full.begin() + 14 + 28);
+  }
+  Packet err;
+  err.saddr = ip4(kB);
+  err.daddr = ip4(kA);
+  err.proto = 1;
+  err.icmp_type = 3;
+  err.icmp_code = 3;
+  err.icmp_id = 0;
+  err.icmp_data = quoted;
+  Bytes in = err.build();
+  // ICMP checksum over the message.
+  size_t tot = (size_t(in[16]) << 8) | in[17];
+  in[36] = in[37] = 0;
+  uint16_t c = fold(sum16(&in[34], tot - 20));
+  in[36] = c >> 8, in[37] = c & 0xff;
+  in = with_checksums(in);  // the outer IP header
+  ASSERT_TRUE(checksums_ok(in));
+  drain_events().clear();
+  auto r = from_container(in);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.retval, REDIRECT);
+  EXPECT_TRUE(checksums_ok(r.out)) << "outer IPv4 and ICMP";
+  auto h = hdr(r.out);
+  EXPECT_EQ(h.saddr, ip4(kVip)) << "from the frontend the client sent to";
+  EXPECT_EQ(h.daddr, ip4(kA));
+  uint32_t inner_d;
+  std::memcpy(&inner_d, &r.out[42 + 16], 4);
+  EXPECT_EQ(inner_d, ip4(kVip)) << "quotes the datagram as the client sent it";
+  EXPECT_EQ((uint16_t(r.out[42 + 22]) << 8) | r.out[42 + 23], 53);
+  EXPECT_EQ(fold(sum16(&r.out[42], 20)), 0) << "the quoted header's checksum";
+  auto& ev = drain_events();
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev.back().src_service, kRev);
+  EXPECT_EQ(ev.back().trace_reason, MYELIN_TRACE_REASON_RELATED);
+}
+
 // ---- Hairpin: a pod reaching itself through its Service ----
 TEST_F(Lb, HairpinSnatsToTheServiceLoopbackAndBack) {
   backend(1, kA, 8080);
@@ -627,6 +675,74 @@ TEST_F(Lb, ReplyRefreshesTheServiceEntry) {
   auto after = svc_ct(kA, 40000, kVip, 53, 17);
   EXPECT_EQ(after->state, MYELIN_CT_ESTABLISHED) << "expires with its connection";
   EXPECT_GE(after->last_seen_ns, before->last_seen_ns);
+}
+
+// ---- Random packets through the Service path: checksums right in, right out ----
+TEST_F(Lb, RandomPacketsKeepValidChecksumsAndOnlyGoToBackends) {
+  backend(1, kB, 8080);
+  backend(2, kC, 8080);
+  backend(3, kRemote, 8080);
+  backend(4, kB, 5353, 17);
+  backend(5, kA, 5353, 17);  // A's own: hairpin
+  service(kVip, 80, 6, {1, 2, 3});
+  service(kVip, 53, 17, {4, 5}, MYELIN_LB_F_CLUSTER_IP, 0, kRev + 1);
+  service("10.96.0.11", 80, 6, {}, MYELIN_LB_F_CLUSTER_IP, 0, kRev + 2);
+  service("10.96.0.11", 53, 17, {}, MYELIN_LB_F_CLUSTER_IP, 0, kRev + 3);
+  std::mt19937_64 rng(20261201);
+  const std::set<uint32_t> tcp_backends{ip4(kB), ip4(kC), ip4(kRemote)};
+  const std::set<uint32_t> udp_backends{ip4(kB), ip4(kA)};
+  int translated = 0, answered = 0, replies = 0;
+  for (int i = 0; i < 20000; ++i) {
+    bool udp_ = rng() & 1, empty = (rng() % 8) == 0;
+    Packet p = pkt(kA, 1024 + rng() % 60000, empty ? "10.96.0.11" : kVip, udp_ ? 53 : 80, udp_ ? 17 : 6,
+                   static_cast<uint8_t>(rng()));
+    p.payload = rng() % 300;
+    size_t opt = (rng() % 11) * 4;
+    p.ip_options.assign(opt, 1);
+    if (opt) p.ip_options.back() = 0;
+    p.ihl = static_cast<uint8_t>(5 + opt / 4);
+    Bytes in = p.build();
+    for (size_t j = 54 + opt; j < in.size(); ++j) in[j] = static_cast<uint8_t>(rng());
+    in = with_checksums(in, udp_ && (rng() % 4) == 0);
+    auto r = from_container(in);
+    ASSERT_EQ(r.err, 0);
+    ASSERT_TRUE(r.retval == OK || r.retval == SHOT || r.retval == REDIRECT) << r.retval;
+    if (r.retval == SHOT) {
+      ASSERT_TRUE(empty && !udp_ && (p.tcp_flags & RST)) << "only an RST to a frontend without backends is dropped, run " << i;
+      continue;
+    }
+    ASSERT_TRUE(checksums_ok(r.out)) << "run " << i;
+    auto h = hdr(r.out);
+    if (empty) {
+      ++answered;
+      ASSERT_EQ(h.saddr, ip4("10.96.0.11")) << "the frontend answers, run " << i;
+      ASSERT_EQ(h.daddr, ip4(kA));
+      continue;
+    }
+    ++translated;
+    ASSERT_TRUE((udp_ ? udp_backends : tcp_backends).count(h.daddr)) << "run " << i;
+    if (!udp_ && (p.tcp_flags & RST)) continue;  // translated, but a stray RST opens nothing to reply to
+    // The backend answers: translated back, checksums right.
+    Packet rp = pkt(kA, 1, kA, 1, p.proto, static_cast<uint8_t>(rng()) & ~RST);
+    rp.saddr = h.daddr;
+    rp.daddr = h.saddr;  // the hairpin address for A's own backend
+    rp.sport = h.dport;
+    rp.dport = h.sport;
+    rp.payload = rng() % 200;
+    Bytes rin = with_checksums(rp.build());
+    auto rr = h.daddr == ip4(kRemote) ? to_container(rin) : from_container(rin);
+    ASSERT_EQ(rr.err, 0);
+    if (rr.retval == SHOT) continue;  // e.g. a stray reply flag combination conntrack refuses
+    ++replies;
+    ASSERT_TRUE(checksums_ok(rr.out)) << "reply, run " << i;
+    auto rh = hdr(rr.out);
+    ASSERT_EQ(rh.saddr, ip4(kVip)) << "reply, run " << i;
+    ASSERT_EQ(rh.daddr, ip4(kA)) << "reply, run " << i;
+    ASSERT_EQ(rh.sport, udp_ ? 53 : 80);
+  }
+  EXPECT_GT(translated, 10000);
+  EXPECT_GT(answered, 1000);
+  EXPECT_GT(replies, 5000);
 }
 
 }  // namespace

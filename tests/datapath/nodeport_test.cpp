@@ -329,6 +329,31 @@ TEST_F(NodePortTest, TheReplyIsTranslatedBackByFromContainer) {
   EXPECT_EQ(r.retval, SHOT);
 }
 
+// The pod path (lb_nat.h) takes an externalIP for the Service only when it
+// is this node's (the ipcache's host identity): CVE-2020-8554.
+TEST_F(NodePortTest, PodsReachAnExternalIPThatIsNotTheNodesOwner) {
+  Packet p;
+  p.daddr = ip4("198.51.100.20");
+  p.dport = 80;
+  Bytes pkt = p.build();
+  fill_checksums(pkt);
+  auto r = from_container(pkt);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.retval, OK) << "to the node's stack, towards its owner";
+  EXPECT_EQ(addr_at(r.out, 14 + 16), ip4("198.51.100.20")) << "not translated";
+  myelin_ipcache_key k{};
+  k.prefixlen = 32 + 32;
+  k.family = MYELIN_FAMILY_IPV4;
+  k.addr.w[0] = ip4("198.51.100.20");
+  ASSERT_TRUE(dp_->ipcache_upsert(k, {MYELIN_IDENTITY_HOST, 0}));  // now it is the node's
+  p.sport = 40002;
+  pkt = p.build();
+  fill_checksums(pkt);
+  r = from_container(pkt);
+  ASSERT_EQ(r.retval, REDIRECT);
+  EXPECT_EQ(addr_at(r.out, 14 + 16), ip4("10.0.0.2")) << "served by the Service's backend";
+}
+
 // Mutated packets to every frontend: the verdict is one the program
 // defines; TC_ACT_OK leaves the packet exactly as it came; what is
 // redirected goes to a backend of this node, and a packet whose checksums

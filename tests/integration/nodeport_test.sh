@@ -20,7 +20,10 @@
 #     namespace whose policy admits only its own pods, is not reached;
 #   - conntrack: a SERVICE entry with the backend and a CONNECTION entry
 #     with rev_nat_index and CT_F_NODE_PORT; a port outside
-#     --node-port-range is not served.
+#     --node-port-range is not served;
+#   - NodePorts keep answering while the agent is down; a restart replaces
+#     the program in place, and one with other --devices detaches from the
+#     device it no longer lists.
 # Until the Services model and LB writer feed them, the test writes the LB
 # maps itself with bpftool, as the writer would (abi/lb.h).
 source "$(dirname "$0")/common.sh"
@@ -214,5 +217,16 @@ mln_agent_kill TERM
 mln_agent_start
 mln_node tc filter show dev mln-wan ingress | grep -q from_netdev && [ "$(ask "$N" 30081)" = "a $W" ] &&
   t_ok "after a restart the program is replaced in place and answers" || t_bad "after a restart the program answers"
+
+echo "-- a device taken out of --devices is left as it was found"
+mln_agent_kill TERM
+MLN_AGENT_ARGS+=(--devices mln-real)
+mln_agent_start
+if ! mln_node tc filter show dev mln-wan ingress | grep -q from_netdev && mln_node tc filter show dev mln-real ingress | grep -q from_netdev; then
+  t_ok "restarted with --devices mln-real: attached there, and detached from mln-wan"
+else
+  t_bad "restarted with --devices mln-real: attached there, and detached from mln-wan" "$(grep nodeport "$MLN_AGENT_LOG" | tail -3)"
+fi
+ask "$N" 30081 >/dev/null && t_bad "mln-wan no longer serves NodePorts" || t_ok "mln-wan no longer serves NodePorts"
 
 t_summary

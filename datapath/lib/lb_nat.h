@@ -600,5 +600,12 @@ static __always_inline int lb_reject(struct __sk_buff *skb, struct pkt *p)
 		err = lb_reject_icmp(skb, p);
 	if (err < 0)
 		return TC_ACT_SHOT;
+	/* Out of the pod's own veth: its egress program (to_container) lets
+	 * the answer pass as already handled; on its own it would find no
+	 * connection for it (an ICMP error about nothing tracked, an RST
+	 * meeting the pod's ingress policy) and drop it. */
+	__u32 mark = (skb->mark & ~MYELIN_MARK_MASK) | MYELIN_MARK_LOCAL;
+	asm volatile("" : "+r"(mark)); /* a full 32-bit store (see deliver_local) */
+	skb->mark = mark;
 	return bpf_redirect(skb->ifindex, 0);
 }

@@ -164,6 +164,21 @@ class Lb : public DatapathTest {
     k.family = MYELIN_FAMILY_IPV4;
     return k;
   }
+  // from_container, and the skb's mark it leaves.
+  RunResult from_container_mark(const Bytes& pkt, uint32_t* mark) {
+    RunResult r;
+    r.out.resize(pkt.size() + 256);
+    __sk_buff ctx{}, ctx_out{};
+    ctx.ifindex = kLo;
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt.data(), .data_out = r.out.data(),
+                .data_size_in = static_cast<uint32_t>(pkt.size()), .data_size_out = static_cast<uint32_t>(r.out.size()),
+                .ctx_in = &ctx, .ctx_out = &ctx_out, .ctx_size_in = sizeof ctx, .ctx_size_out = sizeof ctx_out);
+    r.err = bpf_prog_test_run_opts(dp_->from_container_fd(), &opts);
+    r.retval = opts.retval;
+    r.out.resize(opts.data_size_out);
+    *mark = ctx_out.mark;
+    return r;
+  }
   // The frontend vip:port/proto with these backend ids in slots 1..n (slots
   // beyond n of an earlier version removed), and its reverse NAT entry.
   void service(const char* vip, uint16_t port, uint8_t proto, std::vector<uint32_t> ids, uint32_t flags = MYELIN_LB_F_CLUSTER_IP,
@@ -561,6 +576,22 @@ TEST_F(Lb, IcmpErrorFromTheBackendReachesTheClientsSocket) {
   ASSERT_FALSE(ev.empty());
   EXPECT_EQ(ev.back().src_service, kRev);
   EXPECT_EQ(ev.back().trace_reason, MYELIN_TRACE_REASON_RELATED);
+}
+
+TEST_F(Lb, TheAnswerPassesThePodsOwnVeth) {
+  // The answer leaves by the pod's host-side veth, whose egress program
+  // would drop it on its own: an ICMP error about nothing tracked.
+  service(kVip, 53, 17, {});
+  uint32_t mark = 0;
+  auto r = from_container_mark(udp(kA, 40000, kVip, 53), &mark);
+  ASSERT_EQ(r.retval, REDIRECT);
+  EXPECT_EQ(mark & MYELIN_MARK_MASK, MYELIN_MARK_LOCAL);
+  EXPECT_EQ(run(dp_->to_container_fd(), r.out, kLo, mark).retval, OK);
+  EXPECT_EQ(run(dp_->to_container_fd(), r.out, kLo, 0).retval, SHOT) << "control: without the mark";
+  service(kVip, 80, 6, {});
+  r = from_container_mark(tcp(kA, 40000, kVip, 80), &mark);
+  ASSERT_EQ(r.retval, REDIRECT);
+  EXPECT_EQ(mark & MYELIN_MARK_MASK, MYELIN_MARK_LOCAL);
 }
 
 // ---- Hairpin: a pod reaching itself through its Service ----

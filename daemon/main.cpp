@@ -42,6 +42,7 @@
 #include "myelin/log.hpp"
 #include "myelin/pseudo_fs.hpp"
 #include "myelin/services/lb_component.hpp"
+#include "nodeport/nodeport_component.hpp"
 #include "runtime/pod_index.hpp"
 #include "runtime/runtime_components.hpp"
 #include "server/api_server.hpp"
@@ -179,6 +180,9 @@ int main(int argc, char** argv) {
   lb_opts.pin_dir = info.bpffs_root;
   lb_opts.algorithm = *services::parse_lb_algorithm(flags.get("lb-algorithm"));  // validated
   lb_opts.maglev_m = static_cast<uint32_t>(*flags.get_int("lb-maglev-table-size"));
+  const auto node_ports = *nodeport::parse_port_range(flags.get("node-port-range"));  // validated
+  lb_opts.node_port_min = node_ports.min;
+  lb_opts.node_port_max = node_ports.max;
   auto lb_writer = services::LbWriter::open(lb_opts);
   if (!lb_writer) return fail("load-balancing maps: " + lb_writer.error().message);
   // The table the objects and this node's endpoints say, handed to the writer.
@@ -207,6 +211,12 @@ int main(int argc, char** argv) {
   components.add<agent::AgentComponent>(info, components);
   components.add<agent::DatapathComponent>(**dp, pump);
   components.add<agent::ConntrackGcComponent>(ct_gc);
+  components.add<nodeport::NodePortComponent>(
+      **dp, nodeport::NodePortComponent::Options{flags.get("devices"), node_ports, redirect_peer, [&svc = *services](const std::vector<nodeport::Device>& devs) {
+                                                   std::vector<net::Ipv4> addrs;  // NodePorts are served on these
+                                                   for (const auto& d : devs) addrs.insert(addrs.end(), d.addrs.begin(), d.addrs.end());
+                                                   svc.set_node_addresses(std::move(addrs));
+                                                 }});
   components.add<agent::IpamComponent>(**ipam, *cidr);
   components.add<agent::EndpointsComponent>(endpoints, **store, policies);
   components.add<agent::PolicyComponent>(policies, **store, **identities).set_services([&svc = *services] {

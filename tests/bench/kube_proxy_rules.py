@@ -18,6 +18,8 @@ pkg/proxy/ipvs/proxier.go), so the kernel walks what it walks in a cluster:
              endpoint chain per endpoint (`dnat to`).
   myelin     bpftool batch input writing the same Services into Myelin's
              pinned LB maps (abi/lb.h), for the benchmark's Myelin side.
+  manifests  the same Services as Service + EndpointSlice YAML, for Myelin's
+             agent (--manifests): the path a user's Services take.
   ipvs       ipvsadm-restore input: one virtual server per ClusterIP:port
              (-s rr), B real servers each in masquerade mode (-m), as the IPVS
              proxier programs them (it also binds the ClusterIPs to the dummy
@@ -275,12 +277,32 @@ def myelin_batch(n, b, pin_dir, measured_ips, add):
     return out
 
 
+def manifests(n, b, measured_ips, add):
+    """Service + EndpointSlice YAML of the same Services, for Myelin's agent
+    (--manifests): what its translation and LB writer turn into the maps."""
+    out = []
+    for i in ([n] if add else range(n)):
+        if i == n - 1 and not add:
+            eps = measured_ips[:b]
+        else:
+            eps = backends(i, i + 2, b, "10.223.0.0") if add else backends(i, n, b, "")
+        vip = cluster_ip(i)
+        out += ["---", "apiVersion: v1", "kind: Service", f"metadata: {{name: svc-{i}, namespace: {NS}}}", "spec:",
+                f"  clusterIP: {vip}", f"  clusterIPs: [{vip}]",
+                f"  ports: [{{name: {PORT_NAME}, port: {PORT}, targetPort: {TARGET_PORT}, protocol: TCP}}]",
+                "---", "apiVersion: discovery.k8s.io/v1", "kind: EndpointSlice", "metadata:",
+                f"  name: svc-{i}-1", f"  namespace: {NS}", f"  labels: {{kubernetes.io/service-name: svc-{i}}}",
+                "addressType: IPv4", f"ports: [{{name: {PORT_NAME}, port: {TARGET_PORT}, protocol: TCP}}]", "endpoints:"]
+        out += [f"- {{addresses: [{ep}], conditions: {{ready: true, serving: true, terminating: false}}}}" for ep in eps]
+    return out
+
+
 MODES = {"iptables": (iptables_full, iptables_add), "nft": (nft_full, nft_add), "ipvs": (ipvs_full, ipvs_add)}
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", choices=sorted(MODES) + ["myelin", "clusterips", "vip"])
+    p.add_argument("mode", choices=sorted(MODES) + ["myelin", "myelin-key", "manifests", "clusterips", "vip"])
     p.add_argument("services", type=int)
     p.add_argument("--backends", type=int, default=10)
     p.add_argument("--measured-base", default="10.218.255.0")
@@ -288,7 +310,7 @@ def main():
     p.add_argument("--measured-ips", default="", help="myelin: the measured Service's backends, comma-separated")
     p.add_argument("--add", action="store_true", help="only the delta that adds Service index SERVICES")
     a = p.parse_args()
-    if a.services < 1 or a.backends < 1 or a.services * a.backends >= (1 << 18) - 1:
+    if a.services < (0 if a.mode == "myelin-key" else 1) or a.backends < 1 or a.services * a.backends >= (1 << 18) - 1:
         sys.exit("kube_proxy_rules: services >= 1, backends >= 1, services*backends < 262143")
     if a.mode == "clusterips":  # for IPVS's dummy device: one ClusterIP a line
         lines = [cluster_ip(i) for i in range(a.services + (1 if a.add else 0))]
@@ -297,6 +319,16 @@ def main():
         if not a.pin_dir or len(ips) < a.backends or a.services > 65534:
             sys.exit("kube_proxy_rules: myelin needs --pin-dir, --backends addresses in --measured-ips, <= 65534 Services")
         lines = myelin_batch(a.services, a.backends, a.pin_dir, ips, a.add)
+    elif a.mode == "manifests":
+        ips = [x for x in a.measured_ips.split(",") if x]
+        if len(ips) < a.backends:
+            sys.exit("kube_proxy_rules: manifests needs --backends addresses in --measured-ips")
+        lines = manifests(a.services, a.backends, ips, a.add)
+    elif a.mode == "myelin-key":  # myelin_lb_svc's slot 0 key of Service index SERVICES, hex bytes
+        import struct
+        key = (ipaddress.ip_address(cluster_ip(a.services)).packed + bytes(12) + struct.pack(">H", PORT) +
+               struct.pack("<BBHBx", 6, 0, 0, 4))
+        lines = [key.hex(" ")]
     elif a.mode == "vip":  # the measured Service's ClusterIP (the last one)
         lines = [cluster_ip(a.services - 1)]
     else:

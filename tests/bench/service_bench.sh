@@ -97,15 +97,32 @@ crr() {  # ns ip port -> "p50 p99" or "" (failed; the reason on stderr)
   if out=$(in_ns "$1" "$CRR" client "$2" "$3" "$SECS" 2>"$W/crr.err"); then
     awk '{print $2, $3}' <<<"$out"
   else
-    echo "service_bench: $1 -> $2:$3: $(tail -n 1 "$W/crr.err")" >&2
+    echo "$1 -> $2:$3: $(tail -n 1 "$W/crr.err")" | tee "$W/why" >&2
     echo ""
   fi
 }
 
 # --- the Myelin node --------------------------------------------------------
-LB_PINS=""
+# Two ways to give it the Services (BENCH_MYELIN_DRIVER):
+#   agent  Service + EndpointSlice YAML in its --manifests directory: the
+#          user's path (translation, LB writer); load and add times run from
+#          the file written to the frontend's slot 0 in myelin_lb_svc
+#   maps   the same entries written straight into the pinned LB maps
+#          (bpftool batch): the datapath alone, when the agent has no writer
+#   auto   agent when myelind has the LB writer (--lb-algorithm), else maps
+LB_PINS="" MY_DRIVER=${BENCH_MYELIN_DRIVER:-auto} MANI=""
 myelin_up() {
+  if [ "$MY_DRIVER" = auto ]; then
+    MY_DRIVER=maps
+    "$MLN_BIN/myelind" --help 2>&1 | grep -q -- '--lb-algorithm' && MY_DRIVER=agent
+  fi
+  if [ "$MY_DRIVER" = agent ]; then
+    MANI="$W/manifests"; mkdir -p "$MANI"
+    printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: bench, labels: {kubernetes.io/metadata.name: bench}}\n' >"$MANI/ns.yaml"
+    MLN_AGENT_ARGS+=(--manifests "$MANI")
+  fi
   MLN_NODE_NAME=bench-node
+  export MLN_NODE_NAME
   mln_node_up 10.217.64.0/24
   mln_pod_add client
   tune_client "${MLN_POD_NETNS[client]}"
@@ -115,28 +132,68 @@ myelin_up() {
     mln_pod_bg "be$j" timeout 7200 "$CRR" server "$PORT"
   done
   for j in $(seq 1 "$B"); do mln_wait_listen "be$j" "$PORT"; done
-  LB_PINS=$(dirname "$(find "$MLN_BPFFS" -name myelin_lb_svc 2>/dev/null | head -n 1)")
-  if [ "$LB_PINS" = . ]; then
-    NA[myelin]="the agent pinned no myelin_lb_svc under $MLN_BPFFS"
-    return 0
-  fi
+  LB_PINS=$MLN_BPFFS
+  [ -e "$LB_PINS/myelin_lb_svc" ] || NA[myelin]="the agent pinned no myelin_lb_svc in $MLN_BPFFS"
 }
 myelin_backends() { local j; for j in $(seq 1 "$B"); do printf '%s,' "${MLN_POD_IP[be$j]}"; done; }
-lb_memlock() {  # sum of memlock of the LB maps pinned by this node
+lb_memlock() {  # sum of memlock of the LB maps whose size follows their entries (BPF_F_NO_PREALLOC)
   local p sum=0 m
-  for p in "$LB_PINS"/myelin_lb_*; do
+  for p in "$LB_PINS"/myelin_lb_svc "$LB_PINS"/myelin_lb_be "$LB_PINS"/myelin_lb_revnat; do
     m=$(bpftool -j map show pinned "$p" 2>/dev/null | jq -r '.bytes_memlock // 0') || m=0
     sum=$((sum + m))
   done
   echo "$sum"
 }
-myelin_load() {  # scale: replace the LB maps' contents with SCALE Services
+lb_fixed() {  # the LB maps allocated in full at creation (LRU, array, hash of maps), bytes
+  local p sum=0 m
+  for p in "$LB_PINS"/myelin_lb_aff "$LB_PINS"/myelin_lb_sknat "$LB_PINS"/myelin_lb_cfg "$LB_PINS"/myelin_lb_maglev; do
+    m=$(bpftool -j map show pinned "$p" 2>/dev/null | jq -r '.bytes_memlock // 0') || m=0
+    sum=$((sum + m))
+  done
+  echo "$sum"
+}
+# Waits (bounded, 10 minutes) until Service index $1 has slot 0 with $B backends; prints the wall seconds since $2 (EPOCHREALTIME).
+wait_frontend() {
+  local key t0=$2 v
+  key=$("$GEN" myelin-key "$1")
+  for _ in $(seq 1 60000); do
+    # shellcheck disable=SC2086  # the key is one hex byte a word
+    if v=$(bpftool -j map lookup pinned "$LB_PINS/myelin_lb_svc" key hex $key 2>/dev/null) &&
+      [[ "$(jq -r '.formatted.value.count // "no BTF"' <<<"$v")" =~ ^($B|no BTF)$ ]]; then
+      echo "$EPOCHREALTIME - $t0" | bc -l | xargs printf '%.3f\n'
+      return 0
+    fi
+    sleep 0.01
+  done
+  echo "service_bench: the agent did not install Service $1 in 10 minutes" >&2
+  return 1
+}
+myelin_load() {  # scale
   # Scales grow: Service i and backend id i*B+j+1 are overwritten in place, never left stale.
-  local n=$1 t
-  "$GEN" myelin "$n" --backends "$B" --pin-dir "$LB_PINS" --measured-ips "$(myelin_backends)" >"$W/myelin.batch"
-  t=$(timed - bpftool batch file "$W/myelin.batch")
+  local n=$1 t t0
+  if [ "$MY_DRIVER" = agent ]; then
+    "$GEN" manifests "$n" --backends "$B" --measured-ips "$(myelin_backends)" >"$W/services.tmp"
+    t0=$EPOCHREALTIME
+    mv "$W/services.tmp" "$MANI/services.yaml"
+    t=$(wait_frontend $((n - 1)) "$t0") || { NA[myelin]="the agent did not install $n Services"; return 0; }
+  else
+    "$GEN" myelin "$n" --backends "$B" --pin-dir "$LB_PINS" --measured-ips "$(myelin_backends)" >"$W/myelin.batch"
+    t=$(timed - bpftool batch file "$W/myelin.batch")
+  fi
   LOAD["myelin $n"]=${t%% *}
   MEM[$n]=$(lb_memlock)
+}
+myelin_add() {  # scale: sets ADD[myelin]
+  local n=$1 t0
+  if [ "$MY_DRIVER" = agent ]; then
+    "$GEN" manifests "$n" --add --backends "$B" --measured-ips "$(myelin_backends)" >"$W/added.tmp"
+    t0=$EPOCHREALTIME
+    mv "$W/added.tmp" "$MANI/added.yaml"
+    ADD[myelin]="$(wait_frontend "$n" "$t0") -"
+  else
+    "$GEN" myelin "$n" --add --backends "$B" --pin-dir "$LB_PINS" --measured-ips "$(myelin_backends)" >"$W/add"
+    ADD[myelin]=$(timed - bpftool batch file "$W/add")
+  fi
 }
 
 # --- kube-proxy modes ---------------------------------------------------------
@@ -184,17 +241,19 @@ for m in floor iptables nft ipvs; do has_mode "$m" && wait_listen_ns "$(ns_of "$
 MEM_EMPTY=""
 [ -z "${NA[myelin]:-}" ] && has_mode myelin && MEM_EMPTY=$(lb_memlock)
 
+declare -A WHY=()  # "mode scale kind" -> why a sample failed
+note_fail() { [ -n "$2" ] || WHY[$1]=$(cat "$W/why"); }
 measure() {  # mode scale
   local m=$1 n=$2 vip r
   vip=$("$GEN" vip "$n")
   if [ "$m" = myelin ]; then
-    r=$(crr "${MLN_POD_NETNS[client]}" "${MLN_POD_IP[be1]}" "$PORT"); LAT["$m $n pod"]+="$r;"
-    r=$(crr "${MLN_POD_NETNS[client]}" "$vip" "$VPORT"); LAT["$m $n vip"]+="$r;"
+    r=$(crr "${MLN_POD_NETNS[client]}" "${MLN_POD_IP[be1]}" "$PORT"); LAT["$m $n pod"]+="$r;"; note_fail "$m $n pod" "$r"
+    r=$(crr "${MLN_POD_NETNS[client]}" "$vip" "$VPORT"); LAT["$m $n vip"]+="$r;"; note_fail "$m $n vip" "$r"
     return 0
   fi
-  r=$(crr "$(ns_of "$m" cli)" "$(be_ip 1)" "$PORT"); LAT["$m $n pod"]+="$r;"
+  r=$(crr "$(ns_of "$m" cli)" "$(be_ip 1)" "$PORT"); LAT["$m $n pod"]+="$r;"; note_fail "$m $n pod" "$r"
   [ "$m" = floor ] && return 0
-  r=$(crr "$(ns_of "$m" cli)" "$vip" "$VPORT"); LAT["$m $n vip"]+="$r;"
+  r=$(crr "$(ns_of "$m" cli)" "$vip" "$VPORT"); LAT["$m $n vip"]+="$r;"; note_fail "$m $n vip" "$r"
 }
 
 LARGEST=${SCALES##* }
@@ -215,8 +274,7 @@ for n in $SCALES; do
       has_mode "$m" && [ -z "${NA[$m]:-}" ] || continue
       echo "adding one Service at $n in $m ..." >&2
       if [ "$m" = myelin ]; then
-        "$GEN" myelin "$n" --add --backends "$B" --pin-dir "$LB_PINS" --measured-ips "$(myelin_backends)" >"$W/add"
-        ADD[$m]=$(timed - bpftool batch file "$W/add")
+        myelin_add "$n"
       else
         add_one "$m" "$n"
       fi
@@ -248,6 +306,7 @@ for n in $SCALES; do
       "$(ratio "$v50" "$fl")" "$(ratio "$v50" "$p50")" "${LOAD[$m $n]:--}"
   done
 done
+for k in "${!WHY[@]}"; do echo "fail: $k: ${WHY[$k]}"; done | sort
 echo "(svc: through the ClusterIP; pod: to a backend's pod IP through the same node; svc/floor: p50 against the"
 echo " floor's pod p50 (routed namespaces, no rules); svc/pod: p50 against the same mode's own pod path;"
 echo " load s: wall seconds to write all N Services (iptables-restore, nft -f, ipvsadm-restore, bpftool batch).)"
@@ -270,13 +329,16 @@ for m in iptables nft ipvs myelin; do
     iptables) how="iptables-restore --noflush: KUBE-SERVICES in full + the new chains (kube-proxy's minimized restore)" ;;
     nft) how="nft -f: one transaction, the new chains + one service-ips element" ;;
     ipvs) how="ipvsadm-restore: one virtual server + its real servers" ;;
-    myelin) how="bpftool batch: the map writes of one frontend (slots, backends, rev-NAT)" ;;
+    myelin)
+      how="bpftool batch: the map writes of one frontend (slots, backends, rev-NAT)"
+      [ "$MY_DRIVER" = agent ] && how="a Service + EndpointSlice file written -> its slot 0 in myelin_lb_svc (polled every 10 ms)" ;;
   esac
   printf '%-9s %10s %12s %s\n' "$m" "$w" "$c" "$how"
 done
 if has_mode myelin && [ -z "${NA[myelin]:-}" ]; then
   echo
-  echo "BPF memory of the LB maps (bpftool memlock, $LB_PINS/myelin_lb_*)"
+  echo "BPF memory of the LB maps that grow with their entries (bpftool memlock of myelin_lb_svc, _be, _revnat;"
+  echo " Services written by: $MY_DRIVER); allocated in full at start: $(( $(lb_fixed) / 1024 )) KiB (affinity, socket rev-NAT, config, Maglev)"
   printf '%-9s %14s %18s\n' Services "memlock KiB" "bytes per Service"
   printf '%-9s %14s %18s\n' 0 "$((MEM_EMPTY / 1024))" -
   for n in $SCALES; do

@@ -41,6 +41,7 @@
 #include "myelin/flags.hpp"
 #include "myelin/log.hpp"
 #include "myelin/pseudo_fs.hpp"
+#include "myelin/services/lb_component.hpp"
 #include "runtime/pod_index.hpp"
 #include "runtime/runtime_components.hpp"
 #include "server/api_server.hpp"
@@ -172,6 +173,15 @@ int main(int argc, char** argv) {
   // Every endpoint runs this build's programs now: migrated maps take their pins.
   if (auto s = (*dp)->complete_upgrade(); !s) return fail("upgrading the pinned maps: " + s.error().message);
 
+  // Services: the load-balancing maps the pod datapath pinned, with the ids
+  // they held before this start. The ServiceManager hands it its tables.
+  services::LbWriterOptions lb_opts;
+  lb_opts.pin_dir = info.bpffs_root;
+  lb_opts.algorithm = *services::parse_lb_algorithm(flags.get("lb-algorithm"));  // validated
+  lb_opts.maglev_m = static_cast<uint32_t>(*flags.get_int("lb-maglev-table-size"));
+  auto lb_writer = services::LbWriter::open(lb_opts);
+  if (!lb_writer) return fail("load-balancing maps: " + lb_writer.error().message);
+
   flows::FlowStore flow_store(static_cast<size_t>(*flags.get_int("flow-store-size")));
   auto decoder = agent::make_flow_decoder(info.node_name, policies);
 
@@ -197,6 +207,7 @@ int main(int argc, char** argv) {
   components.add<agent::FlowsComponent>(flow_store, info.node_name);
   components.add<agent::ObjectsComponent>(objects);
   components.add<agent::ServicesComponent>(services, objects);
+  components.add<services::LbComponent>(**lb_writer);
   components.add<metrics::AgentCountersComponent>(counters);
   if (flags.is_set("flow-log")) {
     google::protobuf::RepeatedPtrField<flow::FlowFilter> allow, deny;

@@ -277,11 +277,12 @@ def myelin_batch(n, b, pin_dir, measured_ips, add):
     return out
 
 
-def manifests(n, b, measured_ips, add):
-    """Service + EndpointSlice YAML of the same Services, for Myelin's agent
-    (--manifests): what its translation and LB writer turn into the maps."""
+def manifests(n, b, measured_ips, add, first=0, last=None):
+    """Service + EndpointSlice YAML of the same Services (index first..last-1),
+    for Myelin's agent (--manifests): what its translation and LB writer turn
+    into the maps."""
     out = []
-    for i in ([n] if add else range(n)):
+    for i in ([n] if add else range(first, n if last is None else min(last, n))):
         if i == n - 1 and not add:
             eps = measured_ips[:b]
         else:
@@ -308,6 +309,7 @@ def main():
     p.add_argument("--measured-base", default="10.218.255.0")
     p.add_argument("--pin-dir", help="myelin: the directory of the pinned myelin_lb_* maps")
     p.add_argument("--measured-ips", default="", help="myelin: the measured Service's backends, comma-separated")
+    p.add_argument("--range", help="manifests: only Services FIRST:LAST (index, LAST excluded)")
     p.add_argument("--add", action="store_true", help="only the delta that adds Service index SERVICES")
     a = p.parse_args()
     if a.services < (0 if a.mode == "myelin-key" else 1) or a.backends < 1 or a.services * a.backends >= (1 << 18) - 1:
@@ -323,7 +325,8 @@ def main():
         ips = [x for x in a.measured_ips.split(",") if x]
         if len(ips) < a.backends:
             sys.exit("kube_proxy_rules: manifests needs --backends addresses in --measured-ips")
-        lines = manifests(a.services, a.backends, ips, a.add)
+        first, _, last = (a.range or "0:").partition(":")
+        lines = manifests(a.services, a.backends, ips, a.add, int(first or 0), int(last) if last else None)
     elif a.mode == "myelin-key":  # myelin_lb_svc's slot 0 key of Service index SERVICES, hex bytes
         import struct
         key = (ipaddress.ip_address(cluster_ip(a.services)).packed + bytes(12) + struct.pack(">H", PORT) +

@@ -176,15 +176,20 @@ myelin_load() {  # scale
   # Scales grow: Service i and backend id i*B+j+1 are overwritten in place, never left stale.
   local n=$1 t t0
   if [ "$MY_DRIVER" = agent ]; then
-    "$GEN" manifests "$n" --backends "$B" --measured-ips "$(myelin_backends)" >"$W/services.tmp"
+    # Files of 1,000 Services each (one file of 10,000 passes --manifest-max-size's 16 MiB),
+    # written in the order the agent then reads; each replaced in one rename.
+    local c
+    for c in $(seq 0 $(( (n - 1) / 1000 ))); do
+      "$GEN" manifests "$n" --backends "$B" --measured-ips "$(myelin_backends)" --range "$((c * 1000)):$((c * 1000 + 1000))" >"$W/services-$c.yaml"
+    done
     t0=$EPOCHREALTIME
-    mv "$W/services.tmp" "$MANI/services.yaml"
+    for c in $(seq 0 $(( (n - 1) / 1000 ))); do mv "$W/services-$c.yaml" "$MANI/services-$c.yaml"; done
     if ! t=$(wait_frontend $((n - 1)) "$t0"); then
       # An agent with the writer but without the Services model wired in:
       # measure the datapath with the maps written directly, and say so.
       MY_NOTE="the agent did not install Services from its manifests within ${BENCH_MYELIN_WAIT:-300} s: written into the maps instead"
       echo "service_bench: $MY_NOTE" >&2
-      rm -f "$MANI/services.yaml"
+      rm -f "$MANI"/services-*.yaml
       MY_DRIVER=maps
       myelin_load "$n"
       return 0

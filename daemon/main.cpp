@@ -23,6 +23,9 @@
 
 #include <filesystem>
 #include <iostream>
+#include <mutex>
+#include <optional>
+#include <utility>
 
 #include "agent/components.hpp"
 #include "agent/conntrack_gc.hpp"
@@ -160,8 +163,23 @@ int main(int argc, char** argv) {
     return policies.identity_labels(ns, pod);
   });
   // Services: the table the objects and this node's endpoints say, handed to
-  // the load-balancing maps' writer (logged until the LbWriter is wired).
-  agent::LoggingSink lb_sink;
+  // the load-balancing maps' writer, which opens after the endpoints' restore
+  // below: until then the last table waits here.
+  struct LateSink : services::TableSink {
+    std::mutex mu;
+    services::TableSink* to = nullptr;
+    std::optional<std::pair<services::ServiceTable, bool>> last;
+    void apply(const services::ServiceTable& t, bool synced) override {
+      std::lock_guard l(mu);
+      if (to) to->apply(t, synced); else last.emplace(t, synced);
+    }
+    void attach(services::TableSink& s) {
+      std::lock_guard l(mu);
+      to = &s;
+      if (last) to->apply(last->first, last->second);
+      last.reset();
+    }
+  } lb_sink;
   services::ServiceManager services(objects, lb_sink, [&eps = **store] { return agent::local_endpoints(eps); }, {info.node_name});
   endpoints.set_on_change([&policies, &services] {
     policies.publish_endpoints();
@@ -181,6 +199,7 @@ int main(int argc, char** argv) {
   lb_opts.maglev_m = static_cast<uint32_t>(*flags.get_int("lb-maglev-table-size"));
   auto lb_writer = services::LbWriter::open(lb_opts);
   if (!lb_writer) return fail("load-balancing maps: " + lb_writer.error().message);
+  lb_sink.attach(**lb_writer);
 
   flows::FlowStore flow_store(static_cast<size_t>(*flags.get_int("flow-store-size")));
   auto decoder = agent::make_flow_decoder(info.node_name, policies);

@@ -117,7 +117,8 @@ LB_PINS="" MY_DRIVER=${BENCH_MYELIN_DRIVER:-auto} MANI="" MY_NOTE=""
 myelin_up() {
   if [ "$MY_DRIVER" = auto ]; then
     MY_DRIVER=maps
-    "$MLN_BIN/myelind" --help 2>&1 | grep -q -- '--lb-algorithm' && MY_DRIVER=agent
+    local help; help=$("$MLN_BIN/myelind" --help 2>&1 || true)  # not piped to grep -q: pipefail and SIGPIPE
+    [[ $help == *--lb-algorithm* ]] && MY_DRIVER=agent
   fi
   if [ "$MY_DRIVER" = agent ]; then
     MANI="$W/manifests"; mkdir -p "$MANI"

@@ -267,8 +267,8 @@ measure() {  # mode scale
   vip=$("$GEN" vip "$n")
   if [ "$m" = myelin ]; then
     r=$(crr "${MLN_POD_NETNS[client]}" "${MLN_POD_IP[be1]}" "$PORT"); LAT["$m $n pod"]+="$r;"; note_fail "$m $n pod" "$r"
+    echo "  $m $n pod: ${r:-fail}" >&2
     r=$(crr "${MLN_POD_NETNS[client]}" "$vip" "$VPORT"); LAT["$m $n vip"]+="$r;"; note_fail "$m $n vip" "$r"
-    echo "  $m $n pod: ${LAT["$m $n pod"]##*;}" >&2
     echo "  $m $n svc: ${r:-fail}" >&2
     return 0
   fi

@@ -23,6 +23,9 @@
 
 #include <filesystem>
 #include <iostream>
+#include <mutex>
+#include <optional>
+#include <utility>
 
 #include "agent/components.hpp"
 #include "agent/conntrack_gc.hpp"

@@ -10,7 +10,7 @@ PACKAGES=(
   protobuf-compiler libprotobuf-dev prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev
   python3 openssl
   libgtest-dev googletest
-  iproute2 iputils-ping netcat-openbsd socat util-linux jq curl bc iperf3 sockperf
+  iproute2 iputils-ping netcat-openbsd socat util-linux jq curl bc iperf3 sockperf iptables nftables ipvsadm time
   containernetworking-plugins prometheus
   qemu-system-x86 cpio busybox-static kmod
 )

@@ -87,9 +87,15 @@ grep -qE "through all 2 restarts: [0-9]+ sent" "$OUT/agent_scale.out" && t_ok "a
 bench cni "^ADD, 2 in parallel +[0-9.]+ " "$here/cni_bench.sh" 4 2
 bench pod_net "^TCP throughput \(Gbit/s\) +[0-9.]+ +[0-9.]+ +[0-9.]+ " "$here/pod_net_bench.sh" 1
 bench flow_churn "^agent decoder under policy churn +[0-9]+ " "$MLN_BIN/flow_churn_bench" 4 2 0.2 1
+# Services: 1 and 10 Services of 2 backends, every mode, one short round.
+bench service "^10 +nft +[0-9.]+ +[0-9.]+ +[0-9.]+ " env BENCH_BACKENDS=2 "$here/service_bench.sh" "1 10" 1 0.3
+for want in "^10 +iptables +[0-9.]+ " "^10 +myelin +[^ ]+ +[^ ]+ +[0-9.]+ " "^(iptables|nft) +[0-9.]+ +[0-9.]+ " "^10 +[0-9]+ +[0-9]+$"; do
+  grep -qE "$want" "$OUT/service.out" && t_ok "service_bench's table has a line like: $want" ||
+    t_bad "service_bench's table has a line like: $want"
+done
 made=$(ls -d "$CG_ROOT"/mln-bench-smoke-$$-* | wc -l)
 for cg in "${CGS[@]}"; do rm_cgroup "$cg"; done
 left=$(ls -d "$CG_ROOT"/mln-bench-smoke-$$-* 2>/dev/null || true)
-[ "$made" -eq 5 ] && [ -z "$left" ] && t_ok "the smoke test removes the 5 cgroups it made" ||
-  t_bad "the smoke test removes the 5 cgroups it made" "made $made, left: $left"
+[ "$made" -eq 6 ] && [ -z "$left" ] && t_ok "the smoke test removes the 6 cgroups it made" ||
+  t_bad "the smoke test removes the 6 cgroups it made" "made $made, left: $left"
 t_summary

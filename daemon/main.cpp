@@ -23,9 +23,6 @@
 
 #include <filesystem>
 #include <iostream>
-#include <mutex>
-#include <optional>
-#include <utility>
 
 #include "agent/components.hpp"
 #include "agent/conntrack_gc.hpp"

@@ -68,8 +68,11 @@ declare -F mln_pod_lb >/dev/null || LB_CGROUP=0
 
 # ---- manifests ----
 # put FILE CONTENT: written atomically, as kubectl apply would be.
-put() { printf '%s\n' "$2" >"$M/.$1.tmp"; mv "$M/.$1.tmp" "$M/$1.yaml"; }
-unput() { rm -f "$M/$1.yaml"; }
+now_ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
+PUT_MS=0
+put() { printf '%s\n' "$2" >"$M/.$1.tmp"; mv "$M/.$1.tmp" "$M/$1.yaml"; PUT_MS=$(now_ms); }
+unput() { rm -f "$M/$1.yaml"; PUT_MS=$(now_ms); }
+api() { mln_standin_ctl "$@"; PUT_MS=$(now_ms); }
 # svc NAME VIP PORTS-FLOW-LIST [EXTRA-SPEC-LINES]: a Service without selector (its slices written by the test).
 svc() {
   printf 'apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: e2e}\nspec:\n  clusterIP: %s\n  clusterIPs: [%s]\n  ports: %s\n%s' \
@@ -110,18 +113,20 @@ term "$(eps_of b3)"
 # ---- clients ----
 RUN=mln_pod MODE=pkt
 # ask PROTO VIP PORT [COUNT] [TIMEOUT_MS] [POD]: svc_probe's lines, one per attempt.
-ask() { $RUN "${6:-client}" "$MLN_BIN/svc_probe" "$1" "$2" "$3" -n "${4:-1}" -t "${5:-1000}" 2>/dev/null || true; }
+ask() { $RUN "${6:-client}" "$MLN_BIN/svc_probe" "$1" "$2" "$3" -n "${4:-1}" -t "${5:-1000}" ${ASK_STOP:+-x} 2>/dev/null || true; }
+askx() { ASK_STOP=1 ask "$@"; }   # stops at the first failed attempt: a bounded wait costs one timeout, not COUNT
 names() { awk '$1 != "ERR" {print $1}' | sort -u | xargs; }     # distinct backends that answered
 errors() { grep -c '^ERR' || true; }
-# sees PROTO VIP PORT WANT...: within bounded retries, COUNT answers cover exactly the backends WANT (upstream
-# VerifyServeHostnameServiceUp: every expected pod answers, no other).
+# sees PROTO VIP PORT WANT...: within SEES_S seconds (default 5, bounded retries), 10 answers per backend
+# cover exactly the backends WANT (upstream VerifyServeHostnameServiceUp: every expected pod answers, no other).
 sees() {
   local proto=$1 vip=$2 port=$3; shift 3
   local want; want=$(printf '%s\n' "$@" | sort -u | xargs)
-  local i got=""
-  for i in $(seq 1 20); do
-    got=$(ask "$proto" "$vip" "$port" $((10 * $#)) | names)
+  local got="" end=$(( $(now_ms) + ${SEES_S:-5} * 1000 ))
+  while :; do
+    got=$(askx "$proto" "$vip" "$port" $((10 * $#)) | names)
     [ "$got" = "$want" ] && return 0
+    [ "$(now_ms)" -lt "$end" ] || break
     sleep 0.1
   done
   echo "       answered: '$got', expected '$want'" >&2
@@ -130,14 +135,23 @@ sees() {
 # only PROTO VIP PORT N WANT...: N answers, each from one of WANT, none an error.
 only() {
   local proto=$1 vip=$2 port=$3 n=$4; shift 4
-  local out; out=$(ask "$proto" "$vip" "$port" "$n")
+  local out; out=$(askx "$proto" "$vip" "$port" "$n")
   local bad; bad=$(awk -v w=" $* " '$1 == "ERR" || index(w, " " $1 " ") == 0' <<<"$out" | head -3)
   [ "$(grep -c . <<<"$out")" -eq "$n" ] && [ -z "$bad" ] && return 0
   echo "       unexpected: $(xargs <<<"$bad")" >&2
   return 1
 }
-# follows CMD...: the change is in force within about a second (10 polls 0.1 s apart; each probe takes time too).
-follows() { mln_retry 10 0.1 "$@"; }
+# follows CMD...: the last change (put, unput, api) is in force for new connections within a
+# second: CMD succeeds on a probe started at most FOLLOW_MS (1000) after it; prints the time measured.
+follows() {
+  local t
+  while :; do
+    t=$(( $(now_ms) - PUT_MS ))
+    [ "$t" -le "${FOLLOW_MS:-1000}" ] || { echo "       not in force ${FOLLOW_MS:-1000} ms after the change" >&2; return 1; }
+    "$@" && { echo "       in force for a probe started $t ms after the change"; return 0; }
+    sleep 0.05
+  done
+}
 c() { t_check "[$MODE] $1" "${@:2}"; }
 
 # ---- scenarios (each run once per client mode) ----
@@ -191,7 +205,7 @@ live_endpoints() {
   c "endpoint removed live: 30 more connections, never b3" only tcp $VIP_HOST 80 30 b1 b2
   c "endpoint removed live: control, b1 and b2 both still answer" sees tcp $VIP_HOST 80 b1 b2
   put hostname "$(svc hostname $VIP_HOST "$HOST_PORTS"; slice hostname "$HOST_SLICE_PORTS" "$(eps_of b1 b2 b3)")"
-  has_b3() { ask tcp $VIP_HOST 80 6 | grep -q '^b3 '; }
+  has_b3() { askx tcp $VIP_HOST 80 6 | grep -q '^b3 '; }
   c "endpoint added live: new connections reach b3 within a second" follows has_b3
   c "endpoint added live: the three again" sees tcp $VIP_HOST 80 b1 b2 b3
 }
@@ -204,10 +218,10 @@ affinity() {
     t_ok "[$MODE] ClientIP affinity: 15 consecutive connections, all to $first" ||
     t_bad "[$MODE] ClientIP affinity: 15 identical answers" "$(names <<<"$out"), errors $(errors <<<"$out")"
   put sticky "$(svc sticky $VIP_STICKY "$HOST_PORTS" '  sessionAffinity: None'; slice sticky "$HOST_SLICE_PORTS" "$(eps_of b1 b2 b3)")"
-  spread() { [ "$(ask tcp $VIP_STICKY 80 30 | names | wc -w)" -ge 2 ]; }
+  spread() { [ "$(askx tcp $VIP_STICKY 80 30 | names | wc -w)" -ge 2 ]; }
   c "affinity switched off: connections spread again (>= 2 backends in 30)" follows spread
   put sticky "$(svc sticky $VIP_STICKY "$HOST_PORTS" '  sessionAffinity: ClientIP'; slice sticky "$HOST_SLICE_PORTS" "$(eps_of b1 b2 b3)")"
-  one() { [ "$(ask tcp $VIP_STICKY 80 15 | names | wc -w)" -eq 1 ]; }
+  one() { local o; o=$(askx tcp $VIP_STICKY 80 15); [ "$(grep -c . <<<"$o")" -eq 15 ] && [ "$(names <<<"$o" | wc -w)" -eq 1 ]; }
   c "affinity switched on again: one backend for 15 connections" follows one
 }
 
@@ -352,20 +366,20 @@ spec:
 }
 
 from_api() {
-  mln_standin_ctl apply '{"apiVersion":"v1","kind":"Service","metadata":{"name":"api","namespace":"e2e"},"spec":{"clusterIP":"'$VIP_API'","clusterIPs":["'$VIP_API'"],"ports":[{"name":"http","port":80,"targetPort":9376,"protocol":"TCP"}]}}'
-  mln_standin_ctl apply '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"api-1","namespace":"e2e","labels":{"kubernetes.io/service-name":"api"}},"addressType":"IPv4","endpoints":[{"addresses":["'"${IP[b1]}"'"],"conditions":{"ready":true}},{"addresses":["'"${IP[b2]}"'"],"conditions":{"ready":true}}],"ports":[{"name":"http","port":9376,"protocol":"TCP"}]}'
+  api apply '{"apiVersion":"v1","kind":"Service","metadata":{"name":"api","namespace":"e2e"},"spec":{"clusterIP":"'$VIP_API'","clusterIPs":["'$VIP_API'"],"ports":[{"name":"http","port":80,"targetPort":9376,"protocol":"TCP"}]}}'
+  api apply '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"api-1","namespace":"e2e","labels":{"kubernetes.io/service-name":"api"}},"addressType":"IPv4","endpoints":[{"addresses":["'"${IP[b1]}"'"],"conditions":{"ready":true}},{"addresses":["'"${IP[b2]}"'"],"conditions":{"ready":true}}],"ports":[{"name":"http","port":9376,"protocol":"TCP"}]}'
   c "from the API: a Service and EndpointSlice created through the API serve (b1, b2)" sees tcp $VIP_API 80 b1 b2
-  mln_standin_ctl apply '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"api-1","namespace":"e2e","labels":{"kubernetes.io/service-name":"api"}},"addressType":"IPv4","endpoints":[{"addresses":["'"${IP[b2]}"'"],"conditions":{"ready":true}},{"addresses":["'"${IP[b3]}"'"],"conditions":{"ready":true}}],"ports":[{"name":"http","port":9376,"protocol":"TCP"}]}'
+  api apply '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"api-1","namespace":"e2e","labels":{"kubernetes.io/service-name":"api"}},"addressType":"IPv4","endpoints":[{"addresses":["'"${IP[b2]}"'"],"conditions":{"ready":true}},{"addresses":["'"${IP[b3]}"'"],"conditions":{"ready":true}}],"ports":[{"name":"http","port":9376,"protocol":"TCP"}]}'
   c "from the API: the EndpointSlice updated (b2, b3) is followed" sees tcp $VIP_API 80 b2 b3
-  mln_standin_ctl delete '{"kind":"EndpointSlice","namespace":"e2e","name":"api-1"}'
+  api delete '{"kind":"EndpointSlice","namespace":"e2e","name":"api-1"}'
   refused() { [ "$(ask tcp $VIP_API 80 1)" = "ERR ECONNREFUSED" ]; }
   c "from the API: its EndpointSlice deleted, refused" follows refused
-  mln_standin_ctl apply '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"api-1","namespace":"e2e","labels":{"kubernetes.io/service-name":"api"}},"addressType":"IPv4","endpoints":[{"addresses":["'"${IP[b1]}"'"],"conditions":{"ready":true}}],"ports":[{"name":"http","port":9376,"protocol":"TCP"}]}'
+  api apply '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"api-1","namespace":"e2e","labels":{"kubernetes.io/service-name":"api"}},"addressType":"IPv4","endpoints":[{"addresses":["'"${IP[b1]}"'"],"conditions":{"ready":true}}],"ports":[{"name":"http","port":9376,"protocol":"TCP"}]}'
   c "from the API: control, served again with b1" sees tcp $VIP_API 80 b1
 }
 
 # The agent has every Service before the scenarios start (bounded).
-mln_retry 100 0.1 sees tcp $VIP_HOST 80 b1 b2 b3 2>/dev/null || true
+SEES_S=20 sees tcp $VIP_HOST 80 b1 b2 b3 2>/dev/null || true
 
 echo "-- the agent's view"
 mln_myelin service list -o json >"$MLN_TMP/svc.json" 2>&1 || true

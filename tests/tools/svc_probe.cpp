@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// svc_probe MODE ADDR PORT [-n COUNT] [-t TIMEOUT_MS] [-g GAP_MS] [-r]:
+// svc_probe MODE ADDR PORT [-n COUNT] [-t TIMEOUT_MS] [-g GAP_MS] [-r] [-x]:
 // the client side of the Services tests (the upstream e2e tests' exec pod).
 // Every attempt prints one line: serve_hostname's answer followed by
 // "peer=ADDR:PORT" (what getpeername, or recvfrom's source, says the
@@ -14,7 +14,9 @@
 //               times (0: until killed); with -r, a socket that fails
 //               (ECONNABORTED when the agent destroyed it, ECONNREFUSED) is
 //               replaced by a new one, as a resolver does ("RECONNECT" line)
-// Exit status 0 when every attempt got an answer.
+// -x stops tcp, udp and udp-sendto at the first failed attempt (a test's
+// bounded wait then costs one timeout, not COUNT). Exit status 0 when every
+// attempt got an answer.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -34,6 +36,7 @@ struct Opts {
   sockaddr_in dst{};
   int count = 1, timeout_ms = 1000, gap_ms = 0;
   bool reconnect = false;
+  bool stop = false;  // -x: stop at the first failed attempt
 };
 
 std::string addr_str(const sockaddr_in& a) {
@@ -117,9 +120,9 @@ int run_tcp(const Opts& o) {
   int bad = 0;
   for (int i = 0; i < o.count; ++i, gap(o, i - 1)) {
     int fd = connect_to(o, SOCK_STREAM), e = 0;
-    if (fd < 0) { std::printf("%s\n", err(-fd).c_str()); ++bad; continue; }
+    if (fd < 0) { std::printf("%s\n", err(-fd).c_str()); ++bad; if (o.stop) break; continue; }
     std::string line = read_line(fd, o.timeout_ms, e);
-    if (e) { std::printf("%s\n", err(e).c_str()); ++bad; }
+    if (e) { std::printf("%s\n", err(e).c_str()); ++bad; if (o.stop) { close(fd); break; } }
     else std::printf("%s %s\n", line.c_str(), peer_of(fd).c_str());
     close(fd);
     std::fflush(stdout);
@@ -131,9 +134,9 @@ int run_udp(const Opts& o) {
   int bad = 0;
   for (int i = 0; i < o.count; ++i, gap(o, i - 1)) {
     int fd = connect_to(o, SOCK_DGRAM), e = 0;
-    if (fd < 0) { std::printf("%s\n", err(-fd).c_str()); ++bad; continue; }
+    if (fd < 0) { std::printf("%s\n", err(-fd).c_str()); ++bad; if (o.stop) break; continue; }
     std::string line = udp_ask(fd, o, e);
-    if (e) { std::printf("%s\n", err(e).c_str()); ++bad; }
+    if (e) { std::printf("%s\n", err(e).c_str()); ++bad; if (o.stop) { close(fd); break; } }
     else std::printf("%s %s\n", line.c_str(), peer_of(fd).c_str());
     close(fd);
     std::fflush(stdout);
@@ -145,14 +148,14 @@ int run_udp_sendto(const Opts& o) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0), bad = 0;
   for (int i = 0; i < o.count; ++i, gap(o, i - 1)) {
     if (sendto(fd, "hostname\n", 9, 0, reinterpret_cast<const sockaddr*>(&o.dst), sizeof o.dst) < 0) {
-      std::printf("%s\n", err(errno).c_str()); ++bad; continue;
+      std::printf("%s\n", err(errno).c_str()); ++bad; if (o.stop) break; continue;
     }
     int e = wait_in(fd, o.timeout_ms);
     char buf[512];
     sockaddr_in from{};
     socklen_t len = sizeof from;
     ssize_t n = e ? -1 : recvfrom(fd, buf, sizeof buf - 1, 0, reinterpret_cast<sockaddr*>(&from), &len);
-    if (n < 0) { std::printf("%s\n", err(e ? e : errno).c_str()); ++bad; continue; }
+    if (n < 0) { std::printf("%s\n", err(e ? e : errno).c_str()); ++bad; if (o.stop) break; continue; }
     std::printf("%s peer=%s\n", strip(std::string(buf, static_cast<size_t>(n))).c_str(), addr_str(from).c_str());
     std::fflush(stdout);
   }
@@ -207,7 +210,7 @@ int run_udp_stream(const Opts& o) {
 int main(int argc, char** argv) {
   Opts o;
   if (argc < 4) {
-    std::fprintf(stderr, "usage: svc_probe tcp|udp|udp-sendto|tcp-hold|udp-stream ADDR PORT [-n COUNT] [-t TIMEOUT_MS] [-g GAP_MS] [-r]\n");
+    std::fprintf(stderr, "usage: svc_probe tcp|udp|udp-sendto|tcp-hold|udp-stream ADDR PORT [-n COUNT] [-t TIMEOUT_MS] [-g GAP_MS] [-r] [-x]\n");
     return 2;
   }
   o.mode = argv[1];
@@ -217,6 +220,7 @@ int main(int argc, char** argv) {
   for (int i = 4; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-r") { o.reconnect = true; continue; }
+    if (a == "-x") { o.stop = true; continue; }
     if (i + 1 >= argc) return std::fprintf(stderr, "%s needs a value\n", a.c_str()), 2;
     int v = std::atoi(argv[++i]);
     if (a == "-n") o.count = v;

@@ -75,8 +75,9 @@ unput() { rm -f "$M/$1.yaml"; PUT_MS=$(now_ms); }
 api() { mln_standin_ctl "$@"; PUT_MS=$(now_ms); }
 # svc NAME VIP PORTS-FLOW-LIST [EXTRA-SPEC-LINES]: a Service without selector (its slices written by the test).
 svc() {
-  printf 'apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: e2e}\nspec:\n  clusterIP: %s\n  clusterIPs: [%s]\n  ports: %s\n%s' \
-    "$1" "$2" "$2" "$3" "${4:-}"
+  printf 'apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: e2e}\nspec:\n  clusterIP: %s\n  clusterIPs: [%s]\n  ports: %s\n' \
+    "$1" "$2" "$2" "$3"
+  [ -z "${4:-}" ] || printf '%s\n' "$4"
 }
 # ep POD [READY SERVING TERMINATING]: one endpoint of a slice.
 ep() {

@@ -287,6 +287,24 @@ Service service(const Reader& r, const YAML::Node& doc) {
     r.fail(spec, "spec.externalName", "is required for type ExternalName");
   const auto ext = r.list(spec["externalIPs"], "spec.externalIPs");
   for (size_t i = 0; i < ext.size(); ++i) s.external_ips.push_back(r.address(ext[i], "spec.externalIPs[" + std::to_string(i) + "]"));
+  s.publish_not_ready = r.boolean(spec["publishNotReadyAddresses"], "spec.publishNotReadyAddresses").value_or(false);
+  const auto& status = doc["status"];
+  r.map(status, "status");
+  if (given(status)) {
+    const auto& lb = status["loadBalancer"];
+    r.map(lb, "status.loadBalancer");
+    const auto ing = given(lb) ? r.list(lb["ingress"], "status.loadBalancer.ingress") : std::vector<YAML::Node>{};
+    for (size_t i = 0; i < ing.size(); ++i) {
+      const std::string f = "status.loadBalancer.ingress[" + std::to_string(i) + "]";
+      if (!given(ing[i]) || !ing[i].IsMap()) r.fail(ing[i], f, "must be a mapping with ip or hostname");
+      Service::Ingress in;
+      if (given(ing[i]["ip"])) in.ip = r.address(ing[i]["ip"], f + ".ip");
+      const std::string mode = r.opt_str(ing[i], "ipMode", f + ".ipMode");
+      if (mode == "Proxy") in.ip_mode_proxy = true;
+      else if (!mode.empty() && mode != "VIP") r.fail(ing[i]["ipMode"], f + ".ipMode", "must be VIP or Proxy, not '" + mode + "'");
+      s.lb_ingress.push_back(std::move(in));
+    }
+  }
   return s;
 }
 

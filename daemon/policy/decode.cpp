@@ -3,6 +3,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <set>
 
 #include "myelin/net.hpp"
@@ -442,6 +443,35 @@ NetworkPolicy cilium_policy(const Ctx& c, const YAML::Node& doc, const std::stri
   return p;
 }
 
+// What the EndpointSlice controller reads of a Pod (its addresses, node,
+// readiness, deletion), for the endpoints Myelin derives. Written by the
+// kubelet, not the user: a malformed value is passed over, never a refusal
+// of the Pod (whose labels and named ports policy needs).
+void pod_status(const YAML::Node& doc, Pod& p) {
+  auto scalar = [](const YAML::Node& n) { return given(n) && n.IsScalar() ? n.as<std::string>() : std::string(); };
+  const auto& meta = doc["metadata"];
+  p.terminating = given(meta["deletionTimestamp"]);
+  const auto& spec = doc["spec"];
+  if (given(spec) && spec.IsMap()) p.node_name = scalar(spec["nodeName"]);
+  const auto& status = doc["status"];
+  if (!given(status) || !status.IsMap()) return;
+  const std::string phase = scalar(status["phase"]);
+  p.terminal = phase == "Succeeded" || phase == "Failed";
+  auto add_ip = [&](const std::string& ip) {
+    if (!ip.empty() && std::find(p.ips.begin(), p.ips.end(), ip) == p.ips.end()) p.ips.push_back(ip);
+  };
+  if (const auto& ips = status["podIPs"]; given(ips) && ips.IsSequence())
+    for (const auto& i : ips)
+      if (i.IsMap()) add_ip(scalar(i["ip"]));
+  if (p.ips.empty()) add_ip(scalar(status["podIP"]));
+  if (const auto& conds = status["conditions"]; given(conds) && conds.IsSequence())
+    for (const auto& cnd : conds)
+      if (cnd.IsMap() && scalar(cnd["type"]) == "Ready") {
+        const std::string v = scalar(cnd["status"]);
+        if (v == "True" || v == "False") p.ready = v == "True";
+      }
+}
+
 Object decode_doc(const Ctx& c, const YAML::Node& doc) {
   c.doc_line = doc.Mark().line + 1;
   if (!doc.IsMap()) c.fail(doc, "", "a document must be a mapping with apiVersion and kind");
@@ -502,6 +532,7 @@ Object decode_doc(const Ctx& c, const YAML::Node& doc) {
                            protocol_of(c, port["protocol"], pf + ".protocol", false)});
       }
     }
+    pod_status(doc, p);
     return p;
   }
   NetworkPolicy pol;

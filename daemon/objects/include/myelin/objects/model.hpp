@@ -48,6 +48,16 @@ struct Service {
   // Label service.kubernetes.io/service-proxy-name: another proxy serves it,
   // as kube-proxy skips such a Service.
   std::string proxy_name;
+  // spec.publishNotReadyAddresses: endpoints derived from pods are ready
+  // whether the pods are or not (as the EndpointSlice controller writes them).
+  bool publish_not_ready = false;
+  // status.loadBalancer.ingress: the addresses a load balancer gave it.
+  struct Ingress {
+    std::string ip;                       // "" when the ingress has a hostname only
+    bool ip_mode_proxy = false;           // ipMode Proxy: the load balancer proxies, the node is not sent the address
+    bool operator==(const Ingress&) const = default;
+  };
+  std::vector<Ingress> lb_ingress;
   std::string source;                     // file:line it came from
   bool operator==(const Service&) const = default;
 };

@@ -47,8 +47,15 @@ struct Workload {
 struct Pod {
   std::string ns, name;
   Labels labels;
-  std::vector<NamedPort> ports;
+  std::vector<NamedPort> ports;     // containers' named ports (a Service's named targetPort resolves against them)
   std::vector<Workload> workloads;  // from metadata.ownerReferences
+  // What the EndpointSlice controller reads, for the endpoints Myelin
+  // derives for a selector Service without slices (services/translate.hpp).
+  std::vector<std::string> ips;     // status.podIPs (status.podIP alone when only it is set)
+  std::string node_name;            // spec.nodeName
+  bool terminating = false;         // metadata.deletionTimestamp set
+  bool terminal = false;            // status.phase Succeeded or Failed: in no endpoints
+  std::optional<bool> ready;        // status.conditions[type=Ready]: True / False; unset when not given
 };
 
 struct PortRule {

@@ -31,10 +31,20 @@ struct Backend {
   net::Ipv4 addr;
   uint16_t port = 0;     // host order, the resolved targetPort
   uint8_t proto = 6;
+  // For clients inside the cluster (pods, the node): the single entry of a
+  // frontend, or the INTERNAL one of a two-scope frontend (abi/lb.h).
   BackendState state = BackendState::active;
   bool local = false;    // an endpoint of this node
   bool serving = true, terminating = false;  // the conditions as read (for display)
   std::string pod;       // "ns/name" of the targetRef, "" if none
+  // For clients outside the cluster on a frontend with external_local (the
+  // EXTERNAL entry of a two-scope frontend): kube-proxy picks that set apart
+  // (a local ready endpoint, or when none is, a local serving+terminating
+  // one), so a local terminating endpoint may serve outside clients while
+  // inside ones go to remote ready ones. Equal to state == active on every
+  // other frontend.
+  bool external_active = false;
+  bool ready = true;     // the ready condition as read (for display)
   auto operator<=>(const Backend&) const = default;
 };
 

@@ -173,7 +173,10 @@ enum myelin_sock_xlate_point {
 };
 
 /* Cilium's monitor type of a socket trace (MessageTypeTraceSock), beside
- * enum myelin_event_type (net.h); on the same ring buffer (myelin_events). */
+ * enum myelin_event_type (net.h). On sock_lb.bpf.c's own ring buffer
+ * (myelin_sklb_events), not the flow events' one: its reader reads one
+ * record layout, and a process's socket calls never take room from the
+ * pods' packet events. */
 #define MYELIN_EVENT_TRACE_SOCK 7
 
 /* A socket-level translation (Hubble's Type SOCK flow, verdict TRANSLATED).
@@ -195,8 +198,10 @@ struct myelin_sock_xlate_event {
 	__be16 orig_port;
 	__be16 xlate_port;
 	__u32 pid;                /* tgid */
+	__u32 netns_ino;          /* the process's network namespace (inode): which pod */
+	__u32 pad2;
 };
-MYELIN_ASSERT_SIZE(myelin_sock_xlate_event, 80);
+MYELIN_ASSERT_SIZE(myelin_sock_xlate_event, 88);
 
 #define MYELIN_ABI_LB_STRUCTS(X) \
 	X(myelin_lb_svc_key) \

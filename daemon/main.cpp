@@ -40,6 +40,7 @@
 #include "myelin/flags.hpp"
 #include "myelin/log.hpp"
 #include "myelin/pseudo_fs.hpp"
+#include "nodeport/nodeport_component.hpp"
 #include "runtime/pod_index.hpp"
 #include "runtime/runtime_components.hpp"
 #include "server/api_server.hpp"
@@ -183,6 +184,8 @@ int main(int argc, char** argv) {
   components.add<agent::AgentComponent>(info, components);
   components.add<agent::DatapathComponent>(**dp, pump);
   components.add<agent::ConntrackGcComponent>(ct_gc);
+  components.add<nodeport::NodePortComponent>(**dp, nodeport::NodePortComponent::Options{
+                                                        flags.get("devices"), *nodeport::parse_port_range(flags.get("node-port-range")), redirect_peer});
   components.add<agent::IpamComponent>(**ipam, *cidr);
   components.add<agent::EndpointsComponent>(endpoints, **store, policies);
   components.add<agent::PolicyComponent>(policies, **store, **identities);

@@ -17,6 +17,7 @@
 #include "lib/conntrack.h"
 #include "lib/policy.h"
 #include "lib/lb.h"
+#include "lib/nodeport.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -92,6 +93,20 @@ int from_container(struct __sk_buff *skb)
 	if (ct == CT_UNRELATED)
 		return drop(&p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY_FROM_PACKET, MYELIN_DIR_EGRESS);
 	p.dir = p.is_reply ? MYELIN_DIR_INGRESS : MYELIN_DIR_EGRESS;
+
+	/* A reply to a client outside that host.bpf.c translated (NodePort,
+	 * externalIP, LoadBalancer): back to the frontend, out by the node's routes. */
+	if (!dst) {
+		int np = np_reply(skb, &p);
+		if (np <= -2)
+			return drop(&p, -2 - np, MYELIN_DIR_EGRESS);
+		if (np >= 0) {
+			p.obs_point = MYELIN_OBS_TO_STACK;
+			trace_ct(&p, ct);
+			STATS_INC(to_stack);
+			return forward(&p, MYELIN_DIR_EGRESS, np);
+		}
+	}
 
 	if (ct_needs_policy(ct)) {
 		err = policy_check(&p, src, MYELIN_DIR_EGRESS, p.dst_identity);

@@ -10,6 +10,7 @@
 #include "myelin/datapath/datapath.hpp"
 #include "myelin/net.hpp"
 #include "myelin/socket_access.hpp"
+#include "nodeport/devices.hpp"
 
 namespace myelin::config {
 
@@ -180,6 +181,13 @@ std::vector<FlagDecl> table(const std::string& node_name) {
        [](const std::string& v) -> Status {
          if (v == "debug" || v == "info" || v == "warn" || v == "error") return {};
          return Error{"--log-level must be debug, info, warn or error, not '" + v + "'"};
+       }},
+      {"devices", "devices clients outside the cluster reach NodePorts, externalIPs and LoadBalancer IPs by (comma-separated); "
+                  "empty: the devices of this namespace's default routes"},
+      {"node-port-range", "ports NodePort frontends may use, MIN-MAX", "30000-32767", Type::value,
+       [](const std::string& v) -> Status {
+         if (auto r = nodeport::parse_port_range(v); !r) return r.error();
+         return {};
        }},
       {"probe", "print what this kernel supports (the start-up feature report) and exit", "", Type::boolean},
   };

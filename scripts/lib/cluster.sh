@@ -7,6 +7,8 @@
 #   mln_pod_add web default       # pod namespace via the real CNI plugin; sets MLN_POD_IP[web]
 #   mln_pod web ping -c1 ...      # run a command inside a pod
 #   mln_myelin observe -o json    # the CLI against this node's agent
+#   mln_world_up 10.210.0.0/24    # before mln_node_up: a "world" outside the node (NodePort tests)
+#   mln_world curl ...            # run a command in the world
 # Everything created is removed on exit, on failure and on Ctrl-C.
 #
 # myelind runs with `nsenter --net` (not `ip netns exec`, which would give it
@@ -95,10 +97,37 @@ mln_agent_kill() {  # $1 = signal (default TERM)
 
 mln_node_up() {  # $1 = pod CIDR
   MLN_CIDR=$1
-  ip netns add "$MLN_NODE"
+  [ -e "/var/run/netns/$MLN_NODE" ] || ip netns add "$MLN_NODE"  # mln_world_up may have made it
   mln_node ip link set lo up
   mln_agent_start
 }
+
+# The world outside the node: a namespace joined to the node by a veth pair
+# (mln-wan on the node, eth0 in the world) that is the node's default route,
+# so the agent detects mln-wan as its device (--devices' default). The world
+# routes the pod CIDR to the node, as the network in front of a node would.
+# Call before mln_node_up (the agent detects its devices at start); removed
+# on cleanup with the other namespaces of this run.
+#   MLN_WORLD_IP      the world's address (a client outside the cluster)
+#   MLN_NODE_IP       the node's address on mln-wan (NodePorts are served there)
+mln_world_up() {  # $1 = the pod CIDR mln_node_up will be given
+  MLN_WORLD="mln-$MLN_ID-world"
+  MLN_WORLD_IP=203.0.113.1 MLN_NODE_IP=203.0.113.2
+  [ -e "/var/run/netns/$MLN_NODE" ] || ip netns add "$MLN_NODE"
+  ip netns add "$MLN_WORLD"
+  ip link add mln-wan netns "$MLN_NODE" type veth peer name eth0 netns "$MLN_WORLD"
+  mln_node ip link set lo up
+  mln_node ip addr add "$MLN_NODE_IP/24" dev mln-wan
+  mln_node ip link set mln-wan up
+  mln_node ip route add default via "$MLN_WORLD_IP" dev mln-wan
+  mln_node sysctl -qw net.ipv4.ip_forward=1
+  mln_world ip link set lo up
+  mln_world ip addr add "$MLN_WORLD_IP/24" dev eth0
+  mln_world ip link set eth0 up
+  mln_world ip route add "$1" via "$MLN_NODE_IP" dev eth0
+}
+
+mln_world() { nsenter --net="/var/run/netns/$MLN_WORLD" -- "$@"; }
 
 mln_cni() {  # $1 = command, $2 = container id, $3 = netns path, rest: env
   local cmd=$1 cid=$2 netns=$3; shift 3

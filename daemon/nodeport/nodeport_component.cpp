@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "nodeport/nodeport_component.hpp"
+
+#include <bpf/bpf.h>
+
+#include "metrics/metric_sink.hpp"
+#include "myelin/abi/lb.h"
+#include "myelin/log.hpp"
+
+namespace myelin::nodeport {
+namespace {
+
+// The range in the Services config slot; the rest of the slot is the LB
+// writer's and kept as it is.
+Status write_range(const datapath::Datapath& dp, const PortRange& r) {
+  int fd = dp.map_fd(MYELIN_MAP_LB_CONFIG);
+  if (fd < 0) return Error{"the pod datapath has no " MYELIN_MAP_LB_CONFIG};
+  uint32_t zero = 0;
+  myelin_lb_config cfg{};
+  if (bpf_map_lookup_elem(fd, &zero, &cfg) != 0) return Error::from_errno("read " MYELIN_MAP_LB_CONFIG);
+  cfg.node_port_min = r.min;
+  cfg.node_port_max = r.max;
+  if (bpf_map_update_elem(fd, &zero, &cfg, BPF_ANY) != 0) return Error::from_errno("write " MYELIN_MAP_LB_CONFIG);
+  return {};
+}
+
+std::string describe(const Device& d) {
+  std::string s = d.name + " (";
+  for (size_t i = 0; i < d.addrs.size(); ++i) s += (i ? ", " : "") + d.addrs[i].str();
+  return s + (d.addrs.empty() ? "no IPv4 address)" : ")");
+}
+
+}  // namespace
+
+Status NodePortComponent::start() {
+  auto devs = resolve_devices(o_.devices);
+  if (!devs) return devs.error();
+  if (auto st = write_range(dp_, o_.range); !st) return st;
+  if (devs->empty()) {
+    log::info("nodeport", "no devices (" + std::string(o_.devices.empty() ? "this namespace has no default route" : "--devices is empty") +
+                              "): NodePort, externalIPs and LoadBalancer IPs are not served to clients outside the node");
+    return {};
+  }
+  auto host = datapath::HostDatapath::load(dp_, {o_.redirect_peer});
+  if (!host) return Error{"loading the node devices' program: " + host.error().message, host.error().code};
+  // All or none: a device that refuses leaves the ones before it as they
+  // were (the hooks detach when this vector goes).
+  std::vector<datapath::DeviceHook> hooks;
+  for (const auto& d : *devs) {
+    auto h = datapath::DeviceHook::attach(d.ifindex, d.name, (*host)->from_netdev_fd());
+    if (!h) return Error{"attaching to device " + h.error().message, h.error().code};
+    hooks.push_back(std::move(*h));
+  }
+  std::string list;
+  for (const auto& d : *devs) list += (list.empty() ? "" : ", ") + describe(d);
+  log::info("nodeport", "serving NodePorts " + o_.range.str() + ", externalIPs and LoadBalancer IPs on " + list);
+  std::lock_guard lock(mu_);
+  devices_ = std::move(*devs);
+  host_ = std::move(*host);
+  hooks_ = std::move(hooks);
+  return {};
+}
+
+void NodePortComponent::stop() {
+  std::lock_guard lock(mu_);
+  for (auto& h : hooks_) h.release();
+  hooks_.clear();
+}
+
+std::vector<Device> NodePortComponent::devices() const {
+  std::lock_guard lock(mu_);
+  return devices_;
+}
+
+void NodePortComponent::collect(metrics::MetricSink& sink) const {
+  std::lock_guard lock(mu_);
+  sink.gauge("myelin_nodeport_devices", "Devices the NodePort/externalIP/LoadBalancer program is attached to")
+      .add({}, static_cast<double>(hooks_.size()));
+}
+
+}  // namespace myelin::nodeport

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* NodePort, externalIP and LoadBalancer frontends served on the node's
+ * devices (host.bpf.c): which frontends a client from outside may reach,
+ * the address/port rewrite with checksums, and the way back out for a local
+ * backend's replies (from_container, lxc.bpf.c). Lookup and backend
+ * selection are lib/lb.h's; maps: lb_maps.h, maps.h.
+ *
+ * Conntrack of a translated connection (abi/net.h):
+ *   SERVICE    client -> frontend   backend_id, rev_nat_index, CT_F_NODE_PORT
+ *   CONNECTION client -> backend    rev_nat_index, CT_F_NODE_PORT
+ * The client's address is kept (no SNAT): the backend is on this node, its
+ * replies come back through from_container, which translates them back from
+ * the CONNECTION entry's rev_nat_index and sends them out. */
+#pragma once
+
+#include "lb.h"
+
+#define NP_IP_CSUM_OFF (ETH_HLEN_ + 10)
+#define NP_IP_SRC_OFF (ETH_HLEN_ + 12)
+#define NP_IP_DST_OFF (ETH_HLEN_ + 16)
+#define NP_AF_INET 2
+
+/* Rewrites the source (src) or destination address and port of an IPv4
+ * TCP/UDP packet, fixing the IP and L4 checksums incrementally (a UDP
+ * checksum of 0, "none", stays 0). 0, or -1 if the packet could not be
+ * written. */
+static __always_inline int np_rewrite_v4(struct __sk_buff *skb, __u32 l4_off, __u8 proto, bool src, __be32 old_addr,
+					 __be32 new_addr, __be16 old_port, __be16 new_port)
+{
+	__u32 addr_off = src ? NP_IP_SRC_OFF : NP_IP_DST_OFF;
+	__u32 port_off = l4_off + (src ? 0 : 2);
+	__u32 csum_off;
+	__u64 l4_flags = 0;
+
+	if (proto == IPPROTO_TCP_) {
+		csum_off = l4_off + 16;
+	} else if (proto == IPPROTO_UDP_) {
+		csum_off = l4_off + 6;
+		l4_flags = BPF_F_MARK_MANGLED_0;
+	} else {
+		return -1; /* SCTP's CRC32c cannot be updated incrementally */
+	}
+	if (old_addr != new_addr) {
+		if (bpf_l4_csum_replace(skb, csum_off, old_addr, new_addr, l4_flags | BPF_F_PSEUDO_HDR | sizeof(new_addr)) < 0 ||
+		    bpf_l3_csum_replace(skb, NP_IP_CSUM_OFF, old_addr, new_addr, sizeof(new_addr)) < 0 ||
+		    bpf_skb_store_bytes(skb, addr_off, &new_addr, sizeof(new_addr), 0) < 0)
+			return -1;
+	}
+	if (old_port != new_port) {
+		if (bpf_l4_csum_replace(skb, csum_off, old_port, new_port, l4_flags | sizeof(new_port)) < 0 ||
+		    bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Whether `addr` is an address of this node (the FIB's answer: local, not
+ * forwarded). An externalIP or LoadBalancer IP is served only then: one
+ * that is not assigned to this node belongs to someone else, and traffic
+ * to it is never taken for the Service's pods (CVE-2020-8554). */
+static __always_inline bool np_is_local_addr(struct __sk_buff *skb, __be32 addr)
+{
+	struct bpf_fib_lookup fib = {};
+
+	/* Looked up as the packet's route from the device it came in by (a
+	 * forwarding lookup: the node's devices forward, or pods would not work). */
+	fib.family = NP_AF_INET;
+	fib.ipv4_dst = addr;
+	fib.ifindex = skb->ifindex;
+	return bpf_fib_lookup(skb, &fib, sizeof(fib), 0) == BPF_FIB_LKUP_RET_NOT_FWDED;
+}
+
+/* The frontend a client outside the cluster reaches at the packet's
+ * destination, or NULL. Outside clients get the frontend's EXTERNAL entry
+ * (externalTrafficPolicy Local: only this node's backends). Only the
+ * frontends that face outside are served here: NodePort (within
+ * node_port_min..max when the agent set a range), and externalIPs and
+ * LoadBalancer IPs that are this node's; ClusterIPs are not (Cilium's
+ * default, bpf-lb-external-clusterip off). */
+static __always_inline struct myelin_lb_svc_val *np_frontend(struct __sk_buff *skb, struct myelin_lb_svc_key *key,
+							     const struct pkt *p)
+{
+	struct myelin_lb_svc_val *svc = lb_lookup_service(key, p->daddr, p->dport, p->proto, false);
+	struct myelin_lb_config *cfg;
+
+	if (!svc)
+		return 0;
+	if (svc->flags & MYELIN_LB_F_NODE_PORT) {
+		cfg = lb_config();
+		__u16 port = bpf_ntohs(p->dport);
+		if (cfg && cfg->node_port_max && (port < cfg->node_port_min || port > cfg->node_port_max))
+			return 0;
+		return svc;
+	}
+	if (svc->flags & (MYELIN_LB_F_EXTERNAL_IP | MYELIN_LB_F_LOAD_BALANCER))
+		return np_is_local_addr(skb, p->daddr) ? svc : 0;
+	return 0;
+}
+
+/* A backend's reply of a connection host.bpf.c translated (CONNECTION
+ * entry with CT_F_NODE_PORT): its source becomes the frontend again, and it
+ * leaves by the node's routes (FIB lookup, then out of the device with the
+ * neighbour's address), not into a pod. Returns the tc verdict, -1 when the
+ * packet is not such a reply, or -2 - reason to drop it with `reason`. */
+static __always_inline int np_reply(struct __sk_buff *skb, struct pkt *p)
+{
+	struct myelin_ct_key key;
+	struct myelin_ct_entry *e;
+	struct myelin_lb_revnat *rn;
+	struct bpf_fib_lookup fib = {};
+	__u32 rev;
+
+	if (!p->is_reply || (p->proto != IPPROTO_TCP_ && p->proto != IPPROTO_UDP_))
+		return -1;
+	ct_fill_key(&key, p, true);
+	e = bpf_map_lookup_elem(&myelin_ct, &key);
+	if (!e || !(e->flags & MYELIN_CT_F_NODE_PORT) || !e->rev_nat_index)
+		return -1;
+	rev = e->rev_nat_index;
+	rn = bpf_map_lookup_elem(&myelin_lb_revnat, &rev);
+	if (!rn)
+		return -2 - MYELIN_DROP_SERVICE_BACKEND_NOT_FOUND;
+	if (np_rewrite_v4(skb, p->l4_off, p->proto, true, p->saddr, rn->addr.w[0], p->sport, rn->port) < 0)
+		return -2 - MYELIN_DROP_ERROR_WRITING_TO_PACKET;
+	p->saddr = rn->addr.w[0];
+	p->sport = rn->port;
+
+	fib.family = NP_AF_INET;
+	fib.l4_protocol = p->proto;
+	fib.sport = p->sport;
+	fib.dport = p->dport;
+	fib.ipv4_src = p->saddr;
+	fib.ipv4_dst = p->daddr;
+	fib.ifindex = skb->ifindex;
+	/* Forwarded from the pod's veth as the stack would (the source, now a
+	 * node address, is not validated: the stack would call it martian). */
+	switch (bpf_fib_lookup(skb, &fib, sizeof(fib), 0)) {
+	case BPF_FIB_LKUP_RET_SUCCESS: {
+		__u8 macs[12];
+		__builtin_memcpy(macs, fib.dmac, 6);
+		__builtin_memcpy(macs + 6, fib.smac, 6);
+		if (bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0) < 0)
+			return -2 - MYELIN_DROP_ERROR_WRITING_TO_PACKET;
+		return bpf_redirect(fib.ifindex, 0);
+	}
+	case BPF_FIB_LKUP_RET_NO_NEIGH: {
+		struct bpf_redir_neigh nh = {.nh_family = NP_AF_INET, .ipv4_nh = fib.ipv4_dst};
+		return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
+	}
+	}
+	/* No route the FIB helper can take (a blackhole, a device it cannot
+	 * resolve): the node's stack decides. */
+	return TC_ACT_OK;
+}

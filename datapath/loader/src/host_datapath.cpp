@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "myelin/datapath/host_datapath.hpp"
+
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include "host.skel.h"
+#include "myelin/bpf/tc_hook.hpp"
+#include "myelin/datapath/datapath.hpp"
+#include "myelin/log.hpp"
+
+namespace myelin::datapath {
+namespace {
+
+// tc filter identity of from_netdev on a device (the pods' veths use 0x4d4c).
+constexpr uint32_t kTcHandle = 0x4d4e;
+constexpr uint32_t kTcPriority = 1;
+
+bpf::TcHook ingress(int ifindex) { return bpf::TcHook(ifindex, bpf::TcHook::Side::ingress, kTcHandle, kTcPriority); }
+
+}  // namespace
+
+Result<std::unique_ptr<HostDatapath>> HostDatapath::load(const Datapath& dp, const Options& o) {
+  auto hd = std::unique_ptr<HostDatapath>(new HostDatapath());
+  auto skel = bpf::Skeleton<host>::open("host");
+  if (!skel) return skel.error();
+  hd->skel_ = std::move(*skel);
+  auto& s = hd->skel_;
+  s->rodata->cfg_redirect_peer = o.redirect_peer ? 1 : 0;
+  // Every map the pod datapath pins is this object's too: take its fd (the
+  // size and layout it has, migrated or not), never a second copy.
+  bpf_map* m = nullptr;
+  bpf_object__for_each_map(m, s->obj) {
+    if (!bpf_map__pin_path(m) && bpf_map__is_internal(m)) continue;  // .rodata, .bss: this object's own
+    const char* name = bpf_map__name(m);
+    int fd = dp.map_fd(name);
+    if (fd < 0) return Error{std::string("host datapath: the pod datapath has no map ") + name};
+    if (int err = bpf_map__set_pin_path(m, nullptr); err) return Error::from_errno(std::string("unpin ") + name, -err);
+    if (int err = bpf_map__reuse_fd(m, fd); err) return Error::from_errno(std::string("reuse ") + name, -err);
+  }
+  if (auto st = s.load(); !st) return st.error();
+  return hd;
+}
+
+int HostDatapath::from_netdev_fd() const { return bpf_program__fd(skel_->progs.from_netdev); }
+
+Result<DeviceHook> DeviceHook::attach(int ifindex, std::string name, int prog_fd) {
+  if (auto st = bpf::TcHook::create_clsact(ifindex); !st) return Error{name + ": " + st.error().message, st.error().code};
+  if (auto st = ingress(ifindex).attach(prog_fd); !st) return Error{name + ": " + st.error().message, st.error().code};
+  return DeviceHook(ifindex, std::move(name));
+}
+
+bool DeviceHook::attached(int ifindex) { return ingress(ifindex).attached(); }
+
+Status DeviceHook::detach(int ifindex) { return ingress(ifindex).detach(); }
+
+void DeviceHook::reset() {
+  if (!ifindex_) return;
+  if (auto st = detach(ifindex_); !st) log::warn("nodeport", "detach from " + name_ + ": " + st.error().message);
+  ifindex_ = 0;
+}
+
+}  // namespace myelin::datapath

@@ -32,6 +32,7 @@
 #include "agent/object_list.hpp"
 #include "agent/policy_component.hpp"
 #include "agent/policy_manager.hpp"
+#include "agent/services_component.hpp"
 #include "component/components.hpp"
 #include "config/agent_flags.hpp"
 #include "flowlog/flow_log_component.hpp"
@@ -158,7 +159,14 @@ int main(int argc, char** argv) {
   endpoints.set_label_source([&policies](const std::string& ns, const std::string& pod) {
     return policies.identity_labels(ns, pod);
   });
-  endpoints.set_on_change([&policies] { policies.publish_endpoints(); });
+  // Services: the table the objects and this node's endpoints say, handed to
+  // the load-balancing maps' writer (logged until the LbWriter is wired).
+  agent::LoggingSink lb_sink;
+  services::ServiceManager services(objects, lb_sink, [&eps = **store] { return agent::local_endpoints(eps); }, {info.node_name});
+  endpoints.set_on_change([&policies, &services] {
+    policies.publish_endpoints();
+    services.endpoints_changed();
+  });
   auto restored = endpoints.restore();
   if (!restored) return fail("restoring endpoints: " + restored.error().message);
   log::info("myelind", "restored " + std::to_string(*restored) + " endpoints");
@@ -191,6 +199,7 @@ int main(int argc, char** argv) {
   components.add<agent::PolicyComponent>(policies, **store, **identities);
   components.add<agent::FlowsComponent>(flow_store, info.node_name);
   components.add<agent::ObjectsComponent>(objects);
+  components.add<agent::ServicesComponent>(services, objects);
   components.add<metrics::AgentCountersComponent>(counters);
   if (flags.is_set("flow-log")) {
     google::protobuf::RepeatedPtrField<flow::FlowFilter> allow, deny;

@@ -11,6 +11,8 @@ void labels(const policy::Labels& from, google::protobuf::Map<std::string, std::
   for (const auto& [k, v] : from) (*to)[k] = v;
 }
 
+}  // namespace
+
 void to_proto(const objects::Service& s, api::ServiceInfo* out) {
   out->set_namespace_(s.ns);
   out->set_name(s.name);
@@ -33,9 +35,14 @@ void to_proto(const objects::Service& s, api::ServiceInfo* out) {
   out->set_proxy_name(s.proxy_name);
   out->set_external_name(s.external_name);
   for (const auto& ip : s.external_ips) out->add_external_ips(ip);
+  out->set_publish_not_ready_addresses(s.publish_not_ready);
+  for (const auto& i : s.lb_ingress)
+    if (!i.ip.empty()) out->add_load_balancer_ingress(i.ip);
   labels(s.labels, out->mutable_labels());
   out->set_source(s.source);
 }
+
+namespace {
 
 void to_proto(const objects::EndpointSlice& s, api::EndpointSliceInfo* out) {
   out->set_namespace_(s.ns);

@@ -11,6 +11,8 @@
 namespace myelin::agent {
 
 api::Response object_list(const objects::ObjectStore& store, const api::ObjectListRequest& req);
+// A Service as decoded (its spec), for object list and service list.
+void to_proto(const objects::Service& s, api::ServiceInfo* out);
 
 // The store's read-only listings as a component (its route).
 class ObjectsComponent : public component::Component {

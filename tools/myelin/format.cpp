@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <map>
 #include <sstream>
 
 #include "myelin/abi/net.hpp"
@@ -173,6 +174,16 @@ std::string status_table(const api::StatusResponse& s) {
   for (const auto& e : s.policy_failures()) row("  not in place:", e);
   row("Conntrack:", std::to_string(s.conntrack_entries()) + " entries, " + std::to_string(s.conntrack_gc_runs()) +
                         " GC runs");
+  if (s.has_services()) {
+    const auto& v = s.services();
+    std::string not_proxied;
+    for (const auto& [why, n] : std::map<std::string, uint32_t>(v.not_proxied().begin(), v.not_proxied().end()))
+      not_proxied += (not_proxied.empty() ? "" : ", ") + std::to_string(n) + " " + why;
+    row("Services:", std::to_string(v.proxied()) + "/" + std::to_string(v.services()) + " proxied" +
+                         (not_proxied.empty() ? "" : " (not: " + not_proxied + ")") + ", " + std::to_string(v.frontends()) + " frontends, " +
+                         std::to_string(v.backends_active()) + " active + " + std::to_string(v.backends_terminating()) + " terminating backends" +
+                         (v.synced() ? "" : ", sources not synced yet") + (v.warnings() ? ", " + std::to_string(v.warnings()) + " with warnings" : ""));
+  }
   if (s.runtime_enabled()) {
     uint64_t total = 0;
     for (const auto& [type, n] : s.runtime_events()) total += n;
@@ -380,6 +391,77 @@ std::string objects_table(const api::ObjectList& l, const std::string& kind) {
     for (const auto& n : l.nodes()) rows.push_back({n.name(), joined(n.internal_ips()), joined(n.external_ips()), joined(n.pod_cidrs()), n.source()});
   }
   return with_refused(render_table(rows), l);
+}
+
+namespace {
+std::string ports_text(const api::ServiceInfo& s) {
+  std::string ports;
+  for (const auto& p : s.ports())
+    ports += (ports.empty() ? "" : ",") + (p.name().empty() ? "" : p.name() + ":") + std::to_string(p.port()) + "/" + p.protocol() + "->" +
+             p.target_port() + (p.node_port() ? ":" + std::to_string(p.node_port()) : "");
+  return ports.empty() ? "-" : ports;
+}
+std::string conditions(const api::ServiceBackend& b) {
+  std::string c;
+  for (auto [on, name] : {std::pair{b.ready(), "ready"}, std::pair{b.serving(), "serving"}, std::pair{b.terminating(), "terminating"}})
+    if (on) c += (c.empty() ? "" : ",") + std::string(name);
+  return c.empty() ? "not-ready" : c;
+}
+}  // namespace
+
+std::string services_table(const api::ObjectList& l) {
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"NAMESPACE", "NAME", "TYPE", "CLUSTER-IPS", "PORTS", "SELECTOR", "ENDPOINTS", "FRONTENDS", "BACKENDS", "PROXIED", "SOURCE"});
+  for (const auto& s : l.services()) {
+    // Distinct backends of the Service, and how many take new connections.
+    std::map<std::string, bool> backends;
+    for (const auto& f : s.frontends())
+      for (const auto& b : f.backends()) {
+        bool& active = backends[b.address() + ":" + std::to_string(b.port()) + "/" + f.protocol()];
+        active = active || b.state() == "active" || b.external_active();
+      }
+    size_t active = 0;
+    for (const auto& [k, a] : backends) active += a;
+    const bool proxied = s.not_proxied().empty();
+    rows.push_back({s.namespace_(), s.name(), s.type(), s.headless() ? "None" : joined(s.cluster_ips()), ports_text(s), joined(s.selector()),
+                    s.endpoints_from().empty() ? "-" : s.endpoints_from(), proxied ? std::to_string(s.frontends_size()) : "-",
+                    proxied ? std::to_string(active) + "/" + std::to_string(backends.size()) + " active" : "-",
+                    proxied ? (s.warnings().empty() ? "yes" : "yes (" + std::to_string(s.warnings_size()) + " warnings)") : "no: " + s.not_proxied(),
+                    s.source()});
+  }
+  return with_refused(render_table(rows), l);
+}
+
+std::string service_detail(const api::ServiceInfo& s) {
+  std::ostringstream o;
+  auto row = [&](const std::string& k, const std::string& v) { o << k << std::string(k.size() < 14 ? 14 - k.size() : 1, ' ') << v << "\n"; };
+  row("Service:", s.namespace_() + "/" + s.name() + " (" + s.type() + ")");
+  row("Source:", s.source());
+  row("Cluster IPs:", s.headless() ? "None" : joined(s.cluster_ips()));
+  row("Ports:", ports_text(s));
+  row("Selector:", joined(s.selector()));
+  row("Endpoints:", s.endpoints_from() == "derived" ? "derived from the Pods (no EndpointSlice)"
+                    : s.endpoints_from().empty()   ? "-"
+                                                   : s.endpoints_from());
+  row("Proxied:", s.not_proxied().empty() ? "yes" : "no: " + s.not_proxied());
+  row("Affinity:", s.session_affinity() == "ClientIP" ? "ClientIP, " + std::to_string(s.affinity_timeout_seconds()) + "s" : "None");
+  row("Traffic:", "external " + s.external_traffic_policy() + ", internal " + s.internal_traffic_policy());
+  if (s.publish_not_ready_addresses()) row("Not ready:", "published (publishNotReadyAddresses)");
+  if (!s.external_ips().empty()) row("External IPs:", joined(s.external_ips()));
+  if (!s.load_balancer_ingress().empty()) row("LB ingress:", joined(s.load_balancer_ingress()));
+  for (const auto& w : s.warnings()) row("Warning:", w);
+  for (const auto& f : s.frontends()) {
+    o << "\n" << f.kind() << " " << f.address() << ":" << f.port() << "/" << f.protocol() << (f.port_name().empty() ? "" : " (" + f.port_name() + ")")
+      << (f.affinity() ? ", affinity " + std::to_string(f.affinity_timeout_seconds()) + "s" : "") << (f.external_local() ? ", externalTrafficPolicy Local" : "")
+      << (f.internal_local() ? ", internalTrafficPolicy Local" : "") << (f.maglev() ? ", Maglev" : "") << (f.backends().empty() ? ": no backends (refused)" : "")
+      << "\n";
+    std::vector<std::vector<std::string>> rows{{"  BACKEND", "STATE", "OUTSIDE", "NODE", "POD", "CONDITIONS"}};
+    for (const auto& b : f.backends())
+      rows.push_back({"  " + b.address() + ":" + std::to_string(b.port()), b.state(), f.external_local() ? (b.external_active() ? "active" : "-") : "same",
+                      b.local() ? "local" : "remote", b.pod().empty() ? "-" : b.pod(), conditions(b)});
+    if (!f.backends().empty()) o << render_table(rows);
+  }
+  return o.str();
 }
 
 std::string trace_text(const api::PolicyTraceResponse& t) {

@@ -28,6 +28,11 @@ std::string tracing_policies_table(const api::TracingPolicyList& l);
 std::string refusal_text(const api::PolicyError& r, bool with_source);
 // Services, EndpointSlices or Nodes (kind), then the sources refused for one.
 std::string objects_table(const api::ObjectList& l, const std::string& kind);
+// myelin service list: each Service as stored and as translated (where its
+// endpoints come from, frontends, backends taking new connections, why not
+// proxied), then the sources refused for one; service get: one in full.
+std::string services_table(const api::ObjectList& l);
+std::string service_detail(const api::ServiceInfo& s);
 std::string identities_table(const api::IdentityList& l);
 std::string trace_text(const api::PolicyTraceResponse& t);
 

@@ -230,7 +230,51 @@ int object_list(const Global& g, const std::vector<std::string>& args, const std
   req.mutable_object_list()->set_kind(kind);
   return call(g, req, [&](const api::Response& r) { std::cout << (o == "json" ? to_json(r.objects()) + "\n" : objects_table(r.objects(), kind)); });
 }
-int cmd_service_list(const Global& g, const std::vector<std::string>& a) { return object_list(g, a, "Service", "service"); }
+int cmd_service_list(const Global& g, const std::vector<std::string>& args) {
+  if (g.help)
+    return std::cout << "Usage: myelin service list [--namespace NS] [-o table|json]\n\n"
+                        "Services as stored and as this node serves them: where the endpoints come from (EndpointSlice,\n"
+                        "derived from the Pods, none), frontends, backends taking new connections, and why a Service is\n"
+                        "not proxied; then the sources refused for a Service (file:line: field: reason).\n"
+                        "myelin service get NAME shows one in full.\n",
+           0;
+  std::map<std::string, std::string> f;
+  std::vector<std::string> pos;
+  if (!take_flags(args, f, pos, {"namespace"}, "service list") || !pos.empty()) return 2;
+  const std::string o = g.output.empty() ? "table" : g.output;
+  if (o != "table" && o != "json") return bad_output(o, "table, json");
+  api::Request req;
+  req.mutable_service_list()->set_namespace_(f["namespace"]);
+  return call(g, req, [&](const api::Response& r) { std::cout << (o == "json" ? to_json(r.objects()) + "\n" : services_table(r.objects())); });
+}
+
+int cmd_service_get(const Global& g, const std::vector<std::string>& args) {
+  if (g.help)
+    return std::cout << "Usage: myelin service get [NS/]NAME [--namespace NS] [-o table|json]\n\n"
+                        "One Service: its spec, where its endpoints come from, each frontend (ClusterIP, NodePort on each\n"
+                        "node address, externalIP and LoadBalancer IP of this node) with its backends: state (active takes\n"
+                        "new connections, terminating keeps its established ones), local or remote, pod, conditions;\n"
+                        "affinity, traffic policies, warnings, or why it is not proxied.\n",
+           0;
+  std::map<std::string, std::string> f;
+  std::vector<std::string> pos;
+  if (!take_flags(args, f, pos, {"namespace"}, "service get") || pos.size() != 1)
+    return std::cerr << "myelin service get: give one Service name (see --help)\n", 2;
+  std::string ns = f["namespace"], name = pos[0];
+  if (auto slash = name.find('/'); slash != std::string::npos) {
+    if (!ns.empty() && ns != name.substr(0, slash)) return std::cerr << "myelin service get: " << name << " and --namespace " << ns << " disagree\n", 2;
+    ns = name.substr(0, slash), name = name.substr(slash + 1);
+  }
+  if (name.empty()) return std::cerr << "myelin service get: give one Service name (see --help)\n", 2;
+  const std::string o = g.output.empty() ? "table" : g.output;
+  if (o != "table" && o != "json") return bad_output(o, "table, json");
+  api::Request req;
+  req.mutable_service_list()->set_namespace_(ns.empty() ? "default" : ns);
+  req.mutable_service_list()->set_name(name);
+  return call(g, req, [&](const api::Response& r) {
+    for (const auto& s : r.objects().services()) std::cout << (o == "json" ? to_json(s) + "\n" : service_detail(s));
+  });
+}
 int cmd_endpointslice_list(const Global& g, const std::vector<std::string>& a) { return object_list(g, a, "EndpointSlice", "endpointslice"); }
 int cmd_node_list(const Global& g, const std::vector<std::string>& a) { return object_list(g, a, "Node", "node"); }
 
@@ -382,7 +426,8 @@ const std::vector<Command> kCommands = {
     {{"policy", "get"}, "one policy", cmd_policy_get},
     {{"policy", "trace"}, "the verdict for a connection, and why, without traffic", cmd_policy_trace},
     {{"identity", "list"}, "security identities and their labels", cmd_identity_list},
-    {{"service", "list"}, "Services stored (not acted on yet)", cmd_service_list},
+    {{"service", "list"}, "Services: frontends, backends, where the endpoints come from", cmd_service_list},
+    {{"service", "get"}, "one Service: each frontend's backends with state, affinity, warnings", cmd_service_get},
     {{"endpointslice", "list"}, "EndpointSlices stored (not acted on yet)", cmd_endpointslice_list},
     {{"node", "list"}, "Nodes stored (not acted on yet)", cmd_node_list},
     {{"events"}, "runtime events: process exec/exit and TracingPolicy events, with pod and parent", cmd_events},

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "event_pump.hpp"
 
+#include "myelin/flows/service_flows.hpp"
 #include "myelin/log.hpp"
 
 namespace myelin::agent {
@@ -20,6 +21,7 @@ Status EventPump::start() {
     else
       counters_.flow_processed("Trace", flow::TraceObservationPoint_Name(f.trace_observation_point()),
                                flow::Verdict_Name(f.verdict()));
+    if (auto svc = flows::service_flow_count(f)) counters_.service_flow(flows::outcome_name(svc->outcome), svc->path, svc->protocol);
     store_.push(std::move(f));
     ++events_;
   }, "flow events");

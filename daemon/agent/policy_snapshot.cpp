@@ -10,6 +10,7 @@ PolicySnapshot::PolicySnapshot(std::shared_ptr<const PolicyState> policy, std::v
   for (auto& ep : endpoints) {
     // A pod with two interfaces is found by its first (the store lists by id).
     by_name_.try_emplace({ep.ns.empty() ? "default" : ep.ns, ep.pod_name}, ep.id);
+    if (!ep.ip.empty()) by_ip_.try_emplace(ep.ip, ep.id);
     const uint32_t id = ep.id;
     endpoints_.emplace(id, std::move(ep));
   }
@@ -23,6 +24,11 @@ const SnapshotEndpoint* PolicySnapshot::endpoint(uint32_t ep_id) const {
 const SnapshotEndpoint* PolicySnapshot::endpoint(const std::string& ns, const std::string& pod) const {
   auto it = by_name_.find({ns.empty() ? "default" : ns, pod});
   return it == by_name_.end() ? nullptr : endpoint(it->second);
+}
+
+const SnapshotEndpoint* PolicySnapshot::endpoint_by_ip(const std::string& ip) const {
+  auto it = by_ip_.find(ip);
+  return it == by_ip_.end() ? nullptr : endpoint(it->second);
 }
 
 const policy::EndpointPolicy* PolicySnapshot::endpoint_policy(uint32_t ep_id) const {

@@ -55,6 +55,7 @@ class PolicySnapshot final : public flows::FlowView {
 
   const SnapshotEndpoint* endpoint(uint32_t ep_id) const override;
   const SnapshotEndpoint* endpoint(const std::string& ns, const std::string& pod) const;  // ns "" is "default"
+  const SnapshotEndpoint* endpoint_by_ip(const std::string& ip) const;  // a Service backend's address
   const policy::EndpointPolicy* endpoint_policy(uint32_t ep_id) const;
   const PolicyRef* ref(uint32_t id) const;  // a policy id or a rule id
   std::optional<PolicyRef> policy(uint32_t id) const;
@@ -70,6 +71,7 @@ class PolicySnapshot final : public flows::FlowView {
   std::shared_ptr<const PolicyState> policy_;
   std::map<uint32_t, SnapshotEndpoint> endpoints_;
   std::map<std::pair<std::string, std::string>, uint32_t> by_name_;  // (namespace, pod) -> endpoint id
+  std::map<std::string, uint32_t> by_ip_;                            // address -> endpoint id
 };
 
 // Fills Hubble's egress/ingress_allowed_by / _denied_by of a decoded flow:

@@ -43,7 +43,23 @@ const char* icmp_name(uint32_t type) {
   }
 }
 
+void set_service(const services::FrontendIndex& index, uint16_t rev_nat_index, flow::Service* (flow::Flow::*field)(),
+                 flow::Flow& f) {
+  if (rev_nat_index == 0) return;
+  auto it = index.find(rev_nat_index);
+  if (it == index.end()) return;
+  flow::Service* s = (f.*field)();
+  s->set_namespace_(it->second.ns);
+  s->set_name(it->second.name);
+}
+
 }  // namespace
+
+void fill_services(const services::FrontendIndex* index, uint16_t dst_service, uint16_t src_service, flow::Flow& f) {
+  if (!index) return;
+  set_service(*index, dst_service, &flow::Flow::mutable_destination_service, f);
+  set_service(*index, src_service, &flow::Flow::mutable_source_service, f);
+}
 
 FlowDecoder::FlowDecoder(std::string node_name, ViewSource views, IfnameLookup ifnames)
     : node_name_(std::move(node_name)),
@@ -127,6 +143,10 @@ flow::Flow FlowDecoder::decode(const myelin_flow_event& ev) const {
   }
   fill_endpoint(view.get(), f.mutable_source(), ev.src_ep, ev.src_identity);
   fill_endpoint(view.get(), f.mutable_destination(), ev.dst_ep, ev.dst_identity);
+  if (frontends_ && (ev.dst_service || ev.src_service)) {
+    const std::shared_ptr<const services::FrontendIndex> index = frontends_();
+    fill_services(index.get(), ev.dst_service, ev.src_service, f);
+  }
   f.set_type(flow::L3_L4);
   f.set_node_name(node_name_);
   f.mutable_event_type()->set_type(ev.type);

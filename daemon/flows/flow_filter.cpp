@@ -67,6 +67,30 @@ Check pod_check(const google::protobuf::RepeatedPtrField<std::string>& values, b
   };
 }
 
+// Hubble's source_service/destination_service: "ns/name-prefix", "ns/"
+// (every Service of the namespace) or "name-prefix" (namespace default, as
+// the CLI reads it). A flow that names no Service never matches.
+Result<Check> service_check(const std::string& field, const google::protobuf::RepeatedPtrField<std::string>& values,
+                            bool source) {
+  std::vector<std::pair<std::string, std::string>> svcs;
+  for (const auto& v : values) {
+    auto slash = v.find('/');
+    std::string ns = slash == std::string::npos ? "default" : v.substr(0, slash);
+    std::string prefix = slash == std::string::npos ? v : v.substr(slash + 1);
+    if (ns.empty() || prefix.find('/') != std::string::npos || (slash == std::string::npos && prefix.empty()))
+      return Error{field + ": '" + v + "' is not [NAMESPACE/]NAME-PREFIX or NAMESPACE/"};
+    svcs.emplace_back(std::move(ns), std::move(prefix));
+  }
+  return Check([svcs, source](const flow::Flow& f) {
+    if (!(source ? f.has_source_service() : f.has_destination_service())) return false;
+    const flow::Service& s = source ? f.source_service() : f.destination_service();
+    if (s.name().empty()) return false;
+    for (const auto& [ns, prefix] : svcs)
+      if (s.namespace_() == ns && s.name().rfind(prefix, 0) == 0) return true;
+    return false;
+  });
+}
+
 std::string strip_source(const std::string& label) {
   auto colon = label.find(':');
   auto eq = label.find('=');
@@ -159,6 +183,16 @@ Result<FlowFilter> FlowFilter::compile(const flow::FlowFilter& in) {
   }
   if (in.source_pod_size()) c.push_back(pod_check(in.source_pod(), true));
   if (in.destination_pod_size()) c.push_back(pod_check(in.destination_pod(), false));
+  if (in.source_service_size()) {
+    auto k = service_check("source_service", in.source_service(), true);
+    if (!k) return k.error();
+    c.push_back(*k);
+  }
+  if (in.destination_service_size()) {
+    auto k = service_check("destination_service", in.destination_service(), false);
+    if (!k) return k.error();
+    c.push_back(*k);
+  }
   if (in.source_label_size()) c.push_back(label_check(in.source_label(), true));
   if (in.destination_label_size()) c.push_back(label_check(in.destination_label(), false));
   if (in.verdict_size()) {

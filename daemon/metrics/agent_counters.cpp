@@ -10,6 +10,11 @@ void AgentCounters::flow_processed(const std::string& type, const std::string& s
   ++flows_[{type, subtype, verdict}];
 }
 
+void AgentCounters::service_flow(const std::string& outcome, const std::string& path, const std::string& protocol) {
+  std::lock_guard lk(mu_);
+  ++service_flows_[{outcome, path, protocol}];
+}
+
 void AgentCounters::map_op(const std::string& map_name, const std::string& operation, bool ok, uint64_t n) {
   std::lock_guard lk(mu_);
   map_ops_[{map_name, operation, ok ? "success" : "fail"}] += n;
@@ -48,6 +53,10 @@ std::map<AgentCounters::Key3, uint64_t> AgentCounters::map_ops() const {
   std::lock_guard lk(mu_);
   return map_ops_;
 }
+std::map<AgentCounters::Key3, uint64_t> AgentCounters::service_flows() const {
+  std::lock_guard lk(mu_);
+  return service_flows_;
+}
 std::map<std::pair<std::string, std::string>, uint64_t> AgentCounters::k8s_events() const {
   std::lock_guard lk(mu_);
   return k8s_;
@@ -78,6 +87,22 @@ void AgentCountersComponent::collect(MetricSink& sink) const {
   auto flows = sink.counter("myelin_flows_processed_total", "Flows decoded from the datapath");
   for (const auto& [k, n] : counters_.flows())
     flows.add({{"subtype", std::get<1>(k)}, {"type", std::get<0>(k)}, {"verdict", std::get<2>(k)}}, static_cast<double>(n));
+
+  // Every path and protocol from the start (0 until it happens), so rate() and
+  // alerts on a missing series work; a label value outside these still shows.
+  auto translated = sink.counter("myelin_service_translations_total",
+                                 "Connections to a Service frontend translated to a backend (from flow events), by path (packet: "
+                                 "a pod's veth or a node device; socket: connect/sendmsg) and protocol");
+  auto no_backend = sink.counter("myelin_service_no_backend_drops_total",
+                                 "Packets or socket calls to a Service frontend refused because it has no backend "
+                                 "(SERVICE_BACKEND_NOT_FOUND, from flow events), by path and protocol");
+  auto svc = counters_.service_flows();
+  for (const char* outcome : {"translated", "no_backend"})
+    for (const char* path : {"packet", "socket"})
+      for (const char* proto : {"TCP", "UDP", "SCTP"}) svc.try_emplace({outcome, path, proto}, 0);
+  for (const auto& [k, n] : svc)
+    (std::get<0>(k) == "translated" ? translated : no_backend)
+        .add({{"path", std::get<1>(k)}, {"protocol", std::get<2>(k)}}, static_cast<double>(n));
 
   auto k8s = sink.counter("myelin_k8s_events_total", "Kubernetes object events received");
   for (const auto& [k, n] : counters_.k8s_events()) k8s.add({{"action", k.second}, {"resource", k.first}}, static_cast<double>(n));

@@ -24,6 +24,10 @@ class AgentCounters {
   static constexpr std::array<double, 10> kRegenBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
 
   void flow_processed(const std::string& type, const std::string& subtype, const std::string& verdict);
+  // Services: a connection translated to a backend, or a packet dropped for
+  // want of one (SERVICE_BACKEND_NOT_FOUND); outcome "translated" or
+  // "no_backend", path "packet" or "socket", protocol "TCP", "UDP", "SCTP", "other".
+  void service_flow(const std::string& outcome, const std::string& path, const std::string& protocol);
   void map_op(const std::string& map_name, const std::string& operation, bool ok, uint64_t n = 1);
   void endpoint_regenerated(double seconds, bool ok);
   void k8s_event(const std::string& resource, const std::string& action);
@@ -38,6 +42,7 @@ class AgentCounters {
   using Key3 = std::tuple<std::string, std::string, std::string>;
   std::map<Key3, uint64_t> flows() const;
   std::map<Key3, uint64_t> map_ops() const;
+  std::map<Key3, uint64_t> service_flows() const;  // (outcome, path, protocol)
   std::map<std::pair<std::string, std::string>, uint64_t> k8s_events() const;
   std::map<std::string, Histogram> regenerations() const;  // by outcome
 
@@ -45,13 +50,14 @@ class AgentCounters {
   mutable std::mutex mu_;
   std::map<Key3, uint64_t> flows_;
   std::map<Key3, uint64_t> map_ops_;
+  std::map<Key3, uint64_t> service_flows_;
   std::map<std::pair<std::string, std::string>, uint64_t> k8s_;
   std::map<std::string, Histogram> regen_;
   uint64_t policy_ok_ = 0, policy_failed_ = 0;
 };
 
 // Exports them (regeneration times, policy changes, map operations, flows
-// decoded, Kubernetes events).
+// decoded, Service translations and no-backend drops, Kubernetes events).
 class AgentCountersComponent : public component::Component {
  public:
   explicit AgentCountersComponent(const AgentCounters& counters) : counters_(counters) {}

@@ -32,12 +32,23 @@ uint32_t port(const flow::Flow& f, bool source) {
   return 0;
 }
 
-// "ns/pod:port (ID:identity)" or "ip:port (world)".
+// "ns/svc", or "" when the flow names no Service on that side.
+std::string service_text(const flow::Flow& f, bool source) {
+  if (!(source ? f.has_source_service() : f.has_destination_service())) return "";
+  const flow::Service& s = source ? f.source_service() : f.destination_service();
+  if (s.name().empty()) return "";
+  return s.namespace_().empty() ? s.name() : s.namespace_() + "/" + s.name();
+}
+
+// "ns/pod:port (ID:identity)", "ns/svc:port" or "ip:port (world)": the pod
+// if known, else the Service, else the address (Hubble's Hostname).
 std::string endpoint_text(const flow::Flow& f, bool source) {
   const flow::Endpoint& ep = source ? f.source() : f.destination();
   if (f.ip().source().empty())  // not IP: the link-layer addresses are all there is
     return source ? f.ethernet().source() : f.ethernet().destination();
+  const std::string svc = service_text(f, source);
   std::string who = !ep.pod_name().empty() ? ep.namespace_() + "/" + ep.pod_name()
+                    : !svc.empty()         ? svc
                                            : (source ? f.ip().source() : f.ip().destination());
   uint32_t p = port(f, source);
   if (p) who += ":" + std::to_string(p);
@@ -95,8 +106,10 @@ std::string flow_dict(const flow::GetFlowsResponse& r) {
   const flow::Flow& f = r.flow();
   o << "         TIMESTAMP: " << google::protobuf::util::TimeUtil::ToString(f.time()) << "\n"
     << "            SOURCE: " << endpoint_text(f, true) << "\n"
-    << "       DESTINATION: " << endpoint_text(f, false) << "\n"
-    << "              TYPE: " << (f.event_type().type() == MYELIN_EVENT_DROP ? "drop" : obs_point_text(f.trace_observation_point())) << "\n"
+    << "       DESTINATION: " << endpoint_text(f, false) << "\n";
+  if (auto svc = service_text(f, true); !svc.empty()) o << "    SOURCE SERVICE: " << svc << "\n";
+  if (auto svc = service_text(f, false); !svc.empty()) o << "      DEST SERVICE: " << svc << "\n";
+  o << "              TYPE: " << (f.event_type().type() == MYELIN_EVENT_DROP ? "drop" : obs_point_text(f.trace_observation_point())) << "\n"
     << "           VERDICT: " << flow::Verdict_Name(f.verdict()) << "\n";
   if (f.verdict() == flow::DROPPED) o << "       DROP REASON: " << flow::DropReason_Name(f.drop_reason_desc()) << "\n";
   o << "         DIRECTION: " << flow::TrafficDirection_Name(f.traffic_direction()) << "\n"
@@ -465,7 +478,18 @@ std::string service_detail(const api::ServiceInfo& s) {
 }
 
 std::string trace_text(const api::PolicyTraceResponse& t) {
-  return "Verdict: " + t.verdict() + "\n  " + t.egress() + "\n  " + t.ingress() + "\n";
+  if (t.service().empty()) return "Verdict: " + t.verdict() + "\n  " + t.egress() + "\n  " + t.ingress() + "\n";
+  std::string out = "Service: " + t.service() + " via " + t.frontend() + "\nVerdict: " + t.verdict() + "\n";
+  if (!t.note().empty()) out += "  " + t.note() + "\n";
+  std::vector<std::vector<std::string>> rows = {{"BACKEND", "POD", "STATE", "VERDICT"}};
+  for (const auto& b : t.backends()) rows.push_back({b.address(), b.pod().empty() ? "-" : b.pod(), b.state(), b.verdict()});
+  if (t.backends_size()) out += "\n" + render_table(rows);
+  for (const auto& b : t.backends()) {
+    out += "\n" + b.address() + (b.pod().empty() ? "" : " (" + b.pod() + ")") + ": " + b.verdict() + "\n";
+    if (!b.egress().empty()) out += "  " + b.egress() + "\n";
+    if (!b.ingress().empty()) out += "  " + b.ingress() + "\n";
+  }
+  return out;
 }
 
 }  // namespace myelin::cli

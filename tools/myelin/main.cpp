@@ -185,13 +185,20 @@ int cmd_policy_get(const Global& g, const std::vector<std::string>& args) {
 
 int cmd_policy_trace(const Global& g, const std::vector<std::string>& args) {
   if (g.help)
-    return std::cout << "Usage: myelin policy trace --from NS/POD --to NS/POD --port PORT[/tcp|udp|sctp] [-o table|json]\n\n"
-                        "Shows the verdict the datapath would give a new connection, the deciding rules and why, without sending traffic.\n", 0;
+    return std::cout << "Usage: myelin policy trace --from NS/POD --to NS/POD --port PORT[/tcp|udp|sctp] [-o table|json]\n"
+                        "       myelin policy trace --from NS/POD --to-service NS/NAME --port PORT[/tcp|udp|sctp] [-o table|json]\n\n"
+                        "Shows the verdict the datapath would give a new connection, the deciding rules and why, without sending traffic.\n"
+                        "With --to-service, PORT is the Service's port: the connection is traced to each of its backends after\n"
+                        "translation (policy meets the backend's identity and its targetPort, as Kubernetes defines), and the\n"
+                        "verdict is the backends' (MIXED when it depends on the backend picked, NO_BACKENDS when none takes\n"
+                        "new connections: the connection is refused).\n", 0;
   std::map<std::string, std::string> f;
   std::vector<std::string> pos;
-  if (!take_flags(args, f, pos, {"from", "to", "port"}, "policy trace") || !pos.empty()) return 2;
-  if (f["from"].empty() || f["to"].empty() || f["port"].empty())
-    return std::cerr << "myelin policy trace: --from, --to and --port are required\n", 2;
+  if (!take_flags(args, f, pos, {"from", "to", "to-service", "port"}, "policy trace") || !pos.empty()) return 2;
+  if (f["from"].empty() || (f["to"].empty() && f["to-service"].empty()) || f["port"].empty())
+    return std::cerr << "myelin policy trace: --from, --to (or --to-service) and --port are required\n", 2;
+  if (!f["to"].empty() && !f["to-service"].empty())
+    return std::cerr << "myelin policy trace: give --to or --to-service, not both\n", 2;
   std::string port = f["port"], proto = "tcp";
   if (auto slash = port.find('/'); slash != std::string::npos) proto = port.substr(slash + 1), port = port.substr(0, slash);
   if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535)
@@ -202,6 +209,7 @@ int cmd_policy_trace(const Global& g, const std::vector<std::string>& args) {
   auto* t = req.mutable_policy_trace();
   t->set_from(f["from"]);
   t->set_to(f["to"]);
+  t->set_to_service(f["to-service"]);
   t->set_port(static_cast<uint32_t>(std::stoul(port)));
   t->set_protocol(proto);
   return call(g, req, [&](const api::Response& r) { std::cout << (o == "json" ? to_json(r.policy_trace()) + "\n" : trace_text(r.policy_trace())); });

@@ -38,6 +38,14 @@ Status check_port(const std::string& flag, const std::string& v) {
   return {};
 }
 
+// [NS/]NAME-PREFIX or NS/ (every Service of NS), as --pod reads a pod.
+Status check_service(const std::string& flag, const std::string& v) {
+  auto slash = v.find('/');
+  if (v.empty() || slash == 0 || (slash != std::string::npos && v.find('/', slash + 1) != std::string::npos))
+    return Error{flag + ": '" + v + "' is not [NAMESPACE/]SERVICE-PREFIX or NAMESPACE/"};
+  return {};
+}
+
 Result<uint32_t> parse_u32(const std::string& flag, const std::string& v) {
   if (v.empty() || v.size() > 10 || v.find_first_not_of("0123456789") != std::string::npos)
     return Error{flag + ": '" + v + "' is not a number"};
@@ -130,6 +138,8 @@ const std::map<std::string, SidedField>& sided_fields() {
   using S = const std::string;
   static const std::map<std::string, SidedField> m = {
       {"pod", sided("--pod", no_check, [](F& f, S& v) { f.add_source_pod(v); }, [](F& f, S& v) { f.add_destination_pod(v); })},
+      {"service", sided("--service", check_service, [](F& f, S& v) { f.add_source_service(v); },
+                        [](F& f, S& v) { f.add_destination_service(v); })},
       {"namespace", sided("--namespace", no_check, [](F& f, S& v) { f.add_source_pod(v + "/"); },
                           [](F& f, S& v) { f.add_destination_pod(v + "/"); })},
       {"ip", sided("--ip", check_ip, [](F& f, S& v) { f.add_source_ip(v); }, [](F& f, S& v) { f.add_destination_ip(v); })},
@@ -284,7 +294,12 @@ Result<api::ObserveRequest> build_observe_request(const std::vector<std::string>
         if (s) s = sf->second.destination(group.either_dst, *v);
         group.has_either = true;
       }
-      if (!s) return s.error();
+      if (!s) {
+        // Name the flag as typed (--to-port, not --port).
+        std::string msg = s.error().message;
+        if (msg.rfind("--" + field + ":", 0) == 0) msg = "--" + name + msg.substr(2 + field.size());
+        return Error{msg};
+      }
       continue;
     }
     if (side == Side::none) {
@@ -314,6 +329,8 @@ std::string observe_help() {
          "Filters (repeat a flag to OR its values; different flags AND; --not FLAG negates one):\n"
          "  --pod [NS/]POD   --from-pod   --to-pod        pod name prefix (namespace 'default' without NS/)\n"
          "  --namespace NS   --from-namespace --to-namespace\n"
+         "  --service [NS/]SVC --from-service --to-service   Service name prefix: flows translated to it (to) or\n"
+         "                                    replies translated back from it (from); namespace 'default' without NS/\n"
          "  --ip IP|CIDR     --from-ip    --to-ip\n"
          "  --label k=v[,k2] --from-label --to-label\n"
          "  --identity N     --from-identity --to-identity\n"

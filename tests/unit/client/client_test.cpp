@@ -63,6 +63,39 @@ TEST(ObserveRequest, FromToAndNot) {
   EXPECT_EQ(r->blacklist(0).verdict(0), flow::FORWARDED);
 }
 
+// Hubble's --to-service/--from-service/--service: FlowFilter's
+// destination_service/source_service, as --to-pod/--from-pod/--pod.
+TEST(ObserveRequest, ServiceFlags) {
+  auto r = obs({"--to-service", "kube-system/kube-dns", "--protocol", "udp"});
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->whitelist_size(), 1);
+  ASSERT_EQ(r->whitelist(0).destination_service_size(), 1);
+  EXPECT_EQ(r->whitelist(0).destination_service(0), "kube-system/kube-dns");
+  EXPECT_EQ(r->whitelist(0).source_service_size(), 0);
+  r = obs({"--from-service", "web", "--from-service=shop/"});
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->whitelist_size(), 1);
+  ASSERT_EQ(r->whitelist(0).source_service_size(), 2);
+  EXPECT_EQ(r->whitelist(0).source_service(1), "shop/");
+  r = obs({"--service", "shop/web"});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->whitelist_size(), 2) << "either side: two alternatives";
+  EXPECT_EQ(r->whitelist(0).source_service(0), "shop/web");
+  EXPECT_EQ(r->whitelist(1).destination_service(0), "shop/web");
+  EXPECT_EQ(r->whitelist(0).destination_service_size(), 0);
+  r = obs({"--not", "--to-service", "kube-system/"});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->blacklist_size(), 1);
+  EXPECT_EQ(r->blacklist(0).destination_service(0), "kube-system/");
+  for (const char* bad : {"", "/web", "a/b/c"}) {
+    auto e = obs({"--to-service", bad});
+    EXPECT_FALSE(e) << bad;
+    if (!e) {
+      EXPECT_NE(e.error().message.find("--to-service"), std::string::npos) << e.error().message;
+    }
+  }
+}
+
 TEST(ObserveRequest, BadValuesAreClearErrors) {
   for (const auto& args : std::vector<std::vector<std::string>>{{"--port", "70000"}, {"--verdict", "NOPE"},
                                                               {"--ip", "1.2.3"}, {"--protocol", "foo"},
@@ -122,6 +155,51 @@ TEST(Format, CompactRequestReplyDrop) {
   flow::GetFlowsResponse lost;
   lost.mutable_lost_events()->set_num_events_lost(9);
   EXPECT_NE(cli::flow_compact(lost).find("EVENTS LOST"), std::string::npos);
+}
+
+TEST(Format, ServicesAsHubblePrintsThem) {
+  // A pod is named by its pod; an address without one by the Service it was
+  // translated for; the dict output says both.
+  auto r = sample(false, false);
+  auto* f = r.mutable_flow();
+  f->mutable_destination_service()->set_namespace_("ns");
+  f->mutable_destination_service()->set_name("web");
+  EXPECT_NE(cli::flow_compact(r).find("-> ns/b:80"), std::string::npos) << cli::flow_compact(r);
+  f->mutable_destination()->clear_pod_name();
+  EXPECT_NE(cli::flow_compact(r).find("-> ns/web:80 (ID:257)"), std::string::npos) << cli::flow_compact(r);
+  std::string dict = cli::flow_dict(r);
+  EXPECT_NE(dict.find("      DEST SERVICE: ns/web\n"), std::string::npos) << dict;
+  EXPECT_EQ(dict.find("SOURCE SERVICE"), std::string::npos) << dict;
+  EXPECT_EQ(nlohmann::json::parse(cli::to_json(r))["flow"]["destination_service"]["name"], "web");
+}
+
+TEST(Format, TraceToAServiceListsEachBackend) {
+  api::PolicyTraceResponse t;
+  t.set_verdict("MIXED");
+  t.set_service("shop/web");
+  t.set_frontend("ClusterIP 10.96.0.10:80/tcp");
+  t.set_note("the verdict depends on the backend a connection is given");
+  auto* b = t.add_backends();
+  b->set_address("10.0.0.2:8080");
+  b->set_pod("shop/web-1");
+  b->set_state("active");
+  b->set_verdict("ALLOWED");
+  b->set_egress("egress of shop/client: allowed (no policy selects it in this direction)");
+  b->set_ingress("ingress of shop/web-1: allowed by ...");
+  b = t.add_backends();
+  b->set_address("10.0.0.3:8080");
+  b->set_state("terminating");
+  b->set_verdict("SKIPPED");
+  std::string out = cli::trace_text(t);
+  EXPECT_EQ(out.rfind("Service: shop/web via ClusterIP 10.96.0.10:80/tcp\nVerdict: MIXED\n", 0), 0u) << out;
+  EXPECT_NE(out.find("10.0.0.2:8080  shop/web-1  active       ALLOWED"), std::string::npos) << out;
+  EXPECT_NE(out.find("10.0.0.3:8080  -           terminating  SKIPPED"), std::string::npos) << out;
+  EXPECT_NE(out.find("  ingress of shop/web-1: allowed by ..."), std::string::npos) << out;
+  api::PolicyTraceResponse pod;
+  pod.set_verdict("ALLOWED");
+  pod.set_egress("e");
+  pod.set_ingress("i");
+  EXPECT_EQ(cli::trace_text(pod), "Verdict: ALLOWED\n  e\n  i\n") << "pod-to-pod output unchanged";
 }
 
 TEST(Format, TableAlignsColumns) {

@@ -14,6 +14,7 @@
 #include "myelin/flows/flow_decoder.hpp"
 #include "myelin/flows/flow_filter.hpp"
 #include "myelin/flows/flow_store.hpp"
+#include "myelin/flows/service_flows.hpp"
 
 namespace myelin::flows {
 namespace {
@@ -315,6 +316,218 @@ TEST(FlowDecoder, UdpIcmpAndDrop) {
   EXPECT_FALSE(d.contains("trace_observation_point")) << "only trace events carry an observation point";
 }
 
+// ---- Services ----
+
+// Upstream's numbers (cilium/cilium api/v1/flow/flow.proto), so a Hubble
+// client decodes our binary flows and filters: Flow.source_service = 20,
+// destination_service = 21, Service{name = 1, namespace = 2},
+// FlowFilter.source_service = 16, destination_service = 17.
+TEST(ServiceFields, CarryHubblesFieldNumbers) {
+  const auto* flow_d = flow::Flow::descriptor();
+  ASSERT_NE(flow_d->FindFieldByName("source_service"), nullptr);
+  EXPECT_EQ(flow_d->FindFieldByName("source_service")->number(), 20);
+  EXPECT_EQ(flow_d->FindFieldByName("destination_service")->number(), 21);
+  EXPECT_EQ(flow_d->FindFieldByName("destination_service")->message_type(), flow::Service::descriptor());
+  EXPECT_EQ(flow::Service::descriptor()->FindFieldByName("name")->number(), 1);
+  EXPECT_EQ(flow::Service::descriptor()->FindFieldByName("namespace")->number(), 2);
+  const auto* ff_d = flow::FlowFilter::descriptor();
+  EXPECT_EQ(ff_d->FindFieldByName("source_service")->number(), 16);
+  EXPECT_EQ(ff_d->FindFieldByName("destination_service")->number(), 17);
+  // On the wire: destination_service {name: "a"} is tag (21 << 3 | 2) = 0xaa 0x01, then the Service.
+  flow::Flow f;
+  f.mutable_destination_service()->set_name("a");
+  EXPECT_EQ(f.SerializeAsString(), std::string("\xaa\x01\x03\x0a\x01" "a", 6));
+}
+
+std::shared_ptr<const services::FrontendIndex> dns_index() {
+  services::FrontendIndex idx;
+  idx[7] = services::FrontendRef{"kube-system", "kube-dns", services::FrontendKind::cluster_ip, net::Ipv4{0x0a60000a}, 53, 17};
+  idx[8] = services::FrontendRef{"shop", "web", services::FrontendKind::node_port, net::Ipv4{0x0a000001}, 30080, 6};
+  return std::make_shared<const services::FrontendIndex>(std::move(idx));
+}
+
+nlohmann::json to_json(const flow::Flow& f) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.preserve_proto_field_names = true;
+  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(f, &out, o).ok());
+  return nlohmann::json::parse(out);
+}
+
+TEST(FlowDecoder, NamesTheServicesOfATranslatedFlow) {
+  int loads = 0;
+  FlowDecoder d("node-1", nullptr, nullptr);
+  d.set_frontends([&] { ++loads; return dns_index(); });
+  auto ev = event(17, MYELIN_EVENT_TRACE, MYELIN_VERDICT_FORWARDED);
+  ev.dst_service = 7;
+  auto j = to_json(d.decode(ev));
+  EXPECT_EQ(j["destination_service"]["name"], "kube-dns");
+  EXPECT_EQ(j["destination_service"]["namespace"], "kube-system");
+  EXPECT_FALSE(j.contains("source_service")) << j.dump();
+  EXPECT_EQ(loads, 1) << "one index per decode";
+
+  // A reply translated back from the frontend names it as its source.
+  ev.dst_service = 0;
+  ev.src_service = 8;
+  j = to_json(d.decode(ev));
+  EXPECT_EQ(j["source_service"]["name"], "web");
+  EXPECT_EQ(j["source_service"]["namespace"], "shop");
+  EXPECT_FALSE(j.contains("destination_service")) << j.dump();
+
+  // Both sides at once (hairpin: to the Service and back from it in one packet's life).
+  ev.dst_service = 7;
+  j = to_json(d.decode(ev));
+  EXPECT_EQ(j["destination_service"]["name"], "kube-dns");
+  EXPECT_EQ(j["source_service"]["name"], "web");
+
+  // Not translated: the index is not even read.
+  loads = 0;
+  ev.dst_service = ev.src_service = 0;
+  j = to_json(d.decode(ev));
+  EXPECT_FALSE(j.contains("destination_service") || j.contains("source_service"));
+  EXPECT_EQ(loads, 0);
+}
+
+TEST(FlowDecoder, UnknownRevNatIndexNamesNoService) {
+  auto ev = event(6, MYELIN_EVENT_TRACE, MYELIN_VERDICT_FORWARDED);
+  ev.dst_service = 99;  // not (or no longer) in the index
+  ev.src_service = 7;
+  FlowDecoder d("node-1", nullptr, nullptr);
+  d.set_frontends(dns_index);
+  auto j = to_json(d.decode(ev));
+  EXPECT_FALSE(j.contains("destination_service")) << j.dump();
+  EXPECT_EQ(j["source_service"]["name"], "kube-dns");
+  // No index published yet, or none wired: no Service either, and no crash.
+  FlowDecoder none("node-1", nullptr, nullptr);
+  none.set_frontends([] { return std::shared_ptr<const services::FrontendIndex>(); });
+  EXPECT_FALSE(to_json(none.decode(ev)).contains("source_service"));
+  FlowDecoder unwired("node-1", nullptr, nullptr);
+  EXPECT_FALSE(to_json(unwired.decode(ev)).contains("source_service"));
+  // The helper the socket path's decoding shares.
+  flow::Flow f;
+  fill_services(dns_index().get(), 8, 0, f);
+  EXPECT_EQ(f.destination_service().name(), "web");
+  EXPECT_FALSE(f.has_source_service());
+  fill_services(nullptr, 8, 8, f);  // null index: untouched, no crash
+}
+
+TEST(FlowFilter, ServiceNamesAsHubbleReadsThem) {
+  auto f = tcp_flow("10.0.0.1", "10.0.1.5", 53);
+  f.mutable_destination_service()->set_namespace_("kube-system");
+  f.mutable_destination_service()->set_name("kube-dns");
+  flow::FlowFilter ff;
+  ff.add_destination_service("kube-system/kube-dns");
+  EXPECT_TRUE(match(ff, f));
+  ff.Clear(); ff.add_destination_service("kube-system/kube-");
+  EXPECT_TRUE(match(ff, f)) << "a name prefix, as for pods";
+  ff.Clear(); ff.add_destination_service("kube-system/");
+  EXPECT_TRUE(match(ff, f)) << "the whole namespace";
+  ff.Clear(); ff.add_destination_service("kube-dns");
+  EXPECT_FALSE(match(ff, f)) << "no namespace: default";
+  ff.Clear(); ff.add_destination_service("default/kube-dns");
+  EXPECT_FALSE(match(ff, f));
+  ff.Clear(); ff.add_destination_service("kube-system/coredns");
+  EXPECT_FALSE(match(ff, f));
+  ff.Clear(); ff.add_source_service("kube-system/");
+  EXPECT_FALSE(match(ff, f)) << "the source side names no Service";
+  ff.Clear(); ff.add_destination_service("shop/"); ff.add_destination_service("kube-system/kube-dns");
+  EXPECT_TRUE(match(ff, f)) << "values OR";
+  ff.Clear(); ff.add_destination_service("kube-system/"); ff.add_destination_port("80");
+  EXPECT_FALSE(match(ff, f)) << "fields AND";
+
+  // A flow to a Service of the default namespace, and one naming none.
+  auto g = tcp_flow("10.0.0.1", "10.0.1.5", 80);
+  g.mutable_source_service()->set_namespace_("default");
+  g.mutable_source_service()->set_name("web");
+  ff.Clear(); ff.add_source_service("web");
+  EXPECT_TRUE(match(ff, g));
+  ff.Clear(); ff.add_destination_service("default/");
+  EXPECT_FALSE(match(ff, g));
+  auto none = tcp_flow("10.0.0.1", "10.0.1.5", 80);
+  none.mutable_destination_service();  // present but empty: names nothing
+  ff.Clear(); ff.add_destination_service("default/");
+  EXPECT_FALSE(match(ff, none));
+
+  for (const char* bad : {"", "/", "/web", "a/b/c"}) {
+    ff.Clear(); ff.add_destination_service(bad);
+    auto c = FlowFilter::compile(ff);
+    EXPECT_FALSE(c) << "'" << bad << "'";
+    if (!c) {
+      EXPECT_NE(c.error().message.find("destination_service"), std::string::npos) << c.error().message;
+    }
+  }
+}
+
+// The metrics' classification: one count per translated connection, one per
+// no-backend drop, nothing for the rest.
+TEST(ServiceFlows, CountsTranslationsAndNoBackendDrops) {
+  FlowDecoder d("node-1", nullptr, nullptr);
+  d.set_frontends(dns_index);
+  auto to_svc = event(17, MYELIN_EVENT_TRACE, MYELIN_VERDICT_FORWARDED);
+  to_svc.dst_service = 7;
+  auto c = service_flow_count(d.decode(to_svc));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->outcome, ServiceFlowCount::Outcome::translated);
+  EXPECT_STREQ(c->path, "packet");
+  EXPECT_STREQ(c->protocol, "UDP");
+
+  auto later = to_svc;  // the same connection's later packets (a TCP state change)
+  later.trace_reason = MYELIN_TRACE_REASON_ESTABLISHED;
+  later.subtype = MYELIN_TRACE_CT_STATE;
+  EXPECT_FALSE(service_flow_count(d.decode(later)));
+  auto reply = to_svc;
+  reply.dst_service = 0;
+  reply.src_service = 7;
+  reply.is_reply = 1;
+  reply.trace_reason = MYELIN_TRACE_REASON_REPLY;
+  EXPECT_FALSE(service_flow_count(d.decode(reply))) << "a reply is not a new translation";
+  auto plain = event(6, MYELIN_EVENT_TRACE, MYELIN_VERDICT_FORWARDED);
+  EXPECT_FALSE(service_flow_count(d.decode(plain))) << "not to a Service";
+
+  auto refused = event(6, MYELIN_EVENT_DROP, MYELIN_VERDICT_DROPPED);
+  refused.drop_reason = MYELIN_DROP_SERVICE_BACKEND_NOT_FOUND;
+  refused.subtype = MYELIN_DROP_SERVICE_BACKEND_NOT_FOUND;
+  refused.dst_service = 8;
+  c = service_flow_count(d.decode(refused));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->outcome, ServiceFlowCount::Outcome::no_backend);
+  EXPECT_STREQ(c->path, "packet");
+  EXPECT_STREQ(c->protocol, "TCP");
+  EXPECT_STREQ(outcome_name(c->outcome), "no_backend");
+  refused.dst_service = 0;  // counted whether or not the frontend is known
+  EXPECT_TRUE(service_flow_count(d.decode(refused)));
+  auto other_drop = event(6, MYELIN_EVENT_DROP, MYELIN_VERDICT_DROPPED);
+  other_drop.dst_service = 8;
+  EXPECT_FALSE(service_flow_count(d.decode(other_drop))) << "a policy or parse drop is not a no-backend drop";
+
+  // The socket path: Type SOCK, counted at its post-translation point only.
+  flow::Flow sock;
+  sock.set_type(flow::SOCK);
+  sock.set_verdict(flow::TRANSLATED);
+  sock.mutable_l4()->mutable_udp();
+  sock.mutable_destination_service()->set_name("kube-dns");
+  const auto* point = flow::Flow::descriptor()->FindFieldByNumber(31);
+  if (point) {  // sock_xlate_point, once the socket path's flows carry it
+    sock.GetReflection()->SetEnumValue(&sock, point, 2);
+    c = service_flow_count(sock);
+    ASSERT_TRUE(c);
+    EXPECT_STREQ(c->path, "socket");
+    EXPECT_STREQ(c->protocol, "UDP");
+    sock.GetReflection()->SetEnumValue(&sock, point, 1);  // pre-translation: the same call, not counted twice
+    EXPECT_FALSE(service_flow_count(sock));
+  } else {
+    EXPECT_FALSE(service_flow_count(sock)) << "without the translation point, no SOCK flow counts";
+  }
+  flow::Flow sock_refused;
+  sock_refused.set_type(flow::SOCK);
+  sock_refused.set_verdict(flow::DROPPED);
+  sock_refused.set_drop_reason_desc(flow::SERVICE_BACKEND_NOT_FOUND);
+  sock_refused.mutable_l4()->mutable_tcp();
+  c = service_flow_count(sock_refused);
+  ASSERT_TRUE(c);
+  EXPECT_STREQ(c->path, "socket");
+}
+
 }  // namespace
 }  // namespace myelin::flows
 
@@ -354,7 +567,7 @@ TEST_P(HubbleSamples, RoundTripThroughOurSchemaUnchanged) {
   EXPECT_EQ(nlohmann::json::parse(out), nlohmann::json::parse(line));
 }
 
-INSTANTIATE_TEST_SUITE_P(Samples, HubbleSamples, ::testing::Values("hubble_tcp_syn.json", "hubble_drop.json"));
+INSTANTIATE_TEST_SUITE_P(Samples, HubbleSamples, ::testing::Values("hubble_tcp_syn.json", "hubble_drop.json", "hubble_service.json"));
 
 TEST(HubbleSamplesDecoder, DecodedEventsHaveTheSampleKeys) {
   // What the decoder emits for the same kind of event carries every key the

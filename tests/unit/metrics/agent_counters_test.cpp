@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "metrics/agent_counters.hpp"
+#include "metrics/metric_sink.hpp"
 
 namespace myelin::metrics {
 namespace {
@@ -44,6 +45,40 @@ TEST(AgentCounters, MapOperationsByOutcome) {
   c.policy_change(false);
   c.policy_change(true);
   EXPECT_EQ(c.policy_changes(), (std::pair<uint64_t, uint64_t>{2, 1}));
+}
+
+// The Services families: bounded labels (path, protocol), every series
+// present from the start at 0, counts where they belong.
+TEST(AgentCounters, ServiceTranslationsAndNoBackendDrops) {
+  AgentCounters c;
+  c.service_flow("translated", "packet", "TCP");
+  c.service_flow("translated", "packet", "TCP");
+  c.service_flow("translated", "socket", "UDP");
+  c.service_flow("no_backend", "packet", "UDP");
+  MetricSink sink;
+  AgentCountersComponent(c).collect(sink);
+  EXPECT_TRUE(sink.conflicts().empty());
+  std::map<std::string, std::map<std::pair<std::string, std::string>, double>> got;
+  for (const auto& fam : sink.take()) {
+    if (fam.name != "myelin_service_translations_total" && fam.name != "myelin_service_no_backend_drops_total") continue;
+    EXPECT_EQ(fam.type, prometheus::MetricType::Counter);
+    for (const auto& m : fam.metric) {
+      std::map<std::string, std::string> labels;
+      for (const auto& l : m.label) labels[l.name] = l.value;
+      EXPECT_EQ(labels.size(), 2u) << fam.name << ": path and protocol only";
+      got[fam.name][{labels["path"], labels["protocol"]}] = m.counter.value;
+    }
+  }
+  const auto& t = got["myelin_service_translations_total"];
+  const auto& n = got["myelin_service_no_backend_drops_total"];
+  EXPECT_EQ(t.size(), 6u) << "packet/socket x TCP/UDP/SCTP";
+  EXPECT_EQ(n.size(), 6u);
+  EXPECT_EQ(t.at({"packet", "TCP"}), 2);
+  EXPECT_EQ(t.at({"socket", "UDP"}), 1);
+  EXPECT_EQ(t.at({"packet", "UDP"}), 0);
+  EXPECT_EQ(t.at({"socket", "SCTP"}), 0);
+  EXPECT_EQ(n.at({"packet", "UDP"}), 1);
+  EXPECT_EQ(n.at({"packet", "TCP"}), 0) << "a translation is not a drop";
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 // daemon/flows (myelin_flows): datapath events into Hubble flows, the flow store and Hubble's flow filters.
 // FlowDecoder: turns a datapath event (abi/net.h) into a Hubble flow, adding
 // what only the agent knows: wall-clock time, a uuid, endpoint names and
-// labels, interface names, the node name.
+// labels, interface names, the node name, the Services a translated packet
+// went to or came back from (destination_service/source_service).
 #pragma once
 
 #include <functional>
@@ -14,6 +15,7 @@
 
 #include "flow.pb.h"
 #include "myelin/abi/net.h"
+#include "myelin/services/service_table.hpp"
 
 namespace myelin::flows {
 
@@ -48,6 +50,17 @@ class StaticView final : public FlowView {
   std::map<uint32_t, EndpointView> eps_;
 };
 
+// The frontends by rev_nat_index as the LbWriter last published them (one
+// pointer copy per decode); null: none published yet.
+using FrontendIndexSource = std::function<std::shared_ptr<const services::FrontendIndex>()>;
+
+// Hubble's destination_service/source_service from the event's rev_nat
+// indexes (0: not translated). An index the FrontendIndex does not hold (the
+// writer has not published it yet, or already removed it) leaves the field
+// unset: a flow never names a Service it cannot vouch for. Also for the
+// socket path's events.
+void fill_services(const services::FrontendIndex* index, uint16_t dst_service, uint16_t src_service, flow::Flow& f);
+
 class FlowDecoder {
  public:
   using EndpointView = flows::EndpointView;
@@ -60,6 +73,9 @@ class FlowDecoder {
   }
 
   FlowDecoder(std::string node_name, ViewSource views, IfnameLookup ifnames);
+  // Where the Services come from; set before the first decode (the agent
+  // wires it before the event pump starts). Unset: no flow names a Service.
+  void set_frontends(FrontendIndexSource frontends) { frontends_ = std::move(frontends); }
   flow::Flow decode(const myelin_flow_event& ev) const;
 
  private:
@@ -68,6 +84,7 @@ class FlowDecoder {
   std::string node_name_;
   ViewSource views_;
   IfnameLookup ifnames_;
+  FrontendIndexSource frontends_;
   int64_t mono_to_wall_ns_;  // CLOCK_REALTIME - CLOCK_MONOTONIC, measured once
 };
 

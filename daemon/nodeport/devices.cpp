@@ -71,12 +71,13 @@ Result<std::vector<Device>> resolve_devices(const std::string& spec) {
       return Error{"--devices: no device " + n + " in this network namespace"};
     }
     for (ifaddrs* a = ifa; a; a = a->ifa_next) {
-      if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET || n != a->ifa_name) continue;
-      if (a->ifa_flags & IFF_LOOPBACK) {
+      if (n != a->ifa_name) continue;
+      if (a->ifa_flags & IFF_LOOPBACK) {  // every entry of the device carries its flags
         freeifaddrs(ifa);
         return Error{"--devices: " + n + " is a loopback device, not one clients outside reach the node by"};
       }
-      d.addrs.push_back(net::Ipv4{ntohl(reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr.s_addr)});
+      if (a->ifa_addr && a->ifa_addr->sa_family == AF_INET)
+        d.addrs.push_back(net::Ipv4{ntohl(reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr.s_addr)});
     }
     out.push_back(std::move(d));
   }

@@ -98,16 +98,15 @@ static __always_inline struct myelin_lb_svc_val *np_frontend(struct __sk_buff *s
 }
 
 /* A backend's reply of a connection host.bpf.c translated (CONNECTION
- * entry with CT_F_NODE_PORT): its source becomes the frontend again, and it
- * leaves by the node's routes (FIB lookup, then out of the device with the
- * neighbour's address), not into a pod. Returns the tc verdict, -1 when the
- * packet is not such a reply, or -2 - reason to drop it with `reason`. */
-static __always_inline int np_reply(struct __sk_buff *skb, struct pkt *p)
+ * entry with CT_F_NODE_PORT), as from_container sees it: its source becomes
+ * the frontend again (np_rev_nat), and it leaves by the node's routes
+ * (np_out), not into a pod. Returns the tc verdict, -1 when the packet is
+ * not such a reply, or -2 - reason to drop it with `reason`. */
+static __always_inline int np_rev_nat(struct __sk_buff *skb, struct pkt *p)
 {
 	struct myelin_ct_key key;
 	struct myelin_ct_entry *e;
 	struct myelin_lb_revnat *rn;
-	struct bpf_fib_lookup fib = {};
 	__u32 rev;
 
 	if (!p->is_reply || (p->proto != IPPROTO_TCP_ && p->proto != IPPROTO_UDP_))
@@ -119,11 +118,31 @@ static __always_inline int np_reply(struct __sk_buff *skb, struct pkt *p)
 	rev = e->rev_nat_index;
 	rn = bpf_map_lookup_elem(&myelin_lb_revnat, &rev);
 	if (!rn)
-		return -2 - MYELIN_DROP_SERVICE_BACKEND_NOT_FOUND;
+		return -2 - MYELIN_DROP_SERVICE_BACKEND_NOT_FOUND; /* never answered with the backend's address */
 	if (np_rewrite_v4(skb, p->l4_off, p->proto, true, p->saddr, rn->addr.w[0], p->sport, rn->port) < 0)
 		return -2 - MYELIN_DROP_ERROR_WRITING_TO_PACKET;
 	p->saddr = rn->addr.w[0];
 	p->sport = rn->port;
+	/* The SERVICE entry lives as long as the connection, also when only
+	 * the backend talks. */
+	ct_key_make(&key, p->proto, p->daddr, p->saddr, p->dport, p->sport, 0, false);
+	key.kind = MYELIN_CT_KIND_SERVICE;
+	e = bpf_map_lookup_elem(&myelin_ct, &key);
+	if (e) {
+		e->last_seen_ns = bpf_ktime_get_ns();
+		e->state = p->ct_state;
+	}
+	return 0;
+}
+
+/* A reply translated back to its frontend (a node address) leaves by the
+ * node's routes: the FIB's device and neighbour, as the stack would forward
+ * it, but without the stack's source check, which would call a packet from
+ * a node address arriving on a pod's veth martian. A route the helper
+ * cannot take (a blackhole, a device it cannot resolve): the stack decides. */
+static __always_inline int np_out(struct __sk_buff *skb, const struct pkt *p)
+{
+	struct bpf_fib_lookup fib = {};
 
 	fib.family = NP_AF_INET;
 	fib.l4_protocol = p->proto;
@@ -132,8 +151,6 @@ static __always_inline int np_reply(struct __sk_buff *skb, struct pkt *p)
 	fib.ipv4_src = p->saddr;
 	fib.ipv4_dst = p->daddr;
 	fib.ifindex = skb->ifindex;
-	/* Forwarded from the pod's veth as the stack would (the source, now a
-	 * node address, is not validated: the stack would call it martian). */
 	switch (bpf_fib_lookup(skb, &fib, sizeof(fib), 0)) {
 	case BPF_FIB_LKUP_RET_SUCCESS: {
 		__u8 macs[12];
@@ -148,7 +165,12 @@ static __always_inline int np_reply(struct __sk_buff *skb, struct pkt *p)
 		return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
 	}
 	}
-	/* No route the FIB helper can take (a blackhole, a device it cannot
-	 * resolve): the node's stack decides. */
 	return TC_ACT_OK;
+}
+
+static __always_inline int np_reply(struct __sk_buff *skb, struct pkt *p)
+{
+	int err = np_rev_nat(skb, p);
+
+	return err < 0 ? err : np_out(skb, p);
 }

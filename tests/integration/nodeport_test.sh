@@ -24,7 +24,7 @@
 # Until the Services model and LB writer feed them, the test writes the LB
 # maps itself with bpftool, as the writer would (abi/lb.h).
 source "$(dirname "$0")/common.sh"
-command -v socat >/dev/null || { echo "FAIL: socat missing"; exit 1; }
+command -v socat >/dev/null && command -v python3 >/dev/null || { echo "FAIL: socat or python3 missing"; exit 1; }
 
 mln_init
 CIDR=10.214.0.0/24
@@ -68,7 +68,17 @@ echo "pods: a=$A b=$B c=$C; world $W, node $N"
 for p in a b c; do
   mln_pod_bg "$p" socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:"echo $p \$SOCAT_PEERADDR"
 done
+# UDP: one socket answering each datagram (socat's UDP-RECVFROM,fork leaves
+# some datagrams unanswered even pod to pod under load).
+UDP_SERVER='import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 8081))
+while True:
+    d, a = s.recvfrom(2048)
+    s.sendto((sys.argv[1] + " " + a[0] + "\n").encode(), a)'
+for p in a b; do mln_pod_bg "$p" python3 -c "$UDP_SERVER" "$p"; done
 for p in a b c; do mln_wait_listen "$p" 8080 tcp; done
+for p in a b; do mln_wait_listen "$p" 8081 udp; done
 
 # An externalIP of the node (E1) and one that is not (E2): E2 belongs to a
 # "real" host behind the node, which the world reaches through the node.
@@ -98,9 +108,9 @@ upd() { bpftool map update pinned "$P/$1" key hex $2 value hex $3 || mln_die "bp
 # lb_config: ENABLED, Maglev tables of 7, node ports 30000-30099
 upd myelin_lb_cfg "$(le32 0)" "$(le32 1) $(le32 7) $(le16 30000) $(le16 30099) 00 00 00 00"
 # backend ID ADDR PORT FLAGS (ACTIVE 1, LOCAL 4)
-backend() { upd myelin_lb_be "$(le32 "$1")" "$(iphex "$2") $(be16 "$3") 06 $(printf %02x "$4") 04 00 00 00"; }
-# slot ADDR PORT SCOPE SLOT BACKEND_ID COUNT REV FLAGS (TCP)
-slot() { upd myelin_lb_svc "$(iphex "$1") $(be16 "$2") 06 0$3 $(le16 "$4") 04 00" "$(le32 "$5") $(le16 "$6") $(le16 "$7") $(le32 "$8") $(le32 0)"; }
+backend() { upd myelin_lb_be "$(le32 "$1")" "$(iphex "$2") $(be16 "$3") ${PROTO:-06} $(printf %02x "$4") 04 00 00 00"; }
+# slot ADDR PORT SCOPE SLOT BACKEND_ID COUNT REV FLAGS (TCP; PROTO=11: UDP)
+slot() { upd myelin_lb_svc "$(iphex "$1") $(be16 "$2") ${PROTO:-06} 0$3 $(le16 "$4") 04 00" "$(le32 "$5") $(le16 "$6") $(le16 "$7") $(le32 "$8") $(le32 0)"; }
 revnat() { upd myelin_lb_revnat "$(le32 "$1")" "$(iphex "$2") $(be16 "$3") 04 00"; }
 # frontend REV ADDR PORT FLAGS SCOPE BACKEND_ID...
 frontend() {
@@ -123,6 +133,9 @@ frontend 5 "$E2" 80 $F_EXTERNAL_IP 0 1 2                            # externalIP
 frontend 6 "$N" 30083 $F_NODE_PORT 0 3                              # c: its policy admits only its namespace
 frontend 7 "$N" 30100 $F_NODE_PORT 0 1                              # outside --node-port-range
 frontend 8 "$N" 30085 $((F_NODE_PORT | F_MAGLEV)) 0 1 2             # Maglev: the table says b
+PROTO=11 backend 4 "$A" 8081 5
+PROTO=11 backend 5 "$B" 8081 5
+PROTO=11 frontend 9 "$N" 30090 $F_NODE_PORT 0 4 5                   # UDP
 bpftool map create "$P/np_maglev8" type array key 4 value 4 entries 7 name np_maglev8 flags 4096 >/dev/null ||
   mln_die "bpftool: create the Maglev table"
 for i in 0 1 2 3 4 5 6; do upd np_maglev8 "$(le32 $i)" "$(le32 2)"; done
@@ -146,6 +159,15 @@ answers "$N" 30081 10 >"$MLN_TMP/local.txt"
 [ "$(sort -u "$MLN_TMP/local.txt")" = "a $W" ] && t_ok "10 connections to $N:30081 all reach the local backend a, client address kept" ||
   t_bad "10 connections to $N:30081 all reach a" "$(sort "$MLN_TMP/local.txt" | uniq -c)"
 ask "$N" 30082 >/dev/null && t_bad "eTP Local without a local backend is not served" || t_ok "eTP Local without a local backend is not served"
+
+echo "-- NodePort over UDP"
+for i in $(seq 1 10); do
+  r=$(echo ping | mln_world timeout 5 socat -T2 - "UDP:$N:30090" 2>/dev/null) || true
+  echo "${r:-no-answer}"
+done >"$MLN_TMP/udp.txt"
+grep -q "^a $W$" "$MLN_TMP/udp.txt" && grep -q "^b $W$" "$MLN_TMP/udp.txt" && [ "$(grep -c "^[ab] $W$" "$MLN_TMP/udp.txt")" -eq 10 ] &&
+  t_ok "10 datagrams to $N:30090/udp answered by a and b from the frontend, client address kept ($(sort "$MLN_TMP/udp.txt" | uniq -c | tr -s ' ' | tr '\n' ';'))" ||
+  t_bad "10 datagrams to $N:30090/udp answered by a and b" "$(sort "$MLN_TMP/udp.txt" | uniq -c)"
 
 echo "-- Maglev"
 answers "$N" 30085 10 >"$MLN_TMP/maglev.txt"

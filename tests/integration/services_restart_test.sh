@@ -79,7 +79,7 @@ echo "-- traffic"
 declare -A LOGS=()
 bg() {  # NAME RUN ARGS...: a client in the background, its lines in $MLN_TMP/NAME
   local name=$1 run=$2; shift 2
-  $run client "$MLN_BIN/svc_probe" "$@" >"$MLN_TMP/$name" 2>&1 &
+  $run client timeout 300 "$MLN_BIN/svc_probe" "$@" >"$MLN_TMP/$name" 2>&1 &
   MLN_PIDS+=("$!")
   LOGS[$name]=$!
 }
@@ -141,7 +141,9 @@ synced && t_bad "the agent had not synced while the lists were held" || t_ok "th
 
 # The traffic clients stop here: from now on b3 goes away, and an established
 # connection to a removed backend may be cut, as kube-proxy's is.
-for n in "${!LOGS[@]}"; do kill "${LOGS[$n]}" 2>/dev/null; wait "${LOGS[$n]}" 2>/dev/null || true; done
+# $run is a shell function: the PID is a subshell's, its child is ended too (by PID).
+stop_bg() { local k; for k in $(pgrep -P "$1" 2>/dev/null); do kill "$k" 2>/dev/null; done; kill "$1" 2>/dev/null; wait "$1" 2>/dev/null || true; }
+for n in "${!LOGS[@]}"; do stop_bg "${LOGS[$n]}"; done
 for n in conn-pkt conn-lb hold-pkt hold-lb udp-pkt udp-lb; do
   e=$(grep -c 'ERR' "$MLN_TMP/$n" || true)
   total=$(lines "$n")

@@ -154,6 +154,10 @@ follows() {
   done
 }
 c() { t_check "[$MODE] $1" "${@:2}"; }
+# A client in the background: RUN is a shell function, so $! is a subshell;
+# stop_bg ends the subshell's children too (by PID), and timeout bounds them
+# whatever happens to this run.
+stop_bg() { local k; for k in $(pgrep -P "$1" 2>/dev/null); do kill "$k" 2>/dev/null; done; kill "$1" 2>/dev/null; wait "$1" 2>/dev/null || true; }
 
 # ---- scenarios (each run once per client mode) ----
 basic() {
@@ -269,7 +273,7 @@ terminating() {
   term "$(eps_of b3)"
   c "terminating: b3 alone serves" sees tcp $VIP_TERM 80 b3
   # An established connection to b3 that must outlive b3's terminating, not serving.
-  $RUN client "$MLN_BIN/svc_probe" tcp-hold $VIP_TERM 80 -n 40 -g 100 -t 2000 >"$MLN_TMP/hold-$MODE" 2>&1 &
+  $RUN client timeout 60 "$MLN_BIN/svc_probe" tcp-hold $VIP_TERM 80 -n 40 -g 100 -t 2000 >"$MLN_TMP/hold-$MODE" 2>&1 &
   local hold=$!
   MLN_PIDS+=("$hold")
   mln_retry 50 0.1 grep -q '^0 ' "$MLN_TMP/hold-$MODE" || true
@@ -311,10 +315,10 @@ source_ip() {
 
 connected_udp() {
   local log="$MLN_TMP/udp-$MODE" pid victim others n0
-  $RUN client "$MLN_BIN/svc_probe" udp-stream $VIP_DNS 53 -n 0 -g 50 -t 300 -r >"$log" 2>&1 &
+  $RUN client timeout 60 "$MLN_BIN/svc_probe" udp-stream $VIP_DNS 53 -n 0 -g 50 -t 300 -r >"$log" 2>&1 &
   pid=$!
   MLN_PIDS+=("$pid")
-  mln_retry 50 0.1 grep -q '^[0-9]* b' "$log" || { t_bad "[$MODE] connected UDP client answered" "$(head -3 "$log")"; kill "$pid"; return; }
+  mln_retry 50 0.1 grep -q '^[0-9]* b' "$log" || { t_bad "[$MODE] connected UDP client answered" "$(head -3 "$log")"; stop_bg "$pid"; return; }
   victim=$(grep -m1 '^[0-9]* b' "$log" | awk '{print $2}')
   others=$(printf '%s\n' "${BACKENDS[@]}" | grep -vx "$victim" | xargs)
   # shellcheck disable=SC2086
@@ -323,7 +327,7 @@ connected_udp() {
   c "connected UDP: the client's backend $victim removed, its answers come from another within a second" follows moved
   n0=$(wc -l <"$log")
   mln_retry 60 0.05 bash -c "[ \$(wc -l <'$log') -ge $((n0 + 20)) ]" || true
-  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+  stop_bg "$pid"
   local after; after=$(tail -n +"$((n0 + 1))" "$log")
   local stale; stale=$(grep -c "^[0-9]* $victim " <<<"$after" || true)
   local ok; ok=$(grep -cE "^[0-9]+ (${others// /|}) " <<<"$after" || true)

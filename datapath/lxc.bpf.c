@@ -17,6 +17,7 @@
 #include "lib/conntrack.h"
 #include "lib/policy.h"
 #include "lib/lb.h"
+#include "lib/lb_nat.h"
 #include "lib/nodeport.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -54,6 +55,12 @@ static __always_inline void ct_denied(const struct pkt *p, int ct)
  *   not IPv4                  -> DROP UNSUPPORTED_L3_PROTOCOL
  *   parse IPv4 + L4           (malformed -> DROP with the reason)
  *   source is not this pod    -> DROP INVALID_SOURCE_IP
+ *   to a Service frontend     -> a backend (the SERVICE entry's, else lb_select):
+ *                             what follows sees the backend (address, port,
+ *                             identity); hairpin: the source becomes the
+ *                             service-loopback address; no backend -> TCP RST /
+ *                             ICMP port unreachable back to the pod + DROP event
+ *                             SERVICE_BACKEND_NOT_FOUND; a missing slot -> DROP
  *   conntrack lookup          ICMP error about nothing tracked -> DROP
  *                             CT_CANNOT_CREATE_ENTRY; about a tracked
  *                             connection -> RELATED, no policy
@@ -61,7 +68,12 @@ static __always_inline void ct_denied(const struct pkt *p, int ct)
  *                             ICMP, revoked) -> egress policy of the source
  *                             pod, and ingress policy of a local destination
  *                             pod (DROP POLICY_DENY / POLICY_DENIED, or
- *                             AUDIT); allowed -> tracked from then on
+ *                             AUDIT); allowed -> tracked from then on (a
+ *                             translated one: CONNECTION entry with the
+ *                             frontend, SERVICE entry with the backend), DNAT
+ *   reply of a translated connection -> source back to the frontend (rev-NAT)
+ *   reply of a connection that came through the node's stack -> the stack
+ *                             (it undoes what it translated: kube-proxy's DNAT)
  *   destination is a local pod -> rewrite MACs, redirect into its namespace
  *   otherwise                 -> the node's stack
  */
@@ -69,6 +81,7 @@ SEC("tc")
 int from_container(struct __sk_buff *skb)
 {
 	struct pkt p = {};
+	struct lb_xlate x = {};
 	struct myelin_ep_info *src, *dst;
 	int err, ct;
 
@@ -89,10 +102,25 @@ int from_container(struct __sk_buff *skb)
 	if (!src || src->ifindex != skb->ifindex)
 		return drop(&p, MYELIN_DROP_INVALID_SOURCE_IP, MYELIN_DIR_EGRESS);
 
+	err = lb_translate(&p, &x);
+	if (err == LB_NO_BACKEND)
+		return lb_reject(skb, &p);
+	if (err)
+		return drop(&p, err, MYELIN_DIR_EGRESS);
+	if (x.active)
+		lb_resolve_dst(&p, src, &dst);
+
 	ct = ct_process(&p);
 	if (ct == CT_UNRELATED)
 		return drop(&p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY_FROM_PACKET, MYELIN_DIR_EGRESS);
 	p.dir = p.is_reply ? MYELIN_DIR_INGRESS : MYELIN_DIR_EGRESS;
+	if (p.is_reply && p.ct_rev_nat) {
+		err = ct == CT_RELATED ? lb_rev_nat_related(skb, &p) : lb_rev_nat(skb, &p);
+		if (err)
+			return drop(&p, err, MYELIN_DIR_EGRESS);
+		if (p.ct_flags & MYELIN_CT_F_HAIRPIN)
+			lb_resolve_dst(&p, src, &dst);
+	}
 
 	/* A reply to a client outside that host.bpf.c translated (NodePort,
 	 * externalIP, LoadBalancer): back to the frontend, out by the node's routes. */
@@ -128,7 +156,16 @@ int from_container(struct __sk_buff *skb)
 		if (ct == CT_FAILED)
 			return drop(&p, MYELIN_DROP_CT_MAP_INSERTION_FAILED, MYELIN_DIR_EGRESS);
 	}
+	err = lb_commit(&p, &x, ct);
+	if (err)
+		return drop(&p, err, MYELIN_DIR_EGRESS);
+	if (lb_rewrite(skb, &p, &x) < 0)
+		return drop(&p, MYELIN_DROP_ERROR_WRITING_TO_PACKET, MYELIN_DIR_EGRESS);
 
+	/* The stack translated this connection on its way in (to_container):
+	 * only the stack can translate its replies back. */
+	if (p.is_reply && (p.ct_flags & MYELIN_CT_F_VIA_STACK))
+		dst = 0;
 	if (dst) {
 		p.obs_point = MYELIN_OBS_TO_ENDPOINT;
 		trace_ct(&p, ct);
@@ -150,12 +187,15 @@ int from_container(struct __sk_buff *skb)
  *   not IPv4                   -> DROP UNSUPPORTED_L3_PROTOCOL
  *   parse IPv4 + L4
  *   not addressed to this veth's pod -> DROP NO_MATCHING_LOCAL_CONTAINER
- *   conntrack                  -> trace event on new / state change
+ *   conntrack                  -> trace event on new / state change; a reply of
+ *                                 a translated connection: source back to the
+ *                                 frontend (rev-NAT)
  *   ICMP error                 -> RELATED to a tracked connection, or DROP
  *                                 CT_CANNOT_CREATE_ENTRY
  *   no entry carries it        -> ingress policy of the pod, and egress policy
  *                                 of a source pod of this node -> pass
- *                                 (tracked from then on) or DROP
+ *                                 (tracked from then on, VIA_STACK: its replies
+ *                                 go back through the stack) or DROP
  */
 SEC("tc")
 int to_container(struct __sk_buff *skb)
@@ -190,6 +230,11 @@ int to_container(struct __sk_buff *skb)
 	if (ct == CT_UNRELATED)
 		return drop(&p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY_FROM_PACKET, MYELIN_DIR_INGRESS);
 	p.dir = p.is_reply ? MYELIN_DIR_EGRESS : MYELIN_DIR_INGRESS;
+	if (p.is_reply && p.ct_rev_nat) {
+		err = ct == CT_RELATED ? lb_rev_nat_related(skb, &p) : lb_rev_nat(skb, &p);
+		if (err)
+			return drop(&p, err, MYELIN_DIR_INGRESS);
+	}
 	if (ct_needs_policy(ct)) {
 		err = policy_check(&p, dst, MYELIN_DIR_INGRESS, p.src_identity);
 		if (err) {
@@ -208,6 +253,7 @@ int to_container(struct __sk_buff *skb)
 				return drop(&p, err, MYELIN_DIR_EGRESS);
 			}
 		}
+		p.ct_new_flags = MYELIN_CT_F_VIA_STACK;
 		ct = ct_commit(&p, ct);
 		if (ct == CT_FAILED)
 			return drop(&p, MYELIN_DROP_CT_MAP_INSERTION_FAILED, MYELIN_DIR_INGRESS);

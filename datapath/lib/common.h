@@ -73,4 +73,12 @@ struct pkt {
 	__u32 egress_policy_id; /* the rules that decided, for events */
 	__u32 ingress_policy_id;
 	__u32 policy_rev;       /* sum of the endpoints' policy_rev (see conntrack) */
+	/* Services (lb_nat.h): the conntrack entry found, and what ct_commit
+	 * records in a new one. */
+	__u16 ct_rev_nat;       /* the entry's rev_nat_index: a reply is translated back */
+	__u16 ct_new_rev_nat;
+	__u8 ct_flags;          /* the entry's MYELIN_CT_F_* */
+	__u8 ct_new_flags;
+	__u16 dst_service;      /* the frontend translated to (flow event), 0 = none */
+	__u16 src_service;      /* the frontend a reply was translated back to */
 };

@@ -142,6 +142,8 @@ static __always_inline int ct_related(struct pkt *p)
 	e = bpf_map_lookup_elem(&myelin_ct, &key);
 	if (e) {
 		p->is_reply = 1; /* about the opening side's packet: it travels as a reply */
+		/* It is translated back like the connection's replies. */
+		p->ct_rev_nat = e->rev_nat_index;
 	} else {
 		ct_key_make(&key, p->inner.proto, p->inner.saddr, p->inner.daddr, p->inner.sport, p->inner.dport,
 			    p->inner.icmp_type, true);
@@ -150,6 +152,7 @@ static __always_inline int ct_related(struct pkt *p)
 			return CT_UNRELATED;
 	}
 	p->ct_state = e->state;
+	p->ct_flags = e->flags;
 	p->trace_reason = MYELIN_TRACE_REASON_RELATED;
 	return CT_RELATED;
 }
@@ -189,6 +192,8 @@ static __always_inline int ct_process(struct pkt *p)
 
 	__u64 now = bpf_ktime_get_ns();
 	e->last_seen_ns = now;
+	p->ct_rev_nat = e->rev_nat_index;
+	p->ct_flags = e->flags;
 	/* A pure SYN from the opening side on an existing entry is a new
 	 * connection attempt: the tuple was reused after a close (or a SYN was
 	 * retransmitted, or a close was never seen). It goes through policy
@@ -270,6 +275,8 @@ static __always_inline int ct_commit(struct pkt *p, int ct)
 	n.src_ep = p->src_ep;
 	n.dst_ep = p->dst_ep;
 	n.policy_rev = p->policy_rev;
+	n.rev_nat_index = p->ct_new_rev_nat;
+	n.flags = p->ct_new_flags;
 	p->ct_state = n.state;
 	if (bpf_map_update_elem(&myelin_ct, &key, &n, p->ct_reopen ? BPF_ANY : BPF_NOEXIST) != 0) {
 		/* Another CPU created it meanwhile, after the same policy check. */

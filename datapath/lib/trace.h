@@ -43,6 +43,8 @@ static __always_inline void emit_event(const struct pkt *p, __u8 type, __u8 subt
 	ev->ingress_policy_id = p->ingress_policy_id;
 	ev->saddr.w[0] = p->saddr;
 	ev->daddr.w[0] = p->daddr;
+	ev->dst_service = p->dst_service;
+	ev->src_service = p->src_service;
 	ringbuf__submit(ev, &myelin_stats);
 }
 

@@ -42,6 +42,7 @@
 #include "myelin/log.hpp"
 #include "myelin/pseudo_fs.hpp"
 #include "nodeport/nodeport_component.hpp"
+#include "myelin/services/lb_component.hpp"
 #include "runtime/pod_index.hpp"
 #include "runtime/runtime_components.hpp"
 #include "server/api_server.hpp"
@@ -159,10 +160,17 @@ int main(int argc, char** argv) {
   endpoints.set_label_source([&policies](const std::string& ns, const std::string& pod) {
     return policies.identity_labels(ns, pod);
   });
+  // Services: the load-balancing maps the pod datapath pinned, with the ids
+  // they held before this start. The ServiceManager hands it its tables.
+  services::LbWriterOptions lb_opts;
+  lb_opts.pin_dir = info.bpffs_root;
+  lb_opts.algorithm = *services::parse_lb_algorithm(flags.get("lb-algorithm"));  // validated
+  lb_opts.maglev_m = static_cast<uint32_t>(*flags.get_int("lb-maglev-table-size"));
+  auto lb_writer = services::LbWriter::open(lb_opts);
+  if (!lb_writer) return fail("load-balancing maps: " + lb_writer.error().message);
   // Services: the table the objects and this node's endpoints say, handed to
-  // the load-balancing maps' writer (logged until the LbWriter is wired).
-  agent::LoggingSink lb_sink;
-  services::ServiceManager services(objects, lb_sink, [&eps = **store] { return agent::local_endpoints(eps); }, {info.node_name});
+  // the load-balancing maps' writer.
+  services::ServiceManager services(objects, **lb_writer, [&eps = **store] { return agent::local_endpoints(eps); }, {info.node_name});
   endpoints.set_on_change([&policies, &services] {
     policies.publish_endpoints();
     services.endpoints_changed();
@@ -175,6 +183,7 @@ int main(int argc, char** argv) {
 
   flows::FlowStore flow_store(static_cast<size_t>(*flags.get_int("flow-store-size")));
   auto decoder = agent::make_flow_decoder(info.node_name, policies);
+  decoder.set_frontends([&w = **lb_writer] { return w.index(); });  // flows name their Services
 
   agent::EventPump pump(**dp, decoder, flow_store, counters);
   agent::ConntrackGc ct_gc(**dp, datapath::CtTimeouts{}, std::chrono::seconds(*flags.get_int("ct-gc-interval")), counters);
@@ -200,6 +209,7 @@ int main(int argc, char** argv) {
   components.add<agent::FlowsComponent>(flow_store, info.node_name);
   components.add<agent::ObjectsComponent>(objects);
   components.add<agent::ServicesComponent>(services, objects);
+  components.add<services::LbComponent>(**lb_writer);
   components.add<metrics::AgentCountersComponent>(counters);
   if (flags.is_set("flow-log")) {
     google::protobuf::RepeatedPtrField<flow::FlowFilter> allow, deny;

@@ -9,6 +9,7 @@
 #include "flow.pb.h"
 #include "myelin/datapath/datapath.hpp"
 #include "myelin/net.hpp"
+#include "myelin/services/maglev.hpp"
 #include "myelin/socket_access.hpp"
 #include "nodeport/devices.hpp"
 
@@ -131,6 +132,18 @@ std::vector<FlagDecl> table(const std::string& node_name) {
        "", Type::value,
        [](const std::string& v) -> Status {
          if (auto s = datapath::parse_map_sizes(v); !s) return Error{"--bpf-map-max-entries: " + s.error().message};
+         return {};
+       }},
+      {"lb-algorithm",
+       "how a Service frontend picks a backend for a client from outside the cluster: random, or maglev (consistent hashing: every "
+       "node picks the same backend for a flow); pods always pick at random (or by sessionAffinity)",
+       "random", Type::value, one_of("lb-algorithm", {"random", "maglev"})},
+      {"lb-maglev-table-size", "slots of each frontend's Maglev table: a prime, at least 100 x the frontend's backends (251 to 131071)",
+       std::to_string(services::maglev::kDefaultTableSize), Type::value,
+       [](const std::string& v) -> Status {
+         auto n = whole(v);
+         if (!n || *n < 0 || *n > UINT32_MAX) return Error{"--lb-maglev-table-size must be a prime number (e.g. 16381), not '" + v + "'"};
+         if (auto s = services::maglev::check_table_size(static_cast<uint32_t>(*n)); !s) return Error{"--lb-maglev-table-size: " + s.error().message};
          return {};
        }},
       {"redirect-peer", "deliver locally with bpf_redirect_peer: auto, true or false", "auto", Type::value,

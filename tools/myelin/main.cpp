@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "format.hpp"
+#include "lb_format.hpp"
 #include "myelin/wire.hpp"
 #include "observe_request.hpp"
 
@@ -419,6 +420,20 @@ int cmd_storage_list(const Global& g, const std::vector<std::string>& args) {
   });
 }
 
+int cmd_bpf_lb_list(const Global& g, const std::vector<std::string>& args) {
+  if (g.help)
+    return std::cout << "Usage: myelin bpf lb list [-o table|json]\n\nWhat the pinned load-balancing maps hold: each frontend "
+                        "(address, port, protocol, scope) with its rev_nat_index, flags and backend slots, the backends by id, "
+                        "and the frontends that could not be installed (a full map).\n",
+           0;
+  if (!args.empty()) return std::cerr << "myelin bpf lb list: unexpected argument '" << args[0] << "'\n", 2;
+  const std::string o = g.output.empty() ? "table" : g.output;
+  if (o != "table" && o != "json") return bad_output(o, "table, json");
+  api::Request req;
+  req.mutable_lb_list();
+  return call(g, req, [&](const api::Response& r) { std::cout << (o == "json" ? to_json(r.lb()) + "\n" : lb_table(r.lb())); });
+}
+
 struct Command {
   std::vector<std::string> words;
   std::string help;
@@ -441,6 +456,7 @@ const std::vector<Command> kCommands = {
     {{"events"}, "runtime events: process exec/exit and TracingPolicy events, with pod and parent", cmd_events},
     {{"tracingpolicy", "list"}, "TracingPolicies: state, hooks, events, actions", cmd_tracingpolicy_list},
     {{"gpu", "list"}, "GPU use per process and pod (CUDA uprobes)", cmd_gpu_list},
+    {{"bpf", "lb", "list"}, "the load-balancing maps: frontends, slots, backends", cmd_bpf_lb_list},
     {{"storage", "list"}, "block I/O per device and process: requests, bytes, latency", cmd_storage_list},
 };
 

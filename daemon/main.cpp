@@ -170,7 +170,8 @@ int main(int argc, char** argv) {
   if (!lb_writer) return fail("load-balancing maps: " + lb_writer.error().message);
   // Services: the table the objects and this node's endpoints say, handed to
   // the load-balancing maps' writer.
-  services::ServiceManager services(objects, **lb_writer, [&eps = **store] { return agent::local_endpoints(eps); }, {info.node_name});
+  services::ServiceManager services(objects, **lb_writer, [&eps = **store] { return agent::local_endpoints(eps); },
+                                    {info.node_name, flags.get("k8s-service-proxy-name")});
   endpoints.set_on_change([&policies, &services] {
     policies.publish_endpoints();
     services.endpoints_changed();

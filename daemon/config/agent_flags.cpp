@@ -154,6 +154,8 @@ std::vector<FlagDecl> table(const std::string& node_name) {
       {"kubeconfig", "watch the Kubernetes API server of this kubeconfig (in a pod, the service account is used without it)"},
       {"k8s-sync-timeout", "seconds to wait for the first list of every resource before serving", "60", Type::value,
        positive("k8s-sync-timeout")},
+      {"k8s-service-proxy-name", "serve only the Services labelled service.kubernetes.io/service-proxy-name with this name; "
+       "empty: only those without the label, as kube-proxy"},
       {"policy-audit-mode", "report policy verdicts as AUDIT and never drop for policy", "", Type::boolean},
       {"allow-localhost",
        "always: the node (kubelet probes) reaches its pods whatever their ingress policy; policy: only where policy allows the host entity",

@@ -270,3 +270,42 @@ TEST(Kinds, OneRowPerKindInEnumOrder) {
   }
   EXPECT_EQ(find_kind("ConfigMap"), nullptr);
 }
+
+TEST(DecodeService, PublishNotReadyAddressesAndLoadBalancerIngress) {
+  auto objs = ok("apiVersion: v1\nkind: Service\nmetadata: {name: lb}\nspec:\n  type: LoadBalancer\n  publishNotReadyAddresses: true\n"
+                 "  ports: [{port: 80}]\nstatus:\n  loadBalancer:\n    ingress: [{ip: 192.0.2.1}, {ip: 192.0.2.2, ipMode: Proxy}, {hostname: lb.example.com}]\n");
+  ASSERT_EQ(objs.size(), 1u);
+  const auto& s = std::get<Service>(objs[0]);
+  EXPECT_TRUE(s.publish_not_ready);
+  ASSERT_EQ(s.lb_ingress.size(), 3u);
+  EXPECT_EQ(s.lb_ingress[0], (Service::Ingress{"192.0.2.1", false}));
+  EXPECT_EQ(s.lb_ingress[1], (Service::Ingress{"192.0.2.2", true}));
+  EXPECT_EQ(s.lb_ingress[2].ip, "");
+  EXPECT_FALSE(std::get<Service>(ok("apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {ports: [{port: 80}]}\n")[0]).publish_not_ready);
+  auto r = refused("apiVersion: v1\nkind: Service\nmetadata: {name: lb}\nspec:\n  publishNotReadyAddresses: yes\n");
+  EXPECT_EQ(r.field, "spec.publishNotReadyAddresses");
+  r = refused("apiVersion: v1\nkind: Service\nmetadata: {name: lb}\nspec: {ports: [{port: 80}]}\nstatus:\n  loadBalancer:\n    ingress: [{ip: 192.0.2.1, ipMode: Magic}]\n");
+  EXPECT_EQ(r.field, "status.loadBalancer.ingress[0].ipMode");
+  EXPECT_EQ(r.line, 7);
+}
+
+TEST(DecodePod, WhatTheEndpointSliceControllerReadsAndAMalformedStatusPassedOver) {
+  auto objs = ok("apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: shop, deletionTimestamp: '2026-01-01T00:00:00Z'}\n"
+                 "spec: {nodeName: n1}\nstatus:\n  phase: Running\n  podIP: 10.0.0.9\n  podIPs: [{ip: 10.0.0.1}, {ip: 'fd00::1'}]\n"
+                 "  conditions: [{type: PodScheduled, status: 'True'}, {type: Ready, status: 'False'}]\n");
+  ASSERT_EQ(objs.size(), 1u);
+  const auto& p = std::get<policy::Pod>(objs[0]);
+  EXPECT_EQ(p.ips, (std::vector<std::string>{"10.0.0.1", "fd00::1"}));  // podIPs over podIP
+  EXPECT_EQ(p.node_name, "n1");
+  EXPECT_TRUE(p.terminating);
+  EXPECT_FALSE(p.terminal);
+  EXPECT_EQ(p.ready, std::optional<bool>(false));
+  const auto plain = std::get<policy::Pod>(ok("apiVersion: v1\nkind: Pod\nmetadata: {name: b}\nstatus: {phase: Failed, podIP: 10.0.0.2}\n")[0]);
+  EXPECT_TRUE(plain.terminal);
+  EXPECT_FALSE(plain.ready.has_value());
+  EXPECT_EQ(plain.ips, std::vector<std::string>{"10.0.0.2"});
+  // The kubelet's status malformed: the Pod (its labels, for policy) is kept.
+  const auto odd = std::get<policy::Pod>(ok("apiVersion: v1\nkind: Pod\nmetadata: {name: c, labels: {app: x}}\nstatus: {podIPs: 7, conditions: [1]}\n")[0]);
+  EXPECT_EQ(odd.labels.at("app"), "x");
+  EXPECT_TRUE(odd.ips.empty());
+}

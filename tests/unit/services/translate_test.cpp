@@ -123,6 +123,12 @@ TEST(Translate, AnEndpointInTwoSlicesIsOneBackendAndALocalOneWins) {
   const auto& f = fe(get(t, "shop/web"), FrontendKind::cluster_ip, "10.96.0.10", 80);
   ASSERT_EQ(f.backends.size(), 1u);
   EXPECT_TRUE(f.backends[0].local);
+  // The local one first: a later remote duplicate does not replace it.
+  auto u = translate(node(kWeb + slice("web-a", "web", "- {addresses: [10.0.0.1], nodeName: n1}\n", kHttpPort) +
+                          slice("web-b", "web", "- {addresses: [10.0.0.1], nodeName: n2}\n", kHttpPort)));
+  const auto& g = fe(get(u, "shop/web"), FrontendKind::cluster_ip, "10.96.0.10", 80);
+  ASSERT_EQ(g.backends.size(), 1u);
+  EXPECT_TRUE(g.backends[0].local);
 }
 
 TEST(Translate, ReadyEndpointsServeAndServingTerminatingOnesOnlyKeepTheirConnections) {

@@ -47,6 +47,7 @@
 #include "runtime/runtime_components.hpp"
 #include "server/api_server.hpp"
 #include "server/router.hpp"
+#include "services/sock_lb_component.hpp"
 #include "sources/source_components.hpp"
 #include "tracing/tracing_component.hpp"
 
@@ -231,6 +232,14 @@ int main(int argc, char** argv) {
     components.add<runtime::EventsLogComponent>(
         runtime, RotatingFile::Options{flags.get("events-log"), *config::parse_size(flags.get("events-log-max-size")),
                                        static_cast<unsigned>(*flags.get_int("events-log-max-backups")), "eventslog"});
+  // Socket-level Services (--cgroup-root); the Services writer's 'backends removed' hook calls backends_removed().
+  auto& sock_lb = components.add<services::SockLbComponent>(
+      services::SockLbComponent::Options{flags.get("socket-lb") == "true", flags.get("cgroup-root")}, **dp, decoder, flow_store,
+      [pod_of_netns](uint32_t netns, uint64_t cgroup_id) {
+        auto pod = pod_of_netns(netns, cgroup_id);
+        return pod ? pod->endpoint_id : 0u;
+      });
+  (void)sock_lb;
   auto& tracing = components.add<tracing::TracingComponent>(runtime, info.features, *mounts, &**store, objects);
   components.add<agent::RefusalsComponent>(policies, [&tracing] { return tracing.manager(); });
   if (!flags.get("metrics-addr").empty())

@@ -2,6 +2,8 @@
 #include "config/agent_flags.hpp"
 
 #include <google/protobuf/util/json_util.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 
 #include <initializer_list>
 #include <vector>
@@ -179,6 +181,19 @@ std::vector<FlagDecl> table(const std::string& node_name) {
        one_of("storage-events", {"true", "false"})},
       {"network-events", "report each process's TCP connect, accept and close (process_kprobe events): true or false", "false",
        Type::value, one_of("network-events", {"true", "false"})},
+      {"socket-lb",
+       "load-balance Services at the socket (cgroup connect4/sendmsg4/recvmsg4/getpeername4 on --cgroup-root): true or false",
+       "true", Type::value, one_of("socket-lb", {"true", "false"})},
+      {"cgroup-root",
+       "cgroup v2 directory whose processes get socket-level load balancing; empty: the machine's cgroup v2 root (detected)",
+       "", Type::value,
+       [](const std::string& v) -> Status {
+         if (v.empty()) return {};
+         struct statfs st{};
+         if (::statfs(v.c_str(), &st) != 0 || st.f_type != CGROUP2_SUPER_MAGIC)
+           return Error{"--cgroup-root " + v + " is not a cgroup v2 directory"};
+         return {};
+       }},
       {"gpu-libs", "CUDA libraries to probe (comma-separated paths), auto (where CUDA installs them) or none", "auto"},
       {"events-log", "write runtime events as JSON lines (tetra getevents -o json shape) to this file"},
       {"events-log-max-size", "rotate the events log at this size: MiB, or with a K/M/G suffix", "100", Type::value,

@@ -20,6 +20,8 @@ int64_t now_ns(clockid_t clock) {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+}  // namespace
+
 std::string uuid_v4() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   uint64_t a = rng(), b = rng();
@@ -31,6 +33,8 @@ std::string uuid_v4() {
                 static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffull));
   return buf;
 }
+
+namespace {
 
 const char* icmp_name(uint32_t type) {
   switch (type) {

@@ -5,7 +5,8 @@
 #   mln_init                      # unique ids, temp dir, cleanup trap
 #   mln_node_up 10.210.0.0/24     # node namespace + myelind, waits until ready
 #   mln_pod_add web default       # pod namespace via the real CNI plugin; sets MLN_POD_IP[web]
-#   mln_pod web ping -c1 ...      # run a command inside a pod
+#   mln_pod web ping -c1 ...      # run a command inside a pod (outside the socket-LB cgroup)
+#   mln_pod_lb web curl ...       # the same inside this run's socket-LB cgroup
 #   mln_myelin observe -o json    # the CLI against this node's agent
 #   mln_world_up 10.210.0.0/24    # before mln_node_up: a "world" outside the node (NodePort tests)
 #   mln_world curl ...            # run a command in the world
@@ -13,6 +14,11 @@
 #
 # myelind runs with `nsenter --net` (not `ip netns exec`, which would give it
 # a private mount namespace and so a private bpffs: pins must outlive it).
+#
+# Socket-level load balancing attaches cgroup programs: never to the
+# machine's cgroup root here. Each run makes its own cgroup under the cgroup
+# v2 mount (MLN_CGROUP, removed on cleanup) and gives it to every myelind it
+# starts (--cgroup-root); only processes started with mln_pod_lb run in it.
 
 MLN_ROOT=${MLN_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 MLN_BIN=${MLN_BIN:-$MLN_ROOT/build/bin}
@@ -34,6 +40,8 @@ mln_init() {
   MLN_BPFFS="/sys/fs/bpf/myelin/$MLN_ID"
   MLN_AGENT_LOG="$MLN_TMP/myelind.log"
   MLN_CNI_CONF="$MLN_TMP/cni.conf"
+  MLN_CGROUP="$(mln_cgroup2_mount)/mln-$MLN_ID"
+  mkdir -p "$MLN_CGROUP" || mln_die "cannot create the socket-LB test cgroup $MLN_CGROUP"
   printf '{"cniVersion":"1.1.0","name":"myelin","type":"myelin-cni","socket":"%s"}\n' "$MLN_SOCK" >"$MLN_CNI_CONF"
   trap mln_cleanup EXIT
   trap 'exit 130' INT
@@ -58,17 +66,51 @@ mln_watchdog() {
   MLN_WATCHDOG_PID=$!
 }
 
+# The cgroup v2 mount (/sys/fs/cgroup/unified on a hybrid layout).
+mln_cgroup2_mount() {
+  local m
+  # mountinfo: "ID PARENT DEV ROOT MOUNT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPER"
+  m=$(awk '$4 == "/" { for (i = 7; i < NF; i++) if ($i == "-" && $(i + 1) == "cgroup2") { print $5; exit } }' /proc/self/mountinfo)
+  [ -n "$m" ] || mln_die "no cgroup v2 hierarchy mounted: socket LB tests need one"
+  echo "$m"
+}
+
 # Runs a command in the node namespace (network only).
 mln_node() { nsenter --net="/var/run/netns/$MLN_NODE" -- "$@"; }
 
+# Sets MLN_CG_ARGS to what keeps $1/myelind's socket LB on this run's cgroup:
+# --cgroup-root, for a release that has socket LB (an older one attaches no
+# cgroup program and would refuse the flag). Every script that starts a
+# myelind of its own passes "${MLN_CG_ARGS[@]}".
+mln_agent_cgroup_args() {
+  local help
+  # Not `myelind --help | grep -q`: under pipefail grep's early exit (SIGPIPE
+  # to myelind) would read as "no such flag" and leave the machine's root.
+  help=$("${1:-$MLN_BIN}/myelind" --help 2>&1) || true
+  MLN_CG_ARGS=()
+  if [[ $help == *--cgroup-root* ]]; then MLN_CG_ARGS=(--cgroup-root "$MLN_CGROUP"); fi
+}
+
+# The agent attached its socket LB to this run's cgroup, or to none: anything
+# else (the machine's root) stops the run at once (cleanup stops the agent,
+# and its links go with it).
+mln_check_cgroup() {
+  local where
+  where=$(grep -o 'socket-lb: attached [^/]* to .*' "$MLN_AGENT_LOG" | tail -n 1 | sed 's/.* to //') || true
+  [ -z "$where" ] || [ "$where" = "$MLN_CGROUP" ] ||
+    mln_die "myelind attached its socket LB to $where, not this run's cgroup $MLN_CGROUP"
+}
+
 mln_agent_start() {
+  mln_agent_cgroup_args "$MLN_BIN"
   nsenter --net="/var/run/netns/$MLN_NODE" -- "$MLN_BIN/myelind" \
     --node-name "${MLN_NODE_NAME:-demo-node}" --pod-cidr "$MLN_CIDR" \
-    --api-socket "$MLN_SOCK" --bpffs-root "$MLN_BPFFS" --state-dir "$MLN_STATE" \
+    --api-socket "$MLN_SOCK" --bpffs-root "$MLN_BPFFS" --state-dir "$MLN_STATE" "${MLN_CG_ARGS[@]}" \
     "${MLN_AGENT_ARGS[@]}" >>"$MLN_AGENT_LOG" 2>&1 &
   MLN_AGENT_PID=$!
   MLN_PIDS+=("$MLN_AGENT_PID")
   mln_wait_ready
+  mln_check_cgroup
 }
 
 # Waits (bounded) until the agent answers `status` as ready.
@@ -153,6 +195,16 @@ mln_pod() { local pod=$1; shift; ip netns exec "${MLN_POD_NETNS[$pod]}" "$@"; }
 # Starts a command inside a pod in the background; it is ended on cleanup.
 mln_pod_bg() { local pod=$1; shift; ip netns exec "${MLN_POD_NETNS[$pod]}" "$@" & MLN_PIDS+=("$!"); MLN_LAST_PID=$!; }
 
+# Runs a command inside a pod and inside this run's socket-LB cgroup: its
+# connect()/sendmsg() to a Service are translated at the socket (mln_pod's
+# are not: the per-packet path serves them).
+mln_pod_lb() {
+  local pod=$1; shift
+  MLN_LB_CG="$MLN_CGROUP" MLN_LB_NS="${MLN_POD_NETNS[$pod]}" \
+    bash -c 'echo $$ >"$MLN_LB_CG/cgroup.procs" && exec ip netns exec "$MLN_LB_NS" "$@"' mln_pod_lb "$@"
+}
+mln_pod_lb_bg() { mln_pod_lb "$@" & MLN_PIDS+=("$!"); MLN_LAST_PID=$!; }
+
 # Waits (bounded) until something listens on $2 ($3 = tcp|udp) inside pod $1.
 mln_wait_listen() {
   local pod=$1 port=$2 proto=${3:-tcp} flag=-ltn i
@@ -200,6 +252,11 @@ mln_cleanup() {
     for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^mln-(node-)?$MLN_ID(-|$)"); do
       ip netns del "$ns" 2>/dev/null || true
     done
+  fi
+  # The socket-LB cgroup: only this run's mln_pod_lb commands joined it.
+  if [ -n "${MLN_CGROUP:-}" ] && [ -d "$MLN_CGROUP" ]; then
+    for pid in $(cat "$MLN_CGROUP/cgroup.procs" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+    for _ in $(seq 1 50); do rmdir "$MLN_CGROUP" 2>/dev/null && break; sleep 0.1; done
   fi
   [ -n "${MLN_BPFFS:-}" ] && rm -rf "$MLN_BPFFS" 2>/dev/null || true
   rmdir /sys/fs/bpf/myelin 2>/dev/null || true

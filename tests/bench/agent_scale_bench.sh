@@ -194,9 +194,10 @@ STEADY_CPU=0
 # The agent as mln_agent_start runs it, without its 100 ms ready poll: the
 # times here want a finer clock.
 agent_spawn() {
+  mln_agent_cgroup_args "$MLN_BIN"  # socket LB on this run's cgroup, never the machine's root
   nsenter --net="/var/run/netns/$MLN_NODE" -- "$MLN_BIN/myelind" \
     --node-name "$MLN_NODE_NAME" --pod-cidr "$MLN_CIDR" \
-    --api-socket "$MLN_SOCK" --bpffs-root "$MLN_BPFFS" --state-dir "$MLN_STATE" \
+    --api-socket "$MLN_SOCK" --bpffs-root "$MLN_BPFFS" --state-dir "$MLN_STATE" "${MLN_CG_ARGS[@]}" \
     "${MLN_AGENT_ARGS[@]}" >>"$MLN_AGENT_LOG" 2>&1 &
   MLN_AGENT_PID=$!
   MLN_PIDS=("$MLN_AGENT_PID")  # the killed ones are reaped: never signal a reused PID

@@ -100,7 +100,7 @@ rc=0; out=$(as "${member_supp[@]}" -- "$MLN_BIN/myelin" --socket "$MLN_SOCK" sta
 [ "$rc" = 1 ] && [ "$out" = "$WANT_ROOT" ] && t_ok "root only, socket 0666: refused by the agent" || t_bad "root only, agent" "rc=$rc out=$out"
 
 echo "-- a bad group"
-rc=0; out=$("$MLN_BIN/myelind" --pod-cidr 10.219.9.0/24 --api-socket-group "mln-no-such-group-$MLN_ID" 2>&1) || rc=$?
+rc=0; out=$("$MLN_BIN/myelind" --pod-cidr 10.219.9.0/24 --api-socket-group "mln-no-such-group-$MLN_ID" --socket-lb false 2>&1) || rc=$?
 [ "$rc" = 2 ] && grep -q "no group named 'mln-no-such-group-$MLN_ID'" <<<"$out" &&
   t_ok "--api-socket-group of an unknown name: exit 2 with the reason" || t_bad "unknown group" "rc=$rc out=$out"
 

@@ -189,8 +189,9 @@ policy_holds "after the upgrade"
 ids_before=$(pin_ids)
 mln_agent_kill TERM
 start_refused() {  # $1 = bin dir; the agent must exit non-zero; its output is in $MLN_TMP/refused.log
+  mln_agent_cgroup_args "$1"  # socket LB on this run's cgroup, never the machine's root
   timeout 120 nsenter --net="/var/run/netns/$MLN_NODE" -- "$1/myelind" --node-name "$MLN_NODE_NAME" --pod-cidr "$MLN_CIDR" \
-    --api-socket "$MLN_SOCK" --bpffs-root "$MLN_BPFFS" --state-dir "$MLN_STATE" "${MLN_AGENT_ARGS[@]}" >"$MLN_TMP/refused.log" 2>&1
+    --api-socket "$MLN_SOCK" --bpffs-root "$MLN_BPFFS" --state-dir "$MLN_STATE" "${MLN_CG_ARGS[@]}" "${MLN_AGENT_ARGS[@]}" >"$MLN_TMP/refused.log" 2>&1
 }
 if start_refused "$OLD_BIN"; then t_bad "the previous release refuses the newer pins" "it started: $(tail -n 5 "$MLN_TMP/refused.log")"
 else t_ok "the previous release refuses the newer pins and exits"; fi

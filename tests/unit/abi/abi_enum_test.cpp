@@ -74,6 +74,7 @@ TEST(AbiEnum, MirrorsFlowProto) {
       {"myelin_direction", "MYELIN_DIR_", flow::TrafficDirection_descriptor()},
       {"myelin_obs_point", "MYELIN_OBS_", flow::TraceObservationPoint_descriptor()},
       {"myelin_trace_reason", "MYELIN_TRACE_REASON_", flow::TraceReason_descriptor()},
+      {"myelin_sock_xlate_point", "MYELIN_", flow::SocketTranslationPoint_descriptor()},
   };
   for (const auto& m : mirrors) {
     SCOPED_TRACE(std::string(m.abi_enum) + " vs flow." + m.proto->name());

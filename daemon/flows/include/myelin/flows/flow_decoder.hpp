@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "flow.pb.h"
+#include "myelin/abi/lb.h"
 #include "myelin/abi/net.h"
 #include "myelin/services/service_table.hpp"
 
@@ -77,6 +78,11 @@ class FlowDecoder {
   // wires it before the event pump starts). Unset: no flow names a Service.
   void set_frontends(FrontendIndexSource frontends) { frontends_ = std::move(frontends); }
   flow::Flow decode(const myelin_flow_event& ev) const;
+  // A socket-level Service translation (sock_lb.bpf.c) as Hubble's trace-sock
+  // flow (sock_flow.cpp): Type SOCK, verdict TRANSLATED, sock_xlate_point,
+  // socket_cookie, cgroup_id; `pod_ep_id` is the endpoint of the process's
+  // pod (0: not a pod's process).
+  flow::Flow decode(const myelin_sock_xlate_event& ev, uint32_t pod_ep_id) const;
 
  private:
   void fill_endpoint(const FlowView* view, flow::Endpoint* out, uint32_t ep_id, uint32_t identity) const;
@@ -87,6 +93,9 @@ class FlowDecoder {
   FrontendIndexSource frontends_;
   int64_t mono_to_wall_ns_;  // CLOCK_REALTIME - CLOCK_MONOTONIC, measured once
 };
+
+// A random (version 4) uuid, a flow's `uuid`.
+std::string uuid_v4();
 
 // Human summary as Hubble writes it ("TCP Flags: SYN, ACK", "ICMPv4 EchoRequest").
 std::string flow_summary(const flow::Flow& f);

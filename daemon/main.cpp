@@ -239,7 +239,7 @@ int main(int argc, char** argv) {
         auto pod = pod_of_netns(netns, cgroup_id);
         return pod ? pod->endpoint_id : 0u;
       });
-  (void)sock_lb;
+  (*lb_writer)->on_backends_removed([&sock_lb](const std::vector<services::RemovedBackend>&) { sock_lb.backends_removed(); });
   auto& tracing = components.add<tracing::TracingComponent>(runtime, info.features, *mounts, &**store, objects);
   components.add<agent::RefusalsComponent>(policies, [&tracing] { return tracing.manager(); });
   if (!flags.get("metrics-addr").empty())

@@ -124,13 +124,17 @@ while read -r o; do mln_standin_ctl apply "$o"; done < <(items "$(objects b1 b2)
 # The API answers no list until released: the restarted agent has not synced.
 mln_standin_ctl hold-lists
 starts=$(grep -c "watching the API server" "$MLN_AGENT_LOG")
+# As mln_agent_start, without waiting for ready (it is not, until it has listed); on this run's cgroup.
+mln_agent_cgroup_args "$MLN_BIN"
+[ ${#MLN_CG_ARGS[@]} -gt 0 ] || mln_die "myelind has no --cgroup-root: it would attach its socket LB to the machine's root"
 nsenter --net="/var/run/netns/$MLN_NODE" -- "$MLN_BIN/myelind" \
   --node-name "$MLN_NODE_NAME" --pod-cidr "$MLN_CIDR" --api-socket "$MLN_SOCK" --bpffs-root "$MLN_BPFFS" \
-  --state-dir "$MLN_STATE" "${MLN_AGENT_ARGS[@]}" >>"$MLN_AGENT_LOG" 2>&1 &
+  --state-dir "$MLN_STATE" "${MLN_CG_ARGS[@]}" "${MLN_AGENT_ARGS[@]}" >>"$MLN_AGENT_LOG" 2>&1 &
 MLN_AGENT_PID=$!
 MLN_PIDS+=("$MLN_AGENT_PID")
 watching() { [ "$(grep -c "watching the API server" "$MLN_AGENT_LOG")" -gt "$starts" ]; }
 t_check "the agent restarts and waits for the API's lists" mln_retry 300 0.1 watching
+mln_check_cgroup
 snap
 t_check "restarted, not synced: all six clients still answered" mln_retry 150 0.1 grown 20
 for run in mln_pod mln_pod_lb; do

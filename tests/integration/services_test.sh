@@ -149,7 +149,7 @@ follows() {
   while :; do
     t=$(( $(now_ms) - PUT_MS ))
     [ "$t" -le "${FOLLOW_MS:-1000}" ] || { echo "       not in force ${FOLLOW_MS:-1000} ms after the change" >&2; return 1; }
-    "$@" && { echo "       in force for a probe started $t ms after the change"; return 0; }
+    if "$@"; then echo "       in force for a probe run $t-$(( $(now_ms) - PUT_MS )) ms after the change"; return 0; fi
     sleep 0.05
   done
 }
@@ -184,7 +184,16 @@ multiport() {
 tcp_udp() {
   c "same port, TCP: 53/tcp served by the three" sees tcp $VIP_DNS 53 b1 b2 b3
   c "same port, UDP: 53/udp served by the three (connected sockets)" sees udp $VIP_DNS 53 b1 b2 b3
-  c "same port, UDP: 53/udp served by the three (sendto, the reply's source reverse-translated)" sees udp-sendto $VIP_DNS 53 b1 b2 b3
+  if [ "$MODE" = lb ]; then
+    # sendmsg picks a backend per datagram on the socket path.
+    c "same port, UDP: 53/udp served by the three (one unconnected socket, sendto per datagram)" sees udp-sendto $VIP_DNS 53 b1 b2 b3
+  else
+    # One unconnected socket is one 5-tuple: one conntrack entry, one backend, as with kube-proxy.
+    local one; one=$(askx udp-sendto $VIP_DNS 53 10)
+    [ "$(grep -c . <<<"$one")" -eq 10 ] && [ "$(names <<<"$one" | wc -w)" -eq 1 ] && ! grep -q ERR <<<"$one" &&
+      t_ok "[$MODE] same port, UDP: one unconnected socket's 10 datagrams all answered, by one backend (one conntrack entry)" ||
+      t_bad "[$MODE] same port, UDP: one unconnected socket, one backend" "$(names <<<"$one"), $(errors <<<"$one") errors"
+  fi
   local out; out=$(ask udp-sendto $VIP_DNS 53 3)
   [ "$(grep -c "port=5353 .* peer=$VIP_DNS:53" <<<"$out")" -eq 3 ] && t_ok "[$MODE] UDP replies come from the Service's address, not the backend's" ||
     t_bad "[$MODE] UDP replies come from the Service's address" "$(head -2 <<<"$out")"

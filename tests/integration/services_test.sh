@@ -51,7 +51,7 @@ MLN_NODE_NAME=svc-node
 ip netns add "$MLN_NODE"
 mln_node ip link set lo up
 mln_standin_start "$K/objects.json" --bookmark-interval 0.5 --missing CiliumClusterwideNetworkPolicy
-MLN_AGENT_ARGS=(--manifests "$M" --kubeconfig "$K/kubeconfig" --flow-store-size 65536)
+MLN_AGENT_ARGS=(--manifests "$M" --kubeconfig "$K/kubeconfig" --flow-store-size 65536 --metrics-addr 127.0.0.1:9969)
 mln_agent_start
 
 for p in "${BACKENDS[@]}" client u1; do mln_pod_add "$p" e2e "$p"; done
@@ -159,9 +159,24 @@ c() { t_check "[$MODE] $1" "${@:2}"; }
 # whatever happens to this run.
 stop_bg() { local k; for k in $(pgrep -P "$1" 2>/dev/null); do kill "$k" 2>/dev/null; done; kill "$1" 2>/dev/null; wait "$1" 2>/dev/null || true; }
 
+# metric NAME{LABELS}: its value in the agent's Prometheus endpoint (0 when absent).
+metric() { mln_node curl -s --max-time 5 http://127.0.0.1:9969/metrics | awk -v n="$1" '$1 == n {v = $2} END {print v + 0}'; }
+FWD='myelin_sock_lb_translations_total{direction="forward"}'
+
 # ---- scenarios (each run once per client mode) ----
 basic() {
+  local f0 f1
+  f0=$(metric "$FWD")
   c "basic: the ClusterIP is served by b1, b2 and b3, nothing else" sees tcp $VIP_HOST 80 b1 b2 b3
+  f1=$(metric "$FWD")
+  # Which path served: the socket path counts a translation per connect(), the packet path none.
+  if [ "$MODE" = lb ]; then
+    [ "$f1" -ge $((f0 + 30)) ] && t_ok "[$MODE] basic: translated at connect() by the socket LB ($((f1 - f0)) translations for >= 30 connections)" ||
+      t_bad "[$MODE] basic: translated by the socket LB" "$f0 -> $f1 socket translations"
+  else
+    [ "$f1" -eq "$f0" ] && t_ok "[$MODE] basic: not translated by the socket LB (outside its cgroup: the packet path served)" ||
+      t_bad "[$MODE] basic: outside the cgroup, no socket translation" "$f0 -> $f1"
+  fi
   local out; out=$(ask tcp $VIP_HOST 80 5)
   [ "$(grep -c "peer=$VIP_HOST:80" <<<"$out")" -eq 5 ] && t_ok "[$MODE] basic: getpeername says the Service's address" ||
     t_bad "[$MODE] basic: getpeername says the Service's address" "$(head -2 <<<"$out")"
@@ -323,7 +338,8 @@ source_ip() {
 }
 
 connected_udp() {
-  local log="$MLN_TMP/udp-$MODE" pid victim others n0
+  local log="$MLN_TMP/udp-$MODE" pid victim others n0 d0 d1
+  d0=$(metric myelin_sock_lb_destroyed_sockets_total)
   $RUN client timeout 60 "$MLN_BIN/svc_probe" udp-stream $VIP_DNS 53 -n 0 -g 50 -t 300 -r >"$log" 2>&1 &
   pid=$!
   MLN_PIDS+=("$pid")
@@ -347,7 +363,10 @@ connected_udp() {
     [ "$re" -eq 0 ] && t_ok "[$MODE] connected UDP: the same socket kept working (conntrack picked a new backend)" ||
       t_bad "[$MODE] connected UDP: the same socket kept working" "$re reconnects: $(grep -B1 RECONNECT "$log" | head -2 | xargs)"
   else
-    echo "       [$MODE] the client replaced its socket $re time(s): $(grep -m1 -B1 RECONNECT "$log" | head -1)"
+    d1=$(metric myelin_sock_lb_destroyed_sockets_total)
+    [ "$d1" -ge $((d0 + 1)) ] && [ "$re" -ge 1 ] &&
+      t_ok "[$MODE] connected UDP: the agent destroyed the socket ($((d1 - d0)) destroyed), the client saw $(grep -m1 -B1 RECONNECT "$log" | head -1 | awk '{print $3}') and reconnected" ||
+      t_bad "[$MODE] connected UDP: the socket pinned to $victim destroyed" "destroyed $d0 -> $d1, $re reconnects"
   fi
   put dns "$(svc dns $VIP_DNS "$DNS_PORTS"; slice dns "$DNS_SLICE_PORTS" "$(eps_of b1 b2 b3)")"
   c "connected UDP: control, $victim back among the backends" sees udp $VIP_DNS 53 b1 b2 b3

@@ -197,7 +197,7 @@ metadata: {name: nobody-home, namespace: shop}
 spec:
   clusterIP: 10.96.0.82
   selector: {app: not-deployed}
-  ports: [{name: http, port: 80, targetPort: 9376}]
+  ports: [{name: http, port: 80, targetPort: 9376}, {name: dns, port: 53, targetPort: 5353, protocol: UDP}]
 YAML
 # The frontend's processes run inside the socket-LB cgroup when the harness
 # has one (connect() translated once), else the per-packet path serves them.
@@ -224,12 +224,12 @@ gone=${gone:-web-3}
 echo "the client talks to $gone; relabelling $gone app=web -> app=retired"
 sed -i "/name: $gone,/s/app: web}/app: retired}/" "$MANIFESTS/01-web.yaml"
 wait "$udp_client" 2>/dev/null || true
-awk '{print $2}' "$MLN_TMP/udp-client.log" | uniq -c | awk '{printf "  %3d answers: %s\n", $1, $2}'
-echo "(a datagram every 50 ms on one connected socket; RECONNECT: the agent destroyed the socket pinned to $gone and the client opened another)"
+awk '{print $2 ($2 == "ERR" ? " " $3 : "")}' "$MLN_TMP/udp-client.log" | uniq -c | awk '{$1 = sprintf("  %3d x", $1); print}'
+echo "(a datagram every 50 ms on one connected socket; ERR then RECONNECT: the agent destroyed the socket pinned to $gone, the client opened another)"
 
 step "No endpoints: shop/nobody-home refuses at once (ECONNREFUSED, as kube-proxy; not a timeout)"
 $SVC_RUN frontend "$MLN_BIN/svc_probe" tcp 10.96.0.82 80 -t 3000 || true
-$SVC_RUN frontend "$MLN_BIN/svc_probe" udp 10.96.0.82 80 -t 3000 || true
+$SVC_RUN frontend "$MLN_BIN/svc_probe" udp 10.96.0.82 53 -t 3000 || true
 mln_myelin observe --drop-reason-desc SERVICE_BACKEND_NOT_FOUND --last 2 || true
 
 step "myelin status"

@@ -272,8 +272,10 @@ affinity_timeout() {
     t_bad "[$MODE] affinity timeout: after it a new backend is picked" "always $first in 10 tries"
 }
 
+nbf() { mln_myelin observe --all -o json --verdict DROPPED 2>/dev/null | jq -s '[.[] | select(.flow.drop_reason_desc == "SERVICE_BACKEND_NOT_FOUND")] | length'; }
 no_backends() {
-  local t0 t1 out
+  local t0 t1 out n0 n1
+  n0=$(nbf)
   t0=$(date +%s%N); out=$(ask tcp $VIP_EMPTY 80 1 3000); t1=$(date +%s%N)
   [ "$out" = "ERR ECONNREFUSED" ] && [ $(((t1 - t0) / 1000000)) -lt 2000 ] &&
     t_ok "[$MODE] no endpoints: TCP connect refused at once (ECONNREFUSED, $(((t1 - t0) / 1000000)) ms)" ||
@@ -282,6 +284,9 @@ no_backends() {
   [ "$out" = "ERR ECONNREFUSED" ] && t_ok "[$MODE] no endpoints: UDP gets ECONNREFUSED" ||
     t_bad "[$MODE] no endpoints: UDP refused" "got '$out'"
   c "no endpoints: control, the same client is served by another Service meanwhile" sees tcp $VIP_HOST 80 b1 b2 b3
+  more() { n1=$(nbf); [ "$n1" -ge $((n0 + 2)) ]; }
+  mln_retry 20 0.1 more && t_ok "[$MODE] no endpoints: both refusals left a SERVICE_BACKEND_NOT_FOUND drop flow ($n0 -> $n1)" ||
+    t_bad "[$MODE] no endpoints: a SERVICE_BACKEND_NOT_FOUND flow for each refusal" "$n0 -> $n1"
 }
 
 unready() {

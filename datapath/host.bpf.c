@@ -115,6 +115,10 @@ int from_netdev(struct __sk_buff *skb)
 	ct = ct_process(&p);
 	if (ct == CT_UNRELATED)
 		return drop(&p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY_FROM_PACKET, MYELIN_DIR_INGRESS);
+	p.dst_service = svc->rev_nat_index;
+	/* What ct_commit records in a new CONNECTION entry. */
+	p.ct_new_rev_nat = svc->rev_nat_index;
+	p.ct_new_flags = MYELIN_CT_F_NODE_PORT;
 	if (ct == CT_NEW || ct == CT_UNTRACKED || ct == CT_REVALIDATE) {
 		err = policy_check(&p, dst, MYELIN_DIR_INGRESS, p.src_identity);
 		if (err) {
@@ -127,7 +131,8 @@ int from_netdev(struct __sk_buff *skb)
 			return drop(&p, MYELIN_DROP_CT_MAP_INSERTION_FAILED, MYELIN_DIR_INGRESS);
 	}
 
-	/* The CONNECTION entry: what from_container translates the replies back to. */
+	/* The CONNECTION entry: what from_container translates the replies back
+	 * to (also one that existed before, a flow picked up mid-stream). */
 	struct myelin_ct_key ckey;
 	ct_fill_key(&ckey, &p, false);
 	ce = bpf_map_lookup_elem(&myelin_ct, &ckey);

@@ -122,18 +122,17 @@ int from_container(struct __sk_buff *skb)
 			lb_resolve_dst(&p, src, &dst);
 	}
 
-	/* A reply to a client outside that host.bpf.c translated (NodePort,
-	 * externalIP, LoadBalancer): back to the frontend, out by the node's routes. */
-	if (!dst) {
-		int np = np_reply(skb, &p);
+	/* A reply to a client outside of a connection host.bpf.c translated
+	 * (NodePort, externalIP, LoadBalancer), translated back just above:
+	 * out by the node's routes (the stack would call its source martian). */
+	if (p.is_reply && (p.ct_flags & MYELIN_CT_F_NODE_PORT) && !dst) {
+		int np = np_out(skb, &p);
 		if (np <= -2)
 			return drop(&p, -2 - np, MYELIN_DIR_EGRESS);
-		if (np >= 0) {
-			p.obs_point = MYELIN_OBS_TO_STACK;
-			trace_ct(&p, ct);
-			STATS_INC(to_stack);
-			return forward(&p, MYELIN_DIR_EGRESS, np);
-		}
+		p.obs_point = MYELIN_OBS_TO_STACK;
+		trace_ct(&p, ct);
+		STATS_INC(to_stack);
+		return forward(&p, MYELIN_DIR_EGRESS, np);
 	}
 
 	if (ct_needs_policy(ct)) {

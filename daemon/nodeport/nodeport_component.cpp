@@ -2,6 +2,9 @@
 #include "nodeport/nodeport_component.hpp"
 
 #include <bpf/bpf.h>
+#include <net/if.h>
+
+#include <algorithm>
 
 #include "metrics/metric_sink.hpp"
 #include "myelin/abi/lb.h"
@@ -30,12 +33,31 @@ std::string describe(const Device& d) {
   return s + (d.addrs.empty() ? "no IPv4 address)" : ")");
 }
 
+// Our filter on a device that is no longer one of --devices (an earlier
+// start's, or a device whose default route went): removed, so a device
+// never serves frontends it was taken out for.
+void detach_stale(const std::vector<Device>& keep) {
+  struct if_nameindex* all = if_nameindex();
+  if (!all) return;
+  for (struct if_nameindex* i = all; i->if_index; ++i) {
+    int idx = static_cast<int>(i->if_index);
+    if (std::any_of(keep.begin(), keep.end(), [idx](const Device& d) { return d.ifindex == idx; })) continue;
+    if (!datapath::DeviceHook::attached(idx)) continue;
+    if (auto st = datapath::DeviceHook::detach(idx); !st)
+      log::warn("nodeport", std::string("detach from ") + i->if_name + " (no longer a device): " + st.error().message);
+    else
+      log::info("nodeport", std::string("detached from ") + i->if_name + ": no longer one of the devices");
+  }
+  if_freenameindex(all);
+}
+
 }  // namespace
 
 Status NodePortComponent::start() {
   auto devs = resolve_devices(o_.devices);
   if (!devs) return devs.error();
   if (auto st = write_range(dp_, o_.range); !st) return st;
+  detach_stale(*devs);
   if (devs->empty()) {
     log::info("nodeport", "no devices (" + std::string(o_.devices.empty() ? "this namespace has no default route" : "--devices is empty") +
                               "): NodePort, externalIPs and LoadBalancer IPs are not served to clients outside the node");

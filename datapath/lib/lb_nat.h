@@ -103,6 +103,13 @@ __noinline int lb_translate(struct pkt *p, struct lb_xlate *x)
 	svc = lb_lookup_service(&x->key, p->daddr, p->dport, p->proto, true);
 	if (!svc)
 		return 0;
+	/* An externalIP or LoadBalancer IP is taken for the Service's pods only
+	 * when it is this node's (the ipcache's host identity): one that
+	 * belongs elsewhere reaches its owner (CVE-2020-8554), whatever the
+	 * maps say. */
+	if ((svc->flags & (MYELIN_LB_F_EXTERNAL_IP | MYELIN_LB_F_LOAD_BALANCER)) &&
+	    ipcache_identity_v4(p->daddr) != MYELIN_IDENTITY_HOST)
+		return 0;
 	/* A node address's port is a NodePort frontend and may also be the
 	 * port of a client on the node this pod answers. */
 	if ((svc->flags & MYELIN_LB_F_NODE_PORT) && lb_is_reply(p))

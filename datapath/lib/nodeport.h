@@ -2,15 +2,16 @@
 /* NodePort, externalIP and LoadBalancer frontends served on the node's
  * devices (host.bpf.c): which frontends a client from outside may reach,
  * the address/port rewrite with checksums, and the way back out for a local
- * backend's replies (from_container, lxc.bpf.c). Lookup and backend
- * selection are lib/lb.h's; maps: lb_maps.h, maps.h.
+ * backend's replies (from_container, lxc.bpf.c, after lb_nat.h's rev-NAT).
+ * Lookup and backend selection are lib/lb.h's; maps: lb_maps.h, maps.h.
  *
  * Conntrack of a translated connection (abi/net.h):
  *   SERVICE    client -> frontend   backend_id, rev_nat_index, CT_F_NODE_PORT
  *   CONNECTION client -> backend    rev_nat_index, CT_F_NODE_PORT
  * The client's address is kept (no SNAT): the backend is on this node, its
  * replies come back through from_container, which translates them back from
- * the CONNECTION entry's rev_nat_index and sends them out. */
+ * the CONNECTION entry's rev_nat_index (lb_rev_nat) and sends them out
+ * (np_out). */
 #pragma once
 
 #include "lb.h"
@@ -98,48 +99,13 @@ static __always_inline struct myelin_lb_svc_val *np_frontend(struct __sk_buff *s
 }
 
 /* A backend's reply of a connection host.bpf.c translated (CONNECTION
- * entry with CT_F_NODE_PORT), as from_container sees it: its source becomes
- * the frontend again (np_rev_nat), and it leaves by the node's routes
- * (np_out), not into a pod. Returns the tc verdict, -1 when the packet is
- * not such a reply, or -2 - reason to drop it with `reason`. */
-static __always_inline int np_rev_nat(struct __sk_buff *skb, struct pkt *p)
-{
-	struct myelin_ct_key key;
-	struct myelin_ct_entry *e;
-	struct myelin_lb_revnat *rn;
-	__u32 rev;
-
-	if (!p->is_reply || (p->proto != IPPROTO_TCP_ && p->proto != IPPROTO_UDP_))
-		return -1;
-	ct_fill_key(&key, p, true);
-	e = bpf_map_lookup_elem(&myelin_ct, &key);
-	if (!e || !(e->flags & MYELIN_CT_F_NODE_PORT) || !e->rev_nat_index)
-		return -1;
-	rev = e->rev_nat_index;
-	rn = bpf_map_lookup_elem(&myelin_lb_revnat, &rev);
-	if (!rn)
-		return -2 - MYELIN_DROP_SERVICE_BACKEND_NOT_FOUND; /* never answered with the backend's address */
-	if (np_rewrite_v4(skb, p->l4_off, p->proto, true, p->saddr, rn->addr.w[0], p->sport, rn->port) < 0)
-		return -2 - MYELIN_DROP_ERROR_WRITING_TO_PACKET;
-	p->saddr = rn->addr.w[0];
-	p->sport = rn->port;
-	/* The SERVICE entry lives as long as the connection, also when only
-	 * the backend talks. */
-	ct_key_make(&key, p->proto, p->daddr, p->saddr, p->dport, p->sport, 0, false);
-	key.kind = MYELIN_CT_KIND_SERVICE;
-	e = bpf_map_lookup_elem(&myelin_ct, &key);
-	if (e) {
-		e->last_seen_ns = bpf_ktime_get_ns();
-		e->state = p->ct_state;
-	}
-	return 0;
-}
-
-/* A reply translated back to its frontend (a node address) leaves by the
- * node's routes: the FIB's device and neighbour, as the stack would forward
- * it, but without the stack's source check, which would call a packet from
- * a node address arriving on a pod's veth martian. A route the helper
- * cannot take (a blackhole, a device it cannot resolve): the stack decides. */
+ * entry with CT_F_NODE_PORT), once lb_rev_nat (lb_nat.h) made its source the
+ * frontend again (a node address), leaves by the node's routes: the FIB's
+ * device and neighbour, as the stack would forward it, but without the
+ * stack's source check, which would call a packet from a node address
+ * arriving on a pod's veth martian. A route the helper cannot take (a
+ * blackhole, a device it cannot resolve): the stack decides. Returns the tc
+ * verdict, or -2 - reason to drop the packet with `reason`. */
 static __always_inline int np_out(struct __sk_buff *skb, const struct pkt *p)
 {
 	struct bpf_fib_lookup fib = {};
@@ -166,11 +132,4 @@ static __always_inline int np_out(struct __sk_buff *skb, const struct pkt *p)
 	}
 	}
 	return TC_ACT_OK;
-}
-
-static __always_inline int np_reply(struct __sk_buff *skb, struct pkt *p)
-{
-	int err = np_rev_nat(skb, p);
-
-	return err < 0 ? err : np_out(skb, p);
 }

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <random>
+#include <set>
 
 #include "fixture.hpp"
 #include "myelin/abi/lb.h"
@@ -258,6 +259,29 @@ TEST_F(NodePortTest, AnEstablishedConnectionKeepsItsBackend) {
   EXPECT_EQ(ct_kind(kWorld, kNode, 40000, 30080, 6, MYELIN_CT_KIND_SERVICE)->backend_id, 5u);
 }
 
+TEST_F(NodePortTest, ClientIPAffinityHoldsAcrossConnections) {
+  frontend(8, kNode, 30084, 6, MYELIN_LB_F_NODE_PORT | MYELIN_LB_F_AFFINITY, {1, 2});
+  myelin_lb_svc_key k{};
+  k.addr.w[0] = ip4(kNode);
+  k.dport = htons(30084);
+  k.proto = 6;
+  k.family = MYELIN_FAMILY_IPV4;
+  myelin_lb_svc_val v{};
+  ASSERT_EQ(bpf_map_lookup_elem(dp_->map_fd(MYELIN_MAP_LB_SVC), &k, &v), 0);
+  v.affinity_timeout = 10800;
+  ASSERT_EQ(bpf_map_update_elem(dp_->map_fd(MYELIN_MAP_LB_SVC), &k, &v, BPF_ANY), 0);
+  std::set<uint32_t> seen;
+  for (uint16_t port = 41000; port < 41016; ++port) {
+    Bytes pkt = from_world(kNode, 30084);
+    reinterpret_cast<uint16_t&>(pkt[14 + 20]) = htons(port);
+    fill_checksums(pkt);
+    auto r = from_netdev(pkt);
+    ASSERT_EQ(r.retval, REDIRECT);
+    seen.insert(addr_at(r.out, 14 + 16));
+  }
+  EXPECT_EQ(seen.size(), 1u) << "16 connections of one client, one backend";
+}
+
 TEST_F(NodePortTest, UdpChecksumsAndNoChecksum) {
   auto r = from_netdev(from_world(kNode, 30090, 17));
   ASSERT_EQ(r.retval, REDIRECT);
@@ -327,6 +351,31 @@ TEST_F(NodePortTest, TheReplyIsTranslatedBackByFromContainer) {
   ASSERT_EQ(bpf_map_delete_elem(dp_->map_fd(MYELIN_MAP_LB_REVNAT), &rev), 0);
   r = from_container(reply);
   EXPECT_EQ(r.retval, SHOT);
+}
+
+// The pod path (lb_nat.h) takes an externalIP for the Service only when it
+// is this node's (the ipcache's host identity): CVE-2020-8554.
+TEST_F(NodePortTest, PodsReachAnExternalIPThatIsNotTheNodesOwner) {
+  Packet p;
+  p.daddr = ip4("198.51.100.20");
+  p.dport = 80;
+  Bytes pkt = p.build();
+  fill_checksums(pkt);
+  auto r = from_container(pkt);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.retval, OK) << "to the node's stack, towards its owner";
+  EXPECT_EQ(addr_at(r.out, 14 + 16), ip4("198.51.100.20")) << "not translated";
+  myelin_ipcache_key k{};
+  k.prefixlen = 32 + 32;
+  k.family = MYELIN_FAMILY_IPV4;
+  k.addr.w[0] = ip4("198.51.100.20");
+  ASSERT_TRUE(dp_->ipcache_upsert(k, {MYELIN_IDENTITY_HOST, 0}));  // now it is the node's
+  p.sport = 40002;
+  pkt = p.build();
+  fill_checksums(pkt);
+  r = from_container(pkt);
+  ASSERT_EQ(r.retval, REDIRECT);
+  EXPECT_EQ(addr_at(r.out, 14 + 16), ip4("10.0.0.2")) << "served by the Service's backend";
 }
 
 // Mutated packets to every frontend: the verdict is one the program

@@ -5,7 +5,8 @@
 # agent: a TCP connection through a ClusterIP reaches the backend with the
 # client's address and its answer comes back from the ClusterIP; a frontend
 # without backends refuses at once, TCP (RST) and UDP (ICMP port
-# unreachable: ECONNREFUSED on a connected socket); a pod reaching itself
+# unreachable: ECONNREFUSED on a connected socket); UDP through it; a DNAT
+# of the node's stack (kube-proxy's) undone on the way back; a pod reaching itself
 # through its Service (hairpin) sees the service-loopback address. Real veths,
 # real checksum offloads, redirect_peer: what BPF_PROG_TEST_RUN cannot show.
 source "$(dirname "$0")/common.sh"
@@ -45,9 +46,11 @@ frontend() {  # vip port proto rev backend-ids...
 }
 backend 1 "$B" 8080 6
 backend 2 "$A" 9090 6
+backend 3 "$B" 5353 17
 frontend "$VIP" 80 6 7 1
 frontend "$VIP" 81 6 8
 frontend "$VIP" 53 17 9
+frontend "$VIP" 54 17 11 3
 frontend "$VIP" 90 6 10 2
 
 # A one-shot TCP server: prints its peer, answers "pong".
@@ -72,6 +75,28 @@ out=$(client a "$VIP" 80 || true)
 t_eq "a gets b's answer from the ClusterIP" "pong $VIP" "$out"
 mln_retry 50 0.1 grep -q . "$MLN_TMP/b.peer" || true
 t_eq "b sees a's own address (source preserved)" "$A" "$(cat "$MLN_TMP/b.peer")"
+
+echo "-- UDP through the ClusterIP (port 54 -> 5353)"
+mln_pod_bg b timeout 20 $PY -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 5353))
+d, peer = s.recvfrom(100); s.sendto(b"answer", peer)'
+mln_wait_listen b 5353 udp
+out=$(mln_pod a timeout 10 $PY -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect((sys.argv[1], 54)); s.settimeout(5)
+s.send(b"query"); print(s.recv(100).decode())' "$VIP" || true)
+t_eq "a's connected UDP socket gets b's answer" "answer" "$out"
+
+echo "-- beside kube-proxy: a DNAT in the node's stack is undone on the way back"
+# No Myelin frontend for this address: the node's iptables translates it, as
+# kube-proxy would. b's reply must go back through the stack (VIA_STACK).
+KP=10.96.77.20
+mln_node sysctl -qw net.ipv4.ip_forward=1
+mln_node iptables -t nat -A PREROUTING -d "$KP" -p tcp --dport 80 -j DNAT --to-destination "$B:8081"
+server b 8081 "$MLN_TMP/b2.peer"
+out=$(client a "$KP" 80 || true)
+t_eq "a gets b's answer from the kube-proxy address" "pong $KP" "$out"
 
 echo "-- no backends: refused at once"
 out=$(mln_pod a timeout 10 $PY -c '

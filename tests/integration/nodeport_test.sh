@@ -6,7 +6,8 @@
 # datapath/host.bpf.c to it. Backends a, b (namespace np) answer with their
 # name and the address they see the client at. Checked from the world:
 #   - NodePort, externalTrafficPolicy Cluster: both backends answer, the
-#     client's address is kept;
+#     client's address is kept; the same over UDP, and a backend's ICMP port
+#     unreachable reaches the client translated (ECONNREFUSED at once);
 #   - NodePort, externalTrafficPolicy Local: only this node's backend (b is
 #     written as another node's), client address kept; with no local
 #     backend the connection is not served and the drop is
@@ -20,7 +21,10 @@
 #     namespace whose policy admits only its own pods, is not reached;
 #   - conntrack: a SERVICE entry with the backend and a CONNECTION entry
 #     with rev_nat_index and CT_F_NODE_PORT; a port outside
-#     --node-port-range is not served.
+#     --node-port-range is not served;
+#   - NodePorts keep answering while the agent is down; a restart replaces
+#     the program in place, and one with other --devices detaches from the
+#     device it no longer lists.
 # Until the Services model and LB writer feed them, the test writes the LB
 # maps itself with bpftool, as the writer would (abi/lb.h).
 source "$(dirname "$0")/common.sh"
@@ -136,6 +140,8 @@ frontend 8 "$N" 30085 $((F_NODE_PORT | F_MAGLEV)) 0 1 2             # Maglev: th
 PROTO=11 backend 4 "$A" 8081 5
 PROTO=11 backend 5 "$B" 8081 5
 PROTO=11 frontend 9 "$N" 30090 $F_NODE_PORT 0 4 5                   # UDP
+PROTO=11 backend 6 "$A" 8089 5
+PROTO=11 frontend 10 "$N" 30091 $F_NODE_PORT 0 6                    # UDP, nothing listens on the backend's port
 bpftool map create "$P/np_maglev8" type array key 4 value 4 entries 7 name np_maglev8 flags 4096 >/dev/null ||
   mln_die "bpftool: create the Maglev table"
 for i in 0 1 2 3 4 5 6; do upd np_maglev8 "$(le32 $i)" "$(le32 2)"; done
@@ -168,6 +174,20 @@ done >"$MLN_TMP/udp.txt"
 grep -q "^a $W$" "$MLN_TMP/udp.txt" && grep -q "^b $W$" "$MLN_TMP/udp.txt" && [ "$(grep -c "^[ab] $W$" "$MLN_TMP/udp.txt")" -eq 10 ] &&
   t_ok "10 datagrams to $N:30090/udp answered by a and b from the frontend, client address kept ($(sort "$MLN_TMP/udp.txt" | uniq -c | tr -s ' ' | tr '\n' ';'))" ||
   t_bad "10 datagrams to $N:30090/udp answered by a and b" "$(sort "$MLN_TMP/udp.txt" | uniq -c)"
+
+# The backend's ICMP port unreachable is translated back too: the world's
+# connected UDP socket gets ECONNREFUSED at once, not a timeout.
+start=$(date +%s%N)
+err=$(echo ping | mln_world timeout 5 socat -T3 - "UDP:$N:30091" 2>&1 >/dev/null) || true
+ms=$((($(date +%s%N) - start) / 1000000))
+grep -q "Connection refused" <<<"$err" && [ "$ms" -lt 2500 ] &&
+  t_ok "UDP to a NodePort whose backend port is closed: ECONNREFUSED in ${ms} ms (the ICMP error translated back)" ||
+  t_bad "UDP to a NodePort whose backend port is closed: ECONNREFUSED" "after ${ms} ms: $err"
+# ...from the backend, not from the node's own stack (no listener on 30091 either).
+bpftool map dump pinned "$MLN_BPFFS/myelin_ct" -j | jq -e --argjson p $((((8089 & 255) << 8) | (8089 >> 8))) \
+  'map(select(.formatted.key.proto == 17 and .formatted.key.dport == $p and .formatted.value.rev_nat_index == 10)) | length > 0' >/dev/null &&
+  t_ok "that datagram went to the backend (CONNECTION entry to a:8089, rev_nat_index 10)" ||
+  t_bad "that datagram went to the backend (CONNECTION entry to a:8089, rev_nat_index 10)"
 
 echo "-- Maglev"
 answers "$N" 30085 10 >"$MLN_TMP/maglev.txt"
@@ -214,5 +234,16 @@ mln_agent_kill TERM
 mln_agent_start
 mln_node tc filter show dev mln-wan ingress | grep -q from_netdev && [ "$(ask "$N" 30081)" = "a $W" ] &&
   t_ok "after a restart the program is replaced in place and answers" || t_bad "after a restart the program answers"
+
+echo "-- a device taken out of --devices is left as it was found"
+mln_agent_kill TERM
+MLN_AGENT_ARGS+=(--devices mln-real)
+mln_agent_start
+if ! mln_node tc filter show dev mln-wan ingress | grep -q from_netdev && mln_node tc filter show dev mln-real ingress | grep -q from_netdev; then
+  t_ok "restarted with --devices mln-real: attached there, and detached from mln-wan"
+else
+  t_bad "restarted with --devices mln-real: attached there, and detached from mln-wan" "$(grep nodeport "$MLN_AGENT_LOG" | tail -3)"
+fi
+ask "$N" 30081 >/dev/null && t_bad "mln-wan no longer serves NodePorts" || t_ok "mln-wan no longer serves NodePorts"
 
 t_summary

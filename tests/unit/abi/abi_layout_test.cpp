@@ -151,6 +151,7 @@ const std::map<std::string, std::string> kBpfPrivate = {
     {"start", "block.bpf.c: a request's issue time, until it completes"},
     {"connect_args", "sockets.bpf.c: a connect() in progress, until it returns"},
     {"myelin_lb_maglev_inner", "lib/lb_maps.h: the template of a Maglev table (an array of backend ids); the agent creates the real ones"},
+    {"lb_scratch", "lib/lb_nat.h: per-CPU scratch where the answer to a Service without backends is built"},
 };
 
 // Every production BPF object (MYELIN_BPF_OBJECTS from cmake/Bpf.cmake), the

@@ -185,9 +185,40 @@ int sock4_getpeername(struct bpf_sock_addr *ctx)
 	return sock4_reverse(ctx, false);
 }
 
+/* Frontends scanned this far for a backend; past it a socket is kept (never
+ * destroyed on a guess). */
+#define SOCK_DESTROY_MAX_SLOTS 1024
+
+/* The backend (which exists) is still one of the socket's frontend's: it is
+ * in its slots, or it takes no new connections at all (terminating: its
+ * established ones continue). A backend another Service still holds, but
+ * this frontend dropped, no longer serves it. */
+static __always_inline bool backend_still_serves(const struct myelin_lb_sock_val *v, const struct myelin_lb_backend *be)
+{
+	struct myelin_lb_svc_key key;
+	struct myelin_lb_svc_val *svc;
+	__u32 i;
+
+	if (!(be->flags & MYELIN_LB_BE_F_ACTIVE))
+		return true;
+	svc = lb_lookup_service(&key, v->addr.w[0], v->port, MYELIN_IPPROTO_UDP, true);
+	if (!svc)
+		return false; /* the frontend itself is gone */
+	if (svc->count > SOCK_DESTROY_MAX_SLOTS)
+		return true;
+	for (i = 1; i <= SOCK_DESTROY_MAX_SLOTS; i++) {
+		if (i > svc->count)
+			break;
+		if (lb_slot_backend(&key, (__u16)i) == v->backend_id)
+			return true;
+	}
+	return false;
+}
+
 /* Connected UDP sockets stay pinned to their backend (the kernel caches the
- * route and the address): when the backend is gone, or its id now names
- * another address, the socket is destroyed (its owner gets ECONNABORTED and
+ * route and the address): when the backend is gone, its id now names
+ * another address, or the socket's frontend no longer lists it (another
+ * Service still does), the socket is destroyed (its owner gets ECONNABORTED and
  * connects again, to a live backend). Run by the agent, in each network
  * namespace of the processes under the cgroup root, after the Services
  * writer removed backends. Only sockets this program translated are looked
@@ -217,7 +248,7 @@ int sock_destroy_udp(struct bpf_iter__udp *ctx)
 	if (!v)
 		return 0;
 	be = lb_backend(v->backend_id);
-	if (be && be->addr.w[0] == daddr && be->port == dport)
+	if (be && be->addr.w[0] == daddr && be->port == dport && backend_still_serves(v, be))
 		return 0;
 	if (bpf_sock_destroy(skc) == 0)
 		__sync_fetch_and_add(&destroyed, 1);

@@ -420,6 +420,65 @@ TEST_F(SockLbTest, ConnectedUdpSocketOfARemovedBackendIsDestroyed) {
   EXPECT_GE(destroyed.netns, 1u);
 }
 
+// One backend behind two frontends: dropped by one, still held by the other
+// (so it stays in the backends map). The first frontend's socket goes, the
+// second's stays; a terminating backend's socket (no new connections, its
+// established ones continue) stays too.
+TEST_F(SockLbTest, ConnectedUdpSocketOfABackendItsFrontendDroppedIsDestroyed) {
+  backend(1, "127.0.0.2", 5353, IPPROTO_UDP);
+  backend(2, "127.0.0.3", 5353, IPPROTO_UDP);
+  backend(3, "127.0.0.4", 5353, IPPROTO_UDP);
+  frontend("10.96.0.60", 53, IPPROTO_UDP, 16, {1});
+  frontend("10.96.0.61", 53, IPPROTO_UDP, 17, {1});
+  frontend("10.96.0.62", 53, IPPROTO_UDP, 18, {3});
+  datapath::SockLb::DestroyResult destroyed{};
+  std::string between_error;
+  auto r = Child::run(
+      cgroup_,
+      [](const std::function<void()>& pause) -> std::string {
+        int a = timed(listener(SOCK_DGRAM, "127.0.0.2", 5353)), c = timed(listener(SOCK_DGRAM, "127.0.0.4", 5353));
+        CHECK_OR_REPORT(a >= 0 && c >= 0, "bind the backends");
+        int dropped = -1, held = -1, terminating = -1;
+        CHECK_OR_REPORT(connect_to(SOCK_DGRAM, "10.96.0.60", 53, &dropped) == 0, "connect to the first frontend");
+        CHECK_OR_REPORT(connect_to(SOCK_DGRAM, "10.96.0.61", 53, &held) == 0, "connect to the second");
+        CHECK_OR_REPORT(connect_to(SOCK_DGRAM, "10.96.0.62", 53, &terminating) == 0, "connect to the third");
+        pause();
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(dropped, SOL_SOCKET, SO_ERROR, &err, &len);
+        CHECK_OR_REPORT(err == ECONNABORTED, std::string("the dropped backend's socket: ") + strerror(err));
+        for (int s : {held, terminating}) {
+          err = 0;
+          len = sizeof err;
+          getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len);
+          CHECK_OR_REPORT(err == 0, std::string("a socket whose backend still serves it: ") + strerror(err));
+          CHECK_OR_REPORT(send(s, "q", 1, 0) == 1, "it still sends");
+        }
+        char buf[4];
+        CHECK_OR_REPORT(recv(a, buf, sizeof buf, 0) == 1, "the held backend receives");
+        CHECK_OR_REPORT(recv(c, buf, sizeof buf, 0) == 1, "the terminating backend receives");
+        return "";
+      },
+      [&] {
+        // The first frontend now lists backend 2 only; backend 3 terminates (no slot, not active).
+        frontend("10.96.0.60", 53, IPPROTO_UDP, 16, {2});
+        frontend("10.96.0.62", 53, IPPROTO_UDP, 18, {});
+        myelin_lb_backend b{};
+        uint32_t id = 3;
+        bpf_map_lookup_elem(fd(MYELIN_MAP_LB_BACKEND), &id, &b);
+        b.flags = MYELIN_LB_BE_F_TERMINATING;
+        bpf_map_update_elem(fd(MYELIN_MAP_LB_BACKEND), &id, &b, BPF_ANY);
+        auto d = lb_->destroy_stale_udp();
+        if (!d)
+          between_error = d.error().message;
+        else
+          destroyed = *d;
+      });
+  EXPECT_EQ(r, "");
+  EXPECT_EQ(between_error, "");
+  EXPECT_EQ(destroyed.destroyed, 1u);
+}
+
 TEST_F(SockLbTest, AffinityByNetnsCookieKeepsTheBackend) {
   backend(1, "127.0.0.2", 8080, IPPROTO_TCP);
   backend(2, "127.0.0.3", 8080, IPPROTO_TCP);

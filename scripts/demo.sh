@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 # Only what the demo runs, not the test suites; incremental, so a stale binary is rebuilt.
 # MLN_BIN=DIR runs prebuilt binaries from DIR instead (nothing is built).
-[ -n "${MLN_BIN:-}" ] || scripts/build.sh myelind myelin-cni myelin
+[ -n "${MLN_BIN:-}" ] || scripts/build.sh myelind myelin-cni myelin serve_hostname svc_probe
 
 source scripts/lib/cluster.sh
 mln_init
@@ -46,6 +46,9 @@ spec:
   - name: db
     ports: [{name: dns, containerPort: 5353, protocol: UDP}]
 YAML
+for i in 1 2 3; do  # a Deployment-like set: shop/web-1..3, app=web, behind the Service shop/web
+  printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: web-%s, namespace: shop, labels: {app: web}}\nspec:\n  containers:\n  - name: web\n    ports: [{name: http, containerPort: 9376}, {name: dns, containerPort: 5353, protocol: UDP}]\n' "$i"
+done >"$MANIFESTS/01-web.yaml"
 MLN_AGENT_ARGS=(--metrics-addr 127.0.0.1:9962 --manifests "$MANIFESTS" --network-events true)
 step() { printf '\n\033[1;32m### %s\033[0m\n' "$*"; }
 
@@ -163,6 +166,71 @@ wrote() { mln_myelin events --policy shop-writes | grep -q frontend.log; }
 mln_retry 50 0.1 wrote || true
 mln_myelin events --policy shop-writes
 echo "(data/db's and the host's writes to the same directory are not reported: out of the policy's scope)"
+
+step "Services: shop/web (ClusterIP 10.96.0.80) in front of shop/web-1..3, its endpoints derived from the selector app=web"
+for i in 1 2 3; do mln_pod_add "web-$i" shop; done
+for i in 1 2 3; do mln_pod_bg "web-$i" timeout 120 "$MLN_BIN/serve_hostname" "web-$i" 9376 5353; done
+for i in 1 2 3; do mln_wait_listen "web-$i" 9376 tcp; done
+cat >"$MANIFESTS/20-web-service.yaml" <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  clusterIP: 10.96.0.80
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: http}
+  - {name: dns, port: 53, targetPort: dns, protocol: UDP}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-sticky, namespace: shop}
+spec:
+  clusterIP: 10.96.0.81
+  selector: {app: web}
+  sessionAffinity: ClientIP
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: nobody-home, namespace: shop}
+spec:
+  clusterIP: 10.96.0.82
+  selector: {app: not-deployed}
+  ports: [{name: http, port: 80, targetPort: 9376}, {name: dns, port: 53, targetPort: 5353, protocol: UDP}]
+YAML
+# The frontend's processes run inside the socket-LB cgroup when the harness
+# has one (connect() translated once), else the per-packet path serves them.
+SVC_RUN=mln_pod
+declare -F mln_pod_lb >/dev/null && SVC_RUN=mln_pod_lb
+served() { $SVC_RUN frontend "$MLN_BIN/svc_probe" tcp 10.96.0.80 80 -n 9 -t 300 2>/dev/null | awk '{print $1}' | sort -u | grep -c web- | grep -qx 3; }
+mln_retry 20 0.1 served || true
+mln_myelin service list || true
+mln_myelin bpf lb list || true
+
+step "Balanced: 30 connections from shop/frontend to 10.96.0.80:80 (svc_probe; the answer names the pod)"
+$SVC_RUN frontend "$MLN_BIN/svc_probe" tcp 10.96.0.80 80 -n 30 -t 500 | awk '{print $1}' | sort | uniq -c || true
+
+step "Affinity: shop/web-sticky (sessionAffinity ClientIP), 15 connections"
+$SVC_RUN frontend "$MLN_BIN/svc_probe" tcp 10.96.0.81 80 -n 15 -t 500 | awk '{print $1}' | sort | uniq -c || true
+
+step "A connected UDP client to 10.96.0.80:53 while its backend leaves the Service (its pod relabelled)"
+$SVC_RUN frontend "$MLN_BIN/svc_probe" udp-stream 10.96.0.80 53 -n 60 -g 50 -t 300 -r >"$MLN_TMP/udp-client.log" 2>&1 &
+udp_client=$!
+MLN_PIDS+=("$udp_client")
+mln_retry 50 0.1 grep -q ' web-' "$MLN_TMP/udp-client.log" || true
+gone=$(grep -m1 ' web-' "$MLN_TMP/udp-client.log" | awk '{print $2}')
+gone=${gone:-web-3}
+echo "the client talks to $gone; relabelling $gone app=web -> app=retired"
+sed -i "/name: $gone,/s/app: web}/app: retired}/" "$MANIFESTS/01-web.yaml"
+wait "$udp_client" 2>/dev/null || true
+awk '{print $2 ($2 == "ERR" ? " " $3 : "")}' "$MLN_TMP/udp-client.log" | uniq -c | awk '{$1 = sprintf("  %3d x", $1); print}'
+echo "(a datagram every 50 ms on one connected socket; ERR then RECONNECT: the agent destroyed the socket pinned to $gone, the client opened another)"
+
+step "No endpoints: shop/nobody-home refuses at once (ECONNREFUSED, as kube-proxy; not a timeout)"
+$SVC_RUN frontend "$MLN_BIN/svc_probe" tcp 10.96.0.82 80 -t 3000 || true
+$SVC_RUN frontend "$MLN_BIN/svc_probe" udp 10.96.0.82 53 -t 3000 || true
+mln_myelin observe --drop-reason-desc SERVICE_BACKEND_NOT_FOUND --last 2 || true
 
 step "myelin status"
 mln_myelin status

@@ -22,6 +22,8 @@ Test controls (same server, same token), not part of the Kubernetes API:
   POST /_standin/compact drop the event history: older versions get 410
   POST /_standin/drop    cut every open watch connection without a goodbye;
                          with ?hold=1 new watches then wait for /_standin/release
+  POST /_standin/hold-lists  lists wait for /_standin/release (an API server
+                         too slow to answer: a client that has not listed)
   GET  /_standin/stats   requests served, per resource
 """
 import argparse
@@ -69,6 +71,7 @@ class Store:
         self.history_limit = history_limit
         self.generation = 0      # bumped by /drop: open watches end abruptly
         self.hold = False        # new watches wait while set
+        self.hold_lists = False  # lists wait while set
         self.stats = {}
 
     def count(self, what):
@@ -171,9 +174,14 @@ class Handler(BaseHTTPRequestHandler):
                     store.hold = parse_qs(urlparse(self.path).query).get("hold") == ["1"]
                     store.lock.notify_all()
                 self.send_json(200, {"dropped": True})
+            elif path == "/_standin/hold-lists":
+                with store.lock:
+                    store.hold_lists = True
+                self.send_json(200, {"holding": "lists"})
             elif path == "/_standin/release":
                 with store.lock:
                     store.hold = False
+                    store.hold_lists = False
                     store.lock.notify_all()
                 self.send_json(200, {"released": True})
             else:
@@ -214,6 +222,8 @@ class Handler(BaseHTTPRequestHandler):
     def list(self, kind, ns, q):
         store = self.server.store
         with store.lock:
+            while store.hold_lists:
+                store.lock.wait()
             objs = sorted((o for (k, n, _), o in store.objects.items() if k == kind and (ns is None or n == ns)),
                           key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
             rv = store.rv

@@ -8,7 +8,7 @@
  * cookie and the backend), so getpeername() and recvmsg() show the Service
  * address, as they would through kube-proxy.
  *
- *   connect4 / sendmsg4:  frontend? -> no backend: ECONNREFUSED
+ *   connect4 / sendmsg4:  frontend? -> no backend: ECONNREFUSED, refusal event
  *                         -> lb_select (affinity by netns cookie | random)
  *                         -> rewrite the destination, remember it, event
  *   recvmsg4 / getpeername4: (cookie, peer) remembered? -> the frontend
@@ -24,6 +24,7 @@
 #include <bpf/bpf_core_read.h>
 
 #include "myelin/abi/lb.h"
+#include "myelin/abi/net.h"
 #include "lib/lb.h"
 #include "lib/ringbuf.h"
 
@@ -57,7 +58,8 @@ struct {
 __u64 destroyed = 0;
 
 static __always_inline void sock_event(struct bpf_sock_addr *ctx, __u8 point, __u8 proto, __u16 rev_nat_index,
-				       __be32 orig_addr, __be16 orig_port, __be32 xlate_addr, __be16 xlate_port)
+				       __be32 orig_addr, __be16 orig_port, __be32 xlate_addr, __be16 xlate_port,
+				       __u8 drop_reason)
 {
 	struct myelin_sock_xlate_event *e =
 		ringbuf__reserve(&myelin_sklb_events, sizeof(*e), &myelin_sklb_stats);
@@ -71,6 +73,7 @@ static __always_inline void sock_event(struct bpf_sock_addr *ctx, __u8 point, __
 	e->proto = proto;
 	e->family = MYELIN_FAMILY_IPV4;
 	e->rev_nat_index = rev_nat_index;
+	e->drop_reason = drop_reason;
 	e->cookie = bpf_get_socket_cookie(ctx);
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->netns_cookie = bpf_get_netns_cookie(ctx);
@@ -119,7 +122,11 @@ static __always_inline int sock4_forward(struct bpf_sock_addr *ctx, bool udp_onl
 	be = lb_backend(id);
 	if (!be) {
 		/* No backend (or a slot the agent has not written yet): refused
-		 * at once, as kube-proxy's REJECT does, never a timeout. */
+		 * at once, as kube-proxy's REJECT does, never a timeout; the
+		 * event says why (a SERVICE_BACKEND_NOT_FOUND drop flow, as the
+		 * per-packet path's). Nothing was translated: before = after. */
+		sock_event(ctx, MYELIN_SOCK_XLATE_POINT_PRE_DIRECTION_FWD, proto, svc->rev_nat_index, daddr, dport, daddr,
+			   dport, MYELIN_DROP_SERVICE_BACKEND_NOT_FOUND);
 		bpf_set_retval(-MYELIN_ECONNREFUSED);
 		return SYS_REJECT;
 	}
@@ -134,7 +141,7 @@ static __always_inline int sock4_forward(struct bpf_sock_addr *ctx, bool udp_onl
 	ctx->user_ip4 = be->addr.w[0];
 	ctx->user_port = (__u32)be->port;
 	sock_event(ctx, MYELIN_SOCK_XLATE_POINT_POST_DIRECTION_FWD, proto, svc->rev_nat_index, daddr, dport,
-		   be->addr.w[0], be->port);
+		   be->addr.w[0], be->port, 0);
 	return SYS_PROCEED;
 }
 
@@ -156,7 +163,7 @@ static __always_inline int sock4_reverse(struct bpf_sock_addr *ctx, bool event)
 	ctx->user_port = (__u32)sv->port;
 	if (event)
 		sock_event(ctx, MYELIN_SOCK_XLATE_POINT_POST_DIRECTION_REV, ctx->protocol, sv->rev_nat_index, addr,
-			   port, sv->addr.w[0], sv->port);
+			   port, sv->addr.w[0], sv->port, 0);
 	return SYS_PROCEED;
 }
 

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "myelin/abi/net.h"
 #include "myelin/datapath/datapath.hpp"
 #include "myelin/datapath/sock_lb.hpp"
 #include "myelin/pseudo_fs.hpp"
@@ -322,6 +323,35 @@ TEST_F(SockLbTest, NoBackendsIsConnectionRefusedForTcpAndUdp) {
     return "";
   });
   EXPECT_EQ(r, "");
+  // Each refusal is an event (a SERVICE_BACKEND_NOT_FOUND drop flow): the
+  // frontend asked for, untranslated; the control's connect a translation.
+  drain();
+  std::vector<myelin_sock_xlate_event> refused, translated;
+  for (const auto& e : events_) (e.drop_reason ? refused : translated).push_back(e);
+  ASSERT_EQ(refused.size(), 3u) << "TCP connect, UDP connect, UDP sendto";
+  const struct {
+    uint8_t proto;
+    uint16_t rev, port;
+  } want[] = {{IPPROTO_TCP, 8, 80}, {IPPROTO_UDP, 9, 53}, {IPPROTO_UDP, 9, 53}};
+  for (size_t i = 0; i < 3; ++i) {
+    const auto& e = refused[i];
+    SCOPED_TRACE("refusal " + std::to_string(i));
+    EXPECT_EQ(e.type, MYELIN_EVENT_TRACE_SOCK);
+    EXPECT_EQ(e.drop_reason, MYELIN_DROP_SERVICE_BACKEND_NOT_FOUND);
+    EXPECT_EQ(e.xlate_point, MYELIN_SOCK_XLATE_POINT_PRE_DIRECTION_FWD);
+    EXPECT_EQ(e.proto, want[i].proto);
+    EXPECT_EQ(e.rev_nat_index, want[i].rev);
+    EXPECT_EQ(e.orig_addr.w[0], ip("10.96.0.20"));
+    EXPECT_EQ(e.orig_port, htons(want[i].port));
+    EXPECT_EQ(e.xlate_addr.w[0], e.orig_addr.w[0]);
+    EXPECT_EQ(e.xlate_port, e.orig_port);
+    EXPECT_NE(e.cookie, 0u);
+    EXPECT_EQ(e.cgroup_id, cgroup_id_);
+  }
+  ASSERT_EQ(translated.size(), 1u) << "the control's connect";
+  EXPECT_EQ(translated[0].rev_nat_index, 10);
+  EXPECT_EQ(translated[0].xlate_point, MYELIN_SOCK_XLATE_POINT_POST_DIRECTION_FWD);
+  EXPECT_EQ(translated[0].xlate_addr.w[0], ip("127.0.0.2"));
 }
 
 TEST_F(SockLbTest, UdpRepliesAreReverseTranslated) {

@@ -179,7 +179,10 @@ enum myelin_sock_xlate_point {
  * pods' packet events. */
 #define MYELIN_EVENT_TRACE_SOCK 7
 
-/* A socket-level translation (Hubble's Type SOCK flow, verdict TRANSLATED).
+/* A socket-level translation (Hubble's Type SOCK flow, verdict TRANSLATED),
+ * or a refusal: a frontend without backends (drop_reason
+ * MYELIN_DROP_SERVICE_BACKEND_NOT_FOUND, at PRE_DIRECTION_FWD, xlate_addr
+ * = orig_addr: nothing was translated), a flow with verdict DROPPED.
  * Shares ts_ns and type's offsets with myelin_flow_event, so the reader
  * tells them apart by type. */
 struct myelin_sock_xlate_event {
@@ -189,7 +192,8 @@ struct myelin_sock_xlate_event {
 	__u8 proto;               /* IPPROTO_* */
 	__u8 family;
 	__u16 rev_nat_index;      /* the frontend, 0 if none */
-	__u16 pad;
+	__u8 drop_reason;         /* 0: translated; else refused (enum myelin_drop_reason, net.h) */
+	__u8 pad;
 	__u64 cookie;             /* socket cookie */
 	__u64 cgroup_id;
 	__u64 netns_cookie;

@@ -251,7 +251,7 @@ int main(int argc, char** argv) {
   // the writer removed are destroyed.
   auto& sock_lb = components.add<services::SockLbComponent>(
       services::SockLbComponent::Options{flags.get("socket-lb") == "true", flags.get("cgroup-root")}, **dp, decoder, flow_store,
-      [pod_of_netns](uint32_t netns, uint64_t cgroup_id) {
+      counters, [pod_of_netns](uint32_t netns, uint64_t cgroup_id) {
         auto pod = pod_of_netns(netns, cgroup_id);
         return pod ? pod->endpoint_id : 0u;
       });

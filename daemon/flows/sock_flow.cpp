@@ -3,8 +3,12 @@
 // parser writes them: the process's pod is the source (its port unknown: 0),
 // the address after translation the destination; at a reverse point
 // (recvmsg: backend -> frontend) both sides swap. Verdict TRANSLATED (every
-// point sock_lb.bpf.c reports is after its translation), event type
-// {MessageTypeTraceSock = 7, sub type = the point}.
+// translation sock_lb.bpf.c reports is after it), event type
+// {MessageTypeTraceSock = 7, sub type = the point}. A refusal (a frontend
+// without backends: ECONNREFUSED) is verdict DROPPED with its drop reason,
+// addressed to the frontend it asked for, like the per-packet path's drop.
+// The Service is named from rev_nat_index through the FrontendIndex (the
+// destination going out, the source coming back).
 #include <google/protobuf/util/time_util.h>
 #include <arpa/inet.h>
 
@@ -31,10 +35,17 @@ flow::Flow FlowDecoder::decode(const myelin_sock_xlate_event& ev, uint32_t pod_e
   *f.mutable_time() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(static_cast<int64_t>(ev.ts_ns) + mono_to_wall_ns_);
   f.set_node_name(node_name_);
   f.set_type(flow::SOCK);
-  f.set_verdict(ev.xlate_point == MYELIN_SOCK_XLATE_POINT_POST_DIRECTION_FWD ||
-                        ev.xlate_point == MYELIN_SOCK_XLATE_POINT_POST_DIRECTION_REV
-                    ? flow::TRANSLATED
-                    : flow::TRACED);
+  if (ev.drop_reason) {
+    f.set_verdict(flow::DROPPED);
+    f.set_drop_reason(ev.drop_reason);
+    f.set_drop_reason_desc(flow::DropReason_IsValid(ev.drop_reason) ? static_cast<flow::DropReason>(ev.drop_reason)
+                                                                     : flow::DROP_REASON_UNKNOWN);
+  } else {
+    f.set_verdict(ev.xlate_point == MYELIN_SOCK_XLATE_POINT_POST_DIRECTION_FWD ||
+                          ev.xlate_point == MYELIN_SOCK_XLATE_POINT_POST_DIRECTION_REV
+                      ? flow::TRANSLATED
+                      : flow::TRACED);
+  }
   f.mutable_event_type()->set_type(MYELIN_EVENT_TRACE_SOCK);
   f.mutable_event_type()->set_sub_type(ev.xlate_point);
   if (flow::SocketTranslationPoint_IsValid(ev.xlate_point))
@@ -59,6 +70,10 @@ flow::Flow FlowDecoder::decode(const myelin_sock_xlate_event& ev, uint32_t pod_e
     f.set_summary("UDP");
   } else {
     f.set_summary("Unknown");
+  }
+  if (frontends_ && ev.rev_nat_index) {
+    const std::shared_ptr<const services::FrontendIndex> index = frontends_();
+    fill_services(index.get(), rev ? 0 : ev.rev_nat_index, rev ? ev.rev_nat_index : 0, f);
   }
   if (pod_ep_id) fill_endpoint(view.get(), rev ? f.mutable_destination() : f.mutable_source(), pod_ep_id, 0);
   f.set_uuid(uuid_v4());

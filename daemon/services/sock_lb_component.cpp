@@ -2,13 +2,19 @@
 #include "services/sock_lb_component.hpp"
 
 #include "metrics/metric_sink.hpp"
+#include "myelin/flows/service_flows.hpp"
 #include "myelin/log.hpp"
 
 namespace myelin::services {
 
 SockLbComponent::SockLbComponent(Options o, datapath::Datapath& dp, flows::FlowDecoder& decoder, flows::FlowStore& store,
-                                 PodEndpoint pod_endpoint)
-    : opts_(std::move(o)), dp_(dp), decoder_(decoder), store_(store), pod_endpoint_(std::move(pod_endpoint)) {}
+                                 metrics::AgentCounters& counters, PodEndpoint pod_endpoint)
+    : opts_(std::move(o)),
+      dp_(dp),
+      decoder_(decoder),
+      store_(store),
+      counters_(counters),
+      pod_endpoint_(std::move(pod_endpoint)) {}
 
 SockLbComponent::~SockLbComponent() { stop(); }
 
@@ -42,8 +48,11 @@ void SockLbComponent::stop() {
 void SockLbComponent::on_event(const myelin_sock_xlate_event& ev) {
   const bool rev = ev.xlate_point == MYELIN_SOCK_XLATE_POINT_POST_DIRECTION_REV ||
                    ev.xlate_point == MYELIN_SOCK_XLATE_POINT_PRE_DIRECTION_REV;
-  ++(rev ? reverse_ : forward_);
-  store_.push(decoder_.decode(ev, pod_endpoint_ ? pod_endpoint_(ev.netns_ino, ev.cgroup_id) : 0));
+  ++(ev.drop_reason ? refused_ : rev ? reverse_ : forward_);
+  flow::Flow f = decoder_.decode(ev, pod_endpoint_ ? pod_endpoint_(ev.netns_ino, ev.cgroup_id) : 0);
+  // The same Services metrics as the per-packet path's (path="socket").
+  if (auto svc = flows::service_flow_count(f)) counters_.service_flow(flows::outcome_name(svc->outcome), svc->path, svc->protocol);
+  store_.push(std::move(f));
 }
 
 void SockLbComponent::backends_removed() {
@@ -95,6 +104,8 @@ void SockLbComponent::collect(metrics::MetricSink& sink) const {
   sink.counter("myelin_sock_lb_translations_total", "Socket-level Service translations, by direction")
       .add({{"direction", "forward"}}, static_cast<double>(forward_))
       .add({{"direction", "reverse"}}, static_cast<double>(reverse_));
+  sink.counter("myelin_sock_lb_refused_total", "connect()/sendmsg() to a frontend without backends refused (ECONNREFUSED)")
+      .add({}, static_cast<double>(refused_));
   sink.counter("myelin_sock_lb_destroyed_sockets_total", "Connected UDP sockets destroyed because their backend was removed")
       .add({}, static_cast<double>(destroyed_));
   sink.counter("myelin_sock_lb_destroy_errors_total", "Runs of the socket destruction that failed")

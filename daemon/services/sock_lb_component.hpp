@@ -2,8 +2,8 @@
 // SockLbComponent: socket-level Service load balancing on this node. Owns
 // the loader's SockLb (the cgroup programs on --cgroup-root, detached when
 // the agent stops: the per-packet path on the pods' veths serves then), the
-// thread that turns its translation events into Hubble trace-sock flows in
-// the flow store, and the destruction of connected UDP sockets whose
+// thread that turns its translation and refusal events into Hubble
+// trace-sock flows in the flow store (counted in the Services metrics), the destruction of connected UDP sockets whose
 // backend went away (backends_removed(), which the Services writer's
 // 'backends removed' hook calls).
 #pragma once
@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "component/component.hpp"
+#include "metrics/agent_counters.hpp"
 #include "myelin/datapath/datapath.hpp"
 #include "myelin/datapath/sock_lb.hpp"
 #include "myelin/flows/flow_decoder.hpp"
@@ -36,7 +37,7 @@ class SockLbComponent final : public component::Component {
   using PodEndpoint = std::function<uint32_t(uint32_t netns_ino, uint64_t cgroup_id)>;
 
   SockLbComponent(Options o, datapath::Datapath& dp, flows::FlowDecoder& decoder, flows::FlowStore& store,
-                  PodEndpoint pod_endpoint);
+                  metrics::AgentCounters& counters, PodEndpoint pod_endpoint);
   ~SockLbComponent() override;
 
   std::string name() const override { return "socket-lb"; }
@@ -60,12 +61,13 @@ class SockLbComponent final : public component::Component {
   datapath::Datapath& dp_;
   flows::FlowDecoder& decoder_;
   flows::FlowStore& store_;
+  metrics::AgentCounters& counters_;
   PodEndpoint pod_endpoint_;
   std::unique_ptr<datapath::SockLb> lb_;
   std::thread thread_;
   std::atomic<bool> stop_{false}, destroy_pending_{false};
   std::mutex destroy_mu_;  // one destruction at a time
-  std::atomic<uint64_t> forward_{0}, reverse_{0}, destroyed_{0}, destroy_runs_{0}, destroy_errors_{0};
+  std::atomic<uint64_t> forward_{0}, reverse_{0}, refused_{0}, destroyed_{0}, destroy_runs_{0}, destroy_errors_{0};
   uint64_t lost_seen_ = 0;
 };
 

@@ -80,8 +80,9 @@ class FlowDecoder {
   flow::Flow decode(const myelin_flow_event& ev) const;
   // A socket-level Service translation (sock_lb.bpf.c) as Hubble's trace-sock
   // flow (sock_flow.cpp): Type SOCK, verdict TRANSLATED, sock_xlate_point,
-  // socket_cookie, cgroup_id; `pod_ep_id` is the endpoint of the process's
-  // pod (0: not a pod's process).
+  // socket_cookie, cgroup_id, destination_service/source_service; a refusal
+  // (no backends) verdict DROPPED with its drop_reason_desc. `pod_ep_id` is
+  // the endpoint of the process's pod (0: not a pod's process).
   flow::Flow decode(const myelin_sock_xlate_event& ev, uint32_t pod_ep_id) const;
 
  private:

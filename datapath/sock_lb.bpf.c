@@ -37,11 +37,13 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define MYELIN_IPPROTO_TCP 6
 #define MYELIN_IPPROTO_UDP 17
 
-extern int bpf_sock_destroy(struct sock_common *sk) __ksym;
+/* Weak: on a kernel before 6.5 it does not exist, and the agent loads this
+ * object without the one program that calls it (sock_destroy_udp). */
+extern int bpf_sock_destroy(struct sock_common *sk) __ksym __weak;
 
-/* Socket translations (abi/lb.h myelin_sock_xlate_event), read by the
- * agent's socket-LB component into the flow store. Not pinned: a new agent
- * reads its own object's ring. */
+/* Socket translations and refusals (abi/lb.h myelin_sock_xlate_event),
+ * read by the agent's socket-LB component into the flow store. Not pinned:
+ * a new agent reads its own object's ring. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1u << 18);

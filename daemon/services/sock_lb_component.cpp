@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "services/sock_lb_component.hpp"
 
+#include "component/status_builder.hpp"
 #include "metrics/metric_sink.hpp"
 #include "myelin/flows/service_flows.hpp"
 #include "myelin/log.hpp"
@@ -35,6 +36,9 @@ Status SockLbComponent::start() {
   lb_ = std::move(*lb);
   lost_seen_ = lb_->stats().events_lost;
   log::info("socket-lb", "attached connect4, sendmsg4, recvmsg4, getpeername4 to " + root);
+  if (!lb_->udp_destroy())
+    log::warn("socket-lb", "connected UDP sockets of removed backends are not destroyed on this node (" + lb_->no_udp_destroy() +
+                               "): such a client keeps sending to the old backend until it reconnects");
   thread_ = std::thread([this] { run(); });
   return {};
 }
@@ -56,13 +60,19 @@ void SockLbComponent::on_event(const myelin_sock_xlate_event& ev) {
 }
 
 void SockLbComponent::backends_removed() {
-  if (lb_) destroy_pending_ = true;
+  if (!lb_) return;
+  if (!lb_->udp_destroy()) {
+    ++destroy_skipped_;
+    return;
+  }
+  destroy_pending_ = true;
 }
 
 Result<datapath::SockLb::DestroyResult> SockLbComponent::destroy_stale_udp() {
   if (!lb_) return datapath::SockLb::DestroyResult{};
   std::lock_guard lk(destroy_mu_);
   ++destroy_runs_;
+  if (!lb_->udp_destroy()) return datapath::SockLb::DestroyResult{0, 0, true};
   auto r = lb_->destroy_stale_udp();
   if (!r) {
     ++destroy_errors_;
@@ -106,12 +116,27 @@ void SockLbComponent::collect(metrics::MetricSink& sink) const {
       .add({{"direction", "reverse"}}, static_cast<double>(reverse_));
   sink.counter("myelin_sock_lb_refused_total", "connect()/sendmsg() to a frontend without backends refused (ECONNREFUSED)")
       .add({}, static_cast<double>(refused_));
+  sink.gauge("myelin_sock_lb_udp_destroy_supported",
+             "Connected UDP sockets of removed backends are destroyed here (1), or not: no bpf_sock_destroy (0)")
+      .add({}, lb_->udp_destroy() ? 1 : 0);
+  sink.counter("myelin_sock_lb_destroy_skipped_total",
+               "Backend removals after which connected UDP sockets could not be destroyed (no bpf_sock_destroy)")
+      .add({}, static_cast<double>(destroy_skipped_));
   sink.counter("myelin_sock_lb_destroyed_sockets_total", "Connected UDP sockets destroyed because their backend was removed")
       .add({}, static_cast<double>(destroyed_));
   sink.counter("myelin_sock_lb_destroy_errors_total", "Runs of the socket destruction that failed")
       .add({}, static_cast<double>(destroy_errors_));
   sink.counter("myelin_lost_events_total", "Events lost before a reader saw them, by where")
       .add({{"source", "sock_lb_ring"}}, static_cast<double>(lb_->stats().events_lost));
+}
+
+void SockLbComponent::status(component::StatusBuilder& b) const {
+  auto* f = b.out().add_features();
+  f->set_name("sock-lb-udp-destroy");
+  f->set_available(lb_ && lb_->udp_destroy());
+  f->set_detail(!lb_                  ? "socket LB off"
+                : lb_->udp_destroy() ? "connected UDP sockets of removed backends are destroyed"
+                                     : "connected UDP sockets of removed backends are NOT destroyed: " + lb_->no_udp_destroy());
 }
 
 }  // namespace myelin::services

@@ -44,6 +44,9 @@ class SockLbComponent final : public component::Component {
   Status start() override;
   void stop() override;
   void collect(metrics::MetricSink& sink) const override;
+  // A feature row: whether connected UDP sockets of removed backends are
+  // destroyed here (bpf_sock_destroy), and why not.
+  void status(component::StatusBuilder& b) const override;
 
   // Backends left the Services maps: the connected UDP sockets translated to
   // them are destroyed, on this component's thread, soon (calls that come
@@ -67,7 +70,7 @@ class SockLbComponent final : public component::Component {
   std::thread thread_;
   std::atomic<bool> stop_{false}, destroy_pending_{false};
   std::mutex destroy_mu_;  // one destruction at a time
-  std::atomic<uint64_t> forward_{0}, reverse_{0}, refused_{0}, destroyed_{0}, destroy_runs_{0}, destroy_errors_{0};
+  std::atomic<uint64_t> forward_{0}, reverse_{0}, refused_{0}, destroy_skipped_{0}, destroyed_{0}, destroy_runs_{0}, destroy_errors_{0};
   uint64_t lost_seen_ = 0;
 };
 

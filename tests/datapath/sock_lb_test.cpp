@@ -246,6 +246,16 @@ class SockLbTest : public ::testing::Test {
     v.affinity_timeout = 10800;
     ASSERT_EQ(bpf_map_update_elem(fd(MYELIN_MAP_LB_SVC), &k, &v, BPF_ANY), 0);
   }
+  // Starts socket LB again on the same cgroup and maps, with other options.
+  void restart(datapath::SockLb::Options o) {
+    lb_.reset();
+    o.cgroup_root = cgroup_;
+    o.map_fd = [this](const char* m) { return dp_->map_fd(m); };
+    o.on_event = [this](const myelin_sock_xlate_event& e) { events_.push_back(e); };
+    auto lb = datapath::SockLb::start(o);
+    ASSERT_TRUE(lb) << lb.error().message;
+    lb_ = std::move(*lb);
+  }
   void remove_backend(uint32_t id) { ASSERT_EQ(bpf_map_delete_elem(fd(MYELIN_MAP_LB_BACKEND), &id), 0); }
   void drain() {
     for (int i = 0; i < 20 && lb_->poll(50) > 0; ++i) {
@@ -538,6 +548,97 @@ TEST_F(SockLbTest, AffinityByNetnsCookieKeepsTheBackend) {
   k.netns = 1;
   myelin_lb_affinity_val v{};
   EXPECT_EQ(bpf_map_lookup_elem(fd(MYELIN_MAP_LB_AFFINITY), &k, &v), 0);
+}
+
+
+// A kernel without bpf_sock_destroy (before 6.5): socket LB still starts and
+// serves; connected UDP sockets of a removed backend are not destroyed (and
+// it says so). Forced here, where the kernel has the kfunc.
+TEST_F(SockLbTest, WithoutSockDestroyTheRestWorksAndSocketsStay) {
+  ASSERT_TRUE(datapath::kernel_has_sock_destroy()) << "this kernel (6.18) has the kfunc";
+  EXPECT_TRUE(lb_->udp_destroy()) << "control: by default the iterator is loaded here";
+  EXPECT_EQ(lb_->no_udp_destroy(), "");
+  datapath::SockLb::Options o;
+  o.udp_destroy = false;
+  restart(o);
+  EXPECT_FALSE(lb_->udp_destroy());
+  EXPECT_NE(lb_->no_udp_destroy(), "");
+  backend(1, "127.0.0.2", 5353, IPPROTO_UDP);
+  backend(2, "127.0.0.2", 8080, IPPROTO_TCP);
+  frontend("10.96.0.70", 53, IPPROTO_UDP, 20, {1});
+  frontend("10.96.0.70", 80, IPPROTO_TCP, 21, {2});
+  frontend("10.96.0.71", 80, IPPROTO_TCP, 22, {});
+  datapath::SockLb::DestroyResult destroyed{};
+  std::string between_error;
+  auto r = Child::run(
+      cgroup_,
+      [](const std::function<void()>& pause) -> std::string {
+        int u = timed(listener(SOCK_DGRAM, "127.0.0.2", 5353)), t = listener(SOCK_STREAM, "127.0.0.2", 8080);
+        CHECK_OR_REPORT(u >= 0 && t >= 0, "bind the backends");
+        CHECK_OR_REPORT(connect_to(SOCK_STREAM, "10.96.0.70", 80) == 0, "TCP through the frontend");
+        CHECK_OR_REPORT(connect_to(SOCK_STREAM, "10.96.0.71", 80) == ECONNREFUSED, "no backends: refused");
+        int c = -1;
+        CHECK_OR_REPORT(connect_to(SOCK_DGRAM, "10.96.0.70", 53, &c) == 0, "connect UDP");
+        CHECK_OR_REPORT(str(peer_of(c)) == "10.96.0.70:53", "connected UDP peer: " + str(peer_of(c)));
+        pause();  // the parent removes the UDP backend and asks for destruction
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len);
+        CHECK_OR_REPORT(err == 0, std::string("not destroyed without the kfunc, yet: ") + strerror(err));
+        CHECK_OR_REPORT(str(peer_of(c)) == "10.96.0.70:53", "still connected: " + str(peer_of(c)));
+        CHECK_OR_REPORT(send(c, "q", 1, 0) == 1, "and still sending to the old backend");
+        char b[4];
+        CHECK_OR_REPORT(recv(u, b, sizeof b, 0) == 1, "which receives it");
+        return "";
+      },
+      [&] {
+        remove_backend(1);
+        auto d = lb_->destroy_stale_udp();
+        if (!d)
+          between_error = d.error().message;
+        else
+          destroyed = *d;
+      });
+  EXPECT_EQ(r, "");
+  EXPECT_EQ(between_error, "") << "no error: the run is a no-op, reported as unsupported";
+  EXPECT_TRUE(destroyed.unsupported);
+  EXPECT_EQ(destroyed.destroyed, 0u);
+  drain();
+  int fwd = 0, refused = 0;
+  for (const auto& e : events_) {
+    fwd += e.xlate_point == MYELIN_SOCK_XLATE_POINT_POST_DIRECTION_FWD;
+    refused += e.drop_reason == MYELIN_DROP_SERVICE_BACKEND_NOT_FOUND;
+  }
+  EXPECT_EQ(fwd, 2) << "the TCP connect and the UDP connect were translated";
+  EXPECT_EQ(refused, 1);
+}
+
+// The probe says yes but the kernel refuses the iterator program: socket LB
+// loads again without it instead of failing the agent's start.
+TEST_F(SockLbTest, AnIteratorTheKernelRefusesFallsBackToLoadingWithoutIt) {
+  datapath::SockLb::Options o;
+  o.test_break_udp_destroy = true;
+  restart(o);
+  EXPECT_FALSE(lb_->udp_destroy());
+  EXPECT_NE(lb_->no_udp_destroy().find("does not load"), std::string::npos) << lb_->no_udp_destroy();
+  backend(1, "127.0.0.2", 8080, IPPROTO_TCP);
+  frontend("10.96.0.80", 80, IPPROTO_TCP, 23, {1});
+  frontend("10.96.0.81", 80, IPPROTO_TCP, 24, {});
+  auto r = Child::run(cgroup_, [](auto&&) -> std::string {
+    int srv = listener(SOCK_STREAM, "127.0.0.2", 8080);
+    CHECK_OR_REPORT(srv >= 0, "listen");
+    int c = -1;
+    CHECK_OR_REPORT(connect_to(SOCK_STREAM, "10.96.0.80", 80, &c) == 0, "connect through the frontend");
+    CHECK_OR_REPORT(str(peer_of(c)) == "10.96.0.80:80", "getpeername: " + str(peer_of(c)));
+    CHECK_OR_REPORT(connect_to(SOCK_STREAM, "10.96.0.81", 80) == ECONNREFUSED, "no backends: refused");
+    return "";
+  });
+  EXPECT_EQ(r, "");
+  auto d = lb_->destroy_stale_udp();
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_TRUE(d->unsupported);
+  drain();
+  EXPECT_EQ(events_.size(), 2u) << "a translation and a refusal";
 }
 
 }  // namespace

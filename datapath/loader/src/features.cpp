@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "myelin/datapath/datapath.hpp"
+#include "myelin/datapath/sock_lb.hpp"
 #include "myelin/fd.hpp"
 
 namespace myelin::datapath {
@@ -86,6 +87,10 @@ std::vector<Feature> probe_features(const pseudofs::Mounts& mounts) {
   out.push_back({"lpm-trie", map_type(BPF_MAP_TYPE_LPM_TRIE), "ipcache"});
   out.push_back({"xdp", prog_type(BPF_PROG_TYPE_XDP), ""});
   out.push_back({"cgroup-sock-addr", prog_type(BPF_PROG_TYPE_CGROUP_SOCK_ADDR), ""});
+  const bool sock_destroy = kernel_has_sock_destroy();
+  out.push_back({"sock-destroy", sock_destroy,
+                 sock_destroy ? "socket LB destroys connected UDP sockets of removed backends"
+                              : "no bpf_sock_destroy (Linux 6.5): connected UDP sockets of removed backends stay until their owner reconnects"});
   out.push_back({"tracepoint", prog_type(BPF_PROG_TYPE_TRACEPOINT), ""});
   const auto& securityfs = mounts[pseudofs::Fs::securityfs];
   std::string lsms = securityfs.available ? active_lsms(securityfs.path()) : "";

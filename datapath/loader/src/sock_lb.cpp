@@ -2,6 +2,7 @@
 #include "myelin/datapath/sock_lb.hpp"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -17,6 +18,7 @@
 #include <thread>
 #include <utility>
 
+#include "myelin/log.hpp"
 #include "sock_lb.skel.h"
 
 namespace myelin::datapath {
@@ -76,7 +78,40 @@ Status run_iter_in(int link_fd, int netns) {
   return result;
 }
 
+// Opens the object over the pod datapath's maps and loads it, with the
+// iter/udp program or without it.
+Result<bpf::Skeleton<sock_lb>> open_and_load(const SockLb::Options& o, bool udp_destroy) {
+  auto skel = bpf::Skeleton<sock_lb>::open("sock_lb (socket load balancing: cgroup connect4/sendmsg4/recvmsg4/getpeername4)");
+  if (!skel) return skel.error();
+  for (const char* name : kSharedMaps) {
+    bpf_map* m = bpf_object__find_map_by_name((*skel)->obj, name);
+    int fd = o.map_fd ? o.map_fd(name) : -1;
+    if (!m || fd < 0) return Error{std::string("socket LB: the pod datapath has no map ") + name};
+    // The pod datapath's map itself; this object pins nothing.
+    if (int err = bpf_map__set_pin_path(m, nullptr); err) return Error::from_errno(std::string("unpin ") + name, -err);
+    if (int err = bpf_map__reuse_fd(m, fd); err) return Error::from_errno(std::string("reuse ") + name, -err);
+  }
+  bpf_program* iter = (*skel)->progs.sock_destroy_udp;
+  if (!udp_destroy) {
+    if (int err = bpf_program__set_autoload(iter, false); err) return Error::from_errno("leave out the UDP socket iterator", -err);
+  } else if (o.test_break_udp_destroy) {
+    // A socket filter may neither call the kfunc nor read an iterator's
+    // context: the kernel refuses it, as an old kernel refuses the kfunc.
+    bpf_program__set_type(iter, BPF_PROG_TYPE_SOCKET_FILTER);
+  }
+  if (auto s = skel->load(); !s) return s.error();
+  return std::move(*skel);
+}
+
 }  // namespace
+
+bool kernel_has_sock_destroy() {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return false;
+  const bool has = btf__find_by_name_kind(vmlinux, "bpf_sock_destroy", BTF_KIND_FUNC) >= 0;
+  btf__free(vmlinux);
+  return has;
+}
 
 Result<std::string> cgroup2_mount() {
   std::ifstream mi("/proc/self/mountinfo");
@@ -106,18 +141,24 @@ Result<std::unique_ptr<SockLb>> SockLb::start(const Options& o) {
 
   std::unique_ptr<SockLb> p(new SockLb());
   p->cgroup_root_ = o.cgroup_root;
-  auto skel = bpf::Skeleton<sock_lb>::open("sock_lb (socket load balancing: cgroup connect4/sendmsg4/recvmsg4/getpeername4)");
+  // Destroying sockets needs bpf_sock_destroy (Linux 6.5): without it
+  // everything else still works; connected UDP sockets of a removed backend
+  // stay pinned to it until their owner reconnects (said, never silent).
+  bool udp_destroy = o.udp_destroy && kernel_has_sock_destroy();
+  if (!o.udp_destroy)
+    p->no_udp_destroy_ = "turned off";
+  else if (!udp_destroy)
+    p->no_udp_destroy_ = "the kernel has no bpf_sock_destroy (Linux 6.5)";
+  auto skel = open_and_load(o, udp_destroy);
+  if (!skel && udp_destroy) {
+    // The probe said yes, the kernel said no: load the rest without it.
+    p->no_udp_destroy_ = "the UDP socket iterator does not load: " + skel.error().message;
+    log::warn("socket-lb", p->no_udp_destroy_ + "; loading socket LB without it");
+    udp_destroy = false;
+    skel = open_and_load(o, false);
+  }
   if (!skel) return skel.error();
   p->skel_ = std::move(*skel);
-  for (const char* name : kSharedMaps) {
-    bpf_map* m = bpf_object__find_map_by_name(p->skel_->obj, name);
-    int fd = o.map_fd ? o.map_fd(name) : -1;
-    if (!m || fd < 0) return Error{std::string("socket LB: the pod datapath has no map ") + name};
-    // The pod datapath's map itself; this object pins nothing.
-    if (int err = bpf_map__set_pin_path(m, nullptr); err) return Error::from_errno(std::string("unpin ") + name, -err);
-    if (int err = bpf_map__reuse_fd(m, fd); err) return Error::from_errno(std::string("reuse ") + name, -err);
-  }
-  if (auto s = p->skel_.load(); !s) return s.error();
 
   bpf_program* progs[] = {p->skel_->progs.sock4_connect, p->skel_->progs.sock4_sendmsg, p->skel_->progs.sock4_recvmsg,
                           p->skel_->progs.sock4_getpeername};
@@ -127,10 +168,12 @@ Result<std::unique_ptr<SockLb>> SockLb::start(const Options& o) {
     if (!link) return link.error();
     p->links_.push_back(std::move(*link));
   }
-  auto iter = bpf::Link::attach("attach the UDP socket iterator",
-                                [&] { return bpf_program__attach_iter(p->skel_->progs.sock_destroy_udp, nullptr); });
-  if (!iter) return iter.error();
-  p->iter_ = std::move(*iter);
+  if (udp_destroy) {
+    auto iter = bpf::Link::attach("attach the UDP socket iterator",
+                                  [&] { return bpf_program__attach_iter(p->skel_->progs.sock_destroy_udp, nullptr); });
+    if (!iter) return iter.error();
+    p->iter_ = std::move(*iter);
+  }
 
   auto ring = bpf::RingBuffer<myelin_sock_xlate_event>::open(bpf_map__fd(p->skel_->maps.myelin_sklb_events), o.on_event,
                                                              "socket translations");
@@ -156,6 +199,10 @@ myelin_proc_stats SockLb::stats() const {
 
 Result<SockLb::DestroyResult> SockLb::destroy_stale_udp() {
   DestroyResult r;
+  if (!iter_) {
+    r.unsupported = true;
+    return r;
+  }
   skel_->bss->destroyed = 0;
   for (const auto& ns : netns_under(cgroup_root_)) {
     if (auto s = run_iter_in(bpf_link__fd(iter_.get()), ns.get()); !s) return s.error();

@@ -273,9 +273,17 @@ affinity_timeout() {
 }
 
 nbf() { mln_myelin observe --all -o json --verdict DROPPED 2>/dev/null | jq -s '[.[] | select(.flow.drop_reason_desc == "SERVICE_BACKEND_NOT_FOUND")] | length'; }
+# nbm PATH: myelin_service_no_backend_drops_total summed over protocols, for one path.
+nbm() {
+  mln_node curl -s --max-time 5 http://127.0.0.1:9969/metrics |
+    awk -v p="path=\"$1\"" 'index($1, "myelin_service_no_backend_drops_total{") == 1 && index($1, p) {v += $2} END {print v + 0}'
+}
 no_backends() {
-  local t0 t1 out n0 n1
+  local t0 t1 out n0 n1 path other m0 m1 o0 o1
   n0=$(nbf)
+  # The path that refuses: the socket LB inside its cgroup, the pod's veth outside it.
+  if [ "$MODE" = lb ]; then path=socket other=packet; else path=packet other=socket; fi
+  m0=$(nbm $path); o0=$(nbm $other)
   t0=$(date +%s%N); out=$(ask tcp $VIP_EMPTY 80 1 3000); t1=$(date +%s%N)
   [ "$out" = "ERR ECONNREFUSED" ] && [ $(((t1 - t0) / 1000000)) -lt 2000 ] &&
     t_ok "[$MODE] no endpoints: TCP connect refused at once (ECONNREFUSED, $(((t1 - t0) / 1000000)) ms)" ||
@@ -287,6 +295,12 @@ no_backends() {
   more() { n1=$(nbf); [ "$n1" -ge $((n0 + 2)) ]; }
   mln_retry 20 0.1 more && t_ok "[$MODE] no endpoints: both refusals left a SERVICE_BACKEND_NOT_FOUND drop flow ($n0 -> $n1)" ||
     t_bad "[$MODE] no endpoints: a SERVICE_BACKEND_NOT_FOUND flow for each refusal" "$n0 -> $n1"
+  counted() { m1=$(nbm $path); [ "$m1" -ge $((m0 + 2)) ]; }
+  mln_retry 20 0.1 counted && t_ok "[$MODE] no endpoints: both counted in myelin_service_no_backend_drops_total{path=\"$path\"} ($m0 -> $m1)" ||
+    t_bad "[$MODE] no endpoints: counted on the $path path" "$m0 -> $m1"
+  o1=$(nbm $other)
+  [ "$o1" = "$o0" ] && t_ok "[$MODE] no endpoints: control, nothing counted on the $other path ($o0)" ||
+    t_bad "[$MODE] no endpoints: nothing on the $other path" "$o0 -> $o1"
 }
 
 unready() {
@@ -447,5 +461,13 @@ t_jq "a refused connection left a SERVICE_BACKEND_NOT_FOUND drop" \
   '.flow.verdict == "DROPPED" and .flow.drop_reason_desc == "SERVICE_BACKEND_NOT_FOUND"' "$MLN_TMP/flows.json"
 [ "$LB_CGROUP" = 1 ] && t_jq "socket translations are Type SOCK flows, verdict TRANSLATED" \
   '.flow.Type == "SOCK" and .flow.verdict == "TRANSLATED" and (.flow.socket_cookie // 0 | tonumber) > 0' "$MLN_TMP/flows.json"
+[ "$LB_CGROUP" = 1 ] && t_jq "socket refusals are Type SOCK drop flows naming their Service (e2e/empty)" \
+  '.flow.Type == "SOCK" and .flow.verdict == "DROPPED" and .flow.drop_reason_desc == "SERVICE_BACKEND_NOT_FOUND" and .flow.destination_service.name == "empty" and .flow.destination_service.namespace == "e2e"' "$MLN_TMP/flows.json"
+# This kernel (6.18) has bpf_sock_destroy: status and metrics say the sockets are destroyed.
+mln_myelin status -o json >"$MLN_TMP/status.json" 2>/dev/null || true
+t_jq "status: connected UDP sockets of removed backends are destroyed here (sock-lb-udp-destroy)" \
+  '.features[]? | select(.name == "sock-lb-udp-destroy") | .available == true' "$MLN_TMP/status.json"
+sup=$(metric myelin_sock_lb_udp_destroy_supported)
+[ "$sup" = 1 ] && t_ok "metrics: myelin_sock_lb_udp_destroy_supported 1" || t_bad "metrics: myelin_sock_lb_udp_destroy_supported" "$sup"
 
 t_summary

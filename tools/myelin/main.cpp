@@ -451,7 +451,7 @@ const std::vector<Command> kCommands = {
     {{"identity", "list"}, "security identities and their labels", cmd_identity_list},
     {{"service", "list"}, "Services: frontends, backends, where the endpoints come from", cmd_service_list},
     {{"service", "get"}, "one Service: each frontend's backends with state, affinity, warnings", cmd_service_get},
-    {{"endpointslice", "list"}, "EndpointSlices stored (the Services backends come from: service get shows them as served)", cmd_endpointslice_list},
+    {{"endpointslice", "list"}, "EndpointSlices stored (where Services get their backends)", cmd_endpointslice_list},
     {{"node", "list"}, "Nodes stored (a Node's addresses serve NodePorts where no device was found)", cmd_node_list},
     {{"events"}, "runtime events: process exec/exit and TracingPolicy events, with pod and parent", cmd_events},
     {{"tracingpolicy", "list"}, "TracingPolicies: state, hooks, events, actions", cmd_tracingpolicy_list},

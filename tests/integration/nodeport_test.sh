@@ -56,9 +56,9 @@ EOF
 for p in np/a np/b np-locked/c; do
   printf -- '---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  namespace: %s\n  labels: {app: %s, role: backend}\n' "${p#*/}" "${p%/*}" "${p#*/}"
 done >>"$MANIFESTS/00-np.yaml"
-# An externalIP of the node (E1, on its device before the agent starts: the
-# node's addresses are its devices') and one that is not (E2: a "real" host
-# behind the node, which the world reaches through the node).
+# An externalIP of the node (E1, assigned to its device after the agent
+# started) and one that is not (E2: a "real" host behind the node, which the
+# world reaches through the node).
 E1=192.0.2.10 E2=198.51.100.20
 # The Services. "local" and "nolocal" have no selector: their EndpointSlices
 # (written once the pods have addresses) put b on another node.
@@ -143,13 +143,17 @@ MAGLEV_M=251
 MLN_AGENT_ARGS=(--manifests "$MANIFESTS" --metrics-addr "" --node-port-range 30000-30099
   --lb-algorithm maglev --lb-maglev-table-size "$MAGLEV_M")
 mln_world_up "$CIDR"
-mln_node ip addr add "$E1/32" dev mln-wan
-mln_world ip route add "$E1/32" via "$MLN_NODE_IP"
 mln_node_up "$CIDR"
 W=$MLN_WORLD_IP N=$MLN_NODE_IP
-grep -q "serving NodePorts 30000-30099, externalIPs and LoadBalancer IPs on mln-wan ($N, $E1)" "$MLN_AGENT_LOG" &&
-  t_ok "the agent detected mln-wan (the default route's device, $N and $E1) and attached to it" ||
+grep -q "serving NodePorts 30000-30099, externalIPs and LoadBalancer IPs on mln-wan ($N)" "$MLN_AGENT_LOG" &&
+  t_ok "the agent detected mln-wan (the default route's device) and attached to it" ||
   t_bad "the agent detected mln-wan and attached to it" "$(grep nodeport "$MLN_AGENT_LOG")"
+# E1 is assigned to the node while the agent runs: its frontends must follow.
+mln_node ip addr add "$E1/32" dev mln-wan
+mln_world ip route add "$E1/32" via "$N"
+mln_retry 50 0.1 grep -q "device addresses changed: .* on mln-wan ($N, $E1)" "$MLN_AGENT_LOG" &&
+  t_ok "the agent saw $E1 assigned to mln-wan after its start" ||
+  t_bad "the agent saw $E1 assigned to mln-wan after its start" "$(grep nodeport "$MLN_AGENT_LOG")"
 mln_node tc filter show dev mln-wan ingress | grep -q from_netdev && t_ok "from_netdev is on mln-wan's tc ingress" ||
   t_bad "from_netdev is on mln-wan's tc ingress"
 
@@ -404,5 +408,12 @@ real_ask() { nsenter --net="/var/run/netns/$REAL" timeout 5 socat -T3 - "TCP:198
 mln_retry 50 0.1 sh -c "'$MLN_BIN/myelin' --socket '$MLN_SOCK' bpf lb list -o json | jq -e '.synced and ([.frontends[] | select(.address == \"198.18.0.1\" and .port == 30081)] | length > 0)' >/dev/null" || true
 [ "$(real_ask)" = "a 198.18.0.2" ] && t_ok "the real host behind mln-real reaches 198.18.0.1:30081 (eTP Local: a)" ||
   t_bad "the real host behind mln-real reaches 198.18.0.1:30081" "got '$(real_ask)'; $(lb | jq -c '[.frontends[] | select(.port == 30081) | {address, scope, slots}]')"
+# An address the device gets and loses while the agent runs: its NodePorts come and go.
+np_on() { lb | jq -e --arg a "$1" '[.frontends[] | select(.address == $a and .port == 30081)] | length > 0' >/dev/null; }
+mln_node ip addr add 198.18.0.9/32 dev mln-real
+mln_retry 50 0.1 np_on 198.18.0.9 && t_ok "an address added to mln-real gets the NodePorts" || t_bad "an address added to mln-real gets the NodePorts"
+mln_node ip addr del 198.18.0.9/32 dev mln-real
+mln_retry 50 0.1 sh -c "! '$MLN_BIN/myelin' --socket '$MLN_SOCK' bpf lb list -o json | jq -e '[.frontends[] | select(.address == \"198.18.0.9\")] | length > 0' >/dev/null" &&
+  np_on 198.18.0.1 && t_ok "...and loses them when it is removed (198.18.0.1's stay)" || t_bad "a removed address loses its NodePorts"
 
 t_summary

@@ -24,7 +24,7 @@
 #     namespace whose policy admits only its own pods, is not reached;
 #   - conntrack: a SERVICE entry with the backend and a CONNECTION entry
 #     with rev_nat_index and CT_F_NODE_PORT; a nodePort outside
-#     --node-port-range is not served;
+#     --node-port-range is not installed, not served, and said why;
 #   - NodePorts keep answering while the agent is down; a restart replaces
 #     the program in place and keeps the writer's entries, and one with
 #     other --devices detaches from the device it no longer lists.
@@ -218,7 +218,7 @@ fe_backends() {
 fe_rev() {  # ADDR PORT PROTO: the external frontend's rev_nat_index
   jq -r --arg a "$1" --argjson p "$2" --arg pr "$3" '.frontends[] | select(.address == $a and .port == $p and .protocol == $pr and .scope == "external") | .rev_nat_index'
 }
-expected="30080:$A:8080,$B:8080 30090:$A:8081,$B:8081 30081:$A:8080 30082:- 30083:$C:8080 30085:$A:8080,$B:8080 30091:$A:8089 30100:$A:8080"
+expected="30080:$A:8080,$B:8080 30090:$A:8081,$B:8081 30081:$A:8080 30082:- 30083:$C:8080 30085:$A:8080,$B:8080 30091:$A:8089 30100:missing"
 installed() {
   local j out="" e
   j=$(lb) || return 1
@@ -228,7 +228,7 @@ installed() {
   [ "$out" = "$expected" ]
 }
 if mln_retry 100 0.1 installed; then
-  t_ok "the writer installed the NodePorts from the manifests (eTP Local: only a outside, none for nolocal)"
+  t_ok "the writer installed the NodePorts from the manifests (eTP Local: only a outside, none for nolocal; none for 30100, outside the range)"
 else
   t_bad "the writer installed the NodePorts from the manifests" "$(lb | jq -c '[.frontends[] | {address, port, protocol, scope, slots}]')"
 fi
@@ -350,8 +350,11 @@ grep -Eq "^[ab] $W$" "$MLN_TMP/e1.txt" && ! grep -q no-answer "$MLN_TMP/e1.txt" 
 echo "-- policy of the backend, range"
 ask "$N" 30083 >/dev/null && t_bad "c's ingress policy (own namespace only) keeps the world out through a NodePort" ||
   t_ok "c's ingress policy (own namespace only) keeps the world out through a NodePort"
-ask "$N" 30100 >/dev/null && t_bad "a nodePort outside --node-port-range (installed: 30100) is not served" ||
-  t_ok "a nodePort outside --node-port-range (installed: 30100) is not served"
+ask "$N" 30100 >/dev/null && t_bad "a nodePort outside --node-port-range (30100) is not served" ||
+  t_ok "a nodePort outside --node-port-range (30100) is not served"
+mln_myelin service get np/outside -o json | grep -q "nodePort 30100 .* is outside --node-port-range 30000-30099: not served" &&
+  t_ok "service get np/outside says its nodePort is outside --node-port-range" ||
+  t_bad "service get np/outside says its nodePort is outside --node-port-range" "$(mln_myelin service get np/outside -o json | jq -c .warnings)"
 
 echo "-- conntrack"
 bpftool map dump pinned "$P/myelin_ct" -j >"$MLN_TMP/ct.json"

@@ -17,7 +17,8 @@
 #     SERVICE_BACKEND_NOT_FOUND;
 #   - Maglev (--lb-algorithm maglev): each connection takes the backend the
 #     installed table gives its 5-tuple's hash;
-#   - an externalIP assigned to the node is served; one not assigned to it
+#   - an externalIP and a LoadBalancer ingress IP assigned to the node are
+#     served (the externalIP assigned after the agent started); one not assigned to it
 #     (owned by a "real" host behind the node) is not installed and reaches
 #     that host, from the world and from a pod (CVE-2020-8554);
 #   - the backend's ingress policy applies on its own port: c, in a
@@ -136,6 +137,18 @@ spec:
   clusterIP: 10.96.214.8
   selector: {app: a}
   ports: [{port: 53, protocol: UDP, targetPort: 8089, nodePort: 30091}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lb, namespace: np}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.214.9
+  selector: {role: backend}
+  ports: [{port: 8443, targetPort: 8080, nodePort: 30086}]
+status:
+  loadBalancer:
+    ingress: [{ip: $E1}, {ip: $E2}]
 EOF
 # c carries role: backend too, but the selector Services live in np: only a and b.
 MLN_NODE_NAME=np-node
@@ -241,6 +254,11 @@ lb >"$MLN_TMP/lb.json"
   [ "$(fe_backends "$E2" 80 TCP external <"$MLN_TMP/lb.json")" = missing ] &&
   t_ok "the externalIP on the node ($E1) is installed, the one that is not ($E2) is not" ||
   t_bad "the externalIP on the node is installed, the other not" "$(jq -c '[.frontends[] | select(.port == 80)]' "$MLN_TMP/lb.json")"
+[ "$(fe_backends "$E1" 8443 TCP external <"$MLN_TMP/lb.json")" = "$A:8080,$B:8080" ] &&
+  [ "$(fe_backends "$E2" 8443 TCP external <"$MLN_TMP/lb.json")" = missing ] &&
+  jq -e --arg a "$E1" '.frontends[] | select(.address == $a and .port == 8443) | .flags | index("LoadBalancer")' "$MLN_TMP/lb.json" >/dev/null &&
+  t_ok "the LoadBalancer ingress IP on the node ($E1:8443) is installed as one, the other ($E2) is not" ||
+  t_bad "the LoadBalancer ingress IP on the node is installed, the other not" "$(jq -c '[.frontends[] | select(.port == 8443)]' "$MLN_TMP/lb.json")"
 mln_myelin service get np/ext -o json 2>/dev/null | grep -q "$E2 is not an address of this node" &&
   t_ok "service get np/ext says why $E2 is not served" || t_bad "service get np/ext says why $E2 is not served" "$(mln_myelin service get np/ext -o json)"
 [ "$(jq -r '.algorithm, .maglev_table_size' "$MLN_TMP/lb.json" | tr '\n' ' ')" = "maglev $MAGLEV_M " ] &&
@@ -342,6 +360,9 @@ echo "-- externalIPs"
 answers "$E1" 80 6 >"$MLN_TMP/e1.txt"
 grep -Eq "^[ab] $W$" "$MLN_TMP/e1.txt" && ! grep -q no-answer "$MLN_TMP/e1.txt" &&
   t_ok "the node's externalIP $E1:80 is served by the backends (6 of 6)" || t_bad "$E1:80 is served" "$(cat "$MLN_TMP/e1.txt")"
+answers "$E1" 8443 6 >"$MLN_TMP/lbip.txt"
+[ "$(grep -Ec "^[ab] $W$" "$MLN_TMP/lbip.txt")" = 6 ] && t_ok "the LoadBalancer IP $E1:8443 is served by the backends (6 of 6)" ||
+  t_bad "$E1:8443 is served" "$(cat "$MLN_TMP/lbip.txt")"
 [ "$(ask "$E2" 80)" = "real-host $W" ] && t_ok "an externalIP not on the node ($E2) reaches the real host from the world" ||
   t_bad "$E2 reaches the real host from the world" "$(ask "$E2" 80)"
 [ "$(mln_pod a timeout 5 socat -T3 - "TCP:$E2:80,connect-timeout=2" </dev/null 2>/dev/null)" = "real-host $A" ] &&

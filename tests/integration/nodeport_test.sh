@@ -368,6 +368,20 @@ answers "$E1" 8443 6 >"$MLN_TMP/lbip.txt"
 [ "$(mln_pod a timeout 5 socat -T3 - "TCP:$E2:80,connect-timeout=2" </dev/null 2>/dev/null)" = "real-host $A" ] &&
   t_ok "an externalIP not on the node ($E2) reaches the real host from a pod" || t_bad "$E2 reaches the real host from a pod"
 
+# From inside the cluster too: a pod's packets to a NodePort on a node address
+# and to the node's externalIP are translated on its veth (lxc.bpf.c).
+pod_ask() { mln_pod a timeout 5 socat -T3 - "TCP:$1:$2,connect-timeout=2" </dev/null 2>/dev/null; }
+for i in 1 2 3 4 5 6; do pod_ask "$N" 30080 || echo no-answer; done >"$MLN_TMP/pod_np.txt"
+[ "$(grep -Ec "^[ab] ($A|169.254.42.1)$" "$MLN_TMP/pod_np.txt")" = 6 ] && t_ok "pod a reaches the NodePort $N:30080 (6 of 6 answered by a backend)" ||
+  t_bad "pod a reaches the NodePort $N:30080" "$(sort "$MLN_TMP/pod_np.txt" | uniq -c)"
+for i in 1 2 3 4 5 6; do pod_ask "$E1" 80 || echo no-answer; done >"$MLN_TMP/pod_e1.txt"
+[ "$(grep -Ec "^[ab] ($A|169.254.42.1)$" "$MLN_TMP/pod_e1.txt")" = 6 ] && t_ok "pod a reaches the node's externalIP $E1:80 (6 of 6 answered by a backend)" ||
+  t_bad "pod a reaches the node's externalIP $E1:80" "$(sort "$MLN_TMP/pod_e1.txt" | uniq -c)"
+for i in $(seq 1 12); do pod_ask "$N" 30081 || echo no-answer; done >"$MLN_TMP/pod_local.txt"
+grep -Eq "^b $A$" "$MLN_TMP/pod_local.txt" && ! grep -q no-answer "$MLN_TMP/pod_local.txt" &&
+  t_ok "from pod a, eTP Local's NodePort $N:30081 also reaches b (inside the cluster every backend serves)" ||
+  t_bad "from pod a, eTP Local's NodePort $N:30081 also reaches b" "$(sort "$MLN_TMP/pod_local.txt" | uniq -c)"
+
 echo "-- policy of the backend, range"
 ask "$N" 30083 >/dev/null && t_bad "c's ingress policy (own namespace only) keeps the world out through a NodePort" ||
   t_ok "c's ingress policy (own namespace only) keeps the world out through a NodePort"

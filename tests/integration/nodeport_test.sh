@@ -381,6 +381,12 @@ for i in $(seq 1 12); do pod_ask "$N" 30081 || echo no-answer; done >"$MLN_TMP/p
 grep -Eq "^b $A$" "$MLN_TMP/pod_local.txt" && ! grep -q no-answer "$MLN_TMP/pod_local.txt" &&
   t_ok "from pod a, eTP Local's NodePort $N:30081 also reaches b (inside the cluster every backend serves)" ||
   t_bad "from pod a, eTP Local's NodePort $N:30081 also reaches b" "$(sort "$MLN_TMP/pod_local.txt" | uniq -c)"
+# ...and inside the socket-LB cgroup, where connect() is translated at the socket.
+for i in 1 2 3 4 5 6; do mln_pod_lb a timeout 5 socat -T3 - "TCP:$N:30080,connect-timeout=2" </dev/null 2>/dev/null || echo no-answer; done >"$MLN_TMP/podlb_np.txt"
+for i in 1 2 3 4 5 6; do mln_pod_lb a timeout 5 socat -T3 - "TCP:$E1:80,connect-timeout=2" </dev/null 2>/dev/null || echo no-answer; done >>"$MLN_TMP/podlb_np.txt"
+[ "$(grep -Ec "^[ab] ($A|169.254.42.1)$" "$MLN_TMP/podlb_np.txt")" = 12 ] &&
+  t_ok "inside the socket-LB cgroup, pod a reaches $N:30080 and $E1:80 (12 of 12)" ||
+  t_bad "inside the socket-LB cgroup, pod a reaches $N:30080 and $E1:80" "$(sort "$MLN_TMP/podlb_np.txt" | uniq -c)"
 
 echo "-- policy of the backend, range"
 ask "$N" 30083 >/dev/null && t_bad "c's ingress policy (own namespace only) keeps the world out through a NodePort" ||

@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
   services = std::make_unique<services::ServiceManager>(
       objects, **lb_writer, [&eps = **store] { return agent::local_endpoints(eps); },
       services::ServiceManager::Options{info.node_name, flags.get("k8s-service-proxy-name"),
-                                        lb_opts.algorithm == services::LbAlgorithm::maglev});
+                                        lb_opts.algorithm == services::LbAlgorithm::maglev, node_ports.min, node_ports.max});
 
   flows::FlowStore flow_store(static_cast<size_t>(*flags.get_int("flow-store-size")));
   auto decoder = agent::make_flow_decoder(info.node_name, policies);

@@ -6,7 +6,7 @@
 # Also the sanitizer suites, as ctest tests that build their own build
 # directories with clang: asan (unit, CNI and some integration tests on an
 # ASan+UBSan build, build-asan/) and fuzz (each libFuzzer target for
-# MYELIN_FUZZ_SECONDS, default 30, build-fuzz/).
+# MYELIN_FUZZ_SECONDS, default 20, build-fuzz/).
 #   scripts/test.sh            # everything
 #   scripts/test.sh -L unit    # extra arguments go to ctest
 #   scripts/test.sh -L fuzz    # only the fuzz targets

@@ -54,6 +54,9 @@ void detach_stale(const std::vector<Device>& keep) {
 }  // namespace
 
 Status NodePortComponent::start() {
+  // Subscribed before the addresses are read: one added after the read is
+  // seen. Without it NodePorts stay on the addresses of this start (said).
+  auto watch = AddressWatch::open();
   auto devs = resolve_devices(o_.devices);
   if (!devs) return devs.error();
   if (auto st = write_range(dp_, o_.range); !st) return st;
@@ -76,15 +79,54 @@ Status NodePortComponent::start() {
   std::string list;
   for (const auto& d : *devs) list += (list.empty() ? "" : ", ") + describe(d);
   log::info("nodeport", "serving NodePorts " + o_.range.str() + ", externalIPs and LoadBalancer IPs on " + list);
-  std::lock_guard lock(mu_);
-  devices_ = std::move(*devs);
-  host_ = std::move(*host);
-  hooks_ = std::move(hooks);
-  if (o_.on_devices) o_.on_devices(devices_);
+  std::vector<Device> now;
+  {
+    std::lock_guard lock(mu_);
+    devices_ = std::move(*devs);
+    host_ = std::move(*host);
+    hooks_ = std::move(hooks);
+    now = devices_;
+  }
+  if (o_.on_devices) o_.on_devices(now);
+  if (!watch) {
+    log::warn("nodeport", "not following the devices' addresses (" + watch.error().message + "): NodePorts and externalIPs stay on " + list);
+  } else {
+    watch_.emplace(std::move(*watch));
+    if (auto st = watch_->start([this] { refresh_addresses(); }); !st) log::warn("nodeport", "address watch: " + st.error().message);
+  }
   return {};
 }
 
+void NodePortComponent::refresh_addresses() {
+  std::string names;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& d : devices_) names += (names.empty() ? "" : ",") + d.name;
+  }
+  auto devs = resolve_devices(names);
+  if (!devs) {
+    log::warn("nodeport", "re-reading the devices' addresses: " + devs.error().message);
+    return;
+  }
+  std::vector<Device> now;
+  {
+    std::lock_guard lock(mu_);
+    auto same = [](const Device& a, const Device& b) { return a.name == b.name && a.addrs == b.addrs; };
+    if (std::equal(devs->begin(), devs->end(), devices_.begin(), devices_.end(), same)) return;
+    for (size_t i = 0; i < devs->size() && i < devices_.size(); ++i)
+      if ((*devs)[i].ifindex != devices_[i].ifindex)  // the hook went with the old device
+        log::warn("nodeport", "device " + (*devs)[i].name + " was re-created: restart the agent to attach to it again");
+    devices_ = std::move(*devs);
+    now = devices_;
+  }
+  std::string list;
+  for (const auto& d : now) list += (list.empty() ? "" : ", ") + describe(d);
+  log::info("nodeport", "device addresses changed: NodePorts, externalIPs and LoadBalancer IPs now on " + list);
+  if (o_.on_devices) o_.on_devices(now);
+}
+
 void NodePortComponent::stop() {
+  if (watch_) watch_->stop();  // before the lock: its callback takes it
   std::lock_guard lock(mu_);
   for (auto& h : hooks_) h.release();
   hooks_.clear();

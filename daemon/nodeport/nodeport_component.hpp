@@ -8,15 +8,17 @@
 // attached, said once, and the rest of the agent runs as before.
 #pragma once
 
-#include <memory>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "component/component.hpp"
 #include "myelin/datapath/datapath.hpp"
 #include "myelin/datapath/host_datapath.hpp"
+#include "nodeport/address_watch.hpp"
 #include "nodeport/devices.hpp"
 
 namespace myelin::nodeport {
@@ -27,8 +29,8 @@ class NodePortComponent : public component::Component {
     std::string devices;  // --devices; "" = detect
     PortRange range;      // --node-port-range
     bool redirect_peer = true;
-    // Told the devices served, once attached (the ServiceManager's NodePort
-    // addresses).
+    // Told the devices served, once attached and again whenever their
+    // addresses change (the ServiceManager's NodePort addresses).
     std::function<void(const std::vector<Device>&)> on_devices;
   };
   NodePortComponent(datapath::Datapath& dp, Options o) : dp_(dp), o_(std::move(o)) {}
@@ -43,12 +45,16 @@ class NodePortComponent : public component::Component {
   std::vector<Device> devices() const;
 
  private:
+  // Re-reads the devices' addresses; tells on_devices when they changed.
+  void refresh_addresses();
+
   datapath::Datapath& dp_;
   Options o_;
   mutable std::mutex mu_;
   std::vector<Device> devices_;
   std::unique_ptr<datapath::HostDatapath> host_;
   std::vector<datapath::DeviceHook> hooks_;
+  std::optional<AddressWatch> watch_;  // outside mu_: its thread takes mu_
 };
 
 }  // namespace myelin::nodeport

@@ -87,6 +87,8 @@ void ServiceManager::recompute() {
   in.node_name = opts_.node_name;
   in.proxy_name = opts_.proxy_name;
   in.maglev = opts_.maglev;
+  in.node_port_min = opts_.node_port_min;
+  in.node_port_max = opts_.node_port_max;
   in.services = store_.list<objects::Service>();
   in.slices = store_.list<objects::EndpointSlice>();
   in.pods = store_.list<policy::Pod>();

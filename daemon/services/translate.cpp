@@ -313,7 +313,10 @@ ServiceTable translate(const Inputs& in) {
         out.frontends.push_back(std::move(f));
       };
       for (auto ip : cluster_ips) add(FrontendKind::cluster_ip, ip, sp.port);
-      if (node_ports && sp.node_port)
+      if (node_ports && sp.node_port && (sp.node_port < in.node_port_min || sp.node_port > in.node_port_max))
+        warn.add("nodePort " + std::to_string(sp.node_port) + " of port " + port_label(sp) + " is outside --node-port-range " +
+                 std::to_string(in.node_port_min) + "-" + std::to_string(in.node_port_max) + ": not served");
+      else if (node_ports && sp.node_port)
         for (auto ip : in.node_addresses) add(FrontendKind::node_port, ip, sp.node_port);
       for (auto ip : external_ips) add(FrontendKind::external_ip, ip, sp.port);
       for (auto ip : lb_ips) add(FrontendKind::load_balancer, ip, sp.port);

@@ -48,7 +48,10 @@ class DatapathTest : public ::testing::Test {
   void TearDown() override {
     reader_.reset();
     dp_.reset();
-    if (!pin_dir_.empty()) (void)datapath::Datapath::unpin_all(pin_dir_);
+    if (!pin_dir_.empty()) {
+      (void)datapath::Datapath::unpin_all(pin_dir_);
+      ::rmdir(pin_dir_.c_str());  // left empty by a load that failed before pinning
+    }
   }
 
   void add_endpoint(const char* ip, uint32_t ifindex, uint32_t id, uint32_t identity, const Mac& mac, const Mac& node_mac) {

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Runs one fuzz target for a bounded time from its corpus:
 #   tests/fuzz/run.sh build-fuzz/bin/fuzz_policy_yaml tests/fuzz/corpus/policy_yaml build/fuzz-artifacts/policy_yaml
-# MYELIN_FUZZ_SECONDS (default 30) bounds the run. A crash, a leak, a slow
+# MYELIN_FUZZ_SECONDS (default 20) bounds the run. A crash, a leak, a slow
 # input (10 s), an out-of-memory input (2 GiB) or a sanitizer report fails
 # it; the input that caused it is kept in the artifacts directory and named,
 # with the command that replays it. Inputs found new in this run go to a
@@ -10,7 +10,7 @@
 # in, minimised: fuzz_<target> -merge=1 tests/fuzz/corpus/<target> <dir>.
 set -uo pipefail
 fuzzer=$1 corpus=$2 artifacts=$3
-seconds=${MYELIN_FUZZ_SECONDS:-30}
+seconds=${MYELIN_FUZZ_SECONDS:-20}
 [ -x "$fuzzer" ] || { echo "FAIL: $fuzzer is missing (scripts/build-sanitized.sh fuzz)"; exit 1; }
 work=$(mktemp -d /tmp/myelin-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT

@@ -1,57 +1,83 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # The per-packet Service path (lxc.bpf.c, lib/lb_nat.h) with real traffic
-# between pods, the Services maps written by hand (bpftool), not by the
-# agent: a TCP connection through a ClusterIP reaches the backend with the
-# client's address and its answer comes back from the ClusterIP; a frontend
-# without backends refuses at once, TCP (RST) and UDP (ICMP port
-# unreachable: ECONNREFUSED on a connected socket); UDP through it; a DNAT
-# of the node's stack (kube-proxy's) undone on the way back; a pod reaching itself
-# through its Service (hairpin) sees the service-loopback address. Real veths,
-# real checksum offloads, redirect_peer: what BPF_PROG_TEST_RUN cannot show.
+# between pods, the Services given as manifests and installed by the
+# agent's own ServiceManager and LbWriter: a TCP connection through a
+# ClusterIP reaches the backend with the client's address and its answer
+# comes back from the ClusterIP; a Service without endpoints refuses at
+# once, TCP (RST) and UDP (ICMP port unreachable: ECONNREFUSED on a
+# connected socket); UDP through it; a DNAT of the node's stack
+# (kube-proxy's) undone on the way back; a pod reaching itself through its
+# Service (hairpin) sees the service-loopback address. The clients run
+# outside the socket-LB cgroup (mln_pod), so the per-packet path is the one
+# that translates. Real veths, real checksum offloads, redirect_peer: what
+# BPF_PROG_TEST_RUN cannot show.
 source "$(dirname "$0")/common.sh"
 
 mln_init
+VIP=10.96.77.10 SELF=10.96.77.11 EMPTY=10.96.77.12
+M="$MLN_TMP/manifests"
+mkdir -p "$M"
+cat >"$M/lb.yaml" <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: default, labels: {app: a}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, namespace: default, labels: {app: b}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: $VIP
+  selector: {app: b}
+  ports:
+  - {name: http, port: 80, targetPort: 8080}
+  - {name: dns, port: 54, protocol: UDP, targetPort: 5353}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: self, namespace: default}
+spec:
+  clusterIP: $SELF
+  selector: {app: a}
+  ports: [{port: 90, targetPort: 9090}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: empty, namespace: default}
+spec:
+  clusterIP: $EMPTY
+  selector: {app: nobody}
+  ports:
+  - {name: http, port: 81}
+  - {name: dns, port: 53, protocol: UDP}
+EOF
+MLN_AGENT_ARGS=(--manifests "$M" --metrics-addr "")
 mln_node_up 10.213.0.0/24
 mln_pod_add a
 mln_pod_add b
 A=${MLN_POD_IP[a]} B=${MLN_POD_IP[b]}
-VIP=10.96.77.10
 PY=/usr/bin/python3
 t_eq() { [ "$2" = "$3" ] && t_ok "$1" || t_bad "$1" "expected '$2', got '$3'"; }
-echo "pods: a=$A b=$B, ClusterIP $VIP"
+echo "pods: a=$A b=$B, ClusterIPs $VIP (b), $SELF (a), $EMPTY (no endpoints)"
 
-# Little-endian / network-order hex bytes for bpftool.
-le32() { printf '%02x %02x %02x %02x' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
-le16() { printf '%02x %02x' $(($1 & 255)) $((($1 >> 8) & 255)); }
-be16() { printf '%02x %02x' $((($1 >> 8) & 255)) $(($1 & 255)); }
-addr() { local IFS=.; set -- $1; printf '%02x %02x %02x %02x 00 00 00 00 00 00 00 00 00 00 00 00' "$1" "$2" "$3" "$4"; }
-map() { bpftool map update pinned "$MLN_BPFFS/$1" key hex $2 value hex $3; }
-
-# config: enabled, Maglev size, NodePort range, hairpin address 169.254.42.1
-map myelin_lb_cfg "$(le32 0)" "$(le32 1) $(le32 16381) $(le16 30000) $(le16 32767) a9 fe 2a 01"
-backend() {  # id ip port proto
-  map myelin_lb_be "$(le32 "$1")" "$(addr "$2") $(be16 "$3") $(printf %02x "$4") 01 04 00 00 00"
+# The writer's frontends, as `myelin bpf lb list` shows them: each
+# "ADDR:PORT/PROTO=BACKENDS" ("-": none), once the pods' endpoints are in.
+frontends() {
+  mln_myelin bpf lb list -o json | jq -r '[.frontends[] | "\(.address):\(.port)/\(.protocol)=\(.slots // [] | map(.backend) | sort | join(",") | if . == "" then "-" else . end)"] | sort | join(" ")'
 }
-frontend() {  # vip port proto rev backend-ids...
-  local vip=$1 port=$2 proto=$3 rev=$4 slot=1; shift 4
-  for id in "$@"; do
-    map myelin_lb_svc "$(addr "$vip") $(be16 "$port") $(printf %02x "$proto") 00 $(le16 $slot) 04 00" \
-      "$(le32 "$id") $(le16 0) $(le16 "$rev") $(le32 0) $(le32 0)"
-    slot=$((slot + 1))
-  done
-  map myelin_lb_svc "$(addr "$vip") $(be16 "$port") $(printf %02x "$proto") 00 $(le16 0) 04 00" \
-    "$(le32 0) $(le16 $#) $(le16 "$rev") $(le32 1) $(le32 0)"
-  map myelin_lb_revnat "$(le32 "$rev")" "$(addr "$vip") $(be16 "$port") 04 00"
-}
-backend 1 "$B" 8080 6
-backend 2 "$A" 9090 6
-backend 3 "$B" 5353 17
-frontend "$VIP" 80 6 7 1
-frontend "$VIP" 81 6 8
-frontend "$VIP" 53 17 9
-frontend "$VIP" 54 17 11 3
-frontend "$VIP" 90 6 10 2
+want="$VIP:54/UDP=$B:5353 $VIP:80/TCP=$B:8080 $SELF:90/TCP=$A:9090 $EMPTY:53/UDP=- $EMPTY:81/TCP=-"
+want=$(tr ' ' '\n' <<<"$want" | sort | tr '\n' ' ' | sed 's/ $//')
+if mln_retry 100 0.1 test "$(frontends)" = "$want"; then
+  t_ok "the writer installed the three Services' frontends from the manifests"
+else
+  t_bad "the writer installed the three Services' frontends" "expected '$want', got '$(frontends)'"
+fi
+[ "$(mln_myelin bpf lb list -o json | jq -r '.enabled')" = true ] && t_ok "the writer enabled the Services config slot" ||
+  t_bad "the writer enabled the Services config slot"
 
 # A one-shot TCP server: prints its peer, answers "pong".
 server() {  # pod port out
@@ -107,8 +133,8 @@ try:
 except ConnectionRefusedError:
     print("refused", "fast" if time.monotonic() - t < 1 else "slow")
 except OSError as e:
-    print("error", e)' "$VIP" || true)
-t_eq "TCP connect to a frontend without backends" "refused fast" "$out"
+    print("error", e)' "$EMPTY" || true)
+t_eq "TCP connect to a Service without endpoints" "refused fast" "$out"
 out=$(mln_pod a timeout 10 $PY -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect((sys.argv[1], 53)); s.settimeout(3)
@@ -118,13 +144,16 @@ try:
 except ConnectionRefusedError:
     print("refused")
 except socket.timeout:
-    print("timeout")' "$VIP" || true)
-t_eq "UDP to a frontend without backends" "refused" "$out"
+    print("timeout")' "$EMPTY" || true)
+t_eq "UDP to a Service without endpoints" "refused" "$out"
+mln_myelin status -o json >"$MLN_TMP/status.json"
+t_jq "SERVICE_BACKEND_NOT_FOUND drops counted" \
+  '.drops // [] | map(select(.reason == "SERVICE_BACKEND_NOT_FOUND" and (.packets|tonumber) >= 2)) | length > 0' "$MLN_TMP/status.json"
 
 echo "-- hairpin: a reaches itself through its Service"
 server a 9090 "$MLN_TMP/a.peer"
-out=$(client a "$VIP" 90 || true)
-t_eq "a gets its own answer from the ClusterIP" "pong $VIP" "$out"
+out=$(client a "$SELF" 90 || true)
+t_eq "a gets its own answer from its ClusterIP" "pong $SELF" "$out"
 mln_retry 50 0.1 grep -q . "$MLN_TMP/a.peer" || true
 t_eq "a's server sees the service-loopback address" "169.254.42.1" "$(cat "$MLN_TMP/a.peer")"
 

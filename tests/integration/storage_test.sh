@@ -9,9 +9,15 @@ source "$(dirname "$0")/common.sh"
 mln_init
 W=$(mktemp -d /var/tmp/myelin-storage-XXXXXX)   # on a real block device (not tmpfs)
 mln_at_exit 'rm -rf "$W"'
-DEV=$(lsblk -no PKNAME "$(df --output=source "$W" | tail -1)" 2>/dev/null || true)
-[ -n "$DEV" ] || DEV=$(basename "$(df --output=source "$W" | tail -1)")
-case "$DEV" in tmpfs|overlay|none|"") echo "SKIP: $W is not on a block device"; exit 0 ;; esac
+# The disk that holds $W, from the file's own device number (df guesses from
+# the mount table, which a mount stacked on / fools).
+DEV=""
+sysdev=/sys/dev/block/$(stat -c '%Hd:%Ld' "$W")
+if [ -e "$sysdev" ]; then
+  DEV=$(basename "$(readlink -f "$sysdev")")
+  [ -e "$sysdev/partition" ] && DEV=$(basename "$(dirname "$(readlink -f "$sysdev")")")  # a partition: its disk
+fi
+[ -n "$DEV" ] || { echo "SKIP: $W is not on a block device"; exit 0; }
 MLN_AGENT_ARGS=(--metrics-addr 127.0.0.1:9968)
 mln_node_up 10.235.0.0/24
 mln_pod_add writer batch writer

@@ -76,7 +76,9 @@ TEST(ServicesComponent, ListGetNotFoundAndRefused) {
   for (const auto& f : sink_m.take())
     if (f.name == "myelin_service_backends")
       for (const auto& s : f.metric) {
-        if (s.label[0].value == "terminating") EXPECT_EQ(s.gauge.value, 1);
+        if (s.label[0].value == "terminating") {
+          EXPECT_EQ(s.gauge.value, 1);
+        }
         found = true;
       }
   EXPECT_TRUE(found);

@@ -338,6 +338,20 @@ TEST(Translate, NodePortsOnEveryNodeAddressForNodePortAndLoadBalancerOnly) {
   EXPECT_EQ(get(t, "shop/cip").frontends.size(), 1u);
 }
 
+TEST(Translate, ANodePortOutsideTheNodePortRangeIsNotServedAndSaysWhy) {
+  Inputs in = node(svc("np", "  type: NodePort\n  clusterIP: 10.96.0.1\n  ports: [{name: in, port: 80, nodePort: 30080}, {name: out, port: 81, nodePort: 32000}]\n"));
+  in.node_port_min = 30000;
+  in.node_port_max = 30999;
+  auto t = translate(in);
+  const auto& s = get(t, "shop/np");
+  EXPECT_EQ(s.frontends.size(), 4u);  // two ClusterIP ports, 30080 on both node addresses
+  fe(s, FrontendKind::node_port, "192.168.1.10", 30080);
+  for (const auto& f : s.frontends) EXPECT_NE(f.port, 32000);
+  ASSERT_EQ(s.warnings.size(), 1u);
+  EXPECT_NE(s.warnings[0].find("nodePort 32000"), std::string::npos) << s.warnings[0];
+  EXPECT_NE(s.warnings[0].find("outside --node-port-range 30000-30999"), std::string::npos) << s.warnings[0];
+}
+
 TEST(Translate, ExternalAndLoadBalancerIPsOnlyWhenTheyAreThisNodes) {
   auto t = translate(node(svc("lb", "  type: LoadBalancer\n  clusterIP: 10.96.0.2\n  externalIPs: [192.168.1.10, 203.0.113.9]\n"
                                     "  ports: [{port: 443}]\nstatus:\n  loadBalancer:\n    ingress: [{ip: 192.168.2.10}, {ip: 198.51.100.1}, "

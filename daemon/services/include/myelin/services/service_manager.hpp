@@ -27,6 +27,7 @@ class ServiceManager {
     std::string node_name;
     std::string proxy_name;  // see Inputs::proxy_name
     bool maglev = false;
+    uint16_t node_port_min = 1, node_port_max = 65535;  // --node-port-range
   };
   // This node's pod endpoints, read at each recomputation.
   using EndpointSource = std::function<std::vector<LocalEndpoint>()>;

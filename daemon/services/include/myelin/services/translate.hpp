@@ -55,6 +55,9 @@ struct Inputs {
   // "" serves only Services without the label, as kube-proxy does.
   std::string proxy_name;
   bool maglev = false;                     // outside traffic picks by Maglev (--lb-algorithm maglev)
+  // --node-port-range: the device program serves no other port, so a
+  // nodePort outside it is not installed, and the Service says why.
+  uint16_t node_port_min = 1, node_port_max = 65535;
 };
 
 // Per Service: frontends sorted (kind, address, port, protocol), each

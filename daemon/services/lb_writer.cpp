@@ -16,6 +16,7 @@
 #include "myelin/bpf/map_keys.hpp"
 #include "myelin/log.hpp"
 #include "myelin/net.hpp"
+#include "myelin/objects/model.hpp"
 
 namespace myelin::services {
 namespace {
@@ -41,9 +42,11 @@ FrontendKind kind_of(uint32_t flags) {
   return FrontendKind::cluster_ip;
 }
 
+// A frontend or backend for a log line. A key restored from the pinned maps
+// may carry any protocol number: "?" rather than protocol_name's TCP default.
 std::string fe_str(uint32_t addr, uint16_t port, uint8_t proto) {
-  const char* p = proto == 6 ? "TCP" : proto == 17 ? "UDP" : proto == 132 ? "SCTP" : "?";
-  return net::Ipv4{addr}.str() + ":" + std::to_string(port) + "/" + p;
+  bool known = proto == 6 || proto == 17 || proto == 132;
+  return net::Ipv4{addr}.str() + ":" + std::to_string(port) + "/" + (known ? objects::protocol_name(proto) : "?");
 }
 
 uint64_t digest(const std::vector<uint32_t>& v) {

@@ -10,9 +10,7 @@ source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/lib_standin.sh"
 
 mln_init
-M="$MLN_TMP/manifests"
-mkdir -p "$M"
-mln_at_exit mln_agent_kill
+mln_manifests_init
 
 K="$MLN_TMP/k8s"
 mkdir -p "$K"

@@ -14,12 +14,8 @@ source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/lib_standin.sh"
 
 mln_init
-M="$MLN_TMP/manifests"
-mkdir -p "$M"
-mln_at_exit mln_agent_kill
-for b in serve_hostname svc_probe; do
-  [ -x "$MLN_BIN/$b" ] || mln_die "$MLN_BIN/$b is missing: build first (scripts/build.sh)"
-done
+mln_manifests_init
+mln_need_bins serve_hostname svc_probe
 declare -F mln_pod_lb >/dev/null || mln_die "mln_pod_lb is missing from scripts/lib/cluster.sh (i11-socklb)"
 
 VIP=10.96.42.10

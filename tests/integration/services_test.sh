@@ -13,12 +13,8 @@ source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/lib_standin.sh"
 
 mln_init
-M="$MLN_TMP/manifests"
-mkdir -p "$M"
-mln_at_exit mln_agent_kill
-for b in serve_hostname svc_probe; do
-  [ -x "$MLN_BIN/$b" ] || mln_die "$MLN_BIN/$b is missing: build first (scripts/build.sh)"
-done
+mln_manifests_init
+mln_need_bins serve_hostname svc_probe
 
 # ClusterIPs of this test (never routed anywhere: only translation reaches a backend).
 VIP_HOST=10.96.41.10 VIP_MULTI=10.96.41.11 VIP_DNS=10.96.41.12 VIP_NAMED=10.96.41.13

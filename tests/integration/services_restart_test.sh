@@ -28,15 +28,10 @@ BACKENDS=(b1 b2 b3)
   done
 } >"$M/00-pods.yaml"
 
-K="$MLN_TMP/k8s"
-mkdir -p "$K"
-echo '{"apiVersion":"v1","kind":"List","items":[]}' >"$K/objects.json"
 MLN_CIDR=10.242.0.0/24
 MLN_NODE_NAME=restart-node
-ip netns add "$MLN_NODE"
-mln_node ip link set lo up
-mln_standin_start "$K/objects.json" --bookmark-interval 0.5 --missing CiliumClusterwideNetworkPolicy
-MLN_AGENT_ARGS=(--manifests "$M" --kubeconfig "$K/kubeconfig")
+mln_standin_node "" --bookmark-interval 0.5 --missing CiliumClusterwideNetworkPolicy
+MLN_AGENT_ARGS=(--manifests "$M" --kubeconfig "$MLN_K8S/kubeconfig")
 mln_agent_start
 for p in "${BACKENDS[@]}" client; do mln_pod_add "$p" e2e "$p"; done
 for p in "${BACKENDS[@]}"; do mln_pod_bg "$p" timeout 600 "$MLN_BIN/serve_hostname" "$p" 9376 5353; done

@@ -39,15 +39,10 @@ declare -A NAMED_PORT=([b1]=9378 [b2]=9379 [b3]=9380)
 } >"$M/00-pods.yaml"
 
 # The Kubernetes API stand-in (one scenario's Service comes from it), in the node namespace.
-K="$MLN_TMP/k8s"
-mkdir -p "$K"
-echo '{"apiVersion":"v1","kind":"List","items":[]}' >"$K/objects.json"
 MLN_CIDR=10.241.0.0/24
 MLN_NODE_NAME=svc-node
-ip netns add "$MLN_NODE"
-mln_node ip link set lo up
-mln_standin_start "$K/objects.json" --bookmark-interval 0.5 --missing CiliumClusterwideNetworkPolicy
-MLN_AGENT_ARGS=(--manifests "$M" --kubeconfig "$K/kubeconfig" --flow-store-size 65536 --metrics-addr 127.0.0.1:9969)
+mln_standin_node "" --bookmark-interval 0.5 --missing CiliumClusterwideNetworkPolicy
+MLN_AGENT_ARGS=(--manifests "$M" --kubeconfig "$MLN_K8S/kubeconfig" --flow-store-size 65536 --metrics-addr 127.0.0.1:9969)
 mln_agent_start
 
 for p in "${BACKENDS[@]}" client u1; do mln_pod_add "$p" e2e "$p"; done

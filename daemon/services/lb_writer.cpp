@@ -13,8 +13,10 @@
 #include <cstring>
 #include <tuple>
 
+#include "myelin/bpf/map_keys.hpp"
 #include "myelin/log.hpp"
 #include "myelin/net.hpp"
+#include "myelin/objects/model.hpp"
 
 namespace myelin::services {
 namespace {
@@ -40,23 +42,11 @@ FrontendKind kind_of(uint32_t flags) {
   return FrontendKind::cluster_ip;
 }
 
+// A frontend or backend for a log line. A key restored from the pinned maps
+// may carry any protocol number: "?" rather than protocol_name's TCP default.
 std::string fe_str(uint32_t addr, uint16_t port, uint8_t proto) {
-  const char* p = proto == 6 ? "TCP" : proto == 17 ? "UDP" : proto == 132 ? "SCTP" : "?";
-  return net::Ipv4{addr}.str() + ":" + std::to_string(port) + "/" + p;
-}
-
-// The keys of a hash map, in the kernel's order.
-template <class K>
-std::vector<K> keys_of(int fd) {
-  std::vector<K> keys;
-  K cur{}, next{};
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    keys.push_back(next);
-    cur = next;
-    prev = &cur;
-  }
-  return keys;
+  bool known = proto == 6 || proto == 17 || proto == 132;
+  return net::Ipv4{addr}.str() + ":" + std::to_string(port) + "/" + (known ? objects::protocol_name(proto) : "?");
 }
 
 uint64_t digest(const std::vector<uint32_t>& v) {
@@ -229,7 +219,7 @@ Status LbWriter::restore() {
     std::map<uint16_t, uint32_t> slots;
   };
   std::map<std::pair<FeKey, uint8_t>, Group> groups;
-  for (const auto& key : keys_of<myelin_lb_svc_key>(svc_.get())) {
+  for (const auto& key : bpf::map_keys<myelin_lb_svc_key>(svc_.get())) {
     myelin_lb_svc_val v{};
     if (bpf_map_lookup_elem(svc_.get(), &key, &v) != 0) continue;
     if (key.family != MYELIN_FAMILY_IPV4) continue;
@@ -280,14 +270,14 @@ Status LbWriter::restore() {
     }
     fe.scopes[scope] = std::move(e);
   }
-  for (uint32_t rev : keys_of<uint32_t>(revnat_.get()))
+  for (uint32_t rev : bpf::map_keys<uint32_t>(revnat_.get()))
     if (rev == 0 || rev > 0xffff || !by_rev_.count(static_cast<uint16_t>(rev))) orphan_revs_.insert(static_cast<uint16_t>(rev));
-  for (uint32_t rev : keys_of<uint32_t>(maglev_.get())) {
+  for (uint32_t rev : bpf::map_keys<uint32_t>(maglev_.get())) {
     auto r = by_rev_.find(static_cast<uint16_t>(rev));
     if (rev > 0xffff || r == by_rev_.end()) orphan_maglev_.insert(rev);
     else fes_[r->second].maglev = true;  // digest 0: rewritten by the first apply that wants it
   }
-  for (uint32_t id : keys_of<uint32_t>(be_fd_.get())) {
+  for (uint32_t id : bpf::map_keys<uint32_t>(be_fd_.get())) {
     myelin_lb_backend b{};
     if (bpf_map_lookup_elem(be_fd_.get(), &id, &b) != 0) continue;
     be_[id] = b;
@@ -599,7 +589,7 @@ void LbWriter::remove_frontend(const FeKey& k, Installed& fe) {
 // backend is active, and it may be active for another frontend.
 void LbWriter::sweep_affinity(const std::set<uint16_t>& revs) {
   if (revs.empty()) return;
-  for (const auto& key : keys_of<myelin_lb_affinity_key>(aff_.get())) {
+  for (const auto& key : bpf::map_keys<myelin_lb_affinity_key>(aff_.get())) {
     if (key.rev_nat_index > 0xffff || !revs.count(static_cast<uint16_t>(key.rev_nat_index))) continue;
     myelin_lb_affinity_val v{};
     if (bpf_map_lookup_elem(aff_.get(), &key, &v) != 0) continue;
@@ -813,7 +803,7 @@ LbSummary LbWriter::summary() const {
 
 Result<LbDump> LbWriter::dump() const {
   LbDump d;
-  for (const auto& key : keys_of<myelin_lb_svc_key>(svc_.get())) {
+  for (const auto& key : bpf::map_keys<myelin_lb_svc_key>(svc_.get())) {
     myelin_lb_svc_val v{};
     if (bpf_map_lookup_elem(svc_.get(), &key, &v) == 0) d.svc.push_back({key, v});
   }
@@ -821,15 +811,15 @@ Result<LbDump> LbWriter::dump() const {
     auto t = [](const myelin_lb_svc_key& k) { return std::tuple(ntohl(k.addr.w[0]), ntohs(k.dport), k.proto, k.scope, k.slot); };
     return t(a.key) < t(b.key);
   });
-  for (uint32_t id : keys_of<uint32_t>(be_fd_.get())) {
+  for (uint32_t id : bpf::map_keys<uint32_t>(be_fd_.get())) {
     myelin_lb_backend b{};
     if (bpf_map_lookup_elem(be_fd_.get(), &id, &b) == 0) d.backends[id] = b;
   }
-  for (uint32_t rev : keys_of<uint32_t>(revnat_.get())) {
+  for (uint32_t rev : bpf::map_keys<uint32_t>(revnat_.get())) {
     myelin_lb_revnat r{};
     if (bpf_map_lookup_elem(revnat_.get(), &rev, &r) == 0) d.revnat[rev] = r;
   }
-  for (uint32_t rev : keys_of<uint32_t>(maglev_.get())) {
+  for (uint32_t rev : bpf::map_keys<uint32_t>(maglev_.get())) {
     uint32_t inner_id = 0;
     if (bpf_map_lookup_elem(maglev_.get(), &rev, &inner_id) != 0) continue;
     UniqueFd inner(bpf_map_get_fd_by_id(inner_id));

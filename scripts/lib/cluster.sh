@@ -231,6 +231,21 @@ mln_myelin() { "$MLN_BIN/myelin" --socket "$MLN_SOCK" "$@"; }
 MLN_AT_EXIT=()
 mln_at_exit() { MLN_AT_EXIT+=("$1"); }
 
+# The test's manifests directory as $M (the agent's --manifests), and the
+# agent killed on exit: the opening of every test that starts one on manifests.
+mln_manifests_init() {
+  M="$MLN_TMP/manifests"
+  mkdir -p "$M"
+  mln_at_exit mln_agent_kill
+}
+# Fails at once, saying so, when a helper binary of $MLN_BIN is not built.
+mln_need_bins() {
+  local b
+  for b in "$@"; do
+    [ -x "$MLN_BIN/$b" ] || mln_die "$MLN_BIN/$b is missing: build first (scripts/build.sh)"
+  done
+}
+
 mln_cleanup() {
   local rc=$? pod pid cmd
   trap - EXIT INT TERM

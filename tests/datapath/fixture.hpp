@@ -11,7 +11,9 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <vector>
 
+#include "myelin/abi/lb.h"
 #include "myelin/datapath/datapath.hpp"
 #include "packet.hpp"
 
@@ -95,7 +97,8 @@ class DatapathTest : public ::testing::Test {
       if (k.reason == reason && k.dir == dir) return v.packets;
     return 0;
   }
-  std::optional<myelin_ct_entry> ct(const char* s, const char* d, uint16_t sport, uint16_t dport, uint8_t proto) {
+  std::optional<myelin_ct_entry> ct(const char* s, const char* d, uint16_t sport, uint16_t dport, uint8_t proto,
+                                    uint8_t kind = MYELIN_CT_KIND_CONNECTION) {
     myelin_ct_key k{};
     k.saddr.w[0] = ip4(s);
     k.daddr.w[0] = ip4(d);
@@ -103,10 +106,58 @@ class DatapathTest : public ::testing::Test {
     k.dport = htons(dport);
     k.proto = proto;
     k.family = MYELIN_FAMILY_IPV4;
+    k.kind = kind;
     myelin_ct_entry e{};
     if (bpf_map_lookup_elem(dp_->ct_fd(), &k, &e) != 0) return std::nullopt;
     return e;
   }
+
+  // The Services maps, written the way the LB writer does: backends by id,
+  // a frontend's slots 1..n before its slot 0, and its reverse-NAT entry.
+  void lb_backend(uint32_t id, const char* ip, uint16_t port, uint8_t proto = 6, uint8_t flags = MYELIN_LB_BE_F_ACTIVE) {
+    myelin_lb_backend b{};
+    b.addr.w[0] = ip4(ip);
+    b.port = htons(port);
+    b.proto = proto;
+    b.flags = flags;
+    b.family = MYELIN_FAMILY_IPV4;
+    ASSERT_EQ(bpf_map_update_elem(dp_->map_fd(MYELIN_MAP_LB_BACKEND), &id, &b, BPF_ANY), 0);
+  }
+  static myelin_lb_svc_key lb_svc_key(const char* vip, uint16_t port, uint8_t proto, uint16_t slot) {
+    myelin_lb_svc_key k{};
+    k.addr.w[0] = ip4(vip);
+    k.dport = htons(port);
+    k.proto = proto;
+    k.scope = MYELIN_LB_SCOPE_EXTERNAL;
+    k.slot = slot;
+    k.family = MYELIN_FAMILY_IPV4;
+    return k;
+  }
+  // The frontend vip:port/proto with these backend ids in slots 1..n (slots
+  // beyond n of an earlier version removed); `count` overrides slot 0's count.
+  void lb_frontend(const char* vip, uint16_t port, uint8_t proto, const std::vector<uint32_t>& ids, uint32_t flags, uint16_t rev,
+                   uint32_t affinity_timeout = 0, int count = -1) {
+    int svc_fd = dp_->map_fd(MYELIN_MAP_LB_SVC);
+    for (uint16_t s = 1; s <= ids.size(); ++s) {
+      auto k = lb_svc_key(vip, port, proto, s);
+      myelin_lb_svc_val v{ids[s - 1], 0, rev, 0, 0};
+      ASSERT_EQ(bpf_map_update_elem(svc_fd, &k, &v, BPF_ANY), 0);
+    }
+    for (uint16_t s = ids.size() + 1; s <= 16; ++s) {
+      auto k = lb_svc_key(vip, port, proto, s);
+      bpf_map_delete_elem(svc_fd, &k);
+    }
+    auto k = lb_svc_key(vip, port, proto, 0);
+    myelin_lb_svc_val v{0, static_cast<uint16_t>(count < 0 ? ids.size() : count), rev, flags, affinity_timeout};
+    ASSERT_EQ(bpf_map_update_elem(svc_fd, &k, &v, BPF_ANY), 0);
+    myelin_lb_revnat r{};
+    r.addr.w[0] = ip4(vip);
+    r.port = htons(port);
+    r.family = MYELIN_FAMILY_IPV4;
+    uint32_t key = rev;
+    ASSERT_EQ(bpf_map_update_elem(dp_->map_fd(MYELIN_MAP_LB_REVNAT), &key, &r, BPF_ANY), 0);
+  }
+
   std::deque<myelin_flow_event>& drain_events() {
     reader_->poll(0);
     return events_;

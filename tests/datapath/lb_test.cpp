@@ -144,26 +144,6 @@ class Lb : public DatapathTest {
     uint32_t k = 0;
     ASSERT_EQ(bpf_map_update_elem(cfg_fd_, &k, &c, BPF_ANY), 0);
   }
-  void backend(uint32_t id, const char* ip, uint16_t port, uint8_t proto = 6, uint8_t flags = MYELIN_LB_BE_F_ACTIVE) {
-    myelin_lb_backend b{};
-    b.addr.w[0] = ip4(ip);
-    b.port = htons(port);
-    b.proto = proto;
-    b.flags = flags;
-    b.family = MYELIN_FAMILY_IPV4;
-    ASSERT_EQ(bpf_map_update_elem(be_fd_, &id, &b, BPF_ANY), 0);
-  }
-  void remove_backend(uint32_t id) { ASSERT_EQ(bpf_map_delete_elem(be_fd_, &id), 0); }
-  static myelin_lb_svc_key svc_key(const char* vip, uint16_t port, uint8_t proto, uint16_t slot) {
-    myelin_lb_svc_key k{};
-    k.addr.w[0] = ip4(vip);
-    k.dport = htons(port);
-    k.proto = proto;
-    k.scope = MYELIN_LB_SCOPE_EXTERNAL;
-    k.slot = slot;
-    k.family = MYELIN_FAMILY_IPV4;
-    return k;
-  }
   // from_container, and the skb's mark it leaves.
   RunResult from_container_mark(const Bytes& pkt, uint32_t* mark) {
     RunResult r;
@@ -179,41 +159,13 @@ class Lb : public DatapathTest {
     *mark = ctx_out.mark;
     return r;
   }
-  // The frontend vip:port/proto with these backend ids in slots 1..n (slots
-  // beyond n of an earlier version removed), and its reverse NAT entry.
+  void remove_backend(uint32_t id) { ASSERT_EQ(bpf_map_delete_elem(be_fd_, &id), 0); }
   void service(const char* vip, uint16_t port, uint8_t proto, std::vector<uint32_t> ids, uint32_t flags = MYELIN_LB_F_CLUSTER_IP,
                uint32_t affinity_timeout = 0, uint16_t rev = kRev, int count = -1) {
-    for (uint16_t s = 1; s <= ids.size(); ++s) {
-      auto k = svc_key(vip, port, proto, s);
-      myelin_lb_svc_val v{ids[s - 1], 0, rev, 0, 0};
-      ASSERT_EQ(bpf_map_update_elem(svc_fd_, &k, &v, BPF_ANY), 0);
-    }
-    for (uint16_t s = ids.size() + 1; s <= 16; ++s) {
-      auto k = svc_key(vip, port, proto, s);
-      bpf_map_delete_elem(svc_fd_, &k);
-    }
-    auto k = svc_key(vip, port, proto, 0);
-    myelin_lb_svc_val v{0, static_cast<uint16_t>(count < 0 ? ids.size() : count), rev, flags, affinity_timeout};
-    ASSERT_EQ(bpf_map_update_elem(svc_fd_, &k, &v, BPF_ANY), 0);
-    myelin_lb_revnat r{};
-    r.addr.w[0] = ip4(vip);
-    r.port = htons(port);
-    r.family = MYELIN_FAMILY_IPV4;
-    uint32_t key = rev;
-    ASSERT_EQ(bpf_map_update_elem(rev_fd_, &key, &r, BPF_ANY), 0);
+    lb_frontend(vip, port, proto, ids, flags, rev, affinity_timeout, count);
   }
   std::optional<myelin_ct_entry> svc_ct(const char* client, uint16_t sport, const char* vip, uint16_t port, uint8_t proto = 6) {
-    myelin_ct_key k{};
-    k.saddr.w[0] = ip4(client);
-    k.daddr.w[0] = ip4(vip);
-    k.sport = htons(sport);
-    k.dport = htons(port);
-    k.proto = proto;
-    k.family = MYELIN_FAMILY_IPV4;
-    k.kind = MYELIN_CT_KIND_SERVICE;
-    myelin_ct_entry e{};
-    if (bpf_map_lookup_elem(dp_->ct_fd(), &k, &e) != 0) return std::nullopt;
-    return e;
+    return ct(client, vip, sport, port, proto, MYELIN_CT_KIND_SERVICE);
   }
   // The backend address a packet from A to the frontend went to.
   uint32_t backend_of(const RunResult& r) { return r.out.size() >= 34 ? hdr(r.out).daddr : 0; }
@@ -244,7 +196,7 @@ class LbXlate : public Lb, public ::testing::WithParamInterface<XlateCase> {};
 
 TEST_P(LbXlate, DnatThenReverseNat) {
   const auto& c = GetParam();
-  backend(1, c.backend_ip, c.backend_port, c.proto);
+  lb_backend(1, c.backend_ip, c.backend_port, c.proto);
   service(kVip, 80, c.proto, {1});
   drain_events().clear();
 
@@ -308,7 +260,7 @@ INSTANTIATE_TEST_SUITE_P(Table, LbXlate, ::testing::ValuesIn(kXlate), [](const a
 
 TEST_F(Lb, ChecksumsStayRightWithPayloadAndOptions) {
   // A data segment with IP options and payload, and an odd-length payload.
-  backend(1, kB, 8080);
+  lb_backend(1, kB, 8080);
   service(kVip, 80, 6, {1});
   for (size_t payload : {0u, 1u, 100u, 1001u}) {
     Packet p = pkt(kA, 41000 + payload, kVip, 80, 6, ACK);
@@ -328,7 +280,7 @@ TEST_F(Lb, ChecksumsStayRightWithPayloadAndOptions) {
 }
 
 TEST_F(Lb, NotAFrontendOrServicesOffIsUntouched) {
-  backend(1, kB, 8080);
+  lb_backend(1, kB, 8080);
   service(kVip, 80, 6, {1});
   Bytes other_port = tcp(kA, 40000, kVip, 81);
   auto r = from_container(other_port);
@@ -347,9 +299,9 @@ TEST_F(Lb, NotAFrontendOrServicesOffIsUntouched) {
 
 // ---- Backend selection ----
 TEST_F(Lb, RandomSelectionSpreadsOverEveryBackend) {
-  backend(1, kB, 8080);
-  backend(2, kC, 8080);
-  backend(3, kRemote, 8080);
+  lb_backend(1, kB, 8080);
+  lb_backend(2, kC, 8080);
+  lb_backend(3, kRemote, 8080);
   service(kVip, 80, 6, {1, 2, 3});
   std::map<uint32_t, int> hits;
   const int n = 300;
@@ -359,8 +311,8 @@ TEST_F(Lb, RandomSelectionSpreadsOverEveryBackend) {
 }
 
 TEST_F(Lb, EstablishedConnectionKeepsItsBackend) {
-  backend(1, kB, 8080);
-  backend(2, kC, 8080);
+  lb_backend(1, kB, 8080);
+  lb_backend(2, kC, 8080);
   service(kVip, 80, 6, {1, 2});
   uint32_t first = backend_of(from_container(tcp(kA, 40000, kVip, 80, SYN)));
   ASSERT_TRUE(first == ip4(kB) || first == ip4(kC));
@@ -369,7 +321,7 @@ TEST_F(Lb, EstablishedConnectionKeepsItsBackend) {
 }
 
 TEST_F(Lb, BackendChangesAndEstablishedConnections) {
-  backend(1, kB, 8080);
+  lb_backend(1, kB, 8080);
   service(kVip, 80, 6, {1});
   ASSERT_EQ(backend_of(from_container(tcp(kA, 40000, kVip, 80, SYN))), ip4(kB));
   from_container(tcp(kB, 8080, kA, 40000, SYN | ACK));
@@ -377,8 +329,8 @@ TEST_F(Lb, BackendChangesAndEstablishedConnections) {
 
   // B terminates (no longer takes new connections, not in the slots) and C
   // serves: the established connection stays on B, new ones go to C.
-  backend(1, kB, 8080, 6, MYELIN_LB_BE_F_TERMINATING);
-  backend(2, kC, 8080);
+  lb_backend(1, kB, 8080, 6, MYELIN_LB_BE_F_TERMINATING);
+  lb_backend(2, kC, 8080);
   service(kVip, 80, 6, {2});
   EXPECT_EQ(backend_of(from_container(tcp(kA, 40000, kVip, 80, ACK))), ip4(kB)) << "terminating: established continues";
   EXPECT_EQ(backend_of(from_container(tcp(kA, 40001, kVip, 80, SYN))), ip4(kC)) << "a new connection";
@@ -387,7 +339,7 @@ TEST_F(Lb, BackendChangesAndEstablishedConnections) {
   EXPECT_EQ(svc_ct(kA, 40000, kVip, 80)->backend_id, 2u);
 
   // A connection on B while B is removed: it picks again.
-  backend(1, kB, 8080);
+  lb_backend(1, kB, 8080);
   service(kVip, 80, 6, {1});
   ASSERT_EQ(backend_of(from_container(tcp(kA, 40002, kVip, 80, SYN))), ip4(kB));
   service(kVip, 80, 6, {2});
@@ -397,9 +349,9 @@ TEST_F(Lb, BackendChangesAndEstablishedConnections) {
 }
 
 TEST_F(Lb, ClientIpAffinity) {
-  backend(1, kB, 8080);
-  backend(2, kC, 8080);
-  backend(3, kRemote, 8080);
+  lb_backend(1, kB, 8080);
+  lb_backend(2, kC, 8080);
+  lb_backend(3, kRemote, 8080);
   service(kVip, 80, 6, {1, 2, 3}, MYELIN_LB_F_CLUSTER_IP | MYELIN_LB_F_AFFINITY, 10800);
   uint32_t first = backend_of(from_container(tcp(kA, 30000, kVip, 80)));
   for (int i = 1; i < 30; ++i) EXPECT_EQ(backend_of(from_container(tcp(kA, 30000 + i, kVip, 80))), first) << i;
@@ -412,7 +364,7 @@ TEST_F(Lb, ClientIpAffinity) {
   // Its backend stops taking new connections: the client moves at once, and stays.
   uint32_t id = v.backend_id;
   uint32_t moved_from = first;
-  backend(id, first == ip4(kB) ? kB : first == ip4(kC) ? kC : kRemote, 8080, 6, MYELIN_LB_BE_F_TERMINATING);
+  lb_backend(id, first == ip4(kB) ? kB : first == ip4(kC) ? kC : kRemote, 8080, 6, MYELIN_LB_BE_F_TERMINATING);
   std::vector<uint32_t> rest;
   for (uint32_t i : {1u, 2u, 3u})
     if (i != id) rest.push_back(i);
@@ -423,15 +375,15 @@ TEST_F(Lb, ClientIpAffinity) {
 
   // Control: without affinity the same client spreads.
   service(kVip, 80, 6, {1, 2, 3});
-  backend(id, moved_from == ip4(kB) ? kB : moved_from == ip4(kC) ? kC : kRemote, 8080);
+  lb_backend(id, moved_from == ip4(kB) ? kB : moved_from == ip4(kC) ? kC : kRemote, 8080);
   std::set<uint32_t> seen;
   for (int i = 0; i < 60; ++i) seen.insert(backend_of(from_container(tcp(kA, 32000 + i, kVip, 80))));
   EXPECT_EQ(seen.size(), 3u);
 }
 
 TEST_F(Lb, AffinityTimeout) {
-  backend(1, kB, 8080);
-  backend(2, kC, 8080);
+  lb_backend(1, kB, 8080);
+  lb_backend(2, kC, 8080);
   service(kVip, 80, 6, {1, 2}, MYELIN_LB_F_CLUSTER_IP | MYELIN_LB_F_AFFINITY, 1);
   uint32_t first = backend_of(from_container(tcp(kA, 30000, kVip, 80)));
   myelin_lb_affinity_key k{};
@@ -533,7 +485,7 @@ TEST_F(Lb, NoBackendUdpGetsPortUnreachable) {
 
 // ---- ICMP errors about a translated connection: translated back too ----
 TEST_F(Lb, IcmpErrorFromTheBackendReachesTheClientsSocket) {
-  backend(1, kB, 5353, 17);
+  lb_backend(1, kB, 5353, 17);
   service(kVip, 53, 17, {1});
   ASSERT_EQ(from_container(udp(kA, 40000, kVip, 53)).retval, REDIRECT);
   // B's port is closed: its kernel quotes the datagram as B got it.
@@ -596,7 +548,7 @@ TEST_F(Lb, TheAnswerPassesThePodsOwnVeth) {
 
 // ---- Hairpin: a pod reaching itself through its Service ----
 TEST_F(Lb, HairpinSnatsToTheServiceLoopbackAndBack) {
-  backend(1, kA, 8080);
+  lb_backend(1, kA, 8080);
   service(kVip, 80, 6, {1});
   auto r = from_container(tcp(kA, 40000, kVip, 80));
   EXPECT_EQ(r.retval, REDIRECT);
@@ -626,7 +578,7 @@ TEST_F(Lb, HairpinSnatsToTheServiceLoopbackAndBack) {
 
 // ---- Policy after translation: the backend's identity and port ----
 TEST_F(Lb, PolicyOnTheBackendsIdentityAndPort) {
-  backend(1, kB, 8080);
+  lb_backend(1, kB, 8080);
   service(kVip, 80, 6, {1});
   myelin_ep_key k{};
   k.addr.w[0] = ip4(kB);
@@ -675,7 +627,7 @@ TEST_F(Lb, RepliesOfConnectionsThroughTheStackGoBackThroughIt) {
 
 // ---- Missing entries: never a wrong backend, never an untranslated reply ----
 TEST_F(Lb, MissingSlotsBackendsAndReverseNat) {
-  backend(1, kB, 8080);
+  lb_backend(1, kB, 8080);
   service(kVip, 80, 6, {}, MYELIN_LB_F_CLUSTER_IP, 0, kRev, 2);  // count 2, no slots written
   auto r = from_container(tcp(kA, 40000, kVip, 80));
   EXPECT_EQ(r.retval, SHOT);
@@ -696,7 +648,7 @@ TEST_F(Lb, MissingSlotsBackendsAndReverseNat) {
 }
 
 TEST_F(Lb, ReplyRefreshesTheServiceEntry) {
-  backend(1, kB, 5353, 17);
+  lb_backend(1, kB, 5353, 17);
   service(kVip, 53, 17, {1});
   from_container(udp(kA, 40000, kVip, 53));
   auto before = svc_ct(kA, 40000, kVip, 53, 17);
@@ -710,11 +662,11 @@ TEST_F(Lb, ReplyRefreshesTheServiceEntry) {
 
 // ---- Random packets through the Service path: checksums right in, right out ----
 TEST_F(Lb, RandomPacketsKeepValidChecksumsAndOnlyGoToBackends) {
-  backend(1, kB, 8080);
-  backend(2, kC, 8080);
-  backend(3, kRemote, 8080);
-  backend(4, kB, 5353, 17);
-  backend(5, kA, 5353, 17);  // A's own: hairpin
+  lb_backend(1, kB, 8080);
+  lb_backend(2, kC, 8080);
+  lb_backend(3, kRemote, 8080);
+  lb_backend(4, kB, 5353, 17);
+  lb_backend(5, kA, 5353, 17);  // A's own: hairpin
   service(kVip, 80, 6, {1, 2, 3});
   service(kVip, 53, 17, {4, 5}, MYELIN_LB_F_CLUSTER_IP, 0, kRev + 1);
   service("10.96.0.11", 80, 6, {}, MYELIN_LB_F_CLUSTER_IP, 0, kRev + 2);

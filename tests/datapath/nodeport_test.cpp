@@ -80,17 +80,17 @@ class NodePortTest : public DatapathTest {
     host_ = std::move(*h);
     two_pods();  // backends: A 10.0.0.1, B 10.0.0.2
     config(MYELIN_LB_CFG_F_ENABLED);
-    backend(1, "10.0.0.1", 8080, 6, MYELIN_LB_BE_F_ACTIVE | MYELIN_LB_BE_F_LOCAL);
-    backend(2, "10.0.0.2", 8080, 6, MYELIN_LB_BE_F_ACTIVE | MYELIN_LB_BE_F_LOCAL);
-    backend(3, "10.0.0.2", 8081, 17, MYELIN_LB_BE_F_ACTIVE | MYELIN_LB_BE_F_LOCAL);
-    backend(4, "10.9.0.7", 8080, 6, MYELIN_LB_BE_F_ACTIVE);  // another node's pod
-    frontend(1, kNode, 30080, 6, MYELIN_LB_F_NODE_PORT, {2});
-    frontend(2, kNode, 30081, 6, MYELIN_LB_F_NODE_PORT | MYELIN_LB_F_TWO_SCOPES, {});  // eTP Local, none here
-    frontend(3, kNode, 30090, 17, MYELIN_LB_F_NODE_PORT, {3});
-    frontend(4, kNode, 32000, 6, MYELIN_LB_F_NODE_PORT, {2});  // outside the range below
-    frontend(5, "198.51.100.20", 80, 6, MYELIN_LB_F_EXTERNAL_IP, {2});  // not this node's
-    frontend(6, kNode, 30082, 6, MYELIN_LB_F_NODE_PORT, {4});
-    frontend(7, kNode, 30083, 6, MYELIN_LB_F_CLUSTER_IP, {2});  // a ClusterIP-only entry: not served from outside
+    lb_backend(1, "10.0.0.1", 8080, 6, MYELIN_LB_BE_F_ACTIVE | MYELIN_LB_BE_F_LOCAL);
+    lb_backend(2, "10.0.0.2", 8080, 6, MYELIN_LB_BE_F_ACTIVE | MYELIN_LB_BE_F_LOCAL);
+    lb_backend(3, "10.0.0.2", 8081, 17, MYELIN_LB_BE_F_ACTIVE | MYELIN_LB_BE_F_LOCAL);
+    lb_backend(4, "10.9.0.7", 8080, 6, MYELIN_LB_BE_F_ACTIVE);  // another node's pod
+    lb_frontend(kNode, 30080, 6, {2}, MYELIN_LB_F_NODE_PORT, 1);
+    lb_frontend(kNode, 30081, 6, {}, MYELIN_LB_F_NODE_PORT | MYELIN_LB_F_TWO_SCOPES, 2);  // eTP Local, none here
+    lb_frontend(kNode, 30090, 17, {3}, MYELIN_LB_F_NODE_PORT, 3);
+    lb_frontend(kNode, 32000, 6, {2}, MYELIN_LB_F_NODE_PORT, 4);  // outside the range below
+    lb_frontend("198.51.100.20", 80, 6, {2}, MYELIN_LB_F_EXTERNAL_IP, 5);  // not this node's
+    lb_frontend(kNode, 30082, 6, {4}, MYELIN_LB_F_NODE_PORT, 6);
+    lb_frontend(kNode, 30083, 6, {2}, MYELIN_LB_F_CLUSTER_IP, 7);  // a ClusterIP-only entry: not served from outside
   }
   void TearDown() override {
     host_.reset();
@@ -105,40 +105,6 @@ class NodePortTest : public DatapathTest {
     uint32_t zero = 0;
     ASSERT_EQ(bpf_map_update_elem(dp_->map_fd(MYELIN_MAP_LB_CONFIG), &zero, &c, BPF_ANY), 0);
   }
-  void backend(uint32_t id, const char* ip, uint16_t port, uint8_t proto, uint8_t flags) {
-    myelin_lb_backend b{};
-    b.addr.w[0] = ip4(ip);
-    b.port = htons(port);
-    b.proto = proto;
-    b.flags = flags;
-    b.family = MYELIN_FAMILY_IPV4;
-    ASSERT_EQ(bpf_map_update_elem(dp_->map_fd(MYELIN_MAP_LB_BACKEND), &id, &b, BPF_ANY), 0);
-  }
-  void frontend(uint16_t rev, const char* ip, uint16_t port, uint8_t proto, uint32_t flags, std::vector<uint32_t> ids) {
-    myelin_lb_svc_key k{};
-    k.addr.w[0] = ip4(ip);
-    k.dport = htons(port);
-    k.proto = proto;
-    k.family = MYELIN_FAMILY_IPV4;
-    myelin_lb_svc_val v{};
-    v.rev_nat_index = rev;
-    for (size_t i = 0; i < ids.size(); ++i) {
-      k.slot = static_cast<uint16_t>(i + 1);
-      v.backend_id = ids[i];
-      ASSERT_EQ(bpf_map_update_elem(dp_->map_fd(MYELIN_MAP_LB_SVC), &k, &v, BPF_ANY), 0);
-    }
-    k.slot = 0;
-    v.backend_id = 0;
-    v.count = static_cast<uint16_t>(ids.size());
-    v.flags = flags;
-    ASSERT_EQ(bpf_map_update_elem(dp_->map_fd(MYELIN_MAP_LB_SVC), &k, &v, BPF_ANY), 0);
-    myelin_lb_revnat r{};
-    r.addr.w[0] = ip4(ip);
-    r.port = htons(port);
-    r.family = MYELIN_FAMILY_IPV4;
-    uint32_t key = rev;
-    ASSERT_EQ(bpf_map_update_elem(dp_->map_fd(MYELIN_MAP_LB_REVNAT), &key, &r, BPF_ANY), 0);
-  }
   static Bytes from_world(const char* dst, uint16_t dport, uint8_t proto = 6, uint8_t flags = 0x02) {
     Packet p;
     p.saddr = ip4(kWorld);
@@ -152,19 +118,6 @@ class NodePortTest : public DatapathTest {
     return b;
   }
   RunResult from_netdev(const Bytes& pkt) { return run(host_->from_netdev_fd(), pkt); }
-  std::optional<myelin_ct_entry> ct_kind(const char* s, const char* d, uint16_t sport, uint16_t dport, uint8_t proto, uint8_t kind) {
-    myelin_ct_key k{};
-    k.saddr.w[0] = ip4(s);
-    k.daddr.w[0] = ip4(d);
-    k.sport = htons(sport);
-    k.dport = htons(dport);
-    k.proto = proto;
-    k.family = MYELIN_FAMILY_IPV4;
-    k.kind = kind;
-    myelin_ct_entry e{};
-    if (bpf_map_lookup_elem(dp_->ct_fd(), &k, &e) != 0) return std::nullopt;
-    return e;
-  }
   void expect_drop(const Bytes& pkt, uint8_t reason) {
     uint64_t before = counter(reason, MYELIN_DIR_INGRESS);
     auto r = from_netdev(pkt);
@@ -227,12 +180,12 @@ TEST_F(NodePortTest, NodePortIsTranslatedToTheLocalBackend) {
   EXPECT_TRUE(checksums_ok(r.out)) << "IP and TCP checksums updated";
   EXPECT_EQ(0, std::memcmp(&r.out[0], kPodMacB.data(), 6));
   EXPECT_EQ(0, std::memcmp(&r.out[6], kNodeMacB.data(), 6));
-  auto svc = ct_kind(kWorld, kNode, 40000, 30080, 6, MYELIN_CT_KIND_SERVICE);
+  auto svc = ct(kWorld, kNode, 40000, 30080, 6, MYELIN_CT_KIND_SERVICE);
   ASSERT_TRUE(svc) << "SERVICE entry client -> frontend";
   EXPECT_EQ(svc->backend_id, 2u);
   EXPECT_EQ(svc->rev_nat_index, 1);
   EXPECT_TRUE(svc->flags & MYELIN_CT_F_NODE_PORT);
-  auto conn = ct_kind(kWorld, "10.0.0.2", 40000, 8080, 6, MYELIN_CT_KIND_CONNECTION);
+  auto conn = ct(kWorld, "10.0.0.2", 40000, 8080, 6, MYELIN_CT_KIND_CONNECTION);
   ASSERT_TRUE(conn) << "CONNECTION entry client -> backend";
   EXPECT_EQ(conn->rev_nat_index, 1);
   EXPECT_TRUE(conn->flags & MYELIN_CT_F_NODE_PORT);
@@ -245,8 +198,8 @@ TEST_F(NodePortTest, NodePortIsTranslatedToTheLocalBackend) {
 
 TEST_F(NodePortTest, AnEstablishedConnectionKeepsItsBackend) {
   ASSERT_EQ(from_netdev(from_world(kNode, 30080)).retval, REDIRECT);
-  backend(5, "10.0.0.1", 8080, 6, MYELIN_LB_BE_F_ACTIVE | MYELIN_LB_BE_F_LOCAL);
-  frontend(1, kNode, 30080, 6, MYELIN_LB_F_NODE_PORT, {5});  // B is no longer listed
+  lb_backend(5, "10.0.0.1", 8080, 6, MYELIN_LB_BE_F_ACTIVE | MYELIN_LB_BE_F_LOCAL);
+  lb_frontend(kNode, 30080, 6, {5}, MYELIN_LB_F_NODE_PORT, 1);  // B is no longer listed
   auto r = from_netdev(from_world(kNode, 30080, 6, 0x10));
   ASSERT_EQ(r.retval, REDIRECT);
   EXPECT_EQ(addr_at(r.out, 14 + 16), ip4("10.0.0.2")) << "the connection stays on B";
@@ -256,11 +209,11 @@ TEST_F(NodePortTest, AnEstablishedConnectionKeepsItsBackend) {
   r = from_netdev(from_world(kNode, 30080, 6, 0x10));
   ASSERT_EQ(r.retval, REDIRECT);
   EXPECT_EQ(addr_at(r.out, 14 + 16), ip4("10.0.0.1"));
-  EXPECT_EQ(ct_kind(kWorld, kNode, 40000, 30080, 6, MYELIN_CT_KIND_SERVICE)->backend_id, 5u);
+  EXPECT_EQ(ct(kWorld, kNode, 40000, 30080, 6, MYELIN_CT_KIND_SERVICE)->backend_id, 5u);
 }
 
 TEST_F(NodePortTest, ClientIPAffinityHoldsAcrossConnections) {
-  frontend(8, kNode, 30084, 6, MYELIN_LB_F_NODE_PORT | MYELIN_LB_F_AFFINITY, {1, 2});
+  lb_frontend(kNode, 30084, 6, {1, 2}, MYELIN_LB_F_NODE_PORT | MYELIN_LB_F_AFFINITY, 8);
   myelin_lb_svc_key k{};
   k.addr.w[0] = ip4(kNode);
   k.dport = htons(30084);
@@ -307,7 +260,7 @@ TEST_F(NodePortTest, Drops) {
   frag.dport = 30080;
   frag.frag_off = 0x2000;  // MF: a first fragment
   expect_drop(frag.build(), MYELIN_DROP_IP_FRAGMENTATION_NOT_SUPPORTED);
-  EXPECT_FALSE(ct_kind(kWorld, kNode, 40000, 30081, 6, MYELIN_CT_KIND_SERVICE)) << "a dropped packet leaves no entry";
+  EXPECT_FALSE(ct(kWorld, kNode, 40000, 30081, 6, MYELIN_CT_KIND_SERVICE)) << "a dropped packet leaves no entry";
 }
 
 TEST_F(NodePortTest, TheBackendsIngressPolicyOnItsOwnPort) {
@@ -321,8 +274,8 @@ TEST_F(NodePortTest, TheBackendsIngressPolicyOnItsOwnPort) {
   // An allow on the NodePort's port is not an allow on the backend's.
   ASSERT_TRUE(dp_->policy_upsert(false, datapath::policy_key(12, MYELIN_DIR_INGRESS, 6, MYELIN_IDENTITY_WORLD, 30080, 16), {7, 0}));
   expect_drop(from_world(kNode, 30080), MYELIN_DROP_POLICY_DENIED);
-  EXPECT_FALSE(ct_kind(kWorld, kNode, 40000, 30080, 6, MYELIN_CT_KIND_SERVICE)) << "denied: no SERVICE entry";
-  EXPECT_FALSE(ct_kind(kWorld, "10.0.0.2", 40000, 8080, 6, MYELIN_CT_KIND_CONNECTION)) << "denied: no CONNECTION entry";
+  EXPECT_FALSE(ct(kWorld, kNode, 40000, 30080, 6, MYELIN_CT_KIND_SERVICE)) << "denied: no SERVICE entry";
+  EXPECT_FALSE(ct(kWorld, "10.0.0.2", 40000, 8080, 6, MYELIN_CT_KIND_CONNECTION)) << "denied: no CONNECTION entry";
   ASSERT_TRUE(dp_->policy_upsert(false, datapath::policy_key(12, MYELIN_DIR_INGRESS, 6, MYELIN_IDENTITY_WORLD, 8080, 16), {8, 0}));
   EXPECT_EQ(from_netdev(from_world(kNode, 30080)).retval, REDIRECT);
 }
@@ -345,7 +298,7 @@ TEST_F(NodePortTest, TheReplyIsTranslatedBackByFromContainer) {
   EXPECT_EQ(port_at(r.out, 14 + 20), 30080);
   EXPECT_EQ(addr_at(r.out, 14 + 16), ip4(kWorld));
   EXPECT_TRUE(checksums_ok(r.out));
-  EXPECT_EQ(ct_kind(kWorld, "10.0.0.2", 40000, 8080, 6, MYELIN_CT_KIND_CONNECTION)->state, MYELIN_CT_SYN_RECV);
+  EXPECT_EQ(ct(kWorld, "10.0.0.2", 40000, 8080, 6, MYELIN_CT_KIND_CONNECTION)->state, MYELIN_CT_SYN_RECV);
   // The frontend gone from the reverse-NAT map: never answered with the backend's address.
   uint32_t rev = 1;
   ASSERT_EQ(bpf_map_delete_elem(dp_->map_fd(MYELIN_MAP_LB_REVNAT), &rev), 0);

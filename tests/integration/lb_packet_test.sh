@@ -79,14 +79,18 @@ fi
 [ "$(mln_myelin bpf lb list -o json | jq -r '.enabled')" = true ] && t_ok "the writer enabled the Services config slot" ||
   t_bad "the writer enabled the Services config slot"
 
-# A one-shot TCP server: prints its peer, answers "pong".
-server() {  # pod port out
+# A one-shot TCP server: answers "pong"; `peer POD PORT` is the address it saw.
+server() {  # pod port
   mln_pod_bg "$1" timeout 20 $PY -c '
 import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(1)
-c, peer = s.accept(); c.recv(100); c.sendall(b"pong"); print(peer[0], flush=True); c.close()' "$2" >"$3"
+c, peer = s.accept(); c.recv(100); c.sendall(b"pong"); print(peer[0], flush=True); c.close()' "$2" >"$MLN_TMP/$1.$2.peer"
   mln_wait_listen "$1" "$2" tcp
+}
+peer() {  # pod port: what server's accept() returned (waits for it, bounded)
+  mln_retry 50 0.1 grep -q . "$MLN_TMP/$1.$2.peer" || true
+  cat "$MLN_TMP/$1.$2.peer"
 }
 client() {  # pod ip port: prints the answer and the peer the socket saw
   mln_pod "$1" timeout 10 $PY -c '
@@ -96,11 +100,10 @@ s.sendall(b"ping"); print(s.recv(100).decode(), s.getpeername()[0])' "$2" "$3"
 }
 
 echo "-- TCP through the ClusterIP"
-server b 8080 "$MLN_TMP/b.peer"
+server b 8080
 out=$(client a "$VIP" 80 || true)
 t_eq "a gets b's answer from the ClusterIP" "pong $VIP" "$out"
-mln_retry 50 0.1 grep -q . "$MLN_TMP/b.peer" || true
-t_eq "b sees a's own address (source preserved)" "$A" "$(cat "$MLN_TMP/b.peer")"
+t_eq "b sees a's own address (source preserved)" "$A" "$(peer b 8080)"
 
 echo "-- UDP through the ClusterIP (port 54 -> 5353)"
 mln_pod_bg b timeout 20 $PY -c '
@@ -120,7 +123,7 @@ echo "-- beside kube-proxy: a DNAT in the node's stack is undone on the way back
 KP=10.96.77.20
 mln_node sysctl -qw net.ipv4.ip_forward=1
 mln_node iptables -t nat -A PREROUTING -d "$KP" -p tcp --dport 80 -j DNAT --to-destination "$B:8081"
-server b 8081 "$MLN_TMP/b2.peer"
+server b 8081
 out=$(client a "$KP" 80 || true)
 t_eq "a gets b's answer from the kube-proxy address" "pong $KP" "$out"
 
@@ -151,10 +154,9 @@ t_jq "SERVICE_BACKEND_NOT_FOUND drops counted" \
   '.drops // [] | map(select(.reason == "SERVICE_BACKEND_NOT_FOUND" and (.packets|tonumber) >= 2)) | length > 0' "$MLN_TMP/status.json"
 
 echo "-- hairpin: a reaches itself through its Service"
-server a 9090 "$MLN_TMP/a.peer"
+server a 9090
 out=$(client a "$SELF" 90 || true)
 t_eq "a gets its own answer from its ClusterIP" "pong $SELF" "$out"
-mln_retry 50 0.1 grep -q . "$MLN_TMP/a.peer" || true
-t_eq "a's server sees the service-loopback address" "169.254.42.1" "$(cat "$MLN_TMP/a.peer")"
+t_eq "a's server sees the service-loopback address" "169.254.42.1" "$(peer a 9090)"
 
 t_summary

@@ -8,6 +8,21 @@
 
 MLN_STANDIN_PY="$(cd "$(dirname "${BASH_SOURCE[0]}")/../kube" && pwd)/apiserver_standin.py"
 
+# For a test whose agent starts on the stand-in before the node's network
+# (mln_node_up) exists: the node's namespace with lo up, and the stand-in in
+# it serving OBJECTS.json ("": an empty List).
+mln_standin_node() {
+  local objects=$1; shift
+  if [ -z "$objects" ]; then
+    mkdir -p "$MLN_TMP/k8s"
+    objects="$MLN_TMP/k8s/objects.json"
+    echo '{"apiVersion":"v1","kind":"List","items":[]}' >"$objects"
+  fi
+  ip netns add "$MLN_NODE"
+  mln_node ip link set lo up
+  mln_standin_start "$objects" "$@"
+}
+
 mln_standin_start() {
   local objects=$1; shift
   MLN_K8S="$MLN_TMP/k8s"

@@ -271,9 +271,11 @@ echo "rev_nat_index: 30080 $REV_CLUSTER, 30091 $REV_CLOSED, 30085 $REV_MAGLEV; b
 P=$MLN_BPFFS
 
 # ---- From the world ----
-ask() { mln_world timeout 5 socat -T3 - "TCP:$1:$2,connect-timeout=2" </dev/null 2>/dev/null; }
-# answers ADDR PORT N: N answers, one per line ("a 203.0.113.1")
-answers() { local i; for i in $(seq 1 "$3"); do ask "$1" "$2" || echo "no-answer"; done; }
+# ask_in ADDR PORT RUNNER...: one TCP request from where RUNNER runs it (2 s to connect, 3 s for the answer)
+ask_in() { local a=$1 p=$2; shift 2; "$@" timeout 5 socat -T3 - "TCP:$a:$p,connect-timeout=2" </dev/null 2>/dev/null; }
+ask() { ask_in "$1" "$2" mln_world; }
+# answers ADDR PORT N [ASK]: N answers through ASK (default ask: from the world), one per line ("a 203.0.113.1")
+answers() { local i; for i in $(seq 1 "$3"); do "${4:-ask}" "$1" "$2" || echo "no-answer"; done; }
 
 echo "-- NodePort, externalTrafficPolicy Cluster"
 answers "$N" 30080 16 >"$MLN_TMP/cluster.txt"
@@ -365,25 +367,26 @@ answers "$E1" 8443 6 >"$MLN_TMP/lbip.txt"
   t_bad "$E1:8443 is served" "$(cat "$MLN_TMP/lbip.txt")"
 [ "$(ask "$E2" 80)" = "real-host $W" ] && t_ok "an externalIP not on the node ($E2) reaches the real host from the world" ||
   t_bad "$E2 reaches the real host from the world" "$(ask "$E2" 80)"
-[ "$(mln_pod a timeout 5 socat -T3 - "TCP:$E2:80,connect-timeout=2" </dev/null 2>/dev/null)" = "real-host $A" ] &&
+[ "$(ask_in "$E2" 80 mln_pod a)" = "real-host $A" ] &&
   t_ok "an externalIP not on the node ($E2) reaches the real host from a pod" || t_bad "$E2 reaches the real host from a pod"
 
 # From inside the cluster too: a pod's packets to a NodePort on a node address
 # and to the node's externalIP are translated on its veth (lxc.bpf.c).
-pod_ask() { mln_pod a timeout 5 socat -T3 - "TCP:$1:$2,connect-timeout=2" </dev/null 2>/dev/null; }
-for i in 1 2 3 4 5 6; do pod_ask "$N" 30080 || echo no-answer; done >"$MLN_TMP/pod_np.txt"
+pod_ask() { ask_in "$1" "$2" mln_pod a; }
+answers "$N" 30080 6 pod_ask >"$MLN_TMP/pod_np.txt"
 [ "$(grep -Ec "^[ab] ($A|169.254.42.1)$" "$MLN_TMP/pod_np.txt")" = 6 ] && t_ok "pod a reaches the NodePort $N:30080 (6 of 6 answered by a backend)" ||
   t_bad "pod a reaches the NodePort $N:30080" "$(sort "$MLN_TMP/pod_np.txt" | uniq -c)"
-for i in 1 2 3 4 5 6; do pod_ask "$E1" 80 || echo no-answer; done >"$MLN_TMP/pod_e1.txt"
+answers "$E1" 80 6 pod_ask >"$MLN_TMP/pod_e1.txt"
 [ "$(grep -Ec "^[ab] ($A|169.254.42.1)$" "$MLN_TMP/pod_e1.txt")" = 6 ] && t_ok "pod a reaches the node's externalIP $E1:80 (6 of 6 answered by a backend)" ||
   t_bad "pod a reaches the node's externalIP $E1:80" "$(sort "$MLN_TMP/pod_e1.txt" | uniq -c)"
-for i in $(seq 1 12); do pod_ask "$N" 30081 || echo no-answer; done >"$MLN_TMP/pod_local.txt"
+answers "$N" 30081 12 pod_ask >"$MLN_TMP/pod_local.txt"
 grep -Eq "^b $A$" "$MLN_TMP/pod_local.txt" && ! grep -q no-answer "$MLN_TMP/pod_local.txt" &&
   t_ok "from pod a, eTP Local's NodePort $N:30081 also reaches b (inside the cluster every backend serves)" ||
   t_bad "from pod a, eTP Local's NodePort $N:30081 also reaches b" "$(sort "$MLN_TMP/pod_local.txt" | uniq -c)"
 # ...and inside the socket-LB cgroup, where connect() is translated at the socket.
-for i in 1 2 3 4 5 6; do mln_pod_lb a timeout 5 socat -T3 - "TCP:$N:30080,connect-timeout=2" </dev/null 2>/dev/null || echo no-answer; done >"$MLN_TMP/podlb_np.txt"
-for i in 1 2 3 4 5 6; do mln_pod_lb a timeout 5 socat -T3 - "TCP:$E1:80,connect-timeout=2" </dev/null 2>/dev/null || echo no-answer; done >>"$MLN_TMP/podlb_np.txt"
+pod_lb_ask() { ask_in "$1" "$2" mln_pod_lb a; }
+answers "$N" 30080 6 pod_lb_ask >"$MLN_TMP/podlb_np.txt"
+answers "$E1" 80 6 pod_lb_ask >>"$MLN_TMP/podlb_np.txt"
 [ "$(grep -Ec "^[ab] ($A|169.254.42.1)$" "$MLN_TMP/podlb_np.txt")" = 12 ] &&
   t_ok "inside the socket-LB cgroup, pod a reaches $N:30080 and $E1:80 (12 of 12)" ||
   t_bad "inside the socket-LB cgroup, pod a reaches $N:30080 and $E1:80" "$(sort "$MLN_TMP/podlb_np.txt" | uniq -c)"
@@ -448,7 +451,7 @@ else
 fi
 ask "$N" 30081 >/dev/null && t_bad "mln-wan no longer serves NodePorts" || t_ok "mln-wan no longer serves NodePorts"
 # ...while mln-real does, on its own address (the NodePorts follow the devices).
-real_ask() { nsenter --net="/var/run/netns/$REAL" timeout 5 socat -T3 - "TCP:198.18.0.1:30081,connect-timeout=2" </dev/null 2>/dev/null; }
+real_ask() { ask_in 198.18.0.1 30081 nsenter --net="/var/run/netns/$REAL"; }
 mln_retry 50 0.1 sh -c "'$MLN_BIN/myelin' --socket '$MLN_SOCK' bpf lb list -o json | jq -e '.synced and ([.frontends[] | select(.address == \"198.18.0.1\" and .port == 30081)] | length > 0)' >/dev/null" || true
 [ "$(real_ask)" = "a 198.18.0.2" ] && t_ok "the real host behind mln-real reaches 198.18.0.1:30081 (eTP Local: a)" ||
   t_bad "the real host behind mln-real reaches 198.18.0.1:30081" "got '$(real_ask)'; $(lb | jq -c '[.frontends[] | select(.port == 30081) | {address, scope, slots}]')"

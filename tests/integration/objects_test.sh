@@ -10,17 +10,13 @@ source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/lib_standin.sh"
 
 mln_init
-M="$MLN_TMP/manifests"
-mkdir -p "$M"
-mln_at_exit mln_agent_kill
+mln_manifests_init
 
 K="$MLN_TMP/k8s"
 mkdir -p "$K"
 echo '{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Node","metadata":{"name":"api-node"},"spec":{"podCIDR":"10.234.1.0/24"},"status":{"addresses":[{"type":"Hostname","address":"api-node"},{"type":"InternalIP","address":"192.168.234.1"}]}}]}' >"$K/objects.json"
 MLN_CIDR=10.234.0.0/24
-ip netns add "$MLN_NODE"
-mln_node ip link set lo up
-mln_standin_start "$K/objects.json" --bookmark-interval 0.5
+mln_standin_node "$K/objects.json" --bookmark-interval 0.5
 ctl() { mln_standin_ctl "$@"; }
 
 cat >"$M/web.yaml" <<'YAML'

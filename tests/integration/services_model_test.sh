@@ -8,9 +8,7 @@
 source "$(dirname "$0")/common.sh"
 
 mln_init
-M="$MLN_TMP/manifests"
-mkdir -p "$M"
-mln_at_exit mln_agent_kill
+mln_manifests_init
 
 cat >"$M/shop.yaml" <<'YAML'
 apiVersion: v1

@@ -14,12 +14,8 @@ source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/lib_standin.sh"
 
 mln_init
-M="$MLN_TMP/manifests"
-mkdir -p "$M"
-mln_at_exit mln_agent_kill
-for b in serve_hostname svc_probe; do
-  [ -x "$MLN_BIN/$b" ] || mln_die "$MLN_BIN/$b is missing: build first (scripts/build.sh)"
-done
+mln_manifests_init
+mln_need_bins serve_hostname svc_probe
 declare -F mln_pod_lb >/dev/null || mln_die "mln_pod_lb is missing from scripts/lib/cluster.sh (i11-socklb)"
 
 VIP=10.96.42.10
@@ -32,15 +28,10 @@ BACKENDS=(b1 b2 b3)
   done
 } >"$M/00-pods.yaml"
 
-K="$MLN_TMP/k8s"
-mkdir -p "$K"
-echo '{"apiVersion":"v1","kind":"List","items":[]}' >"$K/objects.json"
 MLN_CIDR=10.242.0.0/24
 MLN_NODE_NAME=restart-node
-ip netns add "$MLN_NODE"
-mln_node ip link set lo up
-mln_standin_start "$K/objects.json" --bookmark-interval 0.5 --missing CiliumClusterwideNetworkPolicy
-MLN_AGENT_ARGS=(--manifests "$M" --kubeconfig "$K/kubeconfig")
+mln_standin_node "" --bookmark-interval 0.5 --missing CiliumClusterwideNetworkPolicy
+MLN_AGENT_ARGS=(--manifests "$M" --kubeconfig "$MLN_K8S/kubeconfig")
 mln_agent_start
 for p in "${BACKENDS[@]}" client; do mln_pod_add "$p" e2e "$p"; done
 for p in "${BACKENDS[@]}"; do mln_pod_bg "$p" timeout 600 "$MLN_BIN/serve_hostname" "$p" 9376 5353; done

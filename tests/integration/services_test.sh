@@ -13,12 +13,8 @@ source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/lib_standin.sh"
 
 mln_init
-M="$MLN_TMP/manifests"
-mkdir -p "$M"
-mln_at_exit mln_agent_kill
-for b in serve_hostname svc_probe; do
-  [ -x "$MLN_BIN/$b" ] || mln_die "$MLN_BIN/$b is missing: build first (scripts/build.sh)"
-done
+mln_manifests_init
+mln_need_bins serve_hostname svc_probe
 
 # ClusterIPs of this test (never routed anywhere: only translation reaches a backend).
 VIP_HOST=10.96.41.10 VIP_MULTI=10.96.41.11 VIP_DNS=10.96.41.12 VIP_NAMED=10.96.41.13
@@ -43,15 +39,10 @@ declare -A NAMED_PORT=([b1]=9378 [b2]=9379 [b3]=9380)
 } >"$M/00-pods.yaml"
 
 # The Kubernetes API stand-in (one scenario's Service comes from it), in the node namespace.
-K="$MLN_TMP/k8s"
-mkdir -p "$K"
-echo '{"apiVersion":"v1","kind":"List","items":[]}' >"$K/objects.json"
 MLN_CIDR=10.241.0.0/24
 MLN_NODE_NAME=svc-node
-ip netns add "$MLN_NODE"
-mln_node ip link set lo up
-mln_standin_start "$K/objects.json" --bookmark-interval 0.5 --missing CiliumClusterwideNetworkPolicy
-MLN_AGENT_ARGS=(--manifests "$M" --kubeconfig "$K/kubeconfig" --flow-store-size 65536 --metrics-addr 127.0.0.1:9969)
+mln_standin_node "" --bookmark-interval 0.5 --missing CiliumClusterwideNetworkPolicy
+MLN_AGENT_ARGS=(--manifests "$M" --kubeconfig "$MLN_K8S/kubeconfig" --flow-store-size 65536 --metrics-addr 127.0.0.1:9969)
 mln_agent_start
 
 for p in "${BACKENDS[@]}" client u1; do mln_pod_add "$p" e2e "$p"; done

@@ -14,11 +14,14 @@
 #include <filesystem>
 
 #include "lxc.skel.h"
+#include "myelin/bpf/map_keys.hpp"
 #include "myelin/bpf/tc_hook.hpp"
 #include "myelin/log.hpp"
 
 namespace myelin::datapath {
 namespace {
+
+using bpf::map_keys;
 
 // tc filter identity of Myelin's programs on a pod veth: fixed, so a new
 // agent replaces the old program in place (BPF_TC_F_REPLACE) with no gap.
@@ -26,19 +29,6 @@ constexpr uint32_t kTcHandle = 0x4d4c;
 constexpr uint32_t kTcPriority = 1;
 
 bpf::TcHook tc_hook(int ifindex, bpf::TcHook::Side side) { return bpf::TcHook(ifindex, side, kTcHandle, kTcPriority); }
-
-template <typename K>
-std::vector<K> map_keys(int fd) {
-  std::vector<K> keys;
-  K cur{}, next{};
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    keys.push_back(next);
-    cur = next;
-    prev = &cur;
-  }
-  return keys;
-}
 
 }  // namespace
 

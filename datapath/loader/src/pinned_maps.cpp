@@ -14,10 +14,13 @@
 #include <set>
 
 #include "myelin/abi/net.h"
+#include "myelin/bpf/map_keys.hpp"
 #include "myelin/log.hpp"
 
 namespace myelin::datapath {
 namespace {
+
+using bpf::map_keys;
 
 uint32_t endpoint_policy_rev(const MigrationContext& ctx, const myelin_addr& addr, uint8_t family) {
   myelin_ep_key k{};
@@ -75,18 +78,6 @@ Result<MapInfo> map_info(int fd, const std::string& what) {
 
 bool is_percpu(uint32_t type) {
   return type == BPF_MAP_TYPE_PERCPU_ARRAY || type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
-}
-
-std::vector<std::vector<uint8_t>> map_keys(int fd, uint32_t key_size) {
-  std::vector<std::vector<uint8_t>> keys;
-  std::vector<uint8_t> cur(key_size), next(key_size);
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
-    keys.push_back(next);
-    cur = next;
-    prev = cur.data();
-  }
-  return keys;
 }
 
 const MapLayout* layout_of(const std::string& map, uint32_t version) {

@@ -29,11 +29,14 @@
 /* The entry points below are global functions: the verifier checks each
  * once, on its own (arguments: the skb, and pointers to the caller's
  * struct pkt / lb_xlate, which may not be NULL), instead of once per path
- * through the program that calls it; and each has its own stack frame. */
+ * through the program that calls it; and each has its own stack frame.
+ * Their pointer arguments are plain memory to the verifier, which before
+ * Linux 6.2 (Debian 12's 6.1) takes no such memory as a map helper's key or
+ * value: keys and values given to map helpers here live on the function's
+ * own stack (or in a map value), never behind p or x. */
 
 /* What lb_translate decided for a packet to a frontend. */
 struct lb_xlate {
-	struct myelin_lb_svc_key key;   /* the frontend's slot 0 entry */
 	__be32 orig_saddr;
 	__be32 orig_daddr;
 	__be16 orig_dport;
@@ -88,6 +91,7 @@ static __always_inline void lb_resolve_dst(struct pkt *p, const struct myelin_ep
  */
 static __noinline int lb_translate(struct pkt *p, struct lb_xlate *x)
 {
+	struct myelin_lb_svc_key key; /* a map key: on this frame's stack */
 	struct myelin_lb_svc_val *svc;
 	struct myelin_lb_backend *be = 0;
 	struct myelin_ct_key sk;
@@ -100,7 +104,7 @@ static __noinline int lb_translate(struct pkt *p, struct lb_xlate *x)
 		return 0;
 	if (!lb_enabled())
 		return 0;
-	svc = lb_lookup_service(&x->key, p->daddr, p->dport, p->proto, true);
+	svc = lb_lookup_service(&key, p->daddr, p->dport, p->proto, true);
 	if (!svc)
 		return 0;
 	/* An externalIP or LoadBalancer IP is taken for the Service's pods only
@@ -133,7 +137,7 @@ static __noinline int lb_translate(struct pkt *p, struct lb_xlate *x)
 	if (!be) {
 		if (!svc->count)
 			return LB_NO_BACKEND;
-		id = lb_select(&x->key, svc, p->saddr, false, false, 0);
+		id = lb_select(&key, svc, p->saddr, false, false, 0);
 		be = lb_backend(id);
 		if (!be || be->family != MYELIN_FAMILY_IPV4)
 			return MYELIN_DROP_SERVICE_BACKEND_NOT_FOUND; /* a slot or backend missing */

@@ -89,7 +89,7 @@ static __always_inline void lb_resolve_dst(struct pkt *p, const struct myelin_ep
  * Returns 0 (not a frontend, or translated: x->active), LB_NO_BACKEND, or a
  * drop reason. The packet itself is written by lb_rewrite.
  */
-static __noinline int lb_translate(struct pkt *p, struct lb_xlate *x)
+__noinline int lb_translate(struct pkt *p, struct lb_xlate *x)
 {
 	struct myelin_lb_svc_key key; /* a map key: on this frame's stack */
 	struct myelin_lb_svc_val *svc;
@@ -168,7 +168,7 @@ static __noinline int lb_translate(struct pkt *p, struct lb_xlate *x)
 /* After policy allowed the translated packet: the SERVICE entry is written
  * (a new connection, or a new backend) or refreshed, with the connection's
  * state so conntrack GC expires both together. 0 or a drop reason. */
-static __noinline int lb_commit(const struct pkt *p, const struct lb_xlate *x, int ct)
+__noinline int lb_commit(const struct pkt *p, const struct lb_xlate *x, int ct)
 {
 	struct myelin_ct_key sk;
 	struct myelin_ct_entry *e;
@@ -260,7 +260,7 @@ static __always_inline int lb_write_port(struct __sk_buff *skb, const struct pkt
 
 /* Writes lb_translate's decision into the packet: destination (and source,
  * for hairpin). 0, or -1 when the packet could not be written. */
-static __noinline int lb_rewrite(struct __sk_buff *skb, const struct pkt *p, const struct lb_xlate *x)
+__noinline int lb_rewrite(struct __sk_buff *skb, const struct pkt *p, const struct lb_xlate *x)
 {
 	__u32 csum_off;
 
@@ -282,7 +282,7 @@ static __noinline int lb_rewrite(struct __sk_buff *skb, const struct pkt *p, con
  * Returns 0, or a drop reason: a frontend the agent removed is never
  * answered with the backend's address.
  */
-static __noinline int lb_rev_nat(struct __sk_buff *skb, struct pkt *p)
+__noinline int lb_rev_nat(struct __sk_buff *skb, struct pkt *p)
 {
 	struct myelin_lb_revnat *rn;
 	struct myelin_ct_key sk;
@@ -344,7 +344,7 @@ static __always_inline __sum16 lb_csum_replace4(__sum16 check, __be32 old, __be3
  * the client's socket gets it (a UDP client's ECONNREFUSED, say). Hairpin:
  * the client is the pod's own address again. 0 or a drop reason.
  */
-static __noinline int lb_rev_nat_related(struct __sk_buff *skb, struct pkt *p)
+__noinline int lb_rev_nat_related(struct __sk_buff *skb, struct pkt *p)
 {
 	struct myelin_lb_revnat *rn;
 	struct ipv4_hdr in;
@@ -487,7 +487,7 @@ static __always_inline void lb_ip_reply(struct ipv4_hdr *ip, __u8 proto, __u16 l
 
 /* The packet becomes the frontend's TCP RST to the client (RFC 793: the
  * sequence number from the segment's ACK, else an ACK of all it carried). */
-static __noinline int lb_reject_tcp(struct __sk_buff *skb, const struct pkt *p)
+__noinline int lb_reject_tcp(struct __sk_buff *skb, const struct pkt *p)
 {
 	struct ipv4_hdr iph, *ip = &iph;
 	struct lb_scratch *sc = lb_scratch_get();
@@ -546,7 +546,7 @@ static __noinline int lb_reject_tcp(struct __sk_buff *skb, const struct pkt *p)
 
 /* The packet becomes the frontend's ICMP port unreachable to the client,
  * quoting the datagram's IP header and first 8 bytes (RFC 792). */
-static __noinline int lb_reject_icmp(struct __sk_buff *skb, const struct pkt *p)
+__noinline int lb_reject_icmp(struct __sk_buff *skb, const struct pkt *p)
 {
 	struct ipv4_hdr iph, *ip = &iph;
 	struct lb_eth eth;

@@ -212,7 +212,9 @@ TEST_P(LbXlate, DnatThenReverseNat) {
   EXPECT_EQ(h.dport, c.backend_port);
   EXPECT_TRUE(checksums_ok(r.out));
   size_t l4 = 34;
-  if (c.udp_zero_csum) EXPECT_EQ(r.out[l4 + 6] | r.out[l4 + 7], 0) << "a UDP datagram without checksum stays without";
+  if (c.udp_zero_csum) {
+    EXPECT_EQ(r.out[l4 + 6] | r.out[l4 + 7], 0) << "a UDP datagram without checksum stays without";
+  }
 
   // Conntrack: SERVICE entry (client -> frontend) with the backend, CONNECTION
   // entry (client -> backend) with the frontend.
@@ -231,7 +233,9 @@ TEST_P(LbXlate, DnatThenReverseNat) {
   EXPECT_EQ(ev[0].dst_service, kRev);
   EXPECT_EQ(ev[0].src_service, 0);
   EXPECT_EQ(ev[0].daddr.w[0], ip4(c.backend_ip));
-  if (c.verdict == REDIRECT) EXPECT_EQ(ev[0].dst_ep, 12u) << "the backend pod is the destination endpoint";
+  if (c.verdict == REDIRECT) {
+    EXPECT_EQ(ev[0].dst_ep, 12u) << "the backend pod is the destination endpoint";
+  }
   ev.clear();
 
   // The reply: a local backend's comes out of its veth (from_container), a

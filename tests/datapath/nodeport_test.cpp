@@ -356,12 +356,16 @@ TEST_F(NodePortTest, FuzzInvariants) {
     if (r.err == -EINVAL) continue;  // shorter than the kernel's test harness takes
     ASSERT_EQ(r.err, 0) << "iteration " << i;
     ASSERT_TRUE(r.retval == OK || r.retval == SHOT || r.retval == REDIRECT) << "iteration " << i << ": verdict " << r.retval;
-    if (r.retval == OK) ASSERT_EQ(r.out, pkt) << "iteration " << i << ": passed to the stack, but changed";
+    if (r.retval == OK) {
+      ASSERT_EQ(r.out, pkt) << "iteration " << i << ": passed to the stack, but changed";
+    }
     if (r.retval == REDIRECT) {
       ++redirected;
       uint32_t d = addr_at(r.out, 14 + 16);
       ASSERT_TRUE(d == ip4("10.0.0.1") || d == ip4("10.0.0.2")) << "iteration " << i << ": redirected to a non-backend";
-      if (sums) ASSERT_TRUE(checksums_ok_safe(r.out)) << "iteration " << i << ": checksums broken by the translation";
+      if (sums) {
+        ASSERT_TRUE(checksums_ok_safe(r.out)) << "iteration " << i << ": checksums broken by the translation";
+      }
     }
   }
   EXPECT_GT(redirected, 0) << "the fuzz reached the translation";

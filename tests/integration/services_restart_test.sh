@@ -70,7 +70,8 @@ echo "-- traffic"
 declare -A LOGS=()
 bg() {  # NAME RUN ARGS...: a client in the background, its lines in $MLN_TMP/NAME
   local name=$1 run=$2; shift 2
-  $run client timeout 300 "$MLN_BIN/svc_probe" "$@" >"$MLN_TMP/$name" 2>&1 &
+  : >"$MLN_TMP/$name"  # exists before the client starts: snap reads it at once
+  $run client timeout 300 "$MLN_BIN/svc_probe" "$@" >>"$MLN_TMP/$name" 2>&1 &
   MLN_PIDS+=("$!")
   LOGS[$name]=$!
 }
@@ -155,7 +156,8 @@ done
 echo "-- the API answers: the agent syncs and prunes b3"
 mln_standin_ctl release
 mln_wait_ready
-t_check "the restarted agent listed the API once released" mln_retry 100 0.1 synced
+# Bounded by the kube source's list retry backoff after the held lists.
+t_check "the restarted agent listed the API once released" mln_retry 300 0.1 synced
 for run in mln_pod mln_pod_lb; do
   t_check "synced: b3 pruned, a $run client is served by b1 and b2 only" sees $run tcp b1 b2
   t_check "synced: the same over UDP ($run)" sees $run udp b1 b2

@@ -252,7 +252,9 @@ ServiceTable translate(const Inputs& in) {
   ServiceTable table;
   // Each (address, port, protocol) is one Service's: the first by name keeps it.
   std::map<std::tuple<net::Ipv4, uint16_t, uint8_t>, std::string> owners;
-  for (const auto& [key, svc] : services) {
+  for (const auto& entry : services) {
+    const auto& key = entry.first;  // not a structured binding: clang 14 cannot capture one in a lambda
+    const auto& svc = entry.second;
     Service& out = table[key];
     out.ns = svc->ns;
     out.name = svc->name;

@@ -149,13 +149,9 @@ int from_netdev(struct __sk_buff *skb)
 		if (se->backend_id != backend_id)
 			se->backend_id = backend_id;
 	} else {
-		struct myelin_ct_entry n = {};
-		n.created_ns = now;
-		n.last_seen_ns = now;
-		n.packets_fwd = 1;
-		n.bytes_fwd = p.len;
-		n.dst_ep = p.dst_ep;
-		n.policy_rev = p.policy_rev;
+		struct myelin_ct_entry n;
+		ct_entry_first(&n, &p, now);
+		n.src_ep = 0;  /* a client outside the node */
 		n.backend_id = backend_id;
 		n.rev_nat_index = svc->rev_nat_index;
 		n.state = p.ct_state;

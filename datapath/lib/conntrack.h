@@ -88,6 +88,21 @@ static __always_inline void ct_fill_key(struct myelin_ct_key *k, const struct pk
 	ct_key_make(k, p->proto, p->saddr, p->daddr, p->sport, p->dport, p->icmp_type, reverse);
 }
 
+/* A new entry for p's connection, first seen now: one packet forward, its
+ * endpoints and their policy revision (lb_nat.h and host.bpf.c make theirs
+ * with it too). */
+static __always_inline void ct_entry_first(struct myelin_ct_entry *n, const struct pkt *p, __u64 now)
+{
+	__builtin_memset(n, 0, sizeof(*n));
+	n->created_ns = now;
+	n->last_seen_ns = now;
+	n->packets_fwd = 1;
+	n->bytes_fwd = p->len;
+	n->src_ep = p->src_ep;
+	n->dst_ep = p->dst_ep;
+	n->policy_rev = p->policy_rev;
+}
+
 static __always_inline __u8 tcp_next_state(__u8 state, __u8 *seen, __u8 flags, bool reply)
 {
 	bool syn = flags & MYELIN_TCP_SYN, ack = flags & MYELIN_TCP_ACK;
@@ -253,8 +268,9 @@ static __always_inline int ct_commit(struct pkt *p, int ct)
 	if (ct != CT_NEW)
 		return ct;
 
-	struct myelin_ct_entry n = {};
+	struct myelin_ct_entry n;
 	__u64 now = bpf_ktime_get_ns();
+	ct_entry_first(&n, p, now);
 	if (p->proto == IPPROTO_TCP_) {
 		if ((p->tcp_flags & (MYELIN_TCP_SYN | MYELIN_TCP_ACK)) == MYELIN_TCP_SYN) {
 			n.state = MYELIN_CT_SYN_SENT;
@@ -268,13 +284,6 @@ static __always_inline int ct_commit(struct pkt *p, int ct)
 	} else {
 		n.state = MYELIN_CT_NEW;
 	}
-	n.created_ns = now;
-	n.last_seen_ns = now;
-	n.packets_fwd = 1;
-	n.bytes_fwd = p->len;
-	n.src_ep = p->src_ep;
-	n.dst_ep = p->dst_ep;
-	n.policy_rev = p->policy_rev;
 	n.rev_nat_index = p->ct_new_rev_nat;
 	n.flags = p->ct_new_flags;
 	p->ct_state = n.state;

@@ -187,14 +187,8 @@ __noinline int lb_commit(const struct pkt *p, const struct lb_xlate *x, int ct)
 			return 0;
 		}
 	}
-	struct myelin_ct_entry n = {};
-	n.created_ns = now;
-	n.last_seen_ns = now;
-	n.packets_fwd = 1;
-	n.bytes_fwd = p->len;
-	n.src_ep = p->src_ep;
-	n.dst_ep = p->dst_ep;
-	n.policy_rev = p->policy_rev;
+	struct myelin_ct_entry n;
+	ct_entry_first(&n, p, now);
 	n.backend_id = x->backend_id;
 	n.rev_nat_index = x->rev_nat_index;
 	n.state = p->ct_state;
@@ -410,17 +404,6 @@ struct lb_eth {
 	__be16 proto;
 };
 
-struct lb_tcp {
-	__be16 sport;
-	__be16 dport;
-	__be32 seq;
-	__be32 ack;
-	__u8 doff_res;
-	__u8 flags;
-	__be16 window;
-	__sum16 check;
-	__be16 urg;
-};
 
 struct lb_icmp {
 	__u8 type;
@@ -434,7 +417,7 @@ struct lb_icmp {
  * options + 8 bytes). */
 struct lb_scratch {
 	struct ipv4_hdr ip;
-	struct lb_tcp tcp;
+	struct tcp_hdr_ tcp;
 	struct lb_eth eth;
 	__u8 pad[2];
 	__u8 b[68];
@@ -491,7 +474,7 @@ __noinline int lb_reject_tcp(struct __sk_buff *skb, const struct pkt *p)
 {
 	struct ipv4_hdr iph, *ip = &iph;
 	struct lb_scratch *sc = lb_scratch_get();
-	struct lb_tcp t;
+	struct tcp_hdr_ t;
 	struct {
 		__be32 saddr;
 		__be32 daddr;
@@ -502,7 +485,7 @@ __noinline int lb_reject_tcp(struct __sk_buff *skb, const struct pkt *p)
 
 	if (!p || !sc || bpf_skb_load_bytes(skb, ETH_HLEN_, ip, sizeof(*ip)) < 0)
 		return -1;
-	struct lb_tcp *r = &sc->tcp;
+	struct tcp_hdr_ *r = &sc->tcp;
 	struct ipv4_hdr *rip = &sc->ip;
 	struct lb_eth *eth = &sc->eth;
 	__builtin_memset(r, 0, sizeof(*r));

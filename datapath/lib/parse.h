@@ -127,22 +127,25 @@ static __always_inline int parse_icmp_quote(struct __sk_buff *skb, struct pkt *p
 	return 0;
 }
 
+/* The TCP header as on the wire (lb_nat.h writes its RSTs with it too). */
+struct tcp_hdr_ {
+	__be16 sport;
+	__be16 dport;
+	__be32 seq;
+	__be32 ack;
+	__u8 doff_res;
+	__u8 flags;
+	__be16 window;
+	__sum16 check;
+	__be16 urg;
+};
+
 static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p, __u32 l4_end)
 {
 	__u32 off = p->l4_off;
 
 	if (p->proto == IPPROTO_TCP_) {
-		struct {
-			__be16 sport;
-			__be16 dport;
-			__be32 seq;
-			__be32 ack;
-			__u8 doff_res;
-			__u8 flags;
-			__be16 window;
-			__sum16 check;
-			__be16 urg;
-		} tcp;
+		struct tcp_hdr_ tcp;
 		if (off + sizeof(tcp) > l4_end || bpf_skb_load_bytes(skb, off, &tcp, sizeof(tcp)) < 0)
 			return MYELIN_DROP_CT_TRUNCATED_OR_INVALID_HEADER;
 		if ((tcp.doff_res >> 4) < 5)

@@ -103,6 +103,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (auto s = flags.missing_required(); !s) return usage_error(s.error().message);
+  if (auto s = config::check_cluster_flags(flags); !s) return usage_error(s.error().message);
+  // TODO(issue 12, lead): cluster-pool / kubernetes IPAM give the CIDR here.
+  if (flags.get("pod-cidr").empty()) return usage_error("--ipam " + flags.get("ipam") + " is not wired into myelind yet");
   const auto cidr = net::parse_cidr4(flags.get("pod-cidr"));  // validated
   const std::string rp = flags.get("redirect-peer");
 

@@ -39,7 +39,7 @@ class Rollback {
 }  // namespace
 
 EndpointManager::EndpointManager(datapath::Datapath& dp, ipam::Ipam& ipam, endpoints::EndpointStore& store,
-                                 identity::IdentityAllocator& identities, metrics::AgentCounters& counters)
+                                 identity::Identities& identities, metrics::AgentCounters& counters)
     : dp_(dp), ipam_(ipam), store_(store), identities_(identities), counters_(counters) {}
 
 std::vector<std::string> EndpointManager::identity_labels(const api::Endpoint& ep) {

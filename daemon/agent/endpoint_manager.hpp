@@ -25,7 +25,7 @@ namespace myelin::agent {
 class EndpointManager {
  public:
   EndpointManager(datapath::Datapath& dp, ipam::Ipam& ipam, endpoints::EndpointStore& store,
-                  identity::IdentityAllocator& identities, metrics::AgentCounters& counters);
+                  identity::Identities& identities, metrics::AgentCounters& counters);
 
   // Re-applies every stored endpoint to the datapath (map entry, tc attach by
   // atomic replace, host route) and drops the ones whose interface is gone.
@@ -60,7 +60,7 @@ class EndpointManager {
   datapath::Datapath& dp_;
   ipam::Ipam& ipam_;
   endpoints::EndpointStore& store_;
-  identity::IdentityAllocator& identities_;
+  identity::Identities& identities_;
   metrics::AgentCounters& counters_;
   std::vector<std::string> labels_for(const api::Endpoint& ep) const;
   LabelSource label_source_;

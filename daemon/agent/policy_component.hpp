@@ -35,7 +35,7 @@ api::Response trace_policy(const PolicySnapshot& snap, const services::ServiceTa
 
 class PolicyComponent : public component::Component {
  public:
-  PolicyComponent(const PolicyManager& policies, const endpoints::EndpointStore& store, const identity::IdentityAllocator& identities)
+  PolicyComponent(const PolicyManager& policies, const endpoints::EndpointStore& store, const identity::Identities& identities)
       : policies_(policies), store_(store), identities_(identities) {}
   std::string name() const override { return "policy"; }
   void routes(server::Router& r) override;
@@ -50,7 +50,7 @@ class PolicyComponent : public component::Component {
   api::Response trace(const api::PolicyTraceRequest& req) const;
   const PolicyManager& policies_;
   const endpoints::EndpointStore& store_;
-  const identity::IdentityAllocator& identities_;
+  const identity::Identities& identities_;
   ServiceTableSource services_;
 };
 

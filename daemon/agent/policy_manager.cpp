@@ -32,7 +32,7 @@ bool PolicyManager::KeyLess::operator()(const InstalledKey& a, const InstalledKe
 }
 
 PolicyManager::PolicyManager(datapath::Datapath& dp, EndpointManager& endpoints, endpoints::EndpointStore& store,
-                             identity::IdentityAllocator& identities, metrics::AgentCounters& counters,
+                             identity::Identities& identities, metrics::AgentCounters& counters,
                              objects::ObjectStore& objects, bool audit_all, bool allow_localhost)
     : dp_(dp), endpoints_(endpoints), store_(store), identities_(identities), counters_(counters), audit_all_(audit_all),
       allow_localhost_(allow_localhost), objects_(objects) {
@@ -129,7 +129,7 @@ std::vector<policy::IdentityView> PolicyManager::identity_views(const PodPorts& 
     policy::IdentityView v;
     v.id = r;
     v.kind = policy::IdentityView::Kind::reserved;
-    v.reserved = identity::IdentityAllocator::reserved_name(r);
+    v.reserved = identity::Identities::reserved_name(r);
     out.push_back(v);
   }
   return out;
@@ -196,7 +196,7 @@ Status PolicyManager::sync_host_addresses() {
     const net::Ipv4 ip = addr.first;
     if ((ip.host >> 24) == 127) continue;  // loopback never reaches a pod
     const uint32_t a = ip.network_order();
-    next[a] = {ipcache_key(net::Cidr4{ip, 32}), myelin_ipcache_val{identity::kHost, ipblock_identity_locked(a)}};
+    next[a] = {ipcache_key(net::Cidr4{ip, 32}), myelin_ipcache_val{identity::kHost, ipblock_identity_locked(a), 0, MYELIN_IPCACHE_F_CLUSTER}};
   }
   Status result;
   for (auto it = next.begin(); it != next.end();) {

@@ -37,7 +37,7 @@ using SourceState = objects::SourceState;
 class PolicyManager {
  public:
   PolicyManager(datapath::Datapath& dp, EndpointManager& endpoints, endpoints::EndpointStore& store,
-                identity::IdentityAllocator& identities, metrics::AgentCounters& counters, objects::ObjectStore& objects,
+                identity::Identities& identities, metrics::AgentCounters& counters, objects::ObjectStore& objects,
                 bool audit_all, bool allow_localhost = true);
   ~PolicyManager();
   PolicyManager(const PolicyManager&) = delete;
@@ -103,7 +103,7 @@ class PolicyManager {
   datapath::Datapath& dp_;
   EndpointManager& endpoints_;
   endpoints::EndpointStore& store_;
-  identity::IdentityAllocator& identities_;
+  identity::Identities& identities_;
   metrics::AgentCounters& counters_;
   const bool audit_all_;
   const bool allow_localhost_;  // the node reaches its pods whatever their ingress policy (kubelet probes)

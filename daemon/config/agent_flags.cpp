@@ -5,6 +5,7 @@
 #include <linux/magic.h>
 #include <sys/statfs.h>
 
+#include <cstdlib>
 #include <initializer_list>
 #include <vector>
 
@@ -108,8 +109,7 @@ std::vector<FlagDecl> table(const std::string& node_name) {
          if (!cidr) return Error{"--pod-cidr: " + cidr.error().message};
          if (cidr->prefix > 30) return Error{"--pod-cidr " + cidr->str() + " leaves no usable pod addresses (need /30 or larger)"};
          return {};
-       },
-       "--pod-cidr is required (e.g. --pod-cidr 10.244.1.0/24)"},
+       }},
       {"api-socket", "Unix socket for the CLI and the CNI plugin", "/var/run/myelin/myelin.sock"},
       {"api-socket-group", "group (name or gid) whose members may use the API socket besides root; empty: root only", "", Type::value,
        [](const std::string& v) -> Status {
@@ -219,17 +219,106 @@ std::vector<FlagDecl> table(const std::string& node_name) {
          if (auto r = nodeport::parse_port_range(v); !r) return r.error();
          return {};
        }},
+      // ---- A cluster (issue 12): nodes, identities and the ipcache shared through etcd or the Kubernetes API ----
+      {"routing-mode", "how pods reach pods of other nodes: tunnel (VXLAN, UDP 8472) or native (routes via the node addresses)", "tunnel",
+       Type::value,
+       [](const std::string& v) -> Status {
+         if (v == "tunnel" || v == "native") return {};
+         return Error{"--routing-mode must be tunnel or native, not '" + v + "'"};
+       }},
+      {"node-ip", "this node's underlay address; empty: the address of the device holding the default route", "", Type::value,
+       [](const std::string& v) -> Status {
+         if (v.empty()) return {};
+         if (auto ip = net::parse_ipv4(v); !ip) return Error{"--node-ip: " + ip.error().message};
+         return {};
+       }},
+      {"cluster-name", "name of the cluster (the kvstore's key prefix)", "default", Type::value,
+       [](const std::string& v) -> Status {
+         if (v.empty() || v.size() > 63 || v.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos)
+           return Error{"--cluster-name must be 1-63 lowercase letters, digits or '-', not '" + v + "'"};
+         return {};
+       }},
+      {"kvstore", "the cluster's store: etcd; empty: none (a single node, or the Kubernetes API)", "", Type::value,
+       [](const std::string& v) -> Status {
+         if (v.empty() || v == "etcd") return {};
+         return Error{"--kvstore must be etcd, not '" + v + "'"};
+       }},
+      {"kvstore-endpoints", "etcd client URLs, comma-separated, e.g. http://10.0.0.10:2379"},
+      {"kvstore-cacert", "CA bundle that verifies the etcd servers (https endpoints)"},
+      {"kvstore-cert", "client certificate for etcd (with --kvstore-key)"},
+      {"kvstore-key", "client key for etcd"},
+      {"kvstore-lease-ttl", "seconds a node's records outlive its agent in the kvstore", "60", Type::value,
+       [](const std::string& v) -> Status {
+         auto n = whole(v);
+         if (!n || *n < 2 || *n > 3600) return Error{"--kvstore-lease-ttl must be a number of seconds from 2 to 3600"};
+         return {};
+       }},
+      {"ipam", "where this node's pod CIDR comes from: static (--pod-cidr), cluster-pool (claimed in the kvstore) or "
+               "kubernetes (Node.spec.podCIDRs); empty: static when --pod-cidr is given", "", Type::value,
+       [](const std::string& v) -> Status {
+         if (v.empty() || v == "static" || v == "cluster-pool" || v == "kubernetes") return {};
+         return Error{"--ipam must be static, cluster-pool or kubernetes, not '" + v + "'"};
+       }},
+      {"cluster-pool-cidr", "the cluster's pod address pool (--ipam cluster-pool), e.g. 10.200.0.0/16", "", Type::value,
+       [](const std::string& v) -> Status {
+         if (v.empty()) return {};
+         if (auto c = net::parse_cidr4(v); !c) return Error{"--cluster-pool-cidr: " + c.error().message};
+         return {};
+       }},
+      {"cluster-pool-mask-size", "prefix length of each node's pod CIDR from the pool", "24", Type::value,
+       [](const std::string& v) -> Status {
+         auto n = whole(v);
+         if (!n || *n < 8 || *n > 30) return Error{"--cluster-pool-mask-size must be a prefix length from 8 to 30"};
+         return {};
+       }},
+      {"native-routing-cidr", "native routing: destinations in this CIDR are not masqueraded (e.g. the pods' network)", "", Type::value,
+       [](const std::string& v) -> Status {
+         if (v.empty()) return {};
+         if (auto c = net::parse_cidr4(v); !c) return Error{"--native-routing-cidr: " + c.error().message};
+         return {};
+       }},
+      {"masquerade", "SNAT pod traffic that leaves the cluster to the node address, in BPF (true or false)", "true", Type::value,
+       [](const std::string& v) -> Status {
+         if (v == "true" || v == "false") return {};
+         return Error{"--masquerade must be true or false, not '" + v + "'"};
+       }},
       {"probe", "print what this kernel supports (the start-up feature report) and exit", "", Type::boolean},
   };
 }
 
 }  // namespace
 
+Status check_cluster_flags(const Flags& f) {
+  const std::string ipam = f.get("ipam").empty() ? "static" : f.get("ipam");
+  if (ipam == "static" && f.get("pod-cidr").empty())
+    return Error{"--pod-cidr is required (e.g. --pod-cidr 10.244.1.0/24), or --ipam cluster-pool|kubernetes"};
+  if (ipam != "static" && !f.get("pod-cidr").empty())
+    return Error{"--pod-cidr is static IPAM: it cannot be given with --ipam " + ipam};
+  if (ipam == "cluster-pool" && (f.get("kvstore").empty() || f.get("cluster-pool-cidr").empty()))
+    return Error{"--ipam cluster-pool claims the node's pod CIDR in the kvstore: it needs --kvstore etcd and --cluster-pool-cidr"};
+  if (ipam == "cluster-pool") {
+    auto pool = net::parse_cidr4(f.get("cluster-pool-cidr"));
+    if (pool && *f.get_int("cluster-pool-mask-size") < pool->prefix)
+      return Error{"--cluster-pool-mask-size " + f.get("cluster-pool-mask-size") + " is wider than --cluster-pool-cidr " + pool->str()};
+  }
+  if (ipam == "kubernetes" && f.get("kubeconfig").empty() && f.get("manifests").empty() && !std::getenv("KUBERNETES_SERVICE_HOST"))
+    return Error{"--ipam kubernetes reads this node's Node.spec.podCIDRs: it needs --kubeconfig or --manifests"};
+  if (!f.get("kvstore").empty()) {
+    if (f.get("kvstore-endpoints").empty()) return Error{"--kvstore etcd needs --kvstore-endpoints (e.g. http://10.0.0.10:2379)"};
+    if (f.get("kvstore-cert").empty() != f.get("kvstore-key").empty())
+      return Error{"--kvstore-cert and --kvstore-key go together"};
+  } else if (!f.get("kvstore-endpoints").empty()) {
+    return Error{"--kvstore-endpoints is given without --kvstore etcd"};
+  }
+  return {};
+}
+
 Flags agent_flags(const std::string& default_node_name) {
   Flags f(
       "myelind: Myelin's node agent (eBPF pod networking and flow observability).\n"
       "Runs in the network namespace it is started in: that namespace is the node.\n\n"
-      "Usage: myelind --pod-cidr CIDR [flags]");
+      "Usage: myelind --pod-cidr CIDR [flags]\n"
+      "       myelind --kvstore etcd --kvstore-endpoints URL --ipam cluster-pool --cluster-pool-cidr CIDR [flags]");
   for (auto& d : table(default_node_name)) {
     if (d.type == Type::boolean) f.add_bool(d.name, d.help);
     else f.add(d.name, d.help, d.def, d.type == Type::repeated);

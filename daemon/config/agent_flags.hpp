@@ -14,6 +14,8 @@
 namespace myelin::config {
 
 Flags agent_flags(const std::string& default_node_name);
+// What no single flag can check: --ipam against --pod-cidr, --kvstore and its endpoints, TLS pairs.
+Status check_cluster_flags(const Flags& f);
 
 // "100" (MiB), "512K", "10M", "2G" -> bytes.
 std::optional<uint64_t> parse_size(const std::string& v);

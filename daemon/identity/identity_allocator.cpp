@@ -9,10 +9,12 @@
 
 namespace myelin::identity {
 
-std::string IdentityAllocator::reserved_name(uint32_t id) { return abi::reserved_identity_name(id); }
+std::string Identities::reserved_name(uint32_t id) { return abi::reserved_identity_name(id); }
 
-Result<std::unique_ptr<IdentityAllocator>> IdentityAllocator::open(const std::string& state_file) {
+Result<std::unique_ptr<IdentityAllocator>> IdentityAllocator::open(const std::string& state_file, uint32_t first) {
   auto a = std::unique_ptr<IdentityAllocator>(new IdentityAllocator(state_file));
+  a->last_ = first >= kFirstLocalIdentity ? 0xfffffffeu & ~MYELIN_IDENTITY_IPBLOCK : kLastClusterIdentity;
+  a->next_ = first;
   auto content = read_file(state_file);
   if (!content) return content.error();
   if (!*content) {
@@ -21,7 +23,7 @@ Result<std::unique_ptr<IdentityAllocator>> IdentityAllocator::open(const std::st
   }
   try {
     auto j = nlohmann::json::parse(**content);
-    a->next_ = std::max(kFirstAllocated, j.at("next").get<uint32_t>());
+    a->next_ = std::max(first, j.at("next").get<uint32_t>());
     for (const auto& e : j.at("identities")) {
       Entry entry{e.at("labels").get<std::vector<std::string>>(), e.at("refs").get<uint32_t>()};
       uint32_t id = e.at("id").get<uint32_t>();
@@ -52,7 +54,7 @@ Result<uint32_t> IdentityAllocator::acquire(const std::vector<std::string>& labe
     id = it->second;
     ++by_id_[id].refs;
   } else {
-    if (next_ == 0xffffff) return Error{"identity space exhausted"};
+    if (next_ >= last_) return Error{"identity space exhausted"};
     id = next_++;
     by_id_[id] = Entry{sorted, 1};
     by_labels_[sorted] = id;

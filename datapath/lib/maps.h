@@ -102,3 +102,20 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } myelin_pol_deny SEC(".maps");
+
+/* This node (abi/net.h myelin_node_config): written by the agent before any
+ * program is attached; every program reads key 0. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct myelin_node_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} myelin_node SEC(".maps");
+
+static __always_inline const struct myelin_node_config *node_config(void)
+{
+	__u32 k = 0;
+
+	return bpf_map_lookup_elem(&myelin_node, &k);
+}

@@ -225,6 +225,29 @@ Status Datapath::ipcache_delete(const myelin_ipcache_key& k) {
   return {};
 }
 
+std::vector<std::pair<myelin_ipcache_key, myelin_ipcache_val>> Datapath::ipcache_entries() const {
+  std::vector<std::pair<myelin_ipcache_key, myelin_ipcache_val>> out;
+  const int fd = bpf_map__fd(skel_->maps.myelin_ipcache);
+  for (const auto& k : map_keys<myelin_ipcache_key>(fd)) {
+    myelin_ipcache_val v{};
+    if (bpf_map_lookup_elem(fd, &k, &v) == 0) out.emplace_back(k, v);
+  }
+  return out;
+}
+
+Status Datapath::set_node_config(const myelin_node_config& c) {
+  uint32_t zero = 0;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.myelin_node), &zero, &c, BPF_ANY) != 0) return Error::from_errno("update " MYELIN_MAP_NODE);
+  return {};
+}
+
+myelin_node_config Datapath::node_config() const {
+  uint32_t zero = 0;
+  myelin_node_config c{};
+  (void)bpf_map_lookup_elem(bpf_map__fd(skel_->maps.myelin_node), &zero, &c);
+  return c;
+}
+
 Status Datapath::policy_upsert(bool deny, const myelin_policy_key& k, const myelin_policy_val& v) {
   // A full map is an error the caller must report; the datapath never
   // allows what it could not store (the entry is simply absent: default deny).

@@ -63,6 +63,16 @@ bool ct_entry_1_to_2(const MigrationContext& ctx, const void* key, const void* v
   return true;
 }
 
+// Layout 2 adds where an address lives in the cluster: every entry of
+// layout 1 was this node's (its host addresses, policy CIDRs).
+bool ipcache_1_to_2(const MigrationContext&, const void* key, const void* value, void* new_key, void* new_value) {
+  myelin_ipcache_val n{};
+  std::memcpy(&n, value, 8);  // identity, ipblock_identity
+  std::memcpy(new_key, key, sizeof(myelin_ipcache_key));
+  std::memcpy(new_value, &n, sizeof n);
+  return true;
+}
+
 // ---- Kernel side ----
 
 struct MapInfo {
@@ -106,7 +116,8 @@ static_assert(sizeof(myelin_stats) == 72, "myelin_stats changed: add its next la
 // The flow event only grows at its end (104 bytes before the services
 // fields): the reader zero-fills an older, shorter record (EventReader).
 static_assert(sizeof(myelin_flow_event) == 112, "myelin_flow_event changed: only append, and say the old size in EventReader");
-static_assert(sizeof(myelin_ipcache_key) == 24 && sizeof(myelin_ipcache_val) == 8, "myelin_ipcache changed: add its next layout and a migration");
+static_assert(sizeof(myelin_node_config) == 32, "myelin_node changed: add its next layout and a migration");
+static_assert(sizeof(myelin_ipcache_key) == 24 && sizeof(myelin_ipcache_val) == 16, "myelin_ipcache changed: add its next layout and a migration");
 static_assert(sizeof(myelin_lb_svc_key) == 24 && sizeof(myelin_lb_svc_val) == 16 && sizeof(myelin_lb_backend) == 24 &&
                   sizeof(myelin_lb_revnat) == 20 && sizeof(myelin_lb_affinity_key) == 16 && sizeof(myelin_lb_affinity_val) == 16 &&
                   sizeof(myelin_lb_sock_key) == 32 && sizeof(myelin_lb_sock_val) == 24 && sizeof(myelin_lb_config) == 16,
@@ -125,6 +136,8 @@ const std::vector<MapLayout>& map_layouts() {
       // new one starts empty; the old one's unread events go with it.
       {MYELIN_MAP_EVENTS, 1, 0, 0},
       {MYELIN_MAP_IPCACHE, 1, 24, 8},
+      {MYELIN_MAP_IPCACHE, 2, 24, 16},
+      {MYELIN_MAP_NODE, 1, 4, 32},
       {MYELIN_MAP_POL_ALLOW, 1, 20, 8},
       {MYELIN_MAP_POL_DENY, 1, 20, 8},
       // Services (abi/lb.h)
@@ -149,6 +162,7 @@ const MapLayout* current_layout(const std::string& map) {
 const std::vector<Migration>& map_migrations() {
   static const std::vector<Migration> migrations = {
       {MYELIN_MAP_CT, 1, ct_entry_1_to_2, "policy_rev widened to 32 bits; backend_id and rev_nat_index for Services"},
+      {MYELIN_MAP_IPCACHE, 1, ipcache_1_to_2, "tunnel_endpoint and flags for other nodes' addresses"},
   };
   return migrations;
 }

@@ -57,7 +57,9 @@ LAYOUT(myelin_ct_key, M(saddr), M(daddr), M(sport), M(dport), M(proto), M(family
 LAYOUT(myelin_ct_entry, M(created_ns), M(last_seen_ns), M(packets_fwd), M(bytes_fwd), M(packets_rev), M(bytes_rev),
        M(src_ep), M(dst_ep), M(policy_rev), M(backend_id), M(rev_nat_index), M(state), M(tcp_seen), M(flags), M(pad))
 LAYOUT(myelin_ipcache_key, M(prefixlen), M(family), M(pad), M(addr))
-LAYOUT(myelin_ipcache_val, M(identity), M(ipblock_identity))
+LAYOUT(myelin_ipcache_val, M(identity), M(ipblock_identity), M(tunnel_endpoint), M(flags))
+LAYOUT(myelin_node_config, M(routing_mode), M(node_ip), M(tunnel_ifindex), M(flags), M(native_cidr), M(native_prefix), M(pad), M(snat_port_min),
+       M(snat_port_max), M(pad2))
 LAYOUT(myelin_policy_key, M(prefixlen), M(ep_id), M(dir), M(proto), M(pad), M(identity), M(dport), M(pad2))
 LAYOUT(myelin_policy_val, M(policy_id), M(flags))
 LAYOUT(myelin_frag_key, M(saddr), M(daddr), M(id), M(proto), M(family), M(pad))
@@ -66,7 +68,7 @@ LAYOUT(myelin_flow_event, M(ts_ns), M(type), M(subtype), M(verdict), M(direction
        M(trace_reason), M(tcp_flags), M(ct_state), M(is_reply), M(family), M(proto), M(ifindex), M(src_ep), M(dst_ep),
        M(src_identity), M(dst_identity), M(len), M(eth_proto), M(sport), M(dport), M(icmp_type), M(icmp_code),
        M(eth_src), M(eth_dst), M(egress_policy_id), M(saddr), M(daddr), M(ingress_policy_id), M(dst_service),
-       M(src_service), M(pad2))
+       M(src_service), M(tunnel_peer))
 LAYOUT(myelin_metrics_key, M(reason), M(dir), M(pad))
 LAYOUT(myelin_metrics_val, M(packets), M(bytes))
 LAYOUT(myelin_stats, M(events_sent), M(events_lost), M(ct_insert_failed), M(arp_replies), M(metrics_update_failed),

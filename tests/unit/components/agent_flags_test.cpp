@@ -84,16 +84,39 @@ TEST(AgentFlags, GoodValuesPass) {
 TEST(AgentFlags, PodCidrIsRequiredButNotForHelp) {
   Flags f = agent_flags("node1");
   ASSERT_TRUE(f.parse(std::vector<std::string>{"--probe"}));
-  auto s = f.missing_required();
+  auto s = check_cluster_flags(f);
   ASSERT_FALSE(s);
-  EXPECT_EQ(s.error().message, "--pod-cidr is required (e.g. --pod-cidr 10.244.1.0/24)");
+  EXPECT_EQ(s.error().message, "--pod-cidr is required (e.g. --pod-cidr 10.244.1.0/24), or --ipam cluster-pool|kubernetes");
   Flags g = agent_flags("node1");
   ASSERT_TRUE(g.parse(std::vector<std::string>{"--pod-cidr", "10.244.1.0/24"}));
   EXPECT_TRUE(g.missing_required());
+  EXPECT_TRUE(check_cluster_flags(g));
   EXPECT_EQ(g.get("pod-cidr"), "10.244.1.0/24");
   Flags h = agent_flags("node1");
   ASSERT_TRUE(h.parse(std::vector<std::string>{"--help"}));
   EXPECT_TRUE(h.help_requested());
+}
+
+TEST(AgentFlags, ClusterFlagsGoTogether) {
+  auto check = [](std::vector<std::string> args) -> std::string {
+    Flags f = agent_flags("node1");
+    if (auto s = f.parse(args); !s) return s.error().message;
+    auto s = check_cluster_flags(f);
+    return s ? "" : s.error().message;
+  };
+  EXPECT_EQ(check({"--pod-cidr", "10.1.0.0/24", "--kvstore", "etcd", "--kvstore-endpoints", "http://10.0.0.1:2379"}), "");
+  EXPECT_EQ(check({"--kvstore", "etcd", "--kvstore-endpoints", "http://10.0.0.1:2379", "--ipam", "cluster-pool", "--cluster-pool-cidr",
+                   "10.200.0.0/16"}),
+            "");
+  EXPECT_NE(check({"--ipam", "cluster-pool", "--cluster-pool-cidr", "10.200.0.0/16"}).find("needs --kvstore etcd"), std::string::npos);
+  EXPECT_NE(check({"--pod-cidr", "10.1.0.0/24", "--kvstore", "etcd"}).find("needs --kvstore-endpoints"), std::string::npos);
+  EXPECT_NE(check({"--pod-cidr", "10.1.0.0/24", "--ipam", "cluster-pool"}).find("cannot be given with --ipam"), std::string::npos);
+  EXPECT_NE(check({"--kvstore", "etcd", "--kvstore-endpoints", "http://a:1", "--ipam", "cluster-pool", "--cluster-pool-cidr", "10.200.0.0/16",
+                   "--cluster-pool-mask-size", "12"})
+                .find("wider than"),
+            std::string::npos);
+  EXPECT_NE(check({"--pod-cidr", "10.1.0.0/24", "--routing-mode", "geneve"}).find("tunnel or native"), std::string::npos);
+  EXPECT_NE(check({"--pod-cidr", "10.1.0.0/24", "--kvstore-lease-ttl", "1"}).find("from 2 to 3600"), std::string::npos);
 }
 
 TEST(AgentFlags, HelpListsEveryFlag) {
@@ -103,10 +126,11 @@ TEST(AgentFlags, HelpListsEveryFlag) {
         "events-ring-size", "bpf-map-max-entries", "redirect-peer", "manifests", "manifest-max-size", "kubeconfig", "k8s-sync-timeout",
         "policy-audit-mode", "allow-localhost", "metrics-addr", "flow-log", "flow-log-max-size", "flow-log-max-backups", "flow-log-allow",
         "flow-log-deny", "runtime-events", "runtime-event-store-size", "storage-events", "network-events", "gpu-libs", "events-log",
-        "events-log-max-size", "events-log-max-backups", "log-level", "probe", "help"})
+        "events-log-max-size", "events-log-max-backups", "log-level", "probe", "help", "routing-mode", "node-ip", "cluster-name",
+        "kvstore", "kvstore-endpoints", "kvstore-cacert", "kvstore-cert", "kvstore-key", "kvstore-lease-ttl", "ipam",
+        "cluster-pool-cidr", "cluster-pool-mask-size", "native-routing-cidr", "masquerade"})
     EXPECT_NE(help.find("  --" + std::string(name) + " "), std::string::npos) << name;
   EXPECT_NE(help.find("(default node1)"), std::string::npos);
-  EXPECT_NE(help.find("10.244.1.0/24 (required)"), std::string::npos);
   EXPECT_NE(help.find("Usage: myelind --pod-cidr CIDR [flags]"), std::string::npos);
 }
 

@@ -167,14 +167,57 @@ struct myelin_ipcache_key {
 MYELIN_ASSERT_SIZE(myelin_ipcache_key, 24);
 
 struct myelin_ipcache_val {
-	__u32 identity;
+	__u32 identity;         /* the address's security identity */
 	/* The CIDR identity this prefix has for NetworkPolicy ipBlock, which
 	 * selects every address in its CIDR, pods and nodes included: the entry's
 	 * own identity for a policy CIDR, the longest policy CIDR holding it for
 	 * a node address (whose identity is host), 0 for none. */
 	__u32 ipblock_identity;
+	/* The node that holds the address (a pod of another node, another
+	 * node's pod CIDR): in tunnel mode the packet is encapsulated to it;
+	 * 0 = this node, or not in the cluster. Layout 2. */
+	__be32 tunnel_endpoint;
+	__u32 flags;            /* MYELIN_IPCACHE_F_*; layout 2 */
 };
-MYELIN_ASSERT_SIZE(myelin_ipcache_val, 8);
+MYELIN_ASSERT_SIZE(myelin_ipcache_val, 16);
+
+/* Inside the cluster (a pod, a node's pod CIDR, a node address): never
+ * masqueraded. */
+#define MYELIN_IPCACHE_F_CLUSTER   0x1
+/* Of another node (its pod, its pod CIDR, its address). */
+#define MYELIN_IPCACHE_F_REMOTE    0x2
+/* A whole pod CIDR of another node (not a pod's own /32): an address in it
+ * that has no /32 of its own is a pod not known yet, identity world. */
+#define MYELIN_IPCACHE_F_POD_CIDR  0x4
+
+/* ---- This node, for every program (one entry, key 0) ----
+ * Written by the agent at start, before programs are attached. */
+#define MYELIN_MAP_NODE "myelin_node"
+enum myelin_routing_mode {
+	MYELIN_ROUTING_NONE = 0,    /* a single node: nothing is routed to other nodes */
+	MYELIN_ROUTING_TUNNEL = 1,  /* VXLAN to the ipcache's tunnel_endpoint */
+	MYELIN_ROUTING_NATIVE = 2,  /* the node's routes (pod CIDR via node address) */
+};
+/* Pod traffic leaving the cluster is SNATed to node_ip. */
+#define MYELIN_NODE_F_MASQUERADE 0x1
+struct myelin_node_config {
+	__u32 routing_mode;     /* enum myelin_routing_mode */
+	__be32 node_ip;         /* this node's underlay address */
+	__u32 tunnel_ifindex;   /* the VXLAN device (tunnel mode), 0 = none */
+	__u32 flags;            /* MYELIN_NODE_F_* */
+	__be32 native_cidr;     /* --native-routing-cidr: not masqueraded */
+	__u8 native_prefix;     /* its prefix length, 0 = none */
+	__u8 pad[3];
+	__u16 snat_port_min;    /* masquerade source ports (host order) */
+	__u16 snat_port_max;
+	__u32 pad2;
+};
+MYELIN_ASSERT_SIZE(myelin_node_config, 32);
+
+/* VXLAN: the port Cilium and flannel use; the VNI carries the sender's
+ * 24-bit source identity. */
+#define MYELIN_VXLAN_PORT 8472
+#define MYELIN_VXLAN_OVERHEAD 50  /* outer IPv4 20 + UDP 8 + VXLAN 8 + Ethernet 14 */
 
 /* ---- Policy: two LPM maps (allow, deny) of the same key ----
  * A rule for (endpoint, direction, protocol, remote identity, port range)
@@ -290,6 +333,13 @@ enum myelin_drop_reason {
 	 * TCP RST / ICMP port unreachable), a frontend whose backend slot is
 	 * missing, or a full Services map. */
 	MYELIN_DROP_SERVICE_BACKEND_NOT_FOUND = 158,
+	MYELIN_DROP_ERROR_RETRIEVING_TUNNEL_KEY = 147,   /* from_overlay: no tunnel metadata */
+	MYELIN_DROP_NO_TUNNEL_OR_ENCAPSULATION_ENDPOINT = 160,
+	MYELIN_DROP_NO_MAPPING_FOR_NAT_MASQUERADE = 167,  /* masquerade ports exhausted */
+	MYELIN_DROP_UNSUPPORTED_PROTOCOL_FOR_NAT_MASQUERADE = 168,
+	MYELIN_DROP_FIB_LOOKUP_FAILED = 169,
+	MYELIN_DROP_INVALID_IDENTITY = 171,              /* a remote node claimed "host" */
+	MYELIN_DROP_UNKNOWN_SENDER = 172,
 	MYELIN_DROP_NO_CONFIGURATION_AVAILABLE_TO_PERFORM_POLICY_DECISION = 165,
 	MYELIN_DROP_IP_FRAGMENTATION_NOT_SUPPORTED = 157,
 	MYELIN_DROP_FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND = 175,
@@ -301,8 +351,12 @@ enum myelin_obs_point {
 	MYELIN_OBS_UNKNOWN = 0,
 	MYELIN_OBS_TO_HOST = 2,
 	MYELIN_OBS_TO_STACK = 3,
+	MYELIN_OBS_TO_OVERLAY = 4,
 	MYELIN_OBS_FROM_ENDPOINT = 5,
 	MYELIN_OBS_FROM_STACK = 8,
+	MYELIN_OBS_FROM_OVERLAY = 9,
+	MYELIN_OBS_FROM_NETWORK = 10,
+	MYELIN_OBS_TO_NETWORK = 11,
 	MYELIN_OBS_TO_ENDPOINT = 101,
 };
 
@@ -378,7 +432,9 @@ struct myelin_flow_event {
 	 * source, a backend's reply translated back), 0 = none. */
 	__u16 dst_service;
 	__u16 src_service;
-	__u32 pad2;
+	/* The other end of the VXLAN tunnel the packet was sent into
+	 * (TO_OVERLAY) or came out of (FROM_OVERLAY), 0 = not tunnelled. */
+	__be32 tunnel_peer;
 };
 MYELIN_ASSERT_SIZE(myelin_flow_event, 112);
 
@@ -429,6 +485,7 @@ MYELIN_ASSERT_SIZE(myelin_stats, 72);
 	X(myelin_ct_entry) \
 	X(myelin_ipcache_key) \
 	X(myelin_ipcache_val) \
+	X(myelin_node_config) \
 	X(myelin_policy_key) \
 	X(myelin_policy_val) \
 	X(myelin_frag_key) \
@@ -448,6 +505,7 @@ MYELIN_ASSERT_SIZE(myelin_stats, 72);
 	X(myelin_obs_point) \
 	X(myelin_trace_reason) \
 	X(myelin_event_type) \
-	X(myelin_trace_cause)
+	X(myelin_trace_cause) \
+	X(myelin_routing_mode)
 
 #endif /* MYELIN_ABI_NET_H */

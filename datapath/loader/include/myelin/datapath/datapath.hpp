@@ -116,6 +116,12 @@ class Datapath {
   // ipcache: prefix -> identity (addresses that are not endpoints here).
   Status ipcache_upsert(const myelin_ipcache_key& k, const myelin_ipcache_val& v);
   Status ipcache_delete(const myelin_ipcache_key& k);
+  std::vector<std::pair<myelin_ipcache_key, myelin_ipcache_val>> ipcache_entries() const;
+  // This node for every program (abi/net.h myelin_node_config): routing
+  // mode, node address, tunnel device, masquerade. Written at start, before
+  // endpoints are restored (a single node leaves it zero: routing none).
+  Status set_node_config(const myelin_node_config& c);
+  myelin_node_config node_config() const;
   // Policy entries; `deny` picks the map.
   Status policy_upsert(bool deny, const myelin_policy_key& k, const myelin_policy_val& v);
   Status policy_delete(bool deny, const myelin_policy_key& k);

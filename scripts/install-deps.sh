@@ -12,6 +12,7 @@ PACKAGES=(
   libgtest-dev googletest
   iproute2 iputils-ping netcat-openbsd socat util-linux jq curl bc iperf3 sockperf iptables nftables ipvsadm time
   containernetworking-plugins prometheus
+  libgrpc++-dev protobuf-compiler-grpc etcd-server etcd-client
   qemu-system-x86 cpio busybox-static kmod
 )
 

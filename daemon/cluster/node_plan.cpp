@@ -65,6 +65,16 @@ uint32_t ipblock_of(const Prefix& p, const std::vector<std::pair<net::Cidr4, uin
   return id;
 }
 
+namespace {
+// A pod CIDR's own identity: an address in it with no /32 (a pod not known
+// yet) is judged as the LPM judged it without this entry: by the longest
+// policy CIDR holding it (a CIDR identity, world and more), else world.
+uint32_t range_identity(const Prefix& p, const std::vector<std::pair<net::Cidr4, uint32_t>>& policy_cidrs) {
+  const uint32_t id = ipblock_of(p, policy_cidrs);
+  return id ? id : uint32_t{MYELIN_IDENTITY_WORLD};
+}
+}  // namespace
+
 bool all_synced(const Snapshot& s, const std::vector<Source>& expected) {
   for (Source src : expected) {
     auto it = s.synced.find(src);
@@ -113,8 +123,7 @@ Plan plan(const Snapshot& s, const PlanInputs& in) {
       }
       claimed.emplace_back(c, "node " + name);
       const Prefix p = Prefix::of(c);
-      const uint32_t exact = exact_policy_cidr(p, in.policy_cidrs);
-      entry(p, exact ? exact : uint32_t{MYELIN_IDENTITY_WORLD}, endpoint,
+      entry(p, range_identity(p, in.policy_cidrs), endpoint,
             MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE | MYELIN_IPCACHE_F_POD_CIDR);
       if (in.mode == RoutingMode::native && routable) out.routes[p] = Route{c, n.ip, 0, 0};
       if (in.mode == RoutingMode::tunnel && in.tunnel_ifindex) out.routes[p] = Route{c, {}, in.tunnel_ifindex, in.tunnel_route_mtu};
@@ -138,8 +147,7 @@ Plan plan(const Snapshot& s, const PlanInputs& in) {
 
   if (local_cidr) {
     const Prefix p = Prefix::of(*local_cidr);
-    const uint32_t exact = exact_policy_cidr(p, in.policy_cidrs);
-    entry(p, exact ? exact : uint32_t{MYELIN_IDENTITY_WORLD}, 0, MYELIN_IPCACHE_F_CLUSTER);
+    entry(p, range_identity(p, in.policy_cidrs), 0, MYELIN_IPCACHE_F_CLUSTER);
   }
   return out;
 }

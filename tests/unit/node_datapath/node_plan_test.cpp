@@ -108,12 +108,13 @@ TEST(NodePlan, IpblockIdentitiesAndPolicyCidrsOnClusterPrefixes) {
   const Plan p = plan(three_nodes(), in);
   // The longest policy CIDR holding the whole prefix.
   expect_entry(p, "10.1.2.7/32", 300, (1u << 24) + 2, "192.168.50.2", kCluster | kRemote);
-  // A /25 inside b's pod CIDR does not hold all of it.
-  expect_entry(p, "10.1.2.0/24", MYELIN_IDENTITY_WORLD, 1u << 24, "192.168.50.2", kCluster | kRemote | kPodCidr);
+  // A /25 inside b's pod CIDR does not hold all of it; an address of it
+  // that is no known pod is judged as before the entry: by the policy CIDR.
+  expect_entry(p, "10.1.2.0/24", 1u << 24, 1u << 24, "192.168.50.2", kCluster | kRemote | kPodCidr);
   // A pod CIDR that is itself a policy CIDR keeps its CIDR identity (and the tunnel).
   expect_entry(p, "10.1.3.0/24", (1u << 24) + 1, (1u << 24) + 1, "192.168.50.3", kCluster | kRemote | kPodCidr);
   expect_entry(p, "192.168.50.2/32", MYELIN_IDENTITY_REMOTE_NODE, 0, nullptr, kCluster | kRemote);
-  expect_entry(p, "10.1.1.0/24", MYELIN_IDENTITY_WORLD, 1u << 24, nullptr, kCluster);
+  expect_entry(p, "10.1.1.0/24", 1u << 24, 1u << 24, nullptr, kCluster);
 }
 
 TEST(NodePlan, ConflictsAndStrays) {

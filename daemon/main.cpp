@@ -175,7 +175,10 @@ int main(int argc, char** argv) {
   cluster::NodeDatapath node_dp(cluster_state, **dp, {nodes_opts.mode, *cidr, nodes_opts.sources},
                                 {[&policy_ref] { return policy_ref ? policy_ref->policy_cidrs() : std::vector<std::pair<net::Cidr4, uint32_t>>{}; },
                                  [&policy_ref] {
-                                   if (policy_ref && policy_ref->objects_synced()) (void)policy_ref->regenerate();
+                                   // Never before the agent's own first regeneration: the object
+                                   // sources may not even be registered yet (a regeneration over an
+                                   // empty store would lift restored endpoints' enforcement).
+                                   if (policy_ref && policy_ref->revision() > 0 && policy_ref->objects_synced()) (void)policy_ref->regenerate();
                                  }});
   node_dp.adopt();
   agent::EndpointManager endpoints(**dp, **ipam, **store, **identities, counters);

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 
 #include <cstring>
+#include <set>
 
 namespace myelin::cluster {
 namespace {
@@ -131,9 +132,13 @@ Plan plan(const Snapshot& s, const PlanInputs& in) {
     out.problems[name] = problem;
   }
 
+  std::set<net::Ipv4> node_ips;
+  for (const auto& [name, n] : s.nodes) node_ips.insert(n.ip);
   for (const auto& [ip, ep] : s.endpoints) {
-    if (local_cidr && local_cidr->contains(ip)) {
-      ++out.endpoints_refused;  // this node's pods are its own endpoints, never another node's
+    // This node's pods are its own endpoints, never another node's; a node's
+    // address is the node's (a host-network pod has it: it is no endpoint).
+    if ((local_cidr && local_cidr->contains(ip)) || node_ips.count(ip)) {
+      ++out.endpoints_refused;
       continue;
     }
     const Node* n = s.node(ep.node);

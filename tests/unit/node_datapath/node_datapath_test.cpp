@@ -278,6 +278,9 @@ TEST_F(NodeDatapathTest, WorkerRegeneratesPolicyBeforeANewPodsEntry) {
   cs.set_problem("b", "test");
   ASSERT_TRUE(wait_for([&] { return cs.snapshot()->node("b")->problem.empty(); })) << "the plan's verdict replaces it";
   EXPECT_EQ(regenerations.load(), now + 1);
+  // Another node's identity came or went (Identities::on_change): policy again.
+  nd.identities_changed();
+  EXPECT_TRUE(wait_for([&] { return regenerations.load() == now + 2; }));
   nd.stop();
 }
 

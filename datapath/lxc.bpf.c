@@ -19,6 +19,7 @@
 #include "lib/lb.h"
 #include "lib/lb_nat.h"
 #include "lib/nodeport.h"
+#include "lib/snat_maps.h" /* created and pinned with the others: host.bpf.c masquerades with it */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -7,8 +7,10 @@
 #   - the agent found its node address (the default route's device) and
 #     to_netdev is on mln-wan's egress;
 #   - TCP, UDP and ICMP echo from two pods reach the world, which sees the
-#     node's address (its servers echo the peer they saw); the map holds
-#     their translations, within the port range;
+#     node's address (its servers echo the peer they saw);
+#   - a connection held open: both of its entries in myelin_snat, its port
+#     in the range and the one the world sees; closed, conntrack's GC takes
+#     them away;
 #   - a connection the world opens to a pod's own address (a route back
 #     added for it) keeps the pod's address: its replies are not SNATed;
 #   - --masquerade false: the same pod cannot reach the world (its SYNs
@@ -21,7 +23,7 @@ command -v socat >/dev/null && command -v python3 >/dev/null || { echo "FAIL: so
 mln_init
 CIDR=10.216.0.0/24
 MLN_NODE_NAME=masq-node
-MLN_AGENT_ARGS=(--metrics-addr "")
+MLN_AGENT_ARGS=(--metrics-addr "" --ct-gc-interval 1)
 mln_world_up "$CIDR"
 mln_world ip route del "$CIDR"  # the world knows no pod addresses
 mln_node_up "$CIDR"
@@ -68,18 +70,41 @@ done
 mln_pod a ping -c 3 -i 0.2 -W 2 "$W" >/dev/null && t_ok "ping from pod a to the world (echo id translated)" ||
   t_bad "ping from pod a to the world"
 
-# The translations the map holds (myelin_snat, both directions).
-snat=$(bpftool -j map dump pinned "$MLN_BPFFS/myelin_snat" 2>/dev/null) || snat="[]"
-flows=$(jq '[.[] | select(.formatted.key.dir == 1 and (.formatted.value.flags == 0))] | length' <<<"$snat" 2>/dev/null || echo 0)
-[ "${flows:-0}" -ge 5 ] && t_ok "myelin_snat holds the pods' flows ($flows pod -> world entries)" ||
-  t_bad "myelin_snat holds the pods' flows" "$(head -c 2000 <<<"$snat")"
-# bpftool prints __be16 as the host-order number of its bytes: convert.
-ports=$(jq -r '.[] | select(.formatted.key.dir == 1) | .formatted.value.to_port' <<<"$snat" 2>/dev/null |
-  while read -r v; do echo $(( ((v & 255) << 8) | (v >> 8) )); done | sort -n | uniq | tr '\n' ' ')
-in_range=1
-for v in $ports; do [ "$v" -ge 61000 ] && [ "$v" -le 65535 ] || in_range=0; done
-[ -n "$ports" ] && [ $in_range -eq 1 ] && t_ok "every masquerade port is in 61000-65535 ($ports)" ||
-  t_bad "every masquerade port is in 61000-65535" "ports: '$ports'"
+# The translations of a connection held open (myelin_snat, both directions),
+# and conntrack-backed GC once it closed (--ct-gc-interval 1; a closed TCP
+# connection leaves conntrack 10 s after its last packet).
+mln_world socat TCP-LISTEN:8082,bind=$W,fork,reuseaddr EXEC:cat &
+MLN_PIDS+=("$!")
+mln_retry 100 0.05 sh -c "nsenter --net=/var/run/netns/$MLN_WORLD ss -Hltn 'sport = :8082' | grep -q ." || mln_die "the world does not listen on 8082"
+mln_pod_bg a python3 -c "import socket, time; s = socket.create_connection(('$W', 8082)); time.sleep(120)"
+HOLD=$MLN_LAST_PID
+swap() { echo $(( (($1 & 255) << 8) | ($1 >> 8) )); }  # bpftool prints a __be16 as the number its bytes make here
+held() {  # the held connection's translated port, once both of its entries are there
+  local j port
+  j=$(bpftool -j map dump pinned "$MLN_BPFFS/myelin_snat" 2>/dev/null) || return 1
+  port=$(jq -r --argjson p "$(swap 8082)" '[.[] | select(.formatted.key.dir == 1 and .formatted.key.proto == 6 and .formatted.key.dport == $p)]
+    | if length == 1 then .[0].formatted.value.to_port else empty end' <<<"$j") || return 1
+  [ -n "$port" ] || return 1
+  jq -e --argjson p "$(swap 8082)" --argjson n "$port" 'any(.[]; .formatted.key.dir == 2 and .formatted.key.proto == 6 and
+    .formatted.key.sport == $p and .formatted.key.dport == $n)' <<<"$j" >/dev/null || return 1
+  swap "$port"
+}
+port=""
+for i in $(seq 1 100); do port=$(held) && break; sleep 0.1; done
+seen=$(mln_world ss -Htn state established "sport = :8082" | awk '{print $4}' | head -n1)
+[ -n "$port" ] && [ "$port" -ge 61000 ] && [ "$port" -le 65535 ] && [ "$seen" = "$N:$port" ] &&
+  t_ok "myelin_snat holds the open connection both ways; the world sees it from $N:$port (in 61000-65535)" ||
+  t_bad "myelin_snat holds the open connection both ways" "port '$port', the world sees '$seen'"
+kill "$HOLD" 2>/dev/null || true
+gone() {  # neither entry of the connection left (and the map was read)
+  local j
+  j=$(bpftool -j map dump pinned "$MLN_BPFFS/myelin_snat" 2>/dev/null) || return 1
+  jq -e --argjson p "$(swap 8082)" '[.[] | select(.formatted.key.proto == 6 and
+    ((.formatted.key.dir == 1 and .formatted.key.dport == $p) or (.formatted.key.dir == 2 and .formatted.key.sport == $p)))] | length == 0' <<<"$j" >/dev/null
+}
+t0=$(date +%s)
+mln_retry 300 0.1 gone && t_ok "closed, its translation is collected with its conntrack entry ($(( $(date +%s) - t0 )) s)" ||
+  t_bad "closed, its translation is collected" "$(bpftool -j map dump pinned "$MLN_BPFFS/myelin_snat" | head -c 1500)"
 
 # A connection the world opens to pod b's own address: its replies keep b's address.
 mln_world ip route add "$CIDR" via "$N" dev eth0

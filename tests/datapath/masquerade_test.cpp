@@ -297,6 +297,10 @@ TEST_F(MasqueradeTest, KeepsTheNodesOwnPorts) {
   EXPECT_EQ(expect_translated(packet(kPodA, kPeer, 61000, 80)), 61001) << "the node's port is not given away";
   Bytes reply = packet(kPeer, kNode, 80, 61000, 6, 8, 0x12);
   expect_untouched(in(reply), reply, "the reply of the node's own flow");
+  // A port outside the range cannot collide: not recorded (VXLAN's, the ephemeral ones).
+  Bytes other = packet(kNode, kPeer, 40000, 80);
+  expect_untouched(out(other), other, "the node's own packet from a port outside the range");
+  EXPECT_FALSE(snat(MYELIN_SNAT_INGRESS, 6, kPeer, kNode, 80, 40000));
 }
 
 // Exhaustion: a range of two ports, a third flow to the same peer is dropped

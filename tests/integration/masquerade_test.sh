@@ -42,7 +42,11 @@ A=${MLN_POD_IP[a]} B=${MLN_POD_IP[b]}
 echo "pods: a=$A b=$B; world $W, node $N"
 
 # The world's servers answer with the address they see the client at.
-mln_world socat TCP-LISTEN:8080,bind=$W,fork,reuseaddr SYSTEM:"echo world \$SOCAT_PEERADDR" &
+# Started with nsenter itself, not the mln_world function: $! must be the
+# server (a function in the background is a subshell, and killing it would
+# leave the server running).
+WNS="nsenter --net=/var/run/netns/$MLN_WORLD"
+$WNS socat TCP-LISTEN:8080,bind=$W,fork,reuseaddr SYSTEM:"echo world \$SOCAT_PEERADDR" &
 MLN_PIDS+=("$!")
 UDP_SERVER='import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -50,7 +54,7 @@ s.bind((sys.argv[1], 8081))
 while True:
     d, a = s.recvfrom(2048)
     s.sendto(("world " + a[0] + "\n").encode(), a)'
-mln_world python3 -c "$UDP_SERVER" "$W" &
+$WNS python3 -c "$UDP_SERVER" "$W" &
 MLN_PIDS+=("$!")
 mln_retry 100 0.05 sh -c "nsenter --net=/var/run/netns/$MLN_WORLD ss -Hltn 'sport = :8080' | grep -q ." || mln_die "the world does not listen on TCP"
 mln_retry 100 0.05 sh -c "nsenter --net=/var/run/netns/$MLN_WORLD ss -Hlun 'sport = :8081' | grep -q ." || mln_die "the world does not listen on UDP"
@@ -88,7 +92,7 @@ t_jq "GRE from pod a is dropped UNSUPPORTED_PROTOCOL_FOR_NAT_MASQUERADE on mln-w
 # The translations of a connection held open (myelin_snat, both directions),
 # and conntrack-backed GC once it closed (--ct-gc-interval 1; a closed TCP
 # connection leaves conntrack 10 s after its last packet).
-mln_world socat TCP-LISTEN:8082,bind=$W,fork,reuseaddr EXEC:cat &
+$WNS socat TCP-LISTEN:8082,bind=$W,fork,reuseaddr EXEC:cat &
 MLN_PIDS+=("$!")
 mln_retry 100 0.05 sh -c "nsenter --net=/var/run/netns/$MLN_WORLD ss -Hltn 'sport = :8082' | grep -q ." || mln_die "the world does not listen on 8082"
 mln_pod_bg a python3 -c "import socket, time; s = socket.create_connection(('$W', 8082)); time.sleep(120)"

@@ -13,6 +13,8 @@
 #   - a connection held open: both of its entries in myelin_snat, its port
 #     in the range and the one the world sees; closed, conntrack's GC takes
 #     them away;
+#   - kill -9 of the agent under an open connection: it carries on while
+#     the agent is gone and after the new one started;
 #   - a connection the world opens to a pod's own address (a route back
 #     added for it) keeps the pod's address: its replies are not SNATed;
 #   - --masquerade false: the same pod cannot reach the world (its SYNs
@@ -124,6 +126,30 @@ gone() {  # neither entry of the connection left (and the map was read)
 t0=$(date +%s)
 mln_retry 300 0.1 gone && t_ok "closed, its translation is collected with its conntrack entry ($(( $(date +%s) - t0 )) s)" ||
   t_bad "closed, its translation is collected" "$(bpftool -j map dump pinned "$MLN_BPFFS/myelin_snat" | head -c 1500)"
+
+# kill -9 of the agent under an open connection: the programs and the
+# pinned translations stay, so the connection carries on, before and after
+# the new agent starts.
+CLIENT='import os, socket, sys, time
+s = socket.create_connection((sys.argv[1], 8082)); s.settimeout(20)
+for word in ("one", "two", "three"):
+    while word != "one" and not os.path.exists(sys.argv[2] + "." + word): time.sleep(0.05)
+    s.sendall(word.encode() + b"\n"); print(s.recv(100).decode().strip(), flush=True)'
+FLAG="$MLN_TMP/go"
+mln_pod_bg a python3 -c "$CLIENT" "$W" "$FLAG" >"$MLN_TMP/client.out" 2>&1
+CLIENT_PID=$MLN_LAST_PID
+mln_retry 100 0.1 grep -qx one "$MLN_TMP/client.out" || t_bad "the client's first echo" "$(cat "$MLN_TMP/client.out")"
+mln_agent_kill KILL
+touch "$FLAG.two"
+mln_retry 100 0.1 grep -qx two "$MLN_TMP/client.out" &&
+  t_ok "an open masqueraded connection carries on while the agent is gone (kill -9)" ||
+  t_bad "an open masqueraded connection carries on while the agent is gone" "$(cat "$MLN_TMP/client.out")"
+mln_agent_start
+touch "$FLAG.three"
+mln_retry 100 0.1 grep -qx three "$MLN_TMP/client.out" &&
+  t_ok "and after the new agent started (its translation adopted from the pinned map)" ||
+  t_bad "and after the new agent started" "$(cat "$MLN_TMP/client.out")"
+kill "$CLIENT_PID" 2>/dev/null || true
 
 # A connection the world opens to pod b's own address: its replies keep b's address.
 mln_world ip route add "$CIDR" via "$N" dev eth0

@@ -44,6 +44,7 @@
 #include "myelin/pseudo_fs.hpp"
 #include "myelin/services/lb_component.hpp"
 #include "nodeport/nodeport_component.hpp"
+#include "masquerade/masquerade_component.hpp"
 #include "runtime/pod_index.hpp"
 #include "runtime/runtime_components.hpp"
 #include "server/api_server.hpp"
@@ -242,6 +243,12 @@ int main(int argc, char** argv) {
   components.add<agent::AgentComponent>(info, components);
   components.add<agent::DatapathComponent>(**dp, pump);
   components.add<agent::ConntrackGcComponent>(ct_gc);
+  // Masquerade's fields of the node config, before the devices' programs read them.
+  masquerade::MasqueradeComponent::Options masq;
+  masq.enabled = flags.get("masquerade") == "true";
+  if (!flags.get("node-ip").empty()) masq.node_ip = *net::parse_ipv4(flags.get("node-ip"));                        // validated
+  if (!flags.get("native-routing-cidr").empty()) masq.native_cidr = *net::parse_cidr4(flags.get("native-routing-cidr"));  // validated
+  components.add<masquerade::MasqueradeComponent>(**dp, masq);
   components.add<nodeport::NodePortComponent>(
       **dp, nodeport::NodePortComponent::Options{flags.get("devices"), node_ports, redirect_peer, [&svc = *services](const std::vector<nodeport::Device>& devs) {
                                                    std::vector<net::Ipv4> addrs;  // NodePorts are served on these

@@ -11,7 +11,8 @@
 # packet of exactly the route MTU crosses; the node reaches the other node's
 # pod through to_overlay; the flows say TO_OVERLAY / FROM_OVERLAY with
 # Hubble's tunnel {protocol, IP, vni}; the device survives an agent restart
-# (adopted, same ifindex) with traffic flowing again at once.
+# (adopted, same ifindex) with traffic flowing again at once, and goes (with
+# the node config's tunnel mode) when the agent starts out of tunnel mode.
 source "$(dirname "$0")/common.sh"
 
 ID="tun$$"
@@ -76,7 +77,7 @@ start_agent() {
   local n=$1
   MLN_CGROUP=$CG mln_agent_cgroup_args "$MLN_BIN"  # --cgroup-root: socket LB on this run's cgroup, never the root
   nsenter --net="/var/run/netns/${NODE_NS[$n]}" -- "$MLN_BIN/myelind" --node-name "node-$n" --pod-cidr "${POD_CIDR[$n]}" \
-    --node-ip "${NODE_IP[$n]}" --routing-mode tunnel --api-socket "${SOCK[$n]}" --bpffs-root "${BPFFS[$n]}" \
+    --node-ip "${NODE_IP[$n]}" --routing-mode "${ROUTING:-tunnel}" --api-socket "${SOCK[$n]}" --bpffs-root "${BPFFS[$n]}" \
     --state-dir "${STATE[$n]}" "${MLN_CG_ARGS[@]}" >>"${LOG[$n]}" 2>&1 &
   PID[$n]=$!
   local k
@@ -192,5 +193,11 @@ t_check "agent a restarted: myelin_vxlan adopted with the same ifindex" \
   bash -c "[ \"\$(nsenter --net=/var/run/netns/${NODE_NS[a]} ip -j link show myelin_vxlan | jq '.[0].ifindex')\" = '$IFINDEX_A' ]"
 t_check "the log says adopted" grep -q "adopted myelin_vxlan" "${LOG[a]}"
 t_check "after the restart a pings b" in_pod a ping -q -c 2 -i 0.2 -W 2 "$B"
+
+echo "-- restarted out of tunnel mode: nothing of the tunnel stays"
+kill "${PID[a]}"; wait "${PID[a]}" 2>/dev/null || true
+ROUTING=native start_agent a
+t_check "myelin_vxlan is gone from node a" bash -c "! nsenter --net=/var/run/netns/${NODE_NS[a]} ip link show myelin_vxlan >/dev/null 2>&1"
+in_pod a ping -q -c 1 -W 1 "$B" >/dev/null 2>&1 && t_bad "a no longer reaches b through a tunnel" || t_ok "a no longer reaches b through a tunnel"
 
 t_summary

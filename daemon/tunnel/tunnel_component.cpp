@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tunnel/tunnel_component.hpp"
 
+#include "component/status_builder.hpp"
 #include "metrics/metric_sink.hpp"
 #include "myelin/log.hpp"
 #include "myelin/netlink.hpp"
@@ -51,6 +52,18 @@ Status TunnelComponent::start() {
 void TunnelComponent::stop() {
   // The device and its programs stay; the node config stays pinned.
   overlay_.reset();
+}
+
+void TunnelComponent::status(component::StatusBuilder& b) const {
+  if (!o_.enabled || !dev_.ifindex()) return;
+  auto* t = b.out().mutable_tunnel();
+  t->set_device(o_.device);
+  t->set_ifindex(static_cast<uint32_t>(dev_.ifindex()));
+  t->set_port(MYELIN_VXLAN_PORT);
+  t->set_node_ip(o_.underlay.node_ip.str());
+  t->set_underlay_device(o_.underlay.device);
+  t->set_underlay_mtu(o_.underlay.mtu);
+  t->set_pod_route_mtu(pod_route_mtu(o_.underlay.mtu));
 }
 
 void TunnelComponent::collect(metrics::MetricSink& sink) const {

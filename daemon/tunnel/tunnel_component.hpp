@@ -36,6 +36,7 @@ class TunnelComponent : public component::Component {
   Status start() override;
   void stop() override;
   void collect(metrics::MetricSink& sink) const override;
+  void status(component::StatusBuilder& b) const override;
 
   int tunnel_ifindex() const { return dev_.ifindex(); }
 

@@ -111,6 +111,11 @@ for n in "${NODES[@]}"; do
     bash -c "grep -q from_overlay '$TMP/tc-$n.txt' && grep -q to_overlay '$TMP/tc-$n.txt'"
 done
 IFINDEX_A=$(jq '.[0].ifindex' "$TMP/vx-a.json")
+cli a status -o json >"$TMP/status-a.json"
+t_jq "status says tunnel mode: myelin_vxlan, UDP 8472, from ${NODE_IP[a]} on eth1, MTU 1500, pod routes 1450" \
+  ".tunnel.device == \"myelin_vxlan\" and .tunnel.ifindex == $IFINDEX_A and .tunnel.port == 8472 and .tunnel.node_ip == \"${NODE_IP[a]}\" and .tunnel.underlay_device == \"eth1\" and .tunnel.underlay_mtu == 1500 and .tunnel.pod_route_mtu == 1450" \
+  "$TMP/status-a.json"
+t_check "status's table has a Tunnel line" bash -c "'$MLN_BIN/myelin' --socket '${SOCK[a]}' status | grep -q '^Tunnel: *VXLAN myelin_vxlan (UDP 8472'"
 
 echo "-- pods through the CNI plugin"
 for n in "${NODES[@]}"; do
@@ -247,6 +252,7 @@ t_check "after the restart a pings b" in_pod a ping -q -c 2 -i 0.2 -W 2 "$B"
 echo "-- restarted out of tunnel mode: nothing of the tunnel stays"
 kill "${PID[a]}"; wait "${PID[a]}" 2>/dev/null || true
 ROUTING=native start_agent a
+cli a status -o json | jq -e 'has("tunnel") | not' >/dev/null && t_ok "status no longer says tunnel mode" || t_bad "status no longer says tunnel mode"
 t_check "myelin_vxlan is gone from node a" bash -c "! nsenter --net=/var/run/netns/${NODE_NS[a]} ip link show myelin_vxlan >/dev/null 2>&1"
 in_pod a ping -q -c 1 -W 1 "$B" >/dev/null 2>&1 && t_bad "a no longer reaches b through a tunnel" || t_ok "a no longer reaches b through a tunnel"
 

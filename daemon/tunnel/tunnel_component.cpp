@@ -54,6 +54,12 @@ void TunnelComponent::stop() {
   overlay_.reset();
 }
 
+Status TunnelComponent::set_remote_pod_cidrs(const std::vector<net::Cidr4>& cidrs) {
+  if (!o_.enabled || !dev_.ifindex()) return {};
+  std::lock_guard<std::mutex> lock(mu_);
+  return dev_.route_pod_cidrs(cidrs, pod_route_mtu(o_.underlay.mtu));
+}
+
 void TunnelComponent::status(component::StatusBuilder& b) const {
   if (!o_.enabled || !dev_.ifindex()) return;
   auto* t = b.out().mutable_tunnel();

@@ -14,6 +14,8 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <vector>
 #include <string>
 
 #include "component/component.hpp"
@@ -39,6 +41,10 @@ class TunnelComponent : public component::Component {
   void status(component::StatusBuilder& b) const override;
 
   int tunnel_ifindex() const { return dev_.ifindex(); }
+  // Other nodes' pod CIDRs, for the node's own packets to their pods (the
+  // pods' packets need no route: from_container redirects them). The whole
+  // set each time (the cluster's nodes but this one); not in tunnel mode: ok, nothing.
+  Status set_remote_pod_cidrs(const std::vector<net::Cidr4>& cidrs);
 
  private:
   Status disable();
@@ -47,6 +53,7 @@ class TunnelComponent : public component::Component {
   Options o_;
   std::unique_ptr<datapath::OverlayDatapath> overlay_;
   datapath::TunnelDevice dev_;
+  std::mutex mu_;  // set_remote_pod_cidrs callers
 };
 
 }  // namespace myelin::tunnel

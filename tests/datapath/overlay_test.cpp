@@ -13,6 +13,7 @@
 #include <ctime>
 #include <iostream>
 #include <random>
+#include <set>
 
 #include "fixture.hpp"
 #include "myelin/bpf/tc_hook.hpp"
@@ -451,6 +452,43 @@ TEST_F(TunnelDeviceTest, RefusesADeviceThatIsNotOurs) {
   auto link = netlink::link_get("myelin_vxlan");
   ASSERT_TRUE(link);
   EXPECT_EQ(link->kind, "veth");
+}
+
+// The node's own routes to other nodes' pod CIDRs through the device:
+// exactly the set given, each with the route MTU; the rest removed, also
+// when a later owner (a restarted agent) no longer knows what it added.
+TEST_F(TunnelDeviceTest, RoutesExactlyTheRemotePodCidrs) {
+  auto d = ensure();
+  ASSERT_TRUE(d) << d.error().message;
+  auto cidr = [](const char* s) { return *net::parse_cidr4(s); };
+  auto routes = [&] {
+    std::set<std::string> out;
+    auto r = netlink::route_list(d->ifindex());
+    EXPECT_TRUE(r) << (r ? "" : r.error().message);
+    if (r)
+      for (const auto& c : *r) out.insert(c.str());
+    return out;
+  };
+  ASSERT_TRUE(d->route_pod_cidrs({cidr("10.1.0.0/24"), cidr("10.2.0.0/24")}, 1450));
+  EXPECT_EQ(routes(), (std::set<std::string>{"10.1.0.0/24", "10.2.0.0/24"}));
+  FILE* f = ::popen(("ip netns exec " + ns_ + " ip route show dev myelin_vxlan").c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  char buf[512] = {};
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  ::pclose(f);
+  EXPECT_NE(std::string(buf, n).find("10.1.0.0/24 proto static scope link mtu 1450"), std::string::npos) << std::string(buf, n);
+  ASSERT_TRUE(d->route_pod_cidrs({cidr("10.2.0.0/24"), cidr("10.3.0.0/24")}, 1450));
+  EXPECT_EQ(routes(), (std::set<std::string>{"10.2.0.0/24", "10.3.0.0/24"})) << "a node gone, one added";
+  d->release();
+  auto again = ensure();  // a restarted agent: adopts the device and its routes
+  ASSERT_TRUE(again) << again.error().message;
+  ASSERT_TRUE(again->route_pod_cidrs({cidr("10.3.0.0/24")}, 1450));
+  auto r = netlink::route_list(again->ifindex());
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->size(), 1u) << "the earlier start's route to a node gone since is removed";
+  EXPECT_EQ((*r)[0].str(), "10.3.0.0/24");
+  ASSERT_TRUE(again->route_pod_cidrs({}, 1450));
+  EXPECT_TRUE(netlink::route_list(again->ifindex())->empty());
 }
 
 }  // namespace

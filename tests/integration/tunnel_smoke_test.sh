@@ -193,9 +193,10 @@ in_node a ip route add 10.77.2.0/24 dev myelin_vxlan src "${NODE_IP[a]}" mtu 145
 t_check "node a pings pod b through myelin_vxlan" in_node a ping -q -c 2 -i 0.2 -W 2 "$B"
 
 echo "-- flows"
-sleep 0.5
+# Bounded wait for the last flow expected (node a's ping seen on b), then read both.
+mln_retry 50 0.1 sh -c "'$MLN_BIN/myelin' --socket '${SOCK[b]}' observe --all -o json >'$TMP/flows-b.json' &&
+  jq -e -s 'map(select(.flow.IP.source == \"${NODE_IP[a]}\" and .flow.trace_observation_point == \"FROM_OVERLAY\")) | length > 0' '$TMP/flows-b.json' >/dev/null" || true
 cli a observe --all -o json >"$TMP/flows-a.json"
-cli b observe --all -o json >"$TMP/flows-b.json"
 t_jq "node a: a->b TO_OVERLAY with tunnel {VXLAN, ${NODE_IP[a]} -> ${NODE_IP[b]}, vni = a's identity}" \
   ".flow.IP.source == \"$A\" and .flow.IP.destination == \"$B\" and .flow.trace_observation_point == \"TO_OVERLAY\" and .flow.tunnel.protocol == \"VXLAN\" and .flow.tunnel.IP.source == \"${NODE_IP[a]}\" and .flow.tunnel.IP.destination == \"${NODE_IP[b]}\" and .flow.tunnel.vni == $ID_A" \
   "$TMP/flows-a.json"
@@ -235,7 +236,7 @@ mln_retry 50 0.1 in_pod a ping -q -c 1 -W 1 "$B" >/dev/null 2>&1 && t_ok "policy
 echo "-- kill -9 and restart of an agent under a cross-node stream"
 in_pod a ping -q -c 2000 -i 0.01 -W 1 "$B" >"$TMP/stream.txt" 2>&1 &
 STREAM=$!
-sleep 1
+sleep 1  # a second into the stream (not a wait for an event: the check below proves the stream outlasted the restart)
 kill -9 "${PID[a]}"; wait "${PID[a]}" 2>/dev/null || true
 t_check "with agent a killed, a still pings b" in_pod a ping -q -c 2 -i 0.2 -W 2 "$B"
 start_agent a

@@ -52,6 +52,7 @@
 #include "services/sock_lb_component.hpp"
 #include "sources/source_components.hpp"
 #include "tracing/tracing_component.hpp"
+#include "tunnel/tunnel_component.hpp"
 
 #ifndef MYELIN_VERSION
 #define MYELIN_VERSION "0.0.0"
@@ -223,9 +224,22 @@ int main(int argc, char** argv) {
       services::ServiceManager::Options{info.node_name, flags.get("k8s-service-proxy-name"),
                                         lb_opts.algorithm == services::LbAlgorithm::maglev, node_ports.min, node_ports.max});
 
+  // Tunnel mode (issue 12) in a cluster only: a single node (no --node-ip,
+  // no --kvstore) routes nothing to other nodes.
+  // TODO(issue 12, lead): the cluster decision once the kvstore/Kubernetes backends are wired.
+  std::optional<tunnel::Underlay> underlay;
+  if (flags.get("routing-mode") == "tunnel" && (!flags.get("node-ip").empty() || !flags.get("kvstore").empty())) {
+    std::optional<net::Ipv4> want;
+    if (!flags.get("node-ip").empty()) want = *net::parse_ipv4(flags.get("node-ip"));  // validated
+    auto u = tunnel::resolve_underlay(want);
+    if (!u) return fail("tunnel mode: " + u.error().message);
+    underlay = *u;
+  }
+
   flows::FlowStore flow_store(static_cast<size_t>(*flags.get_int("flow-store-size")));
   auto decoder = agent::make_flow_decoder(info.node_name, policies);
   decoder.set_frontends([&w = **lb_writer] { return w.index(); });  // flows name their Services
+  if (underlay) decoder.set_node_ip(underlay->node_ip.network_order());  // the local end of flows' `tunnel`
 
   agent::EventPump pump(**dp, decoder, flow_store, counters);
   agent::ConntrackGc ct_gc(**dp, datapath::CtTimeouts{}, std::chrono::seconds(*flags.get_int("ct-gc-interval")), counters);
@@ -255,7 +269,11 @@ int main(int argc, char** argv) {
                                                    for (const auto& d : devs) addrs.insert(addrs.end(), d.addrs.begin(), d.addrs.end());
                                                    svc.set_node_addresses(std::move(addrs));
                                                  }});
-  components.add<agent::IpamComponent>(**ipam, *cidr);
+  // Without tunnel mode it undoes what an earlier start in tunnel mode left.
+  components.add<tunnel::TunnelComponent>(**dp, tunnel::TunnelComponent::Options{underlay.has_value(), underlay.value_or(tunnel::Underlay{}),
+                                                                                redirect_peer});
+  auto& ipam_component = components.add<agent::IpamComponent>(**ipam, *cidr);
+  if (underlay) ipam_component.set_mtu(underlay->mtu, tunnel::pod_route_mtu(underlay->mtu));
   components.add<agent::EndpointsComponent>(endpoints, **store, policies);
   components.add<agent::PolicyComponent>(policies, **store, **identities).set_services([&svc = *services] {
     auto snap = svc.snapshot();

@@ -361,6 +361,30 @@ Result<std::vector<RouteInfo>> route_list(uint8_t protocol) {
   return out;
 }
 
+Result<std::vector<net::Cidr4>> route_list(int oif) {
+  Msg m(RTM_GETROUTE, NLM_F_DUMP);
+  auto* rtm = m.extra<rtmsg>();
+  rtm->rtm_family = AF_INET;
+  std::vector<net::Cidr4> out;
+  auto s = talk(m.nlh, "list routes", [&](const nlmsghdr* n) {
+    if (n->nlmsg_type != RTM_NEWROUTE) return;
+    auto* r = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(n));
+    if (r->rtm_family != AF_INET || r->rtm_type != RTN_UNICAST) return;
+    uint32_t table = r->rtm_table, dst = 0;
+    int link = 0;
+    for_each_attr(n, sizeof(*r), [&](const nlattr* a) {
+      switch (mnl_attr_get_type(a)) {
+        case RTA_DST: dst = mnl_attr_get_u32(a); break;
+        case RTA_OIF: link = static_cast<int>(mnl_attr_get_u32(a)); break;
+        case RTA_TABLE: table = mnl_attr_get_u32(a); break;
+      }
+    });
+    if (link == oif && table == RT_TABLE_MAIN) out.push_back(net::Cidr4{net::Ipv4{ntohl(dst)}, r->rtm_dst_len});
+  });
+  if (!s) return s.error();
+  return out;
+}
+
 Result<RouteInfo> route_get(net::Ipv4 dst) {
   Msg m(RTM_GETROUTE, 0);
   auto* rtm = m.extra<rtmsg>();

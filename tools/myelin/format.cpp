@@ -198,6 +198,11 @@ std::string status_table(const api::StatusResponse& s) {
                          std::to_string(v.backends_active()) + " active + " + std::to_string(v.backends_terminating()) + " terminating backends" +
                          (v.synced() ? "" : ", sources not synced yet") + (v.warnings() ? ", " + std::to_string(v.warnings()) + " with warnings" : ""));
   }
+  if (s.has_tunnel()) {
+    const auto& t = s.tunnel();
+    row("Tunnel:", "VXLAN " + t.device() + " (UDP " + std::to_string(t.port()) + ", from " + t.node_ip() + " on " + t.underlay_device() +
+                       ", MTU " + std::to_string(t.underlay_mtu()) + "; pod routes MTU " + std::to_string(t.pod_route_mtu()) + ")");
+  }
   o << cluster_status_text(s);
   if (s.runtime_enabled()) {
     uint64_t total = 0;

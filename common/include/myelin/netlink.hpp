@@ -63,6 +63,8 @@ struct VxlanSpec {
   unsigned mtu = 0;
 };
 Status vxlan_create(const VxlanSpec& spec);
+// The IPv4 routes of the main table that leave through link `oif`.
+Result<std::vector<net::Cidr4>> route_list(int oif);
 // The IPv4 addresses on a link (for CHECK); index 0: on every link.
 Result<std::vector<std::pair<net::Ipv4, uint8_t>>> addr_list(int index);
 

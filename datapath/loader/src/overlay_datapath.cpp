@@ -86,6 +86,22 @@ Status TunnelDevice::remove(const std::string& name) {
   return netlink::link_delete(name);
 }
 
+Status TunnelDevice::route_pod_cidrs(const std::vector<net::Cidr4>& cidrs, unsigned mtu) const {
+  if (!ifindex_) return Error{"no tunnel device"};
+  auto have = netlink::route_list(ifindex_);
+  if (!have) return have.error();
+  auto same = [](const net::Cidr4& a, const net::Cidr4& b) { return a.base == b.base && a.prefix == b.prefix; };
+  for (const auto& c : cidrs)
+    if (auto st = netlink::route_replace(c, ifindex_, std::nullopt, true, mtu); !st) return st;
+  for (const auto& h : *have) {
+    bool keep = false;
+    for (const auto& c : cidrs) keep = keep || same(c, h);
+    if (!keep)
+      if (auto st = netlink::route_delete(h, ifindex_); !st) return st;
+  }
+  return {};
+}
+
 void TunnelDevice::reset() {
   if (created_ && !name_.empty()) {
     if (auto st = netlink::link_delete(name_); !st) log::warn("tunnel", "delete " + name_ + ": " + st.error().message);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "myelin/abi/net.h"
 #include "myelin/bpf/skeleton.hpp"
@@ -58,6 +59,12 @@ class TunnelDevice {
   // Deletes a device of ours by name (none there is fine): routing mode
   // changed away from tunnel.
   static Status remove(const std::string& name);
+
+  // The node's own packets to other nodes' pods leave through this device
+  // (to_overlay keys them): exactly one route per CIDR given, `mtu` on each
+  // (underlay - 50); routes through the device to CIDRs no longer given are
+  // removed, those of an earlier start included (read back from the kernel).
+  Status route_pod_cidrs(const std::vector<net::Cidr4>& cidrs, unsigned mtu) const;
 
   TunnelDevice() = default;
   ~TunnelDevice() { reset(); }

@@ -33,7 +33,7 @@
 # Settings (environment, read at mn_node_add):
 #   MN_MODE        tunnel (default) | native        --routing-mode
 #   MN_STORE       etcd (default) | none | kube      where the cluster state lives
-#   MN_IPAM        static (default) | cluster-pool
+#   MN_IPAM        static (default) | cluster-pool | kubernetes
 #   MN_LEASE_TTL   --kvstore-lease-ttl (default 5: node removal tests wait for it)
 #   MN_AGENT_ARGS  array: extra flags given to every node's myelind
 #   MN_KUBECONFIG  MN_STORE=kube: the kubeconfig every agent gets (see mn_standin_up)
@@ -73,6 +73,12 @@ mn_etcdctl() { mn_etcd_ns env ETCDCTL_API=3 etcdctl --endpoints "$MN_ETCD_URL" -
 mn_init() {
   mln_init
   MLN_AGENT_LOG=/nonexistent   # cluster.sh's single-agent log: mn_cleanup prints every node's instead
+  mn_underlay_up
+}
+
+# The underlay and the world, in a run mln_init started (the demo calls it
+# after its single node is up).
+mn_underlay_up() {
   mln_at_exit mn_cleanup
   mkdir -p "$MLN_BPFFS"
   ip netns add "mln-$MLN_ID-ul"
@@ -124,6 +130,64 @@ mn_etcd_stop() {  # $1 = signal (default TERM)
   MN_ETCD_PID=""
 }
 
+# ---- the Kubernetes API (the stand-in) --------------------------------------
+
+# mn_standin_up OBJECTS.json [stand-in flags]: tests/kube/apiserver_standin.py
+# in its own namespace on the underlay (10.99.0.3:6443; the stand-in listens
+# on its namespace's 127.0.0.1, a socat there forwards the underlay port to
+# it), TLS with a CA of this run, a token; sets MN_KUBECONFIG (for
+# MN_STORE=kube), MN_K8S (its directory), MN_K8S_TOKEN.
+mn_standin_up() {
+  local objects=$1 k ns="mln-$MLN_ID-k8s" port; shift
+  MN_K8S="$MLN_TMP/k8s"
+  k=$MN_K8S
+  mkdir -p "$k"
+  [ -e "/var/run/netns/$ns" ] || mn_attach "$ns" vk "$MN_STANDIN_IP"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=test-ca \
+    -keyout "$k/ca.key" -out "$k/ca.crt" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=kube-apiserver \
+    -keyout "$k/server.key" -out "$k/server.csr" 2>/dev/null
+  echo "subjectAltName=IP:$MN_STANDIN_IP,IP:127.0.0.1" >"$k/san.ext"
+  openssl x509 -req -in "$k/server.csr" -CA "$k/ca.crt" -CAkey "$k/ca.key" -CAcreateserial -days 2 \
+    -extfile "$k/san.ext" -out "$k/server.crt" 2>/dev/null
+  MN_K8S_TOKEN="token-$MLN_ID-$RANDOM"
+  mn_bg "/var/run/netns/$ns" python3 "$MLN_ROOT/tests/kube/apiserver_standin.py" --cert "$k/server.crt" --key "$k/server.key" \
+    --token "$MN_K8S_TOKEN" --objects "$objects" "$@" >"$k/port" 2>"$k/standin.log"
+  _mn_standin_port() { [ -s "$MN_K8S/port" ]; }
+  mln_retry 100 0.1 _mn_standin_port || mln_die "the stand-in API server did not start: $(cat "$k/standin.log")"
+  MN_K8S_LOCAL_PORT=$(head -1 "$k/port")
+  mn_bg "/var/run/netns/$ns" socat "TCP-LISTEN:6443,bind=$MN_STANDIN_IP,fork,reuseaddr" "TCP:127.0.0.1:$MN_K8S_LOCAL_PORT"
+  _mn_standin_fwd() { nsenter --net="/var/run/netns/mln-$MLN_ID-k8s" -- ss -Hltn "sport = :6443" | grep -q .; }
+  mln_retry 100 0.05 _mn_standin_fwd || mln_die "the stand-in's underlay port did not open"
+  MN_KUBECONFIG="$k/kubeconfig"
+  cat >"$MN_KUBECONFIG" <<KC
+apiVersion: v1
+kind: Config
+current-context: standin
+clusters:
+- name: standin
+  cluster: {server: "https://$MN_STANDIN_IP:6443", certificate-authority: ca.crt}
+contexts:
+- name: standin
+  context: {cluster: standin, user: myelin}
+users:
+- name: myelin
+  user: {token: "$MN_K8S_TOKEN"}
+KC
+}
+
+# mn_standin_ctl apply|delete|compact|drop JSON: the stand-in's test controls.
+mn_standin_ctl() {
+  nsenter --net="/var/run/netns/mln-$MLN_ID-k8s" -- curl -sf --max-time 5 --cacert "$MN_K8S/ca.crt" \
+    -H "Authorization: Bearer $MN_K8S_TOKEN" -X POST --data-binary "${2:-{\}}" \
+    "https://127.0.0.1:$MN_K8S_LOCAL_PORT/_standin/$1" >/dev/null || mln_die "stand-in control $1 failed"
+}
+# mn_kubectl_get PATH: a GET on the stand-in (e.g. /api/v1/nodes), JSON on stdout.
+mn_kubectl_get() {
+  nsenter --net="/var/run/netns/mln-$MLN_ID-k8s" -- curl -sf --max-time 5 --cacert "$MN_K8S/ca.crt" \
+    -H "Authorization: Bearer $MN_K8S_TOKEN" "https://127.0.0.1:$MN_K8S_LOCAL_PORT$1"
+}
+
 # ---- nodes ---------------------------------------------------------------
 
 # mn_node_add NAME [extra myelind flags...]: the node's namespace on the
@@ -151,7 +215,8 @@ mn_node_add() {
   case "${MN_IPAM:-static}" in
     static) args+=(--pod-cidr "${MN_NODE_CIDR[$n]}") ;;
     cluster-pool) args+=(--ipam cluster-pool --cluster-pool-cidr "$MN_POD_POOL" --cluster-pool-mask-size 24); MN_NODE_CIDR[$n]="" ;;
-    *) mln_die "MN_IPAM must be static or cluster-pool" ;;
+    kubernetes) args+=(--ipam kubernetes) ;;  # the Node object's spec.podCIDR: the test made it 10.244.i.0/24
+    *) mln_die "MN_IPAM must be static, cluster-pool or kubernetes" ;;
   esac
   case "${MN_STORE:-etcd}" in
     etcd) args+=(--kvstore etcd --kvstore-endpoints "$MN_ETCD_URL" --kvstore-lease-ttl "${MN_LEASE_TTL:-5}") ;;
@@ -284,11 +349,23 @@ mn_wait_cluster() {
   mln_retry $((t * 10)) 0.1 _mn_all_see_all
 }
 
-# mn_wait_ipcache NODE IP [TIMEOUT-S]: NODE's agent has IP in its ipcache.
+# mn_ipcache NODE: node N's pinned ipcache (IPv4), one entry a line:
+# "PREFIX/LEN identity=N ipblock=N tunnel=A.B.C.D flags=N", read from the map
+# itself (bpftool), so a test sees what the datapath sees.
+mn_ipcache() {
+  bpftool -j map dump pinned "$MLN_BPFFS/$1/myelin_ipcache" 2>/dev/null | jq -r '
+    def b(i): .[i] | ltrimstr("0x") | explode | map(if . >= 97 then . - 87 else . - 48 end) | .[0] * 16 + .[1];
+    def ip(o): [b(o), b(o + 1), b(o + 2), b(o + 3)] | map(tostring) | join(".");
+    def u32(o): b(o) + 256 * b(o + 1) + 65536 * b(o + 2) + 16777216 * b(o + 3);
+    .[] | select(.key | b(4) == 4) |
+    "\(.key | ip(8))/\((.key | u32(0)) - 32) identity=\(.value | u32(0)) ipblock=\(.value | u32(4)) tunnel=\(.value | ip(8)) flags=\(.value | u32(12))"'
+}
+
+# mn_wait_ipcache NODE PREFIX/LEN [TIMEOUT-S]: node N's ipcache holds PREFIX/LEN.
 mn_wait_ipcache() {
-  local n=$1 ip=$2 t=${3:-30}
-  _mn_has_ip() { mn_myelin "$n" ipcache list -o json 2>/dev/null | jq -e --arg ip "$ip" '[.entries[]? | select((.cidr // .prefix // .ip // "") | startswith($ip + "/"))] | length > 0' >/dev/null 2>&1; }
-  mln_retry $((t * 10)) 0.1 _mn_has_ip
+  local n=$1 p=$2 t=${3:-30}
+  _mn_has_prefix() { mn_ipcache "$n" | grep -q "^$p "; }
+  mln_retry $((t * 10)) 0.1 _mn_has_prefix
 }
 
 # ---- cleanup -------------------------------------------------------------

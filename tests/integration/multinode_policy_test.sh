@@ -13,6 +13,7 @@ MN_MODE=${MN_MODE:-tunnel}
 echo "routing mode: $MN_MODE"
 
 mn_init
+mln_need_bins reach_probe udp_echo
 mn_etcd_up
 MANIFESTS="$MLN_TMP/manifests"
 mkdir -p "$MANIFESTS"
@@ -80,18 +81,13 @@ apply() {
     mln_retry 200 0.01 _changed || mln_die "node $n did not pick up the policy within 2 s"
   done
 }
+# Every (from, to, port, protocol) at once, through tests/tools/reach_probe
+# (a thread per probe in the source pod's namespace, two tries of 1 s).
 probe_all() {
-  local jobs=() p proto
+  local p proto
   for fns in "${NSS[@]}"; do for fp in "${PODS[@]}"; do for tns in "${NSS[@]}"; do for tp in "${PODS[@]}"; do for p in "${PORTS[@]}"; do for proto in "${PROTOS[@]}"; do
-    ( r=0
-      for _ in 1 2; do
-        if probe "$fns$fp" "${MLN_POD_IP[$tns$tp]}" "$p" "$proto"; then r=1; break; fi
-      done
-      echo "$fns/$fp $tns/$tp $p $proto $r" ) &
-    jobs+=($!)
-    if [ ${#jobs[@]} -ge 40 ]; then wait "${jobs[@]}"; jobs=(); fi
-  done; done; done; done; done; done
-  wait "${jobs[@]}" 2>/dev/null || true
+    echo "/var/run/netns/${MLN_POD_NETNS[$fns$fp]} ${MLN_POD_IP[$tns$tp]} $p $proto $fns/$fp $tns/$tp $p $proto"
+  done; done; done; done; done; done | "$MLN_BIN/reach_probe" --timeout-ms 1000 --tries 2 --threads 128
 }
 check() {
   local name=$1 fn=$2 bad=0 out grid="" want

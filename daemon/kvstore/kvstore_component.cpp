@@ -33,6 +33,27 @@ std::vector<cluster::RemoteEndpoint> published_endpoints(const endpoints::Endpoi
   return out;
 }
 
+Result<EtcdOptions> etcd_options(const Flags& f) {
+  EtcdOptions o;
+  auto eps = parse_endpoints(f.get("kvstore-endpoints"));
+  if (!eps) return Error{"--kvstore-endpoints: " + eps.error().message};
+  o.endpoints = std::move(*eps);
+  o.ca_file = f.get("kvstore-cacert");
+  o.cert_file = f.get("kvstore-cert");
+  o.key_file = f.get("kvstore-key");
+  return o;
+}
+
+ClusterSyncOptions sync_options(const Flags& f, const std::string& node, net::Ipv4 node_ip, const net::Cidr4& pod_cidr) {
+  ClusterSyncOptions o;
+  o.cluster = f.get("cluster-name");
+  o.node.name = node;
+  o.node.ip = node_ip;
+  o.node.pod_cidrs = {pod_cidr};
+  o.lease_ttl = std::chrono::seconds(*f.get_int("kvstore-lease-ttl"));  // validated
+  return o;
+}
+
 KvstoreComponent::KvstoreComponent(Etcd& etcd, cluster::ClusterState& state, ClusterSyncOptions o)
     : etcd_(&etcd), state_(state), options_(std::move(o)) {}
 

@@ -18,6 +18,7 @@
 #include "myelin/endpoints/endpoint_store.hpp"
 #include "myelin/kvstore/cluster_sync.hpp"
 #include "myelin/kvstore/etcd.hpp"
+#include "myelin/flags.hpp"
 #include "myelin/objects/object_store.hpp"
 
 namespace myelin::kvstore {
@@ -27,6 +28,13 @@ namespace myelin::kvstore {
 // store (the first copy of the Pod that has them).
 std::vector<cluster::RemoteEndpoint> published_endpoints(const endpoints::EndpointStore& store, const objects::ObjectStore& objects,
                                                          const std::string& node);
+
+// The agent's flags (validated: config/agent_flags.cpp) as the client's and
+// the sync's options: --kvstore-endpoints, --kvstore-cacert/-cert/-key,
+// --cluster-name, --kvstore-lease-ttl; this node's record from its name,
+// underlay address and pod CIDR.
+Result<EtcdOptions> etcd_options(const Flags& f);
+ClusterSyncOptions sync_options(const Flags& f, const std::string& node, net::Ipv4 node_ip, const net::Cidr4& pod_cidr);
 
 class KvstoreComponent : public component::Component {
  public:

@@ -247,7 +247,7 @@ TEST_F(ClusterSyncTest, EtcdRestartDegradesThenConverges) {
   a.add("10.244.1.5", 300, "x", "a");
   a.sync->start();
   b.sync->start();
-  ASSERT_TRUE(eventually([&] { return b.sees_endpoint("10.244.1.5") && a.healthy() && b.healthy(); }));
+  ASSERT_TRUE(eventually([&] { return b.sees_endpoint("10.244.1.5") && b.sees_node("node-a") && a.healthy() && b.healthy(); }));
 
   etcd_->stop();
   // Degraded, saying why; the cluster view stays as it was.

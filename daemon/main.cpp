@@ -40,6 +40,10 @@
 #include "metrics/exporter.hpp"
 #include "myelin/cluster/cluster_state.hpp"
 #include "myelin/flags.hpp"
+#include "myelin/cluster/node_datapath.hpp"
+#include "myelin/cluster/nodes_component.hpp"
+#include "myelin/identity/scoped_identities.hpp"
+#include "myelin/kvstore/identities.hpp"
 #include "myelin/kvstore/kvstore_component.hpp"
 #include "myelin/netlink.hpp"
 #include "myelin/log.hpp"
@@ -127,6 +131,26 @@ myelin_node_config node_config(myelin_node_config nc, const ClusterNode& c, int 
   return nc;
 }
 
+// Starts the node datapath once the components before it (the tunnel device)
+// are up: its routes to other nodes' pod CIDRs need the device's index.
+class NodeDatapathStarter : public component::Component {
+ public:
+  using Make = std::function<std::unique_ptr<cluster::NodeDatapath>()>;
+  NodeDatapathStarter(std::unique_ptr<cluster::NodeDatapath>& nd, Make make) : nd_(nd), make_(std::move(make)) {}
+  std::string name() const override { return "node-datapath"; }
+  Status start() override {
+    nd_ = make_();
+    return nd_->start();
+  }
+  void stop() override {
+    if (nd_) nd_->stop();
+  }
+
+ private:
+  std::unique_ptr<cluster::NodeDatapath>& nd_;
+  Make make_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -203,10 +227,39 @@ int main(int argc, char** argv) {
 
   metrics::AgentCounters counters;
   objects::ObjectStore objects;  // the Kubernetes objects, from the sources below; components subscribe
+  // Cluster identities (--kvstore etcd): pod identities from etcd, the same
+  // number on every node; CIDR identities stay this node's (ScopedIdentities).
+  identity::Identities* ids = identities->get();
+  std::unique_ptr<kvstore::Etcd> id_etcd;
+  std::unique_ptr<kvstore::Session> id_session;
+  std::unique_ptr<kvstore::EtcdIdentities> etcd_ids;
+  std::unique_ptr<identity::ScopedIdentities> scoped_ids;
+  std::atomic<kvstore::EtcdIdentities*> etcd_ids_ptr{nullptr};
+  if (flags.get("kvstore") == "etcd") {
+    auto eo = kvstore::etcd_options(flags);
+    if (!eo) return usage_error(eo.error().message);
+    auto e = kvstore::Etcd::connect(*eo);
+    if (!e) return fail("etcd: " + e.error().message);
+    id_etcd = std::move(*e);
+    auto sess = kvstore::Session::open(*id_etcd, std::chrono::seconds(*flags.get_int("kvstore-lease-ttl")), [&etcd_ids_ptr](int64_t lease) {
+      if (auto* p = etcd_ids_ptr.load()) (void)p->write_references(lease);
+    });
+    if (!sess) return fail("etcd session: " + sess.error().message);
+    id_session = std::move(*sess);
+    kvstore::EtcdIdentitiesOptions io;
+    io.cluster = flags.get("cluster-name");
+    io.node = info.node_name;
+    auto ei = kvstore::EtcdIdentities::open(*id_etcd, *id_session, io);
+    if (!ei) return fail("cluster identities: " + ei.error().message);
+    etcd_ids = std::move(*ei);
+    etcd_ids_ptr = etcd_ids.get();
+    scoped_ids = std::make_unique<identity::ScopedIdentities>(*etcd_ids, **identities);
+    ids = scoped_ids.get();
+  }
   cluster::ClusterState cluster_state(info.node_name);  // the other nodes, from the kvstore (or the Kubernetes API)
   kvstore::KvstoreComponent* kvstore = nullptr;          // with --kvstore: publishes this node's endpoints
-  agent::EndpointManager endpoints(**dp, **ipam, **store, **identities, counters);
-  agent::PolicyManager policies(**dp, endpoints, **store, **identities, counters, objects, flags.get_bool("policy-audit-mode"),
+  agent::EndpointManager endpoints(**dp, **ipam, **store, *ids, counters);
+  agent::PolicyManager policies(**dp, endpoints, **store, *ids, counters, objects, flags.get_bool("policy-audit-mode"),
                                 flags.get("allow-localhost") == "always");
   endpoints.set_label_source([&policies](const std::string& ns, const std::string& pod) {
     return policies.identity_labels(ns, pod);
@@ -297,11 +350,38 @@ int main(int argc, char** argv) {
                                                    for (const auto& d : devs) addrs.insert(addrs.end(), d.addrs.begin(), d.addrs.end());
                                                    svc.set_node_addresses(std::move(addrs));
                                                  }});
-  if (underlay) components.add<tunnel::TunnelComponent>(**dp, tunnel::TunnelComponent::Options{*underlay, redirect_peer});
+  // The other nodes into the ipcache and routes (after the tunnel device).
+  std::unique_ptr<cluster::NodeDatapath> node_dp;
+  std::vector<cluster::Source> cluster_sources;
+  if (flags.get("kvstore") == "etcd") cluster_sources.push_back(cluster::Source::etcd);
+  const auto cluster_mode = !cnode->clustered ? cluster::RoutingMode::none : cnode->tunnel ? cluster::RoutingMode::tunnel : cluster::RoutingMode::native;
+  policies.set_cluster(&cluster_state);
+  policies.set_ipcache_owner([&node_dp](const myelin_ipcache_key& k) { return node_dp && node_dp->owns(k); });
+  policies.set_on_regenerated([&node_dp] { if (node_dp) node_dp->policy_changed(); });
+  ids->on_change([&node_dp] { if (node_dp) node_dp->identities_changed(); });
+  if (cnode->clustered) {
+    auto* tunnel_c = underlay ? &components.add<tunnel::TunnelComponent>(**dp, tunnel::TunnelComponent::Options{*underlay, redirect_peer}) : nullptr;
+    components.add<NodeDatapathStarter>(node_dp, [&, tunnel_c, cluster_mode] {
+      cluster::NodeDatapath::Options no;
+      no.mode = cluster_mode;
+      no.pod_cidr = *cidr;
+      no.sources = cluster_sources;
+      if (tunnel_c) {
+        no.tunnel_ifindex = tunnel_c->tunnel_ifindex();
+        no.tunnel_route_mtu = tunnel::pod_route_mtu(underlay->mtu);
+      }
+      cluster::NodeDatapath::Hooks h;
+      h.policy_cidrs = [&policies] { return policies.policy_cidrs(); };
+      h.regenerate_policy = [&policies] { (void)policies.regenerate(); };
+      return std::make_unique<cluster::NodeDatapath>(cluster_state, **dp, no, h);
+    });
+  }
+  components.add<cluster::NodesComponent>(cluster_state, nullptr,
+                                          cluster::NodesComponent::Options{cluster_sources, cluster_mode, info.node_name, cnode->ip, *cidr});
   auto& ipam_component = components.add<agent::IpamComponent>(**ipam, *cidr);
   if (underlay) ipam_component.set_mtu(underlay->mtu, tunnel::pod_route_mtu(underlay->mtu));
   components.add<agent::EndpointsComponent>(endpoints, **store, policies);
-  components.add<agent::PolicyComponent>(policies, **store, **identities).set_services([&svc = *services] {
+  components.add<agent::PolicyComponent>(policies, **store, *ids).set_services([&svc = *services] {
     auto snap = svc.snapshot();
     return snap ? std::shared_ptr<const services::ServiceTable>(snap, &snap->table) : nullptr;  // `policy trace --to-service`
   });

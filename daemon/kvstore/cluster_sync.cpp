@@ -61,6 +61,7 @@ void ClusterSync::wake() {
 }
 
 void ClusterSync::endpoints_changed() { wake(); }
+void ClusterSync::lease_changed() { wake(); }
 
 void ClusterSync::failed(std::atomic<uint64_t>& counter, const std::string& what) {
   ++counter;

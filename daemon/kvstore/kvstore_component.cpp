@@ -84,6 +84,10 @@ void KvstoreComponent::endpoints_changed() {
   if (sync_) sync_->endpoints_changed();
 }
 
+void KvstoreComponent::lease_changed() {
+  if (sync_) sync_->lease_changed();
+}
+
 void KvstoreComponent::watch_pods(objects::ObjectStore& objects) {
   objects_ = &objects;
   objects::ObjectStore::Subscriber s;

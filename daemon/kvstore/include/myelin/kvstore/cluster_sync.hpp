@@ -89,6 +89,9 @@ class ClusterSync {
   void stop();
   // Any thread, cheap: the publisher compares and writes soon.
   void endpoints_changed();
+  // A shared session got a new lease (its owner's on_new_lease): write
+  // everything again now rather than at the next idle pass.
+  void lease_changed();
   SyncStats stats() const;
 
  private:

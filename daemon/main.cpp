@@ -131,26 +131,6 @@ myelin_node_config node_config(myelin_node_config nc, const ClusterNode& c, int 
   return nc;
 }
 
-// Starts the node datapath once the components before it (the tunnel device)
-// are up: its routes to other nodes' pod CIDRs need the device's index.
-class NodeDatapathStarter : public component::Component {
- public:
-  using Make = std::function<std::unique_ptr<cluster::NodeDatapath>()>;
-  NodeDatapathStarter(std::unique_ptr<cluster::NodeDatapath>& nd, Make make) : nd_(nd), make_(std::move(make)) {}
-  std::string name() const override { return "node-datapath"; }
-  Status start() override {
-    nd_ = make_();
-    return nd_->start();
-  }
-  void stop() override {
-    if (nd_) nd_->stop();
-  }
-
- private:
-  std::unique_ptr<cluster::NodeDatapath>& nd_;
-  Make make_;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -350,34 +330,9 @@ int main(int argc, char** argv) {
                                                    for (const auto& d : devs) addrs.insert(addrs.end(), d.addrs.begin(), d.addrs.end());
                                                    svc.set_node_addresses(std::move(addrs));
                                                  }});
-  // The other nodes into the ipcache and routes (after the tunnel device).
-  std::unique_ptr<cluster::NodeDatapath> node_dp;
-  std::vector<cluster::Source> cluster_sources;
-  if (flags.get("kvstore") == "etcd") cluster_sources.push_back(cluster::Source::etcd);
-  const auto cluster_mode = !cnode->clustered ? cluster::RoutingMode::none : cnode->tunnel ? cluster::RoutingMode::tunnel : cluster::RoutingMode::native;
-  policies.set_cluster(&cluster_state);
-  policies.set_ipcache_owner([&node_dp](const myelin_ipcache_key& k) { return node_dp && node_dp->owns(k); });
-  policies.set_on_regenerated([&node_dp] { if (node_dp) node_dp->policy_changed(); });
-  ids->on_change([&node_dp] { if (node_dp) node_dp->identities_changed(); });
-  if (cnode->clustered) {
-    auto* tunnel_c = underlay ? &components.add<tunnel::TunnelComponent>(**dp, tunnel::TunnelComponent::Options{*underlay, redirect_peer}) : nullptr;
-    components.add<NodeDatapathStarter>(node_dp, [&, tunnel_c, cluster_mode] {
-      cluster::NodeDatapath::Options no;
-      no.mode = cluster_mode;
-      no.pod_cidr = *cidr;
-      no.sources = cluster_sources;
-      if (tunnel_c) {
-        no.tunnel_ifindex = tunnel_c->tunnel_ifindex();
-        no.tunnel_route_mtu = tunnel::pod_route_mtu(underlay->mtu);
-      }
-      cluster::NodeDatapath::Hooks h;
-      h.policy_cidrs = [&policies] { return policies.policy_cidrs(); };
-      h.regenerate_policy = [&policies] { (void)policies.regenerate(); };
-      return std::make_unique<cluster::NodeDatapath>(cluster_state, **dp, no, h);
-    });
-  }
-  components.add<cluster::NodesComponent>(cluster_state, nullptr,
-                                          cluster::NodesComponent::Options{cluster_sources, cluster_mode, info.node_name, cnode->ip, *cidr});
+  // Without tunnel mode it undoes what an earlier start in tunnel mode left.
+  components.add<tunnel::TunnelComponent>(**dp, tunnel::TunnelComponent::Options{underlay.has_value(), underlay.value_or(tunnel::Underlay{}),
+                                                                                redirect_peer});
   auto& ipam_component = components.add<agent::IpamComponent>(**ipam, *cidr);
   if (underlay) ipam_component.set_mtu(underlay->mtu, tunnel::pod_route_mtu(underlay->mtu));
   components.add<agent::EndpointsComponent>(endpoints, **store, policies);

@@ -35,6 +35,7 @@
 #include "agent/services_component.hpp"
 #include "component/components.hpp"
 #include "config/agent_flags.hpp"
+#include "myelin/cluster/nodes_component.hpp"
 #include "flowlog/flow_log_component.hpp"
 #include "metrics/agent_counters.hpp"
 #include "metrics/exporter.hpp"
@@ -236,11 +237,37 @@ int main(int argc, char** argv) {
     scoped_ids = std::make_unique<identity::ScopedIdentities>(*etcd_ids, **identities);
     ids = scoped_ids.get();
   }
-  cluster::ClusterState cluster_state(info.node_name);  // the other nodes, from the kvstore (or the Kubernetes API)
+  // The other nodes (fed by the kvstore / Kubernetes backends), written into
+  // the ipcache and the node's routes by the node datapath; it adopts the
+  // pinned cluster entries now, so policy leaves them alone from its first
+  // regeneration.
+  cluster::ClusterState cluster_state(info.node_name);
   kvstore::KvstoreComponent* kvstore = nullptr;          // with --kvstore: publishes this node's endpoints
+  agent::PolicyManager* policy_ref = nullptr;  // set below: the node datapath outlives it
+  cluster::NodesComponent::Options nodes_opts;
+  if (!flags.get("kvstore").empty()) nodes_opts.sources = {cluster::Source::etcd};
+  nodes_opts.mode = nodes_opts.sources.empty() ? cluster::RoutingMode::none
+                    : flags.get("routing-mode") == "native" ? cluster::RoutingMode::native : cluster::RoutingMode::tunnel;
+  nodes_opts.node_name = info.node_name;
+  if (auto ip = net::parse_ipv4(flags.get("node-ip"))) nodes_opts.node_ip = *ip;
+  nodes_opts.pod_cidr = *cidr;
+  cluster::NodeDatapath node_dp(cluster_state, **dp, {nodes_opts.mode, *cidr, nodes_opts.sources},
+                                {[&policy_ref] { return policy_ref ? policy_ref->policy_cidrs() : std::vector<std::pair<net::Cidr4, uint32_t>>{}; },
+                                 [&policy_ref] {
+                                   // Never before the agent's own first regeneration: the object
+                                   // sources may not even be registered yet (a regeneration over an
+                                   // empty store would lift restored endpoints' enforcement).
+                                   if (policy_ref && policy_ref->revision() > 0 && policy_ref->objects_synced()) (void)policy_ref->regenerate();
+                                 }});
+  node_dp.adopt();
   agent::EndpointManager endpoints(**dp, **ipam, **store, *ids, counters);
   agent::PolicyManager policies(**dp, endpoints, **store, *ids, counters, objects, flags.get_bool("policy-audit-mode"),
                                 flags.get("allow-localhost") == "always");
+  policy_ref = &policies;
+  policies.set_cluster(&cluster_state);
+  policies.set_ipcache_owner([&node_dp](const myelin_ipcache_key& k) { return node_dp.owns(k); });
+  policies.set_on_regenerated([&node_dp] { node_dp.policy_changed(); });
+  ids->on_change([&node_dp] { node_dp.identities_changed(); });
   endpoints.set_label_source([&policies](const std::string& ns, const std::string& pod) {
     return policies.identity_labels(ns, pod);
   });
@@ -341,6 +368,7 @@ int main(int argc, char** argv) {
     return snap ? std::shared_ptr<const services::ServiceTable>(snap, &snap->table) : nullptr;  // `policy trace --to-service`
   });
   components.add<agent::FlowsComponent>(flow_store, info.node_name);
+  components.add<cluster::NodesComponent>(cluster_state, &node_dp, nodes_opts);
   components.add<agent::ObjectsComponent>(objects);
   components.add<agent::ServicesComponent>(*services, objects);
   components.add<services::LbComponent>(**lb_writer);

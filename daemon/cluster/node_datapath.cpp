@@ -137,6 +137,10 @@ Status NodeDatapath::reconcile() {
   in.mode = o_.mode;
   in.local_pod_cidr = o_.pod_cidr;
   in.tunnel_ifindex = o_.tunnel_ifindex;
+  // Tunnel mode with no index given: the VXLAN device TunnelComponent made
+  // after this object (e2e wiring; the lead's main may pass it instead).
+  if (o_.mode == RoutingMode::tunnel && !in.tunnel_ifindex && !o_.tunnel_device.empty())
+    if (auto l = netlink::link_get(o_.tunnel_device); l) in.tunnel_ifindex = l->index;
   in.tunnel_route_mtu = o_.tunnel_route_mtu;
   if (h_.policy_cidrs) in.policy_cidrs = h_.policy_cidrs();
   if (o_.mode == RoutingMode::native) in.unreachable = native_reachability;

@@ -46,6 +46,7 @@ class NodeDatapath {
     std::vector<Source> sources;
     int tunnel_ifindex = 0;          // tunnel mode: pod CIDR routes through the VXLAN device
     unsigned tunnel_route_mtu = 0;   // their MTU (underlay - MYELIN_VXLAN_OVERHEAD)
+    std::string tunnel_device;       // tunnel_ifindex 0: this device's index, looked up at each reconcile
     bool routes = true;              // false: ipcache only (datapath tests)
     std::chrono::milliseconds debounce{20};
   };

@@ -364,8 +364,9 @@ mn_ipcache() {
 # mn_wait_ipcache NODE PREFIX/LEN [TIMEOUT-S]: node N's ipcache holds PREFIX/LEN.
 mn_wait_ipcache() {
   local n=$1 p=$2 t=${3:-30}
-  _mn_has_prefix() { mn_ipcache "$n" | grep -q "^$p "; }
-  mln_retry $((t * 10)) 0.1 _mn_has_prefix
+  # Arguments, not $n: mln_retry has a local n of its own.
+  _mn_has_prefix() { mn_ipcache "$1" | grep -q "^$2 "; }
+  mln_retry $((t * 10)) 0.1 _mn_has_prefix "$n" "$p"
 }
 
 # ---- cleanup -------------------------------------------------------------

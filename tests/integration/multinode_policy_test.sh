@@ -77,8 +77,9 @@ apply() {
   printf '%s\n' "$1" >"$MANIFESTS/.scenario.tmp"
   mv "$MANIFESTS/.scenario.tmp" "$MANIFESTS/10-scenario.yaml"
   for n in "${NODES[@]}"; do
-    _changed() { [ "$(revision "$n")" -gt "${before[$n]}" ]; }
-    mln_retry 200 0.01 _changed || mln_die "node $n did not pick up the policy within 2 s"
+    # Arguments, not $n: mln_retry has a local n of its own.
+    _changed() { [ "$(revision "$1")" -gt "$2" ]; }
+    mln_retry 200 0.01 _changed "$n" "${before[$n]}" || mln_die "node $n did not pick up the policy within 2 s"
   done
 }
 # Every (from, to, port, protocol) at once, through tests/tools/reach_probe

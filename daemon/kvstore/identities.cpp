@@ -102,6 +102,7 @@ Result<std::unique_ptr<EtcdIdentities>> EtcdIdentities::open(Etcd& etcd, Session
   // Only the ids: every node watching every reference would make each
   // endpoint's reference an event on every node. Collection lists them.
   ids->watcher_ = Watcher::start(etcd, ids->prefix_ + "id/", std::move(cb));
+  ids->refs_lease_ = session.lease();
   ids->thread_ = std::thread([self] { self->run(); });
   return ids;
 }
@@ -313,6 +314,12 @@ Status EtcdIdentities::restore_reference(uint32_t id, const std::vector<std::str
 
 Status EtcdIdentities::write_references(int64_t lease) {
   std::lock_guard lk(alloc_mu_);
+  auto s = write_references_locked(lease);
+  if (s) refs_lease_ = lease;
+  return s;
+}
+
+Status EtcdIdentities::write_references_locked(int64_t lease) {
   Status result;
   for (const auto& [id, labels] : local_labels_) {
     auto s = restore_reference(id, labels, lease);
@@ -365,24 +372,35 @@ Result<size_t> EtcdIdentities::collect_garbage() {
 }
 
 void EtcdIdentities::run() {
+  // A tick of at most a second: a new session lease is noticed (and every
+  // reference written under it) within one; collection every gc_interval.
+  const auto tick = std::min<std::chrono::milliseconds>(o_.gc_interval, std::chrono::seconds(1));
+  auto last_gc = std::chrono::steady_clock::now();
   for (;;) {
     {
       std::unique_lock lk(run_mu_);
-      if (run_cv_.wait_for(lk, o_.gc_interval, [this] { return stop_; })) return;
+      if (run_cv_.wait_for(lk, tick, [this] { return stop_; })) return;
     }
     {
       std::lock_guard lk(alloc_mu_);
+      const int64_t lease = session_.lease();
+      if (lease != 0 && lease != refs_lease_) {
+        if (write_references_locked(lease)) refs_lease_ = lease;
+      }
       for (auto it = pending_.begin(); it != pending_.end();) {
         uint32_t id = *it;
         Status s;
         if (auto l = local_labels_.find(id); l != local_labels_.end())
-          s = restore_reference(id, l->second, session_.lease());
+          s = restore_reference(id, l->second, lease);
         else
           s = etcd_.del(ref_key(id));  // released while unreachable
         it = s ? pending_.erase(it) : std::next(it);
       }
     }
-    (void)collect_garbage();
+    if (std::chrono::steady_clock::now() - last_gc >= o_.gc_interval) {
+      (void)collect_garbage();
+      last_gc = std::chrono::steady_clock::now();
+    }
   }
 }
 

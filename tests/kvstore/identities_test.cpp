@@ -24,17 +24,16 @@ namespace {
 
 using Labels = std::vector<std::string>;
 
-// What one agent has: its client, its session (whose new leases rewrite the
-// references) and its identities.
+// What one agent has: its client, its session and its identities (which
+// notice a new lease of the session themselves: no callback wired here).
 struct Node {
   std::unique_ptr<Etcd> etcd;
   std::unique_ptr<Session> session;
   std::unique_ptr<EtcdIdentities> ids;
-  std::atomic<EtcdIdentities*> ids_ptr{nullptr};
-  // The session first: its thread calls into ids until it is joined.
+  // ids first: its thread reads the session until it is joined.
   ~Node() {
-    session.reset();
     ids.reset();
+    session.reset();
   }
 };
 
@@ -43,10 +42,7 @@ std::unique_ptr<Node> make_node(const std::string& url, const std::string& name,
   auto n = std::make_unique<Node>();
   n->etcd = myelin::testing::connect_or_die(url);
   if (!n->etcd) return nullptr;
-  auto* raw = n.get();
-  auto s = Session::open(*n->etcd, ttl, [raw](int64_t lease) {
-    if (auto* ids = raw->ids_ptr.load()) (void)ids->write_references(lease);
-  });
+  auto s = Session::open(*n->etcd, ttl, nullptr);
   if (!s) return nullptr;
   n->session = std::move(*s);
   o.node = name;
@@ -56,7 +52,6 @@ std::unique_ptr<Node> make_node(const std::string& url, const std::string& name,
     return nullptr;
   }
   n->ids = std::move(*ids);
-  n->ids_ptr = n->ids.get();
   return n;
 }
 
@@ -173,8 +168,8 @@ TEST_F(EtcdTest, UnreferencedIdsAreCollectedAfterTheGraceAndReferencedOnesNever)
   EXPECT_EQ(a->ids->list().count(id2), 1u);
   // b crashes (its session is not revoked: the lease expires after 2 s):
   // its reference goes, and then the id.
-  b->session.reset();
   b->ids.reset();
+  b->session.reset();
   EXPECT_TRUE(eventually([&] { return !etcd_->get(kIdPrefix + std::to_string(id2))->has_value(); }, 20s));
   // A collected label set gets a number again when asked.
   auto again = a->ids->acquire(l1);

@@ -44,6 +44,11 @@ struct EtcdIdentitiesOptions {
   // How often the background thread collects garbage (references that
   // could not be written when the store was unreachable follow within 1 s).
   std::chrono::milliseconds gc_interval{std::chrono::minutes(1)};
+  // This node's references and its last view of the cluster's ids, kept in
+  // the state dir: a restarted agent holds the references of the endpoints
+  // it restores (written again under its new lease) and resolves their
+  // labels even while the store is unreachable. Empty: none kept.
+  std::string state_file;
 };
 
 class EtcdIdentities final : public identity::Identities {
@@ -91,6 +96,8 @@ class EtcdIdentities final : public identity::Identities {
   Status write_references_locked(int64_t lease);
   Status restore_reference(uint32_t id, const std::vector<std::string>& labels, int64_t lease);
   void run();
+  Status load_state();
+  Status save_local_locked();  // under alloc_mu_
 
   Etcd& etcd_;
   Session& session_;
@@ -112,6 +119,7 @@ class EtcdIdentities final : public identity::Identities {
   std::map<uint32_t, std::vector<std::string>> local_labels_;
   std::set<uint32_t> pending_;  // references not written yet (store unreachable)
   int64_t refs_lease_ = 0;      // the lease every reference was last written under
+  bool view_dirty_ = false;     // under mu_: the cluster view changed since it was saved
 
   std::unique_ptr<Watcher> watcher_;
   std::mutex run_mu_;

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "myelin/atomic_file.hpp"
+
 namespace myelin::kvstore {
 
 namespace {
@@ -44,6 +46,7 @@ Result<std::unique_ptr<EtcdIdentities>> EtcdIdentities::open(Etcd& etcd, Session
   if (o.node.find('/') != std::string::npos) return Error{"etcd identities: node name '" + o.node + "' contains '/'"};
   if (o.first == 0 || o.first > o.last) return Error{"etcd identities: empty number range"};
   auto ids = std::unique_ptr<EtcdIdentities>(new EtcdIdentities(etcd, session, std::move(o)));
+  if (auto s = ids->load_state(); !s) return s.error();
   auto* self = ids.get();
   Watcher::Callbacks cb;
   cb.relist = [self](std::vector<KeyValue> all, int64_t) {
@@ -61,6 +64,7 @@ Result<std::unique_ptr<EtcdIdentities>> EtcdIdentities::open(Etcd& etcd, Session
                 });
       for (auto it = self->unreferenced_since_.begin(); it != self->unreferenced_since_.end();)
         it = self->ids_.count(it->first) ? std::next(it) : self->unreferenced_since_.erase(it);
+      self->view_dirty_ = true;
       bool first = !self->synced_;
       self->synced_ = true;
       fn = self->on_change_;
@@ -96,12 +100,16 @@ Result<std::unique_ptr<EtcdIdentities>> EtcdIdentities::open(Etcd& etcd, Session
         changed = before != self->ids_.size() || (it == self->ids_.end()) != !old || (it != self->ids_.end() && old && *old != it->second.labels);
       }
       fn = self->on_change_;
+      self->view_dirty_ = true;
     }
     if (changed && fn) fn();
   };
   // Only the ids: every node watching every reference would make each
   // endpoint's reference an event on every node. Collection lists them.
   ids->watcher_ = Watcher::start(etcd, ids->prefix_ + "id/", std::move(cb));
+  // Loaded references were written under the previous agent's lease: again
+  // under ours at the first tick.
+  ids->refs_lease_ = ids->local_.empty() ? session.lease() : 0;
   ids->thread_ = std::thread([self] { self->run(); });
   return ids;
 }
@@ -256,6 +264,7 @@ Result<uint32_t> EtcdIdentities::acquire(const std::vector<std::string>& raw) {
   for (auto& [id, l] : local_labels_)
     if (l == labels) {
       ++local_[id];
+      if (auto s = save_local_locked(); !s) return s.error();
       return id;
     }
   for (int round = 0; round < 5; ++round) {
@@ -270,6 +279,7 @@ Result<uint32_t> EtcdIdentities::acquire(const std::vector<std::string>& raw) {
       local_[known] = 1;
       local_labels_[known] = labels;
       pending_.insert(known);
+      if (auto s = save_local_locked(); !s) return s.error();
       return known;
     }
     auto s = put_reference(*id, labels);
@@ -277,6 +287,7 @@ Result<uint32_t> EtcdIdentities::acquire(const std::vector<std::string>& raw) {
     local_[*id] = 1;
     local_labels_[*id] = labels;
     if (!s) pending_.insert(*id);
+    if (auto saved = save_local_locked(); !saved) return saved.error();
     return *id;
   }
   return Error{"etcd identities: the id for these labels kept being collected"};
@@ -286,10 +297,11 @@ Status EtcdIdentities::release(uint32_t id) {
   std::lock_guard lk(alloc_mu_);
   auto it = local_.find(id);
   if (it == local_.end()) return {};
-  if (--it->second > 0) return {};
+  if (--it->second > 0) return save_local_locked();
   local_.erase(it);
   local_labels_.erase(id);
   pending_.erase(id);
+  if (auto s = save_local_locked(); !s) return s;
   // The id stays; garbage collection deletes it once no node refers to it.
   if (auto s = etcd_.del(ref_key(id)); !s) {
     pending_.insert(id);  // run() deletes it later (not in local_: a deletion)
@@ -313,6 +325,12 @@ Status EtcdIdentities::restore_reference(uint32_t id, const std::vector<std::str
 
 Status EtcdIdentities::write_references(int64_t lease) {
   std::lock_guard lk(alloc_mu_);
+  auto s = write_references_locked(lease);
+  if (s) refs_lease_ = lease;
+  return s;
+}
+
+Status EtcdIdentities::write_references_locked(int64_t lease) {
   Status result;
   for (const auto& [id, labels] : local_labels_) {
     auto s = restore_reference(id, labels, lease);
@@ -364,25 +382,86 @@ Result<size_t> EtcdIdentities::collect_garbage() {
   return deleted;
 }
 
+Status EtcdIdentities::load_state() {
+  if (o_.state_file.empty()) return {};
+  auto content = read_file(o_.state_file);
+  if (!content) return content.error();
+  if (!*content) return {};
+  try {
+    auto j = nlohmann::json::parse(**content);
+    for (const auto& r : j.at("references")) {
+      uint32_t id = r.at("id").get<uint32_t>();
+      local_[id] = r.at("count").get<uint32_t>();
+      local_labels_[id] = normalized(r.at("labels").get<std::vector<std::string>>());
+    }
+    for (const auto& c : j.at("cluster")) {
+      uint32_t id = c.at("id").get<uint32_t>();
+      auto labels = normalized(c.at("labels").get<std::vector<std::string>>());
+      ids_[id] = Id{labels, c.value("createRevision", int64_t{0}), c.value("modRevision", int64_t{0})};
+      by_labels_[labels].insert(id);
+    }
+  } catch (const std::exception& e) {
+    return Error{o_.state_file + " is corrupt (" + e.what() + ")"};
+  }
+  return {};
+}
+
+Status EtcdIdentities::save_local_locked() {
+  if (o_.state_file.empty()) return {};
+  nlohmann::json j;
+  j["references"] = nlohmann::json::array();
+  for (const auto& [id, count] : local_) j["references"].push_back({{"id", id}, {"count", count}, {"labels", local_labels_[id]}});
+  j["cluster"] = nlohmann::json::array();
+  {
+    std::lock_guard lk(mu_);
+    for (const auto& [id, e] : ids_)
+      j["cluster"].push_back({{"id", id}, {"labels", e.labels}, {"createRevision", e.create_revision}, {"modRevision", e.mod_revision}});
+  }
+  return write_file_atomic(o_.state_file, j.dump(1));
+}
+
 void EtcdIdentities::run() {
+  // A tick of at most a second: a new session lease is noticed (and every
+  // reference written under it) within one; collection every gc_interval.
+  const auto tick = std::min<std::chrono::milliseconds>(o_.gc_interval, std::chrono::seconds(1));
+  auto last_gc = std::chrono::steady_clock::now();
   for (;;) {
     {
       std::unique_lock lk(run_mu_);
-      if (run_cv_.wait_for(lk, o_.gc_interval, [this] { return stop_; })) return;
+      if (run_cv_.wait_for(lk, tick, [this] { return stop_; })) return;
     }
     {
       std::lock_guard lk(alloc_mu_);
+      const int64_t lease = session_.lease();
+      if (lease != 0 && lease != refs_lease_) {
+        if (write_references_locked(lease)) refs_lease_ = lease;
+      }
       for (auto it = pending_.begin(); it != pending_.end();) {
         uint32_t id = *it;
         Status s;
         if (auto l = local_labels_.find(id); l != local_labels_.end())
-          s = restore_reference(id, l->second, session_.lease());
+          s = restore_reference(id, l->second, lease);
         else
           s = etcd_.del(ref_key(id));  // released while unreachable
         it = s ? pending_.erase(it) : std::next(it);
       }
     }
-    (void)collect_garbage();
+    bool dirty;
+    {
+      std::lock_guard lk(mu_);
+      dirty = view_dirty_;
+    }
+    if (dirty && !o_.state_file.empty()) {
+      std::lock_guard lk(alloc_mu_);
+      if (save_local_locked()) {
+        std::lock_guard lk2(mu_);
+        view_dirty_ = false;
+      }
+    }
+    if (std::chrono::steady_clock::now() - last_gc >= o_.gc_interval) {
+      (void)collect_garbage();
+      last_gc = std::chrono::steady_clock::now();
+    }
   }
 }
 

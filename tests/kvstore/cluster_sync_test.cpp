@@ -51,10 +51,13 @@ struct Agent {
     sync = std::make_unique<ClusterSync>(*etcd, state, o);
     sync_ptr = sync.get();
   }
+  // The sync stops first (it reads the session), then the session (its
+  // callback may still reach the stopped sync), then the sync goes.
   ~Agent() {
+    sync->stop();
+    session.reset();
     sync_ptr = nullptr;
     sync.reset();
-    session.reset();
   }
   void add(const char* addr, uint32_t identity, const char* ns, const char* pod, std::vector<cluster::NamedPort> ports = {}) {
     {
@@ -77,7 +80,8 @@ struct Agent {
     sync->endpoints_changed();
   }
   bool sees_endpoint(const char* addr, uint32_t identity = 0) const {
-    const auto* e = state.snapshot()->endpoint(ip(addr));
+    const auto snap = state.snapshot();  // the pointer below lives as long as the snapshot
+    const auto* e = snap->endpoint(ip(addr));
     return e && (identity == 0 || e->identity == identity);
   }
   bool sees_node(const std::string& n) const { return state.snapshot()->node(n) != nullptr; }
@@ -131,17 +135,18 @@ TEST_F(ClusterSyncTest, PodOnAVisibleOnBWithItsRecord) {
   EXPECT_EQ(e->named_ports[1].proto, 17);
   // Both nodes, each with its address and pod CIDR; the local one marked local.
   ASSERT_TRUE(eventually([&] { return b.sees_node("node-a") && b.sees_node("node-b"); }));
-  const auto* na = b.state.snapshot()->node("node-a");
+  const auto nodes = b.state.snapshot();
+  const auto* na = nodes->node("node-a");
   EXPECT_EQ(na->ip, ip("192.168.60.2"));
   ASSERT_EQ(na->pod_cidrs.size(), 1u);
   EXPECT_EQ(na->pod_cidrs[0].str(), "10.244.1.0/24");
   EXPECT_FALSE(na->local);
-  EXPECT_TRUE(b.state.snapshot()->node("node-b")->local);
+  EXPECT_TRUE(nodes->node("node-b")->local);
   EXPECT_TRUE(b.state.snapshot()->synced.at(cluster::Source::etcd));
   // A node's own endpoints are local ones, never remote in its own view.
   EXPECT_FALSE(a.sees_endpoint("10.244.1.5"));
   EXPECT_FALSE(b.sees_endpoint("10.244.2.7"));
-  ASSERT_TRUE(eventually([&] { return a.healthy() && b.healthy(); })) << degraded_reason(a.sync->stats());
+  ASSERT_TRUE(eventually([&] { return a.healthy() && b.healthy() && a.sees_node("node-b"); })) << degraded_reason(a.sync->stats());
   const auto s = a.sync->stats();
   EXPECT_EQ(s.node_records, 1u);
   EXPECT_EQ(s.endpoint_records, 1u);

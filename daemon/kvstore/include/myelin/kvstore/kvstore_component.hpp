@@ -16,6 +16,9 @@
 // KvstoreComponent(etcd, ...) constructor, and the session's on_new_lease
 // calling kv.lease_changed() besides identities->write_references(lease)
 // (without that call the sync still finds the new lease within a second).
+// Shutdown order then: components.stop() (the sync stops reading the
+// session), the session destroyed (its thread, and so its callback, ends),
+// then the components: the callback must never reach a destroyed component.
 #pragma once
 
 #include <memory>

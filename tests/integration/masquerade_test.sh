@@ -13,6 +13,8 @@
 #   - a connection held open: both of its entries in myelin_snat, its port
 #     in the range and the one the world sees; closed, conntrack's GC takes
 #     them away;
+#   - kill -9 of the agent under an open connection: it carries on while
+#     the agent is gone and after the new one started;
 #   - a connection the world opens to a pod's own address (a route back
 #     added for it) keeps the pod's address: its replies are not SNATed;
 #   - --masquerade false: the same pod cannot reach the world (its SYNs
@@ -42,7 +44,11 @@ A=${MLN_POD_IP[a]} B=${MLN_POD_IP[b]}
 echo "pods: a=$A b=$B; world $W, node $N"
 
 # The world's servers answer with the address they see the client at.
-mln_world socat TCP-LISTEN:8080,bind=$W,fork,reuseaddr SYSTEM:"echo world \$SOCAT_PEERADDR" &
+# Started with nsenter itself, not the mln_world function: $! must be the
+# server (a function in the background is a subshell, and killing it would
+# leave the server running).
+WNS="nsenter --net=/var/run/netns/$MLN_WORLD"
+$WNS socat TCP-LISTEN:8080,bind=$W,fork,reuseaddr SYSTEM:"echo world \$SOCAT_PEERADDR" &
 MLN_PIDS+=("$!")
 UDP_SERVER='import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -50,7 +56,7 @@ s.bind((sys.argv[1], 8081))
 while True:
     d, a = s.recvfrom(2048)
     s.sendto(("world " + a[0] + "\n").encode(), a)'
-mln_world python3 -c "$UDP_SERVER" "$W" &
+$WNS python3 -c "$UDP_SERVER" "$W" &
 MLN_PIDS+=("$!")
 mln_retry 100 0.05 sh -c "nsenter --net=/var/run/netns/$MLN_WORLD ss -Hltn 'sport = :8080' | grep -q ." || mln_die "the world does not listen on TCP"
 mln_retry 100 0.05 sh -c "nsenter --net=/var/run/netns/$MLN_WORLD ss -Hlun 'sport = :8081' | grep -q ." || mln_die "the world does not listen on UDP"
@@ -88,7 +94,7 @@ t_jq "GRE from pod a is dropped UNSUPPORTED_PROTOCOL_FOR_NAT_MASQUERADE on mln-w
 # The translations of a connection held open (myelin_snat, both directions),
 # and conntrack-backed GC once it closed (--ct-gc-interval 1; a closed TCP
 # connection leaves conntrack 10 s after its last packet).
-mln_world socat TCP-LISTEN:8082,bind=$W,fork,reuseaddr EXEC:cat &
+$WNS socat TCP-LISTEN:8082,bind=$W,fork,reuseaddr EXEC:cat &
 MLN_PIDS+=("$!")
 mln_retry 100 0.05 sh -c "nsenter --net=/var/run/netns/$MLN_WORLD ss -Hltn 'sport = :8082' | grep -q ." || mln_die "the world does not listen on 8082"
 mln_pod_bg a python3 -c "import socket, time; s = socket.create_connection(('$W', 8082)); time.sleep(120)"
@@ -120,6 +126,30 @@ gone() {  # neither entry of the connection left (and the map was read)
 t0=$(date +%s)
 mln_retry 300 0.1 gone && t_ok "closed, its translation is collected with its conntrack entry ($(( $(date +%s) - t0 )) s)" ||
   t_bad "closed, its translation is collected" "$(bpftool -j map dump pinned "$MLN_BPFFS/myelin_snat" | head -c 1500)"
+
+# kill -9 of the agent under an open connection: the programs and the
+# pinned translations stay, so the connection carries on, before and after
+# the new agent starts.
+CLIENT='import os, socket, sys, time
+s = socket.create_connection((sys.argv[1], 8082)); s.settimeout(20)
+for word in ("one", "two", "three"):
+    while word != "one" and not os.path.exists(sys.argv[2] + "." + word): time.sleep(0.05)
+    s.sendall(word.encode() + b"\n"); print(s.recv(100).decode().strip(), flush=True)'
+FLAG="$MLN_TMP/go"
+mln_pod_bg a python3 -c "$CLIENT" "$W" "$FLAG" >"$MLN_TMP/client.out" 2>&1
+CLIENT_PID=$MLN_LAST_PID
+mln_retry 100 0.1 grep -qx one "$MLN_TMP/client.out" || t_bad "the client's first echo" "$(cat "$MLN_TMP/client.out")"
+mln_agent_kill KILL
+touch "$FLAG.two"
+mln_retry 100 0.1 grep -qx two "$MLN_TMP/client.out" &&
+  t_ok "an open masqueraded connection carries on while the agent is gone (kill -9)" ||
+  t_bad "an open masqueraded connection carries on while the agent is gone" "$(cat "$MLN_TMP/client.out")"
+mln_agent_start
+touch "$FLAG.three"
+mln_retry 100 0.1 grep -qx three "$MLN_TMP/client.out" &&
+  t_ok "and after the new agent started (its translation adopted from the pinned map)" ||
+  t_bad "and after the new agent started" "$(cat "$MLN_TMP/client.out")"
+kill "$CLIENT_PID" 2>/dev/null || true
 
 # A connection the world opens to pod b's own address: its replies keep b's address.
 mln_world ip route add "$CIDR" via "$N" dev eth0

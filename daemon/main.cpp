@@ -123,12 +123,6 @@ Result<ClusterNode> cluster_node(const Flags& flags, bool kube) {
   return c;
 }
 
-// The underlay device's MTU (1500 when not found).
-unsigned cnode_mtu(const Flags& flags) {
-  auto c = cluster_node(flags, false);
-  return c && c->underlay_mtu ? c->underlay_mtu : 1500;
-}
-
 // The routing fields of the node config (masquerade's are MasqueradeComponent's):
 // read, changed, written back, so a restart never clears what another part wrote.
 myelin_node_config node_config(myelin_node_config nc, const ClusterNode& c, int tunnel_ifindex) {
@@ -257,12 +251,7 @@ int main(int argc, char** argv) {
   nodes_opts.node_name = info.node_name;
   if (auto ip = net::parse_ipv4(flags.get("node-ip"))) nodes_opts.node_ip = *ip;
   nodes_opts.pod_cidr = *cidr;
-  cluster::NodeDatapath::Options nd_opts{nodes_opts.mode, *cidr, nodes_opts.sources};
-  if (nodes_opts.mode == cluster::RoutingMode::tunnel) {  // routes to other nodes' pod CIDRs through the VXLAN device
-    nd_opts.tunnel_device = "myelin_vxlan";
-    nd_opts.tunnel_route_mtu = tunnel::pod_route_mtu(cnode_mtu(flags));
-  }
-  cluster::NodeDatapath node_dp(cluster_state, **dp, nd_opts,
+  cluster::NodeDatapath node_dp(cluster_state, **dp, {nodes_opts.mode, *cidr, nodes_opts.sources},
                                 {[&policy_ref] { return policy_ref ? policy_ref->policy_cidrs() : std::vector<std::pair<net::Cidr4, uint32_t>>{}; },
                                  [&policy_ref] {
                                    // Never before the agent's own first regeneration: the object
@@ -369,7 +358,7 @@ int main(int argc, char** argv) {
                                                    svc.set_node_addresses(std::move(addrs));
                                                  }});
   // Without tunnel mode it undoes what an earlier start in tunnel mode left.
-  components.add<tunnel::TunnelComponent>(**dp, tunnel::TunnelComponent::Options{underlay.has_value(), underlay.value_or(tunnel::Underlay{}),
+  auto& tunnel_component = components.add<tunnel::TunnelComponent>(**dp, tunnel::TunnelComponent::Options{underlay.has_value(), underlay.value_or(tunnel::Underlay{}),
                                                                                 redirect_peer});
   auto& ipam_component = components.add<agent::IpamComponent>(**ipam, *cidr);
   if (underlay) ipam_component.set_mtu(underlay->mtu, tunnel::pod_route_mtu(underlay->mtu));
@@ -379,6 +368,10 @@ int main(int argc, char** argv) {
     return snap ? std::shared_ptr<const services::ServiceTable>(snap, &snap->table) : nullptr;  // `policy trace --to-service`
   });
   components.add<agent::FlowsComponent>(flow_store, info.node_name);
+  if (underlay)  // routes to other nodes' pod CIDRs through the VXLAN device, made at the tunnel component's start
+    nodes_opts.tunnel_device = [&tunnel_component, mtu = tunnel::pod_route_mtu(underlay->mtu)] {
+      return std::pair<int, unsigned>{tunnel_component.tunnel_ifindex(), mtu};
+    };
   components.add<cluster::NodesComponent>(cluster_state, &node_dp, nodes_opts);
   components.add<agent::ObjectsComponent>(objects);
   components.add<agent::ServicesComponent>(*services, objects);

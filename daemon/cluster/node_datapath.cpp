@@ -42,7 +42,16 @@ std::string native_reachability(net::Ipv4 ip) {
 }
 
 NodeDatapath::NodeDatapath(ClusterState& cluster, datapath::Datapath& dp, Options o, Hooks h)
-    : cluster_(cluster), dp_(dp), o_(std::move(o)), h_(std::move(h)) {}
+    : cluster_(cluster), dp_(dp), o_(std::move(o)), h_(std::move(h)), tunnel_ifindex_(o_.tunnel_ifindex), tunnel_route_mtu_(o_.tunnel_route_mtu) {}
+
+void NodeDatapath::set_tunnel_device(int ifindex, unsigned route_mtu) {
+  {
+    std::lock_guard lk(mu_);
+    tunnel_ifindex_ = ifindex;
+    tunnel_route_mtu_ = route_mtu;
+  }
+  wake(false);
+}
 
 NodeDatapath::~NodeDatapath() { stop(); }
 
@@ -136,12 +145,11 @@ Status NodeDatapath::reconcile() {
   PlanInputs in;
   in.mode = o_.mode;
   in.local_pod_cidr = o_.pod_cidr;
-  in.tunnel_ifindex = o_.tunnel_ifindex;
-  // Tunnel mode with no index given: the VXLAN device TunnelComponent made
-  // after this object (e2e wiring; the lead's main may pass it instead).
-  if (o_.mode == RoutingMode::tunnel && !in.tunnel_ifindex && !o_.tunnel_device.empty())
-    if (auto l = netlink::link_get(o_.tunnel_device); l) in.tunnel_ifindex = l->index;
-  in.tunnel_route_mtu = o_.tunnel_route_mtu;
+  {
+    std::lock_guard lk(mu_);
+    in.tunnel_ifindex = tunnel_ifindex_;
+    in.tunnel_route_mtu = tunnel_route_mtu_;
+  }
   if (h_.policy_cidrs) in.policy_cidrs = h_.policy_cidrs();
   if (o_.mode == RoutingMode::native) in.unreachable = native_reachability;
   const Plan p = plan(*snap, in);

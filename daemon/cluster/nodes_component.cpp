@@ -22,8 +22,12 @@ std::string mode_of(const NodesComponent::Options& o) { return o.sources.empty()
 }  // namespace
 
 Status NodesComponent::start() {
-  if (nd_) return nd_->start();
-  return {};
+  if (!nd_) return {};
+  if (o_.tunnel_device) {
+    const auto [ifindex, mtu] = o_.tunnel_device();
+    nd_->set_tunnel_device(ifindex, mtu);
+  }
+  return nd_->start();
 }
 
 void NodesComponent::stop() {

@@ -34,16 +34,6 @@ Status addr_add(int index, net::Ipv4 ip, uint8_t prefix);  // already there is f
 Status route_replace(net::Cidr4 dst, int oif, std::optional<net::Ipv4> gw, bool scope_link, unsigned mtu = 0);
 Status route_delete(net::Cidr4 dst, int oif);  // absent is fine
 Status neigh_replace(int index, net::Ipv4 ip, const net::Mac& mac);  // permanent entry
-// A collect-metadata ("external") VXLAN device: no remote, no learning,
-// no ARP (the tc programs on it choose the remote per packet); outer source
-// `local` (0: the route's), UDP `port`, MTU `mtu` (0: the kernel's choice).
-struct VxlanSpec {
-  std::string name;
-  uint16_t port = 0;
-  net::Ipv4 local{};
-  unsigned mtu = 0;
-};
-Status vxlan_create(const VxlanSpec& spec);
 // Routes of one owner, told apart by their protocol (rtm_protocol): the
 // node datapath's routes to other nodes' pod CIDRs (cluster/node_datapath).
 struct RouteInfo {
@@ -63,6 +53,16 @@ Result<std::vector<RouteInfo>> route_list(uint8_t protocol);
 // How the kernel would route a packet to `dst` now (RTM_GETROUTE):
 // unreachable comes back as an Error with the kernel's errno.
 Result<RouteInfo> route_get(net::Ipv4 dst);
+// A collect-metadata ("external") VXLAN device: no remote, no learning,
+// no ARP (the tc programs on it choose the remote per packet); outer source
+// `local` (0: the route's), UDP `port`, MTU `mtu` (0: the kernel's choice).
+struct VxlanSpec {
+  std::string name;
+  uint16_t port = 0;
+  net::Ipv4 local{};
+  unsigned mtu = 0;
+};
+Status vxlan_create(const VxlanSpec& spec);
 // The IPv4 addresses on a link (for CHECK); index 0: on every link.
 Result<std::vector<std::pair<net::Ipv4, uint8_t>>> addr_list(int index);
 

@@ -222,6 +222,17 @@ TEST_F(NodeDatapathTest, TunnelRoutesCarryTheOverlayMtu) {
   const auto writes = nd.stats().route_writes;
   ASSERT_TRUE(nd.reconcile());
   EXPECT_EQ(nd.stats().route_writes, writes) << "read back equal: not rewritten";
+  // The device made again (the tunnel component at a restart): the routes move to it.
+  ASSERT_EQ(std::system("ip link add mln-ndp-t2 type veth peer name mln-ndp-t3 && ip link set mln-ndp-t3 up && ip link set mln-ndp-t2 up"), 0);
+  auto again = netlink::link_get("mln-ndp-t2");
+  ASSERT_TRUE(again);
+  nd.set_tunnel_device(again->index, 1400);
+  ASSERT_TRUE(nd.reconcile()) << nd.stats().last_error;
+  list = netlink::route_list(kRouteProtocol);
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].oif, again->index);
+  EXPECT_EQ((*list)[0].mtu, 1400u);
 }
 
 TEST_F(NodeDatapathTest, WorkerRegeneratesPolicyBeforeANewPodsEntry) {
@@ -267,6 +278,9 @@ TEST_F(NodeDatapathTest, WorkerRegeneratesPolicyBeforeANewPodsEntry) {
   cs.set_problem("b", "test");
   ASSERT_TRUE(wait_for([&] { return cs.snapshot()->node("b")->problem.empty(); })) << "the plan's verdict replaces it";
   EXPECT_EQ(regenerations.load(), now + 1);
+  // Another node's identity came or went (Identities::on_change): policy again.
+  nd.identities_changed();
+  EXPECT_TRUE(wait_for([&] { return regenerations.load() == now + 2; }));
   nd.stop();
 }
 

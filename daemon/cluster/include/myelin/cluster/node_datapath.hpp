@@ -46,7 +46,6 @@ class NodeDatapath {
     std::vector<Source> sources;
     int tunnel_ifindex = 0;          // tunnel mode: pod CIDR routes through the VXLAN device
     unsigned tunnel_route_mtu = 0;   // their MTU (underlay - MYELIN_VXLAN_OVERHEAD)
-    std::string tunnel_device;       // tunnel_ifindex 0: this device's index, looked up at each reconcile
     bool routes = true;              // false: ipcache only (datapath tests)
     std::chrono::milliseconds debounce{20};
   };
@@ -80,6 +79,9 @@ class NodeDatapath {
   void policy_changed();
   // Another node's identity came or went (Identities::on_change): policy again.
   void identities_changed();
+  // Tunnel mode: the VXLAN device once it exists (the tunnel component makes
+  // it at start) and the MTU of the routes through it; replaces the Options'.
+  void set_tunnel_device(int ifindex, unsigned route_mtu);
   // Reconciles now on the calling thread (the worker's step; tests).
   Status reconcile();
   // Adopts the pinned entries and our routes without starting (tests).
@@ -113,6 +115,8 @@ class NodeDatapath {
   std::map<Prefix, uint32_t> restored_;  // cluster keys given back to their policy CIDR
   std::shared_ptr<const Snapshot> policy_seen_;  // the snapshot policy last regenerated for
   bool adopted_ = false;
+  int tunnel_ifindex_ = 0;
+  unsigned tunnel_route_mtu_ = 0;
   Stats stats_;
   std::mutex reconcile_mu_;  // one reconcile at a time (the worker, a test)
 };

@@ -6,6 +6,7 @@
 // no --kvstore and no Kubernetes API) and exports its metrics.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,9 @@ class NodesComponent : public component::Component {
     std::string node_name;
     net::Ipv4 node_ip{};
     std::optional<net::Cidr4> pod_cidr;
+    // Tunnel mode: the VXLAN device (ifindex, route MTU), asked at start
+    // (the tunnel component, started before, has made it); unset: none.
+    std::function<std::pair<int, unsigned>()> tunnel_device;
   };
   // `nd` may be null (nothing written, only listed).
   NodesComponent(const ClusterState& cluster, NodeDatapath* nd, Options o) : cluster_(cluster), nd_(nd), o_(std::move(o)) {}

@@ -215,6 +215,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<kvstore::Session> id_session;
   std::unique_ptr<kvstore::EtcdIdentities> etcd_ids;
   std::unique_ptr<identity::ScopedIdentities> scoped_ids;
+  std::unique_ptr<identity::IdentityAllocator> local_ids;
   std::atomic<kvstore::EtcdIdentities*> etcd_ids_ptr{nullptr};
   if (flags.get("kvstore") == "etcd") {
     auto eo = kvstore::etcd_options(flags);
@@ -234,7 +235,11 @@ int main(int argc, char** argv) {
     if (!ei) return fail("cluster identities: " + ei.error().message);
     etcd_ids = std::move(*ei);
     etcd_ids_ptr = etcd_ids.get();
-    scoped_ids = std::make_unique<identity::ScopedIdentities>(*etcd_ids, **identities);
+    // CIDR identities are this node's, numbered from 2^24 (never a cluster id).
+    auto local = identity::IdentityAllocator::open(state_dir + "/local-identities.json", identity::kFirstLocalIdentity);
+    if (!local) return fail("local identities: " + local.error().message);
+    local_ids = std::move(*local);
+    scoped_ids = std::make_unique<identity::ScopedIdentities>(*etcd_ids, *local_ids);
     ids = scoped_ids.get();
   }
   // The other nodes (fed by the kvstore / Kubernetes backends), written into

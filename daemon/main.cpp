@@ -271,7 +271,12 @@ int main(int argc, char** argv) {
   policy_ref = &policies;
   policies.set_cluster(&cluster_state);
   policies.set_ipcache_owner([&node_dp](const myelin_ipcache_key& k) { return node_dp.owns(k); });
-  policies.set_on_regenerated([&node_dp] { node_dp.policy_changed(); });
+  // A regeneration can change endpoints' identities (a Pod's labels): the
+  // kvstore republishes them (native mode's other nodes read them there).
+  policies.set_on_regenerated([&node_dp, &kvstore] {
+    node_dp.policy_changed();
+    if (kvstore) kvstore->endpoints_changed();
+  });
   ids->on_change([&node_dp] { node_dp.identities_changed(); });
   endpoints.set_label_source([&policies](const std::string& ns, const std::string& pod) {
     return policies.identity_labels(ns, pod);

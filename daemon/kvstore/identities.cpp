@@ -240,6 +240,16 @@ Result<uint32_t> EtcdIdentities::find_or_allocate(const std::vector<std::string>
 Status EtcdIdentities::put_reference(uint32_t id, const std::vector<std::string>& labels) {
   int64_t lease = session_.lease();
   if (lease == 0) return Error{"etcd identities: no session lease yet (store unreachable)"};
+  // The usual case in one request: the id is as this node's view has it.
+  int64_t mod = 0;
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = ids_.find(id); it != ids_.end() && it->second.labels == labels) mod = it->second.mod_revision;
+  }
+  if (mod > 0) {
+    auto p = etcd_.put_if_unchanged(ref_key(id), "", lease, id_key(id), mod);
+    if (p && *p) return {};
+  }
   if (auto s = etcd_.put(ref_key(id), "", lease); !s) return s;
   // The id could have been collected between our read and our reference:
   // after the reference exists no collection can delete it (the Txn checks).

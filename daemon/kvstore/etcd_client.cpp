@@ -284,6 +284,21 @@ Result<bool> EtcdClient::delete_if_unreferenced(const std::string& key, int64_t 
   return txn("delete " + key, req);
 }
 
+Result<bool> EtcdClient::put_if_unchanged(const std::string& key, const std::string& value, int64_t lease, const std::string& guard,
+                                          int64_t guard_mod_revision) {
+  etcdserverpb::TxnRequest req;
+  auto* cmp = req.add_compare();
+  cmp->set_key(guard);
+  cmp->set_target(etcdserverpb::Compare::MOD);
+  cmp->set_result(etcdserverpb::Compare::EQUAL);
+  cmp->set_mod_revision(guard_mod_revision);
+  auto* put = req.add_success()->mutable_request_put();
+  put->set_key(key);
+  put->set_value(value);
+  put->set_lease(lease);
+  return txn("put " + key, req);
+}
+
 Status EtcdClient::del(const std::string& key) {
   etcdserverpb::DeleteRangeRequest req;
   req.set_key(key);

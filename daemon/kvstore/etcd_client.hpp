@@ -40,6 +40,8 @@ class EtcdClient final : public Etcd {
   Result<bool> delete_if(const std::string& key, int64_t mod_revision) override;
   Result<bool> delete_if_unreferenced(const std::string& key, int64_t mod_revision, const std::string& unless_prefix) override;
   Status del(const std::string& key) override;
+  Result<bool> put_if_unchanged(const std::string& key, const std::string& value, int64_t lease, const std::string& guard,
+                                int64_t guard_mod_revision) override;
   Result<int64_t> grant(std::chrono::seconds ttl) override;
   Status revoke(int64_t lease) override;
   Result<int64_t> keepalive(int64_t lease) override;

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "myelin/atomic_file.hpp"
+
 namespace myelin::kvstore {
 
 namespace {
@@ -44,6 +46,7 @@ Result<std::unique_ptr<EtcdIdentities>> EtcdIdentities::open(Etcd& etcd, Session
   if (o.node.find('/') != std::string::npos) return Error{"etcd identities: node name '" + o.node + "' contains '/'"};
   if (o.first == 0 || o.first > o.last) return Error{"etcd identities: empty number range"};
   auto ids = std::unique_ptr<EtcdIdentities>(new EtcdIdentities(etcd, session, std::move(o)));
+  if (auto s = ids->load_state(); !s) return s.error();
   auto* self = ids.get();
   Watcher::Callbacks cb;
   cb.relist = [self](std::vector<KeyValue> all, int64_t) {
@@ -54,20 +57,14 @@ Result<std::unique_ptr<EtcdIdentities>> EtcdIdentities::open(Etcd& etcd, Session
       auto before = self->ids_;
       self->ids_.clear();
       self->by_labels_.clear();
-      self->refs_.clear();
       for (const auto& kv : all) self->apply(kv, false);
       changed = before.size() != self->ids_.size() ||
                 !std::equal(before.begin(), before.end(), self->ids_.begin(), [](const auto& a, const auto& b) {
                   return a.first == b.first && a.second.labels == b.second.labels;
                 });
-      // Unreferenced since: kept for ids still without references, now for new ones.
-      std::map<uint32_t, std::chrono::steady_clock::time_point> since;
-      for (const auto& [id, _] : self->ids_) {
-        if (!self->refs_[id].empty()) continue;
-        auto it = self->unreferenced_since_.find(id);
-        since[id] = it != self->unreferenced_since_.end() ? it->second : std::chrono::steady_clock::now();
-      }
-      self->unreferenced_since_ = std::move(since);
+      for (auto it = self->unreferenced_since_.begin(); it != self->unreferenced_since_.end();)
+        it = self->ids_.count(it->first) ? std::next(it) : self->unreferenced_since_.erase(it);
+      self->view_dirty_ = true;
       bool first = !self->synced_;
       self->synced_ = true;
       fn = self->on_change_;
@@ -103,10 +100,16 @@ Result<std::unique_ptr<EtcdIdentities>> EtcdIdentities::open(Etcd& etcd, Session
         changed = before != self->ids_.size() || (it == self->ids_.end()) != !old || (it != self->ids_.end() && old && *old != it->second.labels);
       }
       fn = self->on_change_;
+      self->view_dirty_ = true;
     }
     if (changed && fn) fn();
   };
-  ids->watcher_ = Watcher::start(etcd, ids->prefix_, std::move(cb));
+  // Only the ids: every node watching every reference would make each
+  // endpoint's reference an event on every node. Collection lists them.
+  ids->watcher_ = Watcher::start(etcd, ids->prefix_ + "id/", std::move(cb));
+  // Loaded references were written under the previous agent's lease: again
+  // under ours at the first tick.
+  ids->refs_lease_ = ids->local_.empty() ? session.lease() : 0;
   ids->thread_ = std::thread([self] { self->run(); });
   return ids;
 }
@@ -125,17 +128,6 @@ std::string EtcdIdentities::id_key(uint32_t id) const { return prefix_ + "id/" +
 std::string EtcdIdentities::ref_prefix(uint32_t id) const { return prefix_ + "ref/" + std::to_string(id) + "/"; }
 std::string EtcdIdentities::ref_key(uint32_t id) const { return ref_prefix(id) + o_.node; }
 
-void EtcdIdentities::note_refs_locked(uint32_t id) {
-  if (!ids_.count(id)) {
-    unreferenced_since_.erase(id);
-    return;
-  }
-  if (refs_[id].empty())
-    unreferenced_since_.try_emplace(id, std::chrono::steady_clock::now());
-  else
-    unreferenced_since_.erase(id);
-}
-
 void EtcdIdentities::apply(const KeyValue& kv, bool deleted) {
   const std::string id_prefix = prefix_ + "id/", ref_prefix = prefix_ + "ref/";
   if (kv.key.compare(0, id_prefix.size(), id_prefix) == 0) {
@@ -152,8 +144,9 @@ void EtcdIdentities::apply(const KeyValue& kv, bool deleted) {
       if (!labels) return;  // not ours to interpret: ignored
       ids_[*id] = Id{*labels, kv.create_revision, kv.mod_revision};
       by_labels_[*labels].insert(*id);
+    } else {
+      unreferenced_since_.erase(*id);
     }
-    note_refs_locked(*id);
   } else if (kv.key.compare(0, ref_prefix.size(), ref_prefix) == 0) {
     std::string rest = kv.key.substr(ref_prefix.size());
     auto slash = rest.find('/');
@@ -166,7 +159,6 @@ void EtcdIdentities::apply(const KeyValue& kv, bool deleted) {
     else
       refs_[*id].insert(node);
     if (refs_[*id].empty()) refs_.erase(*id);
-    note_refs_locked(*id);
   }
 }
 
@@ -248,6 +240,16 @@ Result<uint32_t> EtcdIdentities::find_or_allocate(const std::vector<std::string>
 Status EtcdIdentities::put_reference(uint32_t id, const std::vector<std::string>& labels) {
   int64_t lease = session_.lease();
   if (lease == 0) return Error{"etcd identities: no session lease yet (store unreachable)"};
+  // The usual case in one request: the id is as this node's view has it.
+  int64_t mod = 0;
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = ids_.find(id); it != ids_.end() && it->second.labels == labels) mod = it->second.mod_revision;
+  }
+  if (mod > 0) {
+    auto p = etcd_.put_if_unchanged(ref_key(id), "", lease, id_key(id), mod);
+    if (p && *p) return {};
+  }
   if (auto s = etcd_.put(ref_key(id), "", lease); !s) return s;
   // The id could have been collected between our read and our reference:
   // after the reference exists no collection can delete it (the Txn checks).
@@ -272,6 +274,7 @@ Result<uint32_t> EtcdIdentities::acquire(const std::vector<std::string>& raw) {
   for (auto& [id, l] : local_labels_)
     if (l == labels) {
       ++local_[id];
+      if (auto s = save_local_locked(); !s) return s.error();
       return id;
     }
   for (int round = 0; round < 5; ++round) {
@@ -286,6 +289,7 @@ Result<uint32_t> EtcdIdentities::acquire(const std::vector<std::string>& raw) {
       local_[known] = 1;
       local_labels_[known] = labels;
       pending_.insert(known);
+      if (auto s = save_local_locked(); !s) return s.error();
       return known;
     }
     auto s = put_reference(*id, labels);
@@ -293,6 +297,7 @@ Result<uint32_t> EtcdIdentities::acquire(const std::vector<std::string>& raw) {
     local_[*id] = 1;
     local_labels_[*id] = labels;
     if (!s) pending_.insert(*id);
+    if (auto saved = save_local_locked(); !saved) return saved.error();
     return *id;
   }
   return Error{"etcd identities: the id for these labels kept being collected"};
@@ -302,10 +307,11 @@ Status EtcdIdentities::release(uint32_t id) {
   std::lock_guard lk(alloc_mu_);
   auto it = local_.find(id);
   if (it == local_.end()) return {};
-  if (--it->second > 0) return {};
+  if (--it->second > 0) return save_local_locked();
   local_.erase(it);
   local_labels_.erase(id);
   pending_.erase(id);
+  if (auto s = save_local_locked(); !s) return s;
   // The id stays; garbage collection deletes it once no node refers to it.
   if (auto s = etcd_.del(ref_key(id)); !s) {
     pending_.insert(id);  // run() deletes it later (not in local_: a deletion)
@@ -329,6 +335,12 @@ Status EtcdIdentities::restore_reference(uint32_t id, const std::vector<std::str
 
 Status EtcdIdentities::write_references(int64_t lease) {
   std::lock_guard lk(alloc_mu_);
+  auto s = write_references_locked(lease);
+  if (s) refs_lease_ = lease;
+  return s;
+}
+
+Status EtcdIdentities::write_references_locked(int64_t lease) {
   Status result;
   for (const auto& [id, labels] : local_labels_) {
     auto s = restore_reference(id, labels, lease);
@@ -349,10 +361,22 @@ Result<size_t> EtcdIdentities::collect_garbage() {
     std::lock_guard lk(alloc_mu_);
     for (const auto& [id, _] : local_) mine.insert(id);
   }
+  auto refs = etcd_.list(prefix_ + "ref/");
+  if (!refs) return refs.error();
   {
     std::lock_guard lk(mu_);
     if (!synced_) return size_t{0};
     auto now = std::chrono::steady_clock::now();
+    refs_.clear();
+    for (const auto& kv : refs->first) apply(kv, false);
+    // Unreferenced since: kept for ids still without references, now for
+    // newly unreferenced ones (the grace counts from the first pass that saw it).
+    for (const auto& [id, _] : ids_) {
+      if (refs_.count(id))
+        unreferenced_since_.erase(id);
+      else
+        unreferenced_since_.try_emplace(id, now);
+    }
     for (const auto& [id, since] : unreferenced_since_) {
       if (now - since < o_.gc_grace || mine.count(id)) continue;
       auto it = ids_.find(id);
@@ -368,25 +392,86 @@ Result<size_t> EtcdIdentities::collect_garbage() {
   return deleted;
 }
 
+Status EtcdIdentities::load_state() {
+  if (o_.state_file.empty()) return {};
+  auto content = read_file(o_.state_file);
+  if (!content) return content.error();
+  if (!*content) return {};
+  try {
+    auto j = nlohmann::json::parse(**content);
+    for (const auto& r : j.at("references")) {
+      uint32_t id = r.at("id").get<uint32_t>();
+      local_[id] = r.at("count").get<uint32_t>();
+      local_labels_[id] = normalized(r.at("labels").get<std::vector<std::string>>());
+    }
+    for (const auto& c : j.at("cluster")) {
+      uint32_t id = c.at("id").get<uint32_t>();
+      auto labels = normalized(c.at("labels").get<std::vector<std::string>>());
+      ids_[id] = Id{labels, c.value("createRevision", int64_t{0}), c.value("modRevision", int64_t{0})};
+      by_labels_[labels].insert(id);
+    }
+  } catch (const std::exception& e) {
+    return Error{o_.state_file + " is corrupt (" + e.what() + ")"};
+  }
+  return {};
+}
+
+Status EtcdIdentities::save_local_locked() {
+  if (o_.state_file.empty()) return {};
+  nlohmann::json j;
+  j["references"] = nlohmann::json::array();
+  for (const auto& [id, count] : local_) j["references"].push_back({{"id", id}, {"count", count}, {"labels", local_labels_[id]}});
+  j["cluster"] = nlohmann::json::array();
+  {
+    std::lock_guard lk(mu_);
+    for (const auto& [id, e] : ids_)
+      j["cluster"].push_back({{"id", id}, {"labels", e.labels}, {"createRevision", e.create_revision}, {"modRevision", e.mod_revision}});
+  }
+  return write_file_atomic(o_.state_file, j.dump(1));
+}
+
 void EtcdIdentities::run() {
+  // A tick of at most a second: a new session lease is noticed (and every
+  // reference written under it) within one; collection every gc_interval.
+  const auto tick = std::min<std::chrono::milliseconds>(o_.gc_interval, std::chrono::seconds(1));
+  auto last_gc = std::chrono::steady_clock::now();
   for (;;) {
     {
       std::unique_lock lk(run_mu_);
-      if (run_cv_.wait_for(lk, o_.gc_interval, [this] { return stop_; })) return;
+      if (run_cv_.wait_for(lk, tick, [this] { return stop_; })) return;
     }
     {
       std::lock_guard lk(alloc_mu_);
+      const int64_t lease = session_.lease();
+      if (lease != 0 && lease != refs_lease_) {
+        if (write_references_locked(lease)) refs_lease_ = lease;
+      }
       for (auto it = pending_.begin(); it != pending_.end();) {
         uint32_t id = *it;
         Status s;
         if (auto l = local_labels_.find(id); l != local_labels_.end())
-          s = restore_reference(id, l->second, session_.lease());
+          s = restore_reference(id, l->second, lease);
         else
           s = etcd_.del(ref_key(id));  // released while unreachable
         it = s ? pending_.erase(it) : std::next(it);
       }
     }
-    (void)collect_garbage();
+    bool dirty;
+    {
+      std::lock_guard lk(mu_);
+      dirty = view_dirty_;
+    }
+    if (dirty && !o_.state_file.empty()) {
+      std::lock_guard lk(alloc_mu_);
+      if (save_local_locked()) {
+        std::lock_guard lk2(mu_);
+        view_dirty_ = false;
+      }
+    }
+    if (std::chrono::steady_clock::now() - last_gc >= o_.gc_interval) {
+      (void)collect_garbage();
+      last_gc = std::chrono::steady_clock::now();
+    }
   }
 }
 

@@ -3,6 +3,7 @@
 
 #include <set>
 
+#include "myelin/atomic_file.hpp"
 #include "myelin/net.hpp"
 
 namespace myelin::kvstore {
@@ -72,6 +73,25 @@ Result<std::string> claim_pod_cidr(Etcd& etcd, const std::string& cluster, const
   }
   return Error{"pod CIDR claim: every /" + std::to_string(mask) + " of " + pool_text + " is claimed (" + std::to_string(count) +
                " nodes); a larger --cluster-pool-cidr or --cluster-pool-mask-size is needed"};
+}
+
+Result<std::string> claim_pod_cidr(Etcd& etcd, const std::string& cluster, const std::string& node, const std::string& pool,
+                                   int mask, const std::string& state_file) {
+  auto claimed = claim_pod_cidr(etcd, cluster, node, pool, mask);
+  if (claimed) {
+    if (auto s = write_file_atomic(state_file, *claimed + "\n"); !s) return s.error();
+    return claimed;
+  }
+  if (etcd.reachable()) return claimed;  // the store said no (full pool, bad flags): not ours to override
+  auto saved = read_file(state_file);
+  if (!saved || !*saved) return claimed;
+  std::string text = **saved;
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  auto c = net::parse_cidr4(text);
+  auto p = net::parse_cidr4(pool);
+  // Only a claim of this pool and size: flags changed since are the store's to decide.
+  if (!c || !p || !within(*p, *c, mask)) return claimed;
+  return c->str();
 }
 
 Status release_pod_cidr(Etcd& etcd, const std::string& cluster, const std::string& node, const std::string& cidr) {

@@ -92,6 +92,23 @@ TEST_F(EtcdTest, CrudAndCompareAndSwap) {
   ASSERT_TRUE(e.del("t/a"));  // absent: still fine
   EXPECT_EQ(e.list("t/")->first.size(), 1u);
 
+  // put_if_unchanged: guarded by another key's revision.
+  int64_t guard = (*e.get("t/c"))->mod_revision;
+  EXPECT_FALSE(*e.put_if_unchanged("t/ref", "r", 0, "t/c", guard + 100));
+  EXPECT_FALSE(e.get("t/ref")->has_value());
+  EXPECT_TRUE(*e.put_if_unchanged("t/ref", "r", 0, "t/c", guard));
+  EXPECT_EQ((*e.get("t/ref"))->value, "r");
+  // delete_if_unreferenced: not while a key is under the prefix.
+  ASSERT_TRUE(e.put("g/id", "x"));
+  ASSERT_TRUE(e.put("g/ref/n1", ""));
+  int64_t gid = (*e.get("g/id"))->mod_revision;
+  EXPECT_FALSE(*e.delete_if_unreferenced("g/id", gid, "g/ref/"));
+  EXPECT_TRUE(e.get("g/id")->has_value());
+  ASSERT_TRUE(e.del("g/ref/n1"));
+  EXPECT_FALSE(*e.delete_if_unreferenced("g/id", gid + 100, "g/ref/"));  // and only at the revision read
+  EXPECT_TRUE(*e.delete_if_unreferenced("g/id", gid, "g/ref/"));
+  EXPECT_FALSE(e.get("g/id")->has_value());
+
   // The same data as etcdctl sees it (the wire format is etcd's own).
   std::string out;
   ASSERT_EQ(server_->etcdctl("get t/c --print-value-only", &out), 0) << out;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <barrier>
+#include <filesystem>
 #include <random>
 
 #include "kvstore_test.hpp"
@@ -24,17 +25,16 @@ namespace {
 
 using Labels = std::vector<std::string>;
 
-// What one agent has: its client, its session (whose new leases rewrite the
-// references) and its identities.
+// What one agent has: its client, its session and its identities (which
+// notice a new lease of the session themselves: no callback wired here).
 struct Node {
   std::unique_ptr<Etcd> etcd;
   std::unique_ptr<Session> session;
   std::unique_ptr<EtcdIdentities> ids;
-  std::atomic<EtcdIdentities*> ids_ptr{nullptr};
-  // The session first: its thread calls into ids until it is joined.
+  // ids first: its thread reads the session until it is joined.
   ~Node() {
-    session.reset();
     ids.reset();
+    session.reset();
   }
 };
 
@@ -43,10 +43,7 @@ std::unique_ptr<Node> make_node(const std::string& url, const std::string& name,
   auto n = std::make_unique<Node>();
   n->etcd = myelin::testing::connect_or_die(url);
   if (!n->etcd) return nullptr;
-  auto* raw = n.get();
-  auto s = Session::open(*n->etcd, ttl, [raw](int64_t lease) {
-    if (auto* ids = raw->ids_ptr.load()) (void)ids->write_references(lease);
-  });
+  auto s = Session::open(*n->etcd, ttl, nullptr);
   if (!s) return nullptr;
   n->session = std::move(*s);
   o.node = name;
@@ -56,7 +53,6 @@ std::unique_ptr<Node> make_node(const std::string& url, const std::string& name,
     return nullptr;
   }
   n->ids = std::move(*ids);
-  n->ids_ptr = n->ids.get();
   return n;
 }
 
@@ -173,8 +169,8 @@ TEST_F(EtcdTest, UnreferencedIdsAreCollectedAfterTheGraceAndReferencedOnesNever)
   EXPECT_EQ(a->ids->list().count(id2), 1u);
   // b crashes (its session is not revoked: the lease expires after 2 s):
   // its reference goes, and then the id.
-  b->session.reset();
   b->ids.reset();
+  b->session.reset();
   EXPECT_TRUE(eventually([&] { return !etcd_->get(kIdPrefix + std::to_string(id2))->has_value(); }, 20s));
   // A collected label set gets a number again when asked.
   auto again = a->ids->acquire(l1);
@@ -256,6 +252,51 @@ TEST_F(EtcdTest, StoreUnreachableKnownIdsResolveAndUnknownOnesFail) {
                                       etcd_->get(kRefPrefix + std::to_string(id) + "/a")->has_value(); },
                          20s));
   EXPECT_TRUE(eventually([&] { return a->ids->pending_references() == 0; }));
+}
+
+TEST_F(EtcdTest, ARestartedAgentKeepsItsReferencesFromItsStateFile) {
+  EtcdIdentitiesOptions o;
+  o.state_file = std::filesystem::path(server_->log_file()).parent_path() / "identities.json";
+  const Labels l1 = {"k8s:app=restored"}, l2 = {"k8s:app=other"};
+  uint32_t id1, id2;
+  int64_t old_lease;
+  {
+    auto a = make_node(server_->url(), "a", o);
+    ASSERT_TRUE(a);
+    id1 = *a->ids->acquire(l1);
+    ASSERT_EQ(*a->ids->acquire(l1), id1);  // two endpoints
+    id2 = *a->ids->acquire(l2);
+    old_lease = a->session->lease();
+  }  // stopped (kill -9 alike: nothing revoked)
+  // Its old lease expires while it is down: its references go.
+  ASSERT_TRUE(etcd_->revoke(old_lease));
+  ASSERT_EQ(count_under(*etcd_, kRefPrefix), 0u);
+  auto a = make_node(server_->url(), "a", o);
+  ASSERT_TRUE(a);
+  // The restored endpoints' references are written again under the new lease...
+  EXPECT_TRUE(eventually([&] { return count_under(*etcd_, kRefPrefix) == 2; }));
+  auto ref = etcd_->get(kRefPrefix + std::to_string(id1) + "/a");
+  ASSERT_TRUE(ref && ref->has_value());
+  EXPECT_EQ((*ref)->lease, a->session->lease());
+  // ... and counted: two releases of id1 before its reference goes.
+  ASSERT_TRUE(a->ids->release(id1));
+  EXPECT_TRUE(etcd_->get(kRefPrefix + std::to_string(id1) + "/a")->has_value());
+  ASSERT_TRUE(a->ids->release(id1));
+  EXPECT_FALSE(etcd_->get(kRefPrefix + std::to_string(id1) + "/a")->has_value());
+  ASSERT_EQ(*a->ids->acquire(l1), id1);
+  a.reset();
+
+  // Restarted while the store is down: the view and the references from the file.
+  server_->kill9();
+  auto down = make_node(server_->url(), "a", o);
+  ASSERT_TRUE(down);
+  EXPECT_EQ(down->ids->list().size(), 2u);
+  EXPECT_EQ(*down->ids->labels(id2), l2);
+  auto again = down->ids->acquire(l2);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(*again, id2);
+  ASSERT_TRUE(server_->start()) << server_->log_tail();
+  EXPECT_TRUE(eventually([&] { return count_under(*etcd_, kRefPrefix) == 2; }, 20s));
 }
 
 }  // namespace

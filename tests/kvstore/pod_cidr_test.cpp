@@ -3,6 +3,7 @@
 // CIDRs of the pool, a node gets its own again after a restart, a full
 // pool and bad flags are errors that say so.
 #include <barrier>
+#include <filesystem>
 #include <set>
 
 #include "kvstore_test.hpp"
@@ -91,6 +92,28 @@ TEST_F(EtcdTest, AFullPoolAndBadFlagsAreErrorsAndAReleasedCidrIsReused) {
   server_->kill9();
   auto down = claim_pod_cidr(*etcd_, "default", "n9", "10.9.0.0/28", 30);
   ASSERT_FALSE(down) << "a claim without the store";
+}
+
+TEST_F(EtcdTest, AClaimIsRememberedForARestartWhileTheStoreIsDown) {
+  const std::string file = std::filesystem::path(server_->log_file()).parent_path() / "pod-cidr";
+  auto other = claim_pod_cidr(*etcd_, "default", "first", "10.50.0.0/16", 24);
+  ASSERT_TRUE(other);
+  auto c = claim_pod_cidr(*etcd_, "default", "me", "10.50.0.0/16", 24, file);
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(*c, "10.50.1.0/24");
+  server_->kill9();
+  auto down = claim_pod_cidr(*etcd_, "default", "me", "10.50.0.0/16", 24, file);
+  ASSERT_TRUE(down) << down.error().message;
+  EXPECT_EQ(*down, "10.50.1.0/24");
+  // Positive control for the negative below: without the file, no CIDR.
+  EXPECT_FALSE(claim_pod_cidr(*etcd_, "default", "me", "10.50.0.0/16", 24, file + ".none"));
+  // Another pool or size than the remembered claim: not taken from the file.
+  EXPECT_FALSE(claim_pod_cidr(*etcd_, "default", "me", "10.60.0.0/16", 24, file));
+  EXPECT_FALSE(claim_pod_cidr(*etcd_, "default", "me", "10.50.0.0/16", 25, file));
+  ASSERT_TRUE(server_->start()) << server_->log_tail();
+  auto back = claim_pod_cidr(*etcd_, "default", "me", "10.50.0.0/16", 24, file);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, "10.50.1.0/24");
 }
 
 }  // namespace

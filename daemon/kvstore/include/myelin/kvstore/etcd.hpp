@@ -77,6 +77,13 @@ class Etcd {
     return Error{"delete_if_unreferenced: not supported by this client"};
   }
   virtual Status del(const std::string& key) = 0;
+  // put, only if `guard`'s mod_revision is still `guard_mod_revision` (one
+  // Txn): a reference written only while what it refers to is unchanged.
+  virtual Result<bool> put_if_unchanged(const std::string& key, const std::string& value, int64_t lease, const std::string& guard,
+                                        int64_t guard_mod_revision) {
+    (void)key, (void)value, (void)lease, (void)guard, (void)guard_mod_revision;
+    return Error{"put_if_unchanged: not supported by this client"};
+  }
   virtual Result<int64_t> grant(std::chrono::seconds ttl) = 0;  // a lease id
   virtual Status revoke(int64_t lease) = 0;
   // One keep-alive: the TTL left, 0 when the lease is gone.

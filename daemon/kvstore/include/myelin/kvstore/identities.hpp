@@ -10,12 +10,12 @@
 //  - references: identities/ref/<id>/<node> under this node's session lease,
 //    one key per id however many local endpoints use it (counted here); a
 //    crashed node's references expire with its lease.
-//  - garbage collection: an id without references for `gc_grace` (as this
-//    node's watcher saw it) is deleted in one Txn that also requires that
+//  - garbage collection: every gc_interval the references are listed; an id
+//    without references for `gc_grace` (in those lists) is deleted in one Txn that also requires that
 //    no reference exists then (delete_if_unreferenced); an acquire that put
 //    its reference checks the id is still there afterwards.
 //  - list()/labels(): every node's identities, kept by a Watcher on
-//    identities/; on_change when another node's identity came or went.
+//    identities/id/ (not ref/: one event per endpoint on every node); on_change when another node's identity came or went.
 // The numbers live in etcd without a lease: a restart gets the same ones.
 #pragma once
 
@@ -41,16 +41,22 @@ struct EtcdIdentitiesOptions {
   uint32_t first = identity::kFirstAllocated;
   uint32_t last = identity::kLastClusterIdentity;  // inclusive: the VNI's 24 bits
   std::chrono::milliseconds gc_grace{std::chrono::minutes(10)};
-  // How often the background thread collects garbage and writes references
-  // that could not be written when the store was unreachable.
-  std::chrono::milliseconds gc_interval{std::chrono::seconds(30)};
+  // How often the background thread collects garbage (references that
+  // could not be written when the store was unreachable follow within 1 s).
+  std::chrono::milliseconds gc_interval{std::chrono::minutes(1)};
+  // This node's references and its last view of the cluster's ids, kept in
+  // the state dir: a restarted agent holds the references of the endpoints
+  // it restores (written again under its new lease) and resolves their
+  // labels even while the store is unreachable. Empty: none kept.
+  std::string state_file;
 };
 
 class EtcdIdentities final : public identity::Identities {
  public:
   // References are written under session.lease(); when the session gets a
-  // new lease, its owner calls write_references(new lease) (from Session's
-  // on_new_lease). etcd and session outlive this object.
+  // new lease, this object's thread writes them all again under it (within
+  // a second; the session's owner may also call write_references from
+  // on_new_lease to do it at once). etcd and session outlive this object.
   static Result<std::unique_ptr<EtcdIdentities>> open(Etcd& etcd, Session& session, EtcdIdentitiesOptions o);
   ~EtcdIdentities() override;
 
@@ -82,14 +88,16 @@ class EtcdIdentities final : public identity::Identities {
   std::string ref_prefix(uint32_t id) const;
   // Watcher side (under mu_).
   void apply(const KeyValue& kv, bool deleted);
-  void note_refs_locked(uint32_t id);
   // acquire's steps (under alloc_mu_).
   Result<uint32_t> find_or_allocate(const std::vector<std::string>& labels);
   Status put_reference(uint32_t id, const std::vector<std::string>& labels);
   // For a number already handed out: its reference under `lease`, and the id
   // again with the same number if it was collected meanwhile.
+  Status write_references_locked(int64_t lease);
   Status restore_reference(uint32_t id, const std::vector<std::string>& labels, int64_t lease);
   void run();
+  Status load_state();
+  Status save_local_locked();  // under alloc_mu_
 
   Etcd& etcd_;
   Session& session_;
@@ -99,7 +107,7 @@ class EtcdIdentities final : public identity::Identities {
   mutable std::mutex mu_;  // the cluster's view (the watcher's thread writes it)
   std::map<uint32_t, Id> ids_;
   std::map<std::vector<std::string>, std::set<uint32_t>> by_labels_;
-  std::map<uint32_t, std::set<std::string>> refs_;  // id -> nodes
+  std::map<uint32_t, std::set<std::string>> refs_;  // id -> nodes, as the last collection listed them
   std::map<uint32_t, std::chrono::steady_clock::time_point> unreferenced_since_;
   bool synced_ = false;
   // Ids this node just created: their watch event is not another node's change.
@@ -110,6 +118,8 @@ class EtcdIdentities final : public identity::Identities {
   std::map<uint32_t, uint32_t> local_;  // this node's references: id -> endpoints using it
   std::map<uint32_t, std::vector<std::string>> local_labels_;
   std::set<uint32_t> pending_;  // references not written yet (store unreachable)
+  int64_t refs_lease_ = 0;      // the lease every reference was last written under
+  bool view_dirty_ = false;     // under mu_: the cluster view changed since it was saved
 
   std::unique_ptr<Watcher> watcher_;
   std::mutex run_mu_;

@@ -18,6 +18,13 @@ namespace myelin::kvstore {
 Result<std::string> claim_pod_cidr(Etcd& etcd, const std::string& cluster, const std::string& node, const std::string& pool,
                                    int mask);
 
+// The same, remembering the claim in `state_file` (the agent's state dir): a
+// restart while the store is unreachable finds its CIDR there (it is still
+// the node's: claims have no lease). The file is only a copy: when the store
+// answers, the store's claim is the one used (and the file rewritten).
+Result<std::string> claim_pod_cidr(Etcd& etcd, const std::string& cluster, const std::string& node, const std::string& pool,
+                                   int mask, const std::string& state_file);
+
 // Gives a node's claim back (a node removed for good). Only if the claim is
 // still that node's.
 Status release_pod_cidr(Etcd& etcd, const std::string& cluster, const std::string& node, const std::string& cidr);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "myelin/identity/identity_allocator.hpp"
 #include "myelin/kvstore/records.hpp"
 #include "myelin/log.hpp"
 
@@ -134,12 +135,24 @@ bool ClusterSync::pass() {
 
   // What this node says: its record and its endpoints.
   std::map<std::string, std::string> desired;
+  std::vector<std::string> unpublishable;
   desired[node_key(o_.cluster, o_.node.name)] = encode_node(o_.node);
   if (o_.local_endpoints)
     for (auto e : o_.local_endpoints()) {
       e.node = o_.node.name;
+      // Every other node would refuse it (records.hpp): say so here instead.
+      if (e.identity == 0 || e.identity > identity::kLastClusterIdentity) {
+        unpublishable.push_back("endpoints/" + e.ip.str() + " (this node's): identity " + std::to_string(e.identity) +
+                                " is not a cluster identity (1 to 2^24-1): not published");
+        continue;
+      }
       desired[endpoint_key(o_.cluster, e.ip)] = encode_endpoint(e);
     }
+  {
+    std::lock_guard lk(stats_mu_);
+    if (unpublishable.size() > unpublishable_.size()) log::warn("kvstore", unpublishable.back());
+    unpublishable_ = std::move(unpublishable);
+  }
 
   std::vector<std::pair<std::string, std::string>> puts;
   std::vector<std::string> dels;
@@ -373,6 +386,7 @@ SyncStats ClusterSync::stats() const {
     s.last_error = last_error_;
     s.last_error_at = last_error_at_;
     for (const auto& [k, why] : refused_) s.refused.push_back(why);
+    s.refused.insert(s.refused.end(), unpublishable_.begin(), unpublishable_.end());
   }
   const auto snap = state_.snapshot();
   for (const auto& [name, n] : snap->nodes)

@@ -342,6 +342,24 @@ TEST_F(ClusterSyncTest, UndecodableRecordsAreRefusedBesideGoodOnes) {
   EXPECT_GE(b.sync->stats().decode_errors, 2u);
 }
 
+TEST_F(ClusterSyncTest, AnEndpointBeyondAVniIsNotPublished) {
+  Agent a(etcd_->url(), "node-a", "192.168.60.2", "10.244.1.0/24");
+  Agent b(etcd_->url(), "node-b", "192.168.60.3", "10.244.2.0/24");
+  a.add("10.244.1.5", 300, "x", "a");
+  a.add("10.244.1.6", 1u << 24, "x", "local-id");  // a node-local number: no other node could read it
+  a.sync->start();
+  b.sync->start();
+  ASSERT_TRUE(eventually([&] { return b.sees_endpoint("10.244.1.5") && a.healthy(); }));
+  EXPECT_FALSE(b.sees_endpoint("10.244.1.6"));
+  auto kv = admin_->get(endpoint_key("t", ip("10.244.1.6")));
+  ASSERT_TRUE(kv);
+  EXPECT_FALSE(*kv);
+  const auto s = a.sync->stats();
+  ASSERT_EQ(s.refused.size(), 1u);
+  EXPECT_NE(s.refused[0].find("endpoints/10.244.1.6 (this node's): identity 16777216"), std::string::npos) << s.refused[0];
+  EXPECT_EQ(s.endpoint_records, 1u);
+}
+
 TEST_F(ClusterSyncTest, ThreeNodesEachSeeTheOthers) {
   Agent a(etcd_->url(), "node-a", "192.168.60.2", "10.244.1.0/24");
   Agent b(etcd_->url(), "node-b", "192.168.60.3", "10.244.2.0/24");

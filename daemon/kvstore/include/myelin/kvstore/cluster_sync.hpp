@@ -73,7 +73,9 @@ struct SyncStats {
   uint64_t write_errors = 0, session_errors = 0, decode_errors = 0;
   std::string last_error;          // the last failure, with what failed
   std::chrono::system_clock::time_point last_error_at{};
-  std::vector<std::string> refused;  // records that do not decode now: "endpoints/10.0.0.1: identity: ..."
+  // Records that do not decode now ("endpoints/10.0.0.1: identity: ..."),
+  // and this node's endpoints it cannot publish (an identity beyond 24 bits).
+  std::vector<std::string> refused;
 };
 
 // Empty when healthy; otherwise why the cluster view may be stale, e.g.
@@ -137,6 +139,7 @@ class ClusterSync {
   std::string last_error_;
   std::chrono::system_clock::time_point last_error_at_{};
   std::map<std::string, std::string> refused_;  // key -> why
+  std::vector<std::string> unpublishable_;      // this node's endpoints kept out (the last pass)
   bool nodes_listed_ = false, endpoints_listed_ = false;
   std::atomic<uint64_t> puts_{0}, deletes_{0}, write_errors_{0}, session_errors_{0}, decode_errors_{0};
   std::atomic<bool> nodes_watch_{false}, endpoints_watch_{false}, session_alive_{false};

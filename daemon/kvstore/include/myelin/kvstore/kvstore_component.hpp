@@ -13,9 +13,9 @@
 //   endpoints.set_on_change([..., &kv] { ...; kv.endpoints_changed(); });
 // or, sharing the client and the session with EtcdIdentities (one lease
 // for all of this node's keys): so.session = session.get(), the
-// KvstoreComponent(etcd, ...) constructor, and the session's on_new_lease
-// calling kv.lease_changed() besides identities->write_references(lease)
-// (without that call the sync still finds the new lease within a second).
+// KvstoreComponent(etcd, ...) constructor, and optionally the session's
+// on_new_lease calling kv.lease_changed() (without it the sync finds the
+// new lease within a second, as EtcdIdentities does).
 // Shutdown order then: components.stop() (the sync stops reading the
 // session), the session destroyed (its thread, and so its callback, ends),
 // then the components: the callback must never reach a destroyed component.

@@ -7,11 +7,11 @@
  *
  *   leaves the cluster   not CLUSTER in the ipcache (pods, pod CIDRs, node
  *                        addresses), not in --native-routing-cidr, not the
- *                        node's own address, not a pod of this node; only from a pod of this node,
- *                        and only a flow the pod opened: the replies of a
- *                        connection someone outside opened to the pod
- *                        (conntrack has its tuple the other way) keep the
- *                        pod's address
+ *                        node's own address, not a pod of this node; only
+ *                        from a pod of this node, and only a flow the pod
+ *                        opened: the replies of a connection someone outside
+ *                        opened to the pod (conntrack has its tuple the other
+ *                        way) keep the pod's address
  *   TCP, UDP, ICMP echo  the source port (echo id) is kept when it is in
  *                        snat_port_min..max and free for that peer, else the
  *                        next free one from a random start, at most
@@ -19,8 +19,8 @@
  *                        NO_MAPPING_FOR_NAT_MASQUERADE
  *   anything else        DROP UNSUPPORTED_PROTOCOL_FOR_NAT_MASQUERADE (ICMP
  *                        errors leave as they are)
- *   back: replies, and ICMP errors about a translated datagram (quoted
- *                        datagram translated too: path MTU discovery works)
+ *   on the way back      replies, and ICMP errors about a translated datagram
+ *                        (the quoted datagram too: path MTU discovery works)
  *   the node's own flows from node_ip: a port of theirs within the range is
  *                        recorded (F_HOST), so no pod flow is given it
  *

@@ -39,10 +39,18 @@
 #include "flowlog/flow_log_component.hpp"
 #include "metrics/agent_counters.hpp"
 #include "metrics/exporter.hpp"
+#include "myelin/cluster/cluster_state.hpp"
 #include "myelin/flags.hpp"
+#include "myelin/cluster/node_datapath.hpp"
+#include "myelin/cluster/nodes_component.hpp"
+#include "myelin/identity/scoped_identities.hpp"
+#include "myelin/kvstore/identities.hpp"
+#include "myelin/kvstore/kvstore_component.hpp"
+#include "myelin/netlink.hpp"
 #include "myelin/log.hpp"
 #include "myelin/pseudo_fs.hpp"
 #include "myelin/services/lb_component.hpp"
+#include "nodeport/devices.hpp"
 #include "nodeport/nodeport_component.hpp"
 #include "masquerade/masquerade_component.hpp"
 #include "runtime/pod_index.hpp"
@@ -83,6 +91,45 @@ Status make_dirs(const std::string& dir) {
   std::filesystem::create_directories(dir, ec);
   if (ec) return Error{"cannot create " + dir + ": " + ec.message()};
   return {};
+}
+
+
+// ---- issue 12 wiring (the e2e branch's; the lead redoes it in main) ----
+// This node's place in a cluster: its underlay address and device (--node-ip,
+// or the default route's device), and what the datapath is told
+// (myelin_node_config). A single node (no kvstore, no Kubernetes API) routes
+// nothing to other nodes.
+struct ClusterNode {
+  bool clustered = false;
+  bool tunnel = false;
+  net::Ipv4 ip{};
+  unsigned underlay_mtu = 1500;
+};
+
+Result<ClusterNode> cluster_node(const Flags& flags, bool kube) {
+  ClusterNode c;
+  c.clustered = !flags.get("kvstore").empty() || kube;
+  if (!c.clustered) return c;
+  c.tunnel = flags.get("routing-mode") == "tunnel";
+  auto devs = nodeport::resolve_devices("");
+  if (!flags.get("node-ip").empty()) c.ip = *net::parse_ipv4(flags.get("node-ip"));  // validated
+  else if (devs && !devs->empty() && !devs->front().addrs.empty()) c.ip = devs->front().addrs.front();
+  else return Error{"a cluster node needs --node-ip, or a default route whose device has an address"};
+  if (devs)
+    for (const auto& d : *devs)
+      for (auto a : d.addrs)
+        if (a == c.ip)
+          if (auto l = netlink::link_get(d.ifindex); l) c.underlay_mtu = l->mtu;
+  return c;
+}
+
+// The routing fields of the node config (masquerade's are MasqueradeComponent's):
+// read, changed, written back, so a restart never clears what another part wrote.
+myelin_node_config node_config(myelin_node_config nc, const ClusterNode& c, int tunnel_ifindex) {
+  nc.routing_mode = !c.clustered ? MYELIN_ROUTING_NONE : c.tunnel ? MYELIN_ROUTING_TUNNEL : MYELIN_ROUTING_NATIVE;
+  if (c.clustered) nc.node_ip = c.ip.network_order();
+  nc.tunnel_ifindex = c.tunnel ? static_cast<uint32_t>(tunnel_ifindex) : 0;
+  return nc;
 }
 
 }  // namespace
@@ -161,11 +208,46 @@ int main(int argc, char** argv) {
 
   metrics::AgentCounters counters;
   objects::ObjectStore objects;  // the Kubernetes objects, from the sources below; components subscribe
+  // Cluster identities (--kvstore etcd): pod identities from etcd, the same
+  // number on every node; CIDR identities stay this node's (ScopedIdentities).
+  identity::Identities* ids = identities->get();
+  std::unique_ptr<kvstore::Etcd> id_etcd;
+  std::unique_ptr<kvstore::Session> id_session;
+  std::unique_ptr<kvstore::EtcdIdentities> etcd_ids;
+  std::unique_ptr<identity::ScopedIdentities> scoped_ids;
+  std::unique_ptr<identity::IdentityAllocator> local_ids;
+  std::atomic<kvstore::EtcdIdentities*> etcd_ids_ptr{nullptr};
+  if (flags.get("kvstore") == "etcd") {
+    auto eo = kvstore::etcd_options(flags);
+    if (!eo) return usage_error(eo.error().message);
+    auto e = kvstore::Etcd::connect(*eo);
+    if (!e) return fail("etcd: " + e.error().message);
+    id_etcd = std::move(*e);
+    auto sess = kvstore::Session::open(*id_etcd, std::chrono::seconds(*flags.get_int("kvstore-lease-ttl")), [&etcd_ids_ptr](int64_t lease) {
+      if (auto* p = etcd_ids_ptr.load()) (void)p->write_references(lease);
+    });
+    if (!sess) return fail("etcd session: " + sess.error().message);
+    id_session = std::move(*sess);
+    kvstore::EtcdIdentitiesOptions io;
+    io.cluster = flags.get("cluster-name");
+    io.node = info.node_name;
+    auto ei = kvstore::EtcdIdentities::open(*id_etcd, *id_session, io);
+    if (!ei) return fail("cluster identities: " + ei.error().message);
+    etcd_ids = std::move(*ei);
+    etcd_ids_ptr = etcd_ids.get();
+    // CIDR identities are this node's, numbered from 2^24 (never a cluster id).
+    auto local = identity::IdentityAllocator::open(state_dir + "/local-identities.json", identity::kFirstLocalIdentity);
+    if (!local) return fail("local identities: " + local.error().message);
+    local_ids = std::move(*local);
+    scoped_ids = std::make_unique<identity::ScopedIdentities>(*etcd_ids, *local_ids);
+    ids = scoped_ids.get();
+  }
   // The other nodes (fed by the kvstore / Kubernetes backends), written into
   // the ipcache and the node's routes by the node datapath; it adopts the
   // pinned cluster entries now, so policy leaves them alone from its first
   // regeneration.
   cluster::ClusterState cluster_state(info.node_name);
+  kvstore::KvstoreComponent* kvstore = nullptr;          // with --kvstore: publishes this node's endpoints
   agent::PolicyManager* policy_ref = nullptr;  // set below: the node datapath outlives it
   cluster::NodesComponent::Options nodes_opts;
   if (!flags.get("kvstore").empty()) nodes_opts.sources = {cluster::Source::etcd};
@@ -183,24 +265,40 @@ int main(int argc, char** argv) {
                                    if (policy_ref && policy_ref->revision() > 0 && policy_ref->objects_synced()) (void)policy_ref->regenerate();
                                  }});
   node_dp.adopt();
-  agent::EndpointManager endpoints(**dp, **ipam, **store, **identities, counters);
-  agent::PolicyManager policies(**dp, endpoints, **store, **identities, counters, objects, flags.get_bool("policy-audit-mode"),
+  agent::EndpointManager endpoints(**dp, **ipam, **store, *ids, counters);
+  agent::PolicyManager policies(**dp, endpoints, **store, *ids, counters, objects, flags.get_bool("policy-audit-mode"),
                                 flags.get("allow-localhost") == "always");
   policy_ref = &policies;
   policies.set_cluster(&cluster_state);
   policies.set_ipcache_owner([&node_dp](const myelin_ipcache_key& k) { return node_dp.owns(k); });
-  policies.set_on_regenerated([&node_dp] { node_dp.policy_changed(); });
-  (*identities)->on_change([&node_dp] { node_dp.identities_changed(); });
+  // A regeneration can change endpoints' identities (a Pod's labels): the
+  // kvstore republishes them (native mode's other nodes read them there).
+  policies.set_on_regenerated([&node_dp, &kvstore] {
+    node_dp.policy_changed();
+    if (kvstore) kvstore->endpoints_changed();
+  });
+  ids->on_change([&node_dp] { node_dp.identities_changed(); });
   endpoints.set_label_source([&policies](const std::string& ns, const std::string& pod) {
     return policies.identity_labels(ns, pod);
   });
   // Services: made once the load-balancing maps are open (below); endpoint
   // changes of the restore before that are read at its first computation.
   std::unique_ptr<services::ServiceManager> services;
-  endpoints.set_on_change([&policies, &services] {
+  endpoints.set_on_change([&policies, &services, &kvstore] {
     policies.publish_endpoints();
     if (services) services->endpoints_changed();
+    if (kvstore) kvstore->endpoints_changed();
   });
+  // The node's routing before the endpoints are restored; a tunnel device of
+  // an earlier start keeps its index (cross-node traffic never stops).
+  const bool kube_api = flags.is_set("kubeconfig") || (!flags.is_set("manifests") && std::getenv("KUBERNETES_SERVICE_HOST"));
+  auto cnode = cluster_node(flags, kube_api);
+  if (!cnode) return usage_error(cnode.error().message);
+  {
+    auto existing = netlink::link_get("myelin_vxlan");
+    if (auto s = (*dp)->set_node_config(node_config((*dp)->node_config(), *cnode, existing ? existing->index : 0)); !s)
+      return fail("node config: " + s.error().message);
+  }
   auto restored = endpoints.restore();
   if (!restored) return fail("restoring endpoints: " + restored.error().message);
   log::info("myelind", "restored " + std::to_string(*restored) + " endpoints");
@@ -270,21 +368,43 @@ int main(int argc, char** argv) {
                                                    svc.set_node_addresses(std::move(addrs));
                                                  }});
   // Without tunnel mode it undoes what an earlier start in tunnel mode left.
-  components.add<tunnel::TunnelComponent>(**dp, tunnel::TunnelComponent::Options{underlay.has_value(), underlay.value_or(tunnel::Underlay{}),
+  auto& tunnel_component = components.add<tunnel::TunnelComponent>(**dp, tunnel::TunnelComponent::Options{underlay.has_value(), underlay.value_or(tunnel::Underlay{}),
                                                                                 redirect_peer});
   auto& ipam_component = components.add<agent::IpamComponent>(**ipam, *cidr);
   if (underlay) ipam_component.set_mtu(underlay->mtu, tunnel::pod_route_mtu(underlay->mtu));
   components.add<agent::EndpointsComponent>(endpoints, **store, policies);
-  components.add<agent::PolicyComponent>(policies, **store, **identities).set_services([&svc = *services] {
+  components.add<agent::PolicyComponent>(policies, **store, *ids).set_services([&svc = *services] {
     auto snap = svc.snapshot();
     return snap ? std::shared_ptr<const services::ServiceTable>(snap, &snap->table) : nullptr;  // `policy trace --to-service`
   });
   components.add<agent::FlowsComponent>(flow_store, info.node_name);
+  if (underlay)  // routes to other nodes' pod CIDRs through the VXLAN device, made at the tunnel component's start
+    nodes_opts.tunnel_device = [&tunnel_component, mtu = tunnel::pod_route_mtu(underlay->mtu)] {
+      return std::pair<int, unsigned>{tunnel_component.tunnel_ifindex(), mtu};
+    };
   components.add<cluster::NodesComponent>(cluster_state, &node_dp, nodes_opts);
   components.add<agent::ObjectsComponent>(objects);
   components.add<agent::ServicesComponent>(*services, objects);
   components.add<services::LbComponent>(**lb_writer);
   components.add<metrics::AgentCountersComponent>(counters);
+  if (flags.get("kvstore") == "etcd") {
+    // This node's record and endpoints under its lease; the others' into
+    // cluster_state. The store unreachable is not an error: degraded.
+    auto eo = kvstore::etcd_options(flags);
+    if (!eo) return usage_error(eo.error().message);
+    net::Ipv4 node_ip{};
+    if (!flags.get("node-ip").empty()) {
+      node_ip = *net::parse_ipv4(flags.get("node-ip"));  // validated
+    } else if (auto devs = nodeport::resolve_devices(""); devs && !devs->empty() && !devs->front().addrs.empty()) {
+      node_ip = devs->front().addrs.front();
+    } else {
+      return usage_error("--kvstore: no --node-ip and no default route to take this node's address from");
+    }
+    auto so = kvstore::sync_options(flags, info.node_name, node_ip, *cidr);
+    so.local_endpoints = [&eps = **store, &objects, node = info.node_name] { return kvstore::published_endpoints(eps, objects, node); };
+    kvstore = &components.add<kvstore::KvstoreComponent>(std::move(*eo), cluster_state, std::move(so));
+    kvstore->watch_pods(objects);
+  }
   if (flags.is_set("flow-log")) {
     google::protobuf::RepeatedPtrField<flow::FlowFilter> allow, deny;
     for (auto [list, name] : {std::pair{&allow, "flow-log-allow"}, std::pair{&deny, "flow-log-deny"}})

@@ -203,6 +203,15 @@ std::string status_table(const api::StatusResponse& s) {
     row("Tunnel:", "VXLAN " + t.device() + " (UDP " + std::to_string(t.port()) + ", from " + t.node_ip() + " on " + t.underlay_device() +
                        ", MTU " + std::to_string(t.underlay_mtu()) + "; pod routes MTU " + std::to_string(t.pod_route_mtu()) + ")");
   }
+  if (s.has_kvstore()) {
+    const auto& k = s.kvstore();
+    row("Kvstore:", k.backend() + " " + k.endpoint() + ": " + k.state() + ", lease " + std::to_string(k.lease_id()) +
+                        (k.lease_alive() ? "" : " (not alive)") + ", " + std::to_string(k.node_records() + k.endpoint_records()) +
+                        " records published, " + std::to_string(k.remote_nodes()) + " remote nodes with " +
+                        std::to_string(k.remote_endpoints()) + " endpoints, " + std::to_string(k.errors()) + " errors since start");
+    if (!k.reason().empty()) row("  degraded:", k.reason());
+    for (const auto& r : k.refused()) row("  refused:", r);
+  }
   o << cluster_status_text(s);
   if (s.runtime_enabled()) {
     uint64_t total = 0;

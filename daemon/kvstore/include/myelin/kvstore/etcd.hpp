@@ -55,6 +55,8 @@ std::string key_prefix(const std::string& cluster);  // "myelin/v1/<cluster>/"
 class Etcd {
  public:
   // Does not wait for a server: requests fail (errors as values) until one answers.
+  // A request waits up to `timeout` for each endpoint in turn (starting with
+  // the one that answered last) while it is unreachable.
   static Result<std::unique_ptr<Etcd>> connect(const EtcdOptions& o);
   virtual ~Etcd() = default;
 
@@ -67,7 +69,21 @@ class Etcd {
   // Only if the key's mod_revision is still `mod_revision`. false: it changed.
   virtual Result<bool> update_if(const std::string& key, int64_t mod_revision, const std::string& value, int64_t lease = 0) = 0;
   virtual Result<bool> delete_if(const std::string& key, int64_t mod_revision) = 0;
+  // delete_if, and only while no key exists under `unless_prefix`, in one
+  // Txn: garbage collection that a concurrent new reference stops (an
+  // identity is deleted only if no node references it at that revision).
+  virtual Result<bool> delete_if_unreferenced(const std::string& key, int64_t mod_revision, const std::string& unless_prefix) {
+    (void)key, (void)mod_revision, (void)unless_prefix;
+    return Error{"delete_if_unreferenced: not supported by this client"};
+  }
   virtual Status del(const std::string& key) = 0;
+  // put, only if `guard`'s mod_revision is still `guard_mod_revision` (one
+  // Txn): a reference written only while what it refers to is unchanged.
+  virtual Result<bool> put_if_unchanged(const std::string& key, const std::string& value, int64_t lease, const std::string& guard,
+                                        int64_t guard_mod_revision) {
+    (void)key, (void)value, (void)lease, (void)guard, (void)guard_mod_revision;
+    return Error{"put_if_unchanged: not supported by this client"};
+  }
   virtual Result<int64_t> grant(std::chrono::seconds ttl) = 0;  // a lease id
   virtual Status revoke(int64_t lease) = 0;
   // One keep-alive: the TTL left, 0 when the lease is gone.
@@ -81,6 +97,9 @@ class Etcd {
 // store was unreachable for longer than the TTL) a new one is granted as
 // soon as the store answers, and on_new_lease runs so that owners write
 // their keys again. Not revoked when destroyed (see above).
+// on_new_lease runs on the session's thread for every lease it gets, the
+// first one included; open() tries the first grant itself (lease() is then
+// set when it returns; 0 while the store did not answer yet).
 class Session {
  public:
   static Result<std::unique_ptr<Session>> open(Etcd& etcd, std::chrono::seconds ttl, std::function<void(int64_t lease)> on_new_lease);
@@ -91,6 +110,9 @@ class Session {
 
 // List, then watch from the list's revision, reconnecting after errors and
 // listing again when the revision was compacted, until destroyed.
+// Callbacks run on the watcher's own thread, in store order; relist comes
+// first, and again only after a compaction. Never destroy a Watcher from
+// one of its callbacks.
 class Watcher {
  public:
   struct Callbacks {

@@ -132,6 +132,7 @@ Result<std::unique_ptr<KubeIdentities>> KubeIdentities::open(ClusterConfig clust
 }
 
 KubeIdentities::~KubeIdentities() {
+  on_change(nullptr);  // nobody is told anything from here on
   {
     std::lock_guard lk(mu_);
     stopping_ = true;

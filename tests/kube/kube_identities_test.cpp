@@ -311,14 +311,21 @@ TEST_F(KubeWrites, RestartKeepsNumbersAndRecreatesOneDeletedMeanwhile) {
 }
 
 TEST_F(KubeWrites, OnChangeTellsOtherNodesIdentitiesAndCidrsStayLocal) {
+  // Before the nodes: these outlive their threads.
+  std::atomic<int> changes{0}, told_web{0};
+  const uint32_t expect = KubeIdentities::first_candidate(kWeb, 256, 65535);
   auto a = open("a"), b = open("b");
   ASSERT_TRUE(a && b);
-  std::atomic<int> changes{0};
-  b->on_change([&] { ++changes; });
+  KubeIdentities* bp = b.get();
+  b->on_change([&, bp] {
+    ++changes;
+    if (bp->labels(expect) == std::optional<std::vector<std::string>>(kWeb)) ++told_web;  // visible when told
+  });
+  EXPECT_EQ(told_web, 0);
   auto id = a->acquire(kWeb);
   ASSERT_TRUE(id);
-  ASSERT_TRUE(eventually([&] { return changes > 0; }));
-  EXPECT_EQ(*b->labels(*id), kWeb);
+  ASSERT_EQ(*id, expect);
+  ASSERT_TRUE(eventually([&] { return told_web > 0; }));
   const int before = changes;
   ASSERT_TRUE(a->acquire(kWeb));  // a second reference writes nothing: nothing to tell
   std::this_thread::sleep_for(300ms);

@@ -452,7 +452,9 @@ void KubeIdentities::round(bool gc) {
 
 void KubeIdentities::run() {
   const auto tick = std::min(opt_.heartbeat_interval, opt_.gc_interval);
-  auto next_gc = std::chrono::steady_clock::now();
+  // The first GC one interval after start: nodes restarting together renew
+  // what they hold before any of them judges it stale.
+  auto next_gc = std::chrono::steady_clock::now() + opt_.gc_interval;
   for (;;) {
     {
       std::unique_lock lk(mu_);

@@ -35,6 +35,7 @@
 #include "agent/services_component.hpp"
 #include "component/components.hpp"
 #include "config/agent_flags.hpp"
+#include "myelin/cluster/nodes_component.hpp"
 #include "flowlog/flow_log_component.hpp"
 #include "metrics/agent_counters.hpp"
 #include "metrics/exporter.hpp"
@@ -43,6 +44,7 @@
 #include "myelin/pseudo_fs.hpp"
 #include "myelin/services/lb_component.hpp"
 #include "nodeport/nodeport_component.hpp"
+#include "masquerade/masquerade_component.hpp"
 #include "runtime/pod_index.hpp"
 #include "runtime/runtime_components.hpp"
 #include "server/api_server.hpp"
@@ -158,9 +160,36 @@ int main(int argc, char** argv) {
 
   metrics::AgentCounters counters;
   objects::ObjectStore objects;  // the Kubernetes objects, from the sources below; components subscribe
+  // The other nodes (fed by the kvstore / Kubernetes backends), written into
+  // the ipcache and the node's routes by the node datapath; it adopts the
+  // pinned cluster entries now, so policy leaves them alone from its first
+  // regeneration.
+  cluster::ClusterState cluster_state(info.node_name);
+  agent::PolicyManager* policy_ref = nullptr;  // set below: the node datapath outlives it
+  cluster::NodesComponent::Options nodes_opts;
+  if (!flags.get("kvstore").empty()) nodes_opts.sources = {cluster::Source::etcd};
+  nodes_opts.mode = nodes_opts.sources.empty() ? cluster::RoutingMode::none
+                    : flags.get("routing-mode") == "native" ? cluster::RoutingMode::native : cluster::RoutingMode::tunnel;
+  nodes_opts.node_name = info.node_name;
+  if (auto ip = net::parse_ipv4(flags.get("node-ip"))) nodes_opts.node_ip = *ip;
+  nodes_opts.pod_cidr = *cidr;
+  cluster::NodeDatapath node_dp(cluster_state, **dp, {nodes_opts.mode, *cidr, nodes_opts.sources},
+                                {[&policy_ref] { return policy_ref ? policy_ref->policy_cidrs() : std::vector<std::pair<net::Cidr4, uint32_t>>{}; },
+                                 [&policy_ref] {
+                                   // Never before the agent's own first regeneration: the object
+                                   // sources may not even be registered yet (a regeneration over an
+                                   // empty store would lift restored endpoints' enforcement).
+                                   if (policy_ref && policy_ref->revision() > 0 && policy_ref->objects_synced()) (void)policy_ref->regenerate();
+                                 }});
+  node_dp.adopt();
   agent::EndpointManager endpoints(**dp, **ipam, **store, **identities, counters);
   agent::PolicyManager policies(**dp, endpoints, **store, **identities, counters, objects, flags.get_bool("policy-audit-mode"),
                                 flags.get("allow-localhost") == "always");
+  policy_ref = &policies;
+  policies.set_cluster(&cluster_state);
+  policies.set_ipcache_owner([&node_dp](const myelin_ipcache_key& k) { return node_dp.owns(k); });
+  policies.set_on_regenerated([&node_dp] { node_dp.policy_changed(); });
+  (*identities)->on_change([&node_dp] { node_dp.identities_changed(); });
   endpoints.set_label_source([&policies](const std::string& ns, const std::string& pod) {
     return policies.identity_labels(ns, pod);
   });
@@ -214,6 +243,12 @@ int main(int argc, char** argv) {
   components.add<agent::AgentComponent>(info, components);
   components.add<agent::DatapathComponent>(**dp, pump);
   components.add<agent::ConntrackGcComponent>(ct_gc);
+  // Masquerade's fields of the node config, before the devices' programs read them.
+  masquerade::MasqueradeComponent::Options masq;
+  masq.enabled = flags.get("masquerade") == "true";
+  if (!flags.get("node-ip").empty()) masq.node_ip = *net::parse_ipv4(flags.get("node-ip"));                        // validated
+  if (!flags.get("native-routing-cidr").empty()) masq.native_cidr = *net::parse_cidr4(flags.get("native-routing-cidr"));  // validated
+  components.add<masquerade::MasqueradeComponent>(**dp, masq);
   components.add<nodeport::NodePortComponent>(
       **dp, nodeport::NodePortComponent::Options{flags.get("devices"), node_ports, redirect_peer, [&svc = *services](const std::vector<nodeport::Device>& devs) {
                                                    std::vector<net::Ipv4> addrs;  // NodePorts are served on these
@@ -227,6 +262,7 @@ int main(int argc, char** argv) {
     return snap ? std::shared_ptr<const services::ServiceTable>(snap, &snap->table) : nullptr;  // `policy trace --to-service`
   });
   components.add<agent::FlowsComponent>(flow_store, info.node_name);
+  components.add<cluster::NodesComponent>(cluster_state, &node_dp, nodes_opts);
   components.add<agent::ObjectsComponent>(objects);
   components.add<agent::ServicesComponent>(*services, objects);
   components.add<services::LbComponent>(**lb_writer);

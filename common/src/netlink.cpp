@@ -100,6 +100,17 @@ LinkInfo parse_link(const nlmsghdr* n) {
       case IFLA_ADDRESS:
         if (mnl_attr_get_payload_len(a) == 6) std::memcpy(info.mac.data(), mnl_attr_get_payload(a), 6);
         break;
+      case IFLA_LINKINFO: {
+        // The nested IFLA_INFO_KIND.
+        auto* in = static_cast<const nlattr*>(mnl_attr_get_payload(a));
+        int left = static_cast<int>(mnl_attr_get_payload_len(a));
+        while (mnl_attr_ok(in, left)) {
+          if (mnl_attr_get_type(in) == IFLA_INFO_KIND) info.kind = mnl_attr_get_str(in);
+          left -= static_cast<int>(MNL_ALIGN(in->nla_len));
+          in = mnl_attr_next(in);
+        }
+        break;
+      }
     }
   });
   return info;
@@ -214,7 +225,7 @@ Result<std::vector<std::pair<net::Ipv4, uint8_t>>> addr_list(int index) {
 }
 
 static Status route_op(uint16_t type, uint16_t flags, net::Cidr4 dst, int oif, std::optional<net::Ipv4> gw,
-                       bool scope_link) {
+                       bool scope_link, unsigned mtu = 0) {
   Msg m(type, flags);
   auto* rtm = m.extra<rtmsg>();
   rtm->rtm_family = AF_INET;
@@ -226,17 +237,143 @@ static Status route_op(uint16_t type, uint16_t flags, net::Cidr4 dst, int oif, s
   if (dst.prefix > 0) mnl_attr_put_u32(m.nlh, RTA_DST, dst.base.network_order());
   mnl_attr_put_u32(m.nlh, RTA_OIF, static_cast<uint32_t>(oif));
   if (gw) mnl_attr_put_u32(m.nlh, RTA_GATEWAY, gw->network_order());
+  if (mtu) {
+    nlattr* metrics = mnl_attr_nest_start(m.nlh, RTA_METRICS);
+    mnl_attr_put_u32(m.nlh, RTAX_MTU, mtu);
+    mnl_attr_nest_end(m.nlh, metrics);
+  }
   return talk(m.nlh, std::string(type == RTM_DELROUTE ? "delete" : "replace") + " route " + dst.str());
 }
 
-Status route_replace(net::Cidr4 dst, int oif, std::optional<net::Ipv4> gw, bool scope_link) {
-  return route_op(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, dst, oif, gw, scope_link);
+Status route_replace(net::Cidr4 dst, int oif, std::optional<net::Ipv4> gw, bool scope_link, unsigned mtu) {
+  return route_op(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, dst, oif, gw, scope_link, mtu);
+}
+
+Status vxlan_create(const VxlanSpec& spec) {
+  if (spec.name.empty() || spec.name.size() >= IFNAMSIZ) return Error{"bad interface name '" + spec.name + "'", EINVAL};
+  Msg m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+  auto* ifm = m.extra<ifinfomsg>();
+  ifm->ifi_family = AF_UNSPEC;
+  ifm->ifi_flags = IFF_NOARP;
+  ifm->ifi_change = IFF_NOARP;
+  mnl_attr_put_strz(m.nlh, IFLA_IFNAME, spec.name.c_str());
+  if (spec.mtu) mnl_attr_put_u32(m.nlh, IFLA_MTU, spec.mtu);
+  nlattr* linkinfo = mnl_attr_nest_start(m.nlh, IFLA_LINKINFO);
+  mnl_attr_put_strz(m.nlh, IFLA_INFO_KIND, "vxlan");
+  nlattr* data = mnl_attr_nest_start(m.nlh, IFLA_INFO_DATA);
+  mnl_attr_put_u8(m.nlh, IFLA_VXLAN_COLLECT_METADATA, 1);
+  mnl_attr_put_u8(m.nlh, IFLA_VXLAN_LEARNING, 0);
+  mnl_attr_put_u16(m.nlh, IFLA_VXLAN_PORT, htons(spec.port));
+  if (spec.local.host) mnl_attr_put_u32(m.nlh, IFLA_VXLAN_LOCAL, spec.local.network_order());
+  mnl_attr_nest_end(m.nlh, data);
+  mnl_attr_nest_end(m.nlh, linkinfo);
+  return talk(m.nlh, "create vxlan " + spec.name);
 }
 
 Status route_delete(net::Cidr4 dst, int oif) {
   auto s = route_op(RTM_DELROUTE, 0, dst, oif, std::nullopt, true);
   if (!s && (s.error().code == ESRCH || s.error().code == ENODEV || s.error().code == ENOENT)) return {};
   return s;
+}
+
+namespace {
+
+RouteInfo parse_route(const nlmsghdr* n) {
+  RouteInfo r;
+  auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(n));
+  r.dst.prefix = rtm->rtm_dst_len;
+  r.protocol = rtm->rtm_protocol;
+  r.type = rtm->rtm_type;
+  for_each_attr(n, sizeof(*rtm), [&](const nlattr* a) {
+    switch (mnl_attr_get_type(a)) {
+      case RTA_DST: r.dst.base = net::Ipv4{ntohl(mnl_attr_get_u32(a))}; break;
+      case RTA_GATEWAY: r.gw = net::Ipv4{ntohl(mnl_attr_get_u32(a))}; break;
+      case RTA_OIF: r.oif = static_cast<int>(mnl_attr_get_u32(a)); break;
+      case RTA_METRICS: {
+        auto* m = static_cast<const nlattr*>(mnl_attr_get_payload(a));
+        auto* end = reinterpret_cast<const char*>(m) + mnl_attr_get_payload_len(a);
+        while (mnl_attr_ok(m, static_cast<int>(end - reinterpret_cast<const char*>(m)))) {
+          if (mnl_attr_get_type(m) == RTAX_MTU) r.mtu = mnl_attr_get_u32(m);
+          m = mnl_attr_next(m);
+        }
+        break;
+      }
+    }
+  });
+  return r;
+}
+
+Status route_msg(uint16_t type, uint16_t flags, const RouteInfo& r) {
+  Msg m(type, flags);
+  auto* rtm = m.extra<rtmsg>();
+  rtm->rtm_family = AF_INET;
+  rtm->rtm_dst_len = r.dst.prefix;
+  rtm->rtm_table = RT_TABLE_MAIN;
+  rtm->rtm_protocol = r.protocol;
+  rtm->rtm_scope = r.gw ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+  rtm->rtm_type = RTN_UNICAST;
+  if (r.dst.prefix > 0) mnl_attr_put_u32(m.nlh, RTA_DST, r.dst.base.network_order());
+  if (r.oif) mnl_attr_put_u32(m.nlh, RTA_OIF, static_cast<uint32_t>(r.oif));
+  if (r.gw) mnl_attr_put_u32(m.nlh, RTA_GATEWAY, r.gw->network_order());
+  if (r.mtu && type == RTM_NEWROUTE) {
+    nlattr* metrics = mnl_attr_nest_start(m.nlh, RTA_METRICS);
+    mnl_attr_put_u32(m.nlh, RTAX_MTU, r.mtu);
+    mnl_attr_nest_end(m.nlh, metrics);
+  }
+  return talk(m.nlh, std::string(type == RTM_DELROUTE ? "delete" : "replace") + " route " + r.dst.str() +
+                         (r.gw ? " via " + r.gw->str() : std::string()));
+}
+
+}  // namespace
+
+Status route_replace(const RouteInfo& r) { return route_msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, r); }
+
+Status route_delete(const RouteInfo& r) {
+  RouteInfo d = r;
+  d.gw.reset();  // matched by table, destination and protocol
+  d.oif = 0;
+  d.mtu = 0;
+  Msg m(RTM_DELROUTE, 0);
+  auto* rtm = m.extra<rtmsg>();
+  rtm->rtm_family = AF_INET;
+  rtm->rtm_dst_len = d.dst.prefix;
+  rtm->rtm_table = RT_TABLE_MAIN;
+  rtm->rtm_protocol = d.protocol;
+  rtm->rtm_scope = RT_SCOPE_NOWHERE;  // any scope
+  if (d.dst.prefix > 0) mnl_attr_put_u32(m.nlh, RTA_DST, d.dst.base.network_order());
+  auto s = talk(m.nlh, "delete route " + d.dst.str());
+  if (!s && (s.error().code == ESRCH || s.error().code == ENODEV || s.error().code == ENOENT)) return {};
+  return s;
+}
+
+Result<std::vector<RouteInfo>> route_list(uint8_t protocol) {
+  Msg m(RTM_GETROUTE, NLM_F_DUMP);
+  auto* rtm = m.extra<rtmsg>();
+  rtm->rtm_family = AF_INET;
+  std::vector<RouteInfo> out;
+  auto s = talk(m.nlh, "list routes", [&](const nlmsghdr* n) {
+    if (n->nlmsg_type != RTM_NEWROUTE) return;
+    auto* r = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(n));
+    if (r->rtm_family != AF_INET || r->rtm_table != RT_TABLE_MAIN || r->rtm_protocol != protocol) return;
+    out.push_back(parse_route(n));
+  });
+  if (!s) return s.error();
+  return out;
+}
+
+Result<RouteInfo> route_get(net::Ipv4 dst) {
+  Msg m(RTM_GETROUTE, 0);
+  auto* rtm = m.extra<rtmsg>();
+  rtm->rtm_family = AF_INET;
+  rtm->rtm_dst_len = 32;
+  mnl_attr_put_u32(m.nlh, RTA_DST, dst.network_order());
+  std::optional<RouteInfo> found;
+  auto s = talk(m.nlh, "route to " + dst.str(), [&](const nlmsghdr* n) {
+    if (n->nlmsg_type == RTM_NEWROUTE) found = parse_route(n);
+  });
+  if (!s) return s.error();
+  if (!found) return Error{"route to " + dst.str() + ": no answer", ENETUNREACH};
+  return *found;
 }
 
 Status neigh_replace(int index, net::Ipv4 ip, const net::Mac& mac) {

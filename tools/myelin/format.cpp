@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "format.hpp"
+#include "node_format.hpp"
 
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
@@ -197,6 +198,7 @@ std::string status_table(const api::StatusResponse& s) {
                          std::to_string(v.backends_active()) + " active + " + std::to_string(v.backends_terminating()) + " terminating backends" +
                          (v.synced() ? "" : ", sources not synced yet") + (v.warnings() ? ", " + std::to_string(v.warnings()) + " with warnings" : ""));
   }
+  o << cluster_status_text(s);
   if (s.runtime_enabled()) {
     uint64_t total = 0;
     for (const auto& [type, n] : s.runtime_events()) total += n;

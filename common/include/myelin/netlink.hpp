@@ -20,6 +20,7 @@ struct LinkInfo {
   net::Mac mac{};
   unsigned mtu = 0;
   bool up = false;
+  std::string kind;  // IFLA_INFO_KIND ("veth", "vxlan"), empty for a plain device
 };
 
 Result<LinkInfo> link_get(const std::string& name);  // absent: Error code ENODEV
@@ -29,9 +30,39 @@ Status veth_create(const std::string& name, const std::string& peer_name, int pe
 Status link_set_up(int index);
 Status link_delete(const std::string& name);  // absent is fine
 Status addr_add(int index, net::Ipv4 ip, uint8_t prefix);  // already there is fine
-Status route_replace(net::Cidr4 dst, int oif, std::optional<net::Ipv4> gw, bool scope_link);
+// `mtu` > 0: the route's MTU metric (the path MTU of what takes it).
+Status route_replace(net::Cidr4 dst, int oif, std::optional<net::Ipv4> gw, bool scope_link, unsigned mtu = 0);
 Status route_delete(net::Cidr4 dst, int oif);  // absent is fine
 Status neigh_replace(int index, net::Ipv4 ip, const net::Mac& mac);  // permanent entry
+// Routes of one owner, told apart by their protocol (rtm_protocol): the
+// node datapath's routes to other nodes' pod CIDRs (cluster/node_datapath).
+struct RouteInfo {
+  net::Cidr4 dst;
+  std::optional<net::Ipv4> gw;
+  int oif = 0;
+  uint8_t protocol = 0;
+  uint8_t type = 0;  // RTN_*
+  unsigned mtu = 0;  // RTAX_MTU, 0 = none
+};
+// In the main table: `dst` via `gw` (the kernel picks the device when oif
+// is 0) or on device `oif`, with `protocol`, and a route MTU when not 0.
+Status route_replace(const RouteInfo& r);
+Status route_delete(const RouteInfo& r);  // absent is fine
+// The main table's IPv4 routes of one protocol.
+Result<std::vector<RouteInfo>> route_list(uint8_t protocol);
+// How the kernel would route a packet to `dst` now (RTM_GETROUTE):
+// unreachable comes back as an Error with the kernel's errno.
+Result<RouteInfo> route_get(net::Ipv4 dst);
+// A collect-metadata ("external") VXLAN device: no remote, no learning,
+// no ARP (the tc programs on it choose the remote per packet); outer source
+// `local` (0: the route's), UDP `port`, MTU `mtu` (0: the kernel's choice).
+struct VxlanSpec {
+  std::string name;
+  uint16_t port = 0;
+  net::Ipv4 local{};
+  unsigned mtu = 0;
+};
+Status vxlan_create(const VxlanSpec& spec);
 // The IPv4 addresses on a link (for CHECK); index 0: on every link.
 Result<std::vector<std::pair<net::Ipv4, uint8_t>>> addr_list(int index);
 

@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -214,8 +215,16 @@ Result<std::unique_ptr<HttpStream>> HttpStream::open(const ServerEndpoint& serve
 
   std::string req = method + " " + target + " HTTP/1.1\r\nHost: " + server.host + ":" + std::to_string(server.port) +
                     "\r\nUser-Agent: myelind\r\nAccept: application/json\r\n";
-  for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
-  if (method != "GET") req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  bool content_type = false;
+  for (const auto& [k, v] : headers) {
+    req += k + ": " + v + "\r\n";
+    content_type = content_type || strcasecmp(k.c_str(), "Content-Type") == 0;
+  }
+  // A PATCH names its patch type (merge-patch+json); everything else sends JSON.
+  if (method != "GET") {
+    if (!content_type) req += "Content-Type: application/json\r\n";
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  }
   req += "\r\n" + body;
   for (size_t off = 0; off < req.size();) {
     long n = impl->ssl ? SSL_write(impl->ssl.get(), req.data() + off, static_cast<int>(req.size() - off))

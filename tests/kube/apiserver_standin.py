@@ -14,6 +14,13 @@ It serves what a reflector uses, the way the real server does:
     ERROR with a 410 Status when RV was compacted), ending after timeoutSeconds;
     resourceVersion "" or "0" starts with ADDED for every current object;
   * one global, increasing resourceVersion, as etcd's revision.
+  * GET of one object: .../<resource>/<name>, 404 NotFound Status if absent;
+  * writes as a client makes them: POST to a collection creates (201; 409
+    AlreadyExists when the name is taken); PATCH with
+    application/merge-patch+json (RFC 7386; metadata.resourceVersion in the
+    patch makes it conditional: 409 Conflict if it changed); DELETE with
+    DeleteOptions preconditions (uid, resourceVersion: 409 Conflict). Each
+    is an ADDED / MODIFIED / DELETED watch event, as /_standin/apply is.
 Objects come from real object JSON (files of objects or of Lists).
 
 Test controls (same server, same token), not part of the Kubernetes API:
@@ -52,13 +59,36 @@ KINDS = {
     "CiliumClusterwideNetworkPolicy": ("/apis/cilium.io/v2", "ciliumclusterwidenetworkpolicies", False),
     "TracingPolicy": ("/apis/cilium.io/v1alpha1", "tracingpolicies", False),
     "TracingPolicyNamespaced": ("/apis/cilium.io/v1alpha1", "tracingpoliciesnamespaced", True),
+    "MyelinIdentity": ("/apis/myelin.io/v1alpha1", "myelinidentities", False),
 }
 BY_RESOURCE = {(v[0], v[1]): k for k, v in KINDS.items()}
 
 
-def status(code, reason, message):
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": message, "reason": reason, "code": code}
+def status(code, reason, message, details=None):
+    s = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+         "message": message, "reason": reason, "code": code}
+    if details:
+        s["details"] = details
+    return s
+
+
+class ApiError(Exception):
+    def __init__(self, code, reason, message, details=None):
+        super().__init__(message)
+        self.status = status(code, reason, message, details)
+
+
+def merge_patch(target, patch):
+    """RFC 7386: objects merge key by key, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v)
+    return out
 
 
 class Store:
@@ -107,6 +137,63 @@ class Store:
             self._record(kind, "MODIFIED" if old else "ADDED", obj)
         return obj
 
+    def key(self, kind, ns, name):
+        return (kind, ns if KINDS[kind][2] else "", name)
+
+    def get(self, kind, ns, name):
+        with self.lock:
+            obj = self.objects.get(self.key(kind, ns, name))
+            if obj is None:
+                raise ApiError(404, "NotFound", '%s "%s" not found' % (KINDS[kind][1], name),
+                               {"name": name, "kind": KINDS[kind][1]})
+            return copy.deepcopy(obj)
+
+    def create(self, kind, ns, obj):
+        meta = obj.get("metadata") or {}
+        if obj.get("kind", kind) != kind or not meta.get("name"):
+            raise ApiError(400, "BadRequest", "the object must be a %s with metadata.name" % kind)
+        if meta.get("resourceVersion"):
+            raise ApiError(500, "InternalError", "resourceVersion should not be set on objects to be created")
+        obj = copy.deepcopy(obj)
+        obj["kind"] = kind
+        obj["apiVersion"] = KINDS[kind][0].replace("/apis/", "").replace("/api/", "")
+        for server_set in ("uid", "creationTimestamp", "generation"):
+            obj["metadata"].pop(server_set, None)
+        if KINDS[kind][2]:
+            obj["metadata"]["namespace"] = ns or obj["metadata"].get("namespace") or "default"
+        with self.lock:  # the check and the write at once: two creates of one name, one wins
+            if self.key(kind, obj["metadata"].get("namespace", ""), meta["name"]) in self.objects:
+                raise ApiError(409, "AlreadyExists", '%s "%s" already exists' % (KINDS[kind][1], meta["name"]),
+                               {"name": meta["name"], "kind": KINDS[kind][1]})
+            return copy.deepcopy(self.apply(obj))
+
+    def patch(self, kind, ns, name, patch):
+        with self.lock:
+            old = self.get(kind, ns, name)
+            want = (patch.get("metadata") or {}).get("resourceVersion")
+            if want is not None and want != old["metadata"]["resourceVersion"]:
+                raise ApiError(409, "Conflict", 'Operation cannot be fulfilled on %s "%s": the object has been modified; '
+                               "please apply your changes to the latest version and try again" % (KINDS[kind][1], name))
+            new = merge_patch(old, patch)
+            for fixed in ("name", "namespace", "uid", "creationTimestamp"):  # immutable, as the real server keeps them
+                if fixed in old["metadata"]:
+                    new.setdefault("metadata", {})[fixed] = old["metadata"][fixed]
+            new["kind"], new["apiVersion"] = old["kind"], old["apiVersion"]
+            if new == old:  # a patch that changes nothing writes nothing (no new version, no event)
+                return old
+            new["metadata"].pop("resourceVersion", None)
+            return copy.deepcopy(self.apply(new))
+
+    def delete_checked(self, kind, ns, name, pre):
+        with self.lock:
+            old = self.get(kind, ns, name)
+            for field in ("uid", "resourceVersion"):
+                if pre.get(field) and pre[field] != old["metadata"].get(field):
+                    raise ApiError(409, "Conflict", 'Operation cannot be fulfilled on %s "%s": Precondition failed: '
+                                   "%s: %s, %s: %s" % (KINDS[kind][1], name, field, pre[field], field, old["metadata"].get(field)))
+            self.delete(kind, ns, name)
+            return old
+
     def delete(self, kind, ns, name):
         with self.lock:
             key = (kind, ns if KINDS[kind][2] else "", name)
@@ -151,11 +238,80 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length", "0"))
         return json.loads(self.rfile.read(n) or b"{}")
 
+    def route(self, path):
+        """(kind, namespace, name) of /api/v1/[namespaces/NS/]R[/NAME] or
+        /apis/G/V/[namespaces/NS/]R[/NAME]; a 404 sent (kind None) when not served."""
+        parts = path.strip("/").split("/")
+        ns = name = None
+        base_len = 2 if parts[0] == "api" else 3
+        prefix = "/" + "/".join(parts[:base_len])
+        rest = parts[base_len:]
+        if len(rest) >= 3 and rest[0] == "namespaces":
+            ns, rest = rest[1], rest[2:]
+        if len(rest) == 2:
+            rest, name = rest[:1], rest[1]
+        kind = BY_RESOURCE.get((prefix, rest[0] if len(rest) == 1 else None))
+        if kind is None or (kind in self.server.missing) or (ns is not None and not KINDS[kind][2]):
+            self.send_json(404, status(404, "NotFound", "the server could not find the requested resource"))
+            return None, None, None
+        return kind, ns, name
+
+    def answer(self, fn):
+        try:
+            code, obj = fn()
+            self.send_json(code, obj)
+        except ApiError as e:
+            self.send_json(e.status["code"], e.status)
+        except (ValueError, KeyError, TypeError) as e:
+            self.send_json(400, status(400, "BadRequest", str(e)))
+
+    def do_PATCH(self):
+        if not self.authorized():
+            return
+        kind, ns, name = self.route(urlparse(self.path).path)
+        if kind is None:
+            return
+        store = self.server.store
+        store.count("patch " + KINDS[kind][1])
+        if name is None:
+            self.send_json(405, status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
+            return
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        if ctype != "application/merge-patch+json":
+            self.read_body()
+            self.send_json(415, status(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                                       "accepted media types include: application/merge-patch+json"))
+            return
+        self.answer(lambda: (200, store.patch(kind, ns or "", name, self.read_body())))
+
+    def do_DELETE(self):
+        if not self.authorized():
+            return
+        kind, ns, name = self.route(urlparse(self.path).path)
+        if kind is None:
+            return
+        store = self.server.store
+        store.count("delete " + KINDS[kind][1])
+        if name is None:
+            self.send_json(405, status(405, "MethodNotAllowed", "deleting a collection is not served by the stand-in"))
+            return
+        self.answer(lambda: (200, store.delete_checked(kind, ns or "", name, self.read_body().get("preconditions") or {})))
+
     def do_POST(self):
         if not self.authorized():
             return
         store = self.server.store
         path = urlparse(self.path).path
+        if not path.startswith("/_standin/"):
+            kind, ns, name = self.route(path)
+            if kind is None:
+                return
+            store.count("create " + KINDS[kind][1])
+            if name is not None:
+                self.send_json(405, status(405, "MethodNotAllowed", "POST goes to the collection"))
+                return
+            self.answer(lambda: (201, store.create(kind, ns or "", self.read_body())))
+            return
         try:
             if path == "/_standin/apply":
                 body = self.read_body()
@@ -199,19 +355,14 @@ class Handler(BaseHTTPRequestHandler):
             with store.lock:
                 self.send_json(200, dict(store.stats, resourceVersion=str(store.rv), compacted=str(store.compacted)))
             return
-        parts = url.path.strip("/").split("/")
-        ns = None
-        # /api/v1/[namespaces/NS/]R  or  /apis/G/V/[namespaces/NS/]R
-        base_len = 2 if parts[0] == "api" else 3
-        prefix = "/" + "/".join(parts[:base_len])
-        rest = parts[base_len:]
-        if len(rest) == 3 and rest[0] == "namespaces":
-            ns, rest = rest[1], rest[2:]
-        kind = BY_RESOURCE.get((prefix, rest[0] if len(rest) == 1 else None))
-        if kind is None or (kind in self.server.missing):
-            self.send_json(404, status(404, "NotFound", "the server could not find the requested resource"))
+        kind, ns, name = self.route(url.path)
+        if kind is None:
             return
         resource = KINDS[kind][1]
+        if name is not None:
+            store.count("get " + resource)
+            self.answer(lambda: (200, store.get(kind, ns or "", name)))
+            return
         if q.get("watch") in ("true", "1"):
             store.count("watch " + resource)
             self.watch(kind, ns, q)

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,6 +45,7 @@ class StandinApiServer {
     for (const auto& m : o.missing) args.insert(args.end(), {"--missing", m});
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);  // a test that crashes leaves no server behind
       dup2(out[1], 1);
       close(out[0]);
       std::vector<char*> argv;

@@ -26,48 +26,60 @@ source "$here/../../scripts/lib/cluster.sh"
 ROUNDS=${1:-3} SECS=${BENCH_SECS:-4}
 for t in sockperf iperf3 jq bc; do command -v "$t" >/dev/null || { echo "cross_node_bench: $t missing" >&2; exit 1; }; done
 
-mln_init
-UL="mln-$MLN_ID-ul"  # the underlay: one bridge, every node's eth0 plugged into it
-ip netns add "$UL"
-ip -n "$UL" link set lo up
-ip -n "$UL" link add ul0 type bridge
-ip -n "$UL" link set ul0 up
+# The underlay: scripts/lib/multinode.sh's (br0 in mln-$ID-ul) when the tree
+# has it, so Myelin's nodes and the baselines share one bridge; else our own.
+MN_LIB="$here/../../scripts/lib/multinode.sh"
+if [ -f "$MN_LIB" ]; then
+  source "$MN_LIB"
+  mn_init
+  ul_attach() { mn_attach "$@"; }
+  UL_GW=$MN_WORLD_IP
+else
+  mln_init
+  ip netns add "mln-$MLN_ID-ul"
+  ip -n "mln-$MLN_ID-ul" link set lo up
+  ip -n "mln-$MLN_ID-ul" link add br0 type bridge
+  ip -n "mln-$MLN_ID-ul" link set br0 up
+  ul_attach() {  # NETNS PORT ADDRESS: a veth from br0 into NETNS as ul0 (MTU 1500)
+    [ -e "/var/run/netns/$1" ] || ip netns add "$1"
+    ip -n "mln-$MLN_ID-ul" link add "$2" type veth peer name ul0 netns "$1"
+    ip -n "mln-$MLN_ID-ul" link set "$2" master br0 up
+    ip -n "$1" link set lo up
+    ip -n "$1" addr add "$3/24" dev ul0
+    ip -n "$1" link set ul0 up
+  }
+  UL_GW=""
+fi
+# ul_node NS IP: a node namespace on the underlay, forwarding on.
 UL_N=0
-# ul_node NS IP: a node namespace with eth0 (MTU 1500) on the underlay, forwarding on.
 ul_node() {
-  local ns=$1 ip=$2
   UL_N=$((UL_N + 1))
-  [ -e "/var/run/netns/$ns" ] || ip netns add "$ns"
-  ip -n "$UL" link add "p$UL_N" type veth peer name eth0 netns "$ns"
-  ip -n "$UL" link set "p$UL_N" master ul0 up
-  ip -n "$ns" link set lo up
-  ip -n "$ns" addr add "$ip/24" dev eth0
-  ip -n "$ns" link set eth0 up
-  ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
+  ul_attach "$1" "vb$UL_N" "$2"
+  ip netns exec "$1" sysctl -qw net.ipv4.ip_forward=1
 }
 
 # ---- floor and kernel VXLAN (flannel's vxlan backend, by hand) ----------------
 KA="mln-$MLN_ID-kva" KB="mln-$MLN_ID-kvb"
-ul_node "$KA" 192.168.77.1
-ul_node "$KB" 192.168.77.2
-# flannel_node NS INDEX NODE_IP: cni0 10.244.INDEX.1/24 (MTU 1450), flannel.1 10.244.INDEX.0/32.
+ul_node "$KA" 10.99.0.201
+ul_node "$KB" 10.99.0.202
+# flannel_node NS INDEX NODE_IP: cni0 10.245.INDEX.1/24 (MTU 1450), flannel.1 10.245.INDEX.0/32.
 flannel_node() {
   local ns=$1 i=$2 nip=$3
-  ip -n "$ns" link add flannel.1 type vxlan id 1 local "$nip" dev eth0 dstport 8472 nolearning
+  ip -n "$ns" link add flannel.1 type vxlan id 1 local "$nip" dev ul0 dstport 8472 nolearning
   ip -n "$ns" link set flannel.1 mtu 1450
-  ip -n "$ns" addr add "10.244.$i.0/32" dev flannel.1
+  ip -n "$ns" addr add "10.245.$i.0/32" dev flannel.1
   ip -n "$ns" link set flannel.1 up
   ip -n "$ns" link add cni0 type bridge
   ip -n "$ns" link set cni0 mtu 1450
-  ip -n "$ns" addr add "10.244.$i.1/24" dev cni0
+  ip -n "$ns" addr add "10.245.$i.1/24" dev cni0
   ip -n "$ns" link set cni0 up
 }
 # flannel_peer NS REMOTE_NS REMOTE_INDEX REMOTE_NODE_IP: one route, one ARP, one FDB entry.
 flannel_peer() {
   local ns=$1 rns=$2 ri=$3 rip=$4 mac
   mac=$(ip -n "$rns" -j link show flannel.1 | jq -r '.[0].address')
-  ip -n "$ns" route add "10.244.$ri.0/24" via "10.244.$ri.0" dev flannel.1 onlink
-  ip -n "$ns" neigh add "10.244.$ri.0" lladdr "$mac" dev flannel.1 nud permanent
+  ip -n "$ns" route add "10.245.$ri.0/24" via "10.245.$ri.0" dev flannel.1 onlink
+  ip -n "$ns" neigh add "10.245.$ri.0" lladdr "$mac" dev flannel.1 nud permanent
   bridge -n "$ns" fdb append "$mac" dev flannel.1 dst "$rip" self permanent
 }
 # flannel_pod NODE_NS POD_NS IP GW: a veth (MTU 1450, as flannel's CNI config sets it) on cni0.
@@ -82,26 +94,45 @@ flannel_pod() {
   ip -n "$pod" link set eth0 up
   ip -n "$pod" route add default via "$gw"
 }
-flannel_node "$KA" 0 192.168.77.1
-flannel_node "$KB" 1 192.168.77.2
-flannel_peer "$KA" "$KB" 1 192.168.77.2
-flannel_peer "$KB" "$KA" 0 192.168.77.1
-flannel_pod "$KA" "mln-$MLN_ID-kvclient" 10.244.0.2 10.244.0.1
-flannel_pod "$KB" "mln-$MLN_ID-kvserver" 10.244.1.2 10.244.1.1
+flannel_node "$KA" 0 10.99.0.201
+flannel_node "$KB" 1 10.99.0.202
+flannel_peer "$KA" "$KB" 1 10.99.0.202
+flannel_peer "$KB" "$KA" 0 10.99.0.201
+flannel_pod "$KA" "mln-$MLN_ID-kvclient" 10.245.0.2 10.245.0.1
+flannel_pod "$KB" "mln-$MLN_ID-kvserver" 10.245.1.2 10.245.1.1
 
 # ---- Myelin (tunnel, native), when this build has them -----------------------
 declare -A WHY_NOT=()
 MODES=(floor kvxlan)
 declare -A CLIENT=([floor]=$KA [kvxlan]="mln-$MLN_ID-kvclient") SERVER=([floor]=$KB [kvxlan]="mln-$MLN_ID-kvserver")
-declare -A SIP=([floor]=192.168.77.2 [kvxlan]=10.244.1.2)
+declare -A SIP=([floor]=10.99.0.202 [kvxlan]=10.245.1.2)
 declare -A LABEL=([floor]="floor (underlay)" [kvxlan]="kernel VXLAN" [tunnel]="Myelin tunnel" [native]="Myelin native")
 myelin_help=$("$MLN_BIN/myelind" --help 2>&1 || true)
+# myelin_pair MODE: two nodes of a cluster of their own (--cluster-name), a pod on each.
+myelin_pair() {
+  local m=$1
+  MN_MODE=$m MN_AGENT_ARGS=(--cluster-name "bench-$m" "${NET_ONLY[@]}")
+  mn_node_add "${m:0:1}1"
+  mn_node_add "${m:0:1}2"
+  mn_pod_add "${m:0:1}1" "${m:0:1}client"
+  mn_pod_add "${m:0:1}2" "${m:0:1}server"
+  CLIENT[$m]=${MLN_POD_NETNS[${m:0:1}client]} SERVER[$m]=${MLN_POD_NETNS[${m:0:1}server]} SIP[$m]=${MLN_POD_IP[${m:0:1}server]}
+  if ! mn_wait_ipcache "${m:0:1}1" "${SIP[$m]}" 30; then
+    WHY_NOT[$m]="node ${m:0:1}1 never had ${SIP[$m]} in its ipcache (30 s)"; return 1
+  fi
+  # The pods answer, or the mode is reported as not working (the baselines still run).
+  if ! mln_retry 50 0.1 ip netns exec "${CLIENT[$m]}" ping -c1 -W1 "${SIP[$m]}" >/dev/null 2>&1; then
+    WHY_NOT[$m]="pods on two nodes cannot ping each other"; return 1
+  fi
+}
+# The measured agents run networking only: no process probes competing for the 2 CPUs (flannel has none).
+read -r -a NET_ONLY <<<"${BENCH_AGENT_ARGS:---runtime-events=false --storage-events=false --gpu-libs=none --metrics-addr=}"
 if [[ $myelin_help != *--routing-mode* ]]; then
   WHY_NOT[tunnel]="this myelind has no --routing-mode"; WHY_NOT[native]=${WHY_NOT[tunnel]}
-elif [ ! -f "$here/../../scripts/lib/multinode.sh" ]; then
+elif [ -z "$UL_GW" ]; then
   WHY_NOT[tunnel]="no scripts/lib/multinode.sh in this tree"; WHY_NOT[native]=${WHY_NOT[tunnel]}
 else
-  source "$here/myelin_nodes.sh"  # myelin_pair MODE -> CLIENT[MODE] SERVER[MODE] SIP[MODE], or WHY_NOT[MODE]
+  mn_etcd_up
   for m in tunnel native; do myelin_pair "$m" && MODES+=("$m"); done
 fi
 
@@ -180,4 +211,5 @@ ratio tunnel kvxlan ">=0.95"
 ratio tunnel floor ""
 ratio native floor ">=0.95"
 echo "(latency: sockperf ping-pong, one-way estimate = RTT/2. Throughput: iperf3, one TCP stream."
-echo " underlay: veths on a bridge in a namespace of its own, MTU 1500. kernel VXLAN: flannel.1 + cni0, MTU 1450.)"
+echo " underlay: veths on a bridge in a namespace of its own, MTU 1500. kernel VXLAN: flannel.1 + cni0, MTU 1450."
+echo " Myelin: two myelinds per mode, a cluster each in one etcd, pods through myelin-cni; agents networking only: ${NET_ONLY[*]})"

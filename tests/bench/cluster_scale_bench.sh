@@ -69,20 +69,22 @@ agent_up() {  # agent_up CLUSTER: myelind synced from etcd's CLUSTER, or AGENT_W
   MLN_CIDR=10.230.0.0/24 MLN_NODE_NAME=bench-agent
   mln_agent_start
 }
-remote_endpoints() {  # what the agent's status says it learned from the store (kvsync's field), or -1
-  mln_myelin status -o json 2>/dev/null | jq '[.. | objects | (.remote_endpoints? // empty)] | first // -1' 2>/dev/null || echo -1
+kv() { mln_myelin status -o json 2>/dev/null | jq -r "$1" 2>/dev/null || true; }  # a field of the agent's status
+synced_with() {  # synced_with N: the kvstore status says synced, with at least N remote endpoints
+  [ "$(kv '.kvstore.synced // false')" = true ] && [ "$(kv '.kvstore.remote_endpoints // 0')" -ge "$1" ]
 }
 if [ -z "$AGENT_WHY" ]; then
   agent_up empty-cluster
-  sleep 2
-  if [ "$(remote_endpoints)" = -1 ]; then
-    AGENT_WHY="this myelind's status reports no remote_endpoints (no kvstore sync in this build)"
-    mln_agent_kill TERM
+  if [ "$(kv 'has("kvstore")')" != true ]; then
+    AGENT_WHY="this myelind's status has no kvstore part (no etcd sync in this build)"
+  elif ! mln_retry 300 0.1 synced_with 0; then
+    AGENT_WHY="myelind did not sync the empty cluster from etcd in 30 s: $(kv '.kvstore.reason // .kvstore.last_error // ""')"
   else
+    sleep 2
     ARSS0=$(rss_kib "$MLN_AGENT_PID")
-    mln_agent_kill TERM
-    rm -rf "$MLN_BPFFS" "$MLN_STATE"
   fi
+  mln_agent_kill TERM
+  rm -rf "$MLN_BPFFS" "$MLN_STATE"
 fi
 
 # ---- load, counts ---------------------------------------------------------------
@@ -95,15 +97,20 @@ if [ -z "$AGENT_WHY" ]; then
   mln_log "a real myelind syncing $PODS remote endpoints"
   t0=$EPOCHREALTIME
   agent_up scale
-  until [ "$(remote_endpoints)" -ge "$PODS" ]; do
+  until synced_with "$PODS"; do
     kill -0 "$MLN_AGENT_PID" 2>/dev/null || mln_die "myelind exited while syncing"
-    [ "$(echo "$EPOCHREALTIME - $t0 > 600" | bc)" = 0 ] || mln_die "myelind has $(remote_endpoints) of $PODS remote endpoints after 600 s"
-    sleep 0.5
+    [ "$(echo "$EPOCHREALTIME - $t0 > 600" | bc)" = 0 ] || mln_die "myelind has $(kv '.kvstore.remote_endpoints // 0') of $PODS remote endpoints after 600 s"
+    sleep 0.2
   done
   ASYNC=$(echo "$EPOCHREALTIME - $t0" | bc -l)
   sleep 2
   ARSS1=$(rss_kib "$MLN_AGENT_PID")
-  IPC=$(bpftool -j map show pinned "$MLN_BPFFS/ipcache" 2>/dev/null | jq '.bytes_memlock // 0' || echo 0)
+  IPC=0 IPC_N=0
+  for f in "$MLN_BPFFS"/*ipcache*; do  # kernel memory, not in VmRSS; entries only when the node datapath writes them
+    [ -e "$f" ] || continue
+    IPC=$(bpftool -j map show pinned "$f" | jq '.bytes_memlock // 0')
+    IPC_N=$(bpftool -j map dump pinned "$f" | jq length)
+  done
   mln_agent_kill TERM
 fi
 
@@ -129,7 +136,8 @@ if [ -z "$AGENT_WHY" ]; then
   printf '%-52s %12.1f\n' "VmRSS, 0 remote endpoints, MiB" "$(echo "$ARSS0 / 1024" | bc -l)"
   printf '%-52s %12.1f\n' "VmRSS, $PODS remote endpoints, MiB" "$(echo "$ARSS1 / 1024" | bc -l)"
   printf '%-52s %12.2f %12.1f %12.2f\n' "VmRSS per remote pod, KiB" "$per" 10.5 "$(echo "$per / 10.5" | bc -l)"
-  printf '%-52s %12.2f\n' "ipcache map (pinned), KiB per remote pod" "$(echo "$IPC / 1024 / $PODS" | bc -l)"
+  printf '%-52s %12s\n' "ipcache entries (pinned map)" "$IPC_N"
+  printf '%-52s %12.1f\n' "ipcache map memory (bytes_memlock), MiB" "$(echo "$IPC / 1048576" | bc -l)"
   printf '%-52s %12.2f\n' "start to $PODS remote endpoints synced, s" "$ASYNC"
 else
   printf '%-52s %12s %12.1f   (not measured: %s)\n' "VmRSS per remote pod, KiB" - 10.5 "$AGENT_WHY"

@@ -19,6 +19,7 @@
 #include "lib/lb.h"
 #include "lib/lb_nat.h"
 #include "lib/nodeport.h"
+#include "lib/overlay.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -75,6 +76,11 @@ static __always_inline void ct_denied(const struct pkt *p, int ct)
  *   reply of a connection that came through the node's stack -> the stack
  *                             (it undoes what it translated: kube-proxy's DNAT)
  *   destination is a local pod -> rewrite MACs, redirect into its namespace
+ *   tunnel mode, another node's pod or pod CIDR (ipcache tunnel_endpoint)
+ *                             -> tunnel key {that node, VNI = source identity},
+ *                             redirect to the VXLAN device (TO_OVERLAY); none
+ *                             for another node's address -> DROP
+ *                             NO_TUNNEL_OR_ENCAPSULATION_ENDPOINT
  *   otherwise                 -> the node's stack
  */
 SEC("tc")
@@ -172,6 +178,18 @@ int from_container(struct __sk_buff *skb)
 		if (verdict < 0)
 			return drop(&p, MYELIN_DROP_ERROR_WRITING_TO_PACKET, MYELIN_DIR_EGRESS);
 		return forward(&p, MYELIN_DIR_EGRESS, verdict);
+	}
+	/* Tunnel mode: another node's pod (or pod CIDR) -> encapsulated to
+	 * that node, the VNI saying who sent it. A reply the stack must
+	 * translate back stays with the stack. */
+	if (!(p.is_reply && (p.ct_flags & MYELIN_CT_F_VIA_STACK))) {
+		int t = overlay_encap(skb, &p, p.src_identity);
+		if (t < 0)
+			return drop(&p, -t, MYELIN_DIR_EGRESS);
+		if (t == OVERLAY_KEYED) {
+			trace_ct(&p, ct);
+			return forward(&p, MYELIN_DIR_EGRESS, overlay_redirect());
+		}
 	}
 	p.obs_point = MYELIN_OBS_TO_STACK;
 	trace_ct(&p, ct);

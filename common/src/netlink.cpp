@@ -100,6 +100,17 @@ LinkInfo parse_link(const nlmsghdr* n) {
       case IFLA_ADDRESS:
         if (mnl_attr_get_payload_len(a) == 6) std::memcpy(info.mac.data(), mnl_attr_get_payload(a), 6);
         break;
+      case IFLA_LINKINFO: {
+        // The nested IFLA_INFO_KIND.
+        auto* in = static_cast<const nlattr*>(mnl_attr_get_payload(a));
+        int left = static_cast<int>(mnl_attr_get_payload_len(a));
+        while (mnl_attr_ok(in, left)) {
+          if (mnl_attr_get_type(in) == IFLA_INFO_KIND) info.kind = mnl_attr_get_str(in);
+          left -= static_cast<int>(MNL_ALIGN(in->nla_len));
+          in = mnl_attr_next(in);
+        }
+        break;
+      }
     }
   });
   return info;
@@ -214,7 +225,7 @@ Result<std::vector<std::pair<net::Ipv4, uint8_t>>> addr_list(int index) {
 }
 
 static Status route_op(uint16_t type, uint16_t flags, net::Cidr4 dst, int oif, std::optional<net::Ipv4> gw,
-                       bool scope_link) {
+                       bool scope_link, unsigned mtu = 0) {
   Msg m(type, flags);
   auto* rtm = m.extra<rtmsg>();
   rtm->rtm_family = AF_INET;
@@ -226,11 +237,37 @@ static Status route_op(uint16_t type, uint16_t flags, net::Cidr4 dst, int oif, s
   if (dst.prefix > 0) mnl_attr_put_u32(m.nlh, RTA_DST, dst.base.network_order());
   mnl_attr_put_u32(m.nlh, RTA_OIF, static_cast<uint32_t>(oif));
   if (gw) mnl_attr_put_u32(m.nlh, RTA_GATEWAY, gw->network_order());
+  if (mtu) {
+    nlattr* metrics = mnl_attr_nest_start(m.nlh, RTA_METRICS);
+    mnl_attr_put_u32(m.nlh, RTAX_MTU, mtu);
+    mnl_attr_nest_end(m.nlh, metrics);
+  }
   return talk(m.nlh, std::string(type == RTM_DELROUTE ? "delete" : "replace") + " route " + dst.str());
 }
 
-Status route_replace(net::Cidr4 dst, int oif, std::optional<net::Ipv4> gw, bool scope_link) {
-  return route_op(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, dst, oif, gw, scope_link);
+Status route_replace(net::Cidr4 dst, int oif, std::optional<net::Ipv4> gw, bool scope_link, unsigned mtu) {
+  return route_op(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, dst, oif, gw, scope_link, mtu);
+}
+
+Status vxlan_create(const VxlanSpec& spec) {
+  if (spec.name.empty() || spec.name.size() >= IFNAMSIZ) return Error{"bad interface name '" + spec.name + "'", EINVAL};
+  Msg m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+  auto* ifm = m.extra<ifinfomsg>();
+  ifm->ifi_family = AF_UNSPEC;
+  ifm->ifi_flags = IFF_NOARP;
+  ifm->ifi_change = IFF_NOARP;
+  mnl_attr_put_strz(m.nlh, IFLA_IFNAME, spec.name.c_str());
+  if (spec.mtu) mnl_attr_put_u32(m.nlh, IFLA_MTU, spec.mtu);
+  nlattr* linkinfo = mnl_attr_nest_start(m.nlh, IFLA_LINKINFO);
+  mnl_attr_put_strz(m.nlh, IFLA_INFO_KIND, "vxlan");
+  nlattr* data = mnl_attr_nest_start(m.nlh, IFLA_INFO_DATA);
+  mnl_attr_put_u8(m.nlh, IFLA_VXLAN_COLLECT_METADATA, 1);
+  mnl_attr_put_u8(m.nlh, IFLA_VXLAN_LEARNING, 0);
+  mnl_attr_put_u16(m.nlh, IFLA_VXLAN_PORT, htons(spec.port));
+  if (spec.local.host) mnl_attr_put_u32(m.nlh, IFLA_VXLAN_LOCAL, spec.local.network_order());
+  mnl_attr_nest_end(m.nlh, data);
+  mnl_attr_nest_end(m.nlh, linkinfo);
+  return talk(m.nlh, "create vxlan " + spec.name);
 }
 
 Status route_delete(net::Cidr4 dst, int oif) {

@@ -81,4 +81,5 @@ struct pkt {
 	__u8 ct_new_flags;
 	__u16 dst_service;      /* the frontend translated to (flow event), 0 = none */
 	__u16 src_service;      /* the frontend a reply was translated back to */
+	__be32 tunnel_peer;     /* VXLAN: the node sent to / received from, 0 = none */
 };

@@ -45,6 +45,7 @@ static __always_inline void emit_event(const struct pkt *p, __u8 type, __u8 subt
 	ev->daddr.w[0] = p->daddr;
 	ev->dst_service = p->dst_service;
 	ev->src_service = p->src_service;
+	ev->tunnel_peer = p->tunnel_peer;
 	ringbuf__submit(ev, &myelin_stats);
 }
 

@@ -11,6 +11,7 @@
 source "$(dirname "$0")/common.sh"
 
 mln_init
+mln_need_bins reach_probe udp_echo
 MANIFESTS="$MLN_TMP/manifests"
 mkdir -p "$MANIFESTS"
 NSS=(x y z) PODS=(a b c) PORTS=(80 81) PROTOS=(tcp udp)
@@ -81,21 +82,16 @@ apply() {
   changed() { [ "$(revision)" -gt "$before" ]; }
   mln_retry 100 0.01 changed || mln_die "agent did not pick up the policy within a second"
 }
-# probe every (from, to, port, protocol) in parallel; prints "from to port proto 0|1"
+# probe every (from, to, port, protocol) at once (tests/tools/reach_probe: one
+# thread per probe inside the source pod's namespace); prints "from to port
+# proto 0|1". A refused connection is tried once more: on a loaded 2-core
+# machine a 1 s connect can time out, and a flaky "denied" would be a false
+# failure.
 probe_all() {
-  local jobs=() p proto
+  local p proto
   for fns in "${NSS[@]}"; do for fp in "${PODS[@]}"; do for tns in "${NSS[@]}"; do for tp in "${PODS[@]}"; do for p in "${PORTS[@]}"; do for proto in "${PROTOS[@]}"; do
-    # A refused connection is tried once more: on a loaded 2-core machine a
-    # 1 s connect can time out, and a flaky "denied" would be a false failure.
-    ( r=0
-      for _ in 1 2; do
-        if probe "$fns$fp" "${MLN_POD_IP[$tns$tp]}" "$p" "$proto"; then r=1; break; fi
-      done
-      echo "$fns/$fp $tns/$tp $p $proto $r" ) &
-    jobs+=($!)
-    if [ ${#jobs[@]} -ge 40 ]; then wait "${jobs[@]}"; jobs=(); fi
-  done; done; done; done; done; done
-  wait "${jobs[@]}" 2>/dev/null || true
+    echo "/var/run/netns/${MLN_POD_NETNS[$fns$fp]} ${MLN_POD_IP[$tns$tp]} $p $proto $fns/$fp $tns/$tp $p $proto"
+  done; done; done; done; done; done | "$MLN_BIN/reach_probe" --timeout-ms 1000 --tries 2 --threads 128
 }
 # check NAME EXPECT-FUNCTION: compares the probed matrix with expect FROM TO PORT (prints 1 or 0).
 check() {
@@ -112,399 +108,74 @@ check() {
 ns_of() { echo "${1%%/*}"; }
 pod_of() { echo "${1##*/}"; }
 
-all_allowed() { echo 1; }
-check "no policy: everything reachable" all_allowed
+# The single-node test's own checks between scenarios: the world behind the
+# node, the CLI and the flows.
+policy_scenario_hook() {
+  case $1 in
+    cli)
+      echo "-- CLI: policy list/get/trace, identity list, endpoint get"
+      mln_myelin policy list -o json | jq -e '.policies[] | select(.name == "b-deny-z" and .kind == "CiliumNetworkPolicy" and (.endpoints | length) == 1)' >/dev/null &&
+        t_ok "policy list shows the policy and the endpoint it selects" || t_bad "policy list"
+      mln_myelin policy get b-deny-z --namespace x | grep -q "Source:.*10-scenario.yaml:1" && t_ok "policy get names its source file:line" || t_bad "policy get"
+      tr=$(mln_myelin policy trace --from z/a --to x/b --port 80/tcp)
+      grep -q "Verdict: DENIED" <<<"$tr" && grep -q "ingress of x/b: denied by ingress deny" <<<"$tr" && t_ok "policy trace z/a -> x/b: denied, by the deny rule" || t_bad "trace deny" "$tr"
+      tr=$(mln_myelin policy trace --from x/a --to x/b --port 81)
+      grep -q "Verdict: ALLOWED" <<<"$tr" && grep -q "allowed by ingress allow any/any port from identity" <<<"$tr" && t_ok "policy trace x/a -> x/b: allowed, with the rule" || t_bad "trace allow" "$tr"
+      mln_myelin policy trace --from x/a --to nowhere/q --port 80 >/dev/null 2>&1 && t_bad "trace of an unknown pod fails" || t_ok "trace of an unknown pod fails"
+      mln_myelin identity list -o json | jq -e '[.identities[] | select(.kind == "pod" and (.labels | index("k8s:pod=a")) and (.labels | index("k8s:io.kubernetes.pod.namespace=z")))] | length == 1' >/dev/null &&
+        t_ok "identity list: pod identities carry pod and namespace labels" || t_bad "identity list"
+      XB=$(mln_myelin endpoint list -o json | jq -r '.endpoints[] | select(.pod_namespace == "x" and .pod_name == "b") | .id')
+      mln_myelin endpoint get "$XB" | grep -q "ingress enforced" && t_ok "endpoint get shows its effective policy" || t_bad "endpoint get policy"
+      ;;
+    audit)
+      mln_myelin observe --all -o json --verdict AUDIT >"$MLN_TMP/audit.json"
+      t_jq "audit verdicts are reported for what would have been denied" '.flow.verdict == "AUDIT" and (.flow.IP.destination | startswith("10.220."))' "$MLN_TMP/audit.json"
+      ;;
+    ipblock-world)
+      expect_outside "ipBlock egress: x/a reaches 192.168.77.10" 1 "$(pod_world xa 192.168.77.10 80)"
+      expect_outside "ipBlock egress except: x/a does not reach 192.168.77.20" 0 "$(pod_world xa 192.168.77.20 80)"
+      expect_outside "x/b's egress is not limited: it reaches 192.168.77.20" 1 "$(pod_world xb 192.168.77.20 81)"
+      expect_outside "ipBlock ingress: 192.168.77.10 reaches x/b" 1 "$(world_probe 192.168.77.10 xb 80)"
+      expect_outside "ipBlock ingress except: 192.168.77.20 does not reach x/b" 0 "$(world_probe 192.168.77.20 xb 80)"
+      expect_outside "192.168.77.20 reaches x/c, which no policy selects (the except is what stops it at x/b)" 1 "$(world_probe 192.168.77.20 xc 80)"
 
-apply 'apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: deny-all-ingress, namespace: x}
-spec:
-  podSelector: {}
-  policyTypes: [Ingress]'
-deny_x() { [ "$(ns_of "$2")" = x ] && echo 0 || echo 1; }
-check "default deny ingress in x" deny_x
-
-apply 'apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: a-from-b, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: a}}
-  ingress:
-  - from:
-    - podSelector: {matchLabels: {pod: b}}'
-a_from_b() { if [ "$2" = x/a ]; then [ "$1" = x/b ] && echo 1 || echo 0; else echo 1; fi; }
-check "podSelector: only x/b reaches x/a" a_from_b
-
-apply 'apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: a-from-ns-y, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: a}}
-  ingress:
-  - from:
-    - namespaceSelector: {matchLabels: {ns: y}}'
-a_from_y() { if [ "$2" = x/a ]; then [ "$(ns_of "$1")" = y ] && echo 1 || echo 0; else echo 1; fi; }
-check "namespaceSelector: only namespace y reaches x/a" a_from_y
-
-apply 'apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: a-from-y-c, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: a}}
-  ingress:
-  - from:
-    - namespaceSelector: {matchLabels: {ns: y}}
-      podSelector: {matchLabels: {pod: c}}'
-a_from_yc() { if [ "$2" = x/a ]; then [ "$1" = y/c ] && echo 1 || echo 0; else echo 1; fi; }
-check "namespaceSelector AND podSelector in one peer: only y/c" a_from_yc
-
-apply 'apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: a-from-y-or-c, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: a}}
-  ingress:
-  - from:
-    - namespaceSelector: {matchLabels: {ns: y}}
-    - podSelector: {matchLabels: {pod: c}}'
-a_from_y_or_c() { if [ "$2" = x/a ]; then { [ "$(ns_of "$1")" = y ] || [ "$1" = x/c ]; } && echo 1 || echo 0; else echo 1; fi; }
-check "separate peers OR: namespace y or x/c" a_from_y_or_c
-
-apply 'apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: a-port-80, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: a}}
-  ingress:
-  - ports:
-    - port: serve-80-tcp'
-a_port80() { if [ "$2" = x/a ]; then [ "$3" = 80 ] && [ "$4" = tcp ] && echo 1 || echo 0; else echo 1; fi; }
-check "named port: only 80/TCP on x/a, from anyone" a_port80
-
-apply 'apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: y-no-egress, namespace: y}
-spec:
-  podSelector: {}
-  policyTypes: [Egress]'
-y_no_egress() { [ "$(ns_of "$1")" = y ] && echo 0 || echo 1; }
-check "default deny egress in y (replies to y still flow)" y_no_egress
-
-apply 'apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: b-deny-z, namespace: x}
-spec:
-  endpointSelector: {matchLabels: {pod: b}}
-  ingress:
-  - fromEndpoints: [{}]
-  - fromEndpoints: [{matchLabels: {"k8s:io.kubernetes.pod.namespace": z}}]
-  ingressDeny:
-  - fromEndpoints: [{matchLabels: {"k8s:io.kubernetes.pod.namespace": z, pod: a}}]'
-b_deny_za() {
-  if [ "$2" != x/b ]; then echo 1
-  elif [ "$1" = z/a ]; then echo 0
-  elif [ "$(ns_of "$1")" = x ] || [ "$(ns_of "$1")" = z ]; then echo 1
-  else echo 0; fi
+      expect_outside "ipBlock egress covers nodes: x/a reaches the node at 192.168.77.1 (host identity)" 1 "$(pod_world xa 192.168.77.1 80)"
+      ;;
+    cidr-trace)
+      tr=$(mln_myelin policy trace --from x/a --to y/b --port 80/tcp)
+      grep -q "Verdict: ALLOWED" <<<"$tr" && grep -q "egress of x/a: allowed by .*a-egress-cidr: egress\\[0\\].to\\[0\\]: ipBlock $YB/32" <<<"$tr" &&
+        t_ok "policy trace x/a -> y/b names the ipBlock rule" || t_bad "trace ipBlock" "$tr"
+      tr=$(mln_myelin policy trace --from x/a --to y/c --port 80/tcp)
+      grep -q "Verdict: DENIED" <<<"$tr" && t_ok "policy trace x/a -> y/c: denied (outside the block)" || t_bad "trace outside ipBlock" "$tr"
+      mln_myelin observe --all -o json --verdict FORWARDED --from-pod x/a --to-ip "$YB" >"$MLN_TMP/ipblock.json"
+      t_jq "the allowed flow names the ipBlock rule, the destination keeps its pod identity" \
+        "(.flow.egress_allowed_by // [] | map(.rule) | index(\"egress[0].to[0]: ipBlock $YB/32\") != null) and .flow.destination.identity >= 256 and (.flow.destination.labels | index(\"k8s:pod=b\") != null)" "$MLN_TMP/ipblock.json"
+      ;;
+    egress-except-world)
+      expect_outside "ipBlock egress with except: x/a no longer reaches the world outside the block" 0 "$(pod_world xa 192.168.77.10 80)"
+      ;;
+    ingress-except-world)
+      expect_outside "ipBlock ingress: the world outside the block does not reach x/b" 0 "$(world_probe 192.168.77.10 xb 80)"
+      ;;
+    cnp-cidr-world)
+      expect_outside "CNP toCIDR selects the world in it: x/a reaches 192.168.77.10" 1 "$(pod_world xa 192.168.77.10 80)"
+      ;;
+    entities-world)
+      expect_outside "fromEntities world: 192.168.77.20 reaches z/a on 81" 1 "$(world_probe 192.168.77.20 za 81)"
+      expect_outside "the world is not the cluster: 192.168.77.20 does not reach z/a on 80" 0 "$(world_probe 192.168.77.20 za 80)"
+      expect_outside "toEntities world: z/b reaches 192.168.77.10" 1 "$(pod_world zb 192.168.77.10 80)"
+      expect_outside "allow-localhost: the node reaches z/c on 81 (kubelet probes)" 1 "$(host_probe zc 81)"
+      mln_myelin observe --all -o json --from-ip 192.168.77.20 --to-pod z/a --verdict DROPPED >"$MLN_TMP/world.json"
+      t_jq "the world's dropped flow carries the world identity" '.flow.source.identity == 2 and (.flow.source.labels | index("reserved:world"))' "$MLN_TMP/world.json"
+      mln_myelin observe --all -o json --to-pod z/c --from-identity 1 >"$MLN_TMP/host.json"
+      t_jq "the node's flow carries the host identity" '.flow.source.identity == 1 and .flow.verdict == "FORWARDED"' "$MLN_TMP/host.json"
+      ;;
+  esac
 }
-check "CiliumNetworkPolicy: deny from z/a wins over the allow of z" b_deny_za
+SCEN_POD_SUPERNET=10.220.0.0/16 SCEN_POD_ALL=10.220.0.0/24
+source "$(dirname "$0")/policy_scenarios.sh"
+policy_scenarios
 
-echo "-- CLI: policy list/get/trace, identity list, endpoint get"
-mln_myelin policy list -o json | jq -e '.policies[] | select(.name == "b-deny-z" and .kind == "CiliumNetworkPolicy" and (.endpoints | length) == 1)' >/dev/null &&
-  t_ok "policy list shows the policy and the endpoint it selects" || t_bad "policy list"
-mln_myelin policy get b-deny-z --namespace x | grep -q "Source:.*10-scenario.yaml:1" && t_ok "policy get names its source file:line" || t_bad "policy get"
-tr=$(mln_myelin policy trace --from z/a --to x/b --port 80/tcp)
-grep -q "Verdict: DENIED" <<<"$tr" && grep -q "ingress of x/b: denied by ingress deny" <<<"$tr" && t_ok "policy trace z/a -> x/b: denied, by the deny rule" || t_bad "trace deny" "$tr"
-tr=$(mln_myelin policy trace --from x/a --to x/b --port 81)
-grep -q "Verdict: ALLOWED" <<<"$tr" && grep -q "allowed by ingress allow any/any port from identity" <<<"$tr" && t_ok "policy trace x/a -> x/b: allowed, with the rule" || t_bad "trace allow" "$tr"
-mln_myelin policy trace --from x/a --to nowhere/q --port 80 >/dev/null 2>&1 && t_bad "trace of an unknown pod fails" || t_ok "trace of an unknown pod fails"
-mln_myelin identity list -o json | jq -e '[.identities[] | select(.kind == "pod" and (.labels | index("k8s:pod=a")) and (.labels | index("k8s:io.kubernetes.pod.namespace=z")))] | length == 1' >/dev/null &&
-  t_ok "identity list: pod identities carry pod and namespace labels" || t_bad "identity list"
-XB=$(mln_myelin endpoint list -o json | jq -r '.endpoints[] | select(.pod_namespace == "x" and .pod_name == "b") | .id')
-mln_myelin endpoint get "$XB" | grep -q "ingress enforced" && t_ok "endpoint get shows its effective policy" || t_bad "endpoint get policy"
-
-
-apply 'apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: z-egress-81-to-b, namespace: z}
-spec:
-  podSelector: {}
-  policyTypes: [Egress]
-  egress:
-  - to:
-    - namespaceSelector: {}
-      podSelector: {matchLabels: {pod: b}}
-    ports:
-    - {port: 81, protocol: TCP}
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: z-egress-80-to-x, namespace: z}
-spec:
-  podSelector: {matchLabels: {pod: a}}
-  egress:
-  - to:
-    - namespaceSelector: {matchExpressions: [{key: ns, operator: In, values: [x]}]}
-    ports:
-    - {port: 80, endPort: 80}'
-z_egress() {
-  # z-egress-80-to-x has no policyTypes: Kubernetes then always adds Ingress,
-  # so z/a is also isolated for ingress (and allows none).
-  if [ "$2" = z/a ]; then echo 0
-  elif [ "$(ns_of "$1")" != z ]; then echo 1
-  elif [ "$4" = udp ]; then echo 0
-  elif [ "$(pod_of "$2")" = b ] && [ "$3" = 81 ]; then echo 1
-  elif [ "$1" = z/a ] && [ "$(ns_of "$2")" = x ] && [ "$3" = 80 ]; then echo 1
-  else echo 0; fi
-}
-check "egress rules with ports, matchExpressions and endPort; two policies add up" z_egress
-
-apply 'apiVersion: cilium.io/v2
-kind: CiliumClusterwideNetworkPolicy
-metadata: {name: c-only-from-a}
-spec:
-  endpointSelector: {matchLabels: {pod: c}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {pod: a}}]
-    toPorts:
-    - ports: [{port: "80", protocol: TCP}]'
-ccnp() { if [ "$(pod_of "$2")" = c ]; then [ "$(pod_of "$1")" = a ] && [ "$3" = 80 ] && [ "$4" = tcp ] && echo 1 || echo 0; else echo 1; fi; }
-check "CiliumClusterwideNetworkPolicy across namespaces with toPorts" ccnp
-
-apply 'apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: audit-deny-y
-  namespace: y
-  annotations: {myelin.io/audit-mode: "true"}
-spec:
-  podSelector: {}
-  policyTypes: [Ingress]'
-check "audit-mode policy: nothing dropped" all_allowed
-mln_myelin observe --all -o json --verdict AUDIT >"$MLN_TMP/audit.json"
-t_jq "audit verdicts are reported for what would have been denied" '.flow.verdict == "AUDIT" and (.flow.IP.destination | startswith("10.220."))' "$MLN_TMP/audit.json"
-
-
-apply 'apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: x-udp-81-only, namespace: x}
-spec:
-  podSelector: {}
-  ingress:
-  - ports:
-    - {port: 81, protocol: UDP}
-    - {port: serve-80-udp, protocol: UDP}'
-x_udp() { if [ "$(ns_of "$2")" = x ]; then [ "$4" = udp ] && echo 1 || echo 0; else echo 1; fi; }
-check "UDP ports by number and by name; TCP into x denied" x_udp
-
-apply 'apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: y-range, namespace: y}
-spec:
-  podSelector: {matchExpressions: [{key: pod, operator: NotIn, values: [a]}]}
-  ingress:
-  - from:
-    - namespaceSelector: {matchExpressions: [{key: ns, operator: Exists}]}
-      podSelector: {matchExpressions: [{key: role, operator: DoesNotExist}]}
-    ports:
-    - {port: 80, endPort: 81, protocol: TCP}'
-y_range() { if [ "$(ns_of "$2")" = y ] && [ "$(pod_of "$2")" != a ]; then [ "$4" = tcp ] && echo 1 || echo 0; else echo 1; fi; }
-check "matchExpressions NotIn/Exists/DoesNotExist and an endPort range 80-81" y_range
-
-apply 'apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: deny-egress-x, namespace: x}
-spec:
-  podSelector: {}
-  policyTypes: [Egress]
-  egress:
-  - to:
-    - namespaceSelector: {matchLabels: {ns: z}}
-    ports:
-    - {port: 81, protocol: UDP}'
-x_egress_udp_z() { if [ "$(ns_of "$1")" = x ]; then [ "$(ns_of "$2")" = z ] && [ "$3" = 81 ] && [ "$4" = udp ] && echo 1 || echo 0; else echo 1; fi; }
-check "egress of x limited to UDP 81 in z (replies ride on conntrack)" x_egress_udp_z
-
-apply 'apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: y-egress-deny, namespace: y}
-spec:
-  endpointSelector: {}
-  egress:
-  - toEntities: [all]
-  egressDeny:
-  - toEndpoints: [{matchLabels: {"k8s:io.kubernetes.pod.namespace": x}}]
-    toPorts:
-    - ports: [{port: "80", protocol: ANY}]'
-y_egress_deny() { if [ "$(ns_of "$1")" = y ] && [ "$(ns_of "$2")" = x ] && [ "$3" = 80 ]; then echo 0; else echo 1; fi; }
-check "CNP egressDeny on port 80, any protocol, over toEntities all" y_egress_deny
-
-apply 'apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: z-from-all-namespaces, namespace: z}
-spec:
-  podSelector: {}
-  ingress:
-  - from:
-    - namespaceSelector: {}
-    ports:
-    - port: 80
-      protocol: TCP
-    - port: 81
-      protocol: UDP'
-z_all_ns() { if [ "$(ns_of "$2")" = z ]; then { [ "$3$4" = 80tcp ] || [ "$3$4" = 81udp ]; } && echo 1 || echo 0; else echo 1; fi; }
-check "namespaceSelector {} (every namespace) with a list of ports" z_all_ns
-
-apply 'apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: a-egress-world-only, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: a}}
-  policyTypes: [Egress]
-  egress:
-  - to:
-    - ipBlock: {cidr: 192.168.77.0/24, except: [192.168.77.20/32]}
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: b-from-outside-only, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: b}}
-  ingress:
-  - from:
-    - ipBlock: {cidr: 192.168.0.0/16, except: [192.168.77.16/28]}'
-ipblocks() { if [ "$1" = x/a ] || [ "$2" = x/b ]; then echo 0; else echo 1; fi; }
-check "ipBlock with except, egress and ingress: pods are not in the blocks" ipblocks
-expect_outside "ipBlock egress: x/a reaches 192.168.77.10" 1 "$(pod_world xa 192.168.77.10 80)"
-expect_outside "ipBlock egress except: x/a does not reach 192.168.77.20" 0 "$(pod_world xa 192.168.77.20 80)"
-expect_outside "x/b's egress is not limited: it reaches 192.168.77.20" 1 "$(pod_world xb 192.168.77.20 81)"
-expect_outside "ipBlock ingress: 192.168.77.10 reaches x/b" 1 "$(world_probe 192.168.77.10 xb 80)"
-expect_outside "ipBlock ingress except: 192.168.77.20 does not reach x/b" 0 "$(world_probe 192.168.77.20 xb 80)"
-expect_outside "192.168.77.20 reaches x/c, which no policy selects (the except is what stops it at x/b)" 1 "$(world_probe 192.168.77.20 xc 80)"
-
-expect_outside "ipBlock egress covers nodes: x/a reaches the node at 192.168.77.1 (host identity)" 1 "$(pod_world xa 192.168.77.1 80)"
-
-echo "-- NetworkPolicy ipBlock covering pod addresses (upstream e2e: egress access to server in CIDR block, except clause)"
-YB=${MLN_POD_IP[yb]} XB=${MLN_POD_IP[xb]} ZC=${MLN_POD_IP[zc]} YA=${MLN_POD_IP[ya]}
-apply "apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: a-egress-cidr, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: a}}
-  policyTypes: [Egress]
-  egress:
-  - to:
-    - ipBlock: {cidr: $YB/32}"
-egress_cidr() { if [ "$1" = x/a ]; then [ "$2" = y/b ] && echo 1 || echo 0; else echo 1; fi; }
-check "ipBlock egress, no except: x/a reaches only y/b, by its address" egress_cidr
-tr=$(mln_myelin policy trace --from x/a --to y/b --port 80/tcp)
-grep -q "Verdict: ALLOWED" <<<"$tr" && grep -q "egress of x/a: allowed by .*a-egress-cidr: egress\\[0\\].to\\[0\\]: ipBlock $YB/32" <<<"$tr" &&
-  t_ok "policy trace x/a -> y/b names the ipBlock rule" || t_bad "trace ipBlock" "$tr"
-tr=$(mln_myelin policy trace --from x/a --to y/c --port 80/tcp)
-grep -q "Verdict: DENIED" <<<"$tr" && t_ok "policy trace x/a -> y/c: denied (outside the block)" || t_bad "trace outside ipBlock" "$tr"
-mln_myelin observe --all -o json --verdict FORWARDED --from-pod x/a --to-ip "$YB" >"$MLN_TMP/ipblock.json"
-t_jq "the allowed flow names the ipBlock rule, the destination keeps its pod identity" \
-  "(.flow.egress_allowed_by // [] | map(.rule) | index(\"egress[0].to[0]: ipBlock $YB/32\") != null) and .flow.destination.identity >= 256 and (.flow.destination.labels | index(\"k8s:pod=b\") != null)" "$MLN_TMP/ipblock.json"
-
-apply "apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: a-egress-cidr-except, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: a}}
-  policyTypes: [Egress]
-  egress:
-  - to:
-    - ipBlock: {cidr: 10.220.0.0/16, except: [$XB/32]}"
-egress_except() { if [ "$1" = x/a ]; then [ "$2" = x/b ] && echo 0 || echo 1; else echo 1; fi; }
-check "ipBlock egress with except: x/a reaches every pod but x/b" egress_except
-expect_outside "ipBlock egress with except: x/a no longer reaches the world outside the block" 0 "$(pod_world xa 192.168.77.10 80)"
-
-apply "apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: a-egress-cidr-except, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: a}}
-  policyTypes: [Egress]
-  egress:
-  - to:
-    - ipBlock: {cidr: 10.220.0.0/16, except: [$XB/32]}
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: a-egress-xb, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: a}}
-  policyTypes: [Egress]
-  egress:
-  - to:
-    - ipBlock: {cidr: $XB/32}"
-check "an address in one policy's except and another's cidr is allowed (upstream overlapping case)" all_allowed
-
-apply "apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: b-ingress-cidr, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: b}}
-  ingress:
-  - from:
-    - ipBlock: {cidr: $ZC/32}"
-ingress_cidr() { if [ "$2" = x/b ]; then [ "$1" = z/c ] && echo 1 || echo 0; else echo 1; fi; }
-check "ipBlock ingress, no except: only z/c reaches x/b, by its address" ingress_cidr
-
-apply "apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: b-ingress-cidr-except, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: b}}
-  ingress:
-  - from:
-    - ipBlock: {cidr: 10.220.0.0/24, except: [$YA/32]}
-    ports:
-    - {port: 80, protocol: TCP}"
-ingress_except() { if [ "$2" = x/b ]; then [ "$1" != y/a ] && [ "$3$4" = 80tcp ] && echo 1 || echo 0; else echo 1; fi; }
-check "ipBlock ingress with except and a port: every pod but y/a reaches x/b on 80/TCP" ingress_except
-expect_outside "ipBlock ingress: the world outside the block does not reach x/b" 0 "$(world_probe 192.168.77.10 xb 80)"
-
-apply "apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: a-to-cidr, namespace: x}
-spec:
-  endpointSelector: {matchLabels: {pod: a}}
-  egress:
-  - toCIDR: [10.220.0.0/16, 192.168.77.0/24]
----
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: b-from-cidr, namespace: x}
-spec:
-  endpointSelector: {matchLabels: {pod: b}}
-  ingress:
-  - fromCIDRSet: [{cidr: 10.220.0.0/16}]"
-cnp_cidr() { if [ "$1" = x/a ] || [ "$2" = x/b ]; then echo 0; else echo 1; fi; }
-check "CNP toCIDR/fromCIDRSet covering pods do not select them (Cilium's semantics)" cnp_cidr
-expect_outside "CNP toCIDR selects the world in it: x/a reaches 192.168.77.10" 1 "$(pod_world xa 192.168.77.10 80)"
-
-apply 'apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: z-entities, namespace: z}
-spec:
-  endpointSelector: {}
-  ingress:
-  - fromEntities: [cluster]
-    toPorts: [{ports: [{port: "80", protocol: TCP}]}]
-  - fromEntities: [world]
-    toPorts: [{ports: [{port: "81", protocol: TCP}]}]
-  egress:
-  - toEntities: [world]'
-entities() { if [ "$(ns_of "$1")" = z ]; then echo 0; elif [ "$(ns_of "$2")" = z ]; then [ "$3$4" = 80tcp ] && echo 1 || echo 0; else echo 1; fi; }
-check "CNP entities: cluster in on 80, world in on 81, egress to world only" entities
-expect_outside "fromEntities world: 192.168.77.20 reaches z/a on 81" 1 "$(world_probe 192.168.77.20 za 81)"
-expect_outside "the world is not the cluster: 192.168.77.20 does not reach z/a on 80" 0 "$(world_probe 192.168.77.20 za 80)"
-expect_outside "toEntities world: z/b reaches 192.168.77.10" 1 "$(pod_world zb 192.168.77.10 80)"
-expect_outside "allow-localhost: the node reaches z/c on 81 (kubelet probes)" 1 "$(host_probe zc 81)"
-mln_myelin observe --all -o json --from-ip 192.168.77.20 --to-pod z/a --verdict DROPPED >"$MLN_TMP/world.json"
-t_jq "the world's dropped flow carries the world identity" '.flow.source.identity == 2 and (.flow.source.labels | index("reserved:world"))' "$MLN_TMP/world.json"
-mln_myelin observe --all -o json --to-pod z/c --from-identity 1 >"$MLN_TMP/host.json"
-t_jq "the node's flow carries the host identity" '.flow.source.identity == 1 and .flow.verdict == "FORWARDED"' "$MLN_TMP/host.json"
 
 rm -f "$MANIFESTS/10-scenario.yaml"
 gone() { [ "$(mln_myelin status -o json | jq -r '.policies // 0')" = 0 ]; }

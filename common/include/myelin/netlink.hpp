@@ -20,6 +20,7 @@ struct LinkInfo {
   net::Mac mac{};
   unsigned mtu = 0;
   bool up = false;
+  std::string kind;  // IFLA_INFO_KIND ("veth", "vxlan"), empty for a plain device
 };
 
 Result<LinkInfo> link_get(const std::string& name);  // absent: Error code ENODEV
@@ -29,9 +30,20 @@ Status veth_create(const std::string& name, const std::string& peer_name, int pe
 Status link_set_up(int index);
 Status link_delete(const std::string& name);  // absent is fine
 Status addr_add(int index, net::Ipv4 ip, uint8_t prefix);  // already there is fine
-Status route_replace(net::Cidr4 dst, int oif, std::optional<net::Ipv4> gw, bool scope_link);
+// `mtu` > 0: the route's MTU metric (the path MTU of what takes it).
+Status route_replace(net::Cidr4 dst, int oif, std::optional<net::Ipv4> gw, bool scope_link, unsigned mtu = 0);
 Status route_delete(net::Cidr4 dst, int oif);  // absent is fine
 Status neigh_replace(int index, net::Ipv4 ip, const net::Mac& mac);  // permanent entry
+// A collect-metadata ("external") VXLAN device: no remote, no learning,
+// no ARP (the tc programs on it choose the remote per packet); outer source
+// `local` (0: the route's), UDP `port`, MTU `mtu` (0: the kernel's choice).
+struct VxlanSpec {
+  std::string name;
+  uint16_t port = 0;
+  net::Ipv4 local{};
+  unsigned mtu = 0;
+};
+Status vxlan_create(const VxlanSpec& spec);
 // The IPv4 addresses on a link (for CHECK); index 0: on every link.
 Result<std::vector<std::pair<net::Ipv4, uint8_t>>> addr_list(int index);
 

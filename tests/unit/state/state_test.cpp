@@ -11,6 +11,7 @@
 
 #include "myelin/endpoints/endpoint_store.hpp"
 #include "myelin/identity/identity_allocator.hpp"
+#include "myelin/identity/scoped_identities.hpp"
 #include "myelin/ipam/ipam.hpp"
 
 namespace myelin {
@@ -188,6 +189,26 @@ TEST_F(IdentityTest, ReservedSameLabelsRefcountAndPersistence) {
   EXPECT_TRUE(ids->labels(web)) << "one reference left";
   EXPECT_TRUE(ids->release(web));
   EXPECT_FALSE(ids->labels(web));
+}
+
+// In a cluster, CIDR identities stay on the node (numbers from 2^24, never in
+// a VNI) and pods' label sets go to the cluster's source.
+TEST_F(IdentityTest, ScopedIdentitiesSplitCidrsFromPods) {
+  auto cluster = *identity::IdentityAllocator::open(file("cluster.json"));
+  auto local = *identity::IdentityAllocator::open(file("local.json"), identity::kFirstLocalIdentity);
+  identity::ScopedIdentities ids(*cluster, *local);
+  const uint32_t pod = *ids.acquire({"k8s:app=web"});
+  const uint32_t cidr = *ids.acquire({"cidr:10.0.0.0/8"});
+  EXPECT_LT(pod, identity::kFirstLocalIdentity);
+  EXPECT_GE(cidr, identity::kFirstLocalIdentity);
+  EXPECT_TRUE(cluster->labels(pod));
+  EXPECT_FALSE(cluster->labels(cidr)) << "a CIDR identity never reaches the cluster's source";
+  EXPECT_EQ(*ids.labels(cidr), std::vector<std::string>{"cidr:10.0.0.0/8"});
+  auto all = ids.list();
+  EXPECT_EQ(all.size(), 2u);
+  EXPECT_TRUE(ids.release(cidr));
+  EXPECT_FALSE(local->labels(cidr));
+  EXPECT_TRUE(cluster->labels(pod)) << "released from the right source";
 }
 
 }  // namespace

@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tunnel mode on crafted packets (BPF_PROG_TEST_RUN): from_container
+// encapsulating to another node's pod by the ipcache's tunnel_endpoint (or
+// not: local pods, node addresses, the world, routing mode none), and
+// overlay.bpf.c loaded over the pod datapath's maps: from_overlay's checks of
+// who sent a packet and as whom, its ingress policy by the VNI's identity,
+// conntrack across both directions; to_overlay for the node's own packets.
+// A test run cannot carry tunnel metadata in, so a harness object runs the
+// same program bodies after giving the packet the metadata a VXLAN device
+// would (tests/datapath/overlay_harness.bpf.c); the real from_overlay,
+// which gets none, shows the ERROR_RETRIEVING_TUNNEL_KEY case.
+#include "fixture.hpp"
+#include "myelin/datapath/overlay_datapath.hpp"
+#include "overlay_harness.skel.h"
+
+namespace myelin::test {
+namespace {
+
+constexpr uint32_t OK = 0, SHOT = 2, REDIRECT = 7;
+constexpr uint32_t kTunnelIfindex = 4343;   // redirects are not carried out in test runs
+constexpr uint32_t kIdA = 1001, kIdB = 1002, kIdRemote = 3001, kIdOther = 3002;
+constexpr const char* kNodeB = "192.168.50.2";   // the other node (tunnel endpoint)
+constexpr const char* kRemotePod = "10.1.0.5";   // a pod of node B with a /32
+constexpr const char* kRemoteNew = "10.1.0.77";  // in node B's pod CIDR, no /32 yet
+constexpr const char* kBroken = "10.7.0.1";      // another node's, no tunnel endpoint
+constexpr const char* kWorld = "203.0.113.9";
+
+struct Expect {
+  uint32_t retval;
+  uint8_t reason;        // drop reason, 0: forwarded
+  const char* peer;      // the event's tunnel_peer ("" none)
+  uint8_t obs_point;     // of the last event (0: not checked)
+};
+
+class OverlayTest : public DatapathTest {
+ protected:
+  void SetUp() override {
+    DatapathTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    auto od = datapath::OverlayDatapath::load(*dp_, {});
+    ASSERT_TRUE(od) << od.error().message;
+    overlay_ = std::move(*od);
+    load_harness();
+    two_pods();
+    tunnel_mode(true);
+    ipcache(kRemotePod, 32, kIdRemote, kNodeB, MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE);
+    ipcache("10.1.0.0", 24, MYELIN_IDENTITY_WORLD, kNodeB,
+            MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE | MYELIN_IPCACHE_F_POD_CIDR);
+    ipcache(kNodeB, 32, MYELIN_IDENTITY_REMOTE_NODE, nullptr, MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE);
+    ipcache("10.7.0.0", 24, kIdOther, nullptr, MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE);
+  }
+  void TearDown() override {
+    if (harness_) overlay_harness::destroy(harness_);
+    harness_ = nullptr;
+    overlay_.reset();
+    DatapathTest::TearDown();
+  }
+
+  // The harness over the pod datapath's maps, as the agent loads overlay.bpf.c.
+  void load_harness() {
+    harness_ = overlay_harness::open();
+    ASSERT_NE(harness_, nullptr);
+    bpf_map* m = nullptr;
+    bpf_object__for_each_map(m, harness_->obj) {
+      if (!bpf_map__pin_path(m) && bpf_map__is_internal(m)) continue;
+      int fd = dp_->map_fd(bpf_map__name(m));
+      ASSERT_GE(fd, 0) << bpf_map__name(m);
+      ASSERT_EQ(bpf_map__set_pin_path(m, nullptr), 0);
+      ASSERT_EQ(bpf_map__reuse_fd(m, fd), 0);
+    }
+    ASSERT_EQ(overlay_harness::load(harness_), 0);
+  }
+
+  void tunnel_mode(bool on) {
+    myelin_node_config c{};
+    if (on) {
+      c.routing_mode = MYELIN_ROUTING_TUNNEL;
+      c.node_ip = ip4("192.168.50.1");
+      c.tunnel_ifindex = kTunnelIfindex;
+    }
+    ASSERT_TRUE(dp_->set_node_config(c));
+  }
+  void ipcache(const char* addr, uint8_t prefix, uint32_t identity, const char* endpoint, uint32_t flags) {
+    myelin_ipcache_key k{};
+    k.prefixlen = 32 + prefix;
+    k.family = MYELIN_FAMILY_IPV4;
+    k.addr.w[0] = ip4(addr);
+    myelin_ipcache_val v{};
+    v.identity = identity;
+    v.tunnel_endpoint = endpoint ? ip4(endpoint) : 0;
+    v.flags = flags;
+    ASSERT_TRUE(dp_->ipcache_upsert(k, v));
+  }
+  void set_flags(const char* ip, uint32_t flags) {
+    myelin_ep_key k{};
+    k.addr.w[0] = ip4(ip);
+    k.family = MYELIN_FAMILY_IPV4;
+    auto v = dp_->endpoint_get(k);
+    ASSERT_TRUE(v);
+    v->flags |= flags;
+    ASSERT_TRUE(dp_->endpoint_upsert(k, *v));
+  }
+  void allow(uint32_t ep, uint8_t dir, uint32_t identity, uint16_t port) {
+    ASSERT_TRUE(dp_->policy_upsert(false, datapath::policy_key(ep, dir, 6, identity, port, 16), myelin_policy_val{77, 0}));
+  }
+
+  static Bytes tcp(const char* s, const char* d, uint16_t sport, uint16_t dport, uint8_t flags = MYELIN_TCP_SYN) {
+    Packet p;
+    p.saddr = ip4(s);
+    p.daddr = ip4(d);
+    p.sport = sport;
+    p.dport = dport;
+    p.tcp_flags = flags;
+    return p.build();
+  }
+  RunResult keyed_from_overlay(const Bytes& pkt, const char* sender, uint32_t vni) {
+    harness_->bss->tun_remote = ip4(sender);
+    harness_->bss->tun_vni = vni;
+    return run(bpf_program__fd(harness_->progs.keyed_from_overlay), pkt);
+  }
+  RunResult keyed_to_overlay(const Bytes& pkt) {
+    harness_->bss->tun_remote = ip4(kNodeB);
+    harness_->bss->tun_vni = kIdA;
+    return run(bpf_program__fd(harness_->progs.keyed_to_overlay), pkt);
+  }
+
+  void check(const char* name, const RunResult& r, const Expect& e, uint8_t dir, uint64_t drops_before) {
+    SCOPED_TRACE(name);
+    ASSERT_EQ(r.err, 0);
+    EXPECT_EQ(r.retval, e.retval);
+    if (e.reason) {
+      EXPECT_EQ(counter(e.reason, dir), drops_before + 1) << "drop reason " << int(e.reason) << " counted";
+    }
+    auto& ev = drain_events();
+    if (e.reason) {
+      ASSERT_FALSE(ev.empty());
+      EXPECT_EQ(ev.back().type, MYELIN_EVENT_DROP);
+      EXPECT_EQ(ev.back().drop_reason, e.reason);
+    } else if (e.obs_point) {
+      ASSERT_FALSE(ev.empty()) << "a trace event";
+      EXPECT_EQ(ev.back().type, MYELIN_EVENT_TRACE);
+      EXPECT_EQ(ev.back().obs_point, e.obs_point);
+      EXPECT_EQ(ev.back().tunnel_peer, *e.peer ? ip4(e.peer) : 0u);
+    }
+    ev.clear();
+  }
+
+  std::unique_ptr<datapath::OverlayDatapath> overlay_;
+  overlay_harness* harness_ = nullptr;
+};
+
+// from_container: where a pod's new connection goes, by the ipcache.
+TEST_F(OverlayTest, FromContainerEncapsulatesByTunnelEndpoint) {
+  struct {
+    const char* name;
+    const char* dst;
+    bool tunnel_mode;
+    Expect e;
+  } cases[] = {
+      {"another node's pod (/32): into the tunnel to its node", kRemotePod, true, {REDIRECT, 0, kNodeB, MYELIN_OBS_TO_OVERLAY}},
+      {"an address of its pod CIDR without a /32 yet: to its node too", kRemoteNew, true, {REDIRECT, 0, kNodeB, MYELIN_OBS_TO_OVERLAY}},
+      {"a local pod: delivered, not tunnelled", "10.0.0.2", true, {REDIRECT, 0, "", MYELIN_OBS_TO_ENDPOINT}},
+      {"another node's own address: the underlay (the stack)", kNodeB, true, {OK, 0, "", MYELIN_OBS_TO_STACK}},
+      {"the world: the stack", kWorld, true, {OK, 0, "", MYELIN_OBS_TO_STACK}},
+      {"another node's address without a tunnel endpoint: dropped", kBroken, true,
+       {SHOT, MYELIN_DROP_NO_TUNNEL_OR_ENCAPSULATION_ENDPOINT, "", 0}},
+      {"routing mode none (a single node): the stack", kRemotePod, false, {OK, 0, "", MYELIN_OBS_TO_STACK}},
+  };
+  uint16_t sport = 41000;
+  for (const auto& c : cases) {
+    tunnel_mode(c.tunnel_mode);
+    drain_events().clear();
+    uint64_t before = c.e.reason ? counter(c.e.reason, MYELIN_DIR_EGRESS) : 0;
+    auto r = from_container(tcp("10.0.0.1", c.dst, sport++, 80));
+    check(c.name, r, c.e, MYELIN_DIR_EGRESS, before);
+  }
+}
+
+// Egress policy is met before anything is encapsulated: a denied packet
+// never reaches the tunnel.
+TEST_F(OverlayTest, EgressPolicyBeforeTheTunnel) {
+  set_flags("10.0.0.1", MYELIN_EP_F_EGRESS_ENFORCED);
+  uint64_t before = counter(MYELIN_DROP_POLICY_DENIED, MYELIN_DIR_EGRESS);
+  check("no rule: denied", from_container(tcp("10.0.0.1", kRemotePod, 42000, 80)), {SHOT, MYELIN_DROP_POLICY_DENIED, "", 0},
+        MYELIN_DIR_EGRESS, before);
+  allow(11, MYELIN_DIR_EGRESS, kIdRemote, 80);  // control: the remote pod's identity allowed
+  check("allowed by the remote pod's identity", from_container(tcp("10.0.0.1", kRemotePod, 42001, 80)),
+        {REDIRECT, 0, kNodeB, MYELIN_OBS_TO_OVERLAY}, MYELIN_DIR_EGRESS, 0);
+}
+
+// The real from_overlay on a test run: the packet carries no tunnel metadata.
+TEST_F(OverlayTest, FromOverlayWithoutTunnelKeyDrops) {
+  uint64_t before = counter(MYELIN_DROP_ERROR_RETRIEVING_TUNNEL_KEY, MYELIN_DIR_INGRESS);
+  auto r = run(overlay_->from_overlay_fd(), tcp(kRemotePod, "10.0.0.2", 43000, 80));
+  check("no tunnel key", r, {SHOT, MYELIN_DROP_ERROR_RETRIEVING_TUNNEL_KEY, "", 0}, MYELIN_DIR_INGRESS, before);
+}
+
+// from_overlay: who may send, as whom, to what.
+TEST_F(OverlayTest, FromOverlayChecksSenderAndIdentity) {
+  Packet arp_like;
+  arp_like.eth_proto = 0x86dd;
+  struct {
+    const char* name;
+    Bytes pkt;
+    const char* sender;
+    uint32_t vni;
+    Expect e;
+  } cases[] = {
+      {"a pod of node B to pod B: delivered", tcp(kRemotePod, "10.0.0.2", 44000, 80), kNodeB, kIdRemote,
+       {REDIRECT, 0, kNodeB, MYELIN_OBS_FROM_OVERLAY}},
+      {"VNI host: a remote node cannot speak as this node", tcp(kRemotePod, "10.0.0.2", 44001, 80), kNodeB,
+       MYELIN_IDENTITY_HOST, {SHOT, MYELIN_DROP_INVALID_IDENTITY, "", 0}},
+      {"VNI 0: no identity", tcp(kRemotePod, "10.0.0.2", 44002, 80), kNodeB, 0, {SHOT, MYELIN_DROP_INVALID_IDENTITY, "", 0}},
+      {"a sender that is no node of the cluster", tcp(kRemotePod, "10.0.0.2", 44003, 80), "192.168.50.99", kIdRemote,
+       {SHOT, MYELIN_DROP_UNKNOWN_SENDER, "", 0}},
+      {"a sender whose address is a pod's, not a node's", tcp(kRemotePod, "10.0.0.2", 44004, 80), kRemotePod, kIdRemote,
+       {SHOT, MYELIN_DROP_UNKNOWN_SENDER, "", 0}},
+      {"to no pod of this node", tcp(kRemotePod, "10.0.0.99", 44005, 80), kNodeB, kIdRemote,
+       {SHOT, MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER_FOUND, "", 0}},
+      {"a source address of a pod of this node (spoofed)", tcp("10.0.0.1", "10.0.0.2", 44006, 80), kNodeB, kIdRemote,
+       {SHOT, MYELIN_DROP_INVALID_SOURCE_IP, "", 0}},
+      {"not IPv4 inside", arp_like.build(), kNodeB, kIdRemote, {SHOT, MYELIN_DROP_UNSUPPORTED_L3_PROTOCOL, "", 0}},
+  };
+  for (const auto& c : cases) {
+    drain_events().clear();
+    uint64_t before = c.e.reason ? counter(c.e.reason, MYELIN_DIR_INGRESS) : 0;
+    check(c.name, keyed_from_overlay(c.pkt, c.sender, c.vni), c.e, MYELIN_DIR_INGRESS, before);
+  }
+  // The delivered one: its identity is the VNI's, and it is tracked.
+  auto ct_entry = ct(kRemotePod, "10.0.0.2", 44000, 80, 6);
+  ASSERT_TRUE(ct_entry) << "conntrack entry of the delivered connection";
+}
+
+// Ingress policy of the local pod is decided by the identity the VNI carries.
+TEST_F(OverlayTest, FromOverlayIngressPolicyByVni) {
+  set_flags("10.0.0.2", MYELIN_EP_F_INGRESS_ENFORCED);
+  allow(12, MYELIN_DIR_INGRESS, kIdRemote, 80);
+  drain_events().clear();
+  check("the allowed identity", keyed_from_overlay(tcp(kRemotePod, "10.0.0.2", 45000, 80), kNodeB, kIdRemote),
+        {REDIRECT, 0, kNodeB, MYELIN_OBS_FROM_OVERLAY}, MYELIN_DIR_INGRESS, 0);
+  auto& ev = drain_events();
+  (void)ev;
+  uint64_t before = counter(MYELIN_DROP_POLICY_DENIED, MYELIN_DIR_INGRESS);
+  check("the same address claiming another identity", keyed_from_overlay(tcp(kRemotePod, "10.0.0.2", 45001, 80), kNodeB, kIdOther),
+        {SHOT, MYELIN_DROP_POLICY_DENIED, "", 0}, MYELIN_DIR_INGRESS, before);
+  before = counter(MYELIN_DROP_POLICY_DENIED, MYELIN_DIR_INGRESS);
+  check("another port", keyed_from_overlay(tcp(kRemotePod, "10.0.0.2", 45002, 81), kNodeB, kIdRemote),
+        {SHOT, MYELIN_DROP_POLICY_DENIED, "", 0}, MYELIN_DIR_INGRESS, before);
+}
+
+// A connection out through the tunnel: its replies come back through
+// from_overlay as replies (no ingress policy), and the events say where.
+TEST_F(OverlayTest, ReplyThroughTheTunnel) {
+  set_flags("10.0.0.1", MYELIN_EP_F_INGRESS_ENFORCED);  // nothing allows anything in
+  check("SYN out", from_container(tcp("10.0.0.1", kRemotePod, 46000, 80)), {REDIRECT, 0, kNodeB, MYELIN_OBS_TO_OVERLAY},
+        MYELIN_DIR_EGRESS, 0);
+  auto r = keyed_from_overlay(tcp(kRemotePod, "10.0.0.1", 80, 46000, MYELIN_TCP_SYN | MYELIN_TCP_ACK), kNodeB, kIdRemote);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.retval, REDIRECT) << "the reply enters pod A";
+  // Control: a new connection from the same remote pod to pod A is denied.
+  uint64_t before = counter(MYELIN_DROP_POLICY_DENIED, MYELIN_DIR_INGRESS);
+  drain_events().clear();
+  check("a new connection in", keyed_from_overlay(tcp(kRemotePod, "10.0.0.1", 46001, 80), kNodeB, kIdRemote),
+        {SHOT, MYELIN_DROP_POLICY_DENIED, "", 0}, MYELIN_DIR_INGRESS, before);
+  auto e = ct("10.0.0.1", kRemotePod, 46000, 80, 6);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->packets_rev, 1u) << "the SYN-ACK counted on the connection's entry as its reply";
+}
+
+// to_overlay: the node's own packets to other nodes' pods; a pod's packet
+// (metadata set by from_container) passes untouched.
+TEST_F(OverlayTest, ToOverlay) {
+  struct {
+    const char* name;
+    const char* dst;
+    uint32_t retval;
+    uint8_t reason;
+  } cases[] = {
+      {"the node to another node's pod", kRemotePod, OK, 0},
+      {"the node to another node's pod CIDR", kRemoteNew, OK, 0},
+      {"no tunnel endpoint for it", kBroken, SHOT, MYELIN_DROP_NO_TUNNEL_OR_ENCAPSULATION_ENDPOINT},
+      {"an address the tunnel does not lead to", kWorld, SHOT, MYELIN_DROP_NO_TUNNEL_OR_ENCAPSULATION_ENDPOINT},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    uint64_t before = c.reason ? counter(c.reason, MYELIN_DIR_EGRESS) : 0;
+    auto r = run(overlay_->to_overlay_fd(), tcp("192.168.50.1", c.dst, 47000, 80));
+    ASSERT_EQ(r.err, 0);
+    EXPECT_EQ(r.retval, c.retval);
+    if (c.reason) {
+      EXPECT_EQ(counter(c.reason, MYELIN_DIR_EGRESS), before + 1);
+    }
+  }
+  // Metadata set already: passed as it came (even to an address the node
+  // itself could not tunnel to).
+  Bytes pkt = tcp("10.0.0.1", kWorld, 47001, 80);
+  auto r = keyed_to_overlay(pkt);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.retval, OK);
+  EXPECT_EQ(r.out, pkt);
+}
+
+}  // namespace
+}  // namespace myelin::test

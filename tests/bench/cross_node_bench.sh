@@ -119,7 +119,7 @@ myelin_pair() {
   CLIENT[$m]=${MLN_POD_NETNS[${m:0:1}client]} SERVER[$m]=${MLN_POD_NETNS[${m:0:1}server]} SIP[$m]=${MLN_POD_IP[${m:0:1}server]}
   # The pods answer (the control plane has brought the address over, bounded),
   # or the mode is reported as not working and the baselines still run.
-  if ! mln_retry 300 0.1 ip netns exec "${CLIENT[$m]}" ping -c1 -W1 "${SIP[$m]}" >/dev/null 2>&1; then
+  if ! mln_retry 30 0.1 ip netns exec "${CLIENT[$m]}" ping -c1 -W1 "${SIP[$m]}" >/dev/null 2>&1; then
     WHY_NOT[$m]="the pod on ${m:0:1}1 cannot ping the pod on ${m:0:1}2 (${SIP[$m]}) within 30 s"; return 1
   fi
 }

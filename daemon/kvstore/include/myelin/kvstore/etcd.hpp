@@ -55,6 +55,8 @@ std::string key_prefix(const std::string& cluster);  // "myelin/v1/<cluster>/"
 class Etcd {
  public:
   // Does not wait for a server: requests fail (errors as values) until one answers.
+  // A request waits up to `timeout` for each endpoint in turn (starting with
+  // the one that answered last) while it is unreachable.
   static Result<std::unique_ptr<Etcd>> connect(const EtcdOptions& o);
   virtual ~Etcd() = default;
 
@@ -81,6 +83,9 @@ class Etcd {
 // store was unreachable for longer than the TTL) a new one is granted as
 // soon as the store answers, and on_new_lease runs so that owners write
 // their keys again. Not revoked when destroyed (see above).
+// on_new_lease runs on the session's thread for every lease it gets, the
+// first one included; open() tries the first grant itself (lease() is then
+// set when it returns; 0 while the store did not answer yet).
 class Session {
  public:
   static Result<std::unique_ptr<Session>> open(Etcd& etcd, std::chrono::seconds ttl, std::function<void(int64_t lease)> on_new_lease);
@@ -91,6 +96,9 @@ class Session {
 
 // List, then watch from the list's revision, reconnecting after errors and
 // listing again when the revision was compacted, until destroyed.
+// Callbacks run on the watcher's own thread, in store order; relist comes
+// first, and again only after a compaction. Never destroy a Watcher from
+// one of its callbacks.
 class Watcher {
  public:
   struct Callbacks {

@@ -38,10 +38,13 @@
 #include "flowlog/flow_log_component.hpp"
 #include "metrics/agent_counters.hpp"
 #include "metrics/exporter.hpp"
+#include "myelin/cluster/cluster_state.hpp"
 #include "myelin/flags.hpp"
+#include "myelin/kvstore/kvstore_component.hpp"
 #include "myelin/log.hpp"
 #include "myelin/pseudo_fs.hpp"
 #include "myelin/services/lb_component.hpp"
+#include "nodeport/devices.hpp"
 #include "nodeport/nodeport_component.hpp"
 #include "runtime/pod_index.hpp"
 #include "runtime/runtime_components.hpp"
@@ -158,6 +161,8 @@ int main(int argc, char** argv) {
 
   metrics::AgentCounters counters;
   objects::ObjectStore objects;  // the Kubernetes objects, from the sources below; components subscribe
+  cluster::ClusterState cluster_state(info.node_name);  // the other nodes, from the kvstore (or the Kubernetes API)
+  kvstore::KvstoreComponent* kvstore = nullptr;          // with --kvstore: publishes this node's endpoints
   agent::EndpointManager endpoints(**dp, **ipam, **store, **identities, counters);
   agent::PolicyManager policies(**dp, endpoints, **store, **identities, counters, objects, flags.get_bool("policy-audit-mode"),
                                 flags.get("allow-localhost") == "always");
@@ -167,9 +172,10 @@ int main(int argc, char** argv) {
   // Services: made once the load-balancing maps are open (below); endpoint
   // changes of the restore before that are read at its first computation.
   std::unique_ptr<services::ServiceManager> services;
-  endpoints.set_on_change([&policies, &services] {
+  endpoints.set_on_change([&policies, &services, &kvstore] {
     policies.publish_endpoints();
     if (services) services->endpoints_changed();
+    if (kvstore) kvstore->endpoints_changed();
   });
   auto restored = endpoints.restore();
   if (!restored) return fail("restoring endpoints: " + restored.error().message);
@@ -231,6 +237,24 @@ int main(int argc, char** argv) {
   components.add<agent::ServicesComponent>(*services, objects);
   components.add<services::LbComponent>(**lb_writer);
   components.add<metrics::AgentCountersComponent>(counters);
+  if (flags.get("kvstore") == "etcd") {
+    // This node's record and endpoints under its lease; the others' into
+    // cluster_state. The store unreachable is not an error: degraded.
+    auto eo = kvstore::etcd_options(flags);
+    if (!eo) return usage_error(eo.error().message);
+    net::Ipv4 node_ip{};
+    if (!flags.get("node-ip").empty()) {
+      node_ip = *net::parse_ipv4(flags.get("node-ip"));  // validated
+    } else if (auto devs = nodeport::resolve_devices(""); devs && !devs->empty() && !devs->front().addrs.empty()) {
+      node_ip = devs->front().addrs.front();
+    } else {
+      return usage_error("--kvstore: no --node-ip and no default route to take this node's address from");
+    }
+    auto so = kvstore::sync_options(flags, info.node_name, node_ip, *cidr);
+    so.local_endpoints = [&eps = **store, &objects, node = info.node_name] { return kvstore::published_endpoints(eps, objects, node); };
+    kvstore = &components.add<kvstore::KvstoreComponent>(std::move(*eo), cluster_state, std::move(so));
+    kvstore->watch_pods(objects);
+  }
   if (flags.is_set("flow-log")) {
     google::protobuf::RepeatedPtrField<flow::FlowFilter> allow, deny;
     for (auto [list, name] : {std::pair{&allow, "flow-log-allow"}, std::pair{&deny, "flow-log-deny"}})

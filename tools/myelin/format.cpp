@@ -197,6 +197,15 @@ std::string status_table(const api::StatusResponse& s) {
                          std::to_string(v.backends_active()) + " active + " + std::to_string(v.backends_terminating()) + " terminating backends" +
                          (v.synced() ? "" : ", sources not synced yet") + (v.warnings() ? ", " + std::to_string(v.warnings()) + " with warnings" : ""));
   }
+  if (s.has_kvstore()) {
+    const auto& k = s.kvstore();
+    row("Kvstore:", k.backend() + " " + k.endpoint() + ": " + k.state() + ", lease " + std::to_string(k.lease_id()) +
+                        (k.lease_alive() ? "" : " (not alive)") + ", " + std::to_string(k.node_records() + k.endpoint_records()) +
+                        " records published, " + std::to_string(k.remote_nodes()) + " remote nodes with " +
+                        std::to_string(k.remote_endpoints()) + " endpoints, " + std::to_string(k.errors()) + " errors");
+    if (!k.reason().empty()) row("  degraded:", k.reason());
+    for (const auto& r : k.refused()) row("  refused:", r);
+  }
   if (s.runtime_enabled()) {
     uint64_t total = 0;
     for (const auto& [type, n] : s.runtime_events()) total += n;

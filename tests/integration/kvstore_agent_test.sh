@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# One real myelind with --kvstore etcd, and a real etcd in the node's
+# namespace (127.0.0.1 there only): the agent starts with the store absent
+# and says degraded (and why), publishes its node record and its pods'
+# endpoints once etcd is up (identity, node, namespace, pod, under its
+# lease), follows a pod's removal, sees another node's records as remote,
+# survives etcd killed and restarted (degraded, then converged, with a pod
+# added meanwhile), and after kill -9 its records leave with the lease TTL.
+source "$(dirname "$0")/common.sh"
+command -v etcd >/dev/null && command -v etcdctl >/dev/null || { echo "SKIP: needs etcd and etcdctl (etcd-server, etcd-client)"; exit 0; }
+
+TTL=4
+MLN_NODE_NAME=kv-node-a
+MLN_AGENT_ARGS=(--kvstore etcd --kvstore-endpoints http://127.0.0.1:2379 --node-ip 192.0.2.10 --kvstore-lease-ttl "$TTL" --cluster-name kvt)
+mln_init
+mln_at_exit mln_agent_kill
+ETCD_PID=""
+etcd_start() {
+  mln_node etcd --name kv --data-dir "$MLN_TMP/etcd" --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+    --initial-cluster kv=http://127.0.0.1:2380 >>"$MLN_TMP/etcd.log" 2>&1 &
+  ETCD_PID=$!
+  MLN_PIDS+=("$ETCD_PID")
+}
+etcd_kill() { kill -9 "$ETCD_PID" 2>/dev/null; wait "$ETCD_PID" 2>/dev/null || true; }
+ectl() { mln_node env ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:2379 --dial-timeout 2s --command-timeout 3s "$@"; }
+P=myelin/v1/kvt
+kv() { ectl get "$P/$1" --print-value-only 2>/dev/null; }
+st() { mln_myelin status -o json | jq -r "$1"; }
+wait_for() {  # description, then a command that must come to succeed (bounded: 30 s)
+  local what=$1 i; shift
+  for i in $(seq 1 300); do "$@" >/dev/null 2>&1 && { t_ok "$what"; return 0; }; sleep 0.1; done
+  t_bad "$what" "not after 30 s: $*"
+}
+state_is() { [ "$(st .kvstore.state)" = "$1" ]; }
+has_key() { [ -n "$(kv "$1")" ]; }
+no_key() { ectl get "$P/$1" -w json | jq -e '(.count // 0) == 0' >/dev/null; }
+
+echo "-- the store absent at start: the agent runs, degraded, and says why"
+mln_node_up 10.231.0.0/24
+state_is degraded && t_ok "status: degraded" || t_bad "degraded at start" "$(st .kvstore)"
+why=$(st .kvstore.reason)
+[[ $why == *"http://127.0.0.1:2379"* && $why == *"keeps the cluster state"* ]] && t_ok "reason names the endpoint: $why" || t_bad "reason" "$why"
+mln_myelin status | grep -q "^  degraded:" && t_ok "myelin status (table) shows it" || t_bad "table status" "$(mln_myelin status)"
+mln_pod_add a x pod-a
+mln_pod_add b x pod-b
+
+echo "-- etcd arrives: records published, status ok"
+etcd_start
+wait_for "status ok after etcd started" state_is ok
+rec=$(kv "endpoints/${MLN_POD_IP[a]}")
+jq -e --arg ip "${MLN_POD_IP[a]}" '.ip == $ip and .node == "kv-node-a" and .namespace == "x" and .pod == "pod-a" and .identity >= 256' <<<"$rec" >/dev/null &&
+  t_ok "endpoints/${MLN_POD_IP[a]}: $rec" || t_bad "pod a's record" "$rec"
+id_a=$(jq -r .identity <<<"$rec")
+ep_id=$(mln_myelin endpoint list -o json | jq -r --arg ip "${MLN_POD_IP[a]}" '[.. | objects | select(.ip? == $ip)][0].identity')
+[ "$id_a" = "$ep_id" ] && t_ok "the record's identity is the endpoint's ($ep_id)" || t_bad "identity" "record $id_a, endpoint $ep_id"
+has_key "endpoints/${MLN_POD_IP[b]}" && t_ok "pod b's record" || t_bad "pod b's record"
+node=$(kv nodes/kv-node-a)
+jq -e '.name == "kv-node-a" and .ip == "192.0.2.10" and .podCIDRs == ["10.231.0.0/24"]' <<<"$node" >/dev/null &&
+  t_ok "nodes/kv-node-a: $node" || t_bad "node record" "$node"
+lease=$(ectl get "$P/nodes/kv-node-a" -w json | jq -r '.kvs[0].lease')
+[ "$lease" != "null" ] && [ "$lease" != "0" ] && t_ok "under a lease" || t_bad "lease" "$lease"
+[ "$(st .kvstore.endpoint_records)" = 2 ] && [ "$(st .kvstore.node_records)" = 1 ] && t_ok "status: 1 node + 2 endpoint records" ||
+  t_bad "records in status" "$(st .kvstore)"
+
+echo "-- a pod removed: its record goes; the other stays"
+mln_cni DEL "${MLN_POD_CID[b]}" "/var/run/netns/${MLN_POD_NETNS[b]}" >/dev/null
+wait_for "pod b's record deleted" no_key "endpoints/${MLN_POD_IP[b]}"
+has_key "endpoints/${MLN_POD_IP[a]}" && t_ok "pod a's record stays (positive control)" || t_bad "pod a's record stays"
+
+echo "-- another node's records: remote in this node's view"
+rl=$(ectl lease grant 60 | awk '{print $2}')
+ectl put "$P/nodes/kv-node-b" '{"name":"kv-node-b","ip":"192.0.2.11","podCIDRs":["10.232.0.0/24"]}' --lease="$rl" >/dev/null
+ectl put "$P/endpoints/10.232.0.5" '{"ip":"10.232.0.5","identity":300,"node":"kv-node-b","namespace":"y","pod":"pod-r"}' --lease="$rl" >/dev/null
+remote_seen() { [ "$(st .kvstore.remote_nodes)" = 1 ] && [ "$(st .kvstore.remote_endpoints)" = 1 ]; }
+wait_for "status: 1 remote node, 1 remote endpoint" remote_seen
+ectl lease revoke "$rl" >/dev/null
+remote_gone() { [ "$(st '.kvstore.remote_nodes // 0')" = 0 ] && [ "$(st '.kvstore.remote_endpoints // 0')" = 0 ]; }
+wait_for "its lease revoked: gone from the view" remote_gone
+
+echo "-- etcd killed: degraded, the agent keeps running; restarted: converged"
+etcd_kill
+wait_for "status degraded with etcd gone" state_is degraded
+mln_pod_add c x pod-c
+kill -0 "$MLN_AGENT_PID" && t_ok "agent still running" || t_bad "agent exited"
+etcd_start
+wait_for "status ok after etcd restarted" state_is ok
+wait_for "pod c (added while etcd was away) published" has_key "endpoints/${MLN_POD_IP[c]}"
+has_key "endpoints/${MLN_POD_IP[a]}" && t_ok "pod a's record still there" || t_bad "pod a's record after restart"
+
+echo "-- kill -9 of the agent: its records leave with the lease (TTL $TTL s)"
+mln_agent_kill KILL
+has_key "endpoints/${MLN_POD_IP[a]}" && t_ok "records still there right after the kill (nothing revoked)" || t_bad "records kept at kill"
+start=$(date +%s%N)
+wait_for "pod a's record gone after the TTL" no_key "endpoints/${MLN_POD_IP[a]}"
+echo "     gone $(( ($(date +%s%N) - start) / 1000000 )) ms after kill -9 (TTL ${TTL} s)"
+no_key nodes/kv-node-a && t_ok "node record gone too" || t_bad "node record after TTL" "$(kv nodes/kv-node-a)"
+
+t_summary

@@ -39,8 +39,10 @@
 #include "metrics/agent_counters.hpp"
 #include "metrics/exporter.hpp"
 #include "myelin/cluster/cluster_state.hpp"
+#include "myelin/datapath/overlay_datapath.hpp"
 #include "myelin/flags.hpp"
 #include "myelin/kvstore/kvstore_component.hpp"
+#include "myelin/netlink.hpp"
 #include "myelin/log.hpp"
 #include "myelin/pseudo_fs.hpp"
 #include "myelin/services/lb_component.hpp"
@@ -83,6 +85,52 @@ Status make_dirs(const std::string& dir) {
   std::filesystem::create_directories(dir, ec);
   if (ec) return Error{"cannot create " + dir + ": " + ec.message()};
   return {};
+}
+
+
+// ---- issue 12 wiring (the e2e branch's; the lead redoes it in main) ----
+// This node's place in a cluster: its underlay address and device (--node-ip,
+// or the default route's device), and what the datapath is told
+// (myelin_node_config). A single node (no kvstore, no Kubernetes API) routes
+// nothing to other nodes.
+struct ClusterNode {
+  bool clustered = false;
+  bool tunnel = false;
+  net::Ipv4 ip{};
+  unsigned underlay_mtu = 1500;
+};
+
+Result<ClusterNode> cluster_node(const Flags& flags, bool kube) {
+  ClusterNode c;
+  c.clustered = !flags.get("kvstore").empty() || kube;
+  if (!c.clustered) return c;
+  c.tunnel = flags.get("routing-mode") == "tunnel";
+  auto devs = nodeport::resolve_devices("");
+  if (!flags.get("node-ip").empty()) c.ip = *net::parse_ipv4(flags.get("node-ip"));  // validated
+  else if (devs && !devs->empty() && !devs->front().addrs.empty()) c.ip = devs->front().addrs.front();
+  else return Error{"a cluster node needs --node-ip, or a default route whose device has an address"};
+  if (devs)
+    for (const auto& d : *devs)
+      for (auto a : d.addrs)
+        if (a == c.ip)
+          if (auto l = netlink::link_get(d.ifindex); l) c.underlay_mtu = l->mtu;
+  return c;
+}
+
+myelin_node_config node_config(const Flags& flags, const ClusterNode& c, int tunnel_ifindex) {
+  myelin_node_config nc{};
+  if (!c.clustered) return nc;
+  nc.routing_mode = c.tunnel ? MYELIN_ROUTING_TUNNEL : MYELIN_ROUTING_NATIVE;
+  nc.node_ip = c.ip.network_order();
+  nc.tunnel_ifindex = c.tunnel ? static_cast<uint32_t>(tunnel_ifindex) : 0;
+  if (flags.get("masquerade") == "true") nc.flags |= MYELIN_NODE_F_MASQUERADE;
+  if (auto n = net::parse_cidr4(flags.get("native-routing-cidr")); n) {
+    nc.native_cidr = n->base.network_order();
+    nc.native_prefix = n->prefix;
+  }
+  nc.snat_port_min = 32768;
+  nc.snat_port_max = 60999;
+  return nc;
 }
 
 }  // namespace
@@ -177,11 +225,38 @@ int main(int argc, char** argv) {
     if (services) services->endpoints_changed();
     if (kvstore) kvstore->endpoints_changed();
   });
+  // The node's routing before the endpoints are restored; a tunnel device of
+  // an earlier start keeps its index (cross-node traffic never stops).
+  const bool kube_api = flags.is_set("kubeconfig") || (!flags.is_set("manifests") && std::getenv("KUBERNETES_SERVICE_HOST"));
+  auto cnode = cluster_node(flags, kube_api);
+  if (!cnode) return usage_error(cnode.error().message);
+  {
+    auto existing = netlink::link_get("myelin_vxlan");
+    if (auto s = (*dp)->set_node_config(node_config(flags, *cnode, existing ? existing->index : 0)); !s)
+      return fail("node config: " + s.error().message);
+  }
   auto restored = endpoints.restore();
   if (!restored) return fail("restoring endpoints: " + restored.error().message);
   log::info("myelind", "restored " + std::to_string(*restored) + " endpoints");
   // Every endpoint runs this build's programs now: migrated maps take their pins.
   if (auto s = (*dp)->complete_upgrade(); !s) return fail("upgrading the pinned maps: " + s.error().message);
+  // Tunnel mode: from_overlay/to_overlay over the pod maps, on the VXLAN device.
+  std::unique_ptr<datapath::OverlayDatapath> overlay;
+  datapath::TunnelDevice tunnel;
+  if (cnode->tunnel) {
+    auto o = datapath::OverlayDatapath::load(**dp, {redirect_peer});
+    if (!o) return fail("loading the overlay datapath: " + o.error().message);
+    overlay = std::move(*o);
+    auto t = datapath::TunnelDevice::ensure({"myelin_vxlan", cnode->ip, cnode->underlay_mtu, MYELIN_VXLAN_PORT},
+                                            overlay->from_overlay_fd(), overlay->to_overlay_fd());
+    if (!t) return fail("the tunnel device: " + t.error().message);
+    tunnel = std::move(*t);
+    if (auto s = (*dp)->set_node_config(node_config(flags, *cnode, tunnel.ifindex())); !s) return fail("node config: " + s.error().message);
+    log::info("myelind", "tunnel mode: " + tunnel.name() + " (ifindex " + std::to_string(tunnel.ifindex()) + ", MTU " +
+                             std::to_string(tunnel.mtu()) + ") from " + cnode->ip.str());
+  } else if (cnode->clustered) {
+    (void)datapath::TunnelDevice::remove("myelin_vxlan");
+  }
 
   // Services: the load-balancing maps the pod datapath pinned, with the ids
   // they held before this start. The ServiceManager hands it its tables.
@@ -322,5 +397,6 @@ int main(int argc, char** argv) {
   flow_store.shutdown();
   server.stop();
   components.stop();
+  tunnel.release();  // stays: cross-node traffic goes on while the agent is away
   return 0;
 }

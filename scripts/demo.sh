@@ -3,7 +3,9 @@
 # Myelin on this one machine, no Kubernetes: a node and three pods as network
 # namespaces wired by the real CNI plugin, the agent, real ICMP/TCP/UDP
 # traffic, one spoofed packet dropped with its reason, then what the CLI
-# shows. Everything is removed on exit, on failure and on Ctrl-C.
+# shows; at the end a second node joins through etcd and pods talk across
+# the two nodes (VXLAN), policy holding cluster-wide. Everything is removed
+# on exit, on failure and on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "demo: run as root (it creates network namespaces and loads BPF)" >&2; exit 1; }
@@ -13,8 +15,16 @@ scripts/install-deps.sh
 [ -n "${MLN_BIN:-}" ] || scripts/build.sh myelind myelin-cni myelin serve_hostname svc_probe
 
 source scripts/lib/cluster.sh
+source scripts/lib/multinode.sh
 mln_init
 MLN_NODE_NAME=demo-node
+# The node is on an underlay (a bridge in a namespace of its own) with etcd,
+# so that a second node can join it at the end (scripts/lib/multinode.sh).
+mn_underlay_up
+mn_etcd_up
+DEMO_NODE_IP=$MN_UL_PREFIX.10
+mn_attach "$MLN_NODE" vn0 "$DEMO_NODE_IP"
+mln_node ip route add default via "$MN_WORLD_IP" dev ul0
 MANIFESTS="$MLN_TMP/manifests"
 mkdir -p "$MANIFESTS"
 cat >"$MANIFESTS/00-workloads.yaml" <<'YAML'
@@ -49,7 +59,8 @@ YAML
 for i in 1 2 3; do  # a Deployment-like set: shop/web-1..3, app=web, behind the Service shop/web
   printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: web-%s, namespace: shop, labels: {app: web}}\nspec:\n  containers:\n  - name: web\n    ports: [{name: http, containerPort: 9376}, {name: dns, containerPort: 5353, protocol: UDP}]\n' "$i"
 done >"$MANIFESTS/01-web.yaml"
-MLN_AGENT_ARGS=(--metrics-addr 127.0.0.1:9962 --manifests "$MANIFESTS" --network-events true)
+MLN_AGENT_ARGS=(--metrics-addr 127.0.0.1:9962 --manifests "$MANIFESTS" --network-events true
+  --node-ip "$DEMO_NODE_IP" --kvstore etcd --kvstore-endpoints "$MN_ETCD_URL" --kvstore-lease-ttl 10)
 step() { printf '\n\033[1;32m### %s\033[0m\n' "$*"; }
 
 step "Starting myelind in node namespace $MLN_NODE (pod CIDR 10.210.0.0/24)"
@@ -231,6 +242,43 @@ step "No endpoints: shop/nobody-home refuses at once (ECONNREFUSED, as kube-prox
 $SVC_RUN frontend "$MLN_BIN/svc_probe" tcp 10.96.0.82 80 -t 3000 || true
 $SVC_RUN frontend "$MLN_BIN/svc_probe" udp 10.96.0.82 53 -t 3000 || true
 mln_myelin observe --drop-reason-desc SERVICE_BACKEND_NOT_FOUND --last 2 || true
+
+step "A second node joins: node-2 on the same underlay; etcd ($MN_ETCD_URL) shares nodes, endpoints and identities"
+cat >"$MANIFESTS/40-node-2.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: backend-2, namespace: shop, labels: {app: backend}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: frontend-2, namespace: shop, labels: {app: frontend}}
+YAML
+MN_AGENT_ARGS=(--manifests "$MANIFESTS" --metrics-addr "")
+mn_node_add node-2
+mn_pod_add node-2 backend-2 shop backend-2
+mn_pod_add node-2 frontend-2 shop frontend-2
+both_listed() { [ "$(mln_myelin node list -o json 2>/dev/null | jq '[.nodes[]?] | length')" = 2 ]; }
+mln_retry 100 0.1 both_listed || true
+mln_myelin node list || true
+mn_myelin node-2 node list || true
+
+step "Across nodes: shop/backend-2 (node-2) pings shop/frontend (demo-node) through the VXLAN tunnel"
+across() { mln_pod backend-2 ping -c 1 -W 1 "$FE" >/dev/null 2>&1; }
+mln_retry 50 0.2 across || true
+mln_pod backend-2 ping -c 3 -i 0.2 "$FE" || true
+
+step "Policy holds across nodes: db-from-backend lets shop/backend-2 (node-2) query data/db, not shop/frontend-2"
+mln_pod_bg db timeout 15 nc -u -l -k -p 5353
+mln_wait_listen db 5353 udp
+echo "from backend-2" | mln_pod backend-2 timeout 3 nc -u -w 1 "$DB" 5353 || true
+echo "from frontend-2" | mln_pod frontend-2 timeout 3 nc -u -w 1 "$DB" 5353 || true
+sleep 0.5
+echo "(db printed only what backend-2 sent; the flows, seen on demo-node, name the pods of node-2)"
+mln_myelin observe --to-pod data/db --last 4 || true
+
+step "One identity per label set, cluster-wide: shop's pod identities on demo-node and on node-2"
+ids() { "$@" identity list -o json | jq -r '.identities[] | select(.kind == "pod") | "\(.id) \(.labels | map(select(startswith("k8s:app=") or startswith("k8s:io.kubernetes.pod.namespace="))) | join(","))"' | sort -n; }
+paste <(echo "demo-node:"; ids mln_myelin) <(echo "node-2:"; ids mn_myelin node-2) | column -t -s $'\t' || true
 
 step "myelin status"
 mln_myelin status

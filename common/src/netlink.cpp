@@ -276,6 +276,106 @@ Status route_delete(net::Cidr4 dst, int oif) {
   return s;
 }
 
+namespace {
+
+RouteInfo parse_route(const nlmsghdr* n) {
+  RouteInfo r;
+  auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(n));
+  r.dst.prefix = rtm->rtm_dst_len;
+  r.protocol = rtm->rtm_protocol;
+  r.type = rtm->rtm_type;
+  for_each_attr(n, sizeof(*rtm), [&](const nlattr* a) {
+    switch (mnl_attr_get_type(a)) {
+      case RTA_DST: r.dst.base = net::Ipv4{ntohl(mnl_attr_get_u32(a))}; break;
+      case RTA_GATEWAY: r.gw = net::Ipv4{ntohl(mnl_attr_get_u32(a))}; break;
+      case RTA_OIF: r.oif = static_cast<int>(mnl_attr_get_u32(a)); break;
+      case RTA_METRICS: {
+        auto* m = static_cast<const nlattr*>(mnl_attr_get_payload(a));
+        auto* end = reinterpret_cast<const char*>(m) + mnl_attr_get_payload_len(a);
+        while (mnl_attr_ok(m, static_cast<int>(end - reinterpret_cast<const char*>(m)))) {
+          if (mnl_attr_get_type(m) == RTAX_MTU) r.mtu = mnl_attr_get_u32(m);
+          m = mnl_attr_next(m);
+        }
+        break;
+      }
+    }
+  });
+  return r;
+}
+
+Status route_msg(uint16_t type, uint16_t flags, const RouteInfo& r) {
+  Msg m(type, flags);
+  auto* rtm = m.extra<rtmsg>();
+  rtm->rtm_family = AF_INET;
+  rtm->rtm_dst_len = r.dst.prefix;
+  rtm->rtm_table = RT_TABLE_MAIN;
+  rtm->rtm_protocol = r.protocol;
+  rtm->rtm_scope = r.gw ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+  rtm->rtm_type = RTN_UNICAST;
+  if (r.dst.prefix > 0) mnl_attr_put_u32(m.nlh, RTA_DST, r.dst.base.network_order());
+  if (r.oif) mnl_attr_put_u32(m.nlh, RTA_OIF, static_cast<uint32_t>(r.oif));
+  if (r.gw) mnl_attr_put_u32(m.nlh, RTA_GATEWAY, r.gw->network_order());
+  if (r.mtu && type == RTM_NEWROUTE) {
+    nlattr* metrics = mnl_attr_nest_start(m.nlh, RTA_METRICS);
+    mnl_attr_put_u32(m.nlh, RTAX_MTU, r.mtu);
+    mnl_attr_nest_end(m.nlh, metrics);
+  }
+  return talk(m.nlh, std::string(type == RTM_DELROUTE ? "delete" : "replace") + " route " + r.dst.str() +
+                         (r.gw ? " via " + r.gw->str() : std::string()));
+}
+
+}  // namespace
+
+Status route_replace(const RouteInfo& r) { return route_msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, r); }
+
+Status route_delete(const RouteInfo& r) {
+  RouteInfo d = r;
+  d.gw.reset();  // matched by table, destination and protocol
+  d.oif = 0;
+  d.mtu = 0;
+  Msg m(RTM_DELROUTE, 0);
+  auto* rtm = m.extra<rtmsg>();
+  rtm->rtm_family = AF_INET;
+  rtm->rtm_dst_len = d.dst.prefix;
+  rtm->rtm_table = RT_TABLE_MAIN;
+  rtm->rtm_protocol = d.protocol;
+  rtm->rtm_scope = RT_SCOPE_NOWHERE;  // any scope
+  if (d.dst.prefix > 0) mnl_attr_put_u32(m.nlh, RTA_DST, d.dst.base.network_order());
+  auto s = talk(m.nlh, "delete route " + d.dst.str());
+  if (!s && (s.error().code == ESRCH || s.error().code == ENODEV || s.error().code == ENOENT)) return {};
+  return s;
+}
+
+Result<std::vector<RouteInfo>> route_list(uint8_t protocol) {
+  Msg m(RTM_GETROUTE, NLM_F_DUMP);
+  auto* rtm = m.extra<rtmsg>();
+  rtm->rtm_family = AF_INET;
+  std::vector<RouteInfo> out;
+  auto s = talk(m.nlh, "list routes", [&](const nlmsghdr* n) {
+    if (n->nlmsg_type != RTM_NEWROUTE) return;
+    auto* r = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(n));
+    if (r->rtm_family != AF_INET || r->rtm_table != RT_TABLE_MAIN || r->rtm_protocol != protocol) return;
+    out.push_back(parse_route(n));
+  });
+  if (!s) return s.error();
+  return out;
+}
+
+Result<RouteInfo> route_get(net::Ipv4 dst) {
+  Msg m(RTM_GETROUTE, 0);
+  auto* rtm = m.extra<rtmsg>();
+  rtm->rtm_family = AF_INET;
+  rtm->rtm_dst_len = 32;
+  mnl_attr_put_u32(m.nlh, RTA_DST, dst.network_order());
+  std::optional<RouteInfo> found;
+  auto s = talk(m.nlh, "route to " + dst.str(), [&](const nlmsghdr* n) {
+    if (n->nlmsg_type == RTM_NEWROUTE) found = parse_route(n);
+  });
+  if (!s) return s.error();
+  if (!found) return Error{"route to " + dst.str() + ": no answer", ENETUNREACH};
+  return *found;
+}
+
 Status neigh_replace(int index, net::Ipv4 ip, const net::Mac& mac) {
   Msg m(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE);
   auto* nd = m.extra<ndmsg>();

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Runs inside the VM (tests/vm/run-in-vm.sh): the per-packet datapath objects
 # (lxc.bpf.o: the pod veth, Services included; host.bpf.o: NodePort on the
-# devices) pass the verifier of Debian's stock kernel, older than this host's
+# devices; overlay.bpf.o: the VXLAN device of tunnel mode) pass the verifier of Debian's stock kernel, older than this host's
 # (6.1 takes no global function's pointer argument as a map key, for one).
 # The enforcement tests see a failing lxc.bpf.o only as an agent that never
 # gets ready; this names the program and prints the verifier's last words,
@@ -10,7 +10,7 @@
 # Exit status: the number of objects that did not load.
 mount -t bpf bpf /sys/fs/bpf
 fails=0
-for o in lxc host; do
+for o in lxc host overlay; do
   mkdir -p "/sys/fs/bpf/load-$o"
   if /work/bpftool -d prog loadall "/work/$o.bpf.o" "/sys/fs/bpf/load-$o" >"/tmp/$o.log" 2>&1; then
     echo "  ok   $o.bpf.o loads: $(ls "/sys/fs/bpf/load-$o" | tr '\n' ' ')"

@@ -44,6 +44,25 @@ struct VxlanSpec {
   unsigned mtu = 0;
 };
 Status vxlan_create(const VxlanSpec& spec);
+// Routes of one owner, told apart by their protocol (rtm_protocol): the
+// node datapath's routes to other nodes' pod CIDRs (cluster/node_datapath).
+struct RouteInfo {
+  net::Cidr4 dst;
+  std::optional<net::Ipv4> gw;
+  int oif = 0;
+  uint8_t protocol = 0;
+  uint8_t type = 0;  // RTN_*
+  unsigned mtu = 0;  // RTAX_MTU, 0 = none
+};
+// In the main table: `dst` via `gw` (the kernel picks the device when oif
+// is 0) or on device `oif`, with `protocol`, and a route MTU when not 0.
+Status route_replace(const RouteInfo& r);
+Status route_delete(const RouteInfo& r);  // absent is fine
+// The main table's IPv4 routes of one protocol.
+Result<std::vector<RouteInfo>> route_list(uint8_t protocol);
+// How the kernel would route a packet to `dst` now (RTM_GETROUTE):
+// unreachable comes back as an Error with the kernel's errno.
+Result<RouteInfo> route_get(net::Ipv4 dst);
 // The IPv4 addresses on a link (for CHECK); index 0: on every link.
 Result<std::vector<std::pair<net::Ipv4, uint8_t>>> addr_list(int index);
 

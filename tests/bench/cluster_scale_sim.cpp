@@ -2,7 +2,8 @@
 // The control plane at scale, against a real etcd: lightweight simulated
 // agents that write and watch what real ones write (the key layout of
 // daemon/kvstore/include/myelin/kvstore/etcd.hpp), over etcd's own gRPC API
-// (api/etcd). One phase per run, so the driver script (cluster_scale_bench.sh)
+// (api/etcd), node and endpoint records encoded by the agents' own codec
+// (kvstore/records.hpp). One phase per run, so the driver script (cluster_scale_bench.sh)
 // can measure etcd and a real myelind between them:
 //   load     NODES nodes (a lease each, nodes/<node>) and PODS pods: for each
 //            pod its identity (CAS on identities/id/<id>), this node's
@@ -44,6 +45,9 @@
 #include <vector>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "myelin/cluster/cluster_state.hpp"
+#include "myelin/kvstore/records.hpp"
+#include "myelin/net.hpp"
 
 namespace {
 
@@ -103,8 +107,13 @@ std::string pod_cidr(int n) { return "10." + std::to_string(64 + (n >> 8)) + "."
 std::string pod_ip(int n, int k) {  // k-th pod of node n (k < 250)
   return "10." + std::to_string(64 + (n >> 8)) + "." + std::to_string(n & 255) + "." + std::to_string(k + 2);
 }
+// The records as the agents encode them (kvstore/records.hpp: one codec for writer, reader and this).
 std::string node_json(int n) {
-  return "{\"name\":\"" + node_name(n) + "\",\"ip\":\"" + node_ip(n) + "\",\"podCIDRs\":[\"" + pod_cidr(n) + "\"]}";
+  myelin::cluster::Node node;
+  node.name = node_name(n);
+  node.ip = *myelin::net::parse_ipv4(node_ip(n));
+  node.pod_cidrs.push_back(*myelin::net::parse_cidr4(pod_cidr(n)));
+  return myelin::kvstore::encode_node(node);
 }
 // A label set: namespace and app, as a Deployment's pods carry them.
 std::vector<std::string> labels(const std::string& tag, int set) {
@@ -117,9 +126,14 @@ std::string labels_json(const std::vector<std::string>& l) {
   return s + "]}";
 }
 std::string endpoint_json(const std::string& ip, uint32_t id, int node, int set, int pod) {
-  return "{\"ip\":\"" + ip + "\",\"identity\":" + std::to_string(id) + ",\"node\":\"" + node_name(node) +
-         "\",\"namespace\":\"ns-" + std::to_string(set % 200) + "\",\"pod\":\"app-" + std::to_string(set) + "-" +
-         std::to_string(pod) + "\",\"namedPorts\":[{\"name\":\"http\",\"port\":8080,\"protocol\":\"TCP\"}]}";
+  myelin::cluster::RemoteEndpoint e;
+  e.ip = *myelin::net::parse_ipv4(ip);
+  e.identity = id;
+  e.node = node_name(node);
+  e.ns = "ns-" + std::to_string(set % 200);
+  e.pod = "app-" + std::to_string(set) + "-" + std::to_string(pod);
+  e.named_ports.push_back({"http", 8080, 6});
+  return myelin::kvstore::encode_endpoint(e);
 }
 
 // ---- the simulated agent's calls -----------------------------------------------

@@ -264,6 +264,26 @@ Result<bool> EtcdClient::delete_if(const std::string& key, int64_t mod_revision)
   return txn("delete " + key, req);
 }
 
+Result<bool> EtcdClient::delete_if_unreferenced(const std::string& key, int64_t mod_revision, const std::string& unless_prefix) {
+  etcdserverpb::TxnRequest req;
+  auto* cmp = req.add_compare();
+  cmp->set_key(key);
+  cmp->set_target(etcdserverpb::Compare::MOD);
+  cmp->set_result(etcdserverpb::Compare::EQUAL);
+  cmp->set_mod_revision(mod_revision);
+  // Over a range, etcd compares every key in it, and an empty range as one
+  // absent key: "create_revision == 0 over the range" holds exactly when
+  // nothing is under the prefix.
+  auto* none = req.add_compare();
+  none->set_key(unless_prefix);
+  none->set_range_end(prefix_end(unless_prefix));
+  none->set_target(etcdserverpb::Compare::CREATE);
+  none->set_result(etcdserverpb::Compare::EQUAL);
+  none->set_create_revision(0);
+  req.add_success()->mutable_request_delete_range()->set_key(key);
+  return txn("delete " + key, req);
+}
+
 Status EtcdClient::del(const std::string& key) {
   etcdserverpb::DeleteRangeRequest req;
   req.set_key(key);

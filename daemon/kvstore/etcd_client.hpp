@@ -38,6 +38,7 @@ class EtcdClient final : public Etcd {
   Result<bool> create(const std::string& key, const std::string& value, int64_t lease) override;
   Result<bool> update_if(const std::string& key, int64_t mod_revision, const std::string& value, int64_t lease) override;
   Result<bool> delete_if(const std::string& key, int64_t mod_revision) override;
+  Result<bool> delete_if_unreferenced(const std::string& key, int64_t mod_revision, const std::string& unless_prefix) override;
   Status del(const std::string& key) override;
   Result<int64_t> grant(std::chrono::seconds ttl) override;
   Status revoke(int64_t lease) override;

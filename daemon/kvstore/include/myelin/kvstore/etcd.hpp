@@ -69,6 +69,13 @@ class Etcd {
   // Only if the key's mod_revision is still `mod_revision`. false: it changed.
   virtual Result<bool> update_if(const std::string& key, int64_t mod_revision, const std::string& value, int64_t lease = 0) = 0;
   virtual Result<bool> delete_if(const std::string& key, int64_t mod_revision) = 0;
+  // delete_if, and only while no key exists under `unless_prefix`, in one
+  // Txn: garbage collection that a concurrent new reference stops (an
+  // identity is deleted only if no node references it at that revision).
+  virtual Result<bool> delete_if_unreferenced(const std::string& key, int64_t mod_revision, const std::string& unless_prefix) {
+    (void)key, (void)mod_revision, (void)unless_prefix;
+    return Error{"delete_if_unreferenced: not supported by this client"};
+  }
   virtual Status del(const std::string& key) = 0;
   virtual Result<int64_t> grant(std::chrono::seconds ttl) = 0;  // a lease id
   virtual Status revoke(int64_t lease) = 0;

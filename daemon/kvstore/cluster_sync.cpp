@@ -135,6 +135,8 @@ bool ClusterSync::pass() {
     }
     for (const auto& [k, v] : desired)
       if (auto it = published_.find(k); it == published_.end() || it->second != v) puts.emplace_back(k, v);
+    // The node record first: a watcher then never sees endpoints of a node it does not know.
+    std::stable_partition(puts.begin(), puts.end(), [&](const auto& kv) { return kv.first.rfind(nodes_prefix_, 0) == 0; });
     for (const auto& [k, v] : published_)
       if (!desired.count(k)) dels.push_back(k);
     cleanup_now = need_cleanup_;

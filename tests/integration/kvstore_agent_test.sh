@@ -12,12 +12,18 @@ command -v etcd >/dev/null && command -v etcdctl >/dev/null || { echo "SKIP: nee
 
 TTL=4
 MLN_NODE_NAME=kv-node-a
-MLN_AGENT_ARGS=(--kvstore etcd --kvstore-endpoints http://127.0.0.1:2379 --node-ip 192.0.2.10 --kvstore-lease-ttl "$TTL" --cluster-name kvt)
 mln_init
-mln_at_exit mln_agent_kill
+mln_manifests_init
+pods() {  # $1 = pod-a's second named port: its containers' ports are what the endpoint record carries
+  printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: pod-a, namespace: x, labels: {app: a}}\nspec:\n  containers:\n  - name: c\n    ports:\n    - {name: http, containerPort: 8080}\n    - %s\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: pod-b, namespace: x, labels: {app: b}}\n' "$1" >"$M/pods.yaml.tmp"
+  mv "$M/pods.yaml.tmp" "$M/pods.yaml"
+}
+pods '{name: dns, containerPort: 53, protocol: UDP}'
+MLN_AGENT_ARGS=(--manifests "$M" --kvstore etcd --kvstore-endpoints http://127.0.0.1:2379 --node-ip 192.0.2.10 --kvstore-lease-ttl "$TTL" --cluster-name kvt)
 ETCD_PID=""
 etcd_start() {
-  mln_node etcd --name kv --data-dir "$MLN_TMP/etcd" --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+  # nsenter execs etcd (no fork for a network namespace): $! is etcd's PID, to kill by.
+  nsenter --net="/var/run/netns/$MLN_NODE" -- etcd --name kv --data-dir "$MLN_TMP/etcd" --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
     --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
     --initial-cluster kv=http://127.0.0.1:2380 >>"$MLN_TMP/etcd.log" 2>&1 &
   ETCD_PID=$!
@@ -50,12 +56,19 @@ echo "-- etcd arrives: records published, status ok"
 etcd_start
 wait_for "status ok after etcd started" state_is ok
 rec=$(kv "endpoints/${MLN_POD_IP[a]}")
-jq -e --arg ip "${MLN_POD_IP[a]}" '.ip == $ip and .node == "kv-node-a" and .namespace == "x" and .pod == "pod-a" and .identity >= 256' <<<"$rec" >/dev/null &&
+jq -e --arg ip "${MLN_POD_IP[a]}" '.ip == $ip and .node == "kv-node-a" and .namespace == "x" and .pod == "pod-a" and .identity >= 256 and
+  .namedPorts == [{"name":"http","port":8080,"protocol":"TCP"},{"name":"dns","port":53,"protocol":"UDP"}]' <<<"$rec" >/dev/null &&
   t_ok "endpoints/${MLN_POD_IP[a]}: $rec" || t_bad "pod a's record" "$rec"
 id_a=$(jq -r .identity <<<"$rec")
 ep_id=$(mln_myelin endpoint list -o json | jq -r --arg ip "${MLN_POD_IP[a]}" '[.. | objects | select(.ip? == $ip)][0].identity')
 [ "$id_a" = "$ep_id" ] && t_ok "the record's identity is the endpoint's ($ep_id)" || t_bad "identity" "record $id_a, endpoint $ep_id"
-has_key "endpoints/${MLN_POD_IP[b]}" && t_ok "pod b's record" || t_bad "pod b's record"
+id_b=$(kv "endpoints/${MLN_POD_IP[b]}" | jq -r .identity)
+[ -n "$id_b" ] && [ "$id_b" != "$id_a" ] && t_ok "pod b's record, another identity ($id_b)" || t_bad "pod b's record" "$id_b vs $id_a"
+
+echo "-- a Pod's named ports changed: its record follows"
+pods '{name: metrics, containerPort: 9090}'
+ports_now() { kv "endpoints/${MLN_POD_IP[a]}" | jq -e '.namedPorts | map(.name) == ["http","metrics"]'; }
+wait_for "pod a's record has the new named port" ports_now
 node=$(kv nodes/kv-node-a)
 jq -e '.name == "kv-node-a" and .ip == "192.0.2.10" and .podCIDRs == ["10.231.0.0/24"]' <<<"$node" >/dev/null &&
   t_ok "nodes/kv-node-a: $node" || t_bad "node record" "$node"
@@ -63,6 +76,10 @@ lease=$(ectl get "$P/nodes/kv-node-a" -w json | jq -r '.kvs[0].lease')
 [ "$lease" != "null" ] && [ "$lease" != "0" ] && t_ok "under a lease" || t_bad "lease" "$lease"
 [ "$(st .kvstore.endpoint_records)" = 2 ] && [ "$(st .kvstore.node_records)" = 1 ] && t_ok "status: 1 node + 2 endpoint records" ||
   t_bad "records in status" "$(st .kvstore)"
+metrics=$(mln_node curl -s --max-time 5 http://127.0.0.1:9962/metrics)
+grep -qx 'myelin_kvstore_connected 1' <<<"$metrics" && grep -qx 'myelin_kvstore_records_published{kind="endpoint"} 2' <<<"$metrics" &&
+  grep -qx 'myelin_kvstore_degraded 0' <<<"$metrics" && t_ok "metrics: connected, 2 endpoint records, not degraded" ||
+  t_bad "metrics" "$(grep myelin_kvstore <<<"$metrics")"
 
 echo "-- a pod removed: its record goes; the other stays"
 mln_cni DEL "${MLN_POD_CID[b]}" "/var/run/netns/${MLN_POD_NETNS[b]}" >/dev/null
@@ -80,7 +97,9 @@ remote_gone() { [ "$(st '.kvstore.remote_nodes // 0')" = 0 ] && [ "$(st '.kvstor
 wait_for "its lease revoked: gone from the view" remote_gone
 
 echo "-- etcd killed: degraded, the agent keeps running; restarted: converged"
+[ "$(cat /proc/"$ETCD_PID"/comm 2>/dev/null)" = etcd ] && t_ok "etcd is PID $ETCD_PID" || t_bad "etcd's PID" "$(cat /proc/"$ETCD_PID"/comm 2>&1)"
 etcd_kill
+ectl endpoint health >/dev/null 2>&1 && t_bad "etcd down" "it still answers" || t_ok "etcd down (etcdctl fails)"
 wait_for "status degraded with etcd gone" state_is degraded
 mln_pod_add c x pod-c
 kill -0 "$MLN_AGENT_PID" && t_ok "agent still running" || t_bad "agent exited"

@@ -12,7 +12,7 @@
 
 #include "myelin/kvstore/cluster_sync.hpp"
 #include "myelin/kvstore/records.hpp"
-#include "sync_etcd.hpp"
+#include "kvstore_test.hpp"
 
 namespace myelin::kvstore {
 namespace {
@@ -77,30 +77,21 @@ struct Agent {
   std::unique_ptr<ClusterSync> sync;
 };
 
+// One etcd per test (a fresh data dir), and a client of the test's own.
 class ClusterSyncTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    etcd_ = new testing::SyncEtcd;
-    skip_ = etcd_->setup();
-    if (skip_.empty()) etcd_->start();
-  }
-  static void TearDownTestSuite() {
-    etcd_->teardown();
-    delete etcd_;
-  }
   void SetUp() override {
-    if (!skip_.empty()) GTEST_SKIP() << skip_;
-    if (!etcd_->running()) etcd_->start();  // a test that stopped it failed half-way
-    // A client of the test's own: clean slate, and etcd answering.
-    EtcdOptions eo;
-    eo.endpoints = {etcd_->url()};
-    admin_ = std::move(*Etcd::connect(eo));
-    ASSERT_TRUE(eventually([&] { return admin_->list("myelin/").ok(); }, 20s)) << "etcd did not answer; see " << etcd_->log();
-    auto all = admin_->list("myelin/");
-    for (const auto& kv : all->first) ASSERT_TRUE(admin_->del(kv.key));
+    if (!testing::g_netns_error.empty()) GTEST_SKIP() << "SKIP: " << testing::g_netns_error;
+    etcd_ = std::make_unique<testing::EtcdServer>();
+    ASSERT_TRUE(etcd_->start()) << "etcd did not become healthy:\n" << etcd_->log_tail();
+    admin_ = testing::connect_or_die(etcd_->url());
+    ASSERT_TRUE(admin_);
   }
-  static inline testing::SyncEtcd* etcd_ = nullptr;
-  static inline std::string skip_;
+  void TearDown() override {
+    admin_.reset();
+    etcd_.reset();
+  }
+  std::unique_ptr<testing::EtcdServer> etcd_;
   std::unique_ptr<Etcd> admin_;
 };
 
@@ -247,9 +238,9 @@ TEST_F(ClusterSyncTest, EtcdRestartDegradesThenConverges) {
   a.add("10.244.1.5", 300, "x", "a");
   a.sync->start();
   b.sync->start();
-  ASSERT_TRUE(eventually([&] { return b.sees_endpoint("10.244.1.5") && a.healthy() && b.healthy(); }));
+  ASSERT_TRUE(eventually([&] { return b.sees_endpoint("10.244.1.5") && b.sees_node("node-a") && a.healthy() && b.healthy(); }));
 
-  etcd_->stop();
+  etcd_->kill9();
   // Degraded, saying why; the cluster view stays as it was.
   ASSERT_TRUE(eventually([&] { return !a.healthy(); }, 15s));
   const std::string why = degraded_reason(a.sync->stats());
@@ -261,7 +252,7 @@ TEST_F(ClusterSyncTest, EtcdRestartDegradesThenConverges) {
   EXPECT_TRUE(b.sees_endpoint("10.244.1.5")) << "B dropped its view when the store went";
   EXPECT_TRUE(b.sees_node("node-a"));
 
-  etcd_->start();
+  ASSERT_TRUE(etcd_->start());
   ASSERT_TRUE(eventually([&] { return b.sees_endpoint("10.244.1.6", 302); }, 30s)) << degraded_reason(a.sync->stats());
   EXPECT_TRUE(b.sees_endpoint("10.244.1.5"));
   ASSERT_TRUE(eventually([&] { return a.healthy() && b.healthy(); }, 20s)) << degraded_reason(a.sync->stats());
@@ -269,7 +260,8 @@ TEST_F(ClusterSyncTest, EtcdRestartDegradesThenConverges) {
 }
 
 TEST_F(ClusterSyncTest, StoreAbsentAtStartThenArrives) {
-  etcd_->stop();
+  admin_.reset();
+  etcd_->kill9();
   Agent a(etcd_->url(), "node-a", "192.168.60.2", "10.244.1.0/24");
   Agent b(etcd_->url(), "node-b", "192.168.60.3", "10.244.2.0/24");
   a.add("10.244.1.5", 300, "x", "a");
@@ -279,7 +271,7 @@ TEST_F(ClusterSyncTest, StoreAbsentAtStartThenArrives) {
   EXPECT_FALSE(a.healthy());
   EXPECT_FALSE(b.state.snapshot()->synced.count(cluster::Source::etcd)) << "synced without a list";
   EXPECT_FALSE(b.sees_endpoint("10.244.1.5"));
-  etcd_->start();
+  ASSERT_TRUE(etcd_->start(false));  // not waiting for it: the agents find it themselves
   ASSERT_TRUE(eventually([&] { return b.sees_endpoint("10.244.1.5"); }, 30s)) << degraded_reason(a.sync->stats());
   ASSERT_TRUE(eventually([&] { return a.healthy() && b.healthy(); }, 20s)) << degraded_reason(b.sync->stats());
   EXPECT_TRUE(b.state.snapshot()->synced.at(cluster::Source::etcd));

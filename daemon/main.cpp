@@ -48,6 +48,7 @@
 #include "myelin/services/lb_component.hpp"
 #include "nodeport/devices.hpp"
 #include "nodeport/nodeport_component.hpp"
+#include "masquerade/masquerade_component.hpp"
 #include "runtime/pod_index.hpp"
 #include "runtime/runtime_components.hpp"
 #include "server/api_server.hpp"
@@ -117,19 +118,12 @@ Result<ClusterNode> cluster_node(const Flags& flags, bool kube) {
   return c;
 }
 
-myelin_node_config node_config(const Flags& flags, const ClusterNode& c, int tunnel_ifindex) {
-  myelin_node_config nc{};
-  if (!c.clustered) return nc;
-  nc.routing_mode = c.tunnel ? MYELIN_ROUTING_TUNNEL : MYELIN_ROUTING_NATIVE;
-  nc.node_ip = c.ip.network_order();
+// The routing fields of the node config (masquerade's are MasqueradeComponent's):
+// read, changed, written back, so a restart never clears what another part wrote.
+myelin_node_config node_config(myelin_node_config nc, const ClusterNode& c, int tunnel_ifindex) {
+  nc.routing_mode = !c.clustered ? MYELIN_ROUTING_NONE : c.tunnel ? MYELIN_ROUTING_TUNNEL : MYELIN_ROUTING_NATIVE;
+  if (c.clustered) nc.node_ip = c.ip.network_order();
   nc.tunnel_ifindex = c.tunnel ? static_cast<uint32_t>(tunnel_ifindex) : 0;
-  if (flags.get("masquerade") == "true") nc.flags |= MYELIN_NODE_F_MASQUERADE;
-  if (auto n = net::parse_cidr4(flags.get("native-routing-cidr")); n) {
-    nc.native_cidr = n->base.network_order();
-    nc.native_prefix = n->prefix;
-  }
-  nc.snat_port_min = 32768;
-  nc.snat_port_max = 60999;
   return nc;
 }
 
@@ -232,7 +226,7 @@ int main(int argc, char** argv) {
   if (!cnode) return usage_error(cnode.error().message);
   {
     auto existing = netlink::link_get("myelin_vxlan");
-    if (auto s = (*dp)->set_node_config(node_config(flags, *cnode, existing ? existing->index : 0)); !s)
+    if (auto s = (*dp)->set_node_config(node_config((*dp)->node_config(), *cnode, existing ? existing->index : 0)); !s)
       return fail("node config: " + s.error().message);
   }
   auto restored = endpoints.restore();
@@ -251,7 +245,7 @@ int main(int argc, char** argv) {
                                             overlay->from_overlay_fd(), overlay->to_overlay_fd());
     if (!t) return fail("the tunnel device: " + t.error().message);
     tunnel = std::move(*t);
-    if (auto s = (*dp)->set_node_config(node_config(flags, *cnode, tunnel.ifindex())); !s) return fail("node config: " + s.error().message);
+    if (auto s = (*dp)->set_node_config(node_config((*dp)->node_config(), *cnode, tunnel.ifindex())); !s) return fail("node config: " + s.error().message);
     log::info("myelind", "tunnel mode: " + tunnel.name() + " (ifindex " + std::to_string(tunnel.ifindex()) + ", MTU " +
                              std::to_string(tunnel.mtu()) + ") from " + cnode->ip.str());
   } else if (cnode->clustered) {
@@ -295,6 +289,12 @@ int main(int argc, char** argv) {
   components.add<agent::AgentComponent>(info, components);
   components.add<agent::DatapathComponent>(**dp, pump);
   components.add<agent::ConntrackGcComponent>(ct_gc);
+  // Masquerade's fields of the node config, before the devices' programs read them.
+  masquerade::MasqueradeComponent::Options masq;
+  masq.enabled = flags.get("masquerade") == "true";
+  if (!flags.get("node-ip").empty()) masq.node_ip = *net::parse_ipv4(flags.get("node-ip"));                        // validated
+  if (!flags.get("native-routing-cidr").empty()) masq.native_cidr = *net::parse_cidr4(flags.get("native-routing-cidr"));  // validated
+  components.add<masquerade::MasqueradeComponent>(**dp, masq);
   components.add<nodeport::NodePortComponent>(
       **dp, nodeport::NodePortComponent::Options{flags.get("devices"), node_ports, redirect_peer, [&svc = *services](const std::vector<nodeport::Device>& devs) {
                                                    std::vector<net::Ipv4> addrs;  // NodePorts are served on these

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* The node's devices (--devices): from_netdev (tc ingress) serves NodePort,
- * externalIP and LoadBalancer frontends to clients outside the cluster and
- * hands everything else to the node's stack untouched. It shares every map
+ * externalIP and LoadBalancer frontends to clients outside the cluster,
+ * translates the replies of masqueraded pod flows back to their pod, and
+ * hands everything else to the node's stack untouched; to_netdev (tc
+ * egress) masquerades pods' traffic leaving the cluster. It shares every map
  * with the pod datapath (lxc.bpf.c): the loader reuses the pod datapath's
  * map fds, so both see one conntrack and one set of Services. */
 #include "vmlinux.h"
@@ -20,6 +22,7 @@
 #include "lib/policy.h"
 #include "lib/lb.h"
 #include "lib/nodeport.h"
+#include "lib/snat.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -39,9 +42,122 @@ static __always_inline void np_service_key(struct myelin_ct_key *k, const struct
 	k->kind = MYELIN_CT_KIND_SERVICE;
 }
 
+/* from_netdev's NodePort part: a subprogram of its own (static: verified
+ * with its caller's types), so from_netdev's stack frame stays small enough
+ * to call the masquerade's global functions (caller + callee <= 512 bytes). */
+static __noinline int np_serve(struct __sk_buff *skb, struct pkt *p)
+{
+	struct myelin_lb_svc_key key;
+	struct myelin_lb_svc_val *svc;
+	struct myelin_lb_backend *be;
+	struct myelin_ep_info *src, *dst;
+	struct myelin_ct_key skey;
+	struct myelin_ct_entry *se, *ce;
+	__u32 backend_id = 0;
+	int err, ct;
+
+	svc = np_frontend(skb, &key, p);
+	if (!svc)
+		return TC_ACT_OK;
+	p->dir = MYELIN_DIR_INGRESS;
+	p->obs_point = MYELIN_OBS_TO_ENDPOINT;
+	p->src_identity = ipcache_identity_v4(p->saddr);
+	{
+		struct ipv4_hdr ip;
+		if (bpf_skb_load_bytes(skb, ETH_HLEN_, &ip, sizeof(ip)) < 0)
+			return drop(p, MYELIN_DROP_INVALID_PACKET_DROPPED, MYELIN_DIR_INGRESS);
+		if (bpf_ntohs(ip.frag_off) & (IP_MF_ | IP_OFFSET_))
+			return drop(p, MYELIN_DROP_IP_FRAGMENTATION_NOT_SUPPORTED, MYELIN_DIR_INGRESS);
+	}
+
+	__be32 front_addr = p->daddr;
+	__be16 front_port = p->dport;
+	np_service_key(&skey, p);
+	se = bpf_map_lookup_elem(&myelin_ct, &skey);
+	be = se ? lb_backend(se->backend_id) : 0;
+	if (be) {
+		backend_id = se->backend_id;
+	} else {
+		/* New, or its backend was removed: pick (again). */
+		backend_id = lb_select(&key, svc, p->saddr, false, true,
+				       lb_flow_hash(p->saddr, p->daddr, p->sport, p->dport, p->proto));
+		be = lb_backend(backend_id);
+		if (!be)
+			return drop(p, MYELIN_DROP_SERVICE_BACKEND_NOT_FOUND, MYELIN_DIR_INGRESS);
+	}
+
+	p->daddr = be->addr.w[0];
+	p->dport = be->port;
+	ep_resolve(p, &src, &dst);
+	if (!dst)
+		return drop(p, MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER_FOUND, MYELIN_DIR_INGRESS);
+
+	ct = ct_process(p);
+	if (ct == CT_UNRELATED)
+		return drop(p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY_FROM_PACKET, MYELIN_DIR_INGRESS);
+	p->dst_service = svc->rev_nat_index;
+	/* What ct_commit records in a new CONNECTION entry. */
+	p->ct_new_rev_nat = svc->rev_nat_index;
+	p->ct_new_flags = MYELIN_CT_F_NODE_PORT;
+	if (ct == CT_NEW || ct == CT_UNTRACKED || ct == CT_REVALIDATE) {
+		err = policy_check(p, dst, MYELIN_DIR_INGRESS, p->src_identity);
+		if (err) {
+			if (ct == CT_REVALIDATE || p->ct_reopen)
+				ct_forget(p);
+			return drop(p, err, MYELIN_DIR_INGRESS);
+		}
+		ct = ct_commit(p, ct);
+		if (ct == CT_FAILED)
+			return drop(p, MYELIN_DROP_CT_MAP_INSERTION_FAILED, MYELIN_DIR_INGRESS);
+	}
+
+	/* The CONNECTION entry: what from_container translates the replies back
+	 * to (also one that existed before, a flow picked up mid-stream). */
+	struct myelin_ct_key ckey;
+	ct_fill_key(&ckey, p, false);
+	ce = bpf_map_lookup_elem(&myelin_ct, &ckey);
+	if (ce && (ce->rev_nat_index != svc->rev_nat_index || !(ce->flags & MYELIN_CT_F_NODE_PORT))) {
+		ce->rev_nat_index = svc->rev_nat_index;
+		ce->flags |= MYELIN_CT_F_NODE_PORT;
+	}
+	/* The SERVICE entry: the backend the connection stays on. */
+	__u64 now = bpf_ktime_get_ns();
+	se = bpf_map_lookup_elem(&myelin_ct, &skey);
+	if (se) {
+		se->last_seen_ns = now;
+		se->state = p->ct_state;
+		if (se->backend_id != backend_id)
+			se->backend_id = backend_id;
+	} else {
+		struct myelin_ct_entry n;
+		ct_entry_first(&n, p, now);
+		n.src_ep = 0;  /* a client outside the node */
+		n.backend_id = backend_id;
+		n.rev_nat_index = svc->rev_nat_index;
+		n.state = p->ct_state;
+		n.flags = MYELIN_CT_F_NODE_PORT;
+		if (bpf_map_update_elem(&myelin_ct, &skey, &n, BPF_ANY) != 0) {
+			STATS_INC(ct_insert_failed);
+			return drop(p, MYELIN_DROP_CT_MAP_INSERTION_FAILED, MYELIN_DIR_INGRESS);
+		}
+	}
+
+	if (np_rewrite_v4(skb, p->l4_off, p->proto, false, front_addr, p->daddr, front_port, p->dport) < 0)
+		return drop(p, MYELIN_DROP_ERROR_WRITING_TO_PACKET, MYELIN_DIR_INGRESS);
+	np_trace(p, ct);
+	int verdict = deliver_local(skb, dst);
+	if (verdict < 0)
+		return drop(p, MYELIN_DROP_ERROR_WRITING_TO_PACKET, MYELIN_DIR_INGRESS);
+	return forward(p, MYELIN_DIR_INGRESS, verdict);
+}
+
 /*
  * from_netdev:
- *   not IPv4 TCP/UDP, malformed, Services off   -> the stack (untouched)
+ *   not IPv4, malformed                         -> the stack (untouched)
+ *   to node_ip, the reply of a masqueraded flow -> destination back to the
+ *                                                  pod (snat.h), the stack
+ *                                                  routes it to its veth
+ *   not TCP/UDP, Services off                   -> the stack (untouched)
  *   destination is no frontend facing outside   -> the stack: NodePort within
  *                                                  the range, externalIP/LB IP
  *                                                  of this node (never another's)
@@ -61,112 +177,84 @@ SEC("tc")
 int from_netdev(struct __sk_buff *skb)
 {
 	struct pkt p = {};
-	struct myelin_lb_svc_key key;
-	struct myelin_lb_svc_val *svc;
-	struct myelin_lb_backend *be;
-	struct myelin_ep_info *src, *dst;
-	struct myelin_ct_key skey;
-	struct myelin_ct_entry *se, *ce;
-	__u32 backend_id = 0;
-	int err, ct;
+	int err;
 
 	if (parse_eth(skb, &p) || p.eth_proto != ETH_P_IP_)
 		return TC_ACT_OK;
 	if (parse_ipv4(skb, &p))
 		return TC_ACT_OK; /* not ours to judge: the stack decides */
-	if ((p.proto != IPPROTO_TCP_ && p.proto != IPPROTO_UDP_) || !lb_enabled())
-		return TC_ACT_OK;
-	svc = np_frontend(skb, &key, &p);
-	if (!svc)
-		return TC_ACT_OK;
-	p.dir = MYELIN_DIR_INGRESS;
-	p.obs_point = MYELIN_OBS_TO_ENDPOINT;
-	p.src_identity = ipcache_identity_v4(p.saddr);
-	{
-		struct ipv4_hdr ip;
-		if (bpf_skb_load_bytes(skb, ETH_HLEN_, &ip, sizeof(ip)) < 0)
-			return drop(&p, MYELIN_DROP_INVALID_PACKET_DROPPED, MYELIN_DIR_INGRESS);
-		if (bpf_ntohs(ip.frag_off) & (IP_MF_ | IP_OFFSET_))
-			return drop(&p, MYELIN_DROP_IP_FRAGMENTATION_NOT_SUPPORTED, MYELIN_DIR_INGRESS);
-	}
-
-	__be32 front_addr = p.daddr;
-	__be16 front_port = p.dport;
-	np_service_key(&skey, &p);
-	se = bpf_map_lookup_elem(&myelin_ct, &skey);
-	be = se ? lb_backend(se->backend_id) : 0;
-	if (be) {
-		backend_id = se->backend_id;
-	} else {
-		/* New, or its backend was removed: pick (again). */
-		backend_id = lb_select(&key, svc, p.saddr, false, true,
-				       lb_flow_hash(p.saddr, p.daddr, p.sport, p.dport, p.proto));
-		be = lb_backend(backend_id);
-		if (!be)
-			return drop(&p, MYELIN_DROP_SERVICE_BACKEND_NOT_FOUND, MYELIN_DIR_INGRESS);
-	}
-
-	p.daddr = be->addr.w[0];
-	p.dport = be->port;
-	ep_resolve(&p, &src, &dst);
-	if (!dst)
-		return drop(&p, MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER_FOUND, MYELIN_DIR_INGRESS);
-
-	ct = ct_process(&p);
-	if (ct == CT_UNRELATED)
-		return drop(&p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY_FROM_PACKET, MYELIN_DIR_INGRESS);
-	p.dst_service = svc->rev_nat_index;
-	/* What ct_commit records in a new CONNECTION entry. */
-	p.ct_new_rev_nat = svc->rev_nat_index;
-	p.ct_new_flags = MYELIN_CT_F_NODE_PORT;
-	if (ct == CT_NEW || ct == CT_UNTRACKED || ct == CT_REVALIDATE) {
-		err = policy_check(&p, dst, MYELIN_DIR_INGRESS, p.src_identity);
+	const struct myelin_node_config *nc = snat_config();
+	if (nc && p.daddr == nc->node_ip) {
+		err = p.icmp_error ? snat_ingress_icmp_error(skb, &p) : snat_ingress(skb, &p);
+		if (err == SNAT_TRANSLATED)
+			return TC_ACT_OK; /* to the pod's veth: to_container tracks and checks it */
 		if (err) {
-			if (ct == CT_REVALIDATE || p.ct_reopen)
-				ct_forget(&p);
+			p.dir = MYELIN_DIR_INGRESS;
+			p.obs_point = MYELIN_OBS_FROM_NETWORK;
 			return drop(&p, err, MYELIN_DIR_INGRESS);
 		}
-		ct = ct_commit(&p, ct);
-		if (ct == CT_FAILED)
-			return drop(&p, MYELIN_DROP_CT_MAP_INSERTION_FAILED, MYELIN_DIR_INGRESS);
 	}
+	if ((p.proto != IPPROTO_TCP_ && p.proto != IPPROTO_UDP_) || !lb_enabled())
+		return TC_ACT_OK;
+	return np_serve(skb, &p);
+}
 
-	/* The CONNECTION entry: what from_container translates the replies back
-	 * to (also one that existed before, a flow picked up mid-stream). */
-	struct myelin_ct_key ckey;
-	ct_fill_key(&ckey, &p, false);
-	ce = bpf_map_lookup_elem(&myelin_ct, &ckey);
-	if (ce && (ce->rev_nat_index != svc->rev_nat_index || !(ce->flags & MYELIN_CT_F_NODE_PORT))) {
-		ce->rev_nat_index = svc->rev_nat_index;
-		ce->flags |= MYELIN_CT_F_NODE_PORT;
-	}
-	/* The SERVICE entry: the backend the connection stays on. */
-	__u64 now = bpf_ktime_get_ns();
-	se = bpf_map_lookup_elem(&myelin_ct, &skey);
-	if (se) {
-		se->last_seen_ns = now;
-		se->state = p.ct_state;
-		if (se->backend_id != backend_id)
-			se->backend_id = backend_id;
-	} else {
-		struct myelin_ct_entry n;
-		ct_entry_first(&n, &p, now);
-		n.src_ep = 0;  /* a client outside the node */
-		n.backend_id = backend_id;
-		n.rev_nat_index = svc->rev_nat_index;
-		n.state = p.ct_state;
-		n.flags = MYELIN_CT_F_NODE_PORT;
-		if (bpf_map_update_elem(&myelin_ct, &skey, &n, BPF_ANY) != 0) {
-			STATS_INC(ct_insert_failed);
-			return drop(&p, MYELIN_DROP_CT_MAP_INSERTION_FAILED, MYELIN_DIR_INGRESS);
-		}
-	}
+/*
+ * to_netdev:
+ *   masquerade off (or no node_ip), not IPv4, malformed -> out untouched
+ *   from node_ip (the node's own flow)     -> its port recorded, out untouched
+ *   not from a pod of this node, to the cluster (ipcache CLUSTER, a node
+ *   address), to --native-routing-cidr, an ICMP error, or the reply of a
+ *   connection opened to the pod from outside (conntrack)  -> out untouched
+ *   TCP, UDP, ICMP echo                    -> source node_ip:port of the flow's
+ *                                             translation (found, or a port
+ *                                             claimed: a CT_NEW trace at
+ *                                             TO_NETWORK); no port free ->
+ *                                             DROP NO_MAPPING_FOR_NAT_MASQUERADE
+ *   any other protocol                     -> DROP UNSUPPORTED_PROTOCOL_FOR_NAT_MASQUERADE
+ * Forwarded packets are not counted again: from_container counted them.
+ */
+SEC("tc")
+int to_netdev(struct __sk_buff *skb)
+{
+	const struct myelin_node_config *nc = snat_config();
+	struct pkt p = {};
+	struct myelin_ep_info *src;
+	struct myelin_ct_key k;
+	int err;
 
-	if (np_rewrite_v4(skb, p.l4_off, p.proto, false, front_addr, p.daddr, front_port, p.dport) < 0)
-		return drop(&p, MYELIN_DROP_ERROR_WRITING_TO_PACKET, MYELIN_DIR_INGRESS);
-	np_trace(&p, ct);
-	int verdict = deliver_local(skb, dst);
-	if (verdict < 0)
-		return drop(&p, MYELIN_DROP_ERROR_WRITING_TO_PACKET, MYELIN_DIR_INGRESS);
-	return forward(&p, MYELIN_DIR_INGRESS, verdict);
+	if (!nc)
+		return TC_ACT_OK;
+	if (parse_eth(skb, &p) || p.eth_proto != ETH_P_IP_)
+		return TC_ACT_OK;
+	if (parse_ipv4(skb, &p))
+		return TC_ACT_OK;
+	__be32 node_ip = nc->node_ip;
+	__u32 port_min = nc->snat_port_min, port_max = nc->snat_port_max;
+	if (!port_max) {
+		port_min = MYELIN_SNAT_PORT_MIN_DEFAULT;
+		port_max = MYELIN_SNAT_PORT_MAX_DEFAULT;
+	}
+	if (p.saddr == node_ip) {
+		snat_track_host(&p);
+		return TC_ACT_OK;
+	}
+	src = ep_lookup_v4(p.saddr);
+	if (!src || p.icmp_error || !snat_leaves_cluster(nc, p.daddr))
+		return TC_ACT_OK;
+	ct_fill_key(&k, &p, true);
+	if (bpf_map_lookup_elem(&myelin_ct, &k))
+		return TC_ACT_OK; /* a reply: the peer reached the pod's own address */
+
+	p.dir = MYELIN_DIR_EGRESS;
+	p.obs_point = MYELIN_OBS_TO_NETWORK;
+	p.src_ep = src->ep_id;
+	p.src_identity = src->identity;
+	p.dst_identity = ipcache_identity_v4(p.daddr);
+	err = snat_egress(skb, &p, node_ip, port_min, port_max);
+	if (err != SNAT_TRANSLATED)
+		return drop(&p, err, MYELIN_DIR_EGRESS);
+	if (p.trace_reason == MYELIN_TRACE_REASON_NEW)
+		trace(&p, MYELIN_TRACE_CT_NEW);
+	return TC_ACT_OK;
 }

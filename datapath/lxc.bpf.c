@@ -20,6 +20,7 @@
 #include "lib/lb_nat.h"
 #include "lib/nodeport.h"
 #include "lib/overlay.h"
+#include "lib/snat_maps.h" /* created and pinned with the others: host.bpf.c masquerades with it */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

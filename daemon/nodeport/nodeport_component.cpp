@@ -72,7 +72,7 @@ Status NodePortComponent::start() {
   // were (the hooks detach when this vector goes).
   std::vector<datapath::DeviceHook> hooks;
   for (const auto& d : *devs) {
-    auto h = datapath::DeviceHook::attach(d.ifindex, d.name, (*host)->from_netdev_fd());
+    auto h = datapath::DeviceHook::attach(d.ifindex, d.name, (*host)->from_netdev_fd(), (*host)->to_netdev_fd());
     if (!h) return Error{"attaching to device " + h.error().message, h.error().code};
     hooks.push_back(std::move(*h));
   }

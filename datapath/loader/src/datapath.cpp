@@ -14,6 +14,7 @@
 #include <filesystem>
 
 #include "lxc.skel.h"
+#include "myelin/abi/nat.h"
 #include "myelin/bpf/map_keys.hpp"
 #include "myelin/bpf/tc_hook.hpp"
 #include "myelin/log.hpp"
@@ -330,7 +331,77 @@ Result<CtGcResult> Datapath::ct_gc(const CtTimeouts& t, uint64_t now) {
     }
     if (e.state < r.alive_by_state.size()) ++r.alive_by_state[e.state];
   }
+  if (auto st = snat_gc(t, now, r); !st) return st.error();
   return r;
+}
+
+// A pod's translation lives as long as conntrack has its flow (the pod ->
+// peer tuple from_container tracked): both of its entries go with it, and an
+// INGRESS entry whose EGRESS one went (evicted) too. The node's own flows'
+// port records (F_HOST) go when idle for their protocol's conntrack timeout.
+Status Datapath::snat_gc(const CtTimeouts& t, uint64_t now, CtGcResult& r) {
+  int fd = map_fd(MYELIN_MAP_SNAT);
+  if (fd < 0) return {};
+  auto del = [&](const myelin_snat_key& k) -> Status {
+    if (bpf_map_delete_elem(fd, &k) == 0) {
+      ++r.snat_deleted;
+      return {};
+    }
+    if (errno == ENOENT) return {};
+    return Error::from_errno("delete from " MYELIN_MAP_SNAT);
+  };
+  // The other direction's key of an entry, and whether it points back.
+  auto other = [](const myelin_snat_key& k, const myelin_snat_entry& e) {
+    myelin_snat_key o{};
+    o.proto = k.proto;
+    o.family = k.family;
+    if (k.dir == MYELIN_SNAT_EGRESS) {
+      o.dir = MYELIN_SNAT_INGRESS;
+      o.saddr = k.daddr;
+      o.daddr = e.to_addr;
+      o.sport = k.dport;
+      o.dport = e.to_port;
+    } else {
+      o.dir = MYELIN_SNAT_EGRESS;
+      o.saddr = e.to_addr;
+      o.daddr = k.saddr;
+      o.sport = e.to_port;
+      o.dport = k.sport;
+    }
+    return o;
+  };
+  for (const auto& k : map_keys<myelin_snat_key>(fd)) {
+    myelin_snat_entry e{};
+    if (bpf_map_lookup_elem(fd, &k, &e) != 0) continue;
+    ++r.snat_scanned;
+    if (e.flags & MYELIN_SNAT_F_HOST) {
+      uint64_t ttl_ns = static_cast<uint64_t>(ct_timeout(t, k.proto, MYELIN_CT_ESTABLISHED).count()) * 1000000000ull;
+      if (now > e.last_seen_ns && now - e.last_seen_ns > ttl_ns)
+        if (auto st = del(k); !st) return st;
+      continue;
+    }
+    myelin_snat_key o = other(k, e);
+    myelin_snat_entry oe{};
+    bool paired = bpf_map_lookup_elem(fd, &o, &oe) == 0 && other(o, oe).saddr.w[0] == k.saddr.w[0] &&
+                  other(o, oe).sport == k.sport && other(o, oe).dport == k.dport;
+    bool alive = paired;
+    if (alive && k.dir == MYELIN_SNAT_EGRESS) {
+      myelin_ct_key ck{};
+      ck.saddr = k.saddr;
+      ck.daddr = k.daddr;
+      ck.sport = k.sport;
+      ck.dport = k.dport;  // ICMP echo: the reply type, 0
+      ck.proto = k.proto;
+      ck.family = k.family;
+      myelin_ct_entry ce{};
+      alive = bpf_map_lookup_elem(ct_fd(), &ck, &ce) == 0;
+    }
+    if (alive) continue;
+    if (auto st = del(k); !st) return st;
+    if (paired)
+      if (auto st = del(o); !st) return st;
+  }
+  return {};
 }
 
 Status Datapath::attach(int ifindex) {

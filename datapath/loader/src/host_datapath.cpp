@@ -17,6 +17,7 @@ constexpr uint32_t kTcHandle = 0x4d4e;
 constexpr uint32_t kTcPriority = 1;
 
 bpf::TcHook ingress(int ifindex) { return bpf::TcHook(ifindex, bpf::TcHook::Side::ingress, kTcHandle, kTcPriority); }
+bpf::TcHook egress(int ifindex) { return bpf::TcHook(ifindex, bpf::TcHook::Side::egress, kTcHandle, kTcPriority); }
 
 }  // namespace
 
@@ -43,16 +44,23 @@ Result<std::unique_ptr<HostDatapath>> HostDatapath::load(const Datapath& dp, con
 }
 
 int HostDatapath::from_netdev_fd() const { return bpf_program__fd(skel_->progs.from_netdev); }
+int HostDatapath::to_netdev_fd() const { return bpf_program__fd(skel_->progs.to_netdev); }
 
-Result<DeviceHook> DeviceHook::attach(int ifindex, std::string name, int prog_fd) {
+Result<DeviceHook> DeviceHook::attach(int ifindex, std::string name, int ingress_fd, int egress_fd) {
   if (auto st = bpf::TcHook::create_clsact(ifindex); !st) return Error{name + ": " + st.error().message, st.error().code};
-  if (auto st = ingress(ifindex).attach(prog_fd); !st) return Error{name + ": " + st.error().message, st.error().code};
-  return DeviceHook(ifindex, std::move(name));
+  // Owned from here: an egress that refuses takes the ingress filter away again.
+  DeviceHook h(ifindex, name);
+  if (auto st = ingress(ifindex).attach(ingress_fd); !st) return Error{name + ": " + st.error().message, st.error().code};
+  if (auto st = egress(ifindex).attach(egress_fd); !st) return Error{name + ": " + st.error().message, st.error().code};
+  return h;
 }
 
-bool DeviceHook::attached(int ifindex) { return ingress(ifindex).attached(); }
+bool DeviceHook::attached(int ifindex) { return ingress(ifindex).attached() || egress(ifindex).attached(); }
 
-Status DeviceHook::detach(int ifindex) { return ingress(ifindex).detach(); }
+Status DeviceHook::detach(int ifindex) {
+  if (auto st = ingress(ifindex).detach(); !st) return st;
+  return egress(ifindex).detach();
+}
 
 void DeviceHook::reset() {
   if (!ifindex_) return;

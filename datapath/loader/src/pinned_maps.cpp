@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "myelin/datapath/pinned_maps.hpp"
 #include "myelin/abi/lb.h"
+#include "myelin/abi/nat.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -122,6 +123,7 @@ static_assert(sizeof(myelin_lb_svc_key) == 24 && sizeof(myelin_lb_svc_val) == 16
                   sizeof(myelin_lb_revnat) == 20 && sizeof(myelin_lb_affinity_key) == 16 && sizeof(myelin_lb_affinity_val) == 16 &&
                   sizeof(myelin_lb_sock_key) == 32 && sizeof(myelin_lb_sock_val) == 24 && sizeof(myelin_lb_config) == 16,
               "a Services map changed: add its next layout and a migration");
+static_assert(sizeof(myelin_snat_key) == 40 && sizeof(myelin_snat_entry) == 40, "myelin_snat changed: add its next layout and a migration");
 static_assert(sizeof(myelin_policy_key) == 20 && sizeof(myelin_policy_val) == 8, "the policy maps changed: add their next layout and a migration");
 
 const std::vector<MapLayout>& map_layouts() {
@@ -148,6 +150,8 @@ const std::vector<MapLayout>& map_layouts() {
       {MYELIN_MAP_LB_SOCK_REVNAT, 1, 32, 24},
       {MYELIN_MAP_LB_CONFIG, 1, 4, 16},
       {MYELIN_MAP_LB_MAGLEV, 1, 4, 4},  // a hash of maps: the value is an inner map's id
+      // Masquerade (abi/nat.h)
+      {MYELIN_MAP_SNAT, 1, 40, 40},
   };
   return layouts;
 }

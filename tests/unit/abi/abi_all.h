@@ -7,6 +7,7 @@
 #include "myelin/abi/common.h"
 #include "myelin/abi/net.h"
 #include "myelin/abi/lb.h"
+#include "myelin/abi/nat.h"
 #include "myelin/abi/process.h"
 #include "myelin/abi/sensors.h"
 #include "myelin/abi/tracing.h"
@@ -15,6 +16,7 @@
 	MYELIN_ABI_COMMON_STRUCTS(X) \
 	MYELIN_ABI_NET_STRUCTS(X) \
 	MYELIN_ABI_LB_STRUCTS(X) \
+	MYELIN_ABI_NAT_STRUCTS(X) \
 	MYELIN_ABI_PROCESS_STRUCTS(X) \
 	MYELIN_ABI_TRACING_STRUCTS(X) \
 	MYELIN_ABI_SENSORS_STRUCTS(X)
@@ -23,6 +25,7 @@
 	MYELIN_ABI_COMMON_ENUMS(X) \
 	MYELIN_ABI_NET_ENUMS(X) \
 	MYELIN_ABI_LB_ENUMS(X) \
+	MYELIN_ABI_NAT_ENUMS(X) \
 	MYELIN_ABI_PROCESS_ENUMS(X) \
 	MYELIN_ABI_TRACING_ENUMS(X) \
 	MYELIN_ABI_SENSORS_ENUMS(X)

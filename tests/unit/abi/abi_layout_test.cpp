@@ -85,6 +85,9 @@ LAYOUT(myelin_lb_sock_val, M(addr), M(port), M(rev_nat_index), M(backend_id))
 LAYOUT(myelin_lb_config, M(flags), M(maglev_m), M(node_port_min), M(node_port_max), M(hairpin_ipv4))
 LAYOUT(myelin_sock_xlate_event, M(ts_ns), M(type), M(xlate_point), M(proto), M(family), M(rev_nat_index), M(drop_reason), M(pad), M(cookie),
        M(cgroup_id), M(netns_cookie), M(orig_addr), M(xlate_addr), M(orig_port), M(xlate_port), M(pid), M(netns_ino), M(pad2))
+// nat.h
+LAYOUT(myelin_snat_key, M(saddr), M(daddr), M(sport), M(dport), M(proto), M(family), M(dir), M(pad))
+LAYOUT(myelin_snat_entry, M(to_addr), M(to_port), M(flags), M(pad), M(created_ns), M(last_seen_ns))
 // process.h
 LAYOUT(myelin_process_event, M(type), M(flags), M(args_len), M(pid), M(tid), M(ppid), M(uid), M(auid), M(netns),
        M(exit_code), M(ktime_ns), M(start_ns), M(parent_start_ns), M(cgroup_id), M(comm), M(binary), M(args))
@@ -221,7 +224,7 @@ TEST(AbiLayout, EveryStructAndEnumOfTheHeadersIsListed) {
       }
     }
   }
-  EXPECT_EQ(headers, 6u) << "a new ABI header: add its lists to abi_all.h";
+  EXPECT_EQ(headers, 7u) << "a new ABI header: add its lists to abi_all.h";
   EXPECT_EQ(structs, listed_structs().size()) << "a listed struct no header defines, or one defined twice";
   EXPECT_EQ(enums, listed_enums().size()) << "a listed enum no header defines, or one defined twice";
 }

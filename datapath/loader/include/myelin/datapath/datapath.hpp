@@ -50,6 +50,7 @@ struct CtTimeouts {
 };
 struct CtGcResult {
   uint64_t scanned = 0, deleted = 0;
+  uint64_t snat_scanned = 0, snat_deleted = 0;  // masquerade translations (abi/nat.h)
   std::array<uint64_t, MYELIN_CT_STATE_MAX> alive_by_state{};
 };
 // The lifetime of an entry in `state` for `proto` (pure: unit-tested).
@@ -127,6 +128,8 @@ class Datapath {
   Status policy_delete(bool deny, const myelin_policy_key& k);
   std::vector<std::pair<myelin_ct_key, myelin_ct_entry>> ct_entries() const;
   Result<CtGcResult> ct_gc(const CtTimeouts& t, uint64_t now_mono_ns);
+  // The masquerade's part of ct_gc: translations of flows conntrack no longer has.
+  Status snat_gc(const CtTimeouts& t, uint64_t now_mono_ns, CtGcResult& r);
 
   Status attach(int ifindex);
   Status detach(int ifindex);

@@ -103,6 +103,11 @@ std::vector<policy::IdentityView> PolicyManager::identity_views(const PodPorts& 
   for (const auto& ep : store_.list())
     if (auto it = pod_ports.find({ep.pod_namespace(), ep.pod_name()}); it != pod_ports.end())
       for (const auto& pp : it->second) ports[ep.identity()].insert(ports[ep.identity()].end(), pp.begin(), pp.end());
+  // Other nodes' pods: the named ports they published (egress by port name
+  // to a pod on another node).
+  if (cluster_)
+    for (const auto& [ip, ep] : cluster_->snapshot()->endpoints)
+      for (const auto& np : ep.named_ports) ports[ep.identity].push_back(policy::NamedPort{np.name, np.port, np.proto});
   for (const auto& [id, labels] : identities_.list()) {
     policy::IdentityView v;
     v.id = id;
@@ -155,13 +160,19 @@ Status PolicyManager::sync_cidrs(const std::vector<policy::NetworkPolicy>& all) 
     auto id = identities_.acquire(labels);
     if (!id) return id.error();
     auto key = ipcache_key(*cidr);
+    if (ipcache_owned_ && ipcache_owned_(key)) {
+      // Another node's prefix (or this node's pod CIDR): the node datapath
+      // writes it with this CIDR identity merged in (policy_cidrs()).
+      next[c] = {*id, key, *cidr, true};
+      continue;
+    }
     myelin_ipcache_val val{*id, *id};  // a policy CIDR is its own ipBlock identity
     auto s = dp_.ipcache_upsert(key, val);
     counters_.map_op(MYELIN_MAP_IPCACHE, "update", s.ok());
     next[c] = {*id, key, *cidr, s.ok()};
   }
   for (const auto& [c, old] : cidr_ids_) {
-    if (!next.count(c) && old.installed) {
+    if (!next.count(c) && old.installed && !(ipcache_owned_ && ipcache_owned_(old.key))) {
       auto s = dp_.ipcache_delete(old.key);
       counters_.map_op(MYELIN_MAP_IPCACHE, "delete", s.ok());
     }
@@ -170,6 +181,10 @@ Status PolicyManager::sync_cidrs(const std::vector<policy::NetworkPolicy>& all) 
   // Prefixes no policy references any more are gone: room for those that did not fit.
   for (auto& [c, e] : next) {
     if (e.installed) continue;
+    if (ipcache_owned_ && ipcache_owned_(e.key)) {
+      e.installed = true;
+      continue;
+    }
     auto s = dp_.ipcache_upsert(e.key, myelin_ipcache_val{e.id, e.id});
     counters_.map_op(MYELIN_MAP_IPCACHE, "update", s.ok());
     e.installed = s.ok();
@@ -287,12 +302,37 @@ uint32_t PolicyManager::rule_id_locked(uint32_t policy_id, const std::string& ru
 }
 
 Status PolicyManager::regenerate() {
-  std::lock_guard lk(mu_);
-  auto s = regenerate_locked();
-  counters_.policy_change(s.ok());
-  ++revision_;
-  publish_locked();
+  Status s;
+  {
+    std::lock_guard lk(mu_);
+    s = regenerate_locked();
+    counters_.policy_change(s.ok());
+    ++revision_;
+    rebuild_remote_views_locked();
+    publish_locked();
+  }
+  if (on_regenerated_) on_regenerated_();
   return s;
+}
+
+// Other nodes' pods as flows name them: their namespace, name, identity and
+// the identity's labels, as the cluster and the identities say now.
+void PolicyManager::rebuild_remote_views_locked() {
+  if (!cluster_) return;
+  auto views = std::make_shared<RemoteViews>();
+  std::map<uint32_t, std::vector<std::string>> labels;
+  for (const auto& [ip, ep] : cluster_->snapshot()->endpoints) {
+    flows::EndpointView v;
+    v.identity = ep.identity;
+    v.ns = ep.ns;
+    v.pod_name = ep.pod;
+    auto it = labels.find(ep.identity);
+    if (it == labels.end()) it = labels.emplace(ep.identity, identities_.labels(ep.identity).value_or(std::vector<std::string>{})).first;
+    v.labels = it->second;
+    (*views)[ip.network_order()] = std::move(v);
+  }
+  std::lock_guard lk(publish_mu_);
+  remote_views_ = std::move(views);
 }
 
 // Under mu_: what this regeneration decided, as the snapshot readers take.
@@ -329,7 +369,7 @@ void PolicyManager::publish_endpoints_locked() {
     for (auto& w : workloads(v.ns.empty() ? "default" : v.ns, v.pod_name)) v.workloads.emplace_back(std::move(w.kind), std::move(w.name));
     eps.push_back(std::move(v));
   }
-  snapshot_.publish(std::make_shared<const PolicySnapshot>(published_policy_, std::move(eps)));
+  snapshot_.publish(std::make_shared<const PolicySnapshot>(published_policy_, std::move(eps), remote_views_));
 }
 
 Status PolicyManager::regenerate_locked() {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "endpoint_manager.hpp"
+#include "myelin/cluster/cluster_state.hpp"
 #include "myelin/datapath/datapath.hpp"
 #include "myelin/endpoints/endpoint_store.hpp"
 #include "myelin/identity/identity_allocator.hpp"
@@ -45,6 +47,21 @@ class PolicyManager {
 
   // Recomputes identities and policy and installs the difference.
   Status regenerate();
+  // The cluster (other nodes' pods): their named ports count for policy's
+  // named ports, and flows name them. Set once, before the first regeneration.
+  void set_cluster(const cluster::ClusterState* cluster) { cluster_ = cluster; }
+  // ipcache keys another writer owns (the node datapath: other nodes'
+  // prefixes): policy's CIDR entries leave them to it, which merges the
+  // CIDR identity into its own entry. Set once, before the first regeneration.
+  void set_ipcache_owner(std::function<bool(const myelin_ipcache_key&)> owned) { ipcache_owned_ = std::move(owned); }
+  // Called after every regeneration, outside this class's locks (the node
+  // datapath recomputes ipBlock identities). Set once, before the first one.
+  void set_on_regenerated(std::function<void()> fn) { on_regenerated_ = std::move(fn); }
+  // Every object source has listed once (a regeneration before that would
+  // replace enforced policy with less).
+  bool objects_synced() const { return objects_.all_synced(); }
+  // The policy CIDRs of the last regeneration and their identities.
+  std::vector<std::pair<net::Cidr4, uint32_t>> policy_cidrs() const { return snapshot()->policy_state()->cidrs; }
 
   // Identity labels of a pod (EndpointManager's label source).
   std::vector<std::string> identity_labels(const std::string& ns, const std::string& pod) const;
@@ -100,6 +117,8 @@ class PolicyManager {
   void publish_locked();
   void publish_endpoints_locked();
 
+  void rebuild_remote_views_locked();
+
   datapath::Datapath& dp_;
   EndpointManager& endpoints_;
   endpoints::EndpointStore& store_;
@@ -152,6 +171,10 @@ class PolicyManager {
   // store's, the allocator's and labels_mu_.
   std::mutex publish_mu_;
   std::shared_ptr<const PolicyState> published_policy_ = std::make_shared<const PolicyState>();
+  std::shared_ptr<const RemoteViews> remote_views_ = std::make_shared<const RemoteViews>();
+  const cluster::ClusterState* cluster_ = nullptr;
+  std::function<bool(const myelin_ipcache_key&)> ipcache_owned_;
+  std::function<void()> on_regenerated_;
   Published<PolicySnapshot> snapshot_{std::make_shared<const PolicySnapshot>()};
 };
 

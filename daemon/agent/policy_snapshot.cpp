@@ -5,8 +5,9 @@
 
 namespace myelin::agent {
 
-PolicySnapshot::PolicySnapshot(std::shared_ptr<const PolicyState> policy, std::vector<SnapshotEndpoint> endpoints)
-    : policy_(policy ? std::move(policy) : std::make_shared<const PolicyState>()) {
+PolicySnapshot::PolicySnapshot(std::shared_ptr<const PolicyState> policy, std::vector<SnapshotEndpoint> endpoints,
+                               std::shared_ptr<const RemoteViews> remote)
+    : policy_(policy ? std::move(policy) : std::make_shared<const PolicyState>()), remote_(std::move(remote)) {
   for (auto& ep : endpoints) {
     // A pod with two interfaces is found by its first (the store lists by id).
     by_name_.try_emplace({ep.ns.empty() ? "default" : ep.ns, ep.pod_name}, ep.id);
@@ -19,6 +20,12 @@ PolicySnapshot::PolicySnapshot(std::shared_ptr<const PolicyState> policy, std::v
 const SnapshotEndpoint* PolicySnapshot::endpoint(uint32_t ep_id) const {
   auto it = endpoints_.find(ep_id);
   return it == endpoints_.end() ? nullptr : &it->second;
+}
+
+const flows::EndpointView* PolicySnapshot::remote(uint32_t addr) const {
+  if (!remote_) return nullptr;
+  auto it = remote_->find(addr);
+  return it == remote_->end() ? nullptr : &it->second;
 }
 
 const SnapshotEndpoint* PolicySnapshot::endpoint(const std::string& ns, const std::string& pod) const {

@@ -44,16 +44,22 @@ struct PolicyState {
   std::map<uint32_t, uint32_t> host_ipblock;            // node address (network order) -> its ipBlock identity
 };
 
+// Other nodes' pods as flows name them, by address (network order): from
+// ClusterState and the identities' labels, rebuilt at each regeneration.
+using RemoteViews = std::map<uint32_t, flows::EndpointView>;
+
 class PolicySnapshot final : public flows::FlowView {
  public:
   PolicySnapshot() : PolicySnapshot(std::make_shared<const PolicyState>(), {}) {}
-  PolicySnapshot(std::shared_ptr<const PolicyState> policy, std::vector<SnapshotEndpoint> endpoints);
+  PolicySnapshot(std::shared_ptr<const PolicyState> policy, std::vector<SnapshotEndpoint> endpoints,
+                 std::shared_ptr<const RemoteViews> remote = nullptr);
 
   uint64_t revision() const { return policy_->revision; }
   size_t policy_count() const { return policy_->policy_count; }
   const std::shared_ptr<const PolicyState>& policy_state() const { return policy_; }
 
   const SnapshotEndpoint* endpoint(uint32_t ep_id) const override;
+  const flows::EndpointView* remote(uint32_t addr) const override;
   const SnapshotEndpoint* endpoint(const std::string& ns, const std::string& pod) const;  // ns "" is "default"
   const SnapshotEndpoint* endpoint_by_ip(const std::string& ip) const;  // a Service backend's address
   const policy::EndpointPolicy* endpoint_policy(uint32_t ep_id) const;
@@ -72,6 +78,7 @@ class PolicySnapshot final : public flows::FlowView {
   std::map<uint32_t, SnapshotEndpoint> endpoints_;
   std::map<std::pair<std::string, std::string>, uint32_t> by_name_;  // (namespace, pod) -> endpoint id
   std::map<std::string, uint32_t> by_ip_;                            // address -> endpoint id
+  std::shared_ptr<const RemoteViews> remote_;                         // shared by the snapshots of one regeneration
 };
 
 // Fills Hubble's egress/ingress_allowed_by / _denied_by of a decoded flow:

@@ -71,11 +71,24 @@ FlowDecoder::FlowDecoder(std::string node_name, ViewSource views, IfnameLookup i
       ifnames_(std::move(ifnames)),
       mono_to_wall_ns_(now_ns(CLOCK_REALTIME) - now_ns(CLOCK_MONOTONIC)) {}
 
-void FlowDecoder::fill_endpoint(const FlowView* view, flow::Endpoint* out, uint32_t ep_id, uint32_t identity) const {
+void FlowDecoder::fill_endpoint(const FlowView* view, flow::Endpoint* out, uint32_t ep_id, uint32_t identity,
+                                const myelin_addr& addr, uint8_t family) const {
   out->set_identity(identity);
   if (ep_id == 0) {
     // Reserved identities carry their label, as in Hubble's flows.
-    if (const std::string name = abi::reserved_identity_name(identity); !name.empty()) out->add_labels("reserved:" + name);
+    if (const std::string name = abi::reserved_identity_name(identity); !name.empty()) {
+      out->add_labels("reserved:" + name);
+      return;
+    }
+    // A pod of another node: its name, and its labels when the datapath
+    // judged it by the identity the cluster gives it.
+    const EndpointView* r = view && family == MYELIN_FAMILY_IPV4 ? view->remote(addr.w[0]) : nullptr;
+    if (!r) return;
+    out->set_namespace_(r->ns);
+    out->set_pod_name(r->pod_name);
+    if (identity == 0) out->set_identity(r->identity);
+    if (identity == 0 || identity == r->identity)
+      for (const auto& l : r->labels) out->add_labels(l);
     return;
   }
   const EndpointView* ep = view ? view->endpoint(ep_id) : nullptr;
@@ -145,8 +158,8 @@ flow::Flow FlowDecoder::decode(const myelin_flow_event& ev) const {
       default: break;
     }
   }
-  fill_endpoint(view.get(), f.mutable_source(), ev.src_ep, ev.src_identity);
-  fill_endpoint(view.get(), f.mutable_destination(), ev.dst_ep, ev.dst_identity);
+  fill_endpoint(view.get(), f.mutable_source(), ev.src_ep, ev.src_identity, ev.saddr, ev.family);
+  fill_endpoint(view.get(), f.mutable_destination(), ev.dst_ep, ev.dst_identity, ev.daddr, ev.family);
   if (frontends_ && (ev.dst_service || ev.src_service)) {
     const std::shared_ptr<const services::FrontendIndex> index = frontends_();
     fill_services(index.get(), ev.dst_service, ev.src_service, f);

@@ -75,7 +75,7 @@ flow::Flow FlowDecoder::decode(const myelin_sock_xlate_event& ev, uint32_t pod_e
     const std::shared_ptr<const services::FrontendIndex> index = frontends_();
     fill_services(index.get(), rev ? 0 : ev.rev_nat_index, rev ? ev.rev_nat_index : 0, f);
   }
-  if (pod_ep_id) fill_endpoint(view.get(), rev ? f.mutable_destination() : f.mutable_source(), pod_ep_id, 0);
+  if (pod_ep_id) fill_endpoint(view.get(), rev ? f.mutable_destination() : f.mutable_source(), pod_ep_id, 0, myelin_addr{}, MYELIN_FAMILY_NONE);
   f.set_uuid(uuid_v4());
   return f;
 }

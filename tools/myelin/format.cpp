@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "format.hpp"
+#include "node_format.hpp"
 
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
@@ -206,6 +207,7 @@ std::string status_table(const api::StatusResponse& s) {
     if (!k.reason().empty()) row("  degraded:", k.reason());
     for (const auto& r : k.refused()) row("  refused:", r);
   }
+  o << cluster_status_text(s);
   if (s.runtime_enabled()) {
     uint64_t total = 0;
     for (const auto& [type, n] : s.runtime_events()) total += n;

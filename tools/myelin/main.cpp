@@ -16,6 +16,7 @@
 
 #include "format.hpp"
 #include "lb_format.hpp"
+#include "node_format.hpp"
 #include "myelin/wire.hpp"
 #include "observe_request.hpp"
 
@@ -285,7 +286,29 @@ int cmd_service_get(const Global& g, const std::vector<std::string>& args) {
   });
 }
 int cmd_endpointslice_list(const Global& g, const std::vector<std::string>& a) { return object_list(g, a, "EndpointSlice", "endpointslice"); }
-int cmd_node_list(const Global& g, const std::vector<std::string>& a) { return object_list(g, a, "Node", "node"); }
+// The cluster's nodes as this agent uses them; --stored: the Node objects
+// as stored (decoded, with the sources refused for one).
+int cmd_node_list(const Global& g, const std::vector<std::string>& args) {
+  if (g.help)
+    return std::cout << "Usage: myelin node list [-o table|json]\n       myelin node list --stored [-o table|json]\n\n"
+                        "The cluster's nodes as this node sees them: addresses, pod CIDRs, where each comes from (etcd,\n"
+                        "kubernetes), health (a node this one cannot use says why, e.g. not directly reachable in native\n"
+                        "routing), its pods known here and the last update; this node is marked (local). A single node\n"
+                        "(no --kvstore and no Kubernetes API) says so.\n"
+                        "--stored: the Node objects stored from the manifests directory and the Kubernetes API, as decoded,\n"
+                        "and the sources refused for one (file:line: field: reason).\n",
+           0;
+  std::vector<std::string> rest;
+  bool stored = false;
+  for (const auto& a : args) (a == "--stored" ? stored = true : (rest.push_back(a), false));
+  if (stored) return object_list(g, rest, "Node", "node");
+  if (!rest.empty()) return std::cerr << "myelin node list: unexpected argument '" << rest[0] << "'\n", 2;
+  const std::string o = g.output.empty() ? "table" : g.output;
+  if (o != "table" && o != "json") return bad_output(o, "table, json");
+  api::Request req;
+  req.mutable_node_list();
+  return call(g, req, [&](const api::Response& r) { std::cout << (o == "json" ? to_json(r.nodes()) + "\n" : nodes_table(r.nodes())); });
+}
 
 int cmd_events(const Global& g, const std::vector<std::string>& args) {
   if (g.help)
@@ -452,7 +475,7 @@ const std::vector<Command> kCommands = {
     {{"service", "list"}, "Services: frontends, backends, where the endpoints come from", cmd_service_list},
     {{"service", "get"}, "one Service: each frontend's backends with state, affinity, warnings", cmd_service_get},
     {{"endpointslice", "list"}, "EndpointSlices stored (where Services get their backends)", cmd_endpointslice_list},
-    {{"node", "list"}, "Nodes stored (a Node's addresses serve NodePorts where no device was found)", cmd_node_list},
+    {{"node", "list"}, "the cluster's nodes: addresses, pod CIDR, source, health (--stored: Node objects)", cmd_node_list},
     {{"events"}, "runtime events: process exec/exit and TracingPolicy events, with pod and parent", cmd_events},
     {{"tracingpolicy", "list"}, "TracingPolicies: state, hooks, events, actions", cmd_tracingpolicy_list},
     {{"gpu", "list"}, "GPU use per process and pod (CUDA uprobes)", cmd_gpu_list},

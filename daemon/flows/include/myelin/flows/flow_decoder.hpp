@@ -35,6 +35,9 @@ class FlowView {
  public:
   virtual ~FlowView() = default;
   virtual const EndpointView* endpoint(uint32_t ep_id) const = 0;
+  // A pod of another node by its address (network order; the ipcache's
+  // cluster view): a flow names it though it is no endpoint here.
+  virtual const EndpointView* remote(uint32_t /*addr*/) const { return nullptr; }
   virtual void annotate(const myelin_flow_event& /*ev*/, flow::Flow& /*f*/) const {}
 };
 
@@ -86,7 +89,8 @@ class FlowDecoder {
   flow::Flow decode(const myelin_sock_xlate_event& ev, uint32_t pod_ep_id) const;
 
  private:
-  void fill_endpoint(const FlowView* view, flow::Endpoint* out, uint32_t ep_id, uint32_t identity) const;
+  void fill_endpoint(const FlowView* view, flow::Endpoint* out, uint32_t ep_id, uint32_t identity, const myelin_addr& addr,
+                     uint8_t family) const;
 
   std::string node_name_;
   ViewSource views_;

@@ -11,7 +11,9 @@
 #     cluster and against the loaded one (--kvstore etcd), when this build's
 #     agent syncs from etcd (else the row says why not),
 #   - identity allocation under contention: ALLOCATORS simulated nodes
-#     allocating the same SETS label sets at once (exactly SETS ids).
+#     allocating the same SETS label sets at once (exactly SETS ids), with
+#     the simulator's lightweight allocator and with the agents' own
+#     (kvstore::EtcdIdentities: a client, session and watcher per node).
 # Cilium's figures for the same shape (scalability report, step 7: 1,000
 # nodes, 50,000 pods): agent memory +10.5 KiB per pod in the cluster.
 # Not part of the test suite (tests never assert on time); bench_smoke runs
@@ -121,6 +123,8 @@ ERSS2=$(rss_kib "$ETCD_PID")
 mln_log "contention: $ALLOCATORS allocators, the same $SETS label sets"
 rc=0
 sim contend --cluster contend --allocators "$ALLOCATORS" --sets "$SETS" | tee "$MLN_TMP/contend.out" || rc=$?
+mln_log "contention through kvstore::EtcdIdentities: $ALLOCATORS allocators, the same $SETS label sets"
+sim contend-real --cluster contend-real --allocators "$ALLOCATORS" --sets "$SETS" | tee "$MLN_TMP/contend-real.out" || rc=$?
 
 echo
 echo "etcd ($(etcd --version | head -n 1), data on tmpfs), $NODES nodes, $PODS pods"

@@ -19,6 +19,8 @@
 //            the same SETS label sets at once, each in its own order: the
 //            number of identities made must be exactly SETS, with one number
 //            per label set on every allocator.
+//   contend-real  the same race through the agents' own allocator
+//            (kvstore::EtcdIdentities, a client, session and watcher each).
 // Identities are allocated as the etcd layout implies (no lock, no master key):
 // the id is probed from a hash of the labels (the same labels probe the same
 // ids, so racing allocators meet on one number) with a CAS create; an existing
@@ -46,6 +48,8 @@
 
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "myelin/cluster/cluster_state.hpp"
+#include "myelin/kvstore/etcd.hpp"
+#include "myelin/kvstore/identities.hpp"
 #include "myelin/kvstore/records.hpp"
 #include "myelin/net.hpp"
 
@@ -501,9 +505,133 @@ int contend(const Options& o) {
   return ok ? 0 : 2;
 }
 
+// ---- contend-real: the same race through the agents' own allocator -------------------
+// ALLOCATORS kvstore::EtcdIdentities (each with its own client, session and
+// watcher, as each agent has) acquire the same SETS label sets at once.
+int contend_real(const Options& o) {
+  namespace kv = myelin::kvstore;
+  struct Agent {
+    std::unique_ptr<kv::Etcd> etcd;
+    std::unique_ptr<kv::Session> session;
+    std::unique_ptr<kv::EtcdIdentities> ids;
+    std::atomic<kv::EtcdIdentities*> ids_ptr{nullptr};
+    ~Agent() {
+      session.reset();  // its thread calls into ids until joined
+      ids.reset();
+    }
+  };
+  kv::EtcdOptions eo;
+  eo.endpoints = {o.endpoint};
+  eo.timeout = std::chrono::milliseconds(30000);
+  std::vector<std::unique_ptr<Agent>> agents;
+  auto s0 = Clock::now();
+  for (int a = 0; a < o.allocators; ++a) {
+    auto ag = std::make_unique<Agent>();
+    auto e = kv::Etcd::connect(eo);
+    if (!e) die("connect: " + e.error().message);
+    ag->etcd = std::move(*e);
+    Agent* raw = ag.get();
+    auto se = kv::Session::open(*ag->etcd, std::chrono::seconds(o.lease_ttl), [raw](int64_t lease) {
+      if (auto* ids = raw->ids_ptr.load()) (void)ids->write_references(lease);
+    });
+    if (!se) die("session: " + se.error().message);
+    ag->session = std::move(*se);
+    kv::EtcdIdentitiesOptions io;
+    io.cluster = o.cluster;
+    io.node = node_name(a);
+    auto ids = kv::EtcdIdentities::open(*ag->etcd, *ag->session, io);
+    if (!ids) die("EtcdIdentities: " + ids.error().message);
+    ag->ids = std::move(*ids);
+    ag->ids_ptr = ag->ids.get();
+    agents.push_back(std::move(ag));
+  }
+  for (auto& ag : agents)
+    while (!ag->ids->synced()) {
+      if (secs(Clock::now() - s0) > 120) die("EtcdIdentities not synced after 120 s");
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  double setup_s = secs(Clock::now() - s0);
+  std::vector<std::vector<uint32_t>> got(static_cast<size_t>(o.allocators), std::vector<uint32_t>(static_cast<size_t>(o.sets)));
+  std::atomic<int> errors{0};
+  std::string first_error;
+  std::mutex mu;
+  std::condition_variable cv;
+  int ready = 0;
+  bool go = false;
+  Clock::time_point t0;
+  std::vector<std::thread> ts;
+  for (int a = 0; a < o.allocators; ++a)
+    ts.emplace_back([&, a] {
+      std::vector<int> order(static_cast<size_t>(o.sets));
+      for (int i = 0; i < o.sets; ++i) order[static_cast<size_t>(i)] = i;
+      if (a % 2) std::shuffle(order.begin(), order.end(), std::mt19937(static_cast<unsigned>(a)));
+      {
+        std::unique_lock g(mu);
+        ++ready;
+        cv.notify_all();
+        cv.wait(g, [&] { return go; });
+      }
+      for (int s : order) {
+        auto l = labels("real", s);
+        std::sort(l.begin(), l.end());
+        auto id = agents[static_cast<size_t>(a)]->ids->acquire(l);
+        if (!id) {
+          if (errors++ == 0) {
+            std::lock_guard g(mu);
+            first_error = id.error().message;
+          }
+          continue;
+        }
+        got[static_cast<size_t>(a)][static_cast<size_t>(s)] = *id;
+      }
+    });
+  {
+    std::unique_lock g(mu);
+    cv.wait(g, [&] { return ready == o.allocators; });
+    t0 = Clock::now();
+    go = true;
+    cv.notify_all();
+  }
+  for (auto& t : ts) t.join();
+  double total = secs(Clock::now() - t0);
+  Conn c(channel(o, 9999));
+  Counted ids = count(c, prefix(o) + "identities/id/");
+  Counted rf = count(c, prefix(o) + "identities/ref/");
+  int disagree = 0;
+  for (int s = 0; s < o.sets; ++s)
+    for (int a = 1; a < o.allocators; ++a)
+      if (got[static_cast<size_t>(a)][static_cast<size_t>(s)] != got[0][static_cast<size_t>(s)]) ++disagree;
+  std::vector<uint32_t> distinct(got[0]);
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  // Every node's view converges on the same list (the watchers).
+  size_t views_ok = 0;
+  auto v0 = Clock::now();
+  for (auto& ag : agents) {
+    while (ag->ids->list().size() < static_cast<size_t>(o.sets) && secs(Clock::now() - v0) < 60)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (ag->ids->list().size() == static_cast<size_t>(o.sets)) ++views_ok;
+  }
+  std::printf("\nIdentity allocation under contention, the agents' allocator (kvstore::EtcdIdentities): %d allocators "
+              "(a client, session and watcher each), the same %d label sets at once\n", o.allocators, o.sets);
+  std::printf("%-52s %10" PRId64 "   (want %d)\n", "identities in etcd (identities/id/)", ids.keys, o.sets);
+  std::printf("%-52s %10zu   (want %d)\n", "distinct numbers handed out", distinct.size(), o.sets);
+  std::printf("%-52s %10d   (want 0)\n", "(label set, allocator) pairs that disagree", disagree);
+  std::printf("%-52s %10d   (want 0)\n", "acquire errors", errors.load());
+  if (!first_error.empty()) std::printf("  first error: %s\n", first_error.c_str());
+  std::printf("%-52s %10" PRId64 "   (want %d)\n", "references (identities/ref/)", rf.keys, o.sets * o.allocators);
+  std::printf("%-52s %10zu   (want %d)\n", "allocators whose list() has exactly the sets", views_ok, o.allocators);
+  std::printf("%-52s %10.2f\n", "opening the allocators (client, session, watcher), s", setup_s);
+  std::printf("%-52s %10.2f\n", "all allocations, s", total);
+  bool ok = ids.keys == o.sets && static_cast<int>(distinct.size()) == o.sets && disagree == 0 && errors == 0;
+  std::printf("result: %s\n", ok ? "exactly one identity per label set" : "WRONG: not one identity per label set");
+  agents.clear();
+  return ok ? 0 : 2;
+}
+
 Options parse(int argc, char** argv) {
   Options o;
-  if (argc < 2) die("usage: cluster_scale_sim load|probe|contend [--endpoint URL] [--cluster NAME] [--nodes N] [--pods N] "
+  if (argc < 2) die("usage: cluster_scale_sim load|probe|contend|contend-real [--endpoint URL] [--cluster NAME] [--nodes N] [--pods N] "
                     "[--pods-per-set N] [--threads N] [--watchers N] [--channels N] [--probes N] [--allocators N] [--sets N] "
                     "[--lease-ttl S] [--probe-timeout S]");
   o.phase = argv[1];
@@ -546,5 +674,6 @@ int main(int argc, char** argv) {
   if (o.phase == "load") return load(o);
   if (o.phase == "probe") return probe(o);
   if (o.phase == "contend") return contend(o);
-  die("unknown phase " + o.phase + " (load, probe or contend)");
+  if (o.phase == "contend-real") return contend_real(o);
+  die("unknown phase " + o.phase + " (load, probe, contend or contend-real)");
 }

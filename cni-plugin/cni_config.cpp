@@ -61,6 +61,7 @@ std::optional<CniError> parse_netconf(const std::string& text, NetConf& out) {
       return CniError{kInvalidConfig, "network configuration field \"mtu\" must be a number from 68 to 65535",
                       "got " + j["mtu"].dump()};
     out.mtu = j["mtu"].get<unsigned>();
+    out.mtu_set = true;
   }
   if (j.contains("prevResult")) out.prev_result = j["prevResult"];
   if (j.contains("cni.dev/valid-attachments")) {

@@ -42,6 +42,7 @@ struct NetConf {
   std::string type;
   std::string socket;
   unsigned mtu = 1500;
+  bool mtu_set = false;  // "mtu" given in the configuration
   std::optional<nlohmann::json> prev_result;
   std::vector<std::pair<std::string, std::string>> valid_attachments;  // GC: {containerID, ifname}
 };

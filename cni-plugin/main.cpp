@@ -24,17 +24,19 @@ using Outcome = std::variant<std::string, CniError>;  // stdout text, or an erro
 std::string owner(const Invocation& inv) { return inv.container_id + "/" + inv.ifname; }
 
 nlohmann::json render_result(const Invocation& inv, const PodLink& link, const std::string& ip,
-                             const std::string& gw) {
+                             const std::string& gw, unsigned route_mtu) {
   const bool old = inv.conf.cni_version == "0.3.1" || inv.conf.cni_version == "0.4.0";
   nlohmann::json ipj = {{"address", ip + "/32"}, {"gateway", gw}, {"interface", 1}};
   if (old) ipj["version"] = "4";
+  nlohmann::json route = {{"dst", "0.0.0.0/0"}, {"gw", gw}};
+  if (route_mtu && inv.conf.cni_version == "1.1.0") route["mtu"] = route_mtu;  // a route field since CNI 1.1.0
   return {
       {"cniVersion", inv.conf.cni_version},
       {"interfaces",
        {{{"name", link.host.name}, {"mac", net::mac_str(link.host.mac.data())}},
         {{"name", inv.ifname}, {"mac", net::mac_str(link.pod.mac.data())}, {"sandbox", inv.netns}}}},
       {"ips", {ipj}},
-      {"routes", {{{"dst", "0.0.0.0/0"}, {"gw", gw}}}},
+      {"routes", nlohmann::json::array({route})},
       {"dns", nlohmann::json::object()},
   };
 }
@@ -61,7 +63,10 @@ Outcome cmd_add(const Invocation& inv) {
     rel.mutable_ipam_release()->set_owner(owner(inv));
     (void)agent_call(inv.conf.socket, rel);
   };
-  auto link = setup_pod_link(inv.netns, inv.ifname, host_if, *ip, *gw, inv.conf.mtu);
+  // The network configuration's "mtu" wins; else the agent's (tunnel mode:
+  // the underlay's for the device, minus 50 for the routes).
+  const unsigned device_mtu = inv.conf.mtu_set || !a.device_mtu() ? inv.conf.mtu : a.device_mtu();
+  auto link = setup_pod_link(inv.netns, inv.ifname, host_if, *ip, *gw, device_mtu, a.route_mtu());
   if (!link) {
     release();
     return CniError{kIoFailure, "cannot set up the pod interface " + inv.ifname, link.error().message};
@@ -87,7 +92,7 @@ Outcome cmd_add(const Invocation& inv) {
     release();
     return *e;
   }
-  return print(render_result(inv, *link, a.ip(), a.gateway()));
+  return print(render_result(inv, *link, a.ip(), a.gateway(), a.route_mtu()));
 }
 
 Outcome cmd_del(const Invocation& inv) {

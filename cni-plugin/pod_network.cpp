@@ -9,7 +9,7 @@
 namespace myelin::cni {
 
 Result<PodLink> setup_pod_link(const std::string& netns, const std::string& ifname, const std::string& host_if,
-                               net::Ipv4 ip, net::Ipv4 gateway, unsigned mtu) {
+                               net::Ipv4 ip, net::Ipv4 gateway, unsigned mtu, unsigned route_mtu) {
   UniqueFd ns(::open(netns.c_str(), O_RDONLY | O_CLOEXEC));
   if (!ns) return Error::from_errno("open network namespace " + netns);
   (void)netlink::link_delete(host_if);  // a leftover of an interrupted ADD for the same attachment
@@ -32,8 +32,8 @@ Result<PodLink> setup_pod_link(const std::string& netns, const std::string& ifna
     if (!pod) return pod.error();
     if (auto s = netlink::addr_add(pod->index, ip, 32); !s) return s.error();
     if (auto s = netlink::link_set_up(pod->index); !s) return s.error();
-    if (auto s = netlink::route_replace(net::Cidr4{gateway, 32}, pod->index, std::nullopt, true); !s) return s.error();
-    if (auto s = netlink::route_replace(net::Cidr4{net::Ipv4{0}, 0}, pod->index, gateway, false); !s) return s.error();
+    if (auto s = netlink::route_replace(net::Cidr4{gateway, 32}, pod->index, std::nullopt, true, route_mtu); !s) return s.error();
+    if (auto s = netlink::route_replace(net::Cidr4{net::Ipv4{0}, 0}, pod->index, gateway, false, route_mtu); !s) return s.error();
     if (auto s = netlink::neigh_replace(pod->index, gateway, host->mac); !s) return s.error();
     auto again = netlink::link_get(ifname);
     if (!again) return again.error();

@@ -19,8 +19,10 @@ struct PodLink {
 // Creates host_if <-> ifname (inside netns) and configures the pod side:
 // IPv6 off, ip/32, up, route to the gateway on-link, default via it, and a
 // permanent neighbour entry for the gateway with the host side's MAC.
+// `route_mtu` > 0: both routes carry it (tunnel mode: underlay - 50, while
+// the device keeps `mtu`, the underlay's).
 Result<PodLink> setup_pod_link(const std::string& netns, const std::string& ifname, const std::string& host_if,
-                               net::Ipv4 ip, net::Ipv4 gateway, unsigned mtu);
+                               net::Ipv4 ip, net::Ipv4 gateway, unsigned mtu, unsigned route_mtu = 0);
 // Deletes the pod interface (and so the pair). A missing netns or interface is fine.
 Status teardown_pod_link(const std::string& netns, const std::string& ifname, const std::string& host_if);
 // CHECK: the interface exists in netns, is up and carries ip/32.

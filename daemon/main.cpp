@@ -39,7 +39,6 @@
 #include "metrics/agent_counters.hpp"
 #include "metrics/exporter.hpp"
 #include "myelin/cluster/cluster_state.hpp"
-#include "myelin/datapath/overlay_datapath.hpp"
 #include "myelin/flags.hpp"
 #include "myelin/kvstore/kvstore_component.hpp"
 #include "myelin/netlink.hpp"
@@ -56,6 +55,7 @@
 #include "services/sock_lb_component.hpp"
 #include "sources/source_components.hpp"
 #include "tracing/tracing_component.hpp"
+#include "tunnel/tunnel_component.hpp"
 
 #ifndef MYELIN_VERSION
 #define MYELIN_VERSION "0.0.0"
@@ -234,23 +234,6 @@ int main(int argc, char** argv) {
   log::info("myelind", "restored " + std::to_string(*restored) + " endpoints");
   // Every endpoint runs this build's programs now: migrated maps take their pins.
   if (auto s = (*dp)->complete_upgrade(); !s) return fail("upgrading the pinned maps: " + s.error().message);
-  // Tunnel mode: from_overlay/to_overlay over the pod maps, on the VXLAN device.
-  std::unique_ptr<datapath::OverlayDatapath> overlay;
-  datapath::TunnelDevice tunnel;
-  if (cnode->tunnel) {
-    auto o = datapath::OverlayDatapath::load(**dp, {redirect_peer});
-    if (!o) return fail("loading the overlay datapath: " + o.error().message);
-    overlay = std::move(*o);
-    auto t = datapath::TunnelDevice::ensure({"myelin_vxlan", cnode->ip, cnode->underlay_mtu, MYELIN_VXLAN_PORT},
-                                            overlay->from_overlay_fd(), overlay->to_overlay_fd());
-    if (!t) return fail("the tunnel device: " + t.error().message);
-    tunnel = std::move(*t);
-    if (auto s = (*dp)->set_node_config(node_config((*dp)->node_config(), *cnode, tunnel.ifindex())); !s) return fail("node config: " + s.error().message);
-    log::info("myelind", "tunnel mode: " + tunnel.name() + " (ifindex " + std::to_string(tunnel.ifindex()) + ", MTU " +
-                             std::to_string(tunnel.mtu()) + ") from " + cnode->ip.str());
-  } else if (cnode->clustered) {
-    (void)datapath::TunnelDevice::remove("myelin_vxlan");
-  }
 
   // Services: the load-balancing maps the pod datapath pinned, with the ids
   // they held before this start. The ServiceManager hands it its tables.
@@ -269,9 +252,22 @@ int main(int argc, char** argv) {
       services::ServiceManager::Options{info.node_name, flags.get("k8s-service-proxy-name"),
                                         lb_opts.algorithm == services::LbAlgorithm::maglev, node_ports.min, node_ports.max});
 
+  // Tunnel mode (issue 12) in a cluster only: a single node (no --node-ip,
+  // no --kvstore) routes nothing to other nodes.
+  // TODO(issue 12, lead): the cluster decision once the kvstore/Kubernetes backends are wired.
+  std::optional<tunnel::Underlay> underlay;
+  if (flags.get("routing-mode") == "tunnel" && (!flags.get("node-ip").empty() || !flags.get("kvstore").empty())) {
+    std::optional<net::Ipv4> want;
+    if (!flags.get("node-ip").empty()) want = *net::parse_ipv4(flags.get("node-ip"));  // validated
+    auto u = tunnel::resolve_underlay(want);
+    if (!u) return fail("tunnel mode: " + u.error().message);
+    underlay = *u;
+  }
+
   flows::FlowStore flow_store(static_cast<size_t>(*flags.get_int("flow-store-size")));
   auto decoder = agent::make_flow_decoder(info.node_name, policies);
   decoder.set_frontends([&w = **lb_writer] { return w.index(); });  // flows name their Services
+  if (underlay) decoder.set_node_ip(underlay->node_ip.network_order());  // the local end of flows' `tunnel`
 
   agent::EventPump pump(**dp, decoder, flow_store, counters);
   agent::ConntrackGc ct_gc(**dp, datapath::CtTimeouts{}, std::chrono::seconds(*flags.get_int("ct-gc-interval")), counters);
@@ -301,7 +297,9 @@ int main(int argc, char** argv) {
                                                    for (const auto& d : devs) addrs.insert(addrs.end(), d.addrs.begin(), d.addrs.end());
                                                    svc.set_node_addresses(std::move(addrs));
                                                  }});
-  components.add<agent::IpamComponent>(**ipam, *cidr);
+  if (underlay) components.add<tunnel::TunnelComponent>(**dp, tunnel::TunnelComponent::Options{*underlay, redirect_peer});
+  auto& ipam_component = components.add<agent::IpamComponent>(**ipam, *cidr);
+  if (underlay) ipam_component.set_mtu(underlay->mtu, tunnel::pod_route_mtu(underlay->mtu));
   components.add<agent::EndpointsComponent>(endpoints, **store, policies);
   components.add<agent::PolicyComponent>(policies, **store, **identities).set_services([&svc = *services] {
     auto snap = svc.snapshot();
@@ -397,6 +395,5 @@ int main(int argc, char** argv) {
   flow_store.shutdown();
   server.stop();
   components.stop();
-  tunnel.release();  // stays: cross-node traffic goes on while the agent is away
   return 0;
 }

@@ -69,12 +69,20 @@ class IpamComponent : public component::Component {
   std::string name() const override { return "ipam"; }
   void routes(server::Router& r) override;
   void status(component::StatusBuilder& b) const override;
+  // What the CNI plugin gives each new pod: its device's MTU and its
+  // routes' MTU (tunnel mode: the underlay's, and that minus 50); 0: the
+  // plugin's own choice.
+  void set_mtu(unsigned device_mtu, unsigned route_mtu) {
+    device_mtu_ = device_mtu;
+    route_mtu_ = route_mtu;
+  }
 
  private:
   api::Response allocate(const api::IpamAllocateRequest& req);
   api::Response release(const api::IpamReleaseRequest& req);
   ipam::Ipam& ipam_;
   net::Cidr4 pod_cidr_;
+  unsigned device_mtu_ = 0, route_mtu_ = 0;
 };
 
 // Endpoints as the CNI plugin and `myelin endpoint` see them; each change

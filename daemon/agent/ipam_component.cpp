@@ -36,6 +36,8 @@ api::Response IpamComponent::allocate(const api::IpamAllocateRequest& req) {
   a->set_prefix_len(32);
   a->set_gateway(MYELIN_GATEWAY_IPV4);
   a->set_pod_cidr(pod_cidr_.str());
+  a->set_device_mtu(device_mtu_);
+  a->set_route_mtu(route_mtu_);
   return r;
 }
 

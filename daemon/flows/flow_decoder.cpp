@@ -164,6 +164,19 @@ flow::Flow FlowDecoder::decode(const myelin_flow_event& ev) const {
     const std::shared_ptr<const services::FrontendIndex> index = frontends_();
     fill_services(index.get(), ev.dst_service, ev.src_service, f);
   }
+  if (ev.tunnel_peer) {
+    // Into the tunnel (TO_OVERLAY): this node -> the peer; out of it: the other way.
+    auto* t = f.mutable_tunnel();
+    t->set_protocol(flow::Tunnel::VXLAN);
+    const bool out = ev.obs_point == MYELIN_OBS_TO_OVERLAY;
+    const std::string peer = net::addr_str(myelin_addr{{ev.tunnel_peer, 0, 0, 0}}, MYELIN_FAMILY_IPV4);
+    const std::string self = node_ip_ ? net::addr_str(myelin_addr{{node_ip_, 0, 0, 0}}, MYELIN_FAMILY_IPV4) : "";
+    t->mutable_ip()->set_source(out ? self : peer);
+    t->mutable_ip()->set_destination(out ? peer : self);
+    t->mutable_ip()->set_ipversion(flow::IPv4);
+    // The node's own packets go out as remote-node (host is refused on the way in).
+    t->set_vni(out && ev.src_identity == MYELIN_IDENTITY_HOST ? MYELIN_IDENTITY_REMOTE_NODE : ev.src_identity);
+  }
   f.set_type(flow::L3_L4);
   f.set_node_name(node_name_);
   f.mutable_event_type()->set_type(ev.type);

@@ -591,5 +591,52 @@ TEST(HubbleSamplesDecoder, DecodedEventsHaveTheSampleKeys) {
   }
 }
 
+// ---- Tunnel mode ----
+
+// Hubble's tunnel message: Flow.tunnel = 39, Tunnel{protocol = 1, IP = 2, l4 = 3}.
+TEST(TunnelFields, CarryHubblesFieldNumbers) {
+  const auto* d = flow::Flow::descriptor();
+  ASSERT_NE(d->FindFieldByName("tunnel"), nullptr);
+  EXPECT_EQ(d->FindFieldByName("tunnel")->number(), 39);
+  const auto* t = flow::Tunnel::descriptor();
+  EXPECT_EQ(t->FindFieldByName("protocol")->number(), 1);
+  EXPECT_EQ(t->FindFieldByName("IP")->number(), 2);
+  EXPECT_EQ(t->FindFieldByName("l4")->number(), 3);
+  EXPECT_EQ(flow::Tunnel::VXLAN, 1);
+}
+
+TEST(FlowDecoder, TunnelledFlowsSayWhereTheTunnelLeads) {
+  FlowDecoder d("node-1", nullptr, nullptr);
+  d.set_node_ip(inet_addr("192.168.77.1"));
+  auto ev = event(6, MYELIN_EVENT_TRACE, MYELIN_VERDICT_FORWARDED);
+  ev.obs_point = MYELIN_OBS_TO_OVERLAY;
+  ev.tunnel_peer = inet_addr("192.168.77.2");
+  auto j = to_json(d.decode(ev));
+  EXPECT_EQ(j["trace_observation_point"], "TO_OVERLAY");
+  EXPECT_EQ(j["tunnel"]["protocol"], "VXLAN");
+  EXPECT_EQ(j["tunnel"]["IP"]["source"], "192.168.77.1");
+  EXPECT_EQ(j["tunnel"]["IP"]["destination"], "192.168.77.2");
+  EXPECT_EQ(j["tunnel"]["vni"], 256) << "the VNI carries the source identity";
+
+  // Out of the tunnel: the peer is the outer source.
+  ev.obs_point = MYELIN_OBS_FROM_OVERLAY;
+  ev.direction = MYELIN_DIR_INGRESS;
+  j = to_json(d.decode(ev));
+  EXPECT_EQ(j["trace_observation_point"], "FROM_OVERLAY");
+  EXPECT_EQ(j["tunnel"]["IP"]["source"], "192.168.77.2");
+  EXPECT_EQ(j["tunnel"]["IP"]["destination"], "192.168.77.1");
+
+  // The node's own packet into the tunnel goes as remote-node.
+  ev.obs_point = MYELIN_OBS_TO_OVERLAY;
+  ev.src_identity = MYELIN_IDENTITY_HOST;
+  j = to_json(d.decode(ev));
+  EXPECT_EQ(j["tunnel"]["vni"], MYELIN_IDENTITY_REMOTE_NODE);
+
+  // Not tunnelled: no tunnel field.
+  ev.tunnel_peer = 0;
+  j = to_json(d.decode(ev));
+  EXPECT_FALSE(j.contains("tunnel")) << j.dump();
+}
+
 }  // namespace
 }  // namespace myelin::flows

@@ -80,6 +80,9 @@ class FlowDecoder {
   // Where the Services come from; set before the first decode (the agent
   // wires it before the event pump starts). Unset: no flow names a Service.
   void set_frontends(FrontendIndexSource frontends) { frontends_ = std::move(frontends); }
+  // This node's underlay address: the local end of a tunnelled flow's
+  // `tunnel` (network order; 0: unknown, left out).
+  void set_node_ip(uint32_t node_ip_be) { node_ip_ = node_ip_be; }
   flow::Flow decode(const myelin_flow_event& ev) const;
   // A socket-level Service translation (sock_lb.bpf.c) as Hubble's trace-sock
   // flow (sock_flow.cpp): Type SOCK, verdict TRANSLATED, sock_xlate_point,
@@ -96,6 +99,7 @@ class FlowDecoder {
   ViewSource views_;
   IfnameLookup ifnames_;
   FrontendIndexSource frontends_;
+  uint32_t node_ip_ = 0;
   int64_t mono_to_wall_ns_;  // CLOCK_REALTIME - CLOCK_MONOTONIC, measured once
 };
 

@@ -42,6 +42,17 @@ static __always_inline void np_service_key(struct myelin_ct_key *k, const struct
 	k->kind = MYELIN_CT_KIND_SERVICE;
 }
 
+/* An IPv4 packet's headers into p; nonzero: not IPv4, or malformed. A
+ * subprogram, like np_serve below, so that its locals are not in
+ * from_netdev's stack frame: the 6.1 verifier rounds each frame up to 32
+ * bytes and takes at most 512 for a caller and its callee together. */
+static __noinline int netdev_parse(struct __sk_buff *skb, struct pkt *p)
+{
+	if (parse_eth(skb, p) || p->eth_proto != ETH_P_IP_)
+		return 1;
+	return parse_ipv4(skb, p) ? 1 : 0;
+}
+
 /* from_netdev's NodePort part: a subprogram of its own (static: verified
  * with its caller's types), so from_netdev's stack frame stays small enough
  * to call the masquerade's global functions (caller + callee <= 512 bytes). */
@@ -179,9 +190,7 @@ int from_netdev(struct __sk_buff *skb)
 	struct pkt p = {};
 	int err;
 
-	if (parse_eth(skb, &p) || p.eth_proto != ETH_P_IP_)
-		return TC_ACT_OK;
-	if (parse_ipv4(skb, &p))
+	if (netdev_parse(skb, &p))
 		return TC_ACT_OK; /* not ours to judge: the stack decides */
 	const struct myelin_node_config *nc = snat_config();
 	if (nc && p.daddr == nc->node_ip) {
@@ -202,7 +211,7 @@ int from_netdev(struct __sk_buff *skb)
 /*
  * to_netdev:
  *   masquerade off (or no node_ip), not IPv4, malformed -> out untouched
- *   from node_ip (the node's own flow)     -> its port recorded, out untouched
+ *   from node_ip (the node's own flow)     -> its port recorded (if in the range), out untouched
  *   not from a pod of this node, to the cluster (ipcache CLUSTER, a node
  *   address), to --native-routing-cidr, an ICMP error, or the reply of a
  *   connection opened to the pod from outside (conntrack)  -> out untouched
@@ -223,11 +232,7 @@ int to_netdev(struct __sk_buff *skb)
 	struct myelin_ct_key k;
 	int err;
 
-	if (!nc)
-		return TC_ACT_OK;
-	if (parse_eth(skb, &p) || p.eth_proto != ETH_P_IP_)
-		return TC_ACT_OK;
-	if (parse_ipv4(skb, &p))
+	if (!nc || netdev_parse(skb, &p))
 		return TC_ACT_OK;
 	__be32 node_ip = nc->node_ip;
 	__u32 port_min = nc->snat_port_min, port_max = nc->snat_port_max;
@@ -236,7 +241,7 @@ int to_netdev(struct __sk_buff *skb)
 		port_max = MYELIN_SNAT_PORT_MAX_DEFAULT;
 	}
 	if (p.saddr == node_ip) {
-		snat_track_host(&p);
+		snat_track_host(&p, port_min, port_max);
 		return TC_ACT_OK;
 	}
 	src = ep_lookup_v4(p.saddr);

@@ -21,8 +21,8 @@
  *                        errors leave as they are)
  *   back: replies, and ICMP errors about a translated datagram (quoted
  *                        datagram translated too: path MTU discovery works)
- *   the node's own flows from node_ip: their port is recorded (F_HOST), so
- *                        no pod flow is given it
+ *   the node's own flows from node_ip: a port of theirs within the range is
+ *                        recorded (F_HOST), so no pod flow is given it
  *
  * Like Cilium's bpf/lib/nat.h, the port a flow gets is claimed by inserting
  * its INGRESS entry with BPF_NOEXIST: the insert is the lock, two CPUs never
@@ -131,13 +131,18 @@ static __always_inline int snat_rewrite(struct __sk_buff *skb, __u32 l4_off, __u
 }
 
 /* A packet of the node's own (source node_ip) out of a device: its port,
- * taken for that peer, is recorded, so no pod flow is given it. */
-__noinline int snat_track_host(struct pkt *p)
+ * taken for that peer, is recorded, so no pod flow is given it. Only a port
+ * within the range can collide (the default range lies above the node's
+ * ephemeral ports): the others cost one comparison, VXLAN's included. */
+__noinline int snat_track_host(struct pkt *p, __u32 port_min, __u32 port_max)
 {
 	struct myelin_snat_key k;
 	struct myelin_snat_entry v;
 
 	if (!p)
+		return 0;
+	__u32 port = bpf_ntohs(p->sport);
+	if (port < port_min || port > port_max)
 		return 0;
 	if (p->icmp_error || (p->proto == IPPROTO_ICMP_ && p->icmp_type != ICMP_ECHO_))
 		return 0;

@@ -10,6 +10,9 @@
 // off); and conntrack-backed garbage collection of the map.
 #include <time.h>
 
+#include <cstdlib>
+#include <iostream>
+#include <random>
 #include <set>
 
 #include "fixture.hpp"
@@ -297,6 +300,10 @@ TEST_F(MasqueradeTest, KeepsTheNodesOwnPorts) {
   EXPECT_EQ(expect_translated(packet(kPodA, kPeer, 61000, 80)), 61001) << "the node's port is not given away";
   Bytes reply = packet(kPeer, kNode, 80, 61000, 6, 8, 0x12);
   expect_untouched(in(reply), reply, "the reply of the node's own flow");
+  // A port outside the range cannot collide: not recorded (VXLAN's, the ephemeral ones).
+  Bytes other = packet(kNode, kPeer, 40000, 80);
+  expect_untouched(out(other), other, "the node's own packet from a port outside the range");
+  EXPECT_FALSE(snat(MYELIN_SNAT_INGRESS, 6, kPeer, kNode, 80, 40000));
 }
 
 // Exhaustion: a range of two ports, a third flow to the same peer is dropped
@@ -424,6 +431,73 @@ TEST_F(MasqueradeTest, UnknownRepliesUntouched) {
   Bytes ping = packet(kPeer, kNode, 61005, 0, 1, 8);
   expect_translated(packet(kPodA, kPeer, 61005, 0, 1, 8));
   expect_untouched(in(ping), ping, "an echo request is not a reply, whatever its id");
+}
+
+// Random packets (pods and others, inside and outside the cluster, every
+// protocol, bit flips, cuts) through to_netdev: a verdict of OK or SHOT, a
+// drop only of a pod's packet, a change only to node:port with checksums
+// that held still holding; each translated TCP/UDP packet's reply through
+// from_netdev reaches the pod and port it came from.
+TEST_F(MasqueradeTest, FuzzInvariants) {
+  uint64_t seed = std::getenv("MLN_FUZZ_SEED") ? std::strtoull(std::getenv("MLN_FUZZ_SEED"), nullptr, 10) : std::random_device{}();
+  int iterations = std::getenv("MLN_FUZZ_ITERATIONS") ? std::atoi(std::getenv("MLN_FUZZ_ITERATIONS")) : 3000;
+  std::mt19937_64 rng(seed);
+  SCOPED_TRACE("MLN_FUZZ_SEED=" + std::to_string(seed));
+  node(MYELIN_NODE_F_MASQUERADE, 61000, 61031);  // small: exhaustion happens too
+  const char* srcs[] = {kPodA, kPodB, kNode, "192.0.2.9"};
+  const char* dsts[] = {kPeer, "198.51.100.8", "10.9.0.7", "192.168.50.3", kNode, kPodB, "8.8.8.8"};
+  const uint8_t protos[] = {6, 17, 1, 1, 47, 132};
+  const uint8_t icmp_types[] = {8, 0, 13, 3};
+  int translated = 0, dropped = 0;
+  for (int i = 0; i < iterations; ++i) {
+    const char* src = srcs[rng() % std::size(srcs)];
+    uint8_t proto = protos[rng() % std::size(protos)];
+    Bytes pkt = packet(src, dsts[rng() % std::size(dsts)], static_cast<uint16_t>(1 + rng() % 65535),
+                       static_cast<uint16_t>(rng() % 1024), proto, icmp_types[rng() % std::size(icmp_types)], static_cast<uint8_t>(rng()));
+    int flips = static_cast<int>(rng() % 3);
+    for (int k = 0; k < flips; ++k) pkt[14 + rng() % (pkt.size() - 14)] ^= static_cast<uint8_t>(1u << (rng() % 8));
+    if (rng() % 10 == 0) pkt.resize(14 + 20 + rng() % (pkt.size() - 33));
+    const bool sums = (pkt[14] & 0x0f) == 5 && (proto == 6 || proto == 17 || proto == 1) && pkt.size() >= 42 &&
+                      14u + ((pkt[16] << 8) | pkt[17]) <= pkt.size() && ((pkt[16] << 8) | pkt[17]) >= 28 && checksums_ok(pkt);
+    auto r = out(pkt);
+    if (r.err == -EINVAL) continue;
+    ASSERT_EQ(r.err, 0) << "iteration " << i;
+    ASSERT_TRUE(r.retval == OK || r.retval == SHOT) << "iteration " << i << ": verdict " << r.retval;
+    const uint32_t s0 = src_of(pkt);
+    const bool from_pod = s0 == ip4(kPodA) || s0 == ip4(kPodB);
+    if (r.retval == SHOT) {
+      ASSERT_TRUE(from_pod) << "iteration " << i << ": dropped a packet that is not a pod's";
+      ++dropped;
+      continue;
+    }
+    if (r.out == pkt) continue;
+    ++translated;
+    ASSERT_TRUE(from_pod) << "iteration " << i << ": translated a packet that is not a pod's";
+    ASSERT_EQ(src_of(r.out), ip4(kNode)) << "iteration " << i;
+    ASSERT_EQ(dst_of(r.out), dst_of(pkt)) << "iteration " << i;
+    if (sums) {
+      ASSERT_TRUE(checksums_ok(r.out)) << "iteration " << i << ": checksums broken by the translation";
+    }
+    const uint8_t p = r.out[23];
+    const size_t l4 = 14 + (r.out[14] & 0x0f) * 4;
+    if ((p == 6 || p == 17) && !(((r.out[20] << 8) | r.out[21]) & 0x1fff) && r.out.size() >= l4 + 4) {
+      const uint16_t nat = port_at(r.out, l4), peer = port_at(r.out, l4 + 2);
+      ASSERT_GE(nat, 61000) << "iteration " << i;
+      ASSERT_LE(nat, 61031) << "iteration " << i;
+      Bytes reply = packet(dsts[0], kNode, peer, nat, p, 0, 0x12);
+      std::memcpy(&reply[26], &r.out[30], 4);  // from the peer it went to
+      fill_checksums(reply);
+      auto back = in(reply);
+      ASSERT_EQ(back.err, 0);
+      ASSERT_EQ(back.retval, OK);
+      ASSERT_EQ(dst_of(back.out), s0) << "iteration " << i << ": the reply reaches the pod it came from";
+      ASSERT_EQ(dport_of(back.out), port_at(pkt, l4)) << "iteration " << i << ": and its port";
+      ASSERT_TRUE(checksums_ok(back.out)) << "iteration " << i;
+    }
+  }
+  EXPECT_GT(translated, 0) << "the fuzz reached the translation";
+  EXPECT_GT(dropped, 0) << "and the drops";
+  std::cout << iterations << " packets, " << translated << " translated, " << dropped << " dropped (seed " << seed << ")\n";
 }
 
 }  // namespace

@@ -8,6 +8,8 @@
 #     to_netdev is on mln-wan's egress;
 #   - TCP, UDP and ICMP echo from two pods reach the world, which sees the
 #     node's address (its servers echo the peer they saw);
+#   - flows: a new translation traced at TO_NETWORK; GRE dropped
+#     UNSUPPORTED_PROTOCOL_FOR_NAT_MASQUERADE;
 #   - a connection held open: both of its entries in myelin_snat, its port
 #     in the range and the one the world sees; closed, conntrack's GC takes
 #     them away;
@@ -69,6 +71,19 @@ for p in a b; do
 done
 mln_pod a ping -c 3 -i 0.2 -W 2 "$W" >/dev/null && t_ok "ping from pod a to the world (echo id translated)" ||
   t_bad "ping from pod a to the world"
+
+# Flows: the new translation's trace at TO_NETWORK (source: the pod), and
+# a protocol masquerade cannot translate (GRE, by a raw socket) dropped
+# UNSUPPORTED_PROTOCOL_FOR_NAT_MASQUERADE, named in the drop's flow.
+mln_pod a python3 -c "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 47); s.sendto(b'\0' * 16, ('$W', 0))" ||
+  t_bad "pod a sent a GRE packet"
+flows() { mln_myelin observe --all -o json --from-ip "$A" --to-ip "$W" >"$MLN_TMP/flows.json" 2>/dev/null &&
+  jq -e 'select(.flow.drop_reason_desc == "UNSUPPORTED_PROTOCOL_FOR_NAT_MASQUERADE")' "$MLN_TMP/flows.json" >/dev/null; }
+mln_retry 50 0.1 flows || true
+t_jq "a new translation is traced at TO_NETWORK with the pod as its source" \
+  '.flow.trace_observation_point == "TO_NETWORK" and .flow.IP.source == "'"$A"'" and .flow.verdict == "FORWARDED"' "$MLN_TMP/flows.json"
+t_jq "GRE from pod a is dropped UNSUPPORTED_PROTOCOL_FOR_NAT_MASQUERADE on mln-wan" \
+  '.flow.drop_reason_desc == "UNSUPPORTED_PROTOCOL_FOR_NAT_MASQUERADE" and .flow.verdict == "DROPPED" and .flow.interface.name == "mln-wan"' "$MLN_TMP/flows.json"
 
 # The translations of a connection held open (myelin_snat, both directions),
 # and conntrack-backed GC once it closed (--ct-gc-interval 1; a closed TCP

@@ -304,6 +304,7 @@ std::vector<MapFill> Datapath::map_fill() const {
   add(MYELIN_MAP_POL_ALLOW, map_keys<myelin_policy_key>(map_fd(MYELIN_MAP_POL_ALLOW)).size());
   add(MYELIN_MAP_POL_DENY, map_keys<myelin_policy_key>(map_fd(MYELIN_MAP_POL_DENY)).size());
   add(MYELIN_MAP_EVENTS, ring_pending(events_fd()));
+  add(MYELIN_MAP_SNAT, map_keys<myelin_snat_key>(map_fd(MYELIN_MAP_SNAT)).size());
   return out;
 }
 

@@ -297,7 +297,9 @@ int main(int argc, char** argv) {
                                                    for (const auto& d : devs) addrs.insert(addrs.end(), d.addrs.begin(), d.addrs.end());
                                                    svc.set_node_addresses(std::move(addrs));
                                                  }});
-  if (underlay) components.add<tunnel::TunnelComponent>(**dp, tunnel::TunnelComponent::Options{*underlay, redirect_peer});
+  // Without tunnel mode it undoes what an earlier start in tunnel mode left.
+  components.add<tunnel::TunnelComponent>(**dp, tunnel::TunnelComponent::Options{underlay.has_value(), underlay.value_or(tunnel::Underlay{}),
+                                                                                redirect_peer});
   auto& ipam_component = components.add<agent::IpamComponent>(**ipam, *cidr);
   if (underlay) ipam_component.set_mtu(underlay->mtu, tunnel::pod_route_mtu(underlay->mtu));
   components.add<agent::EndpointsComponent>(endpoints, **store, policies);

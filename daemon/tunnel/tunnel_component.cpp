@@ -3,10 +3,29 @@
 
 #include "metrics/metric_sink.hpp"
 #include "myelin/log.hpp"
+#include "myelin/netlink.hpp"
 
 namespace myelin::tunnel {
 
+Status TunnelComponent::disable() {
+  myelin_node_config c = dp_.node_config();
+  if (c.routing_mode == MYELIN_ROUTING_TUNNEL || c.tunnel_ifindex) {
+    if (c.routing_mode == MYELIN_ROUTING_TUNNEL) c.routing_mode = MYELIN_ROUTING_NONE;
+    c.tunnel_ifindex = 0;
+    if (auto st = dp_.set_node_config(c); !st) return st;
+    log::info("tunnel", "not in tunnel mode: pods' packets are no longer encapsulated");
+  }
+  bool had = static_cast<bool>(netlink::link_get(o_.device));
+  if (auto st = datapath::TunnelDevice::remove(o_.device); !st) {
+    log::warn("tunnel", st.error().message);  // someone else's device of that name: not ours to judge
+    return {};
+  }
+  if (had) log::info("tunnel", "removed " + o_.device + ", left by an earlier start in tunnel mode");
+  return {};
+}
+
 Status TunnelComponent::start() {
+  if (!o_.enabled) return disable();
   const auto& u = o_.underlay;
   auto od = datapath::OverlayDatapath::load(dp_, {o_.redirect_peer});
   if (!od) return Error{"loading the VXLAN device's program: " + od.error().message, od.error().code};

@@ -7,6 +7,9 @@
 // encapsulate; the rest of the node config (masquerade, ...) is kept as it
 // was. Stopping keeps the device and its programs: cross-node traffic goes
 // on while the agent is away, and the next start replaces them in place.
+// Not enabled (a single node, native routing): what an earlier start in
+// tunnel mode left is undone, the node config first (nothing is sent into
+// a device about to go), then the device.
 #pragma once
 
 #include <atomic>
@@ -23,7 +26,8 @@ namespace myelin::tunnel {
 class TunnelComponent : public component::Component {
  public:
   struct Options {
-    Underlay underlay;           // resolve_underlay(--node-ip)
+    bool enabled = true;         // tunnel mode in a cluster
+    Underlay underlay;           // resolve_underlay(--node-ip); enabled only
     bool redirect_peer = true;   // as the pod datapath's
     std::string device = "myelin_vxlan";
   };
@@ -36,6 +40,8 @@ class TunnelComponent : public component::Component {
   int tunnel_ifindex() const { return dev_.ifindex(); }
 
  private:
+  Status disable();
+
   datapath::Datapath& dp_;
   Options o_;
   std::unique_ptr<datapath::OverlayDatapath> overlay_;

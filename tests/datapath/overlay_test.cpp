@@ -9,7 +9,11 @@
 // same program bodies after giving the packet the metadata a VXLAN device
 // would (tests/datapath/overlay_harness.bpf.c); the real from_overlay,
 // which gets none, shows the ERROR_RETRIEVING_TUNNEL_KEY case.
+#include <cstdlib>
+
 #include "fixture.hpp"
+#include "myelin/bpf/tc_hook.hpp"
+#include "myelin/netlink.hpp"
 #include "myelin/datapath/overlay_datapath.hpp"
 #include "overlay_harness.skel.h"
 
@@ -298,6 +302,85 @@ TEST_F(OverlayTest, ToOverlay) {
   ASSERT_EQ(r.err, 0);
   EXPECT_EQ(r.retval, OK);
   EXPECT_EQ(r.out, pkt);
+}
+
+// TunnelDevice, the owner of myelin_vxlan, in a network namespace of the
+// test's own: created collect-metadata with both filters, adopted by the
+// next owner (same ifindex: traffic never stops across a restart), removed
+// by an owner that made it and was not released, kept once released; a
+// device of that name that is not a VXLAN device is refused, never taken.
+class TunnelDeviceTest : public OverlayTest {
+ protected:
+  void SetUp() override {
+    OverlayTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    ns_ = "mln-tunnel-dev-" + std::to_string(getpid());
+    ASSERT_EQ(std::system(("ip netns add " + ns_).c_str()), 0);
+    auto g = netlink::NetnsGuard::enter("/var/run/netns/" + ns_);
+    ASSERT_TRUE(g) << g.error().message;
+    guard_.emplace(std::move(*g));
+  }
+  void TearDown() override {
+    guard_.reset();
+    if (!ns_.empty()) (void)std::system(("ip netns del " + ns_ + " 2>/dev/null").c_str());
+    OverlayTest::TearDown();
+  }
+  datapath::TunnelDevice::Spec spec() const {
+    datapath::TunnelDevice::Spec s;
+    s.name = "myelin_vxlan";
+    s.local = net::Ipv4{0xc0a84d01};  // 192.168.77.1
+    s.mtu = 1500;
+    return s;
+  }
+  Result<datapath::TunnelDevice> ensure() { return datapath::TunnelDevice::ensure(spec(), overlay_->from_overlay_fd(), overlay_->to_overlay_fd()); }
+
+  std::string ns_;
+  std::optional<netlink::NetnsGuard> guard_;
+};
+
+TEST_F(TunnelDeviceTest, CreateAdoptReleaseRemove) {
+  int first = 0;
+  {
+    auto d = ensure();
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_TRUE(d->created());
+    first = d->ifindex();
+    auto link = netlink::link_get("myelin_vxlan");
+    ASSERT_TRUE(link);
+    EXPECT_EQ(link->kind, "vxlan");
+    EXPECT_EQ(link->mtu, 1500u) << "the underlay's MTU, not 1450";
+    EXPECT_TRUE(link->up);
+    EXPECT_TRUE(bpf::TcHook(first, bpf::TcHook::Side::ingress, 0x4d4f, 1).attached()) << "from_overlay on ingress";
+    EXPECT_TRUE(bpf::TcHook(first, bpf::TcHook::Side::egress, 0x4d4f, 1).attached()) << "to_overlay on egress";
+    d->release();
+  }
+  ASSERT_TRUE(netlink::link_get("myelin_vxlan")) << "released: kept when its owner went";
+  {
+    auto d = ensure();
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_FALSE(d->created()) << "adopted";
+    EXPECT_EQ(d->ifindex(), first) << "the same device";
+  }
+  ASSERT_TRUE(netlink::link_get("myelin_vxlan")) << "an adopted device is not removed by its owner";
+  ASSERT_TRUE(datapath::TunnelDevice::remove("myelin_vxlan"));
+  EXPECT_FALSE(netlink::link_get("myelin_vxlan"));
+  {
+    auto d = ensure();  // made anew, not released: a failed start
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_TRUE(d->created());
+  }
+  EXPECT_FALSE(netlink::link_get("myelin_vxlan")) << "an owner that made it and was not released removes it";
+}
+
+TEST_F(TunnelDeviceTest, RefusesADeviceThatIsNotOurs) {
+  ASSERT_EQ(std::system(("ip netns exec " + ns_ + " ip link add myelin_vxlan type veth peer name mln-tun-peer").c_str()), 0);
+  auto d = ensure();
+  ASSERT_FALSE(d);
+  EXPECT_NE(d.error().message.find("not a VXLAN device"), std::string::npos) << d.error().message;
+  EXPECT_FALSE(datapath::TunnelDevice::remove("myelin_vxlan")) << "remove() leaves it alone too";
+  auto link = netlink::link_get("myelin_vxlan");
+  ASSERT_TRUE(link);
+  EXPECT_EQ(link->kind, "veth");
 }
 
 }  // namespace

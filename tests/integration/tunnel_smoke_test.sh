@@ -9,9 +9,13 @@
 # (control), entries -> ICMP and TCP cross the VXLAN tunnel; the pods' routes
 # carry underlay MTU - 50 while their devices keep the underlay's, a DF
 # packet of exactly the route MTU crosses; the node reaches the other node's
-# pod through to_overlay; the flows say TO_OVERLAY / FROM_OVERLAY with
+# pod through to_overlay; a CiliumNetworkPolicy on node b (fromEntities
+# remote-node) denies pod a by the identity its VNI carries (a POLICY_DENIED
+# drop flow from the tunnel) and allows node a; the flows say TO_OVERLAY / FROM_OVERLAY with
 # Hubble's tunnel {protocol, IP, vni}; the device survives an agent restart
-# (adopted, same ifindex) with traffic flowing again at once.
+# (adopted, same ifindex) and a 2000-packet stream through kill -9 and a
+# restart of an agent loses none; UDP crosses too; the device goes (with
+# the node config's tunnel mode) when the agent starts out of tunnel mode.
 source "$(dirname "$0")/common.sh"
 
 ID="tun$$"
@@ -72,12 +76,18 @@ for n in "${NODES[@]}"; do
 done
 t_check "the nodes reach each other over the underlay" in_node a ping -q -c 1 -W 2 "${NODE_IP[b]}"
 
+# Node b reads manifests (pod-b's labels; a policy later).
+MB="$TMP/manifests-b"
+mkdir -p "$MB"
+printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: pod-b\n  namespace: default\n  labels: {app: b}\n' >"$MB/00-pods.yaml"
+
 start_agent() {
-  local n=$1
+  local n=$1 extra=()
+  [ "$n" = b ] && extra=(--manifests "$MB")
   MLN_CGROUP=$CG mln_agent_cgroup_args "$MLN_BIN"  # --cgroup-root: socket LB on this run's cgroup, never the root
   nsenter --net="/var/run/netns/${NODE_NS[$n]}" -- "$MLN_BIN/myelind" --node-name "node-$n" --pod-cidr "${POD_CIDR[$n]}" \
-    --node-ip "${NODE_IP[$n]}" --routing-mode tunnel --api-socket "${SOCK[$n]}" --bpffs-root "${BPFFS[$n]}" \
-    --state-dir "${STATE[$n]}" "${MLN_CG_ARGS[@]}" >>"${LOG[$n]}" 2>&1 &
+    --node-ip "${NODE_IP[$n]}" --routing-mode "${ROUTING:-tunnel}" --api-socket "${SOCK[$n]}" --bpffs-root "${BPFFS[$n]}" \
+    --state-dir "${STATE[$n]}" "${MLN_CG_ARGS[@]}" "${extra[@]}" >>"${LOG[$n]}" 2>&1 &
   PID[$n]=$!
   local k
   for k in $(seq 1 300); do
@@ -161,6 +171,13 @@ vx_stat() { in_node "$1" ip -j -s link show myelin_vxlan | jq ".[0].stats64.$2.p
 t_check "myelin_vxlan sent > 10 packets on node a and b received them (6 are the pings; GSO counts a TCP burst once)" \
   test "$(vx_stat a tx)" -gt 10 -a "$(vx_stat b rx)" -gt 10
 
+in_pod a timeout 20 nc -u -l -p 9090 >"$TMP/udp.out" &
+UDPL=$!
+mln_retry 100 0.05 sh -c "ip netns exec '${POD_NS[a]}' ss -H -lun 'sport = :9090' | grep -q ." || mln_die "nothing listens on UDP in pod a"
+echo "hello-over-udp" | in_pod b timeout 3 nc -u -w 1 "$A" 9090 || true
+mln_retry 50 0.1 grep -q hello-over-udp "$TMP/udp.out" && t_ok "a received b's UDP datagram" || t_bad "a received b's UDP datagram"
+kill "$UDPL" 2>/dev/null; wait "$UDPL" 2>/dev/null || true
+
 echo "-- MTU: a DF packet of exactly the route MTU crosses"
 t_check "ping -M do with 1450-byte packets crosses (1422 + 28)" in_pod a ping -q -c 2 -i 0.2 -W 2 -M do -s 1422 "$B"
 in_pod a ping -q -c 1 -W 1 -M do -s 1423 "$B" >/dev/null 2>&1 && t_bad "1451 bytes with DF is refused at the pod (route MTU)" ||
@@ -184,13 +201,53 @@ t_jq "node b: node a's own ping arrives as remote-node (VNI 6)" \
   ".flow.IP.source == \"${NODE_IP[a]}\" and .flow.trace_observation_point == \"FROM_OVERLAY\" and .flow.tunnel.vni == 6" \
   "$TMP/flows-b.json"
 
-echo "-- an agent restart keeps the device and the traffic"
-kill "${PID[a]}"; wait "${PID[a]}" 2>/dev/null || true
-t_check "with agent a stopped, a still pings b" in_pod a ping -q -c 2 -i 0.2 -W 2 "$B"
+echo "-- ingress policy on node b by the identity the VNI carries"
+cat >"$MB/10-policy.yaml" <<'EOF2'
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: b-from-remote-nodes-only, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {app: b}}
+  ingress:
+  - fromEntities: [remote-node]
+EOF2
+EP_B=$(cli b endpoint list -o json | jq -r '.endpoints[] | select(.pod_name == "pod-b") | .id')
+enforced_b() { cli b endpoint get "$EP_B" -o json | jq -e '.policy.ingress_enforced == true' >/dev/null; }
+open_b() { ! enforced_b; }
+mln_retry 100 0.1 enforced_b || mln_die "the policy never took effect on pod-b"
+SINCE=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
+in_pod a ping -q -c 1 -W 1 "$B" >/dev/null 2>&1 && t_bad "pod a (its own identity in the VNI) is denied by b's policy" ||
+  t_ok "pod a (its own identity in the VNI) is denied by b's policy"
+t_check "node a (VNI remote-node) is allowed by fromEntities remote-node" in_node a ping -q -c 2 -i 0.2 -W 2 "$B"
+mln_retry 30 0.1 sh -c "'$MLN_BIN/myelin' --socket '${SOCK[b]}' observe --all -o json --verdict DROPPED --since '$SINCE' >'$TMP/drops-b.json' && grep -q POLICY_DENIED '$TMP/drops-b.json'" || true
+t_jq "node b: the denied packet is a POLICY_DENIED drop from the tunnel, identity = a's VNI" \
+  ".flow.IP.source == \"$A\" and .flow.IP.destination == \"$B\" and .flow.verdict == \"DROPPED\" and .flow.drop_reason_desc == \"POLICY_DENIED\" and .flow.source.identity == $ID_A and .flow.tunnel.IP.source == \"${NODE_IP[a]}\"" \
+  "$TMP/drops-b.json"
+rm "$MB/10-policy.yaml"
+mln_retry 100 0.1 open_b || t_bad "the policy's removal took effect on pod-b"
+mln_retry 50 0.1 in_pod a ping -q -c 1 -W 1 "$B" >/dev/null 2>&1 && t_ok "policy removed: a reaches b again" || t_bad "policy removed: a reaches b again"
+
+echo "-- kill -9 and restart of an agent under a cross-node stream"
+in_pod a ping -q -c 2000 -i 0.01 -W 1 "$B" >"$TMP/stream.txt" 2>&1 &
+STREAM=$!
+sleep 1
+kill -9 "${PID[a]}"; wait "${PID[a]}" 2>/dev/null || true
+t_check "with agent a killed, a still pings b" in_pod a ping -q -c 2 -i 0.2 -W 2 "$B"
 start_agent a
+kill -0 "$STREAM" 2>/dev/null && t_ok "the stream was still running when the new agent was ready" ||
+  t_bad "the stream was still running when the new agent was ready" "the restart took longer than the stream: it proves nothing"
+wait "$STREAM" || true
+t_check "the stream through kill -9 and restart lost no packet ($(grep -o '[0-9]* packets transmitted, [0-9]* received' "$TMP/stream.txt"))" \
+  grep -q ' 0% packet loss' "$TMP/stream.txt"
 t_check "agent a restarted: myelin_vxlan adopted with the same ifindex" \
   bash -c "[ \"\$(nsenter --net=/var/run/netns/${NODE_NS[a]} ip -j link show myelin_vxlan | jq '.[0].ifindex')\" = '$IFINDEX_A' ]"
 t_check "the log says adopted" grep -q "adopted myelin_vxlan" "${LOG[a]}"
 t_check "after the restart a pings b" in_pod a ping -q -c 2 -i 0.2 -W 2 "$B"
+
+echo "-- restarted out of tunnel mode: nothing of the tunnel stays"
+kill "${PID[a]}"; wait "${PID[a]}" 2>/dev/null || true
+ROUTING=native start_agent a
+t_check "myelin_vxlan is gone from node a" bash -c "! nsenter --net=/var/run/netns/${NODE_NS[a]} ip link show myelin_vxlan >/dev/null 2>&1"
+in_pod a ping -q -c 1 -W 1 "$B" >/dev/null 2>&1 && t_bad "a no longer reaches b through a tunnel" || t_ok "a no longer reaches b through a tunnel"
 
 t_summary

@@ -19,7 +19,8 @@
 # Not part of the test suite (tests never assert on time); bench_smoke runs
 # it at tiny scale. The identity count is checked: a wrong count exits 2.
 #   tests/bench/cluster_scale_bench.sh [NODES] [PODS] [WATCHERS] [PROBES] [ALLOCATORS] [SETS]
-#   (as root; defaults 1000 50000 1000 20 100 1000)
+#   (as root; defaults 1000 50000 1000 20 100 1000; BENCH_ONLY_AGENT=1: the
+#   load and the real agent only, no propagation or contention phases)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../../scripts/lib/cluster.sh"
@@ -117,14 +118,17 @@ if [ -z "$AGENT_WHY" ]; then
 fi
 
 # ---- propagation, contention ------------------------------------------------------
+rc=0
+if [ -z "${BENCH_ONLY_AGENT:-}" ]; then
 mln_log "propagation: $WATCHERS watchers, $PROBES new pods"
 sim probe --nodes "$NODES" --watchers "$WATCHERS" --probes "$PROBES" | tee "$MLN_TMP/probe.out"
 ERSS2=$(rss_kib "$ETCD_PID")
 mln_log "contention: $ALLOCATORS allocators, the same $SETS label sets"
-rc=0
 sim contend --cluster contend --allocators "$ALLOCATORS" --sets "$SETS" | tee "$MLN_TMP/contend.out" || rc=$?
 mln_log "contention through kvstore::EtcdIdentities: $ALLOCATORS allocators, the same $SETS label sets"
 sim contend-real --cluster contend-real --allocators "$ALLOCATORS" --sets "$SETS" | tee "$MLN_TMP/contend-real.out" || rc=$?
+fi
+ERSS2=${ERSS2:-$(rss_kib "$ETCD_PID")}
 
 echo
 echo "etcd ($(etcd --version | head -n 1), data on tmpfs), $NODES nodes, $PODS pods"

@@ -35,11 +35,16 @@
 #include "agent/services_component.hpp"
 #include "component/components.hpp"
 #include "config/agent_flags.hpp"
+#include "myelin/cluster/nodes_component.hpp"
 #include "flowlog/flow_log_component.hpp"
 #include "metrics/agent_counters.hpp"
 #include "metrics/exporter.hpp"
 #include "myelin/cluster/cluster_state.hpp"
 #include "myelin/flags.hpp"
+#include "myelin/cluster/node_datapath.hpp"
+#include "myelin/cluster/nodes_component.hpp"
+#include "myelin/identity/scoped_identities.hpp"
+#include "myelin/kvstore/identities.hpp"
 #include "myelin/kvstore/kvstore_component.hpp"
 #include "myelin/netlink.hpp"
 #include "myelin/log.hpp"
@@ -203,11 +208,66 @@ int main(int argc, char** argv) {
 
   metrics::AgentCounters counters;
   objects::ObjectStore objects;  // the Kubernetes objects, from the sources below; components subscribe
-  cluster::ClusterState cluster_state(info.node_name);  // the other nodes, from the kvstore (or the Kubernetes API)
+  // Cluster identities (--kvstore etcd): pod identities from etcd, the same
+  // number on every node; CIDR identities stay this node's (ScopedIdentities).
+  identity::Identities* ids = identities->get();
+  std::unique_ptr<kvstore::Etcd> id_etcd;
+  std::unique_ptr<kvstore::Session> id_session;
+  std::unique_ptr<kvstore::EtcdIdentities> etcd_ids;
+  std::unique_ptr<identity::ScopedIdentities> scoped_ids;
+  std::atomic<kvstore::EtcdIdentities*> etcd_ids_ptr{nullptr};
+  if (flags.get("kvstore") == "etcd") {
+    auto eo = kvstore::etcd_options(flags);
+    if (!eo) return usage_error(eo.error().message);
+    auto e = kvstore::Etcd::connect(*eo);
+    if (!e) return fail("etcd: " + e.error().message);
+    id_etcd = std::move(*e);
+    auto sess = kvstore::Session::open(*id_etcd, std::chrono::seconds(*flags.get_int("kvstore-lease-ttl")), [&etcd_ids_ptr](int64_t lease) {
+      if (auto* p = etcd_ids_ptr.load()) (void)p->write_references(lease);
+    });
+    if (!sess) return fail("etcd session: " + sess.error().message);
+    id_session = std::move(*sess);
+    kvstore::EtcdIdentitiesOptions io;
+    io.cluster = flags.get("cluster-name");
+    io.node = info.node_name;
+    auto ei = kvstore::EtcdIdentities::open(*id_etcd, *id_session, io);
+    if (!ei) return fail("cluster identities: " + ei.error().message);
+    etcd_ids = std::move(*ei);
+    etcd_ids_ptr = etcd_ids.get();
+    scoped_ids = std::make_unique<identity::ScopedIdentities>(*etcd_ids, **identities);
+    ids = scoped_ids.get();
+  }
+  // The other nodes (fed by the kvstore / Kubernetes backends), written into
+  // the ipcache and the node's routes by the node datapath; it adopts the
+  // pinned cluster entries now, so policy leaves them alone from its first
+  // regeneration.
+  cluster::ClusterState cluster_state(info.node_name);
   kvstore::KvstoreComponent* kvstore = nullptr;          // with --kvstore: publishes this node's endpoints
-  agent::EndpointManager endpoints(**dp, **ipam, **store, **identities, counters);
-  agent::PolicyManager policies(**dp, endpoints, **store, **identities, counters, objects, flags.get_bool("policy-audit-mode"),
+  agent::PolicyManager* policy_ref = nullptr;  // set below: the node datapath outlives it
+  cluster::NodesComponent::Options nodes_opts;
+  if (!flags.get("kvstore").empty()) nodes_opts.sources = {cluster::Source::etcd};
+  nodes_opts.mode = nodes_opts.sources.empty() ? cluster::RoutingMode::none
+                    : flags.get("routing-mode") == "native" ? cluster::RoutingMode::native : cluster::RoutingMode::tunnel;
+  nodes_opts.node_name = info.node_name;
+  if (auto ip = net::parse_ipv4(flags.get("node-ip"))) nodes_opts.node_ip = *ip;
+  nodes_opts.pod_cidr = *cidr;
+  cluster::NodeDatapath node_dp(cluster_state, **dp, {nodes_opts.mode, *cidr, nodes_opts.sources},
+                                {[&policy_ref] { return policy_ref ? policy_ref->policy_cidrs() : std::vector<std::pair<net::Cidr4, uint32_t>>{}; },
+                                 [&policy_ref] {
+                                   // Never before the agent's own first regeneration: the object
+                                   // sources may not even be registered yet (a regeneration over an
+                                   // empty store would lift restored endpoints' enforcement).
+                                   if (policy_ref && policy_ref->revision() > 0 && policy_ref->objects_synced()) (void)policy_ref->regenerate();
+                                 }});
+  node_dp.adopt();
+  agent::EndpointManager endpoints(**dp, **ipam, **store, *ids, counters);
+  agent::PolicyManager policies(**dp, endpoints, **store, *ids, counters, objects, flags.get_bool("policy-audit-mode"),
                                 flags.get("allow-localhost") == "always");
+  policy_ref = &policies;
+  policies.set_cluster(&cluster_state);
+  policies.set_ipcache_owner([&node_dp](const myelin_ipcache_key& k) { return node_dp.owns(k); });
+  policies.set_on_regenerated([&node_dp] { node_dp.policy_changed(); });
+  ids->on_change([&node_dp] { node_dp.identities_changed(); });
   endpoints.set_label_source([&policies](const std::string& ns, const std::string& pod) {
     return policies.identity_labels(ns, pod);
   });
@@ -303,11 +363,12 @@ int main(int argc, char** argv) {
   auto& ipam_component = components.add<agent::IpamComponent>(**ipam, *cidr);
   if (underlay) ipam_component.set_mtu(underlay->mtu, tunnel::pod_route_mtu(underlay->mtu));
   components.add<agent::EndpointsComponent>(endpoints, **store, policies);
-  components.add<agent::PolicyComponent>(policies, **store, **identities).set_services([&svc = *services] {
+  components.add<agent::PolicyComponent>(policies, **store, *ids).set_services([&svc = *services] {
     auto snap = svc.snapshot();
     return snap ? std::shared_ptr<const services::ServiceTable>(snap, &snap->table) : nullptr;  // `policy trace --to-service`
   });
   components.add<agent::FlowsComponent>(flow_store, info.node_name);
+  components.add<cluster::NodesComponent>(cluster_state, &node_dp, nodes_opts);
   components.add<agent::ObjectsComponent>(objects);
   components.add<agent::ServicesComponent>(*services, objects);
   components.add<services::LbComponent>(**lb_writer);

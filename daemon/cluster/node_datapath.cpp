@@ -86,7 +86,11 @@ void NodeDatapath::wake(bool policy) {
   wake_cv_.notify_one();
 }
 
-void NodeDatapath::policy_changed() { wake(false); }
+void NodeDatapath::policy_changed() {
+  // On the regenerating thread, before its caller answers: the ipBlock
+  // identities of the cluster's prefixes follow the policy at once.
+  if (auto s = reconcile(); !s) log::warn("cluster", "node datapath: " + s.error().message);
+}
 void NodeDatapath::identities_changed() { wake(true); }
 
 void NodeDatapath::run() {

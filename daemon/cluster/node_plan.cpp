@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 
 #include <cstring>
+#include <set>
 
 namespace myelin::cluster {
 namespace {
@@ -65,6 +66,16 @@ uint32_t ipblock_of(const Prefix& p, const std::vector<std::pair<net::Cidr4, uin
   return id;
 }
 
+namespace {
+// A pod CIDR's own identity: an address in it with no /32 (a pod not known
+// yet) is judged as the LPM judged it without this entry: by the longest
+// policy CIDR holding it (a CIDR identity, world and more), else world.
+uint32_t range_identity(const Prefix& p, const std::vector<std::pair<net::Cidr4, uint32_t>>& policy_cidrs) {
+  const uint32_t id = ipblock_of(p, policy_cidrs);
+  return id ? id : uint32_t{MYELIN_IDENTITY_WORLD};
+}
+}  // namespace
+
 bool all_synced(const Snapshot& s, const std::vector<Source>& expected) {
   for (Source src : expected) {
     auto it = s.synced.find(src);
@@ -113,8 +124,7 @@ Plan plan(const Snapshot& s, const PlanInputs& in) {
       }
       claimed.emplace_back(c, "node " + name);
       const Prefix p = Prefix::of(c);
-      const uint32_t exact = exact_policy_cidr(p, in.policy_cidrs);
-      entry(p, exact ? exact : uint32_t{MYELIN_IDENTITY_WORLD}, endpoint,
+      entry(p, range_identity(p, in.policy_cidrs), endpoint,
             MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE | MYELIN_IPCACHE_F_POD_CIDR);
       if (in.mode == RoutingMode::native && routable) out.routes[p] = Route{c, n.ip, 0, 0};
       if (in.mode == RoutingMode::tunnel && in.tunnel_ifindex) out.routes[p] = Route{c, {}, in.tunnel_ifindex, in.tunnel_route_mtu};
@@ -122,9 +132,13 @@ Plan plan(const Snapshot& s, const PlanInputs& in) {
     out.problems[name] = problem;
   }
 
+  std::set<net::Ipv4> node_ips;
+  for (const auto& [name, n] : s.nodes) node_ips.insert(n.ip);
   for (const auto& [ip, ep] : s.endpoints) {
-    if (local_cidr && local_cidr->contains(ip)) {
-      ++out.endpoints_refused;  // this node's pods are its own endpoints, never another node's
+    // This node's pods are its own endpoints, never another node's; a node's
+    // address is the node's (a host-network pod has it: it is no endpoint).
+    if ((local_cidr && local_cidr->contains(ip)) || node_ips.count(ip)) {
+      ++out.endpoints_refused;
       continue;
     }
     const Node* n = s.node(ep.node);
@@ -138,8 +152,7 @@ Plan plan(const Snapshot& s, const PlanInputs& in) {
 
   if (local_cidr) {
     const Prefix p = Prefix::of(*local_cidr);
-    const uint32_t exact = exact_policy_cidr(p, in.policy_cidrs);
-    entry(p, exact ? exact : uint32_t{MYELIN_IDENTITY_WORLD}, 0, MYELIN_IPCACHE_F_CLUSTER);
+    entry(p, range_identity(p, in.policy_cidrs), 0, MYELIN_IPCACHE_F_CLUSTER);
   }
   return out;
 }

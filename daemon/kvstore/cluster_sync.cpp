@@ -61,6 +61,7 @@ void ClusterSync::wake() {
 }
 
 void ClusterSync::endpoints_changed() { wake(); }
+void ClusterSync::lease_changed() { wake(); }
 
 void ClusterSync::failed(std::atomic<uint64_t>& counter, const std::string& what) {
   ++counter;
@@ -73,21 +74,40 @@ void ClusterSync::failed(std::atomic<uint64_t>& counter, const std::string& what
 void ClusterSync::run() {
   auto backoff = o_.retry;
   auto wait = std::chrono::milliseconds(0);
+  bool retrying = true;  // the first pass
   for (;;) {
+    bool woken;
     {
       std::unique_lock lk(mu_);
-      cv_.wait_for(lk, wait, [this] { return stopping_ || dirty_; });
+      woken = cv_.wait_for(lk, wait, [this] { return stopping_ || dirty_; });
       if (stopping_) return;
       dirty_ = false;
     }
+    // An idle wake-up computes nothing (the endpoints are asked only when
+    // something changed): it only looks for a new lease of a shared session.
+    const bool lease_moved = session_ && session_->lease() != 0 && session_->lease() != published_lease();
+    if (!woken && !retrying && !lease_moved) {
+      session_alive_ = session_->alive();
+      continue;
+    }
     if (pass()) {
+      retrying = false;
       backoff = o_.retry;
       wait = o_.resync;
+      // Changes in bursts (a node's pods restored, a rollout) coalesce: at
+      // most one pass per min_gap.
+      std::this_thread::sleep_for(o_.min_gap);
     } else {
+      retrying = true;
       wait = backoff;
       backoff = std::min(backoff * 2, o_.max_retry);
     }
   }
+}
+
+int64_t ClusterSync::published_lease() const {
+  std::lock_guard lk(pub_mu_);
+  return published_lease_;
 }
 
 bool ClusterSync::pass() {

@@ -54,20 +54,13 @@ Result<std::unique_ptr<EtcdIdentities>> EtcdIdentities::open(Etcd& etcd, Session
       auto before = self->ids_;
       self->ids_.clear();
       self->by_labels_.clear();
-      self->refs_.clear();
       for (const auto& kv : all) self->apply(kv, false);
       changed = before.size() != self->ids_.size() ||
                 !std::equal(before.begin(), before.end(), self->ids_.begin(), [](const auto& a, const auto& b) {
                   return a.first == b.first && a.second.labels == b.second.labels;
                 });
-      // Unreferenced since: kept for ids still without references, now for new ones.
-      std::map<uint32_t, std::chrono::steady_clock::time_point> since;
-      for (const auto& [id, _] : self->ids_) {
-        if (!self->refs_[id].empty()) continue;
-        auto it = self->unreferenced_since_.find(id);
-        since[id] = it != self->unreferenced_since_.end() ? it->second : std::chrono::steady_clock::now();
-      }
-      self->unreferenced_since_ = std::move(since);
+      for (auto it = self->unreferenced_since_.begin(); it != self->unreferenced_since_.end();)
+        it = self->ids_.count(it->first) ? std::next(it) : self->unreferenced_since_.erase(it);
       bool first = !self->synced_;
       self->synced_ = true;
       fn = self->on_change_;
@@ -106,7 +99,9 @@ Result<std::unique_ptr<EtcdIdentities>> EtcdIdentities::open(Etcd& etcd, Session
     }
     if (changed && fn) fn();
   };
-  ids->watcher_ = Watcher::start(etcd, ids->prefix_, std::move(cb));
+  // Only the ids: every node watching every reference would make each
+  // endpoint's reference an event on every node. Collection lists them.
+  ids->watcher_ = Watcher::start(etcd, ids->prefix_ + "id/", std::move(cb));
   ids->thread_ = std::thread([self] { self->run(); });
   return ids;
 }
@@ -125,17 +120,6 @@ std::string EtcdIdentities::id_key(uint32_t id) const { return prefix_ + "id/" +
 std::string EtcdIdentities::ref_prefix(uint32_t id) const { return prefix_ + "ref/" + std::to_string(id) + "/"; }
 std::string EtcdIdentities::ref_key(uint32_t id) const { return ref_prefix(id) + o_.node; }
 
-void EtcdIdentities::note_refs_locked(uint32_t id) {
-  if (!ids_.count(id)) {
-    unreferenced_since_.erase(id);
-    return;
-  }
-  if (refs_[id].empty())
-    unreferenced_since_.try_emplace(id, std::chrono::steady_clock::now());
-  else
-    unreferenced_since_.erase(id);
-}
-
 void EtcdIdentities::apply(const KeyValue& kv, bool deleted) {
   const std::string id_prefix = prefix_ + "id/", ref_prefix = prefix_ + "ref/";
   if (kv.key.compare(0, id_prefix.size(), id_prefix) == 0) {
@@ -152,8 +136,9 @@ void EtcdIdentities::apply(const KeyValue& kv, bool deleted) {
       if (!labels) return;  // not ours to interpret: ignored
       ids_[*id] = Id{*labels, kv.create_revision, kv.mod_revision};
       by_labels_[*labels].insert(*id);
+    } else {
+      unreferenced_since_.erase(*id);
     }
-    note_refs_locked(*id);
   } else if (kv.key.compare(0, ref_prefix.size(), ref_prefix) == 0) {
     std::string rest = kv.key.substr(ref_prefix.size());
     auto slash = rest.find('/');
@@ -166,7 +151,6 @@ void EtcdIdentities::apply(const KeyValue& kv, bool deleted) {
     else
       refs_[*id].insert(node);
     if (refs_[*id].empty()) refs_.erase(*id);
-    note_refs_locked(*id);
   }
 }
 
@@ -349,10 +333,22 @@ Result<size_t> EtcdIdentities::collect_garbage() {
     std::lock_guard lk(alloc_mu_);
     for (const auto& [id, _] : local_) mine.insert(id);
   }
+  auto refs = etcd_.list(prefix_ + "ref/");
+  if (!refs) return refs.error();
   {
     std::lock_guard lk(mu_);
     if (!synced_) return size_t{0};
     auto now = std::chrono::steady_clock::now();
+    refs_.clear();
+    for (const auto& kv : refs->first) apply(kv, false);
+    // Unreferenced since: kept for ids still without references, now for
+    // newly unreferenced ones (the grace counts from the first pass that saw it).
+    for (const auto& [id, _] : ids_) {
+      if (refs_.count(id))
+        unreferenced_since_.erase(id);
+      else
+        unreferenced_since_.try_emplace(id, now);
+    }
     for (const auto& [id, since] : unreferenced_since_) {
       if (now - since < o_.gc_grace || mine.count(id)) continue;
       auto it = ids_.find(id);

@@ -84,11 +84,20 @@ void KvstoreComponent::endpoints_changed() {
   if (sync_) sync_->endpoints_changed();
 }
 
+void KvstoreComponent::lease_changed() {
+  if (sync_) sync_->lease_changed();
+}
+
 void KvstoreComponent::watch_pods(objects::ObjectStore& objects) {
   objects_ = &objects;
   objects::ObjectStore::Subscriber s;
   s.kinds = {objects::Kind::pod};
-  s.on_event = [this](const objects::Event&) { endpoints_changed(); };
+  s.on_event = [this](const objects::Event& ev) {
+    // Pods of other nodes (the API's cluster-wide list) are not ours to publish.
+    const auto* pod = std::get_if<policy::Pod>(&ev.object);
+    if (pod && !pod->node_name.empty() && pod->node_name != options_.node.name) return;
+    endpoints_changed();
+  };
   subscription_ = objects.subscribe(std::move(s));
 }
 

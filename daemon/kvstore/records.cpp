@@ -57,7 +57,7 @@ std::optional<std::string> key_name(const std::string& prefix, const std::string
 std::string encode_node(const cluster::Node& n) {
   json j{{"name", n.name}, {"ip", n.ip.str()}, {"podCIDRs", json::array()}};
   for (const auto& c : n.pod_cidrs) j["podCIDRs"].push_back(c.str());
-  return j.dump();
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);  // never throws on bad UTF-8
 }
 
 Result<cluster::Node> decode_node(const std::string& name, const std::string& text) {
@@ -92,7 +92,7 @@ std::string encode_endpoint(const cluster::RemoteEndpoint& e) {
   for (const auto& p : e.named_ports) ports.push_back({{"name", p.name}, {"port", p.port}, {"protocol", proto_name(p.proto)}});
   return json{{"ip", e.ip.str()},      {"identity", e.identity}, {"node", e.node},
               {"namespace", e.ns},     {"pod", e.pod},           {"namedPorts", std::move(ports)}}
-      .dump();
+      .dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Result<cluster::RemoteEndpoint> decode_endpoint(const std::string& ip_name, const std::string& text) {

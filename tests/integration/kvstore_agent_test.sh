@@ -55,6 +55,7 @@ mln_pod_add b x pod-b
 echo "-- etcd arrives: records published, status ok"
 etcd_start
 wait_for "status ok after etcd started" state_is ok
+mln_myelin status | grep -E "^Kvstore:|^  degraded:" | sed 's/^/     /'
 rec=$(kv "endpoints/${MLN_POD_IP[a]}")
 jq -e --arg ip "${MLN_POD_IP[a]}" '.ip == $ip and .node == "kv-node-a" and .namespace == "x" and .pod == "pod-a" and .identity >= 256 and
   .namedPorts == [{"name":"http","port":8080,"protocol":"TCP"},{"name":"dns","port":53,"protocol":"UDP"}]' <<<"$rec" >/dev/null &&

@@ -64,7 +64,7 @@ mln_agent_start
 
 svc() { mln_myelin service list -o json; }
 eps() { mln_myelin endpointslice list -o json; }
-nodes() { mln_myelin node list -o json; }
+nodes() { mln_myelin node list --stored -o json; }
 has() { "$1" | jq -e "$2" >/dev/null 2>&1; }
 
 echo "-- from the manifests directory"

@@ -24,12 +24,19 @@ net::Ipv4 ip(const char* s) { return *net::parse_ipv4(s); }
 
 // One agent's worth: a client, a cluster view, the endpoints it has, a sync.
 struct Agent {
-  Agent(const std::string& url, const std::string& name, const char* node_ip, const char* cidr, std::chrono::seconds ttl = 10s)
+  // shared_session: as myelind with etcd identities, one Session of the
+  // agent's whose lease the sync writes under (it opens none of its own).
+  Agent(const std::string& url, const std::string& name, const char* node_ip, const char* cidr, std::chrono::seconds ttl = 10s,
+        bool shared_session = false)
       : state(name) {
     EtcdOptions eo;
     eo.endpoints = {url};
     eo.timeout = 1000ms;
     etcd = std::move(*Etcd::connect(eo));
+    if (shared_session)
+      session = std::move(*Session::open(*etcd, ttl, [this](int64_t) {
+        if (auto* s = sync_ptr.load()) s->lease_changed();
+      }));
     ClusterSyncOptions o;
     o.cluster = "t";
     o.node.name = name;
@@ -40,9 +47,15 @@ struct Agent {
       std::lock_guard lk(mu);
       return eps;
     };
+    o.session = session.get();
     sync = std::make_unique<ClusterSync>(*etcd, state, o);
+    sync_ptr = sync.get();
   }
-  ~Agent() { sync.reset(); }
+  ~Agent() {
+    sync_ptr = nullptr;
+    sync.reset();
+    session.reset();
+  }
   void add(const char* addr, uint32_t identity, const char* ns, const char* pod, std::vector<cluster::NamedPort> ports = {}) {
     {
       std::lock_guard lk(mu);
@@ -74,7 +87,9 @@ struct Agent {
   std::unique_ptr<Etcd> etcd;
   std::mutex mu;
   std::vector<cluster::RemoteEndpoint> eps;
+  std::unique_ptr<Session> session;
   std::unique_ptr<ClusterSync> sync;
+  std::atomic<ClusterSync*> sync_ptr{nullptr};
 };
 
 // One etcd per test (a fresh data dir), and a client of the test's own.
@@ -232,6 +247,26 @@ TEST_F(ClusterSyncTest, LostLeaseWritesEverythingAgain) {
   EXPECT_GE(a.sync->stats().leases, 2u);
 }
 
+TEST_F(ClusterSyncTest, SharedSessionsNewLeaseWritesEverythingAgain) {
+  Agent a(etcd_->url(), "node-a", "192.168.60.2", "10.244.1.0/24", 3s, true);
+  Agent b(etcd_->url(), "node-b", "192.168.60.3", "10.244.2.0/24");
+  a.add("10.244.1.5", 300, "x", "a");
+  a.sync->start();
+  b.sync->start();
+  ASSERT_TRUE(eventually([&] { return b.sees_endpoint("10.244.1.5") && a.healthy(); }));
+  const int64_t first = a.session->lease();
+  EXPECT_EQ(a.sync->stats().lease, first) << "not the shared session's lease";
+  ASSERT_TRUE(admin_->revoke(first));
+  ASSERT_TRUE(eventually([&] {
+    auto s = a.sync->stats();
+    return a.session->lease() != first && s.lease == a.session->lease() && s.published;
+  }));
+  ASSERT_TRUE(eventually([&] { return b.sees_endpoint("10.244.1.5") && b.sees_node("node-a"); }));
+  auto kv = admin_->get(endpoint_key("t", ip("10.244.1.5")));
+  ASSERT_TRUE(kv && *kv);
+  EXPECT_EQ((*kv)->lease, a.session->lease());
+}
+
 TEST_F(ClusterSyncTest, EtcdRestartDegradesThenConverges) {
   Agent a(etcd_->url(), "node-a", "192.168.60.2", "10.244.1.0/24");
   Agent b(etcd_->url(), "node-b", "192.168.60.3", "10.244.2.0/24");
@@ -317,7 +352,9 @@ TEST_F(ClusterSyncTest, ThreeNodesEachSeeTheOthers) {
   auto count = [](const Agent& x) { return x.state.snapshot()->endpoints.size(); };
   ASSERT_TRUE(eventually([&] { return count(a) == 40 && count(b) == 40 && count(c) == 40; }, 20s))
       << count(a) << " " << count(b) << " " << count(c);
-  for (const Agent* x : {&a, &b, &c}) EXPECT_EQ(x->state.snapshot()->nodes.size(), 3u);
+  // Nodes and endpoints come on two watch streams: no order between them.
+  auto nodes = [](const Agent& x) { return x.state.snapshot()->nodes.size(); };
+  ASSERT_TRUE(eventually([&] { return nodes(a) == 3 && nodes(b) == 3 && nodes(c) == 3; })) << nodes(a) << " " << nodes(b) << " " << nodes(c);
 }
 
 }  // namespace

@@ -203,7 +203,7 @@ std::string status_table(const api::StatusResponse& s) {
     row("Kvstore:", k.backend() + " " + k.endpoint() + ": " + k.state() + ", lease " + std::to_string(k.lease_id()) +
                         (k.lease_alive() ? "" : " (not alive)") + ", " + std::to_string(k.node_records() + k.endpoint_records()) +
                         " records published, " + std::to_string(k.remote_nodes()) + " remote nodes with " +
-                        std::to_string(k.remote_endpoints()) + " endpoints, " + std::to_string(k.errors()) + " errors");
+                        std::to_string(k.remote_endpoints()) + " endpoints, " + std::to_string(k.errors()) + " errors since start");
     if (!k.reason().empty()) row("  degraded:", k.reason());
     for (const auto& r : k.refused()) row("  refused:", r);
   }

@@ -56,6 +56,26 @@ TEST(KvstoreRecords, EndpointRoundTrip) {
   EXPECT_EQ(d->named_ports[2].proto, 132);
 }
 
+// The endpoint store takes the CNI's K8S_POD_NAME as given: bytes that are
+// not UTF-8 must not throw out of the publisher's thread (the agent would die).
+TEST(KvstoreRecords, NotUtf8NamesEncodeWithoutThrowing) {
+  cluster::RemoteEndpoint e;
+  e.ip = ip("10.244.1.5");
+  e.identity = 300;
+  e.node = "node-a";
+  e.ns = "x";
+  e.pod = "p\xff\xfe";
+  std::string text;
+  ASSERT_NO_THROW(text = encode_endpoint(e));
+  auto d = decode_endpoint("10.244.1.5", text);
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->pod.rfind("p", 0), 0u);
+  EXPECT_NE(d->pod, e.pod);  // replaced, not passed through
+  cluster::Node n;
+  n.name = "\xc3";
+  ASSERT_NO_THROW((void)encode_node(n));
+}
+
 TEST(KvstoreRecords, ProtocolDefaultsToTcp) {
   auto d = decode_endpoint("10.0.0.1", R"({"ip":"10.0.0.1","identity":256,"node":"n","namedPorts":[{"name":"h","port":8080}]})");
   ASSERT_TRUE(d) << d.error().message;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -244,8 +245,14 @@ TEST_F(NodeDatapathTest, WorkerRegeneratesPolicyBeforeANewPodsEntry) {
   };
   ASSERT_TRUE(wait_for([&] { return nd.stats().reconciles >= 1; }));
   const int before = regenerations;
+  const auto t0 = std::chrono::steady_clock::now();
   cs.upsert_endpoint(ep("10.1.2.9", 310, "b"));
   ASSERT_TRUE(wait_for([&] { return entry("10.1.2.9/32").has_value(); }));
+  // Reported, not asserted (tests never assert on wall time): a new pod's
+  // address in the ipcache after its ClusterState change, debounce included.
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("new remote pod in the ipcache %lld ms after its ClusterState change\n", static_cast<long long>(ms));
+  RecordProperty("pod_to_ipcache_ms", std::to_string(ms));
   EXPECT_GT(regenerations.load(), before);
   EXPECT_FALSE(entry_before_policy) << "the pod's address reached the ipcache before its policy";
   EXPECT_EQ(entry("10.1.2.9/32")->ipblock_identity, 1u << 24);

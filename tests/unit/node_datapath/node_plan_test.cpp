@@ -108,12 +108,13 @@ TEST(NodePlan, IpblockIdentitiesAndPolicyCidrsOnClusterPrefixes) {
   const Plan p = plan(three_nodes(), in);
   // The longest policy CIDR holding the whole prefix.
   expect_entry(p, "10.1.2.7/32", 300, (1u << 24) + 2, "192.168.50.2", kCluster | kRemote);
-  // A /25 inside b's pod CIDR does not hold all of it.
-  expect_entry(p, "10.1.2.0/24", MYELIN_IDENTITY_WORLD, 1u << 24, "192.168.50.2", kCluster | kRemote | kPodCidr);
+  // A /25 inside b's pod CIDR does not hold all of it; an address of it
+  // that is no known pod is judged as before the entry: by the policy CIDR.
+  expect_entry(p, "10.1.2.0/24", 1u << 24, 1u << 24, "192.168.50.2", kCluster | kRemote | kPodCidr);
   // A pod CIDR that is itself a policy CIDR keeps its CIDR identity (and the tunnel).
   expect_entry(p, "10.1.3.0/24", (1u << 24) + 1, (1u << 24) + 1, "192.168.50.3", kCluster | kRemote | kPodCidr);
   expect_entry(p, "192.168.50.2/32", MYELIN_IDENTITY_REMOTE_NODE, 0, nullptr, kCluster | kRemote);
-  expect_entry(p, "10.1.1.0/24", MYELIN_IDENTITY_WORLD, 1u << 24, nullptr, kCluster);
+  expect_entry(p, "10.1.1.0/24", 1u << 24, 1u << 24, nullptr, kCluster);
 }
 
 TEST(NodePlan, ConflictsAndStrays) {
@@ -123,6 +124,7 @@ TEST(NodePlan, ConflictsAndStrays) {
   s.nodes["f"] = node("f", "0.0.0.0", {"10.1.6.0/24"});
   s.endpoints[ip("10.1.1.9")] = ep("10.1.1.9", 301, "b");    // an address of this node's pod CIDR
   s.endpoints[ip("10.1.9.9")] = ep("10.1.9.9", 0, "gone");   // its node unknown, no identity yet
+  s.endpoints[ip("192.168.50.3")] = ep("192.168.50.3", 302, "c");  // a host-network pod: node c's address
   PlanInputs in;
   in.mode = RoutingMode::native;
   in.unreachable = [](net::Ipv4) { return std::string(); };
@@ -138,7 +140,8 @@ TEST(NodePlan, ConflictsAndStrays) {
   // The local pod CIDR comes from this node's own record when not given.
   expect_entry(p, "10.1.1.0/24", MYELIN_IDENTITY_WORLD, 0, nullptr, kCluster);
   EXPECT_FALSE(p.ipcache.count(pfx("10.1.1.9/32")));
-  EXPECT_EQ(p.endpoints_refused, 1u);
+  EXPECT_EQ(p.endpoints_refused, 2u);
+  expect_entry(p, "192.168.50.3/32", MYELIN_IDENTITY_REMOTE_NODE, 0, nullptr, kCluster | kRemote);
   // Policy's "any identity" (0) never reaches the ipcache: world, no tunnel.
   expect_entry(p, "10.1.9.9/32", MYELIN_IDENTITY_WORLD, 0, nullptr, kCluster | kRemote);
   EXPECT_EQ(p.endpoints_without_node, 1u);

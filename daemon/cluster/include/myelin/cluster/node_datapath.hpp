@@ -74,7 +74,8 @@ class NodeDatapath {
   // (which reconciles once at once).
   Status start();
   void stop();
-  // Policy CIDRs changed (PolicyManager regenerated): ipBlock identities again.
+  // Policy CIDRs changed (PolicyManager regenerated, outside its locks):
+  // ipBlock identities again, now, on the calling thread.
   void policy_changed();
   // Another node's identity came or went (Identities::on_change): policy again.
   void identities_changed();

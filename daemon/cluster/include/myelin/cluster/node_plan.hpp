@@ -90,7 +90,7 @@ struct Plan {
   std::map<Prefix, Route> routes;
   std::map<std::string, std::string> problems;  // node -> problem, every remote node (empty = healthy)
   size_t endpoints_without_node = 0;             // remote pods whose node is unknown (no tunnel endpoint)
-  size_t endpoints_refused = 0;                  // remote pods claiming an address of this node's pod CIDR
+  size_t endpoints_refused = 0;                  // remote pods claiming an address of this node's pod CIDR or a node's address
 };
 
 Plan plan(const Snapshot& s, const PlanInputs& in);

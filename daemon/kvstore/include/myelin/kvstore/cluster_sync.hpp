@@ -3,8 +3,10 @@
 //
 //   publisher (its own thread): this node's record (nodes/<node>) and its
 //     endpoints (endpoints/<ip>) under the session's lease; woken by
-//     endpoints_changed() and a new lease, and every second to compare what
-//     is desired with what it wrote (a no-op when nothing moved). A new
+//     endpoints_changed(), a new lease and a store change that took one of
+//     its keys, it compares what is desired with what it wrote and writes
+//     the difference; every second it looks for a new lease of a shared
+//     session (nothing is computed then). A new
 //     lease (the old one expired while the store was away) writes them all
 //     again; the first pass under a lease also deletes this node's endpoint
 //     records no longer desired (pods removed while the agent was down).
@@ -52,7 +54,8 @@ struct ClusterSyncOptions {
   Session* session = nullptr;
   std::chrono::milliseconds retry{250};   // first backoff after a failure, doubled up to max_retry
   std::chrono::milliseconds max_retry{5000};
-  std::chrono::milliseconds resync{1000};  // the publisher's idle pass
+  std::chrono::milliseconds resync{1000};  // the publisher's idle check of the session's lease
+  std::chrono::milliseconds min_gap{20};   // between two passes: a burst of changes is one pass
 };
 
 struct SyncStats {
@@ -89,10 +92,14 @@ class ClusterSync {
   void stop();
   // Any thread, cheap: the publisher compares and writes soon.
   void endpoints_changed();
+  // A shared session got a new lease (its owner's on_new_lease): write
+  // everything again now rather than at the next idle pass.
+  void lease_changed();
   SyncStats stats() const;
 
  private:
   void run();
+  int64_t published_lease() const;
   bool pass();  // false: something failed (retry with backoff)
   bool cleanup(int64_t lease, const std::map<std::string, std::string>& desired);
   void wake();

@@ -10,12 +10,12 @@
 //  - references: identities/ref/<id>/<node> under this node's session lease,
 //    one key per id however many local endpoints use it (counted here); a
 //    crashed node's references expire with its lease.
-//  - garbage collection: an id without references for `gc_grace` (as this
-//    node's watcher saw it) is deleted in one Txn that also requires that
+//  - garbage collection: every gc_interval the references are listed; an id
+//    without references for `gc_grace` (in those lists) is deleted in one Txn that also requires that
 //    no reference exists then (delete_if_unreferenced); an acquire that put
 //    its reference checks the id is still there afterwards.
 //  - list()/labels(): every node's identities, kept by a Watcher on
-//    identities/; on_change when another node's identity came or went.
+//    identities/id/ (not ref/: one event per endpoint on every node); on_change when another node's identity came or went.
 // The numbers live in etcd without a lease: a restart gets the same ones.
 #pragma once
 
@@ -43,7 +43,7 @@ struct EtcdIdentitiesOptions {
   std::chrono::milliseconds gc_grace{std::chrono::minutes(10)};
   // How often the background thread collects garbage and writes references
   // that could not be written when the store was unreachable.
-  std::chrono::milliseconds gc_interval{std::chrono::seconds(30)};
+  std::chrono::milliseconds gc_interval{std::chrono::minutes(1)};
 };
 
 class EtcdIdentities final : public identity::Identities {
@@ -82,7 +82,6 @@ class EtcdIdentities final : public identity::Identities {
   std::string ref_prefix(uint32_t id) const;
   // Watcher side (under mu_).
   void apply(const KeyValue& kv, bool deleted);
-  void note_refs_locked(uint32_t id);
   // acquire's steps (under alloc_mu_).
   Result<uint32_t> find_or_allocate(const std::vector<std::string>& labels);
   Status put_reference(uint32_t id, const std::vector<std::string>& labels);
@@ -99,7 +98,7 @@ class EtcdIdentities final : public identity::Identities {
   mutable std::mutex mu_;  // the cluster's view (the watcher's thread writes it)
   std::map<uint32_t, Id> ids_;
   std::map<std::vector<std::string>, std::set<uint32_t>> by_labels_;
-  std::map<uint32_t, std::set<std::string>> refs_;  // id -> nodes
+  std::map<uint32_t, std::set<std::string>> refs_;  // id -> nodes, as the last collection listed them
   std::map<uint32_t, std::chrono::steady_clock::time_point> unreferenced_since_;
   bool synced_ = false;
   // Ids this node just created: their watch event is not another node's change.

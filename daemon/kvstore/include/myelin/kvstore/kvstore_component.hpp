@@ -5,10 +5,17 @@
 // unreachable is never a start-up error: the agent runs degraded and
 // converges when it answers (a bad URL or unreadable TLS file is one).
 //
-// main wires it as (the etcd client shared with the identities when they
-// come from etcd too):
-//   auto& kv = components.add<kvstore::KvstoreComponent>(etcd, cluster_state, sync_options);
+// main wires it as
+//   auto so = kvstore::sync_options(flags, node, node_ip, pod_cidr);
+//   so.local_endpoints = [&] { return kvstore::published_endpoints(store, objects, node); };
+//   auto& kv = components.add<kvstore::KvstoreComponent>(*kvstore::etcd_options(flags), cluster_state, so);
+//   kv.watch_pods(objects);
 //   endpoints.set_on_change([..., &kv] { ...; kv.endpoints_changed(); });
+// or, sharing the client and the session with EtcdIdentities (one lease
+// for all of this node's keys): so.session = session.get(), the
+// KvstoreComponent(etcd, ...) constructor, and the session's on_new_lease
+// calling kv.lease_changed() besides identities->write_references(lease)
+// (without that call the sync still finds the new lease within a second).
 #pragma once
 
 #include <memory>
@@ -51,6 +58,8 @@ class KvstoreComponent : public component::Component {
 
   // Any thread: an endpoint was added, removed or changed.
   void endpoints_changed();
+  // Any thread: the shared session (ClusterSyncOptions::session) has a new lease.
+  void lease_changed();
   // Pod changes (named ports) re-publish too.
   void watch_pods(objects::ObjectStore& objects);
   SyncStats stats() const;

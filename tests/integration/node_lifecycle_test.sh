@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The node datapath on one node, end to end: alone (no --kvstore, no
+# Kubernetes API) the agent says so in status and `node list` (this node,
+# local, with its pod CIDR), and writes its pod CIDR into the ipcache as
+# inside the cluster. State a previous cluster run left behind (another
+# node's ipcache entry in the pinned map, a route of ours, proto 77) is gone
+# after the next start, while a route of another protocol stays.
+source "$(dirname "$0")/common.sh"
+
+mln_init
+MLN_NODE_NAME=solo
+mln_node_up 10.236.0.0/24
+IPCACHE="$MLN_BPFFS/myelin_ipcache"
+
+# ipcache key of a prefix (struct myelin_ipcache_key): prefixlen 32+len, family 4, the address.
+ipc_key() {  # $1 = a.b.c.d, $2 = prefix length
+  local IFS=.
+  # shellcheck disable=SC2086
+  set -- $1 "$2"
+  printf '%02x 00 00 00 04 00 00 00 %02x %02x %02x %02x 00 00 00 00 00 00 00 00 00 00 00 00' $((32 + $5)) "$1" "$2" "$3" "$4"
+}
+ipc_has() { bpftool map lookup pinned "$IPCACHE" key hex $(ipc_key "$1" "$2") >/dev/null 2>&1; }  # shellcheck disable=SC2046
+ipc_flags() { bpftool -j map lookup pinned "$IPCACHE" key hex $(ipc_key "$1" "$2") 2>/dev/null | jq -r '.formatted.value.flags // empty'; }
+status() { mln_myelin status -o json; }
+
+echo "-- alone"
+status | jq -e '.cluster.mode == "single node: no --kvstore and no Kubernetes API"' >/dev/null &&
+  t_ok "status: a single node says so" || t_bad "status: single node" "$(status | jq -c .cluster)"
+mln_myelin node list -o json | jq -e '.mode | startswith("single node")' >/dev/null &&
+  mln_myelin node list -o json | jq -e '.nodes | length == 1 and (.[0] | .name == "solo" and .local == true and .pod_cidrs == ["10.236.0.0/24"] and .source == "local")' >/dev/null &&
+  t_ok "node list: this node alone, local, with its pod CIDR" || t_bad "node list" "$(mln_myelin node list -o json)"
+mln_myelin node list | grep -q '^solo (local) ' && t_ok "node list (table): the row of this node" || t_bad "node list table" "$(mln_myelin node list)"
+[ "$(ipc_flags 10.236.0.0 24)" = "1" ] && t_ok "ipcache: this node's pod CIDR is inside the cluster (flags CLUSTER)" ||
+  t_bad "ipcache pod CIDR" "$(bpftool -j map lookup pinned "$IPCACHE" key hex $(ipc_key 10.236.0.0 24) 2>&1)"
+
+echo "-- state of an earlier cluster run, removed while the agent was down"
+mln_agent_kill TERM
+# Another node's pod CIDR (world, tunnel endpoint 192.168.77.2, CLUSTER|REMOTE|POD_CIDR) and its address.
+bpftool map update pinned "$IPCACHE" key hex $(ipc_key 10.77.0.0 24) value hex 02 00 00 00 00 00 00 00 c0 a8 4d 02 07 00 00 00
+bpftool map update pinned "$IPCACHE" key hex $(ipc_key 192.168.77.2 32) value hex 06 00 00 00 00 00 00 00 00 00 00 00 03 00 00 00
+ipc_has 10.77.0.0 24 || mln_die "could not seed the stale ipcache entry"
+mln_node ip link add mln-s0 type veth peer name mln-s1
+mln_node ip link set mln-s0 up
+mln_node ip link set mln-s1 up
+mln_node ip addr add 192.168.77.1/24 dev mln-s0
+mln_node ip route add 10.77.0.0/24 via 192.168.77.2 proto 77
+mln_node ip route add 10.78.0.0/24 via 192.168.77.2 proto static
+mln_agent_start
+pruned=false
+for _ in $(seq 1 100); do
+  if ! ipc_has 10.77.0.0 24 && ! ipc_has 192.168.77.2 32 && [ -z "$(mln_node ip route show proto 77)" ]; then pruned=true; break; fi
+  sleep 0.1
+done
+$pruned && t_ok "the other node's ipcache entries and our route are pruned at start" ||
+  t_bad "stale state pruned" "ipcache 10.77.0.0/24: $(ipc_flags 10.77.0.0 24); routes: $(mln_node ip route show proto 77)"
+mln_node ip route show proto static | grep -q '^10.78.0.0/24 via 192.168.77.2' && t_ok "a route of another protocol stays" ||
+  t_bad "other route" "$(mln_node ip route)"
+[ "$(ipc_flags 10.236.0.0 24)" = "1" ] && t_ok "this node's pod CIDR is still there" || t_bad "own pod CIDR after restart"
+status | jq -e '(.cluster.pruned | tonumber) >= 3 and (.cluster.error // "") == ""' >/dev/null && t_ok "status counts what was pruned" ||
+  t_bad "status pruned" "$(status | jq -c .cluster)"
+
+t_summary

@@ -73,8 +73,9 @@ agent_up() {  # agent_up CLUSTER: myelind synced from etcd's CLUSTER, or AGENT_W
   mln_agent_start
 }
 kv() { mln_myelin status -o json 2>/dev/null | jq -r "$1" 2>/dev/null || true; }  # a field of the agent's status
-synced_with() {  # synced_with N: the kvstore status says synced, with at least N remote endpoints
-  [ "$(kv '.kvstore.synced // false')" = true ] && [ "$(kv '.kvstore.remote_endpoints // 0')" -ge "$1" ]
+synced_with() {  # synced_with N: the kvstore status says synced, with at least N remote endpoints (in the ipcache too, when the node datapath reports)
+  [ "$(kv '.kvstore.synced // false')" = true ] && [ "$(kv '.kvstore.remote_endpoints // 0')" -ge "$1" ] &&
+    [ "$(kv "if .cluster then (.cluster.ipcache_entries // 0) else $1 end")" -ge "$1" ]
 }
 if [ -z "$AGENT_WHY" ]; then
   agent_up empty-cluster

@@ -121,8 +121,10 @@ std::string node_json(int n) {
 }
 // A label set: namespace and app, as a Deployment's pods carry them.
 std::vector<std::string> labels(const std::string& tag, int set) {
-  return {"k8s:app=app-" + std::to_string(set), "k8s:io.kubernetes.pod.namespace=" + tag + "-ns-" + std::to_string(set % 200),
-          "k8s:io.cilium.k8s.policy.serviceaccount=default"};
+  std::vector<std::string> l{"k8s:app=app-" + std::to_string(set), "k8s:io.kubernetes.pod.namespace=" + tag + "-ns-" + std::to_string(set % 200),
+                             "k8s:io.cilium.k8s.policy.serviceaccount=default"};
+  std::sort(l.begin(), l.end());  // sorted, as EtcdIdentities writes them
+  return l;
 }
 std::string labels_json(const std::vector<std::string>& l) {
   std::string s = "{\"labels\":[";

@@ -192,6 +192,10 @@ for m in floor kvxlan tunnel native; do
     printf '%-22s %12s %12s %14s   (not measured: %s)\n' "${LABEL[$m]}" - - - "${WHY_NOT[$m]:-?}"
   fi
 done
+echo "Per round (the spread the medians come from):"
+for m in "${MODES[@]}"; do
+  printf '  %-20s p50 usec: %s  Gbit/s: %s\n' "${LABEL[$m]}" "$(printf '%.2f ' ${P50[$m]})" "$(printf '%.2f ' ${BW[$m]})"
+done
 echo
 echo "Speed ratios (higher is better: throughput X/Y, latency Y/X)"
 printf '%-36s %10s %10s %10s %8s\n' "" "p50" "p99" "Gbit/s" "goal"

@@ -93,9 +93,22 @@ for want in "^10 +iptables +[0-9.]+ " "^10 +myelin +[^ ]+ +[^ ]+ +[0-9.]+ " "^(i
   grep -qE "$want" "$OUT/service.out" && t_ok "service_bench's table has a line like: $want" ||
     t_bad "service_bench's table has a line like: $want"
 done
+# Cross-node: one round of 1 s per setup (the Myelin rows appear when the tree has them).
+bench xnode "^kernel VXLAN +[0-9.]+ +[0-9.]+ +[0-9.]+" env BENCH_SECS=1 "$here/cross_node_bench.sh" 1
+grep -qE "^floor \(underlay\) +[0-9.]+ " "$OUT/xnode.out" && t_ok "cross_node_bench measured the floor" || t_bad "cross_node_bench measured the floor"
+# The control plane against a real etcd: 10 nodes, 200 pods, 10 watchers, 3 probes, 5 allocators x 50 label sets.
+if [ -x "$MLN_BIN/cluster_scale_sim" ]; then
+  bench kv_scale "^identities in etcd \(identities/id/\) +50 +\(want 50\)" "$here/cluster_scale_bench.sh" 10 200 10 3 5 50
+  grep -qE "^  to every node \(identity and address\) +[0-9.]+ " "$OUT/kv_scale.out" && t_ok "cluster_scale_bench timed propagation" ||
+    t_bad "cluster_scale_bench timed propagation"
+  CG_WANT=8
+else
+  echo "cluster_scale_bench not run: cluster_scale_sim is not built (no api/etcd in this tree)"
+  CG_WANT=7
+fi
 made=$(ls -d "$CG_ROOT"/mln-bench-smoke-$$-* | wc -l)
 for cg in "${CGS[@]}"; do rm_cgroup "$cg"; done
 left=$(ls -d "$CG_ROOT"/mln-bench-smoke-$$-* 2>/dev/null || true)
-[ "$made" -eq 6 ] && [ -z "$left" ] && t_ok "the smoke test removes the 6 cgroups it made" ||
-  t_bad "the smoke test removes the 6 cgroups it made" "made $made, left: $left"
+[ "$made" -eq "$CG_WANT" ] && [ -z "$left" ] && t_ok "the smoke test removes the $CG_WANT cgroups it made" ||
+  t_bad "the smoke test removes the $CG_WANT cgroups it made" "made $made, left: $left"
 t_summary

@@ -294,11 +294,11 @@ int main(int argc, char** argv) {
   const bool kube_api = flags.is_set("kubeconfig") || (!flags.is_set("manifests") && std::getenv("KUBERNETES_SERVICE_HOST"));
   auto cnode = cluster_node(flags, kube_api);
   if (!cnode) return usage_error(cnode.error().message);
-  {
-    auto existing = netlink::link_get("myelin_vxlan");
-    if (auto s = (*dp)->set_node_config(node_config((*dp)->node_config(), *cnode, existing ? existing->index : 0)); !s)
-      return fail("node config: " + s.error().message);
-  }
+  // Native mode's routing field; tunnel mode's is TunnelComponent's (a
+  // restart keeps the pinned TUNNEL config, so encapsulation never pauses),
+  // and a single node's config is left as it is.
+  if (cnode->clustered && !cnode->tunnel)
+    if (auto s = (*dp)->set_node_config(node_config((*dp)->node_config(), *cnode, 0)); !s) return fail("node config: " + s.error().message);
   auto restored = endpoints.restore();
   if (!restored) return fail("restoring endpoints: " + restored.error().message);
   log::info("myelind", "restored " + std::to_string(*restored) + " endpoints");

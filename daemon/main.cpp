@@ -23,6 +23,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include "agent/components.hpp"
 #include "agent/conntrack_gc.hpp"
@@ -45,6 +46,10 @@
 #include "myelin/cluster/nodes_component.hpp"
 #include "myelin/identity/scoped_identities.hpp"
 #include "myelin/kvstore/identities.hpp"
+#include "myelin/kvstore/pod_cidr.hpp"
+#include "myelin/kube/kube_identities.hpp"
+#include "myelin/cluster/objects_feed.hpp"
+#include "sources/node_pod_cidr.hpp"
 #include "myelin/kvstore/kvstore_component.hpp"
 #include "myelin/netlink.hpp"
 #include "myelin/log.hpp"
@@ -94,7 +99,6 @@ Status make_dirs(const std::string& dir) {
 }
 
 
-// ---- issue 12 wiring (the e2e branch's; the lead redoes it in main) ----
 // This node's place in a cluster: its underlay address and device (--node-ip,
 // or the default route's device), and what the datapath is told
 // (myelin_node_config). A single node (no kvstore, no Kubernetes API) routes
@@ -106,9 +110,9 @@ struct ClusterNode {
   unsigned underlay_mtu = 1500;
 };
 
-Result<ClusterNode> cluster_node(const Flags& flags, bool kube) {
+Result<ClusterNode> cluster_node(const Flags& flags, bool clustered) {
   ClusterNode c;
-  c.clustered = !flags.get("kvstore").empty() || kube;
+  c.clustered = clustered;
   if (!c.clustered) return c;
   c.tunnel = flags.get("routing-mode") == "tunnel";
   auto devs = nodeport::resolve_devices("");
@@ -154,9 +158,6 @@ int main(int argc, char** argv) {
   }
   if (auto s = flags.missing_required(); !s) return usage_error(s.error().message);
   if (auto s = config::check_cluster_flags(flags); !s) return usage_error(s.error().message);
-  // TODO(issue 12, lead): cluster-pool / kubernetes IPAM give the CIDR here.
-  if (flags.get("pod-cidr").empty()) return usage_error("--ipam " + flags.get("ipam") + " is not wired into myelind yet");
-  const auto cidr = net::parse_cidr4(flags.get("pod-cidr"));  // validated
   const std::string rp = flags.get("redirect-peer");
 
   // Signals are taken synchronously by main (sigwait), never by worker threads.
@@ -171,7 +172,6 @@ int main(int argc, char** argv) {
   agent::AgentInfo info;
   info.node_name = flags.get("node-name");
   info.version = MYELIN_VERSION;
-  info.pod_cidr = *cidr;
   info.bpffs_root = config::expand_node_name(flags.get("bpffs-root"), info.node_name);
   info.started = google::protobuf::util::TimeUtil::GetCurrentTime();
   const std::string state_dir = config::expand_node_name(flags.get("state-dir"), info.node_name);
@@ -186,6 +186,61 @@ int main(int argc, char** argv) {
   if (auto s = make_dirs(state_dir); !s) return fail(s.error().message);
   if (auto s = make_dirs(std::filesystem::path(socket_path).parent_path().string()); !s) return fail(s.error().message);
   if (auto s = datapath::make_pin_dir(info.bpffs_root); !s) return fail("--bpffs-root: " + s.error().message);
+
+  // The cluster's stores: etcd (--kvstore: one client and one lease for all of
+  // this node's keys) or the Kubernetes API (--kubeconfig, or in a pod).
+  // Neither: a single node.
+  const bool kube_api = flags.is_set("kubeconfig") || (!flags.is_set("manifests") && std::getenv("KUBERNETES_SERVICE_HOST"));
+  std::optional<kube::ClusterConfig> kube_cluster;
+  if (kube_api) {
+    auto c = flags.is_set("kubeconfig") ? kube::load_kubeconfig(flags.get("kubeconfig")) : kube::load_in_cluster();
+    if (!c) return fail(c.error().message);
+    kube_cluster = *c;
+  }
+  std::unique_ptr<kvstore::Etcd> etcd;
+  std::unique_ptr<kvstore::Session> session;
+  if (flags.get("kvstore") == "etcd") {
+    auto eo = kvstore::etcd_options(flags);
+    if (!eo) return usage_error(eo.error().message);
+    auto e = kvstore::Etcd::connect(*eo);
+    if (!e) return fail("etcd: " + e.error().message);
+    etcd = std::move(*e);
+    // Unreachable now is not an error: the session keeps trying, status says degraded.
+    auto sess = kvstore::Session::open(*etcd, std::chrono::seconds(*flags.get_int("kvstore-lease-ttl")), nullptr);
+    if (!sess) return fail("etcd session: " + sess.error().message);
+    session = std::move(*sess);
+  }
+  // This node's pod CIDR (--ipam): given, claimed in etcd (kept across
+  // restarts), or its Node's spec.podCIDRs.
+  std::optional<net::Cidr4> cidr;
+  const std::string ipam_mode = flags.get("ipam").empty() ? "static" : flags.get("ipam");
+  if (ipam_mode == "static") {
+    cidr = *net::parse_cidr4(flags.get("pod-cidr"));  // validated
+  } else if (ipam_mode == "cluster-pool") {
+    // A first start needs the store to claim one (bounded wait); a restart has its claim in the state dir.
+    Result<std::string> c = Error{"not tried"};
+    for (int attempt = 0; attempt < 30; ++attempt) {
+      c = kvstore::claim_pod_cidr(*etcd, flags.get("cluster-name"), info.node_name, flags.get("cluster-pool-cidr"),
+                                  static_cast<int>(*flags.get_int("cluster-pool-mask-size")), state_dir + "/pod-cidr.json");
+      if (c || c.error().message.rfind("--cluster-pool", 0) == 0 || c.error().message.find(" is claimed") != std::string::npos) break;
+      if (attempt == 0) log::warn("ipam", "--ipam cluster-pool: " + c.error().message + "; retrying for 30 s");
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+    if (!c) return fail("--ipam cluster-pool: " + c.error().message);
+    auto parsed = net::parse_cidr4(*c);
+    if (!parsed) return fail("--ipam cluster-pool: the store holds '" + *c + "': " + parsed.error().message);
+    cidr = *parsed;
+  } else {
+    sources::PodCidrFrom from;
+    if (kube_cluster) from.api = *kube_cluster;
+    else from.manifests_dir = flags.get("manifests");
+    auto c = sources::node_pod_cidr(from, info.node_name, std::chrono::seconds(*flags.get_int("k8s-sync-timeout")),
+                                    [](const std::string& m) { log::info("ipam", m); });
+    if (!c) return fail("--ipam kubernetes: " + c.error().message);
+    cidr = *c;
+  }
+  info.pod_cidr = *cidr;
+  log::info("ipam", "pod CIDR " + cidr->str() + " (" + ipam_mode + ")");
 
   info.features = datapath::probe_features(*mounts);
   bool redirect_peer = rp == "auto" ? datapath::has_redirect_peer() : rp == "true";
@@ -203,58 +258,65 @@ int main(int argc, char** argv) {
   if (!ipam) return fail("IPAM: " + ipam.error().message);
   auto store = endpoints::EndpointStore::open(state_dir + "/endpoints.json");
   if (!store) return fail("endpoint store: " + store.error().message);
-  auto identities = identity::IdentityAllocator::open(state_dir + "/identities.json");
-  if (!identities) return fail("identities: " + identities.error().message);
-
   metrics::AgentCounters counters;
   objects::ObjectStore objects;  // the Kubernetes objects, from the sources below; components subscribe
-  // Cluster identities (--kvstore etcd): pod identities from etcd, the same
-  // number on every node; CIDR identities stay this node's (ScopedIdentities).
-  identity::Identities* ids = identities->get();
-  std::unique_ptr<kvstore::Etcd> id_etcd;
-  std::unique_ptr<kvstore::Session> id_session;
-  std::unique_ptr<kvstore::EtcdIdentities> etcd_ids;
-  std::unique_ptr<identity::ScopedIdentities> scoped_ids;
+  // Security identities. A single node: its state file. etcd: pod identities
+  // by CAS in the store, the same number on every node, CIDR identities this
+  // node's from 2^24 (ScopedIdentities). The Kubernetes API: MyelinIdentity
+  // objects (CIDR identities kept locally by KubeIdentities itself).
   std::unique_ptr<identity::IdentityAllocator> local_ids;
-  std::atomic<kvstore::EtcdIdentities*> etcd_ids_ptr{nullptr};
-  if (flags.get("kvstore") == "etcd") {
-    auto eo = kvstore::etcd_options(flags);
-    if (!eo) return usage_error(eo.error().message);
-    auto e = kvstore::Etcd::connect(*eo);
-    if (!e) return fail("etcd: " + e.error().message);
-    id_etcd = std::move(*e);
-    auto sess = kvstore::Session::open(*id_etcd, std::chrono::seconds(*flags.get_int("kvstore-lease-ttl")), [&etcd_ids_ptr](int64_t lease) {
-      if (auto* p = etcd_ids_ptr.load()) (void)p->write_references(lease);
-    });
-    if (!sess) return fail("etcd session: " + sess.error().message);
-    id_session = std::move(*sess);
+  std::unique_ptr<kvstore::EtcdIdentities> etcd_ids;
+  std::unique_ptr<kube::KubeIdentities> kube_ids;
+  std::unique_ptr<identity::ScopedIdentities> scoped_ids;
+  identity::Identities* ids = nullptr;
+  if (etcd) {
     kvstore::EtcdIdentitiesOptions io;
     io.cluster = flags.get("cluster-name");
     io.node = info.node_name;
-    auto ei = kvstore::EtcdIdentities::open(*id_etcd, *id_session, io);
+    io.state_file = state_dir + "/cluster-identities.json";  // restored endpoints keep their references
+    auto ei = kvstore::EtcdIdentities::open(*etcd, *session, io);
     if (!ei) return fail("cluster identities: " + ei.error().message);
     etcd_ids = std::move(*ei);
-    etcd_ids_ptr = etcd_ids.get();
-    // CIDR identities are this node's, numbered from 2^24 (never a cluster id).
     auto local = identity::IdentityAllocator::open(state_dir + "/local-identities.json", identity::kFirstLocalIdentity);
     if (!local) return fail("local identities: " + local.error().message);
     local_ids = std::move(*local);
     scoped_ids = std::make_unique<identity::ScopedIdentities>(*etcd_ids, *local_ids);
     ids = scoped_ids.get();
+  } else if (kube_cluster) {
+    kube::KubeIdentitiesOptions ko;
+    ko.node = info.node_name;
+    ko.refs_file = state_dir + "/kube-identity-refs.json";
+    ko.local_file = state_dir + "/local-identities.json";
+    auto ki = kube::KubeIdentities::open(*kube_cluster, ko);
+    if (!ki) return fail("cluster identities (MyelinIdentity): " + ki.error().message);
+    kube_ids = std::move(*ki);
+    ids = kube_ids.get();
+  } else {
+    auto local = identity::IdentityAllocator::open(state_dir + "/identities.json");
+    if (!local) return fail("identities: " + local.error().message);
+    local_ids = std::move(*local);
+    ids = local_ids.get();
   }
   // The other nodes (fed by the kvstore / Kubernetes backends), written into
   // the ipcache and the node's routes by the node datapath; it adopts the
   // pinned cluster entries now, so policy leaves them alone from its first
   // regeneration.
   cluster::ClusterState cluster_state(info.node_name);
+  // This node's place in it: its underlay address, device and MTU.
+  auto cnode = cluster_node(flags, etcd || kube_cluster);
+  if (!cnode && etcd) return usage_error(cnode.error().message);
+  if (!cnode) {  // the API alone names no address: this node stays single, and says why
+    log::warn("cluster", cnode.error().message + ": a single node");
+    cnode = ClusterNode{};
+  }
   kvstore::KvstoreComponent* kvstore = nullptr;          // with --kvstore: publishes this node's endpoints
   agent::PolicyManager* policy_ref = nullptr;  // set below: the node datapath outlives it
   cluster::NodesComponent::Options nodes_opts;
-  if (!flags.get("kvstore").empty()) nodes_opts.sources = {cluster::Source::etcd};
+  if (cnode->clustered) nodes_opts.sources = {etcd ? cluster::Source::etcd : cluster::Source::kubernetes};
   nodes_opts.mode = nodes_opts.sources.empty() ? cluster::RoutingMode::none
                     : flags.get("routing-mode") == "native" ? cluster::RoutingMode::native : cluster::RoutingMode::tunnel;
   nodes_opts.node_name = info.node_name;
-  if (auto ip = net::parse_ipv4(flags.get("node-ip"))) nodes_opts.node_ip = *ip;
+  if (cnode->clustered) nodes_opts.node_ip = cnode->ip;
   nodes_opts.pod_cidr = *cidr;
   cluster::NodeDatapath node_dp(cluster_state, **dp, {nodes_opts.mode, *cidr, nodes_opts.sources},
                                 {[&policy_ref] { return policy_ref ? policy_ref->policy_cidrs() : std::vector<std::pair<net::Cidr4, uint32_t>>{}; },
@@ -277,7 +339,15 @@ int main(int argc, char** argv) {
     node_dp.policy_changed();
     if (kvstore) kvstore->endpoints_changed();
   });
-  ids->on_change([&node_dp] { node_dp.identities_changed(); });
+  // The Kubernetes API's Nodes and other nodes' Pods into the cluster state
+  // (remote pods whose labels have no number yet wait for one: resync).
+  std::unique_ptr<cluster::ObjectsFeed> objects_feed;
+  if (cnode->clustered && !etcd)
+    objects_feed = std::make_unique<cluster::ObjectsFeed>(objects, cluster_state, *ids, cluster::Source::kubernetes);
+  ids->on_change([&node_dp, &objects_feed] {
+    node_dp.identities_changed();
+    if (objects_feed) objects_feed->resync();
+  });
   endpoints.set_label_source([&policies](const std::string& ns, const std::string& pod) {
     return policies.identity_labels(ns, pod);
   });
@@ -291,9 +361,6 @@ int main(int argc, char** argv) {
   });
   // The node's routing before the endpoints are restored; a tunnel device of
   // an earlier start keeps its index (cross-node traffic never stops).
-  const bool kube_api = flags.is_set("kubeconfig") || (!flags.is_set("manifests") && std::getenv("KUBERNETES_SERVICE_HOST"));
-  auto cnode = cluster_node(flags, kube_api);
-  if (!cnode) return usage_error(cnode.error().message);
   // Native mode's routing field; tunnel mode's is TunnelComponent's (a
   // restart keeps the pinned TUNNEL config, so encapsulation never pauses),
   // and a single node's config is left as it is.
@@ -322,14 +389,10 @@ int main(int argc, char** argv) {
       services::ServiceManager::Options{info.node_name, flags.get("k8s-service-proxy-name"),
                                         lb_opts.algorithm == services::LbAlgorithm::maglev, node_ports.min, node_ports.max});
 
-  // Tunnel mode (issue 12) in a cluster only: a single node (no --node-ip,
-  // no --kvstore) routes nothing to other nodes.
-  // TODO(issue 12, lead): the cluster decision once the kvstore/Kubernetes backends are wired.
+  // Tunnel mode in a cluster only: a single node routes nothing to other nodes.
   std::optional<tunnel::Underlay> underlay;
-  if (flags.get("routing-mode") == "tunnel" && (!flags.get("node-ip").empty() || !flags.get("kvstore").empty())) {
-    std::optional<net::Ipv4> want;
-    if (!flags.get("node-ip").empty()) want = *net::parse_ipv4(flags.get("node-ip"));  // validated
-    auto u = tunnel::resolve_underlay(want);
+  if (cnode->clustered && cnode->tunnel) {
+    auto u = tunnel::resolve_underlay(cnode->ip);
     if (!u) return fail("tunnel mode: " + u.error().message);
     underlay = *u;
   }
@@ -358,7 +421,8 @@ int main(int argc, char** argv) {
   // Masquerade's fields of the node config, before the devices' programs read them.
   masquerade::MasqueradeComponent::Options masq;
   masq.enabled = flags.get("masquerade") == "true";
-  if (!flags.get("node-ip").empty()) masq.node_ip = *net::parse_ipv4(flags.get("node-ip"));                        // validated
+  if (cnode->clustered) masq.node_ip = cnode->ip;
+  else if (!flags.get("node-ip").empty()) masq.node_ip = *net::parse_ipv4(flags.get("node-ip"));  // validated
   if (!flags.get("native-routing-cidr").empty()) masq.native_cidr = *net::parse_cidr4(flags.get("native-routing-cidr"));  // validated
   components.add<masquerade::MasqueradeComponent>(**dp, masq);
   components.add<nodeport::NodePortComponent>(
@@ -387,22 +451,14 @@ int main(int argc, char** argv) {
   components.add<agent::ServicesComponent>(*services, objects);
   components.add<services::LbComponent>(**lb_writer);
   components.add<metrics::AgentCountersComponent>(counters);
-  if (flags.get("kvstore") == "etcd") {
-    // This node's record and endpoints under its lease; the others' into
-    // cluster_state. The store unreachable is not an error: degraded.
-    auto eo = kvstore::etcd_options(flags);
-    if (!eo) return usage_error(eo.error().message);
-    net::Ipv4 node_ip{};
-    if (!flags.get("node-ip").empty()) {
-      node_ip = *net::parse_ipv4(flags.get("node-ip"));  // validated
-    } else if (auto devs = nodeport::resolve_devices(""); devs && !devs->empty() && !devs->front().addrs.empty()) {
-      node_ip = devs->front().addrs.front();
-    } else {
-      return usage_error("--kvstore: no --node-ip and no default route to take this node's address from");
-    }
-    auto so = kvstore::sync_options(flags, info.node_name, node_ip, *cidr);
+  if (etcd) {
+    // This node's record and endpoints under its lease (the session the
+    // identities share); the others' into cluster_state. The store
+    // unreachable is not an error: degraded.
+    auto so = kvstore::sync_options(flags, info.node_name, cnode->ip, *cidr);
+    so.session = session.get();
     so.local_endpoints = [&eps = **store, &objects, node = info.node_name] { return kvstore::published_endpoints(eps, objects, node); };
-    kvstore = &components.add<kvstore::KvstoreComponent>(std::move(*eo), cluster_state, std::move(so));
+    kvstore = &components.add<kvstore::KvstoreComponent>(*etcd, cluster_state, std::move(so));
     kvstore->watch_pods(objects);
   }
   if (flags.is_set("flow-log")) {
@@ -444,18 +500,15 @@ int main(int argc, char** argv) {
     components.add<sources::ManifestsComponent>(flags.get("manifests"), objects, limits);
   }
   // The API server: from --kubeconfig, or in-cluster when running in a pod.
-  const bool kube = flags.is_set("kubeconfig") || (!flags.is_set("manifests") && std::getenv("KUBERNETES_SERVICE_HOST"));
-  if (kube) {
-    auto cluster = flags.is_set("kubeconfig") ? kube::load_kubeconfig(flags.get("kubeconfig")) : kube::load_in_cluster();
-    if (!cluster) return fail(cluster.error().message);
-    components.add<sources::KubeComponent>(*cluster, objects,
+  if (kube_cluster) {
+    components.add<sources::KubeComponent>(*kube_cluster, objects,
                                            [&counters](const std::string& r, const std::string& a) { counters.k8s_event(r, a); },
                                            std::chrono::seconds(*flags.get_int("k8s-sync-timeout")));
   }
 
   if (auto s = components.check_features(); !s) return fail(s.error().message);
   if (auto s = components.start(); !s) return fail(s.error().message);
-  if (!flags.is_set("manifests") && !kube) (void)policies.regenerate();
+  if (!flags.is_set("manifests") && !kube_cluster) (void)policies.regenerate();
 
   components.routes(router);
   if (auto s = router.check(); !s) return fail(s.error().message);

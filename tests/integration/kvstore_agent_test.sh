@@ -19,7 +19,7 @@ pods() {  # $1 = pod-a's second named port: its containers' ports are what the e
   mv "$M/pods.yaml.tmp" "$M/pods.yaml"
 }
 pods '{name: dns, containerPort: 53, protocol: UDP}'
-MLN_AGENT_ARGS=(--manifests "$M" --kvstore etcd --kvstore-endpoints http://127.0.0.1:2379 --node-ip 192.0.2.10 --kvstore-lease-ttl "$TTL" --cluster-name kvt)
+MLN_AGENT_ARGS=(--manifests "$M" --kvstore etcd --kvstore-endpoints http://127.0.0.1:2379 --node-ip 192.0.2.10 --routing-mode native --kvstore-lease-ttl "$TTL" --cluster-name kvt)
 ETCD_PID=""
 etcd_start() {
   # nsenter execs etcd (no fork for a network namespace): $! is etcd's PID, to kill by.

@@ -15,7 +15,7 @@ MLN_NODE_NAME=kv-node-a
 mln_init
 mln_manifests_init
 pods() {  # $1 = pod-a's second named port: its containers' ports are what the endpoint record carries
-  printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: pod-a, namespace: x, labels: {app: a}}\nspec:\n  containers:\n  - name: c\n    ports:\n    - {name: http, containerPort: 8080}\n    - %s\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: pod-b, namespace: x, labels: {app: b}}\n' "$1" >"$M/pods.yaml.tmp"
+  printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: pod-a, namespace: x, labels: {app: a}}\nspec:\n  containers:\n  - name: c\n    ports:\n    - {name: http, containerPort: 8080}\n    - %s\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: pod-b, namespace: x, labels: {app: b}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: pod-c, namespace: x, labels: {app: a}}\n' "$1" >"$M/pods.yaml.tmp"
   mv "$M/pods.yaml.tmp" "$M/pods.yaml"
 }
 pods '{name: dns, containerPort: 53, protocol: UDP}'
@@ -49,12 +49,24 @@ state_is degraded && t_ok "status: degraded" || t_bad "degraded at start" "$(st 
 why=$(st .kvstore.reason)
 [[ $why == *"http://127.0.0.1:2379"* && $why == *"keeps the cluster state"* ]] && t_ok "reason names the endpoint: $why" || t_bad "reason" "$why"
 mln_myelin status | grep -q "^  degraded:" && t_ok "myelin status (table) shows it" || t_bad "table status" "$(mln_myelin status)"
-mln_pod_add a x pod-a
-mln_pod_add b x pod-b
+# A CNI ADD that may fail (mln_pod_add stops the run): the plugin's answer, its status.
+pod_try_add() {
+  local pod=$1 netns="mln-$MLN_ID-$1" cid="cid-$MLN_ID-$1"
+  ip netns add "$netns"
+  MLN_PODS+=("$pod"); MLN_POD_NETNS[$pod]=$netns; MLN_POD_CID[$pod]=$cid
+  mln_cni ADD "$cid" "/var/run/netns/$netns" CNI_ARGS="K8S_POD_NAMESPACE=$2;K8S_POD_NAME=$3"
+}
+# Labels the cluster has not numbered cannot get a number without the store:
+# the pod does not start (the runtime retries), it never gets a number of its own.
+if out=$(pod_try_add z x pod-z 2>&1); then t_bad "a pod with new labels while etcd is absent" "it started: $out"
+elif [[ $out == *identit* ]]; then t_ok "a pod with new labels waits for the store: $(jq -r .msg <<<"$out" 2>/dev/null | cut -c1-100)"
+else t_bad "the refusal names the identity" "$out"; fi
 
 echo "-- etcd arrives: records published, status ok"
 etcd_start
 wait_for "status ok after etcd started" state_is ok
+mln_pod_add a x pod-a
+mln_pod_add b x pod-b
 mln_myelin status | grep -E "^Kvstore:|^  degraded:" | sed 's/^/     /'
 rec=$(kv "endpoints/${MLN_POD_IP[a]}")
 jq -e --arg ip "${MLN_POD_IP[a]}" '.ip == $ip and .node == "kv-node-a" and .namespace == "x" and .pod == "pod-a" and .identity >= 256 and
@@ -102,7 +114,7 @@ echo "-- etcd killed: degraded, the agent keeps running; restarted: converged"
 etcd_kill
 ectl endpoint health >/dev/null 2>&1 && t_bad "etcd down" "it still answers" || t_ok "etcd down (etcdctl fails)"
 wait_for "status degraded with etcd gone" state_is degraded
-mln_pod_add c x pod-c
+mln_pod_add c x pod-c   # pod a's labels: numbered already, so it starts with the store away
 kill -0 "$MLN_AGENT_PID" && t_ok "agent still running" || t_bad "agent exited"
 etcd_start
 wait_for "status ok after etcd restarted" state_is ok

@@ -28,6 +28,11 @@ MLN_PIDS=()
 MLN_AGENT_PID=""
 declare -p MLN_AGENT_ARGS >/dev/null 2>&1 || MLN_AGENT_ARGS=()
 
+# `cmd | mln_has PATTERN`: grep that reads all of its input. `grep -q` stops
+# at the first match, and under pipefail the writer's SIGPIPE then reads as
+# "no match" (a negative check that passes by accident).
+mln_has() { grep "$@" >/dev/null; }
+
 mln_log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 mln_die() { printf '\033[1;31mFAIL:\033[0m %s\n' "$*" >&2; exit 1; }
 

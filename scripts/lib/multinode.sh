@@ -157,7 +157,7 @@ mn_standin_up() {
   mln_retry 100 0.1 _mn_standin_port || mln_die "the stand-in API server did not start: $(cat "$k/standin.log")"
   MN_K8S_LOCAL_PORT=$(head -1 "$k/port")
   mn_bg "/var/run/netns/$ns" socat "TCP-LISTEN:6443,bind=$MN_STANDIN_IP,fork,reuseaddr" "TCP:127.0.0.1:$MN_K8S_LOCAL_PORT"
-  _mn_standin_fwd() { nsenter --net="/var/run/netns/mln-$MLN_ID-k8s" -- ss -Hltn "sport = :6443" | grep -q .; }
+  _mn_standin_fwd() { nsenter --net="/var/run/netns/mln-$MLN_ID-k8s" -- ss -Hltn "sport = :6443" | mln_has .; }
   mln_retry 100 0.05 _mn_standin_fwd || mln_die "the stand-in's underlay port did not open"
   MN_KUBECONFIG="$k/kubeconfig"
   cat >"$MN_KUBECONFIG" <<KC
@@ -365,7 +365,7 @@ mn_ipcache() {
 mn_wait_ipcache() {
   local n=$1 p=$2 t=${3:-30}
   # Arguments, not $n: mln_retry has a local n of its own.
-  _mn_has_prefix() { mn_ipcache "$1" | grep -q "^$2 "; }
+  _mn_has_prefix() { mn_ipcache "$1" | mln_has "^$2 "; }
   mln_retry $((t * 10)) 0.1 _mn_has_prefix "$n" "$p"
 }
 

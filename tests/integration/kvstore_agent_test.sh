@@ -48,7 +48,7 @@ mln_node_up 10.231.0.0/24
 state_is degraded && t_ok "status: degraded" || t_bad "degraded at start" "$(st .kvstore)"
 why=$(st .kvstore.reason)
 [[ $why == *"http://127.0.0.1:2379"* && $why == *"keeps the cluster state"* ]] && t_ok "reason names the endpoint: $why" || t_bad "reason" "$why"
-mln_myelin status | grep -q "^  degraded:" && t_ok "myelin status (table) shows it" || t_bad "table status" "$(mln_myelin status)"
+mln_myelin status | mln_has "^  degraded:" && t_ok "myelin status (table) shows it" || t_bad "table status" "$(mln_myelin status)"
 # A CNI ADD that may fail (mln_pod_add stops the run): the plugin's answer, its status.
 pod_try_add() {
   local pod=$1 netns="mln-$MLN_ID-$1" cid="cid-$MLN_ID-$1"

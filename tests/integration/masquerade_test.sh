@@ -36,7 +36,7 @@ W=$MLN_WORLD_IP N=$MLN_NODE_IP
 grep -q "pod traffic leaving the cluster is SNATed to $N" "$MLN_AGENT_LOG" &&
   t_ok "the agent masquerades to $N (mln-wan's address, the default route's device)" ||
   t_bad "the agent masquerades to $N" "$(grep -E 'masquerade|nodeport' "$MLN_AGENT_LOG")"
-mln_node tc filter show dev mln-wan egress | grep -q to_netdev && t_ok "to_netdev is on mln-wan's tc egress" ||
+mln_node tc filter show dev mln-wan egress | mln_has to_netdev && t_ok "to_netdev is on mln-wan's tc egress" ||
   t_bad "to_netdev is on mln-wan's tc egress" "$(mln_node tc filter show dev mln-wan egress)"
 
 mln_pod_add a; mln_pod_add b

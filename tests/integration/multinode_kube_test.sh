@@ -79,13 +79,13 @@ mln_retry 50 0.1 c_denied && t_ok "c (n2) denied to a (n1) by the policy" || t_b
 t_check "b (n2) allowed to a (n1) by its labels (positive control)" mln_pod b timeout 3 nc -z -w 1 "$A" 80
 
 echo "-- a Node deleted"
-has_n2() { mn_ipcache n1 | grep -q "tunnel=${MN_NODE_IP[n2]} "; }
+has_n2() { mn_ipcache n1 | mln_has "tunnel=${MN_NODE_IP[n2]} "; }
 has_n2 && t_ok "positive control: n1's ipcache has entries tunnelled to n2" || t_bad "positive control: n1 has n2's entries" "$(mn_ipcache n1)"
 mn_standin_ctl delete '{"kind":"Pod","namespace":"ns-x","name":"b"}'
 mn_standin_ctl delete '{"kind":"Pod","namespace":"ns-x","name":"c"}'
 mn_standin_ctl delete '{"kind":"Node","name":"n2"}'
 n2_gone() {
-  ! has_n2 && ! mn_ipcache n1 | grep -q "^10\.244\.2\." && ! mn_node n1 ip -4 route show | grep -q "10.244.2.0" &&
+  ! has_n2 && ! mn_ipcache n1 | mln_has "^10\.244\.2\." && ! mn_node n1 ip -4 route show | mln_has "10.244.2.0" &&
     mn_myelin n1 node list -o json | jq -e '[.nodes[]? | select(.name == "n2")] | length == 0' >/dev/null
 }
 mln_retry 100 0.1 n2_gone && t_ok "Node n2 deleted: n1 has no ipcache entry, route or node of it" ||

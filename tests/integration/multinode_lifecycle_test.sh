@@ -44,8 +44,8 @@ no_trace_of() {
 # the_trace_of NODE OTHER CIDR: the positive control: what no_trace_of looks for is there for a live node.
 has_trace_of() {
   local n=$1 other=$2 cidr=$3 ip=$4
-  mn_ipcache "$n" | grep -qE "tunnel=$ip " || return 1
-  [ "$MN_MODE" = tunnel ] || mn_node "$n" ip -4 route show | grep -qF "${cidr%/*}" || return 1
+  mn_ipcache "$n" | mln_has -E "tunnel=$ip " || return 1
+  [ "$MN_MODE" = tunnel ] || mn_node "$n" ip -4 route show | mln_has -F "${cidr%/*}" || return 1
   mn_myelin "$n" node list -o json | jq -e --arg o "$other" '[.nodes[]? | select(.name == $o)] | length == 1' >/dev/null
 }
 

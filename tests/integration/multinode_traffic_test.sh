@@ -141,7 +141,7 @@ mn_world ip route del "$MN_POD_POOL" via "${MN_NODE_IP[n1]}"
 
 echo "-- masquerade: pods reach the world as their node"
 mn_bg "/var/run/netns/mln-$MLN_ID-world" timeout 60 socat TCP-LISTEN:80,fork,reuseaddr SYSTEM:'echo $SOCAT_PEERADDR' >/dev/null 2>&1
-world_listens() { mn_world ss -H -ltn "sport = :80" | grep -q .; }
+world_listens() { mn_world ss -H -ltn "sport = :80" | mln_has .; }
 mln_retry 100 0.05 world_listens || mln_die "nothing listens in the world"
 t_check "positive control: n1 itself reaches the world" mn_node n1 timeout 3 nc -z -w 2 "$MN_WORLD_IP" 80
 for pair in "a n1" "b n2"; do

@@ -30,7 +30,7 @@ status | jq -e '.cluster.mode == "single node: no --kvstore and no Kubernetes AP
 mln_myelin node list -o json | jq -e '.mode | startswith("single node")' >/dev/null &&
   mln_myelin node list -o json | jq -e '.nodes | length == 1 and (.[0] | .name == "solo" and .local == true and .pod_cidrs == ["10.236.0.0/24"] and .source == "local")' >/dev/null &&
   t_ok "node list: this node alone, local, with its pod CIDR" || t_bad "node list" "$(mln_myelin node list -o json)"
-mln_myelin node list | grep -q '^solo (local) ' && t_ok "node list (table): the row of this node" || t_bad "node list table" "$(mln_myelin node list)"
+mln_myelin node list | mln_has '^solo (local) ' && t_ok "node list (table): the row of this node" || t_bad "node list table" "$(mln_myelin node list)"
 [ "$(ipc_flags 10.236.0.0 24)" = "1" ] && t_ok "ipcache: this node's pod CIDR is inside the cluster (flags CLUSTER)" ||
   t_bad "ipcache pod CIDR" "$(bpftool -j map lookup pinned "$IPCACHE" key hex $(ipc_key 10.236.0.0 24) 2>&1)"
 
@@ -54,7 +54,7 @@ for _ in $(seq 1 100); do
 done
 $pruned && t_ok "the other node's ipcache entries and our route are pruned at start" ||
   t_bad "stale state pruned" "ipcache 10.77.0.0/24: $(ipc_flags 10.77.0.0 24); routes: $(mln_node ip route show proto 77)"
-mln_node ip route show proto static | grep -q '^10.78.0.0/24 via 192.168.77.2' && t_ok "a route of another protocol stays" ||
+mln_node ip route show proto static | mln_has '^10.78.0.0/24 via 192.168.77.2' && t_ok "a route of another protocol stays" ||
   t_bad "other route" "$(mln_node ip route)"
 [ "$(ipc_flags 10.236.0.0 24)" = "1" ] && t_ok "this node's pod CIDR is still there" || t_bad "own pod CIDR after restart"
 status | jq -e '(.cluster.pruned | tonumber) >= 3 and (.cluster.error // "") == ""' >/dev/null && t_ok "status counts what was pruned" ||

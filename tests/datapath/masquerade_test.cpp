@@ -16,10 +16,9 @@
 #include <set>
 
 #include "checksum.hpp"
-#include "fixture.hpp"
+#include "host_fixture.hpp"
 #include "myelin/abi/nat.h"
 #include "myelin/bpf/map_keys.hpp"
-#include "myelin/datapath/host_datapath.hpp"
 
 namespace myelin::test {
 namespace {
@@ -53,25 +52,17 @@ Bytes packet(const char* s, const char* d, uint16_t sport, uint16_t dport, uint8
   return b;
 }
 
-class MasqueradeTest : public DatapathTest {
+class MasqueradeTest : public HostDatapathTest {
  protected:
   void SetUp() override {
-    DatapathTest::SetUp();
+    HostDatapathTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    auto h = datapath::HostDatapath::load(*dp_, {});
-    ASSERT_TRUE(h) << h.error().message;
-    host_ = std::move(*h);
-    two_pods();
     node(MYELIN_NODE_F_MASQUERADE, 61000, 61009);
     // Another node's pod and pod CIDR, and another node: inside the cluster.
     ipcache("10.9.0.7", 32, 3000, MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE);
     ipcache("10.9.1.0", 24, MYELIN_IDENTITY_WORLD, MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE | MYELIN_IPCACHE_F_POD_CIDR);
     ipcache("192.168.50.3", 32, MYELIN_IDENTITY_REMOTE_NODE, MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE);
     ipcache("198.51.100.0", 24, 16777300, 0);  // a policy CIDR: still outside
-  }
-  void TearDown() override {
-    host_.reset();
-    DatapathTest::TearDown();
   }
   void node(uint32_t flags, uint16_t pmin, uint16_t pmax, const char* native = nullptr, uint8_t native_prefix = 0) {
     myelin_node_config c{};
@@ -142,7 +133,6 @@ class MasqueradeTest : public DatapathTest {
     return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
   }
 
-  std::unique_ptr<datapath::HostDatapath> host_;
 };
 
 // TCP, UDP and ICMP echo out and back: the source becomes node:port in the

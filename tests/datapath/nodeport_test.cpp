@@ -10,9 +10,8 @@
 #include <set>
 
 #include "checksum.hpp"
-#include "fixture.hpp"
+#include "host_fixture.hpp"
 #include "myelin/abi/lb.h"
-#include "myelin/datapath/host_datapath.hpp"
 
 namespace myelin::test {
 namespace {
@@ -21,15 +20,11 @@ constexpr uint32_t OK = 0, SHOT = 2, REDIRECT = 7;
 constexpr const char* kWorld = "203.0.113.1";
 constexpr const char* kNode = "203.0.113.2";
 
-class NodePortTest : public DatapathTest {
+class NodePortTest : public HostDatapathTest {
  protected:
   void SetUp() override {
-    DatapathTest::SetUp();
-    if (IsSkipped() || HasFatalFailure()) return;
-    auto h = datapath::HostDatapath::load(*dp_, {});
-    ASSERT_TRUE(h) << h.error().message;
-    host_ = std::move(*h);
-    two_pods();  // backends: A 10.0.0.1, B 10.0.0.2
+    HostDatapathTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;  // two_pods(): the backends, A 10.0.0.1, B 10.0.0.2
     config(MYELIN_LB_CFG_F_ENABLED);
     lb_backend(1, "10.0.0.1", 8080, 6, MYELIN_LB_BE_F_ACTIVE | MYELIN_LB_BE_F_LOCAL);
     lb_backend(2, "10.0.0.2", 8080, 6, MYELIN_LB_BE_F_ACTIVE | MYELIN_LB_BE_F_LOCAL);
@@ -42,10 +37,6 @@ class NodePortTest : public DatapathTest {
     lb_frontend("198.51.100.20", 80, 6, {2}, MYELIN_LB_F_EXTERNAL_IP, 5);  // not this node's
     lb_frontend(kNode, 30082, 6, {4}, MYELIN_LB_F_NODE_PORT, 6);
     lb_frontend(kNode, 30083, 6, {2}, MYELIN_LB_F_CLUSTER_IP, 7);  // a ClusterIP-only entry: not served from outside
-  }
-  void TearDown() override {
-    host_.reset();
-    DatapathTest::TearDown();
   }
 
   void config(uint32_t flags) {
@@ -80,7 +71,6 @@ class NodePortTest : public DatapathTest {
     EXPECT_EQ(ev.back().drop_reason, reason);
   }
 
-  std::unique_ptr<datapath::HostDatapath> host_;
 };
 
 // What is not a frontend facing outside goes to the node's stack as it came.

@@ -115,11 +115,10 @@ static __noinline int np_serve(struct __sk_buff *skb, struct pkt *p)
 	/* What ct_commit records in a new CONNECTION entry. */
 	p->ct_new_rev_nat = svc->rev_nat_index;
 	p->ct_new_flags = MYELIN_CT_F_NODE_PORT;
-	if (ct == CT_NEW || ct == CT_UNTRACKED || ct == CT_REVALIDATE) {
+	if (ct_needs_policy(ct)) {
 		err = policy_check(p, dst, MYELIN_DIR_INGRESS, p->src_identity);
 		if (err) {
-			if (ct == CT_REVALIDATE || p->ct_reopen)
-				ct_forget(p);
+			ct_denied(p, ct);
 			return drop(p, err, MYELIN_DIR_INGRESS);
 		}
 		ct = ct_commit(p, ct);

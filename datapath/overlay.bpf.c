@@ -78,23 +78,17 @@ static __always_inline int from_overlay_run(struct __sk_buff *skb)
 		if (err)
 			return drop(&p, err, MYELIN_DIR_INGRESS);
 	}
-	if (ct == CT_NEW || ct == CT_UNTRACKED || ct == CT_REVALIDATE) {
+	if (ct_needs_policy(ct)) {
 		err = policy_check(&p, dst, MYELIN_DIR_INGRESS, p.src_identity);
 		if (err) {
-			if (ct == CT_REVALIDATE || p.ct_reopen)
-				ct_forget(&p);
+			ct_denied(&p, ct);
 			return drop(&p, err, MYELIN_DIR_INGRESS);
 		}
 		ct = ct_commit(&p, ct);
 		if (ct == CT_FAILED)
 			return drop(&p, MYELIN_DROP_CT_MAP_INSERTION_FAILED, MYELIN_DIR_INGRESS);
 	}
-	if (ct == CT_NEW)
-		trace(&p, MYELIN_TRACE_CT_NEW);
-	else if (ct == CT_CHANGED)
-		trace(&p, MYELIN_TRACE_CT_STATE);
-	else if (ct == CT_UNTRACKED || ct == CT_RELATED)
-		trace(&p, MYELIN_TRACE_UNTRACKED);
+	trace_ct(&p, ct);
 	int verdict = deliver_local(skb, dst);
 	if (verdict < 0)
 		return drop(&p, MYELIN_DROP_ERROR_WRITING_TO_PACKET, MYELIN_DIR_INGRESS);

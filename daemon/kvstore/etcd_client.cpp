@@ -28,6 +28,36 @@ Result<std::string> slurp(const std::string& what, const std::string& path) {
 // "http://host:port" -> "host:port" (gRPC's target); the scheme says TLS.
 std::string target_of(const std::string& url) { return url.substr(url.find("://") + 3); }
 
+// A transaction's parts: what it compares, what it does when they hold.
+void if_mod_revision(etcdserverpb::TxnRequest& req, const std::string& key, int64_t mod_revision) {
+  auto* cmp = req.add_compare();
+  cmp->set_key(key);
+  cmp->set_target(etcdserverpb::Compare::MOD);
+  cmp->set_result(etcdserverpb::Compare::EQUAL);
+  cmp->set_mod_revision(mod_revision);
+}
+
+// Over a range (range_end set), etcd compares every key in it, and an empty
+// range as one absent key: "create_revision == 0 over the range" holds
+// exactly when nothing is in it.
+void if_absent(etcdserverpb::TxnRequest& req, const std::string& key, const std::string& range_end = {}) {
+  auto* cmp = req.add_compare();
+  cmp->set_key(key);
+  if (!range_end.empty()) cmp->set_range_end(range_end);
+  cmp->set_target(etcdserverpb::Compare::CREATE);
+  cmp->set_result(etcdserverpb::Compare::EQUAL);
+  cmp->set_create_revision(0);
+}
+
+void then_put(etcdserverpb::TxnRequest& req, const std::string& key, const std::string& value, int64_t lease) {
+  auto* put = req.add_success()->mutable_request_put();
+  put->set_key(key);
+  put->set_value(value);
+  put->set_lease(lease);
+}
+
+void then_delete(etcdserverpb::TxnRequest& req, const std::string& key) { req.add_success()->mutable_request_delete_range()->set_key(key); }
+
 }  // namespace
 
 std::string key_prefix(const std::string& cluster) { return "myelin/v1/" + cluster + "/"; }
@@ -227,75 +257,38 @@ Result<bool> EtcdClient::txn(const std::string& what, etcdserverpb::TxnRequest& 
 
 Result<bool> EtcdClient::create(const std::string& key, const std::string& value, int64_t lease) {
   etcdserverpb::TxnRequest req;
-  auto* cmp = req.add_compare();
-  cmp->set_key(key);
-  cmp->set_target(etcdserverpb::Compare::CREATE);
-  cmp->set_result(etcdserverpb::Compare::EQUAL);
-  cmp->set_create_revision(0);
-  auto* put = req.add_success()->mutable_request_put();
-  put->set_key(key);
-  put->set_value(value);
-  put->set_lease(lease);
+  if_absent(req, key);
+  then_put(req, key, value, lease);
   return txn("create " + key, req);
 }
 
 Result<bool> EtcdClient::update_if(const std::string& key, int64_t mod_revision, const std::string& value, int64_t lease) {
   etcdserverpb::TxnRequest req;
-  auto* cmp = req.add_compare();
-  cmp->set_key(key);
-  cmp->set_target(etcdserverpb::Compare::MOD);
-  cmp->set_result(etcdserverpb::Compare::EQUAL);
-  cmp->set_mod_revision(mod_revision);
-  auto* put = req.add_success()->mutable_request_put();
-  put->set_key(key);
-  put->set_value(value);
-  put->set_lease(lease);
+  if_mod_revision(req, key, mod_revision);
+  then_put(req, key, value, lease);
   return txn("update " + key, req);
 }
 
 Result<bool> EtcdClient::delete_if(const std::string& key, int64_t mod_revision) {
   etcdserverpb::TxnRequest req;
-  auto* cmp = req.add_compare();
-  cmp->set_key(key);
-  cmp->set_target(etcdserverpb::Compare::MOD);
-  cmp->set_result(etcdserverpb::Compare::EQUAL);
-  cmp->set_mod_revision(mod_revision);
-  req.add_success()->mutable_request_delete_range()->set_key(key);
+  if_mod_revision(req, key, mod_revision);
+  then_delete(req, key);
   return txn("delete " + key, req);
 }
 
 Result<bool> EtcdClient::delete_if_unreferenced(const std::string& key, int64_t mod_revision, const std::string& unless_prefix) {
   etcdserverpb::TxnRequest req;
-  auto* cmp = req.add_compare();
-  cmp->set_key(key);
-  cmp->set_target(etcdserverpb::Compare::MOD);
-  cmp->set_result(etcdserverpb::Compare::EQUAL);
-  cmp->set_mod_revision(mod_revision);
-  // Over a range, etcd compares every key in it, and an empty range as one
-  // absent key: "create_revision == 0 over the range" holds exactly when
-  // nothing is under the prefix.
-  auto* none = req.add_compare();
-  none->set_key(unless_prefix);
-  none->set_range_end(prefix_end(unless_prefix));
-  none->set_target(etcdserverpb::Compare::CREATE);
-  none->set_result(etcdserverpb::Compare::EQUAL);
-  none->set_create_revision(0);
-  req.add_success()->mutable_request_delete_range()->set_key(key);
+  if_mod_revision(req, key, mod_revision);
+  if_absent(req, unless_prefix, prefix_end(unless_prefix));
+  then_delete(req, key);
   return txn("delete " + key, req);
 }
 
 Result<bool> EtcdClient::put_if_unchanged(const std::string& key, const std::string& value, int64_t lease, const std::string& guard,
                                           int64_t guard_mod_revision) {
   etcdserverpb::TxnRequest req;
-  auto* cmp = req.add_compare();
-  cmp->set_key(guard);
-  cmp->set_target(etcdserverpb::Compare::MOD);
-  cmp->set_result(etcdserverpb::Compare::EQUAL);
-  cmp->set_mod_revision(guard_mod_revision);
-  auto* put = req.add_success()->mutable_request_put();
-  put->set_key(key);
-  put->set_value(value);
-  put->set_lease(lease);
+  if_mod_revision(req, guard, guard_mod_revision);
+  then_put(req, key, value, lease);
   return txn("put " + key, req);
 }
 

@@ -15,44 +15,19 @@
 #pragma once
 
 #include "lb.h"
+#include "rewrite.h"
 
-#define NP_IP_CSUM_OFF (ETH_HLEN_ + 10)
-#define NP_IP_SRC_OFF (ETH_HLEN_ + 12)
-#define NP_IP_DST_OFF (ETH_HLEN_ + 16)
 #define NP_AF_INET 2
 
 /* Rewrites the source (src) or destination address and port of an IPv4
- * TCP/UDP packet, fixing the IP and L4 checksums incrementally (a UDP
- * checksum of 0, "none", stays 0). 0, or -1 if the packet could not be
+ * TCP/UDP packet with its checksums. 0, or -1 if the packet could not be
  * written. */
 static __always_inline int np_rewrite_v4(struct __sk_buff *skb, __u32 l4_off, __u8 proto, bool src, __be32 old_addr,
 					 __be32 new_addr, __be16 old_port, __be16 new_port)
 {
-	__u32 addr_off = src ? NP_IP_SRC_OFF : NP_IP_DST_OFF;
-	__u32 port_off = l4_off + (src ? 0 : 2);
-	__u32 csum_off;
-	__u64 l4_flags = 0;
-
-	if (proto == IPPROTO_TCP_) {
-		csum_off = l4_off + 16;
-	} else if (proto == IPPROTO_UDP_) {
-		csum_off = l4_off + 6;
-		l4_flags = BPF_F_MARK_MANGLED_0;
-	} else {
+	if (proto != IPPROTO_TCP_ && proto != IPPROTO_UDP_)
 		return -1; /* SCTP's CRC32c cannot be updated incrementally */
-	}
-	if (old_addr != new_addr) {
-		if (bpf_l4_csum_replace(skb, csum_off, old_addr, new_addr, l4_flags | BPF_F_PSEUDO_HDR | sizeof(new_addr)) < 0 ||
-		    bpf_l3_csum_replace(skb, NP_IP_CSUM_OFF, old_addr, new_addr, sizeof(new_addr)) < 0 ||
-		    bpf_skb_store_bytes(skb, addr_off, &new_addr, sizeof(new_addr), 0) < 0)
-			return -1;
-	}
-	if (old_port != new_port) {
-		if (bpf_l4_csum_replace(skb, csum_off, old_port, new_port, l4_flags | sizeof(new_port)) < 0 ||
-		    bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0) < 0)
-			return -1;
-	}
-	return 0;
+	return ipv4_rewrite(skb, l4_off, proto, src, false, old_addr, new_addr, old_port, new_port);
 }
 
 /* Whether `addr` is an address of this node (the FIB's answer: local, not

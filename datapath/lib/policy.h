@@ -127,3 +127,29 @@ static __always_inline void ct_forget(const struct pkt *p)
 	ct_fill_key(&key, p, false);
 	bpf_map_delete_elem(&myelin_ct, &key);
 }
+
+/* Emits the trace event a conntrack result calls for. */
+static __always_inline void trace_ct(const struct pkt *p, int ct)
+{
+	if (ct == CT_NEW)
+		trace(p, MYELIN_TRACE_CT_NEW);
+	else if (ct == CT_CHANGED)
+		trace(p, MYELIN_TRACE_CT_STATE);
+	else if (ct == CT_UNTRACKED || ct == CT_RELATED)
+		trace(p, MYELIN_TRACE_UNTRACKED);
+}
+
+/* Whether the packet meets policy: it opens a flow, is not tracked at all,
+ * or belongs to one whose endpoints' policy changed since it was allowed. */
+static __always_inline bool ct_needs_policy(int ct)
+{
+	return ct == CT_NEW || ct == CT_UNTRACKED || ct == CT_REVALIDATE;
+}
+
+/* A denied packet of a connection that had an entry (revoked, or a SYN
+ * reopening the tuple) ends it. */
+static __always_inline void ct_denied(const struct pkt *p, int ct)
+{
+	if (ct == CT_REVALIDATE || p->ct_reopen)
+		ct_forget(p);
+}

@@ -31,11 +31,9 @@
  */
 #pragma once
 
+#include "rewrite.h"
 #include "snat_maps.h"
 
-#define SNAT_IP_CSUM_OFF (ETH_HLEN_ + 10)
-#define SNAT_IP_SRC_OFF (ETH_HLEN_ + 12)
-#define SNAT_IP_DST_OFF (ETH_HLEN_ + 16)
 #define SNAT_TRANSLATED 1 /* snat_egress / snat_ingress: the packet was rewritten */
 
 /* Masquerade is on and this node has an address to masquerade to. */
@@ -93,41 +91,6 @@ static __always_inline bool snat_later_fragment(struct __sk_buff *skb)
 	if (bpf_skb_load_bytes(skb, ETH_HLEN_ + 6, &frag, sizeof(frag)) < 0)
 		return false;
 	return bpf_ntohs(frag) & IP_OFFSET_;
-}
-
-/* Rewrites the source (src) or destination address and port of an IPv4
- * TCP, UDP or ICMP echo packet with its checksums (a UDP checksum of 0
- * stays 0; ICMP's covers no addresses, only the id). A later fragment has
- * no L4 header: only its address. 0, or -1. */
-static __always_inline int snat_rewrite(struct __sk_buff *skb, __u32 l4_off, __u8 proto, bool src, bool later_frag,
-					__be32 old_addr, __be32 new_addr, __be16 old_port, __be16 new_port)
-{
-	__u32 csum_off, port_off = l4_off + (src ? 0 : 2);
-	__u64 l4_flags = 0;
-
-	if (proto == IPPROTO_TCP_) {
-		csum_off = l4_off + 16;
-	} else if (proto == IPPROTO_UDP_) {
-		csum_off = l4_off + 6;
-		l4_flags = BPF_F_MARK_MANGLED_0;
-	} else {
-		csum_off = l4_off + 2;
-		port_off = l4_off + 4; /* the echo id, both ways */
-	}
-	if (old_addr != new_addr) {
-		if (!later_frag && proto != IPPROTO_ICMP_ &&
-		    bpf_l4_csum_replace(skb, csum_off, old_addr, new_addr, l4_flags | BPF_F_PSEUDO_HDR | sizeof(new_addr)) < 0)
-			return -1;
-		if (bpf_l3_csum_replace(skb, SNAT_IP_CSUM_OFF, old_addr, new_addr, sizeof(new_addr)) < 0 ||
-		    bpf_skb_store_bytes(skb, src ? SNAT_IP_SRC_OFF : SNAT_IP_DST_OFF, &new_addr, sizeof(new_addr), 0) < 0)
-			return -1;
-	}
-	if (!later_frag && old_port != new_port) {
-		if (bpf_l4_csum_replace(skb, csum_off, old_port, new_port, l4_flags | sizeof(new_port)) < 0 ||
-		    bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0) < 0)
-			return -1;
-	}
-	return 0;
 }
 
 /* A packet of the node's own (source node_ip) out of a device: its port,
@@ -245,7 +208,7 @@ __noinline int snat_egress(struct __sk_buff *skb, struct pkt *p, __be32 node_ip,
 	}
 	p->trace_reason = MYELIN_TRACE_REASON_NEW;
 write:
-	if (snat_rewrite(skb, p->l4_off, p->proto, true, snat_later_fragment(skb), p->saddr, node_ip, p->sport, nat_port) < 0)
+	if (ipv4_rewrite(skb, p->l4_off, p->proto, true, snat_later_fragment(skb), p->saddr, node_ip, p->sport, nat_port) < 0)
 		return MYELIN_DROP_ERROR_WRITING_TO_PACKET;
 	return SNAT_TRANSLATED;
 }
@@ -284,8 +247,8 @@ __noinline int snat_ingress_icmp_error(struct __sk_buff *skb, struct pkt *p)
 	__sum16 old_sum, new_sum;
 
 	/* The outer destination: only the IP header's checksum covers it. */
-	if (bpf_l3_csum_replace(skb, SNAT_IP_CSUM_OFF, node, pod, sizeof(pod)) < 0 ||
-	    bpf_skb_store_bytes(skb, SNAT_IP_DST_OFF, &pod, sizeof(pod), 0) < 0)
+	if (bpf_l3_csum_replace(skb, IPV4_CSUM_OFF, node, pod, sizeof(pod)) < 0 ||
+	    bpf_skb_store_bytes(skb, IPV4_DST_OFF, &pod, sizeof(pod), 0) < 0)
 		return MYELIN_DROP_ERROR_WRITING_TO_PACKET;
 	/* The quoted source, its header's checksum, its port: the ICMP checksum
 	 * covers all three. */
@@ -339,7 +302,7 @@ __noinline int snat_ingress(struct __sk_buff *skb, struct pkt *p)
 	__be32 pod = e->to_addr.w[0];
 	__be16 pod_port = e->to_port;
 	e->last_seen_ns = bpf_ktime_get_ns();
-	if (snat_rewrite(skb, p->l4_off, p->proto, false, snat_later_fragment(skb), p->daddr, pod, nat_port, pod_port) < 0)
+	if (ipv4_rewrite(skb, p->l4_off, p->proto, false, snat_later_fragment(skb), p->daddr, pod, nat_port, pod_port) < 0)
 		return MYELIN_DROP_ERROR_WRITING_TO_PACKET;
 	p->daddr = pod;
 	if (p->proto == IPPROTO_ICMP_)

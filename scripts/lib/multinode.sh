@@ -335,6 +335,24 @@ mn_pod_lb() {
 
 # ---- waiting on the cluster ----------------------------------------------
 
+# The opening of the three-node tests: etcd, nodes n1..n3 whose agents read
+# the manifests directory $M (namespace ns-x in it; MN_AGENT_ARGS), and a pod
+# on each, a on n1, b on n2, c on n3, with their addresses in A, B and C.
+mn_three_pods_up() {
+  mn_init
+  mn_etcd_up
+  M="$MLN_TMP/manifests"
+  mkdir -p "$M"
+  printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: ns-x}\n' >"$M/00-ns.yaml"
+  MN_AGENT_ARGS=(--manifests "$M")
+  local n
+  for n in n1 n2 n3; do mn_node_add "$n"; done
+  mn_pod_add n1 a ns-x
+  mn_pod_add n2 b ns-x
+  mn_pod_add n3 c ns-x
+  A=${MLN_POD_IP[a]} B=${MLN_POD_IP[b]} C=${MLN_POD_IP[c]}
+}
+
 # mn_wait_cluster [TIMEOUT-S]: every node's agent lists every node of the
 # cluster (`myelin node list -o json`), bounded.
 mn_wait_cluster() {

@@ -97,8 +97,8 @@ class DatapathTest : public ::testing::Test {
       if (k.reason == reason && k.dir == dir) return v.packets;
     return 0;
   }
-  std::optional<myelin_ct_entry> ct(const char* s, const char* d, uint16_t sport, uint16_t dport, uint8_t proto,
-                                    uint8_t kind = MYELIN_CT_KIND_CONNECTION) {
+  static myelin_ct_key ct_key(const char* s, const char* d, uint16_t sport, uint16_t dport, uint8_t proto,
+                              uint8_t kind = MYELIN_CT_KIND_CONNECTION) {
     myelin_ct_key k{};
     k.saddr.w[0] = ip4(s);
     k.daddr.w[0] = ip4(d);
@@ -107,9 +107,26 @@ class DatapathTest : public ::testing::Test {
     k.proto = proto;
     k.family = MYELIN_FAMILY_IPV4;
     k.kind = kind;
+    return k;
+  }
+  std::optional<myelin_ct_entry> ct(const char* s, const char* d, uint16_t sport, uint16_t dport, uint8_t proto,
+                                    uint8_t kind = MYELIN_CT_KIND_CONNECTION) {
+    const auto k = ct_key(s, d, sport, dport, proto, kind);
     myelin_ct_entry e{};
     if (bpf_map_lookup_elem(dp_->ct_fd(), &k, &e) != 0) return std::nullopt;
     return e;
+  }
+  // An ipcache entry (addr/prefix), with the node holding it (nullptr: none).
+  void ipcache(const char* addr, uint8_t prefix, uint32_t identity, uint32_t flags, const char* tunnel_endpoint = nullptr) {
+    myelin_ipcache_key k{};
+    k.prefixlen = 32 + prefix;
+    k.family = MYELIN_FAMILY_IPV4;
+    k.addr.w[0] = ip4(addr);
+    myelin_ipcache_val v{};
+    v.identity = identity;
+    v.tunnel_endpoint = tunnel_endpoint ? ip4(tunnel_endpoint) : 0;
+    v.flags = flags;
+    ASSERT_TRUE(dp_->ipcache_upsert(k, v));
   }
 
   // The Services maps, written the way the LB writer does: backends by id,

@@ -15,10 +15,10 @@
 #include <random>
 #include <set>
 
-#include "fixture.hpp"
+#include "checksum.hpp"
+#include "host_fixture.hpp"
 #include "myelin/abi/nat.h"
 #include "myelin/bpf/map_keys.hpp"
-#include "myelin/datapath/host_datapath.hpp"
 
 namespace myelin::test {
 namespace {
@@ -29,47 +29,6 @@ constexpr const char* kPeer = "198.51.100.7";  // outside the cluster
 constexpr const char* kPodA = "10.0.0.1";
 constexpr const char* kPodB = "10.0.0.2";
 
-uint16_t fold(uint32_t s) {
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return static_cast<uint16_t>(~s);
-}
-uint32_t sum16(const uint8_t* p, size_t n, uint32_t s = 0) {
-  for (size_t i = 0; i + 1 < n; i += 2) s += (p[i] << 8) | p[i + 1];
-  if (n & 1) s += p[n - 1] << 8;
-  return s;
-}
-size_t l4_csum_off(uint8_t proto) { return proto == 6 ? 16 : proto == 17 ? 6 : 2; }
-// The IPv4 header checksum and the L4 one (TCP/UDP with the pseudo header; ICMP without).
-void fill_checksums(Bytes& b) {
-  uint8_t* ip = &b[14];
-  size_t hlen = (ip[0] & 0x0f) * 4, tot = (ip[2] << 8) | ip[3];
-  ip[10] = ip[11] = 0;
-  uint16_t c = fold(sum16(ip, hlen));
-  ip[10] = c >> 8, ip[11] = c & 0xff;
-  uint8_t* l4 = ip + hlen;
-  size_t l4len = tot - hlen, off = l4_csum_off(ip[9]);
-  l4[off] = l4[off + 1] = 0;
-  uint32_t s = ip[9] == 1 ? 0 : sum16(ip + 12, 8) + ip[9] + static_cast<uint32_t>(l4len);
-  c = fold(sum16(l4, l4len, s));
-  if (ip[9] == 17 && c == 0) c = 0xffff;
-  l4[off] = c >> 8, l4[off + 1] = c & 0xff;
-}
-bool checksums_ok(const Bytes& b) {
-  if (b.size() < 42) return false;
-  const uint8_t* ip = &b[14];
-  size_t hlen = (ip[0] & 0x0f) * 4, tot = (ip[2] << 8) | ip[3];
-  if (fold(sum16(ip, hlen)) != 0) return false;
-  const uint8_t* l4 = ip + hlen;
-  size_t l4len = tot - hlen;
-  uint32_t s = ip[9] == 1 ? 0 : sum16(ip + 12, 8) + ip[9] + static_cast<uint32_t>(l4len);
-  return fold(sum16(l4, l4len, s)) == 0;
-}
-uint32_t addr_at(const Bytes& b, size_t off) {
-  uint32_t a;
-  std::memcpy(&a, &b[off], 4);
-  return a;
-}
-uint16_t port_at(const Bytes& b, size_t off) { return static_cast<uint16_t>((b[off] << 8) | b[off + 1]); }
 uint32_t src_of(const Bytes& b) { return addr_at(b, 26); }
 uint32_t dst_of(const Bytes& b) { return addr_at(b, 30); }
 // TCP/UDP source port, or the ICMP echo id.
@@ -93,25 +52,17 @@ Bytes packet(const char* s, const char* d, uint16_t sport, uint16_t dport, uint8
   return b;
 }
 
-class MasqueradeTest : public DatapathTest {
+class MasqueradeTest : public HostDatapathTest {
  protected:
   void SetUp() override {
-    DatapathTest::SetUp();
+    HostDatapathTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    auto h = datapath::HostDatapath::load(*dp_, {});
-    ASSERT_TRUE(h) << h.error().message;
-    host_ = std::move(*h);
-    two_pods();
     node(MYELIN_NODE_F_MASQUERADE, 61000, 61009);
     // Another node's pod and pod CIDR, and another node: inside the cluster.
     ipcache("10.9.0.7", 32, 3000, MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE);
     ipcache("10.9.1.0", 24, MYELIN_IDENTITY_WORLD, MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE | MYELIN_IPCACHE_F_POD_CIDR);
     ipcache("192.168.50.3", 32, MYELIN_IDENTITY_REMOTE_NODE, MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE);
     ipcache("198.51.100.0", 24, 16777300, 0);  // a policy CIDR: still outside
-  }
-  void TearDown() override {
-    host_.reset();
-    DatapathTest::TearDown();
   }
   void node(uint32_t flags, uint16_t pmin, uint16_t pmax, const char* native = nullptr, uint8_t native_prefix = 0) {
     myelin_node_config c{};
@@ -121,16 +72,6 @@ class MasqueradeTest : public DatapathTest {
     c.snat_port_max = pmax;
     if (native) c.native_cidr = ip4(native), c.native_prefix = native_prefix;
     ASSERT_TRUE(dp_->set_node_config(c));
-  }
-  void ipcache(const char* addr, uint8_t prefix, uint32_t identity, uint32_t flags) {
-    myelin_ipcache_key k{};
-    k.prefixlen = 32 + prefix;
-    k.family = MYELIN_FAMILY_IPV4;
-    k.addr.w[0] = ip4(addr);
-    myelin_ipcache_val v{};
-    v.identity = identity;
-    v.flags = flags;
-    ASSERT_EQ(bpf_map_update_elem(dp_->map_fd(MYELIN_MAP_IPCACHE), &k, &v, BPF_ANY), 0);
   }
   RunResult out(const Bytes& pkt) { return run(host_->to_netdev_fd(), pkt); }
   RunResult in(const Bytes& pkt) { return run(host_->from_netdev_fd(), pkt); }
@@ -180,13 +121,7 @@ class MasqueradeTest : public DatapathTest {
   }
 
   void ct_put(const char* s, const char* d, uint16_t sport, uint16_t dport, uint8_t proto) {
-    myelin_ct_key k{};
-    k.saddr.w[0] = ip4(s);
-    k.daddr.w[0] = ip4(d);
-    k.sport = htons(sport);
-    k.dport = htons(dport);
-    k.proto = proto;
-    k.family = MYELIN_FAMILY_IPV4;
+    const auto k = ct_key(s, d, sport, dport, proto);
     myelin_ct_entry e{};
     e.created_ns = e.last_seen_ns = now_ns();
     e.state = MYELIN_CT_ESTABLISHED;
@@ -198,7 +133,6 @@ class MasqueradeTest : public DatapathTest {
     return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
   }
 
-  std::unique_ptr<datapath::HostDatapath> host_;
 };
 
 // TCP, UDP and ICMP echo out and back: the source becomes node:port in the

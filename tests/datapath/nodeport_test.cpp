@@ -9,9 +9,9 @@
 #include <random>
 #include <set>
 
-#include "fixture.hpp"
+#include "checksum.hpp"
+#include "host_fixture.hpp"
 #include "myelin/abi/lb.h"
-#include "myelin/datapath/host_datapath.hpp"
 
 namespace myelin::test {
 namespace {
@@ -20,65 +20,11 @@ constexpr uint32_t OK = 0, SHOT = 2, REDIRECT = 7;
 constexpr const char* kWorld = "203.0.113.1";
 constexpr const char* kNode = "203.0.113.2";
 
-uint16_t fold(uint32_t s) {
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return static_cast<uint16_t>(~s);
-}
-uint32_t sum16(const uint8_t* p, size_t n, uint32_t s = 0) {
-  for (size_t i = 0; i + 1 < n; i += 2) s += (p[i] << 8) | p[i + 1];
-  if (n & 1) s += p[n - 1] << 8;
-  return s;
-}
-// Fills the IPv4 header checksum and the TCP/UDP checksum (pseudo header) of a frame.
-void fill_checksums(Bytes& b) {
-  uint8_t* ip = &b[14];
-  size_t hlen = (ip[0] & 0x0f) * 4, tot = (ip[2] << 8) | ip[3];
-  ip[10] = ip[11] = 0;
-  uint16_t c = fold(sum16(ip, hlen));
-  ip[10] = c >> 8, ip[11] = c & 0xff;
-  uint8_t* l4 = ip + hlen;
-  size_t l4len = tot - hlen;
-  size_t off = ip[9] == 6 ? 16 : 6;
-  l4[off] = l4[off + 1] = 0;
-  uint32_t s = sum16(ip + 12, 8) + ip[9] + static_cast<uint32_t>(l4len);
-  c = fold(sum16(l4, l4len, s));
-  if (ip[9] == 17 && c == 0) c = 0xffff;
-  l4[off] = c >> 8, l4[off + 1] = c & 0xff;
-}
-// Whether both checksums of a frame verify (a UDP checksum of 0: none).
-bool checksums_ok(const Bytes& b) {
-  const uint8_t* ip = &b[14];
-  size_t hlen = (ip[0] & 0x0f) * 4, tot = (ip[2] << 8) | ip[3];
-  if (fold(sum16(ip, hlen)) != 0) return false;
-  const uint8_t* l4 = ip + hlen;
-  size_t l4len = tot - hlen;
-  if (ip[9] == 17 && l4[6] == 0 && l4[7] == 0) return true;
-  uint32_t s = sum16(ip + 12, 8) + ip[9] + static_cast<uint32_t>(l4len);
-  return fold(sum16(l4, l4len, s)) == 0;
-}
-// checksums_ok for any bytes: false when the headers do not fit.
-bool checksums_ok_safe(const Bytes& b) {
-  if (b.size() < 34) return false;
-  size_t hlen = (b[14] & 0x0f) * 4, tot = (b[16] << 8) | b[17];
-  if (hlen < 20 || tot < hlen + 8 || 14 + tot > b.size()) return false;
-  return checksums_ok(b);
-}
-uint32_t addr_at(const Bytes& b, size_t off) {
-  uint32_t a;
-  std::memcpy(&a, &b[off], 4);
-  return a;
-}
-uint16_t port_at(const Bytes& b, size_t off) { return static_cast<uint16_t>((b[off] << 8) | b[off + 1]); }
-
-class NodePortTest : public DatapathTest {
+class NodePortTest : public HostDatapathTest {
  protected:
   void SetUp() override {
-    DatapathTest::SetUp();
-    if (IsSkipped() || HasFatalFailure()) return;
-    auto h = datapath::HostDatapath::load(*dp_, {});
-    ASSERT_TRUE(h) << h.error().message;
-    host_ = std::move(*h);
-    two_pods();  // backends: A 10.0.0.1, B 10.0.0.2
+    HostDatapathTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;  // two_pods(): the backends, A 10.0.0.1, B 10.0.0.2
     config(MYELIN_LB_CFG_F_ENABLED);
     lb_backend(1, "10.0.0.1", 8080, 6, MYELIN_LB_BE_F_ACTIVE | MYELIN_LB_BE_F_LOCAL);
     lb_backend(2, "10.0.0.2", 8080, 6, MYELIN_LB_BE_F_ACTIVE | MYELIN_LB_BE_F_LOCAL);
@@ -91,10 +37,6 @@ class NodePortTest : public DatapathTest {
     lb_frontend("198.51.100.20", 80, 6, {2}, MYELIN_LB_F_EXTERNAL_IP, 5);  // not this node's
     lb_frontend(kNode, 30082, 6, {4}, MYELIN_LB_F_NODE_PORT, 6);
     lb_frontend(kNode, 30083, 6, {2}, MYELIN_LB_F_CLUSTER_IP, 7);  // a ClusterIP-only entry: not served from outside
-  }
-  void TearDown() override {
-    host_.reset();
-    DatapathTest::TearDown();
   }
 
   void config(uint32_t flags) {
@@ -129,7 +71,6 @@ class NodePortTest : public DatapathTest {
     EXPECT_EQ(ev.back().drop_reason, reason);
   }
 
-  std::unique_ptr<datapath::HostDatapath> host_;
 };
 
 // What is not a frontend facing outside goes to the node's stack as it came.

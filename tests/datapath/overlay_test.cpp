@@ -51,11 +51,10 @@ class OverlayTest : public DatapathTest {
     load_harness();
     two_pods();
     tunnel_mode(true);
-    ipcache(kRemotePod, 32, kIdRemote, kNodeB, MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE);
-    ipcache("10.1.0.0", 24, MYELIN_IDENTITY_WORLD, kNodeB,
-            MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE | MYELIN_IPCACHE_F_POD_CIDR);
-    ipcache(kNodeB, 32, MYELIN_IDENTITY_REMOTE_NODE, nullptr, MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE);
-    ipcache("10.7.0.0", 24, kIdOther, nullptr, MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE);
+    ipcache(kRemotePod, 32, kIdRemote, MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE, kNodeB);
+    ipcache("10.1.0.0", 24, MYELIN_IDENTITY_WORLD, MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE | MYELIN_IPCACHE_F_POD_CIDR, kNodeB);
+    ipcache(kNodeB, 32, MYELIN_IDENTITY_REMOTE_NODE, MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE);
+    ipcache("10.7.0.0", 24, kIdOther, MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE);
   }
   void TearDown() override {
     if (harness_) overlay_harness::destroy(harness_);
@@ -87,17 +86,6 @@ class OverlayTest : public DatapathTest {
       c.tunnel_ifindex = kTunnelIfindex;
     }
     ASSERT_TRUE(dp_->set_node_config(c));
-  }
-  void ipcache(const char* addr, uint8_t prefix, uint32_t identity, const char* endpoint, uint32_t flags) {
-    myelin_ipcache_key k{};
-    k.prefixlen = 32 + prefix;
-    k.family = MYELIN_FAMILY_IPV4;
-    k.addr.w[0] = ip4(addr);
-    myelin_ipcache_val v{};
-    v.identity = identity;
-    v.tunnel_endpoint = endpoint ? ip4(endpoint) : 0;
-    v.flags = flags;
-    ASSERT_TRUE(dp_->ipcache_upsert(k, v));
   }
   void set_flags(const char* ip, uint32_t flags) {
     myelin_ep_key k{};

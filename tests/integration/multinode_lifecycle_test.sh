@@ -14,17 +14,7 @@ MN_LEASE_TTL=${MN_LEASE_TTL:-5}
 SEQ="$(cd "$(dirname "$0")" && pwd)/seq_stream.py"
 echo "routing mode: $MN_MODE, lease TTL ${MN_LEASE_TTL}s"
 
-mn_init
-mn_etcd_up
-M="$MLN_TMP/manifests"
-mkdir -p "$M"
-printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: ns-x}\n' >"$M/00-ns.yaml"
-MN_AGENT_ARGS=(--manifests "$M")
-for n in n1 n2 n3; do mn_node_add "$n"; done
-mn_pod_add n1 a ns-x
-mn_pod_add n2 b ns-x
-mn_pod_add n3 c ns-x
-A=${MLN_POD_IP[a]} B=${MLN_POD_IP[b]} C=${MLN_POD_IP[c]}
+mn_three_pods_up
 reach() { mln_pod "$1" ping -q -c 1 -W 1 "$2" >/dev/null 2>&1; }
 all_reach() { reach a "$B" && reach b "$C" && reach c "$A"; }
 mln_retry 60 0.5 all_reach && t_ok "pods on n1, n2 and n3 reach each other" || t_bad "the cluster converged"

@@ -13,17 +13,7 @@ source "$(dirname "$0")/../../scripts/lib/multinode.sh"
 MN_MODE=${MN_MODE:-tunnel}
 echo "routing mode: $MN_MODE"
 
-mn_init
-mn_etcd_up
-M="$MLN_TMP/manifests"
-mkdir -p "$M"
-printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: ns-x}\n' >"$M/00-ns.yaml"
-MN_AGENT_ARGS=(--manifests "$M")
-for n in n1 n2 n3; do mn_node_add "$n"; done
-mn_pod_add n1 a ns-x
-mn_pod_add n2 b ns-x
-mn_pod_add n3 c ns-x
-A=${MLN_POD_IP[a]} B=${MLN_POD_IP[b]} C=${MLN_POD_IP[c]}
+mn_three_pods_up
 echo "pods: a=$A (n1) b=$B (n2) c=$C (n3)"
 
 echo "-- the cluster"

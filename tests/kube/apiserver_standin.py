@@ -265,37 +265,41 @@ class Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError) as e:
             self.send_json(400, status(400, "BadRequest", str(e)))
 
-    def do_PATCH(self):
+    def named_object(self, verb, on_collection):
+        """The object a PATCH or DELETE names, as (store, kind, ns, name), the
+        request counted; None when it was answered already (unauthorized, an
+        unknown path, or a collection: 405 with on_collection)."""
         if not self.authorized():
-            return
+            return None
         kind, ns, name = self.route(urlparse(self.path).path)
         if kind is None:
-            return
+            return None
         store = self.server.store
-        store.count("patch " + KINDS[kind][1])
+        store.count(verb + " " + KINDS[kind][1])
         if name is None:
-            self.send_json(405, status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
+            self.send_json(405, status(405, "MethodNotAllowed", on_collection))
+            return None
+        return store, kind, ns or "", name
+
+    def do_PATCH(self):
+        target = self.named_object("patch", "the server does not allow this method on the requested resource")
+        if target is None:
             return
+        store, kind, ns, name = target
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
         if ctype != "application/merge-patch+json":
             self.read_body()
             self.send_json(415, status(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
                                        "accepted media types include: application/merge-patch+json"))
             return
-        self.answer(lambda: (200, store.patch(kind, ns or "", name, self.read_body())))
+        self.answer(lambda: (200, store.patch(kind, ns, name, self.read_body())))
 
     def do_DELETE(self):
-        if not self.authorized():
+        target = self.named_object("delete", "deleting a collection is not served by the stand-in")
+        if target is None:
             return
-        kind, ns, name = self.route(urlparse(self.path).path)
-        if kind is None:
-            return
-        store = self.server.store
-        store.count("delete " + KINDS[kind][1])
-        if name is None:
-            self.send_json(405, status(405, "MethodNotAllowed", "deleting a collection is not served by the stand-in"))
-            return
-        self.answer(lambda: (200, store.delete_checked(kind, ns or "", name, self.read_body().get("preconditions") or {})))
+        store, kind, ns, name = target
+        self.answer(lambda: (200, store.delete_checked(kind, ns, name, self.read_body().get("preconditions") or {})))
 
     def do_POST(self):
         if not self.authorized():

@@ -10,6 +10,7 @@
 #include "myelin/log.hpp"
 #include "myelin/netlink.hpp"
 #include "overlay.skel.h"
+#include "pod_maps.hpp"
 
 namespace myelin::datapath {
 namespace {
@@ -30,16 +31,7 @@ Result<std::unique_ptr<OverlayDatapath>> OverlayDatapath::load(const Datapath& d
   od->skel_ = std::move(*skel);
   auto& s = od->skel_;
   s->rodata->cfg_redirect_peer = o.redirect_peer ? 1 : 0;
-  // Every map the pod datapath pins is this object's too: its fd, never a copy.
-  bpf_map* m = nullptr;
-  bpf_object__for_each_map(m, s->obj) {
-    if (!bpf_map__pin_path(m) && bpf_map__is_internal(m)) continue;  // .rodata, .bss: this object's own
-    const char* name = bpf_map__name(m);
-    int fd = dp.map_fd(name);
-    if (fd < 0) return Error{std::string("overlay datapath: the pod datapath has no map ") + name};
-    if (int err = bpf_map__set_pin_path(m, nullptr); err) return Error::from_errno(std::string("unpin ") + name, -err);
-    if (int err = bpf_map__reuse_fd(m, fd); err) return Error::from_errno(std::string("reuse ") + name, -err);
-  }
+  if (auto st = use_pod_maps(s->obj, dp, "overlay datapath"); !st) return st.error();
   if (auto st = s.load(); !st) return st.error();
   return od;
 }

@@ -12,17 +12,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <set>
 #include <string>
 
-#include "agent/policy_manager.hpp"
-#include "myelin/pseudo_fs.hpp"
+#include "policy_on_maps.hpp"
 
 namespace myelin::agent {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr const char* kWebIp = "10.200.0.5";
 constexpr const char* kClientIp = "10.200.0.6";
@@ -70,13 +66,6 @@ void apply(objects::ObjectStore& store, const std::string& file, const std::stri
     if (s.file == file && !s.ok) ADD_FAILURE() << file << " refused: " << s.error;
 }
 
-myelin_ep_key ep_key(const char* ip) {
-  myelin_ep_key k{};
-  k.addr.w[0] = inet_addr(ip);
-  k.family = MYELIN_FAMILY_IPV4;
-  return k;
-}
-
 // One policy map entry, readable in a failure message.
 std::string entry(const myelin_policy_key& k, const myelin_policy_val& v) {
   return "ep " + std::to_string(k.ep_id) + (k.dir == MYELIN_DIR_INGRESS ? " ingress" : " egress") + " proto " +
@@ -87,62 +76,16 @@ std::string key_of(uint32_t ep, uint8_t dir, uint8_t proto, uint32_t identity, u
   return entry(datapath::policy_key(ep, dir, proto, identity, port, port ? 16 : 0), myelin_policy_val{});
 }
 
-class PolicyInstall : public ::testing::Test {
+class PolicyInstall : public testing::PolicyOnMaps {
  protected:
+  PolicyInstall() : PolicyOnMaps("policy-install", "10.200.0.0/24") {}
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root: loads the datapath's maps (run the suite with sudo)";
-    const std::string tag = std::to_string(getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    pin_dir_ = "/sys/fs/bpf/myelin-test-policy-install-" + tag;
-    state_ = fs::temp_directory_path() / ("mln-libs-policy-install-" + tag);
-    fs::remove_all(state_);
-    fs::create_directories(state_);
-    ASSERT_TRUE(pseudofs::Mounts::ensure()) << "mount bpffs (see the log above)";
-    if (auto s = datapath::make_pin_dir(pin_dir_); !s) FAIL() << s.error().message;
-    datapath::Datapath::Options o;
-    o.pin_dir = pin_dir_;
-    auto dp = datapath::Datapath::load(o);
-    ASSERT_TRUE(dp) << dp.error().message;
-    dp_ = std::move(*dp);
-    auto store = endpoints::EndpointStore::open((state_ / "endpoints.json").string());
-    ASSERT_TRUE(store) << store.error().message;
-    store_ = std::move(*store);
-    auto ids = identity::IdentityAllocator::open((state_ / "identities.json").string());
-    ASSERT_TRUE(ids) << ids.error().message;
-    ids_ = std::move(*ids);
-    auto ipam = ipam::Ipam::open(*net::parse_cidr4("10.200.0.0/24"), (state_ / "ipam.json").string());
-    ASSERT_TRUE(ipam) << ipam.error().message;
-    ipam_ = std::move(*ipam);
-    endpoints_ = std::make_unique<EndpointManager>(*dp_, *ipam_, *store_, *ids_, counters_);
-    pm_ = std::make_unique<PolicyManager>(*dp_, *endpoints_, *store_, *ids_, counters_, objects_, /*audit_all=*/false);
-    endpoints_->set_label_source([this](const std::string& ns, const std::string& pod) { return pm_->identity_labels(ns, pod); });
+    PolicyOnMaps::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     web_ = add_endpoint("web", kWebIp);
     client_ = add_endpoint("client", kClientIp);
   }
-  void TearDown() override {
-    pm_.reset();
-    endpoints_.reset();
-    dp_.reset();
-    if (!pin_dir_.empty()) (void)datapath::Datapath::unpin_all(pin_dir_);
-    if (!state_.empty()) fs::remove_all(state_);
-  }
 
-  // As a CNI ADD leaves it: in the store and the endpoint map, not yet identified.
-  uint32_t add_endpoint(const std::string& pod, const char* ip) {
-    api::Endpoint ep;
-    ep.set_id(store_->next_id());
-    ep.set_container_id("c-" + pod);
-    ep.set_ifname("eth0");
-    ep.set_ip(ip);
-    ep.set_pod_namespace("prod");
-    ep.set_pod_name(pod);
-    EXPECT_TRUE(store_->upsert(ep));
-    myelin_ep_info info{};
-    info.ep_id = ep.id();
-    info.ifindex = 1;
-    info.flags = MYELIN_EP_F_READY;
-    EXPECT_TRUE(dp_->endpoint_upsert(ep_key(ip), info));
-    return ep.id();
-  }
   uint32_t identity_of(uint32_t ep) const { return store_->get_by_id(ep)->identity(); }
   myelin_ep_info ep_info(const char* ip) const { return *dp_->endpoint_get(ep_key(ip)); }
 
@@ -168,16 +111,6 @@ class PolicyInstall : public ::testing::Test {
   }
   void regenerate() { ASSERT_TRUE(pm_->regenerate()) << "regeneration failed"; }
 
-  std::string pin_dir_;
-  fs::path state_;
-  std::unique_ptr<datapath::Datapath> dp_;
-  std::unique_ptr<endpoints::EndpointStore> store_;
-  std::unique_ptr<identity::IdentityAllocator> ids_;
-  std::unique_ptr<ipam::Ipam> ipam_;
-  metrics::AgentCounters counters_;
-  std::unique_ptr<EndpointManager> endpoints_;
-  objects::ObjectStore objects_;  // outlives pm_, which subscribes to it
-  std::unique_ptr<PolicyManager> pm_;
   uint32_t web_ = 0, client_ = 0;
 };
 

@@ -11,18 +11,14 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <filesystem>
 #include <set>
 
+#include "../agent/policy_on_maps.hpp"
 #include "agent/flow_view.hpp"
-#include "agent/policy_manager.hpp"
 #include "myelin/cluster/node_datapath.hpp"
-#include "myelin/pseudo_fs.hpp"
 
 namespace myelin::agent {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr const char* kClientIp = "10.1.1.6";
 constexpr const char* kDbIp = "10.1.2.7";  // a pod of node b
@@ -59,50 +55,13 @@ spec:
 
 net::Ipv4 ip(const char* s) { return *net::parse_ipv4(s); }
 
-myelin_ep_key ep_key(const char* a) {
-  myelin_ep_key k{};
-  k.addr.w[0] = inet_addr(a);
-  k.family = MYELIN_FAMILY_IPV4;
-  return k;
-}
-
-class ClusterPolicy : public ::testing::Test {
+class ClusterPolicy : public testing::PolicyOnMaps {
  protected:
+  ClusterPolicy() : PolicyOnMaps("cluster-policy", "10.1.1.0/24") {}
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root: loads the datapath's maps (run the suite with sudo)";
-    const std::string tag = std::to_string(getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    pin_dir_ = "/sys/fs/bpf/myelin-test-cluster-policy-" + tag;
-    state_ = fs::temp_directory_path() / ("mln-cluster-policy-" + tag);
-    fs::remove_all(state_);
-    fs::create_directories(state_);
-    ASSERT_TRUE(pseudofs::Mounts::ensure());
-    if (auto s = datapath::make_pin_dir(pin_dir_); !s) FAIL() << s.error().message;
-    datapath::Datapath::Options o;
-    o.pin_dir = pin_dir_;
-    auto dp = datapath::Datapath::load(o);
-    ASSERT_TRUE(dp) << dp.error().message;
-    dp_ = std::move(*dp);
-    store_ = std::move(*endpoints::EndpointStore::open((state_ / "endpoints.json").string()));
-    ids_ = std::move(*identity::IdentityAllocator::open((state_ / "identities.json").string()));
-    ipam_ = std::move(*ipam::Ipam::open(*net::parse_cidr4("10.1.1.0/24"), (state_ / "ipam.json").string()));
-    endpoints_ = std::make_unique<EndpointManager>(*dp_, *ipam_, *store_, *ids_, counters_);
-    pm_ = std::make_unique<PolicyManager>(*dp_, *endpoints_, *store_, *ids_, counters_, objects_, false);
-    endpoints_->set_label_source([this](const std::string& ns, const std::string& pod) { return pm_->identity_labels(ns, pod); });
-    // The client, on this node.
-    api::Endpoint ep;
-    ep.set_id(store_->next_id());
-    ep.set_container_id("c-client");
-    ep.set_ifname("eth0");
-    ep.set_ip(kClientIp);
-    ep.set_pod_namespace("prod");
-    ep.set_pod_name("client");
-    ASSERT_TRUE(store_->upsert(ep));
-    myelin_ep_info info{};
-    info.ep_id = ep.id();
-    info.ifindex = 1;
-    info.flags = MYELIN_EP_F_READY;
-    ASSERT_TRUE(dp_->endpoint_upsert(ep_key(kClientIp), info));
-    client_ = ep.id();
+    PolicyOnMaps::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    client_ = add_endpoint("client", kClientIp);  // on this node
     // db, on node b: its identity as the cluster numbers it.
     auto id = ids_->acquire({"k8s:app=db", "k8s:io.kubernetes.pod.namespace=prod"});
     ASSERT_TRUE(id);
@@ -120,11 +79,7 @@ class ClusterPolicy : public ::testing::Test {
   }
   void TearDown() override {
     nd_.reset();
-    pm_.reset();
-    endpoints_.reset();
-    dp_.reset();
-    if (!pin_dir_.empty()) (void)datapath::Datapath::unpin_all(pin_dir_);
-    if (!state_.empty()) fs::remove_all(state_);
+    PolicyOnMaps::TearDown();
   }
   static cluster::Node node(const char* name, const char* addr, const char* cidr, bool local = false) {
     cluster::Node n;
@@ -158,17 +113,7 @@ class ClusterPolicy : public ::testing::Test {
     return std::nullopt;
   }
 
-  std::string pin_dir_;
-  fs::path state_;
-  std::unique_ptr<datapath::Datapath> dp_;
-  std::unique_ptr<endpoints::EndpointStore> store_;
-  std::unique_ptr<identity::IdentityAllocator> ids_;
-  std::unique_ptr<ipam::Ipam> ipam_;
-  metrics::AgentCounters counters_;
-  std::unique_ptr<EndpointManager> endpoints_;
-  objects::ObjectStore objects_;
-  cluster::ClusterState cluster_{"a"};
-  std::unique_ptr<PolicyManager> pm_;
+  cluster::ClusterState cluster_{"a"};  // pm_ and nd_ are reset in TearDown, before it goes
   std::unique_ptr<cluster::NodeDatapath> nd_;
   uint32_t client_ = 0, db_identity_ = 0;
 };

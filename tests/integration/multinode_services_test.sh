@@ -10,8 +10,10 @@
 #   - NodePort externalTrafficPolicy Local, from the world: n2 answers with
 #     b2 only, n3 with b3 only, the client's address kept; n1 (no local
 #     backend) does not answer (the positive control is n2, same Service);
-#   - NodePort externalTrafficPolicy Cluster, from the world, on n1: a
-#     backend on another node answers;
+#   - NodePort externalTrafficPolicy Cluster, from the world, on n1: the
+#     backends on the other nodes answer (n1 SNATs the client to its own
+#     address and sends the packet to the backend's node; the reply is
+#     translated back on n1 and leaves from n1's NodePort);
 #   - a NetworkPolicy on the backends (ingress only from app=client) holds
 #     for connections through the ClusterIP from n1: client served, intruder
 #     (same node, same Service) not.
@@ -114,6 +116,9 @@ out=$(ask mn_world -- tcp "${MN_NODE_IP[n1]}" $NP_LOCAL 5 1000)
 echo "-- NodePort, externalTrafficPolicy Cluster, from the world, on n1 (no local backend)"
 served_by "eTP Cluster on n2 (control: one local and one remote backend)" "b2 b3" mn_world -- tcp "${MN_NODE_IP[n2]}" $NP_CLUSTER
 served_by "eTP Cluster on n1: backends on the other nodes" "b2 b3" mn_world -- tcp "${MN_NODE_IP[n1]}" $NP_CLUSTER
+[ "$(grep -c " client=${MN_NODE_IP[n1]}:" <<<"$LAST")" -eq 20 ] && [ "$(grep -c "peer=${MN_NODE_IP[n1]}:$NP_CLUSTER" <<<"$LAST")" -eq 20 ] &&
+  t_ok "eTP Cluster on n1: the backends see n1's address (SNAT), the world's replies come from n1:$NP_CLUSTER" ||
+  t_bad "eTP Cluster on n1: SNAT to the node and the reply from the NodePort" "$(head -2 <<<"$LAST" | xargs)"
 
 echo "-- NetworkPolicy on the backends, through the ClusterIP from n1"
 served_by "control: intruder is served before the policy" "b2 b3" mln_pod intruder -- tcp $VIP 80

@@ -23,9 +23,14 @@
 #include "lib/lb.h"
 #include "lib/nodeport.h"
 #include "lib/snat.h"
+#include "lib/lb_nat.h"
+#include "lib/native.h"
 #include "lib/overlay.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* np_serve: the destination is no frontend served here. */
+#define NP_PASS (-1)
 
 static __always_inline void np_trace(const struct pkt *p, int ct)
 {
@@ -88,7 +93,7 @@ static __noinline int np_serve(struct __sk_buff *skb, struct pkt *p)
 
 	svc = np_frontend(skb, &key, p);
 	if (!svc)
-		return TC_ACT_OK;
+		return NP_PASS;
 	p->dir = MYELIN_DIR_INGRESS;
 	p->obs_point = MYELIN_OBS_TO_ENDPOINT;
 	p->src_identity = ipcache_identity_v4(p->saddr);
@@ -245,6 +250,67 @@ static __noinline int np_reply(struct __sk_buff *skb, struct pkt *p)
 }
 
 /*
+ * Native mode: another node's packet for a pod of this node goes straight into
+ * it, as to_container would let it in from the stack:
+ *   routing not NATIVE, destination no pod of this node, source not another
+ *   node's pod (ipcache), TTL 1                        -> the stack (untouched)
+ *   TTL - 1; conntrack; a reply of a translated connection: source back to
+ *   the frontend (rev-NAT)
+ *   no entry carries it -> ingress policy of the pod (DROP POLICY_*), tracked
+ *   -> into the pod (TO_ENDPOINT)
+ * Its replies leave by from_container's native_forward (no VIA_STACK flag:
+ * the stack translated nothing). A subprogram, like np_serve.
+ */
+static __noinline int netdev_deliver(struct __sk_buff *skb, struct pkt *p)
+{
+	struct myelin_ep_info *src, *dst;
+	int err, ct;
+
+	if (!native_enabled() || !native_remote_pod(ipcache_lookup_v4(p->saddr)))
+		return TC_ACT_OK;
+	ep_resolve(p, &src, &dst);
+	if (!dst || src)
+		return TC_ACT_OK;
+	/* As ip_forward: first the TTL (expiring: the stack says so). */
+	err = native_ttl_dec(skb);
+	if (err < 0)
+		return drop(p, MYELIN_DROP_ERROR_WRITING_TO_PACKET, MYELIN_DIR_INGRESS);
+	if (err > 0)
+		return TC_ACT_OK;
+	p->obs_point = MYELIN_OBS_TO_ENDPOINT;
+	ct = ct_process(p);
+	if (ct == CT_UNRELATED)
+		return drop(p, MYELIN_DROP_CT_CANNOT_CREATE_ENTRY_FROM_PACKET, MYELIN_DIR_INGRESS);
+	p->dir = p->is_reply ? MYELIN_DIR_EGRESS : MYELIN_DIR_INGRESS;
+	if (p->is_reply && p->ct_rev_nat) {
+		err = ct == CT_RELATED ? lb_rev_nat_related(skb, p) : lb_rev_nat(skb, p);
+		if (err)
+			return drop(p, err, MYELIN_DIR_INGRESS);
+	}
+	if (ct == CT_NEW || ct == CT_UNTRACKED || ct == CT_REVALIDATE) {
+		err = policy_check(p, dst, MYELIN_DIR_INGRESS, p->src_identity);
+		if (err) {
+			if (ct == CT_REVALIDATE || p->ct_reopen)
+				ct_forget(p);
+			return drop(p, err, MYELIN_DIR_INGRESS);
+		}
+		ct = ct_commit(p, ct);
+		if (ct == CT_FAILED)
+			return drop(p, MYELIN_DROP_CT_MAP_INSERTION_FAILED, MYELIN_DIR_INGRESS);
+	}
+	if (ct == CT_NEW)
+		trace(p, MYELIN_TRACE_CT_NEW);
+	else if (ct == CT_CHANGED)
+		trace(p, MYELIN_TRACE_CT_STATE);
+	else if (ct == CT_UNTRACKED || ct == CT_RELATED)
+		trace(p, MYELIN_TRACE_UNTRACKED);
+	int verdict = deliver_local(skb, dst);
+	if (verdict < 0)
+		return drop(p, MYELIN_DROP_ERROR_WRITING_TO_PACKET, MYELIN_DIR_INGRESS);
+	return forward(p, MYELIN_DIR_INGRESS, verdict);
+}
+
+/*
  * from_netdev:
  *   not IPv4, malformed                         -> the stack (untouched)
  *   to node_ip, the reply of a masqueraded flow -> destination back to the
@@ -269,6 +335,7 @@ static __noinline int np_reply(struct __sk_buff *skb, struct pkt *p)
  *   remote backend: the same without policy (its node's), then SNAT to
  *   node_ip:port -> the tunnel, or the FIB's route to its node; the reply
  *   (to node_ip, F_NODE_PORT) -> client and frontend back -> out by the FIB
+ *   not a frontend: native mode, for a pod of this node -> netdev_deliver
  */
 SEC("tc")
 int from_netdev(struct __sk_buff *skb)
@@ -291,10 +358,14 @@ int from_netdev(struct __sk_buff *skb)
 			return drop(&p, err, MYELIN_DIR_INGRESS);
 		}
 	}
-	if ((p.proto != IPPROTO_TCP_ && p.proto != IPPROTO_UDP_) || !lb_enabled())
-		return TC_ACT_OK;
-	err = np_serve(skb, &p);
-	return err == NP_REMOTE ? np_remote(skb, &p) : err;
+	if ((p.proto == IPPROTO_TCP_ || p.proto == IPPROTO_UDP_) && lb_enabled()) {
+		err = np_serve(skb, &p);
+		if (err == NP_REMOTE)
+			return np_remote(skb, &p);
+		if (err != NP_PASS)
+			return err;
+	}
+	return netdev_deliver(skb, &p);
 }
 
 /*

@@ -20,6 +20,7 @@
 #include "lib/lb_nat.h"
 #include "lib/nodeport.h"
 #include "lib/overlay.h"
+#include "lib/native.h"
 #include "lib/snat_maps.h" /* created and pinned with the others: host.bpf.c masquerades with it */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -82,6 +83,9 @@ static __always_inline void ct_denied(const struct pkt *p, int ct)
  *                             redirect to the VXLAN device (TO_OVERLAY); none
  *                             for another node's address -> DROP
  *                             NO_TUNNEL_OR_ENCAPSULATION_ENDPOINT
+ *   native mode, another node's pod or pod CIDR, the FIB forwards it with a
+ *                             known neighbour -> TTL - 1, the FIB's MACs,
+ *                             redirect to its device (TO_NETWORK; native.h)
  *   otherwise                 -> the node's stack
  */
 SEC("tc")
@@ -190,6 +194,15 @@ int from_container(struct __sk_buff *skb)
 		if (t == OVERLAY_KEYED) {
 			trace_ct(&p, ct);
 			return forward(&p, MYELIN_DIR_EGRESS, overlay_redirect());
+		}
+		/* Native mode: out of the underlay device the FIB names, not
+		 * through the stack (which would only route it there). */
+		t = native_forward(skb, &p);
+		if (t < 0)
+			return drop(&p, -t, MYELIN_DIR_EGRESS);
+		if (t > 0) {
+			trace_ct(&p, ct);
+			return forward(&p, MYELIN_DIR_EGRESS, t);
 		}
 	}
 	p.obs_point = MYELIN_OBS_TO_STACK;

@@ -52,6 +52,9 @@ EndpointsResult endpoints_from(const std::vector<policy::Pod>& pods, const std::
   static const policy::Labels kNone;
   for (const auto& p : pods) {
     if (p.node_name.empty() || p.node_name == local_node || p.terminal || p.ips.empty()) continue;
+    // A Pod of a Node that is gone (deleted before the pod GC removes its
+    // Pods) or has no address: nothing of that node stays in the ipcache.
+    if (!known_nodes.count(p.node_name)) continue;
     auto nsl = namespaces.find(p.ns);
     auto labels = pod_identity_labels(p.ns, p.labels, nsl == namespaces.end() ? kNone : nsl->second);
     auto id = by_labels.find(labels);

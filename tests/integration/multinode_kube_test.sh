@@ -69,26 +69,36 @@ idb=$(mn_myelin n2 endpoint list -o json | jq -r '.endpoints[] | select(.pod_nam
 crds=$(mn_kubectl_get /apis/myelin.io/v1alpha1/myelinidentities 2>/dev/null || mn_kubectl_get /apis/myelin.io/v1/myelinidentities 2>/dev/null || echo '{}')
 jq -e --arg id "$idb" '[.items[]? | select(.metadata.name == $id)] | length == 1' <<<"$crds" >/dev/null &&
   t_ok "b's identity $idb is a MyelinIdentity object named $idb in the API" || t_bad "MyelinIdentity for b's identity $idb" "$(head -c 400 <<<"$crds")"
+# The remote pod's identity on n1 is the number its labels have: from the Pod's labels, not guessed.
+mn_ipcache n1 | mln_has "^$B/32 identity=$idb " && t_ok "n1's ipcache gives b ($B) its identity $idb (from the Pod's labels)" ||
+  t_bad "n1's ipcache identity of b ($idb)" "$(mn_ipcache n1 | grep "^$B/" || echo none)"
 
 echo "-- a NetworkPolicy from the API, across nodes"
 mln_pod_bg a timeout 120 socat TCP-LISTEN:80,fork,reuseaddr SYSTEM:true
 mln_wait_listen a 80 tcp
+c_reaches() { mln_pod c timeout 3 nc -z -w 1 "$A" 80; }
+mln_retry 20 0.2 c_reaches && t_ok "c (n2) reaches a (n1) before the policy (control)" || t_bad "c (n2) reaches a (n1) before the policy"
 mn_standin_ctl apply '{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"a-from-b","namespace":"ns-x","uid":"np1"},"spec":{"podSelector":{"matchLabels":{"app":"a"}},"ingress":[{"from":[{"podSelector":{"matchLabels":{"app":"b"}}}]}]}}'
 c_denied() { ! mln_pod c timeout 3 nc -z -w 1 "$A" 80; }
 mln_retry 50 0.1 c_denied && t_ok "c (n2) denied to a (n1) by the policy" || t_bad "c (n2) denied to a (n1)"
 t_check "b (n2) allowed to a (n1) by its labels (positive control)" mln_pod b timeout 3 nc -z -w 1 "$A" 80
 
 echo "-- a Node deleted"
+# Deleted before its Pods, as in a cluster (the pod GC removes a gone node's
+# Pods later): nothing of n2 may stay on n1 meanwhile.
 has_n2() { mn_ipcache n1 | mln_has "tunnel=${MN_NODE_IP[n2]} "; }
-has_n2 && t_ok "positive control: n1's ipcache has entries tunnelled to n2" || t_bad "positive control: n1 has n2's entries" "$(mn_ipcache n1)"
-mn_standin_ctl delete '{"kind":"Pod","namespace":"ns-x","name":"b"}'
-mn_standin_ctl delete '{"kind":"Pod","namespace":"ns-x","name":"c"}'
-mn_standin_ctl delete '{"kind":"Node","name":"n2"}'
-n2_gone() {
-  ! has_n2 && ! mn_ipcache n1 | mln_has "^10\.244\.2\." && ! mn_node n1 ip -4 route show | mln_has "10.244.2.0" &&
+n2_none() {
+  ! has_n2 && ! mn_ipcache n1 | mln_has -e "^10\.244\.2\." -e "^${MN_NODE_IP[n2]}/32 " && ! mn_node n1 ip -4 route show | mln_has "10.244.2.0" &&
     mn_myelin n1 node list -o json | jq -e '[.nodes[]? | select(.name == "n2")] | length == 0' >/dev/null
 }
-mln_retry 100 0.1 n2_gone && t_ok "Node n2 deleted: n1 has no ipcache entry, route or node of it" ||
+has_n2 && mn_ipcache n1 | mln_has "^$B/32 " && mn_ipcache n1 | mln_has "^${MN_NODE_IP[n2]}/32 " &&
+  t_ok "positive control: n1's ipcache has n2's address, pod CIDR and pods" || t_bad "positive control: n1 has n2's entries" "$(mn_ipcache n1)"
+mn_standin_ctl delete '{"kind":"Node","name":"n2"}'
+mln_retry 100 0.1 n2_none && t_ok "Node n2 deleted (its Pods still listed): n1 has no ipcache entry, route or node of it" ||
   t_bad "Node n2 deleted: nothing left on n1" "$(mn_ipcache n1 | tr '\n' ';') routes: $(mn_node n1 ip -4 route show | tr '\n' ';')"
+mn_standin_ctl delete '{"kind":"Pod","namespace":"ns-x","name":"b"}'
+mn_standin_ctl delete '{"kind":"Pod","namespace":"ns-x","name":"c"}'
+mn_myelin n1 node list -o json | jq -e '[.nodes[]? | select(.name == "n1")] | length == 1' >/dev/null && n2_none &&
+  t_ok "its Pods deleted too: still nothing of n2 on n1, n1 still listed" || t_bad "after n2's Pods deleted" "$(mn_ipcache n1 | tr '\n' ';')"
 
 t_summary

@@ -108,6 +108,21 @@ TEST(ObjectsFeed, NodesAndRemotePodsWithTheirIdentities) {
   EXPECT_EQ(s->endpoint(*net::parse_ipv4("10.244.2.11"))->identity, db);
   EXPECT_EQ(feed.pending(), 0u);
 
+  // Node n2 deleted before its Pods (the pod GC removes them later): its
+  // pods leave with it, and come back with it.
+  std::string without_n2 = kManifests;
+  const auto n2_doc = without_n2.find("apiVersion: v1\nkind: Node\nmetadata: {name: n2}");
+  ASSERT_NE(n2_doc, std::string::npos);
+  without_n2.erase(n2_doc, without_n2.find("---\n", n2_doc) + 4 - n2_doc);
+  store.apply_text("pods.yaml", without_n2);
+  store.changed();
+  s = state.snapshot();
+  EXPECT_EQ(s->nodes.size(), 1u);
+  EXPECT_TRUE(s->endpoints.empty());
+  store.apply_text("pods.yaml", kManifests);
+  store.changed();
+  EXPECT_EQ(state.snapshot()->endpoints.size(), 2u);
+
   // Node n2 and its pods go away; the labels of web-2... gone with the file.
   store.apply_text("pods.yaml", "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus: {addresses: [{type: InternalIP, address: 192.168.50.1}]}\n");
   store.changed();

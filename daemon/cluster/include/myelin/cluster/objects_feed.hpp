@@ -24,6 +24,8 @@ std::vector<std::string> pod_identity_labels(const std::string& ns, const policy
 
 // Pure parts, for the tests. Nodes without an InternalIP are left out
 // (nothing to route to); a Node's first IPv4 InternalIP is its address.
+// Pods of a node not in `nodes` (deleted, or without an address) are left
+// out too: a deleted Node leaves nothing, even before its Pods are deleted.
 std::vector<Node> nodes_from(const std::vector<objects::Node>& nodes, Source src);
 struct EndpointsResult {
   std::vector<RemoteEndpoint> endpoints;

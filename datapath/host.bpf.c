@@ -25,6 +25,7 @@
 #include "lib/snat.h"
 #include "lib/lb_nat.h"
 #include "lib/native.h"
+#include "lib/overlay.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -56,6 +57,24 @@ static __noinline int netdev_parse(struct __sk_buff *skb, struct pkt *p)
 	if (parse_eth(skb, p) || p->eth_proto != ETH_P_IP_)
 		return 1;
 	return parse_ipv4(skb, p) ? 1 : 0;
+}
+
+/* np_serve: the backend is another node's pod; the packet is DNATed, and
+ * from_netdev hands it to np_remote (its own frame: snat_egress's). */
+#define NP_REMOTE (-1000)
+
+/* Whether a NodePort may send a client to this backend on another node
+ * (externalTrafficPolicy Cluster): the ipcache says it is another node's,
+ * and the node masquerades (the client is SNATed to node_ip, so the reply
+ * comes back through this node). */
+static __always_inline bool np_remote_backend(__be32 addr)
+{
+	struct myelin_ipcache_val *v;
+
+	if (!snat_config())
+		return false;
+	v = ipcache_lookup_v4(addr);
+	return v && (v->flags & MYELIN_IPCACHE_F_REMOTE) && v->identity != MYELIN_IDENTITY_REMOTE_NODE;
 }
 
 /* from_netdev's NodePort part: a subprogram of its own (static: verified
@@ -105,7 +124,8 @@ static __noinline int np_serve(struct __sk_buff *skb, struct pkt *p)
 	p->daddr = be->addr.w[0];
 	p->dport = be->port;
 	ep_resolve(p, &src, &dst);
-	if (!dst)
+	bool remote = !dst;
+	if (remote && !np_remote_backend(p->daddr))
 		return drop(p, MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER_FOUND, MYELIN_DIR_INGRESS);
 
 	ct = ct_process(p);
@@ -116,7 +136,9 @@ static __noinline int np_serve(struct __sk_buff *skb, struct pkt *p)
 	p->ct_new_rev_nat = svc->rev_nat_index;
 	p->ct_new_flags = MYELIN_CT_F_NODE_PORT;
 	if (ct_needs_policy(ct)) {
-		err = policy_check(p, dst, MYELIN_DIR_INGRESS, p->src_identity);
+		/* A remote backend's node checks its ingress policy (the client
+		 * is this node to it then). */
+		err = dst ? policy_check(p, dst, MYELIN_DIR_INGRESS, p->src_identity) : 0;
 		if (err) {
 			ct_denied(p, ct);
 			return drop(p, err, MYELIN_DIR_INGRESS);
@@ -160,10 +182,70 @@ static __noinline int np_serve(struct __sk_buff *skb, struct pkt *p)
 	if (np_rewrite_v4(skb, p->l4_off, p->proto, false, front_addr, p->daddr, front_port, p->dport) < 0)
 		return drop(p, MYELIN_DROP_ERROR_WRITING_TO_PACKET, MYELIN_DIR_INGRESS);
 	np_trace(p, ct);
+	if (remote || !dst)
+		return NP_REMOTE;
 	int verdict = deliver_local(skb, dst);
 	if (verdict < 0)
 		return drop(p, MYELIN_DROP_ERROR_WRITING_TO_PACKET, MYELIN_DIR_INGRESS);
 	return forward(p, MYELIN_DIR_INGRESS, verdict);
+}
+
+/* A NodePort client's packet, DNATed to a backend on another node
+ * (np_serve): its source becomes node_ip:port (snat_egress, the INGRESS
+ * entry remembering the frontend), so the backend answers this node; then
+ * to the backend's node: the VXLAN device (to_overlay keys it to that node,
+ * VNI remote-node) or, native, the FIB's route to its pod CIDR. */
+static __noinline int np_remote(struct __sk_buff *skb, struct pkt *p)
+{
+	const struct myelin_node_config *nc = snat_config();
+	__u32 port_min, port_max, ifindex = 0;
+	int err;
+
+	if (!nc)
+		return drop(p, MYELIN_DROP_NO_MATCHING_LOCAL_CONTAINER_FOUND, MYELIN_DIR_INGRESS);
+	port_min = nc->snat_port_min;
+	port_max = nc->snat_port_max;
+	if (!port_max) {
+		port_min = MYELIN_SNAT_PORT_MIN_DEFAULT;
+		port_max = MYELIN_SNAT_PORT_MAX_DEFAULT;
+	}
+	__be32 node_ip = nc->node_ip;
+	err = snat_egress(skb, p, node_ip, port_min, port_max);
+	if (err != SNAT_TRANSLATED)
+		return drop(p, err, MYELIN_DIR_INGRESS);
+	p->obs_point = MYELIN_OBS_TO_NETWORK;
+	if (overlay_enabled(&ifindex))
+		return forward(p, MYELIN_DIR_INGRESS, bpf_redirect(ifindex, 0));
+	p->saddr = node_ip; /* the FIB's view of the packet as it leaves */
+	err = np_out(skb, p);
+	if (err < -1)
+		return drop(p, -2 - err, MYELIN_DIR_INGRESS);
+	return forward(p, MYELIN_DIR_INGRESS, err);
+}
+
+/* The reply of a NodePort flow np_remote sent to another node, its
+ * destination the client again (snat_ingress): its source becomes the
+ * frontend (p->ct_rev_nat), and it leaves by the node's routes (np_out: the
+ * stack would call a packet from a node address martian). */
+static __noinline int np_reply(struct __sk_buff *skb, struct pkt *p)
+{
+	struct myelin_lb_revnat *rn;
+	__u32 idx = p->ct_rev_nat;
+
+	p->dir = MYELIN_DIR_EGRESS;
+	p->obs_point = MYELIN_OBS_TO_NETWORK;
+	rn = bpf_map_lookup_elem(&myelin_lb_revnat, &idx);
+	if (!rn || rn->family != MYELIN_FAMILY_IPV4)
+		return drop(p, MYELIN_DROP_SERVICE_BACKEND_NOT_FOUND, MYELIN_DIR_EGRESS);
+	if (np_rewrite_v4(skb, p->l4_off, p->proto, true, p->saddr, rn->addr.w[0], p->sport, rn->port) < 0)
+		return drop(p, MYELIN_DROP_ERROR_WRITING_TO_PACKET, MYELIN_DIR_EGRESS);
+	p->saddr = rn->addr.w[0];
+	p->sport = rn->port;
+	p->src_service = idx;
+	int verdict = np_out(skb, p);
+	if (verdict < -1)
+		return drop(p, -2 - verdict, MYELIN_DIR_EGRESS);
+	return verdict;
 }
 
 /*
@@ -241,13 +323,17 @@ static __noinline int netdev_deliver(struct __sk_buff *skb, struct pkt *p)
  *   SERVICE entry with a backend still there    -> that backend (established)
  *   else pick (affinity | Maglev by flow hash | random) from the EXTERNAL
  *   entry (eTP Local: this node's backends)     none -> DROP SERVICE_BACKEND_NOT_FOUND
- *   backend not an endpoint of this node        -> DROP NO_MATCHING_LOCAL_CONTAINER
- *                                                  (no SNAT to other nodes yet)
+ *   backend not an endpoint of this node: another node's pod (ipcache
+ *   REMOTE) and masquerade on -> np_remote (below), else
+ *                                                -> DROP NO_MATCHING_LOCAL_CONTAINER
  *   conntrack of client -> backend; a new or revalidated flow meets the
  *   backend's ingress policy on the backend's port (DROP POLICY_*), then
  *   the CONNECTION entry gets rev_nat_index + CT_F_NODE_PORT and the SERVICE
  *   entry the backend
  *   DNAT to the backend (client address kept) -> redirect into its pod
+ *   remote backend: the same without policy (its node's), then SNAT to
+ *   node_ip:port -> the tunnel, or the FIB's route to its node; the reply
+ *   (to node_ip, F_NODE_PORT) -> client and frontend back -> out by the FIB
  *   not a frontend: native mode, for a pod of this node -> netdev_deliver
  */
 SEC("tc")
@@ -263,6 +349,8 @@ int from_netdev(struct __sk_buff *skb)
 		err = p.icmp_error ? snat_ingress_icmp_error(skb, &p) : snat_ingress(skb, &p);
 		if (err == SNAT_TRANSLATED)
 			return TC_ACT_OK; /* to the pod's veth: to_container tracks and checks it */
+		if (err == SNAT_NODE_PORT)
+			return np_reply(skb, &p);
 		if (err) {
 			p.dir = MYELIN_DIR_INGRESS;
 			p.obs_point = MYELIN_OBS_FROM_NETWORK;
@@ -271,6 +359,8 @@ int from_netdev(struct __sk_buff *skb)
 	}
 	if ((p.proto == IPPROTO_TCP_ || p.proto == IPPROTO_UDP_) && lb_enabled()) {
 		err = np_serve(skb, &p);
+		if (err == NP_REMOTE)
+			return np_remote(skb, &p);
 		if (err != NP_PASS)
 			return err;
 	}

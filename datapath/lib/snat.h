@@ -35,6 +35,7 @@
 #include "snat_maps.h"
 
 #define SNAT_TRANSLATED 1 /* snat_egress / snat_ingress: the packet was rewritten */
+#define SNAT_NODE_PORT 2  /* snat_ingress: rewritten, and a NodePort reply (p->ct_rev_nat: its frontend) */
 
 /* Masquerade is on and this node has an address to masquerade to. */
 static __always_inline const struct myelin_node_config *snat_config(void)
@@ -130,7 +131,9 @@ __noinline int snat_track_host(struct pkt *p, __u32 port_min, __u32 port_max)
  * a pod source, snat_leaves_cluster, not a reply): its flow's translation,
  * found or made, written into the packet. p's view keeps the pod's tuple
  * (for events); *nat_port is the port it got. Returns SNAT_TRANSLATED or
- * a drop reason.
+ * a drop reason. Also a NodePort client's packet to a backend on another
+ * node (host.bpf.c np_remote): p->ct_new_rev_nat is then its frontend,
+ * which the INGRESS entry keeps (F_NODE_PORT) for the replies; 0 otherwise.
  */
 __noinline int snat_egress(struct __sk_buff *skb, struct pkt *p, __be32 node_ip, __u32 port_min, __u32 port_max)
 {
@@ -150,6 +153,8 @@ __noinline int snat_egress(struct __sk_buff *skb, struct pkt *p, __be32 node_ip,
 	__builtin_memset(&iv, 0, sizeof(iv));
 	iv.to_addr.w[0] = p->saddr;
 	iv.to_port = p->sport;
+	iv.rev_nat_index = p->ct_new_rev_nat;
+	iv.flags = p->ct_new_rev_nat ? MYELIN_SNAT_F_NODE_PORT : 0;
 	iv.created_ns = now;
 	iv.last_seen_ns = now;
 
@@ -163,7 +168,8 @@ __noinline int snat_egress(struct __sk_buff *skb, struct pkt *p, __be32 node_ip,
 		snat_key(&ik, MYELIN_SNAT_INGRESS, p->proto, p->daddr, node_ip, peer_port, nat_port);
 		struct myelin_snat_entry *i = bpf_map_lookup_elem(&myelin_snat, &ik);
 		if (i) {
-			if (i->to_addr.w[0] == p->saddr && i->to_port == p->sport && !(i->flags & MYELIN_SNAT_F_HOST))
+			if (i->to_addr.w[0] == p->saddr && i->to_port == p->sport && !(i->flags & MYELIN_SNAT_F_HOST) &&
+			    i->rev_nat_index == iv.rev_nat_index)
 				goto write;
 		} else if (bpf_map_update_elem(&myelin_snat, &ik, &iv, BPF_NOEXIST) == 0) {
 			goto write;
@@ -235,7 +241,9 @@ __noinline int snat_ingress_icmp_error(struct __sk_buff *skb, struct pkt *p)
 	snat_key(&k, MYELIN_SNAT_INGRESS, proto, p->inner.daddr, p->inner.saddr, proto == IPPROTO_ICMP_ ? 0 : p->inner.dport,
 		 p->inner.sport);
 	e = bpf_map_lookup_elem(&myelin_snat, &k);
-	if (!e || (e->flags & MYELIN_SNAT_F_HOST))
+	/* A NodePort flow's errors would need the frontend put back in the
+	 * quoted datagram too: not translated (the node's stack gets them). */
+	if (!e || (e->flags & (MYELIN_SNAT_F_HOST | MYELIN_SNAT_F_NODE_PORT)))
 		return 0;
 	__be32 node = p->daddr, pod = e->to_addr.w[0];
 	__be16 nat_port = p->inner.sport, pod_port = e->to_port;
@@ -309,5 +317,9 @@ __noinline int snat_ingress(struct __sk_buff *skb, struct pkt *p)
 		p->sport = pod_port;
 	else
 		p->dport = pod_port;
+	if (e->flags & MYELIN_SNAT_F_NODE_PORT) {
+		p->ct_rev_nat = e->rev_nat_index;
+		return SNAT_NODE_PORT;
+	}
 	return SNAT_TRANSLATED;
 }

@@ -87,7 +87,7 @@ LAYOUT(myelin_sock_xlate_event, M(ts_ns), M(type), M(xlate_point), M(proto), M(f
        M(cgroup_id), M(netns_cookie), M(orig_addr), M(xlate_addr), M(orig_port), M(xlate_port), M(pid), M(netns_ino), M(pad2))
 // nat.h
 LAYOUT(myelin_snat_key, M(saddr), M(daddr), M(sport), M(dport), M(proto), M(family), M(dir), M(pad))
-LAYOUT(myelin_snat_entry, M(to_addr), M(to_port), M(flags), M(pad), M(created_ns), M(last_seen_ns))
+LAYOUT(myelin_snat_entry, M(to_addr), M(to_port), M(flags), M(pad), M(rev_nat_index), M(pad2), M(created_ns), M(last_seen_ns))
 // process.h
 LAYOUT(myelin_process_event, M(type), M(flags), M(args_len), M(pid), M(tid), M(ppid), M(uid), M(auid), M(netns),
        M(exit_code), M(ktime_ns), M(start_ns), M(parent_start_ns), M(cgroup_id), M(comm), M(binary), M(args))

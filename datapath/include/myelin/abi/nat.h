@@ -47,12 +47,17 @@ MYELIN_ASSERT_SIZE(myelin_snat_key, 40);
 /* The node's own flow (INGRESS only): its port is taken, nothing is
  * translated back. */
 #define MYELIN_SNAT_F_HOST 0x1
+/* A NodePort client's flow to a backend on another node (INGRESS only):
+ * the reply also gets its source back to the frontend of rev_nat_index. */
+#define MYELIN_SNAT_F_NODE_PORT 0x2
 
 struct myelin_snat_entry {
 	struct myelin_addr to_addr;  /* EGRESS: node_ip; INGRESS: the pod */
 	__be16 to_port;              /* EGRESS: the allocated port; INGRESS: the pod's */
 	__u8 flags;                  /* MYELIN_SNAT_F_* */
-	__u8 pad[5];
+	__u8 pad;
+	__u16 rev_nat_index;         /* F_NODE_PORT: the frontend (myelin_lb_revnat); else 0 */
+	__u8 pad2[2];
 	__u64 created_ns;            /* bpf_ktime_get_ns() */
 	__u64 last_seen_ns;
 };

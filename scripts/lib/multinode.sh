@@ -80,7 +80,6 @@ mn_init() {
 # after its single node is up).
 mn_underlay_up() {
   mln_at_exit mn_cleanup
-  mkdir -p "$MLN_BPFFS"
   ip netns add "mln-$MLN_ID-ul"
   mn_ns_ul ip link set lo up
   mn_ns_ul ip link add br0 type bridge

@@ -150,7 +150,9 @@ Plan plan(const Snapshot& s, const PlanInputs& in) {
           MYELIN_IPCACHE_F_CLUSTER | MYELIN_IPCACHE_F_REMOTE);
   }
 
-  if (local_cidr) {
+  // A single node (no sources) keeps its ipcache as before: nothing of a
+  // cluster, not even its own pod CIDR (its pods are endpoints).
+  if (local_cidr && in.mode != RoutingMode::none) {
     const Prefix p = Prefix::of(*local_cidr);
     entry(p, range_identity(p, in.policy_cidrs), 0, MYELIN_IPCACHE_F_CLUSTER);
   }

@@ -76,6 +76,16 @@ TEST(NodePlan, RemotePodsNodesAndPodCidrs) {
   EXPECT_EQ(p.problems.at("b"), "");
 }
 
+// A single node (no store) keeps the ipcache it had before clusters: not even
+// its own pod CIDR (its pods are endpoints), so its map budget is unchanged.
+TEST(NodePlan, ASingleNodeWritesNoClusterPrefix) {
+  PlanInputs in;
+  in.local_pod_cidr = cidr("10.1.1.0/24");
+  EXPECT_TRUE(plan(Snapshot{}, in).ipcache.empty());
+  in.mode = RoutingMode::tunnel;  // positive control: in a cluster it does
+  EXPECT_EQ(plan(Snapshot{}, in).ipcache.size(), 1u);
+}
+
 TEST(NodePlan, TunnelRoutesThroughTheDevice) {
   PlanInputs in;
   in.mode = RoutingMode::tunnel;
@@ -102,6 +112,7 @@ TEST(NodePlan, NativeRoutesViaReachableNodesOnly) {
 
 TEST(NodePlan, IpblockIdentitiesAndPolicyCidrsOnClusterPrefixes) {
   PlanInputs in;
+  in.mode = RoutingMode::tunnel;  // a cluster: a single node writes no cluster prefix at all
   in.local_pod_cidr = cidr("10.1.1.0/24");
   in.policy_cidrs = {{cidr("10.0.0.0/8"), 1u << 24}, {cidr("10.1.3.0/24"), (1u << 24) + 1}, {cidr("10.1.2.7/32"), (1u << 24) + 2},
                      {cidr("10.1.2.128/25"), (1u << 24) + 3}};

@@ -110,6 +110,12 @@ mln_retry 150 0.1 degraded n1 && t_ok "n1's status says the store is unreachable
 sleep "$MN_LEASE_TTL"   # longer than a lease: nothing may expire while the store is down
 t_check "a (n1) -> b (n2) works without etcd" mln_pod a ping -q -c 3 -i 0.2 -W 2 "$B"
 t_check "d (n4) -> a (n1) works without etcd" mln_pod d ping -q -c 3 -i 0.2 -W 2 "$A"
+# An agent restarted while the store is down starts degraded and keeps its datapath.
+mn_agent_kill n1 KILL
+mn_agent_start n1
+mln_retry 150 0.1 degraded n1 && t_ok "n1 restarted without etcd: ready, status degraded" || t_bad "n1's restart without etcd" "$(mn_myelin n1 status -o json | head -c 800)"
+t_check "a (n1) -> b (n2) works after n1's restart without etcd" mln_pod a ping -q -c 3 -i 0.2 -W 2 "$B"
+t_check "b (n2) -> a (n1) works after n1's restart without etcd" mln_pod b ping -q -c 3 -i 0.2 -W 2 "$A"
 mn_pod_add n1 e ns-x   # made while the store is down: local only until it returns
 E=${MLN_POD_IP[e]}
 t_check "the pod made without etcd works on its node" mln_pod e ping -q -c 1 -W 2 "$A"

@@ -318,6 +318,14 @@ int main(int argc, char** argv) {
   nodes_opts.node_name = info.node_name;
   if (cnode->clustered) nodes_opts.node_ip = cnode->ip;
   nodes_opts.pod_cidr = *cidr;
+  if (!cnode->clustered || etcd) {
+    // Node objects (the manifests directory's) route nothing here: a single
+    // node has no store to share identities through, and with --kvstore the
+    // nodes are those with a record in etcd. Listed with that reason.
+    nodes_opts.unrouted_nodes = [&objects] { return cluster::nodes_from(objects.list<objects::Node>(), cluster::Source::manifests); };
+    nodes_opts.unrouted_reason = etcd ? "not routed: with --kvstore the cluster's nodes are those with a record in etcd"
+                                      : "not routed: a single node (no --kvstore and no Kubernetes API to share identities with it)";
+  }
   cluster::NodeDatapath node_dp(cluster_state, **dp, {nodes_opts.mode, *cidr, nodes_opts.sources},
                                 {[&policy_ref] { return policy_ref ? policy_ref->policy_cidrs() : std::vector<std::pair<net::Cidr4, uint32_t>>{}; },
                                  [&policy_ref] {

@@ -34,7 +34,7 @@ void NodesComponent::stop() {
   if (nd_) nd_->stop();
 }
 
-api::NodeList NodesComponent::node_list(const Snapshot& s, const Options& o) {
+api::NodeList NodesComponent::node_list(const Snapshot& s, const Options& o, const std::vector<Node>& unrouted) {
   api::NodeList out;
   out.set_mode(mode_of(o));
   std::map<std::string, uint32_t> pods;
@@ -64,10 +64,21 @@ api::NodeList NodesComponent::node_list(const Snapshot& s, const Options& o) {
     row->set_health("ok");
     row->set_local(true);
   }
+  for (const auto& n : unrouted) {
+    if (n.name == o.node_name || s.nodes.count(n.name)) continue;
+    auto* row = out.add_nodes();
+    row->set_name(n.name);
+    if (n.ip.host) row->add_addresses(n.ip.str());
+    for (const auto& c : n.pod_cidrs) row->add_pod_cidrs(c.str());
+    row->set_source(source_name(n.source));
+    row->set_health("ignored");
+    row->set_problem(o.unrouted_reason);
+  }
   return out;
 }
 
-api::ClusterStatus NodesComponent::cluster_status(const Snapshot& s, const Options& o, const NodeDatapath::Stats* stats) {
+api::ClusterStatus NodesComponent::cluster_status(const Snapshot& s, const Options& o, const NodeDatapath::Stats* stats,
+                                                  const std::vector<Node>& unrouted) {
   api::ClusterStatus c;
   c.set_mode(mode_of(o));
   c.set_routing_mode(routing_mode_name(o.mode));
@@ -76,6 +87,8 @@ api::ClusterStatus NodesComponent::cluster_status(const Snapshot& s, const Optio
     local = local || n.local;
     if (!n.problem.empty()) c.add_problems(name + ": " + n.problem);
   }
+  for (const auto& n : unrouted)
+    if (n.name != o.node_name && !s.nodes.count(n.name)) c.add_problems(n.name + " (Node object): ignored: " + o.unrouted_reason);
   c.set_nodes(static_cast<uint32_t>(s.nodes.size() + (local ? 0 : 1)));
   c.set_remote_endpoints(static_cast<uint32_t>(s.endpoints.size()));
   for (Source src : o.sources) c.add_sources(source_name(src));
@@ -93,14 +106,14 @@ api::ClusterStatus NodesComponent::cluster_status(const Snapshot& s, const Optio
 void NodesComponent::routes(server::Router& r) {
   r.add(api::Request::kNodeList, [this](const api::Request&) {
     api::Response resp;
-    *resp.mutable_nodes() = node_list(*cluster_.snapshot(), o_);
+    *resp.mutable_nodes() = node_list(*cluster_.snapshot(), o_, unrouted());
     return resp;
   });
 }
 
 void NodesComponent::status(component::StatusBuilder& b) const {
   const auto stats = nd_ ? std::optional<NodeDatapath::Stats>(nd_->stats()) : std::nullopt;
-  *b.out().mutable_cluster() = cluster_status(*cluster_.snapshot(), o_, stats ? &*stats : nullptr);
+  *b.out().mutable_cluster() = cluster_status(*cluster_.snapshot(), o_, stats ? &*stats : nullptr, unrouted());
 }
 
 void NodesComponent::collect(metrics::MetricSink& sink) const {

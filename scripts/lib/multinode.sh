@@ -293,6 +293,23 @@ mn_node_del() {
   unset "MN_NODE_NS[$n]"
 }
 
+# mn_node_readdress NODE ADDRESS: the node comes back with another underlay
+# address (same name, pod CIDR and pods): its agent stopped (kill -9: its old
+# records stay in the store until it writes new ones), ul0 renumbered, the
+# default route put back, and the agent started with --node-ip ADDRESS.
+mn_node_readdress() {
+  local n=$1 addr=$2 old=${MN_NODE_IP[$1]}
+  mn_agent_kill "$n" KILL
+  # The old one first: deleting a primary address also deletes its secondaries.
+  mn_node "$n" ip addr del "$old/24" dev ul0
+  mn_node "$n" ip addr add "$addr/24" dev ul0
+  mn_node "$n" ip route replace default via "$MN_WORLD_IP" dev ul0
+  MN_NODE_IP[$n]=$addr
+  MN_NODE_ARGS[$n]=${MN_NODE_ARGS[$n]//"--node-ip $old "/"--node-ip $addr "}
+  [[ ${MN_NODE_ARGS[$n]} == *"--node-ip $addr "* ]] || mln_die "mn_node_readdress: no --node-ip in node $n's flags"
+  mn_agent_start "$n"
+}
+
 # ---- pods ----------------------------------------------------------------
 
 mn_cni() {  # $1 = node, $2 = command, $3 = container id, $4 = netns path, rest: env

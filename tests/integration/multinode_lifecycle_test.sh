@@ -5,6 +5,8 @@
 # connection loses no packet and breaks nothing; a node removed (its lease
 # expires) leaves no ipcache entry, route or neighbour behind on the others,
 # also when one of them was down while it happened; a node added is reached;
+# a node that rejoins with a new address is re-learned (nothing points at the
+# old one);
 # etcd stopped: the datapath keeps working and status says degraded; etcd
 # back: the state converges (a pod made meanwhile is learned).
 source "$(dirname "$0")/common.sh"
@@ -62,10 +64,10 @@ stream_through_kill() {  # $1 = the node whose agent is killed, $2 = sender pod,
   wait "$usend" "$tsend" 2>/dev/null || true
   wait "$urecv" "$trecv" 2>/dev/null || true
   read -r _ sent _ errors <"$MLN_TMP/udp-send.out" || true
-  read -r _ got _ _ <"$MLN_TMP/udp-recv.out" || true
+  read -r _ got _ _ _ missing <"$MLN_TMP/udp-recv.out" || true
   [ -n "$sent" ] && [ "${sent:-0}" -gt 1000 ] && [ "$got" = "$sent" ] && [ "$errors" = 0 ] &&
     t_ok "kill -9 of $victim's agent: $got of $sent UDP datagrams $from -> $to arrived" ||
-    t_bad "kill -9 of $victim's agent: no lost datagram" "sent ${sent:-?} (errors ${errors:-?}), received ${got:-?}"
+    t_bad "kill -9 of $victim's agent: no lost datagram" "sent ${sent:-?} (errors ${errors:-?}), received ${got:-?}, missing ${missing:-?} (one a 5 ms); $to's UDP: $(mln_pod "$to" awk '/^Udp:/' /proc/net/snmp | tr '\n' ' ')"
   tsent=$(cat "$MLN_TMP/tcp-send.out" 2>/dev/null) tgot=$(cat "$MLN_TMP/tcp-recv.out" 2>/dev/null)
   [[ $tsent == "sent "* && $tsent != *error* ]] && [ "$tgot" = "received ${tsent#sent } gaps 0" ] &&
     t_ok "kill -9 of $victim's agent: the TCP connection $from -> $to carried all ${tsent#sent } records" ||
@@ -102,6 +104,23 @@ mn_pod_add n4 d ns-x
 D=${MLN_POD_IP[d]}
 mln_retry 100 0.1 reach a "$D" && t_ok "a (n1) reaches d on the new node n4" || t_bad "a reaches d on n4"
 mln_retry 100 0.1 reach d "$B" && t_ok "d (n4) reaches b (n2)" || t_bad "d reaches b"
+
+echo "-- a node rejoins with a new address"
+old4=${MN_NODE_IP[n4]} new4=$MN_UL_PREFIX.44 cidr4=${MN_NODE_CIDR[n4]}
+has_trace_of n1 n4 "$cidr4" "$old4" && t_ok "positive control: n1 tunnels to n4 at $old4" || t_bad "positive control: n1 has n4 at $old4"
+mn_node_readdress n4 "$new4"
+relearned() {  # $1 = node: n4 at its new address everywhere, nothing left at the old one
+  has_trace_of "$1" n4 "$cidr4" "$new4" || return 1
+  ! mn_ipcache "$1" | mln_has -E "tunnel=$old4 |^$old4/32 " || return 1
+  [ "$MN_MODE" = tunnel ] || ! mn_node "$1" ip -4 route show | mln_has -F "via $old4" || return 1
+  mn_myelin "$1" node list -o json | jq -e --arg a "$new4" '[.nodes[]? | select(.name == "n4") | .addresses[]? | tostring | select(contains($a))] | length >= 1' >/dev/null
+}
+for n in n1 n2; do
+  mln_retry 100 0.1 relearned "$n" && t_ok "$n re-learned n4 at $new4 (ipcache, routes, node list; nothing at $old4)" ||
+    t_bad "$n re-learned n4's new address" "$(mn_ipcache "$n" | grep -E "tunnel=($old4|$new4) " ; mn_myelin "$n" node list -o json | jq -c '.nodes[]? | select(.name == "n4")')"
+done
+mln_retry 100 0.1 reach a "$D" && t_ok "a (n1) reaches d on n4 at its new address" || t_bad "a reaches d after n4's new address"
+mln_retry 100 0.1 reach d "$B" && t_ok "d (n4) reaches b (n2) from the new address" || t_bad "d reaches b after n4's new address"
 
 echo "-- etcd stopped: the datapath keeps working, status says degraded"
 mn_etcd_stop

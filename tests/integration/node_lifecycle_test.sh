@@ -4,12 +4,25 @@
 # Kubernetes API) the agent says so in status and `node list` (this node,
 # local, with its pod CIDR), and writes no cluster prefix into the ipcache,
 # not even its own pod CIDR (its pods are /32 entries; the map's budget is
-# theirs). State a previous cluster run left behind (another
+# theirs). A Node object of another node in its manifests directory is
+# listed as ignored, with the reason, in `node list` and status, and routes
+# nothing (a second node's manifests are no cluster). State a previous cluster run left behind (another
 # node's ipcache entry in the pinned map, a route of ours, proto 77) is gone
 # after the next start, while a route of another protocol stays.
 source "$(dirname "$0")/common.sh"
 
 mln_init
+mln_manifests_init
+cat >"$M/nodes.yaml" <<'YAML'
+apiVersion: v1
+kind: Node
+metadata: {name: other}
+spec: {podCIDR: 10.237.0.0/24, podCIDRs: [10.237.0.0/24]}
+status:
+  addresses:
+  - {type: InternalIP, address: 192.168.237.2}
+YAML
+MLN_AGENT_ARGS=(--manifests "$M")
 MLN_NODE_NAME=solo
 mln_node_up 10.236.0.0/24
 IPCACHE="$MLN_BPFFS/myelin_ipcache"
@@ -29,9 +42,19 @@ echo "-- alone"
 status | jq -e '.cluster.mode == "single node: no --kvstore and no Kubernetes API"' >/dev/null &&
   t_ok "status: a single node says so" || t_bad "status: single node" "$(status | jq -c .cluster)"
 mln_myelin node list -o json | jq -e '.mode | startswith("single node")' >/dev/null &&
-  mln_myelin node list -o json | jq -e '.nodes | length == 1 and (.[0] | .name == "solo" and .local == true and .pod_cidrs == ["10.236.0.0/24"] and .source == "local")' >/dev/null &&
-  t_ok "node list: this node alone, local, with its pod CIDR" || t_bad "node list" "$(mln_myelin node list -o json)"
+  mln_myelin node list -o json | jq -e '[.nodes[] | select(.local)] | length == 1 and (.[0] | .name == "solo" and .pod_cidrs == ["10.236.0.0/24"] and .source == "local")' >/dev/null &&
+  t_ok "node list: this node, local, with its pod CIDR" || t_bad "node list" "$(mln_myelin node list -o json)"
 mln_myelin node list | mln_has '^solo (local) ' && t_ok "node list (table): the row of this node" || t_bad "node list table" "$(mln_myelin node list)"
+ignored() {
+  mln_myelin node list -o json | jq -e '[.nodes[] | select(.name == "other")] | length == 1 and (.[0] | .health == "ignored"
+    and .source == "manifests" and .addresses == ["192.168.237.2"] and (.problem | test("single node")) and (.local | not))' >/dev/null
+}
+mln_retry 50 0.1 ignored && t_ok "node list: the manifests' Node 'other' is listed as ignored, with the reason" ||
+  t_bad "node list: the other Node ignored" "$(mln_myelin node list -o json)"
+status | jq -e '[.cluster.problems[]? | select(test("^other .*ignored"))] | length == 1' >/dev/null &&
+  t_ok "status names the ignored Node object" || t_bad "status: ignored Node" "$(status | jq -c .cluster)"
+ipc_has 10.237.0.0 24 && t_bad "ipcache: the ignored Node's pod CIDR was written" || t_ok "ipcache: nothing of the ignored Node"
+[ -z "$(mln_node ip route show 10.237.0.0/24)" ] && t_ok "no route to the ignored Node's pod CIDR" || t_bad "route to the ignored Node" "$(mln_node ip route)"
 ipc_has 10.236.0.0 24 && t_bad "ipcache: a single node wrote its pod CIDR" "$(ipc_flags 10.236.0.0 24)" ||
   t_ok "ipcache: a single node writes no cluster prefix, not even its own pod CIDR"
 

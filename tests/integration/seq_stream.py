@@ -3,7 +3,8 @@
 """Numbered streams for the no-lost-packet tests: every datagram or record
 carries a sequence number, so the receiver counts exactly what was lost.
 
-  seq_stream.py udp-recv PORT IDLE      until IDLE s without a datagram (after the first): "received N max M"
+  seq_stream.py udp-recv PORT IDLE      until IDLE s without a datagram (after the first):
+                                        "received N max M missing RANGES" (RANGES: a-b,c or -)
   seq_stream.py udp-send HOST PORT SECS INTERVAL   "sent N"
   seq_stream.py tcp-recv PORT           one connection until EOF: "received N gaps G" (exit 1 on a reset)
   seq_stream.py tcp-send HOST PORT SECS INTERVAL   one connection: "sent N" (exit 1 if it breaks)
@@ -16,6 +17,12 @@ import time
 
 def udp_recv(port, idle):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # A receive buffer of seconds of the stream: a receiver starved of CPU on
+    # a loaded machine loses nothing here, so a loss is the datapath's.
+    try:
+        s.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)  # SO_RCVBUFFORCE (root)
+    except OSError:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     s.bind(("0.0.0.0", port))
     seen, top = set(), -1
     s.settimeout(None)
@@ -28,7 +35,14 @@ def udp_recv(port, idle):
         seen.add(n)
         top = max(top, n)
         s.settimeout(idle)
-    print(f"received {len(seen)} max {top}", flush=True)
+    missing, start = [], None
+    for n in range(top + 2):
+        if n <= top and n not in seen:
+            start = n if start is None else start
+        elif start is not None:
+            missing.append(f"{start}" if start == n - 1 else f"{start}-{n - 1}")
+            start = None
+    print(f"received {len(seen)} max {top} missing {','.join(missing[:20]) or '-'}", flush=True)
 
 
 def udp_send(host, port, secs, interval):

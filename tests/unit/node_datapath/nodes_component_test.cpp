@@ -83,5 +83,38 @@ TEST(NodesComponent, ASingleNodeSaysSo) {
       << cli::cluster_status_text(s);
 }
 
+// A single node reads Node objects and routes to none: each is listed as
+// ignored with the reason (its own Node object is not listed twice), and
+// status names it; the node count stays one.
+TEST(NodesComponent, ListsUnroutedNodeObjectsAsIgnored) {
+  ClusterState cs("solo");
+  NodesComponent::Options o;
+  o.node_name = "solo";
+  o.pod_cidr = *net::parse_cidr4("10.9.0.0/24");
+  o.unrouted_reason = "not routed: a single node";
+  auto other = node("other", "192.168.9.2", "10.9.1.0/24");
+  other.source = Source::manifests;
+  auto self = node("solo", "192.168.9.1", "10.9.0.0/24");
+  self.source = Source::manifests;
+  const std::vector<Node> unrouted{self, other};
+  const auto l = NodesComponent::node_list(*cs.snapshot(), o, unrouted);
+  EXPECT_EQ(l.mode(), kSingleNode);
+  ASSERT_EQ(l.nodes_size(), 2);
+  EXPECT_EQ(l.nodes(0).name(), "solo");
+  EXPECT_TRUE(l.nodes(0).local());
+  EXPECT_EQ(l.nodes(1).name(), "other");
+  EXPECT_FALSE(l.nodes(1).local());
+  EXPECT_EQ(l.nodes(1).health(), "ignored");
+  EXPECT_EQ(l.nodes(1).source(), "manifests");
+  EXPECT_EQ(l.nodes(1).problem(), "not routed: a single node");
+  const auto st = NodesComponent::cluster_status(*cs.snapshot(), o, nullptr, unrouted);
+  EXPECT_EQ(st.nodes(), 1u);
+  ASSERT_EQ(st.problems_size(), 1);
+  EXPECT_EQ(st.problems(0), "other (Node object): ignored: not routed: a single node");
+  // Without unrouted nodes: this node alone, no problem (the control).
+  EXPECT_EQ(NodesComponent::node_list(*cs.snapshot(), o).nodes_size(), 1);
+  EXPECT_EQ(NodesComponent::cluster_status(*cs.snapshot(), o, nullptr).problems_size(), 0);
+}
+
 }  // namespace
 }  // namespace myelin::cluster

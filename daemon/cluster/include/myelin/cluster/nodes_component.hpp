@@ -32,6 +32,12 @@ class NodesComponent : public component::Component {
     // Tunnel mode: the VXLAN device (ifindex, route MTU), asked at start
     // (the tunnel component, started before, has made it); unset: none.
     std::function<std::pair<int, unsigned>()> tunnel_device;
+    // Node objects the agent reads and does not route to (a single node, or
+    // --kvstore, whose nodes are the ones with a record in etcd): listed
+    // with the reason, so a second node's manifests are never taken for a
+    // cluster in silence. Unset: none.
+    std::function<std::vector<Node>()> unrouted_nodes;
+    std::string unrouted_reason;
   };
   // `nd` may be null (nothing written, only listed).
   NodesComponent(const ClusterState& cluster, NodeDatapath* nd, Options o) : cluster_(cluster), nd_(nd), o_(std::move(o)) {}
@@ -43,13 +49,15 @@ class NodesComponent : public component::Component {
   void status(component::StatusBuilder& b) const override;
 
   // Pure: the answer for a snapshot (unit-tested).
-  static api::NodeList node_list(const Snapshot& s, const Options& o);
-  static api::ClusterStatus cluster_status(const Snapshot& s, const Options& o, const NodeDatapath::Stats* stats);
+  static api::NodeList node_list(const Snapshot& s, const Options& o, const std::vector<Node>& unrouted = {});
+  static api::ClusterStatus cluster_status(const Snapshot& s, const Options& o, const NodeDatapath::Stats* stats,
+                                           const std::vector<Node>& unrouted = {});
 
  private:
   const ClusterState& cluster_;
   NodeDatapath* nd_;
   const Options o_;
+  std::vector<Node> unrouted() const { return o_.unrouted_nodes ? o_.unrouted_nodes() : std::vector<Node>{}; }
 };
 
 }  // namespace myelin::cluster

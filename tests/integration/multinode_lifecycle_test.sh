@@ -41,6 +41,15 @@ has_trace_of() {
   mn_myelin "$n" node list -o json | jq -e --arg o "$other" '[.nodes[]? | select(.name == $o)] | length == 1' >/dev/null
 }
 
+# drops_seen: every node's drop counters and last recorded drops (for a failure's message).
+drops_seen() {
+  local n
+  for n in "${MN_NODES[@]}"; do
+    echo "   $n drops: $(mn_myelin "$n" status -o json 2>/dev/null | jq -c '.drops // []')"
+    mn_myelin "$n" observe --verdict DROPPED --last 5 2>/dev/null | sed "s/^/   $n: /"
+  done
+}
+
 stream_through_kill() {  # $1 = the node whose agent is killed, $2 = sender pod, $3 = receiver pod, $4 = port
   local victim=$1 from=$2 to=$3 port=$4 sent got tsent tgot
   rm -f "$MLN_TMP/udp-recv.out" "$MLN_TMP/tcp-recv.out"
@@ -67,7 +76,8 @@ stream_through_kill() {  # $1 = the node whose agent is killed, $2 = sender pod,
   read -r _ got _ _ _ missing <"$MLN_TMP/udp-recv.out" || true
   [ -n "$sent" ] && [ "${sent:-0}" -gt 1000 ] && [ "$got" = "$sent" ] && [ "$errors" = 0 ] &&
     t_ok "kill -9 of $victim's agent: $got of $sent UDP datagrams $from -> $to arrived" ||
-    t_bad "kill -9 of $victim's agent: no lost datagram" "sent ${sent:-?} (errors ${errors:-?}), received ${got:-?}, missing ${missing:-?} (one a 5 ms); $to's UDP: $(mln_pod "$to" awk '/^Udp:/' /proc/net/snmp | tr '\n' ' ')"
+    t_bad "kill -9 of $victim's agent: no lost datagram" "sent ${sent:-?} (errors ${errors:-?}), received ${got:-?}, missing ${missing:-?} (one a 5 ms); $to's UDP: $(mln_pod "$to" awk '/^Udp:/' /proc/net/snmp | tr '\n' ' ')
+$(drops_seen)"
   tsent=$(cat "$MLN_TMP/tcp-send.out" 2>/dev/null) tgot=$(cat "$MLN_TMP/tcp-recv.out" 2>/dev/null)
   [[ $tsent == "sent "* && $tsent != *error* ]] && [ "$tgot" = "received ${tsent#sent } gaps 0" ] &&
     t_ok "kill -9 of $victim's agent: the TCP connection $from -> $to carried all ${tsent#sent } records" ||

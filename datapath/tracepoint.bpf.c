@@ -4,7 +4,8 @@
  * tracepoints that stand in for lsmhooks where there is no BPF-LSM). One
  * instance per (policy, hook); its config is the compiled hook, whose args
  * are fields of the tracepoint's record at the offsets of its tracefs
- * format. A hit, in the shared engine (lib/hook_run.h):
+ * format; a raw tracepoint's (raw: true) are its arguments by position. A
+ * hit, in the shared engine (lib/hook_run.h):
  *   not in a scoped policy's pods -> nothing
  *   record fields -> args -> first matching selector (none -> nothing)
  *   Sigkill / Signal the process (killed on its way back to user space:
@@ -16,9 +17,25 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* A field of the record (kernel memory): `size` bytes at `offset`. */
+/* The flavors of this object's programs. */
+enum { TP_RECORD, TP_RAW };
+
+/* A field of the record (kernel memory): `size` bytes at `offset`; a raw
+ * tracepoint's argument at position `offset` (0-5; ctx is read at constant offsets only). */
 static __always_inline __u64 hook__arg(void *ctx, int flavor, __u16 offset, __u8 size)
 {
+	if (flavor == TP_RAW) {
+		struct bpf_raw_tracepoint_args *raw = ctx;
+		switch (offset) {
+		case 0: return raw->args[0];
+		case 1: return raw->args[1];
+		case 2: return raw->args[2];
+		case 3: return raw->args[3];
+		case 4: return raw->args[4];
+		case 5: return raw->args[5];
+		}
+		return 0;
+	}
 	return args__read_int((char *)ctx + offset, size, false);
 }
 
@@ -30,6 +47,14 @@ static __always_inline bool hook__ret(void *ctx, int flavor, __s64 *ret)
 SEC("tracepoint")
 int myelin_tracepoint(void *ctx)
 {
-	hook__run(ctx, 0);
+	hook__run(ctx, TP_RECORD);
+	return 0;
+}
+
+/* raw: true: the tracepoint's TP_PROTO arguments, before the record is built. */
+SEC("raw_tp")
+int myelin_raw_tracepoint(struct bpf_raw_tracepoint_args *ctx)
+{
+	hook__run(ctx, TP_RAW);
 	return 0;
 }

@@ -77,7 +77,7 @@ TEST(TracingPolicyFields, MetadataAndSpec) {
       {"spec omitted", "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: t}\n", nullptr, "t.yaml:1: spec: is required"},
       {"spec null", "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: t}\nspec: null\n", nullptr, "t.yaml:1: spec: is required"},
       {"spec {}", "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: t}\nspec: {}\n", nullptr,
-       "t.yaml:4: spec: names no hook (tracepoints, kprobes, lsmhooks, uprobes)"},
+       "t.yaml:4: spec: names no hook (tracepoints, kprobes, lsmhooks, uprobes, usdts, loader)"},
       {"apiVersion omitted", "kind: TracingPolicy\nmetadata: {name: t}\nspec: {}\n", nullptr, "t.yaml:1: apiVersion: must be cilium.io/v1alpha1 for TracingPolicy, not ''"},
       {"hook lists null and [] are none", doc("  kprobes: null\n  uprobes: []\n  lsmhooks: ~\n  tracepoints: [{subsystem: syscalls, event: sys_enter_openat}]\n"),
        [](const TracingPolicy& p) {

@@ -366,6 +366,25 @@ void TracingManager::load_locked(Loaded& l) {
     hook_of_[next_hook_++] = {l.id, HookRef::Kind::kprobe, i, fn};
     attached.push_back(*hook);
   }
+  // Generic lsmhooks (any hook by name, full selectors): BPF-LSM programs of
+  // the kprobe engine, attached where the kernel has BPF-LSM (else refused above).
+  bool generic_lsm = false;
+  for (size_t i = 0; i < p.lsmhooks.size() && !lsm_fallback_mode; ++i) {
+    const auto& lh = p.lsmhooks[i];
+    if (!lh.generic) continue;
+    KprobeHook k;
+    k.call = lh.hook;
+    k.syscall = false;
+    k.args = lh.args;
+    k.selectors = lh.generic_selectors;
+    auto cfg = compile_kprobe(k, l.id, next_hook_, bin, host_namespace);
+    if (cfg) cfg->scoped = p.scoped();
+    Result<uint32_t> hook = cfg ? hooks_->attach_lsm(lh.hook, *cfg) : Result<uint32_t>(cfg.error());
+    if (!hook) return fail(lh.line, "spec.lsmhooks[" + std::to_string(i) + "]", lh.hook + ": " + hook.error().message);
+    hook_of_[next_hook_++] = {l.id, HookRef::Kind::lsm, i, lh.hook};
+    attached.push_back(*hook);
+    generic_lsm = true;
+  }
   bool overrides = false;
   for (const auto& k : l.kprobes) overrides |= k.overrides();
   if (overrides) l.state.mode += std::string(l.state.mode.empty() ? "" : "; ") + "preventive: Override makes the function return the errno without running (fmod_ret)";
@@ -385,7 +404,7 @@ void TracingManager::load_locked(Loaded& l) {
   }
   l.state.enabled = true;
   l.state.hooks = attached.size() + l.lsm_hooks.size();
-  if (!l.lsm_hooks.empty()) l.state.mode = "preventive: lsmhooks run on BPF-LSM, an Override fails the operation before it happens";
+  if (!l.lsm_hooks.empty() || generic_lsm) l.state.mode = "preventive: lsmhooks run on BPF-LSM, an Override fails the operation before it happens";
   if (monitor) l.state.mode = monitored;
 }
 
@@ -393,7 +412,9 @@ void TracingManager::load_locked(Loaded& l) {
 // The reason of an error; *failed: the index of the lsmhook at fault.
 Status TracingManager::load_lsm_locked(Loaded& l, size_t* failed) {
   const auto& p = l.policy;
-  if (p.lsmhooks.empty()) return {};
+  bool rules = false;
+  for (const auto& h : p.lsmhooks) rules |= !h.generic;
+  if (!rules) return {};
   if (!lsm_) {
     auto h = datapath::LsmHooks::load([this](const myelin_lsm_event& e) { on_lsm_event(e); });
     if (!h) return Error{h.error().message};
@@ -407,6 +428,7 @@ Status TracingManager::load_lsm_locked(Loaded& l, size_t* failed) {
   };
   for (size_t i = 0; i < p.lsmhooks.size(); ++i) {
     const auto& hook = p.lsmhooks[i];
+    if (hook.generic) continue;  // attached with the other hooks
     const uint32_t id = hook.id;
     const std::string where = hook.hook;
     *failed = i;
@@ -577,7 +599,14 @@ void TracingManager::on_event(const myelin_hook_event& e) {
     if (h == hook_of_.end() || p == by_id_.end()) return;  // a policy removed meanwhile
     const auto& l = *p->second;
     const std::vector<HookArg>* args = nullptr;
-    if (h->second.kind == HookRef::Kind::usdt) {
+    if (h->second.kind == HookRef::Kind::lsm) {
+      const auto& lh = l.policy.lsmhooks[h->second.index];
+      ev.message = lh.message, ev.tags = lh.tags;
+      ev.type = runtime::Event::Type::lsm;
+      ev.event = lh.hook;
+      ev.return_value = e.action == MYELIN_HOOK_ACT_OVERRIDE ? e.ret : 0;
+      args = &lh.args;
+    } else if (h->second.kind == HookRef::Kind::usdt) {
       const auto& u = l.policy.usdts[h->second.index];
       ev.message = u.message, ev.tags = u.tags;
       ev.type = runtime::Event::Type::usdt;

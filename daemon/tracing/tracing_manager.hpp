@@ -94,7 +94,7 @@ class TracingManager {
   // policy.kprobes, the kernel function).
   struct HookRef {
     uint32_t policy = 0;
-    enum class Kind { tracepoint, uprobe, kprobe, usdt } kind = Kind::tracepoint;
+    enum class Kind { tracepoint, uprobe, kprobe, usdt, lsm } kind = Kind::tracepoint;
     size_t index = 0;
     std::string symbol;
   };

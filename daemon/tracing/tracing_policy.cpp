@@ -540,8 +540,56 @@ UsdtHook usdt(const Ctx& c, const YAML::Node& n, const std::string& f) {
   return h;
 }
 
-LsmHook lsmhook(const Ctx& c, const YAML::Node& n, const std::string& f) {
+// Does an lsmhook fit the inode rules (one of their hooks, each selector one
+// Equal / Prefix matchArgs on the object and at most one action of theirs)?
+bool inode_rules_fit(const YAML::Node& n, bool scoped) {
+  if (scoped || !given(n["hook"]) || !n["hook"].IsScalar() || !lsm_hook_id(n["hook"].as<std::string>())) return false;
+  const YAML::Node args = n["args"];
+  if (given(args) && (!args.IsSequence() || args.size() > 1)) return false;
+  if (given(args) && args.size() == 1 && (!args[0].IsMap() || !given(args[0]["type"]) || !args[0]["type"].IsScalar() ||
+                                          !lookup(kLsmObjects, args[0]["type"].as<std::string>(), kOnLsm)))
+    return false;
+  const YAML::Node sels = n["selectors"];
+  if (!given(sels) || !sels.IsSequence() || sels.size() == 0) return false;
+  for (const auto& s : sels) {
+    if (!s.IsMap()) return false;
+    for (const auto& kv : s)
+      if (kv.first.as<std::string>() != "matchArgs" && kv.first.as<std::string>() != "matchActions") return false;
+    const YAML::Node ma = s["matchArgs"];
+    if (!given(ma) || !ma.IsSequence() || ma.size() != 1 || !ma[0].IsMap() || !given(ma[0]["operator"]) || !ma[0]["operator"].IsScalar() ||
+        !lookup(kOperators, ma[0]["operator"].as<std::string>(), kOnLsmObject))
+      return false;
+    const YAML::Node acts = s["matchActions"];
+    if (given(acts) && (!acts.IsSequence() || acts.size() > 1)) return false;
+    if (given(acts) && acts.size() == 1 &&
+        (!acts[0].IsMap() || !given(acts[0]["action"]) || !acts[0]["action"].IsScalar() || !lookup(kActions, acts[0]["action"].as<std::string>(), kOnLsm)))
+      return false;
+  }
+  return true;
+}
+
+// A generic lsmhook: the hook by name (checked against the kernel's BTF when
+// loading), its arguments by position as a kernel function's, full selectors.
+LsmHook generic_lsmhook(const Ctx& c, const YAML::Node& n, const std::string& f) {
+  LsmHook h;
+  h.generic = true;
+  h.line = line_of(n);
+  h.hook = req_str(c, n, "hook", f + ".hook");
+  if (h.hook.empty() || h.hook.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
+    c.fail(n["hook"], f + ".hook", "'" + h.hook + "' is not an LSM hook name (e.g. file_open, bprm_check_security)");
+  h.id = static_cast<myelin_lsm_hook>(lsm_hook_id(h.hook));
+  h.args = hook_args(c, n, f + ".args", true);
+  for (size_t j = 0; j < h.args.size(); ++j)
+    if (h.args[j].index < 0 || h.args[j].index > 4)
+      c.fail(n["args"][j]["index"], f + ".args[" + std::to_string(j) + "].index", "an lsmhook reads the hook's arguments 0-4");
+  h.generic_selectors = selectors(c, n, f, h.args.size(), true);
+  message_and_tags(c, n, f, h.message, h.tags);
+  return h;
+}
+
+LsmHook lsmhook(const Ctx& c, const YAML::Node& n, const std::string& f, bool scoped) {
   only(c, n, f, {"hook", "args", "selectors", "message", "tags"});
+  if (!inode_rules_fit(n, scoped)) return generic_lsmhook(c, n, f);
   LsmHook h;
   h.line = line_of(n);
   h.hook = req_str(c, n, "hook", f + ".hook");
@@ -758,7 +806,7 @@ TracingPolicy policy(const Ctx& c, const YAML::Node& doc, const std::string& kin
   }
   each(c2, spec, "uprobes", [&](const YAML::Node& n, const std::string& f) { p.uprobes.push_back(uprobe(c2, n, f)); });
   each(c2, spec, "usdts", [&](const YAML::Node& n, const std::string& f) { p.usdts.push_back(usdt(c2, n, f)); });
-  each(c2, spec, "lsmhooks", [&](const YAML::Node& n, const std::string& f) { p.lsmhooks.push_back(lsmhook(c2, n, f)); });
+  each(c2, spec, "lsmhooks", [&](const YAML::Node& n, const std::string& f) { p.lsmhooks.push_back(lsmhook(c2, n, f, p.scoped())); });
   each(c2, spec, "tracepoints", [&](const YAML::Node& n, const std::string& f) { p.tracepoints.push_back(tracepoint(c2, n, f)); });
   if (p.options.override_return)
     for (size_t i = 0; i < p.kprobes.size(); ++i)
@@ -766,9 +814,6 @@ TracingPolicy policy(const Ctx& c, const YAML::Node& doc, const std::string& kin
         c.fail(spec["options"], "spec.options",
                "override-method override-return: Myelin overrides with fmod_ret only (bpf_override_return through kprobes is not built); "
                "spec.kprobes[" + std::to_string(i) + "] overrides: use fmod-ret or drop the option");
-  if (p.scoped() && !p.lsmhooks.empty())
-    c.fail(spec["lsmhooks"], "spec.lsmhooks",
-           "cannot be scoped to pods yet (TracingPolicyNamespaced or podSelector): its rules would act on every process of the node; use a TracingPolicy without podSelector");
   if (p.tracepoints.empty() && p.uprobes.empty() && p.kprobes.empty() && p.lsmhooks.empty() && p.usdts.empty() && !p.loader)
     c.fail(spec, "spec", "names no hook (tracepoints, kprobes, lsmhooks, uprobes, usdts, loader)");
   return p;
@@ -816,6 +861,10 @@ std::vector<std::pair<std::string, std::string>> lsm_fallback_syscalls(myelin_ls
 Result<std::vector<TracepointHook>> lsm_fallback(const TracingPolicy& p,
                                                  const std::function<Result<std::vector<TpField>>(const std::string& event)>& format) {
   std::vector<TracepointHook> out;
+  for (const auto& lh : p.lsmhooks)
+    if (lh.generic)
+      return Error{"spec.lsmhooks (" + lh.hook + "): this lsmhook (a hook or selectors beyond the inode rules of " +
+                   "inode_unlink, inode_rename, path_unlink, path_rename, bprm_check_security, file_open with Equal/Prefix paths) runs on BPF-LSM only"};
   for (const auto& lh : p.lsmhooks)
     for (const auto& [event, field] : lsm_fallback_syscalls(lh.id)) {
       auto fmt = format(event);

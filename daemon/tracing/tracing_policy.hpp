@@ -82,6 +82,13 @@ struct LsmSelector {
   int error = -1;                  // Override: argError (-1 = EPERM)
 };
 struct LsmHook : HookInfo {
+  // generic: any hook of the kernel's BPF-LSM by name (Tetragon's way), its
+  // arguments by position and the full selectors, run by the kprobe engine
+  // (kprobe.bpf.c's lsm program); taken for a hook the inode rules below do
+  // not cover, selectors they cannot express, or a scoped policy.
+  bool generic = false;
+  std::vector<HookArg> args;       // generic: the hook's arguments (kernel objects: file, path, ...)
+  std::vector<Selector> generic_selectors;
   std::string hook;                // inode_unlink, inode_rename, path_unlink, path_rename, bprm_check_security, file_open (events name it)
   myelin_lsm_hook id = MYELIN_LSM_INODE_UNLINK;  // that hook's code
   LsmObject arg_type = LsmObject::none;          // file, path, dentry, linux_binprm: how events show the object (none: path_arg)

@@ -127,8 +127,10 @@ settle dups 2 && ev dups | jq -e -s 'map(.process_tracepoint.args[0].size_arg) =
 echo "-- raw tracepoint, monitor mode"
 rc=0; "$W" nodup || rc=$?
 [ "$rc" = 0 ] && t_ok "monitor mode: the Sigkill selector's process lives" || t_bad "monitor kill" "rc=$rc"
-settle rawtp 1 && ev rawtp | jq -e '.process_tracepoint.event == "sched_process_exec" and .process_tracepoint.action == "KPROBE_ACTION_POST" and (.process_tracepoint.args[0].int_arg > 0)' >/dev/null &&
-  t_ok "sched_process_exec (raw) posts the workload's exec with old_pid, as Post" || t_bad "raw tp event" "$(ev rawtp)"
+# The workload's three execs so far (nodup, dup, nodup); /usr/bin/true's is not posted.
+settle rawtp 3 && ev rawtp | jq -e -s 'all(.process_tracepoint.event == "sched_process_exec" and .process_tracepoint.action == "KPROBE_ACTION_POST" and
+    .process_tracepoint.args[0].int_arg == .process_tracepoint.process.pid)' >/dev/null &&
+  t_ok "sched_process_exec (raw) posts the workload's execs only, old_pid its pid, as Post" || t_bad "raw tp event" "$(ev rawtp | jq -c .)"
 
 echo "-- uprobe return: true"
 "$W" ret 10 >/dev/null   # returns 20: not posted

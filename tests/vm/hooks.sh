@@ -8,12 +8,16 @@
 #   and other binaries' dups are not;
 # - the same list as InMap values on raw_syscalls/sys_enter;
 # - raw: true (sched_process_exec), a uprobe with return: true and a USDT
-#   probe, each posting the workload's hit only.
+#   probe, each posting the workload's hit only;
+# - a generic lsmhook (file_open with matchBinaries, Tetragon's lsm_file_open
+#   form): the copied busybox cannot open the secret (EPERM), the system's can.
 # The workload: /work/hooks_workload (static). Exit status: failed checks.
 . /work/agent.sh
 
 W=/work/hooks_workload
-mkdir -p /tmp/manifests
+mkdir -p /tmp/manifests /tmp/bin
+cp /bin/busybox /tmp/bin/busybox
+echo secret >/tmp/lsm-secret
 cat >/tmp/manifests/hooks.yaml <<YAML
 apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
@@ -76,10 +80,22 @@ spec:
     args: [{index: 0, type: int32}, {index: 1, type: int64}]
     selectors:
     - matchArgs: [{index: 0, operator: Equal, values: ["-7"]}]
+---
+apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: lsm-generic}
+spec:
+  lsmhooks:
+  - hook: file_open
+    args: [{index: 0, type: file}]
+    selectors:
+    - matchBinaries: [{operator: In, values: ["/tmp/bin/busybox"]}]
+      matchArgs: [{index: 0, operator: Equal, values: ["/tmp/lsm-secret", "/tmp/lsm-other"]}]
+      matchActions: [{action: Override, argError: -1}]
 YAML
 
-start_agent 5
-ok "list kprobes, list InMap, raw tracepoint, uretprobe and usdt policies are enabled"
+start_agent 6
+ok "list kprobes, list InMap, raw tracepoint, uretprobe, usdt and generic lsmhook policies are enabled"
 $M tracingpolicy list -o json | grep '"list-kprobes"' | grep -q '"hooks":"2"\|"hooks":2' &&
   ok "list:dups is two kprobes (one per syscall)" || bad "list hooks: $($M tracingpolicy list -o json)"
 
@@ -114,5 +130,14 @@ echo "$ur" | grep -q '"args":\[{"long_arg":70}\]' && echo "$ur" | grep -q '"retu
 us=$($M events -o json --policy usdt)
 echo "$us" | grep -q '"args":\[{"int_arg":-7},{"long_arg":123456789012}\]' && [ "$(echo "$us" | grep -c .)" = 1 ] &&
   ok "USDT myelin_test:args: only A == -7, with its int and long arguments" || bad "usdt: $us"
+out=$(/tmp/bin/busybox cat /tmp/lsm-secret 2>&1)
+rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "not permitted" && ok "generic lsmhook: the copied busybox cannot open the secret (EPERM)" || bad "lsm deny: rc $rc $out"
+[ "$(/bin/busybox cat /tmp/lsm-secret)" = secret ] && ok "the system's busybox opens it (matchBinaries in the kernel)" || bad "lsm other binary"
+i=0
+until $M events -o json --policy lsm-generic | grep -q lsm-secret; do i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1; done
+lsm=$($M events -o json --policy lsm-generic)
+echo "$lsm" | grep '"process_lsm"' | grep '"function_name":"file_open"' | grep '"path":"/tmp/lsm-secret"' | grep -q '"action":"KPROBE_ACTION_OVERRIDE"' &&
+  [ "$(echo "$lsm" | grep -c .)" = 1 ] && ok "one process_lsm event: file_open, the path, Override" || bad "lsm event: $lsm"
 echo "$fails failed"
 exit $fails

@@ -179,6 +179,16 @@ Result<uint32_t> TracingHooks::attach_kprobe(const std::string& function, bool s
   return keep(std::move(*hook));
 }
 
+Result<uint32_t> TracingHooks::attach_lsm(const std::string& hook_name, const myelin_hook_config& config) {
+  auto hook = open_hook<kprobe>(config, [](kprobe* s) { return s->progs.myelin_lsm; }, "kprobe (a tracing hook for lsm/" + hook_name + ")",
+                                hook_name);
+  if (!hook) return hook.error();
+  auto link = bpf::Link::attach("attach BPF-LSM to " + hook_name, [&] { return bpf_program__attach_lsm((*hook)->prog); });
+  if (!link) return link.error();
+  (*hook)->link = std::move(*link);
+  return keep(std::move(*hook));
+}
+
 Status TracingHooks::set_scope(uint32_t policy_id, const std::set<uint32_t>& netns) {
   auto& cur = scopes_[policy_id];
   const uint8_t one = 1;

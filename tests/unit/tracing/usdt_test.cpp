@@ -102,7 +102,7 @@ TEST(UsdtDecode, FieldsAndRefusals) {
     const char* want;
   };
   const Case cases[] = {
-      {"  usdts:\n  - {path: x, provider: p, name: n}\n", "u.yaml:5: spec.usdts[0].path: 'x' is not an absolute path"},
+      {"  usdts:\n  - {path: x, provider: p, name: n}\n", "u.yaml:6: spec.usdts[0].path: 'x' is not an absolute path"},
       {"  usdts:\n  - {path: /x, name: n}\n", "spec.usdts[0].provider: is required"},
       {"  usdts:\n  - {path: /x, provider: p, name: n, args: [{index: 12, type: int}]}\n", "spec.usdts[0].args[0].index: a USDT probe has arguments 0-11"},
       {"  usdts:\n  - {path: /x, provider: p, name: n, offset: 4}\n", "spec.usdts[0].offset: is not supported by Myelin yet"},

@@ -52,6 +52,9 @@ class TracingHooks {
   // syscall: the function is a syscall entry (__x64_sys_*), args are in its pt_regs.
   enum class KprobeMode { entry, override, exit };
   Result<uint32_t> attach_kprobe(const std::string& function, bool syscall, KprobeMode mode, const myelin_hook_config& config);
+  // ... or to the BPF-LSM hook `hook` (file_open, ...): its arguments by
+  // position, an Override refuses the operation.
+  Result<uint32_t> attach_lsm(const std::string& hook, const myelin_hook_config& config);
   void detach(uint32_t hook);
   // The network namespaces a scoped policy applies to (config.scoped).
   Status set_scope(uint32_t policy_id, const std::set<uint32_t>& netns);

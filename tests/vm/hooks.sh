@@ -11,11 +11,12 @@
 #   probe, each posting the workload's hit only;
 # - a generic lsmhook (file_open with matchBinaries, Tetragon's lsm_file_open
 #   form): the copied busybox cannot open the secret (EPERM), the system's can.
-# The workload: /work/hooks_workload (static). Exit status: failed checks.
+# The workload: /work/hooks_workload (static), run from /tmp/bin. Exit status: failed checks.
 . /work/agent.sh
 
-W=/work/hooks_workload
+W=/tmp/bin/hooks_workload
 mkdir -p /tmp/manifests /tmp/bin
+cp /work/hooks_workload "$W" && chmod +x "$W"  # the initramfs copy is not executable
 cp /bin/busybox /tmp/bin/busybox
 echo secret >/tmp/lsm-secret
 cat >/tmp/manifests/hooks.yaml <<YAML

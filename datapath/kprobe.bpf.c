@@ -93,3 +93,12 @@ int myelin_fmod_ret_syscall(void *ctx)
 {
 	return hook__run(ctx, FUNC_SYSCALL);
 }
+
+/* A generic lsmhook (any hook of BPF-LSM by name; the loader sets it): the
+ * hook's arguments by position, Override is what the hook returns (the
+ * operation is refused before it happens). */
+SEC("lsm")
+int myelin_lsm(void *ctx)
+{
+	return hook__run(ctx, FUNC);
+}

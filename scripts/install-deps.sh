@@ -14,6 +14,7 @@ PACKAGES=(
   containernetworking-plugins prometheus
   libgrpc++-dev protobuf-compiler-grpc etcd-server etcd-client
   qemu-system-x86 cpio busybox-static kmod
+  systemtap-sdt-dev
 )
 
 missing=()

@@ -49,8 +49,13 @@ nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mon
   nlohmann::json body{{"process", process_json(e.process, mono_to_wall_ns)}};
   if (e.parent) body["parent"] = process_json(*e.parent, mono_to_wall_ns);
   // A hook's event: where it fired, its args, the policy and what it did.
-  if (e.type == Event::Type::tracepoint || e.type == Event::Type::uprobe || e.type == Event::Type::kprobe) {
+  if (e.type == Event::Type::tracepoint || e.type == Event::Type::uprobe || e.type == Event::Type::kprobe || e.type == Event::Type::usdt) {
     if (e.type == Event::Type::tracepoint) body["subsys"] = e.subsys, body["event"] = e.event;
+    if (e.type == Event::Type::usdt) {  // Tetragon's ProcessUsdt: path, provider, name
+      const auto colon = e.event.find(':');
+      body["path"] = e.subsys, body["provider"] = e.event.substr(0, colon);
+      body["name"] = colon == std::string::npos ? "" : e.event.substr(colon + 1);
+    }
     if (e.type == Event::Type::uprobe) body["path"] = e.subsys, body["symbol"] = e.event;
     if (e.type == Event::Type::kprobe) body["function_name"] = e.event;
     body["args"] = e.args;
@@ -58,6 +63,10 @@ nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mon
     body["action"] = e.action_name();
     // connect(2)'s result (0, -115 in progress, -111 refused), what an Override made the function return, or a return probe's value.
     if (e.has_return) body["return"] = return_arg(e);
+  }
+  if (e.type == Event::Type::loader) {  // Tetragon's ProcessLoader: path, buildid (bytes: base64 in JSON)
+    body["path"] = e.subsys;
+    if (!e.event.empty()) body["buildid"] = e.event;
   }
   if (e.type == Event::Type::lsm) {
     body["function_name"] = e.event;
@@ -80,6 +89,7 @@ std::string to_compact(const Event& e) {
   std::string where = e.process.pod ? e.process.pod->ns + "/" + e.process.pod->name : "host";
   std::string cmd = e.process.binary + (e.process.arguments.empty() ? "" : " " + e.process.arguments);
   if (e.type == Event::Type::exec) return "🚀 process " + where + " " + cmd;
+  if (e.type == Event::Type::loader) return "📚 loader  " + where + " " + e.process.binary + " " + e.subsys;
   if (e.type == Event::Type::lsm) {
     std::string path = e.args.empty() || e.args[0].empty() ? "" : e.args[0].begin()->value("path", "");
     return std::string(e.return_value ? "🔒 denied  " : e.action == MYELIN_HOOK_ACT_SIGKILL ? "💀 killed  " : "🔐 lsm     ") + where +
@@ -96,7 +106,7 @@ std::string to_compact(const Event& e) {
     return head + where + " " + e.process.binary + " " + conn +
            (e.event == "tcp_connect" && e.return_value && e.return_value != -115 ? " (failed: " + std::to_string(e.return_value) + ")" : "");
   }
-  if (e.type == Event::Type::tracepoint || e.type == Event::Type::uprobe || e.type == Event::Type::kprobe) {
+  if (e.type == Event::Type::tracepoint || e.type == Event::Type::uprobe || e.type == Event::Type::kprobe || e.type == Event::Type::usdt) {
     std::string args;
     for (const auto& a : e.args)
       for (const auto& [k, v] : a.items()) {
@@ -105,12 +115,13 @@ std::string to_compact(const Event& e) {
       }
     const bool killed = e.action == MYELIN_HOOK_ACT_SIGKILL;
     const bool denied = e.action == MYELIN_HOOK_ACT_OVERRIDE;
-    const std::string hook = e.type == Event::Type::uprobe   ? e.subsys + ":" + e.event
+    const std::string hook = e.type == Event::Type::uprobe || e.type == Event::Type::usdt ? e.subsys + ":" + e.event
                              : e.type == Event::Type::kprobe ? e.event
                                                              : e.subsys + "/" + e.event;
     const char* head = killed                           ? "💀 killed  "
                        : denied                         ? "🔒 denied  "
                        : e.type == Event::Type::uprobe  ? "🔍 uprobe  "
+                       : e.type == Event::Type::usdt    ? "📍 usdt    "
                        : e.type == Event::Type::kprobe  ? "🔧 kprobe  "
                                                         : "🔌 syscall ";
     return head + where + " " + e.process.binary + " " + hook + args + (e.has_return && !denied ? " = " + std::to_string(e.return_value) : "") +

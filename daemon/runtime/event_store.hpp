@@ -20,7 +20,7 @@
 namespace myelin::runtime {
 
 struct Event {
-  enum class Type { exec, exit, tracepoint, lsm, uprobe, kprobe } type = Type::exec;
+  enum class Type { exec, exit, tracepoint, lsm, uprobe, kprobe, usdt, loader } type = Type::exec;
   int64_t time_ns = 0;  // wall clock
   Process process;
   std::optional<Process> parent;
@@ -29,7 +29,8 @@ struct Event {
   uint64_t seq = 0;
   // tracepoint, uprobe, lsm: what a TracingPolicy hook saw and did
   // (tracepoint: subsys/event; uprobe: subsys is the file, event the symbol;
-  // lsm: event is the hook; kprobe: event is the kernel function, e.g. the TCP sensor's tcp_connect)
+  // lsm: event is the hook; kprobe: event is the kernel function, e.g. the TCP sensor's tcp_connect;
+  // usdt: subsys is the file, event provider:name; loader: subsys is the file mapped, event its build id in base64)
   std::string policy, subsys, event;
   nlohmann::json args = nlohmann::json::array();
   std::optional<uint8_t> action;  // enum myelin_hook_action: what a hook did (none for exec and exit)
@@ -48,6 +49,8 @@ struct Event {
       case Type::lsm: return "process_lsm";
       case Type::uprobe: return "process_uprobe";
       case Type::kprobe: return "process_kprobe";
+      case Type::usdt: return "process_usdt";
+      case Type::loader: return "process_loader";
       case Type::tracepoint: break;
     }
     return "process_tracepoint";
@@ -60,7 +63,7 @@ nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mon
 std::string to_compact(const Event& e);
 
 struct EventFilter {
-  std::vector<std::string> types;  // process_exec, process_exit, process_tracepoint, process_lsm, process_uprobe, process_kprobe; empty: all
+  std::vector<std::string> types;  // process_exec, process_exit, process_tracepoint, process_lsm, process_uprobe, process_kprobe, process_usdt, process_loader; empty: all
   std::string policy;              // events of this TracingPolicy (any hook kind)
   std::string pod;                 // NS/POD prefix, or POD prefix in any namespace
   std::string ns;

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tracing_manager.hpp"
+#include "lists.hpp"
+#include "usdt_notes.hpp"
 #include "return_arg.hpp"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <elf.h>
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -10,6 +14,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <mutex>
 
 #include "myelin/abi/tracing.hpp"
 #include "myelin/atomic_file.hpp"
@@ -46,6 +51,43 @@ policy::Labels labels_of(const api::Endpoint& ep) {
     out[k] = eq == std::string::npos ? "" : kv.substr(eq + 1);
   }
   return out;
+}
+
+// Does the running kernel's BTF name this function (generated_syscalls lists)?
+bool kernel_has_function(const std::string& fn) {
+  static btf* vmlinux = btf__load_vmlinux_btf();
+  return vmlinux && btf__find_by_name_kind(vmlinux, fn.c_str(), BTF_KIND_FUNC) >= 0;
+}
+
+// spec.options policy-mode: monitor: what would enforce (Sigkill, Signal,
+// Override) is reported as Post and not taken.
+bool monitor_only(TracingPolicy& p) {
+  if (!p.options.monitor) return false;
+  auto post = [](myelin_hook_action& a) {
+    if (a == MYELIN_HOOK_ACT_SIGKILL || a == MYELIN_HOOK_ACT_SIGNAL || a == MYELIN_HOOK_ACT_OVERRIDE) a = MYELIN_HOOK_ACT_POST;
+  };
+  for (auto& h : p.tracepoints)
+    for (auto& s : h.selectors) post(s.action);
+  for (auto& h : p.kprobes)
+    for (auto& s : h.selectors) post(s.action);
+  for (auto& h : p.uprobes)
+    for (auto& s : h.selectors) post(s.action);
+  for (auto& h : p.lsmhooks)
+    for (auto& s : h.selectors) post(s.action);
+  return true;
+}
+
+// The GNU build id of an ELF file (its .note.gnu.build-id), "" if none;
+// the last few files' are kept (a loader event repeats the same libraries).
+std::string elf_build_id(const std::string& path) {
+  static std::mutex mu;
+  static std::map<std::string, std::string> cache;
+  std::lock_guard lk(mu);
+  if (auto it = cache.find(path); it != cache.end()) return it->second;
+  if (cache.size() > 256) cache.clear();
+  std::string id;
+  if (auto notes = elf_notes(path, "GNU", NT_GNU_BUILD_ID); !notes.empty()) id = notes[0];
+  return cache[path] = id;
 }
 
 bool feature(const std::vector<datapath::Feature>& fs, const std::string& name, std::string* detail) {
@@ -157,6 +199,7 @@ void TracingManager::reject(Loaded& l, int line, const std::string& field, const
 }
 
 void TracingManager::load_locked(Loaded& l) {
+  const bool monitor = monitor_only(l.policy);
   const auto& p = l.policy;
   l.state = PolicyState{p.kind, p.ns, p.name, p.source, false, "", "", 0, std::nullopt, p.warnings};
   // Whole or nothing: first what this kernel cannot do at all.
@@ -167,9 +210,32 @@ void TracingManager::load_locked(Loaded& l) {
                     "this kernel cannot attach them: fentry unavailable (" + detail +
                         "); Myelin attaches kprobes as fentry (attaching through the kprobe PMU is not built)");
   }
+  // A kprobe whose call is a list (list:NAME) is one kprobe per function of
+  // the list; kprobe_spec: the spec.kprobes entry of each attached one.
+  std::vector<size_t> kprobe_spec;
+  l.kprobes.clear();
+  for (size_t i = 0; i < p.kprobes.size(); ++i) {
+    bool missing = false;
+    const ListSpec* list = list_of(p.kprobes[i].call, p.lists, &missing);
+    if (!list) {
+      l.kprobes.push_back(p.kprobes[i]);
+      kprobe_spec.push_back(i);
+      continue;
+    }
+    auto fns = list_functions(*list, ListKernel{kernel_has_function, tracefs_});
+    if (!fns) return reject(l, list->line, "spec.kprobes[" + std::to_string(i) + "].call", fns.error().message);
+    for (const auto& fn : *fns) {
+      KprobeHook k = p.kprobes[i];
+      k.call = fn.function;
+      // A syscall list's functions are syscalls (Tetragon's); another list's are as named.
+      k.syscall = fn.syscall || fn.function.rfind("__x64_sys_", 0) == 0 || fn.function.rfind("__arm64_sys_", 0) == 0 ||
+                  fn.function.rfind("__ia32_sys_", 0) == 0;
+      l.kprobes.push_back(std::move(k));
+      kprobe_spec.push_back(i);
+    }
+  }
   // An Override the kernel cannot honour on that function becomes Sigkill
   // (kill-after), and the policy's mode says so.
-  l.kprobes = p.kprobes;
   for (auto& kp : l.kprobes) {
     if (!kp.overrides()) continue;
     const std::string fn = kp.function(datapath::kernel_syscall_function);
@@ -182,6 +248,13 @@ void TracingManager::load_locked(Loaded& l) {
                     need + ": " + detail + "), so Override runs as Sigkill; the call may have completed";
   }
   l.tracepoints = p.tracepoints;
+  if (p.loader) {
+    auto h = loader_hook([this](const std::string& ev) { return tracepoint_format(tracefs_, "syscalls", ev); });
+    if (!h) return reject(l, p.line, "spec.loader", h.error().message);
+    static_cast<HookInfo&>(*h).line = p.line;
+    l.loader = l.tracepoints.size();
+    l.tracepoints.push_back(std::move(*h));
+  }
   bool lsm_fallback_mode = false;
   if (!p.lsmhooks.empty()) {
     std::string detail;
@@ -213,10 +286,18 @@ void TracingManager::load_locked(Loaded& l) {
   };
   for (size_t i = 0; i < l.tracepoints.size(); ++i) {
     const auto& tp = l.tracepoints[i];
-    auto fmt = tracepoint_format(tracefs_, tp.subsystem, tp.event);
-    Result<myelin_hook_config> cfg = fmt ? compile_tracepoint(tp, *fmt, l.id, next_hook_, bin, host_namespace) : Result<myelin_hook_config>(fmt.error());
+    Result<myelin_hook_config> cfg = Error{""};
+    if (tp.raw) {
+      cfg = compile_raw_tracepoint(tp, l.id, next_hook_, bin, host_namespace);
+    } else {
+      auto fmt = tracepoint_format(tracefs_, tp.subsystem, tp.event);
+      cfg = fmt ? compile_tracepoint(tp, *fmt, l.id, next_hook_, bin, host_namespace) : Result<myelin_hook_config>(fmt.error());
+    }
     if (cfg) cfg->scoped = p.scoped();
-    Result<uint32_t> hook = cfg ? hooks_->attach(tp.subsystem, tp.event, *cfg) : Result<uint32_t>(cfg.error());
+    Result<uint32_t> hook = !cfg     ? Result<uint32_t>(cfg.error())
+                            : tp.raw ? hooks_->attach_raw(tp.event, *cfg)
+                                     : hooks_->attach(tp.subsystem, tp.event, *cfg);
+    if (!hook && i == l.loader) return fail(p.line, "spec.loader", "syscalls/sys_enter_mmap: " + hook.error().message);
     if (!hook)
       return i < p.tracepoints.size() ? fail(tp.line, "spec.tracepoints[" + std::to_string(i) + "]", hook.error().message)
                                       : fail(tp.line, "spec.lsmhooks", "the fallback on syscalls/" + tp.event + ": " + hook.error().message);
@@ -228,10 +309,44 @@ void TracingManager::load_locked(Loaded& l) {
     for (const auto& sym : up.symbols) {
       auto cfg = compile_uprobe(up, l.id, next_hook_, bin, host_namespace);
       if (cfg) cfg->scoped = p.scoped();
-      Result<uint32_t> hook = cfg ? hooks_->attach_uprobe(up.path, sym, *cfg) : Result<uint32_t>(cfg.error());
+      Result<uint32_t> hook = !cfg ? Result<uint32_t>(cfg.error()) : up.ret ? hooks_->attach_uretprobe(up.path, sym, *cfg) : hooks_->attach_uprobe(up.path, sym, *cfg);
       if (!hook) return fail(up.line, "spec.uprobes[" + std::to_string(i) + "]", up.path + ":" + sym + ": " + hook.error().message);
       hook_of_[next_hook_++] = {l.id, HookRef::Kind::uprobe, i, sym};
       attached.push_back(*hook);
+    }
+  }
+  // spec.usdts: every site of the probe its notes list, one uprobe each.
+  for (size_t i = 0; i < p.usdts.size(); ++i) {
+    const auto& u = p.usdts[i];
+    const std::string field = "spec.usdts[" + std::to_string(i) + "]";
+    const std::string probe = u.provider + ":" + u.name;
+    auto notes = usdt_notes(u.path);
+    if (!notes) return fail(u.line, field, notes.error().message);
+    size_t sites = 0;
+    for (const auto& n : *notes) {
+      if (n.provider != u.provider || n.name != u.name) continue;
+      myelin_usdt_spec spec{};
+      for (size_t k = 0; k < n.args.size() && k < MYELIN_USDT_MAX_ARGS; ++k) spec.args[k] = n.args[k].spec;
+      for (size_t j = 0; j < u.args.size(); ++j) {
+        const auto idx = static_cast<size_t>(u.args[j].index);
+        if (idx >= n.args.size())
+          return fail(u.line, field + ".args[" + std::to_string(j) + "].index",
+                      "USDT " + probe + " in " + u.path + " has " + std::to_string(n.args.size()) + " arguments (0-based), not " + std::to_string(idx + 1));
+        if (!n.args[idx].error.empty())
+          return fail(u.line, field + ".args[" + std::to_string(j) + "]", "USDT " + probe + ": " + n.args[idx].error);
+      }
+      auto cfg = compile_usdt(u, l.id, next_hook_, bin, host_namespace);
+      if (cfg) cfg->scoped = p.scoped();
+      Result<uint32_t> hook = cfg ? hooks_->attach_usdt(u.path, n.offset, n.semaphore_offset, spec, *cfg) : Result<uint32_t>(cfg.error());
+      if (!hook) return fail(u.line, field, u.path + " " + probe + ": " + hook.error().message);
+      hook_of_[next_hook_++] = {l.id, HookRef::Kind::usdt, i, probe};
+      attached.push_back(*hook);
+      ++sites;
+    }
+    if (!sites) {
+      std::string have;
+      for (const auto& n : *notes) have += (have.empty() ? "" : ", ") + n.provider + ":" + n.name;
+      return fail(u.line, field, "no USDT probe " + probe + " in " + u.path + " (its .note.stapsdt has " + (have.empty() ? "none" : have) + ")");
     }
   }
   for (size_t i = 0; i < l.kprobes.size(); ++i) {
@@ -243,7 +358,7 @@ void TracingManager::load_locked(Loaded& l) {
     const Mode mode = kp.overrides() ? Mode::override : kp.ret ? Mode::exit : Mode::entry;
     Result<uint32_t> hook = cfg ? hooks_->attach_kprobe(fn, kp.syscall, mode, *cfg) : Result<uint32_t>(cfg.error());
     if (!hook)
-      return fail(kp.line, "spec.kprobes[" + std::to_string(i) + "]",
+      return fail(kp.line, "spec.kprobes[" + std::to_string(kprobe_spec[i]) + "]",
                   fn + ": " + hook.error().message +
                       (kp.syscall && kp.call.rfind("sys_", 0) != 0 && kp.call.find("_sys_") == std::string::npos
                            ? " (attached as a syscall: syscall is true unless set to false, as in Tetragon)"
@@ -251,11 +366,32 @@ void TracingManager::load_locked(Loaded& l) {
     hook_of_[next_hook_++] = {l.id, HookRef::Kind::kprobe, i, fn};
     attached.push_back(*hook);
   }
+  // Generic lsmhooks (any hook by name, full selectors): BPF-LSM programs of
+  // the kprobe engine, attached where the kernel has BPF-LSM (else refused above).
+  bool generic_lsm = false;
+  for (size_t i = 0; i < p.lsmhooks.size() && !lsm_fallback_mode; ++i) {
+    const auto& lh = p.lsmhooks[i];
+    if (!lh.generic) continue;
+    KprobeHook k;
+    k.call = lh.hook;
+    k.syscall = false;
+    k.args = lh.args;
+    k.selectors = lh.generic_selectors;
+    auto cfg = compile_kprobe(k, l.id, next_hook_, bin, host_namespace);
+    if (cfg) cfg->scoped = p.scoped();
+    Result<uint32_t> hook = cfg ? hooks_->attach_lsm(lh.hook, *cfg) : Result<uint32_t>(cfg.error());
+    if (!hook) return fail(lh.line, "spec.lsmhooks[" + std::to_string(i) + "]", lh.hook + ": " + hook.error().message);
+    hook_of_[next_hook_++] = {l.id, HookRef::Kind::lsm, i, lh.hook};
+    attached.push_back(*hook);
+    generic_lsm = true;
+  }
   bool overrides = false;
   for (const auto& k : l.kprobes) overrides |= k.overrides();
   if (overrides) l.state.mode += std::string(l.state.mode.empty() ? "" : "; ") + "preventive: Override makes the function return the errno without running (fmod_ret)";
   l.hooks = attached;
+  const std::string monitored = monitor ? "monitor (spec.options policy-mode): Sigkill, Signal and Override are reported as Post and not taken" : "";
   if (lsm_fallback_mode) {
+    if (monitor) l.state.mode = monitored;
     l.state.enabled = true;
     l.state.hooks = attached.size();
     return;
@@ -268,14 +404,17 @@ void TracingManager::load_locked(Loaded& l) {
   }
   l.state.enabled = true;
   l.state.hooks = attached.size() + l.lsm_hooks.size();
-  if (!l.lsm_hooks.empty()) l.state.mode = "preventive: lsmhooks run on BPF-LSM, an Override fails the operation before it happens";
+  if (!l.lsm_hooks.empty() || generic_lsm) l.state.mode = "preventive: lsmhooks run on BPF-LSM, an Override fails the operation before it happens";
+  if (monitor) l.state.mode = monitored;
 }
 
 // lsmhooks: paths resolved to (dev, inode) now; the programs attached once.
 // The reason of an error; *failed: the index of the lsmhook at fault.
 Status TracingManager::load_lsm_locked(Loaded& l, size_t* failed) {
   const auto& p = l.policy;
-  if (p.lsmhooks.empty()) return {};
+  bool rules = false;
+  for (const auto& h : p.lsmhooks) rules |= !h.generic;
+  if (!rules) return {};
   if (!lsm_) {
     auto h = datapath::LsmHooks::load([this](const myelin_lsm_event& e) { on_lsm_event(e); });
     if (!h) return Error{h.error().message};
@@ -289,6 +428,7 @@ Status TracingManager::load_lsm_locked(Loaded& l, size_t* failed) {
   };
   for (size_t i = 0; i < p.lsmhooks.size(); ++i) {
     const auto& hook = p.lsmhooks[i];
+    if (hook.generic) continue;  // attached with the other hooks
     const uint32_t id = hook.id;
     const std::string where = hook.hook;
     *failed = i;
@@ -459,12 +599,29 @@ void TracingManager::on_event(const myelin_hook_event& e) {
     if (h == hook_of_.end() || p == by_id_.end()) return;  // a policy removed meanwhile
     const auto& l = *p->second;
     const std::vector<HookArg>* args = nullptr;
-    if (h->second.kind == HookRef::Kind::uprobe) {
+    if (h->second.kind == HookRef::Kind::lsm) {
+      const auto& lh = l.policy.lsmhooks[h->second.index];
+      ev.message = lh.message, ev.tags = lh.tags;
+      ev.type = runtime::Event::Type::lsm;
+      ev.event = lh.hook;
+      ev.return_value = e.action == MYELIN_HOOK_ACT_OVERRIDE ? e.ret : 0;
+      args = &lh.args;
+    } else if (h->second.kind == HookRef::Kind::usdt) {
+      const auto& u = l.policy.usdts[h->second.index];
+      ev.message = u.message, ev.tags = u.tags;
+      ev.type = runtime::Event::Type::usdt;
+      ev.subsys = u.path;
+      ev.event = h->second.symbol;  // provider:name
+      args = &u.args;
+    } else if (h->second.kind == HookRef::Kind::uprobe) {
       const auto& up = l.policy.uprobes[h->second.index];
       ev.message = up.message, ev.tags = up.tags;
       ev.type = runtime::Event::Type::uprobe;
       ev.subsys = up.path;
       ev.event = h->second.symbol;
+      ev.has_return = up.ret;  // return: true: the event is the return's, with the value
+      ev.return_value = e.ret;
+      ev.return_arg = return_arg_of(up.ret_type);
       args = &up.args;
     } else if (h->second.kind == HookRef::Kind::kprobe) {
       const auto& kp = l.kprobes[h->second.index];
@@ -475,6 +632,12 @@ void TracingManager::on_event(const myelin_hook_event& e) {
       ev.return_value = e.ret;
       ev.has_return = kp.ret || e.action == MYELIN_HOOK_ACT_OVERRIDE;
       args = &kp.args;
+    } else if (h->second.index == l.loader) {
+      // Tetragon's ProcessLoader: the file mapped executable (its build id from the file's note).
+      ev.type = runtime::Event::Type::loader;
+      const std::string path(e.strs[0], std::min<size_t>(e.str_lens[0], MYELIN_HOOK_STR_MAX - 1));
+      ev.subsys = path;
+      ev.event = runtime::base64(elf_build_id(path));
     } else {
       const auto& tp = l.tracepoints[h->second.index];
       ev.type = runtime::Event::Type::tracepoint;
@@ -484,7 +647,7 @@ void TracingManager::on_event(const myelin_hook_event& e) {
       args = &tp.args;
     }
     ev.policy = l.policy.name;
-    for (size_t i = 0; i < args->size() && i < MYELIN_HOOK_MAX_ARGS; ++i) {
+    for (size_t i = 0; args && i < args->size() && i < MYELIN_HOOK_MAX_ARGS; ++i) {
       const std::string str(e.strs[i], std::min<size_t>(e.str_lens[i], MYELIN_HOOK_STR_MAX - 1));
       const auto v = static_cast<int64_t>(e.ints[i]);
       switch ((*args)[i].type) {

@@ -66,7 +66,8 @@ class TracingManager {
   struct Loaded {
     TracingPolicy policy;
     std::vector<TracepointHook> tracepoints;   // what is attached: spec.tracepoints, plus lsmhooks' fallback
-    std::vector<KprobeHook> kprobes;           // spec.kprobes as attached (an Override the kernel refuses is Sigkill)
+    std::vector<KprobeHook> kprobes;           // spec.kprobes as attached (an Override the kernel refuses is Sigkill; a list, its functions)
+    size_t loader = SIZE_MAX;                  // spec.loader: its hook's index in tracepoints
     uint32_t id = 0;
     std::vector<uint32_t> hooks;  // TracingHooks ids (tracepoints, then uprobes, then kprobes)
     std::vector<uint32_t> lsm_hooks;             // LSM hooks it attached
@@ -93,7 +94,7 @@ class TracingManager {
   // policy.kprobes, the kernel function).
   struct HookRef {
     uint32_t policy = 0;
-    enum class Kind { tracepoint, uprobe, kprobe } kind = Kind::tracepoint;
+    enum class Kind { tracepoint, uprobe, kprobe, usdt, lsm } kind = Kind::tracepoint;
     size_t index = 0;
     std::string symbol;
   };

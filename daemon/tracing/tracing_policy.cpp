@@ -4,12 +4,15 @@
 #include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 
+#include "lists.hpp"
 #include "myelin/abi/tracing.hpp"
 #include "myelin/policy/decode.hpp"
 #include "myelin/policy/yaml_documents.hpp"
@@ -28,6 +31,7 @@ int line_of(const YAML::Node& n) { return n.IsDefined() ? n.Mark().line + 1 : 0;
 struct Ctx {
   std::string file;
   std::vector<std::string>* warnings = nullptr;
+  const std::vector<ListSpec>* lists = nullptr;  // spec.lists, decoded before the hooks
   // n: the value at fault, or the mapping a missing field belongs in.
   [[noreturn]] void fail(const YAML::Node& n, const std::string& field, const std::string& why) const {
     throw Failure{line_of(n), field, why};
@@ -223,19 +227,31 @@ MatchArg match_arg(const Ctx& c, const YAML::Node& n, const std::string& af, siz
     c.fail(n["operator"], af + ".operator",
            "'" + op + "' is not supported by Myelin yet (" +
                (ret ? "Equal, NotEqual, GT, LT, Mask"
-                    : "Equal, NotEqual, GT, LT, Mask, Prefix, Postfix; on sock args SPort, DPort, SAddr, DAddr, their Not forms, Protocol, Family") +
+                    : "Equal, NotEqual, GT, LT, Mask, Prefix, Postfix, InMap, NotInMap; on sock args SPort, DPort, SAddr, DAddr, their Not forms, Protocol, Family") +
                ")");
   if (ret && !(row->where & kOnReturn)) c.fail(n["operator"], af + ".operator", "'" + op + "' does not apply to a return value");
   m.op = row->code;
   const YAML::Node vals = opt_list(c, n, "values", af + ".values");
   if (vals.size() == 0) c.fail(at(n, "values"), af + ".values", "a list of at least one value");
+  const bool in_map = m.op == MYELIN_HOOK_OP_IN_MAP || m.op == MYELIN_HOOK_OP_NOT_IN_MAP;
   // A negated operator of several values would mean none of them, which Tetragon does not say: one value.
-  if (op.rfind("Not", 0) == 0 && vals.size() > 1)
+  if (op.rfind("Not", 0) == 0 && vals.size() > 1 && !in_map)
     c.fail(vals, af + ".values", op + " takes one value here (use several matchArgs entries on the same index, AND-ed)");
   for (size_t k = 0; k < vals.size(); ++k) {
     const std::string vf = af + ".values[" + std::to_string(k) + "]";
     if (!given(vals[k])) c.fail(vals[k], vf, "must be a value, not null");
-    m.values.push_back(str(c, vals[k], vf));
+    const std::string v = str(c, vals[k], vf);
+    bool missing = false;
+    const ListSpec* list = in_map && c.lists ? list_of(v, *c.lists, &missing) : nullptr;
+    if (missing) c.fail(vals[k], vf, "'" + v + "' names no list of spec.lists");
+    if (!list) {
+      m.values.push_back(v);
+      continue;
+    }
+    // A list of syscalls: their numbers (Tetragon's syscall64 values).
+    auto ids = list_syscall_ids(*list);
+    if (!ids) c.fail(vals[k], vf, ids.error().message);
+    for (uint64_t id : *ids) m.values.push_back(std::to_string(id));
   }
   return m;
 }
@@ -255,7 +271,7 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
   if (given(n["matchReturnArgs"]) && !ret_probe)
     c.fail(n["matchReturnArgs"], f + ".matchReturnArgs",
            kprobe ? "needs a return probe: set return: true and returnArg on the kprobe"
-                  : "needs a return probe (kprobe with return: true); tracepoints and uprobes here have none");
+                  : "needs a return probe (a kprobe or uprobe with return: true); tracepoints have none");
   only(c, n, f, {"matchArgs", "matchReturnArgs", "matchBinaries", "matchActions", "matchPIDs", "matchNamespaces", "matchCapabilities"});
   Selector s;
   const YAML::Node mr = opt_list(c, n, "matchReturnArgs", f + ".matchReturnArgs");
@@ -438,6 +454,10 @@ KprobeHook kprobe(const Ctx& c, const YAML::Node& n, const std::string& f) {
   h.call = req_str(c, n, "call", f + ".call");
   if (h.call.empty() || h.call.find_first_of("/ .") != std::string::npos) c.fail(n["call"], f + ".call", "'" + h.call + "' is not a function name");
   h.syscall = opt_bool(c, n, "syscall", f + ".syscall", true);  // Tetragon's default: a kernel function says syscall: false
+  bool missing = false;
+  const ListSpec* list = c.lists ? list_of(h.call, *c.lists, &missing) : nullptr;
+  if (missing) c.fail(n["call"], f + ".call", "'" + h.call + "' names no list of spec.lists");
+  if (list && is_syscall_list(list->type)) h.syscall = true;  // Tetragon: a syscall list's kprobe is a syscall
   h.ret = opt_bool(c, n, "return", f + ".return", false);
   const YAML::Node ra = n["returnArg"];
   if (given(ra)) {
@@ -464,9 +484,20 @@ KprobeHook kprobe(const Ctx& c, const YAML::Node& n, const std::string& f) {
 }
 
 UprobeHook uprobe(const Ctx& c, const YAML::Node& n, const std::string& f) {
-  only(c, n, f, {"path", "symbols", "args", "selectors", "message", "tags"});
+  only(c, n, f, {"path", "symbols", "args", "selectors", "message", "tags", "return", "returnArg"});
   UprobeHook h;
   h.line = line_of(n);
+  h.ret = opt_bool(c, n, "return", f + ".return", false);
+  // returnArg without return: true means nothing (Tetragon reads it only on return probes).
+  if (const YAML::Node ra = n["returnArg"]; given(ra) && h.ret) {
+    only(c, ra, f + ".returnArg", {"index", "type"});
+    if (opt_int(c, ra, "index", f + ".returnArg.index", 0) != 0)
+      c.fail(ra["index"], f + ".returnArg.index", "must be 0: the return value has no other position");
+    const std::string type = req_str(c, ra, "type", f + ".returnArg.type");
+    const auto* row = lookup(kArgTypes, type, kReturnValue);
+    if (!row) c.fail(ra["type"], f + ".returnArg.type", "'" + type + "' is not supported here (an integer: int, long, size_t, ...)");
+    h.ret_type = row->code;
+  }
   h.path = req_str(c, n, "path", f + ".path");
   if (h.path.empty() || h.path[0] != '/') c.fail(n["path"], f + ".path", "'" + h.path + "' is not an absolute path");
   const YAML::Node syms = opt_list(c, n, "symbols", f + ".symbols");
@@ -480,13 +511,85 @@ UprobeHook uprobe(const Ctx& c, const YAML::Node& n, const std::string& f) {
   for (size_t j = 0; j < h.args.size(); ++j)
     if (h.args[j].index < 0 || h.args[j].index > 4)
       c.fail(n["args"][j]["index"], f + ".args[" + std::to_string(j) + "].index", "a uprobe reads the function's arguments 0-4");
+  h.selectors = selectors(c, n, f, h.args.size(), false, h.ret);
+  message_and_tags(c, n, f, h.message, h.tags);
+  return h;
+}
+
+UsdtHook usdt(const Ctx& c, const YAML::Node& n, const std::string& f) {
+  only(c, n, f, {"path", "btfPath", "provider", "name", "args", "selectors", "message", "tags"});
+  UsdtHook h;
+  h.line = line_of(n);
+  h.path = req_str(c, n, "path", f + ".path");
+  if (h.path.empty() || h.path[0] != '/') c.fail(n["path"], f + ".path", "'" + h.path + "' is not an absolute path");
+  h.provider = req_str(c, n, "provider", f + ".provider");
+  h.name = req_str(c, n, "name", f + ".name");
+  if (h.provider.empty()) c.fail(n["provider"], f + ".provider", "must not be empty");
+  if (h.name.empty()) c.fail(n["name"], f + ".name", "must not be empty");
+  opt_str(c, n, "btfPath", f + ".btfPath");  // only resolve reads it, which args here do not take
+  h.args = hook_args(c, n, f + ".args");
+  for (size_t j = 0; j < h.args.size(); ++j) {
+    if (h.args[j].index < 0 || h.args[j].index >= MYELIN_USDT_MAX_ARGS)
+      c.fail(n["args"][j]["index"], f + ".args[" + std::to_string(j) + "].index",
+             "a USDT probe has arguments 0-" + std::to_string(MYELIN_USDT_MAX_ARGS - 1));
+    if (h.args[j].type == ArgType::char_buf)
+      c.fail(n["args"][j]["type"], f + ".args[" + std::to_string(j) + "].type", "char_buf is not supported on USDT probes yet");
+  }
   h.selectors = selectors(c, n, f, h.args.size());
   message_and_tags(c, n, f, h.message, h.tags);
   return h;
 }
 
-LsmHook lsmhook(const Ctx& c, const YAML::Node& n, const std::string& f) {
+// Does an lsmhook fit the inode rules (one of their hooks, each selector one
+// Equal / Prefix matchArgs on the object and at most one action of theirs)?
+bool inode_rules_fit(const YAML::Node& n, bool scoped) {
+  if (scoped || !given(n["hook"]) || !n["hook"].IsScalar() || !lsm_hook_id(n["hook"].as<std::string>())) return false;
+  const YAML::Node args = n["args"];
+  if (given(args) && (!args.IsSequence() || args.size() > 1)) return false;
+  if (given(args) && args.size() == 1 && (!args[0].IsMap() || !given(args[0]["type"]) || !args[0]["type"].IsScalar() ||
+                                          !lookup(kLsmObjects, args[0]["type"].as<std::string>(), kOnLsm)))
+    return false;
+  const YAML::Node sels = n["selectors"];
+  if (!given(sels) || !sels.IsSequence() || sels.size() == 0) return false;
+  for (const auto& s : sels) {
+    if (!s.IsMap()) return false;
+    for (const auto& kv : s)
+      if (kv.first.as<std::string>() != "matchArgs" && kv.first.as<std::string>() != "matchActions") return false;
+    const YAML::Node ma = s["matchArgs"];
+    if (!given(ma) || !ma.IsSequence() || ma.size() != 1 || !ma[0].IsMap() || !given(ma[0]["operator"]) || !ma[0]["operator"].IsScalar() ||
+        !lookup(kOperators, ma[0]["operator"].as<std::string>(), kOnLsmObject))
+      return false;
+    const YAML::Node acts = s["matchActions"];
+    if (given(acts) && (!acts.IsSequence() || acts.size() > 1)) return false;
+    if (given(acts) && acts.size() == 1 &&
+        (!acts[0].IsMap() || !given(acts[0]["action"]) || !acts[0]["action"].IsScalar() || !lookup(kActions, acts[0]["action"].as<std::string>(), kOnLsm)))
+      return false;
+  }
+  return true;
+}
+
+// A generic lsmhook: the hook by name (checked against the kernel's BTF when
+// loading), its arguments by position as a kernel function's, full selectors.
+LsmHook generic_lsmhook(const Ctx& c, const YAML::Node& n, const std::string& f) {
+  LsmHook h;
+  h.generic = true;
+  h.line = line_of(n);
+  h.hook = req_str(c, n, "hook", f + ".hook");
+  if (h.hook.empty() || h.hook.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
+    c.fail(n["hook"], f + ".hook", "'" + h.hook + "' is not an LSM hook name (e.g. file_open, bprm_check_security)");
+  h.id = static_cast<myelin_lsm_hook>(lsm_hook_id(h.hook));
+  h.args = hook_args(c, n, f + ".args", true);
+  for (size_t j = 0; j < h.args.size(); ++j)
+    if (h.args[j].index < 0 || h.args[j].index > 4)
+      c.fail(n["args"][j]["index"], f + ".args[" + std::to_string(j) + "].index", "an lsmhook reads the hook's arguments 0-4");
+  h.generic_selectors = selectors(c, n, f, h.args.size(), true);
+  message_and_tags(c, n, f, h.message, h.tags);
+  return h;
+}
+
+LsmHook lsmhook(const Ctx& c, const YAML::Node& n, const std::string& f, bool scoped) {
   only(c, n, f, {"hook", "args", "selectors", "message", "tags"});
+  if (!inode_rules_fit(n, scoped)) return generic_lsmhook(c, n, f);
   LsmHook h;
   h.line = line_of(n);
   h.hook = req_str(c, n, "hook", f + ".hook");
@@ -549,17 +652,125 @@ LsmHook lsmhook(const Ctx& c, const YAML::Node& n, const std::string& f) {
 }
 
 TracepointHook tracepoint(const Ctx& c, const YAML::Node& n, const std::string& f) {
-  only(c, n, f, {"subsystem", "event", "args", "selectors", "message", "tags"});
+  only(c, n, f, {"subsystem", "event", "raw", "args", "selectors", "message", "tags"});
   TracepointHook h;
   h.line = line_of(n);
+  h.raw = opt_bool(c, n, "raw", f + ".raw", false);
   h.subsystem = req_str(c, n, "subsystem", f + ".subsystem");
   h.event = req_str(c, n, "event", f + ".event");
   for (const auto& name : {h.subsystem, h.event})
     if (name.empty() || name.find_first_of("/. ") != std::string::npos) c.fail(n, f, "'" + name + "' is not a tracepoint name");
-  h.args = hook_args(c, n, f + ".args");
+  // A raw tracepoint's args are its TP_PROTO arguments (kernel objects among them), 0-5 as Tetragon's.
+  h.args = hook_args(c, n, f + ".args", h.raw);
+  for (size_t j = 0; h.raw && j < h.args.size(); ++j)
+    if (h.args[j].index < 0 || h.args[j].index > 5)
+      c.fail(n["args"][j]["index"], f + ".args[" + std::to_string(j) + "].index", "a raw tracepoint reads its arguments 0-5");
   h.selectors = selectors(c, n, f, h.args.size());
   message_and_tags(c, n, f, h.message, h.tags);
   return h;
+}
+
+// spec.lists: each named once, of a type Tetragon knows, generated ones without values.
+std::vector<ListSpec> lists(const Ctx& c, const YAML::Node& spec) {
+  std::vector<ListSpec> out;
+  const YAML::Node l = opt_list(c, spec, "lists", "spec.lists");
+  for (size_t i = 0; i < l.size(); ++i) {
+    const std::string f = "spec.lists[" + std::to_string(i) + "]";
+    only(c, l[i], f, {"name", "type", "values", "pattern", "validated"});
+    ListSpec s;
+    s.line = line_of(l[i]);
+    s.name = req_str(c, l[i], "name", f + ".name");
+    if (s.name.empty()) c.fail(l[i]["name"], f + ".name", "must not be empty");
+    for (const auto& o : out)
+      if (o.name == s.name) c.fail(l[i]["name"], f + ".name", "'" + s.name + "' names two lists");
+    const std::string type = opt_str(c, l[i], "type", f + ".type");
+    const auto t = list_type(type);
+    if (!t) c.fail(l[i]["type"], f + ".type", "'" + type + "' is not a list type (syscalls, generated_syscalls, generated_ftrace)");
+    s.type = *t;
+    opt_bool(c, l[i], "validated", f + ".validated", false);  // Tetragon's own bookkeeping: read, no meaning
+    const YAML::Node vals = opt_list(c, l[i], "values", f + ".values");
+    for (size_t k = 0; k < vals.size(); ++k) {
+      const std::string vf = f + ".values[" + std::to_string(k) + "]";
+      if (!given(vals[k])) c.fail(vals[k], vf, "must be a name, not null");
+      s.values.push_back(str(c, vals[k], vf));
+    }
+    const bool generated = s.type == ListType::generated_syscalls || s.type == ListType::generated_ftrace;
+    if (generated && !s.values.empty()) c.fail(vals, f + ".values", "a generated list (" + type + ") has no values: the kernel's are taken");
+    if (!generated && s.values.empty()) c.fail(at(l[i], "values"), f + ".values", "a list of at least one name");
+    s.pattern = opt_str(c, l[i], "pattern", f + ".pattern");
+    if (s.type == ListType::generated_ftrace && s.pattern.empty())
+      c.fail(at(l[i], "pattern"), f + ".pattern", "generated_ftrace needs a pattern (a regular expression over the kernel's functions)");
+    if (s.type != ListType::generated_ftrace && given(l[i]["pattern"]))
+      c.fail(l[i]["pattern"], f + ".pattern", "applies to generated_ftrace lists only");
+    if (s.type == ListType::generated_ftrace) try {
+        std::regex re(s.pattern);
+      } catch (const std::regex_error&) {
+        c.fail(l[i]["pattern"], f + ".pattern", "'" + s.pattern + "' is not a regular expression");
+      }
+    // A syscall name is checked now (its number and function are this architecture's, not the kernel's).
+    for (size_t k = 0; s.type == ListType::syscalls && k < s.values.size(); ++k) {
+      auto ref = parse_syscall(s.values[k]);
+      if (ref && (ref->abi == "x64" || ref->abi == "i386")) {
+        auto id = syscall_id(*ref);
+        if (!id) c.fail(vals[k], f + ".values[" + std::to_string(k) + "]", id.error().message);
+      }
+      if (!ref) c.fail(vals[k], f + ".values[" + std::to_string(k) + "]", ref.error().message);
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+// strconv.ParseBool's spellings, as Tetragon reads an option's value.
+std::optional<bool> go_bool(const std::string& v) {
+  for (const char* t : {"1", "t", "T", "TRUE", "true", "True"})
+    if (v == t) return true;
+  for (const char* f : {"0", "f", "F", "FALSE", "false", "False"})
+    if (v == f) return false;
+  return std::nullopt;
+}
+
+// spec.options: Tetragon's options by name; one it does not know is ignored, as Tetragon ignores it (with a warning here).
+SpecOptions options(const Ctx& c, const YAML::Node& spec) {
+  SpecOptions o;
+  const YAML::Node l = opt_list(c, spec, "options", "spec.options");
+  for (size_t i = 0; i < l.size(); ++i) {
+    const std::string f = "spec.options[" + std::to_string(i) + "]";
+    only(c, l[i], f, {"name", "value"});
+    const std::string name = req_str(c, l[i], "name", f + ".name");
+    const std::string value = opt_str(c, l[i], "value", f + ".value");
+    const YAML::Node vn = at(l[i], "value");
+    auto boolean = [&](bool& out) {
+      auto b = go_bool(value);
+      if (!b) c.fail(vn, f + ".value", name + " takes true or false (1, t, TRUE, 0, f, FALSE, ...), not '" + value + "'");
+      out = *b;
+    };
+    if (name == "disable-kprobe-multi") {
+      boolean(o.disable_kprobe_multi);
+    } else if (name == "disable-uprobe-multi") {
+      boolean(o.disable_uprobe_multi);
+    } else if (name == "override-method") {
+      if (value != "fmod-ret" && value != "override-return")
+        c.fail(vn, f + ".value", "override-method is fmod-ret or override-return, not '" + value + "'");
+      o.override_return = value == "override-return";
+    } else if (name == "policy-mode") {
+      if (value != "enforce" && value != "monitor") c.fail(vn, f + ".value", "policy-mode is enforce or monitor, not '" + value + "'");
+      o.monitor = value == "monitor";
+    } else if (name == "sleepable-preload-size") {
+      int n = 0;
+      try {
+        size_t used = 0;
+        n = std::stoi(value, &used);
+        if (used != value.size()) n = 0;
+      } catch (const std::exception&) {
+      }
+      if (n <= 0) c.fail(vn, f + ".value", "sleepable-preload-size must be a positive integer, not '" + value + "'");
+      o.sleepable_preload_size = n;
+    } else {
+      c.warn(l[i]["name"], f + ".name", "'" + name + "' is not an option Tetragon knows: ignored, as Tetragon ignores it");
+    }
+  }
+  return o;
 }
 
 TracingPolicy policy(const Ctx& c, const YAML::Node& doc, const std::string& kind) {
@@ -579,25 +790,56 @@ TracingPolicy policy(const Ctx& c, const YAML::Node& doc, const std::string& kin
   p.source = c.file + ":" + std::to_string(p.line);
   const YAML::Node spec = doc["spec"];
   if (!given(spec)) c.fail(doc, "spec", "is required");
-  only(c, spec, "spec", {"tracepoints", "kprobes", "lsmhooks", "uprobes", "podSelector"});
-  each(c, spec, "kprobes", [&](const YAML::Node& n, const std::string& f) { p.kprobes.push_back(kprobe(c, n, f)); });
+  only(c, spec, "spec", {"tracepoints", "kprobes", "lsmhooks", "uprobes", "usdts", "loader", "podSelector", "lists", "options"});
+  p.loader = opt_bool(c, spec, "loader", "spec.loader", false);
+  p.lists = lists(c, spec);
+  p.options = options(c, spec);
+  Ctx lc = c;
+  lc.lists = &p.lists;
+  const Ctx& c2 = lc;
+  each(c2, spec, "kprobes", [&](const YAML::Node& n, const std::string& f) { p.kprobes.push_back(kprobe(c2, n, f)); });
   // podSelector: null is no selector (every process of the node); {} every pod.
   if (const YAML::Node ps = spec["podSelector"]; given(ps)) {
     auto sel = policy::decode_label_selector(ps, c.file, "spec.podSelector");
     if (auto* r = std::get_if<policy::Refusal>(&sel)) throw Failure{r->line, r->field, r->reason};
     p.pod_selector = std::get<policy::Selector>(sel);
   }
-  each(c, spec, "uprobes", [&](const YAML::Node& n, const std::string& f) { p.uprobes.push_back(uprobe(c, n, f)); });
-  each(c, spec, "lsmhooks", [&](const YAML::Node& n, const std::string& f) { p.lsmhooks.push_back(lsmhook(c, n, f)); });
-  each(c, spec, "tracepoints", [&](const YAML::Node& n, const std::string& f) { p.tracepoints.push_back(tracepoint(c, n, f)); });
-  if (p.scoped() && !p.lsmhooks.empty())
-    c.fail(spec["lsmhooks"], "spec.lsmhooks",
-           "cannot be scoped to pods yet (TracingPolicyNamespaced or podSelector): its rules would act on every process of the node; use a TracingPolicy without podSelector");
-  if (p.tracepoints.empty() && p.uprobes.empty() && p.kprobes.empty() && p.lsmhooks.empty()) c.fail(spec, "spec", "names no hook (tracepoints, kprobes, lsmhooks, uprobes)");
+  each(c2, spec, "uprobes", [&](const YAML::Node& n, const std::string& f) { p.uprobes.push_back(uprobe(c2, n, f)); });
+  each(c2, spec, "usdts", [&](const YAML::Node& n, const std::string& f) { p.usdts.push_back(usdt(c2, n, f)); });
+  each(c2, spec, "lsmhooks", [&](const YAML::Node& n, const std::string& f) { p.lsmhooks.push_back(lsmhook(c2, n, f, p.scoped())); });
+  each(c2, spec, "tracepoints", [&](const YAML::Node& n, const std::string& f) { p.tracepoints.push_back(tracepoint(c2, n, f)); });
+  if (p.options.override_return)
+    for (size_t i = 0; i < p.kprobes.size(); ++i)
+      if (p.kprobes[i].overrides())
+        c.fail(spec["options"], "spec.options",
+               "override-method override-return: Myelin overrides with fmod_ret only (bpf_override_return through kprobes is not built); "
+               "spec.kprobes[" + std::to_string(i) + "] overrides: use fmod-ret or drop the option");
+  if (p.tracepoints.empty() && p.uprobes.empty() && p.kprobes.empty() && p.lsmhooks.empty() && p.usdts.empty() && !p.loader)
+    c.fail(spec, "spec", "names no hook (tracepoints, kprobes, lsmhooks, uprobes, usdts, loader)");
   return p;
 }
 
 }  // namespace
+
+Result<TracepointHook> loader_hook(const std::function<Result<std::vector<TpField>>(const std::string& event)>& format) {
+  auto fmt = format("sys_enter_mmap");
+  if (!fmt) return Error{"spec.loader needs syscalls/sys_enter_mmap: " + fmt.error().message};
+  int fd = -1, prot = -1;
+  for (size_t i = 0; i < fmt->size(); ++i) {
+    if ((*fmt)[i].name == "fd") fd = static_cast<int>(i);
+    if ((*fmt)[i].name == "prot") prot = static_cast<int>(i);
+  }
+  if (fd < 0 || prot < 0) return Error{"syscalls/sys_enter_mmap has no fd or prot field"};
+  TracepointHook h;
+  h.subsystem = "syscalls";
+  h.event = "sys_enter_mmap";
+  h.args = {{fd, ArgType::fd}, {prot, ArgType::int_}, {fd, ArgType::int_}};
+  Selector s;
+  s.args.push_back({1, MYELIN_HOOK_OP_MASK, {"4"}});  // PROT_EXEC
+  s.args.push_back({2, MYELIN_HOOK_OP_GT, {"-1"}});   // a file, not anonymous memory
+  h.selectors.push_back(std::move(s));
+  return h;
+}
 
 uint32_t lsm_hook_id(const std::string& name) {
   const auto* row = lookup(kLsmHooks, name, kOnLsm);
@@ -619,6 +861,10 @@ std::vector<std::pair<std::string, std::string>> lsm_fallback_syscalls(myelin_ls
 Result<std::vector<TracepointHook>> lsm_fallback(const TracingPolicy& p,
                                                  const std::function<Result<std::vector<TpField>>(const std::string& event)>& format) {
   std::vector<TracepointHook> out;
+  for (const auto& lh : p.lsmhooks)
+    if (lh.generic)
+      return Error{"spec.lsmhooks (" + lh.hook + "): this lsmhook (a hook or selectors beyond the inode rules of " +
+                   "inode_unlink, inode_rename, path_unlink, path_rename, bprm_check_security, file_open with Equal/Prefix paths) runs on BPF-LSM only"};
   for (const auto& lh : p.lsmhooks)
     for (const auto& [event, field] : lsm_fallback_syscalls(lh.id)) {
       auto fmt = format(event);
@@ -727,6 +973,8 @@ Result<std::vector<Selector>> expand(const std::vector<Selector>& in, const std:
     std::vector<Selector> partial{sel};
     for (auto list : {&Selector::args, &Selector::return_args})
       for (size_t c = 0; c < (sel.*list).size(); ++c) {
+        const auto op = (sel.*list)[c].op;
+        if (op == MYELIN_HOOK_OP_IN_MAP || op == MYELIN_HOOK_OP_NOT_IN_MAP) continue;  // one condition on a set of values
         std::vector<Selector> next;
         for (const auto& p : partial)
           for (const auto& v : (sel.*list)[c].values) {
@@ -741,6 +989,44 @@ Result<std::vector<Selector>> expand(const std::vector<Selector>& in, const std:
   if (out.size() > MYELIN_HOOK_MAX_SELECTORS)
     return Error{where + ": " + std::to_string(out.size()) + " selectors once each matchArgs value is its own (at most " +
                  std::to_string(MYELIN_HOOK_MAX_SELECTORS) + " per hook: split the hook or use Prefix)"};
+  return out;
+}
+
+// InMap / NotInMap values: integers and min:max ranges (a list's syscall
+// numbers are values already), at most MYELIN_HOOK_SET_VALUES in all, kept in the condition.
+Result<std::vector<uint64_t>> in_map_values(const std::vector<std::string>& values, bool is_signed) {
+  std::vector<uint64_t> out;
+  auto number = [&](const std::string& v, uint64_t& n) -> bool {
+    try {
+      size_t used = 0;
+      if (is_signed || (!v.empty() && v[0] == '-'))
+        n = static_cast<uint64_t>(std::stoll(v, &used, 0));
+      else
+        n = std::stoull(v, &used, 0);
+      return used == v.size();
+    } catch (const std::exception&) {
+      return false;
+    }
+  };
+  for (const auto& v : values) {
+    const auto colon = v.find(':');
+    uint64_t lo = 0, hi = 0;
+    if (colon == std::string::npos) {
+      if (!number(v, lo)) return Error{"'" + v + "' is not an integer, a min:max range or list:NAME"};
+      hi = lo;
+    } else if (!number(v.substr(0, colon), lo) || !number(v.substr(colon + 1), hi)) {
+      return Error{"'" + v + "' is not a min:max range of integers"};
+    }
+    const bool reversed = is_signed ? static_cast<int64_t>(lo) > static_cast<int64_t>(hi) : lo > hi;
+    if (reversed) std::swap(lo, hi);
+    for (uint64_t x = lo;; ++x) {
+      if (std::find(out.begin(), out.end(), x) == out.end()) out.push_back(x);
+      if (out.size() > MYELIN_HOOK_SET_VALUES)
+        return Error{"more than " + std::to_string(MYELIN_HOOK_SET_VALUES) +
+                     " values once ranges and lists are expanded (Myelin keeps an InMap set in the selector: split it over selectors)"};
+      if (x == hi) break;
+    }
+  }
   return out;
 }
 
@@ -853,6 +1139,14 @@ Status compile_selectors(myelin_hook_config& cfg, const std::vector<Selector>& s
         continue;
       }
       cond.op = m.op;
+      if (m.op == MYELIN_HOOK_OP_IN_MAP || m.op == MYELIN_HOOK_OP_NOT_IN_MAP) {
+        if (is_str) return Error{ctx + ": " + op + " applies to integer arguments only"};
+        auto set = in_map_values(m.values, t == MYELIN_HOOK_ARG_INT);
+        if (!set) return Error{ctx + ": " + set.error().message};
+        std::memcpy(cond.str, set->data(), set->size() * sizeof(uint64_t));
+        cond.str_len = static_cast<uint8_t>(set->size());
+        continue;
+      }
       if (is_str) {
         if (!applies(kOperators, m.op, kOnString)) return Error{ctx + ": " + op + " does not apply to a string argument"};
         if (value.size() >= MYELIN_HOOK_STR_MAX - 1) return Error{ctx + ": the value is longer than " + std::to_string(MYELIN_HOOK_STR_MAX - 2) + " bytes"};
@@ -985,6 +1279,18 @@ Result<myelin_hook_config> compile_call(const std::vector<HookArg>& args, const 
 }
 
 }  // namespace
+
+Result<myelin_hook_config> compile_raw_tracepoint(const TracepointHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
+                                                  const HostNamespaces& host_ns) {
+  // Its arguments are the kernel's (pointers into kernel memory), read as a kernel function's.
+  return compile_call(hook.args, hook.selectors, hook.subsystem + "/" + hook.event + " (raw)", MYELIN_HOOK_CFG_KERNEL_STRINGS, policy_id,
+                      hook_id, binary_id, host_ns);
+}
+
+Result<myelin_hook_config> compile_usdt(const UsdtHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
+                                        const HostNamespaces& host_ns) {
+  return compile_call(hook.args, hook.selectors, hook.path + ":" + hook.provider + ":" + hook.name, 0, policy_id, hook_id, binary_id, host_ns);
+}
 
 Result<myelin_hook_config> compile_uprobe(const UprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
                                         const HostNamespaces& host_ns) {

@@ -67,6 +67,7 @@ struct HookInfo {
 
 struct TracepointHook : HookInfo {
   std::string subsystem, event;
+  bool raw = false;                // raw: true: a raw tracepoint, args are its TP_PROTO arguments by position (0-5), kernel memory
   std::vector<HookArg> args;
   std::vector<Selector> selectors;
 };
@@ -81,6 +82,13 @@ struct LsmSelector {
   int error = -1;                  // Override: argError (-1 = EPERM)
 };
 struct LsmHook : HookInfo {
+  // generic: any hook of the kernel's BPF-LSM by name (Tetragon's way), its
+  // arguments by position and the full selectors, run by the kprobe engine
+  // (kprobe.bpf.c's lsm program); taken for a hook the inode rules below do
+  // not cover, selectors they cannot express, or a scoped policy.
+  bool generic = false;
+  std::vector<HookArg> args;       // generic: the hook's arguments (kernel objects: file, path, ...)
+  std::vector<Selector> generic_selectors;
   std::string hook;                // inode_unlink, inode_rename, path_unlink, path_rename, bprm_check_security, file_open (events name it)
   myelin_lsm_hook id = MYELIN_LSM_INODE_UNLINK;  // that hook's code
   LsmObject arg_type = LsmObject::none;          // file, path, dentry, linux_binprm: how events show the object (none: path_arg)
@@ -92,6 +100,17 @@ struct LsmHook : HookInfo {
 struct UprobeHook : HookInfo {
   std::string path;
   std::vector<std::string> symbols;
+  bool ret = false;                  // return: true: a uretprobe beside an entry probe (args kept at entry, the event at return)
+  ArgType ret_type = ArgType::none;  // returnArg.type
+  std::vector<HookArg> args;
+  std::vector<Selector> selectors;
+};
+
+// spec.usdts: a USDT probe (provider, name) of a binary or library, every
+// site of it its .note.stapsdt lists; args name the probe's arguments by
+// position (index: the note's argument), read as its notes say.
+struct UsdtHook : HookInfo {
+  std::string path, provider, name;
   std::vector<HookArg> args;
   std::vector<Selector> selectors;
 };
@@ -111,6 +130,26 @@ struct KprobeHook : HookInfo {
   std::string function(const std::function<std::string(const std::string&)>& syscall_function) const;
 };
 
+// spec.lists (lists.hpp): named lists of functions or syscalls, used as
+// a kprobe's call ("list:NAME") and as InMap / NotInMap values.
+enum class ListType : uint8_t { none, syscalls, generated_syscalls, generated_ftrace };
+struct ListSpec {
+  int line = 0;
+  std::string name;
+  ListType type = ListType::none;
+  std::vector<std::string> values;  // none: functions; syscalls: syscall names ("sys_dup", "__ia32_sys_dup", "i386/sys_dup")
+  std::string pattern;              // generated_ftrace: a regular expression over available_filter_functions
+};
+
+// spec.options (Tetragon's names; unknown ones are ignored with a warning, as Tetragon ignores them).
+struct SpecOptions {
+  bool disable_kprobe_multi = false;  // no meaning here: every kprobe is its own program already
+  bool disable_uprobe_multi = false;  // no meaning here: every uprobe is its own program already
+  bool override_return = false;       // override-method: override-return (fmod-ret is the only method here)
+  bool monitor = false;               // policy-mode: monitor: enforcement actions are reported, not taken
+  int sleepable_preload_size = 0;     // no meaning here (no sleepable programs)
+};
+
 struct TracingPolicy {
   std::string kind, ns, name, source;   // source: file:line
   std::string file;                     // the file (or API object) alone
@@ -119,6 +158,10 @@ struct TracingPolicy {
   std::vector<UprobeHook> uprobes;
   std::vector<KprobeHook> kprobes;
   std::vector<LsmHook> lsmhooks;
+  std::vector<UsdtHook> usdts;                   // spec.usdts
+  bool loader = false;                           // spec.loader: report the executable files processes map (process_loader)
+  std::vector<ListSpec> lists;                   // spec.lists
+  SpecOptions options;                           // spec.options
   std::optional<policy::Selector> pod_selector;  // spec.podSelector
   std::vector<std::string> warnings;             // accepted with a change (a message truncated, as Tetragon does): file:line: field: what
   bool scoped() const { return kind == "TracingPolicyNamespaced" || pod_selector.has_value(); }
@@ -161,9 +204,20 @@ Result<myelin_hook_config> compile_tracepoint(const TracepointHook& hook, const 
 // A kprobe's config: args read from the function's arguments (or the syscall's registers).
 Result<myelin_hook_config> compile_kprobe(const KprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
                                         const HostNamespaces& host_ns = {});
+// A raw tracepoint's config: args are the tracepoint's arguments by position (kernel memory).
+Result<myelin_hook_config> compile_raw_tracepoint(const TracepointHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
+                                                  const HostNamespaces& host_ns = {});
+// A USDT probe's config: args are the note's arguments (their places: the object's myelin_usdt_specs).
+Result<myelin_hook_config> compile_usdt(const UsdtHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
+                                        const HostNamespaces& host_ns = {});
 // A uprobe's config: args read from the argument registers.
 Result<myelin_hook_config> compile_uprobe(const UprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
                                         const HostNamespaces& host_ns = {});
+
+// spec.loader: the hook that sees a process map a file executable
+// (syscalls/sys_enter_mmap with PROT_EXEC and a file descriptor; args: the
+// fd resolved to its path, prot, the fd), given that tracepoint's format.
+Result<TracepointHook> loader_hook(const std::function<Result<std::vector<TpField>>(const std::string& event)>& format);
 
 // The fallback hooks of `p`'s lsmhooks, given the format of each syscall tracepoint.
 Result<std::vector<TracepointHook>> lsm_fallback(const TracingPolicy& p,

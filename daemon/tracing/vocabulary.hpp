@@ -69,6 +69,8 @@ inline constexpr Name<myelin_hook_op> kOperators[] = {
     {"NotDAddr", MYELIN_HOOK_OP_NOT_DADDR, kOnSock},
     {"Protocol", MYELIN_HOOK_OP_PROTOCOL, kOnSock},
     {"Family", MYELIN_HOOK_OP_FAMILY, kOnSock},
+    {"InMap", MYELIN_HOOK_OP_IN_MAP, kOnInteger},       // integers: any of a set (values, a:b ranges, list:NAME of syscalls)
+    {"NotInMap", MYELIN_HOOK_OP_NOT_IN_MAP, kOnInteger},
 };
 
 // matchBinaries, matchPIDs, matchCapabilities and matchNamespaces operators.

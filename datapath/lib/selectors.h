@@ -94,6 +94,20 @@ static __always_inline bool selectors__is_string(__u8 type)
 	       type == MYELIN_HOOK_ARG_BUF;
 }
 
+/* InMap / NotInMap: is v one of the cond's set (str_len __u64 values in str)? */
+static __always_inline bool selectors__in_set(const struct myelin_hook_cond *c, __u64 v)
+{
+	for (int k = 0; k < MYELIN_HOOK_SET_VALUES; k++) {
+		if (k >= c->str_len)
+			break;
+		__u64 x;
+		__builtin_memcpy(&x, &c->str[k * 8], 8);
+		if (x == v)
+			return true;
+	}
+	return false;
+}
+
 /* One matchArgs / matchReturnArgs condition on the captured event. */
 static __always_inline bool selectors__cond_matches(const struct myelin_hook_config *cfg, const struct myelin_hook_cond *c,
 						    const struct myelin_hook_event *e)
@@ -122,6 +136,8 @@ static __always_inline bool selectors__cond_matches(const struct myelin_hook_con
 	case MYELIN_HOOK_OP_GT: return type == MYELIN_HOOK_ARG_INT ? (__s64)v > (__s64)c->value : v > c->value;
 	case MYELIN_HOOK_OP_LT: return type == MYELIN_HOOK_ARG_INT ? (__s64)v < (__s64)c->value : v < c->value;
 	case MYELIN_HOOK_OP_MASK: return (v & c->value) != 0;
+	case MYELIN_HOOK_OP_IN_MAP: return selectors__in_set(c, v);
+	case MYELIN_HOOK_OP_NOT_IN_MAP: return !selectors__in_set(c, v);
 	}
 	return false;
 }

@@ -319,7 +319,7 @@ int cmd_events(const Global& g, const std::vector<std::string>& args) {
                         "  --follow          keep printing new events\n"
                         "  --last N          only the last N stored events (default: all)\n"
                         "  --type TYPE       process_exec, process_exit, process_tracepoint, process_lsm, process_uprobe\n"
-                        "                    or process_kprobe (the TCP sensor: tcp_connect, inet_csk_accept, tcp_close) (repeatable)\n"
+                        "                    process_kprobe (the TCP sensor: tcp_connect, inet_csk_accept, tcp_close), process_usdt, process_loader (repeatable)\n"
                         "  --policy NAME     events of this TracingPolicy\n"
                         "  --pod [NS/]POD    pod name prefix (any namespace without NS/)\n"
                         "  --namespace NS    pods of this namespace\n"
@@ -348,10 +348,10 @@ int cmd_events(const Global& g, const std::vector<std::string>& args) {
         return std::cerr << "myelin events: --last needs a number, not '" << *v << "'\n", 2;
       e->set_last(static_cast<uint32_t>(std::stoul(*v)));
     } else if (a == "--type") {
-      static const std::set<std::string> types{"process_exec", "process_exit", "process_tracepoint", "process_lsm", "process_uprobe", "process_kprobe"};
+      static const std::set<std::string> types{"process_exec", "process_exit", "process_tracepoint", "process_lsm", "process_uprobe", "process_kprobe", "process_usdt", "process_loader"};
       if (!types.count(*v))
         return std::cerr << "myelin events: --type " << *v
-                         << " is not one of process_exec, process_exit, process_tracepoint, process_lsm, process_uprobe, process_kprobe\n", 2;
+                         << " is not one of process_exec, process_exit, process_tracepoint, process_lsm, process_uprobe, process_kprobe, process_usdt, process_loader\n", 2;
       e->add_types(*v);
     } else if (a == "--pod") {
       e->set_pod(*v);

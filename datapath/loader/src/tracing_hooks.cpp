@@ -47,7 +47,8 @@ TracingHooks::~TracingHooks() = default;
 
 template <typename T>
 Result<std::unique_ptr<TracingHooks::HookOf<T>>> TracingHooks::open_hook(const myelin_hook_config& config, bpf_program* (*program)(T*),
-                                                                         const std::string& what, const std::string& attach_target) {
+                                                                         const std::string& what, const std::string& attach_target,
+                                                                         int (*prepare)(T*, int), int prepare_fd) {
   auto hook = std::make_unique<HookOf<T>>();
   auto skel = bpf::Skeleton<T>::open(what);
   if (!skel) return skel.error();
@@ -61,6 +62,7 @@ Result<std::unique_ptr<TracingHooks::HookOf<T>>> TracingHooks::open_hook(const m
   if (bpf_map__reuse_fd(s->maps.myelin_hook_events, events_.get()) || bpf_map__reuse_fd(s->maps.myelin_hook_stats, stats_.get()) ||
       bpf_map__reuse_fd(s->maps.myelin_exec_binary, exec_binary_fd_) || bpf_map__reuse_fd(s->maps.myelin_hook_scope, scope_.get()))
     return Error::from_errno("share the tracing maps");
+  if (prepare && prepare(s, prepare_fd) != 0) return Error::from_errno("share the maps of " + what);
   if (auto st = hook->skel.load(); !st) return st.error();
   uint32_t zero = 0;
   if (bpf_map_update_elem(bpf_map__fd(s->maps.myelin_hook_compiled), &zero, &config, BPF_ANY) != 0)
@@ -78,6 +80,61 @@ Result<uint32_t> TracingHooks::attach(const std::string& subsystem, const std::s
   auto hook = open_hook<tracepoint>(config, [](tracepoint* s) { return s->progs.myelin_tracepoint; }, "tracepoint (a tracing hook for " + subsystem + "/" + event + ")");
   if (!hook) return hook.error();
   auto link = attach_tracepoint((*hook)->prog, tracefs_, subsystem, event);
+  if (!link) return link.error();
+  (*hook)->link = std::move(*link);
+  return keep(std::move(*hook));
+}
+
+Result<uint32_t> TracingHooks::attach_raw(const std::string& event, const myelin_hook_config& config) {
+  auto hook = open_hook<tracepoint>(config, [](tracepoint* s) { return s->progs.myelin_raw_tracepoint; },
+                                    "tracepoint (a tracing hook for the raw tracepoint " + event + ")");
+  if (!hook) return hook.error();
+  auto link = bpf::Link::attach("attach to the raw tracepoint " + event + " (does this kernel have it?)",
+                                [&] { return bpf_program__attach_raw_tracepoint((*hook)->prog, event.c_str()); });
+  if (!link) return link.error();
+  (*hook)->link = std::move(*link);
+  return keep(std::move(*hook));
+}
+
+// An entry/return pair of one uprobe (return: true): the entry probe is detached first.
+struct TracingHooks::HookPair final : TracingHooks::Hook {
+  std::unique_ptr<Hook> ret, entry;
+};
+
+Result<uint32_t> TracingHooks::attach_uretprobe(const std::string& path, const std::string& symbol, const myelin_hook_config& config) {
+  auto ret = open_hook<uprobe>(config, [](uprobe* s) { return s->progs.myelin_uretprobe; }, "uprobe (a return probe of " + path + ":" + symbol + ")");
+  if (!ret) return ret.error();
+  const int regs = bpf_map__fd((*ret)->skel.get()->maps.myelin_uprobe_entry);
+  auto entry = open_hook<uprobe>(
+      config, [](uprobe* s) { return s->progs.myelin_uprobe_keep_args; }, "uprobe (the entry of " + path + ":" + symbol + ", for its return probe)", "",
+      [](uprobe* s, int fd) { return bpf_map__reuse_fd(s->maps.myelin_uprobe_entry, fd); }, regs);
+  if (!entry) return entry.error();
+  LIBBPF_OPTS(bpf_uprobe_opts, ropts, .retprobe = true, .func_name = symbol.c_str());
+  auto rlink = bpf::Link::attach("attach a return probe to " + symbol + " in " + path,
+                                 [&] { return bpf_program__attach_uprobe_opts((*ret)->prog, -1, path.c_str(), 0, &ropts); });
+  if (!rlink) return rlink.error();
+  (*ret)->link = std::move(*rlink);
+  LIBBPF_OPTS(bpf_uprobe_opts, eopts, .func_name = symbol.c_str());
+  auto elink = bpf::Link::attach("attach a uprobe to " + symbol + " in " + path + " (is the symbol exported by that file?)",
+                                 [&] { return bpf_program__attach_uprobe_opts((*entry)->prog, -1, path.c_str(), 0, &eopts); });
+  if (!elink) return elink.error();
+  (*entry)->link = std::move(*elink);
+  auto pair = std::make_unique<HookPair>();
+  pair->ret = std::move(*ret);
+  pair->entry = std::move(*entry);
+  return keep(std::move(pair));
+}
+
+Result<uint32_t> TracingHooks::attach_usdt(const std::string& path, uint64_t offset, uint64_t ref_ctr_offset, const myelin_usdt_spec& spec,
+                                           const myelin_hook_config& config) {
+  auto hook = open_hook<uprobe>(config, [](uprobe* s) { return s->progs.myelin_usdt; }, "uprobe (a USDT probe of " + path + ")");
+  if (!hook) return hook.error();
+  uint32_t zero = 0;
+  if (bpf_map_update_elem(bpf_map__fd((*hook)->skel.get()->maps.myelin_usdt_specs), &zero, &spec, BPF_ANY) != 0)
+    return Error::from_errno("write the USDT probe's argument places");
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .ref_ctr_offset = static_cast<size_t>(ref_ctr_offset));
+  auto link = bpf::Link::attach("attach a uprobe at offset " + std::to_string(offset) + " of " + path + " (a USDT probe site)",
+                                [&] { return bpf_program__attach_uprobe_opts((*hook)->prog, -1, path.c_str(), offset, &opts); });
   if (!link) return link.error();
   (*hook)->link = std::move(*link);
   return keep(std::move(*hook));
@@ -117,6 +174,16 @@ Result<uint32_t> TracingHooks::attach_kprobe(const std::string& function, bool s
   auto hook = open_hook<kprobe>(config, kprobe_program(mode, syscall), "kprobe (a tracing hook for " + kind + "/" + function + ")", function);
   if (!hook) return hook.error();
   auto link = bpf::Link::attach("attach " + kind + " to " + function, [&] { return bpf_program__attach_trace((*hook)->prog); });
+  if (!link) return link.error();
+  (*hook)->link = std::move(*link);
+  return keep(std::move(*hook));
+}
+
+Result<uint32_t> TracingHooks::attach_lsm(const std::string& hook_name, const myelin_hook_config& config) {
+  auto hook = open_hook<kprobe>(config, [](kprobe* s) { return s->progs.myelin_lsm; }, "kprobe (a tracing hook for lsm/" + hook_name + ")",
+                                hook_name);
+  if (!hook) return hook.error();
+  auto link = bpf::Link::attach("attach BPF-LSM to " + hook_name, [&] { return bpf_program__attach_lsm((*hook)->prog); });
   if (!link) return link.error();
   (*hook)->link = std::move(*link);
   return keep(std::move(*hook));

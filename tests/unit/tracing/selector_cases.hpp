@@ -169,6 +169,21 @@ inline const std::vector<Case>& table() {
       {"matchReturnArgs GT, a smaller return", "    return: true\n    returnArg: {index: 0, type: int}\n    args: [{index: 0, type: int}]\n"
        "    selectors:\n    - matchReturnArgs: [{index: 0, operator: GT, values: [\"0\"]}]\n",
        {int64_t{0}}, none(), true, -2},
+      {"InMap: one of the set", "    args: [{index: 0, type: uint64}]\n    selectors:\n    - matchArgs: [{index: 0, operator: InMap, values: [\"32\", \"33\", \"292\"]}]\n",
+       {int64_t{33}}, post()},
+      {"InMap: none of the set", "    args: [{index: 0, type: uint64}]\n    selectors:\n    - matchArgs: [{index: 0, operator: InMap, values: [\"32\", \"33\", \"292\"]}]\n",
+       {int64_t{34}}, none()},
+      {"InMap: a min:max range", "    args: [{index: 0, type: int}]\n    selectors:\n    - matchArgs: [{index: 0, operator: InMap, values: [\"10:20\"]}]\n",
+       {int64_t{20}}, post()},
+      {"InMap on int is signed: -1", "    args: [{index: 0, type: int}]\n    selectors:\n    - matchArgs: [{index: 0, operator: InMap, values: [\"5\", \"-1\"]}]\n",
+       {int64_t{0xffffffffll}}, post()},
+      {"InMap: sixteen values, the last", "    args: [{index: 0, type: uint32}]\n    selectors:\n    - matchArgs: [{index: 0, operator: InMap, values: [\"100:114\", \"7\"]}]\n",
+       {int64_t{7}}, post()},
+      {"NotInMap: one of the set", "    args: [{index: 0, type: uint64}]\n    selectors:\n    - matchArgs: [{index: 0, operator: NotInMap, values: [\"32\", \"33\"]}]\n",
+       {int64_t{32}}, none()},
+      {"NotInMap: none of the set, one selector", "    args: [{index: 0, type: uint64}]\n    selectors:\n    - matchArgs: [{index: 0, operator: NotInMap, values: [\"32\", \"33\"]}]\n"
+       "      matchActions: [{action: Signal, argSig: 10}]\n",
+       {int64_t{1}}, [] { auto e = post(0, MYELIN_HOOK_ACT_SIGNAL); e.signal = 10; return e; }()},
   };
   return t;
 }

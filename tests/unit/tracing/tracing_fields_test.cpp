@@ -77,7 +77,7 @@ TEST(TracingPolicyFields, MetadataAndSpec) {
       {"spec omitted", "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: t}\n", nullptr, "t.yaml:1: spec: is required"},
       {"spec null", "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: t}\nspec: null\n", nullptr, "t.yaml:1: spec: is required"},
       {"spec {}", "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: t}\nspec: {}\n", nullptr,
-       "t.yaml:4: spec: names no hook (tracepoints, kprobes, lsmhooks, uprobes)"},
+       "t.yaml:4: spec: names no hook (tracepoints, kprobes, lsmhooks, uprobes, usdts, loader)"},
       {"apiVersion omitted", "kind: TracingPolicy\nmetadata: {name: t}\nspec: {}\n", nullptr, "t.yaml:1: apiVersion: must be cilium.io/v1alpha1 for TracingPolicy, not ''"},
       {"hook lists null and [] are none", doc("  kprobes: null\n  uprobes: []\n  lsmhooks: ~\n  tracepoints: [{subsystem: syscalls, event: sys_enter_openat}]\n"),
        [](const TracingPolicy& p) {
@@ -219,8 +219,10 @@ TEST(TracingPolicyFields, UprobesLsmhooksTracepoints) {
        [](const TracingPolicy& p) { EXPECT_EQ(p.lsmhooks[0].arg_type, LsmObject::file); }},
       {"lsmhook arg index other than 0 did nothing: refused", doc(lsm + "    args: [{index: 1, type: file}]\n" + paths), nullptr,
        "t.yaml:8: spec.lsmhooks[0].args[0].index: must be 0"},
-      {"lsmhook selectors null", doc(lsm + "    selectors: null\n"), nullptr, "t.yaml:8: spec.lsmhooks[0].selectors: at least one selector naming paths"},
-      {"lsmhook selectors omitted", doc(lsm), nullptr, "t.yaml:7: spec.lsmhooks[0].selectors: at least one selector naming paths"},
+      // Without selectors (null or omitted) an lsmhook posts every hit, as Tetragon's: a generic one.
+      {"lsmhook selectors null", doc(lsm + "    selectors: null\n"),
+       [](const TracingPolicy& p) { EXPECT_TRUE(p.lsmhooks[0].generic && p.lsmhooks[0].generic_selectors.empty()); }},
+      {"lsmhook selectors omitted", doc(lsm), [](const TracingPolicy& p) { EXPECT_TRUE(p.lsmhooks[0].generic); }},
       {"lsmhook matchActions []: Post", doc(lsm + "    selectors: [{matchArgs: [{index: 0, operator: Prefix, values: [/etc/]}], matchActions: []}]\n"),
        [](const TracingPolicy& p) { EXPECT_EQ(p.lsmhooks[0].selectors[0].action, MYELIN_HOOK_ACT_POST); }},
       {"lsmhook Override, argError null: EPERM",

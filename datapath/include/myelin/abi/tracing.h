@@ -75,7 +75,10 @@ enum myelin_hook_op {
 	MYELIN_HOOK_OP_SPORT = 8, MYELIN_HOOK_OP_NOT_SPORT, MYELIN_HOOK_OP_DPORT, MYELIN_HOOK_OP_NOT_DPORT,
 	MYELIN_HOOK_OP_SADDR, MYELIN_HOOK_OP_NOT_SADDR, MYELIN_HOOK_OP_DADDR, MYELIN_HOOK_OP_NOT_DADDR,
 	MYELIN_HOOK_OP_PROTOCOL, MYELIN_HOOK_OP_FAMILY,
+	/* integers: value in (not in) a set, kept in the cond: str_len values (at most MYELIN_HOOK_SET_VALUES) as __u64s in str */
+	MYELIN_HOOK_OP_IN_MAP, MYELIN_HOOK_OP_NOT_IN_MAP,
 };
+#define MYELIN_HOOK_SET_VALUES 16
 
 /* The operator of a set selector: matchBinaries, matchPIDs,
  * matchCapabilities (any of `caps`: In, none: NotIn), matchNamespaces. */
@@ -264,6 +267,36 @@ struct myelin_lsm_event {
 };
 MYELIN_ASSERT_SIZE(myelin_lsm_event, 112);
 
+/* ---- USDT probes (spec.usdts; uprobe.bpf.c's myelin_usdt) ----
+ * A probe site of a .note.stapsdt note, attached as a uprobe at its
+ * address; its arguments as the note's spec strings say where they are (a
+ * constant, a register, or memory at a register plus an offset), decoded by
+ * the agent into one myelin_usdt_arg per note argument. The uprobe object's
+ * per-instance map myelin_usdt_specs holds them; a hook arg's offset names
+ * the note argument. */
+enum myelin_usdt_arg_kind {
+	MYELIN_USDT_ARG_CONST = 1,   /* val_off is the value */
+	MYELIN_USDT_ARG_REG = 2,     /* the register at reg_off in struct pt_regs */
+	MYELIN_USDT_ARG_DEREF = 3,   /* user memory at that register + val_off */
+};
+
+#define MYELIN_USDT_MAX_ARGS 12
+
+struct myelin_usdt_arg {
+	__s64 val_off;
+	__u16 reg_off;               /* offsetof(struct pt_regs, the register) */
+	__u8 kind;                   /* enum myelin_usdt_arg_kind; 0: the note has no such argument */
+	__u8 size;                   /* 1, 2, 4 or 8 bytes */
+	__u8 is_signed;
+	__u8 pad[3];
+};
+MYELIN_ASSERT_SIZE(myelin_usdt_arg, 16);
+
+struct myelin_usdt_spec {
+	struct myelin_usdt_arg args[MYELIN_USDT_MAX_ARGS];
+};
+MYELIN_ASSERT_SIZE(myelin_usdt_spec, 192);
+
 /* Every struct and enum of this header (the layout test: common.h). */
 #define MYELIN_ABI_TRACING_STRUCTS(X) \
 	X(myelin_binary_key) \
@@ -278,7 +311,9 @@ MYELIN_ASSERT_SIZE(myelin_lsm_event, 112);
 	X(myelin_hook_event) \
 	X(myelin_lsm_key) \
 	X(myelin_lsm_rule) \
-	X(myelin_lsm_event)
+	X(myelin_lsm_event) \
+	X(myelin_usdt_arg) \
+	X(myelin_usdt_spec)
 
 #define MYELIN_ABI_TRACING_ENUMS(X) \
 	X(myelin_hook_arg_type) \
@@ -287,6 +322,7 @@ MYELIN_ASSERT_SIZE(myelin_lsm_event, 112);
 	X(myelin_hook_action) \
 	X(myelin_hook_cap_set) \
 	X(myelin_hook_ns_type) \
-	X(myelin_lsm_hook)
+	X(myelin_lsm_hook) \
+	X(myelin_usdt_arg_kind)
 
 #endif /* MYELIN_ABI_TRACING_H */

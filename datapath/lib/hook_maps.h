@@ -94,4 +94,5 @@ static __always_inline bool hook__sock_owner(__u64 sk, struct myelin_hook_sock_o
 
 const struct myelin_hook_event *unused_hook_event __attribute__((unused));
 const struct myelin_hook_skb *unused_hook_skb __attribute__((unused));
+const struct myelin_hook_sock *unused_hook_sock __attribute__((unused));
 const struct myelin_hook_cred *unused_hook_cred __attribute__((unused));

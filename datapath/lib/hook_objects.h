@@ -139,11 +139,21 @@ static __always_inline void objects__cred(const struct cred *c, struct myelin_ho
 	objects__user_ns(BPF_CORE_READ(c, user_ns), &out->user_ns);
 }
 
+/* What args__object writes: an event's string slot. */
+struct hook_object_buf {
+	char bytes[MYELIN_HOOK_STR_MAX];
+};
+
 /* The object of arg type `type` at *v into out; its bytes there. *v becomes
  * what the event keeps as the arg's integer (a socket's sock; a
- * kernel_cap_t's mask). NULL pointers are read as nothing (zeros). */
-static __always_inline __u32 args__object(__u8 type, __u64 *v, char *out)
+ * kernel_cap_t's mask). NULL pointers are read as nothing (zeros). A
+ * global function: the verifier checks it once, not once per arg slot
+ * of every hook (inlined, the readers exceed its complexity limit). */
+__attribute__((noinline)) int hook_objects__read(int type, __u64 *v, struct hook_object_buf *buf)
 {
+	if (!v || !buf)
+		return 0;
+	char *out = buf->bytes;
 	void *p = (void *)*v;
 	switch (type) {
 	case MYELIN_HOOK_ARG_SOCK:
@@ -169,7 +179,7 @@ static __always_inline __u32 args__object(__u8 type, __u64 *v, char *out)
 		if (!p)
 			break;
 		long n = bpf_core_read_str(out, 16, &((struct net_device *)p)->name);
-		return n > 0 ? (__u32)n - 1 : 0;
+		return n > 0 ? (int)n - 1 : 0;
 	}
 	case MYELIN_HOOK_ARG_CRED:
 		if (!p)
@@ -191,4 +201,10 @@ static __always_inline __u32 args__object(__u8 type, __u64 *v, char *out)
 	}
 	__builtin_memset(out, 0, sizeof(struct myelin_hook_skb));
 	return 0;
+}
+
+static __always_inline __u32 args__object(__u8 type, __u64 *v, char *out)
+{
+	int n = hook_objects__read(type, v, (struct hook_object_buf *)out);
+	return n > 0 && n < MYELIN_HOOK_STR_MAX ? (__u32)n : 0;
 }

@@ -62,7 +62,8 @@ nlohmann::json to_json(const Event& e, const std::string& node_name, int64_t mon
     if (!e.policy.empty()) body["policy_name"] = e.policy;  // the TCP sensor's have none
     body["action"] = e.action_name();
     // connect(2)'s result (0, -115 in progress, -111 refused), what an Override made the function return, or a return probe's value.
-    if (e.has_return) body["return"] = return_arg(e);
+    if (e.has_return) body["return"] = e.return_json.is_null() ? return_arg(e) : e.return_json;
+    if (e.return_action) body["return_action"] = abi::action_name(*e.return_action);
   }
   if (e.type == Event::Type::loader) {  // Tetragon's ProcessLoader: path, buildid (bytes: base64 in JSON)
     body["path"] = e.subsys;

@@ -38,6 +38,8 @@ struct Event {
   bool has_return = false;   // kprobe: return_value is what the function returned (return probe, Override, connect(2))
   // kprobe: how "return" shows the value, from the hook's returnArg type (decoded once, with the policy)
   enum class ReturnArg : uint8_t { int_arg, long_arg, size_arg } return_arg = ReturnArg::int_arg;
+  nlohmann::json return_json;  // kprobe: "return" when the value is an object (a sock: {"sock_arg": ...}); null: return_arg
+  std::optional<uint8_t> return_action;  // kprobe: returnArgAction done with it (enum myelin_hook_action: TrackSock, UntrackSock)
   std::string message;       // the hook's message and tags (TracingPolicy), as Tetragon's events carry them
   std::vector<std::string> tags;
   // The action as Tetragon names it (KPROBE_ACTION_POST, ...); "" for none.

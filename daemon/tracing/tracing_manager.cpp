@@ -2,6 +2,7 @@
 #include "tracing_manager.hpp"
 #include "lists.hpp"
 #include "usdt_notes.hpp"
+#include "arg_types.hpp"
 #include "return_arg.hpp"
 
 #include <bpf/bpf.h>
@@ -631,6 +632,13 @@ void TracingManager::on_event(const myelin_hook_event& e) {
       ev.event = h->second.symbol;
       ev.return_value = e.ret;
       ev.has_return = kp.ret || e.action == MYELIN_HOOK_ACT_OVERRIDE;
+      if (kp.ret && kp.ret_type == ArgType::sock && kp.args.size() < MYELIN_HOOK_MAX_ARGS) {  // the returned sock, in the slot after the args
+        const size_t s = kp.args.size();
+        myelin_hook_sock sk{};
+        std::memcpy(&sk, e.strs[s], std::min<size_t>(sizeof sk, e.str_lens[s]));
+        ev.return_json = {{"sock_arg", sock_json(sk, static_cast<uint64_t>(e.ret))}};
+      }
+      if (kp.ret_action && e.ret) ev.return_action = kp.ret_action;
       args = &kp.args;
     } else if (h->second.index == l.loader) {
       // Tetragon's ProcessLoader: the file mapped executable (its build id from the file's note).
@@ -650,6 +658,7 @@ void TracingManager::on_event(const myelin_hook_event& e) {
     for (size_t i = 0; args && i < args->size() && i < MYELIN_HOOK_MAX_ARGS; ++i) {
       const std::string str(e.strs[i], std::min<size_t>(e.str_lens[i], MYELIN_HOOK_STR_MAX - 1));
       const auto v = static_cast<int64_t>(e.ints[i]);
+      const size_t shown = ev.args.size();
       switch ((*args)[i].type) {
         case ArgType::string:
         case ArgType::filename: ev.args.push_back({{"string_arg", str}}); break;
@@ -659,12 +668,21 @@ void TracingManager::on_event(const myelin_hook_event& e) {
         case ArgType::char_buf:  // the bytes captured (at most 127) and the buffer's full length
           ev.args.push_back({{"bytes_arg", runtime::base64(str)}, {"size", e.ints[i]}});
           break;
-        case ArgType::sock: {
-          myelin_sock_tuple tuple{};
-          std::memcpy(&tuple, e.strs[i], sizeof tuple);
-          ev.args.push_back({{"sock_arg", runtime::sock_arg(tuple, e.ints[i])}});
+        case ArgType::sock:  // the network and credential objects (arg_types.cpp); nop is not shown
+        case ArgType::nop:
+        case ArgType::skb:
+        case ArgType::socket:
+        case ArgType::sockaddr:
+        case ArgType::net_device:
+        case ArgType::cred:
+        case ArgType::user_namespace:
+        case ArgType::capability:
+        case ArgType::kernel_cap_t:
+        case ArgType::cap_effective:
+        case ArgType::cap_inheritable:
+        case ArgType::cap_permitted:
+          if (auto j = object_arg_json((*args)[i].type, e, i); !j.is_null()) ev.args.push_back(std::move(j));
           break;
-        }
         case ArgType::uint32:
         case ArgType::uint64:
         case ArgType::size_t_: ev.args.push_back({{"size_arg", std::to_string(e.ints[i])}}); break;
@@ -674,6 +692,7 @@ void TracingManager::on_event(const myelin_hook_event& e) {
         case ArgType::int_:
         case ArgType::int32: ev.args.push_back({{"int_arg", v}}); break;
       }
+      if (ev.args.size() > shown && !(*args)[i].label.empty()) ev.args.back()["label"] = (*args)[i].label;
     }
   }
   runtime_.publish_for(std::move(ev), e.pid, e.tid, e.uid, e.netns);

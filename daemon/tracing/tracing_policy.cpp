@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "lists.hpp"
+#include "arg_types.hpp"
 #include "myelin/abi/tracing.hpp"
 #include "myelin/policy/decode.hpp"
 #include "myelin/policy/yaml_documents.hpp"
@@ -232,6 +233,10 @@ MatchArg match_arg(const Ctx& c, const YAML::Node& n, const std::string& af, siz
   if (ret && !(row->where & kOnReturn)) c.fail(n["operator"], af + ".operator", "'" + op + "' does not apply to a return value");
   m.op = row->code;
   const YAML::Node vals = opt_list(c, n, "values", af + ".values");
+  if (row->where & kNoValues) {  // SPortPriv, ...: no value (any given is unused, as in Tetragon)
+    m.values = {""};
+    return m;
+  }
   if (vals.size() == 0) c.fail(at(n, "values"), af + ".values", "a list of at least one value");
   const bool in_map = m.op == MYELIN_HOOK_OP_IN_MAP || m.op == MYELIN_HOOK_OP_NOT_IN_MAP;
   // A negated operator of several values would mean none of them, which Tetragon does not say: one value.
@@ -262,6 +267,30 @@ std::optional<YAML::Node> one_entry(const Ctx& c, const YAML::Node& list, const 
   if (list.size() == 0) return std::nullopt;
   if (list.size() != 1) c.fail(list, f, what);
   return list[0];
+}
+
+// TrackSock / UntrackSock entries of a matchActions list (kprobes), taken
+// into s (its sock_action and argSock, checked to be a sock arg by the
+// compiler); the other entries, for the action.
+YAML::Node sock_actions(const Ctx& c, const YAML::Node& acts, const std::string& f, size_t nargs, bool kprobe, Selector& s) {
+  YAML::Node rest(YAML::NodeType::Sequence);
+  for (size_t i = 0; i < acts.size(); ++i) {
+    const YAML::Node& a = acts[i];
+    const std::string xf = f + "[" + std::to_string(i) + "]";
+    const std::string action = a.IsMap() && given(a["action"]) && a["action"].IsScalar() ? a["action"].as<std::string>() : "";
+    if (action != "TrackSock" && action != "UntrackSock") {
+      rest.push_back(a);
+      continue;
+    }
+    if (!kprobe) c.fail(a["action"], xf + ".action", action + " tracks a kernel sock: it applies to kprobes only");
+    only(c, a, xf, {"action", "argSock"});
+    if (s.sock_action) c.fail(a, xf, "one TrackSock or UntrackSock per selector");
+    s.sock_action = action == "TrackSock" ? MYELIN_HOOK_ACT_TRACKSOCK : MYELIN_HOOK_ACT_UNTRACKSOCK;
+    s.sock_arg = opt_int(c, a, "argSock", xf + ".argSock", 0);
+    if (s.sock_arg < 0 || static_cast<size_t>(s.sock_arg) >= nargs)
+      c.fail(at(a, "argSock"), xf + ".argSock", "names no argument: the hook has " + std::to_string(nargs) + " args (argSock is the position of a sock arg)");
+  }
+  return rest;
 }
 
 // kind: the hook's kind (tracepoint, uprobe, kprobe); ret_probe: a kprobe
@@ -363,7 +392,7 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
       s.binaries.push_back(v);
     }
   }
-  const YAML::Node acts = opt_list(c, n, "matchActions", f + ".matchActions");
+  const YAML::Node acts = sock_actions(c, opt_list(c, n, "matchActions", f + ".matchActions"), f + ".matchActions", nargs, kprobe, s);
   if (const auto act = one_entry(c, acts, f + ".matchActions", "one action per selector is supported")) {
     const std::string xf = f + ".matchActions[0]";
     only(c, *act, xf, {"action", "argSig", "argError"});
@@ -410,8 +439,9 @@ std::vector<HookArg> hook_args(const Ctx& c, const YAML::Node& hook, const std::
   if (args.size() > MYELIN_HOOK_MAX_ARGS) c.fail(args, f, "a list of at most " + std::to_string(MYELIN_HOOK_MAX_ARGS) + " args");
   for (size_t j = 0; j < args.size(); ++j) {
     const std::string af = f + "[" + std::to_string(j) + "]";
-    only(c, args[j], af, {"index", "type", "sizeArgIndex"});
+    only(c, args[j], af, {"index", "type", "sizeArgIndex", "label"});
     HookArg a{req_int(c, args[j], "index", af + ".index")};
+    a.label = opt_str(c, args[j], "label", af + ".label");
     if (!given(args[j]["type"]))
       c.fail(at(args[j], "type"), af + ".type", "is required (Myelin does not read types from BTF, as Tetragon's default 'auto' would)");
     const std::string type = str(c, args[j]["type"], af + ".type");
@@ -432,8 +462,10 @@ std::vector<HookArg> hook_args(const Ctx& c, const YAML::Node& hook, const std::
                              : row->code == ArgType::sock ? "; per-process connections: myelind --network-events"
                                                           : "; here use fd (resolved to the file's path)"));
     if (!row)
-      c.fail(args[j]["type"], af + ".type", "'" + type + "' is not supported by Myelin yet (int, int32, int64, long, uint32, uint64, size_t, string, fd, char_buf" +
-                                                 std::string(kernel_objects ? ", file, path, sock" : "") + ")");
+      c.fail(args[j]["type"], af + ".type", "'" + type + "' is not supported by Myelin yet (int, int32, int64, long, uint32, uint64, size_t, string, fd, char_buf, nop" +
+                                                 std::string(kernel_objects ? ", file, path, sock, socket, skb, sockaddr, net_device, cred, user_namespace, "
+                                                                              "capability, kernel_cap_t, cap_effective, cap_inheritable, cap_permitted"
+                                                                            : "") + ")");
     a.type = row->code;
     out.push_back(a);
   }
@@ -448,7 +480,7 @@ void each(const Ctx& c, const YAML::Node& spec, const char* key, F&& f) {
 }
 
 KprobeHook kprobe(const Ctx& c, const YAML::Node& n, const std::string& f) {
-  only(c, n, f, {"call", "syscall", "args", "selectors", "message", "return", "returnArg", "tags"});
+  only(c, n, f, {"call", "syscall", "args", "selectors", "message", "return", "returnArg", "returnArgAction", "tags"});
   KprobeHook h;
   h.line = line_of(n);
   h.call = req_str(c, n, "call", f + ".call");
@@ -467,9 +499,19 @@ KprobeHook kprobe(const Ctx& c, const YAML::Node& n, const std::string& f) {
       c.fail(ra["index"], f + ".returnArg.index", "must be 0: the return value has no other position");
     if (!given(ra["type"])) c.fail(at(ra, "type"), f + ".returnArg.type", "is required (an integer type: int, long, size_t, ...)");
     const std::string type = str(c, ra["type"], f + ".returnArg.type");
-    const auto* row = lookup(kArgTypes, type, kReturnValue);
-    if (!row) c.fail(ra["type"], f + ".returnArg.type", "'" + type + "' is not supported here (an integer: int, long, size_t, ...)");
+    const auto* row = lookup(kArgTypes, type, kReturnValue | kReturnObject);
+    if (!row) c.fail(ra["type"], f + ".returnArg.type", "'" + type + "' is not supported here (an integer: int, long, size_t, ...; or sock)");
+    if ((row->where & kReturnObject) && !(row->where & kReturnValue) && h.syscall)
+      c.fail(ra["type"], f + ".returnArg.type", "'" + type + "' is a kernel object, which only a kernel function (syscall: false) returns");
     h.ret_type = row->code;
+  }
+  const YAML::Node raa = n["returnArgAction"];
+  if (given(raa)) {
+    const std::string a = str(c, raa, f + ".returnArgAction");
+    if (a != "TrackSock" && a != "UntrackSock") c.fail(raa, f + ".returnArgAction", "'" + a + "' is not supported here (TrackSock, UntrackSock)");
+    if (!h.ret) c.fail(raa, f + ".returnArgAction", "needs return: true (it acts on the returned sock)");
+    if (h.ret_type != ArgType::sock) c.fail(raa, f + ".returnArgAction", a + " needs returnArg type sock (the function returns the sock)");
+    h.ret_action = a == "TrackSock" ? MYELIN_HOOK_ACT_TRACKSOCK : MYELIN_HOOK_ACT_UNTRACKSOCK;
   }
   h.args = hook_args(c, n, f + ".args", !h.syscall, !given(n["syscall"]));
   for (size_t j = 0; j < h.args.size(); ++j)
@@ -1083,6 +1125,13 @@ Status compile_selectors(myelin_hook_config& cfg, const std::vector<Selector>& s
     const std::string sctx = where + ": selectors[" + std::to_string(s) + "]";
     out.action = in.action;
     out.action_arg = in.action == MYELIN_HOOK_ACT_OVERRIDE ? in.error : in.signal;
+    if (in.sock_action) {  // TrackSock / UntrackSock: of a sock or socket arg
+      const uint8_t st = cfg.args[in.sock_arg].type;
+      if (st != MYELIN_HOOK_ARG_SOCK && st != MYELIN_HOOK_ARG_SOCKET)
+        return Error{sctx + ".matchActions: argSock " + std::to_string(in.sock_arg) + " is not a sock or socket argument"};
+      out.sock_action = in.sock_action;
+      out.sock_arg = static_cast<uint8_t>(in.sock_arg);
+    }
     out.binary_op = in.binaries_op;
     out.nbinaries = static_cast<uint8_t>(in.binaries.size());
     const bool prefix = out.binary_op == MYELIN_HOOK_SET_PREFIX || out.binary_op == MYELIN_HOOK_SET_NOT_PREFIX;
@@ -1131,6 +1180,10 @@ Status compile_selectors(myelin_hook_config& cfg, const std::vector<Selector>& s
                           t == MYELIN_HOOK_ARG_BUF;
       const std::string ctx = sctx + ".matchArgs[" + std::to_string(c) + "]";
       const std::string op = op_name(m.op);
+      if (is_object_arg(t)) {  // network and credential objects (arg_types.cpp)
+        if (auto st = compile_object_cond(cond, m.op, t, value); !st) return Error{ctx + ": " + st.error().message};
+        continue;
+      }
       if ((t == MYELIN_HOOK_ARG_SOCK) != applies(kOperators, m.op, kOnSock))
         return Error{ctx + ": " + op + (t == MYELIN_HOOK_ARG_SOCK ? " does not apply to a sock argument (SPort, DPort, SAddr, DAddr, their Not forms, Protocol, Family)"
                                                                 : " applies to sock arguments only")};
@@ -1230,6 +1283,7 @@ Result<myelin_hook_config> compile_tracepoint(const TracepointHook& hook, const 
     out.offset = f.offset;
     out.size = f.size;
     out.type = arg_type(a.type).kernel;
+    if (out.type == MYELIN_HOOK_ARG_NOP) continue;  // declared, not read
     if (out.type == MYELIN_HOOK_ARG_BUF) {
       const size_t si = static_cast<size_t>(a.size_arg_index - 1);
       if (f.size != 8 || f.decl.find('*') == std::string::npos)
@@ -1299,8 +1353,18 @@ Result<myelin_hook_config> compile_uprobe(const UprobeHook& hook, uint32_t polic
 
 Result<myelin_hook_config> compile_kprobe(const KprobeHook& hook, uint32_t policy_id, uint32_t hook_id, const BinaryIds& binary_id,
                                         const HostNamespaces& host_ns) {
-  return compile_call(hook.args, hook.selectors, hook.call, hook.syscall ? 0 : MYELIN_HOOK_CFG_KERNEL_STRINGS, policy_id, hook_id, binary_id,
-                      host_ns);
+  auto cfg = compile_call(hook.args, hook.selectors, hook.call, hook.syscall ? 0 : MYELIN_HOOK_CFG_KERNEL_STRINGS, policy_id, hook_id, binary_id,
+                          host_ns);
+  if (!cfg) return cfg;
+  // A sock returned: its tuple goes in the first arg slot the hook leaves free.
+  if (hook.ret && hook.ret_type == ArgType::sock) {
+    if (hook.args.size() >= MYELIN_HOOK_MAX_ARGS)
+      return Error{hook.call + ": returnArg type sock needs a free arg slot: at most " + std::to_string(MYELIN_HOOK_MAX_ARGS - 1) + " args beside it"};
+    cfg->ret_type = MYELIN_HOOK_ARG_SOCK;
+    cfg->ret_slot = static_cast<uint8_t>(hook.args.size());
+  }
+  cfg->ret_action = hook.ret_action;
+  return cfg;
 }
 
 bool KprobeHook::overrides() const {

@@ -26,6 +26,7 @@ struct HookArg {
   int index = 0;        // tracepoint: field of the record (its format, common fields included); uprobe, kprobe: the argument's position
   ArgType type = ArgType::none;  // int, int32, int64, long, uint32, uint64, size_t, string, fd, char_buf (kprobes also file, path, sock)
   int size_arg_index = 0;  // char_buf: 1 + the index (same meaning as index) of the arg holding its length
+  std::string label;       // shown with the arg in events ("label"), as Tetragon's
 };
 struct MatchArg {
   int index = 0;        // position in the hook's args list
@@ -52,6 +53,9 @@ struct Selector {
   myelin_hook_action action = MYELIN_HOOK_ACT_POST;  // Post, NoPost, Sigkill, Signal, Override (kprobes)
   int signal = 0;
   int error = -1;                       // Override: argError (a negative errno; -1 is EPERM)
+  // TrackSock / UntrackSock in matchActions (beside the action): the sock or socket arg at position sock_arg
+  uint8_t sock_action = 0;              // 0, MYELIN_HOOK_ACT_TRACKSOCK or MYELIN_HOOK_ACT_UNTRACKSOCK
+  int sock_arg = 0;                     // argSock
 };
 // Tetragon's limits on a hook's message and tags (longer ones are truncated).
 inline constexpr size_t kMaxMessage = 256, kMaxTags = 16, kMaxTag = 128;
@@ -122,7 +126,8 @@ struct KprobeHook : HookInfo {
   std::string call;
   bool syscall = true;             // Tetragon's default: a kernel function says syscall: false
   bool ret = false;                // return: true, attached as fexit; returnArg is an integer
-  ArgType ret_type = ArgType::none;  // returnArg.type: how events show the return value
+  ArgType ret_type = ArgType::none;  // returnArg.type: how events show the return value (an integer, or sock)
+  uint8_t ret_action = 0;          // returnArgAction: 0, MYELIN_HOOK_ACT_TRACKSOCK or MYELIN_HOOK_ACT_UNTRACKSOCK (the returned sock)
   std::vector<HookArg> args;
   std::vector<Selector> selectors;
   bool overrides() const;

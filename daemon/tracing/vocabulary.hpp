@@ -38,6 +38,8 @@ enum Where : uint32_t {
   kAnyHook = 1u << 11,       // tracepoints, uprobes, kprobes
   kKernelObject = 1u << 12,  // only a kprobe on a kernel function (not a syscall)
   kReturnValue = 1u << 13,   // a kprobe's returnArg.type
+  kReturnObject = 1u << 14,  // a kprobe's returnArg.type that is a kernel object (sock), not an integer
+  kNoValues = 1u << 15,      // an operator that takes no values (SPortPriv, ...)
 };
 
 template <typename Code>
@@ -71,6 +73,24 @@ inline constexpr Name<myelin_hook_op> kOperators[] = {
     {"Family", MYELIN_HOOK_OP_FAMILY, kOnSock},
     {"InMap", MYELIN_HOOK_OP_IN_MAP, kOnInteger},       // integers: any of a set (values, a:b ranges, list:NAME of syscalls)
     {"NotInMap", MYELIN_HOOK_OP_NOT_IN_MAP, kOnInteger},
+    {"State", MYELIN_HOOK_OP_STATE, kOnSock},
+    {"SPortPriv", MYELIN_HOOK_OP_SPORT_PRIV, kOnSock | kNoValues},
+    {"NotSPortPriv", MYELIN_HOOK_OP_NOT_SPORT_PRIV, kOnSock | kNoValues},
+    {"DPortPriv", MYELIN_HOOK_OP_DPORT_PRIV, kOnSock | kNoValues},
+    {"NotDPortPriv", MYELIN_HOOK_OP_NOT_DPORT_PRIV, kOnSock | kNoValues},
+    // Tetragon's other spellings of the sock operators
+    {"Sport", MYELIN_HOOK_OP_SPORT, kOnSock},
+    {"NotSport", MYELIN_HOOK_OP_NOT_SPORT, kOnSock},
+    {"Dport", MYELIN_HOOK_OP_DPORT, kOnSock},
+    {"NotDport", MYELIN_HOOK_OP_NOT_DPORT, kOnSock},
+    {"Saddr", MYELIN_HOOK_OP_SADDR, kOnSock},
+    {"NotSaddr", MYELIN_HOOK_OP_NOT_SADDR, kOnSock},
+    {"Daddr", MYELIN_HOOK_OP_DADDR, kOnSock},
+    {"NotDaddr", MYELIN_HOOK_OP_NOT_DADDR, kOnSock},
+    {"SportPriv", MYELIN_HOOK_OP_SPORT_PRIV, kOnSock | kNoValues},
+    {"NotSportPriv", MYELIN_HOOK_OP_NOT_SPORT_PRIV, kOnSock | kNoValues},
+    {"DportPriv", MYELIN_HOOK_OP_DPORT_PRIV, kOnSock | kNoValues},
+    {"NotDportPriv", MYELIN_HOOK_OP_NOT_DPORT_PRIV, kOnSock | kNoValues},
 };
 
 // matchBinaries, matchPIDs, matchCapabilities and matchNamespaces operators.
@@ -100,7 +120,9 @@ inline constexpr Name<myelin_hook_cap_set> kCapabilitySets[] = {
 // The arg types of tracepoints, uprobes and kprobes; one code per YAML name
 // (the kernel's myelin_hook_arg_type is coarser: int32 and int64 are both
 // signed integers, read with different sizes, shown with different keys).
-enum class ArgType : uint8_t { none, int_, int32, int64, long_, uint32, uint64, size_t_, string, filename, fd, char_buf, file, path, sock };
+enum class ArgType : uint8_t { none, int_, int32, int64, long_, uint32, uint64, size_t_, string, filename, fd, char_buf, file, path, sock,
+  // network and credential objects (arg_types.hpp says what each reads, matches and shows)
+  nop, skb, socket, sockaddr, net_device, cred, user_namespace, capability, kernel_cap_t, cap_effective, cap_inheritable, cap_permitted };
 
 struct ArgTypeName {
   std::string_view yaml;
@@ -123,7 +145,20 @@ inline constexpr ArgTypeName kArgTypes[] = {
     {"char_buf", ArgType::char_buf, kAnyHook, MYELIN_HOOK_ARG_BUF, 8},
     {"file", ArgType::file, kKernelObject, MYELIN_HOOK_ARG_FILE, 8},
     {"path", ArgType::path, kKernelObject, MYELIN_HOOK_ARG_PATH, 8},
-    {"sock", ArgType::sock, kKernelObject, MYELIN_HOOK_ARG_SOCK, 8},
+    {"sock", ArgType::sock, kKernelObject | kReturnObject, MYELIN_HOOK_ARG_SOCK, 8},
+    // Tetragon's nop: declared (it keeps its place), never read or shown
+    {"nop", ArgType::nop, kAnyHook, MYELIN_HOOK_ARG_NOP, 8},
+    {"skb", ArgType::skb, kKernelObject, MYELIN_HOOK_ARG_SKB, 8},
+    {"socket", ArgType::socket, kKernelObject, MYELIN_HOOK_ARG_SOCKET, 8},
+    {"sockaddr", ArgType::sockaddr, kKernelObject, MYELIN_HOOK_ARG_SOCKADDR, 8},
+    {"net_device", ArgType::net_device, kKernelObject, MYELIN_HOOK_ARG_NET_DEV, 8},
+    {"cred", ArgType::cred, kKernelObject, MYELIN_HOOK_ARG_CRED, 8},
+    {"user_namespace", ArgType::user_namespace, kKernelObject, MYELIN_HOOK_ARG_USER_NS, 8},
+    {"capability", ArgType::capability, kKernelObject, MYELIN_HOOK_ARG_INT, 4},  // an int: the capability's number
+    {"kernel_cap_t", ArgType::kernel_cap_t, kKernelObject, MYELIN_HOOK_ARG_CAPS, 8},
+    {"cap_effective", ArgType::cap_effective, kKernelObject, MYELIN_HOOK_ARG_CAPS, 8},
+    {"cap_inheritable", ArgType::cap_inheritable, kKernelObject, MYELIN_HOOK_ARG_CAPS, 8},
+    {"cap_permitted", ArgType::cap_permitted, kKernelObject, MYELIN_HOOK_ARG_CAPS, 8},
 };
 
 // How events show an lsmhook's object (its args[0].type; none: a path).

@@ -25,6 +25,10 @@ static __always_inline __u64 hook__arg(void *ctx, int flavor, __u16 offset, __u8
 static __always_inline bool hook__ret(void *ctx, int flavor, __s64 *ret);
 /* A struct sock * as its tuple. */
 static __always_inline void args__sock(__u64 sk, struct myelin_sock_tuple *tuple);
+/* A network or credential object (sock, socket, skb, sockaddr, net_device,
+ * cred, user_namespace, kernel_cap_t: hook_objects.h) at *v as the event
+ * keeps it in out; its bytes there. *v becomes the arg's integer. */
+static __always_inline __u32 args__object(__u8 type, __u64 *v, char *out);
 /* An fd of task t, a struct file * or a struct path * (type) as its path in out; its length. */
 static __always_inline __u32 args__path(__u8 type, __u64 v, struct task_struct *t, struct myelin_path_scratch *ps, char *out);
 
@@ -52,11 +56,17 @@ static __always_inline __u64 args__narrow(__u64 v, __u8 size, bool is_signed)
 	return v;
 }
 
+/* Is the arg an object args__object reads? */
+static __always_inline bool args__is_object(__u8 type)
+{
+	return type == MYELIN_HOOK_ARG_SOCK || (type >= MYELIN_HOOK_ARG_SKB && type <= MYELIN_HOOK_ARG_CAPS);
+}
+
 /* Does the arg keep the raw pointer (strings, buffers, kernel objects), not a narrowed integer? */
 static __always_inline bool args__is_pointer(__u8 type)
 {
 	return type == MYELIN_HOOK_ARG_STRING || type == MYELIN_HOOK_ARG_FILE || type == MYELIN_HOOK_ARG_PATH ||
-	       type == MYELIN_HOOK_ARG_SOCK || type == MYELIN_HOOK_ARG_BUF;
+	       type == MYELIN_HOOK_ARG_SOCK || type == MYELIN_HOOK_ARG_BUF || args__is_object(type);
 }
 
 /* The hook's args into e (ints, strs, str_lens) and its return value into e->ret. */
@@ -71,6 +81,8 @@ static __always_inline void args__capture(void *ctx, int flavor, const struct my
 		if (i >= cfg->nargs)
 			continue;
 		const struct myelin_hook_arg *a = &cfg->args[i];
+		if (a->type == MYELIN_HOOK_ARG_NOP)  /* declared only: never read */
+			continue;
 		const bool is_signed = a->type == MYELIN_HOOK_ARG_INT || a->type == MYELIN_HOOK_ARG_FD;
 		__u64 v = hook__arg(ctx, flavor, a->offset, a->size);
 		if (!args__is_pointer(a->type))
@@ -92,16 +104,23 @@ static __always_inline void args__capture(void *ctx, int flavor, const struct my
 			e->str_lens[i] = n > 0 ? n - 1 : 0;
 			continue;
 		}
+		if (args__is_object(a->type))
+			e->str_lens[i] = args__object(a->type, &v, e->strs[i]);
 		e->ints[i] = v;
-		if (a->type == MYELIN_HOOK_ARG_SOCK) {
-			args__sock(v, (struct myelin_sock_tuple *)e->strs[i]);
-			e->str_lens[i] = sizeof(struct myelin_sock_tuple);
-		}
 	}
 	e->ret = 0;
 	__s64 ret = 0;
 	if (hook__ret(ctx, flavor, &ret))
 		e->ret = ret;
+	/* A return value that is an object (a sock): read into the arg slot the compiler left for it. */
+	if (cfg->ret_type && cfg->ret_slot < MYELIN_HOOK_MAX_ARGS) {
+		__u64 rv = (__u64)e->ret;
+		__u32 s = cfg->ret_slot;
+		if (s < MYELIN_HOOK_MAX_ARGS) {
+			e->str_lens[s] = rv ? args__object(cfg->ret_type, &rv, e->strs[s]) : 0;
+			e->ints[s] = rv;
+		}
+	}
 	/* One fd / file / path per hook is resolved to its path (the walk is the costly part). */
 	if (cfg->path_arg && scratch) {
 		__u32 i = (cfg->path_arg - 1) & (MYELIN_HOOK_MAX_ARGS - 1);

@@ -11,6 +11,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
+#include "hook_objects.h"
 #include "sock.h"
 #include "task.h"
 

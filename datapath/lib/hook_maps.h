@@ -65,4 +65,34 @@ struct {
 	__type(value, struct myelin_path_scratch);
 } myelin_hook_path_scratch SEC(".maps");
 
+/* TrackSock: sock address -> the process it belongs to, shared by every instance. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u64);
+	__type(value, struct myelin_hook_sock_owner);
+} myelin_hook_socks SEC(".maps");
+
+static __always_inline void hook__sock_track(__u64 sk, __u8 action, __u32 pid, __u32 tid)
+{
+	if (action == MYELIN_HOOK_ACT_UNTRACKSOCK) {
+		bpf_map_delete_elem(&myelin_hook_socks, &sk);
+		return;
+	}
+	struct myelin_hook_sock_owner o = {pid, tid};
+	bpf_map_update_elem(&myelin_hook_socks, &sk, &o, BPF_ANY);
+}
+
+static __always_inline bool hook__sock_owner(__u64 sk, struct myelin_hook_sock_owner *owner)
+{
+	const struct myelin_hook_sock_owner *o = bpf_map_lookup_elem(&myelin_hook_socks, &sk);
+	if (!o)
+		return false;
+	*owner = *o;
+	return true;
+}
+
 const struct myelin_hook_event *unused_hook_event __attribute__((unused));
+const struct myelin_hook_skb *unused_hook_skb __attribute__((unused));
+const struct myelin_hook_sock *unused_hook_sock __attribute__((unused));
+const struct myelin_hook_cred *unused_hook_cred __attribute__((unused));

@@ -20,6 +20,40 @@
 
 /* The inode number of the task's network namespace (a scoped policy's key). */
 static __always_inline __u32 task__netns(struct task_struct *t);
+/* Socket tracking (hook_maps.h: one map for every instance): TrackSock
+ * records a sock's owner, UntrackSock forgets it; an event whose sock or
+ * socket arg is tracked reports its owner as the process. */
+static __always_inline void hook__sock_track(__u64 sk, __u8 action, __u32 pid, __u32 tid);
+static __always_inline bool hook__sock_owner(__u64 sk, struct myelin_hook_sock_owner *owner);
+
+/* TrackSock / UntrackSock of the matching selector (a sock arg) and of returnArgAction (the returned sock). */
+static __always_inline void hook__track_socks(const struct myelin_hook_config *cfg, const struct myelin_hook_event *e, int selector,
+					      __u32 tgid, __u32 tid)
+{
+	if (selector >= 0 && selector < MYELIN_HOOK_MAX_SELECTORS && cfg->nselectors) {
+		const struct myelin_hook_selector *s = &cfg->selectors[selector];
+		__u32 a = s->sock_arg;
+		if (s->sock_action && a < MYELIN_HOOK_MAX_ARGS && e->ints[a])
+			hook__sock_track(e->ints[a], s->sock_action, tgid, tid);
+	}
+	if (cfg->ret_action && e->ret)
+		hook__sock_track((__u64)e->ret, cfg->ret_action, tgid, tid);
+}
+
+/* The process of a tracked sock among the event's args, as the event's (the last one tracked). */
+static __always_inline void hook__sock_owners(const struct myelin_hook_config *cfg, struct myelin_hook_event *e)
+{
+	for (int i = 0; i < MYELIN_HOOK_MAX_ARGS; i++) {
+		if (i >= cfg->nargs)
+			break;
+		const __u8 type = cfg->args[i].type;
+		struct myelin_hook_sock_owner o;
+		if ((type == MYELIN_HOOK_ARG_SOCK || type == MYELIN_HOOK_ARG_SOCKET) && e->ints[i] && hook__sock_owner(e->ints[i], &o)) {
+			e->pid = o.pid;
+			e->tid = o.tid;
+		}
+	}
+}
 
 /* Returns what an fmod_ret program returns: 0 (run the function) or the Override errno. */
 static __always_inline int hook__run(void *ctx, int flavor)
@@ -50,6 +84,7 @@ static __always_inline int hook__run(void *ctx, int flavor)
 		return 0;
 
 	int ret = hook__act(v.action, v.arg);
+	hook__track_socks(cfg, e, v.selector, tgid, (__u32)pid_tgid);
 	if (v.action == MYELIN_HOOK_ACT_NOPOST)
 		return ret;
 
@@ -59,6 +94,7 @@ static __always_inline int hook__run(void *ctx, int flavor)
 	e->tid = (__u32)pid_tgid;
 	e->uid = (__u32)bpf_get_current_uid_gid();
 	e->netns = netns;
+	hook__sock_owners(cfg, e);
 	e->action = v.action;
 	e->selector = v.selector;
 	if (v.action == MYELIN_HOOK_ACT_OVERRIDE)

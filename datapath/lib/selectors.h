@@ -83,15 +83,27 @@ static __always_inline bool selectors__sock_matches(const struct myelin_hook_con
 	case MYELIN_HOOK_OP_NOT_DADDR: return !selectors__addr_in(t->daddr, t->family, c);
 	case MYELIN_HOOK_OP_PROTOCOL: return t->protocol == c->value;
 	case MYELIN_HOOK_OP_FAMILY: return t->family == c->value;
+	case MYELIN_HOOK_OP_STATE: return t->state == c->value;
+	case MYELIN_HOOK_OP_SPORT_PRIV: return t->sport < 1024;
+	case MYELIN_HOOK_OP_NOT_SPORT_PRIV: return t->sport >= 1024;
+	case MYELIN_HOOK_OP_DPORT_PRIV: return t->dport < 1024;
+	case MYELIN_HOOK_OP_NOT_DPORT_PRIV: return t->dport >= 1024;
 	}
 	return false;
+}
+
+/* Is arg type `type` matched by its tuple (strs[i] starts with a myelin_sock_tuple)? */
+static __always_inline bool selectors__is_tuple(__u8 type)
+{
+	return type == MYELIN_HOOK_ARG_SOCK || type == MYELIN_HOOK_ARG_SOCKET || type == MYELIN_HOOK_ARG_SKB ||
+	       type == MYELIN_HOOK_ARG_SOCKADDR;
 }
 
 /* Is arg type `type` compared as bytes (what hook_args.h put in strs[i], str_lens[i] long)? */
 static __always_inline bool selectors__is_string(__u8 type)
 {
 	return type == MYELIN_HOOK_ARG_STRING || type == MYELIN_HOOK_ARG_FD || type == MYELIN_HOOK_ARG_FILE || type == MYELIN_HOOK_ARG_PATH ||
-	       type == MYELIN_HOOK_ARG_BUF;
+	       type == MYELIN_HOOK_ARG_BUF || type == MYELIN_HOOK_ARG_NET_DEV;
 }
 
 /* InMap / NotInMap: is v one of the cond's set (str_len __u64 values in str)? */
@@ -125,7 +137,7 @@ static __always_inline bool selectors__cond_matches(const struct myelin_hook_con
 		return false;
 	}
 	const __u8 type = cfg->args[a].type;
-	if (type == MYELIN_HOOK_ARG_SOCK)
+	if (selectors__is_tuple(type))
 		return selectors__sock_matches(c, (const struct myelin_sock_tuple *)e->strs[a]);
 	if (selectors__is_string(type))
 		return selectors__str_matches(c, e->strs[a], e->str_lens[a]);

@@ -37,6 +37,8 @@ Result<std::unique_ptr<TracingHooks>> TracingHooks::create(int exec_binary_fd, s
   if (!h->stats_) return Error::from_errno("create the tracing counters");
   h->scope_.reset(bpf_map_create(BPF_MAP_TYPE_HASH, "myelin_hook_scope", sizeof(myelin_hook_scope_key), 1, 16384, nullptr));
   if (!h->scope_) return Error::from_errno("create the tracing scope map");
+  h->socks_.reset(bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "myelin_hook_socks", sizeof(uint64_t), sizeof(myelin_hook_sock_owner), 32768, nullptr));
+  if (!h->socks_) return Error::from_errno("create the tracked sockets map (TrackSock)");
   auto ring = bpf::RingBuffer<myelin_hook_event>::open(h->events_.get(), std::move(cb), "tracing events");
   if (!ring) return ring.error();
   h->ring_ = std::move(*ring);
@@ -60,7 +62,8 @@ Result<std::unique_ptr<TracingHooks::HookOf<T>>> TracingHooks::open_hook(const m
   if (!attach_target.empty() && bpf_program__set_attach_target(hook->prog, 0, attach_target.c_str()) != 0)
     return Error::from_errno("find kernel function " + attach_target + " in the kernel's BTF");
   if (bpf_map__reuse_fd(s->maps.myelin_hook_events, events_.get()) || bpf_map__reuse_fd(s->maps.myelin_hook_stats, stats_.get()) ||
-      bpf_map__reuse_fd(s->maps.myelin_exec_binary, exec_binary_fd_) || bpf_map__reuse_fd(s->maps.myelin_hook_scope, scope_.get()))
+      bpf_map__reuse_fd(s->maps.myelin_exec_binary, exec_binary_fd_) || bpf_map__reuse_fd(s->maps.myelin_hook_scope, scope_.get()) ||
+      bpf_map__reuse_fd(s->maps.myelin_hook_socks, socks_.get()))
     return Error::from_errno("share the tracing maps");
   if (prepare && prepare(s, prepare_fd) != 0) return Error::from_errno("share the maps of " + what);
   if (auto st = hook->skel.load(); !st) return st.error();

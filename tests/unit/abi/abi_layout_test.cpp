@@ -99,10 +99,16 @@ LAYOUT(myelin_hook_arg, M(offset), M(size), M(type), M(size_offset), M(size_size
 LAYOUT(myelin_hook_cond, M(arg), M(op), M(str_len), M(pad), M(value), M(str))
 LAYOUT(myelin_hook_ns_match, M(ns), M(op), M(nvalues), M(pad), M(values))
 LAYOUT(myelin_hook_selector, M(nconds), M(binary_op), M(nbinaries), M(action), M(action_arg), M(binaries), M(conds),
-       M(pid_op), M(npids), M(pid_flags), M(cap_op), M(cap_set), M(nns), M(pad2), M(pids), M(caps), M(ns))
-LAYOUT(myelin_hook_config, M(policy_id), M(hook_id), M(nargs), M(nselectors), M(scoped), M(path_arg), M(flags), M(pad),
-       M(args), M(selectors))
+       M(pid_op), M(npids), M(pid_flags), M(cap_op), M(cap_set), M(nns), M(sock_action), M(sock_arg), M(pids), M(caps), M(ns))
+LAYOUT(myelin_hook_config, M(policy_id), M(hook_id), M(nargs), M(nselectors), M(scoped), M(path_arg), M(flags), M(ret_type),
+       M(ret_slot), M(ret_action), M(args), M(selectors))
 LAYOUT(myelin_hook_scope_key, M(policy_id), M(netns))
+LAYOUT(myelin_hook_sock, M(tuple), M(mark), M(priority))
+LAYOUT(myelin_hook_skb, M(tuple), M(hash), M(len), M(priority), M(mark), M(secpath_len), M(secpath_olen))
+LAYOUT(myelin_hook_user_ns, M(level), M(uid), M(gid), M(inum))
+LAYOUT(myelin_hook_cred, M(uid), M(gid), M(euid), M(egid), M(suid), M(sgid), M(fsuid), M(fsgid), M(securebits), M(pad), M(permitted),
+       M(effective), M(inheritable), M(user_ns))
+LAYOUT(myelin_hook_sock_owner, M(pid), M(tid))
 LAYOUT(myelin_hook_event, M(policy_id), M(hook_id), M(pid), M(tid), M(uid), M(netns), M(action), M(selector),
        M(str_lens), M(pad), M(ret), M(ktime_ns), M(ints), M(strs))
 LAYOUT(myelin_lsm_key, M(hook), M(pad), M(dev), M(ino))

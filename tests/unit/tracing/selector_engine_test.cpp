@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <linux/types.h>
 
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -122,6 +123,54 @@ static inline __u64 task__caps(struct task_struct* t, __u8 set) { return t->caps
 static inline __u32 task__netns(struct task_struct* t) { return t->ns[MYELIN_NS_NET]; }
 static inline void args__sock(__u64 sk, struct myelin_sock_tuple* tuple) {
   std::memcpy(tuple, reinterpret_cast<const void*>(sk), sizeof *tuple);
+}
+// The network and credential objects: the test passes a pointer to what the
+// kernel would have read (a myelin_hook_sock, _skb, _cred, ..., a tuple for a
+// sockaddr, a name for a net_device, a mask for a kernel_cap_t).
+static inline __u32 args__object(__u8 type, __u64* v, char* out) {
+  const void* p = reinterpret_cast<const void*>(*v);
+  const auto copy = [&](size_t n) {
+    if (p) std::memcpy(out, p, n);
+    else std::memset(out, 0, n);
+    return static_cast<__u32>(p ? n : 0);
+  };
+  switch (type) {
+    case MYELIN_HOOK_ARG_SOCK:  // a bare tuple (as the kernel's sock_tuple reads it), no mark or priority
+      std::memset(out, 0, sizeof(myelin_hook_sock));
+      if (p) std::memcpy(out, p, sizeof(myelin_sock_tuple));
+      return sizeof(myelin_hook_sock);
+    case MYELIN_HOOK_ARG_SOCKET: return copy(sizeof(myelin_hook_sock));
+    case MYELIN_HOOK_ARG_SKB: return copy(sizeof(myelin_hook_skb));
+    case MYELIN_HOOK_ARG_SOCKADDR: return copy(sizeof(myelin_sock_tuple));
+    case MYELIN_HOOK_ARG_CRED: return copy(sizeof(myelin_hook_cred));
+    case MYELIN_HOOK_ARG_USER_NS: return copy(sizeof(myelin_hook_user_ns));
+    case MYELIN_HOOK_ARG_NET_DEV: {
+      const size_t n = p ? strnlen(static_cast<const char*>(p), 15) : 0;
+      if (p) std::memcpy(out, p, n);
+      return static_cast<__u32>(n);
+    }
+    case MYELIN_HOOK_ARG_CAPS: {
+      uint64_t m = 0;
+      if (p) std::memcpy(&m, p, 8);
+      *v = m;
+      return 0;
+    }
+  }
+  return 0;
+}
+// TrackSock's map: sock -> owner.
+namespace stub {
+std::map<uint64_t, myelin_hook_sock_owner> socks;
+}
+static inline void hook__sock_track(__u64 sk, __u8 action, __u32 pid, __u32 tid) {
+  if (action == MYELIN_HOOK_ACT_UNTRACKSOCK) stub::socks.erase(sk);
+  else stub::socks[sk] = {pid, tid};
+}
+static inline bool hook__sock_owner(__u64 sk, struct myelin_hook_sock_owner* owner) {
+  auto it = stub::socks.find(sk);
+  if (it == stub::socks.end()) return false;
+  *owner = it->second;
+  return true;
 }
 static inline __u32 args__path(__u8 type, __u64 v, struct task_struct*, struct myelin_path_scratch*, char* out) {
   if (type != MYELIN_HOOK_ARG_FD || !stub::w.fds.count(static_cast<int64_t>(v))) return out[0] = 0, 0;
@@ -269,6 +318,177 @@ TEST(SelectorEngineStubbed, IsNamespacePidMatchesThePidInItsOwnNamespace) {
   const Case host{"host pid", "    selectors:\n    - matchPIDs: [{operator: In, values: [8]}]\n", {}, post()};
   run(host, f);
   EXPECT_EQ(stub::w.posted.size(), 0u) << "8 is not its host pid";
+}
+
+// ---- network and credential args (kprobes; kernel objects the stub reads as plain structs) ----
+
+// A kprobe hook (its YAML, 4-space indent) compiled; hits of it in the fake world.
+struct NetHook {
+  Fixture f;
+  myelin_hook_config cfg{};
+  explicit NetHook(const char* yaml) {
+    struct myelin_exec_binary bin {};
+    auto c = compile(Case{"net", yaml, {}, post(), true}, f.p, &bin);
+    EXPECT_TRUE(c) << c.error().message;
+    if (c) cfg = *c;
+  }
+  // One hit with these call args (pointers to what the kernel would read) by process tgid; posted or not.
+  bool hit(std::vector<__u64> args, uint32_t tgid = kSelf, int64_t ret = 0) {
+    stub::w = stub::World{};
+    stub::w.config = cfg;
+    stub::w.task = &f.self;
+    stub::w.tgid = tgid, stub::w.tid = tgid + 1;
+    __u64 ctx[6] = {};
+    for (size_t i = 0; i < args.size() && i < 5; ++i) ctx[i] = args[i];
+    ctx[5] = static_cast<__u64>(ret);
+    hook__run(ctx, 0);
+    return stub::w.posted.size() == 1;
+  }
+  const myelin_hook_event& event() const { return stub::w.posted.at(0); }
+};
+
+template <typename T>
+__u64 ptr(const T& obj) {
+  return reinterpret_cast<__u64>(&obj);
+}
+
+myelin_hook_skb packet(uint8_t proto, const std::array<uint8_t, 4>& daddr, uint16_t dport) {
+  myelin_hook_skb p{};
+  p.tuple.family = 2, p.tuple.protocol = proto, p.tuple.dport = dport, p.tuple.sport = 40000;
+  p.tuple.saddr[0] = 10, p.tuple.saddr[3] = 2;
+  std::memcpy(p.tuple.daddr, daddr.data(), 4);
+  p.len = 80;
+  return p;
+}
+
+TEST(NetArgs, SkbByProtocolPortAndAddress) {
+  // DNS to anything but the local resolver (dns-only-specified-servers' shape).
+  NetHook h("    args: [{index: 0, type: nop}, {index: 1, type: sock}, {index: 2, type: skb}]\n"
+            "    selectors:\n    - matchArgs:\n"
+            "      - {index: 2, operator: Protocol, values: [IPPROTO_TCP, IPPROTO_UDP]}\n"
+            "      - {index: 2, operator: DPort, values: [\"53\"]}\n"
+            "      - {index: 2, operator: NotDAddr, values: [127.0.0.53]}\n");
+  ASSERT_EQ(h.cfg.nselectors, 2);
+  const myelin_sock_tuple sk{};
+  struct {
+    const char* what;
+    myelin_hook_skb skb;
+    bool posted;
+  } cases[] = {
+      {"udp to 8.8.8.8:53", packet(17, {8, 8, 8, 8}, 53), true},
+      {"tcp to 8.8.8.8:53", packet(6, {8, 8, 8, 8}, 53), true},
+      {"udp to the local resolver", packet(17, {127, 0, 0, 53}, 53), false},
+      {"udp to 8.8.8.8:80", packet(17, {8, 8, 8, 8}, 80), false},
+      {"icmp to 8.8.8.8", packet(1, {8, 8, 8, 8}, 53), false},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(h.hit({0x1234, ptr(sk), ptr(c.skb)}), c.posted) << c.what;
+    if (!c.posted || stub::w.posted.empty()) continue;
+    const auto& e = h.event();
+    EXPECT_EQ(e.ints[0], 0u) << "a nop arg is not read";
+    EXPECT_EQ(e.str_lens[2], sizeof(myelin_hook_skb));
+    myelin_hook_skb seen{};
+    std::memcpy(&seen, e.strs[2], sizeof seen);
+    EXPECT_EQ(seen.tuple.dport, 53);
+    EXPECT_EQ(seen.len, 80u);
+  }
+}
+
+TEST(NetArgs, SockaddrAndSocket) {
+  NetHook h("    args: [{index: 0, type: socket}, {index: 1, type: sockaddr}]\n"
+            "    selectors:\n    - matchArgs:\n"
+            "      - {index: 0, operator: Protocol, values: [IPPROTO_TCP]}\n"
+            "      - {index: 1, operator: Family, values: [AF_INET]}\n"
+            "      - {index: 1, operator: SAddr, values: [192.168.0.0/16]}\n"
+            "      - {index: 1, operator: NotSPortPriv}\n");
+  myelin_hook_sock tcp{}, udp{};
+  tcp.tuple.family = udp.tuple.family = 2;
+  tcp.tuple.protocol = 6, udp.tuple.protocol = 17;
+  auto addr = [](std::array<uint8_t, 4> a, uint16_t port) {
+    myelin_sock_tuple t{};
+    t.family = 2, t.sport = port;
+    std::memcpy(t.saddr, a.data(), 4);
+    return t;
+  };
+  const auto lan8080 = addr({192, 168, 1, 1}, 8080), lan80 = addr({192, 168, 1, 1}, 80), wan8080 = addr({1, 1, 1, 1}, 8080);
+  EXPECT_TRUE(h.hit({ptr(tcp), ptr(lan8080)}));
+  EXPECT_FALSE(h.hit({ptr(udp), ptr(lan8080)})) << "udp";
+  EXPECT_FALSE(h.hit({ptr(tcp), ptr(lan80)})) << "a privileged port";
+  EXPECT_FALSE(h.hit({ptr(tcp), ptr(wan8080)})) << "outside 192.168/16";
+  myelin_sock_tuple v6 = lan8080;
+  v6.family = 10;
+  EXPECT_FALSE(h.hit({ptr(tcp), ptr(v6)})) << "AF_INET6";
+}
+
+TEST(NetArgs, StateNetDeviceAndCapabilitySets) {
+  NetHook state("    args: [{index: 0, type: sock}, {index: 1, type: int}]\n"
+                "    selectors:\n    - matchArgs: [{index: 0, operator: State, values: [TCP_SYN_RECV]}]\n");
+  myelin_sock_tuple syn{}, est{};
+  syn.family = est.family = 2;
+  syn.state = 3, est.state = 1;
+  EXPECT_TRUE(state.hit({ptr(syn), 1}));
+  EXPECT_FALSE(state.hit({ptr(est), 1}));
+
+  NetHook dev("    args: [{index: 0, type: nop}, {index: 1, type: net_device}]\n"
+              "    selectors:\n    - matchArgs: [{index: 1, operator: Prefix, values: [eth]}]\n");
+  const char eth0[] = "eth0", lo[] = "lo";
+  EXPECT_TRUE(dev.hit({0, reinterpret_cast<__u64>(eth0)}));
+  EXPECT_EQ(std::string(dev.event().strs[1], dev.event().str_lens[1]), "eth0");
+  EXPECT_FALSE(dev.hit({0, reinterpret_cast<__u64>(lo)}));
+
+  NetHook caps("    args: [{index: 0, type: nop}, {index: 1, type: cred}, {index: 2, type: cap_effective}]\n"
+               "    selectors:\n    - matchArgs: [{index: 2, operator: Mask, values: [CAP_SYS_ADMIN]}]\n");
+  myelin_hook_cred cred{};
+  cred.uid = 1000, cred.effective = 1ull << 21;
+  const uint64_t admin = 1ull << 21, none = 1ull << 5;
+  EXPECT_TRUE(caps.hit({0, ptr(cred), ptr(admin)}));
+  EXPECT_EQ(caps.event().ints[2], admin) << "the mask the pointer points at";
+  myelin_hook_cred seen{};
+  std::memcpy(&seen, caps.event().strs[1], sizeof seen);
+  EXPECT_EQ(seen.uid, 1000u);
+  EXPECT_FALSE(caps.hit({0, ptr(cred), ptr(none)}));
+}
+
+TEST(NetArgs, TrackedSockReportsItsOwner) {
+  stub::socks.clear();
+  // sk_alloc(net, family, ...) returns the sock: tracked for the process that allocated it (family 2 only).
+  NetHook alloc("    return: true\n    args: [{index: 0, type: nop}, {index: 1, type: int}]\n"
+                "    returnArg: {index: 0, type: sock}\n    returnArgAction: TrackSock\n"
+                "    selectors:\n    - matchArgs: [{index: 1, operator: Equal, values: [\"2\"]}]\n      matchActions: [{action: NoPost}]\n");
+  NetHook use("    args: [{index: 0, type: sock}]\n");
+  NetHook free_("    args: [{index: 0, type: sock}]\n    selectors:\n    - matchActions: [{action: UntrackSock, argSock: 0}, {action: NoPost}]\n");
+  myelin_sock_tuple a{}, b{};
+  a.family = b.family = 2;
+  a.sport = 1337;
+  EXPECT_FALSE(alloc.hit({0, 2}, 500, static_cast<int64_t>(ptr(a)))) << "NoPost";
+  EXPECT_EQ(stub::socks.count(ptr(a)), 1u) << "tracked all the same";
+  EXPECT_FALSE(alloc.hit({0, 10}, 500, static_cast<int64_t>(ptr(b))));
+  EXPECT_EQ(stub::socks.count(ptr(b)), 0u) << "the selector did not match: not tracked";
+  // In another process's context (softirq), the event names the owner.
+  ASSERT_TRUE(use.hit({ptr(a)}, 900));
+  EXPECT_EQ(use.event().pid, 500u);
+  EXPECT_EQ(use.event().tid, 501u);
+  ASSERT_TRUE(use.hit({ptr(b)}, 900));
+  EXPECT_EQ(use.event().pid, 900u) << "an untracked sock: the current process";
+  EXPECT_FALSE(free_.hit({ptr(a)}, 900));
+  EXPECT_EQ(stub::socks.count(ptr(a)), 0u) << "untracked";
+  ASSERT_TRUE(use.hit({ptr(a)}, 900));
+  EXPECT_EQ(use.event().pid, 900u);
+}
+
+TEST(NetArgs, ReturnedSockIsReadIntoItsSlot) {
+  stub::socks.clear();
+  NetHook alloc("    return: true\n    args: [{index: 0, type: int}]\n    returnArg: {index: 0, type: sock}\n");
+  myelin_sock_tuple a{};
+  a.family = 10, a.protocol = 6;
+  ASSERT_TRUE(alloc.hit({10}, 500, static_cast<int64_t>(ptr(a))));
+  const auto& e = alloc.event();
+  EXPECT_EQ(e.ints[1], ptr(a));
+  EXPECT_EQ(e.str_lens[1], sizeof(myelin_hook_sock));
+  EXPECT_EQ(static_cast<uint8_t>(e.strs[1][0]), 10) << "the tuple's family";
+  EXPECT_TRUE(stub::socks.empty()) << "no returnArgAction: nothing tracked";
+  ASSERT_TRUE(alloc.hit({10}, 500, 0));
+  EXPECT_EQ(alloc.event().str_lens[1], 0) << "NULL returned: nothing read";
 }
 
 }  // namespace

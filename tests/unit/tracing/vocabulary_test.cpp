@@ -54,7 +54,7 @@ TEST(Vocabulary, OperatorsDecodeToTheirCodeWhereTheyApplyOnly) {
   for (const auto& row : kOperators) {
     for (const auto& on : ons) {
       SCOPED_TRACE(std::string(row.yaml) + " on " + on.type);
-      const bool addr = std::string_view(row.yaml).find("Addr") != std::string_view::npos;
+      const bool addr = std::string_view(row.yaml).find("ddr") != std::string_view::npos;  // SAddr, Saddr, NotDAddr, ...
       const std::string value = on.where == kOnSock && addr ? "10.0.0.0/8" : on.value;
       auto cfg = compiled(on.kprobe, on.type, "matchArgs: [{index: 0, operator: " + std::string(row.yaml) + ", values: [\"" + value + "\"]}]");
       if (row.where & on.where) {

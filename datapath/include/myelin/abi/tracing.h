@@ -61,6 +61,16 @@ enum myelin_hook_arg_type {
 	MYELIN_HOOK_ARG_PATH = 6,     /* struct path * (kprobes): the path */
 	MYELIN_HOOK_ARG_SOCK = 7,     /* struct sock * (kprobes): a myelin_sock_tuple in strs[i], the pointer in ints[i] */
 	MYELIN_HOOK_ARG_BUF = 8,      /* char_buf: up to MYELIN_HOOK_STR_MAX - 1 bytes in strs[i], its full length in ints[i] */
+	/* Network and credential objects (kprobes on kernel functions): 32-47.
+	 * The pointer in ints[i] (socket: its sock's), what was read of it in strs[i]. */
+	MYELIN_HOOK_ARG_NOP = 32,        /* declared, not read, not shown (Tetragon's nop) */
+	MYELIN_HOOK_ARG_SKB = 33,        /* struct sk_buff *: a myelin_hook_skb (the packet's tuple first) */
+	MYELIN_HOOK_ARG_SOCKET = 34,     /* struct socket *: its sock as a myelin_hook_sock */
+	MYELIN_HOOK_ARG_SOCKADDR = 35,   /* struct sockaddr *: a myelin_sock_tuple of family, saddr (the address), sport (the port) */
+	MYELIN_HOOK_ARG_NET_DEV = 36,    /* struct net_device *: its name, as a string */
+	MYELIN_HOOK_ARG_CRED = 37,       /* struct cred *: a myelin_hook_cred */
+	MYELIN_HOOK_ARG_USER_NS = 38,    /* struct user_namespace *: a myelin_hook_user_ns */
+	MYELIN_HOOK_ARG_CAPS = 39,       /* kernel_cap_t *: the 64-bit mask it points at, in ints[i] */
 };
 
 enum myelin_hook_op {
@@ -77,6 +87,12 @@ enum myelin_hook_op {
 	MYELIN_HOOK_OP_PROTOCOL, MYELIN_HOOK_OP_FAMILY,
 	/* integers: value in (not in) a set, kept in the cond: str_len values (at most MYELIN_HOOK_SET_VALUES) as __u64s in str */
 	MYELIN_HOOK_OP_IN_MAP, MYELIN_HOOK_OP_NOT_IN_MAP,
+	/* sock-like args (sock, socket, skb; sockaddr: SPort ones): 40-47 */
+	MYELIN_HOOK_OP_STATE = 40,          /* the sock's TCP state (value) */
+	MYELIN_HOOK_OP_SPORT_PRIV = 41,     /* a privileged port: below 1024 */
+	MYELIN_HOOK_OP_NOT_SPORT_PRIV = 42,
+	MYELIN_HOOK_OP_DPORT_PRIV = 43,
+	MYELIN_HOOK_OP_NOT_DPORT_PRIV = 44,
 };
 #define MYELIN_HOOK_SET_VALUES 16
 
@@ -99,6 +115,10 @@ enum myelin_hook_action {
 	MYELIN_HOOK_ACT_SIGNAL = 4,   /* posts too; the signal in `action_arg` */
 	MYELIN_HOOK_ACT_OVERRIDE = 5, /* fmod_ret: the function is not run, returns `action_arg` (a negative errno);
 	                             * LSM: the hook returns the rule's `error`, the operation fails */
+	/* Socket tracking (40-41): what an event's return_action names; a
+	 * selector keeps it apart from its action (sock_action). */
+	MYELIN_HOOK_ACT_TRACKSOCK = 40,   /* the sock's owner is the process that hit the hook */
+	MYELIN_HOOK_ACT_UNTRACKSOCK = 41,
 };
 
 struct myelin_hook_arg {
@@ -165,7 +185,8 @@ struct myelin_hook_selector {
 	__u8 cap_op;                /* enum myelin_hook_set_op: any, In, NotIn */
 	__u8 cap_set;               /* enum myelin_hook_cap_set */
 	__u8 nns;                   /* matchNamespaces entries */
-	__u8 pad2[2];
+	__u8 sock_action;           /* 0, or TrackSock / UntrackSock (enum myelin_hook_action) the sock arg `sock_arg` */
+	__u8 sock_arg;              /* index into args[] of a sock / socket arg */
 	__u32 pids[MYELIN_HOOK_MAX_PIDS];
 	__u64 caps;
 	struct myelin_hook_ns_match ns[MYELIN_HOOK_MAX_NS];
@@ -180,7 +201,9 @@ struct myelin_hook_config {
 	__u8 scoped;                /* 1: only tasks whose netns is in myelin_hook_scope for this policy */
 	__u8 path_arg;              /* 1 + the index of the one fd/file/path arg resolved to a path, 0 if none */
 	__u8 flags;                 /* MYELIN_HOOK_CFG_* */
-	__u8 pad[3];
+	__u8 ret_type;              /* return probes: enum myelin_hook_arg_type of the return value when it is an object (sock), else 0 */
+	__u8 ret_slot;              /* ... where its tuple goes: strs[ret_slot] (an arg slot the hook does not use) */
+	__u8 ret_action;            /* ... returnArgAction: 0, or TrackSock / UntrackSock the returned sock */
 	struct myelin_hook_arg args[MYELIN_HOOK_MAX_ARGS];
 	struct myelin_hook_selector selectors[MYELIN_HOOK_MAX_SELECTORS];
 };
@@ -188,6 +211,52 @@ MYELIN_ASSERT_SIZE(myelin_hook_config, 2736);
 
 #define MYELIN_HOOK_CFG_KERNEL_STRINGS 1  /* kprobes on kernel functions: string args point into the kernel */
 #define MYELIN_HOOK_RET_ARG            0xff  /* myelin_hook_cond.arg: the return value (return probes, matchReturnArgs) */
+
+/* What the network and credential args read (in myelin_hook_event.strs[i]). */
+struct myelin_hook_sock {
+	struct myelin_sock_tuple tuple;
+	__u32 mark;
+	__u32 priority;
+};
+MYELIN_ASSERT_SIZE(myelin_hook_sock, 48);
+
+struct myelin_hook_skb {
+	struct myelin_sock_tuple tuple;  /* from the packet's IP and TCP/UDP headers (state, type: 0) */
+	__u32 hash;
+	__u32 len;
+	__u32 priority;
+	__u32 mark;
+	__u32 secpath_len;
+	__u32 secpath_olen;
+};
+MYELIN_ASSERT_SIZE(myelin_hook_skb, 64);
+
+struct myelin_hook_user_ns {
+	__s32 level;                /* 0: the host's (initial) user namespace */
+	__u32 uid;                  /* its owner */
+	__u32 gid;
+	__u32 inum;
+};
+MYELIN_ASSERT_SIZE(myelin_hook_user_ns, 16);
+
+struct myelin_hook_cred {
+	__u32 uid, gid, euid, egid, suid, sgid, fsuid, fsgid;
+	__u32 securebits;
+	__u32 pad;
+	__u64 permitted;
+	__u64 effective;
+	__u64 inheritable;
+	struct myelin_hook_user_ns user_ns;
+};
+MYELIN_ASSERT_SIZE(myelin_hook_cred, 80);
+
+/* TrackSock: a sock (its address) -> the process it belongs to, read where
+ * the sock is an arg to report that process (e.g. in softirq). */
+struct myelin_hook_sock_owner {
+	__u32 pid;
+	__u32 tid;
+};
+MYELIN_ASSERT_SIZE(myelin_hook_sock_owner, 8);
 
 /* TracingPolicyNamespaced and podSelector: the network namespaces of the
  * pods a policy applies to (the agent follows the endpoints). */
@@ -309,6 +378,11 @@ MYELIN_ASSERT_SIZE(myelin_usdt_spec, 192);
 	X(myelin_hook_config) \
 	X(myelin_hook_scope_key) \
 	X(myelin_hook_event) \
+	X(myelin_hook_sock) \
+	X(myelin_hook_skb) \
+	X(myelin_hook_user_ns) \
+	X(myelin_hook_cred) \
+	X(myelin_hook_sock_owner) \
 	X(myelin_lsm_key) \
 	X(myelin_lsm_rule) \
 	X(myelin_lsm_event) \

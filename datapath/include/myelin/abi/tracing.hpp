@@ -18,6 +18,8 @@ constexpr const char* action_name(uint8_t action) {
     case MYELIN_HOOK_ACT_SIGNAL: return "KPROBE_ACTION_SIGNAL";
     case MYELIN_HOOK_ACT_NOPOST: return "KPROBE_ACTION_NOPOST";
     case MYELIN_HOOK_ACT_OVERRIDE: return "KPROBE_ACTION_OVERRIDE";
+    case MYELIN_HOOK_ACT_TRACKSOCK: return "KPROBE_ACTION_TRACKSOCK";
+    case MYELIN_HOOK_ACT_UNTRACKSOCK: return "KPROBE_ACTION_UNTRACKSOCK";
     default: return "KPROBE_ACTION_POST";
   }
 }

@@ -5,7 +5,7 @@
 // hook_args.h, hook_run.h). Each hook is its own instance of its object
 // with its own config map (the compiled selectors); all share one ring
 // buffer, one counter map, the pod scope of scoped policies and the process
-// probes' tgid -> binary-id map. Hooks attach and detach with their policy;
+// probes' tgid -> binary-id map, and the tracked sockets. Hooks attach and detach with their policy;
 // nothing is pinned.
 #pragma once
 
@@ -75,6 +75,7 @@ class TracingHooks {
   int exec_binary_fd_ = -1;
   std::string tracefs_;
   UniqueFd events_, stats_, scope_;
+  UniqueFd socks_;  // TrackSock's sock -> owner, shared by every hook
   std::map<uint32_t, std::set<uint32_t>> scopes_;
   bpf::RingBuffer<myelin_hook_event> ring_;
   std::map<uint32_t, std::unique_ptr<Hook>> hooks_;  // last: the hooks go first

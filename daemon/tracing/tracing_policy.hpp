@@ -28,7 +28,7 @@ struct HookArg {
   int size_arg_index = 0;  // char_buf: 1 + the index (same meaning as index) of the arg holding its length
 };
 struct MatchArg {
-  int index = 0;        // position in the hook's args list
+  int index = 0;        // position in the hook's args list (the YAML's index names the arg whose own index it is; args: [N] a position)
   myelin_hook_op op = MYELIN_HOOK_OP_EQ;  // Equal, NotEqual, GT, LT, Mask, Prefix, Postfix; sock args: SPort, ...
   std::vector<std::string> values;  // any of them (the compiler expands several into selectors)
 };
@@ -50,11 +50,15 @@ struct Selector {
   uint64_t caps = 0;
   std::vector<NamespaceMatch> namespaces;
   myelin_hook_action action = MYELIN_HOOK_ACT_POST;  // Post, NoPost, Sigkill, Signal, Override (kprobes)
+  bool also_kill = false;               // matchActions Override and Sigkill: the call fails and the process is killed
+  bool no_post = false;                 // matchActions NoPost beside another action: it acts, no event
   int signal = 0;
   int error = -1;                       // Override: argError (a negative errno; -1 is EPERM)
 };
 // Tetragon's limits on a hook's message and tags (longer ones are truncated).
 inline constexpr size_t kMaxMessage = 256, kMaxTags = 16, kMaxTag = 128;
+// Tetragon's limit on a selector's matchActions.
+inline constexpr size_t kMaxActions = 3;
 
 // What every hook carries besides its own fields: its line in the source
 // (for errors found when loading) and the message and tags its events carry,
@@ -110,6 +114,12 @@ struct KprobeHook : HookInfo {
   // The kernel function attached: a syscall's is this architecture's wrapper.
   std::string function(const std::function<std::string(const std::string&)>& syscall_function) const;
 };
+
+// A return probe with an Override (return: true), as the two probes that
+// run it: at entry (fmod_ret) the selectors without matchReturnArgs, only
+// the overriding ones posting; at return (fexit) the same selectors, the
+// overriding ones posting nothing (entry did), the others with the value.
+std::pair<KprobeHook, KprobeHook> split_return_override(const KprobeHook& hook);
 
 struct TracingPolicy {
   std::string kind, ns, name, source;   // source: file:line

@@ -125,7 +125,12 @@ TEST(TracingPolicyFields, Kprobes) {
        [](const TracingPolicy& p) { EXPECT_EQ(p.kprobes[0].ret_type, ArgType::int_); }},
       {"returnArg index other than 0 meant nothing: refused", kp("    return: true\n    returnArg: {index: 2, type: int}\n"), nullptr,
        "t.yaml:9: spec.kprobes[0].returnArg.index: must be 0"},
-      {"returnArg without return", kp("    returnArg: {index: 0, type: int}\n"), nullptr, "t.yaml:8: spec.kprobes[0].returnArg: needs return: true"},
+      {"returnArg without return: ignored, as Tetragon does, and said", kp("    returnArg: {index: 0, type: bogus}\n"), [](const TracingPolicy& p) {
+         EXPECT_FALSE(p.kprobes[0].ret);
+         EXPECT_EQ(p.kprobes[0].ret_type, ArgType::none);
+         ASSERT_EQ(p.warnings.size(), 1u);
+         EXPECT_EQ(p.warnings[0], "t.yaml:8: spec.kprobes[0].returnArg: ignored: the kprobe has no return: true (as in Tetragon)");
+       }},
       {"args null", kp("    args: null\n"), [](const TracingPolicy& p) { EXPECT_TRUE(p.kprobes[0].args.empty()); }},
       {"args []", kp("    args: []\n"), [](const TracingPolicy& p) { EXPECT_TRUE(p.kprobes[0].args.empty()); }},
       {"arg index omitted", kp("    args: [{type: int}]\n"), nullptr, "t.yaml:8: spec.kprobes[0].args[0].index: is required"},
@@ -167,15 +172,40 @@ TEST(TracingPolicyFields, Selectors) {
          EXPECT_TRUE(s.args.empty() && s.binaries_op == MYELIN_HOOK_SET_ANY && s.pids_op == MYELIN_HOOK_SET_ANY && s.namespaces.empty() && s.caps_op == MYELIN_HOOK_SET_ANY);
          EXPECT_EQ(s.action, MYELIN_HOOK_ACT_POST);
        })},
-      {"matchArgs index omitted: 0", sel("{matchArgs: [{operator: Equal, values: ['1']}]}"), one([](const Selector& s) { EXPECT_EQ(s.args[0].index, 0); })},
-      {"matchArgs index null: 0", sel("{matchArgs: [{index: null, operator: Equal, values: ['1']}]}"), one([](const Selector& s) { EXPECT_EQ(s.args[0].index, 0); })},
-      {"matchArgs operator null", sel("{matchArgs: [{index: 1, operator: null, values: [/etc]}]}"), nullptr,
+      {"matchArgs index omitted: 0, which no arg of this hook has", sel("{matchArgs: [{operator: Equal, values: ['1']}]}"), nullptr,
+       "t.yaml:11: spec.tracepoints[0].selectors[0].matchArgs[0].index: 0 names no argument: no entry of the hook's args has index 0 (their indexes: 5, 6)"},
+      {"matchArgs index null: 0", sel("{matchArgs: [{index: null, operator: Equal, values: ['1']}]}"), nullptr,
+       "t.yaml:11: spec.tracepoints[0].selectors[0].matchArgs[0].index: 0 names no argument"},
+      {"matchArgs index: the arg whose own index it is (Tetragon's)", sel("{matchArgs: [{index: 6, operator: Prefix, values: [/etc]}]}"),
+       one([](const Selector& s) { EXPECT_EQ(s.args[0].index, 1) << "the model keeps its position in args"; })},
+      {"matchArgs index 5: the first arg", sel("{matchArgs: [{index: 5, operator: Equal, values: ['1']}]}"),
+       one([](const Selector& s) { EXPECT_EQ(s.args[0].index, 0); })},
+      {"matchArgs index 1 (a position, the old reading) names no arg", sel("{matchArgs: [{index: 1, operator: Equal, values: ['1']}]}"), nullptr,
+       "t.yaml:11: spec.tracepoints[0].selectors[0].matchArgs[0].index: 1 names no argument: no entry of the hook's args has index 1 (their indexes: 5, 6); index is the arg's own index, as in Tetragon (args: [N] names one by its position)"},
+      {"matchArgs args: [1]: by position (Tetragon's newer form), index ignored", sel("{matchArgs: [{index: 5, args: [1], operator: Prefix, values: [/etc]}]}"),
+       one([](const Selector& s) { EXPECT_EQ(s.args[0].index, 1); })},
+      {"matchArgs args: [2]: no such position", sel("{matchArgs: [{args: [2], operator: Equal, values: ['1']}]}"), nullptr,
+       "t.yaml:11: spec.tracepoints[0].selectors[0].matchArgs[0].args[0]: position 2 names no argument: the hook has 2 args"},
+      {"matchArgs args: two positions (CapabilitiesGained's)", sel("{matchArgs: [{args: [0, 1], operator: Equal, values: ['1']}]}"), nullptr,
+       "t.yaml:11: spec.tracepoints[0].selectors[0].matchArgs[0].args: one position: a second one is read only by CapabilitiesGained"},
+      {"matchArgs args: [] is none: index", sel("{matchArgs: [{index: 6, args: [], operator: Prefix, values: [/etc]}]}"),
+       one([](const Selector& s) { EXPECT_EQ(s.args[0].index, 1); })},
+      {"NotEqual of several values: one condition each, AND-ed", sel("{matchArgs: [{index: 5, operator: NotEqual, values: ['1', '2', '3']}]}"),
+       one([](const Selector& s) {
+         ASSERT_EQ(s.args.size(), 3u);
+         for (size_t i = 0; i < 3; ++i) EXPECT_EQ(s.args[i].values, std::vector<std::string>{std::to_string(i + 1)});
+       })},
+      {"Equal of several values stays one entry (its values OR-ed)", sel("{matchArgs: [{index: 5, operator: Equal, values: ['1', '2']}]}"),
+       one([](const Selector& s) { ASSERT_EQ(s.args.size(), 1u); EXPECT_EQ(s.args[0].values.size(), 2u); })},
+      {"NotEqual of 5 values: more conditions than a selector has", sel("{matchArgs: [{index: 5, operator: NotEqual, values: ['1', '2', '3', '4', '5']}]}"),
+       nullptr, "spec.tracepoints[0].selectors[0].matchArgs: 5 conditions once each value of a negated operator is its own (at most 4 per selector)"},
+      {"matchArgs operator null", sel("{matchArgs: [{index: 6, operator: null, values: [/etc]}]}"), nullptr,
        "t.yaml:11: spec.tracepoints[0].selectors[0].matchArgs[0].operator: is required"},
-      {"matchArgs values omitted", sel("{matchArgs: [{index: 1, operator: Prefix}]}"), nullptr,
+      {"matchArgs values omitted", sel("{matchArgs: [{index: 6, operator: Prefix}]}"), nullptr,
        "t.yaml:11: spec.tracepoints[0].selectors[0].matchArgs[0].values: a list of at least one value"},
-      {"matchArgs values []", sel("{matchArgs: [{index: 1, operator: Prefix, values: []}]}"), nullptr,
+      {"matchArgs values []", sel("{matchArgs: [{index: 6, operator: Prefix, values: []}]}"), nullptr,
        "t.yaml:11: spec.tracepoints[0].selectors[0].matchArgs[0].values: a list of at least one value"},
-      {"matchArgs values [null]", sel("{matchArgs: [{index: 1, operator: Prefix, values: [null]}]}"), nullptr,
+      {"matchArgs values [null]", sel("{matchArgs: [{index: 6, operator: Prefix, values: [null]}]}"), nullptr,
        "t.yaml:11: spec.tracepoints[0].selectors[0].matchArgs[0].values[0]: must be a value, not null"},
       {"matchPIDs flags null: false", sel("{matchPIDs: [{operator: In, values: [1], followForks: null, isNamespacePID: ~}]}"),
        one([](const Selector& s) { EXPECT_FALSE(s.follow_forks || s.namespace_pids); })},

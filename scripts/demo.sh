@@ -142,7 +142,7 @@ spec:
     event: sys_enter_openat
     args: [{index: 6, type: string}]
     selectors:
-    - matchArgs: [{index: 0, operator: Prefix, values: ["$SECRET/"]}]
+    - matchArgs: [{index: 6, operator: Prefix, values: ["$SECRET/"]}]
       matchBinaries: [{operator: In, values: ["/usr/bin/cat"]}]
       matchActions: [{action: Sigkill}]
 YAML
@@ -166,7 +166,7 @@ spec:
     event: sys_enter_write
     args: [{index: 5, type: fd}, {index: 7, type: size_t}]
     selectors:
-    - matchArgs: [{index: 0, operator: Prefix, values: ["$MLN_TMP/"]}]
+    - matchArgs: [{index: 5, operator: Prefix, values: ["$MLN_TMP/"]}]
 YAML
 shop_on() { mln_myelin tracingpolicy list -o json | jq -e '.policies[] | select(.name == "shop-writes" and .state == "enabled")' >/dev/null; }
 mln_retry 50 0.1 shop_on || true

@@ -353,19 +353,31 @@ void TracingManager::load_locked(Loaded& l) {
   for (size_t i = 0; i < l.kprobes.size(); ++i) {
     const auto& kp = l.kprobes[i];
     const std::string fn = kp.function(datapath::kernel_syscall_function);
-    auto cfg = compile_kprobe(kp, l.id, next_hook_, bin, host_namespace);
-    if (cfg) cfg->scoped = p.scoped();
     using Mode = datapath::TracingHooks::KprobeMode;
-    const Mode mode = kp.overrides() ? Mode::override : kp.ret ? Mode::exit : Mode::entry;
-    Result<uint32_t> hook = cfg ? hooks_->attach_kprobe(fn, kp.syscall, mode, *cfg) : Result<uint32_t>(cfg.error());
-    if (!hook)
-      return fail(kp.line, "spec.kprobes[" + std::to_string(kprobe_spec[i]) + "]",
-                  fn + ": " + hook.error().message +
-                      (kp.syscall && kp.call.rfind("sys_", 0) != 0 && kp.call.find("_sys_") == std::string::npos
-                           ? " (attached as a syscall: syscall is true unless set to false, as in Tetragon)"
-                           : ""));
-    hook_of_[next_hook_++] = {l.id, HookRef::Kind::kprobe, i, fn};
-    attached.push_back(*hook);
+    // return: true with an Override (Tetragon's): the selectors and the
+    // Override run at entry (fmod_ret; an overridden call is posted there
+    // with the errno it returned), and a return probe beside it posts what
+    // the other selectors matched, with the return value.
+    std::vector<std::pair<KprobeHook, Mode>> probes;
+    if (kp.ret && kp.overrides()) {
+      auto [entry, exit] = split_return_override(kp);
+      probes = {{std::move(entry), Mode::override}, {std::move(exit), Mode::exit}};
+    } else {
+      probes = {{kp, kp.overrides() ? Mode::override : kp.ret ? Mode::exit : Mode::entry}};
+    }
+    for (const auto& [probe, mode] : probes) {
+      auto cfg = compile_kprobe(probe, l.id, next_hook_, bin, host_namespace);
+      if (cfg) cfg->scoped = p.scoped();
+      Result<uint32_t> hook = cfg ? hooks_->attach_kprobe(fn, kp.syscall, mode, *cfg) : Result<uint32_t>(cfg.error());
+      if (!hook)
+        return fail(kp.line, "spec.kprobes[" + std::to_string(kprobe_spec[i]) + "]",
+                    fn + ": " + hook.error().message +
+                        (kp.syscall && kp.call.rfind("sys_", 0) != 0 && kp.call.find("_sys_") == std::string::npos
+                             ? " (attached as a syscall: syscall is true unless set to false, as in Tetragon)"
+                             : ""));
+      hook_of_[next_hook_++] = {l.id, HookRef::Kind::kprobe, i, fn};
+      attached.push_back(*hook);
+    }
   }
   // Generic lsmhooks (any hook by name, full selectors): BPF-LSM programs of
   // the kprobe engine, attached where the kernel has BPF-LSM (else refused above).

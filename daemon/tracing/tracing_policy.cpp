@@ -213,14 +213,45 @@ void message_and_tags(const Ctx& c, const YAML::Node& hook, const std::string& f
   }
 }
 
-// One matchArgs / matchReturnArgs entry.
-MatchArg match_arg(const Ctx& c, const YAML::Node& n, const std::string& af, size_t nargs, bool ret) {
-  only(c, n, af, {"index", "operator", "values"});
+// One matchArgs / matchReturnArgs entry. Which arg it filters, as
+// Tetragon's argIndexType reads it: `index` names the arg whose own index
+// field has that value (a function's argument position, or a tracepoint's
+// field), not a position in the hook's args list; the newer `args` list
+// names it by its position in that list instead, and wins when given.
+// The model keeps the position.
+MatchArg match_arg(const Ctx& c, const YAML::Node& n, const std::string& af, const std::vector<HookArg>& hook_args, bool ret) {
+  only(c, n, af, {"index", "args", "operator", "values"});
   MatchArg m;
   m.index = opt_int(c, n, "index", af + ".index", 0);
   if (ret && m.index != 0) c.fail(n["index"], af + ".index", "must be 0 (the return value)");
-  if (!ret && (m.index < 0 || static_cast<size_t>(m.index) >= nargs))
-    c.fail(at(n, "index"), af + ".index", "names no argument: the hook has " + std::to_string(nargs) + " args (index is the position in args)");
+  if (ret && given(n["args"])) c.fail(n["args"], af + ".args", "does not apply to matchReturnArgs (index 0 is the return value)");
+  if (!ret) {
+    const YAML::Node pos = opt_list(c, n, "args", af + ".args");
+    if (pos.size() > 1)
+      c.fail(pos, af + ".args", "one position: a second one is read only by CapabilitiesGained, which Myelin does not support yet");
+    if (pos.size() == 1) {
+      const int p = integer(c, pos[0], af + ".args[0]");
+      if (p < 0 || static_cast<size_t>(p) >= hook_args.size())
+        c.fail(pos[0], af + ".args[0]",
+               "position " + std::to_string(p) + " names no argument: the hook has " + std::to_string(hook_args.size()) +
+                   " args (args[] is a position in the hook's args list)");
+      m.index = p;
+    } else {
+      if (m.index < 0) c.fail(n["index"], af + ".index", "must not be negative");
+      int found = -1;
+      std::string have;
+      for (size_t j = 0; j < hook_args.size(); ++j) {
+        have += (have.empty() ? "" : ", ") + std::to_string(hook_args[j].index);
+        if (found < 0 && hook_args[j].index == m.index) found = static_cast<int>(j);
+      }
+      if (found < 0)
+        c.fail(at(n, "index"), af + ".index",
+               std::to_string(m.index) + " names no argument: no entry of the hook's args has index " + std::to_string(m.index) +
+                   (have.empty() ? " (the hook has no args)" : " (their indexes: " + have + ")") +
+                   "; index is the arg's own index, as in Tetragon (args: [N] names one by its position)");
+      m.index = found;
+    }
+  }
   const std::string op = req_str(c, n, "operator", af + ".operator");
   // What it may compare is known once the args' types are (the compiler checks); here, that it is an operator at all.
   const auto* row = lookup(kOperators, op, kOnInteger | kOnString | kOnReturn | (ret ? 0u : uint32_t{kOnSock}));
@@ -238,10 +269,6 @@ MatchArg match_arg(const Ctx& c, const YAML::Node& n, const std::string& af, siz
     return m;
   }
   if (vals.size() == 0) c.fail(at(n, "values"), af + ".values", "a list of at least one value");
-  const bool in_map = m.op == MYELIN_HOOK_OP_IN_MAP || m.op == MYELIN_HOOK_OP_NOT_IN_MAP;
-  // A negated operator of several values would mean none of them, which Tetragon does not say: one value.
-  if (op.rfind("Not", 0) == 0 && vals.size() > 1 && !in_map)
-    c.fail(vals, af + ".values", op + " takes one value here (use several matchArgs entries on the same index, AND-ed)");
   for (size_t k = 0; k < vals.size(); ++k) {
     const std::string vf = af + ".values[" + std::to_string(k) + "]";
     if (!given(vals[k])) c.fail(vals[k], vf, "must be a value, not null");
@@ -295,7 +322,8 @@ YAML::Node sock_actions(const Ctx& c, const YAML::Node& acts, const std::string&
 
 // kind: the hook's kind (tracepoint, uprobe, kprobe); ret_probe: a kprobe
 // with return: true, where matchReturnArgs applies.
-Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_t nargs, bool kprobe = false, bool ret_probe = false) {
+Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, const std::vector<HookArg>& args, bool kprobe = false,
+                  bool ret_probe = false) {
   if (!n.IsMap()) c.fail(n, f, "must be a mapping (an empty selector is {})");
   if (given(n["matchReturnArgs"]) && !ret_probe)
     c.fail(n["matchReturnArgs"], f + ".matchReturnArgs",
@@ -304,26 +332,56 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
   only(c, n, f, {"matchArgs", "matchReturnArgs", "matchBinaries", "matchActions", "matchPIDs", "matchNamespaces", "matchCapabilities"});
   Selector s;
   const YAML::Node mr = opt_list(c, n, "matchReturnArgs", f + ".matchReturnArgs");
-  for (size_t i = 0; i < mr.size(); ++i) s.return_args.push_back(match_arg(c, mr[i], f + ".matchReturnArgs[" + std::to_string(i) + "]", 1, true));
+  for (size_t i = 0; i < mr.size(); ++i) s.return_args.push_back(match_arg(c, mr[i], f + ".matchReturnArgs[" + std::to_string(i) + "]", {}, true));
   const YAML::Node ma = opt_list(c, n, "matchArgs", f + ".matchArgs");
-  for (size_t i = 0; i < ma.size(); ++i) s.args.push_back(match_arg(c, ma[i], f + ".matchArgs[" + std::to_string(i) + "]", nargs, false));
+  for (size_t i = 0; i < ma.size(); ++i) s.args.push_back(match_arg(c, ma[i], f + ".matchArgs[" + std::to_string(i) + "]", args, false));
   if (s.args.size() + s.return_args.size() > MYELIN_HOOK_MAX_CONDS)
     c.fail(n, f, "at most " + std::to_string(MYELIN_HOOK_MAX_CONDS) + " matchArgs and matchReturnArgs entries per selector");
+  // A negated operator (NotEqual, NotSPort, NotDAddr, ...) of several values
+  // holds when the arg is none of them (Tetragon's): one condition per
+  // value, AND-ed in the selector, where other operators' values are OR-ed.
+  for (auto* list : {&s.args, &s.return_args}) {
+    std::vector<MatchArg> split;
+    for (auto& m : *list) {
+      if (!is_negated(m.op) || m.values.size() < 2) {
+        split.push_back(std::move(m));
+        continue;
+      }
+      for (auto& v : m.values) split.push_back({m.index, m.op, {std::move(v)}});
+    }
+    *list = std::move(split);
+  }
+  if (s.args.size() + s.return_args.size() > MYELIN_HOOK_MAX_CONDS)
+    c.fail(ma.size() ? ma : n, f + ".matchArgs",
+           std::to_string(s.args.size() + s.return_args.size()) + " conditions once each value of a negated operator is its own (at most " +
+               std::to_string(MYELIN_HOOK_MAX_CONDS) + " per selector)");
+  // matchPIDs entries are AND-ed (Tetragon's). NotIn entries of the same
+  // flags are one NotIn of all their values (none of them); any other mix
+  // needs two pid sets in a selector, which the kernel side does not have.
   const YAML::Node mpl = opt_list(c, n, "matchPIDs", f + ".matchPIDs");
-  if (const auto mp = one_entry(c, mpl, f + ".matchPIDs", "one matchPIDs entry per selector is supported")) {
-    const std::string pf = f + ".matchPIDs[0]";
-    only(c, *mp, pf, {"operator", "values", "followForks", "isNamespacePID"});
-    s.pids_op = in_not_in(c, *mp, pf);
-    s.follow_forks = opt_bool(c, *mp, "followForks", pf + ".followForks", false);
-    s.namespace_pids = opt_bool(c, *mp, "isNamespacePID", pf + ".isNamespacePID", false);
-    const YAML::Node vals = opt_list(c, *mp, "values", pf + ".values");
-    if (vals.size() == 0 || vals.size() > MYELIN_HOOK_MAX_PIDS)
-      c.fail(at(*mp, "values"), pf + ".values", "1 to " + std::to_string(MYELIN_HOOK_MAX_PIDS) + " pids");
+  for (size_t e = 0; e < mpl.size(); ++e) {
+    const std::string pf = f + ".matchPIDs[" + std::to_string(e) + "]";
+    const YAML::Node& mp = mpl[e];
+    only(c, mp, pf, {"operator", "values", "followForks", "isNamespacePID"});
+    const myelin_hook_set_op op = in_not_in(c, mp, pf);
+    const bool follow = opt_bool(c, mp, "followForks", pf + ".followForks", false);
+    const bool in_ns = opt_bool(c, mp, "isNamespacePID", pf + ".isNamespacePID", false);
+    if (e > 0 && !(op == MYELIN_HOOK_SET_NOT_IN && s.pids_op == MYELIN_HOOK_SET_NOT_IN && follow == s.follow_forks && in_ns == s.namespace_pids))
+      c.fail(mp, pf,
+             "several matchPIDs entries are supported when all are NotIn with the same followForks and isNamespacePID (one NotIn of all "
+             "their values); this mix is not supported by Myelin yet");
+    s.pids_op = op;
+    s.follow_forks = follow;
+    s.namespace_pids = in_ns;
+    const YAML::Node vals = opt_list(c, mp, "values", pf + ".values");
+    if (vals.size() == 0) c.fail(at(mp, "values"), pf + ".values", "at least one pid");
     for (size_t i = 0; i < vals.size(); ++i) {
       int pid = integer(c, vals[i], pf + ".values[" + std::to_string(i) + "]");
       if (pid < 0) c.fail(vals[i], pf + ".values", "a pid is not negative");
       s.pids.push_back(static_cast<uint32_t>(pid));
     }
+    if (s.pids.size() > MYELIN_HOOK_MAX_PIDS)
+      c.fail(vals, pf + ".values", std::to_string(s.pids.size()) + " pids in the selector's matchPIDs: at most " + std::to_string(MYELIN_HOOK_MAX_PIDS));
   }
   const YAML::Node mn = opt_list(c, n, "matchNamespaces", f + ".matchNamespaces");
   if (mn.size() > MYELIN_HOOK_MAX_NS) c.fail(mn, f + ".matchNamespaces", "at most " + std::to_string(MYELIN_HOOK_MAX_NS) + " entries");
@@ -392,41 +450,77 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, size_
       s.binaries.push_back(v);
     }
   }
-  const YAML::Node acts = sock_actions(c, opt_list(c, n, "matchActions", f + ".matchActions"), f + ".matchActions", nargs, kprobe, s);
-  if (const auto act = one_entry(c, acts, f + ".matchActions", "one action per selector is supported")) {
-    const std::string xf = f + ".matchActions[0]";
-    only(c, *act, xf, {"action", "argSig", "argError"});
-    const std::string action = req_str(c, *act, "action", xf + ".action");
+  // matchActions: all of them run (Tetragon's, at most 3). The kernel side
+  // has one action per selector and two flags beside it: a Sigkill beside
+  // an Override (the call fails and the process dies), and NoPost beside
+  // another action (it acts, and posts nothing). Post beside any is that one.
+  const YAML::Node acts = sock_actions(c, opt_list(c, n, "matchActions", f + ".matchActions"), f + ".matchActions", args.size(), kprobe, s);
+  if (acts.size() > kMaxActions)
+    c.fail(acts, f + ".matchActions", std::to_string(acts.size()) + " actions: at most " + std::to_string(kMaxActions) + " per selector (Tetragon's limit)");
+  bool posts = false, no_post = false, kills = false;
+  std::string acting;  // the selector's one action other than Post/NoPost, and Sigkill beside Override
+  for (size_t a = 0; a < acts.size(); ++a) {
+    const YAML::Node act = acts[a];
+    const std::string xf = f + ".matchActions[" + std::to_string(a) + "]";
+    only(c, act, xf, {"action", "argSig", "argError"});
+    const std::string action = req_str(c, act, "action", xf + ".action");
     const auto* row = lookup(kActions, action, kOnHooks);
     if (row && !(row->where & (kprobe ? kOnKprobe : kOnTracepoint | kOnUprobe)))
-      c.fail((*act)["action"], xf + ".action",
+      c.fail(act["action"], xf + ".action",
              "Override needs a kprobe (attached as fmod_ret): a tracepoint or uprobe cannot change what a function returns (use Sigkill here)");
     if (!row)
-      c.fail((*act)["action"], xf + ".action", "'" + action + "' is not supported by Myelin yet (Post, NoPost, Sigkill, Signal, Override)");
-    s.action = row->code;
+      c.fail(act["action"], xf + ".action", "'" + action + "' is not supported by Myelin yet (Post, NoPost, Sigkill, Signal, Override)");
+    const myelin_hook_action code = row->code;
     // An argument of another action would be accepted and do nothing: refused.
-    if (s.action != MYELIN_HOOK_ACT_OVERRIDE && given((*act)["argError"]))
-      c.fail((*act)["argError"], xf + ".argError", "applies to Override only (the action is " + action + ")");
-    if (s.action != MYELIN_HOOK_ACT_SIGNAL && given((*act)["argSig"]))
-      c.fail((*act)["argSig"], xf + ".argSig", "applies to Signal only (the action is " + action + ")");
-    if (s.action == MYELIN_HOOK_ACT_OVERRIDE) {
-      if (!given((*act)["argError"])) c.fail(*act, xf + ".argError", "Override needs argError (a negative errno, e.g. -1 for EPERM)");
-      s.error = integer(c, (*act)["argError"], xf + ".argError");
-      if (s.error >= 0 || s.error < -4095) c.fail((*act)["argError"], xf + ".argError", "must be a negative errno (-1 is EPERM)");
+    if (code != MYELIN_HOOK_ACT_OVERRIDE && given(act["argError"]))
+      c.fail(act["argError"], xf + ".argError", "applies to Override only (the action is " + action + ")");
+    if (code != MYELIN_HOOK_ACT_SIGNAL && given(act["argSig"]))
+      c.fail(act["argSig"], xf + ".argSig", "applies to Signal only (the action is " + action + ")");
+    if (code == MYELIN_HOOK_ACT_POST) {
+      posts = true;
+      continue;
     }
-    if (s.action == MYELIN_HOOK_ACT_SIGNAL) {
-      s.signal = req_int(c, *act, "argSig", xf + ".argSig");
-      if (s.signal < 1 || s.signal > 64) c.fail((*act)["argSig"], xf + ".argSig", "must be a signal number 1-64");
+    if (code == MYELIN_HOOK_ACT_NOPOST) {
+      no_post = true;
+      continue;
+    }
+    const bool override_and_kill = (code == MYELIN_HOOK_ACT_SIGKILL && s.action == MYELIN_HOOK_ACT_OVERRIDE) ||
+                                   (code == MYELIN_HOOK_ACT_OVERRIDE && s.action == MYELIN_HOOK_ACT_SIGKILL && !acting.empty());
+    if (!acting.empty() && !override_and_kill)
+      c.fail(act["action"], xf + ".action",
+             action + " beside " + acting + " in one selector is not supported by Myelin yet (Post or NoPost go beside any action, Sigkill beside Override)");
+    acting += (acting.empty() ? "" : " and ") + action;
+    if (override_and_kill) {
+      kills = true;
+      if (code == MYELIN_HOOK_ACT_SIGKILL) continue;
+    }
+    s.action = code;
+    if (code == MYELIN_HOOK_ACT_OVERRIDE) {
+      if (!given(act["argError"])) c.fail(act, xf + ".argError", "Override needs argError (a negative errno, e.g. -1 for EPERM)");
+      s.error = integer(c, act["argError"], xf + ".argError");
+      // Any value the function could return, as Tetragon's (a positive one, say, makes
+      // security_inode_copy_up_xattr skip the attribute); 0 would let the function run.
+      if (s.error == 0) c.fail(act["argError"], xf + ".argError", "must not be 0: an Override returning 0 runs the function (a negative errno, or the value to return)");
+    }
+    if (code == MYELIN_HOOK_ACT_SIGNAL) {
+      s.signal = req_int(c, act, "argSig", xf + ".argSig");
+      if (s.signal < 1 || s.signal > 64) c.fail(act["argSig"], xf + ".argSig", "must be a signal number 1-64");
     }
   }
+  if (posts && no_post) c.fail(acts, f + ".matchActions", "Post and NoPost in one selector contradict each other");
+  if (no_post) {
+    if (acting.empty()) s.action = MYELIN_HOOK_ACT_NOPOST;
+    else s.no_post = true;
+  }
+  s.also_kill = kills;
   return s;
 }
 
-std::vector<Selector> selectors(const Ctx& c, const YAML::Node& hook, const std::string& f, size_t nargs, bool kprobe = false,
-                                bool ret_probe = false) {
+std::vector<Selector> selectors(const Ctx& c, const YAML::Node& hook, const std::string& f, const std::vector<HookArg>& args,
+                                bool kprobe = false, bool ret_probe = false) {
   std::vector<Selector> out;
   const YAML::Node sels = opt_list(c, hook, "selectors", f + ".selectors");
-  for (size_t j = 0; j < sels.size(); ++j) out.push_back(selector(c, sels[j], f + ".selectors[" + std::to_string(j) + "]", nargs, kprobe, ret_probe));
+  for (size_t j = 0; j < sels.size(); ++j) out.push_back(selector(c, sels[j], f + ".selectors[" + std::to_string(j) + "]", args, kprobe, ret_probe));
   return out;
 }
 
@@ -492,8 +586,9 @@ KprobeHook kprobe(const Ctx& c, const YAML::Node& n, const std::string& f) {
   if (list && is_syscall_list(list->type)) h.syscall = true;  // Tetragon: a syscall list's kprobe is a syscall
   h.ret = opt_bool(c, n, "return", f + ".return", false);
   const YAML::Node ra = n["returnArg"];
-  if (given(ra)) {
-    if (!h.ret) c.fail(ra, f + ".returnArg", "needs return: true");
+  // Without return: true Tetragon reads no returnArg (no return probe): ignored, and said so.
+  if (given(ra) && !h.ret) c.warn(ra, f + ".returnArg", "ignored: the kprobe has no return: true (as in Tetragon)");
+  if (given(ra) && h.ret) {
     only(c, ra, f + ".returnArg", {"index", "type"});
     if (opt_int(c, ra, "index", f + ".returnArg.index", 0) != 0)  // accepted and meaningless otherwise
       c.fail(ra["index"], f + ".returnArg.index", "must be 0: the return value has no other position");
@@ -517,9 +612,7 @@ KprobeHook kprobe(const Ctx& c, const YAML::Node& n, const std::string& f) {
   for (size_t j = 0; j < h.args.size(); ++j)
     if (h.args[j].index < 0 || h.args[j].index > 4)
       c.fail(n["args"][j]["index"], f + ".args[" + std::to_string(j) + "].index", "a kprobe reads the function's arguments 0-4");
-  h.selectors = selectors(c, n, f, h.args.size(), true, h.ret);
-  if (h.ret && h.overrides())
-    c.fail(n["return"], f + ".return", "a return probe cannot Override: the function has already run (Override on an entry probe)");
+  h.selectors = selectors(c, n, f, h.args, true, h.ret);
   if (h.ret && !given(ra)) c.fail(n["return"], f + ".returnArg", "return: true needs returnArg (its type), as Tetragon's");
   message_and_tags(c, n, f, h.message, h.tags);
   return h;
@@ -553,7 +646,7 @@ UprobeHook uprobe(const Ctx& c, const YAML::Node& n, const std::string& f) {
   for (size_t j = 0; j < h.args.size(); ++j)
     if (h.args[j].index < 0 || h.args[j].index > 4)
       c.fail(n["args"][j]["index"], f + ".args[" + std::to_string(j) + "].index", "a uprobe reads the function's arguments 0-4");
-  h.selectors = selectors(c, n, f, h.args.size(), false, h.ret);
+  h.selectors = selectors(c, n, f, h.args, false, h.ret);
   message_and_tags(c, n, f, h.message, h.tags);
   return h;
 }
@@ -577,7 +670,7 @@ UsdtHook usdt(const Ctx& c, const YAML::Node& n, const std::string& f) {
     if (h.args[j].type == ArgType::char_buf)
       c.fail(n["args"][j]["type"], f + ".args[" + std::to_string(j) + "].type", "char_buf is not supported on USDT probes yet");
   }
-  h.selectors = selectors(c, n, f, h.args.size());
+  h.selectors = selectors(c, n, f, h.args);
   message_and_tags(c, n, f, h.message, h.tags);
   return h;
 }
@@ -624,7 +717,7 @@ LsmHook generic_lsmhook(const Ctx& c, const YAML::Node& n, const std::string& f)
   for (size_t j = 0; j < h.args.size(); ++j)
     if (h.args[j].index < 0 || h.args[j].index > 4)
       c.fail(n["args"][j]["index"], f + ".args[" + std::to_string(j) + "].index", "an lsmhook reads the hook's arguments 0-4");
-  h.generic_selectors = selectors(c, n, f, h.args.size(), true);
+  h.generic_selectors = selectors(c, n, f, h.args, true);
   message_and_tags(c, n, f, h.message, h.tags);
   return h;
 }
@@ -707,7 +800,7 @@ TracepointHook tracepoint(const Ctx& c, const YAML::Node& n, const std::string& 
   for (size_t j = 0; h.raw && j < h.args.size(); ++j)
     if (h.args[j].index < 0 || h.args[j].index > 5)
       c.fail(n["args"][j]["index"], f + ".args[" + std::to_string(j) + "].index", "a raw tracepoint reads its arguments 0-5");
-  h.selectors = selectors(c, n, f, h.args.size());
+  h.selectors = selectors(c, n, f, h.args);
   message_and_tags(c, n, f, h.message, h.tags);
   return h;
 }
@@ -1132,6 +1225,7 @@ Status compile_selectors(myelin_hook_config& cfg, const std::vector<Selector>& s
       out.sock_action = in.sock_action;
       out.sock_arg = static_cast<uint8_t>(in.sock_arg);
     }
+    out.action_flags = static_cast<uint8_t>((in.also_kill ? MYELIN_HOOK_ACTF_SIGKILL : 0) | (in.no_post ? MYELIN_HOOK_ACTF_NOPOST : 0));
     out.binary_op = in.binaries_op;
     out.nbinaries = static_cast<uint8_t>(in.binaries.size());
     const bool prefix = out.binary_op == MYELIN_HOOK_SET_PREFIX || out.binary_op == MYELIN_HOOK_SET_NOT_PREFIX;
@@ -1172,7 +1266,7 @@ Status compile_selectors(myelin_hook_config& cfg, const std::vector<Selector>& s
     out.nconds = static_cast<uint8_t>(in.args.size());
     for (size_t c = 0; c < in.args.size(); ++c) {
       const auto& m = in.args[c];
-      const std::string& value = m.values.at(0);
+      std::string value = m.values.at(0);
       auto& cond = out.conds[c];
       cond.arg = static_cast<uint8_t>(m.index);
       const uint8_t t = cfg.args[m.index].type;
@@ -1202,6 +1296,9 @@ Status compile_selectors(myelin_hook_config& cfg, const std::vector<Selector>& s
       }
       if (is_str) {
         if (!applies(kOperators, m.op, kOnString)) return Error{ctx + ": " + op + " does not apply to a string argument"};
+        // A string's Equal value may end in the NUL Tetragon's kernel side compares too ("name\0"): Tetragon trims it.
+        if (t == MYELIN_HOOK_ARG_STRING && (m.op == MYELIN_HOOK_OP_EQ || m.op == MYELIN_HOOK_OP_NE) && !value.empty() && value.back() == '\0')
+          value.pop_back();
         if (value.size() >= MYELIN_HOOK_STR_MAX - 1) return Error{ctx + ": the value is longer than " + std::to_string(MYELIN_HOOK_STR_MAX - 2) + " bytes"};
         std::memcpy(cond.str, value.data(), value.size());
         cond.str_len = static_cast<uint8_t>(value.size());
@@ -1365,6 +1462,18 @@ Result<myelin_hook_config> compile_kprobe(const KprobeHook& hook, uint32_t polic
   }
   cfg->ret_action = hook.ret_action;
   return cfg;
+}
+
+std::pair<KprobeHook, KprobeHook> split_return_override(const KprobeHook& hook) {
+  KprobeHook entry = hook, exit = hook;
+  entry.ret = false;
+  for (auto& s : entry.selectors) {
+    s.return_args.clear();  // the return value is not known yet
+    if (s.action != MYELIN_HOOK_ACT_OVERRIDE) s.action = MYELIN_HOOK_ACT_NOPOST, s.no_post = false, s.also_kill = false, s.signal = 0;
+  }
+  for (auto& s : exit.selectors)
+    if (s.action == MYELIN_HOOK_ACT_OVERRIDE) s.action = MYELIN_HOOK_ACT_NOPOST, s.also_kill = false;
+  return {std::move(entry), std::move(exit)};
 }
 
 bool KprobeHook::overrides() const {

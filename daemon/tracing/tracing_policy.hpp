@@ -29,7 +29,7 @@ struct HookArg {
   std::string label;       // shown with the arg in events ("label"), as Tetragon's
 };
 struct MatchArg {
-  int index = 0;        // position in the hook's args list
+  int index = 0;        // position in the hook's args list (the YAML's index names the arg whose own index it is; args: [N] a position)
   myelin_hook_op op = MYELIN_HOOK_OP_EQ;  // Equal, NotEqual, GT, LT, Mask, Prefix, Postfix; sock args: SPort, ...
   std::vector<std::string> values;  // any of them (the compiler expands several into selectors)
 };
@@ -51,6 +51,8 @@ struct Selector {
   uint64_t caps = 0;
   std::vector<NamespaceMatch> namespaces;
   myelin_hook_action action = MYELIN_HOOK_ACT_POST;  // Post, NoPost, Sigkill, Signal, Override (kprobes)
+  bool also_kill = false;               // matchActions Override and Sigkill: the call fails and the process is killed
+  bool no_post = false;                 // matchActions NoPost beside another action: it acts, no event
   int signal = 0;
   int error = -1;                       // Override: argError (a negative errno; -1 is EPERM)
   // TrackSock / UntrackSock in matchActions (beside the action): the sock or socket arg at position sock_arg
@@ -59,6 +61,8 @@ struct Selector {
 };
 // Tetragon's limits on a hook's message and tags (longer ones are truncated).
 inline constexpr size_t kMaxMessage = 256, kMaxTags = 16, kMaxTag = 128;
+// Tetragon's limit on a selector's matchActions.
+inline constexpr size_t kMaxActions = 3;
 
 // What every hook carries besides its own fields: its line in the source
 // (for errors found when loading) and the message and tags its events carry,
@@ -154,6 +158,12 @@ struct SpecOptions {
   bool monitor = false;               // policy-mode: monitor: enforcement actions are reported, not taken
   int sleepable_preload_size = 0;     // no meaning here (no sleepable programs)
 };
+
+// A return probe with an Override (return: true), as the two probes that
+// run it: at entry (fmod_ret) the selectors without matchReturnArgs, only
+// the overriding ones posting; at return (fexit) the same selectors, the
+// overriding ones posting nothing (entry did), the others with the value.
+std::pair<KprobeHook, KprobeHook> split_return_override(const KprobeHook& hook);
 
 struct TracingPolicy {
   std::string kind, ns, name, source;   // source: file:line

@@ -205,6 +205,11 @@ constexpr bool applies(const Row (&table)[N], Code code, uint32_t where) {
   return r && (r->where & where);
 }
 
+// A negated operator: several values mean none of them (AND-ed), not any.
+inline constexpr bool is_negated(myelin_hook_op op) {
+  return op == MYELIN_HOOK_OP_NE || op == MYELIN_HOOK_OP_NOT_SPORT || op == MYELIN_HOOK_OP_NOT_DPORT || op == MYELIN_HOOK_OP_NOT_SADDR ||
+         op == MYELIN_HOOK_OP_NOT_DADDR;
+}
 inline std::string op_name(myelin_hook_op op) { return std::string(name_of(kOperators, op)); }
 inline std::string action_yaml(myelin_hook_action a) { return std::string(name_of(kActions, a)); }
 inline const ArgTypeName& arg_type(ArgType t) {

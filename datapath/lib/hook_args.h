@@ -123,7 +123,8 @@ static __always_inline void args__capture(void *ctx, int flavor, const struct my
 	}
 	/* One fd / file / path per hook is resolved to its path (the walk is the costly part). */
 	if (cfg->path_arg && scratch) {
-		__u32 i = (cfg->path_arg - 1) & (MYELIN_HOOK_MAX_ARGS - 1);
-		e->str_lens[i] = args__path(cfg->args[i].type, e->ints[i], t, scratch, e->strs[i]);
+		__u32 i = cfg->path_arg - 1;
+		if (i < MYELIN_HOOK_MAX_ARGS)
+			e->str_lens[i] = args__path(cfg->args[i].type, e->ints[i], t, scratch, e->strs[i]);
 	}
 }

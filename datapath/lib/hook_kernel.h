@@ -18,8 +18,12 @@
 static __always_inline __u32 task__pid(struct task_struct *t, bool in_ns)
 {
 	__u32 pid = BPF_CORE_READ(t, tgid);
-	if (in_ns)
-		task_pid_ns(BPF_CORE_READ(t, group_leader), &pid);
+	if (!in_ns)
+		return pid;
+	struct task_struct *leader = BPF_CORE_READ(t, group_leader);
+	if (BPF_CORE_READ(leader, thread_pid, level) == 0)
+		return 0;  /* the host's pid namespace: no namespace pid, as Tetragon's nspid */
+	task_pid_ns(leader, &pid);
 	return pid;
 }
 

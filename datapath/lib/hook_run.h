@@ -5,8 +5,9 @@
  *   scoped policy and the task's netns not in its scope -> nothing
  *   capture the args                           (hook_args.h)
  *   first matching selector                    (selectors.h; none -> nothing)
- *   act: Sigkill / Signal now, Override as the return value (hook_act.h)
- *   post the event unless NoPost               (ringbuf.h: sent or lost, counted)
+ *   act: Sigkill / Signal now, Override as the return value (hook_act.h);
+ *        Sigkill too beside an Override (MYELIN_HOOK_ACTF_SIGKILL)
+ *   post the event unless NoPost (alone or beside the action)              (ringbuf.h: sent or lost, counted)
  * Helpers and the maps of hook_maps.h by name: the C++ tests include this
  * header with both stubbed. The includer defines what selectors.h and
  * hook_args.h declare, and task__netns.
@@ -85,7 +86,9 @@ static __always_inline int hook__run(void *ctx, int flavor)
 
 	int ret = hook__act(v.action, v.arg);
 	hook__track_socks(cfg, e, v.selector, tgid, (__u32)pid_tgid);
-	if (v.action == MYELIN_HOOK_ACT_NOPOST)
+	if (v.flags & MYELIN_HOOK_ACTF_SIGKILL)  /* Override and Sigkill: the call fails and the process dies */
+		bpf_send_signal(9);
+	if (v.action == MYELIN_HOOK_ACT_NOPOST || (v.flags & MYELIN_HOOK_ACTF_NOPOST))
 		return ret;
 
 	e->policy_id = cfg->policy_id;

@@ -14,7 +14,8 @@
 #include "myelin/abi/tracing.h"
 
 struct task_struct;
-/* Its tgid, or (in_ns) its pid as seen in its own pid namespace. */
+/* Its tgid, or (in_ns) its pid as seen in its own pid namespace: 0 for a
+ * process of the host's (initial) pid namespace, which has none (Tetragon's nspid). */
 static __always_inline __u32 task__pid(struct task_struct *t, bool in_ns);
 static __always_inline struct task_struct *task__parent(struct task_struct *t);
 /* The inode number of its namespace of type ns (enum myelin_hook_ns_type). */
@@ -124,7 +125,7 @@ static __always_inline bool selectors__in_set(const struct myelin_hook_cond *c, 
 static __always_inline bool selectors__cond_matches(const struct myelin_hook_config *cfg, const struct myelin_hook_cond *c,
 						    const struct myelin_hook_event *e)
 {
-	__u32 a = c->arg & (MYELIN_HOOK_MAX_ARGS - 1);
+	__u32 a = c->arg;
 	if (c->arg == MYELIN_HOOK_RET_ARG) {  /* matchReturnArgs: the return value, signed */
 		__s64 r = e->ret;
 		switch (c->op) {
@@ -136,6 +137,8 @@ static __always_inline bool selectors__cond_matches(const struct myelin_hook_con
 		}
 		return false;
 	}
+	if (a >= MYELIN_HOOK_MAX_ARGS)
+		return false;
 	const __u8 type = cfg->args[a].type;
 	if (selectors__is_tuple(type))
 		return selectors__sock_matches(c, (const struct myelin_sock_tuple *)e->strs[a]);
@@ -162,19 +165,28 @@ static __always_inline bool selectors__pid_listed(const struct myelin_hook_selec
 	return false;
 }
 
-/* matchPIDs: the process (or, with followForks, one of its ancestors) is listed. */
+/* matchPIDs, with Tetragon's meaning: In: the process is listed (with
+ * followForks: it or one of its ancestors); NotIn: it is not (none of
+ * them). With isNamespacePID each process counts as its pid in its own pid
+ * namespace, 0 in the host's: so a host ancestor counts as pid 0, a host
+ * process matches In [0], and with followForks a process outside any pid
+ * namespace matches neither In nor NotIn. */
 static __always_inline bool selectors__pids_match(const struct myelin_hook_selector *s, struct task_struct *t)
 {
+	const bool in_ns = s->pid_flags & MYELIN_HOOK_PID_NAMESPACED;
+	const bool follow = s->pid_flags & MYELIN_HOOK_PID_FOLLOW_FORKS;
+	if (in_ns && follow && task__pid(t, true) == 0)
+		return false;
 	bool found = false;
 	for (int depth = 0; depth <= MYELIN_HOOK_ANCESTORS; depth++) {
 		if (!t)
 			break;
-		__u32 pid = task__pid(t, s->pid_flags & MYELIN_HOOK_PID_NAMESPACED);
-		if (selectors__pid_listed(s, pid)) {
+		if (selectors__pid_listed(s, task__pid(t, in_ns))) {
 			found = true;
 			break;
 		}
-		if (!(s->pid_flags & MYELIN_HOOK_PID_FOLLOW_FORKS) || pid <= 1)
+		/* The host's init (or the idle task) has no ancestor to look at. */
+		if (!follow || task__pid(t, false) <= 1)
 			break;
 		t = task__parent(t);
 	}
@@ -237,6 +249,7 @@ struct selectors__verdict {
 	int selector;               /* -1: none matched, nothing is done */
 	__u8 action;                /* enum myelin_hook_action */
 	__s32 arg;                  /* Signal: the signal; Override: the errno */
+	__u8 flags;                 /* MYELIN_HOOK_ACTF_* */
 };
 
 static __always_inline struct selectors__verdict selectors__first_match(const struct myelin_hook_config *cfg,
@@ -244,7 +257,7 @@ static __always_inline struct selectors__verdict selectors__first_match(const st
 									   const struct myelin_exec_binary *binary,
 									   struct task_struct *t)
 {
-	struct selectors__verdict v = {-1, MYELIN_HOOK_ACT_POST, 0};
+	struct selectors__verdict v = {-1, MYELIN_HOOK_ACT_POST, 0, 0};
 	if (cfg->nselectors == 0) {
 		v.selector = 0;
 		return v;
@@ -256,6 +269,7 @@ static __always_inline struct selectors__verdict selectors__first_match(const st
 			v.selector = s;
 			v.action = cfg->selectors[s].action;
 			v.arg = cfg->selectors[s].action_arg;
+			v.flags = cfg->selectors[s].action_flags;
 			break;
 		}
 	}

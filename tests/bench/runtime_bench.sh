@@ -35,8 +35,8 @@ spec:
     args: [{index: 6, type: string}, {index: 7, type: int}]
     selectors:
     - matchArgs:
-      - {index: 0, operator: Prefix, values: ["$2/"]}
-      - {index: 1, operator: Mask, values: ["0x243"]}
+      - {index: 6, operator: Prefix, values: ["$2/"]}
+      - {index: 7, operator: Mask, values: ["0x243"]}
 YAML
 }
 write_policy() {  # write_policy NAME PREFIX: the shipped file-integrity write rule on PREFIX
@@ -50,7 +50,7 @@ spec:
     event: sys_enter_write
     args: [{index: 5, type: fd}, {index: 7, type: size_t}]
     selectors:
-    - matchArgs: [{index: 0, operator: Prefix, values: ["$2/"]}]
+    - matchArgs: [{index: 5, operator: Prefix, values: ["$2/"]}]
 YAML
 }
 

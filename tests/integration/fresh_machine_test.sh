@@ -174,7 +174,7 @@ spec:
     event: sys_enter_openat
     args: [{index: 6, type: string}]
     selectors:
-    - matchArgs: [{index: 0, operator: Prefix, values: ["$D/"]}]
+    - matchArgs: [{index: 6, operator: Prefix, values: ["$D/"]}]
 YAML
       MLN_AGENT_ARGS=(--manifests "$MLN_TMP/manifests" --metrics-addr "")
       mln_node_up 10.245.0.0/24

@@ -88,7 +88,7 @@ grep -q "listed networkpolicies" "$MLN_AGENT_LOG" && scrape=$(mln_node curl -sf 
   t_ok "metrics count two lists of networkpolicies" || t_bad "k8s event metrics" "$(grep k8s_events <<<"${scrape:-}")"
 
 # A TracingPolicy from the API: loaded, listed with the API object as its source, unloaded on delete.
-tp='{"apiVersion":"cilium.io/v1alpha1","kind":"TracingPolicy","metadata":{"name":"watch-etc-writes"},"spec":{"tracepoints":[{"subsystem":"syscalls","event":"sys_enter_openat","args":[{"index":6,"type":"string"},{"index":7,"type":"int"}],"selectors":[{"matchArgs":[{"index":0,"operator":"Prefix","values":["/etc/myelin-never-"]},{"index":1,"operator":"Mask","values":["0x243"]}]}]}]}}'
+tp='{"apiVersion":"cilium.io/v1alpha1","kind":"TracingPolicy","metadata":{"name":"watch-etc-writes"},"spec":{"tracepoints":[{"subsystem":"syscalls","event":"sys_enter_openat","args":[{"index":6,"type":"string"},{"index":7,"type":"int"}],"selectors":[{"matchArgs":[{"index":6,"operator":"Prefix","values":["/etc/myelin-never-"]},{"index":7,"operator":"Mask","values":["0x243"]}]}]}]}}'
 ctl apply "$tp"
 tp_on() { mln_myelin tracingpolicy list -o json | jq -e '.policies[] | select(.name == "watch-etc-writes" and .state == "enabled" and (.source | startswith("k8s:tracingpolicies/watch-etc-writes")))' >/dev/null; }
 mln_retry 50 0.1 tp_on && t_ok "a TracingPolicy created through the API is enabled" || t_bad "TracingPolicy via API" "$(mln_myelin tracingpolicy list -o json)"

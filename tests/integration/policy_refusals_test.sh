@@ -46,7 +46,7 @@ spec:
       type: string
     selectors:
     - matchArgs:
-      - index: 0
+      - index: 6
         operator: Suffix
         values: ["/x"]
 YAML
@@ -116,7 +116,7 @@ spec:
       type: string
     selectors:
     - matchArgs:
-      - index: 0
+      - index: 6
         operator: Prefix
         values: ["$W/"]
       matchBinaries:

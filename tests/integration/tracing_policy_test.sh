@@ -36,7 +36,7 @@ spec:
       type: string
     selectors:
     - matchArgs:
-      - index: 1
+      - index: 6
         operator: Prefix
         values: ["$SECRET/"]
       matchBinaries:
@@ -45,7 +45,7 @@ spec:
       matchActions:
       - action: Sigkill
     - matchArgs:
-      - index: 1
+      - index: 6
         operator: Prefix
         values: ["$SECRET/"]
 YAML

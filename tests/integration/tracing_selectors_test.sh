@@ -47,7 +47,7 @@ ${5:-}
     event: sys_enter_openat
     args: [{index: 6, type: string}]
     selectors:
-    - matchArgs: [{index: 0, operator: Equal, values: ["$D/$3"]}]
+    - matchArgs: [{index: 6, operator: Equal, values: ["$D/$3"]}]
 $4
 YAML
 }
@@ -67,7 +67,7 @@ spec:
     event: sys_enter_write
     args: [{index: 5, type: fd}, {index: 6, type: char_buf, sizeArgIndex: 8}]
     selectors:
-    - matchArgs: [{index: 0, operator: Equal, values: ["$D/payload.txt"]}]
+    - matchArgs: [{index: 5, operator: Equal, values: ["$D/payload.txt"]}]
 YAML
 cat >"$MANIFESTS/uprobe.yaml" <<YAML
 apiVersion: cilium.io/v1alpha1
@@ -79,7 +79,7 @@ spec:
     symbols: [cudaMalloc]
     args: [{index: 1, type: size_t}]
     selectors:
-    - matchArgs: [{index: 0, operator: GT, values: ["524288"]}]
+    - matchArgs: [{index: 1, operator: GT, values: ["524288"]}]
 YAML
 
 MLN_AGENT_ARGS=(--manifests "$MANIFESTS" --metrics-addr "" --gpu-libs none)
@@ -137,7 +137,7 @@ spec:
     event: sys_enter_openat
     args: [{index: 6, type: string}]
     selectors:
-    - matchArgs: [{index: 0, operator: Equal, values: ["$D/pid"]}]
+    - matchArgs: [{index: 6, operator: Equal, values: ["$D/pid"]}]
       matchPIDs: [{operator: In, followForks: true, values: [PARENT]}]
       matchActions: [{action: Sigkill}]
 YAML

@@ -34,7 +34,7 @@ spec:
       type: size_t
     selectors:
     - matchArgs:
-      - index: 1
+      - index: 2
         operator: GT
         values: ["4096"]
       matchBinaries:
@@ -87,7 +87,7 @@ spec:
       type: int
     selectors:
     - matchArgs:
-      - index: 0
+      - index: 1
         operator: Prefix
         values: ["/tmp/watched/"]
       matchReturnArgs:

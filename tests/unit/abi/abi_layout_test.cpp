@@ -99,7 +99,7 @@ LAYOUT(myelin_hook_arg, M(offset), M(size), M(type), M(size_offset), M(size_size
 LAYOUT(myelin_hook_cond, M(arg), M(op), M(str_len), M(pad), M(value), M(str))
 LAYOUT(myelin_hook_ns_match, M(ns), M(op), M(nvalues), M(pad), M(values))
 LAYOUT(myelin_hook_selector, M(nconds), M(binary_op), M(nbinaries), M(action), M(action_arg), M(binaries), M(conds),
-       M(pid_op), M(npids), M(pid_flags), M(cap_op), M(cap_set), M(nns), M(sock_action), M(sock_arg), M(pids), M(caps), M(ns))
+       M(pid_op), M(npids), M(pid_flags), M(cap_op), M(cap_set), M(nns), M(sock_action), M(sock_arg), M(action_flags), M(pad2), M(pids), M(caps), M(ns))
 LAYOUT(myelin_hook_config, M(policy_id), M(hook_id), M(nargs), M(nselectors), M(scoped), M(path_arg), M(flags), M(ret_type),
        M(ret_slot), M(ret_action), M(args), M(selectors))
 LAYOUT(myelin_hook_scope_key, M(policy_id), M(netns))

@@ -491,5 +491,58 @@ TEST(NetArgs, ReturnedSockIsReadIntoItsSlot) {
   EXPECT_EQ(alloc.event().str_lens[1], 0) << "NULL returned: nothing read";
 }
 
+
+// matchPIDs as Tetragon means them (pfilter.h), over a fake host with a
+// container: isNamespacePID reads each process's pid in its own pid
+// namespace, 0 for a process of the host's; with followForks the ancestors
+// count too (a host ancestor as 0) and a host process matches neither In
+// nor NotIn. Each row: the matchPIDs entry, the process of the hit, matched?
+TEST(SelectorEngineStubbed, MatchPidsAsTetragonMeansThem) {
+  task_struct init, shim, cinit, app, host;
+  init.pid = 1, init.ns_pid = 0;                                  // the host's init
+  shim.pid = 500, shim.ns_pid = 0, shim.parent = &init;          // a container runtime's shim, on the host
+  cinit.pid = 600, cinit.ns_pid = 1, cinit.parent = &shim;       // the container's init: pid 1 in its namespace
+  app.pid = 601, app.ns_pid = 2, app.parent = &cinit;            // a process in the container
+  host.pid = 700, host.ns_pid = 0, host.parent = &init;          // a host process
+  struct Row {
+    const char* pids;
+    task_struct* t;
+    bool matched;
+  } rows[] = {
+      {"{operator: In, isNamespacePID: true, values: [2]}", &app, true},
+      {"{operator: In, isNamespacePID: true, values: [2]}", &cinit, false},
+      {"{operator: In, isNamespacePID: true, values: [2]}", &host, false},
+      {"{operator: In, isNamespacePID: true, values: [0]}", &host, true},   // a host process counts as 0
+      {"{operator: NotIn, isNamespacePID: true, values: [1]}", &host, true},
+      {"{operator: NotIn, isNamespacePID: true, values: [1]}", &cinit, false},
+      {"{operator: NotIn, isNamespacePID: true, followForks: true, values: [1]}", &host, false},  // outside a pid namespace: neither
+      {"{operator: In, isNamespacePID: true, followForks: true, values: [700]}", &host, false},
+      {"{operator: NotIn, isNamespacePID: true, followForks: true, values: [1]}", &app, false},  // its container's init is its ancestor
+      {"{operator: NotIn, isNamespacePID: true, followForks: true, values: [5]}", &app, true},
+      {"{operator: In, isNamespacePID: true, followForks: true, values: [1]}", &app, true},
+      {"{operator: In, isNamespacePID: true, followForks: true, values: [0]}", &app, true},     // the shim, a host ancestor, counts as 0
+      {"{operator: In, isNamespacePID: true, followForks: true, values: [7]}", &app, false},
+      {"{operator: NotIn, isNamespacePID: true, followForks: true, values: [1, 0]}", &app, false},
+      {"{operator: In, followForks: true, values: [500]}", &app, true},                         // host pids: the shim is an ancestor
+      {"{operator: In, followForks: true, values: [500]}", &host, false},
+      {"{operator: In, values: [500]}", &app, false},
+      {"{operator: NotIn, followForks: true, values: [500]}", &host, true},
+  };
+  for (const auto& r : rows) {
+    const std::string yaml = std::string("    selectors:\n    - matchPIDs: [") + r.pids + "]\n";
+    const Case with{"pids", yaml.c_str(), {}, post()};
+    stub::w = stub::World{};
+    struct myelin_exec_binary bin {};
+    auto cfg = compile(with, Process{r.t->pid, 0, 0, "/"}, &bin);
+    ASSERT_TRUE(cfg) << cfg.error().message;
+    stub::w.config = *cfg;
+    stub::w.task = r.t;
+    stub::w.tgid = r.t->pid;
+    __u64 ctx[6] = {};
+    hook__run(ctx, 0);
+    EXPECT_EQ(stub::w.posted.size(), r.matched ? 1u : 0u) << r.pids << " for pid " << r.t->pid << " (ns pid " << r.t->ns_pid << ")";
+  }
+}
+
 }  // namespace
 }  // namespace myelin::tracing::cases

@@ -33,7 +33,7 @@ std::string policy_yaml(const std::string& name, const std::string& prefix, bool
                   "}\nspec:\n  tracepoints:\n"
                   "  - subsystem: syscalls\n    event: sys_enter_openat\n"
                   "    args: [{index: 5, type: int}, {index: 6, type: string}]\n"
-                  "    selectors:\n    - matchArgs: [{index: 1, operator: Prefix, values: [\"" +
+                  "    selectors:\n    - matchArgs: [{index: 6, operator: Prefix, values: [\"" +
                   prefix + "\"]}]\n";
   if (bad) y += "  - subsystem: syscalls\n    event: sys_enter_myelin_no_such_event\n";
   return y;

@@ -17,7 +17,11 @@
  * return). The agent compiles the policy's args and selectors into one
  * config value; the program captures the args, evaluates the selectors in
  * the kernel and posts and/or acts only on a match. */
-#define MYELIN_HOOK_MAX_ARGS      4
+/* 5 args per hook: Tetragon's (EventConfigMaxArgs). Tetragon's 5 selectors
+ * and 5 matchArgs per selector do not fit one program here: 5 x 4 or 4 x 5
+ * passes the 1M-instruction verifier limit on 6.18 (uprobe.bpf.c), so 4 x 4
+ * until the engine is split (tail calls, or a value map per condition). */
+#define MYELIN_HOOK_MAX_ARGS      5
 #define MYELIN_HOOK_MAX_SELECTORS 4
 #define MYELIN_HOOK_MAX_CONDS     4
 #define MYELIN_HOOK_MAX_BINARIES  4
@@ -147,6 +151,8 @@ MYELIN_ASSERT_SIZE(myelin_hook_cond, 144);
 #define MYELIN_HOOK_PID_FOLLOW_FORKS 1   /* the listed processes' descendants too (ancestors walked) */
 #define MYELIN_HOOK_PID_NAMESPACED   2   /* pids as seen in the process's own pid namespace */
 #define MYELIN_HOOK_ANCESTORS        8   /* how far followForks looks up */
+#define MYELIN_HOOK_ACTF_SIGKILL     1   /* matchActions Sigkill beside Override: the process is killed too */
+#define MYELIN_HOOK_ACTF_NOPOST      2   /* matchActions NoPost beside another action: no event */
 
 enum myelin_hook_cap_set {
 	MYELIN_HOOK_CAP_EFFECTIVE = 0,
@@ -187,11 +193,13 @@ struct myelin_hook_selector {
 	__u8 nns;                   /* matchNamespaces entries */
 	__u8 sock_action;           /* 0, or TrackSock / UntrackSock (enum myelin_hook_action) the sock arg `sock_arg` */
 	__u8 sock_arg;              /* index into args[] of a sock / socket arg */
+	__u8 action_flags;          /* MYELIN_HOOK_ACTF_*: what more the selector's actions do */
+	__u8 pad2[3];
 	__u32 pids[MYELIN_HOOK_MAX_PIDS];
 	__u64 caps;
 	struct myelin_hook_ns_match ns[MYELIN_HOOK_MAX_NS];
 };
-MYELIN_ASSERT_SIZE(myelin_hook_selector, 672);
+MYELIN_ASSERT_SIZE(myelin_hook_selector, 680);
 
 struct myelin_hook_config {
 	__u32 policy_id;
@@ -207,7 +215,7 @@ struct myelin_hook_config {
 	struct myelin_hook_arg args[MYELIN_HOOK_MAX_ARGS];
 	struct myelin_hook_selector selectors[MYELIN_HOOK_MAX_SELECTORS];
 };
-MYELIN_ASSERT_SIZE(myelin_hook_config, 2736);
+MYELIN_ASSERT_SIZE(myelin_hook_config, 2776);
 
 #define MYELIN_HOOK_CFG_KERNEL_STRINGS 1  /* kprobes on kernel functions: string args point into the kernel */
 #define MYELIN_HOOK_RET_ARG            0xff  /* myelin_hook_cond.arg: the return value (return probes, matchReturnArgs) */
@@ -276,13 +284,13 @@ struct myelin_hook_event {
 	__u8 action;                /* what was done: enum myelin_hook_action */
 	__u8 selector;              /* which selector matched (0-based) */
 	__u8 str_lens[MYELIN_HOOK_MAX_ARGS];  /* bytes in strs[i] (no NUL); a path that did not fit starts with "..." */
-	__u8 pad[2];
+	__u8 pad[1];
 	__s64 ret;                  /* Override: what the function returned instead of running; return probes: what it returned */
 	__u64 ktime_ns;
 	__u64 ints[MYELIN_HOOK_MAX_ARGS];
 	char strs[MYELIN_HOOK_MAX_ARGS][MYELIN_HOOK_STR_MAX];
 };
-MYELIN_ASSERT_SIZE(myelin_hook_event, 592);
+MYELIN_ASSERT_SIZE(myelin_hook_event, 728);
 
 /* ---- TracingPolicy BPF-LSM hooks (lsm.bpf.c) ----
  * A rule protects one inode (a file: Equal; a directory and everything

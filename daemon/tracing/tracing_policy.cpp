@@ -218,8 +218,12 @@ void message_and_tags(const Ctx& c, const YAML::Node& hook, const std::string& f
 // field has that value (a function's argument position, or a tracepoint's
 // field), not a position in the hook's args list; the newer `args` list
 // names it by its position in that list instead, and wins when given.
-// The model keeps the position.
-MatchArg match_arg(const Ctx& c, const YAML::Node& n, const std::string& af, const std::vector<HookArg>& hook_args, bool ret) {
+// The model keeps the position. On tracepoints Tetragon rewrites the
+// indexes that name a field to positions and keeps the others, which then
+// name a position (its list-syscalls-tracepoint example relies on it):
+// `tracepoint` reads an index no arg has as a position, where there is one.
+MatchArg match_arg(const Ctx& c, const YAML::Node& n, const std::string& af, const std::vector<HookArg>& hook_args, bool ret,
+                   bool tracepoint = false) {
   only(c, n, af, {"index", "args", "operator", "values"});
   MatchArg m;
   m.index = opt_int(c, n, "index", af + ".index", 0);
@@ -244,6 +248,7 @@ MatchArg match_arg(const Ctx& c, const YAML::Node& n, const std::string& af, con
         have += (have.empty() ? "" : ", ") + std::to_string(hook_args[j].index);
         if (found < 0 && hook_args[j].index == m.index) found = static_cast<int>(j);
       }
+      if (found < 0 && tracepoint && static_cast<size_t>(m.index) < hook_args.size()) found = m.index;
       if (found < 0)
         c.fail(at(n, "index"), af + ".index",
                std::to_string(m.index) + " names no argument: no entry of the hook's args has index " + std::to_string(m.index) +
@@ -269,6 +274,7 @@ MatchArg match_arg(const Ctx& c, const YAML::Node& n, const std::string& af, con
     return m;
   }
   if (vals.size() == 0) c.fail(at(n, "values"), af + ".values", "a list of at least one value");
+  const bool in_map = m.op == MYELIN_HOOK_OP_IN_MAP || m.op == MYELIN_HOOK_OP_NOT_IN_MAP;
   for (size_t k = 0; k < vals.size(); ++k) {
     const std::string vf = af + ".values[" + std::to_string(k) + "]";
     if (!given(vals[k])) c.fail(vals[k], vf, "must be a value, not null");
@@ -323,7 +329,7 @@ YAML::Node sock_actions(const Ctx& c, const YAML::Node& acts, const std::string&
 // kind: the hook's kind (tracepoint, uprobe, kprobe); ret_probe: a kprobe
 // with return: true, where matchReturnArgs applies.
 Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, const std::vector<HookArg>& args, bool kprobe = false,
-                  bool ret_probe = false) {
+                  bool ret_probe = false, bool tracepoint = false) {
   if (!n.IsMap()) c.fail(n, f, "must be a mapping (an empty selector is {})");
   if (given(n["matchReturnArgs"]) && !ret_probe)
     c.fail(n["matchReturnArgs"], f + ".matchReturnArgs",
@@ -334,7 +340,7 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, const
   const YAML::Node mr = opt_list(c, n, "matchReturnArgs", f + ".matchReturnArgs");
   for (size_t i = 0; i < mr.size(); ++i) s.return_args.push_back(match_arg(c, mr[i], f + ".matchReturnArgs[" + std::to_string(i) + "]", {}, true));
   const YAML::Node ma = opt_list(c, n, "matchArgs", f + ".matchArgs");
-  for (size_t i = 0; i < ma.size(); ++i) s.args.push_back(match_arg(c, ma[i], f + ".matchArgs[" + std::to_string(i) + "]", args, false));
+  for (size_t i = 0; i < ma.size(); ++i) s.args.push_back(match_arg(c, ma[i], f + ".matchArgs[" + std::to_string(i) + "]", args, false, tracepoint));
   if (s.args.size() + s.return_args.size() > MYELIN_HOOK_MAX_CONDS)
     c.fail(n, f, "at most " + std::to_string(MYELIN_HOOK_MAX_CONDS) + " matchArgs and matchReturnArgs entries per selector");
   // A negated operator (NotEqual, NotSPort, NotDAddr, ...) of several values
@@ -456,7 +462,7 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, const
   // another action (it acts, and posts nothing). Post beside any is that one.
   const YAML::Node acts = sock_actions(c, opt_list(c, n, "matchActions", f + ".matchActions"), f + ".matchActions", args.size(), kprobe, s);
   if (acts.size() > kMaxActions)
-    c.fail(acts, f + ".matchActions", std::to_string(acts.size()) + " actions: at most " + std::to_string(kMaxActions) + " per selector (Tetragon's limit)");
+    c.fail(at(n, "matchActions"), f + ".matchActions", std::to_string(acts.size()) + " actions: at most " + std::to_string(kMaxActions) + " per selector (Tetragon's limit)");
   bool posts = false, no_post = false, kills = false;
   std::string acting;  // the selector's one action other than Post/NoPost, and Sigkill beside Override
   for (size_t a = 0; a < acts.size(); ++a) {
@@ -507,7 +513,7 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, const
       if (s.signal < 1 || s.signal > 64) c.fail(act["argSig"], xf + ".argSig", "must be a signal number 1-64");
     }
   }
-  if (posts && no_post) c.fail(acts, f + ".matchActions", "Post and NoPost in one selector contradict each other");
+  if (posts && no_post) c.fail(at(n, "matchActions"), f + ".matchActions", "Post and NoPost in one selector contradict each other");
   if (no_post) {
     if (acting.empty()) s.action = MYELIN_HOOK_ACT_NOPOST;
     else s.no_post = true;
@@ -517,10 +523,10 @@ Selector selector(const Ctx& c, const YAML::Node& n, const std::string& f, const
 }
 
 std::vector<Selector> selectors(const Ctx& c, const YAML::Node& hook, const std::string& f, const std::vector<HookArg>& args,
-                                bool kprobe = false, bool ret_probe = false) {
+                                bool kprobe = false, bool ret_probe = false, bool tracepoint = false) {
   std::vector<Selector> out;
   const YAML::Node sels = opt_list(c, hook, "selectors", f + ".selectors");
-  for (size_t j = 0; j < sels.size(); ++j) out.push_back(selector(c, sels[j], f + ".selectors[" + std::to_string(j) + "]", args, kprobe, ret_probe));
+  for (size_t j = 0; j < sels.size(); ++j) out.push_back(selector(c, sels[j], f + ".selectors[" + std::to_string(j) + "]", args, kprobe, ret_probe, tracepoint));
   return out;
 }
 
@@ -800,7 +806,7 @@ TracepointHook tracepoint(const Ctx& c, const YAML::Node& n, const std::string& 
   for (size_t j = 0; h.raw && j < h.args.size(); ++j)
     if (h.args[j].index < 0 || h.args[j].index > 5)
       c.fail(n["args"][j]["index"], f + ".args[" + std::to_string(j) + "].index", "a raw tracepoint reads its arguments 0-5");
-  h.selectors = selectors(c, n, f, h.args);
+  h.selectors = selectors(c, n, f, h.args, false, false, true);
   message_and_tags(c, n, f, h.message, h.tags);
   return h;
 }

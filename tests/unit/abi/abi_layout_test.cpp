@@ -102,6 +102,8 @@ LAYOUT(myelin_hook_selector, M(nconds), M(binary_op), M(nbinaries), M(action), M
        M(pid_op), M(npids), M(pid_flags), M(cap_op), M(cap_set), M(nns), M(sock_action), M(sock_arg), M(action_flags), M(pad2), M(pids), M(caps), M(ns))
 LAYOUT(myelin_hook_config, M(policy_id), M(hook_id), M(nargs), M(nselectors), M(scoped), M(path_arg), M(flags), M(ret_type),
        M(ret_slot), M(ret_action), M(args), M(selectors))
+LAYOUT(myelin_usdt_arg, M(val_off), M(reg_off), M(kind), M(size), M(is_signed), M(pad))
+LAYOUT(myelin_usdt_spec, M(args))
 LAYOUT(myelin_hook_scope_key, M(policy_id), M(netns))
 LAYOUT(myelin_hook_sock, M(tuple), M(mark), M(priority))
 LAYOUT(myelin_hook_skb, M(tuple), M(hash), M(len), M(priority), M(mark), M(secpath_len), M(secpath_olen))
@@ -163,6 +165,7 @@ const std::map<std::string, std::string> kBpfPrivate = {
     {"connect_args", "sockets.bpf.c: a connect() in progress, until it returns"},
     {"myelin_lb_maglev_inner", "lib/lb_maps.h: the template of a Maglev table (an array of backend ids); the agent creates the real ones"},
     {"lb_scratch", "lib/lb_nat.h: per-CPU scratch where the answer to a Service without backends is built"},
+    {"myelin_uprobe_regs", "uprobe.bpf.c: a call's argument registers at entry, kept per thread until its return probe runs"},
 };
 
 // Every production BPF object (MYELIN_BPF_OBJECTS from cmake/Bpf.cmake), the

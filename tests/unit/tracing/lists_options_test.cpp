@@ -269,7 +269,7 @@ TEST(TracingRawTracepoint, ArgsByPositionInKernelMemory) {
     - {index: 1, type: int}
     - {index: 0, type: file}
     selectors:
-    - matchArgs: [{index: 0, operator: GT, values: ["0"]}]
+    - matchArgs: [{index: 1, operator: GT, values: ["0"]}]
 )",
                                "raw.yaml");
   ASSERT_TRUE(r) << r.error().message;

@@ -24,7 +24,7 @@ TEST(LsmGeneric, WhichLsmhooksAreGeneric) {
   - hook: "socket_connect"
     args: [{index: 0, type: int}, {index: 2, type: int}]
     selectors:
-    - matchArgs: [{index: 1, operator: GT, values: ["0"]}]
+    - matchArgs: [{index: 2, operator: GT, values: ["0"]}]
       matchActions: [{action: Override, argError: -13}]
   - hook: "inode_unlink"
     selectors:
@@ -63,7 +63,7 @@ TEST(LsmGeneric, ScopedPoliciesAndRefusals) {
   - hook: inode_unlink
     args: [{index: 1, type: int}]
     selectors:
-    - matchArgs: [{index: 0, operator: Equal, values: ["3"]}]
+    - matchArgs: [{index: 1, operator: Equal, values: ["3"]}]
 )",
                                "l.yaml");
   ASSERT_TRUE(r) << r.error().message;
@@ -77,7 +77,7 @@ TEST(LsmGeneric, ScopedPoliciesAndRefusals) {
       {"  lsmhooks:\n  - hook: \"File Open\"\n", "l.yaml:6: spec.lsmhooks[0].hook: 'File Open' is not an LSM hook name"},
       {"  lsmhooks:\n  - hook: file_open\n    args: [{index: 5, type: file}]\n", "spec.lsmhooks[0].args[0].index: an lsmhook reads the hook's arguments 0-4"},
       {"  lsmhooks:\n  - hook: file_open\n    selectors:\n    - matchArgs: [{index: 0, operator: Postfix, values: [x]}]\n",
-       "spec.lsmhooks[0].selectors[0].matchArgs[0].index: names no argument"},
+       "spec.lsmhooks[0].selectors[0].matchArgs[0].index: 0 names no argument"},
   };
   for (const auto& c : cases) {
     auto bad = decode_tracing_yaml(std::string(kHead) + c.yaml, "l.yaml");

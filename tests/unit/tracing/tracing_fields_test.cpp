@@ -172,16 +172,20 @@ TEST(TracingPolicyFields, Selectors) {
          EXPECT_TRUE(s.args.empty() && s.binaries_op == MYELIN_HOOK_SET_ANY && s.pids_op == MYELIN_HOOK_SET_ANY && s.namespaces.empty() && s.caps_op == MYELIN_HOOK_SET_ANY);
          EXPECT_EQ(s.action, MYELIN_HOOK_ACT_POST);
        })},
-      {"matchArgs index omitted: 0, which no arg of this hook has", sel("{matchArgs: [{operator: Equal, values: ['1']}]}"), nullptr,
-       "t.yaml:11: spec.tracepoints[0].selectors[0].matchArgs[0].index: 0 names no argument: no entry of the hook's args has index 0 (their indexes: 5, 6)"},
-      {"matchArgs index null: 0", sel("{matchArgs: [{index: null, operator: Equal, values: ['1']}]}"), nullptr,
-       "t.yaml:11: spec.tracepoints[0].selectors[0].matchArgs[0].index: 0 names no argument"},
+      // A tracepoint's index that names no field is a position: Tetragon rewrites the
+      // indexes naming fields to positions and keeps the others (generictracepoint.go).
+      {"matchArgs index omitted: 0, no field: position 0 (Tetragon's tracepoints)", sel("{matchArgs: [{operator: Equal, values: ['1']}]}"),
+       one([](const Selector& s) { EXPECT_EQ(s.args[0].index, 0); })},
+      {"matchArgs index null: 0", sel("{matchArgs: [{index: null, operator: Equal, values: ['1']}]}"),
+       one([](const Selector& s) { EXPECT_EQ(s.args[0].index, 0); })},
+      {"matchArgs index 7: neither a field nor a position", sel("{matchArgs: [{index: 7, operator: Equal, values: ['1']}]}"), nullptr,
+       "t.yaml:11: spec.tracepoints[0].selectors[0].matchArgs[0].index: 7 names no argument: no entry of the hook's args has index 7 (their indexes: 5, 6)"},
       {"matchArgs index: the arg whose own index it is (Tetragon's)", sel("{matchArgs: [{index: 6, operator: Prefix, values: [/etc]}]}"),
        one([](const Selector& s) { EXPECT_EQ(s.args[0].index, 1) << "the model keeps its position in args"; })},
       {"matchArgs index 5: the first arg", sel("{matchArgs: [{index: 5, operator: Equal, values: ['1']}]}"),
        one([](const Selector& s) { EXPECT_EQ(s.args[0].index, 0); })},
-      {"matchArgs index 1 (a position, the old reading) names no arg", sel("{matchArgs: [{index: 1, operator: Equal, values: ['1']}]}"), nullptr,
-       "t.yaml:11: spec.tracepoints[0].selectors[0].matchArgs[0].index: 1 names no argument: no entry of the hook's args has index 1 (their indexes: 5, 6); index is the arg's own index, as in Tetragon (args: [N] names one by its position)"},
+      {"matchArgs index 1: no field 1, so the position 1 (Tetragon's tracepoints)", sel("{matchArgs: [{index: 1, operator: Equal, values: ['1']}]}"),
+       one([](const Selector& s) { EXPECT_EQ(s.args[0].index, 1); })},
       {"matchArgs args: [1]: by position (Tetragon's newer form), index ignored", sel("{matchArgs: [{index: 5, args: [1], operator: Prefix, values: [/etc]}]}"),
        one([](const Selector& s) { EXPECT_EQ(s.args[0].index, 1); })},
       {"matchArgs args: [2]: no such position", sel("{matchArgs: [{args: [2], operator: Equal, values: ['1']}]}"), nullptr,

@@ -194,27 +194,17 @@ Status compile_object_cond(myelin_hook_cond& cond, myelin_hook_op op, uint8_t t,
     return Error{opn + ": a sockaddr is one address and port: it supports SAddr, SPort (their Not and Priv forms) and Family (as in Tetragon)"};
   if (applies(kOperators, op, kNoValues)) return {};  // SPortPriv, ...: no value
   if (is_addr_op(op)) return addr_cond(cond, value);
-  if (op == MYELIN_HOOK_OP_PROTOCOL) {
-    auto p = protocol_number(value);
-    if (!p) p = number(value, 65535);
-    if (!p) return Error{"'" + value + "' is not a protocol (IPPROTO_TCP, IPPROTO_UDP, ... or a number)"};
-    cond.value = *p;
-    return {};
-  }
-  if (op == MYELIN_HOOK_OP_FAMILY) {
-    auto f = family_number(value);
-    if (!f) f = number(value, 65535);
-    if (!f) return Error{"'" + value + "' is not an address family (AF_INET, AF_INET6, ... or a number)"};
-    cond.value = *f;
-    return {};
-  }
-  if (op == MYELIN_HOOK_OP_STATE) {
-    auto s = tcp_state_number(value);
-    std::optional<uint64_t> n = s ? std::optional<uint64_t>(*s) : number(value, 255);
-    if (!n) return Error{"'" + value + "' is not a TCP state (TCP_ESTABLISHED, TCP_SYN_RECV, ... or a number)"};
+  // A name of its table, else a number up to max.
+  auto named = [&](auto by_name, uint64_t max, const char* what) -> Status {
+    const auto v = by_name(value);
+    const std::optional<uint64_t> n = v ? std::optional<uint64_t>(*v) : number(value, max);
+    if (!n) return Error{"'" + value + "' is not " + what};
     cond.value = *n;
     return {};
-  }
+  };
+  if (op == MYELIN_HOOK_OP_PROTOCOL) return named(protocol_number, 65535, "a protocol (IPPROTO_TCP, IPPROTO_UDP, ... or a number)");
+  if (op == MYELIN_HOOK_OP_FAMILY) return named(family_number, 65535, "an address family (AF_INET, AF_INET6, ... or a number)");
+  if (op == MYELIN_HOOK_OP_STATE) return named(tcp_state_number, 255, "a TCP state (TCP_ESTABLISHED, TCP_SYN_RECV, ... or a number)");
   // the ports
   if (value.find(':') != std::string::npos) return Error{"'" + value + "': port ranges are not supported by Myelin yet (one port per value)"};
   auto port = number(value, 65535);
